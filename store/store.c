@@ -1,0 +1,5 @@
+int bsup_store_placeholder(void);
+int bsup_store_placeholder(void)
+{
+    return 0;
+}

@@ -1,0 +1,19 @@
+/* Helpers shared by the unit tests. Include after <setjmp.h> etc. via this header only. */
+#ifndef BSUP_TESTS_TESTLIB_H
+#define BSUP_TESTS_TESTLIB_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* A fresh directory under $TMPDIR; removed with everything in it by bsup_test_rmtree. */
+char *bsup_test_mkdtemp(void);
+void bsup_test_rmtree(const char *path);
+/* Writes a file dir/name with the given contents (len -1: strlen). Returns the full path. */
+char *bsup_test_write(const char *dir, const char *name, const char *data, long len);
+/* Reads a whole file; NULL if it cannot. */
+char *bsup_test_read(const char *path, size_t *out_len);
+
+#endif
