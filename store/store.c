@@ -1,5 +1,246 @@
-int bsup_store_placeholder(void);
-int bsup_store_placeholder(void)
+#include "store/store_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Append only: never edit a released migration. */
+const char *const bsup_store_migrations[] = {
+    /* 1: desired state per service, small settings */
+    "CREATE TABLE desired_state ("
+    "  service TEXT PRIMARY KEY,"
+    "  generation INTEGER NOT NULL CHECK (generation > 0),"
+    "  content_hash TEXT NOT NULL,"
+    "  config_json TEXT NOT NULL,"
+    "  source_file TEXT NOT NULL,"
+    "  loaded_at INTEGER NOT NULL,"
+    "  seen_at INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;",
+    /* 2: a history of configuration loads, for status and audits */
+    "CREATE TABLE config_loads ("
+    "  id INTEGER PRIMARY KEY,"
+    "  loaded_at INTEGER NOT NULL,"
+    "  files INTEGER NOT NULL,"
+    "  files_failed INTEGER NOT NULL,"
+    "  services INTEGER NOT NULL,"
+    "  added INTEGER NOT NULL, changed INTEGER NOT NULL, removed INTEGER NOT NULL,"
+    "  kept INTEGER NOT NULL"
+    ") STRICT;",
+};
+const int bsup_store_n_migrations =
+    sizeof(bsup_store_migrations) / sizeof(bsup_store_migrations[0]);
+
+int bsup_store_schema_version(void)
 {
+    return bsup_store_n_migrations;
+}
+
+int bsup_store_error(sqlite3 *db, const char *path, int sqlite_rc, const char *doing,
+                     struct bsup_diag *diag)
+{
+    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(sqlite_rc);
+    switch (sqlite_rc & 0xff) {
+    case SQLITE_FULL:
+        return bsup_diag_set(diag, BSUP_EFULL,
+                             "state database %s: no space left while %s; free disk space", path,
+                             doing);
+    case SQLITE_READONLY:
+        return bsup_diag_set(diag, BSUP_EREADONLY,
+                             "state database %s is read-only (%s) while %s; the state directory "
+                             "must be writable by bsupd",
+                             path, msg, doing);
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return bsup_diag_set(diag, BSUP_EPERM, "state database %s cannot be opened (%s) while %s",
+                             path, msg, doing);
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+        return bsup_diag_set(diag, BSUP_ECORRUPT,
+                             "state database %s is corrupt or not a bsup database (%s); move it "
+                             "aside and bsupd will start afresh from the drop-ins",
+                             path, msg);
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return bsup_diag_set(diag, BSUP_EBUSY,
+                             "state database %s is locked by another process while %s", path,
+                             doing);
+    case SQLITE_NOMEM:
+        return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory while %s", doing);
+    default:
+        return bsup_diag_set(diag, BSUP_ESTORE, "state database %s: %s while %s", path, msg, doing);
+    }
+}
+
+static int s_user_version(sqlite3 *db, int *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *out = sqlite3_column_int(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int bsup_store_migrate(sqlite3 *db, const char *path, int target, struct bsup_diag *diag)
+{
+    int version = 0;
+    int rc = s_user_version(db, &version);
+    if (rc != SQLITE_OK)
+        return bsup_store_error(db, path, rc, "reading the schema version", diag);
+    if (version > bsup_store_n_migrations)
+        return bsup_diag_set(diag, BSUP_ESTORE,
+                             "state database %s has schema version %d, newer than this bsupd "
+                             "(%d); run a newer bsupd or move the database aside",
+                             path, version, bsup_store_n_migrations);
+    for (int v = version; v < target; v++) {
+        char *sql = NULL;
+        if (asprintf(&sql, "BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
+                     bsup_store_migrations[v], v + 1) < 0)
+            return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        free(sql);
+        if (rc != SQLITE_OK) {
+            char doing[64];
+            snprintf(doing, sizeof(doing), "migrating the schema to version %d", v + 1);
+            int err = bsup_store_error(db, path, rc, doing, diag);
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return err;
+        }
+    }
     return 0;
+}
+
+static int s_prepare_dir(const char *dir, struct bsup_diag *diag)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        if (errno != ENOENT || mkdir(dir, 0750) != 0)
+            return bsup_diag_set(diag, errno == EROFS ? BSUP_EREADONLY : BSUP_EPERM,
+                                 "state directory %s cannot be created: %s", dir, strerror(errno));
+        return 0;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return bsup_diag_set(diag, BSUP_EINVAL, "state directory %s is not a directory", dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return bsup_diag_set(diag, errno == EROFS ? BSUP_EREADONLY : BSUP_EPERM,
+                             "state directory %s is not writable: %s", dir, strerror(errno));
+    return 0;
+}
+
+int bsup_store_open(const char *state_dir, struct bsup_store **out, struct bsup_diag *diag)
+{
+    struct bsup_store *st = calloc(1, sizeof(*st));
+    int rc;
+    *out = NULL;
+    if (!st || asprintf(&st->path, "%s/%s", state_dir, BSUP_STORE_FILE) < 0) {
+        free(st);
+        return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+    }
+    if ((rc = s_prepare_dir(state_dir, diag)))
+        goto fail;
+    int src = sqlite3_open_v2(st->path, &st->db,
+                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                  SQLITE_OPEN_EXRESCODE,
+                              NULL);
+    if (src != SQLITE_OK) {
+        rc = bsup_store_error(st->db, st->path, src, "opening", diag);
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    /* WAL for readers during writes; FULL so a committed journal row survives power loss. */
+    static const char *const pragmas =
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+    src = sqlite3_exec(st->db, pragmas, NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        rc = bsup_store_error(st->db, st->path, src, "opening", diag);
+        goto fail;
+    }
+    /* A damaged file is found now, not in the middle of a reconcile. */
+    sqlite3_stmt *q = NULL;
+    src = sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &q, NULL);
+    if (src == SQLITE_OK && (src = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *res = (const char *)sqlite3_column_text(q, 0);
+        if (!res || strcmp(res, "ok") != 0) {
+            rc = bsup_diag_set(diag, BSUP_ECORRUPT,
+                               "state database %s is corrupt (%s); move it aside and bsupd "
+                               "will start afresh from the drop-ins",
+                               st->path, res ? res : "?");
+            sqlite3_finalize(q);
+            goto fail;
+        }
+        src = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    if (src != SQLITE_OK) {
+        rc = bsup_store_error(st->db, st->path, src, "checking integrity", diag);
+        goto fail;
+    }
+    if ((rc = bsup_store_migrate(st->db, st->path, bsup_store_n_migrations, diag)))
+        goto fail;
+    *out = st;
+    return 0;
+fail:
+    bsup_store_close(st);
+    return rc;
+}
+
+void bsup_store_close(struct bsup_store *st)
+{
+    if (!st)
+        return;
+    if (st->db)
+        sqlite3_close_v2(st->db);
+    free(st->path);
+    free(st);
+}
+
+const char *bsup_store_path(const struct bsup_store *st)
+{
+    return st->path;
+}
+
+int bsup_store_meta_get(struct bsup_store *st, const char *key, char **out)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = BSUP_ENOTFOUND;
+    *out = NULL;
+    if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = ?", -1, &q, NULL) !=
+        SQLITE_OK)
+        return BSUP_ESTORE;
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    int src = sqlite3_step(q);
+    if (src == SQLITE_ROW) {
+        *out = strdup((const char *)sqlite3_column_text(q, 0));
+        rc = *out ? 0 : BSUP_ENOMEM;
+    } else if (src != SQLITE_DONE) {
+        rc = BSUP_ESTORE;
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int bsup_store_meta_set(struct bsup_store *st, const char *key, const char *value,
+                        struct bsup_diag *diag)
+{
+    sqlite3_stmt *q = NULL;
+    int src = sqlite3_prepare_v2(st->db,
+                                 "INSERT INTO meta(key, value) VALUES(?, ?) "
+                                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                                 -1, &q, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+        src = sqlite3_step(q);
+        if (src == SQLITE_DONE)
+            src = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    return src == SQLITE_OK ? 0 : bsup_store_error(st->db, st->path, src, "saving a setting", diag);
 }

@@ -1,0 +1,184 @@
+/* Desired state: the service model, the daemon settings, and their loaders.
+ *
+ * Both are described by key tables (core/config_schema.c): name, type, default, rule and
+ * doc line. Loading, validation, printing, JSON and the docs check are loops over them.
+ * Loading never stops at the first problem: every error is collected as
+ * "file:line:column: message", and a file with any error contributes no service. */
+#ifndef BSUP_CORE_CONFIG_H
+#define BSUP_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+#define BSUP_CONFIG_MAX_FILE_BYTES (1024 * 1024) /* one drop-in */
+#define BSUP_CONFIG_MAX_FILES 4096               /* drop-ins in one directory */
+#define BSUP_CONFIG_MAX_NODES 20000              /* YAML nodes in one file */
+#define BSUP_CONFIG_MAX_DEPTH 16                 /* YAML nesting in one file */
+
+enum bsup_environment { BSUP_ENV_DEV, BSUP_ENV_STAGING, BSUP_ENV_PROD };
+enum bsup_mode { BSUP_MODE_DEFAULT = -1, BSUP_MODE_OBSERVE = 0, BSUP_MODE_ENFORCE = 1 };
+
+struct bsup_strlist {
+    char **v;
+    size_t n;
+};
+
+/* AWS names of a service's resources; empty fields mean "<service_name>-<environment>". */
+struct bsup_resources {
+    char *auto_scaling_group;
+    char *target_group;
+    char *load_balancer;
+    char *db_instance;
+    char *cache_replication_group;
+};
+
+struct bsup_service {
+    char *service_name;
+    int environment; /* enum bsup_environment */
+    char *vpc_id;
+    struct bsup_strlist subnet_ids;
+    char *database_name;
+    char *database_username;
+    /* A reference (secretsmanager:<arn>, ssm:<name>, file:<path>) or, in dev only, a plaintext
+     * password. Plaintext never leaves memory: JSON, the store and output show "<redacted>". */
+    char *database_password;
+    char *instance_type;
+    int64_t min_size;
+    int64_t max_size;
+    bool enable_backup;
+    int64_t backup_retention; /* days */
+    char *region;             /* NULL: the daemon's region */
+    int mode;                 /* enum bsup_mode; BSUP_MODE_DEFAULT: the daemon's mode */
+    int64_t interval_s;       /* 0: the daemon's interval */
+    struct bsup_resources resources;
+
+    /* Where it was declared (not part of the content hash). */
+    char *source_file; /* file name within the config directory */
+    unsigned line;
+    unsigned column;
+};
+
+/* Daemon-wide settings (/etc/bsup/bsupd.yaml); command-line flags override them. */
+struct bsup_settings {
+    char *region;
+    int64_t interval_s;
+    int64_t jitter_s;
+    char *config_dir;
+    char *state_dir;
+    char *socket;
+    int log_level; /* index into error, warning, notice, info, debug */
+    int mode;      /* enum bsup_mode, never BSUP_MODE_DEFAULT after loading */
+};
+
+enum bsup_config_severity { BSUP_CONFIG_ERROR, BSUP_CONFIG_WARNING };
+
+struct bsup_config_msg {
+    int severity;
+    char *file; /* file the message is about, or NULL for the directory */
+    char *text; /* "file:line:column: message" */
+};
+
+struct bsup_config_file {
+    char *name; /* within the directory, e.g. "10-api.yaml" */
+    bool ok;
+    size_t n_services;
+};
+
+/* The outcome of loading a directory: services from good files only, every file seen, and
+ * every message. Cleanup frees it all and wipes plaintext passwords. */
+struct bsup_config_set {
+    struct bsup_service *services;
+    size_t n_services;
+    size_t cap_services;
+    struct bsup_config_file *files;
+    size_t n_files;
+    size_t cap_files;
+    struct bsup_config_msg *msgs;
+    size_t n_msgs;
+    size_t cap_msgs;
+    size_t n_errors;
+};
+
+void bsup_config_set_init(struct bsup_config_set *set);
+void bsup_config_set_cleanup(struct bsup_config_set *set);
+
+/* Loads every .yaml and .yml file in dir, in lexical order, skipping hidden files and editor or
+ * package-manager leftovers. Returns 0 when the directory could be read (file errors are in
+ * set->msgs and set->n_errors), or a negative code with diag set (no such directory, ...). */
+int bsup_config_load_dir(const char *dir, struct bsup_config_set *set, struct bsup_diag *diag);
+
+/* Parses one drop-in held in memory as if it were file `name` of the directory, adding its
+ * services (if it has no error) or its messages to set. Also checks service names against
+ * the services already in set. Returns BSUP_ENOMEM or 0 (errors go to set). */
+int bsup_config_parse_buffer(struct bsup_config_set *set, const char *name, const char *data,
+                             size_t len);
+
+/* Whether a directory entry name is a drop-in: not hidden, ending .yaml or .yml, no leftover. */
+bool bsup_config_is_dropin_name(const char *name);
+
+/* Settings: defaults, then file (if path is not NULL; a missing file at the default path is
+ * fine when optional is true), errors in diag as "path:line:column: message". */
+void bsup_settings_init(struct bsup_settings *s);
+void bsup_settings_cleanup(struct bsup_settings *s);
+int bsup_settings_load(struct bsup_settings *s, const char *path, bool optional,
+                       struct bsup_diag *diag);
+/* Sets one setting from text as the file would (for command-line overrides). */
+int bsup_settings_set(struct bsup_settings *s, const char *key, const char *value,
+                      struct bsup_diag *diag);
+
+void bsup_service_cleanup(struct bsup_service *svc);
+/* Deep copy; 0 or BSUP_ENOMEM. */
+int bsup_service_copy(struct bsup_service *dst, const struct bsup_service *src);
+
+/* The resolved desired state of a service as a compact JSON object with sorted keys
+ * (plaintext password as "<redacted>"). Caller frees. NULL on BSUP_ENOMEM. */
+char *bsup_service_to_json(const struct bsup_service *svc);
+/* The reverse, for a state read back from the store. 0, BSUP_EPARSE or BSUP_ENOMEM. */
+int bsup_service_from_json(const char *json, struct bsup_service *out);
+/* SHA-256 of bsup_service_to_json as 64 hex digits + NUL. 0 or BSUP_ENOMEM. */
+int bsup_service_hash(const struct bsup_service *svc, char out_hex[65]);
+
+/* Name of the AWS resource of a kind ("auto_scaling_group", ...): the override from
+ * resources, or "<service_name>-<environment>". Writes into buf. */
+const char *bsup_service_resource_name(const struct bsup_service *svc, const char *kind, char *buf,
+                                       size_t len);
+
+const char *bsup_environment_name(int env);
+const char *bsup_mode_name(int mode);
+/* Whether the password is a reference rather than plaintext. */
+bool bsup_secret_is_reference(const char *value);
+
+/* The key tables, for docs checks and printing. */
+enum bsup_key_type {
+    BSUP_KEY_STRING,
+    BSUP_KEY_INT,
+    BSUP_KEY_BOOL,
+    BSUP_KEY_ENUM,
+    BSUP_KEY_LIST,
+    BSUP_KEY_DURATION,
+    BSUP_KEY_SECRET,
+    BSUP_KEY_SECTION,
+};
+
+struct bsup_config_key {
+    const char *name;
+    int type; /* enum bsup_key_type */
+    bool required;
+    const char *default_text;   /* as it would be written in YAML; NULL: none */
+    size_t offset;              /* into the owning struct */
+    int64_t min, max;           /* INT, DURATION: bounds; STRING/LIST: lengths */
+    const char *const *choices; /* ENUM: names, index = stored int */
+    /* STRING/LIST element rule: NULL when fine, else why not (e.g. "must look like vpc-…"). */
+    const char *(*check)(const char *value);
+    const struct bsup_config_key *section; /* SECTION: its keys, NULL-terminated */
+    const char *unit;                      /* for messages: "days", "instances" */
+    const char *doc;
+};
+
+extern const struct bsup_config_key bsup_service_keys[];
+extern const struct bsup_config_key bsup_settings_keys[];
+
+#endif

@@ -1,0 +1,481 @@
+/* Loops over the key tables: set a field from text, free, copy, JSON both ways. */
+#include "core/config_fields.h"
+
+#include "core/units.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define FIELD(base, key, type) ((type *)((char *)(base) + (key)->offset))
+#define CFIELD(base, key, type) ((const type *)((const char *)(base) + (key)->offset))
+
+static const char *const s_redacted = "<redacted>";
+
+static void s_free_str(char **p, bool wipe)
+{
+    if (*p && wipe)
+        bsup_secure_zero(*p, strlen(*p));
+    free(*p);
+    *p = NULL;
+}
+
+static void s_strlist_free(struct bsup_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+int bsup_strlist_push(struct bsup_strlist *l, const char *s)
+{
+    char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
+    if (!v)
+        return BSUP_ENOMEM;
+    l->v = v;
+    if (!(v[l->n] = strdup(s)))
+        return BSUP_ENOMEM;
+    l->n++;
+    return 0;
+}
+
+static void s_describe_choices(const char *const *choices, char *buf, size_t len)
+{
+    size_t n = 0;
+    while (choices[n])
+        n++;
+    buf[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, len - used, "%s%s", i == 0 ? "" : (i + 1 == n ? " or " : ", "),
+                 choices[i]);
+    }
+}
+
+static int s_bounds(const struct bsup_config_key *k, int64_t v, const char *shown, char *why,
+                    size_t why_len)
+{
+    if (k->min == 0 && k->max == 0)
+        return 0;
+    if (v < k->min || v > k->max) {
+        const char *unit = k->unit ? k->unit : (k->type == BSUP_KEY_DURATION ? "seconds" : "");
+        snprintf(why, why_len, "%s (%s) must be between %lld and %lld%s%s", k->name, shown,
+                 (long long)k->min, (long long)k->max, *unit ? " " : "", unit);
+        return BSUP_ECONFIG;
+    }
+    return 0;
+}
+
+int bsup_config_check_text(const struct bsup_config_key *k, const char *text, char *why,
+                           size_t why_len)
+{
+    size_t len = strlen(text);
+    if ((k->min || k->max) && (len < (size_t)k->min || len > (size_t)k->max)) {
+        snprintf(why, why_len, "%s must be %lld to %lld characters long (it is %zu)", k->name,
+                 (long long)k->min, (long long)k->max, len);
+        return BSUP_ECONFIG;
+    }
+    const char *bad = k->check ? k->check(text) : NULL;
+    if (bad) {
+        snprintf(why, why_len, "%s %s", k->name, bad);
+        return BSUP_ECONFIG;
+    }
+    return 0;
+}
+
+int bsup_config_field_set(const struct bsup_config_key *k, void *base, const char *text, char *why,
+                          size_t why_len)
+{
+    int64_t v;
+    int rc;
+    switch (k->type) {
+    case BSUP_KEY_STRING:
+    case BSUP_KEY_SECRET: {
+        if (k->type == BSUP_KEY_STRING && (rc = bsup_config_check_text(k, text, why, why_len)))
+            return rc;
+        if (k->type == BSUP_KEY_SECRET &&
+            (strlen(text) < (size_t)k->min || strlen(text) > (size_t)k->max)) {
+            snprintf(why, why_len, "%s must be %lld to %lld characters long", k->name,
+                     (long long)k->min, (long long)k->max);
+            return BSUP_ECONFIG;
+        }
+        char *copy = strdup(text);
+        if (!copy)
+            return BSUP_ENOMEM;
+        s_free_str(FIELD(base, k, char *), k->type == BSUP_KEY_SECRET);
+        *FIELD(base, k, char *) = copy;
+        return 0;
+    }
+    case BSUP_KEY_INT:
+        rc = bsup_int_parse(text, &v);
+        if (rc) {
+            snprintf(why, why_len, "%s must be a whole number%s", k->name,
+                     rc == BSUP_ETOOBIG ? " of sensible size" : "");
+            return BSUP_ECONFIG;
+        }
+        if ((rc = s_bounds(k, v, text, why, why_len)))
+            return rc;
+        *FIELD(base, k, int64_t) = v;
+        return 0;
+    case BSUP_KEY_DURATION:
+        rc = bsup_duration_parse(text, &v);
+        if (rc) {
+            snprintf(why, why_len,
+                     "%s must be a duration such as 90s, 5m, 26h or 7d (a bare number is "
+                     "seconds)",
+                     k->name);
+            return BSUP_ECONFIG;
+        }
+        if (k->min || k->max) {
+            if (v < k->min || v > k->max) {
+                char lo[24], hi[24];
+                bsup_duration_format(k->min, lo, sizeof(lo));
+                bsup_duration_format(k->max, hi, sizeof(hi));
+                snprintf(why, why_len, "%s (%s) must be between %s and %s", k->name, text, lo, hi);
+                return BSUP_ECONFIG;
+            }
+        }
+        *FIELD(base, k, int64_t) = v;
+        return 0;
+    case BSUP_KEY_BOOL:
+        if (strcasecmp(text, "true") == 0)
+            *FIELD(base, k, bool) = true;
+        else if (strcasecmp(text, "false") == 0)
+            *FIELD(base, k, bool) = false;
+        else {
+            snprintf(why, why_len, "%s must be true or false", k->name);
+            return BSUP_ECONFIG;
+        }
+        return 0;
+    case BSUP_KEY_ENUM:
+        for (int i = 0; k->choices[i]; i++) {
+            if (strcmp(text, k->choices[i]) == 0) {
+                *FIELD(base, k, int) = i;
+                return 0;
+            }
+        }
+        {
+            char choices[128];
+            s_describe_choices(k->choices, choices, sizeof(choices));
+            snprintf(why, why_len, "%s must be %s", k->name, choices);
+        }
+        return BSUP_ECONFIG;
+    case BSUP_KEY_LIST:
+        if ((rc = bsup_config_check_text(k, text, why, why_len)))
+            return rc;
+        return bsup_strlist_push(FIELD(base, k, struct bsup_strlist), text);
+    default:
+        snprintf(why, why_len, "%s cannot be set from text", k->name);
+        return BSUP_EINVAL;
+    }
+}
+
+void bsup_config_fields_init(const struct bsup_config_key *table, void *base)
+{
+    for (const struct bsup_config_key *k = table; k->name; k++) {
+        if (k->type == BSUP_KEY_ENUM)
+            *FIELD(base, k, int) = k->required || k->default_text ? 0 : BSUP_MODE_DEFAULT;
+        else if (k->type == BSUP_KEY_SECTION)
+            bsup_config_fields_init(k->section, FIELD(base, k, char));
+    }
+}
+
+int bsup_config_fields_defaults(const struct bsup_config_key *table, void *base)
+{
+    char why[256];
+    for (const struct bsup_config_key *k = table; k->name; k++) {
+        if (!k->default_text)
+            continue;
+        int rc = bsup_config_field_set(k, base, k->default_text, why, sizeof(why));
+        if (rc)
+            return rc; /* a default that fails its own rule is a bug; tests catch it */
+    }
+    return 0;
+}
+
+void bsup_config_fields_free(const struct bsup_config_key *table, void *base)
+{
+    for (const struct bsup_config_key *k = table; k->name; k++) {
+        switch (k->type) {
+        case BSUP_KEY_STRING:
+        case BSUP_KEY_SECRET:
+            s_free_str(FIELD(base, k, char *), k->type == BSUP_KEY_SECRET);
+            break;
+        case BSUP_KEY_LIST:
+            s_strlist_free(FIELD(base, k, struct bsup_strlist));
+            break;
+        case BSUP_KEY_SECTION:
+            bsup_config_fields_free(k->section, FIELD(base, k, char));
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+int bsup_config_fields_copy(const struct bsup_config_key *table, void *dst, const void *src)
+{
+    for (const struct bsup_config_key *k = table; k->name; k++) {
+        switch (k->type) {
+        case BSUP_KEY_STRING:
+        case BSUP_KEY_SECRET: {
+            const char *s = *CFIELD(src, k, char *);
+            *FIELD(dst, k, char *) = NULL;
+            if (s && !(*FIELD(dst, k, char *) = strdup(s)))
+                return BSUP_ENOMEM;
+            break;
+        }
+        case BSUP_KEY_LIST: {
+            const struct bsup_strlist *l = CFIELD(src, k, struct bsup_strlist);
+            struct bsup_strlist *d = FIELD(dst, k, struct bsup_strlist);
+            d->v = NULL;
+            d->n = 0;
+            for (size_t i = 0; i < l->n; i++)
+                if (bsup_strlist_push(d, l->v[i]))
+                    return BSUP_ENOMEM;
+            break;
+        }
+        case BSUP_KEY_SECTION: {
+            int rc = bsup_config_fields_copy(k->section, FIELD(dst, k, char), CFIELD(src, k, char));
+            if (rc)
+                return rc;
+            break;
+        }
+        case BSUP_KEY_INT:
+        case BSUP_KEY_DURATION:
+            *FIELD(dst, k, int64_t) = *CFIELD(src, k, int64_t);
+            break;
+        case BSUP_KEY_BOOL:
+            *FIELD(dst, k, bool) = *CFIELD(src, k, bool);
+            break;
+        case BSUP_KEY_ENUM:
+            *FIELD(dst, k, int) = *CFIELD(src, k, int);
+            break;
+        }
+    }
+    return 0;
+}
+
+bool bsup_secret_is_reference(const char *value)
+{
+    return value && (strncmp(value, "secretsmanager:", 15) == 0 || strncmp(value, "ssm:", 4) == 0 ||
+                     strncmp(value, "file:", 5) == 0);
+}
+
+/* Adds the fields of table to obj; unset optional values are left out. */
+static int s_fields_to_json(const struct bsup_config_key *table, const void *base, json_t *obj)
+{
+    for (const struct bsup_config_key *k = table; k->name; k++) {
+        json_t *v = NULL;
+        switch (k->type) {
+        case BSUP_KEY_STRING: {
+            const char *s = *CFIELD(base, k, char *);
+            v = s ? json_string(s) : NULL;
+            break;
+        }
+        case BSUP_KEY_SECRET: {
+            const char *s = *CFIELD(base, k, char *);
+            v = s ? json_string(bsup_secret_is_reference(s) ? s : s_redacted) : NULL;
+            break;
+        }
+        case BSUP_KEY_INT:
+        case BSUP_KEY_DURATION: {
+            int64_t n = *CFIELD(base, k, int64_t);
+            v = (k->type == BSUP_KEY_DURATION && n == 0 && !k->default_text) ? NULL
+                                                                             : json_integer(n);
+            break;
+        }
+        case BSUP_KEY_BOOL:
+            v = json_boolean(*CFIELD(base, k, bool));
+            break;
+        case BSUP_KEY_ENUM: {
+            int e = *CFIELD(base, k, int);
+            v = e >= 0 ? json_string(k->choices[e]) : NULL;
+            break;
+        }
+        case BSUP_KEY_LIST: {
+            const struct bsup_strlist *l = CFIELD(base, k, struct bsup_strlist);
+            v = json_array();
+            for (size_t i = 0; v && i < l->n; i++)
+                if (json_array_append_new(v, json_string(l->v[i]))) {
+                    json_decref(v);
+                    return BSUP_ENOMEM;
+                }
+            break;
+        }
+        case BSUP_KEY_SECTION: {
+            v = json_object();
+            if (!v || s_fields_to_json(k->section, CFIELD(base, k, char), v)) {
+                json_decref(v);
+                return BSUP_ENOMEM;
+            }
+            if (json_object_size(v) == 0) {
+                json_decref(v);
+                v = NULL;
+            }
+            break;
+        }
+        }
+        if (v && json_object_set_new(obj, k->name, v))
+            return BSUP_ENOMEM;
+    }
+    return 0;
+}
+
+static int s_fields_from_json(const struct bsup_config_key *table, void *base, json_t *obj)
+{
+    char why[256];
+    for (const struct bsup_config_key *k = table; k->name; k++) {
+        json_t *v = json_object_get(obj, k->name);
+        if (!v)
+            continue;
+        int rc = 0;
+        char num[32];
+        switch (k->type) {
+        case BSUP_KEY_STRING:
+        case BSUP_KEY_SECRET:
+        case BSUP_KEY_ENUM:
+            rc = json_is_string(v)
+                     ? bsup_config_field_set(k, base, json_string_value(v), why, sizeof(why))
+                     : BSUP_EPARSE;
+            break;
+        case BSUP_KEY_INT:
+        case BSUP_KEY_DURATION:
+            if (!json_is_integer(v))
+                return BSUP_EPARSE;
+            snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+            rc = bsup_config_field_set(k, base, num, why, sizeof(why));
+            break;
+        case BSUP_KEY_BOOL:
+            if (!json_is_boolean(v))
+                return BSUP_EPARSE;
+            *FIELD(base, k, bool) = json_is_true(v);
+            break;
+        case BSUP_KEY_LIST: {
+            size_t i;
+            json_t *e;
+            if (!json_is_array(v))
+                return BSUP_EPARSE;
+            json_array_foreach(v, i, e)
+            {
+                if (!json_is_string(e))
+                    return BSUP_EPARSE;
+                if ((rc = bsup_config_field_set(k, base, json_string_value(e), why, sizeof(why))))
+                    break;
+            }
+            break;
+        }
+        case BSUP_KEY_SECTION:
+            rc = json_is_object(v) ? s_fields_from_json(k->section, FIELD(base, k, char), v)
+                                   : BSUP_EPARSE;
+            break;
+        }
+        if (rc)
+            return rc == BSUP_ENOMEM ? rc : BSUP_EPARSE;
+    }
+    return 0;
+}
+
+void bsup_service_cleanup(struct bsup_service *svc)
+{
+    if (!svc)
+        return;
+    bsup_config_fields_free(bsup_service_keys, svc);
+    free(svc->source_file);
+    memset(svc, 0, sizeof(*svc));
+}
+
+int bsup_service_copy(struct bsup_service *dst, const struct bsup_service *src)
+{
+    *dst = *src;
+    dst->source_file = src->source_file ? strdup(src->source_file) : NULL;
+    int rc = bsup_config_fields_copy(bsup_service_keys, dst, src);
+    if (rc || (src->source_file && !dst->source_file)) {
+        bsup_service_cleanup(dst);
+        return BSUP_ENOMEM;
+    }
+    return 0;
+}
+
+char *bsup_service_to_json(const struct bsup_service *svc)
+{
+    json_t *obj = json_object();
+    char *out = NULL;
+    if (obj && s_fields_to_json(bsup_service_keys, svc, obj) == 0)
+        out = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(obj);
+    return out;
+}
+
+int bsup_service_from_json(const char *text, struct bsup_service *out)
+{
+    memset(out, 0, sizeof(*out));
+    bsup_config_fields_init(bsup_service_keys, out);
+    json_error_t err;
+    json_t *obj = json_loads(text, 0, &err);
+    if (!obj || !json_is_object(obj)) {
+        json_decref(obj);
+        return BSUP_EPARSE;
+    }
+    int rc = bsup_config_fields_defaults(bsup_service_keys, out);
+    if (!rc)
+        rc = s_fields_from_json(bsup_service_keys, out, obj);
+    json_decref(obj);
+    if (!rc && !out->service_name)
+        rc = BSUP_EPARSE;
+    if (rc)
+        bsup_service_cleanup(out);
+    return rc;
+}
+
+int bsup_service_hash(const struct bsup_service *svc, char out_hex[65])
+{
+    char *json = bsup_service_to_json(svc);
+    if (!json)
+        return BSUP_ENOMEM;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    int ok = EVP_Digest(json, strlen(json), md, &md_len, EVP_sha256(), NULL);
+    free(json);
+    if (!ok)
+        return BSUP_ECRYPTO;
+    for (unsigned i = 0; i < md_len && i < 32; i++)
+        snprintf(out_hex + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
+const char *bsup_service_resource_name(const struct bsup_service *svc, const char *kind, char *buf,
+                                       size_t len)
+{
+    for (const struct bsup_config_key *k = bsup_service_keys; k->name; k++) {
+        if (k->type != BSUP_KEY_SECTION || strcmp(k->name, "resources") != 0)
+            continue;
+        for (const struct bsup_config_key *r = k->section; r->name; r++) {
+            const char *v = *(const char *const *)((const char *)&svc->resources + r->offset);
+            if (strcmp(r->name, kind) == 0 && v) {
+                snprintf(buf, len, "%s", v);
+                return buf;
+            }
+        }
+    }
+    snprintf(buf, len, "%s-%s", svc->service_name, bsup_environment_name(svc->environment));
+    return buf;
+}
+
+const char *bsup_environment_name(int env)
+{
+    static const char *const names[] = {"dev", "staging", "prod"};
+    return env >= 0 && env <= 2 ? names[env] : "?";
+}
+
+const char *bsup_mode_name(int mode)
+{
+    return mode == BSUP_MODE_ENFORCE   ? "enforce"
+           : mode == BSUP_MODE_OBSERVE ? "observe"
+                                       : "default";
+}

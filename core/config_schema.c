@@ -1,0 +1,314 @@
+/* The key tables: adding a setting is one row here plus its field in core/config.h. */
+#include "core/config.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <string.h>
+
+static const char *const s_environments[] = {"dev", "staging", "prod", NULL};
+static const char *const s_modes[] = {"observe", "enforce", NULL};
+static const char *const s_log_levels[] = {"error", "warning", "notice", "info", "debug", NULL};
+
+static bool s_all(const char *s, const char *allowed_extra, bool upper)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (islower(c) || isdigit(c) || (upper && isupper(c)) || strchr(allowed_extra, c))
+            continue;
+        return false;
+    }
+    return true;
+}
+
+/* <prefix> followed by 8 or 17 lowercase hex digits, as EC2 ids are. */
+static bool s_ec2_id(const char *v, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    if (strncmp(v, prefix, pl) != 0)
+        return false;
+    const char *h = v + pl;
+    size_t n = strlen(h);
+    if (n != 8 && n != 17)
+        return false;
+    for (; *h; h++)
+        if (!isxdigit((unsigned char)*h) || isupper((unsigned char)*h))
+            return false;
+    return true;
+}
+
+static const char *s_check_service_name(const char *v)
+{
+    if (!s_all(v, "-", false))
+        return "may only hold lowercase letters, digits and '-'";
+    if (!islower((unsigned char)v[0]))
+        return "must start with a lowercase letter";
+    if (v[strlen(v) - 1] == '-' || strstr(v, "--"))
+        return "must not end with '-' or hold '--' (AWS resource name rules)";
+    return NULL;
+}
+
+static const char *s_check_vpc(const char *v)
+{
+    return s_ec2_id(v, "vpc-") ? NULL : "must look like vpc-0123456789abcdef0";
+}
+
+static const char *s_check_subnet(const char *v)
+{
+    return s_ec2_id(v, "subnet-") ? NULL : "must look like subnet-0123456789abcdef0";
+}
+
+static const char *s_check_db_identifier(const char *v)
+{
+    if (!isalpha((unsigned char)v[0]) || !s_all(v, "_", true))
+        return "must start with a letter and hold only letters, digits and '_'";
+    return NULL;
+}
+
+static const char *s_check_instance_type(const char *v)
+{
+    const char *dot = strchr(v, '.');
+    if (!dot || dot == v || !dot[1] || strchr(dot + 1, '.') || !s_all(v, ".-", false))
+        return "must look like an EC2 instance type, e.g. t3.medium";
+    return NULL;
+}
+
+static const char *s_check_region(const char *v)
+{
+    /* e.g. eu-west-1, us-gov-west-1, ap-southeast-4, cn-north-1 */
+    size_t n = strlen(v);
+    if (n < 9 || !s_all(v, "-", false) || !isdigit((unsigned char)v[n - 1]) || !strchr(v, '-') ||
+        v[0] == '-')
+        return "must look like an AWS region, e.g. eu-west-1";
+    return NULL;
+}
+
+static const char *s_check_aws_name(const char *v)
+{
+    return s_all(v, "-_.:/", true) ? NULL : "may only hold letters, digits and - _ . : /";
+}
+
+static const char *s_check_abs_path(const char *v)
+{
+    return v[0] == '/' ? NULL : "must be an absolute path";
+}
+
+static const struct bsup_config_key s_resource_keys[] = {
+    {.name = "auto_scaling_group",
+     .type = BSUP_KEY_STRING,
+     .offset = offsetof(struct bsup_resources, auto_scaling_group),
+     .min = 1,
+     .max = 255,
+     .check = s_check_aws_name,
+     .doc = "Auto Scaling group name"},
+    {.name = "target_group",
+     .type = BSUP_KEY_STRING,
+     .offset = offsetof(struct bsup_resources, target_group),
+     .min = 1,
+     .max = 32,
+     .check = s_check_aws_name,
+     .doc = "ELBv2 target group name"},
+    {.name = "load_balancer",
+     .type = BSUP_KEY_STRING,
+     .offset = offsetof(struct bsup_resources, load_balancer),
+     .min = 1,
+     .max = 32,
+     .check = s_check_aws_name,
+     .doc = "ELBv2 load balancer name"},
+    {.name = "db_instance",
+     .type = BSUP_KEY_STRING,
+     .offset = offsetof(struct bsup_resources, db_instance),
+     .min = 1,
+     .max = 63,
+     .check = s_check_aws_name,
+     .doc = "RDS DB instance identifier"},
+    {.name = "cache_replication_group",
+     .type = BSUP_KEY_STRING,
+     .offset = offsetof(struct bsup_resources, cache_replication_group),
+     .min = 1,
+     .max = 40,
+     .check = s_check_aws_name,
+     .doc = "ElastiCache replication group id"},
+    {0},
+};
+
+#define SVC(field) offsetof(struct bsup_service, field)
+
+const struct bsup_config_key bsup_service_keys[] = {
+    {.name = "service_name",
+     .type = BSUP_KEY_STRING,
+     .required = true,
+     .offset = SVC(service_name),
+     .min = 1,
+     .max = 63,
+     .check = s_check_service_name,
+     .doc = "[a-z0-9-], starts with a letter, unique across all drop-ins"},
+    {.name = "environment",
+     .type = BSUP_KEY_ENUM,
+     .required = true,
+     .offset = SVC(environment),
+     .choices = s_environments,
+     .doc = "dev, staging or prod"},
+    {.name = "vpc_id",
+     .type = BSUP_KEY_STRING,
+     .required = true,
+     .offset = SVC(vpc_id),
+     .min = 12,
+     .max = 21,
+     .check = s_check_vpc,
+     .doc = "the VPC the service runs in (vpc-...)"},
+    {.name = "subnet_ids",
+     .type = BSUP_KEY_LIST,
+     .required = true,
+     .offset = SVC(subnet_ids),
+     .min = 1,
+     .max = 64,
+     .check = s_check_subnet,
+     .doc = "non-empty list of subnet-... ids, no duplicates"},
+    {.name = "database_name",
+     .type = BSUP_KEY_STRING,
+     .required = true,
+     .offset = SVC(database_name),
+     .min = 1,
+     .max = 63,
+     .check = s_check_db_identifier,
+     .doc = "database name: a letter, then letters, digits or _"},
+    {.name = "database_username",
+     .type = BSUP_KEY_STRING,
+     .required = true,
+     .offset = SVC(database_username),
+     .min = 1,
+     .max = 63,
+     .check = s_check_db_identifier,
+     .doc = "master user name: a letter, then letters, digits or _"},
+    {.name = "database_password",
+     .type = BSUP_KEY_SECRET,
+     .required = true,
+     .offset = SVC(database_password),
+     .min = 1,
+     .max = 2048,
+     .doc = "secretsmanager:<arn>, ssm:<name> or file:<path>; plaintext only in dev"},
+    {.name = "instance_type",
+     .type = BSUP_KEY_STRING,
+     .default_text = "t3.medium",
+     .offset = SVC(instance_type),
+     .min = 3,
+     .max = 32,
+     .check = s_check_instance_type,
+     .doc = "EC2 instance type of the Auto Scaling group"},
+    {.name = "min_size",
+     .type = BSUP_KEY_INT,
+     .default_text = "2",
+     .offset = SVC(min_size),
+     .min = 0,
+     .max = 10000,
+     .unit = "instances",
+     .doc = "Auto Scaling group minimum, min_size <= max_size"},
+    {.name = "max_size",
+     .type = BSUP_KEY_INT,
+     .default_text = "4",
+     .offset = SVC(max_size),
+     .min = 0,
+     .max = 10000,
+     .unit = "instances",
+     .doc = "Auto Scaling group maximum"},
+    {.name = "enable_backup",
+     .type = BSUP_KEY_BOOL,
+     .default_text = "true",
+     .offset = SVC(enable_backup),
+     .doc = "whether RDS automated backups must be on"},
+    {.name = "backup_retention",
+     .type = BSUP_KEY_INT,
+     .default_text = "7",
+     .offset = SVC(backup_retention),
+     .min = 1,
+     .max = 35,
+     .unit = "days",
+     .doc = "RDS backup retention in days, 1-35 (RDS limits)"},
+    {.name = "region",
+     .type = BSUP_KEY_STRING,
+     .offset = SVC(region),
+     .min = 9,
+     .max = 32,
+     .check = s_check_region,
+     .doc = "AWS region; default: the daemon's region"},
+    {.name = "mode",
+     .type = BSUP_KEY_ENUM,
+     .offset = SVC(mode),
+     .choices = s_modes,
+     .doc = "observe (report drift only) or enforce (correct it); default: the daemon's mode"},
+    {.name = "interval",
+     .type = BSUP_KEY_DURATION,
+     .offset = SVC(interval_s),
+     .min = 10,
+     .max = 86400,
+     .doc = "how often to reconcile; default: the daemon's interval"},
+    {.name = "resources",
+     .type = BSUP_KEY_SECTION,
+     .offset = SVC(resources),
+     .section = s_resource_keys,
+     .doc = "AWS names that do not follow <service_name>-<environment>"},
+    {0},
+};
+
+#define SET(field) offsetof(struct bsup_settings, field)
+
+const struct bsup_config_key bsup_settings_keys[] = {
+    {.name = "region",
+     .type = BSUP_KEY_STRING,
+     .offset = SET(region),
+     .min = 9,
+     .max = 32,
+     .check = s_check_region,
+     .doc = "default AWS region; else AWS_REGION, AWS_DEFAULT_REGION"},
+    {.name = "interval",
+     .type = BSUP_KEY_DURATION,
+     .default_text = "60s",
+     .offset = SET(interval_s),
+     .min = 10,
+     .max = 86400,
+     .doc = "how often each service is reconciled"},
+    {.name = "jitter",
+     .type = BSUP_KEY_DURATION,
+     .default_text = "10s",
+     .offset = SET(jitter_s),
+     .min = 0,
+     .max = 3600,
+     .doc = "random delay added to each service's schedule"},
+    {.name = "config_dir",
+     .type = BSUP_KEY_STRING,
+     .default_text = "/etc/bsup.d",
+     .offset = SET(config_dir),
+     .min = 1,
+     .max = 4096,
+     .check = s_check_abs_path,
+     .doc = "directory of service drop-ins"},
+    {.name = "state_dir",
+     .type = BSUP_KEY_STRING,
+     .default_text = "/var/lib/bsup",
+     .offset = SET(state_dir),
+     .min = 1,
+     .max = 4096,
+     .check = s_check_abs_path,
+     .doc = "SQLite state; default $STATE_DIRECTORY or /var/lib/bsup"},
+    {.name = "socket",
+     .type = BSUP_KEY_STRING,
+     .default_text = "/run/bsup/bsupd.sock",
+     .offset = SET(socket),
+     .min = 1,
+     .max = 107,
+     .check = s_check_abs_path,
+     .doc = "control socket; default $RUNTIME_DIRECTORY/bsupd.sock or /run/bsup/bsupd.sock"},
+    {.name = "log_level",
+     .type = BSUP_KEY_ENUM,
+     .default_text = "info",
+     .offset = SET(log_level),
+     .choices = s_log_levels,
+     .doc = "error, warning, notice, info or debug"},
+    {.name = "mode",
+     .type = BSUP_KEY_ENUM,
+     .default_text = "observe",
+     .offset = SET(mode),
+     .choices = s_modes,
+     .doc = "observe (report drift only) or enforce (correct it)"},
+    {0},
+};

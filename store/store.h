@@ -1,0 +1,58 @@
+/* The state database: SQLite in WAL mode in the state directory. The only place with SQL.
+ * Every error names the database path and says what an operator can do about it. */
+#ifndef BSUP_STORE_STORE_H
+#define BSUP_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/error.h"
+
+#define BSUP_STORE_FILE "bsup.db"
+
+struct bsup_store;
+
+/* Opens (creating the directory and database if needed) and migrates to the current schema.
+ * Errors: BSUP_EREADONLY, BSUP_EFULL, BSUP_ECORRUPT, BSUP_EPERM, BSUP_ESTORE, with diag. */
+int bsup_store_open(const char *state_dir, struct bsup_store **out, struct bsup_diag *diag);
+void bsup_store_close(struct bsup_store *st);
+const char *bsup_store_path(const struct bsup_store *st);
+/* The schema version this build writes (PRAGMA user_version). */
+int bsup_store_schema_version(void);
+
+struct bsup_store_apply_stats {
+    size_t added;     /* new services */
+    size_t changed;   /* content changed: generation + 1 */
+    size_t unchanged; /* same content: generation kept */
+    size_t removed;   /* no longer declared anywhere */
+    size_t kept;      /* declared in a broken file: last good generation kept */
+};
+
+/* Applies a loaded configuration in one transaction: services of good files are upserted
+ * (generation + 1 only when the content hash changes), services of broken files keep their
+ * last good row, the rest are removed. On any error nothing changes. */
+int bsup_store_apply_config(struct bsup_store *st, const struct bsup_config_set *set, int64_t now_s,
+                            struct bsup_store_apply_stats *out, struct bsup_diag *diag);
+
+struct bsup_store_service {
+    char *service;
+    int64_t generation;
+    char content_hash[65];
+    char *config_json; /* bsup_service_to_json: resolved values, secrets redacted */
+    char *source_file;
+    int64_t loaded_at_s; /* when this generation was loaded */
+    int64_t seen_at_s;   /* last load that found the service */
+};
+
+/* All services in name order. Free with bsup_store_services_free. */
+int bsup_store_services_list(struct bsup_store *st, struct bsup_store_service **out, size_t *out_n,
+                             struct bsup_diag *diag);
+void bsup_store_services_free(struct bsup_store_service *v, size_t n);
+
+/* Small persistent settings (e.g. "paused"). get: 0 and *out (malloc'd) or BSUP_ENOTFOUND. */
+int bsup_store_meta_get(struct bsup_store *st, const char *key, char **out);
+int bsup_store_meta_set(struct bsup_store *st, const char *key, const char *value,
+                        struct bsup_diag *diag);
+
+#endif
