@@ -75,7 +75,8 @@ int bsup_config_check_text(const struct bsup_config_key *k, const char *text, ch
                            size_t why_len)
 {
     size_t len = strlen(text);
-    if ((k->min || k->max) && (len < (size_t)k->min || len > (size_t)k->max)) {
+    /* For lists, min and max bound the number of entries, not their length. */
+    if (k->type != BSUP_KEY_LIST && (k->min || k->max) && (len < (size_t)k->min || len > (size_t)k->max)) {
         snprintf(why, why_len, "%s must be %lld to %lld characters long (it is %zu)", k->name,
                  (long long)k->min, (long long)k->max, len);
         return BSUP_ECONFIG;

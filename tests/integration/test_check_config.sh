@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# bsupd --check-config: the examples are valid; each broken drop-in is rejected on its own
+# with file:line:column; usage errors exit 2.
+set -euo pipefail
+bsupd="${BSUP_BUILD_DIR:-build}/bsupd"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+check() { # name expected-exit command...
+  local name=$1 want=$2; shift 2
+  local got=0
+  "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
+  if [ "$got" != "$want" ]; then
+    echo "FAIL $name: exit $got, want $want"; cat "$tmp/out" "$tmp/err"; fails=$((fails+1))
+  else
+    echo "ok   $name"
+  fi
+}
+expect_err() { # name text
+  if ! grep -qF -- "$2" "$tmp/err"; then
+    echo "FAIL $1: stderr lacks: $2"; cat "$tmp/err"; fails=$((fails+1))
+  fi
+}
+
+check examples 0 "$bsupd" --check-config --config-dir etc/bsup.d
+grep -q '^api-service (10-api-service.yaml' "$tmp/out" || { echo "FAIL: api-service not printed"; fails=$((fails+1)); }
+grep -q '^worker-service (20-worker-service.yaml' "$tmp/out" || { echo "FAIL: worker-service not printed"; fails=$((fails+1)); }
+grep -q 'instance_type *t3.large' "$tmp/out" || { echo "FAIL: resolved values"; fails=$((fails+1)); }
+
+base='service_name: NAME
+environment: prod
+vpc_id: vpc-0a1b2c3d
+subnet_ids: [subnet-0a1b2c3d]
+database_name: db
+database_username: admin
+database_password: ssm:/prod/db
+'
+mk() { # name extra-yaml: a copy of the examples plus one drop-in of our own
+  local d="$tmp/$1"; mkdir -p "$d"
+  cp etc/bsup.d/*.yaml "$d/"
+  printf '%s%s' "${base/NAME/$1}" "$2" > "$d/50-$1.yaml"
+}
+run() { # name expected-message: exit 1, the message, and the good services still printed
+  check "$1" 1 "$bsupd" --check-config --config-dir "$tmp/$1"
+  expect_err "$1" "$2"
+  grep -q '^api-service ' "$tmp/out" || { echo "FAIL $1: good services not printed"; fails=$((fails+1)); }
+}
+mk max-lt-min $'min_size: 3\nmax_size: 1\n'
+run max-lt-min "50-max-lt-min.yaml:9:11: max_size (1) is less than min_size (3)"
+mk unknown-key $'min_sise: 3\n'
+run unknown-key "50-unknown-key.yaml:8:1: unknown key min_sise; did you mean min_size?"
+mk plaintext ''
+sed -i 's|ssm:/prod/db|Sup3rSecret!|' "$tmp/plaintext/50-plaintext.yaml"
+run plaintext "50-plaintext.yaml:7:20: database_password is a plaintext password, which is refused outside environment: dev"
+if grep -q 'Sup3rSecret' "$tmp/out" "$tmp/err"; then echo "FAIL: plaintext password printed"; fails=$((fails+1)); fi
+mk dup-name ''
+sed -i 's/service_name: dup-name/service_name: worker-service/' "$tmp/dup-name/50-dup-name.yaml"
+run dup-name "50-dup-name.yaml:1:15: service_name worker-service is already declared in 20-worker-service.yaml:4:5"
+mk bad-env ''
+sed -i 's/environment: prod/environment: production/' "$tmp/bad-env/50-bad-env.yaml"
+run bad-env '50-bad-env.yaml:2:14: environment must be dev, staging or prod (got "production")'
+mk retention $'backup_retention: 40\n'
+run retention "50-retention.yaml:8:19: backup_retention (40) must be between 1 and 35 days"
+mk not-yaml ''
+printf 'service_name: [oops\n  - {\n' > "$tmp/not-yaml/50-not-yaml.yaml"
+run not-yaml "50-not-yaml.yaml:2:5: not valid YAML"
+
+check missing-dir 1 "$bsupd" --check-config --config-dir "$tmp/nope"
+expect_err missing-dir "cannot open the configuration directory: No such file or directory"
+check bad-flag 2 "$bsupd" --check-config --frobnicate
+check bad-mode 2 "$bsupd" --check-config --config-dir etc/bsup.d --mode fix
+expect_err bad-mode "mode must be observe or enforce"
+check extra-arg 2 "$bsupd" --check-config stray
+check help 0 "$bsupd" --help
+check version 0 "$bsupd" --version
+printf 'interval: 1s\n' > "$tmp/bad-settings.yaml"
+check bad-settings 1 "$bsupd" --check-config --config-dir etc/bsup.d --config "$tmp/bad-settings.yaml"
+expect_err bad-settings "bad-settings.yaml:1:11: interval (1s) must be between 10s and 1d"
+check missing-settings 1 "$bsupd" --check-config --config-dir etc/bsup.d --config "$tmp/none.yaml"
+
+echo "$fails failed"
+[ "$fails" -eq 0 ]

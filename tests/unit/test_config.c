@@ -1,0 +1,561 @@
+/* The drop-in loader: every rule and message, file handling, and a mutation fuzz. */
+#include "tests/lib/testlib.h"
+
+#include "core/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BASE                                                                                       \
+    "service_name: api\n"                                                                          \
+    "environment: prod\n"                                                                          \
+    "vpc_id: vpc-0a1b2c3d\n"                                                                       \
+    "subnet_ids: [subnet-0a1b2c3d, subnet-0a1b2c3e]\n"                                             \
+    "database_name: api\n"                                                                         \
+    "database_username: admin\n"                                                                   \
+    "database_password: ssm:/prod/api/db\n"
+
+/* Each case: a drop-in and the one message (substring, with position) it must produce,
+ * or NULL when it must load cleanly. */
+struct s_case {
+    const char *yaml;
+    const char *expect;
+};
+
+static const struct s_case s_cases[] = {
+    {BASE, NULL},
+    {BASE "min_size: 3\nmax_size: 1\n", "f.yaml:9:11: max_size (1) is less than min_size (3)"},
+    {BASE "min_size: 5\n", "f.yaml:8:11: min_size (5) is greater than max_size (4, the default)"},
+    {BASE "min_sise: 1\n", "f.yaml:8:1: unknown key min_sise; did you mean min_size?"},
+    {BASE "colour: blue\n", "f.yaml:8:1: unknown key colour"},
+    {BASE "backup_retention: 40\n",
+     "f.yaml:8:19: backup_retention (40) must be between 1 and 35 days"},
+    {BASE "backup_retention: 0\n", "backup_retention (0) must be between 1 and 35 days"},
+    {BASE "backup_retention: seven\n", "f.yaml:8:19: backup_retention must be a whole number"},
+    {BASE "backup_retention: [7]\n",
+     "f.yaml:8:19: backup_retention must be a whole number, not a list"},
+    {BASE "min_size: 99999999999999999999999\n",
+     "min_size must be a whole number of sensible size"},
+    {BASE "max_size: -1\n", "max_size (-1) must be between 0 and 10000 instances"},
+    {BASE "enable_backup: yes\n", "f.yaml:8:16: enable_backup must be true or false"},
+    {BASE "instance_type: large\n", "instance_type must look like an EC2 instance type"},
+    {BASE "mode: fix\n", "f.yaml:8:7: mode must be observe or enforce (got \"fix\")"},
+    {BASE "interval: 5s\n", "f.yaml:8:11: interval (5s) must be between 10s and 1d"},
+    {BASE "interval: soon\n", "interval must be a duration such as 90s"},
+    {BASE "region: mars\n", "region must be 9 to 32 characters long"},
+    {BASE "region: Eu-West-1\n", "region must look like an AWS region"},
+    {BASE "resources: {auto_scaling_group: api-asg, colour: x}\n", "unknown key resources.colour"},
+    {BASE "resources: api\n", "resources must be a mapping, not text"},
+    {BASE "resources:\n  target_group: a-name-that-is-much-too-long-for-elbv2\n",
+     "resources.target_group must be 1 to 32 characters long"},
+    {BASE "min_size: 2\nmin_size: 3\n", "f.yaml:9:1: min_size is set twice (first at line 8)"},
+    {"environment: prod\n", "f.yaml:1:1: service_name is required"},
+    {BASE "service_name2: x\n", "unknown key service_name2; did you mean service_name?"},
+    {"service_name:\nenvironment: dev\n", "f.yaml:1:14: service_name has no value"},
+    {"service_name: 1api\n", "service_name must start with a lowercase letter"},
+    {"service_name: api_x\n", "service_name may only hold lowercase letters, digits and '-'"},
+    {"service_name: api-\n", "service_name must not end with '-'"},
+    {"service_name: [a]\n", "f.yaml:1:15: service_name must be text, not a list"},
+    {"environment: production\n",
+     "f.yaml:1:14: environment must be dev, staging or prod (got \"production\")"},
+    {"vpc_id: vpc-xyz\n", "vpc_id must be 12 to 21 characters long"},
+    {"vpc_id: vpc-0A1B2C3D\n", "vpc_id must look like vpc-0123456789abcdef0"},
+    {"subnet_ids: subnet-0a1b2c3d\n", "f.yaml:1:13: subnet_ids must be a list, not text"},
+    {"subnet_ids: []\n", "subnet_ids must hold 1 to 64 entries (it holds 0)"},
+    {"subnet_ids: [subnet-0a1b2c3d, subnet-0a1b2c3d]\n",
+     "f.yaml:1:31: subnet_ids lists subnet-0a1b2c3d twice"},
+    {"subnet_ids: [subnet-zz]\n",
+     "f.yaml:1:14: subnet_ids must look like subnet-0123456789abcdef0"},
+    {"subnet_ids: [subnet-0a1b2c3x]\n",
+     "subnet_ids must look like subnet-0123456789abcdef0 (entry subnet-0a1b2c3x)"},
+    {"subnet_ids: [[a]]\n", "each entry of subnet_ids must be text, not a list"},
+    {"database_name: 1api\n", "database_name must start with a letter"},
+    {"database_username: a-b\n", "database_username must start with a letter and hold only"},
+    {"database_password: secretsmanager:my-secret\n",
+     "f.yaml:1:20: database_password: a secretsmanager reference must be a secret ARN"},
+    {"database_password: 'ssm:'\n", "an ssm reference must name a parameter"},
+    {"database_password: file:relative/path\n", "a file reference needs an absolute path"},
+    {"[1, 2]\n", "f.yaml:1:1: a drop-in must be a mapping of keys (one service) or hold "
+                 "services:, not a list"},
+    {"", "f.yaml:1:1: file is empty"},
+    {"# only a comment\n", "f.yaml:1:1: file is empty"},
+    {"~\n", "f.yaml:1:1: file is empty"},
+    {"service_name: [unclosed\n", "f.yaml:2:1: not valid YAML: did not find expected ',' or ']'"},
+    {"a: b\n c: d\n", "f.yaml:2:3: not valid YAML: mapping values are not allowed"},
+    {"\tservice_name: x\n", "not valid YAML"},
+    {"a: &anchor 1\nb: *anchor\n", "f.yaml:1:4: YAML anchors (&anchor) are not allowed"},
+    {"a: *nothing\n", "f.yaml:1:4: YAML aliases (*nothing) are not allowed"},
+    {"a: 1\n---\nb: 2\n", "f.yaml:2:1: a drop-in holds one YAML document"},
+    {"service_name: \"caf\xc3\xa9\"\n", "service_name may only hold lowercase letters"},
+    {"service_name: x\xff\n", "f.yaml:1:16: byte 0xff is not valid UTF-8"},
+    {"service_name: x\xc0\xaf\n", "byte 0xc0 is not valid UTF-8 (overlong"},
+    {"service_name: x\x01\n", "f.yaml:1:16: byte 0x01 is a control character"},
+    {"? [a, b]\n: c\n", "f.yaml:1:3: keys must be plain words, not a list"},
+    {"services: {a: 1}\n", "f.yaml:1:11: services must be a list of services, not a mapping"},
+    {"services: [a]\n", "f.yaml:1:12: a service must be a mapping of keys, not text"},
+    {"services: []\nextra: 1\n", "with services:, every key belongs to a list item"},
+    {"services:\n- {service_name: a, environment: dev, vpc_id: vpc-0a1b2c3d,\n"
+     "   subnet_ids: [subnet-0a1b2c3d], database_name: a, database_username: a,\n"
+     "   database_password: \"file:/etc/bsup/a\"}\n",
+     NULL},
+};
+
+static void s_load_one(const char *yaml, struct bsup_config_set *set)
+{
+    bsup_config_set_init(set);
+    assert_int_equal(bsup_config_parse_buffer(set, "f.yaml", yaml, strlen(yaml)), 0);
+}
+
+static bool s_has_msg(const struct bsup_config_set *set, const char *text)
+{
+    for (size_t i = 0; i < set->n_msgs; i++)
+        if (strstr(set->msgs[i].text, text))
+            return true;
+    return false;
+}
+
+static void s_dump(const struct bsup_config_set *set)
+{
+    for (size_t i = 0; i < set->n_msgs; i++)
+        fprintf(stderr, "  got: %s\n", set->msgs[i].text);
+}
+
+static void test_rules_and_messages(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(s_cases) / sizeof(s_cases[0]); i++) {
+        struct bsup_config_set set;
+        s_load_one(s_cases[i].yaml, &set);
+        if (!s_cases[i].expect) {
+            if (set.n_errors)
+                s_dump(&set);
+            assert_int_equal(set.n_errors, 0);
+            assert_int_equal(set.n_services, 1);
+            assert_true(set.files[0].ok);
+        } else {
+            if (!s_has_msg(&set, s_cases[i].expect)) {
+                fprintf(stderr, "case %zu: expected: %s\n", i, s_cases[i].expect);
+                s_dump(&set);
+                fail();
+            }
+            assert_true(set.n_errors > 0);
+            assert_int_equal(set.n_services, 0); /* a file with an error gives nothing */
+            assert_false(set.files[0].ok);
+        }
+        bsup_config_set_cleanup(&set);
+    }
+}
+
+static void test_defaults_and_values(void **state)
+{
+    (void)state;
+    struct bsup_config_set set;
+    s_load_one(BASE "interval: 5m\nresources: {db_instance: api-db}\nmode: enforce\n", &set);
+    assert_int_equal(set.n_errors, 0);
+    const struct bsup_service *s = &set.services[0];
+    assert_string_equal(s->service_name, "api");
+    assert_int_equal(s->environment, BSUP_ENV_PROD);
+    assert_int_equal(s->subnet_ids.n, 2);
+    assert_string_equal(s->subnet_ids.v[1], "subnet-0a1b2c3e");
+    assert_string_equal(s->instance_type, "t3.medium");
+    assert_int_equal(s->min_size, 2);
+    assert_int_equal(s->max_size, 4);
+    assert_true(s->enable_backup);
+    assert_int_equal(s->backup_retention, 7);
+    assert_null(s->region);
+    assert_int_equal(s->mode, BSUP_MODE_ENFORCE);
+    assert_int_equal(s->interval_s, 300);
+    assert_string_equal(s->source_file, "f.yaml");
+    assert_int_equal(s->line, 1);
+    char buf[128];
+    assert_string_equal(bsup_service_resource_name(s, "db_instance", buf, sizeof(buf)), "api-db");
+    assert_string_equal(bsup_service_resource_name(s, "auto_scaling_group", buf, sizeof(buf)),
+                        "api-prod");
+    bsup_config_set_cleanup(&set);
+
+    s_load_one(BASE, &set);
+    assert_int_equal(set.services[0].mode, BSUP_MODE_DEFAULT);
+    assert_int_equal(set.services[0].interval_s, 0);
+    bsup_config_set_cleanup(&set);
+}
+
+static void test_services_list_and_duplicates(void **state)
+{
+    (void)state;
+    struct bsup_config_set set;
+    bsup_config_set_init(&set);
+    const char *list = "services:\n"
+                       "- service_name: a\n  environment: dev\n  vpc_id: vpc-0a1b2c3d\n"
+                       "  subnet_ids: [subnet-0a1b2c3d]\n  database_name: a\n"
+                       "  database_username: a\n  database_password: file:/etc/bsup/a\n"
+                       "- service_name: b\n  environment: dev\n  vpc_id: vpc-0a1b2c3d\n"
+                       "  subnet_ids: [subnet-0a1b2c3d]\n  database_name: b\n"
+                       "  database_username: b\n  database_password: file:/etc/bsup/b\n";
+    assert_int_equal(bsup_config_parse_buffer(&set, "10-a.yaml", list, strlen(list)), 0);
+    assert_int_equal(set.n_errors, 0);
+    assert_int_equal(set.n_services, 2);
+    assert_int_equal(set.services[1].line, 9);
+    assert_int_equal(set.services[1].column, 3);
+
+    /* The same name in a later file: that file is rejected, naming both places. */
+    const char *again = "service_name: b\nenvironment: dev\nvpc_id: vpc-0a1b2c3d\n"
+                        "subnet_ids: [subnet-0a1b2c3d]\ndatabase_name: b\n"
+                        "database_username: b\ndatabase_password: file:/x\n";
+    assert_int_equal(bsup_config_parse_buffer(&set, "20-b.yaml", again, strlen(again)), 0);
+    assert_true(s_has_msg(&set, "20-b.yaml:1:15: service_name b is already declared in "
+                                "10-a.yaml:9:3"));
+    assert_int_equal(set.n_services, 2);
+    assert_false(set.files[1].ok);
+    bsup_config_set_cleanup(&set);
+
+    /* Twice in one file. */
+    const char *twice = "services:\n"
+                        "- {service_name: a, environment: dev}\n"
+                        "- {service_name: a, environment: dev}\n";
+    s_load_one(twice, &set);
+    assert_true(s_has_msg(&set, "f.yaml:3:18: service_name a is declared twice in this file "
+                                "(first at line 2)"));
+    bsup_config_set_cleanup(&set);
+}
+
+static void test_secrets_never_leak(void **state)
+{
+    (void)state;
+    const char *secret = "Hunter2-VerySecret";
+    char yaml[1024];
+    struct bsup_config_set set;
+
+    /* Refused outside dev, and the message does not hold the value. */
+    snprintf(yaml, sizeof(yaml),
+             "service_name: a\nenvironment: staging\nvpc_id: vpc-0a1b2c3d\n"
+             "subnet_ids: [subnet-0a1b2c3d]\ndatabase_name: a\ndatabase_username: a\n"
+             "database_password: %s\n",
+             secret);
+    s_load_one(yaml, &set);
+    assert_true(s_has_msg(&set, "f.yaml:7:20: database_password is a plaintext password, which "
+                                "is refused outside environment: dev"));
+    for (size_t i = 0; i < set.n_msgs; i++)
+        assert_null(strstr(set.msgs[i].text, secret));
+    bsup_config_set_cleanup(&set);
+
+    /* Accepted in dev with a warning; JSON and hash never see it. */
+    snprintf(yaml, sizeof(yaml),
+             "service_name: a\nenvironment: dev\nvpc_id: vpc-0a1b2c3d\n"
+             "subnet_ids: [subnet-0a1b2c3d]\ndatabase_name: a\ndatabase_username: a\n"
+             "database_password: %s\n",
+             secret);
+    s_load_one(yaml, &set);
+    assert_int_equal(set.n_errors, 0);
+    assert_int_equal(set.n_msgs, 1);
+    assert_true(s_has_msg(&set, "f.yaml:7:20: database_password is a plaintext password; "
+                                "accepted because environment is dev"));
+    assert_null(strstr(set.msgs[0].text, secret));
+    assert_string_equal(set.services[0].database_password, secret);
+    char *json = bsup_service_to_json(&set.services[0]);
+    assert_non_null(json);
+    assert_null(strstr(json, secret));
+    assert_non_null(strstr(json, "\"database_password\":\"<redacted>\""));
+    free(json);
+    bsup_config_set_cleanup(&set);
+
+    /* A wrong type of password is reported without its value. */
+    s_load_one("database_password: [Hunter2-VerySecret]\n", &set);
+    for (size_t i = 0; i < set.n_msgs; i++)
+        assert_null(strstr(set.msgs[i].text, secret));
+    bsup_config_set_cleanup(&set);
+}
+
+static void test_json_round_trip_and_hash(void **state)
+{
+    (void)state;
+    struct bsup_config_set set;
+    s_load_one(BASE "interval: 90s\nresources: {target_group: tg}\nregion: eu-west-1\n", &set);
+    assert_int_equal(set.n_errors, 0);
+    char *json = bsup_service_to_json(&set.services[0]);
+    struct bsup_service back;
+    assert_int_equal(bsup_service_from_json(json, &back), 0);
+    char *json2 = bsup_service_to_json(&back);
+    assert_string_equal(json, json2);
+    char h1[65], h2[65];
+    assert_int_equal(bsup_service_hash(&set.services[0], h1), 0);
+    assert_int_equal(bsup_service_hash(&back, h2), 0);
+    assert_string_equal(h1, h2);
+    assert_int_equal(strlen(h1), 64);
+    back.max_size = 5;
+    assert_int_equal(bsup_service_hash(&back, h2), 0);
+    assert_string_not_equal(h1, h2);
+    free(json);
+    free(json2);
+    bsup_service_cleanup(&back);
+    bsup_config_set_cleanup(&set);
+    assert_int_equal(bsup_service_from_json("{\"environment\":\"dev\"}", &back), BSUP_EPARSE);
+    assert_int_equal(bsup_service_from_json("not json", &back), BSUP_EPARSE);
+    assert_int_equal(bsup_service_from_json("{\"service_name\":\"a\",\"min_size\":\"x\"}", &back),
+                     BSUP_EPARSE);
+}
+
+static void test_dropin_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        bool ok;
+    } names[] = {
+        {"10-api.yaml", true},
+        {"api.yml", true},
+        {".hidden.yaml", false},
+        {"api.yaml~", false},
+        {".api.yaml.swp", false},
+        {"api.yaml.dpkg-old", false},
+        {"api.yaml.dpkg-new", false},
+        {"api.dpkg-dist.yaml", false},
+        {"api.yaml.rpmnew", false},
+        {"api.yaml.rpmsave", false},
+        {"#api.yaml#", false},
+        {"api.json", false},
+        {"yaml", false},
+        {".yaml", false},
+        {"api.yaml.bak", false},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (bsup_config_is_dropin_name(names[i].name) != names[i].ok)
+            fail_msg("%s", names[i].name);
+    }
+}
+
+static void test_directory(void **state)
+{
+    (void)state;
+    char *dir = bsup_test_mkdtemp();
+    struct bsup_config_set set;
+    struct bsup_diag diag = {0};
+    const char *good = BASE;
+    free(bsup_test_write(dir, "20-b.yaml", "service_name: b\nenvironment: dev\n", -1));
+    free(bsup_test_write(dir, "10-a.yaml", good, -1));
+    free(bsup_test_write(dir, "10-a.yaml~", "garbage: [", -1));
+    free(bsup_test_write(dir, ".30-hidden.yaml", "garbage: [", -1));
+    free(bsup_test_write(dir, "README", "not a drop-in", -1));
+    char *sub = NULL;
+    assert_true(asprintf(&sub, "%s/40-dir.yaml", dir) > 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    free(sub);
+    char *unreadable = bsup_test_write(dir, "50-secret.yaml", good, -1);
+    chmod(unreadable, 0);
+    free(unreadable);
+    /* Too big: 1 MiB + 1 of comments. */
+    size_t big = BSUP_CONFIG_MAX_FILE_BYTES + 1;
+    char *huge = malloc(big);
+    memset(huge, '#', big);
+    huge[big - 1] = '\n';
+    free(bsup_test_write(dir, "60-huge.yaml", huge, (long)big));
+    free(huge);
+
+    bsup_config_set_init(&set);
+    assert_int_equal(bsup_config_load_dir(dir, &set, &diag), 0);
+    assert_int_equal(set.n_services, 1);
+    assert_string_equal(set.services[0].service_name, "api");
+    assert_string_equal(set.files[0].name, "10-a.yaml"); /* lexical order */
+    assert_true(set.files[0].ok);
+    assert_string_equal(set.files[1].name, "20-b.yaml");
+    assert_false(set.files[1].ok);
+    assert_true(s_has_msg(&set, "20-b.yaml:1:1: vpc_id is required"));
+    assert_true(s_has_msg(&set, "40-dir.yaml: not a regular file"));
+    if (geteuid() != 0) /* root reads anything */
+        assert_true(s_has_msg(&set, "50-secret.yaml: cannot open: Permission denied"));
+    assert_true(s_has_msg(&set, "60-huge.yaml: file is 1048577 bytes; drop-ins are limited"));
+    assert_false(s_has_msg(&set, "hidden"));
+    bsup_config_set_cleanup(&set);
+    bsup_test_rmtree(dir);
+    free(dir);
+
+    bsup_config_set_init(&set);
+    assert_int_equal(bsup_config_load_dir("/nonexistent/bsup.d", &set, &diag), BSUP_ENOTFOUND);
+    assert_string_equal(diag.message, "/nonexistent/bsup.d: cannot open the configuration "
+                                      "directory: No such file or directory");
+    bsup_config_set_cleanup(&set);
+}
+
+static void test_settings(void **state)
+{
+    (void)state;
+    char *dir = bsup_test_mkdtemp();
+    struct bsup_settings s;
+    struct bsup_diag diag = {0};
+    unsetenv("STATE_DIRECTORY");
+    setenv("RUNTIME_DIRECTORY", "/run/bsup-test", 1);
+    bsup_settings_init(&s);
+    assert_int_equal(s.interval_s, 60);
+    assert_int_equal(s.jitter_s, 10);
+    assert_string_equal(s.state_dir, "/var/lib/bsup");
+    assert_string_equal(s.socket, "/run/bsup-test/bsupd.sock");
+    assert_int_equal(s.mode, BSUP_MODE_OBSERVE);
+    assert_null(s.region);
+
+    char *path = bsup_test_write(dir, "bsupd.yaml",
+                                 "region: eu-west-1\ninterval: 2m\nmode: enforce\n"
+                                 "log_level: debug\n",
+                                 -1);
+    assert_int_equal(bsup_settings_load(&s, path, false, &diag), 0);
+    assert_string_equal(s.region, "eu-west-1");
+    assert_int_equal(s.interval_s, 120);
+    assert_int_equal(s.mode, BSUP_MODE_ENFORCE);
+    assert_int_equal(s.log_level, 4);
+    assert_int_equal(bsup_settings_set(&s, "interval", "30s", &diag), 0);
+    assert_int_equal(s.interval_s, 30);
+    assert_int_equal(bsup_settings_set(&s, "interval", "1s", &diag), BSUP_ECONFIG);
+    assert_string_equal(diag.message, "interval (1s) must be between 10s and 1d");
+    free(path);
+
+    path = bsup_test_write(dir, "bad.yaml", "intervall: 2m\nmode: fix\n", -1);
+    assert_int_equal(bsup_settings_load(&s, path, false, &diag), BSUP_ECONFIG);
+    assert_non_null(strstr(diag.message, "bad.yaml:1:1: unknown key intervall; did you mean "
+                                         "interval?"));
+    assert_non_null(strstr(diag.message, "; "));
+    assert_non_null(strstr(diag.message, "bad.yaml:2:7: mode must be observe or enforce"));
+    free(path);
+
+    char *missing = NULL;
+    assert_true(asprintf(&missing, "%s/none.yaml", dir) > 0);
+    assert_int_equal(bsup_settings_load(&s, missing, true, &diag), 0);
+    assert_int_equal(bsup_settings_load(&s, missing, false, &diag), BSUP_ENOTFOUND);
+    assert_non_null(strstr(diag.message, "none.yaml: cannot open: No such file"));
+    free(missing);
+    bsup_settings_cleanup(&s);
+    unsetenv("RUNTIME_DIRECTORY");
+    bsup_test_rmtree(dir);
+    free(dir);
+}
+
+/* Every key in both tables is documented, and every default satisfies its own rule. */
+static void test_docs_and_defaults(void **state)
+{
+    (void)state;
+    char *doc = bsup_test_read(BSUP_SRCDIR "/docs/config.md", NULL);
+    char *example = bsup_test_read(BSUP_SRCDIR "/etc/bsupd.yaml", NULL);
+    assert_non_null(doc);
+    assert_non_null(example);
+    const struct bsup_config_key *tables[] = {bsup_service_keys, bsup_settings_keys};
+    for (size_t t = 0; t < 2; t++) {
+        for (const struct bsup_config_key *k = tables[t]; k->name; k++) {
+            char needle[80];
+            snprintf(needle, sizeof(needle), "`%s`", k->name);
+            if (!strstr(doc, needle))
+                fail_msg("docs/config.md does not document %s", k->name);
+            if (t == 1 && !strstr(example, k->name))
+                fail_msg("etc/bsupd.yaml does not show %s", k->name);
+            for (const struct bsup_config_key *r = k->section; r && r->name; r++) {
+                snprintf(needle, sizeof(needle), "`%s.%s`", k->name, r->name);
+                if (!strstr(doc, needle))
+                    fail_msg("docs/config.md does not document %s.%s", k->name, r->name);
+            }
+        }
+    }
+    free(doc);
+    free(example);
+    struct bsup_settings s;
+    bsup_settings_init(&s); /* would leave NULLs if a default failed its rule */
+    assert_non_null(s.config_dir);
+    bsup_settings_cleanup(&s);
+}
+
+/* Byte-by-byte mutations of a valid file: the loader must never crash (ASan watches), and
+ * must either accept or explain. Bounded and seeded. */
+static void test_mutation_fuzz(void **state)
+{
+    (void)state;
+    const char *orig = "services:\n"
+                       "- service_name: api\n  environment: prod\n  vpc_id: vpc-0a1b2c3d\n"
+                       "  subnet_ids: [subnet-0a1b2c3d, \"subnet-0a1b2c3e\"]\n"
+                       "  database_name: api\n  database_username: admin\n"
+                       "  database_password: 'ssm:/prod/api/db'\n  min_size: 2\n"
+                       "  max_size: 6\n  interval: 90s\n  resources: {db_instance: x}\n";
+    size_t len = strlen(orig);
+    char *buf = malloc(len + 64);
+    unsigned seed = 20261125;
+    static const char alphabet[] = ":-[]{}&*!|>'\"#%@`\n\t ,?\\\x00\xff\xc3";
+    for (int round = 0; round < 4000; round++) {
+        memcpy(buf, orig, len);
+        size_t n = len;
+        int edits = 1 + rand_r(&seed) % 4;
+        for (int e = 0; e < edits; e++) {
+            size_t pos = (size_t)rand_r(&seed) % n;
+            int op = rand_r(&seed) % 3;
+            char c = (rand_r(&seed) % 2) ? alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)]
+                                         : (char)(rand_r(&seed) & 0xff);
+            if (op == 0) {
+                buf[pos] = c;
+            } else if (op == 1 && n < len + 60) {
+                memmove(buf + pos + 1, buf + pos, n - pos);
+                buf[pos] = c;
+                n++;
+            } else if (n > 1) {
+                memmove(buf + pos, buf + pos + 1, n - pos - 1);
+                n--;
+            }
+        }
+        struct bsup_config_set set;
+        bsup_config_set_init(&set);
+        assert_int_equal(bsup_config_parse_buffer(&set, "fuzz.yaml", buf, n), 0);
+        assert_true(set.n_errors > 0 || set.n_services <= 1);
+        for (size_t i = 0; i < set.n_msgs; i++)
+            assert_non_null(strstr(set.msgs[i].text, "fuzz.yaml:"));
+        bsup_config_set_cleanup(&set);
+    }
+    free(buf);
+}
+
+/* A billion-laughs document is refused at the first alias, quickly and in bounded memory. */
+static void test_alias_bomb(void **state)
+{
+    (void)state;
+    const char *bomb = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+                       "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+                       "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+                       "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+                       "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n";
+    struct bsup_config_set set;
+    s_load_one(bomb, &set);
+    assert_int_equal(set.n_errors, 1);
+    assert_true(s_has_msg(&set, "YAML anchors (&a) are not allowed"));
+    bsup_config_set_cleanup(&set);
+
+    /* Deep nesting and many nodes are bounded too. */
+    char deep[200];
+    memset(deep, '[', 100);
+    strcpy(deep + 100, "1");
+    s_load_one(deep, &set);
+    assert_true(s_has_msg(&set, "nested too deeply (more than 16 levels)"));
+    bsup_config_set_cleanup(&set);
+
+    size_t cap = 200000;
+    char *many = malloc(cap);
+    size_t o = (size_t)sprintf(many, "subnet_ids: [");
+    for (int i = 0; i < 30000; i++)
+        o += (size_t)sprintf(many + o, "a,");
+    strcpy(many + o, "a]\n");
+    s_load_one(many, &set);
+    assert_true(s_has_msg(&set, "too many YAML nodes (more than 20000)"));
+    bsup_config_set_cleanup(&set);
+    free(many);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rules_and_messages),
+        cmocka_unit_test(test_defaults_and_values),
+        cmocka_unit_test(test_services_list_and_duplicates),
+        cmocka_unit_test(test_secrets_never_leak),
+        cmocka_unit_test(test_json_round_trip_and_hash),
+        cmocka_unit_test(test_dropin_names),
+        cmocka_unit_test(test_directory),
+        cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_docs_and_defaults),
+        cmocka_unit_test(test_mutation_fuzz),
+        cmocka_unit_test(test_alias_bomb),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,353 @@
+/* The state database: migrations, generations, last good state, crash and disk failures. */
+#include "tests/lib/testlib.h"
+
+#include "core/config.h"
+#include "store/store.h"
+#include "store/store_internal.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SVC(name, extra)                                                                           \
+    "service_name: " name "\nenvironment: prod\nvpc_id: vpc-0a1b2c3d\n"                            \
+    "subnet_ids: [subnet-0a1b2c3d]\ndatabase_name: db\ndatabase_username: u\n"                     \
+    "database_password: ssm:/x\n" extra
+
+struct s_env {
+    char *state;
+    char *conf;
+};
+
+static int s_setup(void **state)
+{
+    struct s_env *e = calloc(1, sizeof(*e));
+    e->state = bsup_test_mkdtemp();
+    e->conf = bsup_test_mkdtemp();
+    *state = e;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    struct s_env *e = *state;
+    chmod(e->state, 0700);
+    bsup_test_rmtree(e->state);
+    bsup_test_rmtree(e->conf);
+    free(e->state);
+    free(e->conf);
+    free(e);
+    return 0;
+}
+
+static void s_write(struct s_env *e, const char *name, const char *text)
+{
+    free(bsup_test_write(e->conf, name, text, -1));
+}
+
+/* Loads the config dir into the store; returns the stats. */
+static struct bsup_store_apply_stats s_load(struct s_env *e, struct bsup_store *st, int64_t now)
+{
+    struct bsup_config_set set;
+    struct bsup_diag diag = {0};
+    struct bsup_store_apply_stats stats;
+    bsup_config_set_init(&set);
+    assert_int_equal(bsup_config_load_dir(e->conf, &set, &diag), 0);
+    int rc = bsup_store_apply_config(st, &set, now, &stats, &diag);
+    if (rc)
+        fail_msg("%s", diag.message);
+    bsup_config_set_cleanup(&set);
+    return stats;
+}
+
+static const struct bsup_store_service *s_find(const struct bsup_store_service *v, size_t n,
+                                               const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].service, name) == 0)
+            return &v[i];
+    return NULL;
+}
+
+static void test_generations_and_last_good(void **state)
+{
+    struct s_env *e = *state;
+    struct bsup_store *st = NULL;
+    struct bsup_diag diag = {0};
+    assert_int_equal(bsup_store_open(e->state, &st, &diag), 0);
+
+    s_write(e, "10-a.yaml", SVC("a", "min_size: 1\n"));
+    s_write(e, "20-b.yaml", SVC("b", ""));
+    struct bsup_store_apply_stats s = s_load(e, st, 1000);
+    assert_int_equal(s.added, 2);
+
+    /* Same content: generation kept. */
+    s = s_load(e, st, 2000);
+    assert_int_equal(s.unchanged, 2);
+    assert_int_equal(s.added + s.changed + s.removed, 0);
+
+    /* Changed content: generation + 1. */
+    s_write(e, "10-a.yaml", SVC("a", "min_size: 2\n"));
+    s = s_load(e, st, 3000);
+    assert_int_equal(s.changed, 1);
+    assert_int_equal(s.unchanged, 1);
+
+    /* Break b: a stays current, b keeps its last good generation and content. */
+    s_write(e, "20-b.yaml", SVC("b", "max_size: lots\n"));
+    s = s_load(e, st, 4000);
+    assert_int_equal(s.kept, 1);
+    assert_int_equal(s.removed, 0);
+
+    struct bsup_store_service *v;
+    size_t n;
+    assert_int_equal(bsup_store_services_list(st, &v, &n, &diag), 0);
+    assert_int_equal(n, 2);
+    const struct bsup_store_service *a = s_find(v, n, "a"), *b = s_find(v, n, "b");
+    assert_int_equal(a->generation, 2);
+    assert_int_equal(a->loaded_at_s, 3000);
+    assert_int_equal(a->seen_at_s, 4000);
+    assert_non_null(strstr(a->config_json, "\"min_size\":2"));
+    assert_int_equal(b->generation, 1);
+    assert_int_equal(b->loaded_at_s, 1000);
+    assert_non_null(strstr(b->config_json, "\"max_size\":4"));
+    assert_string_equal(b->source_file, "20-b.yaml");
+    struct bsup_service back;
+    assert_int_equal(bsup_service_from_json(b->config_json, &back), 0);
+    assert_string_equal(back.service_name, "b");
+    bsup_service_cleanup(&back);
+    bsup_store_services_free(v, n);
+
+    /* Remove a's file: a goes away; b is still kept. */
+    char *path = NULL;
+    assert_true(asprintf(&path, "%s/10-a.yaml", e->conf) > 0);
+    unlink(path);
+    free(path);
+    s = s_load(e, st, 5000);
+    assert_int_equal(s.removed, 1);
+    assert_int_equal(s.kept, 1);
+
+    /* Fix b with the same content as before: no new generation. */
+    s_write(e, "20-b.yaml", SVC("b", ""));
+    s = s_load(e, st, 6000);
+    assert_int_equal(s.unchanged, 1);
+    assert_int_equal(bsup_store_services_list(st, &v, &n, &diag), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].generation, 1);
+    bsup_store_services_free(v, n);
+
+    /* The meta table persists across reopen. */
+    assert_int_equal(bsup_store_meta_set(st, "paused", "1", &diag), 0);
+    bsup_store_close(st);
+    assert_int_equal(bsup_store_open(e->state, &st, &diag), 0);
+    char *val = NULL;
+    assert_int_equal(bsup_store_meta_get(st, "paused", &val), 0);
+    assert_string_equal(val, "1");
+    free(val);
+    assert_int_equal(bsup_store_meta_get(st, "nothing", &val), BSUP_ENOTFOUND);
+    bsup_store_close(st);
+}
+
+/* Builds a database at every earlier schema version, with data where the version allows,
+ * and checks that opening migrates it to the current one without losing anything. */
+static void test_migrate_from_every_version(void **state)
+{
+    struct s_env *e = *state;
+    struct bsup_diag diag = {0};
+    for (int from = 0; from < bsup_store_schema_version(); from++) {
+        char *path = NULL;
+        assert_true(asprintf(&path, "%s/%s", e->state, BSUP_STORE_FILE) > 0);
+        unlink(path);
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(bsup_store_migrate(db, path, from, &diag), 0);
+        if (from >= 1)
+            assert_int_equal(sqlite3_exec(db,
+                                          "INSERT INTO desired_state VALUES('old', 3, 'h', "
+                                          "'{\"service_name\":\"old\"}', 'x.yaml', 1, 1)",
+                                          NULL, NULL, NULL),
+                             SQLITE_OK);
+        sqlite3_close(db);
+
+        struct bsup_store *st = NULL;
+        if (bsup_store_open(e->state, &st, &diag))
+            fail_msg("from version %d: %s", from, diag.message);
+        bsup_store_close(st);
+
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        sqlite3_stmt *q;
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(q, 0), bsup_store_schema_version());
+        sqlite3_finalize(q);
+        if (from >= 1) {
+            assert_int_equal(sqlite3_prepare_v2(db,
+                                                "SELECT generation FROM desired_state "
+                                                "WHERE service = 'old'",
+                                                -1, &q, NULL),
+                             SQLITE_OK);
+            assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+            assert_int_equal(sqlite3_column_int(q, 0), 3);
+            sqlite3_finalize(q);
+        }
+        sqlite3_close(db);
+        free(path);
+    }
+
+    /* A database from a newer bsupd is refused, naming the path and both versions. */
+    char *path = NULL;
+    assert_true(asprintf(&path, "%s/%s", e->state, BSUP_STORE_FILE) > 0);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct bsup_store *st = NULL;
+    assert_int_equal(bsup_store_open(e->state, &st, &diag), BSUP_ESTORE);
+    assert_non_null(strstr(diag.message, path));
+    assert_non_null(strstr(diag.message, "schema version 999, newer than this bsupd"));
+    free(path);
+}
+
+/* A process that dies in the middle of a load leaves the previous generation intact. */
+static void test_crash_mid_load(void **state)
+{
+    struct s_env *e = *state;
+    struct bsup_store *st = NULL;
+    struct bsup_diag diag = {0};
+    s_write(e, "10-a.yaml", SVC("a", "min_size: 1\n"));
+    s_write(e, "20-b.yaml", SVC("b", "min_size: 1\n"));
+    assert_int_equal(bsup_store_open(e->state, &st, &diag), 0);
+    s_load(e, st, 100);
+    bsup_store_close(st);
+
+    s_write(e, "10-a.yaml", SVC("a", "min_size: 3\n"));
+    s_write(e, "20-b.yaml", SVC("b", "min_size: 3\n"));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("BSUP_FAILPOINT", "store-apply-mid", 1);
+        struct bsup_store *cst = NULL;
+        if (bsup_store_open(e->state, &cst, NULL))
+            _exit(1);
+        s_load(e, cst, 200);
+        _exit(0); /* only reached if failpoints are not compiled in */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+#ifdef BSUP_FAILPOINTS
+    assert_int_equal(WEXITSTATUS(status), 86);
+#endif
+
+    assert_int_equal(bsup_store_open(e->state, &st, &diag), 0);
+    struct bsup_store_service *v;
+    size_t n;
+    assert_int_equal(bsup_store_services_list(st, &v, &n, &diag), 0);
+    assert_int_equal(n, 2);
+#ifdef BSUP_FAILPOINTS
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(v[i].generation, 1);
+        assert_non_null(strstr(v[i].config_json, "\"min_size\":1"));
+    }
+#endif
+    bsup_store_services_free(v, n);
+    bsup_store_close(st);
+}
+
+static void test_corrupt_readonly_full(void **state)
+{
+    struct s_env *e = *state;
+    struct bsup_store *st = NULL;
+    struct bsup_diag diag = {0};
+    char *path = NULL;
+    assert_true(asprintf(&path, "%s/%s", e->state, BSUP_STORE_FILE) > 0);
+
+    /* Not a database at all. */
+    char junk[8192];
+    memset(junk, 'x', sizeof(junk));
+    free(bsup_test_write(e->state, BSUP_STORE_FILE, junk, sizeof(junk)));
+    assert_int_equal(bsup_store_open(e->state, &st, &diag), BSUP_ECORRUPT);
+    assert_non_null(strstr(diag.message, path));
+    assert_non_null(strstr(diag.message, "is corrupt or not a bsup database"));
+    unlink(path);
+
+    /* A real database with a damaged page. */
+    assert_int_equal(bsup_store_open(e->state, &st, &diag), 0);
+    s_write(e, "10-a.yaml", SVC("a", ""));
+    s_load(e, st, 1);
+    bsup_store_close(st);
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, junk, 4096, 4096), 4096);
+    close(fd);
+    int rc = bsup_store_open(e->state, &st, &diag);
+    assert_int_equal(rc, BSUP_ECORRUPT);
+    assert_non_null(strstr(diag.message, path));
+    unlink(path);
+    char *wal = NULL;
+    assert_true(asprintf(&wal, "%s-wal", path) > 0);
+    unlink(wal);
+    free(wal);
+
+    /* A directory that is not writable (root ignores modes, so only as a user). */
+    if (geteuid() != 0) {
+        chmod(e->state, 0500);
+        assert_int_equal(bsup_store_open(e->state, &st, &diag), BSUP_EPERM);
+        assert_non_null(strstr(diag.message, e->state));
+        assert_non_null(strstr(diag.message, "is not writable"));
+        chmod(e->state, 0700);
+    }
+    assert_int_equal(bsup_store_open("/proc/bsup-cannot-exist", &st, &diag), BSUP_EPERM);
+    assert_non_null(strstr(diag.message, "state directory /proc/bsup-cannot-exist cannot be "
+                                         "created"));
+
+    /* A full disk: SQLite's page limit makes the database "full" at a known point. The load
+     * fails with a clear message and leaves the previous state. */
+    assert_int_equal(bsup_store_open(e->state, &st, &diag), 0);
+    s_load(e, st, 1);
+    struct bsup_store *raw = st;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(raw->db, "PRAGMA page_count", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int pages = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %d", pages);
+    assert_int_equal(sqlite3_exec(raw->db, sql, NULL, NULL, NULL), SQLITE_OK);
+    struct bsup_config_set set;
+    bsup_config_set_init(&set);
+    char big[4000];
+    for (int i = 0; i < 60; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "svc-%02d.yaml", i);
+        snprintf(big, sizeof(big), SVC("svc-%02d", ""), i);
+        assert_int_equal(bsup_config_parse_buffer(&set, name, big, strlen(big)), 0);
+    }
+    struct bsup_store_apply_stats stats;
+    assert_int_equal(bsup_store_apply_config(st, &set, 2, &stats, &diag), BSUP_EFULL);
+    assert_non_null(strstr(diag.message, path));
+    assert_non_null(strstr(diag.message, "no space left"));
+    bsup_config_set_cleanup(&set);
+    struct bsup_store_service *v;
+    size_t n;
+    assert_int_equal(bsup_store_services_list(st, &v, &n, &diag), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].service, "a");
+    bsup_store_services_free(v, n);
+    bsup_store_close(st);
+    free(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_generations_and_last_good, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_every_version, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_mid_load, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_readonly_full, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
