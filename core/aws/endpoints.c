@@ -1,0 +1,237 @@
+#include "core/aws/endpoints.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* Values copied from botocore data/<service>/<version>/service-2.json "metadata" (botocore
+ * 1.43). CloudWatch's model lists protocols [smithy-rpc-v2-cbor, json, query]; we speak query,
+ * and keep its JSON target/version for a later switch. */
+static const struct bsup_aws_service s_services[BSUP_AWS_SERVICE_COUNT] = {
+    {BSUP_AWS_AUTOSCALING, "autoscaling", "Auto Scaling", "autoscaling", "autoscaling",
+     BSUP_AWS_PROTOCOL_QUERY, "2011-01-01", NULL, NULL},
+    {BSUP_AWS_ELBV2, "elbv2", "Elastic Load Balancing v2", "elasticloadbalancing",
+     "elasticloadbalancing", BSUP_AWS_PROTOCOL_QUERY, "2015-12-01", NULL, NULL},
+    {BSUP_AWS_RDS, "rds", "RDS", "rds", "rds", BSUP_AWS_PROTOCOL_QUERY, "2014-10-31", NULL, NULL},
+    {BSUP_AWS_CLOUDWATCH, "cloudwatch", "CloudWatch", "monitoring", "monitoring",
+     BSUP_AWS_PROTOCOL_QUERY, "2010-08-01", "GraniteServiceVersion20100801", "1.0"},
+    {BSUP_AWS_SNS, "sns", "SNS", "sns", "sns", BSUP_AWS_PROTOCOL_QUERY, "2010-03-31", NULL, NULL},
+    {BSUP_AWS_ELASTICACHE, "elasticache", "ElastiCache", "elasticache", "elasticache",
+     BSUP_AWS_PROTOCOL_QUERY, "2015-02-02", NULL, NULL},
+    {BSUP_AWS_EC2, "ec2", "EC2", "ec2", "ec2", BSUP_AWS_PROTOCOL_EC2, "2016-11-15", NULL, NULL},
+    {BSUP_AWS_STS, "sts", "STS", "sts", "sts", BSUP_AWS_PROTOCOL_QUERY, "2011-06-15", NULL, NULL},
+    {BSUP_AWS_SECRETSMANAGER, "secretsmanager", "Secrets Manager", "secretsmanager",
+     "secretsmanager", BSUP_AWS_PROTOCOL_JSON, "2017-10-17", "secretsmanager", "1.1"},
+    {BSUP_AWS_SSM, "ssm", "SSM", "ssm", "ssm", BSUP_AWS_PROTOCOL_JSON, "2014-11-06", "AmazonSSM",
+     "1.1"},
+};
+
+/* DNS suffixes per partition, matched on the region prefix; the first row is the fallback. */
+static const struct {
+    const char *region_prefix;
+    const char *dns_suffix;       /* https://<prefix>[-fips].<region>.<dns_suffix> */
+    const char *dualstack_suffix; /* https://<prefix>[-fips].<region>.<dualstack_suffix> */
+} s_partitions[] = {
+    {"", "amazonaws.com", "api.aws"},
+    {"cn-", "amazonaws.com.cn", "api.amazonwebservices.com.cn"},
+};
+
+const struct bsup_aws_service *bsup_endpoints_service(enum bsup_aws_service_id id)
+{
+    if ((int)id < 0 || id >= BSUP_AWS_SERVICE_COUNT)
+        return NULL;
+    return &s_services[id];
+}
+
+const struct bsup_aws_service *bsup_endpoints_service_by_name(const char *name)
+{
+    for (size_t i = 0; name && i < BSUP_AWS_SERVICE_COUNT; i++)
+        if (strcmp(s_services[i].name, name) == 0)
+            return &s_services[i];
+    return NULL;
+}
+
+int bsup_endpoints_env_name(const struct bsup_aws_service *svc, char *out, size_t out_size)
+{
+    int n = snprintf(out, out_size, "AWS_ENDPOINT_URL_%s", svc->service_id);
+    if (n < 0 || (size_t)n >= out_size)
+        return BSUP_ETOOBIG;
+    for (char *c = out; *c; c++) {
+        if (*c == ' ' || *c == '-')
+            *c = '_';
+        else if (*c >= 'a' && *c <= 'z')
+            *c = (char)(*c - 'a' + 'A');
+    }
+    return 0;
+}
+
+static const char *s_env(bsup_endpoints_getenv_fn fn, void *ctx, const char *name)
+{
+    const char *v = fn ? fn(ctx, name) : NULL;
+    return v && *v ? v : NULL;
+}
+
+/* Unset: false. "true"/"false" in any case; anything else is a configuration error. */
+static int s_env_bool(bsup_endpoints_getenv_fn fn, void *ctx, const char *name, bool *out,
+                      struct bsup_diag *diag)
+{
+    const char *v = s_env(fn, ctx, name);
+    *out = false;
+    if (!v || strcasecmp(v, "false") == 0)
+        return 0;
+    if (strcasecmp(v, "true") == 0) {
+        *out = true;
+        return 0;
+    }
+    return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" is not true or false", name, v);
+}
+
+static bool s_valid_region(const char *r)
+{
+    size_t n = strlen(r);
+    if (n == 0 || n >= 64)
+        return false;
+    for (; *r; r++)
+        if (!((*r >= 'a' && *r <= 'z') || (*r >= '0' && *r <= '9') || *r == '-'))
+            return false;
+    return true;
+}
+
+/* Parses scheme://host[:port][/path] into out; origin names the setting for messages. */
+static int s_parse_url(const char *url, const char *origin, struct bsup_endpoint *out,
+                       struct bsup_diag *diag)
+{
+    static const char *const schemes[] = {"https", "http"};
+    const char *p = NULL;
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]) && !p; i++) {
+        size_t n = strlen(schemes[i]);
+        if (strncasecmp(url, schemes[i], n) == 0 && strncmp(url + n, "://", 3) == 0) {
+            snprintf(out->scheme, sizeof(out->scheme), "%s", schemes[i]);
+            p = url + n + 3;
+        }
+    }
+    if (!p)
+        return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" is not an http:// or https:// URL",
+                             origin, url);
+    size_t host_len = strcspn(p, "/?#");
+    if (strpbrk(p, "?#"))
+        return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" must not have a query or fragment",
+                             origin, url);
+    if (host_len == 0 || host_len >= sizeof(out->host))
+        return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has no valid host", origin, url);
+    /* host: name or IPv4 or [IPv6], then optional :port (1-65535). No user info. */
+    const char *h = p, *end = p + host_len, *port = NULL;
+    if (*h == '[') {
+        const char *rb = memchr(h, ']', host_len);
+        if (!rb || rb == h + 1)
+            return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has a bad IPv6 host", origin, url);
+        for (const char *c = h + 1; c < rb; c++)
+            if (!strchr("0123456789abcdefABCDEF:.", *c))
+                return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has a bad IPv6 host", origin,
+                                     url);
+        if (rb + 1 < end && rb[1] != ':')
+            return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has a bad host", origin, url);
+        port = rb + 1 < end ? rb + 2 : NULL;
+    } else {
+        const char *colon = memchr(h, ':', host_len);
+        const char *name_end = colon ? colon : end;
+        if (name_end == h)
+            return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has no host", origin, url);
+        for (const char *c = h; c < name_end; c++)
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || *c == '-' || *c == '.'))
+                return bsup_diag_set(diag, BSUP_ECONFIG,
+                                     "%s: \"%s\" has an invalid character in its host", origin,
+                                     url);
+        port = colon ? colon + 1 : NULL;
+    }
+    if (port) {
+        long v = 0;
+        if (port == end)
+            return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has an empty port", origin, url);
+        for (const char *c = port; c < end; c++) {
+            if (*c < '0' || *c > '9' || (v = v * 10 + (*c - '0')) > 65535)
+                return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has an invalid port", origin,
+                                     url);
+        }
+        if (v == 0)
+            return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has an invalid port", origin, url);
+    }
+    memcpy(out->host, p, host_len);
+    out->host[host_len] = '\0';
+    const char *path = end;
+    size_t path_len = strlen(path);
+    while (path_len && path[path_len - 1] == '/')
+        path_len--;
+    if (path_len >= sizeof(out->base_path))
+        return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has too long a path", origin, url);
+    memcpy(out->base_path, path, path_len);
+    out->base_path[path_len] = '\0';
+    snprintf(out->source, sizeof(out->source), "%s", origin);
+    return 0;
+}
+
+int bsup_endpoints_resolve(const struct bsup_aws_service *svc, const char *region,
+                           const char *configured_url, bsup_endpoints_getenv_fn getenv_fn,
+                           void *getenv_ctx, struct bsup_endpoint *out, struct bsup_diag *diag)
+{
+    char env_name[128], cfg_name[96];
+    bool ignore = false, fips = false, dualstack = false;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!svc)
+        return bsup_diag_set(diag, BSUP_EINVAL, "unknown AWS service");
+    if (!region || !*region)
+        region = s_env(getenv_fn, getenv_ctx, "AWS_REGION");
+    if (!region)
+        region = s_env(getenv_fn, getenv_ctx, "AWS_DEFAULT_REGION");
+    if (!region)
+        return bsup_diag_set(diag, BSUP_ECONFIG,
+                             "%s: no AWS region (set region in the config or AWS_REGION)",
+                             svc->name);
+    if (!s_valid_region(region))
+        return bsup_diag_set(diag, BSUP_ECONFIG, "%s: invalid AWS region \"%s\"", svc->name,
+                             region);
+    snprintf(out->signing_region, sizeof(out->signing_region), "%s", region);
+    snprintf(out->signing_name, sizeof(out->signing_name), "%s", svc->signing_name);
+
+    if ((rc = s_env_bool(getenv_fn, getenv_ctx, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", &ignore,
+                         diag)) ||
+        (rc = s_env_bool(getenv_fn, getenv_ctx, "AWS_USE_FIPS_ENDPOINT", &fips, diag)) ||
+        (rc = s_env_bool(getenv_fn, getenv_ctx, "AWS_USE_DUALSTACK_ENDPOINT", &dualstack, diag)))
+        return rc;
+    if ((rc = bsup_endpoints_env_name(svc, env_name, sizeof(env_name))))
+        return rc;
+
+    snprintf(cfg_name, sizeof(cfg_name), "endpoint_url (%s)", svc->name);
+    if (!ignore) {
+        /* Highest first; the first one set wins and is validated (no silent fallback). */
+        const struct {
+            const char *origin;
+            const char *url;
+        } custom[] = {
+            {env_name, s_env(getenv_fn, getenv_ctx, env_name)},
+            {cfg_name, configured_url && *configured_url ? configured_url : NULL},
+            {"AWS_ENDPOINT_URL", s_env(getenv_fn, getenv_ctx, "AWS_ENDPOINT_URL")},
+        };
+        for (size_t i = 0; i < sizeof(custom) / sizeof(custom[0]); i++)
+            if (custom[i].url)
+                return s_parse_url(custom[i].url, custom[i].origin, out, diag);
+    }
+
+    size_t part = 0;
+    for (size_t i = 1; i < sizeof(s_partitions) / sizeof(s_partitions[0]); i++)
+        if (strncmp(region, s_partitions[i].region_prefix, strlen(s_partitions[i].region_prefix)) ==
+            0)
+            part = i;
+    int n = snprintf(
+        out->host, sizeof(out->host), "%s%s.%s.%s", svc->endpoint_prefix, fips ? "-fips" : "",
+        region, dualstack ? s_partitions[part].dualstack_suffix : s_partitions[part].dns_suffix);
+    if (n < 0 || (size_t)n >= sizeof(out->host))
+        return bsup_diag_set(diag, BSUP_ETOOBIG, "%s: endpoint host too long", svc->name);
+    snprintf(out->scheme, sizeof(out->scheme), "https");
+    snprintf(out->source, sizeof(out->source), "default");
+    return 0;
+}

@@ -1,0 +1,731 @@
+#include "core/aws/sigv4.h"
+
+#include "core/error.h"
+
+#include <openssl/evp.h>
+#include <openssl/crypto.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* No canonical request of ours comes near this; a hard cap keeps hostile input bounded. */
+#define S_MAX_CANON_BYTES (256u * 1024u)
+
+/* Headers never signed: the HTTP engine or a proxy may add, drop or rewrite them. */
+static const char *const s_unsigned_headers[] = {
+    "authorization", "user-agent", "expect", "x-amzn-trace-id", "connection", "transfer-encoding",
+};
+
+/* ---- growing string with a hard cap (curl's dynbuf idea) ---- */
+
+struct s_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    int err;
+};
+
+static void s_buf_append(struct s_buf *b, const char *p, size_t n)
+{
+    if (b->err)
+        return;
+    if (b->len + n + 1 > S_MAX_CANON_BYTES) {
+        b->err = BSUP_ETOOBIG;
+        return;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d) {
+            b->err = BSUP_ENOMEM;
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static void s_buf_puts(struct s_buf *b, const char *s)
+{
+    s_buf_append(b, s, strlen(s));
+}
+
+static void s_buf_putc(struct s_buf *b, char c)
+{
+    s_buf_append(b, &c, 1);
+}
+
+/* Returns the string (caller frees) or NULL with *out_err set. */
+static char *s_buf_take(struct s_buf *b, int *out_err)
+{
+    if (!b->err && !b->data)
+        s_buf_append(b, "", 0);
+    if (b->err) {
+        free(b->data);
+        *out_err = b->err;
+        return NULL;
+    }
+    *out_err = 0;
+    return b->data;
+}
+
+/* ---- encoding ---- */
+
+static bool s_is_unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
+}
+
+/* RFC 3986 encoding as SigV4 wants it: unreserved kept, everything else %XX upper-case. */
+static void s_encode(struct s_buf *b, const char *p, size_t n, bool keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (s_is_unreserved(c) || (keep_slash && c == '/')) {
+            s_buf_putc(b, (char)c);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            s_buf_append(b, e, 3);
+        }
+    }
+}
+
+static int s_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes n bytes into out (at least n+1 bytes); a malformed escape stays literal.
+ * '+' stays '+': our builders encode spaces as %20. */
+static size_t s_decode(const char *p, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (p[i] == '%' && i + 2 < n && (hi = s_hexval(p[i + 1])) >= 0 &&
+            (lo = s_hexval(p[i + 2])) >= 0) {
+            out[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            out[o++] = p[i];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static void s_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[in[i] >> 4];
+        out[2 * i + 1] = hex[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int s_sha256_hex(const void *data, size_t len, char out[BSUP_SIGV4_HEX_LEN + 1])
+{
+    unsigned char md[32];
+    unsigned int md_len = 0;
+    if (!EVP_Digest(data ? data : "", len, md, &md_len, EVP_sha256(), NULL) || md_len != 32)
+        return BSUP_ECRYPTO;
+    s_hex(md, 32, out);
+    return 0;
+}
+
+static int s_hmac(const void *key, size_t key_len, const void *data, size_t data_len,
+                  unsigned char out[32])
+{
+    size_t out_len = 0;
+    if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, key_len, data, data_len, out, 32,
+                   &out_len) ||
+        out_len != 32)
+        return BSUP_ECRYPTO;
+    return 0;
+}
+
+/* ---- canonical URI ---- */
+
+/* Non-S3 rule: drop empty and "." segments, resolve "..", keep a trailing slash, then encode
+ * the result once more (the path is already encoded as sent, so escapes are double-encoded). */
+static void s_canonical_uri(struct s_buf *b, const char *path, unsigned flags)
+{
+    if (!path || !*path)
+        path = "/";
+    if (flags & BSUP_SIGV4_NO_NORMALIZE_PATH) {
+        s_buf_puts(b, path);
+        return;
+    }
+    size_t n = strlen(path);
+    /* A stack of (start, len) per kept segment; ".." pops. */
+    size_t *seg = calloc(n + 1, 2 * sizeof(*seg));
+    if (!seg) {
+        b->err = b->err ? b->err : BSUP_ENOMEM;
+        return;
+    }
+    size_t nseg = 0;
+    for (size_t i = 0; i < n;) {
+        while (i < n && path[i] == '/')
+            i++;
+        size_t start = i;
+        while (i < n && path[i] != '/')
+            i++;
+        size_t len = i - start;
+        if (len == 0 || (len == 1 && path[start] == '.'))
+            continue;
+        if (len == 2 && path[start] == '.' && path[start + 1] == '.') {
+            if (nseg)
+                nseg--;
+            continue;
+        }
+        seg[2 * nseg] = start;
+        seg[2 * nseg + 1] = len;
+        nseg++;
+    }
+    s_buf_putc(b, '/');
+    for (size_t k = 0; k < nseg; k++) {
+        if (k)
+            s_buf_putc(b, '/');
+        s_encode(b, path + seg[2 * k], seg[2 * k + 1], false);
+    }
+    if (nseg && path[n - 1] == '/')
+        s_buf_putc(b, '/');
+    free(seg);
+}
+
+/* ---- canonical query ---- */
+
+struct s_param {
+    char *key; /* encoded */
+    char *value;
+};
+
+static int s_param_cmp(const void *a, const void *b)
+{
+    const struct s_param *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : strcmp(x->value, y->value);
+}
+
+static char *s_reencode(const char *p, size_t n, int *err)
+{
+    struct s_buf b = {0};
+    char *tmp = malloc(n + 1);
+    if (!tmp) {
+        *err = BSUP_ENOMEM;
+        return NULL;
+    }
+    size_t dn = s_decode(p, n, tmp);
+    s_encode(&b, tmp, dn, false);
+    free(tmp);
+    return s_buf_take(&b, err);
+}
+
+/* Each key and value is decoded and re-encoded (so raw and encoded input agree), then the
+ * pairs are sorted by key, then value, byte-wise. */
+static void s_canonical_query(struct s_buf *b, const char *query)
+{
+    if (!query || !*query)
+        return;
+    size_t cap = 1;
+    for (const char *q = query; *q; q++)
+        cap += *q == '&';
+    struct s_param *params = calloc(cap, sizeof(*params));
+    size_t np = 0;
+    int err = 0;
+    if (!params) {
+        err = BSUP_ENOMEM;
+        goto out;
+    }
+    for (const char *p = query; *p && !err;) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len) {
+            const char *eq = memchr(p, '=', len);
+            size_t klen = eq ? (size_t)(eq - p) : len;
+            params[np].key = s_reencode(p, klen, &err);
+            if (!err)
+                params[np].value = s_reencode(eq ? eq + 1 : "", eq ? len - klen - 1 : 0, &err);
+            np++;
+        }
+        p += len + (end ? 1 : 0);
+    }
+    if (err)
+        goto out;
+    qsort(params, np, sizeof(*params), s_param_cmp);
+    for (size_t i = 0; i < np; i++) {
+        if (i)
+            s_buf_putc(b, '&');
+        s_buf_puts(b, params[i].key);
+        s_buf_putc(b, '=');
+        s_buf_puts(b, params[i].value);
+    }
+out:
+    for (size_t i = 0; params && i < np; i++) {
+        free(params[i].key);
+        free(params[i].value);
+    }
+    free(params);
+    if (err && !b->err)
+        b->err = err;
+}
+
+/* ---- canonical headers ---- */
+
+struct s_hdr {
+    char *name;        /* lower-case */
+    const char *value; /* raw, from the request */
+    size_t index;      /* original position: duplicates keep their order */
+};
+
+static int s_hdr_cmp(const void *a, const void *b)
+{
+    const struct s_hdr *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c)
+        return c;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static bool s_is_unsigned_header(const char *lower_name)
+{
+    for (size_t i = 0; i < sizeof(s_unsigned_headers) / sizeof(s_unsigned_headers[0]); i++)
+        if (strcmp(lower_name, s_unsigned_headers[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool s_is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Trimmed value with inner whitespace runs (folded lines included) collapsed to one space. */
+static void s_trimmed_value(struct s_buf *b, const char *v)
+{
+    bool pending_space = false, any = false;
+    for (; *v; v++) {
+        if (s_is_space(*v)) {
+            pending_space = any;
+            continue;
+        }
+        if (pending_space)
+            s_buf_putc(b, ' ');
+        pending_space = false;
+        any = true;
+        s_buf_putc(b, *v);
+    }
+}
+
+/* Appends "name:v1,v2\n" lines to creq and "a;b" to signed. */
+static void s_canonical_headers(struct s_buf *creq, struct s_buf *signed_hdrs,
+                                const struct bsup_aws_request *req)
+{
+    struct s_hdr *h = calloc(req->n_headers + 1, sizeof(*h));
+    size_t nh = 0;
+    int err = 0;
+    bool have_host = false;
+    if (!h) {
+        err = BSUP_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < req->n_headers; i++) {
+        char *lower = strdup(req->headers[i].name);
+        if (!lower) {
+            err = BSUP_ENOMEM;
+            goto out;
+        }
+        for (char *c = lower; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+        if (s_is_unsigned_header(lower)) {
+            free(lower);
+            continue;
+        }
+        have_host |= strcmp(lower, "host") == 0;
+        h[nh++] = (struct s_hdr){lower, req->headers[i].value ? req->headers[i].value : "", i};
+    }
+    if (!have_host) {
+        /* The HTTP engine sends Host from req->host; sign that value. */
+        char *lower = strdup("host");
+        if (!lower) {
+            err = BSUP_ENOMEM;
+            goto out;
+        }
+        h[nh++] = (struct s_hdr){lower, req->host ? req->host : "", req->n_headers};
+    }
+    qsort(h, nh, sizeof(*h), s_hdr_cmp);
+    for (size_t i = 0; i < nh; i++) {
+        bool same_as_prev = i && strcmp(h[i].name, h[i - 1].name) == 0;
+        if (same_as_prev) {
+            s_buf_putc(creq, ',');
+        } else {
+            if (i) {
+                s_buf_putc(creq, '\n');
+                s_buf_putc(signed_hdrs, ';');
+            }
+            s_buf_puts(creq, h[i].name);
+            s_buf_putc(creq, ':');
+            s_buf_puts(signed_hdrs, h[i].name);
+        }
+        s_trimmed_value(creq, h[i].value);
+    }
+    s_buf_putc(creq, '\n');
+out:
+    for (size_t i = 0; h && i < nh; i++)
+        free(h[i].name);
+    free(h);
+    if (err && !creq->err)
+        creq->err = err;
+}
+
+int bsup_sigv4_canonical_request(const struct bsup_aws_request *req, unsigned flags,
+                                 char **out_creq, char **out_signed_headers)
+{
+    struct s_buf creq = {0}, sh = {0};
+    char payload_hex[BSUP_SIGV4_HEX_LEN + 1];
+    char *signed_str = NULL;
+    int rc;
+
+    *out_creq = NULL;
+    if (out_signed_headers)
+        *out_signed_headers = NULL;
+    if (!req || !req->method[0])
+        return BSUP_EINVAL;
+
+    const char *payload = bsup_aws_request_header(req, "x-amz-content-sha256");
+    if (!payload) {
+        rc = s_sha256_hex(req->body, req->body_len, payload_hex);
+        if (rc)
+            goto out;
+        payload = payload_hex;
+    }
+
+    s_buf_puts(&creq, req->method);
+    s_buf_putc(&creq, '\n');
+    s_canonical_uri(&creq, req->path, flags);
+    s_buf_putc(&creq, '\n');
+    s_canonical_query(&creq, req->query);
+    s_buf_putc(&creq, '\n');
+    s_canonical_headers(&creq, &sh, req);
+    s_buf_putc(&creq, '\n');
+    if (sh.data)
+        s_buf_puts(&creq, sh.data);
+    s_buf_putc(&creq, '\n');
+    s_buf_puts(&creq, payload);
+
+    signed_str = s_buf_take(&sh, &rc);
+    if (rc)
+        goto out;
+    *out_creq = s_buf_take(&creq, &rc);
+    creq.data = NULL;
+    if (rc)
+        goto out;
+    if (out_signed_headers) {
+        *out_signed_headers = signed_str;
+        signed_str = NULL;
+    }
+out:
+    if (rc)
+        free(creq.data);
+    free(signed_str);
+    return rc;
+}
+
+static bool s_valid_scope_part(const char *s)
+{
+    if (!s || !*s || strlen(s) >= 64)
+        return false;
+    for (; *s; s++)
+        if (*s == '/' || *s == ' ' || *s == '\n')
+            return false;
+    return true;
+}
+
+int bsup_sigv4_string_to_sign(const char *amz_date, const char *region, const char *service,
+                              const char *creq, char **out_sts)
+{
+    char hash[BSUP_SIGV4_HEX_LEN + 1];
+    int rc;
+    *out_sts = NULL;
+    if (!amz_date || strlen(amz_date) != BSUP_SIGV4_AMZ_DATE_LEN || !s_valid_scope_part(region) ||
+        !s_valid_scope_part(service) || !creq)
+        return BSUP_EINVAL;
+    rc = s_sha256_hex(creq, strlen(creq), hash);
+    if (rc)
+        return rc;
+    struct s_buf b = {0};
+    s_buf_puts(&b, "AWS4-HMAC-SHA256\n");
+    s_buf_puts(&b, amz_date);
+    s_buf_putc(&b, '\n');
+    s_buf_append(&b, amz_date, 8);
+    s_buf_putc(&b, '/');
+    s_buf_puts(&b, region);
+    s_buf_putc(&b, '/');
+    s_buf_puts(&b, service);
+    s_buf_puts(&b, "/aws4_request\n");
+    s_buf_puts(&b, hash);
+    *out_sts = s_buf_take(&b, &rc);
+    return rc;
+}
+
+/* ---- signing key and cache ---- */
+
+void bsup_sigv4_cache_init(struct bsup_sigv4_cache *cache)
+{
+    memset(cache, 0, sizeof(*cache));
+}
+
+void bsup_sigv4_cache_cleanup(struct bsup_sigv4_cache *cache)
+{
+    if (cache)
+        bsup_secure_zero(cache, sizeof(*cache));
+}
+
+static int s_identity(const struct bsup_aws_credentials *creds, unsigned char out[32])
+{
+    static const char tag[] = "bsup-sigv4";
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int len = 0;
+    int rc = BSUP_ECRYPTO;
+    if (!ctx)
+        return BSUP_ENOMEM;
+    if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, tag, sizeof(tag)) &&
+        EVP_DigestUpdate(ctx, creds->access_key_id, strlen(creds->access_key_id) + 1) &&
+        EVP_DigestUpdate(ctx, creds->secret_access_key, strlen(creds->secret_access_key)) &&
+        EVP_DigestFinal_ex(ctx, out, &len) && len == 32)
+        rc = 0;
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}
+
+/* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" secret, date), region), service), "aws4_request") */
+static int s_derive_key(const char *secret, const char *date8, const char *region,
+                        const char *service, unsigned char out[32])
+{
+    size_t slen = strlen(secret);
+    unsigned char k1[32], k2[32], k3[32];
+    char *ksecret = malloc(slen + 5);
+    int rc = BSUP_ENOMEM;
+    if (!ksecret)
+        goto out;
+    memcpy(ksecret, "AWS4", 4);
+    memcpy(ksecret + 4, secret, slen + 1);
+    if ((rc = s_hmac(ksecret, slen + 4, date8, 8, k1)) ||
+        (rc = s_hmac(k1, 32, region, strlen(region), k2)) ||
+        (rc = s_hmac(k2, 32, service, strlen(service), k3)) ||
+        (rc = s_hmac(k3, 32, "aws4_request", 12, out)))
+        goto out;
+out:
+    if (ksecret) {
+        bsup_secure_zero(ksecret, slen + 4);
+        free(ksecret);
+    }
+    bsup_secure_zero(k1, sizeof(k1));
+    bsup_secure_zero(k2, sizeof(k2));
+    bsup_secure_zero(k3, sizeof(k3));
+    return rc;
+}
+
+int bsup_sigv4_signature(const struct bsup_aws_credentials *creds, const char *amz_date,
+                         const char *region, const char *service, const char *sts,
+                         struct bsup_sigv4_cache *cache, char out_hex[BSUP_SIGV4_HEX_LEN + 1])
+{
+    unsigned char key[32], identity[32], sig[32];
+    int rc;
+    out_hex[0] = '\0';
+    if (!creds || !creds->access_key_id || !creds->secret_access_key || !amz_date ||
+        strlen(amz_date) != BSUP_SIGV4_AMZ_DATE_LEN || !s_valid_scope_part(region) ||
+        !s_valid_scope_part(service) || !sts)
+        return BSUP_EINVAL;
+
+    if (cache) {
+        rc = s_identity(creds, identity);
+        if (rc)
+            goto out;
+        if (cache->valid && memcmp(cache->date, amz_date, 8) == 0 &&
+            strcmp(cache->region, region) == 0 && strcmp(cache->service, service) == 0 &&
+            CRYPTO_memcmp(cache->identity, identity, 32) == 0) {
+            memcpy(key, cache->signing_key, 32);
+            cache->hits++;
+            goto have_key;
+        }
+    }
+    rc = s_derive_key(creds->secret_access_key, amz_date, region, service, key);
+    if (rc)
+        goto out;
+    if (cache) {
+        cache->valid = 1;
+        memcpy(cache->date, amz_date, 8);
+        cache->date[8] = '\0';
+        snprintf(cache->region, sizeof(cache->region), "%s", region);
+        snprintf(cache->service, sizeof(cache->service), "%s", service);
+        memcpy(cache->identity, identity, 32);
+        memcpy(cache->signing_key, key, 32);
+        cache->misses++;
+    }
+have_key:
+    rc = s_hmac(key, 32, sts, strlen(sts), sig);
+    if (rc)
+        goto out;
+    s_hex(sig, 32, out_hex);
+out:
+    bsup_secure_zero(key, sizeof(key));
+    bsup_secure_zero(identity, sizeof(identity));
+    bsup_secure_zero(sig, sizeof(sig));
+    return rc;
+}
+
+int bsup_sigv4_amz_date(int64_t now_s, char out[BSUP_SIGV4_AMZ_DATE_LEN + 1])
+{
+    struct tm tm;
+    time_t t = (time_t)now_s;
+    out[0] = '\0';
+    if (now_s < 0 || (int64_t)t != now_s || !gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999)
+        return BSUP_EINVAL;
+    if (strftime(out, BSUP_SIGV4_AMZ_DATE_LEN + 1, "%Y%m%dT%H%M%SZ", &tm) !=
+        BSUP_SIGV4_AMZ_DATE_LEN)
+        return BSUP_EINVAL;
+    return 0;
+}
+
+/* ---- signing a request in place ---- */
+
+/* Sets the first header called name (case-insensitive) to value, dropping later duplicates;
+ * appends when absent. */
+static int s_set_header(struct bsup_aws_request *req, const char *name, const char *value)
+{
+    bool done = false;
+    for (size_t i = 0; i < req->n_headers;) {
+        struct bsup_aws_header *h = &req->headers[i];
+        if (strcasecmp(h->name, name) != 0) {
+            i++;
+            continue;
+        }
+        if (!done) {
+            char *v = strdup(value);
+            if (!v)
+                return BSUP_ENOMEM;
+            if (h->value) {
+                bsup_secure_zero(h->value, strlen(h->value));
+                free(h->value);
+            }
+            h->value = v;
+            done = true;
+            i++;
+            continue;
+        }
+        if (h->value)
+            bsup_secure_zero(h->value, strlen(h->value));
+        free(h->name);
+        free(h->value);
+        memmove(h, h + 1, (req->n_headers - i - 1) * sizeof(*h));
+        req->n_headers--;
+    }
+    return done ? 0 : bsup_aws_request_add_header(req, name, value);
+}
+
+static void s_remove_header(struct bsup_aws_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->n_headers;) {
+        struct bsup_aws_header *h = &req->headers[i];
+        if (strcasecmp(h->name, name) != 0) {
+            i++;
+            continue;
+        }
+        if (h->value)
+            bsup_secure_zero(h->value, strlen(h->value));
+        free(h->name);
+        free(h->value);
+        memmove(h, h + 1, (req->n_headers - i - 1) * sizeof(*h));
+        req->n_headers--;
+    }
+}
+
+int bsup_sigv4_sign_ex(struct bsup_aws_request *req, const struct bsup_aws_credentials *creds,
+                       const char *region, const char *service, int64_t now_s, unsigned flags,
+                       struct bsup_sigv4_cache *cache)
+{
+    char amz_date[BSUP_SIGV4_AMZ_DATE_LEN + 1];
+    char sig[BSUP_SIGV4_HEX_LEN + 1] = "";
+    char *creq = NULL, *signed_headers = NULL, *sts = NULL, *authz = NULL;
+    bool token = creds && creds->session_token && *creds->session_token;
+    int rc;
+
+    if (!req || !creds || !creds->access_key_id || !*creds->access_key_id ||
+        !creds->secret_access_key || !s_valid_scope_part(region) || !s_valid_scope_part(service))
+        return BSUP_EINVAL;
+    if ((rc = bsup_sigv4_amz_date(now_s, amz_date)))
+        return rc;
+
+    s_remove_header(req, "Authorization");
+    if ((rc = s_set_header(req, "X-Amz-Date", amz_date)))
+        goto out;
+    if (token && !(flags & BSUP_SIGV4_TOKEN_UNSIGNED)) {
+        if ((rc = s_set_header(req, "X-Amz-Security-Token", creds->session_token)))
+            goto out;
+    } else {
+        s_remove_header(req, "X-Amz-Security-Token");
+    }
+    if ((rc = bsup_sigv4_canonical_request(req, flags, &creq, &signed_headers)) ||
+        (rc = bsup_sigv4_string_to_sign(amz_date, region, service, creq, &sts)) ||
+        (rc = bsup_sigv4_signature(creds, amz_date, region, service, sts, cache, sig)))
+        goto out;
+    if (token && (flags & BSUP_SIGV4_TOKEN_UNSIGNED)) {
+        if ((rc = s_set_header(req, "X-Amz-Security-Token", creds->session_token)))
+            goto out;
+    }
+
+    struct s_buf b = {0};
+    s_buf_puts(&b, "AWS4-HMAC-SHA256 Credential=");
+    s_buf_puts(&b, creds->access_key_id);
+    s_buf_putc(&b, '/');
+    s_buf_append(&b, amz_date, 8);
+    s_buf_putc(&b, '/');
+    s_buf_puts(&b, region);
+    s_buf_putc(&b, '/');
+    s_buf_puts(&b, service);
+    s_buf_puts(&b, "/aws4_request, SignedHeaders=");
+    s_buf_puts(&b, signed_headers);
+    s_buf_puts(&b, ", Signature=");
+    s_buf_puts(&b, sig);
+    authz = s_buf_take(&b, &rc);
+    if (rc)
+        goto out;
+    rc = bsup_aws_request_add_header(req, "Authorization", authz);
+out:
+    bsup_secure_zero(sig, sizeof(sig));
+    free(creq);
+    free(signed_headers);
+    free(sts);
+    if (authz) {
+        bsup_secure_zero(authz, strlen(authz));
+        free(authz);
+    }
+    return rc;
+}
+
+int bsup_sigv4_sign(struct bsup_aws_request *req, const struct bsup_aws_credentials *creds,
+                    const char *region, const char *service, int64_t now_s,
+                    struct bsup_sigv4_cache *cache)
+{
+    return bsup_sigv4_sign_ex(req, creds, region, service, now_s, 0, cache);
+}
