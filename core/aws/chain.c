@@ -1,0 +1,855 @@
+#include "core/aws/chain.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define S_MAX_BODY_BYTES (64 * 1024)
+#define S_MAX_TOKEN_FILE_BYTES (16 * 1024)
+#define S_CONTAINER_TIMEOUT_MS 5000
+#define S_IMDS_TIMEOUT_MS 1000
+#define S_RETRY_BASE_DELAY_MS 100
+
+/* Providers in SDK order. */
+enum s_stage { S_ENV, S_PROFILE, S_WEB_IDENTITY, S_CONTAINER, S_IMDS, S_EXHAUSTED, S_FINISHED };
+enum s_imds_phase { S_IMDS_TOKEN, S_IMDS_ROLE, S_IMDS_CREDS };
+/* What a provider function decided (negative: a BSUP_E* failure that ends the chain). */
+enum s_outcome { S_NEXT = 0, S_FOUND = 1, S_STEP = 2 };
+
+struct bsup_aws_chain {
+    bsup_aws_getenv_fn *getenv_fn;
+    void *getenv_ctx;
+    bsup_aws_read_file_fn *read_file_fn;
+    void *read_file_ctx;
+    char *imds_endpoint_override;
+    char *imds_mode_override;
+
+    enum s_stage stage;
+    int step_out; /* a step was handed out and its response is due */
+    int attempt;  /* of the current request, from 1 */
+    enum s_imds_phase imds_phase;
+
+    struct bsup_aws_profile_files files;
+    struct bsup_aws_profile_set profiles;
+    const struct bsup_aws_profile *profile; /* the selected one, or NULL */
+
+    char *container_url;
+    char *container_auth; /* secret */
+    char *imds_base;
+    char *imds_token; /* secret */
+    char *imds_role;
+
+    struct bsup_aws_chain_step step;
+    char tried[900]; /* "environment (...); profile ... (...)" */
+};
+
+struct s_url {
+    const char *scheme_b, *scheme_e;
+    const char *auth_b, *auth_e; /* host[:port] */
+    const char *host_b, *host_e; /* without IPv6 brackets */
+    const char *path_b, *path_e;
+    const char *query_b, *query_e; /* after '?', may be empty; NULL when absent */
+};
+
+static void s_wipe_free(char *s)
+{
+    if (s) {
+        bsup_secure_zero(s, strlen(s));
+        free(s);
+    }
+}
+
+static const char *s_env(const struct bsup_aws_chain *chain, const char *name)
+{
+    const char *v = chain->getenv_fn(chain->getenv_ctx, name);
+    if (!v)
+        return NULL;
+    for (const char *p = v; *p; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+            return v;
+    return NULL; /* empty or blank counts as unset */
+}
+
+static const char *s_fn_env(bsup_aws_getenv_fn *fn, void *ctx, const char *name)
+{
+    const char *v = fn ? fn(ctx, name) : NULL;
+    return v && *v ? v : NULL;
+}
+
+__attribute__((format(printf, 2, 3))) static void s_tried(struct bsup_aws_chain *chain,
+                                                          const char *fmt, ...)
+{
+    size_t used = strlen(chain->tried);
+    if (used && used + 2 < sizeof(chain->tried)) {
+        memcpy(chain->tried + used, "; ", 3);
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(chain->tried + used, sizeof(chain->tried) - used, fmt, ap);
+    va_end(ap);
+}
+
+/* Only characters a URI may carry unescaped (RFC 3986). */
+static int s_uri_chars_ok(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || strchr("\"<>\\^`{|}", *p))
+            return 0;
+    return 1;
+}
+
+/* Splits scheme://authority/path?query. Returns 0, or BSUP_ECONFIG with *why set. */
+static int s_url_parse(const char *url, struct s_url *u, const char **why)
+{
+    memset(u, 0, sizeof(*u));
+    const char *sep = strstr(url, "://");
+    if (!sep || sep == url) {
+        *why = "URI did not specify a host";
+        return BSUP_ECONFIG;
+    }
+    for (const char *p = url; p < sep; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+            *why = "URI has an invalid scheme";
+            return BSUP_ECONFIG;
+        }
+    u->scheme_b = url;
+    u->scheme_e = sep;
+    u->auth_b = sep + 3;
+    u->auth_e = u->auth_b + strcspn(u->auth_b, "/?#");
+    if (memchr(u->auth_b, '@', (size_t)(u->auth_e - u->auth_b))) {
+        *why = "URI must not contain user information";
+        return BSUP_ECONFIG;
+    }
+    const char *port = NULL;
+    if (*u->auth_b == '[') {
+        const char *close = memchr(u->auth_b, ']', (size_t)(u->auth_e - u->auth_b));
+        if (!close) {
+            *why = "URI has an unterminated IPv6 address";
+            return BSUP_ECONFIG;
+        }
+        u->host_b = u->auth_b + 1;
+        u->host_e = close;
+        if (close + 1 < u->auth_e) {
+            if (close[1] != ':') {
+                *why = "URI has an invalid authority";
+                return BSUP_ECONFIG;
+            }
+            port = close + 2;
+        }
+    } else {
+        u->host_b = u->auth_b;
+        u->host_e = memchr(u->auth_b, ':', (size_t)(u->auth_e - u->auth_b));
+        if (u->host_e)
+            port = u->host_e + 1;
+        else
+            u->host_e = u->auth_e;
+    }
+    if (u->host_e == u->host_b) {
+        *why = "URI did not specify a host";
+        return BSUP_ECONFIG;
+    }
+    if (port) {
+        if (port == u->auth_e || u->auth_e - port > 5) {
+            *why = "URI has an invalid port";
+            return BSUP_ECONFIG;
+        }
+        for (const char *p = port; p < u->auth_e; p++)
+            if (*p < '0' || *p > '9') {
+                *why = "URI has an invalid port";
+                return BSUP_ECONFIG;
+            }
+    }
+    u->path_b = u->auth_e;
+    u->path_e = u->path_b + strcspn(u->path_b, "?#");
+    if (*u->path_e == '?') {
+        u->query_b = u->path_e + 1;
+        u->query_e = u->query_b + strcspn(u->query_b, "#");
+    }
+    return 0;
+}
+
+static int s_scheme_is(const struct s_url *u, const char *scheme)
+{
+    size_t n = strlen(scheme);
+    return (size_t)(u->scheme_e - u->scheme_b) == n && strncasecmp(u->scheme_b, scheme, n) == 0;
+}
+
+/* http is allowed only to loopback and the ECS / EKS credential addresses. */
+static int s_container_host_allowed(const struct s_url *u)
+{
+    char host[64];
+    size_t n = (size_t)(u->host_e - u->host_b);
+    if (n >= sizeof(host))
+        return 0;
+    memcpy(host, u->host_b, n);
+    host[n] = '\0';
+    if (strcasecmp(host, "localhost") == 0)
+        return 1;
+    unsigned char a4[4], a6[16], want6[16];
+    if (inet_pton(AF_INET, host, a4) == 1)
+        return a4[0] == 127 || strcmp(host, "169.254.170.2") == 0 ||
+               strcmp(host, "169.254.170.23") == 0;
+    if (*u->auth_b == '[' && inet_pton(AF_INET6, host, a6) == 1) {
+        static const char *const allowed6[] = {"::1", "fd00:ec2::23"};
+        for (size_t i = 0; i < sizeof(allowed6) / sizeof(allowed6[0]); i++)
+            if (inet_pton(AF_INET6, allowed6[i], want6) == 1 && memcmp(a6, want6, 16) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+int bsup_aws_chain_container_url(bsup_aws_getenv_fn *getenv_fn, void *getenv_ctx, char **out_url,
+                                 struct bsup_diag *diag)
+{
+    *out_url = NULL;
+    const char *rel = s_fn_env(getenv_fn, getenv_ctx, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *full = s_fn_env(getenv_fn, getenv_ctx, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    if (rel) {
+        if (!s_uri_chars_ok(rel))
+            return bsup_diag_set(diag, BSUP_ECONFIG,
+                                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: invalid uri character");
+        size_t n = strlen("http://" BSUP_AWS_CHAIN_ECS_HOST) + (rel[0] != '/') + strlen(rel) + 1;
+        char *url = malloc(n);
+        if (!url)
+            return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+        snprintf(url, n, "http://" BSUP_AWS_CHAIN_ECS_HOST "%s%s", rel[0] != '/' ? "/" : "", rel);
+        *out_url = url;
+        return 0;
+    }
+    if (!full)
+        return bsup_diag_set(diag, BSUP_ENOTFOUND,
+                             "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and "
+                             "AWS_CONTAINER_CREDENTIALS_FULL_URI unset");
+    if (!s_uri_chars_ok(full))
+        return bsup_diag_set(diag, BSUP_ECONFIG,
+                             "AWS_CONTAINER_CREDENTIALS_FULL_URI: invalid uri character");
+    struct s_url u;
+    const char *why = NULL;
+    if (s_url_parse(full, &u, &why) < 0)
+        return bsup_diag_set(diag, BSUP_ECONFIG, "AWS_CONTAINER_CREDENTIALS_FULL_URI '%.200s': %s",
+                             full, why);
+    if (!s_scheme_is(&u, "https") && !(s_scheme_is(&u, "http") && s_container_host_allowed(&u)))
+        return bsup_diag_set(diag, BSUP_ECONFIG,
+                             "AWS_CONTAINER_CREDENTIALS_FULL_URI '%.200s': URI did not refer to an "
+                             "allowed host (use https, or http to a loopback, ECS or EKS address)",
+                             full);
+    *out_url = strdup(full);
+    return *out_url ? 0 : bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+}
+
+static int s_endpoint_from(const char *what, const char *value, char **out, struct bsup_diag *diag)
+{
+    struct s_url u;
+    const char *why = NULL;
+    if (!s_uri_chars_ok(value))
+        return bsup_diag_set(diag, BSUP_ECONFIG, "%s '%.200s': invalid uri character", what, value);
+    if (s_url_parse(value, &u, &why) < 0)
+        return bsup_diag_set(diag, BSUP_ECONFIG, "%s '%.200s': %s", what, value, why);
+    if (!s_scheme_is(&u, "http") && !s_scheme_is(&u, "https"))
+        return bsup_diag_set(diag, BSUP_ECONFIG, "%s '%.200s': scheme must be http or https", what,
+                             value);
+    size_t n = strlen(value);
+    while (n > 0 && value[n - 1] == '/')
+        n--;
+    *out = strndup(value, n);
+    return *out ? 0 : bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+}
+
+int bsup_aws_chain_imds_endpoint(bsup_aws_getenv_fn *getenv_fn, void *getenv_ctx,
+                                 const struct bsup_aws_profile *profile,
+                                 const char *endpoint_override, const char *mode_override,
+                                 char **out_endpoint, struct bsup_diag *diag)
+{
+    *out_endpoint = NULL;
+    const char *env_ep = s_fn_env(getenv_fn, getenv_ctx, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    const char *prof_ep = bsup_aws_profile_get(profile, "ec2_metadata_service_endpoint");
+    if (endpoint_override && *endpoint_override)
+        return s_endpoint_from("IMDS endpoint override", endpoint_override, out_endpoint, diag);
+    if (env_ep)
+        return s_endpoint_from("AWS_EC2_METADATA_SERVICE_ENDPOINT", env_ep, out_endpoint, diag);
+    if (prof_ep && *prof_ep)
+        return s_endpoint_from("ec2_metadata_service_endpoint", prof_ep, out_endpoint, diag);
+
+    const char *what = "IMDS endpoint mode override", *mode = mode_override;
+    if (!mode || !*mode) {
+        what = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE";
+        mode = s_fn_env(getenv_fn, getenv_ctx, what);
+    }
+    if (!mode) {
+        what = "ec2_metadata_service_endpoint_mode";
+        mode = bsup_aws_profile_get(profile, what);
+    }
+    const char *base = BSUP_AWS_CHAIN_IMDS_IPV4;
+    if (mode && *mode) {
+        if (strcasecmp(mode, "IPv6") == 0)
+            base = BSUP_AWS_CHAIN_IMDS_IPV6;
+        else if (strcasecmp(mode, "IPv4") != 0)
+            return bsup_diag_set(diag, BSUP_ECONFIG,
+                                 "%s: `%.64s` is not a valid endpoint mode (IPv4 or IPv6)", what,
+                                 mode);
+    }
+    *out_endpoint = strdup(base);
+    return *out_endpoint ? 0 : bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+}
+
+int bsup_aws_chain_new(const struct bsup_aws_chain_options *opts, struct bsup_aws_chain **out)
+{
+    *out = NULL;
+    if (!opts || !opts->getenv_fn)
+        return BSUP_EINVAL;
+    struct bsup_aws_chain *chain = calloc(1, sizeof(*chain));
+    if (!chain)
+        return BSUP_ENOMEM;
+    chain->getenv_fn = opts->getenv_fn;
+    chain->getenv_ctx = opts->getenv_ctx;
+    chain->read_file_fn = opts->read_file_fn ? opts->read_file_fn : bsup_aws_profile_read_file;
+    chain->read_file_ctx = opts->read_file_ctx;
+    bsup_aws_profile_set_init(&chain->profiles);
+    if ((opts->imds_endpoint_override &&
+         !(chain->imds_endpoint_override = strdup(opts->imds_endpoint_override))) ||
+        (opts->imds_mode_override &&
+         !(chain->imds_mode_override = strdup(opts->imds_mode_override)))) {
+        bsup_aws_chain_free(chain);
+        return BSUP_ENOMEM;
+    }
+    *out = chain;
+    return 0;
+}
+
+static void s_step_cleanup(struct bsup_aws_chain_step *step)
+{
+    bsup_aws_request_cleanup(&step->request);
+    free(step->url);
+    memset(step, 0, sizeof(*step));
+}
+
+void bsup_aws_chain_free(struct bsup_aws_chain *chain)
+{
+    if (!chain)
+        return;
+    s_step_cleanup(&chain->step);
+    bsup_aws_profile_set_cleanup(&chain->profiles);
+    bsup_aws_profile_files_cleanup(&chain->files);
+    free(chain->imds_endpoint_override);
+    free(chain->imds_mode_override);
+    free(chain->container_url);
+    s_wipe_free(chain->container_auth);
+    free(chain->imds_base);
+    s_wipe_free(chain->imds_token);
+    free(chain->imds_role);
+    free(chain);
+}
+
+/* Prepares chain->step for method url (url already validated). */
+static int s_step_new(struct bsup_aws_chain *chain, const char *method, const char *base,
+                      const char *suffix, const char *provider, uint32_t timeout_ms,
+                      struct bsup_diag *diag)
+{
+    struct bsup_aws_chain_step *step = &chain->step;
+    s_step_cleanup(step);
+    size_t n = strlen(base) + strlen(suffix) + 1;
+    int rc = 0;
+    char *scheme = NULL, *host = NULL, *path = NULL, *query = NULL;
+    step->url = malloc(n);
+    if (!step->url) {
+        rc = BSUP_ENOMEM;
+        goto out;
+    }
+    snprintf(step->url, n, "%s%s", base, suffix);
+    struct s_url u;
+    const char *why = NULL;
+    if (s_url_parse(step->url, &u, &why) < 0) {
+        rc = bsup_diag_set(diag, BSUP_ECONFIG, "%s URL '%.200s': %s", provider, step->url, why);
+        goto out;
+    }
+    scheme = strndup(u.scheme_b, (size_t)(u.scheme_e - u.scheme_b));
+    host = strndup(u.auth_b, (size_t)(u.auth_e - u.auth_b));
+    path = strndup(u.path_b, (size_t)(u.path_e - u.path_b));
+    if (u.query_b)
+        query = strndup(u.query_b, (size_t)(u.query_e - u.query_b));
+    if (!scheme || !host || !path || (u.query_b && !query)) {
+        rc = BSUP_ENOMEM;
+        goto out;
+    }
+    for (char *c = scheme; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    if ((rc = bsup_aws_request_init(&step->request, method, scheme, host, path)) < 0 ||
+        (query && (rc = bsup_aws_request_set_query(&step->request, query)) < 0))
+        goto out;
+    step->timeout_ms = timeout_ms;
+    step->delay_ms =
+        chain->attempt > 1 ? (uint32_t)S_RETRY_BASE_DELAY_MS << (chain->attempt - 2) : 0;
+    step->max_response_bytes = S_MAX_BODY_BYTES;
+    step->provider = provider;
+out:
+    free(scheme);
+    free(host);
+    free(path);
+    free(query);
+    if (rc == BSUP_ENOMEM)
+        bsup_diag_set(diag, rc, "out of memory");
+    if (rc < 0)
+        s_step_cleanup(step);
+    return rc;
+}
+
+static int s_add_header(struct bsup_aws_chain *chain, const char *name, const char *value,
+                        struct bsup_diag *diag)
+{
+    int rc = bsup_aws_request_add_header(&chain->step.request, name, value);
+    if (rc < 0) {
+        s_step_cleanup(&chain->step);
+        return bsup_diag_set(diag, rc, "out of memory");
+    }
+    return 0;
+}
+
+static int s_set_creds(struct bsup_aws_credentials *out, const char *akid, const char *secret,
+                       const char *token, const char *account, const char *source,
+                       struct bsup_diag *diag)
+{
+    memset(out, 0, sizeof(*out));
+    out->access_key_id = strdup(akid);
+    out->secret_access_key = strdup(secret);
+    if (token)
+        out->session_token = strdup(token);
+    if (!out->access_key_id || !out->secret_access_key || (token && !out->session_token)) {
+        bsup_aws_credentials_cleanup(out);
+        return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+    }
+    if (account && strlen(account) < sizeof(out->account_id))
+        snprintf(out->account_id, sizeof(out->account_id), "%s", account);
+    snprintf(out->source, sizeof(out->source), "%s", source);
+    return S_FOUND;
+}
+
+static int s_provider_env(struct bsup_aws_chain *chain, struct bsup_aws_credentials *out,
+                          struct bsup_diag *diag)
+{
+    const char *akid = s_env(chain, "AWS_ACCESS_KEY_ID");
+    const char *secret = s_env(chain, "AWS_SECRET_ACCESS_KEY");
+    if (!akid) {
+        s_tried(chain, "environment (AWS_ACCESS_KEY_ID unset)");
+        return S_NEXT;
+    }
+    if (!secret)
+        return bsup_diag_set(diag, BSUP_ECONFIG,
+                             "AWS credentials: AWS_ACCESS_KEY_ID is set but "
+                             "AWS_SECRET_ACCESS_KEY is not");
+    return s_set_creds(out, akid, secret, s_env(chain, "AWS_SESSION_TOKEN"),
+                       s_env(chain, "AWS_ACCOUNT_ID"), "environment", diag);
+}
+
+/* Reads and merges one shared file; *out_found says whether it exists. */
+static int s_load_file(struct bsup_aws_chain *chain, const char *path,
+                       enum bsup_aws_profile_file_kind kind, int *out_found, struct bsup_diag *diag)
+{
+    *out_found = 0;
+    if (!path)
+        return 0;
+    char *data = NULL;
+    size_t len = 0;
+    int rc =
+        chain->read_file_fn(chain->read_file_ctx, path, BSUP_AWS_PROFILE_MAX_BYTES, &data, &len);
+    if (rc == BSUP_ENOTFOUND)
+        return 0;
+    if (rc < 0)
+        return bsup_diag_set(diag, BSUP_ECONFIG, "AWS credentials: cannot read %s: %s", path,
+                             bsup_strerror(rc));
+    *out_found = 1;
+    rc = bsup_aws_profile_set_merge(&chain->profiles, kind, data, len, path, diag);
+    if (rc < 0 && rc != BSUP_ENOMEM)
+        rc = BSUP_ECONFIG;
+    if (rc < 0 && diag)
+        diag->code = rc;
+    bsup_secure_zero(data, len);
+    free(data);
+    return rc;
+}
+
+/* Profile settings that select a provider this version does not implement. */
+static const struct {
+    const char *key;
+    const char *what;
+} s_unsupported[] = {
+    {"web_identity_token_file", "web_identity_token_file (web identity)"},
+    {"sso_session", "sso_session (IAM Identity Center)"},
+    {"sso_start_url", "sso_start_url (IAM Identity Center)"},
+    {"sso_account_id", "sso_account_id (IAM Identity Center)"},
+    {"role_arn", "role_arn (assume role)"},
+};
+
+static int s_provider_profile(struct bsup_aws_chain *chain, struct bsup_aws_credentials *out,
+                              struct bsup_diag *diag)
+{
+    struct bsup_aws_profile_files *f = &chain->files;
+    int rc = bsup_aws_profile_files_locate(chain->getenv_fn, chain->getenv_ctx, f);
+    if (rc < 0)
+        return bsup_diag_set(diag, rc, "out of memory");
+    int have_cfg = 0, have_cred = 0;
+    if ((rc = s_load_file(chain, f->config_path, BSUP_AWS_PROFILE_FILE_CONFIG, &have_cfg, diag)) <
+            0 ||
+        (rc = s_load_file(chain, f->credentials_path, BSUP_AWS_PROFILE_FILE_CREDENTIALS, &have_cred,
+                          diag)) < 0)
+        return rc;
+    const struct bsup_aws_profile *p = bsup_aws_profile_set_find(&chain->profiles, f->profile);
+    chain->profile = p;
+    if (!p) {
+        char where[600] = "HOME unset";
+        if (f->config_path || f->credentials_path)
+            snprintf(where, sizeof(where), "%s%.250s%s%s%s%.250s%s",
+                     f->config_path && have_cfg ? "not in " : "",
+                     f->config_path ? f->config_path : "",
+                     f->config_path && !have_cfg ? " not found" : "",
+                     f->config_path && f->credentials_path ? ", " : "",
+                     f->credentials_path && have_cred ? "not in " : "",
+                     f->credentials_path ? f->credentials_path : "",
+                     f->credentials_path && !have_cred ? " not found" : "");
+        if (f->profile_explicit)
+            return bsup_diag_set(diag, BSUP_ECONFIG,
+                                 "AWS credentials: AWS_PROFILE names profile '%.100s', which is "
+                                 "not defined (%s)",
+                                 f->profile, where);
+        s_tried(chain, "profile '%.100s' (%s)", f->profile, where);
+        return S_NEXT;
+    }
+    for (size_t i = 0; i < sizeof(s_unsupported) / sizeof(s_unsupported[0]); i++)
+        if (bsup_aws_profile_get(p, s_unsupported[i].key))
+            return bsup_diag_set(diag, BSUP_ECONFIG,
+                                 "AWS credentials: profile '%.100s' uses %s, which this version "
+                                 "of bsup does not support; use static keys, the environment, "
+                                 "container credentials or IMDS",
+                                 p->name, s_unsupported[i].what);
+    const char *akid = bsup_aws_profile_get(p, "aws_access_key_id");
+    const char *secret = bsup_aws_profile_get(p, "aws_secret_access_key");
+    const char *token = bsup_aws_profile_get(p, "aws_session_token");
+    if (akid && *akid) {
+        if (!secret || !*secret)
+            return bsup_diag_set(diag, BSUP_ECONFIG,
+                                 "AWS credentials: profile '%.100s' sets aws_access_key_id but "
+                                 "not aws_secret_access_key",
+                                 p->name);
+        return s_set_creds(out, akid, secret, token && *token ? token : NULL,
+                           bsup_aws_profile_get(p, "aws_account_id"), "profile", diag);
+    }
+    if (bsup_aws_profile_get(p, "credential_process"))
+        return bsup_diag_set(diag, BSUP_ECONFIG,
+                             "AWS credentials: profile '%.100s' uses credential_process, which "
+                             "this version of bsup does not support",
+                             p->name);
+    s_tried(chain, "profile '%.100s' (no aws_access_key_id in it)", p->name);
+    return S_NEXT;
+}
+
+static int s_provider_web_identity(struct bsup_aws_chain *chain, struct bsup_diag *diag)
+{
+    if (s_env(chain, "AWS_WEB_IDENTITY_TOKEN_FILE"))
+        return bsup_diag_set(diag, BSUP_ECONFIG,
+                             "AWS credentials: AWS_WEB_IDENTITY_TOKEN_FILE is set, but web "
+                             "identity (AssumeRoleWithWebIdentity) is not supported by this "
+                             "version of bsup");
+    return S_NEXT;
+}
+
+/* A token for an HTTP header: trailing whitespace dropped, no control characters. */
+static int s_header_token(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return n > 0;
+}
+
+static int s_container_request(struct bsup_aws_chain *chain, struct bsup_diag *diag)
+{
+    int rc = s_step_new(chain, "GET", chain->container_url, "", "container", S_CONTAINER_TIMEOUT_MS,
+                        diag);
+    if (rc == 0)
+        rc = s_add_header(chain, "Accept", "application/json", diag);
+    if (rc == 0 && chain->container_auth)
+        rc = s_add_header(chain, "Authorization", chain->container_auth, diag);
+    return rc < 0 ? rc : S_STEP;
+}
+
+static int s_retryable(const struct bsup_aws_chain *chain,
+                       const struct bsup_aws_chain_response *resp)
+{
+    return (resp->status == 0 || resp->status >= 500) &&
+           chain->attempt < BSUP_AWS_CHAIN_MAX_ATTEMPTS;
+}
+
+static int s_provider_container(struct bsup_aws_chain *chain,
+                                const struct bsup_aws_chain_response *resp,
+                                struct bsup_aws_credentials *out, struct bsup_diag *diag)
+{
+    if (!resp) {
+        int rc = bsup_aws_chain_container_url(chain->getenv_fn, chain->getenv_ctx,
+                                              &chain->container_url, diag);
+        if (rc == BSUP_ENOTFOUND) {
+            s_tried(chain, "container (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and "
+                           "AWS_CONTAINER_CREDENTIALS_FULL_URI unset)");
+            return S_NEXT;
+        }
+        if (rc < 0) {
+            if (rc == BSUP_ECONFIG && diag) {
+                char msg[sizeof(diag->message)];
+                snprintf(msg, sizeof(msg), "%s", diag->message);
+                bsup_diag_set(diag, rc, "AWS credentials: container: %.900s", msg);
+            }
+            return rc;
+        }
+        const char *file = s_env(chain, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+        const char *token = s_env(chain, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+        if (file) {
+            size_t len = 0;
+            rc = chain->read_file_fn(chain->read_file_ctx, file, S_MAX_TOKEN_FILE_BYTES,
+                                     &chain->container_auth, &len);
+            if (rc < 0)
+                return bsup_diag_set(
+                    diag, BSUP_ECREDENTIALS,
+                    "AWS credentials: container: cannot read "
+                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %.300s: %s",
+                    file, rc == BSUP_ENOTFOUND ? "No such file or directory" : bsup_strerror(rc));
+            if (strlen(chain->container_auth) != len || !s_header_token(chain->container_auth))
+                return bsup_diag_set(diag, BSUP_ECONFIG,
+                                     "AWS credentials: container: "
+                                     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %.300s does not "
+                                     "hold a valid token",
+                                     file);
+        } else if (token) {
+            chain->container_auth = strdup(token);
+            if (!chain->container_auth)
+                return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+            if (!s_header_token(chain->container_auth))
+                return bsup_diag_set(diag, BSUP_ECONFIG,
+                                     "AWS credentials: container: "
+                                     "AWS_CONTAINER_AUTHORIZATION_TOKEN is not a valid token");
+        }
+        chain->attempt = 1;
+        return s_container_request(chain, diag);
+    }
+    if (s_retryable(chain, resp)) {
+        chain->attempt++;
+        return s_container_request(chain, diag);
+    }
+    if (resp->status == 0)
+        return bsup_diag_set(diag, BSUP_ECREDENTIALS,
+                             "AWS credentials: container: no response from %.300s after %d "
+                             "attempts",
+                             chain->container_url, chain->attempt);
+    if (resp->status != 200)
+        return bsup_diag_set(diag, BSUP_ECREDENTIALS,
+                             "AWS credentials: container: %.300s answered HTTP %d",
+                             chain->container_url, resp->status);
+    struct bsup_diag jd = {0};
+    int rc = bsup_aws_credentials_from_json(resp->body, resp->body_len, "container", out, &jd);
+    if (rc < 0)
+        return bsup_diag_set(diag, rc == BSUP_ENOMEM ? rc : BSUP_ECREDENTIALS,
+                             "AWS credentials: %.300s: %.600s", chain->container_url, jd.message);
+    return S_FOUND;
+}
+
+static int s_imds_request(struct bsup_aws_chain *chain, struct bsup_diag *diag)
+{
+    int rc;
+    switch (chain->imds_phase) {
+    case S_IMDS_TOKEN:
+        rc = s_step_new(chain, "PUT", chain->imds_base, "/latest/api/token", "imds",
+                        S_IMDS_TIMEOUT_MS, diag);
+        if (rc == 0)
+            rc = s_add_header(chain, "X-aws-ec2-metadata-token-ttl-seconds", "21600", diag);
+        break;
+    case S_IMDS_ROLE:
+        rc = s_step_new(chain, "GET", chain->imds_base,
+                        "/latest/meta-data/iam/security-credentials/", "imds", S_IMDS_TIMEOUT_MS,
+                        diag);
+        if (rc == 0)
+            rc = s_add_header(chain, "X-aws-ec2-metadata-token", chain->imds_token, diag);
+        break;
+    default: {
+        char path[320];
+        snprintf(path, sizeof(path), "/latest/meta-data/iam/security-credentials/%s",
+                 chain->imds_role);
+        rc = s_step_new(chain, "GET", chain->imds_base, path, "imds", S_IMDS_TIMEOUT_MS, diag);
+        if (rc == 0)
+            rc = s_add_header(chain, "X-aws-ec2-metadata-token", chain->imds_token, diag);
+        break;
+    }
+    }
+    return rc < 0 ? rc : S_STEP;
+}
+
+/* The first line of an IMDS text answer, trimmed, as a new string (NULL if empty/invalid). */
+static char *s_first_line(const char *body, size_t len, size_t max_len)
+{
+    size_t b = 0, e = 0;
+    while (b < len && (body[b] == ' ' || body[b] == '\t' || body[b] == '\r' || body[b] == '\n'))
+        b++;
+    e = b;
+    while (e < len && body[e] != '\r' && body[e] != '\n')
+        e++;
+    while (e > b && (body[e - 1] == ' ' || body[e - 1] == '\t'))
+        e--;
+    if (e == b || e - b > max_len)
+        return NULL;
+    for (size_t i = b; i < e; i++)
+        if ((unsigned char)body[i] <= 0x20 || (unsigned char)body[i] >= 0x7f || body[i] == '/')
+            return NULL;
+    return strndup(body + b, e - b);
+}
+
+static int s_provider_imds(struct bsup_aws_chain *chain, const struct bsup_aws_chain_response *resp,
+                           struct bsup_aws_credentials *out, struct bsup_diag *diag)
+{
+    if (!resp) {
+        const char *disabled = s_env(chain, "AWS_EC2_METADATA_DISABLED");
+        if (disabled && strcasecmp(disabled, "true") == 0) {
+            s_tried(chain, "IMDS (disabled by AWS_EC2_METADATA_DISABLED)");
+            return S_NEXT;
+        }
+        int rc = bsup_aws_chain_imds_endpoint(chain->getenv_fn, chain->getenv_ctx, chain->profile,
+                                              chain->imds_endpoint_override,
+                                              chain->imds_mode_override, &chain->imds_base, diag);
+        if (rc < 0) {
+            if (rc == BSUP_ECONFIG && diag) {
+                char msg[sizeof(diag->message)];
+                snprintf(msg, sizeof(msg), "%s", diag->message);
+                bsup_diag_set(diag, rc, "AWS credentials: IMDS: %.900s", msg);
+            }
+            return rc;
+        }
+        chain->imds_phase = S_IMDS_TOKEN;
+        chain->attempt = 1;
+        return s_imds_request(chain, diag);
+    }
+    if (s_retryable(chain, resp)) {
+        chain->attempt++;
+        return s_imds_request(chain, diag);
+    }
+    static const char *const what[] = {"token request", "IAM role request", "credentials request"};
+    if (resp->status == 0) {
+        s_tried(chain, "IMDS (no response from %.200s to the %s after %d attempts)",
+                chain->imds_base, what[chain->imds_phase], chain->attempt);
+        return S_NEXT;
+    }
+    switch (chain->imds_phase) {
+    case S_IMDS_TOKEN:
+        if (resp->status == 403) {
+            s_tried(chain, "IMDS (token request forbidden: IMDS is disabled on this instance, "
+                           "HTTP 403)");
+            return S_NEXT;
+        }
+        if (resp->status != 200)
+            break;
+        chain->imds_token = strndup(resp->body, resp->body_len);
+        if (!chain->imds_token)
+            return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+        if (strlen(chain->imds_token) != resp->body_len || !s_header_token(chain->imds_token)) {
+            s_tried(chain, "IMDS (the token response is not a valid token)");
+            return S_NEXT;
+        }
+        chain->imds_phase = S_IMDS_ROLE;
+        chain->attempt = 1;
+        return s_imds_request(chain, diag);
+    case S_IMDS_ROLE:
+        if (resp->status == 404) {
+            s_tried(chain, "IMDS (no IAM role attached to the instance, HTTP 404)");
+            return S_NEXT;
+        }
+        if (resp->status != 200)
+            break;
+        chain->imds_role = s_first_line(resp->body, resp->body_len, 255);
+        if (!chain->imds_role) {
+            s_tried(chain, "IMDS (no valid IAM role name in the answer)");
+            return S_NEXT;
+        }
+        chain->imds_phase = S_IMDS_CREDS;
+        chain->attempt = 1;
+        return s_imds_request(chain, diag);
+    case S_IMDS_CREDS:
+        if (resp->status != 200)
+            break;
+        struct bsup_diag jd = {0};
+        int rc = bsup_aws_credentials_from_json(resp->body, resp->body_len, "imds", out, &jd);
+        if (rc == BSUP_ENOMEM)
+            return bsup_diag_set(diag, rc, "out of memory");
+        if (rc < 0) {
+            s_tried(chain, "IMDS (role '%.100s': %.300s)", chain->imds_role, jd.message);
+            return S_NEXT;
+        }
+        return S_FOUND;
+    }
+    s_tried(chain, "IMDS (%s answered HTTP %d)", what[chain->imds_phase], resp->status);
+    return S_NEXT;
+}
+
+int bsup_aws_chain_next(struct bsup_aws_chain *chain,
+                        const struct bsup_aws_chain_response *response,
+                        const struct bsup_aws_chain_step **out_step,
+                        struct bsup_aws_credentials *out_creds, struct bsup_diag *diag)
+{
+    *out_step = NULL;
+    memset(out_creds, 0, sizeof(*out_creds));
+    if (chain->stage >= S_EXHAUSTED)
+        return bsup_diag_set(diag, BSUP_EINVAL, "AWS credential chain already finished");
+    if (!response != !chain->step_out)
+        return bsup_diag_set(diag, BSUP_EINVAL,
+                             response ? "AWS credential chain: a response without a request"
+                                      : "AWS credential chain: the response is missing");
+    /* A NULL body reads as "" so providers need no NULL checks. */
+    struct bsup_aws_chain_response empty;
+    if (response && !response->body) {
+        empty = (struct bsup_aws_chain_response){response->status, "", 0};
+        response = &empty;
+    }
+    chain->step_out = 0;
+    int rc = S_NEXT;
+    while (chain->stage < S_EXHAUSTED) {
+        switch (chain->stage) {
+        case S_ENV:
+            rc = s_provider_env(chain, out_creds, diag);
+            break;
+        case S_PROFILE:
+            rc = s_provider_profile(chain, out_creds, diag);
+            break;
+        case S_WEB_IDENTITY:
+            rc = s_provider_web_identity(chain, diag);
+            break;
+        case S_CONTAINER:
+            rc = s_provider_container(chain, response, out_creds, diag);
+            break;
+        default:
+            rc = s_provider_imds(chain, response, out_creds, diag);
+            break;
+        }
+        response = NULL;
+        if (rc < 0 || rc == S_FOUND)
+            break;
+        if (rc == S_STEP) {
+            chain->step_out = 1;
+            *out_step = &chain->step;
+            return 0;
+        }
+        chain->stage++;
+    }
+    s_step_cleanup(&chain->step);
+    if (rc == S_FOUND) {
+        chain->stage = S_FINISHED;
+        return 0;
+    }
+    bsup_aws_credentials_cleanup(out_creds);
+    if (rc < 0) {
+        chain->stage = S_FINISHED;
+        return rc;
+    }
+    chain->stage = S_FINISHED;
+    return bsup_diag_set(diag, BSUP_ECREDENTIALS, "no AWS credentials: %s", chain->tried);
+}

@@ -1,0 +1,698 @@
+/* The credential chain against the cross-SDK data: ecs-tests.json, imds-config/, and the
+ * default-credential-provider-chain/ directories (env.json, a fake HOME under fs/, recorded
+ * http-traffic.json replayed into the state machine, expected test-case.json). */
+#include "tests/lib/testlib.h"
+
+#include "core/aws/chain.h"
+#include "core/aws/credentials.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define CREDS_DIR BSUP_TESTDATA "/credentials"
+#define CHAIN_DIR CREDS_DIR "/default-credential-provider-chain"
+
+static json_t *s_load(const char *path)
+{
+    json_error_t err;
+    json_t *j = json_load_file(path, 0, &err);
+    if (!j)
+        fail_msg("%s:%d: %s", path, err.line, err.text);
+    return j;
+}
+
+static const char *s_json_getenv(void *ctx, const char *name)
+{
+    return json_string_value(json_object_get((json_t *)ctx, name));
+}
+
+/* A read_file_fn over a JSON object {path: contents}. */
+static int s_json_read_file(void *ctx, const char *path, size_t limit, char **out, size_t *len)
+{
+    const char *v = json_string_value(json_object_get((json_t *)ctx, path));
+    *out = NULL;
+    *len = 0;
+    if (!v)
+        return BSUP_ENOTFOUND;
+    if (strlen(v) > limit)
+        return BSUP_ETOOBIG;
+    *out = strdup(v);
+    *len = strlen(v);
+    return *out ? 0 : BSUP_ENOMEM;
+}
+
+/* A read_file_fn that serves a test directory's fs/ as the root. */
+static int s_fs_read_file(void *ctx, const char *path, size_t limit, char **out, size_t *len)
+{
+    char full[2400];
+    snprintf(full, sizeof(full), "%s/fs%s%s", (const char *)ctx, path[0] == '/' ? "" : "/", path);
+    return bsup_aws_profile_read_file(NULL, full, limit, out, len);
+}
+
+static const char *s_table_getenv(void *ctx, const char *name)
+{
+    for (const char *const *kv = ctx; kv[0]; kv += 2)
+        if (strcmp(kv[0], name) == 0)
+            return kv[1];
+    return NULL;
+}
+
+/* ---- ecs-tests.json ---- */
+
+static void test_ecs_cases(void **state)
+{
+    (void)state;
+    json_t *root = s_load(CREDS_DIR "/ecs-tests.json");
+    json_t *tests = json_object_get(root, "tests"), *tc;
+    size_t idx, passed = 0;
+    json_array_foreach(tests, idx, tc)
+    {
+        const char *docs = json_string_value(json_object_get(tc, "docs"));
+        json_t *env = json_object_get(tc, "env"), *result = json_object_get(tc, "result");
+        char *url = NULL;
+        struct bsup_diag diag = {0};
+        int rc = bsup_aws_chain_container_url(s_json_getenv, env, &url, &diag);
+        const char *ok = json_string_value(json_object_get(result, "Ok"));
+        const char *err = json_string_value(json_object_get(result, "ErrorContains"));
+        if (ok) {
+            if (rc != 0 || strcmp(url, ok) != 0)
+                fail_msg("%s: rc %d url '%s' (%s), expected '%s'", docs, rc, url, diag.message, ok);
+            /* The chain asks for exactly that URL, with Accept: application/json. */
+            struct bsup_aws_chain_options opts = {.getenv_fn = s_json_getenv,
+                                                  .getenv_ctx = env,
+                                                  .read_file_fn = s_json_read_file,
+                                                  .read_file_ctx = json_object()};
+            struct bsup_aws_chain *chain = NULL;
+            const struct bsup_aws_chain_step *step = NULL;
+            struct bsup_aws_credentials creds;
+            assert_int_equal(bsup_aws_chain_new(&opts, &chain), 0);
+            assert_int_equal(bsup_aws_chain_next(chain, NULL, &step, &creds, &diag), 0);
+            assert_non_null(step);
+            assert_string_equal(step->url, ok);
+            assert_string_equal(step->request.method, "GET");
+            assert_string_equal(bsup_aws_request_header(&step->request, "Accept"),
+                                "application/json");
+            bsup_aws_chain_free(chain);
+            json_decref(opts.read_file_ctx);
+        } else if (strstr(err, "No environment variables were set")) {
+            /* Not configured: the chain moves on to the next provider. */
+            assert_int_equal(rc, BSUP_ENOTFOUND);
+        } else if (rc != BSUP_ECONFIG || !strstr(diag.message, err)) {
+            fail_msg("%s: rc %d '%s', expected an error containing '%s'", docs, rc, diag.message,
+                     err);
+        }
+        free(url);
+        passed++;
+    }
+    assert_int_equal(passed, json_array_size(tests));
+    print_message("ecs-tests.json: %zu/%zu passed\n", passed, json_array_size(tests));
+    json_decref(root);
+}
+
+static void test_container_url_rules(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *full;
+        int ok;
+    } cases[] = {
+        {"http://127.0.0.1:80/c", 1},   {"http://127.9.9.9/c", 1},
+        {"http://[::1]:8080/c", 1},     {"https://example.com/c", 1},
+        {"http://example.com/c", 0},    {"http://169.254.170.3/c", 0},
+        {"http://localhost.evil/c", 0}, {"http://user@localhost/c", 0},
+        {"ftp://localhost/c", 0},       {"http://[fd00:ec2::24]/c", 0},
+        {"http://localhost:x/c", 0},    {"http://local host/c", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *env[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI", cases[i].full, NULL};
+        char *url = NULL;
+        struct bsup_diag diag = {0};
+        int rc = bsup_aws_chain_container_url(s_table_getenv, env, &url, &diag);
+        if ((rc == 0) != cases[i].ok)
+            fail_msg("%s: rc %d (%s)", cases[i].full, rc, diag.message);
+        if (rc == 0)
+            assert_string_equal(url, cases[i].full);
+        free(url);
+    }
+}
+
+/* ---- imds-config/imds-endpoint-tests.json ---- */
+
+static void test_imds_config_cases(void **state)
+{
+    (void)state;
+    json_t *root = s_load(CREDS_DIR "/imds-config/imds-endpoint-tests.json");
+    json_t *tests = json_object_get(root, "tests"), *tc;
+    size_t idx, passed = 0;
+    json_array_foreach(tests, idx, tc)
+    {
+        const char *docs = json_string_value(json_object_get(tc, "docs"));
+        json_t *result = json_object_get(tc, "result");
+        struct bsup_aws_chain_options opts = {
+            .getenv_fn = s_json_getenv,
+            .getenv_ctx = json_object_get(tc, "env"),
+            .read_file_fn = s_json_read_file,
+            .read_file_ctx = json_object_get(tc, "fs"),
+            .imds_endpoint_override = json_string_value(json_object_get(tc, "endpoint_override")),
+            .imds_mode_override = json_string_value(json_object_get(tc, "mode_override")),
+        };
+        struct bsup_aws_chain *chain = NULL;
+        const struct bsup_aws_chain_step *step = NULL;
+        struct bsup_aws_credentials creds;
+        struct bsup_diag diag = {0};
+        assert_int_equal(bsup_aws_chain_new(&opts, &chain), 0);
+        int rc = bsup_aws_chain_next(chain, NULL, &step, &creds, &diag);
+        const char *ok = json_string_value(json_object_get(result, "Ok"));
+        const char *err = json_string_value(json_object_get(result, "Err"));
+        if (ok) {
+            if (rc != 0 || !step || strcmp(step->url, ok) != 0)
+                fail_msg("%s: rc %d '%s' (%s), expected '%s'", docs, rc, step ? step->url : "-",
+                         diag.message, ok);
+            assert_string_equal(step->request.method, "PUT");
+            assert_string_equal(
+                bsup_aws_request_header(&step->request, "x-aws-ec2-metadata-token-ttl-seconds"),
+                "21600");
+        } else if (rc != BSUP_ECONFIG || !strstr(diag.message, err)) {
+            fail_msg("%s: rc %d '%s', expected an error containing '%s'", docs, rc, diag.message,
+                     err);
+        }
+        bsup_aws_chain_free(chain);
+        passed++;
+    }
+    assert_int_equal(passed, json_array_size(tests));
+    print_message("imds-endpoint-tests.json: %zu/%zu passed\n", passed, json_array_size(tests));
+    json_decref(root);
+}
+
+/* ---- default-credential-provider-chain/ ---- */
+
+/* Directories whose providers this version does not implement: for each, the chain must
+ * refuse clearly (BSUP_ECONFIG naming the feature) without any HTTP request. */
+static const struct {
+    const char *dir;
+    const char *our_error;
+    const char *why;
+} s_unsupported_dirs[] = {
+    {"e2e_fips_and_dual_stack_sso", "IAM Identity Center", "SSO"},
+    {"sso_assume_role", "IAM Identity Center", "SSO"},
+    {"sso_no_token_file", "IAM Identity Center", "SSO"},
+    {"sso_server_error", "IAM Identity Center", "SSO"},
+    {"ecs_assume_role", "role_arn (assume role)", "assume role (STS) from ECS credentials"},
+    {"imds_assume_role", "role_arn (assume role)", "assume role (STS) from IMDS credentials"},
+    {"imds_no_iam_role", "role_arn (assume role)", "credential_source=Ec2InstanceMetadata"},
+    {"imds_token_fail", "role_arn (assume role)", "credential_source=Ec2InstanceMetadata"},
+    {"profile_overrides_web_identity", "role_arn (assume role)", "credential_source=Environment"},
+    {"web_identity_source_profile_no_env", "role_arn (assume role)", "source_profile chain"},
+    {"web_identity_token_invalid_jwt", "role_arn (assume role)", "web identity source_profile"},
+    {"web_identity_token_source_profile", "role_arn (assume role)", "web identity source_profile"},
+    {"web_identity_token_profile", "web_identity_token_file (web identity)", "web identity (STS)"},
+    {"web_identity_token_env", "AWS_WEB_IDENTITY_TOKEN_FILE is set", "web identity (STS)"},
+};
+
+/* The SDK's wording of an error, and what ours says for the same condition. */
+static const struct {
+    const char *sdk;
+    const char *ours;
+} s_error_words[] = {
+    {"the credential provider was not enabled", "no AWS credentials: environment ("},
+    {"No such file or directory (os error 2)", "No such file or directory"},
+};
+
+struct s_exchange {
+    const char *method, *uri;
+    json_t *headers; /* recorded request headers */
+    int status;
+    char *body;
+};
+
+/* The recorded exchanges in connection order. */
+static size_t s_load_traffic(const char *dir, struct s_exchange *ex, size_t max, json_t **keep)
+{
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/http-traffic.json", dir);
+    FILE *f = fopen(path, "r");
+    *keep = NULL;
+    if (!f)
+        return 0;
+    fclose(f);
+    *keep = s_load(path);
+    size_t n = 0, i;
+    json_t *ev;
+    json_array_foreach(json_object_get(*keep, "events"), i, ev)
+    {
+        size_t conn = (size_t)json_integer_value(json_object_get(ev, "connection_id"));
+        assert_true(conn < max);
+        if (conn >= n) {
+            assert_int_equal(conn, n);
+            memset(&ex[n], 0, sizeof(ex[n]));
+            n++;
+        }
+        json_t *action = json_object_get(ev, "action"), *x;
+        if ((x = json_object_get(action, "Request"))) {
+            json_t *req = json_object_get(x, "request");
+            ex[conn].method = json_string_value(json_object_get(req, "method"));
+            ex[conn].uri = json_string_value(json_object_get(req, "uri"));
+            ex[conn].headers = json_object_get(req, "headers");
+        } else if ((x = json_object_get(action, "Response"))) {
+            json_t *ok = json_object_get(json_object_get(x, "response"), "Ok");
+            assert_non_null(ok);
+            ex[conn].status = (int)json_integer_value(json_object_get(ok, "status"));
+        } else if ((x = json_object_get(action, "Data"))) {
+            if (strcmp(json_string_value(json_object_get(x, "direction")), "Response") != 0)
+                continue;
+            const char *chunk =
+                json_string_value(json_object_get(json_object_get(x, "data"), "Utf8"));
+            assert_non_null(chunk);
+            size_t old = ex[conn].body ? strlen(ex[conn].body) : 0;
+            char *b = realloc(ex[conn].body, old + strlen(chunk) + 1);
+            assert_non_null(b);
+            memcpy(b + old, chunk, strlen(chunk) + 1);
+            ex[conn].body = b;
+        }
+    }
+    return n;
+}
+
+static void s_assert_request(const char *dir, size_t i, const struct bsup_aws_chain_step *step,
+                             const struct s_exchange *ex)
+{
+    if (strcmp(step->url, ex->uri) != 0 || strcmp(step->request.method, ex->method) != 0)
+        fail_msg("%s: request %zu is %s %s, recorded %s %s", dir, i, step->request.method,
+                 step->url, ex->method, ex->uri);
+    const char *name;
+    json_t *values;
+    json_object_foreach(ex->headers, name, values)
+    {
+        if (strstr(name, "agent") || strcasecmp(name, "host") == 0)
+            continue; /* the engine adds its own User-Agent and Host */
+        const char *got = bsup_aws_request_header(&step->request, name);
+        const char *want = json_string_value(json_array_get(values, 0));
+        if (!got || strcmp(got, want) != 0)
+            fail_msg("%s: request %zu header %s missing or different", dir, i, name);
+    }
+}
+
+/* Replays one directory; returns 1 when it ran, 0 when skipped as unsupported. */
+static int s_run_chain_dir(const char *name)
+{
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof(dir), "%s/%s", CHAIN_DIR, name);
+    snprintf(path, sizeof(path), "%s/env.json", dir);
+    json_t *env = s_load(path);
+    snprintf(path, sizeof(path), "%s/test-case.json", dir);
+    json_t *tc = s_load(path);
+    json_t *traffic_root = NULL;
+    struct s_exchange ex[16];
+    size_t n_ex = s_load_traffic(dir, ex, 16, &traffic_root);
+
+    const char *unsupported = NULL;
+    for (size_t i = 0; i < sizeof(s_unsupported_dirs) / sizeof(s_unsupported_dirs[0]); i++)
+        if (strcmp(s_unsupported_dirs[i].dir, name) == 0)
+            unsupported = s_unsupported_dirs[i].our_error;
+
+    struct bsup_aws_chain_options opts = {.getenv_fn = s_json_getenv,
+                                          .getenv_ctx = env,
+                                          .read_file_fn = s_fs_read_file,
+                                          .read_file_ctx = dir};
+    struct bsup_aws_chain *chain = NULL;
+    assert_int_equal(bsup_aws_chain_new(&opts, &chain), 0);
+    const struct bsup_aws_chain_step *step = NULL;
+    struct bsup_aws_chain_response resp, *rp = NULL;
+    struct bsup_aws_credentials creds;
+    struct bsup_diag diag = {0};
+    size_t used = 0;
+    int rc;
+    for (;;) {
+        rc = bsup_aws_chain_next(chain, rp, &step, &creds, &diag);
+        if (rc < 0 || !step)
+            break;
+        if (used >= n_ex)
+            fail_msg("%s: unexpected request %s %s", name, step->request.method, step->url);
+        s_assert_request(name, used, step, &ex[used]);
+        if (strcmp(name, "eks_pod_identity_credentials") == 0)
+            assert_string_equal(bsup_aws_request_header(&step->request, "Authorization"),
+                                "sometoken");
+        resp = (struct bsup_aws_chain_response){ex[used].status, ex[used].body,
+                                                ex[used].body ? strlen(ex[used].body) : 0};
+        rp = &resp;
+        used++;
+    }
+
+    json_t *result = json_object_get(tc, "result");
+    json_t *ok = json_object_get(result, "Ok");
+    if (unsupported) {
+        if (rc != BSUP_ECONFIG || !strstr(diag.message, unsupported))
+            fail_msg("%s: rc %d '%s', expected a refusal naming '%s'", name, rc, diag.message,
+                     unsupported);
+        assert_int_equal(used, 0);
+    } else if (ok) {
+        if (rc != 0)
+            fail_msg("%s: rc %d: %s", name, rc, diag.message);
+        assert_int_equal(used, n_ex);
+        const char *want_token = json_string_value(json_object_get(ok, "session_token"));
+        const char *want_acct = json_string_value(json_object_get(ok, "account_id"));
+        assert_string_equal(creds.access_key_id,
+                            json_string_value(json_object_get(ok, "access_key_id")));
+        assert_string_equal(creds.secret_access_key,
+                            json_string_value(json_object_get(ok, "secret_access_key")));
+        if (want_token)
+            assert_string_equal(creds.session_token, want_token);
+        else
+            assert_null(creds.session_token);
+        assert_int_equal(creds.expiration_s, json_integer_value(json_object_get(ok, "expiry")));
+        assert_string_equal(creds.account_id, want_acct ? want_acct : "");
+        assert_true(creds.source[0] != '\0');
+    } else {
+        const char *want = json_string_value(json_object_get(result, "ErrorContains"));
+        const char *ours = NULL;
+        for (size_t i = 0; i < sizeof(s_error_words) / sizeof(s_error_words[0]); i++)
+            if (strstr(want, s_error_words[i].sdk))
+                ours = s_error_words[i].ours;
+        if (!ours)
+            fail_msg("%s: no mapping for the SDK error '%s'", name, want);
+        if (rc >= 0 || !strstr(diag.message, ours))
+            fail_msg("%s: rc %d '%s', expected an error containing '%s'", name, rc, diag.message,
+                     ours);
+        assert_int_equal(used, n_ex);
+    }
+    bsup_aws_credentials_cleanup(&creds);
+    bsup_aws_chain_free(chain);
+    for (size_t i = 0; i < n_ex; i++)
+        free(ex[i].body);
+    json_decref(traffic_root);
+    json_decref(tc);
+    json_decref(env);
+    return unsupported ? 0 : 1;
+}
+
+static void test_chain_dirs(void **state)
+{
+    (void)state;
+    static const char *const dirs[] = {
+        "e2e_fips_and_dual_stack_sso",
+        "ecs_assume_role",
+        "ecs_credentials",
+        "ecs_credentials_invalid_profile",
+        "eks_pod_identity_credentials",
+        "eks_pod_identity_no_token_file",
+        "environment_variables",
+        "environment_variables_blank",
+        "imds_assume_role",
+        "imds_config_with_no_creds",
+        "imds_default_chain_error",
+        "imds_default_chain_retries",
+        "imds_default_chain_success",
+        "imds_disabled",
+        "imds_no_iam_role",
+        "imds_token_fail",
+        "prefer_environment",
+        "profile_name",
+        "profile_overrides_web_identity",
+        "profile_static_keys",
+        "profile_static_keys_case_insensitive",
+        "sso_assume_role",
+        "sso_no_token_file",
+        "sso_server_error",
+        "web_identity_source_profile_no_env",
+        "web_identity_token_env",
+        "web_identity_token_invalid_jwt",
+        "web_identity_token_profile",
+        "web_identity_token_source_profile",
+    };
+    size_t ran = 0, skipped = 0;
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        if (s_run_chain_dir(dirs[i]))
+            ran++;
+        else
+            skipped++;
+    }
+    assert_int_equal(ran + skipped, 29);
+    print_message("default-credential-provider-chain: %zu passed, %zu unsupported (refused "
+                  "clearly, checked)\n",
+                  ran, skipped);
+    for (size_t i = 0; i < sizeof(s_unsupported_dirs) / sizeof(s_unsupported_dirs[0]); i++)
+        print_message("  skipped %s: %s\n", s_unsupported_dirs[i].dir, s_unsupported_dirs[i].why);
+}
+
+/* ---- hand-written cases ---- */
+
+struct s_drive {
+    const char *const *env;
+    const struct bsup_aws_chain_response *responses;
+    size_t n_responses;
+    size_t used;
+    int rc;
+    struct bsup_aws_credentials creds;
+    struct bsup_diag diag;
+    char last_url[256];
+    uint32_t last_delay_ms;
+};
+
+static int s_no_files(void *ctx, const char *path, size_t limit, char **out, size_t *len)
+{
+    (void)ctx, (void)path, (void)limit;
+    *out = NULL;
+    *len = 0;
+    return BSUP_ENOTFOUND;
+}
+
+static void s_drive(struct s_drive *d)
+{
+    struct bsup_aws_chain_options opts = {
+        .getenv_fn = s_table_getenv, .getenv_ctx = (void *)d->env, .read_file_fn = s_no_files};
+    struct bsup_aws_chain *chain = NULL;
+    assert_int_equal(bsup_aws_chain_new(&opts, &chain), 0);
+    const struct bsup_aws_chain_response *rp = NULL;
+    const struct bsup_aws_chain_step *step;
+    for (;;) {
+        d->rc = bsup_aws_chain_next(chain, rp, &step, &d->creds, &d->diag);
+        if (d->rc < 0 || !step)
+            break;
+        snprintf(d->last_url, sizeof(d->last_url), "%s", step->url);
+        d->last_delay_ms = step->delay_ms;
+        assert_true(d->used < d->n_responses);
+        rp = &d->responses[d->used++];
+    }
+    /* Finished chains refuse to go on. */
+    struct bsup_aws_credentials c2;
+    assert_int_equal(bsup_aws_chain_next(chain, NULL, &step, &c2, NULL), BSUP_EINVAL);
+    bsup_aws_chain_free(chain);
+}
+
+static void test_chain_messages(void **state)
+{
+    (void)state;
+    /* Nothing anywhere: one message listing what was tried. */
+    const char *none[] = {"HOME", "/root", "AWS_EC2_METADATA_DISABLED", "true", NULL};
+    struct s_drive d = {.env = none};
+    s_drive(&d);
+    assert_int_equal(d.rc, BSUP_ECREDENTIALS);
+    assert_string_equal(d.diag.message,
+                        "no AWS credentials: environment (AWS_ACCESS_KEY_ID unset); profile "
+                        "'default' (/root/.aws/config not found, /root/.aws/credentials not "
+                        "found); container (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and "
+                        "AWS_CONTAINER_CREDENTIALS_FULL_URI unset); IMDS (disabled by "
+                        "AWS_EC2_METADATA_DISABLED)");
+
+    /* Token refused: IMDS is disabled on the instance. */
+    const char *nothing[] = {NULL};
+    const struct bsup_aws_chain_response forbidden[] = {{403, "", 0}};
+    struct s_drive d2 = {.env = nothing, .responses = forbidden, .n_responses = 1};
+    s_drive(&d2);
+    assert_int_equal(d2.rc, BSUP_ECREDENTIALS);
+    assert_non_null(strstr(d2.diag.message, "profile 'default' (HOME unset)"));
+    assert_non_null(strstr(d2.diag.message, "token request forbidden"));
+
+    /* No answer at all: three attempts with backoff, then a clear message. */
+    const struct bsup_aws_chain_response silent[] = {{0, NULL, 0}, {0, NULL, 0}, {0, NULL, 0}};
+    struct s_drive d3 = {.env = nothing, .responses = silent, .n_responses = 3};
+    s_drive(&d3);
+    assert_int_equal(d3.used, 3);
+    assert_int_equal(d3.last_delay_ms, 200);
+    assert_non_null(strstr(d3.diag.message, "IMDS (no response from http://169.254.169.254 to "
+                                            "the token request after 3 attempts)"));
+
+    /* Partial environment credentials are a configuration error, not a fall-through. */
+    const char *partial[] = {"AWS_ACCESS_KEY_ID", "AKIDPARTIAL", NULL};
+    struct s_drive d4 = {.env = partial};
+    s_drive(&d4);
+    assert_int_equal(d4.rc, BSUP_ECONFIG);
+    assert_non_null(strstr(d4.diag.message, "AWS_SECRET_ACCESS_KEY"));
+
+    /* An explicit AWS_PROFILE that does not exist is an error. */
+    const char *missing[] = {"HOME", "/h", "AWS_PROFILE", "prod", NULL};
+    struct s_drive d5 = {.env = missing};
+    s_drive(&d5);
+    assert_int_equal(d5.rc, BSUP_ECONFIG);
+    assert_non_null(strstr(d5.diag.message, "AWS_PROFILE names profile 'prod'"));
+}
+
+static void test_chain_secrets_stay_out_of_messages(void **state)
+{
+    (void)state;
+    const char *env[] = {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/creds",
+                         "AWS_CONTAINER_AUTHORIZATION_TOKEN", "TOPSECRETAUTH", NULL};
+    /* A document with the secret but a broken Expiration. */
+    const char *bad = "{\"AccessKeyId\":\"AKID\",\"SecretAccessKey\":\"SUPERSECRETKEY\","
+                      "\"Token\":\"SESSIONSECRET\",\"Expiration\":\"SUPERSECRETKEY\"}";
+    const struct bsup_aws_chain_response r1[] = {{200, bad, strlen(bad)}};
+    struct s_drive d = {.env = env, .responses = r1, .n_responses = 1};
+    s_drive(&d);
+    assert_int_equal(d.rc, BSUP_ECREDENTIALS);
+    assert_null(strstr(d.diag.message, "SUPERSECRETKEY"));
+    assert_null(strstr(d.diag.message, "TOPSECRETAUTH"));
+    assert_non_null(strstr(d.diag.message, "Expiration"));
+
+    const char *garbled = "{\"AccessKeyId\":\"AKID\",\"SecretAccessKey\":SUPERSECRETKEY}";
+    const struct bsup_aws_chain_response r2[] = {{200, garbled, strlen(garbled)}};
+    struct s_drive d2 = {.env = env, .responses = r2, .n_responses = 1};
+    s_drive(&d2);
+    assert_int_equal(d2.rc, BSUP_ECREDENTIALS);
+    assert_null(strstr(d2.diag.message, "SUPERSECRETKEY"));
+
+    const struct bsup_aws_chain_response r3[] = {{500, "", 0}, {503, "", 0}, {401, "", 0}};
+    struct s_drive d3 = {.env = env, .responses = r3, .n_responses = 3};
+    s_drive(&d3);
+    assert_int_equal(d3.used, 3);
+    assert_string_equal(d3.diag.message,
+                        "AWS credentials: container: http://169.254.170.2/creds answered HTTP 401");
+
+    /* Environment credentials never reach the message of a later failure either. */
+    const char *envkeys[] = {"AWS_ACCESS_KEY_ID",
+                             "AKID",
+                             "AWS_SECRET_ACCESS_KEY",
+                             "ENVSECRET",
+                             "AWS_SESSION_TOKEN",
+                             "  ",
+                             NULL};
+    struct s_drive d4 = {.env = envkeys};
+    s_drive(&d4);
+    assert_int_equal(d4.rc, 0);
+    assert_string_equal(d4.creds.secret_access_key, "ENVSECRET");
+    assert_null(d4.creds.session_token); /* blank counts as unset */
+    assert_string_equal(d4.creds.source, "environment");
+    assert_int_equal(d4.creds.expiration_s, 0);
+    bsup_aws_credentials_cleanup(&d4.creds);
+}
+
+static void test_chain_misuse(void **state)
+{
+    (void)state;
+    struct bsup_aws_chain *chain = NULL;
+    struct bsup_aws_chain_options none = {0};
+    assert_int_equal(bsup_aws_chain_new(&none, &chain), BSUP_EINVAL);
+    assert_null(chain);
+    const char *env[] = {NULL};
+    struct bsup_aws_chain_options opts = {
+        .getenv_fn = s_table_getenv, .getenv_ctx = (void *)env, .read_file_fn = s_no_files};
+    assert_int_equal(bsup_aws_chain_new(&opts, &chain), 0);
+    const struct bsup_aws_chain_step *step;
+    struct bsup_aws_credentials creds;
+    struct bsup_aws_chain_response resp = {200, "x", 1};
+    /* A response before any request. */
+    assert_int_equal(bsup_aws_chain_next(chain, &resp, &step, &creds, NULL), BSUP_EINVAL);
+    assert_int_equal(bsup_aws_chain_next(chain, NULL, &step, &creds, NULL), 0);
+    assert_non_null(step);
+    /* The response is due: a second start is refused. */
+    assert_int_equal(bsup_aws_chain_next(chain, NULL, &step, &creds, NULL), BSUP_EINVAL);
+    bsup_aws_chain_free(chain);
+    bsup_aws_chain_free(NULL);
+}
+
+static void test_credentials_json(void **state)
+{
+    (void)state;
+    struct bsup_aws_credentials c;
+    struct bsup_diag diag = {0};
+    const char *imds = "{\"Code\":\"Success\",\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\","
+                       "\"Token\":\"T\",\"Expiration\":\"2021-09-21T04:16:53Z\"}";
+    assert_int_equal(bsup_aws_credentials_from_json(imds, strlen(imds), "imds", &c, &diag), 0);
+    assert_int_equal(c.expiration_s, 1632197813);
+    assert_string_equal(c.source, "imds");
+    bsup_aws_credentials_cleanup(&c);
+    assert_null(c.access_key_id);
+
+    const char *failed = "{\"Code\":\"Failure\",\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\"}";
+    assert_int_equal(bsup_aws_credentials_from_json(failed, strlen(failed), "imds", &c, &diag),
+                     BSUP_EAWS);
+    assert_null(c.access_key_id);
+    const char *nosecret = "{\"AccessKeyId\":\"A\"}";
+    assert_int_equal(
+        bsup_aws_credentials_from_json(nosecret, strlen(nosecret), "container", &c, &diag),
+        BSUP_EPARSE);
+    assert_string_equal(diag.message, "container credentials: SecretAccessKey missing");
+    assert_int_equal(bsup_aws_credentials_from_json("[]", 2, "container", &c, &diag), BSUP_EPARSE);
+}
+
+static void test_iso8601(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int64_t t;
+    } ok[] = {
+        {"2009-02-13T23:31:30Z", 1234567890},     {"1970-01-01T00:00:00Z", 0},
+        {"2021-09-21T04:16:53.123Z", 1632197813}, {"2021-09-21T06:16:53+02:00", 1632197813},
+        {"2021-09-20T23:16:53-0500", 1632197813}, {"2000-02-29T00:00:00Z", 951782400},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        int64_t t = -1;
+        assert_int_equal(bsup_aws_time_parse_iso8601(ok[i].s, &t), 0);
+        assert_int_equal(t, ok[i].t);
+    }
+    static const char *const bad[] = {"",
+                                      "2009-02-13",
+                                      "2009-02-13T23:31:30",
+                                      "2009-13-01T00:00:00Z",
+                                      "2009-02-13T24:00:00Z",
+                                      "2009-02-13T23:31:30Zjunk",
+                                      "2009-02-13T23:31:30.Z"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t t;
+        assert_int_equal(bsup_aws_time_parse_iso8601(bad[i], &t), BSUP_EPARSE);
+    }
+}
+
+static void test_refresh_at(void **state)
+{
+    (void)state;
+    struct bsup_aws_credentials c = {.expiration_s = 0};
+    assert_int_equal(bsup_aws_credentials_refresh_at(&c, 1000, 30), 0); /* static: never */
+    c.expiration_s = 100000;
+    assert_int_equal(bsup_aws_credentials_refresh_at(&c, 1000, 0), 100000 - 300);
+    assert_int_equal(bsup_aws_credentials_refresh_at(&c, 1000, 42), 100000 - 300 - 42);
+    /* Near or past expiry: soon, but not in a tight loop. */
+    assert_int_equal(bsup_aws_credentials_refresh_at(&c, 99900, 0), 99900 + 15);
+    assert_int_equal(bsup_aws_credentials_refresh_at(&c, 200000, 0), 200000 + 15);
+    assert_int_equal(bsup_aws_credentials_valid_at(&c, 99999), 0); /* no access key */
+    c.access_key_id = "A";
+    assert_int_equal(bsup_aws_credentials_valid_at(&c, 99999), 1);
+    assert_int_equal(bsup_aws_credentials_valid_at(&c, 100000), 0);
+    struct bsup_aws_credentials copy;
+    c.secret_access_key = "S";
+    assert_int_equal(bsup_aws_credentials_copy(&copy, &c), 0);
+    assert_string_equal(copy.secret_access_key, "S");
+    assert_null(copy.session_token);
+    assert_int_equal(copy.expiration_s, 100000);
+    bsup_aws_credentials_cleanup(&copy);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ecs_cases),
+        cmocka_unit_test(test_container_url_rules),
+        cmocka_unit_test(test_imds_config_cases),
+        cmocka_unit_test(test_chain_dirs),
+        cmocka_unit_test(test_chain_messages),
+        cmocka_unit_test(test_chain_secrets_stay_out_of_messages),
+        cmocka_unit_test(test_chain_misuse),
+        cmocka_unit_test(test_credentials_json),
+        cmocka_unit_test(test_iso8601),
+        cmocka_unit_test(test_refresh_at),
+    };
+    return cmocka_run_group_tests_name("credentials", tests, NULL, NULL);
+}
