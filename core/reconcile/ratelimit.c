@@ -1,0 +1,108 @@
+#include "core/reconcile/ratelimit.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Below AWS's published rates (or, where unpublished, conservative). */
+const struct bsup_api_family_info bsup_api_families[BSUP_API_FAMILY_COUNT] = {
+    [BSUP_API_AUTOSCALING_DESCRIBE] = {"autoscaling_describe", "autoscaling", 20, 5},
+    [BSUP_API_AUTOSCALING_MUTATE] = {"autoscaling_mutate", "autoscaling", 5, 1},
+    [BSUP_API_ELBV2_DESCRIBE] = {"elbv2_describe", "elasticloadbalancing", 40, 10},
+    [BSUP_API_ELBV2_MUTATE] = {"elbv2_mutate", "elasticloadbalancing", 10, 2},
+    [BSUP_API_RDS] = {"rds", "rds", 300, 12},
+    [BSUP_API_ELASTICACHE] = {"elasticache", "elasticache", 20, 5},
+    [BSUP_API_EC2_DESCRIBE] = {"ec2_describe", "ec2", 50, 10},
+    [BSUP_API_CLOUDWATCH_PUT_METRIC_DATA] = {"cloudwatch_put_metric_data", "monitoring", 500, 500},
+    [BSUP_API_CLOUDWATCH_PUT_METRIC_ALARM] = {"cloudwatch_put_metric_alarm", "monitoring", 3, 3},
+    [BSUP_API_CLOUDWATCH_DESCRIBE_ALARMS] = {"cloudwatch_describe_alarms", "monitoring", 9, 9},
+    [BSUP_API_SNS] = {"sns", "sns", 30, 10},
+    [BSUP_API_OTHER] = {"other", "", 20, 5},
+};
+
+static bool s_is_read(const char *action)
+{
+    return strncmp(action, "Describe", 8) == 0 || strncmp(action, "List", 4) == 0 ||
+           strncmp(action, "Get", 3) == 0;
+}
+
+enum bsup_api_family bsup_api_family_of(const char *service, const char *action)
+{
+    if (strcmp(service, "autoscaling") == 0)
+        return s_is_read(action) ? BSUP_API_AUTOSCALING_DESCRIBE : BSUP_API_AUTOSCALING_MUTATE;
+    if (strcmp(service, "elasticloadbalancing") == 0)
+        return s_is_read(action) ? BSUP_API_ELBV2_DESCRIBE : BSUP_API_ELBV2_MUTATE;
+    if (strcmp(service, "monitoring") == 0) {
+        if (strcmp(action, "PutMetricData") == 0)
+            return BSUP_API_CLOUDWATCH_PUT_METRIC_DATA;
+        if (strcmp(action, "PutMetricAlarm") == 0)
+            return BSUP_API_CLOUDWATCH_PUT_METRIC_ALARM;
+        return BSUP_API_CLOUDWATCH_DESCRIBE_ALARMS;
+    }
+    for (int f = 0; f < BSUP_API_FAMILY_COUNT; f++)
+        if (strcmp(bsup_api_families[f].service, service) == 0)
+            return (enum bsup_api_family)f;
+    return BSUP_API_OTHER;
+}
+
+int bsup_api_family_by_name(const char *name)
+{
+    for (int f = 0; f < BSUP_API_FAMILY_COUNT; f++)
+        if (strcmp(bsup_api_families[f].name, name) == 0)
+            return f;
+    return -1;
+}
+
+void bsup_bucket_init(struct bsup_bucket *b, int64_t burst, int64_t rate_per_s, int64_t now_ms)
+{
+    memset(b, 0, sizeof(*b));
+    b->burst = burst > 0 ? (double)burst : 1;
+    b->base_rate_per_s = rate_per_s > 0 ? (double)rate_per_s : 1;
+    b->rate_per_s = b->base_rate_per_s;
+    b->tokens = b->burst;
+    b->updated_ms = now_ms;
+    b->calm_since_ms = now_ms;
+}
+
+static void s_refill(struct bsup_bucket *b, int64_t now_ms)
+{
+    if (now_ms <= b->updated_ms)
+        return;
+    double dt_s = (double)(now_ms - b->updated_ms) / 1000.0;
+    /* Recover 5% of the base rate per calm second, up to the base rate. */
+    if (b->rate_per_s < b->base_rate_per_s) {
+        double calm_s = (double)(now_ms - b->calm_since_ms) / 1000.0;
+        if (calm_s > 0) {
+            b->rate_per_s += b->base_rate_per_s * 0.05 * dt_s;
+            if (b->rate_per_s > b->base_rate_per_s)
+                b->rate_per_s = b->base_rate_per_s;
+        }
+    }
+    b->tokens += dt_s * b->rate_per_s;
+    if (b->tokens > b->burst)
+        b->tokens = b->burst;
+    b->updated_ms = now_ms;
+}
+
+int64_t bsup_bucket_take(struct bsup_bucket *b, int64_t now_ms)
+{
+    s_refill(b, now_ms);
+    if (b->tokens >= 1.0) {
+        b->tokens -= 1.0;
+        return 0;
+    }
+    b->waits++;
+    double need_s = (1.0 - b->tokens) / b->rate_per_s;
+    int64_t wait_ms = (int64_t)ceil(need_s * 1000.0);
+    return wait_ms > 0 ? wait_ms : 1;
+}
+
+void bsup_bucket_on_throttle(struct bsup_bucket *b, int64_t now_ms)
+{
+    s_refill(b, now_ms);
+    b->throttles++;
+    b->rate_per_s /= 2;
+    if (b->rate_per_s < b->base_rate_per_s * 0.05)
+        b->rate_per_s = b->base_rate_per_s * 0.05;
+    b->tokens = 0;
+    b->calm_since_ms = now_ms;
+}

@@ -1,0 +1,58 @@
+/* Client-side token buckets per AWS API family, so bsupd stays a good citizen of the account's
+ * throttling buckets (which it shares with everything else the operator runs). A bucket slows
+ * down by half when AWS throttles, and recovers by 5% of its base rate per second of calm. */
+#ifndef BSUP_CORE_RECONCILE_RATELIMIT_H
+#define BSUP_CORE_RECONCILE_RATELIMIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum bsup_api_family {
+    BSUP_API_AUTOSCALING_DESCRIBE,
+    BSUP_API_AUTOSCALING_MUTATE,
+    BSUP_API_ELBV2_DESCRIBE,
+    BSUP_API_ELBV2_MUTATE,
+    BSUP_API_RDS,
+    BSUP_API_ELASTICACHE,
+    BSUP_API_EC2_DESCRIBE,
+    BSUP_API_CLOUDWATCH_PUT_METRIC_DATA,
+    BSUP_API_CLOUDWATCH_PUT_METRIC_ALARM,
+    BSUP_API_CLOUDWATCH_DESCRIBE_ALARMS,
+    BSUP_API_SNS,
+    BSUP_API_OTHER,
+    BSUP_API_FAMILY_COUNT
+};
+
+struct bsup_api_family_info {
+    const char *name;    /* as in bsupd.yaml's rate_limits: "elbv2_describe" */
+    const char *service; /* endpoint prefix: "elasticloadbalancing" */
+    int64_t burst;
+    int64_t rate_per_s;
+};
+
+/* The defaults, indexed by enum bsup_api_family. */
+extern const struct bsup_api_family_info bsup_api_families[BSUP_API_FAMILY_COUNT];
+
+/* Which family an action of a service (endpoint prefix) belongs to. */
+enum bsup_api_family bsup_api_family_of(const char *service, const char *action);
+/* -1 when unknown. */
+int bsup_api_family_by_name(const char *name);
+
+struct bsup_bucket {
+    double tokens;
+    double burst;
+    double base_rate_per_s;
+    double rate_per_s; /* current: base, or lower after throttling */
+    int64_t updated_ms;
+    int64_t calm_since_ms; /* last throttle, for slow recovery */
+    uint64_t throttles;
+    uint64_t waits;
+};
+
+void bsup_bucket_init(struct bsup_bucket *b, int64_t burst, int64_t rate_per_s, int64_t now_ms);
+/* Takes one token: returns 0 when the call may go now, else how many ms to wait first. */
+int64_t bsup_bucket_take(struct bsup_bucket *b, int64_t now_ms);
+/* AWS said "throttled": halve the rate (down to 5% of base) and drain the bucket. */
+void bsup_bucket_on_throttle(struct bsup_bucket *b, int64_t now_ms);
+
+#endif

@@ -1,0 +1,113 @@
+/* Rate limiting and scheduling arithmetic under a fake clock. */
+#include "tests/lib/testlib.h"
+
+#include "core/reconcile/ratelimit.h"
+#include "core/reconcile/schedule.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void test_bucket_burst_then_rate(void **state)
+{
+    (void)state;
+    struct bsup_bucket b;
+    bsup_bucket_init(&b, 40, 10, 0);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(bsup_bucket_take(&b, 0), 0);
+    int64_t wait = bsup_bucket_take(&b, 0);
+    assert_int_equal(wait, 100); /* one token per 100 ms at 10/s */
+    assert_int_equal(bsup_bucket_take(&b, 100), 0);
+    /* Over any simulated second after the burst, at most rate + 1 calls go out. */
+    int64_t now = 100, sent = 0;
+    while (now < 10100) {
+        int64_t w = bsup_bucket_take(&b, now);
+        if (w == 0)
+            sent++;
+        else
+            now += w;
+    }
+    assert_in_range(sent, 99, 101);
+}
+
+static void test_bucket_throttle_and_recovery(void **state)
+{
+    (void)state;
+    struct bsup_bucket b;
+    bsup_bucket_init(&b, 10, 10, 0);
+    bsup_bucket_on_throttle(&b, 0);
+    assert_true(b.rate_per_s == 5.0);
+    assert_true(b.tokens == 0.0);
+    assert_int_equal(bsup_bucket_take(&b, 0), 200);
+    for (int i = 0; i < 10; i++)
+        bsup_bucket_on_throttle(&b, 0);
+    assert_true(b.rate_per_s == 0.5); /* floor: 5% of base */
+    /* Recovery is slow: after 5 calm seconds the rate is still below base, after 30 it is back. */
+    bsup_bucket_take(&b, 5000);
+    assert_true(b.rate_per_s < 10.0 && b.rate_per_s > 0.5);
+    bsup_bucket_take(&b, 30000);
+    assert_true(b.rate_per_s == 10.0);
+    assert_int_equal(b.throttles, 11);
+}
+
+static void test_families(void **state)
+{
+    (void)state;
+    assert_int_equal(bsup_api_family_of("elasticloadbalancing", "DescribeTargetGroups"),
+                     BSUP_API_ELBV2_DESCRIBE);
+    assert_int_equal(bsup_api_family_of("elasticloadbalancing", "ModifyTargetGroup"),
+                     BSUP_API_ELBV2_MUTATE);
+    assert_int_equal(bsup_api_family_of("autoscaling", "UpdateAutoScalingGroup"),
+                     BSUP_API_AUTOSCALING_MUTATE);
+    assert_int_equal(bsup_api_family_of("monitoring", "PutMetricAlarm"),
+                     BSUP_API_CLOUDWATCH_PUT_METRIC_ALARM);
+    assert_int_equal(bsup_api_family_of("monitoring", "DescribeAlarms"),
+                     BSUP_API_CLOUDWATCH_DESCRIBE_ALARMS);
+    assert_int_equal(bsup_api_family_of("rds", "ModifyDBInstance"), BSUP_API_RDS);
+    assert_int_equal(bsup_api_family_of("sts", "GetCallerIdentity"), BSUP_API_OTHER);
+    assert_int_equal(bsup_api_family_by_name("elbv2_describe"), BSUP_API_ELBV2_DESCRIBE);
+    assert_int_equal(bsup_api_family_by_name("nope"), -1);
+    /* The published rates the issue names. */
+    assert_int_equal(bsup_api_families[BSUP_API_ELBV2_DESCRIBE].burst, 40);
+    assert_int_equal(bsup_api_families[BSUP_API_ELBV2_DESCRIBE].rate_per_s, 10);
+    assert_int_equal(bsup_api_families[BSUP_API_RDS].burst, 300);
+    assert_int_equal(bsup_api_families[BSUP_API_RDS].rate_per_s, 12);
+    for (int f = 0; f < BSUP_API_FAMILY_COUNT; f++)
+        assert_non_null(bsup_api_families[f].name);
+}
+
+static void test_schedule(void **state)
+{
+    (void)state;
+    /* First runs of 1000 services spread over the interval: no 1-second slot holds many. */
+    int slots[60] = {0};
+    char name[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof(name), "svc-%04d", i);
+        int64_t d = bsup_schedule_first_delay_ms(name, 60000);
+        assert_in_range(d, 0, 59999);
+        slots[d / 1000]++;
+    }
+    for (int s = 0; s < 60; s++)
+        assert_in_range(slots[s], 1, 40);
+    assert_int_equal(bsup_schedule_first_delay_ms("api", 60000),
+                     bsup_schedule_first_delay_ms("api", 60000));
+
+    assert_int_equal(bsup_schedule_next_delay_ms(60000, 10000, 0, 0.0), 60000);
+    assert_int_equal(bsup_schedule_next_delay_ms(60000, 10000, 0, 0.5), 65000);
+    assert_int_equal(bsup_schedule_next_delay_ms(60000, 0, 1, 0.5), 120000);
+    assert_int_equal(bsup_schedule_next_delay_ms(60000, 0, 3, 0.5), 480000);
+    assert_int_equal(bsup_schedule_next_delay_ms(60000, 0, 40, 0.5), BSUP_SCHEDULE_MAX_BACKOFF_MS);
+    /* An interval above the cap is never shortened by backoff. */
+    assert_int_equal(bsup_schedule_next_delay_ms(3600000, 0, 5, 0.5), 3600000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bucket_burst_then_rate),
+        cmocka_unit_test(test_bucket_throttle_and_recovery),
+        cmocka_unit_test(test_families),
+        cmocka_unit_test(test_schedule),
+    };
+    return cmocka_run_group_tests_name("schedule", tests, NULL, NULL);
+}
