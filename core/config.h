@@ -35,6 +35,11 @@ struct bsup_resources {
     char *cache_replication_group;
 };
 
+/* Load-balancer health checking of the service's instances. */
+struct bsup_health_check {
+    int64_t grace_period_s; /* Auto Scaling HealthCheckGracePeriod when a target group is used */
+};
+
 struct bsup_service {
     char *service_name;
     int environment; /* enum bsup_environment */
@@ -54,6 +59,7 @@ struct bsup_service {
     int mode;                 /* enum bsup_mode; BSUP_MODE_DEFAULT: the daemon's mode */
     int64_t interval_s;       /* 0: the daemon's interval */
     struct bsup_resources resources;
+    struct bsup_health_check health_check;
 
     /* Where it was declared (not part of the content hash). */
     char *source_file; /* file name within the config directory */

@@ -76,7 +76,8 @@ int bsup_config_check_text(const struct bsup_config_key *k, const char *text, ch
 {
     size_t len = strlen(text);
     /* For lists, min and max bound the number of entries, not their length. */
-    if (k->type != BSUP_KEY_LIST && (k->min || k->max) && (len < (size_t)k->min || len > (size_t)k->max)) {
+    if (k->type != BSUP_KEY_LIST && (k->min || k->max) &&
+        (len < (size_t)k->min || len > (size_t)k->max)) {
         snprintf(why, why_len, "%s must be %lld to %lld characters long (it is %zu)", k->name,
                  (long long)k->min, (long long)k->max, len);
         return BSUP_ECONFIG;
@@ -190,6 +191,12 @@ int bsup_config_fields_defaults(const struct bsup_config_key *table, void *base)
 {
     char why[256];
     for (const struct bsup_config_key *k = table; k->name; k++) {
+        if (k->type == BSUP_KEY_SECTION) {
+            int rc = bsup_config_fields_defaults(k->section, (char *)base + k->offset);
+            if (rc)
+                return rc;
+            continue;
+        }
         if (!k->default_text)
             continue;
         int rc = bsup_config_field_set(k, base, k->default_text, why, sizeof(why));

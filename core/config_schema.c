@@ -131,6 +131,17 @@ static const struct bsup_config_key s_resource_keys[] = {
     {0},
 };
 
+static const struct bsup_config_key s_health_check_keys[] = {
+    {.name = "grace_period",
+     .type = BSUP_KEY_DURATION,
+     .default_text = "300s",
+     .offset = offsetof(struct bsup_health_check, grace_period_s),
+     .min = 0,
+     .max = 7200,
+     .doc = "Auto Scaling health-check grace period when a target group is attached"},
+    {0},
+};
+
 #define SVC(field) offsetof(struct bsup_service, field)
 
 const struct bsup_config_key bsup_service_keys[] = {
@@ -247,6 +258,11 @@ const struct bsup_config_key bsup_service_keys[] = {
      .offset = SVC(resources),
      .section = s_resource_keys,
      .doc = "AWS names that do not follow <service_name>-<environment>"},
+    {.name = "health_check",
+     .type = BSUP_KEY_SECTION,
+     .offset = SVC(health_check),
+     .section = s_health_check_keys,
+     .doc = "load-balancer health checking"},
     {0},
 };
 

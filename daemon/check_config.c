@@ -24,6 +24,48 @@ static void s_print_value(FILE *out, const char *key, json_t *v, const char *fal
     }
 }
 
+static void s_print_table(FILE *out, const struct bsup_service *svc,
+                          const struct bsup_settings *settings, const struct bsup_config_key *table,
+                          json_t *obj, const char *prefix)
+{
+    for (const struct bsup_config_key *k = table; k->name; k++) {
+        json_t *v = json_object_get(obj, k->name);
+        char buf[300], full[96];
+        snprintf(full, sizeof(full), "%s%s", prefix, k->name);
+        if (k->type == BSUP_KEY_SECTION) {
+            char sub[100];
+            snprintf(sub, sizeof(sub), "%s.", full);
+            s_print_table(out, svc, settings, k->section, v, sub);
+            continue;
+        }
+        const char *fallback = NULL;
+        if (strcmp(prefix, "resources.") == 0) {
+            /* Show the AWS names that will be used, overridden or not. */
+            char name[256];
+            bsup_service_resource_name(svc, k->name, name, sizeof(name));
+            snprintf(buf, sizeof(buf), "%s (default)", name);
+            fallback = buf;
+        } else if (v && k->type == BSUP_KEY_DURATION) {
+            bsup_duration_format(json_integer_value(v), buf, sizeof(buf));
+            v = NULL;
+            fallback = buf;
+        } else if (strcmp(full, "region") == 0) {
+            snprintf(buf, sizeof(buf), "%s (daemon)",
+                     settings->region ? settings->region : "unset: set region or AWS_REGION");
+            fallback = buf;
+        } else if (strcmp(full, "mode") == 0) {
+            snprintf(buf, sizeof(buf), "%s (daemon)", bsup_mode_name(settings->mode));
+            fallback = buf;
+        } else if (strcmp(full, "interval") == 0) {
+            char d[24];
+            bsup_duration_format(settings->interval_s, d, sizeof(d));
+            snprintf(buf, sizeof(buf), "%s (daemon)", d);
+            fallback = buf;
+        }
+        s_print_value(out, full, v, fallback);
+    }
+}
+
 void bsup_print_service(FILE *out, const struct bsup_service *svc,
                         const struct bsup_settings *settings)
 {
@@ -35,42 +77,7 @@ void bsup_print_service(FILE *out, const struct bsup_service *svc,
         return;
     }
     fprintf(out, "%s (%s:%u:%u)\n", svc->service_name, svc->source_file, svc->line, svc->column);
-    for (const struct bsup_config_key *k = bsup_service_keys; k->name; k++) {
-        json_t *v = json_object_get(obj, k->name);
-        char buf[300];
-        if (k->type == BSUP_KEY_SECTION) {
-            /* Show the AWS names that will be used, overridden or not. */
-            for (const struct bsup_config_key *r = k->section; r->name; r++) {
-                char full[96], name[256];
-                snprintf(full, sizeof(full), "%s.%s", k->name, r->name);
-                bsup_service_resource_name(svc, r->name, name, sizeof(name));
-                json_t *rv = json_object_get(v, r->name);
-                snprintf(buf, sizeof(buf), "%s (default)", name);
-                s_print_value(out, full, rv, buf);
-            }
-            continue;
-        }
-        if (v && k->type == BSUP_KEY_DURATION) {
-            bsup_duration_format(json_integer_value(v), buf, sizeof(buf));
-            s_print_value(out, k->name, NULL, buf);
-            continue;
-        }
-        const char *fallback = NULL;
-        if (strcmp(k->name, "region") == 0) {
-            snprintf(buf, sizeof(buf), "%s (daemon)",
-                     settings->region ? settings->region : "unset: set region or AWS_REGION");
-            fallback = buf;
-        } else if (strcmp(k->name, "mode") == 0) {
-            snprintf(buf, sizeof(buf), "%s (daemon)", bsup_mode_name(settings->mode));
-            fallback = buf;
-        } else if (strcmp(k->name, "interval") == 0) {
-            char d[24];
-            bsup_duration_format(settings->interval_s, d, sizeof(d));
-            snprintf(buf, sizeof(buf), "%s (daemon)", d);
-            fallback = buf;
-        }
-        s_print_value(out, k->name, v, fallback);
-    }
+    s_print_table(out, svc, settings, bsup_service_keys, obj, "");
     json_decref(obj);
 }
 
