@@ -1,0 +1,186 @@
+/* The scaling reconciler's plan: a table of observed groups and the plan each must give. */
+#include "tests/lib/testlib.h"
+
+#include "core/config.h"
+#include "core/reconcile/plan.h"
+#include "core/reconcile/scaling.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct bsup_service s_service(const char *extra)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             "service_name: api\nenvironment: prod\nvpc_id: vpc-0a1b2c3d\n"
+             "subnet_ids: [subnet-0a1b2c3d, subnet-0a1b2c3e]\ndatabase_name: a\n"
+             "database_username: a\ndatabase_password: ssm:/a\ninstance_type: t3.large\n"
+             "min_size: 2\nmax_size: 6\n%s",
+             extra);
+    struct bsup_config_set set;
+    bsup_config_set_init(&set);
+    assert_int_equal(bsup_config_parse_buffer(&set, "t.yaml", yaml, strlen(yaml)), 0);
+    assert_int_equal(set.n_errors, 0);
+    struct bsup_service svc;
+    assert_int_equal(bsup_service_copy(&svc, &set.services[0]), 0);
+    bsup_config_set_cleanup(&set);
+    return svc;
+}
+
+static struct bsup_asg_observed s_group(int64_t min, int64_t max, int64_t desired)
+{
+    struct bsup_asg_observed g = {.found = true,
+                                  .min_size = min,
+                                  .max_size = max,
+                                  .desired_capacity = desired,
+                                  .health_check_type = "ELB",
+                                  .health_check_grace_s = 300,
+                                  .has_target_groups = true,
+                                  .instance_type = "t3.large",
+                                  .in_service = desired,
+                                  .healthy_in_service = desired};
+    snprintf(g.name, sizeof(g.name), "api-prod");
+    snprintf(g.vpc_zone_identifier, sizeof(g.vpc_zone_identifier),
+             "subnet-0a1b2c3e,subnet-0a1b2c3d");
+    return g;
+}
+
+static const struct bsup_change *s_change(const struct bsup_plan *p, int kind, const char *field)
+{
+    for (size_t i = 0; i < p->n_actions; i++)
+        for (size_t j = 0; p->actions[i].kind == kind && j < p->actions[i].n_changes; j++)
+            if (strcmp(p->actions[i].changes[j].field, field) == 0)
+                return &p->actions[i].changes[j];
+    return NULL;
+}
+
+static void test_in_sync(void **state)
+{
+    (void)state;
+    struct bsup_service svc = s_service("");
+    struct bsup_asg_observed g = s_group(2, 6, 3);
+    struct bsup_plan p;
+    bsup_plan_init(&p);
+    assert_int_equal(bsup_scaling_plan(&svc, &g, &p), 0);
+    assert_int_equal(p.n_actions, 0);
+    assert_false(bsup_plan_has_drift(&p));
+    bsup_plan_cleanup(&p);
+    bsup_service_cleanup(&svc);
+}
+
+static void test_bounds_drift_and_clamp(void **state)
+{
+    (void)state;
+    struct {
+        int64_t min, max, desired;
+        int64_t want_min, want_max, want_desired; /* -1: unchanged */
+        bool held;
+    } rows[] = {
+        {1, 10, 3, 2, 6, -1, false},  /* bounds only; desired inside stays the group's */
+        {1, 10, 1, 2, 6, 2, false},   /* desired below min: raised to min */
+        {2, 10, 8, -1, 6, 6, true},   /* would terminate 2 healthy instances: held */
+        {2, 6, 6, -1, -1, -1, false}, /* at the top of the bounds: fine */
+        {3, 3, 3, 2, 6, -1, false},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct bsup_service svc = s_service("");
+        struct bsup_asg_observed g = s_group(rows[i].min, rows[i].max, rows[i].desired);
+        struct bsup_plan p;
+        bsup_plan_init(&p);
+        assert_int_equal(bsup_scaling_plan(&svc, &g, &p), 0);
+        bool any = rows[i].want_min >= 0 || rows[i].want_max >= 0 || rows[i].want_desired >= 0;
+        assert_int_equal(p.n_actions, any ? 1 : 0);
+        if (any) {
+            const struct bsup_action *a = &p.actions[0];
+            assert_int_equal(a->kind, BSUP_ACTION_UPDATE_ASG);
+            assert_string_equal(a->resource, "autoscaling-group/api-prod");
+            assert_int_equal(a->min_size, rows[i].want_min);
+            assert_int_equal(a->max_size, rows[i].want_max);
+            assert_int_equal(a->desired_capacity, rows[i].want_desired);
+            assert_int_equal(a->held, rows[i].held);
+            if (rows[i].held)
+                assert_non_null(strstr(a->held_reason, "healthy in-service instances (8)"));
+        }
+        bsup_plan_cleanup(&p);
+        bsup_service_cleanup(&svc);
+    }
+
+    struct bsup_service svc = s_service("");
+    struct bsup_asg_observed g = s_group(1, 10, 3);
+    struct bsup_plan p;
+    bsup_plan_init(&p);
+    bsup_scaling_plan(&svc, &g, &p);
+    const struct bsup_change *c = s_change(&p, BSUP_ACTION_UPDATE_ASG, "MaxSize");
+    assert_non_null(c);
+    assert_string_equal(c->observed, "10");
+    assert_string_equal(c->desired, "6");
+    assert_string_equal(c->reason, "max_size in the drop-in");
+    char *json = bsup_plan_to_json(&p);
+    assert_non_null(strstr(json, "\"action\":\"update\""));
+    assert_non_null(strstr(json, "{\"field\":\"MinSize\",\"observed\":\"1\",\"desired\":\"2\""));
+    free(json);
+    bsup_plan_cleanup(&p);
+    bsup_service_cleanup(&svc);
+}
+
+static void test_missing_group(void **state)
+{
+    (void)state;
+    struct bsup_service svc = s_service("resources: {auto_scaling_group: api-asg}\n");
+    struct bsup_asg_observed g = {.found = false};
+    struct bsup_plan p;
+    bsup_plan_init(&p);
+    assert_int_equal(bsup_scaling_plan(&svc, &g, &p), 0);
+    assert_int_equal(p.n_actions, 1);
+    assert_int_equal(p.actions[0].kind, BSUP_ACTION_MISSING);
+    assert_string_equal(p.actions[0].resource, "autoscaling-group/api-asg");
+    assert_true(bsup_plan_has_drift(&p));
+    bsup_plan_cleanup(&p);
+    bsup_service_cleanup(&svc);
+}
+
+static void test_health_check_and_reports(void **state)
+{
+    (void)state;
+    struct bsup_service svc = s_service("health_check: {grace_period: 2m}\n");
+    struct bsup_asg_observed g = s_group(2, 6, 2);
+    snprintf(g.health_check_type, sizeof(g.health_check_type), "EC2");
+    snprintf(g.vpc_zone_identifier, sizeof(g.vpc_zone_identifier), "subnet-0a1b2c3d");
+    snprintf(g.instance_type, sizeof(g.instance_type), "t3.micro");
+    struct bsup_plan p;
+    bsup_plan_init(&p);
+    assert_int_equal(bsup_scaling_plan(&svc, &g, &p), 0);
+    assert_int_equal(p.n_actions, 2);
+    assert_string_equal(p.actions[0].health_check_type, "ELB");
+    assert_int_equal(p.actions[0].health_check_grace_s, 120);
+    assert_non_null(s_change(&p, BSUP_ACTION_UPDATE_ASG, "HealthCheckGracePeriod"));
+    const struct bsup_change *c = s_change(&p, BSUP_ACTION_REPORT, "VPCZoneIdentifier");
+    assert_non_null(c);
+    assert_string_equal(c->desired, "subnet-0a1b2c3d,subnet-0a1b2c3e");
+    c = s_change(&p, BSUP_ACTION_REPORT, "InstanceType");
+    assert_non_null(c);
+    assert_string_equal(c->observed, "t3.micro");
+    bsup_plan_cleanup(&p);
+
+    /* Without a target group, the health-check type is the group's business. */
+    g = s_group(2, 6, 2);
+    g.has_target_groups = false;
+    snprintf(g.health_check_type, sizeof(g.health_check_type), "EC2");
+    bsup_plan_init(&p);
+    assert_int_equal(bsup_scaling_plan(&svc, &g, &p), 0);
+    assert_int_equal(p.n_actions, 0);
+    bsup_plan_cleanup(&p);
+    bsup_service_cleanup(&svc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_in_sync),
+        cmocka_unit_test(test_bounds_drift_and_clamp),
+        cmocka_unit_test(test_missing_group),
+        cmocka_unit_test(test_health_check_and_reports),
+    };
+    return cmocka_run_group_tests_name("scaling", tests, NULL, NULL);
+}
