@@ -219,23 +219,28 @@ static void s_drain(struct bsup_http_engine *e)
 
 /* ---- libuv <-> libcurl glue --------------------------------------------------------------- */
 
+/* Counts a closed handle; the last one of a shutdown frees the share and reports. */
+static void s_handle_closed(struct bsup_http_engine *e)
+{
+    e->open_handles--;
+    if (!e->closing || e->open_handles > 0)
+        return;
+    if (e->share && curl_share_cleanup(e->share) != CURLSHE_OK)
+        bsup_log_warn("http: share handle still in use at shutdown");
+    e->share = NULL;
+    free(e->ca_file);
+    free(e->user_agent);
+    e->ca_file = e->user_agent = NULL;
+    e->initialized = 0;
+    bsup_http_shutdown_fn cb = e->shutdown_cb;
+    void *user = e->shutdown_user;
+    if (cb)
+        cb(e, user); /* may free e: nothing after this */
+}
+
 static void on_engine_handle_close(uv_handle_t *handle)
 {
-    struct bsup_http_engine *e = handle->data;
-    e->open_handles--;
-    if (e->closing && e->open_handles == 0) {
-        if (e->share && curl_share_cleanup(e->share) != CURLSHE_OK)
-            bsup_log_warn("http: share handle still in use at shutdown");
-        e->share = NULL;
-        free(e->ca_file);
-        free(e->user_agent);
-        e->ca_file = e->user_agent = NULL;
-        e->initialized = 0;
-        bsup_http_shutdown_fn cb = e->shutdown_cb;
-        void *user = e->shutdown_user;
-        if (cb)
-            cb(e, user); /* may free e: nothing after this */
-    }
+    s_handle_closed(handle->data);
 }
 
 static void on_poll_close(uv_handle_t *handle)
@@ -243,8 +248,7 @@ static void on_poll_close(uv_handle_t *handle)
     struct bsup_http_socket *sock = handle->data;
     struct bsup_http_engine *e = sock->engine;
     free(sock);
-    handle->data = e;
-    on_engine_handle_close(handle);
+    s_handle_closed(e);
 }
 
 static void s_socket_close(struct bsup_http_socket *sock)
