@@ -346,8 +346,11 @@ static int s_setup_easy(struct bsup_http_call *call, struct bsup_http_engine *e,
     S_SET(cc, easy, CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
     S_SET(cc, easy, CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
     S_SET(cc, easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-    if (e->ca_file)
+    if (e->ca_file) {
+        /* Exactly these CAs, like AWS_CA_BUNDLE in the SDKs: drop the default CA directory. */
         S_SET(cc, easy, CURLOPT_CAINFO, e->ca_file);
+        S_SET(cc, easy, CURLOPT_CAPATH, (const char *)NULL);
+    }
     S_SET(cc, easy, CURLOPT_USERAGENT, e->user_agent);
     S_SET(cc, easy, CURLOPT_WRITEFUNCTION, on_body);
     S_SET(cc, easy, CURLOPT_WRITEDATA, (void *)call);

@@ -568,11 +568,68 @@ static void test_proxy_environment(void **state)
     assert_int_equal(direct.err, 0);
     assert_prefix(direct.body, "GET /echo\n");
     unsetenv("NO_PROXY");
+
+    /* Upper-case HTTP_PROXY is ignored by libcurl (httpoxy): the dead proxy is not used. */
     unsetenv("http_proxy");
+    setenv("HTTP_PROXY", proxy, 1);
+    struct result upper = {0};
+    s_send(f, "GET", "/echo", NULL, &upper);
+    s_run_until(f, &upper.done);
+    assert_int_equal(upper.err, 0);
+    unsetenv("HTTP_PROXY");
+    result_free(&upper);
     result_free(&via);
     result_free(&tunnel);
     result_free(&refused);
     result_free(&direct);
+}
+
+static void test_queue_limits_per_endpoint(void **state)
+{
+    struct fixture *f = *state; /* max_in_flight 2, per host 1, max_queued 3 */
+    struct result a[3] = {{0}}, b = {0}, extra = {.f = f};
+    struct bsup_aws_request req;
+    char host[64];
+    for (int i = 0; i < 3; i++)
+        s_send(f, "GET", "/echo/a", NULL, &a[i]);
+    /* Another endpoint (host:port differs) is not stuck behind the first one's queue. */
+    snprintf(host, sizeof(host), "localhost:%d", f->srv.port);
+    assert_int_equal(bsup_aws_request_init(&req, "GET", "http", host, "/echo/b"), 0);
+    b.f = f;
+    assert_int_equal(bsup_http_send(&f->eng, &req, NULL, on_done, &b, NULL), 0);
+    bsup_aws_request_cleanup(&req);
+    struct bsup_http_stats st;
+    bsup_http_engine_stats(&f->eng, &st);
+    assert_int_equal(st.in_flight, 2);
+    assert_int_equal(st.queued, 2);
+    s_send(f, "GET", "/echo/a", NULL, &extra); /* third in the queue: allowed */
+    s_request(f, &req, "GET", "/echo/a", 0);
+    assert_int_equal(bsup_http_send(&f->eng, &req, NULL, on_done, &extra, NULL), BSUP_EBUSY);
+    bsup_aws_request_cleanup(&req);
+    for (int i = 0; i < 3; i++)
+        s_run_until(f, &a[i].done);
+    s_run_until(f, &b.done);
+    s_run_until(f, &extra.done);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(a[i].err, 0);
+        result_free(&a[i]);
+    }
+    assert_int_equal(b.err, 0);
+    assert_int_equal(extra.err, 0);
+    bsup_http_engine_stats(&f->eng, &st);
+    assert_int_equal(st.peak_host_in_flight, 1);
+    assert_int_equal(st.peak_in_flight, 2);
+    assert_int_equal(st.requests_completed, 5);
+    assert_int_equal(f->srv.connections_accepted, 2); /* one per endpoint, reused */
+    result_free(&b);
+    result_free(&extra);
+}
+
+static int setup_small_queue(void **state)
+{
+    struct bsup_http_engine_options o = {
+        .max_in_flight = 2, .max_in_flight_per_host = 1, .max_queued = 3};
+    return setup_with(state, &o);
 }
 
 int main(void)
@@ -592,6 +649,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shutdown_with_requests_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_idle_engine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proxy_environment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_limits_per_endpoint, setup_small_queue,
+                                        teardown),
     };
     unsetenv("http_proxy");
     unsetenv("HTTPS_PROXY");
