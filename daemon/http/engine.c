@@ -170,16 +170,17 @@ static void s_pump(struct bsup_http_engine *e)
 /* Removes running calls that a curl callback flagged (no memory for a poll context, ...). */
 static void s_process_aborts(struct bsup_http_engine *e)
 {
-    if (e->pending_aborts == 0)
-        return;
-    struct bsup_http_link *l = e->running.next, *next;
-    for (; l != &e->running; l = next) {
-        next = l->next;
-        struct bsup_http_call *call = BSUP_HTTP_CONTAINER(l, struct bsup_http_call, link);
-        if (call->abort_err)
-            s_abort_running(e, call, call->abort_err, "cannot watch the transfer's socket");
+    /* Removing a handle may run the socket callback again, which may flag another call. */
+    while (e->pending_aborts > 0) {
+        e->pending_aborts = 0;
+        struct bsup_http_link *l = e->running.next, *next;
+        for (; l != &e->running; l = next) {
+            next = l->next;
+            struct bsup_http_call *call = BSUP_HTTP_CONTAINER(l, struct bsup_http_call, link);
+            if (call->abort_err)
+                s_abort_running(e, call, call->abort_err, "cannot watch the transfer's socket");
+        }
     }
-    e->pending_aborts = 0;
 }
 
 static void s_flag_abort(struct bsup_http_engine *e, CURL *easy, int err)
