@@ -5,8 +5,11 @@
 #include "daemon/http/engine.h"
 #include "tests/lib/httpd.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -632,6 +635,72 @@ static int setup_small_queue(void **state)
     return setup_with(state, &o);
 }
 
+static void test_other_methods(void **state)
+{
+    struct fixture *f = *state;
+    struct result put = {.f = f}, del = {.f = f}, head = {.f = f};
+    struct bsup_aws_request req;
+    s_request(f, &req, "PUT", "/echo/put", 0);
+    assert_int_equal(bsup_aws_request_set_body(&req, "abc", 3), 0);
+    assert_int_equal(bsup_http_send(&f->eng, &req, NULL, on_done, &put, NULL), 0);
+    bsup_aws_request_cleanup(&req);
+    s_request(f, &req, "DELETE", "/echo/del", 0);
+    assert_int_equal(bsup_http_send(&f->eng, &req, NULL, on_done, &del, NULL), 0);
+    bsup_aws_request_cleanup(&req);
+    s_request(f, &req, "HEAD", "/echo/head", 0);
+    assert_int_equal(bsup_http_send(&f->eng, &req, NULL, on_done, &head, NULL), 0);
+    bsup_aws_request_cleanup(&req);
+    s_run_until(f, &put.done);
+    s_run_until(f, &del.done);
+    s_run_until(f, &head.done);
+    assert_int_equal(put.err, 0);
+    assert_prefix(put.body, "PUT /echo/put\n");
+    assert_int_equal(memcmp(put.body + put.body_len - 3, "abc", 3), 0);
+    assert_int_equal(del.err, 0);
+    assert_prefix(del.body, "DELETE /echo/del\n");
+    assert_int_equal(head.err, 0);
+    assert_int_equal(head.status, 200);
+    assert_int_equal(head.body_len, 0);
+    result_free(&put);
+    result_free(&del);
+    result_free(&head);
+}
+
+/* A listener with a full accept queue that never accepts: SYNs are dropped, connect hangs. */
+static void test_connect_timeout(void **state)
+{
+    struct fixture *f = *state;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(addr);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&addr, &len), 0);
+    int fillers[4], n_fillers = 0;
+    for (int i = 0; i < 4; i++) { /* fill the accept queue (backlog 0 still admits one) */
+        fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        assert_true(fillers[i] >= 0);
+        connect(fillers[i], (struct sockaddr *)&addr, sizeof(addr));
+        n_fillers++;
+    }
+    struct bsup_http_request_options o = {.connect_timeout_ms = 200, .timeout_ms = 5000};
+    struct result r = {.f = f};
+    struct bsup_aws_request req;
+    s_request(f, &req, "GET", "/", ntohs(addr.sin_port));
+    uint64_t start = uv_hrtime();
+    assert_int_equal(bsup_http_send(&f->eng, &req, &o, on_done, &r, NULL), 0);
+    bsup_aws_request_cleanup(&req);
+    s_run_until(f, &r.done);
+    uint64_t elapsed_ms = (r.done_at_ns - start) / 1000000;
+    for (int i = 0; i < n_fillers; i++)
+        close(fillers[i]);
+    close(lfd);
+    assert_int_equal(r.err, BSUP_ETIMEDOUT);
+    assert_true(elapsed_ms >= 150 && elapsed_ms < 3000);
+    result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -651,6 +720,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_proxy_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_limits_per_endpoint, setup_small_queue,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_other_methods, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
     };
     unsetenv("http_proxy");
     unsetenv("HTTPS_PROXY");
