@@ -1,0 +1,42 @@
+/* A tiny HTTP/1.1 server for tests, on 127.0.0.1 with an ephemeral port, running on the test's
+ * own libuv loop. Keep-alive; canned responses chosen by path:
+ *   /echo...          200, body "METHOD TARGET\n<request header lines>\n<request body>",
+ *                     headers Date, x-amzn-RequestId: req-<n>, x-amz-retry-after: 7
+ *   /big?n=BYTES      200 with Content-Length and BYTES of 'x'
+ *   /chunked?n=BYTES  200, chunked, BYTES of 'x'
+ *   /stall            headers promising 100 bytes, 10 bytes, then silence
+ *   /status/NNN       status NNN, small body
+ *   CONNECT host:port 403 (records the target: lets tests see a proxy being used)
+ * Anything else: 404. */
+#ifndef BSUP_TESTS_HTTPD_H
+#define BSUP_TESTS_HTTPD_H
+
+#include <uv.h>
+
+struct bsup_test_httpd;
+/* Called after each complete request is parsed and answered. */
+typedef void (*bsup_test_httpd_request_fn)(struct bsup_test_httpd *srv, const char *method,
+                                           const char *target, void *user);
+
+struct bsup_test_httpd {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    int port;
+    unsigned connections_accepted;
+    unsigned connections_open;
+    unsigned requests;
+    char last_connect_target[256];
+    bsup_test_httpd_request_fn on_request;
+    void *user;
+    void *conns; /* private: list of open connections */
+    int closing;
+};
+
+/* Listens on 127.0.0.1:0; srv->port is the port. 0 or a negative libuv error. */
+int bsup_test_httpd_start(struct bsup_test_httpd *srv, uv_loop_t *loop);
+/* Closes the listener and every connection (asynchronously: run the loop afterwards). */
+void bsup_test_httpd_close(struct bsup_test_httpd *srv);
+/* A port on 127.0.0.1 where nothing listens (bound, then closed). */
+int bsup_test_free_port(void);
+
+#endif
