@@ -1,0 +1,54 @@
+/* Credentials for the AWS client: runs the SDK-order chain (core/aws/chain.h) on the loop,
+ * performing its container/IMDS requests through the HTTP engine, keeps the result, and
+ * refreshes temporary credentials in the background before they expire, so requests never
+ * stall on a refresh. Secrets never reach a log. */
+#ifndef BSUP_DAEMON_AWS_CREDPROVIDER_H
+#define BSUP_DAEMON_AWS_CREDPROVIDER_H
+
+#include "core/aws/chain.h"
+#include "core/aws/credentials.h"
+#include "daemon/http/engine.h"
+
+#include <stdbool.h>
+#include <uv.h>
+
+/* Called when a resolution the caller waited for ends: creds NULL with diag on failure. */
+typedef void (*bsup_credprovider_fn)(void *user, const struct bsup_aws_credentials *creds,
+                                     const struct bsup_diag *diag);
+
+struct bsup_credprovider_waiter;
+
+struct bsup_credprovider {
+    uv_loop_t *loop;
+    struct bsup_http_engine *engine;
+    bsup_aws_getenv_fn *getenv_fn;
+    void *getenv_ctx;
+    struct bsup_aws_credentials creds; /* last good; valid while creds.access_key_id */
+    struct bsup_aws_chain *chain;      /* a resolution in progress */
+    struct bsup_http_call *call;       /* its request in flight */
+    uv_timer_t timer;                  /* step delays, and the refresh before expiry */
+    struct bsup_credprovider_waiter *waiters;
+    struct bsup_diag last_error;
+    uint64_t resolutions;
+    const struct bsup_aws_chain_step *pending_step; /* a step waiting for its delay */
+    bool timer_for_step;
+    bool timer_closed;
+    bool closing;
+    void (*close_cb)(struct bsup_credprovider *cp);
+};
+
+int bsup_credprovider_init(struct bsup_credprovider *cp, uv_loop_t *loop,
+                           struct bsup_http_engine *engine, bsup_aws_getenv_fn *getenv_fn,
+                           void *getenv_ctx);
+/* Credentials valid now (with a margin), or NULL: then call bsup_credprovider_wait. */
+const struct bsup_aws_credentials *bsup_credprovider_current(struct bsup_credprovider *cp);
+/* Starts a resolution if none runs and calls cb (never inside this call) when it ends. */
+int bsup_credprovider_wait(struct bsup_credprovider *cp, bsup_credprovider_fn cb, void *user);
+/* Cancels what runs, fails the waiters with BSUP_ECANCELED, wipes the secrets; close_cb runs
+ * once every handle is closed. */
+void bsup_credprovider_close(struct bsup_credprovider *cp,
+                             void (*close_cb)(struct bsup_credprovider *cp));
+/* The environment as the chain sees it, with HOME from the password database when unset. */
+const char *bsup_credprovider_getenv(void *ctx, const char *name);
+
+#endif
