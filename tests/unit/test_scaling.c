@@ -3,6 +3,7 @@
 
 #include "core/config.h"
 #include "core/reconcile/plan.h"
+#include "core/reconcile/rails.h"
 #include "core/reconcile/scaling.h"
 
 #include <stdio.h>
@@ -174,13 +175,68 @@ static void test_health_check_and_reports(void **state)
     bsup_service_cleanup(&svc);
 }
 
+static void test_rails(void **state)
+{
+    (void)state;
+    struct bsup_rails_config cfg = BSUP_RAILS_DEFAULTS;
+    struct bsup_resource_memory mem = {0};
+    /* Drift bsupd never corrected is not a fight. */
+    assert_false(bsup_rails_observe(&cfg, &mem, true));
+    assert_int_equal(mem.corrections_in_a_row, 0);
+    /* Corrected, back again three cycles in a row: fighting. */
+    mem.last_change_s = 100;
+    assert_false(bsup_rails_observe(&cfg, &mem, true));
+    assert_false(bsup_rails_observe(&cfg, &mem, true));
+    assert_true(bsup_rails_observe(&cfg, &mem, true));
+    assert_true(mem.fighting);
+    assert_false(bsup_rails_observe(&cfg, &mem, true)); /* reported once */
+
+    struct bsup_plan p;
+    bsup_plan_init(&p);
+    struct bsup_action *a = bsup_plan_add(&p, BSUP_ACTION_UPDATE_ASG, "autoscaling-group/x");
+    int cycle = 20, svc = 3;
+    bsup_rails_gate(&cfg, &mem, a, 1000, &cycle, &svc);
+    assert_true(a->held);
+    assert_non_null(strstr(a->held_reason, "fighting"));
+    assert_int_equal(cycle, 20);
+
+    /* Converged: the fight is forgotten. */
+    assert_false(bsup_rails_observe(&cfg, &mem, false));
+    assert_false(mem.fighting);
+
+    /* Cooldown, then caps. */
+    a->held = false;
+    bsup_rails_gate(&cfg, &mem, a, 150, &cycle, &svc);
+    assert_true(a->held);
+    assert_string_equal(a->held_reason, "cooldown: changed 50s ago; next change allowed in 70s");
+    a->held = false;
+    bsup_rails_gate(&cfg, &mem, a, 1000, &cycle, &svc);
+    assert_false(a->held);
+    assert_int_equal(cycle, 19);
+    assert_int_equal(svc, 2);
+    svc = 0;
+    bsup_rails_gate(&cfg, &mem, a, 1000, &cycle, &svc);
+    assert_true(a->held);
+    assert_non_null(strstr(a->held_reason, "per service"));
+    a->held = false;
+    svc = 1;
+    cycle = 0;
+    bsup_rails_gate(&cfg, &mem, a, 1000, &cycle, &svc);
+    assert_true(a->held);
+    assert_non_null(strstr(a->held_reason, "across all services"));
+    /* Reports are never gated. */
+    struct bsup_action *r = bsup_plan_add(&p, BSUP_ACTION_REPORT, "autoscaling-group/x");
+    bsup_rails_gate(&cfg, &mem, r, 1000, &cycle, &svc);
+    assert_false(r->held);
+    bsup_plan_cleanup(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_in_sync),
-        cmocka_unit_test(test_bounds_drift_and_clamp),
-        cmocka_unit_test(test_missing_group),
-        cmocka_unit_test(test_health_check_and_reports),
+        cmocka_unit_test(test_in_sync),       cmocka_unit_test(test_bounds_drift_and_clamp),
+        cmocka_unit_test(test_missing_group), cmocka_unit_test(test_health_check_and_reports),
+        cmocka_unit_test(test_rails),
     };
     return cmocka_run_group_tests_name("scaling", tests, NULL, NULL);
 }

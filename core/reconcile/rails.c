@@ -1,0 +1,60 @@
+#include "core/reconcile/rails.h"
+
+#include <stdio.h>
+
+bool bsup_rails_observe(const struct bsup_rails_config *cfg, struct bsup_resource_memory *mem,
+                        bool drift)
+{
+    if (!drift) {
+        /* Converged (or the other party gave up): forget the fight. */
+        mem->corrections_in_a_row = 0;
+        mem->fighting = false;
+        return false;
+    }
+    if (mem->last_change_s == 0)
+        return false; /* drift bsupd never corrected is not a fight */
+    mem->corrections_in_a_row++;
+    if (!mem->fighting && mem->corrections_in_a_row >= cfg->fight_threshold) {
+        mem->fighting = true;
+        return true;
+    }
+    return false;
+}
+
+void bsup_rails_gate(const struct bsup_rails_config *cfg, const struct bsup_resource_memory *mem,
+                     struct bsup_action *a, int64_t now_s, int *budget_cycle, int *budget_service)
+{
+    if (a->kind != BSUP_ACTION_UPDATE_ASG || a->held)
+        return;
+    if (mem->fighting) {
+        a->held = true;
+        snprintf(a->held_reason, sizeof(a->held_reason),
+                 "fighting: the same drift came back %d cycles in a row after bsupd corrected "
+                 "it; something else changes this resource",
+                 mem->corrections_in_a_row);
+        return;
+    }
+    if (mem->last_change_s && now_s - mem->last_change_s < cfg->cooldown_s) {
+        a->held = true;
+        snprintf(a->held_reason, sizeof(a->held_reason),
+                 "cooldown: changed %llds ago; next change allowed in %llds",
+                 (long long)(now_s - mem->last_change_s),
+                 (long long)(cfg->cooldown_s - (now_s - mem->last_change_s)));
+        return;
+    }
+    if (*budget_service <= 0) {
+        a->held = true;
+        snprintf(a->held_reason, sizeof(a->held_reason),
+                 "cap: at most %d changes per service per cycle", cfg->max_mutations_per_service);
+        return;
+    }
+    if (*budget_cycle <= 0) {
+        a->held = true;
+        snprintf(a->held_reason, sizeof(a->held_reason),
+                 "cap: at most %d changes per cycle across all services",
+                 cfg->max_mutations_per_cycle);
+        return;
+    }
+    (*budget_cycle)--;
+    (*budget_service)--;
+}
