@@ -190,6 +190,8 @@ def main():
                     flags.append("BSUP_SHAPE_F_ATTRIBUTE")
                 if m.get("location") in ("header", "headers", "statusCode", "uri", "querystring"):
                     flags.append("BSUP_SHAPE_F_NOT_BODY")
+                if m.get("flattened"):
+                    flags.append("BSUP_SHAPE_F_FLATTENED")
                 if m.get("idempotencyToken"):
                     flags.append("BSUP_SHAPE_F_IDEMPOTENCY")
                 members.append("    {%s, %s, %s, %d, %s}," % (
@@ -198,6 +200,8 @@ def main():
             sflags = []
             if s.get("flattened"):
                 sflags.append("BSUP_SHAPE_F_FLATTENED")
+            if s.get("document"):
+                sflags.append("BSUP_SHAPE_F_DOCUMENT")
             if s.get("sensitive"):
                 sflags.append("BSUP_SHAPE_F_SENSITIVE")
             shape_rows.append("    {%s, BSUP_SHAPE_%s, %s, %d, %d, %s}," % (

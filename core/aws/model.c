@@ -112,6 +112,8 @@ static int s_add_member(struct s_loaded_model *m, const json_t *shapes, const ch
     uint32_t flags = 0;
     if (json_is_true(json_object_get(ref, "xmlAttribute")))
         flags |= BSUP_SHAPE_F_ATTRIBUTE;
+    if (json_is_true(json_object_get(ref, "flattened")))
+        flags |= BSUP_SHAPE_F_FLATTENED;
     if (json_is_true(json_object_get(ref, "idempotencyToken")))
         flags |= BSUP_SHAPE_F_IDEMPOTENCY;
     const char *loc = s_str(ref, "location");
@@ -165,6 +167,8 @@ int bsup_shape_model_load_json(const json_t *shapes, struct bsup_shape_model **o
             goto out;
         if (json_is_true(json_object_get(s, "flattened")))
             sh->flags |= BSUP_SHAPE_F_FLATTENED;
+        if (json_is_true(json_object_get(s, "document")))
+            sh->flags |= BSUP_SHAPE_F_DOCUMENT;
         if (json_is_true(json_object_get(s, "sensitive")))
             sh->flags |= BSUP_SHAPE_F_SENSITIVE;
         sh->timestamp_format = s_str(s, "timestampFormat");

@@ -24,12 +24,14 @@ enum bsup_shape_type {
 };
 
 /* Shape flags. */
-#define BSUP_SHAPE_F_FLATTENED 0x01u /* list/map: no wrapper element */
+#define BSUP_SHAPE_F_FLATTENED 0x01u /* list/map (shape or member): no wrapper element */
 #define BSUP_SHAPE_F_SENSITIVE 0x02u /* value is a secret */
 /* Member flags. */
 #define BSUP_SHAPE_F_ATTRIBUTE 0x04u   /* XML attribute, not element */
 #define BSUP_SHAPE_F_NOT_BODY 0x08u    /* bound to a header/URI, not the body */
 #define BSUP_SHAPE_F_IDEMPOTENCY 0x10u /* idempotency token */
+/* Shape or member flag. */
+#define BSUP_SHAPE_F_DOCUMENT 0x20u /* free-form JSON document */
 
 /* A structure member, a list's "member", or a map's "key" and "value". */
 struct bsup_shape_member {

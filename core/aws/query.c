@@ -146,8 +146,8 @@ static int s_scalar_text(const struct bsup_shape *sh, const json_t *v, char *buf
     return 0;
 }
 
-static int s_flatten(struct s_flatten *f, int32_t shape, const json_t *v, const char *prefix,
-                     int depth)
+static int s_flatten(struct s_flatten *f, int32_t shape, uint32_t mflags, const json_t *v,
+                     const char *prefix, int depth)
 {
     const struct bsup_shape *sh = bsup_shape_get(f->model, shape);
     char name[S_NAME_MAX], wire[256];
@@ -180,13 +180,13 @@ static int s_flatten(struct s_flatten *f, int32_t shape, const json_t *v, const 
             const struct bsup_shape *msh = bsup_shape_get(f->model, m->shape);
             /* A flattened list whose member has a locationName takes that name. */
             if (!f->ec2 && msh && msh->type == BSUP_SHAPE_LIST &&
-                (msh->flags & BSUP_SHAPE_F_FLATTENED)) {
+                ((msh->flags | m->flags) & BSUP_SHAPE_F_FLATTENED)) {
                 const struct bsup_shape_member *lm = bsup_shape_member(f->model, msh, 0);
                 if (lm && lm->location_name)
                     snprintf(wire, sizeof(wire), "%s", lm->location_name);
             }
             if ((rc = s_join(name, sizeof(name), prefix, wire)) < 0 ||
-                (rc = s_flatten(f, m->shape, mv, name, depth + 1)) < 0)
+                (rc = s_flatten(f, m->shape, m->flags, mv, name, depth + 1)) < 0)
                 return rc;
         }
         return 0;
@@ -198,7 +198,7 @@ static int s_flatten(struct s_flatten *f, int32_t shape, const json_t *v, const 
         if (json_array_size(v) == 0)
             return f->ec2 ? 0 : bsup_aws_params_add(f->out, prefix, "");
         char list_prefix[S_NAME_MAX];
-        if (f->ec2 || (sh->flags & BSUP_SHAPE_F_FLATTENED))
+        if (f->ec2 || ((sh->flags | mflags) & BSUP_SHAPE_F_FLATTENED))
             snprintf(list_prefix, sizeof(list_prefix), "%s", prefix);
         else if ((rc = s_join(list_prefix, sizeof(list_prefix), prefix,
                               lm->location_name ? lm->location_name : "member")) < 0)
@@ -210,7 +210,7 @@ static int s_flatten(struct s_flatten *f, int32_t shape, const json_t *v, const 
             int n = snprintf(name, sizeof(name), "%s.%zu", list_prefix, i + 1);
             if (n < 0 || (size_t)n >= sizeof(name))
                 return BSUP_ETOOBIG;
-            if ((rc = s_flatten(f, lm->shape, e, name, depth + 1)) < 0)
+            if ((rc = s_flatten(f, lm->shape, lm->flags, e, name, depth + 1)) < 0)
                 return rc;
         }
         return 0;
@@ -228,20 +228,21 @@ static int s_flatten(struct s_flatten *f, int32_t shape, const json_t *v, const 
             i++;
             const char *ks = km->location_name ? km->location_name : "key";
             const char *vs = vm->location_name ? vm->location_name : "value";
-            const char *entry = (sh->flags & BSUP_SHAPE_F_FLATTENED) ? "" : ".entry";
+            const char *entry = ((sh->flags | mflags) & BSUP_SHAPE_F_FLATTENED) ? "" : ".entry";
             json_t *kj = json_string(key);
             if (!kj)
                 return BSUP_ENOMEM;
             int n = snprintf(name, sizeof(name), "%s%s.%zu.%s", prefix, entry, i, ks);
-            rc = n < 0 || (size_t)n >= sizeof(name) ? BSUP_ETOOBIG
-                                                    : s_flatten(f, km->shape, kj, name, depth + 1);
+            rc = n < 0 || (size_t)n >= sizeof(name)
+                     ? BSUP_ETOOBIG
+                     : s_flatten(f, km->shape, 0, kj, name, depth + 1);
             json_decref(kj);
             if (rc < 0)
                 return rc;
             n = snprintf(name, sizeof(name), "%s%s.%zu.%s", prefix, entry, i, vs);
             if (n < 0 || (size_t)n >= sizeof(name))
                 return BSUP_ETOOBIG;
-            if ((rc = s_flatten(f, vm->shape, mv, name, depth + 1)) < 0)
+            if ((rc = s_flatten(f, vm->shape, vm->flags, mv, name, depth + 1)) < 0)
                 return rc;
         }
         return 0;
@@ -264,7 +265,7 @@ int bsup_aws_params_from_json(const struct bsup_shape_model *model, int32_t shap
     struct s_flatten f = {model, protocol == BSUP_AWS_PROTO_EC2, out};
     if (!model || !out || !input)
         return BSUP_EINVAL;
-    return s_flatten(&f, shape, input, "", 0);
+    return s_flatten(&f, shape, 0, input, "", 0);
 }
 
 /* ---- form body ---- */
@@ -379,6 +380,10 @@ static int s_json_body(const struct bsup_shape_model *model, int32_t shape, cons
         return BSUP_EINVAL;
     if (depth > S_DEPTH_MAX)
         return BSUP_ETOOBIG;
+    if (sh->flags & BSUP_SHAPE_F_DOCUMENT) {
+        *out = json_deep_copy(v);
+        return *out ? 0 : BSUP_ENOMEM;
+    }
     switch (sh->type) {
     case BSUP_SHAPE_STRUCTURE:
     case BSUP_SHAPE_MAP: {

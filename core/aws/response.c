@@ -4,6 +4,7 @@
 #include "core/error.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <stdio.h>
@@ -53,8 +54,8 @@ static char *s_text(const xmlNode *n)
     return s;
 }
 
-static int s_parse(struct s_xml *x, int32_t shape, xmlNode **nodes, size_t n_nodes, int depth,
-                   json_t **out);
+static int s_parse(struct s_xml *x, int32_t shape, uint32_t mflags, xmlNode **nodes, size_t n_nodes,
+                   int depth, json_t **out);
 
 static int s_scalar(const struct bsup_shape *sh, const xmlNode *node, json_t **out)
 {
@@ -81,8 +82,10 @@ static int s_scalar(const struct bsup_shape *sh, const xmlNode *node, json_t **o
         double v = strtod(text, &end);
         if (end == text || *end)
             rc = BSUP_EPARSE;
-        else
+        else if (isfinite(v))
             *out = json_real(v);
+        else /* JSON has no NaN/Infinity: keep AWS's spelling */
+            *out = json_string(text);
         break;
     }
     default: /* strings, timestamps (raw text), blobs (base64 text) */
@@ -99,7 +102,7 @@ static int s_scalar(const struct bsup_shape *sh, const xmlNode *node, json_t **o
 static const char *s_member_xml_name(const struct s_xml *x, const struct bsup_shape_member *m)
 {
     const struct bsup_shape *msh = bsup_shape_get(x->model, m->shape);
-    if (msh && msh->type == BSUP_SHAPE_LIST && (msh->flags & BSUP_SHAPE_F_FLATTENED)) {
+    if (msh && msh->type == BSUP_SHAPE_LIST && ((msh->flags | m->flags) & BSUP_SHAPE_F_FLATTENED)) {
         const struct bsup_shape_member *lm = bsup_shape_member(x->model, msh, 0);
         if (lm && lm->location_name)
             return lm->location_name;
@@ -148,7 +151,7 @@ static int s_structure(struct s_xml *x, const struct bsup_shape *sh, xmlNode *no
                 matches[n++] = c;
         if (n == 0)
             continue;
-        if ((rc = s_parse(x, m->shape, matches, n, depth + 1, &v)) < 0)
+        if ((rc = s_parse(x, m->shape, m->flags, matches, n, depth + 1, &v)) < 0)
             goto out;
         rc = BSUP_ENOMEM;
         if (json_object_set_new(obj, m->name, v))
@@ -163,8 +166,8 @@ out:
     return rc;
 }
 
-static int s_parse(struct s_xml *x, int32_t shape, xmlNode **nodes, size_t n_nodes, int depth,
-                   json_t **out)
+static int s_parse(struct s_xml *x, int32_t shape, uint32_t mflags, xmlNode **nodes, size_t n_nodes,
+                   int depth, json_t **out)
 {
     const struct bsup_shape *sh = bsup_shape_get(x->model, shape);
     int rc = 0;
@@ -180,7 +183,7 @@ static int s_parse(struct s_xml *x, int32_t shape, xmlNode **nodes, size_t n_nod
 
     /* Lists and maps: flattened ones are the sibling nodes themselves; wrapped ones are
      * every element child of the (first) wrapper node. */
-    int flat = (sh->flags & BSUP_SHAPE_F_FLATTENED) != 0;
+    int flat = ((sh->flags | mflags) & BSUP_SHAPE_F_FLATTENED) != 0;
     json_t *coll = sh->type == BSUP_SHAPE_LIST ? json_array() : json_object();
     if (!coll)
         return BSUP_ENOMEM;
@@ -203,7 +206,7 @@ static int s_parse(struct s_xml *x, int32_t shape, xmlNode **nodes, size_t n_nod
         if (sh->type == BSUP_SHAPE_LIST) {
             const struct bsup_shape_member *lm = bsup_shape_member(x->model, sh, 0);
             json_t *v;
-            rc = lm ? s_parse(x, lm->shape, &item, 1, depth + 1, &v) : BSUP_EINVAL;
+            rc = lm ? s_parse(x, lm->shape, lm->flags, &item, 1, depth + 1, &v) : BSUP_EINVAL;
             if (rc == 0 && json_array_append_new(coll, v))
                 rc = BSUP_ENOMEM;
         } else {
@@ -216,7 +219,7 @@ static int s_parse(struct s_xml *x, int32_t shape, xmlNode **nodes, size_t n_nod
             json_t *v = NULL;
             rc = !km || !vm || !kx || !vx ? BSUP_EPARSE : !key ? BSUP_ENOMEM : 0;
             if (rc == 0)
-                rc = s_parse(x, vm->shape, &vx, 1, depth + 1, &v);
+                rc = s_parse(x, vm->shape, vm->flags, &vx, 1, depth + 1, &v);
             if (rc == 0 && json_object_set_new(coll, key, v))
                 rc = BSUP_ENOMEM;
             free(key);
@@ -297,7 +300,7 @@ int bsup_aws_xml_parse(const struct bsup_shape_model *model, int32_t shape,
     if (result_wrapper && protocol != BSUP_AWS_PROTO_EC2)
         start = s_child(root, result_wrapper);
     if (shape >= 0 && start) {
-        if ((rc = s_parse(&x, shape, &start, 1, 0, &obj)) < 0)
+        if ((rc = s_parse(&x, shape, 0, &start, 1, 0, &obj)) < 0)
             goto out;
         rc = BSUP_EPROTO;
         if (!json_is_object(obj))
@@ -341,7 +344,82 @@ static int s_json_depth_ok(const json_t *v, int depth)
     return 1;
 }
 
-int bsup_aws_json_parse(const void *body, size_t len, json_t **out)
+/* A copy of v keeping what shape models: no nulls, no unknown members. */
+static int s_json_filter(const struct bsup_shape_model *model, int32_t shape, const json_t *v,
+                         int depth, json_t **out)
+{
+    const struct bsup_shape *sh = bsup_shape_get(model, shape);
+    *out = NULL;
+    if (depth > BSUP_AWS_RESPONSE_MAX_DEPTH)
+        return BSUP_ETOOBIG;
+    if (!sh || (sh->flags & BSUP_SHAPE_F_DOCUMENT) ||
+        (sh->type != BSUP_SHAPE_STRUCTURE && sh->type != BSUP_SHAPE_LIST &&
+         sh->type != BSUP_SHAPE_MAP)) {
+        *out = json_incref((json_t *)v);
+        return 0;
+    }
+    int rc = 0;
+    json_t *res = sh->type == BSUP_SHAPE_LIST ? json_array() : json_object();
+    if (!res)
+        return BSUP_ENOMEM;
+    if (sh->type == BSUP_SHAPE_STRUCTURE && json_is_object(v)) {
+        for (uint32_t i = 0; rc == 0 && i < sh->n_members; i++) {
+            const struct bsup_shape_member *m = bsup_shape_member(model, sh, i);
+            json_t *mv = json_object_get(v, m->location_name ? m->location_name : m->name), *c;
+            if (!mv || json_is_null(mv) || (m->flags & BSUP_SHAPE_F_NOT_BODY))
+                continue;
+            if ((rc = s_json_filter(model, m->shape, mv, depth + 1, &c)) == 0 &&
+                json_object_set_new(res, m->name, c))
+                rc = BSUP_ENOMEM;
+        }
+    } else if (sh->type == BSUP_SHAPE_LIST && json_is_array(v)) {
+        size_t i;
+        json_t *e, *c;
+        json_array_foreach(v, i, e)
+        {
+            if (rc == 0 &&
+                (rc = s_json_filter(model, bsup_shape_member(model, sh, 0)->shape, e, depth + 1,
+                                    &c)) == 0 &&
+                json_array_append_new(res, c))
+                rc = BSUP_ENOMEM;
+        }
+    } else if (sh->type == BSUP_SHAPE_MAP && json_is_object(v)) {
+        const char *k;
+        json_t *e, *c;
+        json_object_foreach((json_t *)v, k, e)
+        {
+            if (rc == 0 && !json_is_null(e) &&
+                (rc = s_json_filter(model, bsup_shape_member(model, sh, 1)->shape, e, depth + 1,
+                                    &c)) == 0 &&
+                json_object_set_new(res, k, c))
+                rc = BSUP_ENOMEM;
+        }
+    } else {
+        rc = BSUP_EPROTO;
+    }
+    if (rc < 0) {
+        json_decref(res);
+        return rc;
+    }
+    *out = res;
+    return 0;
+}
+
+static int s_json_load(const void *body, size_t len, json_t **out);
+
+int bsup_aws_json_parse(const struct bsup_shape_model *model, int32_t shape, const void *body,
+                        size_t len, json_t **out)
+{
+    json_t *raw;
+    int rc = s_json_load(body, len, &raw);
+    if (rc < 0 || !model || shape < 0)
+        return rc;
+    rc = s_json_filter(model, shape, raw, 0, out);
+    json_decref(raw);
+    return rc;
+}
+
+static int s_json_load(const void *body, size_t len, json_t **out)
 {
     json_error_t err;
     if (!out || (!body && len))
@@ -376,7 +454,7 @@ int bsup_aws_parse_response(const struct bsup_aws_operation *op, const void *bod
     if (!svc)
         return BSUP_EINVAL;
     if (svc->protocol == BSUP_AWS_PROTO_JSON)
-        return bsup_aws_json_parse(body, len, out);
+        return bsup_aws_json_parse(&svc->model, op->output_shape, body, len, out);
     return bsup_aws_xml_parse(&svc->model, op->output_shape, op->result_wrapper, svc->protocol,
                               body, len, out);
 }
@@ -446,7 +524,7 @@ static int s_xml_error(const void *body, size_t len, struct bsup_aws_error *out)
 static int s_json_error(const void *body, size_t len, struct bsup_aws_error *out)
 {
     json_t *v;
-    int rc = bsup_aws_json_parse(body, len, &v);
+    int rc = s_json_load(body, len, &v);
     if (rc < 0)
         return rc;
     static const char *const code_keys[] = {"__type", "code", "Code"};

@@ -24,8 +24,11 @@ int bsup_aws_xml_parse(const struct bsup_shape_model *model, int32_t shape,
                        const char *result_wrapper, enum bsup_aws_protocol protocol,
                        const void *body, size_t len, json_t **out);
 
-/* Parses a JSON 1.0/1.1 response body (empty body: {}); must be an object. */
-int bsup_aws_json_parse(const void *body, size_t len, json_t **out);
+/* Parses a JSON 1.0/1.1 response body (empty body: {}); must be an object. With a model
+ * and shape >= 0 only modelled members are kept (wire locationName -> member name) and
+ * nulls are dropped, as botocore does; model NULL keeps the body as sent. */
+int bsup_aws_json_parse(const struct bsup_shape_model *model, int32_t shape, const void *body,
+                        size_t len, json_t **out);
 
 /* Parses a successful response of a generated operation with its service's protocol. */
 int bsup_aws_parse_response(const struct bsup_aws_operation *op, const void *body, size_t len,
