@@ -411,8 +411,12 @@ int bsup_aws_json_parse(const struct bsup_shape_model *model, int32_t shape, con
                         size_t len, json_t **out)
 {
     json_t *raw;
+    if (!out)
+        return BSUP_EINVAL;
+    if (!model || shape < 0)
+        return s_json_load(body, len, out);
     int rc = s_json_load(body, len, &raw);
-    if (rc < 0 || !model || shape < 0)
+    if (rc < 0)
         return rc;
     rc = s_json_filter(model, shape, raw, 0, out);
     json_decref(raw);
