@@ -344,6 +344,36 @@ static int s_json_depth_ok(const json_t *v, int depth)
     return 1;
 }
 
+/* Zeroes string values in place; only_unshared: those no other tree also holds. */
+static void s_wipe(json_t *v, int depth, int only_unshared)
+{
+    const char *key;
+    json_t *c;
+    size_t i;
+    if (!v || depth > BSUP_AWS_RESPONSE_MAX_DEPTH + 1)
+        return;
+    if (only_unshared && v->refcount > 1)
+        return; /* this subtree lives on in the filtered result */
+    if (json_is_string(v)) {
+        bsup_secure_zero((char *)json_string_value(v), json_string_length(v));
+    } else if (json_is_object(v)) {
+        json_object_foreach(v, key, c)
+        {
+            s_wipe(c, depth + 1, only_unshared);
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, c)
+        {
+            s_wipe(c, depth + 1, only_unshared);
+        }
+    }
+}
+
+void bsup_aws_json_wipe(json_t *v)
+{
+    s_wipe(v, 0, 0);
+}
+
 /* A copy of v keeping what shape models: no nulls, no unknown members. */
 static int s_json_filter(const struct bsup_shape_model *model, int32_t shape, const json_t *v,
                          int depth, json_t **out)
@@ -419,6 +449,7 @@ int bsup_aws_json_parse(const struct bsup_shape_model *model, int32_t shape, con
     if (rc < 0)
         return rc;
     rc = s_json_filter(model, shape, raw, 0, out);
+    s_wipe(raw, 0, 1); /* members the model does not know are dropped wiped */
     json_decref(raw);
     return rc;
 }
@@ -568,9 +599,9 @@ int bsup_aws_error_parse(int http_status, const struct bsup_aws_header *headers,
     if (!out->code[0])
         s_copy(out->code, sizeof(out->code), s_header(headers, n_headers, "x-amzn-ErrorType"));
     s_sanitize_code(out->code);
-    if (rc < 0)
-        return rc == BSUP_ETOOBIG ? rc : BSUP_EPARSE;
-    return out->code[0] ? 0 : BSUP_EPARSE;
+    if (out->code[0])
+        return 0;
+    return rc == BSUP_ETOOBIG ? rc : BSUP_EPARSE;
 }
 
 /* ---- paging ---- */

@@ -30,6 +30,11 @@ int bsup_aws_xml_parse(const struct bsup_shape_model *model, int32_t shape,
 int bsup_aws_json_parse(const struct bsup_shape_model *model, int32_t shape, const void *body,
                         size_t len, json_t **out);
 
+/* Zeroes every string value of a parsed tree in place (call before json_decref on a
+ * response that carried a secret: GetSecretValue, GetParameter with decryption). The
+ * caller still owns and wipes the raw body buffer. */
+void bsup_aws_json_wipe(json_t *v);
+
 /* Parses a successful response of a generated operation with its service's protocol. */
 int bsup_aws_parse_response(const struct bsup_aws_operation *op, const void *body, size_t len,
                             json_t **out);

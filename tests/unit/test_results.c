@@ -320,6 +320,11 @@ static void test_typed_others(void **state)
     assert_non_null(strstr(sv.secret_string, "password"));
     bsup_secret_value_cleanup(&sv);
     assert_null(sv.secret_string);
+    const char *in_tree = json_string_value(json_object_get(page, "SecretString"));
+    size_t in_len = strlen(in_tree);
+    bsup_aws_json_wipe(page);
+    for (size_t i = 0; i < in_len; i++)
+        assert_int_equal(in_tree[i], 0);
     json_decref(page);
 
     struct bsup_ssm_parameter sp;
