@@ -6,25 +6,20 @@
 #include <strings.h>
 
 /* Values copied from botocore data/<service>/<version>/service-2.json "metadata" (botocore
- * 1.43). CloudWatch's model lists protocols [smithy-rpc-v2-cbor, json, query]; we speak query,
- * and keep its JSON target/version for a later switch. */
-static const struct bsup_aws_service s_services[BSUP_AWS_SERVICE_COUNT] = {
-    {BSUP_AWS_AUTOSCALING, "autoscaling", "Auto Scaling", "autoscaling", "autoscaling",
-     BSUP_AWS_PROTOCOL_QUERY, "2011-01-01", NULL, NULL},
+ * 1.43). */
+static const struct bsup_endpoint_service s_services[BSUP_AWS_SERVICE_COUNT] = {
+    {BSUP_AWS_AUTOSCALING, "autoscaling", "Auto Scaling", "autoscaling", "autoscaling"},
     {BSUP_AWS_ELBV2, "elbv2", "Elastic Load Balancing v2", "elasticloadbalancing",
-     "elasticloadbalancing", BSUP_AWS_PROTOCOL_QUERY, "2015-12-01", NULL, NULL},
-    {BSUP_AWS_RDS, "rds", "RDS", "rds", "rds", BSUP_AWS_PROTOCOL_QUERY, "2014-10-31", NULL, NULL},
-    {BSUP_AWS_CLOUDWATCH, "cloudwatch", "CloudWatch", "monitoring", "monitoring",
-     BSUP_AWS_PROTOCOL_QUERY, "2010-08-01", "GraniteServiceVersion20100801", "1.0"},
-    {BSUP_AWS_SNS, "sns", "SNS", "sns", "sns", BSUP_AWS_PROTOCOL_QUERY, "2010-03-31", NULL, NULL},
-    {BSUP_AWS_ELASTICACHE, "elasticache", "ElastiCache", "elasticache", "elasticache",
-     BSUP_AWS_PROTOCOL_QUERY, "2015-02-02", NULL, NULL},
-    {BSUP_AWS_EC2, "ec2", "EC2", "ec2", "ec2", BSUP_AWS_PROTOCOL_EC2, "2016-11-15", NULL, NULL},
-    {BSUP_AWS_STS, "sts", "STS", "sts", "sts", BSUP_AWS_PROTOCOL_QUERY, "2011-06-15", NULL, NULL},
+     "elasticloadbalancing"},
+    {BSUP_AWS_RDS, "rds", "RDS", "rds", "rds"},
+    {BSUP_AWS_CLOUDWATCH, "cloudwatch", "CloudWatch", "monitoring", "monitoring"},
+    {BSUP_AWS_SNS, "sns", "SNS", "sns", "sns"},
+    {BSUP_AWS_ELASTICACHE, "elasticache", "ElastiCache", "elasticache", "elasticache"},
+    {BSUP_AWS_EC2, "ec2", "EC2", "ec2", "ec2"},
+    {BSUP_AWS_STS, "sts", "STS", "sts", "sts"},
     {BSUP_AWS_SECRETSMANAGER, "secretsmanager", "Secrets Manager", "secretsmanager",
-     "secretsmanager", BSUP_AWS_PROTOCOL_JSON, "2017-10-17", "secretsmanager", "1.1"},
-    {BSUP_AWS_SSM, "ssm", "SSM", "ssm", "ssm", BSUP_AWS_PROTOCOL_JSON, "2014-11-06", "AmazonSSM",
-     "1.1"},
+     "secretsmanager"},
+    {BSUP_AWS_SSM, "ssm", "SSM", "ssm", "ssm"},
 };
 
 /* DNS suffixes per partition, matched on the region prefix; the first row is the fallback. */
@@ -37,14 +32,14 @@ static const struct {
     {"cn-", "amazonaws.com.cn", "api.amazonwebservices.com.cn"},
 };
 
-const struct bsup_aws_service *bsup_endpoints_service(enum bsup_aws_service_id id)
+const struct bsup_endpoint_service *bsup_endpoints_service(enum bsup_aws_service_id id)
 {
     if ((int)id < 0 || id >= BSUP_AWS_SERVICE_COUNT)
         return NULL;
     return &s_services[id];
 }
 
-const struct bsup_aws_service *bsup_endpoints_service_by_name(const char *name)
+const struct bsup_endpoint_service *bsup_endpoints_service_by_name(const char *name)
 {
     for (size_t i = 0; name && i < BSUP_AWS_SERVICE_COUNT; i++)
         if (strcmp(s_services[i].name, name) == 0)
@@ -52,7 +47,7 @@ const struct bsup_aws_service *bsup_endpoints_service_by_name(const char *name)
     return NULL;
 }
 
-int bsup_endpoints_env_name(const struct bsup_aws_service *svc, char *out, size_t out_size)
+int bsup_endpoints_env_name(const struct bsup_endpoint_service *svc, char *out, size_t out_size)
 {
     int n = snprintf(out, out_size, "AWS_ENDPOINT_URL_%s", svc->service_id);
     if (n < 0 || (size_t)n >= out_size)
@@ -172,7 +167,7 @@ static int s_parse_url(const char *url, const char *origin, struct bsup_endpoint
     return 0;
 }
 
-int bsup_endpoints_resolve(const struct bsup_aws_service *svc, const char *region,
+int bsup_endpoints_resolve(const struct bsup_endpoint_service *svc, const char *region,
                            const char *configured_url, bsup_endpoints_getenv_fn getenv_fn,
                            void *getenv_ctx, struct bsup_endpoint *out, struct bsup_diag *diag)
 {

@@ -7,12 +7,6 @@
 
 #include <stddef.h>
 
-enum bsup_aws_protocol {
-    BSUP_AWS_PROTOCOL_QUERY, /* awsQuery: form-encoded POST, XML response */
-    BSUP_AWS_PROTOCOL_EC2,   /* ec2Query */
-    BSUP_AWS_PROTOCOL_JSON,  /* awsJson1_0 / awsJson1_1 with X-Amz-Target */
-};
-
 enum bsup_aws_service_id {
     BSUP_AWS_AUTOSCALING,
     BSUP_AWS_ELBV2,
@@ -27,24 +21,22 @@ enum bsup_aws_service_id {
     BSUP_AWS_SERVICE_COUNT
 };
 
-struct bsup_aws_service {
+struct bsup_endpoint_service {
     enum bsup_aws_service_id id;
     const char *name;            /* ours, as in config and logs: "autoscaling", "elbv2" */
     const char *service_id;      /* botocore metadata.serviceId: "Auto Scaling" */
     const char *endpoint_prefix; /* metadata.endpointPrefix: "autoscaling" */
     const char *signing_name;    /* metadata.signingName, else endpointPrefix */
-    enum bsup_aws_protocol protocol;
-    const char *api_version;        /* metadata.apiVersion */
-    const char *json_target_prefix; /* metadata.targetPrefix (JSON protocols), else NULL */
-    const char *json_version;       /* "1.0" / "1.1", else NULL */
 };
+/* Protocol, API version and JSON target live with the shapes in core/aws/model.h; the two
+ * tables meet on endpoint_prefix. */
 
 /* The row for id, or NULL when out of range. */
-const struct bsup_aws_service *bsup_endpoints_service(enum bsup_aws_service_id id);
+const struct bsup_endpoint_service *bsup_endpoints_service(enum bsup_aws_service_id id);
 /* The row whose name is our name (e.g. "elbv2"), or NULL. */
-const struct bsup_aws_service *bsup_endpoints_service_by_name(const char *name);
+const struct bsup_endpoint_service *bsup_endpoints_service_by_name(const char *name);
 /* "AWS_ENDPOINT_URL_" + serviceId upper-cased, spaces as '_' into out. 0 or BSUP_ETOOBIG. */
-int bsup_endpoints_env_name(const struct bsup_aws_service *svc, char *out, size_t out_size);
+int bsup_endpoints_env_name(const struct bsup_endpoint_service *svc, char *out, size_t out_size);
 
 /* Reads one environment variable (NULL when unset). Tests pass a table; bsupd passes getenv. */
 typedef const char *(*bsup_endpoints_getenv_fn)(void *ctx, const char *name);
@@ -64,7 +56,7 @@ struct bsup_endpoint {
  * AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true skips the first three. region NULL or "" falls back
  * to AWS_REGION, then AWS_DEFAULT_REGION. Errors (BSUP_ECONFIG) name the offending variable
  * in diag (may be NULL). */
-int bsup_endpoints_resolve(const struct bsup_aws_service *svc, const char *region,
+int bsup_endpoints_resolve(const struct bsup_endpoint_service *svc, const char *region,
                            const char *configured_url, bsup_endpoints_getenv_fn getenv_fn,
                            void *getenv_ctx, struct bsup_endpoint *out, struct bsup_diag *diag);
 

@@ -1,6 +1,7 @@
 #include "tests/lib/testlib.h"
 
 #include "core/aws/endpoints.h"
+#include "core/aws/model.h"
 #include "core/error.h"
 
 #include <stdio.h>
@@ -28,31 +29,30 @@ static void test_table_matches_botocore(void **state)
         enum bsup_aws_protocol protocol;
     } rows[] = {
         {BSUP_AWS_AUTOSCALING, "autoscaling", "Auto Scaling", "autoscaling", "autoscaling",
-         "2011-01-01", "AWS_ENDPOINT_URL_AUTO_SCALING", BSUP_AWS_PROTOCOL_QUERY},
+         "2011-01-01", "AWS_ENDPOINT_URL_AUTO_SCALING", BSUP_AWS_PROTO_QUERY},
         {BSUP_AWS_ELBV2, "elbv2", "Elastic Load Balancing v2", "elasticloadbalancing",
          "elasticloadbalancing", "2015-12-01", "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2",
-         BSUP_AWS_PROTOCOL_QUERY},
+         BSUP_AWS_PROTO_QUERY},
         {BSUP_AWS_RDS, "rds", "RDS", "rds", "rds", "2014-10-31", "AWS_ENDPOINT_URL_RDS",
-         BSUP_AWS_PROTOCOL_QUERY},
+         BSUP_AWS_PROTO_QUERY},
         {BSUP_AWS_CLOUDWATCH, "cloudwatch", "CloudWatch", "monitoring", "monitoring", "2010-08-01",
-         "AWS_ENDPOINT_URL_CLOUDWATCH", BSUP_AWS_PROTOCOL_QUERY},
+         "AWS_ENDPOINT_URL_CLOUDWATCH", BSUP_AWS_PROTO_QUERY},
         {BSUP_AWS_SNS, "sns", "SNS", "sns", "sns", "2010-03-31", "AWS_ENDPOINT_URL_SNS",
-         BSUP_AWS_PROTOCOL_QUERY},
+         BSUP_AWS_PROTO_QUERY},
         {BSUP_AWS_ELASTICACHE, "elasticache", "ElastiCache", "elasticache", "elasticache",
-         "2015-02-02", "AWS_ENDPOINT_URL_ELASTICACHE", BSUP_AWS_PROTOCOL_QUERY},
+         "2015-02-02", "AWS_ENDPOINT_URL_ELASTICACHE", BSUP_AWS_PROTO_QUERY},
         {BSUP_AWS_EC2, "ec2", "EC2", "ec2", "ec2", "2016-11-15", "AWS_ENDPOINT_URL_EC2",
-         BSUP_AWS_PROTOCOL_EC2},
+         BSUP_AWS_PROTO_EC2},
         {BSUP_AWS_STS, "sts", "STS", "sts", "sts", "2011-06-15", "AWS_ENDPOINT_URL_STS",
-         BSUP_AWS_PROTOCOL_QUERY},
+         BSUP_AWS_PROTO_QUERY},
         {BSUP_AWS_SECRETSMANAGER, "secretsmanager", "Secrets Manager", "secretsmanager",
-         "secretsmanager", "2017-10-17", "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-         BSUP_AWS_PROTOCOL_JSON},
+         "secretsmanager", "2017-10-17", "AWS_ENDPOINT_URL_SECRETS_MANAGER", BSUP_AWS_PROTO_JSON},
         {BSUP_AWS_SSM, "ssm", "SSM", "ssm", "ssm", "2014-11-06", "AWS_ENDPOINT_URL_SSM",
-         BSUP_AWS_PROTOCOL_JSON},
+         BSUP_AWS_PROTO_JSON},
     };
     assert_int_equal(sizeof(rows) / sizeof(rows[0]), BSUP_AWS_SERVICE_COUNT);
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        const struct bsup_aws_service *s = bsup_endpoints_service(rows[i].id);
+        const struct bsup_endpoint_service *s = bsup_endpoints_service(rows[i].id);
         char env[128];
         assert_non_null(s);
         assert_int_equal(s->id, rows[i].id);
@@ -60,16 +60,19 @@ static void test_table_matches_botocore(void **state)
         assert_string_equal(s->service_id, rows[i].service_id);
         assert_string_equal(s->endpoint_prefix, rows[i].prefix);
         assert_string_equal(s->signing_name, rows[i].signing);
-        assert_string_equal(s->api_version, rows[i].version);
-        assert_int_equal(s->protocol, rows[i].protocol);
+        /* Protocol and version come from the generated model, found by endpoint prefix. */
+        const struct bsup_aws_service *m = bsup_aws_service_by_prefix(s->endpoint_prefix);
+        assert_non_null(m);
+        assert_string_equal(m->api_version, rows[i].version);
+        assert_int_equal(m->protocol, rows[i].protocol);
         assert_int_equal(bsup_endpoints_env_name(s, env, sizeof(env)), 0);
         assert_string_equal(env, rows[i].env);
     }
-    const struct bsup_aws_service *sm = bsup_endpoints_service(BSUP_AWS_SECRETSMANAGER);
-    assert_string_equal(sm->json_target_prefix, "secretsmanager");
+    const struct bsup_aws_service *sm = bsup_aws_service_by_prefix("secretsmanager");
+    assert_string_equal(sm->target_prefix, "secretsmanager");
     assert_string_equal(sm->json_version, "1.1");
-    const struct bsup_aws_service *ssm = bsup_endpoints_service(BSUP_AWS_SSM);
-    assert_string_equal(ssm->json_target_prefix, "AmazonSSM");
+    const struct bsup_aws_service *ssm = bsup_aws_service_by_prefix("ssm");
+    assert_string_equal(ssm->target_prefix, "AmazonSSM");
     assert_string_equal(ssm->json_version, "1.1");
     assert_null(bsup_endpoints_service(BSUP_AWS_SERVICE_COUNT));
     assert_null(bsup_endpoints_service_by_name("s3"));

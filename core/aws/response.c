@@ -1,0 +1,622 @@
+/* Response bodies -> jansson trees shaped like botocore's parse; AWS error bodies; paging. */
+#include "core/aws/response.h"
+
+#include "core/error.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* At most this many sibling nodes share one member (flattened lists). */
+#define S_NODES_MAX 100000
+
+struct s_xml {
+    const struct bsup_shape_model *model;
+};
+
+static int s_is(const xmlNode *n, const char *name)
+{
+    return n && n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0;
+}
+
+static xmlNode *s_child(const xmlNode *parent, const char *name)
+{
+    for (xmlNode *c = parent ? parent->children : NULL; c; c = c->next)
+        if (s_is(c, name))
+            return c;
+    return NULL;
+}
+
+/* The node's text: its text and CDATA children; "" when empty. New string. */
+static char *s_text(const xmlNode *n)
+{
+    size_t len = 0;
+    for (const xmlNode *c = n ? n->children : NULL; c; c = c->next)
+        if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content)
+            len += strlen((const char *)c->content);
+    char *s = malloc(len + 1);
+    if (!s)
+        return NULL;
+    s[0] = '\0';
+    size_t at = 0;
+    for (const xmlNode *c = n ? n->children : NULL; c; c = c->next)
+        if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content) {
+            size_t l = strlen((const char *)c->content);
+            memcpy(s + at, c->content, l);
+            at += l;
+        }
+    s[at] = '\0';
+    return s;
+}
+
+static int s_parse(struct s_xml *x, int32_t shape, uint32_t mflags, xmlNode **nodes, size_t n_nodes,
+                   int depth, json_t **out);
+
+static int s_scalar(const struct bsup_shape *sh, const xmlNode *node, json_t **out)
+{
+    char *text = s_text(node);
+    int rc = 0;
+    if (!text)
+        return BSUP_ENOMEM;
+    char *end;
+    switch (sh->type) {
+    case BSUP_SHAPE_BOOLEAN:
+        *out = json_boolean(strcmp(text, "true") == 0);
+        break;
+    case BSUP_SHAPE_INTEGER:
+    case BSUP_SHAPE_LONG: {
+        long long v = strtoll(text, &end, 10);
+        if (end == text || *end)
+            rc = BSUP_EPARSE;
+        else
+            *out = json_integer((json_int_t)v);
+        break;
+    }
+    case BSUP_SHAPE_FLOAT:
+    case BSUP_SHAPE_DOUBLE: {
+        double v = strtod(text, &end);
+        if (end == text || *end)
+            rc = BSUP_EPARSE;
+        else if (isfinite(v))
+            *out = json_real(v);
+        else /* JSON has no NaN/Infinity: keep AWS's spelling */
+            *out = json_string(text);
+        break;
+    }
+    default: /* strings, timestamps (raw text), blobs (base64 text) */
+        *out = json_string(text);
+        break;
+    }
+    free(text);
+    if (rc == 0 && !*out)
+        rc = BSUP_ENOMEM;
+    return rc;
+}
+
+/* The XML element name of a structure member, as botocore's _member_key_name. */
+static const char *s_member_xml_name(const struct s_xml *x, const struct bsup_shape_member *m)
+{
+    const struct bsup_shape *msh = bsup_shape_get(x->model, m->shape);
+    if (msh && msh->type == BSUP_SHAPE_LIST && ((msh->flags | m->flags) & BSUP_SHAPE_F_FLATTENED)) {
+        const struct bsup_shape_member *lm = bsup_shape_member(x->model, msh, 0);
+        if (lm && lm->location_name)
+            return lm->location_name;
+    }
+    return m->location_name ? m->location_name : m->name;
+}
+
+static int s_structure(struct s_xml *x, const struct bsup_shape *sh, xmlNode *node, int depth,
+                       json_t **out)
+{
+    int rc = BSUP_ENOMEM;
+    xmlNode **matches = NULL;
+    json_t *obj = json_object();
+    if (!obj)
+        goto out;
+    size_t n_children = 0;
+    for (xmlNode *c = node->children; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE)
+            n_children++;
+    rc = BSUP_ETOOBIG;
+    if (n_children > S_NODES_MAX)
+        goto out;
+    rc = BSUP_ENOMEM;
+    matches = malloc((n_children ? n_children : 1) * sizeof(*matches));
+    if (!matches)
+        goto out;
+    for (uint32_t i = 0; i < sh->n_members; i++) {
+        const struct bsup_shape_member *m = bsup_shape_member(x->model, sh, i);
+        if (!m || (m->flags & BSUP_SHAPE_F_NOT_BODY))
+            continue;
+        const char *xml_name = s_member_xml_name(x, m);
+        json_t *v = NULL;
+        if (m->flags & BSUP_SHAPE_F_ATTRIBUTE) {
+            xmlChar *a = xmlGetProp(node, (const xmlChar *)xml_name);
+            if (!a)
+                continue;
+            v = json_string((const char *)a);
+            xmlFree(a);
+            if (!v || json_object_set_new(obj, m->name, v))
+                goto out;
+            continue;
+        }
+        size_t n = 0;
+        for (xmlNode *c = node->children; c; c = c->next)
+            if (s_is(c, xml_name))
+                matches[n++] = c;
+        if (n == 0)
+            continue;
+        if ((rc = s_parse(x, m->shape, m->flags, matches, n, depth + 1, &v)) < 0)
+            goto out;
+        rc = BSUP_ENOMEM;
+        if (json_object_set_new(obj, m->name, v))
+            goto out;
+    }
+    *out = obj;
+    obj = NULL;
+    rc = 0;
+out:
+    free(matches);
+    json_decref(obj);
+    return rc;
+}
+
+static int s_parse(struct s_xml *x, int32_t shape, uint32_t mflags, xmlNode **nodes, size_t n_nodes,
+                   int depth, json_t **out)
+{
+    const struct bsup_shape *sh = bsup_shape_get(x->model, shape);
+    int rc = 0;
+    *out = NULL;
+    if (!sh || n_nodes == 0)
+        return BSUP_EINVAL;
+    if (depth > BSUP_AWS_RESPONSE_MAX_DEPTH)
+        return BSUP_ETOOBIG;
+    if (sh->type == BSUP_SHAPE_STRUCTURE)
+        return s_structure(x, sh, nodes[0], depth, out);
+    if (sh->type != BSUP_SHAPE_LIST && sh->type != BSUP_SHAPE_MAP)
+        return s_scalar(sh, nodes[0], out);
+
+    /* Lists and maps: flattened ones are the sibling nodes themselves; wrapped ones are
+     * every element child of the (first) wrapper node. */
+    int flat = ((sh->flags | mflags) & BSUP_SHAPE_F_FLATTENED) != 0;
+    json_t *coll = sh->type == BSUP_SHAPE_LIST ? json_array() : json_object();
+    if (!coll)
+        return BSUP_ENOMEM;
+    size_t i = 0;
+    xmlNode *c = flat ? NULL : nodes[0]->children;
+    for (;;) {
+        xmlNode *item;
+        if (flat) {
+            if (i >= n_nodes)
+                break;
+            item = nodes[i++];
+        } else {
+            while (c && c->type != XML_ELEMENT_NODE)
+                c = c->next;
+            if (!c)
+                break;
+            item = c;
+            c = c->next;
+        }
+        if (sh->type == BSUP_SHAPE_LIST) {
+            const struct bsup_shape_member *lm = bsup_shape_member(x->model, sh, 0);
+            json_t *v;
+            rc = lm ? s_parse(x, lm->shape, lm->flags, &item, 1, depth + 1, &v) : BSUP_EINVAL;
+            if (rc == 0 && json_array_append_new(coll, v))
+                rc = BSUP_ENOMEM;
+        } else {
+            const struct bsup_shape_member *km = bsup_shape_member(x->model, sh, 0);
+            const struct bsup_shape_member *vm = bsup_shape_member(x->model, sh, 1);
+            const char *kn = km && km->location_name ? km->location_name : "key";
+            const char *vn = vm && vm->location_name ? vm->location_name : "value";
+            xmlNode *kx = s_child(item, kn), *vx = s_child(item, vn);
+            char *key = kx ? s_text(kx) : NULL;
+            json_t *v = NULL;
+            rc = !km || !vm || !kx || !vx ? BSUP_EPARSE : !key ? BSUP_ENOMEM : 0;
+            if (rc == 0)
+                rc = s_parse(x, vm->shape, vm->flags, &vx, 1, depth + 1, &v);
+            if (rc == 0 && json_object_set_new(coll, key, v))
+                rc = BSUP_ENOMEM;
+            free(key);
+        }
+        if (rc < 0) {
+            json_decref(coll);
+            return rc;
+        }
+    }
+    *out = coll;
+    return 0;
+}
+
+static int s_read_xml(const void *body, size_t len, xmlDoc **out_doc)
+{
+    *out_doc = NULL;
+    if (len > BSUP_AWS_RESPONSE_MAX_BYTES || len > (size_t)INT32_MAX)
+        return BSUP_ETOOBIG;
+    /* No NOENT (entities stay unexpanded), no DTD loading, no network, no huge nodes. */
+    xmlDoc *doc = xmlReadMemory(body, (int)len, NULL, NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc)
+        return BSUP_EPARSE;
+    if (doc->intSubset || doc->extSubset || !xmlDocGetRootElement(doc)) {
+        xmlFreeDoc(doc); /* AWS never sends a DTD: refuse rather than interpret one */
+        return BSUP_EPARSE;
+    }
+    *out_doc = doc;
+    return 0;
+}
+
+static int s_inject_metadata(xmlNode *root, enum bsup_aws_protocol protocol, json_t *obj)
+{
+    json_t *meta = NULL;
+    if (protocol == BSUP_AWS_PROTO_EC2) {
+        xmlNode *rid = s_child(root, "requestId");
+        if (!rid)
+            return 0;
+        char *t = s_text(rid);
+        meta = t ? json_pack("{s:s}", "RequestId", t) : NULL;
+        free(t);
+    } else {
+        xmlNode *rm = s_child(root, "ResponseMetadata");
+        if (!rm)
+            return 0;
+        meta = json_object();
+        for (xmlNode *c = rm->children; meta && c; c = c->next) {
+            if (c->type != XML_ELEMENT_NODE)
+                continue;
+            char *t = s_text(c);
+            if (!t || json_object_set_new(meta, (const char *)c->name, json_string(t))) {
+                json_decref(meta);
+                meta = NULL;
+            }
+            free(t);
+        }
+    }
+    if (!meta || json_object_set_new(obj, "ResponseMetadata", meta))
+        return BSUP_ENOMEM;
+    return 0;
+}
+
+int bsup_aws_xml_parse(const struct bsup_shape_model *model, int32_t shape,
+                       const char *result_wrapper, enum bsup_aws_protocol protocol,
+                       const void *body, size_t len, json_t **out)
+{
+    xmlDoc *doc = NULL;
+    json_t *obj = NULL;
+    struct s_xml x = {model};
+    int rc = BSUP_EINVAL;
+    if (!out || (!body && len))
+        goto out;
+    *out = NULL;
+    if ((rc = s_read_xml(body, len, &doc)) < 0)
+        goto out;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    xmlNode *start = root;
+    if (result_wrapper && protocol != BSUP_AWS_PROTO_EC2)
+        start = s_child(root, result_wrapper);
+    if (shape >= 0 && start) {
+        if ((rc = s_parse(&x, shape, 0, &start, 1, 0, &obj)) < 0)
+            goto out;
+        rc = BSUP_EPROTO;
+        if (!json_is_object(obj))
+            goto out;
+    } else {
+        rc = BSUP_ENOMEM;
+        if (!(obj = json_object()))
+            goto out;
+    }
+    if ((rc = s_inject_metadata(root, protocol, obj)) < 0)
+        goto out;
+    *out = obj;
+    obj = NULL;
+    rc = 0;
+out:
+    json_decref(obj);
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+static int s_json_depth_ok(const json_t *v, int depth)
+{
+    if (depth > BSUP_AWS_RESPONSE_MAX_DEPTH)
+        return 0;
+    const char *key;
+    json_t *c;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, key, c)
+        {
+            if (!s_json_depth_ok(c, depth + 1))
+                return 0;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, c)
+        {
+            if (!s_json_depth_ok(c, depth + 1))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+/* Zeroes string values in place; only_unshared: those no other tree also holds. */
+static void s_wipe(json_t *v, int depth, int only_unshared)
+{
+    const char *key;
+    json_t *c;
+    size_t i;
+    if (!v || depth > BSUP_AWS_RESPONSE_MAX_DEPTH + 1)
+        return;
+    if (only_unshared && v->refcount > 1)
+        return; /* this subtree lives on in the filtered result */
+    if (json_is_string(v)) {
+        bsup_secure_zero((char *)json_string_value(v), json_string_length(v));
+    } else if (json_is_object(v)) {
+        json_object_foreach(v, key, c)
+        {
+            s_wipe(c, depth + 1, only_unshared);
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, c)
+        {
+            s_wipe(c, depth + 1, only_unshared);
+        }
+    }
+}
+
+void bsup_aws_json_wipe(json_t *v)
+{
+    s_wipe(v, 0, 0);
+}
+
+/* A copy of v keeping what shape models: no nulls, no unknown members. */
+static int s_json_filter(const struct bsup_shape_model *model, int32_t shape, const json_t *v,
+                         int depth, json_t **out)
+{
+    const struct bsup_shape *sh = bsup_shape_get(model, shape);
+    *out = NULL;
+    if (depth > BSUP_AWS_RESPONSE_MAX_DEPTH)
+        return BSUP_ETOOBIG;
+    if (!sh || (sh->flags & BSUP_SHAPE_F_DOCUMENT) ||
+        (sh->type != BSUP_SHAPE_STRUCTURE && sh->type != BSUP_SHAPE_LIST &&
+         sh->type != BSUP_SHAPE_MAP)) {
+        *out = json_incref((json_t *)v);
+        return 0;
+    }
+    int rc = 0;
+    json_t *res = sh->type == BSUP_SHAPE_LIST ? json_array() : json_object();
+    if (!res)
+        return BSUP_ENOMEM;
+    if (sh->type == BSUP_SHAPE_STRUCTURE && json_is_object(v)) {
+        for (uint32_t i = 0; rc == 0 && i < sh->n_members; i++) {
+            const struct bsup_shape_member *m = bsup_shape_member(model, sh, i);
+            json_t *mv = json_object_get(v, m->location_name ? m->location_name : m->name), *c;
+            if (!mv || json_is_null(mv) || (m->flags & BSUP_SHAPE_F_NOT_BODY))
+                continue;
+            if ((rc = s_json_filter(model, m->shape, mv, depth + 1, &c)) == 0 &&
+                json_object_set_new(res, m->name, c))
+                rc = BSUP_ENOMEM;
+        }
+    } else if (sh->type == BSUP_SHAPE_LIST && json_is_array(v)) {
+        size_t i;
+        json_t *e, *c;
+        json_array_foreach(v, i, e)
+        {
+            if (rc == 0 &&
+                (rc = s_json_filter(model, bsup_shape_member(model, sh, 0)->shape, e, depth + 1,
+                                    &c)) == 0 &&
+                json_array_append_new(res, c))
+                rc = BSUP_ENOMEM;
+        }
+    } else if (sh->type == BSUP_SHAPE_MAP && json_is_object(v)) {
+        const char *k;
+        json_t *e, *c;
+        json_object_foreach((json_t *)v, k, e)
+        {
+            if (rc == 0 && !json_is_null(e) &&
+                (rc = s_json_filter(model, bsup_shape_member(model, sh, 1)->shape, e, depth + 1,
+                                    &c)) == 0 &&
+                json_object_set_new(res, k, c))
+                rc = BSUP_ENOMEM;
+        }
+    } else {
+        rc = BSUP_EPROTO;
+    }
+    if (rc < 0) {
+        json_decref(res);
+        return rc;
+    }
+    *out = res;
+    return 0;
+}
+
+static int s_json_load(const void *body, size_t len, json_t **out);
+
+int bsup_aws_json_parse(const struct bsup_shape_model *model, int32_t shape, const void *body,
+                        size_t len, json_t **out)
+{
+    json_t *raw;
+    if (!out)
+        return BSUP_EINVAL;
+    if (!model || shape < 0)
+        return s_json_load(body, len, out);
+    int rc = s_json_load(body, len, &raw);
+    if (rc < 0)
+        return rc;
+    rc = s_json_filter(model, shape, raw, 0, out);
+    s_wipe(raw, 0, 1); /* members the model does not know are dropped wiped */
+    json_decref(raw);
+    return rc;
+}
+
+static int s_json_load(const void *body, size_t len, json_t **out)
+{
+    json_error_t err;
+    if (!out || (!body && len))
+        return BSUP_EINVAL;
+    *out = NULL;
+    if (len > BSUP_AWS_RESPONSE_MAX_BYTES)
+        return BSUP_ETOOBIG;
+    size_t i = 0;
+    while (i < len && isspace(((const unsigned char *)body)[i]))
+        i++;
+    if (i == len)
+        return (*out = json_object()) ? 0 : BSUP_ENOMEM;
+    json_t *v = json_loadb(body, len, 0, &err);
+    if (!v)
+        return BSUP_EPARSE;
+    if (!s_json_depth_ok(v, 0)) {
+        json_decref(v);
+        return BSUP_ETOOBIG;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return BSUP_EPROTO;
+    }
+    *out = v;
+    return 0;
+}
+
+int bsup_aws_parse_response(const struct bsup_aws_operation *op, const void *body, size_t len,
+                            json_t **out)
+{
+    const struct bsup_aws_service *svc = bsup_aws_operation_service(op);
+    if (!svc)
+        return BSUP_EINVAL;
+    if (svc->protocol == BSUP_AWS_PROTO_JSON)
+        return bsup_aws_json_parse(&svc->model, op->output_shape, body, len, out);
+    return bsup_aws_xml_parse(&svc->model, op->output_shape, op->result_wrapper, svc->protocol,
+                              body, len, out);
+}
+
+/* ---- errors ---- */
+
+static void s_copy(char *dst, size_t size, const char *src)
+{
+    if (src)
+        snprintf(dst, size, "%s", src);
+}
+
+static const char *s_header(const struct bsup_aws_header *h, size_t n, const char *name)
+{
+    for (size_t i = 0; h && i < n; i++)
+        if (h[i].name && strcasecmp(h[i].name, name) == 0)
+            return h[i].value;
+    return NULL;
+}
+
+/* "aws.protocoltests.restjson#FooError:http://internal.amazon.com/coral/..." -> "FooError";
+ * "Code;Sender" (x-amzn-query-error) -> "Code". */
+static void s_sanitize_code(char *code)
+{
+    char *hash = strrchr(code, '#');
+    if (hash)
+        memmove(code, hash + 1, strlen(hash + 1) + 1);
+    code[strcspn(code, ":;")] = '\0';
+    size_t n = strlen(code);
+    while (n && isspace((unsigned char)code[n - 1]))
+        code[--n] = '\0';
+}
+
+static void s_copy_text(char *dst, size_t size, const xmlNode *n)
+{
+    char *t = n ? s_text(n) : NULL;
+    if (t)
+        snprintf(dst, size, "%s", t);
+    free(t);
+}
+
+static int s_xml_error(const void *body, size_t len, struct bsup_aws_error *out)
+{
+    xmlDoc *doc;
+    int rc = s_read_xml(body, len, &doc);
+    if (rc < 0)
+        return rc;
+    xmlNode *root = xmlDocGetRootElement(doc), *err = NULL, *rid = NULL;
+    if (s_is(root, "ErrorResponse")) { /* Query */
+        err = s_child(root, "Error");
+        rid = s_child(root, "RequestId");
+    } else if (s_is(root, "Response")) { /* EC2 */
+        err = s_child(s_child(root, "Errors"), "Error");
+        rid = s_child(root, "RequestID");
+    } else if (s_is(root, "Error")) { /* bare <Error> (S3 style) */
+        err = root;
+        rid = s_child(root, "RequestId");
+    }
+    s_copy_text(out->code, sizeof(out->code), s_child(err, "Code"));
+    s_copy_text(out->message, sizeof(out->message), s_child(err, "Message"));
+    if (rid)
+        s_copy_text(out->request_id, sizeof(out->request_id), rid);
+    xmlFreeDoc(doc);
+    return 0;
+}
+
+static int s_json_error(const void *body, size_t len, struct bsup_aws_error *out)
+{
+    json_t *v;
+    int rc = s_json_load(body, len, &v);
+    if (rc < 0)
+        return rc;
+    static const char *const code_keys[] = {"__type", "code", "Code"};
+    static const char *const msg_keys[] = {"message", "Message", "errorMessage"};
+    for (size_t i = 0; i < sizeof(code_keys) / sizeof(code_keys[0]) && !out->code[0]; i++)
+        s_copy(out->code, sizeof(out->code), json_string_value(json_object_get(v, code_keys[i])));
+    for (size_t i = 0; i < sizeof(msg_keys) / sizeof(msg_keys[0]) && !out->message[0]; i++)
+        s_copy(out->message, sizeof(out->message),
+               json_string_value(json_object_get(v, msg_keys[i])));
+    json_decref(v);
+    return 0;
+}
+
+int bsup_aws_error_parse(int http_status, const struct bsup_aws_header *headers, size_t n_headers,
+                         const void *body, size_t len, struct bsup_aws_error *out)
+{
+    if (!out)
+        return BSUP_EINVAL;
+    *out = (struct bsup_aws_error){.http_status = http_status};
+    s_copy(out->request_id, sizeof(out->request_id),
+           s_header(headers, n_headers, "x-amzn-RequestId"));
+    if (!out->request_id[0])
+        s_copy(out->request_id, sizeof(out->request_id),
+               s_header(headers, n_headers, "x-amz-request-id"));
+    size_t i = 0;
+    while (body && i < len && isspace(((const unsigned char *)body)[i]))
+        i++;
+    int rc = 0;
+    if (body && i < len && ((const char *)body)[i] == '<')
+        rc = s_xml_error(body, len, out);
+    else if (body && i < len)
+        rc = s_json_error(body, len, out);
+    /* awsQueryCompatible JSON services name the Query error code in a header. */
+    const char *qe = s_header(headers, n_headers, "x-amzn-query-error");
+    if (qe && *qe)
+        s_copy(out->code, sizeof(out->code), qe);
+    if (!out->code[0])
+        s_copy(out->code, sizeof(out->code), s_header(headers, n_headers, "x-amzn-ErrorType"));
+    s_sanitize_code(out->code);
+    if (out->code[0])
+        return 0;
+    return rc == BSUP_ETOOBIG ? rc : BSUP_EPARSE;
+}
+
+/* ---- paging ---- */
+
+const char *bsup_aws_next_token(const struct bsup_aws_operation *op, const json_t *page)
+{
+    if (!op || !op->output_token || !page)
+        return NULL;
+    /* Tokens may be paths ("Parent.NextToken"). */
+    char path[128];
+    snprintf(path, sizeof(path), "%s", op->output_token);
+    const json_t *v = page;
+    for (char *save = NULL, *seg = strtok_r(path, ".", &save); seg && v;
+         seg = strtok_r(NULL, ".", &save))
+        v = json_object_get(v, seg);
+    const char *t = json_string_value(v);
+    return t && *t ? t : NULL;
+}

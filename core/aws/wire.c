@@ -1,0 +1,141 @@
+/* Scalar wire formats: timestamps, numbers and base64 as AWS protocols write them. */
+#include "core/aws/wire.h"
+
+#include "core/error.h"
+
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+int bsup_wire_format_timestamp(double epoch_s, const char *format, char *buf, size_t size)
+{
+    if (!isfinite(epoch_s) || fabs(epoch_s) > 1e13)
+        return BSUP_EINVAL;
+    double whole = floor(epoch_s);
+    time_t t = (time_t)whole;
+    long usec = lround((epoch_s - whole) * 1e6);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm))
+        return BSUP_EINVAL;
+    int n;
+    if (format && strcmp(format, "unixTimestamp") == 0) {
+        if (usec)
+            n = snprintf(buf, size, "%.3f", epoch_s);
+        else
+            n = snprintf(buf, size, "%lld", (long long)t);
+    } else if (format && strcmp(format, "rfc822") == 0) {
+        n = (int)strftime(buf, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        if (n == 0)
+            return BSUP_ETOOBIG;
+    } else {
+        char base[32];
+        if (!strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm))
+            return BSUP_ETOOBIG;
+        if (usec)
+            n = snprintf(buf, size, "%s.%06ldZ", base, usec);
+        else
+            n = snprintf(buf, size, "%sZ", base);
+    }
+    return n < 0 || (size_t)n >= size ? BSUP_ETOOBIG : 0;
+}
+
+int bsup_wire_parse_timestamp(const char *text, double *out_epoch_s)
+{
+    struct tm tm = {0};
+    const char *end;
+    if (!text || !*text)
+        return BSUP_EPARSE;
+    char *num_end;
+    double v = strtod(text, &num_end);
+    if (*num_end == '\0' && num_end != text && text[4] != '-') {
+        *out_epoch_s = v;
+        return 0;
+    }
+    end = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end)
+        end = strptime(text, "%Y-%m-%d %H:%M:%S", &tm);
+    double frac = 0;
+    long offset_s = 0;
+    if (end) {
+        if (*end == '.') {
+            char *fe;
+            frac = strtod(end, &fe);
+            end = fe;
+        }
+        if (*end == 'Z' || *end == 'z') {
+            end++;
+        } else if (*end == '+' || *end == '-') {
+            int hh = 0, mm = 0;
+            if (sscanf(end + 1, "%2d:%2d", &hh, &mm) != 2)
+                return BSUP_EPARSE;
+            offset_s = (hh * 3600L + mm * 60L) * (*end == '-' ? -1 : 1);
+            end += 6;
+        }
+    } else {
+        end = strptime(text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    }
+    if (!end || *end)
+        return BSUP_EPARSE;
+    *out_epoch_s = (double)timegm(&tm) - (double)offset_s + frac;
+    return 0;
+}
+
+int bsup_wire_format_double(double v, char *buf, size_t size)
+{
+    int n;
+    if (isnan(v)) {
+        n = snprintf(buf, size, "NaN");
+    } else if (isinf(v)) {
+        n = snprintf(buf, size, "%sInfinity", v < 0 ? "-" : "");
+    } else {
+        n = -1;
+        for (int prec = 1; prec <= 17; prec++) {
+            n = snprintf(buf, size, "%.*g", prec, v);
+            if (n < 0 || (size_t)n >= size)
+                return BSUP_ETOOBIG;
+            if (strtod(buf, NULL) == v)
+                break;
+        }
+    }
+    return n < 0 || (size_t)n >= size ? BSUP_ETOOBIG : 0;
+}
+
+int bsup_wire_base64_encode(const void *data, size_t len, char **out)
+{
+    *out = NULL;
+    if (len > (size_t)1 << 30)
+        return BSUP_ETOOBIG;
+    char *s = malloc(4 * ((len + 2) / 3) + 1);
+    if (!s)
+        return BSUP_ENOMEM;
+    EVP_EncodeBlock((unsigned char *)s, data, (int)len);
+    *out = s;
+    return 0;
+}
+
+int bsup_wire_base64_decode(const char *text, unsigned char **out, size_t *out_len)
+{
+    size_t len = strlen(text);
+    *out = NULL;
+    *out_len = 0;
+    if (len % 4 || len > (size_t)1 << 30)
+        return BSUP_EPARSE;
+    unsigned char *b = malloc(len / 4 * 3 + 1);
+    if (!b)
+        return BSUP_ENOMEM;
+    int n = EVP_DecodeBlock(b, (const unsigned char *)text, (int)len);
+    if (n < 0) {
+        free(b);
+        return BSUP_EPARSE;
+    }
+    for (size_t i = len; i > 0 && text[i - 1] == '='; i--)
+        n--; /* EVP_DecodeBlock counts padding as zero bytes */
+    b[n] = '\0';
+    *out = b;
+    *out_len = (size_t)n;
+    return 0;
+}
