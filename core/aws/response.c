@@ -538,12 +538,15 @@ static int s_xml_error(const void *body, size_t len, struct bsup_aws_error *out)
     if (rc < 0)
         return rc;
     xmlNode *root = xmlDocGetRootElement(doc), *err = NULL, *rid = NULL;
-    if (s_is(root, "ErrorResponse")) { /* Query */
+    if (s_is(root, "ErrorResponse") || s_is(root, "Response")) {
+        /* Query <ErrorResponse><Error>, EC2 <Response><Errors><Error>; like botocore, either
+         * root may wrap its Error in Errors (IAM-style signature failures do). */
         err = s_child(root, "Error");
+        if (!err)
+            err = s_child(s_child(root, "Errors"), "Error");
         rid = s_child(root, "RequestId");
-    } else if (s_is(root, "Response")) { /* EC2 */
-        err = s_child(s_child(root, "Errors"), "Error");
-        rid = s_child(root, "RequestID");
+        if (!rid)
+            rid = s_child(root, "RequestID");
     } else if (s_is(root, "Error")) { /* bare <Error> (S3 style) */
         err = root;
         rid = s_child(root, "RequestId");

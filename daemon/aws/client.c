@@ -1,0 +1,448 @@
+#include "daemon/aws/client.h"
+
+#include "daemon/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define S_MAX_PAGES 1000 /* a paged listing longer than this is refused, not followed forever */
+
+struct bsup_aws_call {
+    struct bsup_aws_client *c;
+    struct bsup_aws_service_state *svc;
+    const struct bsup_aws_operation *op;
+    enum bsup_api_family family;
+    struct bsup_aws_params params; /* as given; the page token is added per request */
+    json_t *json_input;            /* JSON services: a copy we may add a token to */
+    char *page_token;
+    unsigned flags;
+    bsup_aws_done_fn cb;
+    void *user;
+    struct bsup_http_call *http;
+    uv_timer_t timer;
+    struct bsup_retry_request retry;
+    json_t *pages;
+    int attempts;
+    uint64_t started_ms;
+    bool canceled;
+    bool delivered;
+    struct bsup_aws_call *next;
+    struct bsup_aws_call **pprev;
+};
+
+static const char *s_getenv(void *ctx, const char *name)
+{
+    (void)ctx;
+    return getenv(name);
+}
+
+static void s_attempt(struct bsup_aws_call *call);
+
+static void s_maybe_closed(struct bsup_aws_client *c);
+
+static void on_call_timer_closed(uv_handle_t *h)
+{
+    struct bsup_aws_call *call = h->data;
+    struct bsup_aws_client *c = call->c;
+    bsup_aws_params_cleanup(&call->params);
+    json_decref(call->json_input);
+    json_decref(call->pages);
+    free(call->page_token);
+    free(call);
+    c->n_alive--;
+    s_maybe_closed(c);
+}
+
+static void s_deliver(struct bsup_aws_call *call, int err, const struct bsup_aws_error *aws_err,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void s_deliver(struct bsup_aws_call *call, int err, const struct bsup_aws_error *aws_err,
+                      const char *fmt, ...)
+{
+    struct bsup_aws_client *c = call->c;
+    struct bsup_aws_result res = {
+        .err = err,
+        .pages = err ? NULL : call->pages,
+        .service = call->svc->info->name,
+        .action = call->op->action,
+        .attempts = call->attempts,
+        .latency_ms = (int64_t)(uv_now(c->loop) - call->started_ms),
+    };
+    if (aws_err)
+        res.error = *aws_err;
+    char text[600] = "";
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+    }
+    if (err == BSUP_EAWS)
+        snprintf(res.message, sizeof(res.message),
+                 "%s %s: %s: %s (HTTP %d, request id %s, %d attempt%s)", res.service, res.action,
+                 res.error.code, res.error.message, res.error.http_status,
+                 res.error.request_id[0] ? res.error.request_id : "-", res.attempts,
+                 res.attempts == 1 ? "" : "s");
+    else if (err)
+        snprintf(res.message, sizeof(res.message), "%s %s: %s", res.service, res.action,
+                 text[0] ? text : bsup_strerror(err));
+    bsup_retry_stats_add(&call->svc->stats, &call->retry, err != 0, res.latency_ms);
+
+    call->delivered = true;
+    *call->pprev = call->next;
+    if (call->next)
+        call->next->pprev = call->pprev;
+    call->cb(call, &res, call->user);
+    uv_timer_stop(&call->timer);
+    uv_close((uv_handle_t *)&call->timer, on_call_timer_closed);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct bsup_aws_call *call = t->data;
+    if (call->canceled)
+        s_deliver(call, BSUP_ECANCELED, NULL, "cancelled");
+    else
+        s_attempt(call);
+}
+
+static void on_creds(void *user, const struct bsup_aws_credentials *creds,
+                     const struct bsup_diag *diag)
+{
+    struct bsup_aws_call *call = user;
+    if (call->canceled)
+        s_deliver(call, BSUP_ECANCELED, NULL, "cancelled");
+    else if (!creds)
+        s_deliver(call, diag && diag->code ? diag->code : BSUP_ECREDENTIALS, NULL, "%s",
+                  diag ? diag->message : "no AWS credentials");
+    else
+        s_attempt(call);
+}
+
+static void s_header_copy(struct bsup_aws_header *dst, const struct bsup_http_response *resp,
+                          size_t max)
+{
+    for (size_t i = 0; i < resp->n_headers && i < max; i++) {
+        dst[i].name = resp->headers[i].name;
+        dst[i].value = resp->headers[i].value;
+    }
+}
+
+/* A successful page: keep it, then fetch the next or deliver. */
+static void s_on_page(struct bsup_aws_call *call, struct bsup_http_response *resp)
+{
+    json_t *page = NULL;
+    int rc = bsup_aws_parse_response(call->op, resp->body, resp->body_len, &page);
+    if (rc) {
+        s_deliver(call, BSUP_EPROTO, NULL, "cannot read the response (%s)", bsup_strerror(rc));
+        return;
+    }
+    if (json_array_append_new(call->pages, page)) {
+        s_deliver(call, BSUP_ENOMEM, NULL, NULL);
+        return;
+    }
+    const char *token =
+        (call->flags & BSUP_AWS_ALL_PAGES) ? bsup_aws_next_token(call->op, page) : NULL;
+    if (!token || !*token) {
+        s_deliver(call, 0, NULL, NULL);
+        return;
+    }
+    if (json_array_size(call->pages) >= S_MAX_PAGES) {
+        s_deliver(call, BSUP_ETOOBIG, NULL, "more than %d pages", S_MAX_PAGES);
+        return;
+    }
+    free(call->page_token);
+    call->page_token = strdup(token);
+    if (!call->page_token) {
+        s_deliver(call, BSUP_ENOMEM, NULL, NULL);
+        return;
+    }
+    memset(&call->retry, 0, sizeof(call->retry)); /* each page has its own attempts */
+    s_attempt(call);
+}
+
+static void on_http_done(struct bsup_http_call *http, struct bsup_http_response *resp, void *user)
+{
+    (void)http;
+    struct bsup_aws_call *call = user;
+    struct bsup_aws_client *c = call->c;
+    call->http = NULL;
+    if (call->canceled || resp->err == BSUP_ECANCELED) {
+        s_deliver(call, BSUP_ECANCELED, NULL, "cancelled");
+        return;
+    }
+    struct bsup_aws_error aws_err = {0};
+    struct bsup_retry_outcome out = {0};
+    if (resp->err) {
+        if (resp->err == BSUP_ETOOBIG || resp->err == BSUP_ECRYPTO) {
+            s_deliver(call, resp->err, NULL, "%s", resp->error_text);
+            return;
+        }
+        out.transport_error = true;
+    } else if (resp->status >= 200 && resp->status < 300) {
+        out.http_status = (int)resp->status;
+    } else {
+        struct bsup_aws_header hdrs[64];
+        size_t n = resp->n_headers < 64 ? resp->n_headers : 64;
+        s_header_copy(hdrs, resp, n);
+        bsup_aws_error_parse((int)resp->status, hdrs, n, resp->body, resp->body_len, &aws_err);
+        out.http_status = (int)resp->status;
+        out.error_code = aws_err.code[0] ? aws_err.code : NULL;
+        out.retry_after = bsup_http_response_header(resp, "x-amz-retry-after");
+        int64_t offset = 0;
+        if (out.error_code &&
+            bsup_retry_clock_skew((int64_t)time(NULL), bsup_http_response_header(resp, "date"),
+                                  out.error_code, &offset) == 0 &&
+            offset != 0 && offset != c->clock_offset_s) {
+            bsup_log_warn("clock skew: AWS's clock is %llds from ours; signing with it "
+                          "service=%s",
+                          (long long)offset, call->svc->info->name);
+            c->clock_offset_s = offset;
+            out.clock_skew_corrected = true;
+        }
+    }
+    struct bsup_retry_decision d;
+    bsup_retry_decide(&c->policy, &call->svc->quota, &call->retry, &out, &d);
+    bsup_log_debug("aws service=%s action=%s status=%ld attempt=%d latency_ms=%llu "
+                   "request_id=%s%s%s",
+                   call->svc->info->name, call->op->action, resp->status, call->retry.attempts,
+                   (unsigned long long)resp->total_time_ms,
+                   aws_err.request_id[0] ? aws_err.request_id : "-", out.error_code ? " code=" : "",
+                   out.error_code ? out.error_code : "");
+    if (d.cls == BSUP_RETRY_THROTTLING)
+        bsup_bucket_on_throttle(&c->buckets[call->family], (int64_t)uv_now(c->loop));
+    if (d.cls == BSUP_RETRY_SUCCESS) {
+        s_on_page(call, resp);
+        return;
+    }
+    if (d.retry) {
+        uv_timer_start(&call->timer, on_timer, (uint64_t)d.delay_ms, 0);
+        return;
+    }
+    if (out.transport_error)
+        s_deliver(call, resp->err, NULL, "%s (%d attempt%s)", resp->error_text, call->attempts,
+                  call->attempts == 1 ? "" : "s");
+    else if (aws_err.code[0])
+        s_deliver(call, BSUP_EAWS, &aws_err, NULL);
+    else
+        s_deliver(call, BSUP_EPROTO, NULL, "HTTP %ld with a body that is not an AWS error",
+                  resp->status);
+}
+
+static int s_build(struct bsup_aws_call *call, const struct bsup_aws_credentials *creds,
+                   struct bsup_aws_request *req)
+{
+    struct bsup_aws_service_state *svc = call->svc;
+    const struct bsup_endpoint *ep = &svc->endpoint;
+    char path[300];
+    snprintf(path, sizeof(path), "%s/", ep->base_path);
+    struct bsup_aws_params params = {0};
+    int rc = bsup_aws_request_init(req, "POST", ep->scheme, ep->host, path);
+    if (rc)
+        return rc;
+    if (svc->model->protocol == BSUP_AWS_PROTO_JSON) {
+        if (call->page_token && json_object_set_new(call->json_input, call->op->input_token,
+                                                    json_string(call->page_token)))
+            return BSUP_ENOMEM;
+        rc = bsup_aws_serialize(req, call->op, NULL, call->json_input);
+    } else {
+        for (size_t i = 0; rc == 0 && i < call->params.n; i++)
+            rc = bsup_aws_params_add(&params, call->params.items[i].name,
+                                     call->params.items[i].value);
+        if (rc == 0 && call->page_token)
+            rc = bsup_aws_params_add(&params, call->op->input_token, call->page_token);
+        if (rc == 0)
+            rc = bsup_aws_serialize(req, call->op, &params, NULL);
+        bsup_aws_params_cleanup(&params);
+    }
+    if (rc == 0)
+        rc = bsup_sigv4_sign(req, creds, ep->signing_region, ep->signing_name,
+                             (int64_t)time(NULL) + call->c->clock_offset_s, &svc->sigv4);
+    return rc;
+}
+
+static void s_attempt(struct bsup_aws_call *call)
+{
+    struct bsup_aws_client *c = call->c;
+    if (call->canceled || c->closing) {
+        s_deliver(call, BSUP_ECANCELED, NULL, "cancelled");
+        return;
+    }
+    const struct bsup_aws_credentials *creds = bsup_credprovider_current(&c->creds);
+    if (!creds) {
+        int rc = bsup_credprovider_wait(&c->creds, on_creds, call);
+        if (rc)
+            s_deliver(call, rc, NULL, "cannot resolve AWS credentials");
+        return;
+    }
+    int64_t wait_ms = bsup_bucket_take(&c->buckets[call->family], (int64_t)uv_now(c->loop));
+    if (wait_ms > 0) {
+        uv_timer_start(&call->timer, on_timer, (uint64_t)wait_ms, 0);
+        return;
+    }
+    struct bsup_aws_request req;
+    int rc = s_build(call, creds, &req);
+    if (rc == 0) {
+        struct bsup_http_request_options o = {.timeout_ms = c->timeout_ms,
+                                              .connect_timeout_ms = c->connect_timeout_ms};
+        rc = bsup_http_send(c->engine, &req, &o, on_http_done, call, &call->http);
+    }
+    bsup_aws_request_cleanup(&req);
+    if (rc) {
+        s_deliver(call, rc, NULL, "cannot send the request (%s)", bsup_strerror(rc));
+        return;
+    }
+    call->attempts++;
+    c->attempts[call->family]++;
+}
+
+int bsup_aws_client_init(struct bsup_aws_client *c, uv_loop_t *loop,
+                         struct bsup_http_engine *engine,
+                         const struct bsup_aws_client_options *opts, struct bsup_diag *diag)
+{
+    struct bsup_aws_client_options none = {0};
+    if (!opts)
+        opts = &none;
+    memset(c, 0, sizeof(*c));
+    c->loop = loop;
+    c->engine = engine;
+    c->timeout_ms = opts->timeout_ms;
+    c->connect_timeout_ms = opts->connect_timeout_ms;
+    bsup_aws_getenv_fn *env = opts->getenv_fn ? opts->getenv_fn : s_getenv;
+    bsup_retry_policy_init(&c->policy, opts->seed ? opts->seed : (uint64_t)uv_hrtime());
+    const char *max = env(opts->getenv_ctx, "AWS_MAX_ATTEMPTS");
+    if (opts->max_attempts > 0)
+        c->policy.max_attempts = opts->max_attempts;
+    else if (max && atoi(max) > 0)
+        c->policy.max_attempts = atoi(max);
+    int64_t now_ms = (int64_t)uv_now(loop);
+    for (int f = 0; f < BSUP_API_FAMILY_COUNT; f++)
+        bsup_bucket_init(
+            &c->buckets[f], opts->burst[f] ? opts->burst[f] : bsup_api_families[f].burst,
+            opts->rate_per_s[f] ? opts->rate_per_s[f] : bsup_api_families[f].rate_per_s, now_ms);
+    for (int i = 0; i < BSUP_AWS_SERVICE_COUNT; i++) {
+        struct bsup_aws_service_state *s = &c->services[i];
+        s->info = bsup_endpoints_service((enum bsup_aws_service_id)i);
+        s->model = bsup_aws_service_by_prefix(s->info->endpoint_prefix);
+        bsup_sigv4_cache_init(&s->sigv4);
+        bsup_retry_quota_init(&s->quota, 0);
+        /* An endpoint that does not resolve fails its calls, not the client. */
+        s->resolve_rc = bsup_endpoints_resolve(s->info, opts->region, opts->endpoint_urls[i], env,
+                                               opts->getenv_ctx, &s->endpoint, &s->resolve_error);
+    }
+    int rc = bsup_credprovider_init(&c->creds, loop, engine, opts->getenv_fn, opts->getenv_ctx);
+    if (rc)
+        return bsup_diag_set(diag, rc, "cannot start the credential provider");
+    return 0;
+}
+
+static struct bsup_aws_service_state *s_service(struct bsup_aws_client *c, const char *name)
+{
+    for (int i = 0; i < BSUP_AWS_SERVICE_COUNT; i++) {
+        struct bsup_aws_service_state *s = &c->services[i];
+        if (strcmp(s->info->name, name) == 0 || strcmp(s->info->endpoint_prefix, name) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+int bsup_aws_call(struct bsup_aws_client *c, const char *service, const char *action,
+                  const struct bsup_aws_params *params, const json_t *json_input, unsigned flags,
+                  bsup_aws_done_fn cb, void *user, struct bsup_aws_call **out_call)
+{
+    if (c->closing)
+        return BSUP_ESHUTDOWN;
+    struct bsup_aws_service_state *svc = s_service(c, service);
+    if (!svc || !svc->model)
+        return BSUP_ENOTFOUND;
+    const struct bsup_aws_operation *op = bsup_aws_operation_find(svc->model->id, action);
+    if (!op)
+        return BSUP_ENOTFOUND;
+    if (svc->resolve_rc)
+        return svc->resolve_rc;
+    struct bsup_aws_call *call = calloc(1, sizeof(*call));
+    if (!call)
+        return BSUP_ENOMEM;
+    call->c = c;
+    call->svc = svc;
+    call->op = op;
+    call->family = bsup_api_family_of(svc->info->endpoint_prefix, action);
+    call->flags = flags;
+    call->cb = cb;
+    call->user = user;
+    call->started_ms = uv_now(c->loop);
+    call->pages = json_array();
+    int rc = call->pages ? 0 : BSUP_ENOMEM;
+    for (size_t i = 0; rc == 0 && params && i < params->n; i++)
+        rc = bsup_aws_params_add(&call->params, params->items[i].name, params->items[i].value);
+    if (rc == 0 && svc->model->protocol == BSUP_AWS_PROTO_JSON) {
+        call->json_input = json_input ? json_deep_copy(json_input) : json_object();
+        if (!call->json_input)
+            rc = BSUP_ENOMEM;
+    }
+    if (rc == 0)
+        rc = uv_timer_init(c->loop, &call->timer) ? BSUP_EIO : 0;
+    if (rc) {
+        bsup_aws_params_cleanup(&call->params);
+        json_decref(call->json_input);
+        json_decref(call->pages);
+        free(call);
+        return rc;
+    }
+    call->timer.data = call;
+    c->n_alive++;
+    call->next = c->calls;
+    if (c->calls)
+        c->calls->pprev = &call->next;
+    call->pprev = &c->calls;
+    c->calls = call;
+    /* The first attempt starts on the next loop turn: the callback never runs in here. */
+    uv_timer_start(&call->timer, on_timer, 0, 0);
+    if (out_call)
+        *out_call = call;
+    return 0;
+}
+
+void bsup_aws_call_cancel(struct bsup_aws_call *call)
+{
+    if (call->canceled || call->delivered)
+        return;
+    call->canceled = true;
+    if (call->http) {
+        bsup_http_cancel(call->http);
+    } else if (uv_is_active((uv_handle_t *)&call->timer)) {
+        uv_timer_start(&call->timer, on_timer, 0, 0);
+    }
+    /* else it waits for credentials: on_creds delivers the cancellation */
+}
+
+static void s_maybe_closed(struct bsup_aws_client *c)
+{
+    if (!c->closing || c->calls || c->n_alive || !c->creds.timer_closed)
+        return;
+    for (int i = 0; i < BSUP_AWS_SERVICE_COUNT; i++)
+        bsup_sigv4_cache_cleanup(&c->services[i].sigv4);
+    void (*cb)(struct bsup_aws_client *) = c->close_cb;
+    c->close_cb = NULL;
+    if (cb)
+        cb(c);
+}
+
+static void on_creds_closed(struct bsup_credprovider *cp)
+{
+    struct bsup_aws_client *c =
+        (struct bsup_aws_client *)((char *)cp - offsetof(struct bsup_aws_client, creds));
+    s_maybe_closed(c);
+}
+
+void bsup_aws_client_close(struct bsup_aws_client *c, void (*close_cb)(struct bsup_aws_client *c))
+{
+    c->closing = true;
+    c->close_cb = close_cb;
+    for (struct bsup_aws_call *call = c->calls; call; call = call->next)
+        bsup_aws_call_cancel(call);
+    bsup_credprovider_close(&c->creds, on_creds_closed);
+}
