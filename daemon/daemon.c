@@ -45,10 +45,10 @@ void bsup_daemon_status_line(const struct bsup_daemon *d, char *buf, size_t len)
     json_t *services = d->last_load ? json_object_get(d->last_load, "services") : NULL;
     int n = snprintf(buf, len, "%lld services", (long long)json_integer_value(services));
     if (n > 0 && (size_t)n < len && d->files_rejected)
-        n += snprintf(buf + n, len - (size_t)n, ", %zu files rejected", d->files_rejected);
+        n += snprintf(buf + n, len - (size_t)n, ", %zu file%s rejected", d->files_rejected,
+                      d->files_rejected == 1 ? "" : "s");
     if (n > 0 && (size_t)n < len)
-        n += snprintf(buf + n, len - (size_t)n, ", %s",
-                      d->cycles ? "no reconcilers yet" : "never reconciled");
+        n += snprintf(buf + n, len - (size_t)n, ", never reconciled");
     if (n > 0 && (size_t)n < len && d->paused)
         snprintf(buf + n, len - (size_t)n, ", paused");
 }
