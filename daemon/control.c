@@ -51,6 +51,8 @@ struct bsup_control {
     size_t n_counted; /* clients within max_clients */
     size_t n_all;     /* every client struct alive */
     uint64_t next_id;
+    uint64_t refused;           /* clients turned away over max_clients, ever */
+    uint64_t refused_logged_ms; /* uv_now of the last warning about it */
     bool stopping;
     bsup_control_closed_fn on_closed;
     void *closed_arg;
@@ -381,8 +383,16 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     if (ctl->n_counted >= ctl->limits.max_clients) {
-        bsup_log_warn("too many control clients, refusing one max_clients=%zu uid=%u",
-                      ctl->limits.max_clients, (unsigned)c->peer.uid);
+        /* One warning per second at most: a flood must not flood the journal too. */
+        uint64_t now_ms = uv_now(ctl->loop);
+        ctl->refused++;
+        if (now_ms - ctl->refused_logged_ms >= 1000 || ctl->refused_logged_ms == 0) {
+            bsup_log_warn("too many control clients, refusing max_clients=%zu refused=%llu "
+                          "uid=%u",
+                          ctl->limits.max_clients, (unsigned long long)ctl->refused,
+                          (unsigned)c->peer.uid);
+            ctl->refused_logged_ms = now_ms;
+        }
         s_client_send(c, bsup_control_error("too_many_clients",
                                             "bsupd serves at most %zu clients at once; retry",
                                             ctl->limits.max_clients));

@@ -347,6 +347,8 @@ int bsup_daemon_main(const struct bsup_options *opts)
     int rc = 1;
     char *paused = NULL;
 
+    /* A client that hangs up must cost an EPIPE on write, not the daemon. */
+    signal(SIGPIPE, SIG_IGN);
     memset(&d, 0, sizeof(d));
     d.opts = opts;
     d.settings = s;
