@@ -169,7 +169,8 @@ static int s_connect(const char *path)
         if (err == ENOENT || err == ECONNREFUSED)
             hint = "; is bsupd running? (systemctl status bsupd)";
         else if (err == EACCES || err == EPERM)
-            hint = "; reading needs root or the bsup group, changing root or bsup-admin";
+            hint = "; reading needs root or bsupd's read_group (default bsup), changing root "
+                   "or its admin_group (default bsup-admin)";
         fprintf(stderr, "bsupctl: cannot reach bsupd at %s: %s%s\n", path, strerror(err), hint);
         if (fd >= 0)
             close(fd);
