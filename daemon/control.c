@@ -576,9 +576,8 @@ void bsup_control_close(struct bsup_control *ctl, bool force, bsup_control_close
         ctl->on_closed = on_closed;
         ctl->closed_arg = arg;
     }
-    bool first = !ctl->stopping || !uv_is_closing((uv_handle_t *)&ctl->listener);
     ctl->stopping = true;
-    if (first && ctl->listener_open && !uv_is_closing((uv_handle_t *)&ctl->listener)) {
+    if (ctl->listener_open && !uv_is_closing((uv_handle_t *)&ctl->listener)) {
         uv_close((uv_handle_t *)&ctl->listener, on_listener_closed);
         if (ctl->path)
             unlink(ctl->path);
