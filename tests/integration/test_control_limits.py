@@ -138,6 +138,16 @@ t0 = time.monotonic()
 slow_thread = threading.Thread(target=slow_writer)
 slow_thread.start()
 run([threading.Thread(target=normal_client, args=(i,)) for i in range(N_CLIENTS)])
+# Wait (bounded) until bsupd has seen phase 1's clients go: only the half-line client, the
+# slow one (unless already closed) and this status request remain.
+deadline = time.monotonic() + 20
+while True:
+    r = d.request({"cmd": "status"})
+    if r.get("ok") and r["daemon"]["clients"] <= 3:
+        break
+    if time.monotonic() > deadline:
+        fail("phase 1 clients still connected: %r" % r)
+    time.sleep(0.05)
 # Phase 2: garbage and 1 MiB lines, all at once (fewer than max_clients).
 run([threading.Thread(target=abuse_client, args=a) for a in abusers])
 slow_thread.join(timeout=60)
