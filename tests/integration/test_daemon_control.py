@@ -39,6 +39,33 @@ check([s["service"] for s in one["services"]] == ["worker"], "status SERVICE fil
 r = d.ctl("status", "nope", expect=2)
 check("no service named nope" in r.stderr, "unknown service message: " + r.stderr)
 
+# Colour on a terminal only, and never with NO_COLOR.
+def on_tty(extra_env):
+    import pty
+    import subprocess
+    from bsuptest import BSUPCTL
+    master, slave = pty.openpty()
+    env = dict(os.environ)
+    env.pop("NO_COLOR", None)
+    env.update(extra_env)
+    subprocess.run([BSUPCTL, "--socket", d.sock, "status"], stdout=slave, env=env, timeout=60)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return out.decode(errors="replace")
+
+
+check("\033[" in on_tty({}), "no colour on a terminal")
+check("\033[" not in on_tty({"NO_COLOR": "1"}), "colour despite NO_COLOR")
+
 # plan: empty, never observed.
 j = d.ctl_json("plan")
 check(all(s["actions"] == [] and s["state"] == "never observed" for s in j["services"]),
