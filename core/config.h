@@ -75,8 +75,10 @@ struct bsup_settings {
     char *config_dir;
     char *state_dir;
     char *socket;
-    int log_level; /* index into error, warning, notice, info, debug */
-    int mode;      /* enum bsup_mode, never BSUP_MODE_DEFAULT after loading */
+    int log_level;     /* index into error, warning, notice, info, debug */
+    int mode;          /* enum bsup_mode, never BSUP_MODE_DEFAULT after loading */
+    char *read_group;  /* may read over the control socket (status, plan, events) */
+    char *admin_group; /* may change (reconcile, reload, pause, resume) */
 };
 
 enum bsup_config_severity { BSUP_CONFIG_ERROR, BSUP_CONFIG_WARNING };

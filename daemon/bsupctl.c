@@ -1,6 +1,500 @@
+/* bsupctl: asks the running bsupd over its control socket (docs/control-protocol.md).
+ * Exit codes: 0 all good, 1 a service needs attention, 2 error. */
+#include "core/units.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S_DEFAULT_SOCKET "/run/bsup/bsupd.sock"
+#define S_MAX_REPLY_BYTES (64 * 1024 * 1024)
+#define S_WIDTH 100
+
+enum { S_EXIT_OK = 0, S_EXIT_ATTENTION = 1, S_EXIT_ERROR = 2 };
+
+struct s_args {
+    const char *socket;
+    const char *command;
+    const char *service;
+    const char *since;
+    bool json;
+    bool wait;
+    int timeout_ms;
+};
+
+static bool s_colour;
+
+static const char *s_c(const char *code)
 {
-    puts("bsupctl " BSUP_VERSION);
+    return s_colour ? code : "";
+}
+#define S_RED s_c("\033[31m")
+#define S_YELLOW s_c("\033[33m")
+#define S_GREEN s_c("\033[32m")
+#define S_BOLD s_c("\033[1m")
+#define S_RESET s_c("\033[0m")
+
+static void s_usage(FILE *out)
+{
+    fputs("Usage: bsupctl [--socket PATH] COMMAND [ARGS] [--json]\n"
+          "Ask the running bsupd what it knows, or tell it what to do.\n"
+          "\n"
+          "Commands:\n"
+          "  status [SERVICE]          desired state and reconcile state of each service\n"
+          "  plan [SERVICE]            what bsupd would change (nothing until observed)\n"
+          "  reconcile [SERVICE] [--wait]\n"
+          "                            ask for a cycle now; --wait returns when it is done\n"
+          "  reload                    reread /etc/bsup.d (like systemctl reload bsupd)\n"
+          "  events [--since DURATION] [--service S]\n"
+          "                            what happened (config loads, requests, pauses)\n"
+          "  pause                     kill switch: observe only everywhere, until resume\n"
+          "  resume                    undo pause\n"
+          "\n"
+          "Options:\n"
+          "  -S, --socket PATH         control socket (default $BSUP_SOCKET or " S_DEFAULT_SOCKET
+          ")\n"
+          "  -j, --json                print the daemon's reply as JSON (stable, documented)\n"
+          "  -h, --help                show this help and exit\n"
+          "  -V, --version             show the version and exit\n"
+          "\n"
+          "Reading (status, plan, events) needs root or the bsup group; changing (reconcile,\n"
+          "reload, pause, resume) root or bsup-admin. Exit status: 0 all good, 1 a service\n"
+          "needs attention, 2 error (daemon unreachable, permission denied, bad arguments).\n"
+          "Durations: 90s, 5m, 26h, 7d. Colour only on a terminal, never with NO_COLOR.\n"
+          "Documentation: bsupctl(8), /usr/share/doc/bsup/control-protocol.md\n",
+          out);
+}
+
+__attribute__((format(printf, 1, 2))) static int s_bad_args(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("bsupctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'bsupctl --help'.\n", stderr);
+    return S_EXIT_ERROR;
+}
+
+static int s_parse_args(struct s_args *a, int argc, char **argv, bool *out_done)
+{
+    static const char *const commands[] = {"status", "plan",  "reconcile", "reload",
+                                           "events", "pause", "resume"};
+    *out_done = false;
+    a->socket = getenv("BSUP_SOCKET");
+    if (!a->socket || !*a->socket)
+        a->socket = S_DEFAULT_SOCKET;
+    a->timeout_ms = 30000;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            s_usage(stdout);
+            *out_done = true;
+            return 0;
+        } else if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0) {
+            puts("bsupctl " BSUP_VERSION);
+            *out_done = true;
+            return 0;
+        } else if (strcmp(arg, "-j") == 0 || strcmp(arg, "--json") == 0) {
+            a->json = true;
+        } else if (strcmp(arg, "--wait") == 0) {
+            a->wait = true;
+        } else if (strcmp(arg, "-S") == 0 || strcmp(arg, "--socket") == 0 ||
+                   strcmp(arg, "--since") == 0 || strcmp(arg, "--service") == 0) {
+            if (i + 1 >= argc)
+                return s_bad_args("%s needs a value", arg);
+            const char *v = argv[++i];
+            if (arg[2] == 's' && arg[3] == 'i')
+                a->since = v;
+            else if (strcmp(arg, "--service") == 0)
+                a->service = v;
+            else
+                a->socket = v;
+        } else if (strncmp(arg, "--socket=", 9) == 0) {
+            a->socket = arg + 9;
+        } else if (strncmp(arg, "--since=", 8) == 0) {
+            a->since = arg + 8;
+        } else if (strncmp(arg, "--service=", 10) == 0) {
+            a->service = arg + 10;
+        } else if (arg[0] == '-' && arg[1]) {
+            return s_bad_args("unknown option %s", arg);
+        } else if (!a->command) {
+            for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+                if (strcmp(arg, commands[k]) == 0)
+                    a->command = commands[k];
+            if (!a->command)
+                return s_bad_args("unknown command '%s'", arg);
+        } else if (!a->service &&
+                   (strcmp(a->command, "status") == 0 || strcmp(a->command, "plan") == 0 ||
+                    strcmp(a->command, "reconcile") == 0)) {
+            a->service = arg;
+        } else {
+            return s_bad_args("unexpected argument '%s'", arg);
+        }
+    }
+    if (!a->command)
+        return s_bad_args("%s", "a command is needed: status, plan, reconcile, reload, events, "
+                                "pause or resume");
+    if (a->wait && strcmp(a->command, "reconcile") != 0)
+        return s_bad_args("%s", "--wait goes with reconcile");
+    if ((a->since || (a->service && strcmp(a->command, "events") == 0)) &&
+        strcmp(a->command, "events") != 0)
+        return s_bad_args("%s", "--since goes with events");
+    if (a->wait)
+        a->timeout_ms = 600000;
     return 0;
+}
+
+static int s_connect(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        fprintf(stderr, "bsupctl: socket path %s is too long\n", path);
+        return -1;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        int err = errno;
+        const char *hint = "";
+        if (err == ENOENT || err == ECONNREFUSED)
+            hint = "; is bsupd running? (systemctl status bsupd)";
+        else if (err == EACCES || err == EPERM)
+            hint = "; reading needs root or bsupd's read_group (default bsup), changing root "
+                   "or its admin_group (default bsup-admin)";
+        fprintf(stderr, "bsupctl: cannot reach bsupd at %s: %s%s\n", path, strerror(err), hint);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends one request line and reads one reply line within timeout_ms. */
+static json_t *s_call(const struct s_args *a, json_t *req)
+{
+    char *line = json_dumps(req, JSON_COMPACT);
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    json_t *reply = NULL;
+    int fd = -1;
+    if (!line || (fd = s_connect(a->socket)) < 0)
+        goto out;
+    size_t n = strlen(line);
+    line[n] = '\n'; /* json_dumps leaves room for the NUL we overwrite */
+    for (size_t off = 0; off < n + 1;) {
+        ssize_t w = send(fd, line + off, n + 1 - off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            fprintf(stderr, "bsupctl: cannot send to bsupd at %s: %s\n", a->socket,
+                    strerror(errno));
+            goto out;
+        }
+        off += (size_t)w;
+    }
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        char *nl = len ? memchr(buf, '\n', len) : NULL;
+        if (nl) {
+            json_error_t err;
+            reply = json_loadb(buf, (size_t)(nl - buf), 0, &err);
+            if (!reply)
+                fprintf(stderr, "bsupctl: bsupd at %s sent a reply that is not JSON: %s\n",
+                        a->socket, err.text);
+            goto out;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long waited_ms =
+            (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (waited_ms >= a->timeout_ms) {
+            fprintf(stderr, "bsupctl: bsupd at %s did not answer within %d s\n", a->socket,
+                    a->timeout_ms / 1000);
+            goto out;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int pr = poll(&p, 1, (int)(a->timeout_ms - waited_ms));
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0)
+            continue;
+        if (cap - len < 65536) {
+            if (cap >= S_MAX_REPLY_BYTES) {
+                fprintf(stderr, "bsupctl: reply from %s is too large\n", a->socket);
+                goto out;
+            }
+            size_t ncap = cap ? 2 * cap : 65536 * 2;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                fputs("bsupctl: out of memory\n", stderr);
+                goto out;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t r = recv(fd, buf + len, cap - len, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            fprintf(stderr, "bsupctl: bsupd at %s closed the connection without answering%s%s\n",
+                    a->socket, r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
+            goto out;
+        }
+        len += (size_t)r;
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    free(line);
+    free(buf);
+    return reply;
+}
+
+static const char *s_str(json_t *obj, const char *key)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+    return v ? v : "-";
+}
+
+/* Copies text into a cell of at most width characters, marking a cut with '~'. */
+static void s_cell(char *out, size_t outlen, const char *text, int width)
+{
+    snprintf(out, outlen, "%.*s", width, text);
+    if ((int)strlen(text) > width && width > 0)
+        out[width - 1] = '~';
+}
+
+static int s_show_status(json_t *reply)
+{
+    json_t *daemon = json_object_get(reply, "daemon");
+    json_t *services = json_object_get(reply, "services");
+    printf("%sbsupd %s%s (pid %lld): %s\n", S_BOLD, s_str(daemon, "version"), S_RESET,
+           (long long)json_integer_value(json_object_get(daemon, "pid")), s_str(reply, "summary"));
+    /* SERVICE ENV MODE GEN STATE SOURCE, two spaces apart, at most S_WIDTH columns. */
+    int w_service = 7, w_gen = 3, w_source = 6;
+    size_t i;
+    json_t *row;
+    json_array_foreach(services, i, row)
+    {
+        char gen[32];
+        int l = (int)strlen(s_str(row, "service"));
+        w_service = l > w_service ? l : w_service;
+        l = snprintf(gen, sizeof(gen), "%lld",
+                     (long long)json_integer_value(json_object_get(row, "generation")));
+        w_gen = l > w_gen ? l : w_gen;
+        l = (int)strlen(s_str(row, "source_file")) + 1; /* room for the "!" mark */
+        w_source = l > w_source ? l : w_source;
+    }
+    const int w_env = 7, w_mode = 7, w_state = 16;
+    if (w_service > 32)
+        w_service = 32;
+    int fixed = w_service + w_env + w_mode + w_gen + w_state + 5 * 2;
+    if (w_source > S_WIDTH - fixed)
+        w_source = S_WIDTH - fixed;
+    printf("%s%-*s  %-*s  %-*s  %-*s  %-*s  %s%s\n", S_BOLD, w_service, "SERVICE", w_env, "ENV",
+           w_mode, "MODE", w_gen, "GEN", w_state, "STATE", "SOURCE", S_RESET);
+    json_array_foreach(services, i, row)
+    {
+        char service[64], source[128], state[64], file[128];
+        bool kept = strcmp(s_str(row, "config"), "ok") != 0;
+        s_cell(service, sizeof(service), s_str(row, "service"), w_service);
+        snprintf(file, sizeof(file), "%s%s", s_str(row, "source_file"), kept ? "!" : "");
+        s_cell(source, sizeof(source), file, w_source);
+        s_cell(state, sizeof(state), s_str(row, "state"), w_state);
+        printf("%-*s  %-*s  %-*s  %*lld  %s%-*s%s  %s%s%s\n", w_service, service, w_env,
+               s_str(row, "environment"), w_mode, s_str(row, "mode"), w_gen,
+               (long long)json_integer_value(json_object_get(row, "generation")), S_YELLOW, w_state,
+               state, S_RESET, kept ? S_RED : "", source, kept ? S_RESET : "");
+    }
+    json_t *load = json_object_get(daemon, "last_load");
+    json_t *files = json_object_get(load, "file_list");
+    bool header = false;
+    json_array_foreach(files, i, row)
+    {
+        if (json_is_true(json_object_get(row, "ok")))
+            continue;
+        if (!header)
+            printf("\n%sRejected files%s (their services keep the last good generation, "
+                   "marked !):\n",
+                   S_RED, S_RESET);
+        header = true;
+        size_t k;
+        json_t *e;
+        json_array_foreach(json_object_get(row, "errors"), k, e)
+            printf("  %s\n", json_string_value(e));
+    }
+    if (json_is_true(json_object_get(daemon, "paused")))
+        printf("\n%sPaused%s: every service observes only until 'bsupctl resume'.\n", S_YELLOW,
+               S_RESET);
+    if (json_is_true(json_object_get(daemon, "dry_run")))
+        printf("\nDry run: bsupd was started with --dry-run and observes only.\n");
+    return json_is_true(json_object_get(reply, "attention")) ? S_EXIT_ATTENTION : S_EXIT_OK;
+}
+
+static int s_show_plan(json_t *reply)
+{
+    size_t i;
+    json_t *row;
+    printf("%s%-32s  %-5s  %-8s  %-16s  %s%s\n", S_BOLD, "SERVICE", "GEN", "MODE", "STATE",
+           "ACTIONS", S_RESET);
+    json_array_foreach(json_object_get(reply, "services"), i, row)
+    {
+        char service[40];
+        s_cell(service, sizeof(service), s_str(row, "service"), 32);
+        size_t n_actions = json_array_size(json_object_get(row, "actions"));
+        printf("%-32s  %5lld  %-8s  %-16s  %zu%s\n", service,
+               (long long)json_integer_value(json_object_get(row, "generation")),
+               s_str(row, "mode"), s_str(row, "state"), n_actions,
+               n_actions ? "" : " (nothing to do until observed)");
+    }
+    return S_EXIT_OK;
+}
+
+/* TIME SERVICE KIND MESSAGE; long messages wrap under MESSAGE so nothing passes S_WIDTH. */
+static int s_show_events(json_t *reply)
+{
+    enum {
+        W_AT = 14,
+        W_SERVICE = 18,
+        W_KIND = 21,
+        W_MSG = S_WIDTH - W_AT - W_SERVICE - W_KIND - 6
+    };
+    size_t i;
+    json_t *row;
+    printf("%s%-*s  %-*s  %-*s  %s%s\n", S_BOLD, W_AT, "TIME", W_SERVICE, "SERVICE", W_KIND, "KIND",
+           "MESSAGE", S_RESET);
+    json_array_foreach(json_object_get(reply, "events"), i, row)
+    {
+        char at[32], service[32], kind[32];
+        time_t t = (time_t)json_integer_value(json_object_get(row, "at"));
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(at, sizeof(at), "%m-%d %H:%M:%S", &tm);
+        s_cell(service, sizeof(service), s_str(row, "service"), W_SERVICE);
+        s_cell(kind, sizeof(kind), s_str(row, "kind"), W_KIND);
+        const char *msg = s_str(row, "message");
+        size_t left = strlen(msg);
+        bool first = true;
+        do {
+            size_t take = left;
+            if (take > W_MSG) { /* break at the last space that fits */
+                take = W_MSG;
+                for (size_t k = W_MSG; k > W_MSG / 2; k--)
+                    if (msg[k] == ' ') {
+                        take = k;
+                        break;
+                    }
+            }
+            if (first)
+                printf("%-*s  %-*s  %-*s  %.*s\n", W_AT, at, W_SERVICE, service, W_KIND, kind,
+                       (int)take, msg);
+            else
+                printf("%*s%.*s\n", W_AT + W_SERVICE + W_KIND + 6, "", (int)take, msg);
+            first = false;
+            msg += take;
+            left -= take;
+            while (*msg == ' ') {
+                msg++;
+                left--;
+            }
+        } while (left > 0);
+    }
+    return S_EXIT_OK;
+}
+
+static int s_show_reload(json_t *reply)
+{
+    json_t *l = json_object_get(reply, "loaded");
+#define S_N(k) ((long long)json_integer_value(json_object_get(l, k)))
+    printf("reloaded (request %s): %lld files, %lld rejected; %lld services: %lld added, %lld "
+           "changed, %lld removed, %lld kept from rejected files\n",
+           s_str(reply, "request_id"), S_N("files"), S_N("files_rejected"), S_N("services"),
+           S_N("added"), S_N("changed"), S_N("removed"), S_N("kept"));
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(l, "errors"), i, e)
+        printf("  %s%s%s\n", S_RED, json_string_value(e), S_RESET);
+    return S_N("files_rejected") ? S_EXIT_ATTENTION : S_EXIT_OK;
+#undef S_N
+}
+
+int main(int argc, char **argv)
+{
+    struct s_args a = {0};
+    bool done;
+    int rc = s_parse_args(&a, argc, argv, &done);
+    if (rc || done)
+        return rc;
+    s_colour = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+
+    json_t *req = json_pack("{s:s}", "cmd", a.command);
+    if (!req)
+        return S_EXIT_ERROR;
+    if (a.service)
+        json_object_set_new(req, "service", json_string(a.service));
+    if (a.wait)
+        json_object_set_new(req, "wait", json_true());
+    if (a.since) {
+        int64_t since_s;
+        if (bsup_duration_parse(a.since, &since_s) || since_s < 0) {
+            json_decref(req);
+            return s_bad_args("--since %s is not a duration (90s, 5m, 26h, 7d)", a.since);
+        }
+        json_object_set_new(req, "since_s", json_integer(since_s));
+    }
+    json_t *reply = s_call(&a, req);
+    json_decref(req);
+    if (!reply)
+        return S_EXIT_ERROR;
+    if (a.json) {
+        json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+    }
+    if (!json_is_true(json_object_get(reply, "ok"))) {
+        json_t *err = json_object_get(reply, "error");
+        fprintf(stderr, "bsupctl: %s: %s (%s)\n", a.socket, s_str(err, "message"),
+                s_str(err, "code"));
+        json_decref(reply);
+        return S_EXIT_ERROR;
+    }
+    const char *c = a.command;
+    if (strcmp(c, "status") == 0)
+        rc = a.json ? (json_is_true(json_object_get(reply, "attention")) ? S_EXIT_ATTENTION : 0)
+                    : s_show_status(reply);
+    else if (a.json)
+        rc = strcmp(c, "reload") == 0 && json_integer_value(json_object_get(
+                                             json_object_get(reply, "loaded"), "files_rejected"))
+                 ? S_EXIT_ATTENTION
+                 : S_EXIT_OK;
+    else if (strcmp(c, "plan") == 0)
+        rc = s_show_plan(reply);
+    else if (strcmp(c, "events") == 0)
+        rc = s_show_events(reply);
+    else if (strcmp(c, "reload") == 0)
+        rc = s_show_reload(reply);
+    else if (strcmp(c, "reconcile") == 0)
+        printf(a.wait ? "reconcile %s done: %s (no reconcilers yet)\n"
+                      : "reconcile %s requested%s\n",
+               s_str(reply, "request_id"),
+               a.wait ? s_str(reply, "result")
+                      : (json_is_true(json_object_get(reply, "paused")) ? " (paused: observe only)"
+                                                                        : ""));
+    else if (strcmp(c, "pause") == 0 || strcmp(c, "resume") == 0)
+        printf("%s%s\n",
+               json_is_true(json_object_get(reply, "paused"))
+                   ? "paused: every service observes only until 'bsupctl resume'"
+                   : "resumed: services follow their configured mode",
+               json_is_true(json_object_get(reply, "changed")) ? "" : " (already so)");
+    json_decref(reply);
+    return rc;
 }

@@ -1,43 +1,434 @@
 #include "daemon/daemon.h"
 
-#include "daemon/check_config.h"
+#include "daemon/daemon_internal.h"
 #include "daemon/log.h"
-#include "store/store.h"
+#include "daemon/notify.h"
+#include "store/events.h"
 
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#define S_EVENT_MAX_AGE_S (30 * 86400)
+
+static int64_t s_now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+void bsup_daemon_event(struct bsup_daemon *d, const char *service, const char *kind,
+                       const char *request_id, const char *fmt, ...)
+{
+    char msg[1024];
+    struct bsup_diag diag = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (bsup_store_event_add(d->store, s_now_s(), service, kind, msg, request_id, &diag))
+        bsup_log_err("cannot record an event kind=%s error=%s", kind, diag.message);
+}
+
+void bsup_daemon_request_id(struct bsup_daemon *d, char out[40])
+{
+    snprintf(out, 40, "r%llx-%llu", (unsigned long long)d->started_at_s,
+             (unsigned long long)++d->request_seq);
+}
+
+void bsup_daemon_status_line(const struct bsup_daemon *d, char *buf, size_t len)
+{
+    json_t *services = d->last_load ? json_object_get(d->last_load, "services") : NULL;
+    int n = snprintf(buf, len, "%lld services", (long long)json_integer_value(services));
+    if (n > 0 && (size_t)n < len && d->files_rejected)
+        n += snprintf(buf + n, len - (size_t)n, ", %zu file%s rejected", d->files_rejected,
+                      d->files_rejected == 1 ? "" : "s");
+    if (n > 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, ", never reconciled");
+    if (n > 0 && (size_t)n < len && d->paused)
+        snprintf(buf + n, len - (size_t)n, ", paused");
+}
+
+static void s_update_status(struct bsup_daemon *d, bool ready)
+{
+    char line[256];
+    bsup_daemon_status_line(d, line, sizeof(line));
+    if (ready)
+        bsup_notify_ready(line);
+    else
+        bsup_notify_status(line);
+}
+
+/* name -> generation of every stored service, to tell what a load added, changed or removed. */
+static json_t *s_generations(struct bsup_daemon *d, struct bsup_diag *diag)
+{
+    struct bsup_store_service *v = NULL;
+    size_t n = 0;
+    if (bsup_store_services_list(d->store, &v, &n, diag))
+        return NULL;
+    json_t *map = json_object();
+    for (size_t i = 0; map && i < n; i++)
+        json_object_set_new(map, v[i].service, json_integer(v[i].generation));
+    bsup_store_services_free(v, n);
+    return map;
+}
+
+int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **out_result)
+{
+    struct bsup_diag diag = {0};
+    struct bsup_config_set set;
+    struct bsup_store_apply_stats stats = {0};
+    json_t *before = NULL, *after = NULL, *files = NULL, *errors = NULL, *load = NULL;
+    int rc = 0;
+
+    bsup_config_set_init(&set);
+    if (out_result)
+        *out_result = NULL;
+    if (!(before = s_generations(d, &diag))) {
+        rc = diag.code ? diag.code : BSUP_ENOMEM;
+        goto fail;
+    }
+    if ((rc = bsup_config_load_dir(d->settings->config_dir, &set, &diag)))
+        goto fail;
+    for (size_t i = 0; i < set.n_msgs; i++)
+        bsup_log(set.msgs[i].severity == BSUP_CONFIG_ERROR ? BSUP_LOG_ERR : BSUP_LOG_WARNING,
+                 "%s file=%s", set.msgs[i].text, set.msgs[i].file ? set.msgs[i].file : "-");
+    if ((rc = bsup_store_apply_config(d->store, &set, s_now_s(), &stats, &diag)))
+        goto fail;
+    if (!(after = s_generations(d, &diag))) {
+        rc = diag.code ? diag.code : BSUP_ENOMEM;
+        goto fail;
+    }
+
+    /* What changed, as events an operator can read back with bsupctl events. */
+    const char *name;
+    json_t *gen;
+    json_object_foreach(after, name, gen)
+    {
+        json_t *old = json_object_get(before, name);
+        if (!old)
+            bsup_daemon_event(d, name, "service.added", request_id, "added at generation %lld",
+                              (long long)json_integer_value(gen));
+        else if (json_integer_value(old) != json_integer_value(gen))
+            bsup_daemon_event(
+                d, name, "service.changed", request_id, "changed: generation %lld -> %lld",
+                (long long)json_integer_value(old), (long long)json_integer_value(gen));
+    }
+    json_object_foreach(before, name, gen)
+    {
+        if (!json_object_get(after, name))
+            bsup_daemon_event(d, name, "service.removed", request_id,
+                              "removed: no longer declared (was generation %lld)",
+                              (long long)json_integer_value(gen));
+    }
+    files = json_array();
+    errors = json_array();
+    size_t rejected = 0;
+    for (size_t i = 0; i < set.n_files; i++) {
+        json_t *file_errors = json_array();
+        for (size_t m = 0; m < set.n_msgs; m++)
+            if (set.msgs[m].severity == BSUP_CONFIG_ERROR && set.msgs[m].file &&
+                strcmp(set.msgs[m].file, set.files[i].name) == 0)
+                json_array_append_new(file_errors, json_string(set.msgs[m].text));
+        if (!set.files[i].ok) {
+            rejected++;
+            json_t *first = json_array_get(file_errors, 0);
+            bsup_daemon_event(d, NULL, "config.file_rejected", request_id,
+                              "%s rejected; its services keep their last good state: %s",
+                              set.files[i].name, first ? json_string_value(first) : "errors");
+        }
+        json_array_append_new(files, json_pack("{s:s, s:b, s:I, s:o}", "name", set.files[i].name,
+                                               "ok", set.files[i].ok, "services",
+                                               (json_int_t)set.files[i].n_services, "errors",
+                                               file_errors));
+    }
+    for (size_t m = 0; m < set.n_msgs; m++)
+        if (set.msgs[m].severity == BSUP_CONFIG_ERROR)
+            json_array_append_new(errors, json_string(set.msgs[m].text));
+    load = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O}", "ok",
+                     rejected == 0, "at", (json_int_t)s_now_s(), "files", (json_int_t)set.n_files,
+                     "files_rejected", (json_int_t)rejected, "services",
+                     (json_int_t)json_object_size(after), "added", (json_int_t)stats.added,
+                     "changed", (json_int_t)stats.changed, "unchanged", (json_int_t)stats.unchanged,
+                     "removed", (json_int_t)stats.removed, "kept", (json_int_t)stats.kept,
+                     "file_list", files, "errors", errors);
+    if (!load) {
+        rc = BSUP_ENOMEM;
+        goto out;
+    }
+    json_decref(d->last_load);
+    d->last_load = json_incref(load);
+    d->files_rejected = rejected;
+    d->reloads++;
+    bsup_daemon_event(d, NULL, "config.loaded", request_id,
+                      "loaded %zu files (%zu rejected): %zu services, %zu added, %zu changed, "
+                      "%zu removed, %zu kept from rejected files",
+                      set.n_files, rejected, json_object_size(after), stats.added, stats.changed,
+                      stats.removed, stats.kept);
+    bsup_log(rejected ? BSUP_LOG_WARNING : BSUP_LOG_INFO,
+             "desired state loaded action=reload request_id=%s files=%zu rejected=%zu "
+             "services=%zu added=%zu changed=%zu unchanged=%zu removed=%zu kept=%zu",
+             request_id ? request_id : "-", set.n_files, rejected, json_object_size(after),
+             stats.added, stats.changed, stats.unchanged, stats.removed, stats.kept);
+    bsup_store_events_prune(d->store, s_now_s() - S_EVENT_MAX_AGE_S, NULL, NULL);
+    if (out_result)
+        *out_result = json_incref(load);
+    goto out;
+fail:
+    bsup_log_err("configuration not loaded action=reload request_id=%s error=%s: %s",
+                 request_id ? request_id : "-", bsup_err_name(rc), diag.message);
+    if (d->store)
+        bsup_daemon_event(d, NULL, "config.failed", request_id, "configuration not loaded: %s",
+                          diag.message);
+    if (out_result)
+        *out_result = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", bsup_err_name(rc), "message",
+                                diag.message);
+out:
+    json_decref(load);
+    json_decref(files);
+    json_decref(errors);
+    json_decref(before);
+    json_decref(after);
+    bsup_config_set_cleanup(&set);
+    return rc;
+}
+
+/* The cycle: for now there are no reconcilers, so it only answers whoever waits for it. */
+static void on_cycle(uv_timer_t *t)
+{
+    struct bsup_daemon *d = t->data;
+    d->cycle_pending = false;
+    d->cycles++;
+    d->last_cycle_at_s = s_now_s();
+    for (size_t i = 0; i < d->n_cycle_requests; i++) {
+        bsup_log_info("reconcile cycle done (no reconcilers yet) action=reconcile request_id=%s",
+                      d->cycle_request_ids[i]);
+        bsup_daemon_event(d, NULL, "reconcile.done", d->cycle_request_ids[i],
+                          "cycle done: no reconcilers yet, nothing observed or changed");
+    }
+    d->n_cycle_requests = 0;
+    for (size_t i = 0; i < d->n_waiters; i++) {
+        struct bsup_daemon_waiter *w = &d->waiters[i];
+        json_t *reply = json_pack("{s:b, s:s, s:b, s:s}", "ok", 1, "request_id", w->request_id,
+                                  "completed", 1, "result", "no-op");
+        if (reply && w->id)
+            json_object_set(reply, "id", w->id);
+        if (reply && d->control)
+            bsup_control_reply(d->control, w->client_id, reply);
+        else
+            json_decref(reply);
+        json_decref(w->id);
+        free(w->service);
+    }
+    d->n_waiters = 0;
+    if (!d->stopping)
+        s_update_status(d, false);
+}
+
+void bsup_daemon_schedule_cycle(struct bsup_daemon *d, const char *request_id)
+{
+    if (request_id && d->n_cycle_requests < sizeof(d->cycle_request_ids) / 40)
+        snprintf(d->cycle_request_ids[d->n_cycle_requests++], 40, "%s", request_id);
+    if (!d->cycle_pending) {
+        d->cycle_pending = true;
+        uv_timer_start(&d->cycle, on_cycle, 0, 0);
+    }
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    struct bsup_daemon *d = t->data;
+    if (d->healthy)
+        bsup_notify_watchdog();
+    else
+        bsup_log_err("unhealthy, not feeding the systemd watchdog");
+}
+
+static void on_control_closed(void *arg)
+{
+    struct bsup_daemon *d = arg;
+    d->control = NULL;
+    bsup_log_debug("control socket closed");
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    struct bsup_daemon *d = t->data;
+    bsup_log_warn("stop deadline reached, cancelling what is left deadline_ms=%d",
+                  BSUP_DAEMON_STOP_DEADLINE_MS);
+    if (d->control)
+        bsup_control_close(d->control, true, NULL, NULL);
+    if (d->cycle_pending) {
+        uv_timer_stop(&d->cycle);
+        d->cycle_pending = false;
+    }
+}
+
+static void s_stop(struct bsup_daemon *d, int signum)
+{
+    if (d->stopping) {
+        /* An impatient operator: stop now. No transaction is open between loop callbacks,
+         * so closing the database here leaves it consistent. */
+        bsup_log_warn("second stop signal, exiting now signal=%s", strsignal(signum));
+        bsup_store_close(d->store);
+        d->store = NULL;
+        fflush(stderr);
+        _exit(0);
+    }
+    d->stopping = true;
+    bsup_notify_stopping();
+    bsup_log_notice("stopping signal=%s deadline_ms=%d", strsignal(signum),
+                    BSUP_DAEMON_STOP_DEADLINE_MS);
+    /* Signals may still arrive but no longer keep the loop alive. */
+    uv_unref((uv_handle_t *)&d->sig_hup);
+    uv_unref((uv_handle_t *)&d->sig_term);
+    uv_unref((uv_handle_t *)&d->sig_int);
+    uv_timer_stop(&d->watchdog);
+    if (d->control)
+        bsup_control_close(d->control, false, on_control_closed, d);
+    uv_timer_start(&d->deadline, on_deadline, BSUP_DAEMON_STOP_DEADLINE_MS, 0);
+    uv_unref((uv_handle_t *)&d->deadline);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct bsup_daemon *d = h->data;
+    if (signum == SIGHUP) {
+        if (d->stopping)
+            return;
+        char rid[40];
+        bsup_daemon_request_id(d, rid);
+        bsup_log_info("reloading signal=SIGHUP request_id=%s", rid);
+        bsup_notify_reloading();
+        bsup_daemon_reload(d, rid, NULL);
+        s_update_status(d, true);
+        return;
+    }
+    s_stop(d, signum);
+}
+
+static gid_t s_group_gid(const char *name, const char *setting)
+{
+    struct group *gr = name ? getgrnam(name) : NULL;
+    if (!gr) {
+        bsup_log_warn("group does not exist, nobody gets its rights setting=%s group=%s", setting,
+                      name ? name : "-");
+        return (gid_t)-1;
+    }
+    return gr->gr_gid;
+}
+
+static void on_walk_close(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static int s_once(struct bsup_daemon *d)
+{
+    int rc = bsup_daemon_reload(d, NULL, NULL);
+    if (rc)
+        return 1;
+    bsup_log_info("one cycle done (no reconcilers yet) action=once services=%lld",
+                  (long long)json_integer_value(json_object_get(d->last_load, "services")));
+    return d->files_rejected ? 1 : 0;
+}
 
 int bsup_daemon_main(const struct bsup_options *opts)
 {
-    const struct bsup_settings *s = &opts->settings;
+    struct bsup_daemon d;
     struct bsup_diag diag = {0};
-    struct bsup_store *store = NULL;
-    struct bsup_config_set set;
-    struct bsup_store_apply_stats stats;
+    const struct bsup_settings *s = &opts->settings;
     int rc = 1;
+    char *paused = NULL;
 
-    bsup_config_set_init(&set);
-    if (bsup_store_open(s->state_dir, &store, &diag)) {
+    /* A client that hangs up must cost an EPIPE on write, not the daemon. */
+    signal(SIGPIPE, SIG_IGN);
+    memset(&d, 0, sizeof(d));
+    d.opts = opts;
+    d.settings = s;
+    d.healthy = true;
+    d.self_uid = geteuid();
+    d.started_at_s = s_now_s();
+    if (uv_loop_init(&d.loop) != 0) {
+        bsup_log_err("cannot create the event loop");
+        return 1;
+    }
+    uv_timer_init(&d.loop, &d.watchdog);
+    uv_timer_init(&d.loop, &d.deadline);
+    uv_timer_init(&d.loop, &d.cycle);
+    uv_signal_init(&d.loop, &d.sig_hup);
+    uv_signal_init(&d.loop, &d.sig_term);
+    uv_signal_init(&d.loop, &d.sig_int);
+    d.watchdog.data = d.deadline.data = d.cycle.data = &d;
+    d.sig_hup.data = d.sig_term.data = d.sig_int.data = &d;
+
+    d.read_gid = s_group_gid(s->read_group, "read_group");
+    d.admin_gid = s_group_gid(s->admin_group, "admin_group");
+
+    if (!opts->once) {
+        /* The socket first: a second bsupd must not touch the database of a live one. */
+        int fd = bsup_notify_listen_fd();
+        struct bsup_control_limits limits = BSUP_CONTROL_LIMITS_DEFAULT;
+        if (fd == BSUP_EINVAL)
+            goto out;
+        if (bsup_control_open(&d.loop, s->socket, fd, d.read_gid, &limits, bsup_daemon_on_request,
+                              &d, &d.control, &diag)) {
+            bsup_log_err("%s", diag.message);
+            goto out;
+        }
+    }
+    if (bsup_store_open(s->state_dir, &d.store, &diag)) {
         bsup_log_err("%s", diag.message);
         goto out;
     }
-    if (bsup_config_load_dir(s->config_dir, &set, &diag)) {
-        bsup_log_err("%s", diag.message);
+    if (bsup_store_meta_get(d.store, "paused", &paused) == 0)
+        d.paused = strcmp(paused, "1") == 0;
+    if (opts->once) {
+        rc = s_once(&d);
         goto out;
     }
-    for (size_t i = 0; i < set.n_msgs; i++)
-        bsup_log(set.msgs[i].severity == BSUP_CONFIG_ERROR ? BSUP_LOG_ERR : BSUP_LOG_WARNING, "%s",
-                 set.msgs[i].text);
-    if (bsup_store_apply_config(store, &set, (int64_t)time(NULL), &stats, &diag)) {
-        bsup_log_err("%s", diag.message);
+    if (bsup_daemon_reload(&d, NULL, NULL))
         goto out;
+
+    uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
+    uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&d.sig_int, on_signal, SIGINT);
+    d.watchdog_ms = bsup_notify_watchdog_period_ms();
+    if (d.watchdog_ms) {
+        uint64_t every = d.watchdog_ms / 2 ? d.watchdog_ms / 2 : 1;
+        uv_timer_start(&d.watchdog, on_watchdog, every, every);
+        bsup_log_info("systemd watchdog enabled period_ms=%llu ping_ms=%llu",
+                      (unsigned long long)d.watchdog_ms, (unsigned long long)every);
     }
-    bsup_log_info("desired state loaded services=%zu added=%zu changed=%zu unchanged=%zu "
-                  "removed=%zu kept=%zu errors=%zu",
-                  set.n_services, stats.added, stats.changed, stats.unchanged, stats.removed,
-                  stats.kept, set.n_errors);
+    bsup_log_notice("ready socket=%s state_dir=%s config_dir=%s paused=%s dry_run=%s", s->socket,
+                    s->state_dir, s->config_dir, d.paused ? "yes" : "no",
+                    opts->dry_run ? "yes" : "no");
+    s_update_status(&d, true);
+    if (d.watchdog_ms)
+        bsup_notify_watchdog();
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    bsup_log_notice("stopped");
     rc = 0;
 out:
-    bsup_config_set_cleanup(&set);
-    bsup_store_close(store);
+    free(paused);
+    if (d.control)
+        bsup_control_close(d.control, true, on_control_closed, &d);
+    for (size_t i = 0; i < d.n_waiters; i++) {
+        json_decref(d.waiters[i].id);
+        free(d.waiters[i].service);
+    }
+    free(d.waiters);
+    uv_walk(&d.loop, on_walk_close, NULL);
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&d.loop) != 0)
+        bsup_log_warn("event loop closed with handles still open");
+    json_decref(d.last_load);
+    bsup_store_close(d.store);
     return rc;
 }

@@ -46,7 +46,13 @@ void bsup_options_usage(FILE *out)
           "  -V, --version          show the version and exit\n"
           "\n"
           "Settings come from the built-in defaults, then the settings file, then these flags.\n"
-          "Documentation: bsupd(8), bsup.d(5), /usr/share/doc/bsup/config.md\n",
+          "\n"
+          "Signals: SIGHUP rereads the drop-ins (broken files keep their services' last good\n"
+          "state); SIGTERM or SIGINT stops gracefully (exit 0), a second one at once.\n"
+          "Under systemd: Type=notify with READY/STATUS/WATCHDOG, and socket activation\n"
+          "(bsupd.socket) replaces --socket. Talk to the running daemon with bsupctl(8).\n"
+          "Exit status: 0 clean stop, 1 cannot start, 2 usage error.\n"
+          "Documentation: bsupd(8), bsup.d(5), /usr/share/doc/bsup/operations.md\n",
           out);
 }
 

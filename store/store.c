@@ -30,6 +30,16 @@ const char *const bsup_store_migrations[] = {
     "  added INTEGER NOT NULL, changed INTEGER NOT NULL, removed INTEGER NOT NULL,"
     "  kept INTEGER NOT NULL"
     ") STRICT;",
+    /* 3: what happened, for bsupctl events: config loads, requests, pauses */
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at INTEGER NOT NULL,"
+    "  service TEXT,"
+    "  kind TEXT NOT NULL,"
+    "  message TEXT NOT NULL,"
+    "  request_id TEXT"
+    ") STRICT;"
+    "CREATE INDEX events_at ON events(at);",
 };
 const int bsup_store_n_migrations =
     sizeof(bsup_store_migrations) / sizeof(bsup_store_migrations[0]);

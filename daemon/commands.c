@@ -1,0 +1,312 @@
+/* The control commands: one table of name, whether it changes anything, and handler. */
+#include "daemon/daemon_internal.h"
+#include "daemon/log.h"
+#include "daemon/notify.h"
+#include "store/events.h"
+
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct s_call {
+    struct bsup_daemon *d;
+    uint64_t client_id;
+    const struct bsup_peer *peer;
+    json_t *req;
+    const char *service; /* the "service" argument, or NULL */
+    char request_id[40]; /* for changing commands */
+};
+
+typedef json_t *(*s_command_fn)(struct s_call *call);
+
+/* The services of the store as status rows; NULL service: all. */
+static json_t *s_service_rows(struct bsup_daemon *d, const char *service, bool plan,
+                              json_t **out_err)
+{
+    struct bsup_store_service *v = NULL;
+    size_t n = 0;
+    struct bsup_diag diag = {0};
+    *out_err = NULL;
+    if (bsup_store_services_list(d->store, &v, &n, &diag)) {
+        *out_err = bsup_control_error("internal", "%s", diag.message);
+        return NULL;
+    }
+    json_t *rows = json_array();
+    json_t *files = d->last_load ? json_object_get(d->last_load, "file_list") : NULL;
+    for (size_t i = 0; rows && i < n; i++) {
+        if (service && strcmp(service, v[i].service) != 0)
+            continue;
+        json_t *cfg = json_loads(v[i].config_json, 0, NULL);
+        const char *env = json_string_value(json_object_get(cfg, "environment"));
+        const char *mode = json_string_value(json_object_get(cfg, "mode"));
+        bool inherited = !mode;
+        if (!mode)
+            mode = bsup_mode_name(d->settings->mode);
+        const char *forced = d->paused ? "paused" : d->opts->dry_run ? "dry-run" : NULL;
+        bool file_ok = true;
+        size_t fi;
+        json_t *f;
+        json_array_foreach(files, fi, f)
+        {
+            if (strcmp(json_string_value(json_object_get(f, "name")), v[i].source_file) == 0)
+                file_ok = json_is_true(json_object_get(f, "ok"));
+        }
+        json_t *row;
+        if (plan) {
+            row =
+                json_pack("{s:s, s:I, s:s, s:n, s:s, s:[]}", "service", v[i].service, "generation",
+                          (json_int_t)v[i].generation, "mode", forced ? "observe" : mode,
+                          "observed_at", "state", "never observed", "actions");
+        } else {
+            row = json_pack(
+                "{s:s, s:s, s:s, s:s, s:b, s:s?, s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:n, s:n, "
+                "s:b, s:b}",
+                "service", v[i].service, "environment", env ? env : "?", "mode",
+                forced ? "observe" : mode, "configured_mode", mode, "mode_inherited", inherited,
+                "mode_forced_by", forced, "generation", (json_int_t)v[i].generation, "content_hash",
+                v[i].content_hash, "source_file", v[i].source_file, "loaded_at",
+                (json_int_t)v[i].loaded_at_s, "seen_at", (json_int_t)v[i].seen_at_s, "config",
+                file_ok ? "ok" : "rejected-kept-last-good", "state", "never reconciled",
+                "last_reconciled_at", "drift", "degraded", 0, "attention", !file_ok);
+        }
+        json_decref(cfg);
+        if (!row || json_array_append_new(rows, row)) {
+            json_decref(rows);
+            rows = NULL;
+        }
+    }
+    bsup_store_services_free(v, n);
+    if (!rows)
+        *out_err = bsup_control_error("internal", "out of memory");
+    else if (service && json_array_size(rows) == 0) {
+        json_decref(rows);
+        rows = NULL;
+        *out_err = bsup_control_error("not_found", "no service named %s", service);
+    }
+    return rows;
+}
+
+static json_t *s_daemon_info(struct bsup_daemon *d)
+{
+    json_t *load = d->last_load ? json_deep_copy(d->last_load) : json_null();
+    return json_pack("{s:s, s:i, s:I, s:b, s:b, s:s, s:s, s:s, s:s, s:o, s:I, s:o, s:I, s:I}",
+                     "version", BSUP_VERSION, "pid", (int)getpid(), "started_at",
+                     (json_int_t)d->started_at_s, "paused", d->paused, "dry_run", d->opts->dry_run,
+                     "mode", bsup_mode_name(d->settings->mode), "config_dir",
+                     d->settings->config_dir, "state_dir", d->settings->state_dir, "region",
+                     d->settings->region ? d->settings->region : "", "last_load", load, "reloads",
+                     (json_int_t)d->reloads, "last_cycle_at",
+                     d->last_cycle_at_s ? json_integer(d->last_cycle_at_s) : json_null(), "cycles",
+                     (json_int_t)d->cycles, "clients",
+                     (json_int_t)(d->control ? bsup_control_n_clients(d->control) : 0));
+}
+
+static json_t *on_status(struct s_call *call)
+{
+    json_t *err;
+    json_t *rows = s_service_rows(call->d, call->service, false, &err);
+    if (!rows)
+        return err;
+    bool attention = call->d->files_rejected > 0;
+    char line[256];
+    bsup_daemon_status_line(call->d, line, sizeof(line));
+    return json_pack("{s:b, s:i, s:s, s:b, s:o, s:o}", "ok", 1, "protocol", BSUP_CONTROL_PROTOCOL,
+                     "summary", line, "attention", attention, "daemon", s_daemon_info(call->d),
+                     "services", rows);
+}
+
+static json_t *on_plan(struct s_call *call)
+{
+    json_t *err;
+    json_t *rows = s_service_rows(call->d, call->service, true, &err);
+    if (!rows)
+        return err;
+    return json_pack("{s:b, s:i, s:b, s:o}", "ok", 1, "protocol", BSUP_CONTROL_PROTOCOL, "paused",
+                     call->d->paused, "services", rows);
+}
+
+static json_t *on_reconcile(struct s_call *call)
+{
+    struct bsup_daemon *d = call->d;
+    json_t *wait = json_object_get(call->req, "wait");
+    if (wait && !json_is_boolean(wait))
+        return bsup_control_error("bad_request", "wait must be true or false");
+    if (call->service) {
+        json_t *err;
+        json_t *rows = s_service_rows(d, call->service, true, &err);
+        if (!rows)
+            return err;
+        json_decref(rows);
+    }
+    bsup_daemon_event(d, call->service, "reconcile.requested", call->request_id,
+                      "reconcile requested by uid %u%s", (unsigned)call->peer->uid,
+                      d->paused ? " (paused: observe only)" : "");
+    bsup_log_info("reconcile requested action=reconcile request_id=%s service=%s uid=%u",
+                  call->request_id, call->service ? call->service : "*", (unsigned)call->peer->uid);
+    if (json_is_true(wait)) {
+        if (d->n_waiters == d->cap_waiters) {
+            size_t cap = d->cap_waiters ? 2 * d->cap_waiters : 8;
+            struct bsup_daemon_waiter *nw = realloc(d->waiters, cap * sizeof(*nw));
+            if (!nw)
+                return bsup_control_error("internal", "out of memory");
+            d->waiters = nw;
+            d->cap_waiters = cap;
+        }
+        struct bsup_daemon_waiter *w = &d->waiters[d->n_waiters];
+        memset(w, 0, sizeof(*w));
+        w->client_id = call->client_id;
+        w->id = json_incref(json_object_get(call->req, "id"));
+        snprintf(w->request_id, sizeof(w->request_id), "%s", call->request_id);
+        w->service = call->service ? strdup(call->service) : NULL;
+        d->n_waiters++;
+        bsup_daemon_schedule_cycle(d, call->request_id);
+        return NULL; /* answered by the cycle */
+    }
+    bsup_daemon_schedule_cycle(d, call->request_id);
+    return json_pack("{s:b, s:s, s:b, s:b}", "ok", 1, "request_id", call->request_id, "accepted", 1,
+                     "paused", d->paused);
+}
+
+static json_t *on_reload(struct s_call *call)
+{
+    json_t *result = NULL;
+    bsup_notify_reloading();
+    int rc = bsup_daemon_reload(call->d, call->request_id, &result);
+    char line[256];
+    bsup_daemon_status_line(call->d, line, sizeof(line));
+    bsup_notify_ready(line);
+    if (rc) {
+        json_t *err = bsup_control_error(
+            "reload_failed", "%s",
+            result ? json_string_value(json_object_get(result, "message")) : "reload failed");
+        json_decref(result);
+        return err;
+    }
+    return json_pack("{s:b, s:s, s:o}", "ok", 1, "request_id", call->request_id, "loaded", result);
+}
+
+static json_t *on_events(struct s_call *call)
+{
+    json_t *since = json_object_get(call->req, "since_s");
+    json_t *limit = json_object_get(call->req, "limit");
+    if (since && (!json_is_integer(since) || json_integer_value(since) < 0))
+        return bsup_control_error("bad_request", "since_s must be a number of seconds >= 0");
+    if (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
+                  json_integer_value(limit) > 10000))
+        return bsup_control_error("bad_request", "limit must be 1 to 10000");
+    int64_t since_at = since ? (int64_t)time(NULL) - (int64_t)json_integer_value(since) : 0;
+    size_t max = limit ? (size_t)json_integer_value(limit) : 1000;
+    struct bsup_store_event *v = NULL;
+    size_t n = 0;
+    struct bsup_diag diag = {0};
+    if (bsup_store_events_list(call->d->store, since_at, call->service, max, &v, &n, &diag))
+        return bsup_control_error("internal", "%s", diag.message);
+    json_t *rows = json_array();
+    for (size_t i = 0; rows && i < n; i++)
+        json_array_append_new(rows, json_pack("{s:I, s:I, s:s?, s:s, s:s, s:s?}", "id",
+                                              (json_int_t)v[i].id, "at", (json_int_t)v[i].at_s,
+                                              "service", v[i].service, "kind", v[i].kind, "message",
+                                              v[i].message, "request_id", v[i].request_id));
+    bsup_store_events_free(v, n);
+    if (!rows)
+        return bsup_control_error("internal", "out of memory");
+    return json_pack("{s:b, s:o}", "ok", 1, "events", rows);
+}
+
+static json_t *s_set_paused(struct s_call *call, bool paused)
+{
+    struct bsup_daemon *d = call->d;
+    struct bsup_diag diag = {0};
+    bool changed = d->paused != paused;
+    if (bsup_store_meta_set(d->store, "paused", paused ? "1" : "0", &diag))
+        return bsup_control_error("internal", "%s", diag.message);
+    d->paused = paused;
+    if (changed) {
+        bsup_daemon_event(d, NULL, paused ? "daemon.paused" : "daemon.resumed", call->request_id,
+                          "%s by uid %u", paused ? "paused: observe only everywhere" : "resumed",
+                          (unsigned)call->peer->uid);
+        bsup_log_notice("%s action=%s request_id=%s uid=%u",
+                        paused ? "paused: every service observes only" : "resumed",
+                        paused ? "pause" : "resume", call->request_id, (unsigned)call->peer->uid);
+        char line[256];
+        bsup_daemon_status_line(d, line, sizeof(line));
+        bsup_notify_status(line);
+    }
+    return json_pack("{s:b, s:s, s:b, s:b}", "ok", 1, "request_id", call->request_id, "paused",
+                     paused, "changed", changed);
+}
+
+static json_t *on_pause(struct s_call *call)
+{
+    return s_set_paused(call, true);
+}
+
+static json_t *on_resume(struct s_call *call)
+{
+    return s_set_paused(call, false);
+}
+
+static const struct s_command {
+    const char *name;
+    bool changes; /* needs admin rights */
+    bool takes_service;
+    s_command_fn fn;
+} s_commands[] = {
+    {"status", false, true, on_status}, {"plan", false, true, on_plan},
+    {"events", false, true, on_events}, {"reconcile", true, true, on_reconcile},
+    {"reload", true, false, on_reload}, {"pause", true, false, on_pause},
+    {"resume", true, false, on_resume},
+};
+
+static bool s_peer_may(const struct bsup_daemon *d, const struct bsup_peer *peer, bool changes)
+{
+    if (peer->uid == 0 || peer->uid == d->self_uid)
+        return true;
+    if (d->admin_gid != (gid_t)-1 && bsup_peer_in_group(peer, d->admin_gid))
+        return true;
+    return !changes && d->read_gid != (gid_t)-1 && bsup_peer_in_group(peer, d->read_gid);
+}
+
+json_t *bsup_daemon_on_request(void *ctx, uint64_t client_id, const struct bsup_peer *peer,
+                               json_t *request)
+{
+    struct bsup_daemon *d = ctx;
+    json_t *cmd = json_object_get(request, "cmd");
+    if (!json_is_string(cmd))
+        return bsup_control_error("bad_request", "request needs \"cmd\": one of status, plan, "
+                                                 "events, reconcile, reload, pause, resume");
+    const struct s_command *c = NULL;
+    for (size_t i = 0; i < sizeof(s_commands) / sizeof(s_commands[0]); i++)
+        if (strcmp(s_commands[i].name, json_string_value(cmd)) == 0)
+            c = &s_commands[i];
+    if (!c)
+        return bsup_control_error("unknown_command",
+                                  "unknown command \"%.64s\"; known: status, plan, events, "
+                                  "reconcile, reload, pause, resume",
+                                  json_string_value(cmd));
+    if (!s_peer_may(d, peer, c->changes)) {
+        struct passwd *pw = getpwuid(peer->uid);
+        bsup_log_warn("control request refused action=%s uid=%u", c->name, (unsigned)peer->uid);
+        return bsup_control_error("permission_denied",
+                                  "uid %u (%s) may not %s: %s needs root or the group %s",
+                                  (unsigned)peer->uid, pw ? pw->pw_name : "?", c->name,
+                                  c->changes ? "changing" : "reading",
+                                  c->changes ? d->settings->admin_group : d->settings->read_group);
+    }
+    json_t *service = json_object_get(request, "service");
+    if (service && !json_is_null(service) && (!c->takes_service || !json_is_string(service)))
+        return bsup_control_error("bad_request", c->takes_service
+                                                     ? "service must be a string"
+                                                     : "this command takes no service");
+    struct s_call call = {.d = d,
+                          .client_id = client_id,
+                          .peer = peer,
+                          .req = request,
+                          .service = json_string_value(service)};
+    if (c->changes)
+        bsup_daemon_request_id(d, call.request_id);
+    return c->fn(&call);
+}

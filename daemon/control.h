@@ -1,0 +1,76 @@
+/* The control socket server: a Unix stream socket carrying one JSON object per line in each
+ * direction. It frames, limits and authenticates; what a command means is the caller's
+ * business (bsup_control_request_fn). No client can block the loop or another client: reads
+ * are bounded by a line limit, writes are queued with a cap, idle clients are dropped, and
+ * beyond max_clients a new client gets an error line and is closed. */
+#ifndef BSUP_DAEMON_CONTROL_H
+#define BSUP_DAEMON_CONTROL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "core/error.h"
+
+#define BSUP_CONTROL_PROTOCOL 1
+
+/* Who is on the other end (SO_PEERCRED and the supplementary groups). */
+struct bsup_peer {
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+    gid_t groups[64];
+    size_t n_groups;
+};
+
+/* Whether gid is the peer's primary or one of its supplementary groups. */
+bool bsup_peer_in_group(const struct bsup_peer *peer, gid_t gid);
+
+struct bsup_control_limits {
+    size_t max_line_bytes;   /* a request line longer than this: line_too_long, close */
+    size_t max_queued_bytes; /* output waiting for a slow reader; beyond it: close */
+    uint64_t idle_timeout_ms;
+    size_t max_clients;
+};
+
+#define BSUP_CONTROL_LIMITS_DEFAULT                                                                \
+    ((struct bsup_control_limits){.max_line_bytes = 64 * 1024,                                     \
+                                  .max_queued_bytes = 4 * 1024 * 1024,                             \
+                                  .idle_timeout_ms = 30000,                                        \
+                                  .max_clients = 64})
+
+struct bsup_control;
+
+/* One request (a JSON object) from client client_id. Returns the reply (the server takes the
+ * reference and adds the request's "id"), or NULL to answer later with bsup_control_reply. */
+typedef json_t *(*bsup_control_request_fn)(void *ctx, uint64_t client_id,
+                                           const struct bsup_peer *peer, json_t *request);
+typedef void (*bsup_control_closed_fn)(void *arg);
+
+/* Listens on the socket systemd passed (listen_fd >= 0) or creates path: parent directory
+ * made if missing, mode 0660, group socket_gid (unless (gid_t)-1), a stale socket removed only
+ * if nothing answers on it. BSUP_EEXISTS when another daemon answers there. */
+int bsup_control_open(uv_loop_t *loop, const char *path, int listen_fd, gid_t socket_gid,
+                      const struct bsup_control_limits *limits, bsup_control_request_fn on_request,
+                      void *ctx, struct bsup_control **out, struct bsup_diag *diag);
+
+/* Sends a reply that on_request deferred (takes the reference). BSUP_ENOTFOUND when the client
+ * has gone meanwhile. */
+int bsup_control_reply(struct bsup_control *ctl, uint64_t client_id, json_t *reply);
+
+/* {"ok":false,"error":{"code":code,"message":...}}. */
+json_t *bsup_control_error(const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Stops accepting; clients get their queued output, then are closed. With force, closes
+ * everything now. on_closed fires (asynchronously) once nothing is left; ctl is then freed.
+ * May be called again with force=true while a graceful close is under way. */
+void bsup_control_close(struct bsup_control *ctl, bool force, bsup_control_closed_fn on_closed,
+                        void *arg);
+
+size_t bsup_control_n_clients(const struct bsup_control *ctl);
+
+#endif

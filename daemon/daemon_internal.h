@@ -1,0 +1,81 @@
+/* Internal to the daemon: its state, shared by the loop (daemon.c) and the control commands
+ * (commands.c). */
+#ifndef BSUP_DAEMON_DAEMON_INTERNAL_H
+#define BSUP_DAEMON_DAEMON_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "daemon/control.h"
+#include "daemon/daemon.h"
+#include "store/store.h"
+
+/* A reconcile --wait client, answered when the cycle it asked for is done. */
+struct bsup_daemon_waiter {
+    uint64_t client_id;
+    json_t *id; /* the request's "id", echoed */
+    char request_id[40];
+    char *service; /* NULL: every service */
+};
+
+struct bsup_daemon {
+    uv_loop_t loop;
+    const struct bsup_options *opts;
+    const struct bsup_settings *settings;
+    struct bsup_store *store;
+    struct bsup_control *control;
+
+    uv_signal_t sig_hup, sig_term, sig_int;
+    uv_timer_t watchdog;
+    uint64_t watchdog_ms;
+    uv_timer_t deadline;
+    uv_timer_t cycle;
+    bool cycle_pending;
+    struct bsup_daemon_waiter *waiters;
+    size_t n_waiters, cap_waiters;
+    char cycle_request_ids[8][40]; /* requests the pending cycle answers (for events) */
+    size_t n_cycle_requests;
+
+    bool stopping;
+    bool healthy; /* false after a store failure: the watchdog stops */
+    bool paused;
+    uid_t self_uid;
+    gid_t read_gid, admin_gid; /* (gid_t)-1 when the group does not exist */
+    int64_t started_at_s;
+    uint64_t request_seq;
+
+    /* The last configuration load. */
+    json_t *last_load; /* {"at","ok","files":[...],"errors":[...],...} */
+    size_t files_rejected;
+    uint64_t reloads;
+    int64_t last_cycle_at_s; /* 0: never */
+    uint64_t cycles;
+};
+
+/* Answers one control request (bsup_control_request_fn). */
+json_t *bsup_daemon_on_request(void *ctx, uint64_t client_id, const struct bsup_peer *peer,
+                               json_t *request);
+
+/* Loads the drop-ins and applies them (one transaction). *out_result (may be NULL) gets a
+ * summary object. Returns 0 or a negative code (directory unreadable, store failure); the
+ * previous state stays in place on failure. */
+int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **out_result);
+
+/* Asks for a (for now no-op) cycle; waiters, if any, are answered when it is done. */
+void bsup_daemon_schedule_cycle(struct bsup_daemon *d, const char *request_id);
+
+/* The one-line summary for STATUS= and logs. */
+void bsup_daemon_status_line(const struct bsup_daemon *d, char *buf, size_t len);
+
+/* A fresh request id ("r<start>-<seq>") for a changing request. */
+void bsup_daemon_request_id(struct bsup_daemon *d, char out[40]);
+
+/* Records an event, logging (not failing) if the store refuses. */
+void bsup_daemon_event(struct bsup_daemon *d, const char *service, const char *kind,
+                       const char *request_id, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+#endif

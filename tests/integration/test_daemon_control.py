@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""bsupd on a temporary socket and state directory, driven by bsupctl: status (table and
+JSON), reload with a broken file, events, pause persisted across restarts, reconcile --wait,
+a live socket refused, a stale one replaced, and a clean SIGTERM with a consistent database."""
+import os
+import signal
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bsuptest import GOOD_API, GOOD_WORKER, Daemon, check, fail  # noqa: E402
+
+d = Daemon().start()
+
+# status, human: an aligned table within 100 columns, no colour when not a terminal.
+r = d.ctl("status", expect=0)
+lines = r.stdout.splitlines()
+check(any(l.startswith("SERVICE") and "ENV" in l and "STATE" in l and "SOURCE" in l
+          for l in lines), "status has no header:\n" + r.stdout)
+check(all(len(l) <= 100 for l in lines), "status wider than 100 columns:\n" + r.stdout)
+check("\033[" not in r.stdout, "colour without a terminal")
+check("never reconciled" in r.stdout and "api" in r.stdout and "worker" in r.stdout,
+      "status misses services:\n" + r.stdout)
+
+# status, JSON: documented fields.
+j = d.ctl_json("status")
+check(j["ok"] is True and j["protocol"] == 1 and j["attention"] is False, "status json: %r" % j)
+svc = {s["service"]: s for s in j["services"]}
+check(set(svc) == {"api", "worker"}, "services: %r" % svc.keys())
+for key in ("environment", "mode", "generation", "state", "source_file", "config",
+            "last_reconciled_at", "content_hash"):
+    check(key in svc["api"], "status row lacks %s" % key)
+check(svc["api"]["generation"] == 1 and svc["api"]["state"] == "never reconciled", "api row")
+check(svc["api"]["environment"] == "prod" and svc["worker"]["source_file"] == "20-worker.yaml",
+      "row values")
+one = d.ctl_json("status", "worker")
+check([s["service"] for s in one["services"]] == ["worker"], "status SERVICE filter")
+r = d.ctl("status", "nope", expect=2)
+check("no service named nope" in r.stderr, "unknown service message: " + r.stderr)
+
+# Colour on a terminal only, and never with NO_COLOR.
+def on_tty(extra_env):
+    import pty
+    import subprocess
+    from bsuptest import BSUPCTL
+    master, slave = pty.openpty()
+    env = dict(os.environ)
+    env.pop("NO_COLOR", None)
+    env.update(extra_env)
+    subprocess.run([BSUPCTL, "--socket", d.sock, "status"], stdout=slave, env=env, timeout=60)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return out.decode(errors="replace")
+
+
+check("\033[" in on_tty({}), "no colour on a terminal")
+check("\033[" not in on_tty({"NO_COLOR": "1"}), "colour despite NO_COLOR")
+
+# plan: empty, never observed.
+j = d.ctl_json("plan")
+check(all(s["actions"] == [] and s["state"] == "never observed" for s in j["services"]),
+      "plan: %r" % j)
+
+# reload with a broken file: good services update, the broken one keeps its generation.
+d.write("10-api.yaml", GOOD_API % 6)
+d.write("20-worker.yaml", GOOD_WORKER % 5 + "min_size: [oops\n")
+r = d.ctl("reload", expect=1)
+check("rejected" in r.stdout and "20-worker.yaml" in r.stdout, "reload output: " + r.stdout)
+j = d.ctl_json("status", expect=1)
+svc = {s["service"]: s for s in j["services"]}
+check(svc["api"]["generation"] == 2, "api should be generation 2: %r" % svc["api"])
+check(svc["worker"]["generation"] == 1, "worker must keep generation 1: %r" % svc["worker"])
+check(svc["worker"]["config"] != "ok" and svc["worker"]["attention"] is True, "worker flagged")
+check(j["attention"] is True and j["daemon"]["last_load"]["files_rejected"] == 1, "attention")
+r = d.ctl("status", expect=1)
+check("20-worker.yaml" in r.stdout and "Rejected files" in r.stdout, "rejected shown")
+
+# SIGHUP does the same as reload.
+d.write("20-worker.yaml", GOOD_WORKER % 5)
+d.proc.send_signal(signal.SIGHUP)
+for _ in range(200):
+    j = d.ctl_json("status", expect=None)  # exit 1 until SIGHUP is handled, then 0
+    if {s["service"]: s for s in j["services"]}["worker"]["generation"] == 2:
+        break
+    time.sleep(0.02)
+else:
+    fail("SIGHUP did not reload")
+
+# events: config loads, rejections, changes; filtered by service and time.
+j = d.ctl_json("events", "--since", "1h")
+kinds = [e["kind"] for e in j["events"]]
+for k in ("service.added", "config.loaded", "config.file_rejected", "service.changed"):
+    check(k in kinds, "events lack %s: %r" % (k, kinds))
+j = d.ctl_json("events", "--service", "api")
+check(j["events"] and all(e["service"] == "api" for e in j["events"]), "events --service")
+r = d.ctl("events", expect=0)
+check(all(len(l) <= 100 for l in r.stdout.splitlines()), "events wider than 100 columns")
+d.ctl("events", "--since", "soon", expect=2)
+
+# reconcile: acknowledged, and --wait returns once the (no-op) cycle is done.
+j = d.ctl_json("reconcile")
+check(j["accepted"] is True and j["request_id"], "reconcile ack: %r" % j)
+j = d.ctl_json("reconcile", "api", "--wait")
+check(j["completed"] is True, "reconcile --wait: %r" % j)
+d.ctl("reconcile", "nope", expect=2)
+
+# pause persists across a restart.
+d.ctl("pause", expect=0)
+check(d.ctl_json("status")["daemon"]["paused"] is True, "paused")
+rc, took = d.stop()
+check(rc == 0, "bsupd exit %s after SIGTERM:\n%s" % (rc, d.logtext()))
+check(took < 10, "SIGTERM took %.1fs" % took)
+check(not os.path.exists(d.sock), "socket file left behind")
+check(d.integrity() == "ok", "integrity_check: " + d.integrity())
+d.start()
+j = d.ctl_json("status")
+check(j["daemon"]["paused"] is True and "paused" in j["summary"], "pause not persisted")
+check(all(s["mode"] == "observe" for s in j["services"]), "paused means observe")
+d.ctl("resume", expect=0)
+
+# A second bsupd on a live socket refuses to start and leaves the first alone.
+d2 = Daemon()
+d2.sock = d.sock
+d2.start(wait=False)
+try:
+    rc2 = d2.proc.wait(timeout=30)
+except Exception:
+    fail("second bsupd did not exit")
+check(rc2 == 1 and "already listening" in d2.logtext(), "second bsupd: %s %s" % (
+    rc2, d2.logtext()))
+d.ctl("status", expect=0)
+
+# Bad arguments and an unreachable daemon: exit 2 with the socket named.
+d.ctl("frobnicate", expect=2)
+d.ctl("status", "--bogus", expect=2)
+r = d.ctl("--help", expect=0)
+check("reconcile" in r.stdout, "help")
+r = d.ctl("--version", expect=0)
+check(r.stdout.startswith("bsupctl "), "version")
+
+rc, took = d.stop()
+check(rc == 0 and took < 10, "second stop: rc=%s took=%.1f" % (rc, took))
+check(d.integrity() == "ok", "integrity after restart")
+
+# A stale socket file (nothing listening) is replaced.
+stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+stale.bind(d.sock)
+stale.close()
+d.start()
+d.ctl("status", expect=0)
+rc, _ = d.stop()
+check(rc == 0, "stop after stale socket")
+r = d.ctl("status", expect=2)
+check(d.sock in r.stderr and "bsupd" in r.stderr, "unreachable message: " + r.stderr)
+print("ok")

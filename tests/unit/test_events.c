@@ -1,0 +1,78 @@
+#include "tests/lib/testlib.h"
+
+#include "store/events.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void test_add_list_prune(void **state)
+{
+    (void)state;
+    char *dir = bsup_test_mkdtemp();
+    struct bsup_store *st = NULL;
+    struct bsup_diag diag = {0};
+    struct bsup_store_event *v = NULL;
+    size_t n = 0, deleted = 0;
+    assert_int_equal(bsup_store_open(dir, &st, &diag), 0);
+
+    assert_int_equal(bsup_store_event_add(st, 100, NULL, "config.loaded", "loaded", NULL, &diag),
+                     0);
+    assert_int_equal(bsup_store_event_add(st, 200, "api", "service.added", "added", "r1-1", &diag),
+                     0);
+    assert_int_equal(bsup_store_event_add(st, 300, "api", "service.changed", "1 -> 2", NULL, &diag),
+                     0);
+    assert_int_equal(bsup_store_event_add(st, 400, "worker", "service.added", "w", NULL, &diag), 0);
+
+    /* Everything, oldest first. */
+    assert_int_equal(bsup_store_events_list(st, 0, NULL, 100, &v, &n, &diag), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(v[0].kind, "config.loaded");
+    assert_null(v[0].service);
+    assert_null(v[0].request_id);
+    assert_string_equal(v[1].request_id, "r1-1");
+    assert_int_equal(v[3].at_s, 400);
+    bsup_store_events_free(v, n);
+
+    /* By service and time. */
+    assert_int_equal(bsup_store_events_list(st, 250, "api", 100, &v, &n, &diag), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].message, "1 -> 2");
+    bsup_store_events_free(v, n);
+
+    /* The newest `limit`, still oldest first. */
+    assert_int_equal(bsup_store_events_list(st, 0, NULL, 2, &v, &n, &diag), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0].at_s, 300);
+    assert_int_equal(v[1].at_s, 400);
+    bsup_store_events_free(v, n);
+
+    assert_int_equal(bsup_store_events_prune(st, 250, &deleted, &diag), 0);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(bsup_store_events_list(st, 0, NULL, 100, &v, &n, &diag), 0);
+    assert_int_equal(n, 2);
+    bsup_store_events_free(v, n);
+
+    /* Limit 0 is an empty answer, not an error. */
+    assert_int_equal(bsup_store_events_list(st, 0, NULL, 0, &v, &n, &diag), 0);
+    assert_int_equal(n, 0);
+    assert_null(v);
+
+    bsup_store_close(st);
+    bsup_test_rmtree(dir);
+    free(dir);
+}
+
+static void test_schema_has_events(void **state)
+{
+    (void)state;
+    assert_true(bsup_store_schema_version() >= 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_add_list_prune),
+        cmocka_unit_test(test_schema_has_events),
+    };
+    return cmocka_run_group_tests_name("store/events", tests, NULL, NULL);
+}
