@@ -1,5 +1,5 @@
-/* The documentation names every configuration key: bsup.d(5) both key tables, and
- * docs/config.md (when present) too. The tables are the truth; the docs must follow. */
+/* The man pages exist and bsup.d(5) names every key of both key tables (docs/config.md is
+ * checked by test_config). The tables are the truth; the docs must follow. */
 #include "tests/lib/testlib.h"
 
 #include "core/config.h"
@@ -45,19 +45,6 @@ static void test_man_page_keys(void **state)
     assert_int_equal(missing, 0);
 }
 
-static void test_config_md_keys(void **state)
-{
-    (void)state;
-    char *text = bsup_test_read(BSUP_SRCDIR "/docs/config.md", NULL);
-    int missing = 0;
-    if (!text)
-        skip(); /* written in another issue */
-    s_check_keys("docs/config.md", text, bsup_service_keys, NULL, &missing);
-    s_check_keys("docs/config.md", text, bsup_settings_keys, NULL, &missing);
-    free(text);
-    assert_int_equal(missing, 0);
-}
-
 static void test_man_pages_exist(void **state)
 {
     (void)state;
@@ -77,7 +64,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_man_pages_exist),
         cmocka_unit_test(test_man_page_keys),
-        cmocka_unit_test(test_config_md_keys),
     };
     return cmocka_run_group_tests_name("docs", tests, NULL, NULL);
 }
