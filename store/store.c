@@ -40,6 +40,36 @@ const char *const bsup_store_migrations[] = {
     "  request_id TEXT"
     ") STRICT;"
     "CREATE INDEX events_at ON events(at);",
+    /* 4: the action journal (intent before the call, outcome after), what bsupd remembers of
+     * each resource between cycles, and the last observation of each service */
+    "CREATE TABLE journal ("
+    "  id INTEGER PRIMARY KEY,"
+    "  service TEXT NOT NULL,"
+    "  resource TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  params TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  outcome TEXT CHECK (outcome IN ('ok', 'error', 'unknown')),"
+    "  error_code TEXT,"
+    "  error_message TEXT,"
+    "  request_id TEXT,"
+    "  finished_at INTEGER"
+    ") STRICT;"
+    "CREATE INDEX journal_open ON journal(outcome) WHERE outcome IS NULL;"
+    "CREATE TABLE resource_memory ("
+    "  service TEXT NOT NULL,"
+    "  resource TEXT NOT NULL,"
+    "  last_change_at INTEGER NOT NULL DEFAULT 0,"
+    "  corrections_in_a_row INTEGER NOT NULL DEFAULT 0,"
+    "  fighting INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (service, resource)"
+    ") STRICT;"
+    "CREATE TABLE observations ("
+    "  service TEXT PRIMARY KEY,"
+    "  observed_at INTEGER NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  detail TEXT NOT NULL"
+    ") STRICT;",
 };
 const int bsup_store_n_migrations =
     sizeof(bsup_store_migrations) / sizeof(bsup_store_migrations[0]);

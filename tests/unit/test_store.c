@@ -2,6 +2,7 @@
 #include "tests/lib/testlib.h"
 
 #include "core/config.h"
+#include "store/journal.h"
 #include "store/store.h"
 #include "store/store_internal.h"
 
@@ -341,6 +342,75 @@ static void test_corrupt_readonly_full(void **state)
     free(path);
 }
 
+/* Intents, outcomes, crash recovery, resource memory, observations and pruning. */
+static void test_journal(void **state)
+{
+    struct s_env *e = *state;
+    struct bsup_store *st = NULL;
+    struct bsup_diag diag = {0};
+    assert_int_equal(bsup_store_open(e->state, &st, &diag), 0);
+    int64_t a, b;
+    assert_int_equal(bsup_store_journal_begin(st, "api", "autoscaling-group/api-prod",
+                                              "UpdateAutoScalingGroup", "{\"MaxSize\":6}", 100, &a,
+                                              &diag),
+                     0);
+    assert_int_equal(bsup_store_journal_end(st, a, "ok", NULL, NULL, "req-1", 101, &diag), 0);
+    assert_int_equal(bsup_store_journal_begin(st, "api", "autoscaling-group/api-prod",
+                                              "UpdateAutoScalingGroup", "{}", 200, &b, &diag),
+                     0);
+    bsup_store_close(st); /* "crash" with b open */
+
+    assert_int_equal(bsup_store_open(e->state, &st, &diag), 0);
+    size_t n = 0;
+    assert_int_equal(bsup_store_journal_recover(st, 300, &n, &diag), 0);
+    assert_int_equal(n, 1);
+    struct bsup_store_journal_entry *v;
+    assert_int_equal(bsup_store_journal_list(st, "api", 10, &v, &n, &diag), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0].id, b);
+    assert_string_equal(v[0].outcome, "unknown");
+    assert_string_equal(v[1].outcome, "ok");
+    assert_string_equal(v[1].request_id, "req-1");
+    bsup_store_journal_free(v, n);
+    assert_int_equal(bsup_store_journal_recover(st, 301, &n, &diag), 0);
+    assert_int_equal(n, 0);
+
+    struct bsup_resource_memory m = {
+        .last_change_s = 5, .corrections_in_a_row = 2, .fighting = true};
+    struct bsup_resource_memory got;
+    assert_int_equal(bsup_store_memory_get(st, "api", "r", &got), 0);
+    assert_int_equal(got.last_change_s, 0);
+    assert_int_equal(bsup_store_memory_put(st, "api", "r", &m, &diag), 0);
+    assert_int_equal(bsup_store_memory_get(st, "api", "r", &got), 0);
+    assert_int_equal(got.corrections_in_a_row, 2);
+    assert_true(got.fighting);
+
+    char *state_word, *detail;
+    int64_t at;
+    assert_int_equal(bsup_store_observation_get(st, "api", &at, &state_word, &detail),
+                     BSUP_ENOTFOUND);
+    assert_int_equal(bsup_store_observation_put(st, "api", 7, "drift", "{\"x\":1}", &diag), 0);
+    assert_int_equal(bsup_store_observation_put(st, "api", 8, "ok", "{}", &diag), 0);
+    assert_int_equal(bsup_store_observation_get(st, "api", &at, &state_word, &detail), 0);
+    assert_int_equal(at, 8);
+    assert_string_equal(state_word, "ok");
+    free(state_word);
+    free(detail);
+
+    /* Pruning by age keeps recent rows; by count keeps the newest. */
+    for (int i = 0; i < 10; i++) {
+        int64_t id;
+        bsup_store_journal_begin(st, "api", "r", "X", "{}", 1000 + i, &id, &diag);
+        bsup_store_journal_end(st, id, "ok", NULL, NULL, NULL, 1000 + i, &diag);
+    }
+    assert_int_equal(bsup_store_prune(st, 500, 5, &diag), 0);
+    assert_int_equal(bsup_store_journal_list(st, NULL, 100, &v, &n, &diag), 0);
+    assert_int_equal(n, 5);
+    assert_int_equal(v[0].started_at_s, 1009);
+    bsup_store_journal_free(v, n);
+    bsup_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +418,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_from_every_version, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_crash_mid_load, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_readonly_full, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_journal, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
