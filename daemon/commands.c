@@ -56,10 +56,18 @@ static json_t *s_service_rows(struct bsup_daemon *d, const char *service, bool p
         }
         json_t *row;
         if (plan) {
-            row =
-                json_pack("{s:s, s:I, s:s, s:n, s:s, s:[]}", "service", v[i].service, "generation",
-                          (json_int_t)v[i].generation, "mode", forced ? "observe" : mode,
-                          "observed_at", "state", "never observed", "actions");
+            json_t *actions = bsup_reconcile_plan_json(&d->rec, v[i].service);
+            row = json_pack("{s:s, s:I, s:s, s:n, s:s, s:o}", "service", v[i].service, "generation",
+                            (json_int_t)v[i].generation, "mode", forced ? "observe" : mode,
+                            "observed_at", "state", actions ? "observed" : "never observed",
+                            "actions", actions ? actions : json_array());
+            if (row && actions) {
+                json_t *st = json_object();
+                bsup_reconcile_status_fields(&d->rec, v[i].service, st);
+                json_object_set(row, "observed_at", json_object_get(st, "last_reconciled_at"));
+                json_object_set(row, "state", json_object_get(st, "state"));
+                json_decref(st);
+            }
         } else {
             row = json_pack(
                 "{s:s, s:s, s:s, s:s, s:b, s:s?, s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:n, s:n, "
@@ -73,6 +81,11 @@ static json_t *s_service_rows(struct bsup_daemon *d, const char *service, bool p
                 "last_reconciled_at", "drift", "degraded", 0, "attention", !file_ok);
         }
         json_decref(cfg);
+        if (row && !plan) {
+            bsup_reconcile_status_fields(&d->rec, v[i].service, row);
+            if (!file_ok)
+                json_object_set_new(row, "attention", json_true());
+        }
         if (!row || json_array_append_new(rows, row)) {
             json_decref(rows);
             rows = NULL;
@@ -99,8 +112,8 @@ static json_t *s_daemon_info(struct bsup_daemon *d)
                      d->settings->config_dir, "state_dir", d->settings->state_dir, "region",
                      d->settings->region ? d->settings->region : "", "last_load", load, "reloads",
                      (json_int_t)d->reloads, "last_cycle_at",
-                     d->last_cycle_at_s ? json_integer(d->last_cycle_at_s) : json_null(), "cycles",
-                     (json_int_t)d->cycles, "clients",
+                     d->rec.last_batch_at_s ? json_integer(d->rec.last_batch_at_s) : json_null(),
+                     "cycles", (json_int_t)d->rec.cycles, "clients",
                      (json_int_t)(d->control ? bsup_control_n_clients(d->control) : 0));
 }
 
@@ -111,10 +124,14 @@ static json_t *on_status(struct s_call *call)
     if (!rows)
         return err;
     bool attention = call->d->files_rejected > 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) attention |= json_is_true(json_object_get(row, "attention"));
     char line[256];
     bsup_daemon_status_line(call->d, line, sizeof(line));
-    return json_pack("{s:b, s:i, s:s, s:b, s:o, s:o}", "ok", 1, "protocol", BSUP_CONTROL_PROTOCOL,
-                     "summary", line, "attention", attention, "daemon", s_daemon_info(call->d),
+    return json_pack("{s:b, s:i, s:s, s:b, s:o, s:o, s:o}", "ok", 1, "protocol",
+                     BSUP_CONTROL_PROTOCOL, "summary", line, "attention", attention, "daemon",
+                     s_daemon_info(call->d), "engine", bsup_reconcile_engine_json(&call->d->rec),
                      "services", rows);
 }
 
@@ -147,25 +164,17 @@ static json_t *on_reconcile(struct s_call *call)
     bsup_log_info("reconcile requested action=reconcile request_id=%s service=%s uid=%u",
                   call->request_id, call->service ? call->service : "*", (unsigned)call->peer->uid);
     if (json_is_true(wait)) {
-        if (d->n_waiters == d->cap_waiters) {
-            size_t cap = d->cap_waiters ? 2 * d->cap_waiters : 8;
-            struct bsup_daemon_waiter *nw = realloc(d->waiters, cap * sizeof(*nw));
-            if (!nw)
-                return bsup_control_error("internal", "out of memory");
-            d->waiters = nw;
-            d->cap_waiters = cap;
-        }
-        struct bsup_daemon_waiter *w = &d->waiters[d->n_waiters];
-        memset(w, 0, sizeof(*w));
+        struct bsup_daemon_waiter *w = calloc(1, sizeof(*w));
+        if (!w)
+            return bsup_control_error("internal", "out of memory");
         w->client_id = call->client_id;
         w->id = json_incref(json_object_get(call->req, "id"));
-        snprintf(w->request_id, sizeof(w->request_id), "%s", call->request_id);
-        w->service = call->service ? strdup(call->service) : NULL;
-        d->n_waiters++;
-        bsup_daemon_schedule_cycle(d, call->request_id);
+        if (bsup_daemon_reconcile(d, call->service, call->request_id, w))
+            return bsup_control_error("shutting_down", "bsupd is stopping");
         return NULL; /* answered by the cycle */
     }
-    bsup_daemon_schedule_cycle(d, call->request_id);
+    if (bsup_daemon_reconcile(d, call->service, call->request_id, NULL))
+        return bsup_control_error("shutting_down", "bsupd is stopping");
     return json_pack("{s:b, s:s, s:b, s:b}", "ok", 1, "request_id", call->request_id, "accepted", 1,
                      "paused", d->paused);
 }

@@ -4,6 +4,7 @@
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "store/events.h"
+#include "store/journal.h"
 
 #include <grp.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #define S_EVENT_MAX_AGE_S (30 * 86400)
+#define S_MAX_ROWS 100000 /* events and journal rows kept at most */
 
 static int64_t s_now_s(void)
 {
@@ -47,8 +49,17 @@ void bsup_daemon_status_line(const struct bsup_daemon *d, char *buf, size_t len)
     if (n > 0 && (size_t)n < len && d->files_rejected)
         n += snprintf(buf + n, len - (size_t)n, ", %zu file%s rejected", d->files_rejected,
                       d->files_rejected == 1 ? "" : "s");
-    if (n > 0 && (size_t)n < len)
-        n += snprintf(buf + n, len - (size_t)n, ", never reconciled");
+    if (n > 0 && (size_t)n < len) {
+        size_t drift = 0, degraded = 0;
+        if (d->rec_up)
+            bsup_reconcile_counts(&d->rec, &drift, &degraded);
+        if (!d->rec_up || d->rec.cycles == 0)
+            n += snprintf(buf + n, len - (size_t)n, ", never reconciled");
+        else
+            n += snprintf(buf + n, len - (size_t)n,
+                          ", %zu drift, %zu degraded, last cycle %llds ago", drift, degraded,
+                          (long long)(s_now_s() - d->rec.last_batch_at_s));
+    }
     if (n > 0 && (size_t)n < len && d->paused)
         snprintf(buf + n, len - (size_t)n, ", paused");
 }
@@ -174,7 +185,9 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
              "services=%zu added=%zu changed=%zu unchanged=%zu removed=%zu kept=%zu",
              request_id ? request_id : "-", set.n_files, rejected, json_object_size(after),
              stats.added, stats.changed, stats.unchanged, stats.removed, stats.kept);
-    bsup_store_events_prune(d->store, s_now_s() - S_EVENT_MAX_AGE_S, NULL, NULL);
+    bsup_store_prune(d->store, s_now_s() - S_EVENT_MAX_AGE_S, S_MAX_ROWS, NULL);
+    if (d->rec_up && bsup_reconcile_sync(&d->rec, &diag))
+        bsup_log_err("reconcile engine: %s", diag.message);
     if (out_result)
         *out_result = json_incref(load);
     goto out;
@@ -197,46 +210,43 @@ out:
     return rc;
 }
 
-/* The cycle: for now there are no reconcilers, so it only answers whoever waits for it. */
-static void on_cycle(uv_timer_t *t)
+static void on_engine_change(void *ctx)
 {
-    struct bsup_daemon *d = t->data;
-    d->cycle_pending = false;
-    d->cycles++;
-    d->last_cycle_at_s = s_now_s();
-    for (size_t i = 0; i < d->n_cycle_requests; i++) {
-        bsup_log_info("reconcile cycle done (no reconcilers yet) action=reconcile request_id=%s",
-                      d->cycle_request_ids[i]);
-        bsup_daemon_event(d, NULL, "reconcile.done", d->cycle_request_ids[i],
-                          "cycle done: no reconcilers yet, nothing observed or changed");
-    }
-    d->n_cycle_requests = 0;
-    for (size_t i = 0; i < d->n_waiters; i++) {
-        struct bsup_daemon_waiter *w = &d->waiters[i];
-        json_t *reply = json_pack("{s:b, s:s, s:b, s:s}", "ok", 1, "request_id", w->request_id,
-                                  "completed", 1, "result", "no-op");
-        if (reply && w->id)
-            json_object_set(reply, "id", w->id);
-        if (reply && d->control)
-            bsup_control_reply(d->control, w->client_id, reply);
-        else
-            json_decref(reply);
-        json_decref(w->id);
-        free(w->service);
-    }
-    d->n_waiters = 0;
+    struct bsup_daemon *d = ctx;
     if (!d->stopping)
         s_update_status(d, false);
 }
 
-void bsup_daemon_schedule_cycle(struct bsup_daemon *d, const char *request_id)
+static void on_waiter_done(void *ctx)
 {
-    if (request_id && d->n_cycle_requests < sizeof(d->cycle_request_ids) / 40)
-        snprintf(d->cycle_request_ids[d->n_cycle_requests++], 40, "%s", request_id);
-    if (!d->cycle_pending) {
-        d->cycle_pending = true;
-        uv_timer_start(&d->cycle, on_cycle, 0, 0);
+    struct bsup_daemon_waiter *w = ctx;
+    struct bsup_daemon *d = w->d;
+    bsup_daemon_event(d, NULL, "reconcile.done", w->request_id, "requested cycle done");
+    json_t *reply = json_pack("{s:b, s:s, s:b, s:b}", "ok", 1, "request_id", w->request_id,
+                              "completed", 1, "attention", bsup_reconcile_needs_attention(&d->rec));
+    if (reply && w->id)
+        json_object_set(reply, "id", w->id);
+    if (reply && d->control)
+        bsup_control_reply(d->control, w->client_id, reply);
+    else
+        json_decref(reply);
+    json_decref(w->id);
+    free(w);
+}
+
+int bsup_daemon_reconcile(struct bsup_daemon *d, const char *service, const char *request_id,
+                          struct bsup_daemon_waiter *waiter)
+{
+    if (waiter) {
+        waiter->d = d;
+        snprintf(waiter->request_id, sizeof(waiter->request_id), "%s", request_id);
     }
+    int rc = bsup_reconcile_now(&d->rec, service, waiter ? on_waiter_done : NULL, waiter);
+    if (rc && waiter) {
+        json_decref(waiter->id);
+        free(waiter);
+    }
+    return rc;
 }
 
 static void on_watchdog(uv_timer_t *t)
@@ -255,6 +265,46 @@ static void on_control_closed(void *arg)
     bsup_log_debug("control socket closed");
 }
 
+static void on_http_closed(struct bsup_http_engine *e, void *user)
+{
+    (void)e;
+    struct bsup_daemon *d = user;
+    d->http_up = false;
+}
+
+static void on_aws_closed(struct bsup_aws_client *c)
+{
+    struct bsup_daemon *d = (struct bsup_daemon *)((char *)c - offsetof(struct bsup_daemon, aws));
+    d->aws_up = false;
+    if (d->http_up)
+        bsup_http_engine_shutdown(&d->http, on_http_closed, d);
+}
+
+/* Cancels AWS calls still in flight; the engine goes once the client has closed. */
+static void s_close_aws(struct bsup_daemon *d)
+{
+    if (d->aws_up && !d->aws.closing)
+        bsup_aws_client_close(&d->aws, on_aws_closed);
+    else if (!d->aws_up && d->http_up)
+        bsup_http_engine_shutdown(&d->http, on_http_closed, d);
+}
+
+static void on_rec_closed(struct bsup_reconcile_engine *e)
+{
+    struct bsup_daemon *d = (struct bsup_daemon *)((char *)e - offsetof(struct bsup_daemon, rec));
+    d->rec_up = false;
+    s_close_aws(d);
+}
+
+/* Stops the reconcile engine (calls in flight may finish until the deadline), then AWS. */
+static void s_close_work(struct bsup_daemon *d)
+{
+    if (d->rec_up && !d->rec.closing)
+        bsup_reconcile_close(&d->rec, on_rec_closed);
+    else if (!d->rec_up)
+        s_close_aws(d);
+}
+
 static void on_deadline(uv_timer_t *t)
 {
     struct bsup_daemon *d = t->data;
@@ -262,10 +312,7 @@ static void on_deadline(uv_timer_t *t)
                   BSUP_DAEMON_STOP_DEADLINE_MS);
     if (d->control)
         bsup_control_close(d->control, true, NULL, NULL);
-    if (d->cycle_pending) {
-        uv_timer_stop(&d->cycle);
-        d->cycle_pending = false;
-    }
+    s_close_aws(d);
 }
 
 static void s_stop(struct bsup_daemon *d, int signum)
@@ -290,6 +337,7 @@ static void s_stop(struct bsup_daemon *d, int signum)
     uv_timer_stop(&d->watchdog);
     if (d->control)
         bsup_control_close(d->control, false, on_control_closed, d);
+    s_close_work(d);
     uv_timer_start(&d->deadline, on_deadline, BSUP_DAEMON_STOP_DEADLINE_MS, 0);
     uv_unref((uv_handle_t *)&d->deadline);
 }
@@ -329,14 +377,55 @@ static void on_walk_close(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+static void on_once_done(void *ctx)
+{
+    struct bsup_daemon *d = ctx;
+    size_t drift = 0, degraded = 0;
+    bsup_reconcile_counts(&d->rec, &drift, &degraded);
+    bsup_log_notice("one cycle done action=once services=%u drift=%zu degraded=%zu "
+                    "files_rejected=%zu observing_calls=%u",
+                    d->rec.services_last_batch, drift, degraded, d->files_rejected,
+                    d->rec.observing_calls_last_batch);
+    d->once_attention = d->files_rejected || bsup_reconcile_needs_attention(&d->rec);
+    d->once_done = true;
+    s_close_work(d);
+}
+
+/* --once: load, one cycle for every service, then stop. 0 nothing left to do, 1 drift or
+ * errors remain, 2 fatal. */
 static int s_once(struct bsup_daemon *d)
 {
-    int rc = bsup_daemon_reload(d, NULL, NULL);
+    if (bsup_daemon_reload(d, NULL, NULL))
+        return 2;
+    if (bsup_reconcile_now(&d->rec, NULL, on_once_done, d)) {
+        s_close_work(d);
+        uv_run(&d->loop, UV_RUN_DEFAULT);
+        return 2;
+    }
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    if (!d->once_done)
+        return 2;
+    return d->once_attention ? 1 : 0;
+}
+
+/* The HTTP engine, the AWS client and the reconcile engine. */
+static int s_start_work(struct bsup_daemon *d, struct bsup_diag *diag)
+{
+    struct bsup_aws_client_options o = {.region = d->settings->region};
+    if (bsup_http_engine_init(&d->http, &d->loop, NULL))
+        return bsup_diag_set(diag, BSUP_EIO, "cannot start the HTTP engine");
+    d->http_up = true;
+    if (bsup_aws_client_init(&d->aws, &d->loop, &d->http, &o, diag))
+        return diag->code;
+    d->aws_up = true;
+    int rc = bsup_reconcile_init(&d->rec, &d->loop, d->store, &d->aws, d->settings,
+                                 d->opts->dry_run, &d->paused);
     if (rc)
-        return 1;
-    bsup_log_info("one cycle done (no reconcilers yet) action=once services=%lld",
-                  (long long)json_integer_value(json_object_get(d->last_load, "services")));
-    return d->files_rejected ? 1 : 0;
+        return bsup_diag_set(diag, rc, "cannot start the reconcile engine");
+    d->rec.on_change = on_engine_change;
+    d->rec.ctx = d;
+    d->rec_up = true;
+    return 0;
 }
 
 int bsup_daemon_main(const struct bsup_options *opts)
@@ -361,11 +450,10 @@ int bsup_daemon_main(const struct bsup_options *opts)
     }
     uv_timer_init(&d.loop, &d.watchdog);
     uv_timer_init(&d.loop, &d.deadline);
-    uv_timer_init(&d.loop, &d.cycle);
     uv_signal_init(&d.loop, &d.sig_hup);
     uv_signal_init(&d.loop, &d.sig_term);
     uv_signal_init(&d.loop, &d.sig_int);
-    d.watchdog.data = d.deadline.data = d.cycle.data = &d;
+    d.watchdog.data = d.deadline.data = &d;
     d.sig_hup.data = d.sig_term.data = d.sig_int.data = &d;
 
     d.read_gid = s_group_gid(s->read_group, "read_group");
@@ -389,6 +477,11 @@ int bsup_daemon_main(const struct bsup_options *opts)
     }
     if (bsup_store_meta_get(d.store, "paused", &paused) == 0)
         d.paused = strcmp(paused, "1") == 0;
+    if (s_start_work(&d, &diag)) {
+        bsup_log_err("%s", diag.message);
+        rc = opts->once ? 2 : 1;
+        goto out;
+    }
     if (opts->once) {
         rc = s_once(&d);
         goto out;
@@ -419,16 +512,14 @@ out:
     free(paused);
     if (d.control)
         bsup_control_close(d.control, true, on_control_closed, &d);
-    for (size_t i = 0; i < d.n_waiters; i++) {
-        json_decref(d.waiters[i].id);
-        free(d.waiters[i].service);
-    }
-    free(d.waiters);
+    s_close_work(&d);
+    uv_run(&d.loop, UV_RUN_DEFAULT);
     uv_walk(&d.loop, on_walk_close, NULL);
     uv_run(&d.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&d.loop) != 0)
         bsup_log_warn("event loop closed with handles still open");
     json_decref(d.last_load);
     bsup_store_close(d.store);
+    bsup_http_global_cleanup();
     return rc;
 }

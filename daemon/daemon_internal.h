@@ -10,15 +10,18 @@
 #include <uv.h>
 
 #include "daemon/control.h"
+#include "daemon/aws/client.h"
 #include "daemon/daemon.h"
+#include "daemon/http/engine.h"
+#include "daemon/reconcile.h"
 #include "store/store.h"
 
 /* A reconcile --wait client, answered when the cycle it asked for is done. */
 struct bsup_daemon_waiter {
+    struct bsup_daemon *d;
     uint64_t client_id;
     json_t *id; /* the request's "id", echoed */
     char request_id[40];
-    char *service; /* NULL: every service */
 };
 
 struct bsup_daemon {
@@ -32,12 +35,12 @@ struct bsup_daemon {
     uv_timer_t watchdog;
     uint64_t watchdog_ms;
     uv_timer_t deadline;
-    uv_timer_t cycle;
-    bool cycle_pending;
-    struct bsup_daemon_waiter *waiters;
-    size_t n_waiters, cap_waiters;
-    char cycle_request_ids[8][40]; /* requests the pending cycle answers (for events) */
-    size_t n_cycle_requests;
+    struct bsup_http_engine http;
+    struct bsup_aws_client aws;
+    struct bsup_reconcile_engine rec;
+    bool http_up, aws_up, rec_up;
+    bool once_done;
+    bool once_attention;
 
     bool stopping;
     bool healthy; /* false after a store failure: the watchdog stops */
@@ -51,8 +54,6 @@ struct bsup_daemon {
     json_t *last_load; /* {"at","ok","files":[...],"errors":[...],...} */
     size_t files_rejected;
     uint64_t reloads;
-    int64_t last_cycle_at_s; /* 0: never */
-    uint64_t cycles;
 };
 
 /* Answers one control request (bsup_control_request_fn). */
@@ -64,8 +65,10 @@ json_t *bsup_daemon_on_request(void *ctx, uint64_t client_id, const struct bsup_
  * previous state stays in place on failure. */
 int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **out_result);
 
-/* Asks for a (for now no-op) cycle; waiters, if any, are answered when it is done. */
-void bsup_daemon_schedule_cycle(struct bsup_daemon *d, const char *request_id);
+/* Runs a cycle now for service (NULL: all); with waiter (heap, owned from then on) the client is
+ * answered when that cycle is done. */
+int bsup_daemon_reconcile(struct bsup_daemon *d, const char *service, const char *request_id,
+                          struct bsup_daemon_waiter *waiter);
 
 /* The one-line summary for STATUS= and logs. */
 void bsup_daemon_status_line(const struct bsup_daemon *d, char *buf, size_t len);

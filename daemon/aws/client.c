@@ -406,6 +406,17 @@ int bsup_aws_call(struct bsup_aws_client *c, const char *service, const char *ac
     return 0;
 }
 
+const char *bsup_aws_client_why(const struct bsup_aws_client *c, const char *service, int rc)
+{
+    for (int i = 0; i < BSUP_AWS_SERVICE_COUNT; i++) {
+        const struct bsup_aws_service_state *s = &c->services[i];
+        if (s->resolve_rc && rc == s->resolve_rc &&
+            (strcmp(s->info->name, service) == 0 || strcmp(s->info->endpoint_prefix, service) == 0))
+            return s->resolve_error.message;
+    }
+    return rc == BSUP_ENOTFOUND ? "unknown AWS service or action" : bsup_strerror(rc);
+}
+
 void bsup_aws_call_cancel(struct bsup_aws_call *call)
 {
     if (call->canceled || call->delivered)

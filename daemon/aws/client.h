@@ -89,6 +89,8 @@ int bsup_aws_client_init(struct bsup_aws_client *c, uv_loop_t *loop,
 int bsup_aws_call(struct bsup_aws_client *c, const char *service, const char *action,
                   const struct bsup_aws_params *params, const json_t *json_input, unsigned flags,
                   bsup_aws_done_fn cb, void *user, struct bsup_aws_call **out_call);
+/* Why bsup_aws_call refused to start a call of service with rc, in words. */
+const char *bsup_aws_client_why(const struct bsup_aws_client *c, const char *service, int rc);
 /* The callback then runs with BSUP_ECANCELED. */
 void bsup_aws_call_cancel(struct bsup_aws_call *call);
 /* Cancels every call, closes the credential provider; close_cb once all is freed. */

@@ -87,7 +87,9 @@ class Daemon:
         self.log = os.path.join(self.root, "bsupd.log")
         os.mkdir(self.conf)
         with open(self.settings, "w") as f:
-            f.write(settings or "log_level: debug\n")
+            # A day's interval: no cycle starts by itself during a test (first cycles are spread
+            # over one interval); tests that want one ask with bsupctl reconcile.
+            f.write(settings or "log_level: debug\ninterval: 1d\n")
         for name, text in (files or {"10-api.yaml": GOOD_API % 4,
                                      "20-worker.yaml": GOOD_WORKER % 4}).items():
             self.write(name, text)

@@ -23,7 +23,7 @@ try:
 except KeyError:
     skip("groups nogroup and daemon are needed")
 
-d = Daemon(settings="log_level: debug\nread_group: nogroup\nadmin_group: bsup-test-no-such\n")
+d = Daemon(settings="log_level: debug\ninterval: 1d\nread_group: nogroup\nadmin_group: bsup-test-no-such\n")
 d.start()
 st = os.stat(d.sock)
 check(stat.S_IMODE(st.st_mode) == 0o660, "socket mode %o" % stat.S_IMODE(st.st_mode))

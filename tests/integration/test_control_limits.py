@@ -18,7 +18,7 @@ RSS_GROWTH_LIMIT_KIB = 64 * 1024
 
 # A small ASan quarantine so freed memory shows up as freed in the sanitizer build too.
 env = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=8"}
-d = Daemon(settings="log_level: info\n", env=env).start()
+d = Daemon(settings="log_level: info\ninterval: 1d\n", env=env).start()
 for _ in range(20):
     d.request({"cmd": "status"})
 rss0 = d.rss_kib()

@@ -107,16 +107,20 @@ r = d.ctl("events", expect=0)
 check(all(len(l) <= 100 for l in r.stdout.splitlines()), "events wider than 100 columns")
 d.ctl("events", "--since", "soon", expect=2)
 
-# reconcile: acknowledged, and --wait returns once the (no-op) cycle is done.
+# reconcile: acknowledged, and --wait returns once the cycle is done. This daemon has no AWS
+# region, so the cycle fails, and status says so (exit 1) with the reason.
 j = d.ctl_json("reconcile")
 check(j["accepted"] is True and j["request_id"], "reconcile ack: %r" % j)
 j = d.ctl_json("reconcile", "api", "--wait")
-check(j["completed"] is True, "reconcile --wait: %r" % j)
+check(j["completed"] is True and j["attention"] is True, "reconcile --wait: %r" % j)
 d.ctl("reconcile", "nope", expect=2)
+j = d.ctl_json("status", "api", expect=1)
+row = j["services"][0]
+check(row["state"] == "error" and "region" in (row["error"] or ""), "no region: %r" % row)
 
 # pause persists across a restart.
 d.ctl("pause", expect=0)
-check(d.ctl_json("status")["daemon"]["paused"] is True, "paused")
+check(d.ctl_json("status", expect=1)["daemon"]["paused"] is True, "paused")
 rc, took = d.stop()
 check(rc == 0, "bsupd exit %s after SIGTERM:\n%s" % (rc, d.logtext()))
 check(took < 10, "SIGTERM took %.1fs" % took)
