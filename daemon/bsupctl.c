@@ -295,14 +295,15 @@ static int s_show_status(json_t *reply)
         l = (int)strlen(s_str(row, "source_file")) + 1; /* room for the "!" mark */
         w_source = l > w_source ? l : w_source;
     }
-    const int w_env = 7, w_mode = 7, w_state = 16;
-    if (w_service > 32)
-        w_service = 32;
-    int fixed = w_service + w_env + w_mode + w_gen + w_state + 5 * 2;
+    const int w_env = 7, w_mode = 7, w_state = 16, w_asg = 11, w_insvc = 5;
+    if (w_service > 28)
+        w_service = 28;
+    int fixed = w_service + w_env + w_mode + w_gen + w_state + w_asg + w_insvc + 7 * 2;
     if (w_source > S_WIDTH - fixed)
         w_source = S_WIDTH - fixed;
-    printf("%s%-*s  %-*s  %-*s  %-*s  %-*s  %s%s\n", S_BOLD, w_service, "SERVICE", w_env, "ENV",
-           w_mode, "MODE", w_gen, "GEN", w_state, "STATE", "SOURCE", S_RESET);
+    printf("%s%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %*s  %s%s\n", S_BOLD, w_service, "SERVICE", w_env,
+           "ENV", w_mode, "MODE", w_gen, "GEN", w_state, "STATE", w_asg, "MIN/MAX/DES", w_insvc,
+           "INSVC", "SOURCE", S_RESET);
     json_array_foreach(services, i, row)
     {
         char service[64], source[128], state[64], file[128];
@@ -311,10 +312,23 @@ static int s_show_status(json_t *reply)
         snprintf(file, sizeof(file), "%s%s", s_str(row, "source_file"), kept ? "!" : "");
         s_cell(source, sizeof(source), file, w_source);
         s_cell(state, sizeof(state), s_str(row, "state"), w_state);
-        printf("%-*s  %-*s  %-*s  %*lld  %s%-*s%s  %s%s%s\n", w_service, service, w_env,
+        json_t *asg = json_object_get(row, "scaling");
+        char bounds[32] = "-", insvc[16] = "-";
+        if (json_is_true(json_object_get(asg, "found"))) {
+            snprintf(bounds, sizeof(bounds), "%lld/%lld/%lld",
+                     (long long)json_integer_value(json_object_get(asg, "min_size")),
+                     (long long)json_integer_value(json_object_get(asg, "max_size")),
+                     (long long)json_integer_value(json_object_get(asg, "desired_capacity")));
+            snprintf(insvc, sizeof(insvc), "%lld",
+                     (long long)json_integer_value(json_object_get(asg, "in_service")));
+        }
+        bool ok =
+            strcmp(s_str(row, "state"), "ok") == 0 || strcmp(s_str(row, "state"), "corrected") == 0;
+        printf("%-*s  %-*s  %-*s  %*lld  %s%-*s%s  %-*s  %*s  %s%s%s\n", w_service, service, w_env,
                s_str(row, "environment"), w_mode, s_str(row, "mode"), w_gen,
-               (long long)json_integer_value(json_object_get(row, "generation")), S_YELLOW, w_state,
-               state, S_RESET, kept ? S_RED : "", source, kept ? S_RESET : "");
+               (long long)json_integer_value(json_object_get(row, "generation")),
+               ok ? S_GREEN : S_YELLOW, w_state, state, S_RESET, w_asg, bounds, w_insvc, insvc,
+               kept ? S_RED : "", source, kept ? S_RESET : "");
     }
     json_t *load = json_object_get(daemon, "last_load");
     json_t *files = json_object_get(load, "file_list");
@@ -341,23 +355,69 @@ static int s_show_status(json_t *reply)
     return json_is_true(json_object_get(reply, "attention")) ? S_EXIT_ATTENTION : S_EXIT_OK;
 }
 
+static bool s_plan_has_actions(json_t *reply)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(reply, "services"), i,
+                       row) if (json_array_size(json_object_get(row, "actions"))) return true;
+    return false;
+}
+
+/* Per service: its actions, each change as FIELD OBSERVED -> DESIRED, and why. */
 static int s_show_plan(json_t *reply)
 {
     size_t i;
     json_t *row;
-    printf("%s%-32s  %-5s  %-8s  %-16s  %s%s\n", S_BOLD, "SERVICE", "GEN", "MODE", "STATE",
-           "ACTIONS", S_RESET);
+    int rc = S_EXIT_OK;
     json_array_foreach(json_object_get(reply, "services"), i, row)
     {
+        json_t *actions = json_object_get(row, "actions");
         char service[40];
         s_cell(service, sizeof(service), s_str(row, "service"), 32);
-        size_t n_actions = json_array_size(json_object_get(row, "actions"));
-        printf("%-32s  %5lld  %-8s  %-16s  %zu%s\n", service,
+        printf("%s%s%s (generation %lld, %s mode): ", S_BOLD, service, S_RESET,
                (long long)json_integer_value(json_object_get(row, "generation")),
-               s_str(row, "mode"), s_str(row, "state"), n_actions,
-               n_actions ? "" : " (nothing to do until observed)");
+               s_str(row, "mode"));
+        if (strcmp(s_str(row, "state"), "never observed") == 0) {
+            printf("never observed; 'bsupctl reconcile %s' observes it now\n", service);
+            continue;
+        }
+        if (json_array_size(actions) == 0) {
+            printf("in sync\n");
+            continue;
+        }
+        printf("%s%s%s\n", S_YELLOW, s_str(row, "state"), S_RESET);
+        rc = S_EXIT_ATTENTION;
+        size_t a;
+        json_t *act;
+        json_array_foreach(actions, a, act)
+        {
+            const char *kind = s_str(act, "action");
+            printf("  %-7s %s%s\n", kind, s_str(act, "resource"),
+                   strcmp(kind, "report") == 0    ? "  (reported, never changed by bsupd)"
+                   : strcmp(kind, "missing") == 0 ? "  (missing)"
+                                                  : "");
+            size_t c;
+            json_t *ch;
+            json_array_foreach(json_object_get(act, "changes"), c, ch)
+            {
+                char field[24], obs[28], want[28], why[40];
+                s_cell(field, sizeof(field), s_str(ch, "field"), 22);
+                s_cell(obs, sizeof(obs), s_str(ch, "observed"), 18);
+                s_cell(want, sizeof(want), s_str(ch, "desired"), 18);
+                s_cell(why, sizeof(why), s_str(ch, "reason"), 30);
+                printf("          %-22s %18s -> %-18s %s\n", field, obs, want, why);
+            }
+            if (json_is_true(json_object_get(act, "held"))) {
+                char held[96];
+                s_cell(held, sizeof(held), s_str(act, "held_reason"), 88);
+                printf("          %sheld:%s %s\n", S_RED, S_RESET, held);
+            }
+        }
     }
-    return S_EXIT_OK;
+    if (json_is_true(json_object_get(reply, "paused")))
+        printf("\n%sPaused%s: nothing is applied until 'bsupctl resume'.\n", S_YELLOW, S_RESET);
+    return rc;
 }
 
 /* TIME SERVICE KIND MESSAGE; long messages wrap under MESSAGE so nothing passes S_WIDTH. */
@@ -472,8 +532,11 @@ int main(int argc, char **argv)
         rc = a.json ? (json_is_true(json_object_get(reply, "attention")) ? S_EXIT_ATTENTION : 0)
                     : s_show_status(reply);
     else if (a.json)
-        rc = strcmp(c, "reload") == 0 && json_integer_value(json_object_get(
-                                             json_object_get(reply, "loaded"), "files_rejected"))
+        rc = (strcmp(c, "reload") == 0 &&
+              json_integer_value(
+                  json_object_get(json_object_get(reply, "loaded"), "files_rejected"))) ||
+                     (strcmp(c, "plan") == 0 && s_plan_has_actions(reply)) ||
+                     json_is_true(json_object_get(reply, "attention"))
                  ? S_EXIT_ATTENTION
                  : S_EXIT_OK;
     else if (strcmp(c, "plan") == 0)
@@ -482,13 +545,14 @@ int main(int argc, char **argv)
         rc = s_show_events(reply);
     else if (strcmp(c, "reload") == 0)
         rc = s_show_reload(reply);
-    else if (strcmp(c, "reconcile") == 0)
-        printf(a.wait ? "reconcile %s done: %s (no reconcilers yet)\n"
-                      : "reconcile %s requested%s\n",
-               s_str(reply, "request_id"),
-               a.wait ? s_str(reply, "result")
-                      : (json_is_true(json_object_get(reply, "paused")) ? " (paused: observe only)"
-                                                                        : ""));
+    else if (strcmp(c, "reconcile") == 0 && a.wait) {
+        bool attention = json_is_true(json_object_get(reply, "attention"));
+        printf("reconcile %s done: %s\n", s_str(reply, "request_id"),
+               attention ? "some services need attention (bsupctl status)" : "all in sync");
+        rc = attention ? S_EXIT_ATTENTION : S_EXIT_OK;
+    } else if (strcmp(c, "reconcile") == 0)
+        printf("reconcile %s requested%s\n", s_str(reply, "request_id"),
+               json_is_true(json_object_get(reply, "paused")) ? " (paused: observe only)" : "");
     else if (strcmp(c, "pause") == 0 || strcmp(c, "resume") == 0)
         printf("%s%s\n",
                json_is_true(json_object_get(reply, "paused"))

@@ -111,7 +111,7 @@ d.ctl("events", "--since", "soon", expect=2)
 # region, so the cycle fails, and status says so (exit 1) with the reason.
 j = d.ctl_json("reconcile")
 check(j["accepted"] is True and j["request_id"], "reconcile ack: %r" % j)
-j = d.ctl_json("reconcile", "api", "--wait")
+j = d.ctl_json("reconcile", "api", "--wait", expect=1)
 check(j["completed"] is True and j["attention"] is True, "reconcile --wait: %r" % j)
 d.ctl("reconcile", "nope", expect=2)
 j = d.ctl_json("status", "api", expect=1)
