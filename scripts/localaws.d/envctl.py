@@ -259,6 +259,11 @@ def start(d, faults=False, region="us-east-1", port=0, seed=0, owner=0):
         ]
         if faults:
             lines.append(f"export BSUP_FAULTS_URL={endpoint}/__faults")
+        lines += [
+            "# awscli v1 ignores AWS_ENDPOINT_URL for sqs and rds (its",
+            "# overridesslcommonname customization); pass the endpoint explicitly.",
+            'aws() { command aws --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }',
+        ]
         for name in ("aws-config", "aws-credentials"):
             _write_atomic(os.path.join(d, name), "")
         _write_atomic(os.path.join(d, "env"), "\n".join(lines) + "\n")

@@ -116,26 +116,31 @@ STATUS_CODES = {
 }
 
 
+# JSON / rpc-v2-cbor services that used to speak Query ("awsQueryCompatible"):
+# their errors keep the Query code and say so in x-amzn-query-error.
+QUERY_COMPATIBLE = {"monitoring": "com.amazonaws.cloudwatch", "sqs": "com.amazonaws.sqs"}
+
+
 def error_response(service, proto, code, status, etype, message):
     """(status, headers, body) of an AWS error exactly as `proto` sends it."""
     rid = str(uuid.uuid4())
+    qc = QUERY_COMPATIBLE.get(service)
     if proto == "ec2":
         body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
                 f"<Code>{_xml(code)}</Code><Message>{_xml(message)}</Message>"
                 f"</Error></Errors><RequestID>{rid}</RequestID></Response>").encode()
         headers = [("Content-Type", "text/xml;charset=UTF-8")]
     elif proto == "json":
-        if service == "sqs":  # query-compatible JSON service
-            jtype = f"com.amazonaws.sqs#{code}"
-        else:
-            jtype = code
+        jtype = f"{qc}#{code}" if qc else code
         body = json.dumps({"__type": jtype, "message": message}).encode()
-        headers = [("Content-Type", "application/x-amz-json-1.1"),
+        headers = [("Content-Type", "application/x-amz-json-1.0" if qc else
+                    "application/x-amz-json-1.1"),
                    ("x-amzn-RequestId", rid)]
-        if service == "sqs":
+        if qc:
             headers.append(("x-amzn-query-error", f"{code};{etype}"))
     elif proto == "cbor":
-        body = cbor_text_map({"__type": code, "message": message})
+        body = cbor_text_map({"__type": f"{qc}#{code}" if qc else code,
+                              "message": message})
         headers = [("Content-Type", "application/cbor"),
                    ("smithy-protocol", "rpc-v2-cbor"),
                    ("x-amzn-RequestId", rid),
@@ -236,12 +241,19 @@ class State:
                 self.seed = doc["seed"]
             self.rules = rules
 
-    def admit(self, service, action):
-        """Counts a request; returns (delay_s, terminal rule or None)."""
+    def admit(self, service, action, entry):
+        """Counts and logs a request; returns (delay_s, terminal rule or None).
+        The log entry is appended now (log order = arrival order) and
+        completed by finish() when the answer has gone out."""
         delay = 0.0
         chosen = None
         with self.lock:
             self.total += 1
+            self.log.append(entry)
+            if len(self.log) > LOG_CAP:
+                drop = len(self.log) - LOG_CAP
+                del self.log[:drop]
+                self.log_dropped += drop
             per = self.counts.setdefault(service, {})
             per[action] = per.get(action, 0) + 1
             for r in self.rules:
@@ -259,18 +271,13 @@ class State:
             if chosen is not None:
                 key = f"{service}:{action}:{chosen.fault}"
                 self.faulted[key] = self.faulted.get(key, 0) + 1
+                entry["fault"] = chosen.fault
         return delay, chosen
 
-    def record(self, t0, service, action, status, fault, client):
-        entry = {"t": round(t0, 6), "service": service, "action": action,
-                 "status": status, "fault": fault,
-                 "ms": round((time.time() - t0) * 1000, 1), "client": client}
+    def finish(self, entry, t0, status):
         with self.lock:
-            self.log.append(entry)
-            if len(self.log) > LOG_CAP:
-                drop = len(self.log) - LOG_CAP
-                del self.log[:drop]
-                self.log_dropped += drop
+            entry["status"] = status
+            entry["ms"] = round((time.time() - t0) * 1000, 1)
 
     def snapshot_counts(self):
         with self.lock:
@@ -418,7 +425,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         client = "%s:%d" % self.client_address[:2]
         state = self.server.state
 
-        delay, rule = state.admit(service, action)
+        entry = {"t": round(t0, 6), "service": service, "action": action,
+                 "protocol": proto, "status": "pending", "fault": None,
+                 "ms": None, "client": client}
+        delay, rule = state.admit(service, action, entry)
         if delay > 0:
             self.server.stopping.wait(delay)
         fault = rule.fault if rule else None
@@ -430,7 +440,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 status = "reset"
                 return
             if fault in ("throttle", "skew"):
-                code, st, etype, msg = ERROR_DEFAULTS[(fault, proto)]
+                eproto = proto
+                if fault == "throttle" and service in QUERY_COMPATIBLE:
+                    eproto = "query"
+                code, st, etype, msg = ERROR_DEFAULTS[(fault, eproto)]
+                if fault == "throttle" and service == "sqs":
+                    code, st = "RequestThrottled", 403
                 code = spec.get("code", code)
                 st = int(spec.get("status", st))
                 if fault == "skew":
@@ -442,7 +457,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if fault == "status":
                 st = int(spec.get("status", 500))
                 q, e, j, msg = STATUS_CODES.get(st, ("InternalFailure", "InternalError", "InternalFailure", "Error."))
-                code = spec.get("code", {"ec2": e, "json": j}.get(proto, q))
+                code = spec.get("code", {"ec2": e, "json": j}.get(
+                    "query" if service in QUERY_COMPATIBLE else proto, q))
                 status, hdrs, out = error_response(service, proto, code, st, "Receiver",
                                                    spec.get("message", msg))
                 self.send_raw(status, hdrs, out)
@@ -483,7 +499,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if not status:
                 status = "client-gone"
         finally:
-            state.record(t0, service, action, status, fault, client)
+            state.finish(entry, t0, status)
 
     # -- control API
 
@@ -524,7 +540,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             since = int(query.get("since", ["0"])[0])
             with state.lock:
                 first = state.log_dropped
-                entries = state.log[max(0, since - first):]
+                entries = [dict(e) for e in state.log[max(0, since - first):]]
                 return self.send_json(200, {"first": max(since, first),
                                             "next": first + len(state.log),
                                             "entries": entries})
