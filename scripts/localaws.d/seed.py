@@ -77,10 +77,12 @@ def shared(aws, sc, lean):
         "ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "bsup-localaws"}]}])["Vpc"]["VpcId"]
     rt = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
     ec2.create_tags(Resources=[rt], Tags=[{"Key": "Name", "Value": "bsup-private"}])
+    # /18 subnets: moto allocates a private IP per instance and ENI, and 1000
+    # services need thousands of them
     prefix = ".".join(sc["vpc_cidr"].split(".")[:2])
     subnets = []
     for i, az in enumerate(("a", "b")):
-        sn = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{prefix}.{i + 1}.0/24",
+        sn = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{prefix}.{i * 64}.0/18",
                                AvailabilityZone=f"{aws.region}{az}")["Subnet"]["SubnetId"]
         ec2.create_tags(Resources=[sn], Tags=[{"Key": "Name", "Value": f"bsup-private-{az}"}])
         ec2.associate_route_table(RouteTableId=rt, SubnetId=sn)
