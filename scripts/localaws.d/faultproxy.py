@@ -367,7 +367,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                 skip_accept_encoding=True)
                 for k, v in self.headers.items():
                     lk = k.lower()
-                    if lk in HOP_BY_HOP or lk == "content-length":
+                    if lk in HOP_BY_HOP or lk in ("content-length", "expect"):
                         continue
                     conn.putheader(k, v)
                 if body or self.command in ("POST", "PUT", "PATCH") or chunked:

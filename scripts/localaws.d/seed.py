@@ -42,7 +42,8 @@ class Aws:
             aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
             region_name=self.region)
-        self.cfg = Config(retries={"max_attempts": 3, "mode": "standard"},
+        self.session.events.register("before-parse", _moto_html_500)
+        self.cfg = Config(retries={"max_attempts": 5, "mode": "standard"},
                           read_timeout=120, max_pool_connections=4)
         self._c = {}
 
@@ -52,6 +53,28 @@ class Aws:
         if svc not in self._c:
             self._c[svc] = self.session.client(svc, endpoint_url=self.endpoint, config=self.cfg)
         return self._c[svc]
+
+
+def _moto_html_500(operation_model, response_dict, **_):
+    """moto is not thread-safe: under concurrent creates it sometimes fails with
+    "dictionary changed size during iteration" and answers werkzeug's HTML 500
+    page, which botocore cannot parse and so never retries. Turn it into the
+    protocol's InternalFailure so the standard retry mode retries it."""
+    body = response_dict.get("body") or b""
+    if response_dict.get("status_code", 200) < 500 or not body.lstrip()[:15].lower().startswith(b"<!doctype html"):
+        return
+    proto = operation_model.service_model.resolved_protocol
+    if proto == "ec2":
+        body = (b"<Response><Errors><Error><Code>InternalError</Code><Message>moto: "
+                b"internal error</Message></Error></Errors><RequestID>0</RequestID></Response>")
+    elif proto == "query":
+        body = (b"<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code>"
+                b"<Message>moto: internal error</Message></Error><RequestId>0</RequestId></ErrorResponse>")
+    elif proto == "json":
+        body = b'{"__type":"InternalFailure","message":"moto: internal error"}'
+    else:
+        return
+    response_dict["body"] = body
 
 
 def _tags(s):
@@ -260,11 +283,14 @@ def run(d, path, lean=False, threads=8, apply_drift=True):
     with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as ex:
         futs = {ex.submit(lambda s: seed_service(_thread_aws(d), s, net, lean), s): s["name"]
                 for s in sc["services"]}
-        for f in concurrent.futures.as_completed(futs):
+        for i, f in enumerate(concurrent.futures.as_completed(futs), 1):
             try:
                 results[futs[f]] = f.result()
             except Exception as e:  # report every failed service, then fail
                 errors.append(f"{futs[f]}: {e}")
+            if len(futs) >= 100 and i % 100 == 0:
+                print(f"localaws: seeded {i}/{len(futs)} in {time.monotonic() - t0:.0f}s",
+                      file=sys.stderr, flush=True)
     t_seed = time.monotonic() - t0
     drifted = []
     if apply_drift and not errors:

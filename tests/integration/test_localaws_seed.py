@@ -102,25 +102,36 @@ def main():
         check(any(json.loads(m["Body"]).get("Message") == "bsup-test-alert" for m in msgs),
               "SNS alert delivered to the SQS queue")
 
-        # drift behind bsup's back
+        # drift behind bsup's back (verified with boto3 straight at moto: faster than the CLI)
+        import seed as seedmod
+        b = seedmod.Aws(d)
+        tga = tg["TargetGroupArn"]
+
+        def asg_of(n):
+            return b.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[n])["AutoScalingGroups"][0]
+
+        def tg_of():
+            return b.elbv2.describe_target_groups(TargetGroupArns=[tga])["TargetGroups"][0]
+
+        def db_of(n):
+            return b.rds.describe_db_instances(DBInstanceIdentifier=n)["DBInstances"][0]
         for what, value, verify in (
-                ("asg-desired", "3", lambda: q("autoscaling", "describe-auto-scaling-groups",
-                                               "--auto-scaling-group-names", api)["AutoScalingGroups"][0]["DesiredCapacity"] == 3),
-                ("hc-path", "/broken", lambda: q("elbv2", "describe-target-groups", "--names", api)
-                 ["TargetGroups"][0]["HealthCheckPath"] == "/broken"),
-                ("hc-unhealthy-threshold", "7", lambda: q("elbv2", "describe-target-groups", "--names", api)
-                 ["TargetGroups"][0]["UnhealthyThresholdCount"] == 7),
-                ("backup-retention", "3", lambda: q("rds", "describe-db-instances", "--db-instance-identifier", api)
-                 ["DBInstances"][0]["BackupRetentionPeriod"] == 3),
-                ("backups-off", None, lambda: q("rds", "describe-db-instances", "--db-instance-identifier", wrk)
-                 ["DBInstances"][0]["BackupRetentionPeriod"] == 0),
-                ("snapshot-delete", None, lambda: not q("rds", "describe-db-snapshots", "--db-instance-identifier", api)
-                 ["DBSnapshots"]),
+                ("asg-desired", "3", lambda: asg_of(api)["DesiredCapacity"] == 3),
+                ("asg-max", "2", lambda: (asg_of(api)["MaxSize"], asg_of(api)["DesiredCapacity"]) == (2, 2)),
+                ("hc-path", "/broken", lambda: tg_of()["HealthCheckPath"] == "/broken"),
+                ("hc-unhealthy-threshold", "7", lambda: tg_of()["UnhealthyThresholdCount"] == 7),
+                ("hc-interval", "10", lambda: tg_of()["HealthCheckIntervalSeconds"] == 10),
+                ("backup-retention", "3", lambda: db_of(api)["BackupRetentionPeriod"] == 3),
+                ("backups-off", None, lambda: db_of(wrk)["BackupRetentionPeriod"] == 0),
+                ("snapshot-delete", None, lambda: not b.rds.describe_db_snapshots(
+                    DBInstanceIdentifier=api)["DBSnapshots"]),
                 ("alarm-delete", "cpu-high", lambda: f"{api}-cpu-high" not in
-                 {x["AlarmName"] for x in q("cloudwatch", "describe-alarms")["MetricAlarms"]}),
+                 {x["AlarmName"] for x in b.cloudwatch.describe_alarms()["MetricAlarms"]}),
+                ("instance-type", "t3.xlarge", lambda: b.ec2.describe_launch_template_versions(
+                    LaunchTemplateName=api, Versions=["$Default"])["LaunchTemplateVersions"][0]
+                 ["LaunchTemplateData"]["InstanceType"] == "t3.xlarge"),
                 ("targets-unhealthy", None, lambda: {t["TargetHealth"]["State"] for t in
-                 q("elbv2", "describe-target-health", "--target-group-arn", tg["TargetGroupArn"])
-                 ["TargetHealthDescriptions"]} == {"unused"})):
+                 b.elbv2.describe_target_health(TargetGroupArn=tga)["TargetHealthDescriptions"]} == {"unused"})):
             svc = wrk if what == "backups-off" else api
             p = la("drift", "--dir", d, svc, what, *([value] if value else []))
             check(p.returncode == 0 and verify(), f"drift {svc} {what} {value or ''}: {p.stdout.strip()} {p.stderr.strip()[-200:]}")
