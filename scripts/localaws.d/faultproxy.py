@@ -34,7 +34,7 @@ LOG_CAP = 200000          # request log entries kept (oldest dropped first)
 BODY_CAP = 64 << 20       # largest request body accepted from a client
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
               "transfer-encoding", "upgrade"}
-FAULTS = {"latency", "throttle", "status", "reset", "truncate", "stall", "skew"}
+FAULTS = {"latency", "throttle", "status", "reset", "truncate", "stall", "skew", "rewrite"}
 
 _CRED_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _CBOR_OP_RE = re.compile(r"/service/[^/]+/operation/([A-Za-z0-9]+)")
@@ -184,6 +184,12 @@ class Rule:
         self.service = spec.get("service", "*")
         act = spec.get("action", "*")
         self.actions = set(act) if isinstance(act, list) else {act}
+        self.contains = spec.get("request_contains")  # substring of the decoded request
+        if self.fault == "rewrite":
+            rep = spec.get("replace")
+            if (not isinstance(rep, list) or not rep or
+                    not all(isinstance(x, list) and len(x) == 2 for x in rep)):
+                raise ValueError(f'rule {index}: rewrite needs "replace": [["from", "to"], ...]')
         self.count = spec.get("count")          # None = unlimited
         self.probability = spec.get("probability")
         if self.count is not None and (not isinstance(self.count, int) or self.count < 0):
@@ -195,9 +201,10 @@ class Rule:
         self.matched = 0   # requests that matched service/action
         self.applied = 0   # times the fault was applied
 
-    def matches(self, service, action):
+    def matches(self, service, action, request_text):
         return ((self.service in ("*", service)) and
-                ("*" in self.actions or action in self.actions))
+                ("*" in self.actions or action in self.actions) and
+                (not self.contains or self.contains in request_text))
 
     def decide(self, seed):
         """Called under the state lock for a matching request."""
@@ -241,7 +248,7 @@ class State:
                 self.seed = doc["seed"]
             self.rules = rules
 
-    def admit(self, service, action, entry):
+    def admit(self, service, action, entry, request_text=""):
         """Counts and logs a request; returns (delay_s, terminal rule or None).
         The log entry is appended now (log order = arrival order) and
         completed by finish() when the answer has gone out."""
@@ -257,7 +264,7 @@ class State:
             per = self.counts.setdefault(service, {})
             per[action] = per.get(action, 0) + 1
             for r in self.rules:
-                if not r.matches(service, action):
+                if not r.matches(service, action, request_text):
                     continue
                 if r.fault == "latency":
                     if r.decide(self.seed):
@@ -428,7 +435,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         entry = {"t": round(t0, 6), "service": service, "action": action,
                  "protocol": proto, "status": "pending", "fault": None,
                  "ms": None, "client": client}
-        delay, rule = state.admit(service, action, entry)
+        request_text = urllib.parse.unquote_plus(
+            self.path + " " + body[:65536].decode("utf-8", "replace"))
+        delay, rule = state.admit(service, action, entry, request_text)
         if delay > 0:
             self.server.stopping.wait(delay)
         fault = rule.fault if rule else None
@@ -470,6 +479,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                                    f"fault proxy: upstream unreachable: {e}")
                 self.send_raw(status, hdrs, out, close=True)
                 return
+            if fault == "rewrite":     # e.g. make moto's healthy targets unhealthy
+                for old, new in spec["replace"]:
+                    out = out.replace(old.encode(), new.encode())
             if fault == "reset":       # forwarded, then the answer is lost
                 self.hard_reset()
                 status = "reset"

@@ -24,7 +24,7 @@ def la(*args):
 def main():
     t_start = time.monotonic()
     demo = os.path.join(testlib.SRCDIR, "tests", "scenarios", "demo.yaml")
-    with testlib.environment() as d:
+    with testlib.environment("--faults") as d:
         p = la("seed", "--dir", d, demo)
         check(p.returncode == 0, f"seed demo.yaml ({p.stdout.strip()} {p.stderr.strip()[-300:]})")
         aws = testlib.Cli(d)
@@ -135,6 +135,19 @@ def main():
             svc = wrk if what == "backups-off" else api
             p = la("drift", "--dir", d, svc, what, *([value] if value else []))
             check(p.returncode == 0 and verify(), f"drift {svc} {what} {value or ''}: {p.stdout.strip()} {p.stderr.strip()[-200:]}")
+        # moto has no "unhealthy" target state: the proxy's rewrite rule supplies it
+        wtg = q("elbv2", "describe-target-groups", "--names", wrk)["TargetGroups"][0]["TargetGroupArn"]
+        testlib.control(testlib.read_env(d)["BSUP_FAULTS_URL"], "PUT", "rules", {"rules": [{
+            "service": "elasticloadbalancing", "action": "DescribeTargetHealth", "fault": "rewrite",
+            "request_contains": f"targetgroup/{wrk}/",
+            "replace": [["<State>healthy</State>", "<State>unhealthy</State>"
+                         "<Reason>Target.FailedHealthChecks</Reason>"]]}]})
+        states = {t["TargetHealth"]["State"] for t in q("elbv2", "describe-target-health", "--target-group-arn", wtg)
+                  ["TargetHealthDescriptions"]}
+        check(states == {"unhealthy"}, f"rewrite rule: worker targets {states}")
+        states = {t["TargetHealth"]["State"] for t in q("elbv2", "describe-target-health", "--target-group-arn",
+                                                        tga)["TargetHealthDescriptions"]}
+        check(states == {"unused"}, f"rewrite rule leaves other groups alone: api targets {states}")
         p = la("drift", "--dir", d, api, "no-such-thing")
         check(p.returncode != 0 and "unknown WHAT" in p.stderr, "unknown drift is refused")
 
