@@ -556,9 +556,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.send_json(200, {"first": max(since, first),
                                             "next": first + len(state.log),
                                             "entries": entries})
+        if sub == "rate" and m == "GET":
+            return self.send_json(200, self.rate(query))
         return self.send_json(404, {"error": f"no control endpoint {m} {self.path}",
                                     "endpoints": ["GET health", "GET|PUT|DELETE rules",
-                                                  "GET|DELETE counts", "GET log?since=N"]})
+                                                  "GET|DELETE counts", "GET log?since=N",
+                                                  "GET rate?window_s=1&service=S&action=A"]})
+
+    def rate(self, query):
+        """Largest number of requests (matching service/action) that arrived
+        within any window of window_s seconds (sliding, over the log)."""
+        try:
+            window = float(query.get("window_s", ["1"])[0])
+        except ValueError:
+            window = 1.0
+        svc = query.get("service", [None])[0]
+        act = query.get("action", [None])[0]
+        with self.server.state.lock:
+            ts = [e["t"] for e in self.server.state.log
+                  if (svc is None or e["service"] == svc) and (act is None or e["action"] == act)]
+        ts.sort()
+        best, best_at, j = 0, None, 0
+        for i, t in enumerate(ts):
+            while ts[j] <= t - window:
+                j += 1
+            if i - j + 1 > best:
+                best, best_at = i - j + 1, ts[j]
+        return {"window_s": window, "service": svc, "action": act, "requests": len(ts),
+                "max_in_window": best, "window_start": best_at}
 
 
 class Server(http.server.ThreadingHTTPServer):

@@ -4,7 +4,9 @@ the proxy injects reaches the real AWS CLI as the error we meant; the proxy's
 counters match the CLI calls made through it."""
 
 import concurrent.futures
+import json
 import os
+import subprocess
 import socket
 import sys
 import threading
@@ -129,6 +131,15 @@ def main():
         check(len(log) == len(plan) and all(x["status"] == 200 for x in log), "log has one 200 entry per call")
         ts = [x["t"] for x in log]
         check(ts == sorted(ts) and all(isinstance(t, float) for t in ts), "log timestamps ordered")
+
+        # sliding-window rate over the log: 3 sts calls, each ~1 s of CLI apart
+        r = testlib.control(base, "GET", "rate?window_s=60&service=sts")
+        check(r["requests"] == 3 and r["max_in_window"] == 3, f"rate: 3 sts calls within 60 s ({r})")
+        r = testlib.control(base, "GET", "rate?window_s=0.001&service=sts")
+        check(r["max_in_window"] == 1, f"rate: at most 1 sts call per ms ({r['max_in_window']})")
+        p = subprocess.run([testlib.LOCALAWS, "faults", "--dir", d, "rate", "window_s=1"],
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode == 0 and json.loads(p.stdout)["requests"] == len(plan), "faults rate CLI")
 
         # --- probability is deterministic under the seed
         concurrency_and_determinism(d, base)
