@@ -401,12 +401,12 @@ static int s_show_plan(json_t *reply)
             json_t *ch;
             json_array_foreach(json_object_get(act, "changes"), c, ch)
             {
-                char field[24], obs[28], want[28], why[40];
+                char field[24], obs[40], want[40], why[90];
                 s_cell(field, sizeof(field), s_str(ch, "field"), 22);
-                s_cell(obs, sizeof(obs), s_str(ch, "observed"), 18);
-                s_cell(want, sizeof(want), s_str(ch, "desired"), 18);
-                s_cell(why, sizeof(why), s_str(ch, "reason"), 30);
-                printf("          %-22s %18s -> %-18s %s\n", field, obs, want, why);
+                s_cell(obs, sizeof(obs), s_str(ch, "observed"), 32);
+                s_cell(want, sizeof(want), s_str(ch, "desired"), 32);
+                s_cell(why, sizeof(why), s_str(ch, "reason"), 80);
+                printf("          %-17s %s -> %s\n            why: %s\n", field, obs, want, why);
             }
             if (json_is_true(json_object_get(act, "held"))) {
                 char held[96];

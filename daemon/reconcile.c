@@ -442,6 +442,19 @@ static void on_apply_done(struct bsup_aws_call *call, const struct bsup_aws_resu
         mem.last_change_s = now;
         bsup_store_memory_put(e->store, m->svc->name, r->action.resource, &mem, &diag);
         m->applied_ok = true;
+        /* AWS accepted these values: status shows them rather than the pre-change reading. */
+        struct bsup_asg_observed *o = &m->svc->obs;
+        if (r->action.min_size >= 0)
+            o->min_size = r->action.min_size;
+        if (r->action.max_size >= 0)
+            o->max_size = r->action.max_size;
+        if (r->action.desired_capacity >= 0)
+            o->desired_capacity = r->action.desired_capacity;
+        if (r->action.health_check_type[0])
+            snprintf(o->health_check_type, sizeof(o->health_check_type), "%s",
+                     r->action.health_check_type);
+        if (r->action.health_check_grace_s >= 0)
+            o->health_check_grace_s = r->action.health_check_grace_s;
         char what[512] = "";
         for (size_t i = 0; i < r->action.n_changes; i++) {
             size_t used = strlen(what);
