@@ -116,7 +116,7 @@ static void s_step(struct bsup_credprovider *cp, const struct bsup_aws_chain_res
     int rc = bsup_aws_chain_next(cp->chain, resp, &step, &creds, &diag);
     if (rc) {
         cp->last_error = diag;
-        bsup_log_err("AWS credentials: %s", diag.message);
+        bsup_log_err("%s", diag.message);
         s_finish(cp, NULL, &diag);
         return;
     }

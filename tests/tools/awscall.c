@@ -137,12 +137,14 @@ int main(int argc, char **argv)
             st.interval_ms = atoi(argv[++i]);
         else if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc)
             rate = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc)
+            opts.timeout_ms = (uint32_t)atoi(argv[++i]);
         else
             break;
     }
     if (argc - i < 2 || st.concurrent < 1 || st.rounds_left < 1) {
         fprintf(stderr, "usage: awscall [--all-pages] [--stats] [--concurrent N] [--count N "
-                        "--interval-ms MS] [--rate N] SERVICE ACTION [Name=Value ...]\n"
+                        "--interval-ms MS] [--rate N] [--timeout-ms MS] SERVICE ACTION [Name=Value ...]\n"
                         "  nested parameters use the Query names: "
                         "AutoScalingGroupNames.member.1=api\n");
         return 2;
