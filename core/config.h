@@ -67,6 +67,33 @@ struct bsup_service {
     unsigned column;
 };
 
+/* A client-side budget for one AWS API family; 0 = the family's built-in default. */
+struct bsup_rate_limit {
+    int64_t burst;
+    int64_t rate_per_s;
+};
+
+/* One budget per API family, in the order of enum bsup_api_family (core/reconcile/ratelimit.h). */
+#define BSUP_RATE_LIMIT_FAMILIES(XX)                                                               \
+    XX(autoscaling_describe)                                                                       \
+    XX(autoscaling_mutate)                                                                         \
+    XX(elbv2_describe)                                                                             \
+    XX(elbv2_mutate)                                                                               \
+    XX(rds)                                                                                        \
+    XX(elasticache)                                                                                \
+    XX(ec2_describe)                                                                               \
+    XX(cloudwatch_put_metric_data)                                                                 \
+    XX(cloudwatch_put_metric_alarm)                                                                \
+    XX(cloudwatch_describe_alarms)                                                                 \
+    XX(sns)                                                                                        \
+    XX(other)
+
+struct bsup_rate_limits {
+#define BSUP_RL_FIELD(name) struct bsup_rate_limit name;
+    BSUP_RATE_LIMIT_FAMILIES(BSUP_RL_FIELD)
+#undef BSUP_RL_FIELD
+};
+
 /* Daemon-wide settings (/etc/bsup/bsupd.yaml); command-line flags override them. */
 struct bsup_settings {
     char *region;
@@ -79,6 +106,12 @@ struct bsup_settings {
     int mode;          /* enum bsup_mode, never BSUP_MODE_DEFAULT after loading */
     char *read_group;  /* may read over the control socket (status, plan, events) */
     char *admin_group; /* may change (reconcile, reload, pause, resume) */
+    /* Safety rails of the reconcile engine. */
+    int64_t cooldown_s;
+    int64_t fight_threshold;
+    int64_t max_changes_per_cycle;
+    int64_t max_changes_per_service;
+    struct bsup_rate_limits rate_limits;
 };
 
 enum bsup_config_severity { BSUP_CONFIG_ERROR, BSUP_CONFIG_WARNING };

@@ -266,6 +266,34 @@ const struct bsup_config_key bsup_service_keys[] = {
     {0},
 };
 
+static const struct bsup_config_key s_rate_keys[] = {
+    {.name = "burst",
+     .type = BSUP_KEY_INT,
+     .offset = offsetof(struct bsup_rate_limit, burst),
+     .min = 0,
+     .max = 100000,
+     .doc = "calls that may go at once; 0: the built-in default"},
+    {.name = "rate",
+     .type = BSUP_KEY_INT,
+     .offset = offsetof(struct bsup_rate_limit, rate_per_s),
+     .min = 0,
+     .max = 100000,
+     .doc = "calls per second after the burst; 0: the built-in default"},
+    {0},
+};
+
+static const struct bsup_config_key s_rate_limit_keys[] = {
+#define RL(fam)                                                                                    \
+    {.name = #fam,                                                                                 \
+     .type = BSUP_KEY_SECTION,                                                                     \
+     .offset = offsetof(struct bsup_rate_limits, fam),                                             \
+     .section = s_rate_keys,                                                                       \
+     .doc = "budget of this API family"},
+    BSUP_RATE_LIMIT_FAMILIES(RL)
+#undef RL
+        {0},
+};
+
 #define SET(field) offsetof(struct bsup_settings, field)
 
 const struct bsup_config_key bsup_settings_keys[] = {
@@ -340,5 +368,38 @@ const struct bsup_config_key bsup_settings_keys[] = {
      .min = 1,
      .max = 32,
      .doc = "group whose members may reconcile, reload, pause and resume"},
+    {.name = "cooldown",
+     .type = BSUP_KEY_DURATION,
+     .default_text = "2m",
+     .offset = SET(cooldown_s),
+     .min = 0,
+     .max = 86400,
+     .doc = "a resource bsupd changed is not changed again sooner than this"},
+    {.name = "fight_threshold",
+     .type = BSUP_KEY_INT,
+     .default_text = "3",
+     .offset = SET(fight_threshold),
+     .min = 2,
+     .max = 100,
+     .doc = "corrections in a row of drift that keeps coming back before bsupd stops"},
+    {.name = "max_changes_per_cycle",
+     .type = BSUP_KEY_INT,
+     .default_text = "20",
+     .offset = SET(max_changes_per_cycle),
+     .min = 1,
+     .max = 10000,
+     .doc = "mutating AWS calls per cycle, all services together"},
+    {.name = "max_changes_per_service",
+     .type = BSUP_KEY_INT,
+     .default_text = "3",
+     .offset = SET(max_changes_per_service),
+     .min = 1,
+     .max = 100,
+     .doc = "mutating AWS calls per service per cycle"},
+    {.name = "rate_limits",
+     .type = BSUP_KEY_SECTION,
+     .offset = SET(rate_limits),
+     .section = s_rate_limit_keys,
+     .doc = "client-side budgets per AWS API family"},
     {0},
 };

@@ -412,6 +412,15 @@ static int s_once(struct bsup_daemon *d)
 static int s_start_work(struct bsup_daemon *d, struct bsup_diag *diag)
 {
     struct bsup_aws_client_options o = {.region = d->settings->region};
+    /* bsupd.yaml's rate_limits are laid out in API-family order. */
+    _Static_assert(sizeof(struct bsup_rate_limits) ==
+                       BSUP_API_FAMILY_COUNT * sizeof(struct bsup_rate_limit),
+                   "one rate limit per API family");
+    const struct bsup_rate_limit *rl = (const struct bsup_rate_limit *)&d->settings->rate_limits;
+    for (int f = 0; f < BSUP_API_FAMILY_COUNT; f++) {
+        o.burst[f] = rl[f].burst;
+        o.rate_per_s[f] = rl[f].rate_per_s;
+    }
     if (bsup_http_engine_init(&d->http, &d->loop, NULL))
         return bsup_diag_set(diag, BSUP_EIO, "cannot start the HTTP engine");
     d->http_up = true;

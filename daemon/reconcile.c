@@ -846,7 +846,12 @@ int bsup_reconcile_init(struct bsup_reconcile_engine *e, uv_loop_t *loop, struct
     e->settings = settings;
     e->dry_run = dry_run;
     e->paused = paused;
-    e->rails = BSUP_RAILS_DEFAULTS;
+    e->rails = (struct bsup_rails_config){
+        .max_mutations_per_cycle = (int)settings->max_changes_per_cycle,
+        .max_mutations_per_service = (int)settings->max_changes_per_service,
+        .cooldown_s = settings->cooldown_s,
+        .fight_threshold = (int)settings->fight_threshold,
+    };
     e->lt_cache = calloc(1, sizeof(struct s_lt_cache));
     if (!e->lt_cache)
         return BSUP_ENOMEM;

@@ -1,6 +1,7 @@
 /* Rate limiting and scheduling arithmetic under a fake clock. */
 #include "tests/lib/testlib.h"
 
+#include "core/config.h"
 #include "core/reconcile/ratelimit.h"
 #include "core/reconcile/schedule.h"
 
@@ -71,8 +72,15 @@ static void test_families(void **state)
     assert_int_equal(bsup_api_families[BSUP_API_ELBV2_DESCRIBE].rate_per_s, 10);
     assert_int_equal(bsup_api_families[BSUP_API_RDS].burst, 300);
     assert_int_equal(bsup_api_families[BSUP_API_RDS].rate_per_s, 12);
+    /* bsupd.yaml's rate_limits keys are the family names, in the same order. */
+    static const char *const names[] = {
+#define NAME(fam) #fam,
+        BSUP_RATE_LIMIT_FAMILIES(NAME)
+#undef NAME
+    };
+    assert_int_equal(sizeof(names) / sizeof(names[0]), BSUP_API_FAMILY_COUNT);
     for (int f = 0; f < BSUP_API_FAMILY_COUNT; f++)
-        assert_non_null(bsup_api_families[f].name);
+        assert_string_equal(bsup_api_families[f].name, names[f]);
 }
 
 static void test_schedule(void **state)
