@@ -1,0 +1,86 @@
+"""Shared by the reconcile integration tests: a local AWS with the fault proxy, a lean seeded
+backend of N generated services, drop-ins that match it, and bsupd driven against it."""
+import json
+import os
+import subprocess
+import sys
+
+SRC = os.environ.get("BSUP_SRCDIR", ".")
+sys.path.insert(0, os.path.join(SRC, "scripts", "localaws.d"))
+sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+import testlib  # noqa: E402
+import bsuptest  # noqa: E402
+
+LOCALAWS = os.path.join(SRC, "scripts", "localaws")
+
+
+def aws_env(d):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(testlib.read_env(d))
+    return env
+
+
+def seed(d, n, drift_every=0):
+    """Seeds n generated services (lean) and returns (scenario services, seeded network)."""
+    gen = subprocess.run([LOCALAWS, "generate", str(n)] +
+                         (["--drift-every", str(drift_every)] if drift_every else []),
+                         check=True, capture_output=True, text=True).stdout
+    path = os.path.join(d, f"scenario-{n}.yaml")
+    with open(path, "w") as f:
+        f.write(gen)
+    subprocess.run([LOCALAWS, "seed", "--dir", d, "--lean", path], check=True, timeout=600,
+                   stdout=subprocess.DEVNULL)
+    seeded = json.load(open(os.path.join(d, "seeded.json")))
+    names = [l.split(":", 1)[1].strip() for l in gen.splitlines()
+             if l.strip().startswith("- service_name:")]
+    envs = [l.split(":", 1)[1].strip() for l in gen.splitlines()
+            if l.strip().startswith("environment:")]
+    mins = [int(l.split(":", 1)[1]) for l in gen.splitlines() if l.strip().startswith("min_size:")]
+    maxs = [int(l.split(":", 1)[1]) for l in gen.splitlines() if l.strip().startswith("max_size:")]
+    types = [l.split(":", 1)[1].strip() for l in gen.splitlines()
+             if l.strip().startswith("instance_type:")]
+    services = [dict(name=a, env=b, min=c, max=m, type=t)
+                for a, b, c, m, t in zip(names, envs, mins, maxs, types)]
+    return services, seeded["network"]
+
+
+def dropin(svc, net, extra=""):
+    subnets = ", ".join(net["subnet_ids"])
+    return (f"service_name: {svc['name']}\nenvironment: {svc['env']}\n"
+            f"vpc_id: {net['vpc_id']}\nsubnet_ids: [{subnets}]\n"
+            f"database_name: db\ndatabase_username: admin\n"
+            f"database_password: ssm:/{svc['name']}/db\ninstance_type: {svc['type']}\n"
+            f"min_size: {svc['min']}\nmax_size: {svc['max']}\n{extra}")
+
+
+def daemon(d, services, net, settings="", extra=None):
+    files = {f"{i:04d}-{s['name']}.yaml": dropin(s, net, (extra or {}).get(s["name"], ""))
+             for i, s in enumerate(services)}
+    env = aws_env(d)
+    return bsuptest.Daemon(settings=f"region: {env['AWS_REGION']}\nlog_level: info\n" + settings,
+                           env=env, files=files)
+
+
+def once(dm, *flags, env=None):
+    return subprocess.run(dm.argv() + ["--once", *flags], capture_output=True, text=True,
+                          timeout=300, env=dict(dm.env, **(env or {})))
+
+
+def counts(d, service=None, action=None):
+    c = testlib.control(aws_env(d)["BSUP_FAULTS_URL"], "GET", "counts")
+    if service is None:
+        return c["total"]
+    per = c["services"].get(service, {})
+    return per.get(action, 0) if action else sum(per.values())
+
+
+def group(d, name):
+    cli = testlib.Cli(d)
+    p = cli("autoscaling", "describe-auto-scaling-groups", "--auto-scaling-group-names", name)
+    g = p.json["AutoScalingGroups"][0]
+    return g["MinSize"], g["MaxSize"], g["DesiredCapacity"]
+
+
+def drift(d, group_name, what, value):
+    subprocess.run([LOCALAWS, "drift", "--dir", d, group_name, what, str(value)], check=True,
+                   timeout=60, stdout=subprocess.DEVNULL)
