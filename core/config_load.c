@@ -841,7 +841,8 @@ int bsup_config_load_dir(const char *dir, struct bsup_config_set *set, struct bs
         n++;
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), s_cmp);
+    if (n)
+        qsort(names, n, sizeof(*names), s_cmp);
 
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *data = NULL, why[512];

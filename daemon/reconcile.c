@@ -440,6 +440,7 @@ static void on_apply_done(struct bsup_aws_call *call, const struct bsup_aws_resu
         struct bsup_resource_memory mem;
         bsup_store_memory_get(e->store, m->svc->name, r->action.resource, &mem);
         mem.last_change_s = now;
+        mem.changes++;
         bsup_store_memory_put(e->store, m->svc->name, r->action.resource, &mem, &diag);
         m->applied_ok = true;
         /* AWS accepted these values: status shows them rather than the pre-change reading. */
@@ -506,22 +507,20 @@ static void s_batch_plan_and_apply(struct bsup_reconcile_batch *b)
             struct bsup_action *a = &s->plan.actions[ai];
             if (a->kind != BSUP_ACTION_UPDATE_ASG)
                 continue;
+            if (mode != BSUP_MODE_ENFORCE)
+                continue; /* observe mode: drift is recorded, never corrected or counted */
             struct bsup_resource_memory mem;
+            struct bsup_diag diag = {0};
             bsup_store_memory_get(e->store, s->name, a->resource, &mem);
-            bool was_fighting = mem.fighting;
             if (bsup_rails_observe(&e->rails, &mem, true)) {
                 s_event(e, s->name, "service.fighting",
-                        "%s: the same drift came back %d cycles in a row after being "
-                        "corrected; bsupd stops correcting it until it converges",
+                        "%s: the same drift came back after %d corrections in a row; bsupd "
+                        "stops correcting it until it converges",
                         a->resource, mem.corrections_in_a_row);
                 bsup_log_warn("fighting service=%s resource=%s corrections=%d", s->name,
                               a->resource, mem.corrections_in_a_row);
             }
-            (void)was_fighting;
-            struct bsup_diag diag = {0};
             bsup_store_memory_put(e->store, s->name, a->resource, &mem, &diag);
-            if (mode != BSUP_MODE_ENFORCE)
-                continue;
             bsup_rails_gate(&e->rails, &mem, a, now, &b->budget_cycle, &budget_service);
             if (!a->held)
                 s_apply(b, i, a);
@@ -631,13 +630,11 @@ static void s_record(struct bsup_reconcile_engine *e, struct s_member *m)
         else
             s_event(e, s->name, "service.state", "now %s (was %s)", state, plan_hash_before);
     }
-    json_t *detail =
-        json_pack("{s:s, s:o, s:o, s:i, s:i, s:s}", "mode", s->mode, "observed", s_observed_json(s),
-                  "plan", json_loads(bsup_plan_to_json(&s->plan) ? "[]" : "[]", 0, NULL), "calls",
-                  (int)m->calls, "mutations", (int)m->mutations, "error", s->last_error);
     char *plan = bsup_plan_to_json(&s->plan);
-    if (detail && plan)
-        json_object_set_new(detail, "plan", json_loads(plan, 0, NULL));
+    json_t *detail =
+        json_pack("{s:s, s:o, s:o?, s:i, s:i, s:s}", "mode", s->mode, "observed",
+                  s_observed_json(s), "plan", plan ? json_loads(plan, 0, NULL) : NULL, "calls",
+                  (int)m->calls, "mutations", (int)m->mutations, "error", s->last_error);
     free(plan);
     char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     struct bsup_diag diag = {0};

@@ -148,10 +148,11 @@ int bsup_store_memory_get(struct bsup_store *st, const char *service, const char
 {
     sqlite3_stmt *q = NULL;
     memset(out, 0, sizeof(*out));
-    int src = sqlite3_prepare_v2(st->db,
-                                 "SELECT last_change_at, corrections_in_a_row, fighting FROM "
-                                 "resource_memory WHERE service = ? AND resource = ?",
-                                 -1, &q, NULL);
+    int src = sqlite3_prepare_v2(
+        st->db,
+        "SELECT last_change_at, corrections_in_a_row, fighting, changes, counted_changes FROM "
+        "resource_memory WHERE service = ? AND resource = ?",
+        -1, &q, NULL);
     if (src == SQLITE_OK) {
         sqlite3_bind_text(q, 1, service, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 2, resource, -1, SQLITE_STATIC);
@@ -160,6 +161,8 @@ int bsup_store_memory_get(struct bsup_store *st, const char *service, const char
             out->last_change_s = sqlite3_column_int64(q, 0);
             out->corrections_in_a_row = sqlite3_column_int(q, 1);
             out->fighting = sqlite3_column_int(q, 2) != 0;
+            out->changes = sqlite3_column_int64(q, 3);
+            out->counted_changes = sqlite3_column_int64(q, 4);
         }
     }
     sqlite3_finalize(q);
@@ -169,15 +172,17 @@ int bsup_store_memory_get(struct bsup_store *st, const char *service, const char
 int bsup_store_memory_put(struct bsup_store *st, const char *service, const char *resource,
                           const struct bsup_resource_memory *mem, struct bsup_diag *diag)
 {
-    int src = s_exec(st,
-                     "INSERT INTO resource_memory(service, resource, last_change_at, "
-                     "corrections_in_a_row, fighting) VALUES(?, ?, ?, ?, ?) "
-                     "ON CONFLICT(service, resource) DO UPDATE SET "
-                     "last_change_at = excluded.last_change_at, "
-                     "corrections_in_a_row = excluded.corrections_in_a_row, "
-                     "fighting = excluded.fighting",
-                     "ttiii", service, resource, mem->last_change_s,
-                     (int64_t)mem->corrections_in_a_row, (int64_t)mem->fighting);
+    int src = s_exec(
+        st,
+        "INSERT INTO resource_memory(service, resource, last_change_at, "
+        "corrections_in_a_row, fighting, changes, counted_changes) VALUES(?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(service, resource) DO UPDATE SET "
+        "last_change_at = excluded.last_change_at, "
+        "corrections_in_a_row = excluded.corrections_in_a_row, "
+        "fighting = excluded.fighting, "
+        "changes = excluded.changes, counted_changes = excluded.counted_changes",
+        "ttiiiii", service, resource, mem->last_change_s, (int64_t)mem->corrections_in_a_row,
+        (int64_t)mem->fighting, mem->changes, mem->counted_changes);
     if (src != SQLITE_OK)
         return bsup_store_error(st->db, st->path, src, "saving resource memory", diag);
     return 0;

@@ -60,6 +60,8 @@ const char *const bsup_store_migrations[] = {
     "  service TEXT NOT NULL,"
     "  resource TEXT NOT NULL,"
     "  last_change_at INTEGER NOT NULL DEFAULT 0,"
+    "  changes INTEGER NOT NULL DEFAULT 0,"
+    "  counted_changes INTEGER NOT NULL DEFAULT 0,"
     "  corrections_in_a_row INTEGER NOT NULL DEFAULT 0,"
     "  fighting INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (service, resource)"

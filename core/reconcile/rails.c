@@ -11,8 +11,9 @@ bool bsup_rails_observe(const struct bsup_rails_config *cfg, struct bsup_resourc
         mem->fighting = false;
         return false;
     }
-    if (mem->last_change_s == 0)
-        return false; /* drift bsupd never corrected is not a fight */
+    if (mem->changes == 0 || mem->changes == mem->counted_changes)
+        return false; /* no new correction since: drift it never corrected is not a fight */
+    mem->counted_changes = mem->changes;
     mem->corrections_in_a_row++;
     if (!mem->fighting && mem->corrections_in_a_row >= cfg->fight_threshold) {
         mem->fighting = true;
@@ -29,8 +30,8 @@ void bsup_rails_gate(const struct bsup_rails_config *cfg, const struct bsup_reso
     if (mem->fighting) {
         a->held = true;
         snprintf(a->held_reason, sizeof(a->held_reason),
-                 "fighting: the same drift came back %d cycles in a row after bsupd corrected "
-                 "it; something else changes this resource",
+                 "fighting: the same drift came back after %d corrections in a row by bsupd; "
+                 "something else changes this resource",
                  mem->corrections_in_a_row);
         return;
     }

@@ -26,12 +26,16 @@ struct bsup_rails_config {
 /* What bsupd remembers of a resource between cycles (kept in the store). */
 struct bsup_resource_memory {
     int64_t last_change_s;    /* when bsupd last changed it successfully; 0 never */
-    int corrections_in_a_row; /* cycles in a row that found drift bsupd had corrected */
+    int64_t changes;          /* successful changes bsupd made to it, ever */
+    int64_t counted_changes;  /* the value of changes the streak below last counted */
+    int corrections_in_a_row; /* corrections in a row after which the drift came back */
     bool fighting;
 };
 
-/* Updates a resource's memory with this cycle's observation: drift is whether the plan found
- * drift to correct on it. Returns true when it has just become "fighting". */
+/* Updates a resource's memory with an enforce-mode cycle's observation: drift is whether the
+ * plan found drift to correct on it. Drift that comes back after a correction bsupd made
+ * counts once per correction; a cycle without drift clears the streak. Returns true when the
+ * resource has just become "fighting". */
 bool bsup_rails_observe(const struct bsup_rails_config *cfg, struct bsup_resource_memory *mem,
                         bool drift);
 /* Decides whether an update action may run now; when not, marks it held with the reason.

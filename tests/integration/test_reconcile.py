@@ -4,6 +4,7 @@ enforce mode and only reported in observe mode; a missing group reported; --once
 crash safety at failpoints with no duplicated mutation; fight detection; and a throttled
 service that does not delay the others."""
 import os
+import shutil
 import sys
 import time
 
@@ -25,6 +26,23 @@ with testlib.environment("--faults") as d:
     p = R.once(dm)
     check(p.returncode == 0, f"--once in sync: {p.returncode} {p.stderr[-600:]}")
     check(R.counts(d, *UPDATE) == 0, "nothing changed")
+
+    # valgrind: the daemon's normal run (start, a cycle, reload, SIGTERM) leaks nothing.
+    if shutil.which("valgrind") and not R.bsuptest.BUILD.rstrip("/").endswith("-asan"):
+        dv = R.daemon(d, services, net)
+        vlog = os.path.join(dv.root, "valgrind.log")
+        orig = dv.argv
+        dv.argv = lambda: ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+                           "--error-exitcode=9", f"--log-file={vlog}", *orig()]
+        dv.start()
+        dv.ctl("reconcile", "--wait", expect=0)
+        dv.ctl("reload", expect=0)
+        rc, _ = dv.stop(timeout_s=60)
+        text = open(vlog).read()
+        check(rc == 0 and ("definitely lost: 0" in text or "no leaks are possible" in text),
+              f"valgrind: daemon exit {rc}; {text[-600:]}")
+    else:
+        print("skip valgrind: sanitizer build or no valgrind")
 
     # Observe mode: drift reported (exit 1), AWS untouched.
     R.drift(d, ga, "asg-max", a["max"] + 5)

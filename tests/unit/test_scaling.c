@@ -183,12 +183,19 @@ static void test_rails(void **state)
     /* Drift bsupd never corrected is not a fight. */
     assert_false(bsup_rails_observe(&cfg, &mem, true));
     assert_int_equal(mem.corrections_in_a_row, 0);
-    /* Corrected, back again three cycles in a row: fighting. */
+    /* Corrected, and back again after each of three corrections: fighting. */
     mem.last_change_s = 100;
+    mem.changes = 1;
     assert_false(bsup_rails_observe(&cfg, &mem, true));
+    /* Drift seen again without a new correction (cooldown, caps) does not count. */
     assert_false(bsup_rails_observe(&cfg, &mem, true));
+    assert_int_equal(mem.corrections_in_a_row, 1);
+    mem.changes = 2;
+    assert_false(bsup_rails_observe(&cfg, &mem, true));
+    mem.changes = 3;
     assert_true(bsup_rails_observe(&cfg, &mem, true));
     assert_true(mem.fighting);
+    mem.changes = 4;
     assert_false(bsup_rails_observe(&cfg, &mem, true)); /* reported once */
 
     struct bsup_plan p;
