@@ -94,6 +94,26 @@ struct bsup_rate_limits {
 #undef BSUP_RL_FIELD
 };
 
+/* Per-service endpoint URLs, in the order of enum bsup_aws_service_id (core/aws/endpoints.h).
+ * NULL: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, then the regional default. */
+#define BSUP_ENDPOINT_SERVICES(XX)                                                                 \
+    XX(autoscaling)                                                                                \
+    XX(elbv2)                                                                                      \
+    XX(rds)                                                                                        \
+    XX(cloudwatch)                                                                                 \
+    XX(sns)                                                                                        \
+    XX(elasticache)                                                                                \
+    XX(ec2)                                                                                        \
+    XX(sts)                                                                                        \
+    XX(secretsmanager)                                                                             \
+    XX(ssm)
+
+struct bsup_endpoint_urls {
+#define BSUP_EP_FIELD(name) char *name;
+    BSUP_ENDPOINT_SERVICES(BSUP_EP_FIELD)
+#undef BSUP_EP_FIELD
+};
+
 /* Daemon-wide settings (/etc/bsup/bsupd.yaml); command-line flags override them. */
 struct bsup_settings {
     char *region;
@@ -112,6 +132,9 @@ struct bsup_settings {
     int64_t max_changes_per_cycle;
     int64_t max_changes_per_service;
     struct bsup_rate_limits rate_limits;
+    /* The AWS client. */
+    int64_t max_attempts;
+    struct bsup_endpoint_urls endpoint_urls;
 };
 
 enum bsup_config_severity { BSUP_CONFIG_ERROR, BSUP_CONFIG_WARNING };

@@ -294,6 +294,27 @@ static const struct bsup_config_key s_rate_limit_keys[] = {
         {0},
 };
 
+static const char *s_check_url(const char *v)
+{
+    return strncmp(v, "https://", 8) == 0 || strncmp(v, "http://", 7) == 0
+               ? NULL
+               : "must be an http:// or https:// URL";
+}
+
+static const struct bsup_config_key s_endpoint_keys[] = {
+#define EP(svc)                                                                                    \
+    {.name = #svc,                                                                                 \
+     .type = BSUP_KEY_STRING,                                                                      \
+     .offset = offsetof(struct bsup_endpoint_urls, svc),                                           \
+     .min = 8,                                                                                     \
+     .max = 1024,                                                                                  \
+     .check = s_check_url,                                                                         \
+     .doc = "endpoint URL of this service (e.g. a VPC endpoint)"},
+    BSUP_ENDPOINT_SERVICES(EP)
+#undef EP
+        {0},
+};
+
 #define SET(field) offsetof(struct bsup_settings, field)
 
 const struct bsup_config_key bsup_settings_keys[] = {
@@ -401,5 +422,17 @@ const struct bsup_config_key bsup_settings_keys[] = {
      .offset = SET(rate_limits),
      .section = s_rate_limit_keys,
      .doc = "client-side budgets per AWS API family"},
+    {.name = "max_attempts",
+     .type = BSUP_KEY_INT,
+     .default_text = "3",
+     .offset = SET(max_attempts),
+     .min = 1,
+     .max = 10,
+     .doc = "attempts per AWS call, retries included (standard retry mode)"},
+    {.name = "endpoint_urls",
+     .type = BSUP_KEY_SECTION,
+     .offset = SET(endpoint_urls),
+     .section = s_endpoint_keys,
+     .doc = "per-service AWS endpoint URLs"},
     {0},
 };

@@ -2,6 +2,7 @@
 
 #include "core/aws/endpoints.h"
 #include "core/aws/model.h"
+#include "core/config.h"
 #include "core/error.h"
 
 #include <stdio.h>
@@ -74,6 +75,15 @@ static void test_table_matches_botocore(void **state)
     const struct bsup_aws_service *ssm = bsup_aws_service_by_prefix("ssm");
     assert_string_equal(ssm->target_prefix, "AmazonSSM");
     assert_string_equal(ssm->json_version, "1.1");
+    /* bsupd.yaml's endpoint_urls keys are our names, in table order. */
+    static const char *const names[] = {
+#define NAME(svc) #svc,
+        BSUP_ENDPOINT_SERVICES(NAME)
+#undef NAME
+    };
+    assert_int_equal(sizeof(names) / sizeof(names[0]), BSUP_AWS_SERVICE_COUNT);
+    for (int i = 0; i < BSUP_AWS_SERVICE_COUNT; i++)
+        assert_string_equal(bsup_endpoints_service((enum bsup_aws_service_id)i)->name, names[i]);
     assert_null(bsup_endpoints_service(BSUP_AWS_SERVICE_COUNT));
     assert_null(bsup_endpoints_service_by_name("s3"));
 }
