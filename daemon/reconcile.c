@@ -39,9 +39,11 @@ struct s_member {
     bool apply_failed;
 };
 
-struct s_done {
+/* One bsup_reconcile_now request, done when every batch it waits for has finished. */
+struct s_join {
     bsup_reconcile_done_fn fn;
     void *ctx;
+    int pending;
 };
 
 struct bsup_reconcile_batch {
@@ -52,8 +54,9 @@ struct bsup_reconcile_batch {
     unsigned calls;
     char **lt_keys; /* launch template versions still to fetch */
     size_t n_lt;
-    struct s_done *dones;
-    size_t n_dones;
+    struct s_join **joins;
+    size_t n_joins;
+    bool recorded; /* false: stopped before observing; nothing to record */
     uv_timer_t kick;
     int budget_cycle;
     struct bsup_reconcile_batch *next;
@@ -681,7 +684,7 @@ static void on_kick_closed(uv_handle_t *h)
     struct bsup_reconcile_batch *b = h->data;
     struct bsup_reconcile_engine *e = b->e;
     free(b->m);
-    free(b->dones);
+    free(b->joins);
     free(b);
     e->n_kicks--;
     s_maybe_closed(e);
@@ -715,7 +718,9 @@ static void s_batch_finish(struct bsup_reconcile_batch *b)
 {
     struct bsup_reconcile_engine *e = b->e;
     for (size_t i = 0; i < b->n; i++) {
-        s_record(e, &b->m[i]);
+        /* A cycle cut short by shutdown keeps the service's last recorded state. */
+        if (b->recorded && !(e->closing && (b->m[i].failed || b->m[i].apply_failed)))
+            s_record(e, &b->m[i]);
         b->m[i].svc->running = false;
     }
     e->cycles++;
@@ -730,8 +735,13 @@ static void s_batch_finish(struct bsup_reconcile_batch *b)
             break;
         }
     }
-    for (size_t i = 0; i < b->n_dones; i++)
-        b->dones[i].fn(b->dones[i].ctx);
+    for (size_t i = 0; i < b->n_joins; i++) {
+        struct s_join *j = b->joins[i];
+        if (--j->pending == 0) {
+            j->fn(j->ctx);
+            free(j);
+        }
+    }
     if (e->on_change)
         e->on_change(e->ctx);
     s_drop_gone(e);
@@ -747,6 +757,7 @@ static void on_kick(uv_timer_t *t)
         s_batch_finish(b);
         return;
     }
+    b->recorded = true;
     for (size_t first = 0; first < b->n; first += BSUP_RECONCILE_BATCH_MAX) {
         size_t count =
             b->n - first < BSUP_RECONCILE_BATCH_MAX ? b->n - first : BSUP_RECONCILE_BATCH_MAX;
@@ -927,36 +938,66 @@ int bsup_reconcile_sync(struct bsup_reconcile_engine *e, struct bsup_diag *diag)
     return rc;
 }
 
+static int s_join_add(struct bsup_reconcile_batch *b, struct s_join *j)
+{
+    struct s_join **v = realloc(b->joins, (b->n_joins + 1) * sizeof(*v));
+    if (!v)
+        return BSUP_ENOMEM;
+    b->joins = v;
+    b->joins[b->n_joins++] = j;
+    j->pending++;
+    return 0;
+}
+
 int bsup_reconcile_now(struct bsup_reconcile_engine *e, const char *service,
                        bsup_reconcile_done_fn done, void *ctx)
 {
     if (e->closing)
         return BSUP_ESHUTDOWN;
     struct bsup_reconcile_service **v = calloc(e->n_services ? e->n_services : 1, sizeof(*v));
-    if (!v)
+    struct s_join *join = done ? calloc(1, sizeof(*join)) : NULL;
+    if (!v || (done && !join)) {
+        free(v);
+        free(join);
         return BSUP_ENOMEM;
+    }
+    if (join)
+        *join = (struct s_join){.fn = done, .ctx = ctx};
     size_t n = 0;
     for (size_t i = 0; i < e->n_services; i++) {
         struct bsup_reconcile_service *s = e->services[i];
         if (s->gone || (service && strcmp(s->name, service) != 0))
             continue;
-        if (s->running)
-            s->requested = true; /* never overlaps itself: runs again right after */
-        else
+        if (!s->running) {
             v[n++] = s;
-    }
-    struct bsup_reconcile_batch *b = s_batch_new(e, v, n);
-    free(v);
-    if (!b)
-        return BSUP_ENOMEM;
-    if (done) {
-        b->dones = calloc(1, sizeof(*b->dones));
-        if (b->dones) {
-            b->dones[0] = (struct s_done){done, ctx};
-            b->n_dones = 1;
+            continue;
         }
+        /* Never overlaps itself: it runs again right after; a waiter waits for the cycle in
+         * progress (which ends after this request). */
+        s->requested = true;
+        for (struct bsup_reconcile_batch *b = e->batches; join && b; b = b->next)
+            for (size_t k = 0; k < b->n; k++)
+                if (b->m[k].svc == s) {
+                    bool have = false;
+                    for (size_t q = 0; q < b->n_joins; q++)
+                        have |= b->joins[q] == join;
+                    if (!have && s_join_add(b, join) == 0)
+                        break;
+                }
     }
-    return 0;
+    /* A batch for the idle ones; an empty one too when a waiter has nothing else to wait
+     * for, so it is answered asynchronously. */
+    struct bsup_reconcile_batch *b = NULL;
+    if (n || (join && join->pending == 0))
+        b = s_batch_new(e, v, n);
+    free(v);
+    if (b && join && s_join_add(b, join) == 0)
+        return 0;
+    if (join && join->pending == 0) {
+        free(join);
+        return BSUP_ENOMEM;
+    }
+    return (n && !b) ? BSUP_ENOMEM : 0;
 }
 
 bool bsup_reconcile_needs_attention(const struct bsup_reconcile_engine *e)

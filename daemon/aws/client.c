@@ -40,6 +40,7 @@ static const char *s_getenv(void *ctx, const char *name)
 }
 
 static void s_attempt(struct bsup_aws_call *call);
+static void s_attempt_with(struct bsup_aws_call *call, const struct bsup_aws_credentials *creds);
 
 static void s_maybe_closed(struct bsup_aws_client *c);
 
@@ -119,7 +120,7 @@ static void on_creds(void *user, const struct bsup_aws_credentials *creds,
         s_deliver(call, diag && diag->code ? diag->code : BSUP_ECREDENTIALS, NULL, "%s",
                   diag ? diag->message : "no AWS credentials");
     else
-        s_attempt(call);
+        s_attempt_with(call, creds); /* even if they expire soon: no resolution loop */
 }
 
 static void s_header_copy(struct bsup_aws_header *dst, const struct bsup_http_response *resp,
@@ -266,12 +267,20 @@ static int s_build(struct bsup_aws_call *call, const struct bsup_aws_credentials
 
 static void s_attempt(struct bsup_aws_call *call)
 {
+    s_attempt_with(call, NULL);
+}
+
+/* One attempt: credentials (creds, else the provider's current ones, else wait for them),
+ * a token from the family's bucket, then the signed request. */
+static void s_attempt_with(struct bsup_aws_call *call, const struct bsup_aws_credentials *creds)
+{
     struct bsup_aws_client *c = call->c;
     if (call->canceled || c->closing) {
         s_deliver(call, BSUP_ECANCELED, NULL, "cancelled");
         return;
     }
-    const struct bsup_aws_credentials *creds = bsup_credprovider_current(&c->creds);
+    if (!creds)
+        creds = bsup_credprovider_current(&c->creds);
     if (!creds) {
         int rc = bsup_credprovider_wait(&c->creds, on_creds, call);
         if (rc)

@@ -143,10 +143,11 @@ int main(int argc, char **argv)
             break;
     }
     if (argc - i < 2 || st.concurrent < 1 || st.rounds_left < 1) {
-        fprintf(stderr, "usage: awscall [--all-pages] [--stats] [--concurrent N] [--count N "
-                        "--interval-ms MS] [--rate N] [--timeout-ms MS] SERVICE ACTION [Name=Value ...]\n"
-                        "  nested parameters use the Query names: "
-                        "AutoScalingGroupNames.member.1=api\n");
+        fprintf(stderr,
+                "usage: awscall [--all-pages] [--stats] [--concurrent N] [--count N "
+                "--interval-ms MS] [--rate N] [--timeout-ms MS] SERVICE ACTION [Name=Value ...]\n"
+                "  nested parameters use the Query names: "
+                "AutoScalingGroupNames.member.1=api\n");
         return 2;
     }
     st.service = argv[i];
