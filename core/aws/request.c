@@ -99,3 +99,46 @@ int bsup_aws_request_set_query(struct bsup_aws_request *req, const char *query)
     req->query = q;
     return 0;
 }
+
+/* Drops the headers called name from index first on. */
+static void s_drop(struct bsup_aws_request *req, const char *name, size_t first)
+{
+    for (size_t i = first; i < req->n_headers;) {
+        struct bsup_aws_header *h = &req->headers[i];
+        if (strcasecmp(h->name, name) != 0) {
+            i++;
+            continue;
+        }
+        if (h->value)
+            bsup_secure_zero(h->value, strlen(h->value));
+        free(h->name);
+        free(h->value);
+        memmove(h, h + 1, (req->n_headers - i - 1) * sizeof(*h));
+        req->n_headers--;
+    }
+}
+
+int bsup_aws_request_set_header(struct bsup_aws_request *req, const char *name, const char *value)
+{
+    for (size_t i = 0; i < req->n_headers; i++) {
+        struct bsup_aws_header *h = &req->headers[i];
+        if (strcasecmp(h->name, name) != 0)
+            continue;
+        char *v = strdup(value);
+        if (!v)
+            return BSUP_ENOMEM;
+        if (h->value) {
+            bsup_secure_zero(h->value, strlen(h->value));
+            free(h->value);
+        }
+        h->value = v;
+        s_drop(req, name, i + 1);
+        return 0;
+    }
+    return bsup_aws_request_add_header(req, name, value);
+}
+
+void bsup_aws_request_remove_header(struct bsup_aws_request *req, const char *name)
+{
+    s_drop(req, name, 0);
+}

@@ -30,6 +30,11 @@ int bsup_aws_request_init(struct bsup_aws_request *req, const char *method, cons
 void bsup_aws_request_cleanup(struct bsup_aws_request *req);
 /* Appends a header (copies both strings). 0 or BSUP_ENOMEM. */
 int bsup_aws_request_add_header(struct bsup_aws_request *req, const char *name, const char *value);
+/* Sets the first header called name (case-insensitive) to value, dropping later duplicates;
+ * appends when absent. 0 or BSUP_ENOMEM. */
+int bsup_aws_request_set_header(struct bsup_aws_request *req, const char *name, const char *value);
+/* Removes every header called name (case-insensitive), wiping the values. */
+void bsup_aws_request_remove_header(struct bsup_aws_request *req, const char *name);
 /* The value of the first header named name (case-insensitive), or NULL. */
 const char *bsup_aws_request_header(const struct bsup_aws_request *req, const char *name);
 /* Replaces the body with a copy of data. 0 or BSUP_ENOMEM. */

@@ -609,57 +609,6 @@ int bsup_sigv4_amz_date(int64_t now_s, char out[BSUP_SIGV4_AMZ_DATE_LEN + 1])
 
 /* ---- signing a request in place ---- */
 
-/* Sets the first header called name (case-insensitive) to value, dropping later duplicates;
- * appends when absent. */
-static int s_set_header(struct bsup_aws_request *req, const char *name, const char *value)
-{
-    bool done = false;
-    for (size_t i = 0; i < req->n_headers;) {
-        struct bsup_aws_header *h = &req->headers[i];
-        if (strcasecmp(h->name, name) != 0) {
-            i++;
-            continue;
-        }
-        if (!done) {
-            char *v = strdup(value);
-            if (!v)
-                return BSUP_ENOMEM;
-            if (h->value) {
-                bsup_secure_zero(h->value, strlen(h->value));
-                free(h->value);
-            }
-            h->value = v;
-            done = true;
-            i++;
-            continue;
-        }
-        if (h->value)
-            bsup_secure_zero(h->value, strlen(h->value));
-        free(h->name);
-        free(h->value);
-        memmove(h, h + 1, (req->n_headers - i - 1) * sizeof(*h));
-        req->n_headers--;
-    }
-    return done ? 0 : bsup_aws_request_add_header(req, name, value);
-}
-
-static void s_remove_header(struct bsup_aws_request *req, const char *name)
-{
-    for (size_t i = 0; i < req->n_headers;) {
-        struct bsup_aws_header *h = &req->headers[i];
-        if (strcasecmp(h->name, name) != 0) {
-            i++;
-            continue;
-        }
-        if (h->value)
-            bsup_secure_zero(h->value, strlen(h->value));
-        free(h->name);
-        free(h->value);
-        memmove(h, h + 1, (req->n_headers - i - 1) * sizeof(*h));
-        req->n_headers--;
-    }
-}
-
 int bsup_sigv4_sign_ex(struct bsup_aws_request *req, const struct bsup_aws_credentials *creds,
                        const char *region, const char *service, int64_t now_s, unsigned flags,
                        struct bsup_sigv4_cache *cache)
@@ -676,21 +625,21 @@ int bsup_sigv4_sign_ex(struct bsup_aws_request *req, const struct bsup_aws_crede
     if ((rc = bsup_sigv4_amz_date(now_s, amz_date)))
         return rc;
 
-    s_remove_header(req, "Authorization");
-    if ((rc = s_set_header(req, "X-Amz-Date", amz_date)))
+    bsup_aws_request_remove_header(req, "Authorization");
+    if ((rc = bsup_aws_request_set_header(req, "X-Amz-Date", amz_date)))
         goto out;
     if (token && !(flags & BSUP_SIGV4_TOKEN_UNSIGNED)) {
-        if ((rc = s_set_header(req, "X-Amz-Security-Token", creds->session_token)))
+        if ((rc = bsup_aws_request_set_header(req, "X-Amz-Security-Token", creds->session_token)))
             goto out;
     } else {
-        s_remove_header(req, "X-Amz-Security-Token");
+        bsup_aws_request_remove_header(req, "X-Amz-Security-Token");
     }
     if ((rc = bsup_sigv4_canonical_request(req, flags, &creq, &signed_headers)) ||
         (rc = bsup_sigv4_string_to_sign(amz_date, region, service, creq, &sts)) ||
         (rc = bsup_sigv4_signature(creds, amz_date, region, service, sts, cache, sig)))
         goto out;
     if (token && (flags & BSUP_SIGV4_TOKEN_UNSIGNED)) {
-        if ((rc = s_set_header(req, "X-Amz-Security-Token", creds->session_token)))
+        if ((rc = bsup_aws_request_set_header(req, "X-Amz-Security-Token", creds->session_token)))
             goto out;
     }
 

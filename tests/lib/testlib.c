@@ -1,6 +1,7 @@
 #include "tests/lib/testlib.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,4 +80,18 @@ char *bsup_test_read(const char *path, size_t *out_len)
     if (out_len)
         *out_len = len;
     return buf;
+}
+
+json_t *bsup_test_load_json(const char *path)
+{
+    json_error_t err;
+    json_t *j = json_load_file(path, 0, &err);
+    if (!j)
+        fail_msg("%s:%d: %s", path, err.line, err.text);
+    return j;
+}
+
+const char *bsup_test_json_getenv(void *ctx, const char *name)
+{
+    return json_string_value(json_object_get((json_t *)ctx, name));
 }

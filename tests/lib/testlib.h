@@ -16,4 +16,10 @@ char *bsup_test_write(const char *dir, const char *name, const char *data, long 
 /* Reads a whole file; NULL if it cannot. */
 char *bsup_test_read(const char *path, size_t *out_len);
 
+/* A JSON file, or the test fails naming the file, line and problem. */
+struct json_t;
+struct json_t *bsup_test_load_json(const char *path);
+/* A getenv-like lookup in a JSON object of strings (ctx), for injected environments. */
+const char *bsup_test_json_getenv(void *ctx, const char *name);
+
 #endif

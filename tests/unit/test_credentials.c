@@ -15,20 +15,6 @@
 #define CREDS_DIR BSUP_TESTDATA "/credentials"
 #define CHAIN_DIR CREDS_DIR "/default-credential-provider-chain"
 
-static json_t *s_load(const char *path)
-{
-    json_error_t err;
-    json_t *j = json_load_file(path, 0, &err);
-    if (!j)
-        fail_msg("%s:%d: %s", path, err.line, err.text);
-    return j;
-}
-
-static const char *s_json_getenv(void *ctx, const char *name)
-{
-    return json_string_value(json_object_get((json_t *)ctx, name));
-}
-
 /* A read_file_fn over a JSON object {path: contents}. */
 static int s_json_read_file(void *ctx, const char *path, size_t limit, char **out, size_t *len)
 {
@@ -65,7 +51,7 @@ static const char *s_table_getenv(void *ctx, const char *name)
 static void test_ecs_cases(void **state)
 {
     (void)state;
-    json_t *root = s_load(CREDS_DIR "/ecs-tests.json");
+    json_t *root = bsup_test_load_json(CREDS_DIR "/ecs-tests.json");
     json_t *tests = json_object_get(root, "tests"), *tc;
     size_t idx, passed = 0;
     json_array_foreach(tests, idx, tc)
@@ -74,14 +60,14 @@ static void test_ecs_cases(void **state)
         json_t *env = json_object_get(tc, "env"), *result = json_object_get(tc, "result");
         char *url = NULL;
         struct bsup_diag diag = {0};
-        int rc = bsup_aws_chain_container_url(s_json_getenv, env, &url, &diag);
+        int rc = bsup_aws_chain_container_url(bsup_test_json_getenv, env, &url, &diag);
         const char *ok = json_string_value(json_object_get(result, "Ok"));
         const char *err = json_string_value(json_object_get(result, "ErrorContains"));
         if (ok) {
             if (rc != 0 || strcmp(url, ok) != 0)
                 fail_msg("%s: rc %d url '%s' (%s), expected '%s'", docs, rc, url, diag.message, ok);
             /* The chain asks for exactly that URL, with Accept: application/json. */
-            struct bsup_aws_chain_options opts = {.getenv_fn = s_json_getenv,
+            struct bsup_aws_chain_options opts = {.getenv_fn = bsup_test_json_getenv,
                                                   .getenv_ctx = env,
                                                   .read_file_fn = s_json_read_file,
                                                   .read_file_ctx = json_object()};
@@ -144,7 +130,7 @@ static void test_container_url_rules(void **state)
 static void test_imds_config_cases(void **state)
 {
     (void)state;
-    json_t *root = s_load(CREDS_DIR "/imds-config/imds-endpoint-tests.json");
+    json_t *root = bsup_test_load_json(CREDS_DIR "/imds-config/imds-endpoint-tests.json");
     json_t *tests = json_object_get(root, "tests"), *tc;
     size_t idx, passed = 0;
     json_array_foreach(tests, idx, tc)
@@ -152,7 +138,7 @@ static void test_imds_config_cases(void **state)
         const char *docs = json_string_value(json_object_get(tc, "docs"));
         json_t *result = json_object_get(tc, "result");
         struct bsup_aws_chain_options opts = {
-            .getenv_fn = s_json_getenv,
+            .getenv_fn = bsup_test_json_getenv,
             .getenv_ctx = json_object_get(tc, "env"),
             .read_file_fn = s_json_read_file,
             .read_file_ctx = json_object_get(tc, "fs"),
@@ -238,7 +224,7 @@ static size_t s_load_traffic(const char *dir, struct s_exchange *ex, size_t max,
     if (!f)
         return 0;
     fclose(f);
-    *keep = s_load(path);
+    *keep = bsup_test_load_json(path);
     size_t n = 0, i;
     json_t *ev;
     json_array_foreach(json_object_get(*keep, "events"), i, ev)
@@ -301,9 +287,9 @@ static int s_run_chain_dir(const char *name)
     char dir[1024], path[1200];
     snprintf(dir, sizeof(dir), "%s/%s", CHAIN_DIR, name);
     snprintf(path, sizeof(path), "%s/env.json", dir);
-    json_t *env = s_load(path);
+    json_t *env = bsup_test_load_json(path);
     snprintf(path, sizeof(path), "%s/test-case.json", dir);
-    json_t *tc = s_load(path);
+    json_t *tc = bsup_test_load_json(path);
     json_t *traffic_root = NULL;
     struct s_exchange ex[16];
     size_t n_ex = s_load_traffic(dir, ex, 16, &traffic_root);
@@ -313,7 +299,7 @@ static int s_run_chain_dir(const char *name)
         if (strcmp(s_unsupported_dirs[i].dir, name) == 0)
             unsupported = s_unsupported_dirs[i].our_error;
 
-    struct bsup_aws_chain_options opts = {.getenv_fn = s_json_getenv,
+    struct bsup_aws_chain_options opts = {.getenv_fn = bsup_test_json_getenv,
                                           .getenv_ctx = env,
                                           .read_file_fn = s_fs_read_file,
                                           .read_file_ctx = dir};

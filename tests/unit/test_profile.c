@@ -11,20 +11,6 @@
 
 #define CREDS_DIR BSUP_TESTDATA "/credentials"
 
-static json_t *s_load(const char *path)
-{
-    json_error_t err;
-    json_t *j = json_load_file(path, 0, &err);
-    if (!j)
-        fail_msg("%s:%d: %s", path, err.line, err.text);
-    return j;
-}
-
-static const char *s_json_getenv(void *ctx, const char *name)
-{
-    return json_string_value(json_object_get((json_t *)ctx, name));
-}
-
 /* Asserts that the profiles (or sso-sessions) equal the expected JSON object exactly. */
 static void s_assert_profiles(const char *test, const struct bsup_aws_profile *list, size_t n,
                               json_t *expected)
@@ -59,7 +45,7 @@ static void s_assert_profiles(const char *test, const struct bsup_aws_profile *l
 static void test_profile_parser_cases(void **state)
 {
     (void)state;
-    json_t *root = s_load(CREDS_DIR "/profile-parser-tests.json");
+    json_t *root = bsup_test_load_json(CREDS_DIR "/profile-parser-tests.json");
     json_t *tests = json_object_get(root, "tests");
     size_t idx, passed = 0;
     json_t *tc;
@@ -108,7 +94,7 @@ static void test_profile_parser_cases(void **state)
 static void test_file_location_cases(void **state)
 {
     (void)state;
-    json_t *root = s_load(CREDS_DIR "/file-location-tests.json");
+    json_t *root = bsup_test_load_json(CREDS_DIR "/file-location-tests.json");
     json_t *tests = json_object_get(root, "tests");
     size_t idx, passed = 0, skipped = 0;
     json_t *tc;
@@ -120,7 +106,7 @@ static void test_file_location_cases(void **state)
             continue;
         }
         struct bsup_aws_profile_files files;
-        assert_int_equal(bsup_aws_profile_files_locate(s_json_getenv,
+        assert_int_equal(bsup_aws_profile_files_locate(bsup_test_json_getenv,
                                                        json_object_get(tc, "environment"), &files),
                          0);
         const char *want_cfg = json_string_value(json_object_get(tc, "configLocation"));
