@@ -550,7 +550,7 @@ static void s_batch_plan_and_apply(struct bsup_reconcile_batch *b)
         s_batch_finish(b);
 }
 
-static const char *s_state_of(struct bsup_reconcile_engine *e, const struct s_member *m)
+static const char *s_state_of(const struct s_member *m)
 {
     const struct bsup_reconcile_service *s = m->svc;
     if (m->failed || m->apply_failed)
@@ -568,7 +568,6 @@ static const char *s_state_of(struct bsup_reconcile_engine *e, const struct s_me
             report = true;
         }
     }
-    (void)e;
     if (fighting)
         return "fighting";
     if (update && m->applied_ok && !held)
@@ -599,10 +598,10 @@ static json_t *s_observed_json(const struct bsup_reconcile_service *s)
 static void s_record(struct bsup_reconcile_engine *e, struct s_member *m)
 {
     struct bsup_reconcile_service *s = m->svc;
-    const char *state = s_state_of(e, m);
+    const char *state = s_state_of(m);
     bool changed = strcmp(state, s->state) != 0;
-    char plan_hash_before[32];
-    snprintf(plan_hash_before, sizeof(plan_hash_before), "%s", s->state);
+    char previous[32];
+    snprintf(previous, sizeof(previous), "%s", s->state);
     snprintf(s->state, sizeof(s->state), "%s", state);
     s->last_cycle_at_s = s_now_s();
     s->calls_last_cycle = m->calls;
@@ -631,7 +630,7 @@ static void s_record(struct bsup_reconcile_engine *e, struct s_member *m)
         else if (strcmp(state, "drift") == 0 || strcmp(state, "held") == 0)
             s_event(e, s->name, "drift.found", "%s mode: %s", s->mode, what);
         else
-            s_event(e, s->name, "service.state", "now %s (was %s)", state, plan_hash_before);
+            s_event(e, s->name, "service.state", "now %s (was %s)", state, previous);
     }
     char *plan = bsup_plan_to_json(&s->plan);
     json_t *detail =
