@@ -1,6 +1,6 @@
 /* bsupctl: asks the running bsupd over its control socket (docs/control-protocol.md).
  * Exit codes: 0 all good, 1 a service needs attention, 2 error. */
-#include "core/units.h"
+#include "core/base/units.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -1,6 +1,6 @@
 #include "daemon/check_config.h"
 
-#include "core/units.h"
+#include "core/base/units.h"
 
 #include <jansson.h>
 #include <string.h>

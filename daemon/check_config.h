@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#include "core/config.h"
+#include "core/config/config.h"
 
 /* Prints one service as an aligned key/value block; daemon-wide values fill the unset ones. */
 void bsup_print_service(FILE *out, const struct bsup_service *svc,

@@ -13,7 +13,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 #define BSUP_CONTROL_PROTOCOL 1
 

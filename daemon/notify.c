@@ -1,6 +1,6 @@
 #include "daemon/notify.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "daemon/log.h"
 
 #include <stdio.h>

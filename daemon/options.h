@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "core/config.h"
+#include "core/config/config.h"
 
 #define BSUP_DEFAULT_SETTINGS_FILE "/etc/bsup/bsupd.yaml"
 

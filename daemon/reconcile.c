@@ -1,6 +1,6 @@
 #include "daemon/reconcile.h"
 
-#include "core/failpoint.h"
+#include "core/base/failpoint.h"
 #include "core/aws/results.h"
 #include "core/reconcile/schedule.h"
 #include "daemon/log.h"

@@ -4,7 +4,7 @@
 #ifndef BSUP_DAEMON_RECONCILE_H
 #define BSUP_DAEMON_RECONCILE_H
 
-#include "core/config.h"
+#include "core/config/config.h"
 #include "core/reconcile/plan.h"
 #include "core/reconcile/rails.h"
 #include "core/reconcile/scaling.h"

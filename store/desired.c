@@ -1,7 +1,7 @@
 /* Desired state: one row per service with its resolved values, content hash and generation. */
 #include "store/store_internal.h"
 
-#include "core/failpoint.h"
+#include "core/base/failpoint.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/config.h"
-#include "core/error.h"
+#include "core/config/config.h"
+#include "core/base/error.h"
 
 #define BSUP_STORE_FILE "bsup.db"
 

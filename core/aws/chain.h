@@ -28,7 +28,7 @@
 #include "core/aws/credentials.h"
 #include "core/aws/profile.h"
 #include "core/aws/request.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 #include "core/aws/credentials.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <jansson.h>
 #include <stdio.h>

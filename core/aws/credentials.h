@@ -4,7 +4,7 @@
 #ifndef BSUP_CORE_AWS_CREDENTIALS_H
 #define BSUP_CORE_AWS_CREDENTIALS_H
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -3,7 +3,7 @@
 #ifndef BSUP_CORE_AWS_ENDPOINTS_H
 #define BSUP_CORE_AWS_ENDPOINTS_H
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <stddef.h>
 

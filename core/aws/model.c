@@ -1,7 +1,7 @@
 /* Lookups in the generated service tables and the JSON shape-model loader. */
 #include "core/aws/model.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <stdlib.h>
 #include <string.h>

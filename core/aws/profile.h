@@ -7,7 +7,7 @@
 #ifndef BSUP_CORE_AWS_PROFILE_H
 #define BSUP_CORE_AWS_PROFILE_H
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <stddef.h>
 

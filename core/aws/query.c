@@ -2,7 +2,7 @@
 #include "core/aws/query.h"
 
 #include "core/aws/wire.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <ctype.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* Response bodies -> jansson trees shaped like botocore's parse; AWS error bodies; paging. */
 #include "core/aws/response.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <ctype.h>
 #include <math.h>

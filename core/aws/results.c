@@ -2,7 +2,7 @@
 #include "core/aws/results.h"
 
 #include "core/aws/wire.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <math.h>
 #include <stdio.h>

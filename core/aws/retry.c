@@ -1,6 +1,6 @@
 #include "core/aws/retry.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <stdio.h>
 #include <stdlib.h>

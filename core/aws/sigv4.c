@@ -1,6 +1,6 @@
 #include "core/aws/sigv4.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <openssl/evp.h>
 #include <openssl/crypto.h>

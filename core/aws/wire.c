@@ -1,7 +1,7 @@
 /* Scalar wire formats: timestamps, numbers and base64 as AWS protocols write them. */
 #include "core/aws/wire.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <math.h>
 #include <openssl/evp.h>

@@ -1,6 +1,6 @@
 #include "core/reconcile/scaling.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <stdio.h>
 #include <string.h>

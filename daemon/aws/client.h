@@ -12,7 +12,7 @@
 #include "core/aws/response.h"
 #include "core/aws/retry.h"
 #include "core/aws/sigv4.h"
-#include "core/reconcile/ratelimit.h"
+#include "core/aws/ratelimit.h"
 #include "daemon/aws/credprovider.h"
 #include "daemon/http/engine.h"
 

@@ -1,6 +1,6 @@
 #include "daemon/http/call.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <ctype.h>
 #include <stdio.h>

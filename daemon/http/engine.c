@@ -1,6 +1,6 @@
 #include "daemon/http/engine.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "daemon/http/call.h"
 #include "daemon/log.h"
 

@@ -1,7 +1,7 @@
 /* The drop-in loader: every rule and message, file handling, and a mutation fuzz. */
 #include "tests/lib/testlib.h"
 
-#include "core/config.h"
+#include "core/config/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * checked by test_config). The tables are the truth; the docs must follow. */
 #include "tests/lib/testlib.h"
 
-#include "core/config.h"
+#include "core/config/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,8 +2,8 @@
 
 #include "core/aws/endpoints.h"
 #include "core/aws/model.h"
-#include "core/config.h"
-#include "core/error.h"
+#include "core/config/config.h"
+#include "core/base/error.h"
 
 #include <stdio.h>
 #include <string.h>

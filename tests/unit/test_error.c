@@ -1,6 +1,6 @@
 #include "tests/lib/testlib.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <string.h>
 

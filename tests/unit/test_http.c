@@ -1,7 +1,7 @@
 /* The HTTP engine against the in-process loopback server (tests/lib/httpd.c) on the same loop. */
 #include "tests/lib/testlib.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "daemon/http/engine.h"
 #include "tests/lib/httpd.h"
 

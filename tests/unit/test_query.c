@@ -7,7 +7,7 @@
 #include "core/aws/request.h"
 #include "core/aws/response.h"
 #include "core/aws/wire.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 #include "core/aws/model.h"
 #include "core/aws/response.h"
 #include "core/aws/results.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <dirent.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 #include "tests/lib/testlib.h"
 
 #include "core/aws/retry.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /* The scaling reconciler's plan: a table of observed groups and the plan each must give. */
 #include "tests/lib/testlib.h"
 
-#include "core/config.h"
+#include "core/config/config.h"
 #include "core/reconcile/plan.h"
 #include "core/reconcile/rails.h"
 #include "core/reconcile/scaling.h"

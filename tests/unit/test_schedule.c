@@ -1,8 +1,8 @@
 /* Rate limiting and scheduling arithmetic under a fake clock. */
 #include "tests/lib/testlib.h"
 
-#include "core/config.h"
-#include "core/reconcile/ratelimit.h"
+#include "core/config/config.h"
+#include "core/aws/ratelimit.h"
 #include "core/reconcile/schedule.h"
 
 #include <stdio.h>

@@ -4,7 +4,7 @@
 #include "tests/lib/testlib.h"
 
 #include "core/aws/sigv4.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <dirent.h>
 #include <limits.h>

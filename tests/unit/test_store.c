@@ -1,7 +1,7 @@
 /* The state database: migrations, generations, last good state, crash and disk failures. */
 #include "tests/lib/testlib.h"
 
-#include "core/config.h"
+#include "core/config/config.h"
 #include "store/journal.h"
 #include "store/store.h"
 #include "store/store_internal.h"

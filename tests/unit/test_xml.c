@@ -4,7 +4,7 @@
 
 #include "core/aws/model.h"
 #include "core/aws/response.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <ctype.h>
 #include <dirent.h>

@@ -1,7 +1,7 @@
 /* Loops over the key tables: set a field from text, free, copy, JSON both ways. */
-#include "core/config_fields.h"
+#include "core/config/fields.h"
 
-#include "core/units.h"
+#include "core/base/units.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>

@@ -1,7 +1,7 @@
 /* Durations ("90s", "5m", "26h", "7d"; a bare number is seconds) and sizes
  * ("512", "64KiB", "16MiB", "1GiB"; a bare number is bytes). */
-#ifndef BSUP_CORE_UNITS_H
-#define BSUP_CORE_UNITS_H
+#ifndef BSUP_CORE_BASE_UNITS_H
+#define BSUP_CORE_BASE_UNITS_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* bsup error codes: functions return 0 or a negative BSUP_E* code.
  * The table below is the only list; names and messages are generated from it. */
-#ifndef BSUP_CORE_ERROR_H
-#define BSUP_CORE_ERROR_H
+#ifndef BSUP_CORE_BASE_ERROR_H
+#define BSUP_CORE_BASE_ERROR_H
 
 #include <stdarg.h>
 #include <stddef.h>

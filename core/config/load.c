@@ -1,7 +1,7 @@
 /* Drop-in loading: directory scan, file checks, YAML (libyaml) to the key tables, rules that
  * span keys, and duplicate service names. Every problem becomes one message with a position. */
-#include "core/config.h"
-#include "core/config_fields.h"
+#include "core/config/config.h"
+#include "core/config/fields.h"
 
 #include <dirent.h>
 #include <errno.h>

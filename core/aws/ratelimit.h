@@ -1,8 +1,8 @@
 /* Client-side token buckets per AWS API family, so bsupd stays a good citizen of the account's
  * throttling buckets (which it shares with everything else the operator runs). A bucket slows
  * down by half when AWS throttles, and recovers by 5% of its base rate per second of calm. */
-#ifndef BSUP_CORE_RECONCILE_RATELIMIT_H
-#define BSUP_CORE_RECONCILE_RATELIMIT_H
+#ifndef BSUP_CORE_AWS_RATELIMIT_H
+#define BSUP_CORE_AWS_RATELIMIT_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /* Failpoints: named places where a test build can make the process die, to prove crash
  * safety. Compiled in only with -DBSUP_FAILPOINTS=ON; otherwise they cost nothing.
  * BSUP_FAILPOINT=<name> in the environment makes bsup_failpoint("<name>") _exit(86). */
-#ifndef BSUP_CORE_FAILPOINT_H
-#define BSUP_CORE_FAILPOINT_H
+#ifndef BSUP_CORE_BASE_FAILPOINT_H
+#define BSUP_CORE_BASE_FAILPOINT_H
 
 #ifdef BSUP_FAILPOINTS
 #include <stdlib.h>

@@ -1,5 +1,5 @@
-/* The key tables: adding a setting is one row here plus its field in core/config.h. */
-#include "core/config.h"
+/* The key tables: adding a setting is one row here plus its field in core/config/config.h. */
+#include "core/config/config.h"
 
 #include <ctype.h>
 #include <stddef.h>

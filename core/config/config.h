@@ -4,14 +4,14 @@
  * doc line. Loading, validation, printing, JSON and the docs check are loops over them.
  * Loading never stops at the first problem: every error is collected as
  * "file:line:column: message", and a file with any error contributes no service. */
-#ifndef BSUP_CORE_CONFIG_H
-#define BSUP_CORE_CONFIG_H
+#ifndef BSUP_CORE_CONFIG_CONFIG_H
+#define BSUP_CORE_CONFIG_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 #define BSUP_CONFIG_MAX_FILE_BYTES (1024 * 1024) /* one drop-in */
 #define BSUP_CONFIG_MAX_FILES 4096               /* drop-ins in one directory */

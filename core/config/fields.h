@@ -2,7 +2,7 @@
 #ifndef BSUP_CORE_CONFIG_FIELDS_H
 #define BSUP_CORE_CONFIG_FIELDS_H
 
-#include "core/config.h"
+#include "core/config/config.h"
 
 /* Sets the field of key k in base from text, checking type, bounds and rule. On error, why
  * holds a message that starts with the key name and never quotes a secret. */

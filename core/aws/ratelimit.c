@@ -1,4 +1,4 @@
-#include "core/reconcile/ratelimit.h"
+#include "core/aws/ratelimit.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,6 +1,6 @@
-#include "core/units.h"
+#include "core/base/units.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <ctype.h>
 #include <stdio.h>
