@@ -1,6 +1,7 @@
 /* bsupctl: asks the running bsupd over its control socket (docs/control-protocol.md).
  * Exit codes: 0 all good, 1 a service needs attention, 2 error. */
 #include "core/base/units.h"
+#include "core/reconcile/state.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -322,8 +323,8 @@ static int s_show_status(json_t *reply)
             snprintf(insvc, sizeof(insvc), "%lld",
                      (long long)json_integer_value(json_object_get(asg, "in_service")));
         }
-        bool ok =
-            strcmp(s_str(row, "state"), "ok") == 0 || strcmp(s_str(row, "state"), "corrected") == 0;
+        int st = bsup_state_from_name(s_str(row, "state"));
+        bool ok = st >= 0 && (bsup_state_flags((enum bsup_state)st) & BSUP_STATE_F_GOOD);
         printf("%-*s  %-*s  %-*s  %*lld  %s%-*s%s  %-*s  %*s  %s%s%s\n", w_service, service, w_env,
                s_str(row, "environment"), w_mode, s_str(row, "mode"), w_gen,
                (long long)json_integer_value(json_object_get(row, "generation")),
@@ -378,7 +379,7 @@ static int s_show_plan(json_t *reply)
         printf("%s%s%s (generation %lld, %s mode): ", S_BOLD, service, S_RESET,
                (long long)json_integer_value(json_object_get(row, "generation")),
                s_str(row, "mode"));
-        if (strcmp(s_str(row, "state"), "never observed") == 0) {
+        if (!json_is_true(json_object_get(row, "observed"))) {
             printf("never observed; 'bsupctl reconcile %s' observes it now\n", service);
             continue;
         }
@@ -393,10 +394,11 @@ static int s_show_plan(json_t *reply)
         json_array_foreach(actions, a, act)
         {
             const char *kind = s_str(act, "action");
+            int k = bsup_action_kind_from_name(kind);
             printf("  %-7s %s%s\n", kind, s_str(act, "resource"),
-                   strcmp(kind, "report") == 0    ? "  (reported, never changed by bsupd)"
-                   : strcmp(kind, "missing") == 0 ? "  (missing)"
-                                                  : "");
+                   k == BSUP_ACTION_REPORT    ? "  (reported, never changed by bsupd)"
+                   : k == BSUP_ACTION_MISSING ? "  (missing)"
+                                              : "");
             size_t c;
             json_t *ch;
             json_array_foreach(json_object_get(act, "changes"), c, ch)

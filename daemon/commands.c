@@ -22,6 +22,59 @@ struct s_call {
 
 typedef json_t *(*s_command_fn)(struct s_call *call);
 
+/* The engine's view of one service merged into its status row (docs/control-protocol.md):
+ * state, drift/degraded/attention from the state's flags, one observation per domain. */
+static int s_status_fields(struct bsup_daemon *d, const char *service,
+                           const struct bsup_reconcile_status *st, json_t *row)
+{
+    bool never = st->state == BSUP_STATE_NEVER;
+    unsigned flags = bsup_state_flags(st->state);
+    bool drift = flags & BSUP_STATE_F_DRIFT, degraded = flags & BSUP_STATE_F_DEGRADED;
+    int rc = json_object_set_new(row, "state", json_string(bsup_state_name(st->state)));
+    rc |=
+        json_object_set_new(row, "last_reconciled_at",
+                            st->last_cycle_at_s ? json_integer(st->last_cycle_at_s) : json_null());
+    rc |= json_object_set_new(row, "drift", never ? json_null() : json_boolean(drift));
+    rc |= json_object_set_new(row, "degraded", never ? json_null() : json_boolean(degraded));
+    if (flags & BSUP_STATE_F_ATTENTION)
+        rc |= json_object_set_new(row, "attention", json_true());
+    for (size_t i = 0; i < bsup_reconcile_n_domains(d->rec); i++) {
+        const struct bsup_domain *dom = bsup_reconcile_domain(d->rec, i);
+        const void *obs = bsup_reconcile_observation(d->rec, service, i);
+        rc |=
+            json_object_set_new(row, dom->name, obs ? bsup_domain_obs_json(dom, obs) : json_null());
+    }
+    rc |= json_object_set_new(row, "calls_last_cycle", json_integer(st->calls_last_cycle));
+    rc |= json_object_set_new(row, "changes_last_cycle", json_integer(st->changes_last_cycle));
+    rc |= json_object_set_new(row, "running", json_boolean(st->running));
+    rc |= json_object_set_new(row, "failures", json_integer(st->failures));
+    rc |= json_object_set_new(row, "error", st->error ? json_string(st->error) : json_null());
+    return rc ? BSUP_ENOMEM : 0;
+}
+
+/* Engine-wide figures and the AWS client's per-family counters, for status --json. */
+static json_t *s_engine_json(struct bsup_daemon *d)
+{
+    struct bsup_reconcile_figures f = {.healthy = true};
+    if (d->rec)
+        bsup_reconcile_figures(d->rec, &f);
+    json_t *calls = json_object();
+    for (int i = 0; calls && d->aws_up && i < BSUP_API_FAMILY_COUNT; i++) {
+        const struct bsup_bucket *bk = &d->aws.buckets[i];
+        json_object_set_new(calls, bsup_api_families[i].name,
+                            json_pack("{s:I, s:f, s:I, s:I}", "requests",
+                                      (json_int_t)d->aws.attempts[i], "rate_per_s", bk->rate_per_s,
+                                      "throttles", (json_int_t)bk->throttles, "waits",
+                                      (json_int_t)bk->waits));
+    }
+    return json_pack("{s:I, s:i, s:i, s:I, s:I, s:b, s:I, s:s?, s:o*}", "cycles",
+                     (json_int_t)f.cycles, "services_last_cycle", (int)f.services_last_cycle,
+                     "observing_calls_last_cycle", (int)f.observing_calls_last_cycle,
+                     "observing_calls_total", (json_int_t)f.observing_calls_total, "late_cycles",
+                     (json_int_t)f.late_cycles, "healthy", f.healthy, "store_errors",
+                     (json_int_t)f.store_errors, "store_error", f.store_error, "api", calls);
+}
+
 /* The services of the store as status rows; NULL service: all. */
 static json_t *s_service_rows(struct bsup_daemon *d, const char *service, bool plan,
                               json_t **out_err)
@@ -55,19 +108,16 @@ static json_t *s_service_rows(struct bsup_daemon *d, const char *service, bool p
                 file_ok = json_is_true(json_object_get(f, "ok"));
         }
         json_t *row;
+        struct bsup_reconcile_status st;
+        bool known = d->rec && bsup_reconcile_service_status(d->rec, v[i].service, &st);
         if (plan) {
-            json_t *actions = bsup_reconcile_plan_json(&d->rec, v[i].service);
-            row = json_pack("{s:s, s:I, s:s, s:n, s:s, s:o}", "service", v[i].service, "generation",
-                            (json_int_t)v[i].generation, "mode", forced ? "observe" : mode,
-                            "observed_at", "state", actions ? "observed" : "never observed",
-                            "actions", actions ? actions : json_array());
-            if (row && actions) {
-                json_t *st = json_object();
-                bsup_reconcile_status_fields(&d->rec, v[i].service, st);
-                json_object_set(row, "observed_at", json_object_get(st, "last_reconciled_at"));
-                json_object_set(row, "state", json_object_get(st, "state"));
-                json_decref(st);
-            }
+            bool observed = known && st.observed;
+            row = json_pack("{s:s, s:I, s:s, s:b, s:o, s:s, s:o*}", "service", v[i].service,
+                            "generation", (json_int_t)v[i].generation, "mode",
+                            forced ? "observe" : mode, "observed", observed, "observed_at",
+                            observed ? json_integer(st.last_cycle_at_s) : json_null(), "state",
+                            bsup_state_name(known ? st.state : BSUP_STATE_NEVER), "actions",
+                            observed ? bsup_plan_json(st.plan) : json_array());
         } else {
             row = json_pack(
                 "{s:s, s:s, s:s, s:s, s:b, s:s?, s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:n, s:n, "
@@ -77,15 +127,17 @@ static json_t *s_service_rows(struct bsup_daemon *d, const char *service, bool p
                 "mode_forced_by", forced, "generation", (json_int_t)v[i].generation, "content_hash",
                 v[i].content_hash, "source_file", v[i].source_file, "loaded_at",
                 (json_int_t)v[i].loaded_at_s, "seen_at", (json_int_t)v[i].seen_at_s, "config",
-                file_ok ? "ok" : "rejected-kept-last-good", "state", "never reconciled",
-                "last_reconciled_at", "drift", "degraded", 0, "attention", !file_ok);
+                file_ok ? "ok" : "rejected-kept-last-good", "state",
+                bsup_state_name(BSUP_STATE_NEVER), "last_reconciled_at", "drift", "degraded", 0,
+                "attention", !file_ok);
         }
         json_decref(cfg);
-        if (row && !plan) {
-            bsup_reconcile_status_fields(&d->rec, v[i].service, row);
-            if (!file_ok)
-                json_object_set_new(row, "attention", json_true());
+        if (row && !plan && known && s_status_fields(d, v[i].service, &st, row)) {
+            json_decref(row);
+            row = NULL;
         }
+        if (row && !plan && !file_ok)
+            json_object_set_new(row, "attention", json_true());
         if (!row || json_array_append_new(rows, row)) {
             json_decref(rows);
             rows = NULL;
@@ -105,16 +157,19 @@ static json_t *s_service_rows(struct bsup_daemon *d, const char *service, bool p
 static json_t *s_daemon_info(struct bsup_daemon *d)
 {
     json_t *load = d->last_load ? json_deep_copy(d->last_load) : json_null();
-    return json_pack("{s:s, s:i, s:I, s:b, s:b, s:s, s:s, s:s, s:s, s:o, s:I, s:o, s:I, s:I}",
-                     "version", BSUP_VERSION, "pid", (int)getpid(), "started_at",
-                     (json_int_t)d->started_at_s, "paused", d->paused, "dry_run", d->opts->dry_run,
-                     "mode", bsup_mode_name(d->settings->mode), "config_dir",
-                     d->settings->config_dir, "state_dir", d->settings->state_dir, "region",
-                     d->settings->region ? d->settings->region : "", "last_load", load, "reloads",
-                     (json_int_t)d->reloads, "last_cycle_at",
-                     d->rec.last_batch_at_s ? json_integer(d->rec.last_batch_at_s) : json_null(),
-                     "cycles", (json_int_t)d->rec.cycles, "clients",
-                     (json_int_t)(d->control ? bsup_control_n_clients(d->control) : 0));
+    struct bsup_reconcile_figures f = {.healthy = true};
+    if (d->rec)
+        bsup_reconcile_figures(d->rec, &f);
+    return json_pack(
+        "{s:s, s:i, s:I, s:b, s:b, s:s, s:s, s:s, s:s, s:o, s:I, s:o, s:I, s:I, s:b}", "version",
+        BSUP_VERSION, "pid", (int)getpid(), "started_at", (json_int_t)d->started_at_s, "paused",
+        d->paused, "dry_run", d->opts->dry_run, "mode", bsup_mode_name(d->settings->mode),
+        "config_dir", d->settings->config_dir, "state_dir", d->settings->state_dir, "region",
+        d->settings->region ? d->settings->region : "", "last_load", load, "reloads",
+        (json_int_t)d->reloads, "last_cycle_at",
+        f.last_cycle_at_s ? json_integer(f.last_cycle_at_s) : json_null(), "cycles",
+        (json_int_t)f.cycles, "clients",
+        (json_int_t)(d->control ? bsup_control_n_clients(d->control) : 0), "healthy", d->healthy);
 }
 
 static json_t *on_status(struct s_call *call)
@@ -131,8 +186,7 @@ static json_t *on_status(struct s_call *call)
     bsup_daemon_status_line(call->d, line, sizeof(line));
     return json_pack("{s:b, s:i, s:s, s:b, s:o, s:o, s:o}", "ok", 1, "protocol",
                      BSUP_CONTROL_PROTOCOL, "summary", line, "attention", attention, "daemon",
-                     s_daemon_info(call->d), "engine", bsup_reconcile_engine_json(&call->d->rec),
-                     "services", rows);
+                     s_daemon_info(call->d), "engine", s_engine_json(call->d), "services", rows);
 }
 
 static json_t *on_plan(struct s_call *call)

@@ -49,17 +49,19 @@ void bsup_daemon_status_line(const struct bsup_daemon *d, char *buf, size_t len)
     if (n > 0 && (size_t)n < len && d->files_rejected)
         n += snprintf(buf + n, len - (size_t)n, ", %zu file%s rejected", d->files_rejected,
                       d->files_rejected == 1 ? "" : "s");
+    struct bsup_reconcile_figures f = {.healthy = true};
+    if (d->rec)
+        bsup_reconcile_figures(d->rec, &f);
     if (n > 0 && (size_t)n < len) {
-        size_t drift = 0, degraded = 0;
-        if (d->rec_up)
-            bsup_reconcile_counts(&d->rec, &drift, &degraded);
-        if (!d->rec_up || d->rec.cycles == 0)
+        if (f.cycles == 0)
             n += snprintf(buf + n, len - (size_t)n, ", never reconciled");
         else
             n += snprintf(buf + n, len - (size_t)n,
-                          ", %zu drift, %zu degraded, last cycle %llds ago", drift, degraded,
-                          (long long)(s_now_s() - d->rec.last_batch_at_s));
+                          ", %zu drift, %zu degraded, last cycle %llds ago", f.n_drift,
+                          f.n_degraded, (long long)(s_now_s() - f.last_cycle_at_s));
     }
+    if (n > 0 && (size_t)n < len && !f.healthy)
+        n += snprintf(buf + n, len - (size_t)n, ", UNHEALTHY: state database failing");
     if (n > 0 && (size_t)n < len && d->paused)
         snprintf(buf + n, len - (size_t)n, ", paused");
 }
@@ -186,7 +188,7 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
              request_id ? request_id : "-", set.n_files, rejected, json_object_size(after),
              stats.added, stats.changed, stats.unchanged, stats.removed, stats.kept);
     bsup_store_prune(d->store, s_now_s() - S_EVENT_MAX_AGE_S, S_MAX_ROWS, NULL);
-    if (d->rec_up && bsup_reconcile_sync(&d->rec, &diag))
+    if (d->rec && bsup_reconcile_sync(d->rec, &diag))
         bsup_log_err("reconcile engine: %s", diag.message);
     if (out_result)
         *out_result = json_incref(load);
@@ -210,9 +212,24 @@ out:
     return rc;
 }
 
+/* Whether a service needs an operator (drift, missing, fighting, error ...). */
+static bool s_attention(const struct bsup_daemon *d)
+{
+    struct bsup_reconcile_figures f = {0};
+    if (d->rec)
+        bsup_reconcile_figures(d->rec, &f);
+    return f.attention;
+}
+
 static void on_engine_change(void *ctx)
 {
     struct bsup_daemon *d = ctx;
+    struct bsup_reconcile_figures f;
+    bsup_reconcile_figures(d->rec, &f);
+    if (d->healthy != f.healthy)
+        bsup_log_warn("%s", f.healthy ? "healthy again: the state database answers"
+                                      : "unhealthy: the state database fails");
+    d->healthy = f.healthy;
     if (!d->stopping)
         s_update_status(d, false);
 }
@@ -223,7 +240,7 @@ static void on_waiter_done(void *ctx)
     struct bsup_daemon *d = w->d;
     bsup_daemon_event(d, NULL, "reconcile.done", w->request_id, "requested cycle done");
     json_t *reply = json_pack("{s:b, s:s, s:b, s:b}", "ok", 1, "request_id", w->request_id,
-                              "completed", 1, "attention", bsup_reconcile_needs_attention(&d->rec));
+                              "completed", 1, "attention", s_attention(d));
     if (reply && w->id)
         json_object_set(reply, "id", w->id);
     if (reply && d->control)
@@ -241,7 +258,7 @@ int bsup_daemon_reconcile(struct bsup_daemon *d, const char *service, const char
         waiter->d = d;
         snprintf(waiter->request_id, sizeof(waiter->request_id), "%s", request_id);
     }
-    int rc = bsup_reconcile_now(&d->rec, service, waiter ? on_waiter_done : NULL, waiter);
+    int rc = bsup_reconcile_now(d->rec, service, waiter ? on_waiter_done : NULL, waiter);
     if (rc && waiter) {
         json_decref(waiter->id);
         free(waiter);
@@ -289,19 +306,20 @@ static void s_close_aws(struct bsup_daemon *d)
         bsup_http_engine_shutdown(&d->http, on_http_closed, d);
 }
 
-static void on_rec_closed(struct bsup_reconcile_engine *e)
+static void on_rec_closed(void *user)
 {
-    struct bsup_daemon *d = (struct bsup_daemon *)((char *)e - offsetof(struct bsup_daemon, rec));
-    d->rec_up = false;
+    struct bsup_daemon *d = user;
+    d->rec = NULL;
     s_close_aws(d);
 }
 
 /* Stops the reconcile engine (calls in flight may finish until the deadline), then AWS. */
 static void s_close_work(struct bsup_daemon *d)
 {
-    if (d->rec_up && !d->rec.closing)
-        bsup_reconcile_close(&d->rec, on_rec_closed);
-    else if (!d->rec_up)
+    if (d->rec && !d->rec_closing) {
+        d->rec_closing = true;
+        bsup_reconcile_close(d->rec, on_rec_closed, d);
+    } else if (!d->rec)
         s_close_aws(d);
 }
 
@@ -380,13 +398,13 @@ static void on_walk_close(uv_handle_t *h, void *arg)
 static void on_once_done(void *ctx)
 {
     struct bsup_daemon *d = ctx;
-    size_t drift = 0, degraded = 0;
-    bsup_reconcile_counts(&d->rec, &drift, &degraded);
+    struct bsup_reconcile_figures f;
+    bsup_reconcile_figures(d->rec, &f);
     bsup_log_notice("one cycle done action=once services=%u drift=%zu degraded=%zu "
                     "files_rejected=%zu observing_calls=%u",
-                    d->rec.services_last_batch, drift, degraded, d->files_rejected,
-                    d->rec.observing_calls_last_batch);
-    d->once_attention = d->files_rejected || bsup_reconcile_needs_attention(&d->rec);
+                    f.services_last_cycle, f.n_drift, f.n_degraded, d->files_rejected,
+                    f.observing_calls_last_cycle);
+    d->once_attention = d->files_rejected || s_attention(d);
     d->once_done = true;
     s_close_work(d);
 }
@@ -397,7 +415,7 @@ static int s_once(struct bsup_daemon *d)
 {
     if (bsup_daemon_reload(d, NULL, NULL))
         return 2;
-    if (bsup_reconcile_now(&d->rec, NULL, on_once_done, d)) {
+    if (bsup_reconcile_now(d->rec, NULL, on_once_done, d)) {
         s_close_work(d);
         uv_run(&d->loop, UV_RUN_DEFAULT);
         return 2;
@@ -435,14 +453,15 @@ static int s_start_work(struct bsup_daemon *d, struct bsup_diag *diag)
     if (bsup_aws_client_init(&d->aws, &d->loop, &d->http, &o, diag))
         return diag->code;
     d->aws_up = true;
-    int rc = bsup_reconcile_init(&d->rec, &d->loop, d->store, &d->aws, d->settings,
-                                 d->opts->dry_run, &d->paused);
-    if (rc)
-        return bsup_diag_set(diag, rc, "cannot start the reconcile engine");
-    d->rec.on_change = on_engine_change;
-    d->rec.ctx = d;
-    d->rec_up = true;
-    return 0;
+    struct bsup_reconcile_options ro = {.loop = &d->loop,
+                                        .store = d->store,
+                                        .aws = &d->aws,
+                                        .settings = d->settings,
+                                        .dry_run = d->opts->dry_run,
+                                        .paused = &d->paused,
+                                        .on_change = on_engine_change,
+                                        .ctx = d};
+    return bsup_reconcile_new(&ro, &d->rec, diag);
 }
 
 int bsup_daemon_main(const struct bsup_options *opts)

@@ -37,13 +37,13 @@ struct bsup_daemon {
     uv_timer_t deadline;
     struct bsup_http_engine http;
     struct bsup_aws_client aws;
-    struct bsup_reconcile_engine rec;
-    bool http_up, aws_up, rec_up;
+    struct bsup_reconcile_engine *rec; /* NULL once closed */
+    bool http_up, aws_up, rec_closing;
     bool once_done;
     bool once_attention;
 
     bool stopping;
-    bool healthy; /* false after a store failure: the watchdog stops */
+    bool healthy; /* false while the state database fails: the watchdog stops */
     bool paused;
     uid_t self_uid;
     gid_t read_gid, admin_gid; /* (gid_t)-1 when the group does not exist */

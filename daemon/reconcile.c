@@ -1,38 +1,48 @@
 #include "daemon/reconcile.h"
 
 #include "core/base/failpoint.h"
-#include "core/aws/results.h"
+#include "core/reconcile/rails.h"
 #include "core/reconcile/schedule.h"
 #include "daemon/log.h"
 #include "store/events.h"
 #include "store/journal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
-#define S_BATCH_WINDOW_MAX_MS 2000            /* services due this close together share a batch */
-#define S_LT_SYMBOLIC_TTL_MS (10 * 60 * 1000) /* $Latest/$Default may change */
-#define S_LT_CACHE_MAX 4096
+#define S_BATCH_WINDOW_MAX_MS 2000 /* services due this close together share a batch */
 
-/* Launch template versions: numbered ones never change, so one lookup serves every cycle. */
-struct s_lt_entry {
-    char key[300]; /* "<id>|<version>" */
-    char instance_type[32];
-    uint64_t fetched_ms;
+struct s_service {
+    char *name;
+    struct bsup_service desired;
+    int64_t generation;
+    uint64_t next_due_ms; /* loop time */
+    bool running;
+    bool requested; /* bsupctl reconcile: run at the next tick */
+    bool gone;      /* removed from the configuration: dropped when idle */
+    unsigned failures;
+    int64_t last_cycle_at_s;
+    enum bsup_state state;
+    bool observed;
+    struct bsup_plan plan;
+    int mode; /* effective mode of the last cycle */
+    unsigned calls_last_cycle;
+    unsigned mutations_last_cycle;
+    char *last_error;
+    void **obs; /* per domain: the last complete observation, or NULL */
 };
 
-struct s_lt_cache {
-    struct s_lt_entry *v;
-    size_t n;
-};
-
+/* One service in a batch: its fresh observations (one per domain) and how the cycle went. */
 struct s_member {
-    struct bsup_reconcile_service *svc;
+    struct s_service *svc;
+    struct bsup_domain_member *dm; /* per domain */
     bool failed;
     char error[1024];
-    char lt_key[300];
     unsigned calls;
     unsigned mutations;
     bool applied_ok;
@@ -46,36 +56,98 @@ struct s_join {
     int pending;
 };
 
-struct bsup_reconcile_batch {
+struct s_batch {
     struct bsup_reconcile_engine *e;
     struct s_member *m;
     size_t n;
+    size_t step; /* observe steps run in order; then plan and apply */
     int pending; /* AWS calls in flight */
     unsigned calls;
-    char **lt_keys; /* launch template versions still to fetch */
-    size_t n_lt;
     struct s_join **joins;
     size_t n_joins;
     bool recorded; /* false: stopped before observing; nothing to record */
+    bool store_failed;
     uv_timer_t kick;
     int budget_cycle;
-    struct bsup_reconcile_batch *next;
+    struct s_batch *next;
 };
 
-enum s_req_kind { S_REQ_ASG, S_REQ_LT, S_REQ_APPLY };
-
+/* One AWS call of a batch: an observe step over some members, or one change. */
 struct s_req {
-    struct bsup_reconcile_batch *b;
-    int kind;
-    size_t first, count; /* S_REQ_ASG: members [first, first+count); APPLY: member first */
-    char lt_key[300];
+    struct s_batch *b;
+    size_t domain;
+    const struct bsup_observe_step *step; /* NULL: a change */
+    struct bsup_domain_member **m;        /* observe: the members the call covers */
+    size_t n;
+    size_t *unit_end; /* observe: where each key's members end in m (for a split retry) */
+    size_t n_units;
+    size_t member; /* change: index in the batch */
+    const char *action;
     int64_t journal_id;
-    struct bsup_action action;
+    struct bsup_action change;
+};
+
+struct bsup_reconcile_engine {
+    uv_loop_t *loop;
+    struct bsup_store *store;
+    struct bsup_aws_client *aws;
+    const struct bsup_settings *settings;
+    bool dry_run;
+    const bool *paused;
+    const struct bsup_domain *const *domains;
+    size_t n_domains;
+    void **shared; /* per domain */
+    struct bsup_rails_config rails;
+    struct s_service **services;
+    size_t n_services;
+    uv_timer_t tick;
+    struct s_batch *batches;
+    bool closing;
+    bool tick_closed;
+    unsigned n_kicks; /* batches whose timer is not closed yet */
+    void (*close_cb)(void *user);
+    void *close_user;
+    void (*on_change)(void *ctx);
+    void *ctx;
+    uint64_t rng; /* jitter */
+    /* Figures for status. */
+    uint64_t cycles;
+    uint64_t observing_calls_total;
+    unsigned observing_calls_last_batch;
+    unsigned services_last_batch;
+    int64_t last_batch_at_s;
+    uint64_t late_batches;
+    bool healthy;
+    uint64_t store_errors;
+    struct bsup_diag store_error; /* the last store failure */
 };
 
 static int64_t s_now_s(void)
 {
     return (int64_t)time(NULL);
+}
+
+/* splitmix64: a per-engine generator, seeded once from the kernel. */
+static double s_rand01(struct bsup_reconcile_engine *e)
+{
+    uint64_t z = (e->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) / (double)(1ull << 53);
+}
+
+/* A store failure: the service's cycle fails closed and the engine is unhealthy until a
+ * batch runs without one. */
+static void s_store_failed(struct bsup_reconcile_engine *e, struct s_batch *b,
+                           const struct bsup_diag *diag)
+{
+    e->healthy = false;
+    e->store_errors++;
+    e->store_error = *diag;
+    if (b)
+        b->store_failed = true;
+    bsup_log_err("%s", diag->message);
 }
 
 static void s_event(struct bsup_reconcile_engine *e, const char *service, const char *kind,
@@ -91,389 +163,315 @@ static void s_event(struct bsup_reconcile_engine *e, const char *service, const 
     va_end(ap);
     struct bsup_diag diag = {0};
     if (bsup_store_event_add(e->store, s_now_s(), service, kind, msg, NULL, &diag))
-        bsup_log_err("cannot record an event: %s", diag.message);
+        s_store_failed(e, NULL, &diag);
 }
 
-static int64_t s_interval_ms(const struct bsup_reconcile_engine *e,
-                             const struct bsup_reconcile_service *s)
+static int64_t s_interval_ms(const struct bsup_reconcile_engine *e, const struct s_service *s)
 {
     int64_t iv = s->desired.interval_s ? s->desired.interval_s : e->settings->interval_s;
     return iv * 1000;
 }
 
-static int s_effective_mode(const struct bsup_reconcile_engine *e,
-                            const struct bsup_reconcile_service *s)
+static int s_effective_mode(const struct bsup_reconcile_engine *e, const struct s_service *s)
 {
     if (e->dry_run || (e->paused && *e->paused))
         return BSUP_MODE_OBSERVE;
     return s->desired.mode == BSUP_MODE_DEFAULT ? e->settings->mode : s->desired.mode;
 }
 
-/* ---- launch template cache ---- */
+static void s_member_fail(struct s_member *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
-static struct s_lt_entry *s_lt_find(struct bsup_reconcile_engine *e, const char *key, bool fresh)
+static void s_member_fail(struct s_member *m, const char *fmt, ...)
 {
-    struct s_lt_cache *c = e->lt_cache;
-    uint64_t now = uv_now(e->loop);
-    for (size_t i = 0; i < c->n; i++) {
-        struct s_lt_entry *x = &c->v[i];
-        if (strcmp(x->key, key) != 0)
-            continue;
-        bool symbolic = strchr(key, '$') != NULL;
-        if (fresh && symbolic && now - x->fetched_ms > S_LT_SYMBOLIC_TTL_MS)
-            return NULL;
-        return x;
-    }
-    return NULL;
+    va_list ap;
+    m->failed = true;
+    va_start(ap, fmt);
+    vsnprintf(m->error, sizeof(m->error), fmt, ap);
+    va_end(ap);
 }
 
-static void s_lt_put(struct bsup_reconcile_engine *e, const char *key, const char *type)
-{
-    struct s_lt_cache *c = e->lt_cache;
-    struct s_lt_entry *x = s_lt_find(e, key, false);
-    if (!x) {
-        if (c->n == S_LT_CACHE_MAX)
-            c->n = 0; /* crude but bounded: start over */
-        struct s_lt_entry *v = realloc(c->v, (c->n + 1) * sizeof(*v));
-        if (!v)
-            return;
-        c->v = v;
-        x = &c->v[c->n++];
-        snprintf(x->key, sizeof(x->key), "%s", key);
-    }
-    snprintf(x->instance_type, sizeof(x->instance_type), "%s", type ? type : "");
-    x->fetched_ms = uv_now(e->loop);
-}
-
-/* ---- batches ---- */
-
-static void s_batch_observe_lt(struct bsup_reconcile_batch *b);
-static void s_batch_plan_and_apply(struct bsup_reconcile_batch *b);
-static void s_batch_finish(struct bsup_reconcile_batch *b);
+static void s_batch_next_step(struct s_batch *b);
+static void s_batch_plan_and_apply(struct s_batch *b);
+static void s_batch_finish(struct s_batch *b);
 static void s_rearm(struct bsup_reconcile_engine *e);
 
-static void s_member_fail(struct s_member *m, const char *msg)
+/* ---- observation ---- */
+
+static void s_req_free(struct s_req *r)
 {
-    m->failed = true;
-    snprintf(m->error, sizeof(m->error), "%s", msg);
+    if (!r)
+        return;
+    free(r->m);
+    free(r->unit_end);
+    free(r);
 }
 
-static void s_fill_observed(struct bsup_reconcile_service *s, const struct bsup_asg *g)
-{
-    struct bsup_asg_observed *o = &s->obs;
-    memset(o, 0, sizeof(*o));
-    o->found = true;
-    snprintf(o->name, sizeof(o->name), "%s", g->name ? g->name : "");
-    o->min_size = g->min_size;
-    o->max_size = g->max_size;
-    o->desired_capacity = g->desired_capacity;
-    snprintf(o->health_check_type, sizeof(o->health_check_type), "%s",
-             g->health_check_type ? g->health_check_type : "");
-    o->health_check_grace_s = g->health_check_grace_period_s;
-    snprintf(o->vpc_zone_identifier, sizeof(o->vpc_zone_identifier), "%s",
-             g->vpc_zone_identifier ? g->vpc_zone_identifier : "");
-    o->has_target_groups = g->n_target_group_arns > 0;
-    o->instances = (int64_t)g->n_instances;
-    for (size_t i = 0; i < g->n_instances; i++) {
-        const struct bsup_asg_instance *in = &g->instances[i];
-        bool healthy = in->health_status && strcmp(in->health_status, "Healthy") == 0;
-        if (in->lifecycle_state && strcmp(in->lifecycle_state, "InService") == 0) {
-            o->in_service++;
-            o->healthy_in_service += healthy;
-        } else if (in->lifecycle_state && strncmp(in->lifecycle_state, "Pending", 7) == 0) {
-            o->pending++;
-        }
-        o->unhealthy += !healthy;
-    }
-}
+static void on_observed(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user);
 
-static void on_asg_done(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user);
-
-static int s_describe_groups(struct bsup_reconcile_batch *b, size_t first, size_t count)
+/* Starts one observing call over members m[0..n) (n_units keys ending at unit_end[]). */
+static int s_observe_call(struct s_batch *b, size_t domain, const struct bsup_observe_step *st,
+                          struct bsup_domain_member **m, size_t n, const size_t *unit_end,
+                          size_t n_units)
 {
     struct bsup_aws_params p = {0};
     struct s_req *r = calloc(1, sizeof(*r));
     int rc = r ? 0 : BSUP_ENOMEM;
-    char name[256];
-    for (size_t i = 0; rc == 0 && i < count; i++) {
-        bsup_service_resource_name(&b->m[first + i].svc->desired, "auto_scaling_group", name,
-                                   sizeof(name));
-        rc = bsup_aws_params_addf(&p, name, "AutoScalingGroupNames.member.%zu", i + 1);
+    if (rc == 0) {
+        r->m = malloc(n * sizeof(*r->m));
+        r->unit_end = malloc(n_units * sizeof(*r->unit_end));
+        rc = r->m && r->unit_end ? 0 : BSUP_ENOMEM;
+    }
+    if (rc == 0) {
+        memcpy(r->m, m, n * sizeof(*m));
+        memcpy(r->unit_end, unit_end, n_units * sizeof(*unit_end));
+        *r = (struct s_req){.b = b,
+                            .domain = domain,
+                            .step = st,
+                            .m = r->m,
+                            .n = n,
+                            .unit_end = r->unit_end,
+                            .n_units = n_units};
+        rc = st->build(r->m, n, &p);
     }
     if (rc == 0)
-        rc = bsup_aws_params_add(&p, "MaxRecords", "100");
-    if (rc == 0) {
-        r->b = b;
-        r->kind = S_REQ_ASG;
-        r->first = first;
-        r->count = count;
-        rc = bsup_aws_call(b->e->aws, "autoscaling", "DescribeAutoScalingGroups", &p, NULL,
-                           BSUP_AWS_ALL_PAGES, on_asg_done, r, NULL);
-    }
+        rc = bsup_aws_call(b->e->aws, st->service, st->action, &p, NULL,
+                           (st->flags & BSUP_OBSERVE_ALL_PAGES) ? BSUP_AWS_ALL_PAGES : 0,
+                           on_observed, r, NULL);
     bsup_aws_params_cleanup(&p);
     if (rc) {
-        free(r);
+        s_req_free(r);
         return rc;
     }
     b->pending++;
     return 0;
 }
 
-static void on_asg_done(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
+/* The call could not be made or failed: its members fail (or, for an optional step, only
+ * the log says so). */
+static void s_observe_failed(struct s_req *r, const char *why)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->step->flags & BSUP_OBSERVE_OPTIONAL)
+            continue;
+        bsup_domain_member_fail(r->m[i], "%s", why);
+    }
+    if (r->step->flags & BSUP_OBSERVE_OPTIONAL)
+        bsup_log_warn("%s %s failed (optional, the cycle goes on): %s", r->step->service,
+                      r->step->action, why);
+}
+
+static void on_observed(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
 {
     (void)call;
     struct s_req *r = user;
-    struct bsup_reconcile_batch *b = r->b;
+    struct s_batch *b = r->b;
     b->pending--;
     b->calls += (unsigned)res->attempts;
-    for (size_t i = 0; i < r->count; i++)
-        b->m[r->first + i].calls += (unsigned)res->attempts;
-    int rc;
-    if (res->err && r->count > 1 && res->err != BSUP_ECANCELED) {
-        /* One bad name or one throttled group must not hold back the others: ask for each
-         * group on its own. */
-        bsup_log_warn("batched observation failed, retrying one group per call groups=%zu "
-                      "error=%s",
-                      r->count, res->message);
-        for (size_t i = 0; i < r->count; i++)
-            if ((rc = s_describe_groups(b, r->first + i, 1)))
-                s_member_fail(&b->m[r->first + i],
-                              bsup_aws_client_why(b->e->aws, "autoscaling", rc));
+    for (size_t k = 0; k < r->n; k++)
+        ((struct s_member *)r->m[k]->engine)->calls += (unsigned)res->attempts;
+    if (res->err && r->n_units > 1 && res->err != BSUP_ECANCELED) {
+        /* One bad name or one throttled resource must not hold back the others: ask for each
+         * key on its own. */
+        bsup_log_warn("batched observation failed, retrying one resource per call action=%s "
+                      "resources=%zu error=%s",
+                      r->step->action, r->n_units, res->message);
+        for (size_t u = 0, start = 0; u < r->n_units; start = r->unit_end[u++]) {
+            size_t end = r->unit_end[u];
+            size_t one = end - start;
+            int rc = s_observe_call(b, r->domain, r->step, r->m + start, end - start, &one, 1);
+            for (size_t i = start; rc && i < end; i++)
+                bsup_domain_member_fail(r->m[i], "%s",
+                                        bsup_aws_client_why(b->e->aws, r->step->service, rc));
+        }
     } else if (res->err) {
-        for (size_t i = 0; i < r->count; i++)
-            s_member_fail(&b->m[r->first + i], res->message);
+        s_observe_failed(r, res->message);
     } else {
-        for (size_t i = 0; i < r->count; i++)
-            b->m[r->first + i].svc->obs.found = false;
-        size_t pi;
-        json_t *page;
-        json_array_foreach(res->pages, pi, page)
-        {
-            struct bsup_asg_page pg = {0};
-            if (bsup_asg_page_parse(page, &pg)) {
-                for (size_t i = 0; i < r->count; i++)
-                    s_member_fail(&b->m[r->first + i], "cannot read DescribeAutoScalingGroups");
-                bsup_asg_page_cleanup(&pg);
-                break;
-            }
-            for (size_t gi = 0; gi < pg.n_groups; gi++) {
-                const struct bsup_asg *g = &pg.groups[gi];
-                for (size_t i = 0; i < r->count; i++) {
-                    struct s_member *m = &b->m[r->first + i];
-                    char name[256];
-                    bsup_service_resource_name(&m->svc->desired, "auto_scaling_group", name,
-                                               sizeof(name));
-                    if (!g->name || strcmp(name, g->name) != 0)
-                        continue;
-                    s_fill_observed(m->svc, g);
-                    m->lt_key[0] = 0;
-                    if (g->launch_template_id)
-                        snprintf(m->lt_key, sizeof(m->lt_key), "%s|%s", g->launch_template_id,
-                                 g->launch_template_version ? g->launch_template_version
-                                                            : "$Default");
-                }
-            }
-            bsup_asg_page_cleanup(&pg);
+        struct bsup_diag diag = {0};
+        if (r->step->parse(res->pages, r->m, r->n, &diag))
+            s_observe_failed(r, diag.message[0] ? diag.message : "cannot read the answer");
+    }
+    s_req_free(r);
+    if (b->pending == 0)
+        s_batch_next_step(b);
+}
+
+struct s_keyed {
+    char key[BSUP_DOMAIN_KEY_MAX];
+    struct bsup_domain_member *m;
+};
+
+static int s_keyed_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct s_keyed *)a)->key, ((const struct s_keyed *)b)->key);
+}
+
+/* Issues step st of domain d for every member that needs it: members sharing a key share a
+ * slot, and up to batch_max keys go in one call. */
+static void s_observe_step(struct s_batch *b, size_t d, const struct bsup_observe_step *st)
+{
+    struct s_keyed *k = calloc(b->n ? b->n : 1, sizeof(*k));
+    struct bsup_domain_member **m = calloc(b->n ? b->n : 1, sizeof(*m));
+    size_t *unit_end = calloc(b->n ? b->n : 1, sizeof(*unit_end));
+    size_t n = 0;
+    for (size_t i = 0; k && m && unit_end && i < b->n; i++) {
+        struct bsup_domain_member *dm = &b->m[i].dm[d];
+        if (!b->m[i].failed && !dm->failed && st->prepare(dm, k[n].key)) {
+            k[n].m = dm;
+            n++;
         }
     }
-    free(r);
-    if (b->pending == 0)
-        s_batch_observe_lt(b);
-}
-
-static void on_lt_done(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
-{
-    (void)call;
-    struct s_req *r = user;
-    struct bsup_reconcile_batch *b = r->b;
-    b->pending--;
-    b->calls += (unsigned)res->attempts;
-    if (res->err == 0) {
-        struct bsup_ec2_launch_template_version_page pg = {0};
-        if (json_array_size(res->pages) &&
-            bsup_ec2_launch_template_version_page_parse(json_array_get(res->pages, 0), &pg) == 0 &&
-            pg.n_versions)
-            s_lt_put(b->e, r->lt_key, pg.versions[0].instance_type);
-        bsup_ec2_launch_template_version_page_cleanup(&pg);
-    } else {
-        /* The instance type is only reported; its absence must not fail the cycle. */
-        bsup_log_warn("cannot read launch template %s: %s", r->lt_key, res->message);
+    if (!k || !m || !unit_end) {
+        for (size_t i = 0; i < b->n; i++)
+            s_member_fail(&b->m[i], "out of memory while observing");
+        goto out;
     }
-    for (size_t i = 0; i < b->n; i++)
-        if (strcmp(b->m[i].lt_key, r->lt_key) == 0)
-            b->m[i].calls++;
-    free(r);
-    if (b->pending == 0)
-        s_batch_plan_and_apply(b);
+    qsort(k, n, sizeof(*k), s_keyed_cmp);
+    size_t i = 0;
+    while (i < n) {
+        size_t first = i, units = 0;
+        while (i < n && units < st->batch_max) {
+            size_t j = i;
+            while (j < n && strcmp(k[j].key, k[i].key) == 0) {
+                m[j - first] = k[j].m;
+                j++;
+            }
+            unit_end[units++] = j - first;
+            i = j;
+        }
+        int rc = s_observe_call(b, d, st, m, i - first, unit_end, units);
+        if (rc) {
+            struct s_req tmp = {.step = st, .m = m, .n = i - first};
+            s_observe_failed(&tmp, bsup_aws_client_why(b->e->aws, st->service, rc));
+        }
+    }
+out:
+    free(k);
+    free(m);
+    free(unit_end);
 }
 
-/* Fetches the instance types of the launch template versions not in the cache. */
-static void s_batch_observe_lt(struct bsup_reconcile_batch *b)
+/* Runs the next observe step of every domain that has one; when none is left, plans. */
+static void s_batch_next_step(struct s_batch *b)
 {
     struct bsup_reconcile_engine *e = b->e;
-    for (size_t i = 0; i < b->n; i++) {
-        struct s_member *m = &b->m[i];
-        if (m->failed || !m->svc->obs.found || !m->lt_key[0] || s_lt_find(e, m->lt_key, true))
-            continue;
-        bool asked = false;
-        for (size_t j = 0; j < i; j++)
-            asked |= strcmp(b->m[j].lt_key, m->lt_key) == 0 && !b->m[j].failed &&
-                     !s_lt_find(e, m->lt_key, true);
-        if (asked)
-            continue;
-        struct s_req *r = calloc(1, sizeof(*r));
-        struct bsup_aws_params p = {0};
-        char id[300];
-        snprintf(id, sizeof(id), "%s", m->lt_key);
-        char *bar = strchr(id, '|');
-        if (!r || !bar) {
-            free(r);
-            continue;
+    while (b->pending == 0) {
+        size_t step = b->step++;
+        bool any = false;
+        for (size_t d = 0; d < e->n_domains; d++) {
+            if (step >= e->domains[d]->n_steps)
+                continue;
+            any = true;
+            s_observe_step(b, d, &e->domains[d]->steps[step]);
         }
-        *bar = 0;
-        r->b = b;
-        r->kind = S_REQ_LT;
-        snprintf(r->lt_key, sizeof(r->lt_key), "%s", m->lt_key);
-        int rc = bsup_aws_params_add(&p, "LaunchTemplateId", id);
-        if (rc == 0)
-            rc = bsup_aws_params_add(&p, "LaunchTemplateVersion.1", bar + 1);
-        if (rc == 0)
-            rc = bsup_aws_call(e->aws, "ec2", "DescribeLaunchTemplateVersions", &p, NULL, 0,
-                               on_lt_done, r, NULL);
-        bsup_aws_params_cleanup(&p);
-        if (rc)
-            free(r);
-        else
-            b->pending++;
+        if (!any) {
+            s_batch_plan_and_apply(b);
+            return;
+        }
     }
-    if (b->pending == 0)
-        s_batch_plan_and_apply(b);
 }
 
-static void on_apply_done(struct bsup_aws_call *call, const struct bsup_aws_result *res,
-                          void *user);
+/* ---- apply ---- */
 
-static char *s_action_params(const struct bsup_action *a, const char *group,
-                             struct bsup_aws_params *p)
-{
-    char num[32];
-    bsup_aws_params_add(p, "AutoScalingGroupName", group);
-    json_t *j = json_pack("{s:s}", "AutoScalingGroupName", group);
-    struct {
-        const char *name;
-        int64_t v;
-    } nums[] = {{"MinSize", a->min_size},
-                {"MaxSize", a->max_size},
-                {"DesiredCapacity", a->desired_capacity},
-                {"HealthCheckGracePeriod", a->health_check_grace_s}};
-    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
-        if (nums[i].v < 0)
-            continue;
-        snprintf(num, sizeof(num), "%lld", (long long)nums[i].v);
-        bsup_aws_params_add(p, nums[i].name, num);
-        json_object_set_new(j, nums[i].name, json_integer(nums[i].v));
-    }
-    if (a->health_check_type[0]) {
-        bsup_aws_params_add(p, "HealthCheckType", a->health_check_type);
-        json_object_set_new(j, "HealthCheckType", json_string(a->health_check_type));
-    }
-    char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(j);
-    return text;
-}
+static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user);
 
-static void s_apply(struct bsup_reconcile_batch *b, size_t mi, const struct bsup_action *a)
+static void s_apply(struct s_batch *b, size_t mi, const struct bsup_action *a)
 {
     struct bsup_reconcile_engine *e = b->e;
     struct s_member *m = &b->m[mi];
+    const struct bsup_domain *d = e->domains[a->domain];
     struct bsup_diag diag = {0};
     struct bsup_aws_params p = {0};
-    const char *group = strchr(a->resource, '/') ? strchr(a->resource, '/') + 1 : a->resource;
-    char *params = s_action_params(a, group, &p);
+    const char *action = NULL;
+    char *params = NULL;
+    json_t *pj = NULL;
     struct s_req *r = calloc(1, sizeof(*r));
-    if (!params || !r) {
-        s_member_fail(m, "out of memory");
+    /* The request is built once: the journal records and the call sends this one value. */
+    int rc = r ? d->request(&m->svc->desired, m->dm[a->domain].obs, a, &action, &p) : BSUP_ENOMEM;
+    if (rc == 0 && !(pj = bsup_domain_params_json(&p)))
+        rc = BSUP_ENOMEM;
+    if (rc == 0 && !(params = json_dumps(pj, JSON_COMPACT)))
+        rc = BSUP_ENOMEM;
+    if (rc) {
+        m->apply_failed = true;
+        snprintf(m->error, sizeof(m->error), "%s: cannot build the request: %s", a->resource,
+                 bsup_strerror(rc));
         goto out;
     }
-    r->b = b;
-    r->kind = S_REQ_APPLY;
-    r->first = mi;
-    r->action = *a;
+    *r = (struct s_req){.b = b, .domain = a->domain, .member = mi, .action = action, .change = *a};
     /* The intent is durable before the call: a crash after this line is never repeated
      * blindly; the next observation decides. */
-    if (bsup_store_journal_begin(e->store, m->svc->name, a->resource, "UpdateAutoScalingGroup",
-                                 params, s_now_s(), &r->journal_id, &diag)) {
-        s_member_fail(m, diag.message);
+    if (bsup_store_journal_begin(e->store, m->svc->name, a->resource, action, params, s_now_s(),
+                                 &r->journal_id, &diag)) {
+        s_store_failed(e, b, &diag);
+        s_member_fail(m, "%s", diag.message);
         goto out;
     }
     bsup_failpoint("reconcile-after-intent");
-    int rc = bsup_aws_call(e->aws, "autoscaling", "UpdateAutoScalingGroup", &p, NULL, 0,
-                           on_apply_done, r, NULL);
+    rc = bsup_aws_call(e->aws, d->mutate_service, action, &p, NULL, 0, on_applied, r, NULL);
     if (rc) {
-        bsup_store_journal_end(e->store, r->journal_id, "error", bsup_err_name(rc),
-                               "the call could not be started", NULL, s_now_s(), NULL);
-        s_member_fail(m, "cannot start UpdateAutoScalingGroup");
+        if (bsup_store_journal_end(e->store, r->journal_id, "error", bsup_err_name(rc),
+                                   "the call could not be started", NULL, s_now_s(), &diag))
+            s_store_failed(e, b, &diag);
+        s_member_fail(m, "cannot start %s: %s", action,
+                      bsup_aws_client_why(e->aws, d->mutate_service, rc));
         goto out;
     }
     r = NULL;
     b->pending++;
     m->mutations++;
-    bsup_log_notice("applying service=%s action=UpdateAutoScalingGroup resource=%s params=%s",
-                    m->svc->name, a->resource, params);
+    bsup_log_notice("applying service=%s action=%s resource=%s params=%s", m->svc->name, action,
+                    a->resource, params);
 out:
     free(r);
     free(params);
+    json_decref(pj);
     bsup_aws_params_cleanup(&p);
 }
 
-static void on_apply_done(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
+static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
 {
     (void)call;
     struct s_req *r = user;
-    struct bsup_reconcile_batch *b = r->b;
+    struct s_batch *b = r->b;
     struct bsup_reconcile_engine *e = b->e;
-    struct s_member *m = &b->m[r->first];
+    struct s_member *m = &b->m[r->member];
+    const struct bsup_action *a = &r->change;
     b->pending--;
     bsup_failpoint("reconcile-after-call");
     int64_t now = s_now_s();
     struct bsup_diag diag = {0};
     const char *rid = res->error.request_id[0] ? res->error.request_id : NULL;
     if (res->err == 0) {
-        bsup_store_journal_end(e->store, r->journal_id, "ok", NULL, NULL, rid, now, &diag);
+        if (bsup_store_journal_end(e->store, r->journal_id, "ok", NULL, NULL, rid, now, &diag))
+            s_store_failed(e, b, &diag);
         struct bsup_resource_memory mem;
-        bsup_store_memory_get(e->store, m->svc->name, r->action.resource, &mem);
-        mem.last_change_s = now;
-        mem.changes++;
-        bsup_store_memory_put(e->store, m->svc->name, r->action.resource, &mem, &diag);
+        if (bsup_store_memory_get(e->store, m->svc->name, a->resource, &mem, &diag) == 0) {
+            mem.last_change_s = now;
+            mem.changes++;
+            if (bsup_store_memory_put(e->store, m->svc->name, a->resource, &mem, &diag))
+                s_store_failed(e, b, &diag);
+        } else {
+            s_store_failed(e, b, &diag);
+        }
         m->applied_ok = true;
         /* AWS accepted these values: status shows them rather than the pre-change reading. */
-        struct bsup_asg_observed *o = &m->svc->obs;
-        if (r->action.min_size >= 0)
-            o->min_size = r->action.min_size;
-        if (r->action.max_size >= 0)
-            o->max_size = r->action.max_size;
-        if (r->action.desired_capacity >= 0)
-            o->desired_capacity = r->action.desired_capacity;
-        if (r->action.health_check_type[0])
-            snprintf(o->health_check_type, sizeof(o->health_check_type), "%s",
-                     r->action.health_check_type);
-        if (r->action.health_check_grace_s >= 0)
-            o->health_check_grace_s = r->action.health_check_grace_s;
+        e->domains[r->domain]->applied(m->dm[r->domain].obs, a);
         char what[512] = "";
-        for (size_t i = 0; i < r->action.n_changes; i++) {
+        for (size_t i = 0; i < a->n_changes; i++) {
             size_t used = strlen(what);
             snprintf(what + used, sizeof(what) - used, "%s%s %s -> %s", i ? ", " : "",
-                     r->action.changes[i].field, r->action.changes[i].observed,
-                     r->action.changes[i].desired);
+                     a->changes[i].field, a->changes[i].observed, a->changes[i].desired);
         }
-        s_event(e, m->svc->name, "action.applied", "UpdateAutoScalingGroup %s: %s",
-                r->action.resource, what);
-        bsup_log_notice("applied service=%s action=UpdateAutoScalingGroup resource=%s %s",
-                        m->svc->name, r->action.resource, what);
+        s_event(e, m->svc->name, "action.applied", "%s %s: %s", r->action, a->resource, what);
+        bsup_log_notice("applied service=%s action=%s resource=%s %s", m->svc->name, r->action,
+                        a->resource, what);
     } else {
-        bsup_store_journal_end(e->store, r->journal_id, "error",
-                               res->err == BSUP_EAWS ? res->error.code : bsup_err_name(res->err),
-                               res->message, rid, now, &diag);
+        if (bsup_store_journal_end(e->store, r->journal_id, "error",
+                                   res->err == BSUP_EAWS ? res->error.code
+                                                         : bsup_err_name(res->err),
+                                   res->message, rid, now, &diag))
+            s_store_failed(e, b, &diag);
         m->apply_failed = true;
         snprintf(m->error, sizeof(m->error), "%s", res->message);
         s_event(e, m->svc->name, "action.failed", "%s", res->message);
@@ -484,180 +482,245 @@ static void on_apply_done(struct bsup_aws_call *call, const struct bsup_aws_resu
         s_batch_finish(b);
 }
 
-static void s_batch_plan_and_apply(struct bsup_reconcile_batch *b)
+/* ---- plan and rails ---- */
+
+/* Plans one member with every domain whose observation succeeded. */
+static int s_plan(struct bsup_reconcile_engine *e, struct s_member *m)
+{
+    struct s_service *s = m->svc;
+    bsup_plan_cleanup(&s->plan);
+    bsup_plan_init(&s->plan);
+    for (size_t d = 0; d < e->n_domains; d++) {
+        if (m->dm[d].failed)
+            continue;
+        size_t first = s->plan.n_actions;
+        if (e->domains[d]->plan(&s->desired, m->dm[d].obs, &s->plan))
+            return BSUP_ENOMEM;
+        for (size_t i = first; i < s->plan.n_actions; i++)
+            s->plan.actions[i].domain = (unsigned)d;
+    }
+    return 0;
+}
+
+/* A resource with no change to make and nothing missing has converged: its correction streak
+ * (and any fight) is forgotten. */
+static int s_forget_converged(struct bsup_reconcile_engine *e, struct s_member *m,
+                              struct bsup_diag *diag)
+{
+    struct s_service *s = m->svc;
+    char **res = NULL;
+    size_t n = 0;
+    int rc = bsup_store_memory_streaks(e->store, s->name, &res, &n, diag);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        bool open = false;
+        for (size_t k = 0; k < s->plan.n_actions; k++) {
+            const struct bsup_action *a = &s->plan.actions[k];
+            open |= (bsup_action_kind_mutating(a->kind) || a->kind == BSUP_ACTION_MISSING) &&
+                    strcmp(a->resource, res[i]) == 0;
+        }
+        struct bsup_resource_memory mem;
+        if (open || (rc = bsup_store_memory_get(e->store, s->name, res[i], &mem, diag)))
+            continue;
+        bsup_rails_observe(&e->rails, &mem, false);
+        rc = bsup_store_memory_put(e->store, s->name, res[i], &mem, diag);
+    }
+    bsup_store_strings_free(res, n);
+    return rc;
+}
+
+/* Enforce mode: reads the memory of every resource the plan would change, counts the
+ * corrections that did not hold (fight detection), then gates each change. Any store failure
+ * holds the whole service back: nothing is sent for it. */
+static int s_rails(struct s_batch *b, struct s_member *m, struct bsup_diag *diag)
 {
     struct bsup_reconcile_engine *e = b->e;
-    int64_t now = s_now_s();
+    struct s_service *s = m->svc;
+    size_t n = s->plan.n_actions;
+    struct bsup_resource_memory *mem = calloc(n ? n : 1, sizeof(*mem));
+    if (!mem)
+        return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory while planning");
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (bsup_action_kind_mutating(s->plan.actions[i].kind))
+            rc = bsup_store_memory_get(e->store, s->name, s->plan.actions[i].resource, &mem[i],
+                                       diag);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct bsup_action *a = &s->plan.actions[i];
+        if (!bsup_action_kind_mutating(a->kind))
+            continue;
+        if (bsup_rails_observe(&e->rails, &mem[i], true)) {
+            s_event(e, s->name, "service.fighting",
+                    "%s: the same drift came back after %d corrections in a row; bsupd "
+                    "stops correcting it until it converges",
+                    a->resource, mem[i].corrections_in_a_row);
+            bsup_log_warn("fighting service=%s resource=%s corrections=%d", s->name, a->resource,
+                          mem[i].corrections_in_a_row);
+        }
+        rc = bsup_store_memory_put(e->store, s->name, a->resource, &mem[i], diag);
+    }
+    int budget_service = e->rails.max_mutations_per_service;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        bsup_rails_gate(&e->rails, &mem[i], &s->plan.actions[i], s_now_s(), &b->budget_cycle,
+                        &budget_service);
+    free(mem);
+    return rc;
+}
+
+static void s_batch_plan_and_apply(struct s_batch *b)
+{
+    struct bsup_reconcile_engine *e = b->e;
     for (size_t i = 0; i < b->n; i++) {
         struct s_member *m = &b->m[i];
-        struct bsup_reconcile_service *s = m->svc;
-        bsup_plan_cleanup(&s->plan);
-        bsup_plan_init(&s->plan);
+        struct s_service *s = m->svc;
+        for (size_t d = 0; d < e->n_domains && !m->failed; d++)
+            if (m->dm[d].failed)
+                s_member_fail(m, "%s", m->dm[d].error);
         if (m->failed)
             continue;
-        struct s_lt_entry *lt = m->lt_key[0] ? s_lt_find(e, m->lt_key, false) : NULL;
-        if (lt)
-            snprintf(s->obs.instance_type, sizeof(s->obs.instance_type), "%s", lt->instance_type);
-        s->observed = true;
-        if (bsup_scaling_plan(&s->desired, &s->obs, &s->plan)) {
+        if (s_plan(e, m)) {
             s_member_fail(m, "out of memory while planning");
             continue;
         }
-        int mode = s_effective_mode(e, s);
-        snprintf(s->mode, sizeof(s->mode), "%s", bsup_mode_name(mode));
-        int budget_service = e->rails.max_mutations_per_service;
-        for (size_t ai = 0; ai < s->plan.n_actions; ai++) {
-            struct bsup_action *a = &s->plan.actions[ai];
-            if (a->kind != BSUP_ACTION_UPDATE_ASG)
-                continue;
-            if (mode != BSUP_MODE_ENFORCE)
-                continue; /* observe mode: drift is recorded, never corrected or counted */
-            struct bsup_resource_memory mem;
-            struct bsup_diag diag = {0};
-            bsup_store_memory_get(e->store, s->name, a->resource, &mem);
-            if (bsup_rails_observe(&e->rails, &mem, true)) {
-                s_event(e, s->name, "service.fighting",
-                        "%s: the same drift came back after %d corrections in a row; bsupd "
-                        "stops correcting it until it converges",
-                        a->resource, mem.corrections_in_a_row);
-                bsup_log_warn("fighting service=%s resource=%s corrections=%d", s->name,
-                              a->resource, mem.corrections_in_a_row);
-            }
-            bsup_store_memory_put(e->store, s->name, a->resource, &mem, &diag);
-            bsup_rails_gate(&e->rails, &mem, a, now, &b->budget_cycle, &budget_service);
-            if (!a->held)
-                s_apply(b, i, a);
+        s->observed = true;
+        s->mode = s_effective_mode(e, s);
+        struct bsup_diag diag = {0};
+        if (s_forget_converged(e, m, &diag) ||
+            (s->mode == BSUP_MODE_ENFORCE && s_rails(b, m, &diag))) {
+            /* Fail closed: without the memory the rails need, nothing is changed. */
+            s_store_failed(e, b, &diag);
+            s_member_fail(m, "%s", diag.message);
+            continue;
         }
-        /* A resource without drift this cycle has converged: forget any fight. */
-        char resource[280];
-        char name[256];
-        bsup_service_resource_name(&s->desired, "auto_scaling_group", name, sizeof(name));
-        snprintf(resource, sizeof(resource), "autoscaling-group/%s", name);
-        bool drift = false;
-        for (size_t ai = 0; ai < s->plan.n_actions; ai++)
-            drift |= s->plan.actions[ai].kind == BSUP_ACTION_UPDATE_ASG;
-        if (!drift && s->obs.found) {
-            struct bsup_resource_memory mem;
-            bsup_store_memory_get(e->store, s->name, resource, &mem);
-            if (mem.corrections_in_a_row || mem.fighting) {
-                bsup_rails_observe(&e->rails, &mem, false);
-                struct bsup_diag diag = {0};
-                bsup_store_memory_put(e->store, s->name, resource, &mem, &diag);
-            }
+        for (size_t ai = 0; s->mode == BSUP_MODE_ENFORCE && ai < s->plan.n_actions; ai++) {
+            const struct bsup_action *a = &s->plan.actions[ai];
+            if (bsup_action_kind_mutating(a->kind) && a->hold == BSUP_HOLD_NONE && !m->failed)
+                s_apply(b, i, a);
         }
     }
     if (b->pending == 0)
         s_batch_finish(b);
 }
 
-static const char *s_state_of(const struct s_member *m)
-{
-    const struct bsup_reconcile_service *s = m->svc;
-    if (m->failed || m->apply_failed)
-        return "error";
-    if (!s->obs.found)
-        return "missing";
-    bool update = false, held = false, report = false, fighting = false;
-    for (size_t i = 0; i < s->plan.n_actions; i++) {
-        const struct bsup_action *a = &s->plan.actions[i];
-        if (a->kind == BSUP_ACTION_UPDATE_ASG) {
-            update = true;
-            held |= a->held;
-            fighting |= a->held && strncmp(a->held_reason, "fighting", 8) == 0;
-        } else if (a->kind == BSUP_ACTION_REPORT) {
-            report = true;
-        }
-    }
-    if (fighting)
-        return "fighting";
-    if (update && m->applied_ok && !held)
-        return report ? "drift" : "corrected";
-    if (held)
-        return "held";
-    if (update || report)
-        return "drift";
-    return "ok";
-}
-
-static json_t *s_observed_json(const struct bsup_reconcile_service *s)
-{
-    const struct bsup_asg_observed *o = &s->obs;
-    if (!s->observed)
-        return json_null();
-    if (!o->found)
-        return json_pack("{s:b}", "found", 0);
-    return json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:s}", "found", 1,
-                     "name", o->name, "min_size", (json_int_t)o->min_size, "max_size",
-                     (json_int_t)o->max_size, "desired_capacity", (json_int_t)o->desired_capacity,
-                     "instances", (json_int_t)o->instances, "in_service", (json_int_t)o->in_service,
-                     "pending", (json_int_t)o->pending, "unhealthy", (json_int_t)o->unhealthy,
-                     "health_check_type", o->health_check_type, "health_check_grace_period",
-                     (json_int_t)o->health_check_grace_s, "instance_type", o->instance_type);
-}
+/* ---- recording ---- */
 
 static void s_record(struct bsup_reconcile_engine *e, struct s_member *m)
 {
-    struct bsup_reconcile_service *s = m->svc;
-    const char *state = s_state_of(m);
-    bool changed = strcmp(state, s->state) != 0;
-    char previous[32];
-    snprintf(previous, sizeof(previous), "%s", s->state);
-    snprintf(s->state, sizeof(s->state), "%s", state);
+    struct s_service *s = m->svc;
+    bool failed = m->failed || m->apply_failed;
+    enum bsup_state previous = s->state;
+    enum bsup_state state = bsup_plan_state(&s->plan, failed, m->applied_ok);
+    s->state = state;
     s->last_cycle_at_s = s_now_s();
     s->calls_last_cycle = m->calls;
     s->mutations_last_cycle = m->mutations;
-    if (m->failed || m->apply_failed)
-        snprintf(s->last_error, sizeof(s->last_error), "%s", m->error);
-    else
-        s->last_error[0] = 0;
-    if (changed) {
+    free(s->last_error);
+    s->last_error = failed ? strdup(m->error) : NULL;
+    /* A domain whose observation completed replaces the last one; a failed one keeps it. */
+    for (size_t d = 0; d < e->n_domains; d++) {
+        if (m->dm[d].failed || m->failed)
+            continue;
+        free(s->obs[d]);
+        s->obs[d] = m->dm[d].obs;
+        m->dm[d].obs = NULL;
+    }
+    if (state != previous) {
         char what[700] = "";
+        const struct bsup_action *missing = NULL;
         for (size_t i = 0; i < s->plan.n_actions && strlen(what) < 500; i++) {
             const struct bsup_action *a = &s->plan.actions[i];
+            if (a->kind == BSUP_ACTION_MISSING && !missing)
+                missing = a;
             for (size_t j = 0; j < a->n_changes; j++) {
                 size_t used = strlen(what);
                 snprintf(what + used, sizeof(what) - used, "%s%s %s (want %s)", used ? ", " : "",
                          a->changes[j].field, a->changes[j].observed, a->changes[j].desired);
             }
         }
-        if (strcmp(state, "error") == 0) {
-            s_event(e, s->name, "service.error", "%s", s->last_error);
-            bsup_log_err("service=%s reconcile failed: %s", s->name, s->last_error);
-        } else if (strcmp(state, "missing") == 0)
-            s_event(e, s->name, "service.missing",
-                    "Auto Scaling group %s does not exist; bsupd never creates it",
-                    s->plan.n_actions ? s->plan.actions[0].resource : "?");
-        else if (strcmp(state, "drift") == 0 || strcmp(state, "held") == 0)
-            s_event(e, s->name, "drift.found", "%s mode: %s", s->mode, what);
-        else
-            s_event(e, s->name, "service.state", "now %s (was %s)", state, previous);
+        const char *kind = bsup_state_event(state);
+        switch (state) {
+        case BSUP_STATE_ERROR:
+            s_event(e, s->name, kind, "%s", s->last_error ? s->last_error : "");
+            bsup_log_err("service=%s reconcile failed: %s", s->name,
+                         s->last_error ? s->last_error : "");
+            break;
+        case BSUP_STATE_MISSING:
+            s_event(e, s->name, kind, "%s %s does not exist; bsupd never creates it",
+                    missing ? e->domains[missing->domain]->resource : "resource",
+                    missing ? missing->resource : "?");
+            break;
+        case BSUP_STATE_DRIFT:
+        case BSUP_STATE_HELD:
+            s_event(e, s->name, kind, "%s mode: %s", bsup_mode_name(s->mode), what);
+            break;
+        default:
+            s_event(e, s->name, kind, "now %s (was %s)", bsup_state_name(state),
+                    bsup_state_name(previous));
+            break;
+        }
     }
-    char *plan = bsup_plan_to_json(&s->plan);
+    json_t *observed = json_object();
+    for (size_t d = 0; observed && d < e->n_domains; d++)
+        if (s->obs[d])
+            json_object_set_new(observed, e->domains[d]->name,
+                                bsup_domain_obs_json(e->domains[d], s->obs[d]));
     json_t *detail =
-        json_pack("{s:s, s:o, s:o?, s:i, s:i, s:s}", "mode", s->mode, "observed",
-                  s_observed_json(s), "plan", plan ? json_loads(plan, 0, NULL) : NULL, "calls",
-                  (int)m->calls, "mutations", (int)m->mutations, "error", s->last_error);
-    free(plan);
+        json_pack("{s:s, s:o*, s:o*, s:i, s:i, s:s}", "mode", bsup_mode_name(s->mode), "observed",
+                  observed, "plan", bsup_plan_json(&s->plan), "calls", (int)m->calls, "mutations",
+                  (int)m->mutations, "error", s->last_error ? s->last_error : "");
     char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     struct bsup_diag diag = {0};
-    if (text &&
-        bsup_store_observation_put(e->store, s->name, s->last_cycle_at_s, state, text, &diag))
-        bsup_log_err("%s", diag.message);
+    if (text && bsup_store_observation_put(e->store, s->name, s->last_cycle_at_s,
+                                           bsup_state_name(state), text, &diag))
+        s_store_failed(e, NULL, &diag);
     free(text);
     json_decref(detail);
 
     /* Failing services back off (capped) without holding up the others. */
-    if (strcmp(state, "error") == 0)
-        s->failures++;
-    else
-        s->failures = 0;
-    double r = (double)rand() / ((double)RAND_MAX + 1.0);
-    s->next_due_ms =
-        uv_now(e->loop) + (uint64_t)bsup_schedule_next_delay_ms(
-                              s_interval_ms(e, s), e->settings->jitter_s * 1000, s->failures, r);
+    s->failures = state == BSUP_STATE_ERROR ? s->failures + 1 : 0;
+    s->next_due_ms = uv_now(e->loop) + (uint64_t)bsup_schedule_next_delay_ms(
+                                           s_interval_ms(e, s), e->settings->jitter_s * 1000,
+                                           s->failures, s_rand01(e));
 }
 
-static void s_drop_gone(struct bsup_reconcile_engine *e);
+/* ---- batches, the tick and closing ---- */
+
+static void s_service_free(struct bsup_reconcile_engine *e, struct s_service *s)
+{
+    bsup_service_cleanup(&s->desired);
+    bsup_plan_cleanup(&s->plan);
+    for (size_t d = 0; s->obs && d < e->n_domains; d++)
+        free(s->obs[d]);
+    free(s->obs);
+    free(s->last_error);
+    free(s->name);
+    free(s);
+}
+
+static void s_drop_gone(struct bsup_reconcile_engine *e)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < e->n_services; i++) {
+        struct s_service *s = e->services[i];
+        if (s->gone && !s->running) {
+            s_service_free(e, s);
+            continue;
+        }
+        e->services[o++] = s;
+    }
+    e->n_services = o;
+}
+
+static void s_batch_free(struct s_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        for (size_t d = 0; b->m[i].dm && d < b->e->n_domains; d++)
+            free(b->m[i].dm[d].obs);
+        free(b->m[i].dm);
+    }
+    free(b->m);
+    free(b->joins);
+    free(b);
+}
 
 /* The last step of closing: every batch and the tick are gone. */
 static void s_maybe_closed(struct bsup_reconcile_engine *e)
@@ -666,25 +729,22 @@ static void s_maybe_closed(struct bsup_reconcile_engine *e)
         return;
     s_drop_gone(e);
     free(e->services);
-    e->services = NULL;
-    struct s_lt_cache *c = e->lt_cache;
-    if (c)
-        free(c->v);
-    free(c);
-    e->lt_cache = NULL;
-    void (*cb)(struct bsup_reconcile_engine *) = e->close_cb;
-    e->close_cb = NULL;
+    for (size_t d = 0; d < e->n_domains; d++)
+        if (e->domains[d]->shared_free)
+            e->domains[d]->shared_free(e->shared[d]);
+    free(e->shared);
+    void (*cb)(void *) = e->close_cb;
+    void *user = e->close_user;
+    free(e);
     if (cb)
-        cb(e);
+        cb(user);
 }
 
 static void on_kick_closed(uv_handle_t *h)
 {
-    struct bsup_reconcile_batch *b = h->data;
+    struct s_batch *b = h->data;
     struct bsup_reconcile_engine *e = b->e;
-    free(b->m);
-    free(b->joins);
-    free(b);
+    s_batch_free(b);
     e->n_kicks--;
     s_maybe_closed(e);
 }
@@ -696,24 +756,7 @@ static void on_tick_closed(uv_handle_t *h)
     s_maybe_closed(e);
 }
 
-static void s_drop_gone(struct bsup_reconcile_engine *e)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < e->n_services; i++) {
-        struct bsup_reconcile_service *s = e->services[i];
-        if (s->gone && !s->running) {
-            bsup_service_cleanup(&s->desired);
-            bsup_plan_cleanup(&s->plan);
-            free(s->name);
-            free(s);
-            continue;
-        }
-        e->services[o++] = s;
-    }
-    e->n_services = o;
-}
-
-static void s_batch_finish(struct bsup_reconcile_batch *b)
+static void s_batch_finish(struct s_batch *b)
 {
     struct bsup_reconcile_engine *e = b->e;
     for (size_t i = 0; i < b->n; i++) {
@@ -722,13 +765,15 @@ static void s_batch_finish(struct bsup_reconcile_batch *b)
             s_record(e, &b->m[i]);
         b->m[i].svc->running = false;
     }
+    if (b->recorded && !b->store_failed && e->store_errors)
+        e->healthy = true; /* a whole batch without a store failure: the database is back */
     e->cycles++;
     e->observing_calls_total += b->calls;
     e->observing_calls_last_batch = b->calls;
     e->services_last_batch = (unsigned)b->n;
     e->last_batch_at_s = s_now_s();
     bsup_log_info("cycle done services=%zu observing_calls=%u", b->n, b->calls);
-    for (struct bsup_reconcile_batch **pp = &e->batches; *pp; pp = &(*pp)->next) {
+    for (struct s_batch **pp = &e->batches; *pp; pp = &(*pp)->next) {
         if (*pp == b) {
             *pp = b->next;
             break;
@@ -751,41 +796,47 @@ static void s_batch_finish(struct bsup_reconcile_batch *b)
 
 static void on_kick(uv_timer_t *t)
 {
-    struct bsup_reconcile_batch *b = t->data;
+    struct s_batch *b = t->data;
     if (b->n == 0 || b->e->closing) {
         s_batch_finish(b);
         return;
     }
     b->recorded = true;
-    for (size_t first = 0; first < b->n; first += BSUP_RECONCILE_BATCH_MAX) {
-        size_t count =
-            b->n - first < BSUP_RECONCILE_BATCH_MAX ? b->n - first : BSUP_RECONCILE_BATCH_MAX;
-        int rc = s_describe_groups(b, first, count);
-        if (rc)
-            for (size_t i = 0; i < count; i++)
-                s_member_fail(&b->m[first + i], bsup_aws_client_why(b->e->aws, "autoscaling", rc));
-    }
-    if (b->pending == 0)
-        s_batch_plan_and_apply(b);
+    s_batch_next_step(b);
 }
 
-/* Starts a batch of the given services (already marked running) on the next loop turn. */
-static struct bsup_reconcile_batch *s_batch_new(struct bsup_reconcile_engine *e,
-                                                struct bsup_reconcile_service **v, size_t n)
+/* Starts a batch of the given services on the next loop turn. */
+static struct s_batch *s_batch_new(struct bsup_reconcile_engine *e, struct s_service **v, size_t n)
 {
-    struct bsup_reconcile_batch *b = calloc(1, sizeof(*b));
-    if (!b)
-        return NULL;
-    b->m = calloc(n ? n : 1, sizeof(*b->m));
-    if (!b->m) {
+    struct s_batch *b = calloc(1, sizeof(*b));
+    if (!b || !(b->m = calloc(n ? n : 1, sizeof(*b->m)))) {
         free(b);
         return NULL;
     }
     b->e = e;
     b->n = n;
+    int64_t now_ms = (int64_t)uv_now(e->loop);
+    for (size_t i = 0; i < n; i++) {
+        struct s_member *m = &b->m[i];
+        m->svc = v[i];
+        m->dm = calloc(e->n_domains ? e->n_domains : 1, sizeof(*m->dm));
+        for (size_t d = 0; m->dm && d < e->n_domains; d++) {
+            m->dm[d] = (struct bsup_domain_member){.desired = &v[i]->desired,
+                                                   .obs = calloc(1, e->domains[d]->obs_size),
+                                                   .shared = e->shared[d],
+                                                   .now_ms = now_ms,
+                                                   .engine = m};
+            if (!m->dm[d].obs)
+                bsup_domain_member_fail(&m->dm[d], "out of memory");
+        }
+        if (!m->dm) {
+            b->n = i; /* free what was made so far */
+            s_batch_free(b);
+            return NULL;
+        }
+    }
     b->budget_cycle = e->rails.max_mutations_per_cycle;
     for (size_t i = 0; i < n; i++) {
-        b->m[i].svc = v[i];
         v[i]->running = true;
         v[i]->requested = false;
     }
@@ -804,10 +855,10 @@ static void on_tick(uv_timer_t *t)
     if (e->closing)
         return;
     uint64_t now = uv_now(e->loop);
-    struct bsup_reconcile_service **due = calloc(e->n_services ? e->n_services : 1, sizeof(*due));
+    struct s_service **due = calloc(e->n_services ? e->n_services : 1, sizeof(*due));
     size_t n = 0;
     for (size_t i = 0; due && i < e->n_services; i++) {
-        struct bsup_reconcile_service *s = e->services[i];
+        struct s_service *s = e->services[i];
         uint64_t window = (uint64_t)s_interval_ms(e, s) / 10;
         if (window > S_BATCH_WINDOW_MAX_MS)
             window = S_BATCH_WINDOW_MAX_MS;
@@ -829,7 +880,7 @@ static void s_rearm(struct bsup_reconcile_engine *e)
         return;
     uint64_t now = uv_now(e->loop), next = UINT64_MAX;
     for (size_t i = 0; i < e->n_services; i++) {
-        const struct bsup_reconcile_service *s = e->services[i];
+        const struct s_service *s = e->services[i];
         if (s->running || s->gone)
             continue;
         uint64_t at = s->requested ? now : s->next_due_ms;
@@ -842,42 +893,64 @@ static void s_rearm(struct bsup_reconcile_engine *e)
         uv_timer_start(&e->tick, on_tick, next > now ? next - now : 0, 0);
 }
 
-int bsup_reconcile_init(struct bsup_reconcile_engine *e, uv_loop_t *loop, struct bsup_store *store,
-                        struct bsup_aws_client *aws, const struct bsup_settings *settings,
-                        bool dry_run, const bool *paused)
+int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_reconcile_engine **out,
+                       struct bsup_diag *diag)
 {
-    memset(e, 0, sizeof(*e));
-    e->loop = loop;
-    e->store = store;
-    e->aws = aws;
-    e->settings = settings;
-    e->dry_run = dry_run;
-    e->paused = paused;
+    *out = NULL;
+    struct bsup_reconcile_engine *e = calloc(1, sizeof(*e));
+    if (!e)
+        return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+    e->loop = o->loop;
+    e->store = o->store;
+    e->aws = o->aws;
+    e->settings = o->settings;
+    e->dry_run = o->dry_run;
+    e->paused = o->paused;
+    e->domains = o->domains ? o->domains : bsup_domains;
+    e->n_domains = o->domains ? o->n_domains : bsup_n_domains;
+    e->on_change = o->on_change;
+    e->ctx = o->ctx;
+    e->healthy = true;
     e->rails = (struct bsup_rails_config){
-        .max_mutations_per_cycle = (int)settings->max_changes_per_cycle,
-        .max_mutations_per_service = (int)settings->max_changes_per_service,
-        .cooldown_s = settings->cooldown_s,
-        .fight_threshold = (int)settings->fight_threshold,
+        .max_mutations_per_cycle = (int)o->settings->max_changes_per_cycle,
+        .max_mutations_per_service = (int)o->settings->max_changes_per_service,
+        .cooldown_s = o->settings->cooldown_s,
+        .fight_threshold = (int)o->settings->fight_threshold,
     };
-    e->lt_cache = calloc(1, sizeof(struct s_lt_cache));
-    if (!e->lt_cache)
-        return BSUP_ENOMEM;
-    uv_timer_init(loop, &e->tick);
+    if (getrandom(&e->rng, sizeof(e->rng), GRND_NONBLOCK) != (ssize_t)sizeof(e->rng))
+        e->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    e->shared = calloc(e->n_domains ? e->n_domains : 1, sizeof(*e->shared));
+    for (size_t d = 0; e->shared && d < e->n_domains; d++) {
+        if (e->domains[d]->shared_new && !(e->shared[d] = e->domains[d]->shared_new())) {
+            for (size_t k = 0; k < d; k++)
+                if (e->domains[k]->shared_free)
+                    e->domains[k]->shared_free(e->shared[k]);
+            free(e->shared);
+            e->shared = NULL;
+        }
+    }
+    if (!e->shared) {
+        free(e);
+        return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+    }
+    uv_timer_init(e->loop, &e->tick);
     e->tick.data = e;
     /* Intents a previous bsupd left without an outcome: never repeated blindly. */
     size_t n = 0;
-    struct bsup_diag diag = {0};
-    if (bsup_store_journal_recover(store, s_now_s(), &n, &diag) == 0 && n)
+    struct bsup_diag jd = {0};
+    if (bsup_store_journal_recover(e->store, s_now_s(), &n, &jd))
+        s_store_failed(e, NULL, &jd);
+    else if (n)
         bsup_log_warn("journal: %zu change%s of a previous run ended without an outcome; "
                       "they are re-checked by observation, not repeated",
                       n, n == 1 ? "" : "s");
+    *out = e;
     return 0;
 }
 
-static struct bsup_reconcile_service *s_find(const struct bsup_reconcile_engine *e,
-                                             const char *name)
+static struct s_service *s_find(const struct bsup_reconcile_engine *e, const char *name)
 {
-    for (size_t i = 0; i < e->n_services; i++)
+    for (size_t i = 0; name && i < e->n_services; i++)
         if (!e->services[i]->gone && strcmp(e->services[i]->name, name) == 0)
             return e->services[i];
     return NULL;
@@ -899,7 +972,7 @@ int bsup_reconcile_sync(struct bsup_reconcile_engine *e, struct bsup_diag *diag)
             bsup_log_err("service=%s: stored desired state unreadable; skipped", v[i].service);
             continue;
         }
-        struct bsup_reconcile_service *s = NULL;
+        struct s_service *s = NULL;
         for (size_t j = 0; j < e->n_services; j++)
             if (strcmp(e->services[j]->name, v[i].service) == 0)
                 s = e->services[j];
@@ -910,22 +983,23 @@ int bsup_reconcile_sync(struct bsup_reconcile_engine *e, struct bsup_diag *diag)
             s->generation = v[i].generation;
             continue;
         }
-        struct bsup_reconcile_service **nv =
-            realloc(e->services, (e->n_services + 1) * sizeof(*nv));
+        struct s_service **nv = realloc(e->services, (e->n_services + 1) * sizeof(*nv));
+        if (nv)
+            e->services = nv;
         s = calloc(1, sizeof(*s));
-        if (!nv || !s || !(s->name = strdup(v[i].service))) {
-            if (nv)
-                e->services = nv;
+        if (!nv || !s || !(s->name = strdup(v[i].service)) ||
+            !(s->obs = calloc(e->n_domains ? e->n_domains : 1, sizeof(*s->obs)))) {
+            if (s)
+                free(s->name);
             free(s);
             bsup_service_cleanup(&desired);
             rc = bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
             break;
         }
-        e->services = nv;
         e->services[e->n_services++] = s;
         s->desired = desired;
         s->generation = v[i].generation;
-        snprintf(s->state, sizeof(s->state), "never");
+        s->state = BSUP_STATE_NEVER;
         bsup_plan_init(&s->plan);
         /* First cycles spread by name over one interval, so N services never fire at once
          * (bsupctl reconcile runs one now). */
@@ -937,8 +1011,11 @@ int bsup_reconcile_sync(struct bsup_reconcile_engine *e, struct bsup_diag *diag)
     return rc;
 }
 
-static int s_join_add(struct bsup_reconcile_batch *b, struct s_join *j)
+static int s_join_add(struct s_batch *b, struct s_join *j)
 {
+    for (size_t q = 0; q < b->n_joins; q++)
+        if (b->joins[q] == j)
+            return 0;
     struct s_join **v = realloc(b->joins, (b->n_joins + 1) * sizeof(*v));
     if (!v)
         return BSUP_ENOMEM;
@@ -953,7 +1030,7 @@ int bsup_reconcile_now(struct bsup_reconcile_engine *e, const char *service,
 {
     if (e->closing)
         return BSUP_ESHUTDOWN;
-    struct bsup_reconcile_service **v = calloc(e->n_services ? e->n_services : 1, sizeof(*v));
+    struct s_service **v = calloc(e->n_services ? e->n_services : 1, sizeof(*v));
     struct s_join *join = done ? calloc(1, sizeof(*join)) : NULL;
     if (!v || (done && !join)) {
         free(v);
@@ -964,7 +1041,7 @@ int bsup_reconcile_now(struct bsup_reconcile_engine *e, const char *service,
         *join = (struct s_join){.fn = done, .ctx = ctx};
     size_t n = 0;
     for (size_t i = 0; i < e->n_services; i++) {
-        struct bsup_reconcile_service *s = e->services[i];
+        struct s_service *s = e->services[i];
         if (s->gone || (service && strcmp(s->name, service) != 0))
             continue;
         if (!s->running) {
@@ -974,19 +1051,14 @@ int bsup_reconcile_now(struct bsup_reconcile_engine *e, const char *service,
         /* Never overlaps itself: it runs again right after; a waiter waits for the cycle in
          * progress (which ends after this request). */
         s->requested = true;
-        for (struct bsup_reconcile_batch *b = e->batches; join && b; b = b->next)
+        for (struct s_batch *b = e->batches; join && b; b = b->next)
             for (size_t k = 0; k < b->n; k++)
-                if (b->m[k].svc == s) {
-                    bool have = false;
-                    for (size_t q = 0; q < b->n_joins; q++)
-                        have |= b->joins[q] == join;
-                    if (!have && s_join_add(b, join) == 0)
-                        break;
-                }
+                if (b->m[k].svc == s && s_join_add(b, join) == 0)
+                    break;
     }
     /* A batch for the idle ones; an empty one too when a waiter has nothing else to wait
      * for, so it is answered asynchronously. */
-    struct bsup_reconcile_batch *b = NULL;
+    struct s_batch *b = NULL;
     if (n || (join && join->pending == 0))
         b = s_batch_new(e, v, n);
     free(v);
@@ -999,87 +1071,70 @@ int bsup_reconcile_now(struct bsup_reconcile_engine *e, const char *service,
     return (n && !b) ? BSUP_ENOMEM : 0;
 }
 
-bool bsup_reconcile_needs_attention(const struct bsup_reconcile_engine *e)
+bool bsup_reconcile_service_status(const struct bsup_reconcile_engine *e, const char *service,
+                                   struct bsup_reconcile_status *out)
 {
-    for (size_t i = 0; i < e->n_services; i++) {
-        const char *st = e->services[i]->state;
-        if (!strcmp(st, "drift") || !strcmp(st, "held") || !strcmp(st, "missing") ||
-            !strcmp(st, "fighting") || !strcmp(st, "error"))
-            return true;
-    }
-    return false;
-}
-
-void bsup_reconcile_counts(const struct bsup_reconcile_engine *e, size_t *out_drift,
-                           size_t *out_degraded)
-{
-    *out_drift = *out_degraded = 0;
-    for (size_t i = 0; i < e->n_services; i++) {
-        const char *st = e->services[i]->state;
-        *out_drift += !strcmp(st, "drift") || !strcmp(st, "held") || !strcmp(st, "fighting");
-        *out_degraded += !strcmp(st, "missing") || !strcmp(st, "error");
-    }
-}
-
-void bsup_reconcile_status_fields(const struct bsup_reconcile_engine *e, const char *service,
-                                  json_t *obj)
-{
-    const struct bsup_reconcile_service *s = s_find(e, service);
+    const struct s_service *s = s_find(e, service);
     if (!s)
-        return;
-    bool never = strcmp(s->state, "never") == 0;
-    bool drift =
-        !strcmp(s->state, "drift") || !strcmp(s->state, "held") || !strcmp(s->state, "fighting");
-    bool degraded = !strcmp(s->state, "missing") || !strcmp(s->state, "error");
-    json_object_set_new(obj, "state", json_string(never ? "never reconciled" : s->state));
-    json_object_set_new(obj, "last_reconciled_at",
-                        s->last_cycle_at_s ? json_integer(s->last_cycle_at_s) : json_null());
-    json_object_set_new(obj, "drift", never ? json_null() : json_boolean(drift));
-    json_object_set_new(obj, "degraded", never ? json_null() : json_boolean(degraded));
-    if (drift || degraded)
-        json_object_set_new(obj, "attention", json_true());
-    json_object_set_new(obj, "scaling", s_observed_json(s));
-    json_object_set_new(obj, "calls_last_cycle", json_integer(s->calls_last_cycle));
-    json_object_set_new(obj, "changes_last_cycle", json_integer(s->mutations_last_cycle));
-    json_object_set_new(obj, "running", json_boolean(s->running));
-    json_object_set_new(obj, "failures", json_integer(s->failures));
-    json_object_set_new(obj, "error", s->last_error[0] ? json_string(s->last_error) : json_null());
+        return false;
+    *out = (struct bsup_reconcile_status){
+        .state = s->state,
+        .observed = s->observed,
+        .running = s->running,
+        .last_cycle_at_s = s->last_cycle_at_s,
+        .calls_last_cycle = s->calls_last_cycle,
+        .changes_last_cycle = s->mutations_last_cycle,
+        .failures = s->failures,
+        .error = s->last_error,
+        .plan = &s->plan,
+    };
+    return true;
 }
 
-json_t *bsup_reconcile_plan_json(const struct bsup_reconcile_engine *e, const char *service)
+size_t bsup_reconcile_n_domains(const struct bsup_reconcile_engine *e)
 {
-    const struct bsup_reconcile_service *s = s_find(e, service);
-    if (!s || !s->observed)
-        return NULL;
-    char *text = bsup_plan_to_json(&s->plan);
-    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
-    free(text);
-    return j;
+    return e->n_domains;
 }
 
-json_t *bsup_reconcile_engine_json(const struct bsup_reconcile_engine *e)
+const struct bsup_domain *bsup_reconcile_domain(const struct bsup_reconcile_engine *e, size_t i)
 {
-    json_t *calls = json_object();
-    for (int f = 0; calls && f < BSUP_API_FAMILY_COUNT; f++) {
-        const struct bsup_bucket *bk = &e->aws->buckets[f];
-        json_object_set_new(calls, bsup_api_families[f].name,
-                            json_pack("{s:I, s:f, s:I, s:I}", "requests",
-                                      (json_int_t)e->aws->attempts[f], "rate_per_s", bk->rate_per_s,
-                                      "throttles", (json_int_t)bk->throttles, "waits",
-                                      (json_int_t)bk->waits));
+    return i < e->n_domains ? e->domains[i] : NULL;
+}
+
+const void *bsup_reconcile_observation(const struct bsup_reconcile_engine *e, const char *service,
+                                       size_t i)
+{
+    const struct s_service *s = s_find(e, service);
+    return s && i < e->n_domains ? s->obs[i] : NULL;
+}
+
+void bsup_reconcile_figures(const struct bsup_reconcile_engine *e,
+                            struct bsup_reconcile_figures *out)
+{
+    *out = (struct bsup_reconcile_figures){
+        .cycles = e->cycles,
+        .services_last_cycle = e->services_last_batch,
+        .observing_calls_last_cycle = e->observing_calls_last_batch,
+        .observing_calls_total = e->observing_calls_total,
+        .late_cycles = e->late_batches,
+        .last_cycle_at_s = e->last_batch_at_s,
+        .healthy = e->healthy,
+        .store_errors = e->store_errors,
+        .store_error = e->store_errors ? e->store_error.message : NULL,
+    };
+    for (size_t i = 0; i < e->n_services; i++) {
+        unsigned f = bsup_state_flags(e->services[i]->state);
+        out->n_drift += (f & BSUP_STATE_F_DRIFT) != 0;
+        out->n_degraded += (f & BSUP_STATE_F_DEGRADED) != 0;
+        out->attention |= (f & BSUP_STATE_F_ATTENTION) != 0;
     }
-    return json_pack("{s:I, s:i, s:i, s:I, s:I, s:o}", "cycles", (json_int_t)e->cycles,
-                     "services_last_cycle", (int)e->services_last_batch,
-                     "observing_calls_last_cycle", (int)e->observing_calls_last_batch,
-                     "observing_calls_total", (json_int_t)e->observing_calls_total, "late_cycles",
-                     (json_int_t)e->late_batches, "api", calls);
 }
 
-void bsup_reconcile_close(struct bsup_reconcile_engine *e,
-                          void (*close_cb)(struct bsup_reconcile_engine *e))
+void bsup_reconcile_close(struct bsup_reconcile_engine *e, void (*cb)(void *user), void *user)
 {
     e->closing = true;
-    e->close_cb = close_cb;
+    e->close_cb = cb;
+    e->close_user = user;
     uv_timer_stop(&e->tick);
     uv_close((uv_handle_t *)&e->tick, on_tick_closed);
     /* Batches end as the AWS client cancels their calls; services are freed after them. */

@@ -1,5 +1,6 @@
 #include "store/journal.h"
 
+#include "core/base/failpoint.h"
 #include "store/store_internal.h"
 
 #include <stdarg.h>
@@ -32,10 +33,20 @@ static int s_exec(struct bsup_store *st, const char *sql, const char *types, ...
     return src == SQLITE_DONE || src == SQLITE_ROW ? SQLITE_OK : src;
 }
 
+/* A failure a test build injects (BSUP_FAILPOINT_ERROR) where the store would fail. */
+static int s_injected(struct bsup_store *st, const char *failpoint, const char *doing,
+                      struct bsup_diag *diag)
+{
+    return bsup_diag_set(diag, BSUP_ESTORE, "state database %s: %s failed (failpoint %s)", st->path,
+                         doing, failpoint);
+}
+
 int bsup_store_journal_begin(struct bsup_store *st, const char *service, const char *resource,
                              const char *action, const char *params_json, int64_t now_s,
                              int64_t *out_id, struct bsup_diag *diag)
 {
+    if (bsup_failpoint_error("store-journal-write"))
+        return s_injected(st, "store-journal-write", "journaling an intent", diag);
     int src = s_exec(st,
                      "INSERT INTO journal(service, resource, action, params, started_at) "
                      "VALUES(?, ?, ?, ?, ?)",
@@ -144,10 +155,12 @@ void bsup_store_journal_free(struct bsup_store_journal_entry *v, size_t n)
 }
 
 int bsup_store_memory_get(struct bsup_store *st, const char *service, const char *resource,
-                          struct bsup_resource_memory *out)
+                          struct bsup_resource_memory *out, struct bsup_diag *diag)
 {
     sqlite3_stmt *q = NULL;
     memset(out, 0, sizeof(*out));
+    if (bsup_failpoint_error("store-memory-read"))
+        return s_injected(st, "store-memory-read", "reading resource memory", diag);
     int src = sqlite3_prepare_v2(
         st->db,
         "SELECT last_change_at, corrections_in_a_row, fighting, changes, counted_changes FROM "
@@ -166,12 +179,85 @@ int bsup_store_memory_get(struct bsup_store *st, const char *service, const char
         }
     }
     sqlite3_finalize(q);
-    return src == SQLITE_ROW || src == SQLITE_DONE ? 0 : BSUP_ESTORE;
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        return bsup_store_error(st->db, st->path, src, "reading resource memory", diag);
+    /* A change whose outcome is unknown may have landed: it counts as one for the cooldown.
+     * (A service never overlaps itself, so an open intent is a dead process's.) */
+    if (bsup_failpoint_error("store-journal-read"))
+        return s_injected(st, "store-journal-read", "reading the journal", diag);
+    q = NULL;
+    src = sqlite3_prepare_v2(st->db,
+                             "SELECT max(started_at) FROM journal WHERE service = ? AND "
+                             "resource = ? AND (outcome IS NULL OR outcome = 'unknown')",
+                             -1, &q, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, service, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, resource, -1, SQLITE_STATIC);
+        src = sqlite3_step(q);
+        if (src == SQLITE_ROW)
+            out->unknown_since_s = sqlite3_column_int64(q, 0);
+    }
+    sqlite3_finalize(q);
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        return bsup_store_error(st->db, st->path, src, "reading the journal", diag);
+    return 0;
+}
+
+int bsup_store_memory_streaks(struct bsup_store *st, const char *service, char ***out,
+                              size_t *out_n, struct bsup_diag *diag)
+{
+    sqlite3_stmt *q = NULL;
+    char **v = NULL;
+    size_t n = 0;
+    int rc = 0;
+    *out = NULL;
+    *out_n = 0;
+    if (bsup_failpoint_error("store-memory-read"))
+        return s_injected(st, "store-memory-read", "reading resource memory", diag);
+    int src = sqlite3_prepare_v2(st->db,
+                                 "SELECT resource FROM resource_memory WHERE service = ? AND "
+                                 "(corrections_in_a_row > 0 OR fighting != 0)",
+                                 -1, &q, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, service, -1, SQLITE_STATIC);
+        while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+            char **nv = realloc(v, (n + 1) * sizeof(*nv));
+            char *r = s_col(q, 0);
+            if (!nv || !r) {
+                free(r);
+                if (nv)
+                    v = nv;
+                rc = bsup_diag_set(diag, BSUP_ENOMEM, "out of memory reading resource memory");
+                break;
+            }
+            v = nv;
+            v[n++] = r;
+        }
+    }
+    sqlite3_finalize(q);
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = bsup_store_error(st->db, st->path, src, "reading resource memory", diag);
+    if (rc) {
+        bsup_store_strings_free(v, n);
+        return rc;
+    }
+    *out = v;
+    *out_n = n;
+    return 0;
+}
+
+void bsup_store_strings_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
 }
 
 int bsup_store_memory_put(struct bsup_store *st, const char *service, const char *resource,
                           const struct bsup_resource_memory *mem, struct bsup_diag *diag)
 {
+    if (bsup_failpoint_error("store-memory-write"))
+        return s_injected(st, "store-memory-write", "saving resource memory", diag);
     int src = s_exec(
         st,
         "INSERT INTO resource_memory(service, resource, last_change_at, "

@@ -38,9 +38,15 @@ int bsup_store_journal_list(struct bsup_store *st, const char *service, size_t l
                             struct bsup_diag *diag);
 void bsup_store_journal_free(struct bsup_store_journal_entry *v, size_t n);
 
-/* Resource memory for the safety rails; a resource never seen reads as zeroes. */
+/* Resource memory for the safety rails; a resource never seen reads as zeroes. It includes
+ * the start of the newest change to it whose outcome is unknown (from the journal). */
 int bsup_store_memory_get(struct bsup_store *st, const char *service, const char *resource,
-                          struct bsup_resource_memory *out);
+                          struct bsup_resource_memory *out, struct bsup_diag *diag);
+/* The resources of service with a correction streak or a fight to forget once they converge.
+ * Free with bsup_store_strings_free. */
+int bsup_store_memory_streaks(struct bsup_store *st, const char *service, char ***out,
+                              size_t *out_n, struct bsup_diag *diag);
+void bsup_store_strings_free(char **v, size_t n);
 int bsup_store_memory_put(struct bsup_store *st, const char *service, const char *resource,
                           const struct bsup_resource_memory *mem, struct bsup_diag *diag);
 

@@ -1,6 +1,6 @@
 #include "core/reconcile/plan.h"
 
-#include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +18,8 @@ void bsup_plan_cleanup(struct bsup_plan *plan)
     memset(plan, 0, sizeof(*plan));
 }
 
-struct bsup_action *bsup_plan_add(struct bsup_plan *plan, int kind, const char *resource)
+struct bsup_action *bsup_plan_add(struct bsup_plan *plan, enum bsup_action_kind kind,
+                                  const char *resource)
 {
     if (plan->n_actions == plan->cap_actions) {
         size_t cap = plan->cap_actions ? plan->cap_actions * 2 : 4;
@@ -32,7 +33,6 @@ struct bsup_action *bsup_plan_add(struct bsup_plan *plan, int kind, const char *
     memset(a, 0, sizeof(*a));
     a->kind = kind;
     snprintf(a->resource, sizeof(a->resource), "%s", resource);
-    a->min_size = a->max_size = a->desired_capacity = a->health_check_grace_s = -1;
     return a;
 }
 
@@ -48,10 +48,21 @@ void bsup_action_change(struct bsup_action *a, const char *field, const char *ob
     snprintf(c->reason, sizeof(c->reason), "%s", reason);
 }
 
-const char *bsup_action_kind_name(int kind)
+const struct bsup_change *bsup_action_find_change(const struct bsup_action *a, const char *field)
 {
-    static const char *const names[] = {"update", "report", "missing"};
-    return kind >= 0 && kind <= BSUP_ACTION_MISSING ? names[kind] : "?";
+    for (size_t i = 0; i < a->n_changes; i++)
+        if (strcmp(a->changes[i].field, field) == 0)
+            return &a->changes[i];
+    return NULL;
+}
+
+void bsup_action_hold(struct bsup_action *a, enum bsup_hold reason, const char *fmt, ...)
+{
+    va_list ap;
+    a->hold = reason;
+    va_start(ap, fmt);
+    vsnprintf(a->held_reason, sizeof(a->held_reason), fmt, ap);
+    va_end(ap);
 }
 
 bool bsup_plan_has_drift(const struct bsup_plan *plan)
@@ -59,7 +70,35 @@ bool bsup_plan_has_drift(const struct bsup_plan *plan)
     return plan->n_actions > 0;
 }
 
-char *bsup_plan_to_json(const struct bsup_plan *plan)
+enum bsup_state bsup_plan_state(const struct bsup_plan *plan, bool failed, bool applied_ok)
+{
+    if (failed)
+        return BSUP_STATE_ERROR;
+    bool update = false, held = false, report = false, fighting = false, missing = false;
+    for (size_t i = 0; i < plan->n_actions; i++) {
+        const struct bsup_action *a = &plan->actions[i];
+        missing |= a->kind == BSUP_ACTION_MISSING;
+        report |= a->kind == BSUP_ACTION_REPORT;
+        if (bsup_action_kind_mutating(a->kind)) {
+            update = true;
+            held |= a->hold != BSUP_HOLD_NONE;
+            fighting |= a->hold == BSUP_HOLD_FIGHTING;
+        }
+    }
+    if (missing)
+        return BSUP_STATE_MISSING;
+    if (fighting)
+        return BSUP_STATE_FIGHTING;
+    if (update && applied_ok && !held)
+        return report ? BSUP_STATE_DRIFT : BSUP_STATE_CORRECTED;
+    if (held)
+        return BSUP_STATE_HELD;
+    if (update || report)
+        return BSUP_STATE_DRIFT;
+    return BSUP_STATE_OK;
+}
+
+json_t *bsup_plan_json(const struct bsup_plan *plan)
 {
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < plan->n_actions; i++) {
@@ -67,18 +106,28 @@ char *bsup_plan_to_json(const struct bsup_plan *plan)
         json_t *changes = json_array();
         for (size_t j = 0; changes && j < a->n_changes; j++) {
             const struct bsup_change *c = &a->changes[j];
-            json_array_append_new(changes, json_pack("{s:s,s:s,s:s,s:s}", "field", c->field,
-                                                     "observed", c->observed, "desired", c->desired,
-                                                     "reason", c->reason));
+            if (json_array_append_new(changes, json_pack("{s:s,s:s,s:s,s:s}", "field", c->field,
+                                                         "observed", c->observed, "desired",
+                                                         c->desired, "reason", c->reason))) {
+                json_decref(changes);
+                changes = NULL;
+            }
         }
-        json_t *o =
-            json_pack("{s:s,s:s,s:o,s:b}", "action", bsup_action_kind_name(a->kind), "resource",
-                      a->resource, "changes", changes ? changes : json_array(), "held", a->held);
-        if (o && a->held)
-            json_object_set_new(o, "held_reason", json_string(a->held_reason));
-        json_array_append_new(arr, o);
+        bool held = a->hold != BSUP_HOLD_NONE;
+        json_t *o = changes
+                        ? json_pack("{s:s,s:s,s:o,s:b}", "action", bsup_action_kind_name(a->kind),
+                                    "resource", a->resource, "changes", changes, "held", held)
+                        : NULL;
+        if (o && held &&
+            (json_object_set_new(o, "held_reason", json_string(a->held_reason)) ||
+             json_object_set_new(o, "held_by", json_string(bsup_hold_name(a->hold))))) {
+            json_decref(o);
+            o = NULL;
+        }
+        if (!o || json_array_append_new(arr, o)) {
+            json_decref(arr);
+            arr = NULL;
+        }
     }
-    char *out = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
-    json_decref(arr);
-    return out;
+    return arr;
 }

@@ -25,35 +25,40 @@ bool bsup_rails_observe(const struct bsup_rails_config *cfg, struct bsup_resourc
 void bsup_rails_gate(const struct bsup_rails_config *cfg, const struct bsup_resource_memory *mem,
                      struct bsup_action *a, int64_t now_s, int *budget_cycle, int *budget_service)
 {
-    if (a->kind != BSUP_ACTION_UPDATE_ASG || a->held)
+    if (!bsup_action_kind_mutating(a->kind) || a->hold != BSUP_HOLD_NONE)
         return;
     if (mem->fighting) {
-        a->held = true;
-        snprintf(a->held_reason, sizeof(a->held_reason),
-                 "fighting: the same drift came back after %d corrections in a row by bsupd; "
-                 "something else changes this resource",
-                 mem->corrections_in_a_row);
+        bsup_action_hold(
+            a, BSUP_HOLD_FIGHTING,
+            "fighting: the same drift came back after %d corrections in a row by bsupd; "
+            "something else changes this resource",
+            mem->corrections_in_a_row);
         return;
     }
     if (mem->last_change_s && now_s - mem->last_change_s < cfg->cooldown_s) {
-        a->held = true;
-        snprintf(a->held_reason, sizeof(a->held_reason),
-                 "cooldown: changed %llds ago; next change allowed in %llds",
-                 (long long)(now_s - mem->last_change_s),
-                 (long long)(cfg->cooldown_s - (now_s - mem->last_change_s)));
+        bsup_action_hold(a, BSUP_HOLD_COOLDOWN,
+                         "cooldown: changed %llds ago; next change allowed in %llds",
+                         (long long)(now_s - mem->last_change_s),
+                         (long long)(cfg->cooldown_s - (now_s - mem->last_change_s)));
+        return;
+    }
+    if (mem->unknown_since_s && now_s - mem->unknown_since_s < cfg->cooldown_s) {
+        bsup_action_hold(a, BSUP_HOLD_UNKNOWN_OUTCOME,
+                         "unknown outcome: a change started %llds ago never reported back; "
+                         "next change allowed in %llds",
+                         (long long)(now_s - mem->unknown_since_s),
+                         (long long)(cfg->cooldown_s - (now_s - mem->unknown_since_s)));
         return;
     }
     if (*budget_service <= 0) {
-        a->held = true;
-        snprintf(a->held_reason, sizeof(a->held_reason),
-                 "cap: at most %d changes per service per cycle", cfg->max_mutations_per_service);
+        bsup_action_hold(a, BSUP_HOLD_CAP_SERVICE, "cap: at most %d changes per service per cycle",
+                         cfg->max_mutations_per_service);
         return;
     }
     if (*budget_cycle <= 0) {
-        a->held = true;
-        snprintf(a->held_reason, sizeof(a->held_reason),
-                 "cap: at most %d changes per cycle across all services",
-                 cfg->max_mutations_per_cycle);
+        bsup_action_hold(a, BSUP_HOLD_CAP_CYCLE,
+                         "cap: at most %d changes per cycle across all services",
+                         cfg->max_mutations_per_cycle);
         return;
     }
     (*budget_cycle)--;

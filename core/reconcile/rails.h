@@ -30,6 +30,9 @@ struct bsup_resource_memory {
     int64_t counted_changes;  /* the value of changes the streak below last counted */
     int corrections_in_a_row; /* corrections in a row after which the drift came back */
     bool fighting;
+    /* From the journal: when a change to it started whose outcome is unknown (bsupd died
+     * during the call); 0 none. Such a change may have landed: it counts for the cooldown. */
+    int64_t unknown_since_s;
 };
 
 /* Updates a resource's memory with an enforce-mode cycle's observation: drift is whether the
@@ -38,7 +41,7 @@ struct bsup_resource_memory {
  * resource has just become "fighting". */
 bool bsup_rails_observe(const struct bsup_rails_config *cfg, struct bsup_resource_memory *mem,
                         bool drift);
-/* Decides whether an update action may run now; when not, marks it held with the reason.
+/* Decides whether a mutating action may run now; when not, marks it held with the reason.
  * *budget_cycle and *budget_service are decremented for actions that may run. */
 void bsup_rails_gate(const struct bsup_rails_config *cfg, const struct bsup_resource_memory *mem,
                      struct bsup_action *action, int64_t now_s, int *budget_cycle,

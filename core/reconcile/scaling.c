@@ -1,8 +1,11 @@
 #include "core/reconcile/scaling.h"
 
+#include "core/aws/results.h"
 #include "core/base/error.h"
 
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Whether a comma-separated list holds exactly the subnets of the service, in any order. */
@@ -48,22 +51,18 @@ int bsup_scaling_plan(const struct bsup_service *svc, const struct bsup_asg_obse
         return 0;
     }
 
-    struct bsup_action upd = {0};
-    upd.kind = BSUP_ACTION_UPDATE_ASG;
+    struct bsup_action upd = {.kind = BSUP_ACTION_UPDATE};
     snprintf(upd.resource, sizeof(upd.resource), "%s", resource);
-    upd.min_size = upd.max_size = upd.desired_capacity = upd.health_check_grace_s = -1;
 
     if (obs->min_size != svc->min_size) {
         s_num(o, sizeof(o), obs->min_size);
         s_num(d, sizeof(d), svc->min_size);
         bsup_action_change(&upd, "MinSize", o, d, "min_size in the drop-in");
-        upd.min_size = svc->min_size;
     }
     if (obs->max_size != svc->max_size) {
         s_num(o, sizeof(o), obs->max_size);
         s_num(d, sizeof(d), svc->max_size);
         bsup_action_change(&upd, "MaxSize", o, d, "max_size in the drop-in");
-        upd.max_size = svc->max_size;
     }
     int64_t want_desired = obs->desired_capacity;
     if (want_desired < svc->min_size)
@@ -76,15 +75,13 @@ int bsup_scaling_plan(const struct bsup_service *svc, const struct bsup_asg_obse
         bsup_action_change(&upd, "DesiredCapacity", o, d,
                            "outside the new bounds; clamped (otherwise left to the group's own "
                            "scaling)");
-        upd.desired_capacity = want_desired;
         /* Scale-in guard: never remove healthy in-service instances in one step. */
         if (want_desired < obs->desired_capacity && want_desired < obs->healthy_in_service) {
-            upd.held = true;
-            snprintf(upd.held_reason, sizeof(upd.held_reason),
-                     "lowering DesiredCapacity from %lld to %lld would terminate healthy "
-                     "in-service instances (%lld); scale in by hand or raise max_size",
-                     (long long)obs->desired_capacity, (long long)want_desired,
-                     (long long)obs->healthy_in_service);
+            bsup_action_hold(&upd, BSUP_HOLD_SCALE_IN_GUARD,
+                             "lowering DesiredCapacity from %lld to %lld would terminate healthy "
+                             "in-service instances (%lld); scale in by hand or raise max_size",
+                             (long long)obs->desired_capacity, (long long)want_desired,
+                             (long long)obs->healthy_in_service);
         }
     }
     if (obs->has_target_groups || svc->resources.target_group) {
@@ -92,19 +89,16 @@ int bsup_scaling_plan(const struct bsup_service *svc, const struct bsup_asg_obse
             bsup_action_change(&upd, "HealthCheckType", obs->health_check_type, "ELB",
                                "the group serves a target group: replace instances the load "
                                "balancer finds unhealthy");
-            snprintf(upd.health_check_type, sizeof(upd.health_check_type), "ELB");
-            upd.health_check_grace_s = svc->health_check.grace_period_s;
         }
         if (obs->health_check_grace_s != svc->health_check.grace_period_s) {
             s_num(o, sizeof(o), obs->health_check_grace_s);
             s_num(d, sizeof(d), svc->health_check.grace_period_s);
             bsup_action_change(&upd, "HealthCheckGracePeriod", o, d,
                                "health_check.grace_period in the drop-in");
-            upd.health_check_grace_s = svc->health_check.grace_period_s;
         }
     }
     if (upd.n_changes) {
-        struct bsup_action *a = bsup_plan_add(plan, BSUP_ACTION_UPDATE_ASG, resource);
+        struct bsup_action *a = bsup_plan_add(plan, BSUP_ACTION_UPDATE, resource);
         if (!a)
             return BSUP_ENOMEM;
         *a = upd;
@@ -135,3 +129,292 @@ int bsup_scaling_plan(const struct bsup_service *svc, const struct bsup_asg_obse
     }
     return 0;
 }
+
+/* ---- observation: DescribeAutoScalingGroups ---- */
+
+static struct bsup_asg_observed *s_obs(struct bsup_domain_member *m)
+{
+    return m->obs;
+}
+
+static bool s_groups_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+{
+    bsup_service_resource_name(m->desired, "auto_scaling_group", key, BSUP_DOMAIN_KEY_MAX);
+    return true;
+}
+
+static int s_groups_build(struct bsup_domain_member *const *m, size_t n,
+                          struct bsup_aws_params *out)
+{
+    char name[BSUP_DOMAIN_KEY_MAX];
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        s_groups_prepare(m[i], name);
+        rc = bsup_aws_params_addf(out, name, "AutoScalingGroupNames.member.%zu", i + 1);
+    }
+    /* The documented default is 50 groups per page; MaxRecords raises it to the batch size. */
+    return rc ? rc : bsup_aws_params_add(out, "MaxRecords", "100");
+}
+
+static void s_fill(struct bsup_asg_observed *o, const struct bsup_asg *g)
+{
+    memset(o, 0, sizeof(*o));
+    o->found = true;
+    snprintf(o->name, sizeof(o->name), "%s", g->name ? g->name : "");
+    o->min_size = g->min_size;
+    o->max_size = g->max_size;
+    o->desired_capacity = g->desired_capacity;
+    snprintf(o->health_check_type, sizeof(o->health_check_type), "%s",
+             g->health_check_type ? g->health_check_type : "");
+    o->health_check_grace_s = g->health_check_grace_period_s;
+    snprintf(o->vpc_zone_identifier, sizeof(o->vpc_zone_identifier), "%s",
+             g->vpc_zone_identifier ? g->vpc_zone_identifier : "");
+    o->has_target_groups = g->n_target_group_arns > 0;
+    if (g->launch_template_id)
+        snprintf(o->launch_template, sizeof(o->launch_template), "%s|%s", g->launch_template_id,
+                 g->launch_template_version ? g->launch_template_version : "$Default");
+    o->instances = (int64_t)g->n_instances;
+    for (size_t i = 0; i < g->n_instances; i++) {
+        const struct bsup_asg_instance *in = &g->instances[i];
+        bool healthy = in->health_status && strcmp(in->health_status, "Healthy") == 0;
+        if (in->lifecycle_state && strcmp(in->lifecycle_state, "InService") == 0) {
+            o->in_service++;
+            o->healthy_in_service += healthy;
+        } else if (in->lifecycle_state && strncmp(in->lifecycle_state, "Pending", 7) == 0) {
+            o->pending++;
+        }
+        o->unhealthy += !healthy;
+    }
+}
+
+static int s_groups_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
+                          struct bsup_diag *diag)
+{
+    char name[BSUP_DOMAIN_KEY_MAX];
+    size_t pi;
+    json_t *page;
+    json_array_foreach(pages, pi, page)
+    {
+        struct bsup_asg_page pg = {0};
+        if (bsup_asg_page_parse(page, &pg)) {
+            bsup_asg_page_cleanup(&pg);
+            return bsup_diag_set(diag, BSUP_EPROTO, "cannot read DescribeAutoScalingGroups");
+        }
+        for (size_t gi = 0; gi < pg.n_groups; gi++) {
+            const struct bsup_asg *g = &pg.groups[gi];
+            for (size_t i = 0; g->name && i < n; i++) {
+                s_groups_prepare(m[i], name);
+                if (strcmp(name, g->name) == 0)
+                    s_fill(s_obs(m[i]), g);
+            }
+        }
+        bsup_asg_page_cleanup(&pg);
+    }
+    return 0; /* a name AWS did not return is a group that does not exist (found stays false) */
+}
+
+/* ---- observation: the launch template version in use ---- */
+
+#define S_LT_SYMBOLIC_TTL_MS (10 * 60 * 1000) /* $Latest/$Default may change */
+#define S_LT_CACHE_MAX 4096
+
+struct s_lt_entry {
+    char key[BSUP_DOMAIN_KEY_MAX]; /* "<id>|<version>" */
+    char instance_type[32];
+    int64_t fetched_ms;
+};
+
+struct s_lt_cache {
+    struct s_lt_entry *v;
+    size_t n;
+};
+
+static void *s_lt_new(void)
+{
+    return calloc(1, sizeof(struct s_lt_cache));
+}
+
+static void s_lt_free(void *shared)
+{
+    struct s_lt_cache *c = shared;
+    if (c)
+        free(c->v);
+    free(c);
+}
+
+/* The cached entry of key; with fresh, NULL when a symbolic version is due to be re-read. */
+static struct s_lt_entry *s_lt_find(struct s_lt_cache *c, const char *key, int64_t now_ms,
+                                    bool fresh)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        struct s_lt_entry *x = &c->v[i];
+        if (strcmp(x->key, key) != 0)
+            continue;
+        if (fresh && strchr(key, '$') && now_ms - x->fetched_ms > S_LT_SYMBOLIC_TTL_MS)
+            return NULL;
+        return x;
+    }
+    return NULL;
+}
+
+static void s_lt_put(struct s_lt_cache *c, const char *key, const char *type, int64_t now_ms)
+{
+    struct s_lt_entry *x = s_lt_find(c, key, now_ms, false);
+    if (!x) {
+        if (c->n == S_LT_CACHE_MAX)
+            c->n = 0; /* crude but bounded: start over */
+        struct s_lt_entry *v = realloc(c->v, (c->n + 1) * sizeof(*v));
+        if (!v)
+            return; /* the type is only reported: a cache miss costs a call next time */
+        c->v = v;
+        x = &c->v[c->n++];
+        snprintf(x->key, sizeof(x->key), "%s", key);
+    }
+    snprintf(x->instance_type, sizeof(x->instance_type), "%s", type ? type : "");
+    x->fetched_ms = now_ms;
+}
+
+static bool s_lt_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+{
+    struct bsup_asg_observed *o = m->obs;
+    if (!o->found || !o->launch_template[0])
+        return false;
+    const struct s_lt_entry *x = s_lt_find(m->shared, o->launch_template, m->now_ms, true);
+    if (x) {
+        snprintf(o->instance_type, sizeof(o->instance_type), "%s", x->instance_type);
+        return false;
+    }
+    snprintf(key, BSUP_DOMAIN_KEY_MAX, "%s", o->launch_template);
+    return true;
+}
+
+static int s_lt_build(struct bsup_domain_member *const *m, size_t n, struct bsup_aws_params *out)
+{
+    (void)n; /* one key per call: every member uses the same version */
+    char key[BSUP_DOMAIN_KEY_MAX];
+    snprintf(key, sizeof(key), "%s", s_obs(m[0])->launch_template);
+    char *bar = strchr(key, '|');
+    if (!bar)
+        return BSUP_EINVAL;
+    *bar = 0;
+    int rc = bsup_aws_params_add(out, "LaunchTemplateId", key);
+    return rc ? rc : bsup_aws_params_add(out, "LaunchTemplateVersion.1", bar + 1);
+}
+
+static int s_lt_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
+                      struct bsup_diag *diag)
+{
+    struct bsup_ec2_launch_template_version_page pg = {0};
+    int rc = json_array_size(pages) == 0 ||
+             bsup_ec2_launch_template_version_page_parse(json_array_get(pages, 0), &pg);
+    if (rc == 0 && pg.n_versions) {
+        const char *type = pg.versions[0].instance_type;
+        s_lt_put(m[0]->shared, s_obs(m[0])->launch_template, type, m[0]->now_ms);
+        for (size_t i = 0; i < n; i++)
+            snprintf(s_obs(m[i])->instance_type, sizeof(s_obs(m[i])->instance_type), "%s",
+                     type ? type : "");
+    }
+    bsup_ec2_launch_template_version_page_cleanup(&pg);
+    return rc ? bsup_diag_set(diag, BSUP_EPROTO, "cannot read DescribeLaunchTemplateVersions") : 0;
+}
+
+/* ---- correction: UpdateAutoScalingGroup ---- */
+
+/* The fields UpdateAutoScalingGroup takes from a plan's changes, by their AWS names. */
+static const char *const s_update_fields[] = {"MinSize", "MaxSize", "DesiredCapacity",
+                                              "HealthCheckType", "HealthCheckGracePeriod"};
+
+static int s_request(const struct bsup_service *desired, const void *obs,
+                     const struct bsup_action *a, const char **out_action,
+                     struct bsup_aws_params *out)
+{
+    (void)obs;
+    char name[BSUP_DOMAIN_KEY_MAX], grace[32];
+    *out_action = "UpdateAutoScalingGroup";
+    bsup_service_resource_name(desired, "auto_scaling_group", name, sizeof(name));
+    int rc = bsup_aws_params_add(out, "AutoScalingGroupName", name);
+    for (size_t i = 0; rc == 0 && i < sizeof(s_update_fields) / sizeof(s_update_fields[0]); i++) {
+        const struct bsup_change *c = bsup_action_find_change(a, s_update_fields[i]);
+        if (c)
+            rc = bsup_aws_params_add(out, c->field, c->desired);
+    }
+    /* Switching to ELB health checks always sets the grace period that goes with them. */
+    if (rc == 0 && bsup_action_find_change(a, "HealthCheckType") &&
+        !bsup_action_find_change(a, "HealthCheckGracePeriod")) {
+        snprintf(grace, sizeof(grace), "%lld", (long long)desired->health_check.grace_period_s);
+        rc = bsup_aws_params_add(out, "HealthCheckGracePeriod", grace);
+    }
+    return rc;
+}
+
+static void s_applied(void *obs, const struct bsup_action *a)
+{
+    struct bsup_asg_observed *o = obs;
+    struct {
+        const char *field;
+        int64_t *value;
+    } nums[] = {{"MinSize", &o->min_size},
+                {"MaxSize", &o->max_size},
+                {"DesiredCapacity", &o->desired_capacity},
+                {"HealthCheckGracePeriod", &o->health_check_grace_s}};
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        const struct bsup_change *c = bsup_action_find_change(a, nums[i].field);
+        if (c)
+            *nums[i].value = strtoll(c->desired, NULL, 10);
+    }
+    const struct bsup_change *c = bsup_action_find_change(a, "HealthCheckType");
+    if (c && strlen(c->desired) < sizeof(o->health_check_type))
+        memcpy(o->health_check_type, c->desired, strlen(c->desired) + 1);
+}
+
+/* ---- the table entry ---- */
+
+#define S_FIELD(json, type, member)                                                                \
+    {                                                                                              \
+        json, type, offsetof(struct bsup_asg_observed, member)                                     \
+    }
+
+static const struct bsup_field s_fields[] = {
+    S_FIELD("found", BSUP_FIELD_BOOL, found),
+    S_FIELD("name", BSUP_FIELD_STRING, name),
+    S_FIELD("min_size", BSUP_FIELD_INT64, min_size),
+    S_FIELD("max_size", BSUP_FIELD_INT64, max_size),
+    S_FIELD("desired_capacity", BSUP_FIELD_INT64, desired_capacity),
+    S_FIELD("instances", BSUP_FIELD_INT64, instances),
+    S_FIELD("in_service", BSUP_FIELD_INT64, in_service),
+    S_FIELD("pending", BSUP_FIELD_INT64, pending),
+    S_FIELD("unhealthy", BSUP_FIELD_INT64, unhealthy),
+    S_FIELD("health_check_type", BSUP_FIELD_STRING, health_check_type),
+    S_FIELD("health_check_grace_period", BSUP_FIELD_INT64, health_check_grace_s),
+    S_FIELD("instance_type", BSUP_FIELD_STRING, instance_type),
+};
+
+static const struct bsup_observe_step s_steps[] = {
+    {"autoscaling", "DescribeAutoScalingGroups", 100, BSUP_OBSERVE_ALL_PAGES, s_groups_prepare,
+     s_groups_build, s_groups_parse},
+    /* The instance type is only reported: a failed read must not fail the cycle. */
+    {"ec2", "DescribeLaunchTemplateVersions", 1, BSUP_OBSERVE_OPTIONAL, s_lt_prepare, s_lt_build,
+     s_lt_parse},
+};
+
+static int s_plan(const struct bsup_service *desired, const void *obs, struct bsup_plan *plan)
+{
+    return bsup_scaling_plan(desired, obs, plan);
+}
+
+const struct bsup_domain bsup_scaling_domain = {
+    .name = "scaling",
+    .resource = "Auto Scaling group",
+    .obs_size = sizeof(struct bsup_asg_observed),
+    .found_offset = offsetof(struct bsup_asg_observed, found),
+    .fields = s_fields,
+    .n_fields = sizeof(s_fields) / sizeof(s_fields[0]),
+    .steps = s_steps,
+    .n_steps = sizeof(s_steps) / sizeof(s_steps[0]),
+    .shared_new = s_lt_new,
+    .shared_free = s_lt_free,
+    .plan = s_plan,
+    .request = s_request,
+    .mutate_service = "autoscaling",
+    .applied = s_applied,
+};

@@ -68,7 +68,8 @@ check("\033[" not in on_tty({"NO_COLOR": "1"}), "colour despite NO_COLOR")
 
 # plan: empty, never observed.
 j = d.ctl_json("plan")
-check(all(s["actions"] == [] and s["state"] == "never observed" for s in j["services"]),
+check(all(s["actions"] == [] and not s["observed"] and s["state"] == "never reconciled"
+          for s in j["services"]),
       "plan: %r" % j)
 
 # reload with a broken file: good services update, the broken one keeps its generation.

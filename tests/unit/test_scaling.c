@@ -47,7 +47,23 @@ static struct bsup_asg_observed s_group(int64_t min, int64_t max, int64_t desire
     return g;
 }
 
-static const struct bsup_change *s_change(const struct bsup_plan *p, int kind, const char *field)
+/* The value the domain would send for name in the request of action a, as a number; -1 when
+ * the request leaves it out. */
+static int64_t s_sent(const struct bsup_service *svc, const struct bsup_asg_observed *g,
+                      const struct bsup_action *a, const char *name)
+{
+    struct bsup_aws_params params = {0};
+    const char *action = NULL;
+    assert_int_equal(bsup_scaling_domain.request(svc, g, a, &action, &params), 0);
+    assert_string_equal(action, "UpdateAutoScalingGroup");
+    const char *v = bsup_aws_params_get(&params, name);
+    int64_t n = v ? strtoll(v, NULL, 10) : -1;
+    bsup_aws_params_cleanup(&params);
+    return n;
+}
+
+static const struct bsup_change *s_change(const struct bsup_plan *p, enum bsup_action_kind kind,
+                                          const char *field)
 {
     for (size_t i = 0; i < p->n_actions; i++)
         for (size_t j = 0; p->actions[i].kind == kind && j < p->actions[i].n_changes; j++)
@@ -94,12 +110,12 @@ static void test_bounds_drift_and_clamp(void **state)
         assert_int_equal(p.n_actions, any ? 1 : 0);
         if (any) {
             const struct bsup_action *a = &p.actions[0];
-            assert_int_equal(a->kind, BSUP_ACTION_UPDATE_ASG);
+            assert_int_equal(a->kind, BSUP_ACTION_UPDATE);
             assert_string_equal(a->resource, "autoscaling-group/api-prod");
-            assert_int_equal(a->min_size, rows[i].want_min);
-            assert_int_equal(a->max_size, rows[i].want_max);
-            assert_int_equal(a->desired_capacity, rows[i].want_desired);
-            assert_int_equal(a->held, rows[i].held);
+            assert_int_equal(s_sent(&svc, &g, a, "MinSize"), rows[i].want_min);
+            assert_int_equal(s_sent(&svc, &g, a, "MaxSize"), rows[i].want_max);
+            assert_int_equal(s_sent(&svc, &g, a, "DesiredCapacity"), rows[i].want_desired);
+            assert_int_equal(a->hold != BSUP_HOLD_NONE, rows[i].held);
             if (rows[i].held)
                 assert_non_null(strstr(a->held_reason, "healthy in-service instances (8)"));
         }
@@ -112,12 +128,14 @@ static void test_bounds_drift_and_clamp(void **state)
     struct bsup_plan p;
     bsup_plan_init(&p);
     bsup_scaling_plan(&svc, &g, &p);
-    const struct bsup_change *c = s_change(&p, BSUP_ACTION_UPDATE_ASG, "MaxSize");
+    const struct bsup_change *c = s_change(&p, BSUP_ACTION_UPDATE, "MaxSize");
     assert_non_null(c);
     assert_string_equal(c->observed, "10");
     assert_string_equal(c->desired, "6");
     assert_string_equal(c->reason, "max_size in the drop-in");
-    char *json = bsup_plan_to_json(&p);
+    json_t *j = bsup_plan_json(&p);
+    char *json = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
     assert_non_null(strstr(json, "\"action\":\"update\""));
     assert_non_null(strstr(json, "{\"field\":\"MinSize\",\"observed\":\"1\",\"desired\":\"2\""));
     free(json);
@@ -153,9 +171,14 @@ static void test_health_check_and_reports(void **state)
     bsup_plan_init(&p);
     assert_int_equal(bsup_scaling_plan(&svc, &g, &p), 0);
     assert_int_equal(p.n_actions, 2);
-    assert_string_equal(p.actions[0].health_check_type, "ELB");
-    assert_int_equal(p.actions[0].health_check_grace_s, 120);
-    assert_non_null(s_change(&p, BSUP_ACTION_UPDATE_ASG, "HealthCheckGracePeriod"));
+    struct bsup_aws_params params = {0};
+    const char *action = NULL;
+    assert_int_equal(bsup_scaling_domain.request(&svc, &g, &p.actions[0], &action, &params), 0);
+    assert_string_equal(bsup_aws_params_get(&params, "HealthCheckType"), "ELB");
+    assert_string_equal(bsup_aws_params_get(&params, "HealthCheckGracePeriod"), "120");
+    assert_string_equal(bsup_aws_params_get(&params, "AutoScalingGroupName"), "api-prod");
+    bsup_aws_params_cleanup(&params);
+    assert_non_null(s_change(&p, BSUP_ACTION_UPDATE, "HealthCheckGracePeriod"));
     const struct bsup_change *c = s_change(&p, BSUP_ACTION_REPORT, "VPCZoneIdentifier");
     assert_non_null(c);
     assert_string_equal(c->desired, "subnet-0a1b2c3d,subnet-0a1b2c3e");
@@ -200,10 +223,10 @@ static void test_rails(void **state)
 
     struct bsup_plan p;
     bsup_plan_init(&p);
-    struct bsup_action *a = bsup_plan_add(&p, BSUP_ACTION_UPDATE_ASG, "autoscaling-group/x");
+    struct bsup_action *a = bsup_plan_add(&p, BSUP_ACTION_UPDATE, "autoscaling-group/x");
     int cycle = 20, svc = 3;
     bsup_rails_gate(&cfg, &mem, a, 1000, &cycle, &svc);
-    assert_true(a->held);
+    assert_int_equal(a->hold, BSUP_HOLD_FIGHTING);
     assert_non_null(strstr(a->held_reason, "fighting"));
     assert_int_equal(cycle, 20);
 
@@ -212,29 +235,36 @@ static void test_rails(void **state)
     assert_false(mem.fighting);
 
     /* Cooldown, then caps. */
-    a->held = false;
+    a->hold = BSUP_HOLD_NONE;
     bsup_rails_gate(&cfg, &mem, a, 150, &cycle, &svc);
-    assert_true(a->held);
+    assert_int_equal(a->hold, BSUP_HOLD_COOLDOWN);
     assert_string_equal(a->held_reason, "cooldown: changed 50s ago; next change allowed in 70s");
-    a->held = false;
+    a->hold = BSUP_HOLD_NONE;
     bsup_rails_gate(&cfg, &mem, a, 1000, &cycle, &svc);
-    assert_false(a->held);
+    assert_int_equal(a->hold, BSUP_HOLD_NONE);
     assert_int_equal(cycle, 19);
     assert_int_equal(svc, 2);
     svc = 0;
     bsup_rails_gate(&cfg, &mem, a, 1000, &cycle, &svc);
-    assert_true(a->held);
+    assert_int_equal(a->hold, BSUP_HOLD_CAP_SERVICE);
     assert_non_null(strstr(a->held_reason, "per service"));
-    a->held = false;
+    a->hold = BSUP_HOLD_NONE;
     svc = 1;
     cycle = 0;
     bsup_rails_gate(&cfg, &mem, a, 1000, &cycle, &svc);
-    assert_true(a->held);
+    assert_int_equal(a->hold, BSUP_HOLD_CAP_CYCLE);
     assert_non_null(strstr(a->held_reason, "across all services"));
+    /* A change whose outcome is unknown counts for the cooldown. */
+    a->hold = BSUP_HOLD_NONE;
+    cycle = svc = 1;
+    struct bsup_resource_memory unknown = {.unknown_since_s = 990};
+    bsup_rails_gate(&cfg, &unknown, a, 1000, &cycle, &svc);
+    assert_int_equal(a->hold, BSUP_HOLD_UNKNOWN_OUTCOME);
+    assert_int_equal(cycle, 1);
     /* Reports are never gated. */
     struct bsup_action *r = bsup_plan_add(&p, BSUP_ACTION_REPORT, "autoscaling-group/x");
     bsup_rails_gate(&cfg, &mem, r, 1000, &cycle, &svc);
-    assert_false(r->held);
+    assert_int_equal(r->hold, BSUP_HOLD_NONE);
     bsup_plan_cleanup(&p);
 }
 

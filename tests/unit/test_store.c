@@ -378,12 +378,23 @@ static void test_journal(void **state)
     struct bsup_resource_memory m = {
         .last_change_s = 5, .corrections_in_a_row = 2, .fighting = true};
     struct bsup_resource_memory got;
-    assert_int_equal(bsup_store_memory_get(st, "api", "r", &got), 0);
+    assert_int_equal(bsup_store_memory_get(st, "api", "r", &got, &diag), 0);
     assert_int_equal(got.last_change_s, 0);
+    assert_int_equal(got.unknown_since_s, 0);
     assert_int_equal(bsup_store_memory_put(st, "api", "r", &m, &diag), 0);
-    assert_int_equal(bsup_store_memory_get(st, "api", "r", &got), 0);
+    assert_int_equal(bsup_store_memory_get(st, "api", "r", &got, &diag), 0);
     assert_int_equal(got.corrections_in_a_row, 2);
     assert_true(got.fighting);
+    /* The change whose outcome is unknown counts for the rails. */
+    assert_int_equal(
+        bsup_store_memory_get(st, "api", "autoscaling-group/api-prod", &got, &diag), 0);
+    assert_int_equal(got.unknown_since_s, 200);
+    /* Resources with a streak to forget. */
+    char **streaks = NULL;
+    assert_int_equal(bsup_store_memory_streaks(st, "api", &streaks, &n, &diag), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(streaks[0], "r");
+    bsup_store_strings_free(streaks, n);
 
     char *state_word, *detail;
     int64_t at;

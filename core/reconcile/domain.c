@@ -1,0 +1,66 @@
+#include "core/reconcile/domain.h"
+
+#include "core/reconcile/scaling.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const struct bsup_domain *const bsup_domains[] = {&bsup_scaling_domain};
+const size_t bsup_n_domains = sizeof(bsup_domains) / sizeof(bsup_domains[0]);
+
+void bsup_domain_member_fail(struct bsup_domain_member *m, const char *fmt, ...)
+{
+    va_list ap;
+    m->failed = true;
+    va_start(ap, fmt);
+    vsnprintf(m->error, sizeof(m->error), fmt, ap);
+    va_end(ap);
+}
+
+bool bsup_domain_obs_found(const struct bsup_domain *d, const void *obs)
+{
+    bool found;
+    memcpy(&found, (const char *)obs + d->found_offset, sizeof(found));
+    return found;
+}
+
+json_t *bsup_domain_obs_json(const struct bsup_domain *d, const void *obs)
+{
+    if (!bsup_domain_obs_found(d, obs))
+        return json_pack("{s:b}", "found", 0);
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < d->n_fields; i++) {
+        const struct bsup_field *f = &d->fields[i];
+        const char *p = (const char *)obs + f->offset;
+        json_t *v = NULL;
+        if (f->type == BSUP_FIELD_BOOL) {
+            bool b;
+            memcpy(&b, p, sizeof(b));
+            v = json_boolean(b);
+        } else if (f->type == BSUP_FIELD_INT64) {
+            int64_t n;
+            memcpy(&n, p, sizeof(n));
+            v = json_integer((json_int_t)n);
+        } else {
+            v = json_string(p);
+        }
+        if (json_object_set_new(o, f->name, v)) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
+    return o;
+}
+
+json_t *bsup_domain_params_json(const struct bsup_aws_params *params)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < params->n; i++) {
+        if (json_object_set_new(o, params->items[i].name, json_string(params->items[i].value))) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
+    return o;
+}

@@ -1,0 +1,105 @@
+/* A reconcile domain: one kind of AWS resource bsupd keeps as declared (scaling; health,
+ * backup and alarms next). A domain is one table entry of pure functions: which AWS
+ * operations it observes with and how they batch, how to build an observe request for a
+ * batch, how to read the answer into its typed observation of each service, how to plan from
+ * desired + observed, and how to turn a planned action into the exact request to send. The
+ * engine (daemon/reconcile.c) only schedules, batches, spends budgets, journals, calls and
+ * records, for any domain; the safety rails (rails.h) gate every mutating action with the
+ * resource's memory. Adding a domain is a new entry in bsup_domains, not an engine change. */
+#ifndef BSUP_CORE_RECONCILE_DOMAIN_H
+#define BSUP_CORE_RECONCILE_DOMAIN_H
+
+#include "core/aws/query.h"
+#include "core/base/error.h"
+#include "core/config/config.h"
+#include "core/reconcile/plan.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BSUP_DOMAIN_KEY_MAX 300
+
+/* One service as a domain's observe step sees it. */
+struct bsup_domain_member {
+    const struct bsup_service *desired;
+    void *obs;      /* the domain's observation of this service (obs_size bytes) */
+    void *shared;   /* the domain's engine-wide state (caches), or NULL */
+    int64_t now_ms; /* monotonic, for caches */
+    void *engine;   /* the engine's own; domains leave it alone */
+    bool failed;
+    char error[512];
+};
+
+/* Fails a member of a step with a message (the service's cycle is then an error). */
+void bsup_domain_member_fail(struct bsup_domain_member *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define BSUP_OBSERVE_ALL_PAGES 0x1u /* follow NextToken/Marker to the end */
+#define BSUP_OBSERVE_OPTIONAL 0x2u  /* a failure is logged; it does not fail the service */
+
+/* One observing call of a domain. Steps run in order (step k+1 may use what step k read);
+ * within a step, the engine puts up to batch_max keys in one call. A failed call covering
+ * several keys is retried one key per call, so one bad resource holds back only itself. */
+struct bsup_observe_step {
+    const char *service; /* our AWS service id: "autoscaling" */
+    const char *action;  /* "DescribeAutoScalingGroups"; its API family sets the budget */
+    size_t batch_max;    /* keys one call can cover (1: one call per key) */
+    unsigned flags;      /* BSUP_OBSERVE_* */
+    /* Whether m needs this step and under which key: members with equal keys share one
+     * slot of a call (e.g. one launch template version read for every group using it). It
+     * may fill m's observation from the domain's caches instead and return false. */
+    bool (*prepare)(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX]);
+    /* The request for the members of one call (every member of each of its keys). */
+    int (*build)(struct bsup_domain_member *const *m, size_t n, struct bsup_aws_params *out);
+    /* Reads the answer (an array of parsed pages) into the members' observations; fails
+     * members it cannot account for. A non-zero return fails every member of the call. */
+    int (*parse)(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
+                 struct bsup_diag *diag);
+};
+
+/* Observation fields shown by status and kept with the last observation. */
+enum bsup_field_type { BSUP_FIELD_BOOL, BSUP_FIELD_INT64, BSUP_FIELD_STRING };
+
+struct bsup_field {
+    const char *name; /* JSON name */
+    enum bsup_field_type type;
+    size_t offset; /* in the observation; STRING: a char array */
+};
+
+struct bsup_domain {
+    const char *name;     /* "scaling": the key of its observation in status */
+    const char *resource; /* what it keeps, in words: "Auto Scaling group" */
+    size_t obs_size;
+    size_t found_offset; /* offset of the observation's bool "the resource exists" */
+    const struct bsup_field *fields;
+    size_t n_fields;
+    const struct bsup_observe_step *steps;
+    size_t n_steps;
+    /* Engine-wide state the steps share (caches); NULL when the domain keeps none. */
+    void *(*shared_new)(void);
+    void (*shared_free)(void *shared);
+    /* Appends the domain's actions for one observed service. 0 or BSUP_ENOMEM. */
+    int (*plan)(const struct bsup_service *desired, const void *obs, struct bsup_plan *plan);
+    /* The exact request for a mutating action: out_action gets the AWS action name (static),
+     * out the parameters. The journal records and the call sends this one value. */
+    int (*request)(const struct bsup_service *desired, const void *obs, const struct bsup_action *a,
+                   const char **out_action, struct bsup_aws_params *out);
+    const char *mutate_service; /* AWS service of the mutating actions: "autoscaling" */
+    /* AWS accepted action: the observation shows its target until the next cycle. */
+    void (*applied)(void *obs, const struct bsup_action *a);
+};
+
+/* The domains bsupd reconciles, in the order their actions are planned. */
+extern const struct bsup_domain *const bsup_domains[];
+extern const size_t bsup_n_domains;
+
+/* An observation as JSON: {"found": false}, or every field of the domain. NULL on ENOMEM. */
+json_t *bsup_domain_obs_json(const struct bsup_domain *d, const void *obs);
+/* Whether the observation says the resource exists. */
+bool bsup_domain_obs_found(const struct bsup_domain *d, const void *obs);
+/* The parameters as a JSON object in request order (the journal's record of a request). */
+json_t *bsup_domain_params_json(const struct bsup_aws_params *params);
+
+#endif
