@@ -105,6 +105,28 @@ with testlib.environment("--faults") as d:
         check("re-checked by observation" in p.stderr, "the unfinished intent is reported")
         check(R.group(d, gb)[1] == b["max"], "final state right")
 
+    # Rails fail closed: with the state database failing (failpoint), enforce mode sends
+    # nothing and the daemon says it is unhealthy; once the store answers, it corrects.
+    if has_failpoints:
+        R.drift(d, gb, "asg-max", b["max"] + 6)
+        before = R.counts(d, *UPDATE)
+        for fp in ("store-memory-read", "store-journal-write"):
+            ds = R.daemon(d, services, net, settings="mode: enforce\ninterval: 1d\ncooldown: 0s\n")
+            ds.env["BSUP_FAILPOINT_ERROR"] = fp
+            ds.start()
+            ds.ctl("reconcile", b["name"], "--wait", expect=1)
+            j = ds.ctl_json("status", expect=1)
+            check(R.counts(d, *UPDATE) == before, f"{fp}: no mutating call reached AWS")
+            check(j["daemon"]["healthy"] is False and "UNHEALTHY" in j["summary"]
+                  and j["engine"]["store_errors"] >= 1, f"{fp}: status says unhealthy: {j['summary']}")
+            row = [r for r in j["services"] if r["service"] == b["name"]][0]
+            check(row["state"] == "error" and fp in (row["error"] or ""),
+                  f"{fp}: the service says why: {row['state']} {row['error']}")
+            ds.stop()
+        p = R.once(dm, "--mode", "enforce")
+        check(p.returncode == 0 and R.counts(d, *UPDATE) == before + 1,
+              f"store back: corrected once ({p.returncode})")
+
     # Fight detection: someone keeps putting the drift back; bsupd stops after N corrections.
     df = R.daemon(d, services, net, settings="mode: enforce\ninterval: 1d\ncooldown: 0s\n"
                   "fight_threshold: 3\n")

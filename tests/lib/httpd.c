@@ -102,7 +102,18 @@ static void s_handle(struct s_conn *c, const char *method, const char *target, c
             path = "/";
     }
     srv->requests++;
-    if (strcmp(method, "CONNECT") == 0) {
+    int status = 0;
+    char *answer = NULL;
+    if (srv->handler &&
+        srv->handler(srv, method, target, body, body_len, &status, &answer, srv->user)) {
+        char date[64], extra[128];
+        time_t now = time(NULL);
+        struct tm tm;
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+        snprintf(extra, sizeof(extra), "Date: %s\r\n", date);
+        s_respond(c, status, extra, answer ? answer : "", answer ? strlen(answer) : 0);
+        free(answer);
+    } else if (strcmp(method, "CONNECT") == 0) {
         snprintf(srv->last_connect_target, sizeof(srv->last_connect_target), "%s", target);
         s_respond(c, 403, NULL, NULL, 0);
     } else if (strncmp(path, "/echo", 5) == 0) {

@@ -7,7 +7,7 @@
  *   /stall            headers promising 100 bytes, 10 bytes, then silence
  *   /status/NNN       status NNN, small body
  *   CONNECT host:port 403 (records the target: lets tests see a proxy being used)
- * Anything else: 404. */
+ * Anything else: 404, unless the test's handler answers first. */
 #ifndef BSUP_TESTS_HTTPD_H
 #define BSUP_TESTS_HTTPD_H
 
@@ -18,6 +18,12 @@ struct bsup_test_httpd;
 typedef void (*bsup_test_httpd_request_fn)(struct bsup_test_httpd *srv, const char *method,
                                            const char *target, void *user);
 
+/* A test's own answer to a request: return 1 after filling *out_status and *out_body (malloc'd,
+ * freed by the server), 0 to fall back to the canned paths. */
+typedef int (*bsup_test_httpd_handler_fn)(struct bsup_test_httpd *srv, const char *method,
+                                          const char *target, const char *body, size_t body_len,
+                                          int *out_status, char **out_body, void *user);
+
 struct bsup_test_httpd {
     uv_loop_t *loop;
     uv_tcp_t listener;
@@ -27,6 +33,7 @@ struct bsup_test_httpd {
     unsigned requests;
     char last_connect_target[256];
     bsup_test_httpd_request_fn on_request;
+    bsup_test_httpd_handler_fn handler; /* may be NULL */
     void *user;
     void *conns; /* private: list of open connections */
     int closing;

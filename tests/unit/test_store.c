@@ -386,8 +386,8 @@ static void test_journal(void **state)
     assert_int_equal(got.corrections_in_a_row, 2);
     assert_true(got.fighting);
     /* The change whose outcome is unknown counts for the rails. */
-    assert_int_equal(
-        bsup_store_memory_get(st, "api", "autoscaling-group/api-prod", &got, &diag), 0);
+    assert_int_equal(bsup_store_memory_get(st, "api", "autoscaling-group/api-prod", &got, &diag),
+                     0);
     assert_int_equal(got.unknown_since_s, 200);
     /* Resources with a streak to forget. */
     char **streaks = NULL;

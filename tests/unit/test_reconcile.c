@@ -1,0 +1,569 @@
+/* The reconcile driver with a domain it has never seen: a fake "target-group path" resource
+ * kind registered only here. Against a stub AWS on loopback it must batch (keys shared,
+ * batch_max per call, a failed batch split one key per call), spend the API family's budget,
+ * journal exactly what it sends, gate with the rails, fail closed when the store fails, and
+ * answer joined waiters. Nothing in the driver knows this domain. */
+#include "tests/lib/testlib.h"
+
+#include "core/aws/results.h"
+#include "core/reconcile/domain.h"
+#include "daemon/aws/client.h"
+#include "daemon/http/engine.h"
+#include "daemon/reconcile.h"
+#include "store/journal.h"
+#include "tests/lib/httpd.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the fake domain: a target group's health-check path is "/health/<name>" ---- */
+
+struct s_tg_obs {
+    bool found;
+    char arn[256];
+    char path[128];
+};
+
+static bool s_tg_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+{
+    bsup_service_resource_name(m->desired, "target_group", key, BSUP_DOMAIN_KEY_MAX);
+    return true;
+}
+
+static int s_tg_build(struct bsup_domain_member *const *m, size_t n, struct bsup_aws_params *out)
+{
+    char key[BSUP_DOMAIN_KEY_MAX], last[BSUP_DOMAIN_KEY_MAX] = "";
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        s_tg_prepare(m[i], key);
+        if (strcmp(key, last) == 0)
+            continue; /* members sharing a key are adjacent */
+        snprintf(last, sizeof(last), "%s", key);
+        int rc = bsup_aws_params_addf(out, key, "Names.member.%zu", ++k);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int s_tg_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
+                      struct bsup_diag *diag)
+{
+    char key[BSUP_DOMAIN_KEY_MAX];
+    size_t pi;
+    json_t *page;
+    json_array_foreach(pages, pi, page)
+    {
+        struct bsup_elb_target_group_page pg = {0};
+        if (bsup_elb_target_group_page_parse(page, &pg)) {
+            bsup_elb_target_group_page_cleanup(&pg);
+            return bsup_diag_set(diag, BSUP_EPROTO, "cannot read DescribeTargetGroups");
+        }
+        for (size_t g = 0; g < pg.n_groups; g++) {
+            for (size_t i = 0; i < n; i++) {
+                s_tg_prepare(m[i], key);
+                if (strcmp(key, pg.groups[g].name) != 0)
+                    continue;
+                struct s_tg_obs *o = m[i]->obs;
+                o->found = true;
+                snprintf(o->arn, sizeof(o->arn), "%s", pg.groups[g].arn);
+                snprintf(o->path, sizeof(o->path), "%s", pg.groups[g].health_check_path);
+            }
+        }
+        bsup_elb_target_group_page_cleanup(&pg);
+    }
+    return 0;
+}
+
+static int s_tg_plan(const struct bsup_service *desired, const void *obs, struct bsup_plan *plan)
+{
+    const struct s_tg_obs *o = obs;
+    char name[BSUP_DOMAIN_KEY_MAX], resource[BSUP_DOMAIN_KEY_MAX + 16],
+        want[BSUP_DOMAIN_KEY_MAX + 16];
+    bsup_service_resource_name(desired, "target_group", name, sizeof(name));
+    snprintf(resource, sizeof(resource), "targetgroup/%s", name);
+    if (!o->found)
+        return bsup_plan_add(plan, BSUP_ACTION_MISSING, resource) ? 0 : BSUP_ENOMEM;
+    snprintf(want, sizeof(want), "/health/%s", name);
+    if (strcmp(o->path, want) == 0)
+        return 0;
+    struct bsup_action *a = bsup_plan_add(plan, BSUP_ACTION_UPDATE, resource);
+    if (!a)
+        return BSUP_ENOMEM;
+    bsup_action_change(a, "HealthCheckPath", o->path, want, "the test says so");
+    return 0;
+}
+
+static int s_tg_request(const struct bsup_service *desired, const void *obs,
+                        const struct bsup_action *a, const char **out_action,
+                        struct bsup_aws_params *out)
+{
+    (void)desired;
+    const struct s_tg_obs *o = obs;
+    *out_action = "ModifyTargetGroup";
+    int rc = bsup_aws_params_add(out, "TargetGroupArn", o->arn);
+    return rc ? rc : bsup_aws_params_add(out, "HealthCheckPath", a->changes[0].desired);
+}
+
+static void s_tg_applied(void *obs, const struct bsup_action *a)
+{
+    struct s_tg_obs *o = obs;
+    snprintf(o->path, sizeof(o->path), "%s", a->changes[0].desired);
+}
+
+static const struct bsup_field s_tg_fields[] = {
+    {"found", BSUP_FIELD_BOOL, offsetof(struct s_tg_obs, found)},
+    {"path", BSUP_FIELD_STRING, offsetof(struct s_tg_obs, path)},
+};
+
+static const struct bsup_observe_step s_tg_steps[] = {
+    {"elbv2", "DescribeTargetGroups", 2, BSUP_OBSERVE_ALL_PAGES, s_tg_prepare, s_tg_build,
+     s_tg_parse},
+};
+
+static const struct bsup_domain s_tg_domain = {
+    .name = "tgpath",
+    .resource = "target group",
+    .obs_size = sizeof(struct s_tg_obs),
+    .found_offset = offsetof(struct s_tg_obs, found),
+    .fields = s_tg_fields,
+    .n_fields = 2,
+    .steps = s_tg_steps,
+    .n_steps = 1,
+    .plan = s_tg_plan,
+    .request = s_tg_request,
+    .mutate_service = "elbv2",
+    .applied = s_tg_applied,
+};
+
+static const struct bsup_domain *const s_domains[] = {&s_tg_domain};
+
+/* ---- a stub ELBv2 on loopback ---- */
+
+#define S_GROUPS 5
+
+struct s_aws {
+    const char *names[S_GROUPS];
+    char paths[S_GROUPS][128];
+    unsigned describes;
+    unsigned describe_names; /* names asked for, in all calls */
+    unsigned modifies;
+    json_t *last_modify; /* the parameters of the last ModifyTargetGroup */
+};
+
+/* Decodes one form value in place (%XX and '+'). */
+static void s_form_decode(char *s)
+{
+    char *o = s;
+    for (; *s; s++) {
+        if (*s == '%' && s[1] && s[2]) {
+            char hex[3] = {s[1], s[2], 0};
+            *o++ = (char)strtol(hex, NULL, 16);
+            s += 2;
+        } else {
+            *o++ = *s == '+' ? ' ' : *s;
+        }
+    }
+    *o = 0;
+}
+
+static json_t *s_form(const char *body, size_t len)
+{
+    json_t *o = json_object();
+    char *copy = strndup(body, len), *save = NULL;
+    for (char *kv = strtok_r(copy, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            continue;
+        *eq = 0;
+        s_form_decode(eq + 1);
+        json_object_set_new(o, kv, json_string(eq + 1));
+    }
+    free(copy);
+    return o;
+}
+
+static int s_find_group(struct s_aws *aws, const char *name)
+{
+    for (int i = 0; i < S_GROUPS; i++)
+        if (strcmp(aws->names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static char *s_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *s_printf(const char *fmt, ...)
+{
+    va_list ap;
+    char *out = NULL;
+    va_start(ap, fmt);
+    assert_true(vasprintf(&out, fmt, ap) >= 0);
+    va_end(ap);
+    return out;
+}
+
+static int s_handler(struct bsup_test_httpd *srv, const char *method, const char *target,
+                     const char *body, size_t body_len, int *out_status, char **out_body,
+                     void *user)
+{
+    (void)srv, (void)method, (void)target;
+    struct s_aws *aws = user;
+    json_t *form = s_form(body, body_len);
+    const char *action = json_string_value(json_object_get(form, "Action"));
+    const char *ns = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/";
+    *out_status = 200;
+    if (action && strcmp(action, "DescribeTargetGroups") == 0) {
+        aws->describes++;
+        char *members = strdup("");
+        bool unknown = false;
+        for (int k = 1;; k++) {
+            char key[64];
+            snprintf(key, sizeof(key), "Names.member.%d", k);
+            const char *name = json_string_value(json_object_get(form, key));
+            if (!name)
+                break;
+            aws->describe_names++;
+            int g = s_find_group(aws, name);
+            if (g < 0) {
+                unknown = true;
+                continue;
+            }
+            char *m = s_printf("%s<member><TargetGroupArn>arn:aws:elasticloadbalancing:eu-west-1:"
+                               "123456789012:targetgroup/%s/1</TargetGroupArn><TargetGroupName>%s"
+                               "</TargetGroupName><HealthCheckPath>%s</HealthCheckPath></member>",
+                               members, name, name, aws->paths[g]);
+            free(members);
+            members = m;
+        }
+        if (unknown) {
+            *out_status = 400;
+            *out_body = s_printf("<ErrorResponse xmlns=\"%s\"><Error><Type>Sender</Type><Code>"
+                                 "TargetGroupNotFound</Code><Message>One or more target groups "
+                                 "not found</Message></Error><RequestId>r-nf</RequestId>"
+                                 "</ErrorResponse>",
+                                 ns);
+        } else {
+            *out_body = s_printf("<DescribeTargetGroupsResponse xmlns=\"%s\"><DescribeTargetGroups"
+                                 "Result><TargetGroups>%s</TargetGroups></DescribeTargetGroups"
+                                 "Result><ResponseMetadata><RequestId>r-d</RequestId>"
+                                 "</ResponseMetadata></DescribeTargetGroupsResponse>",
+                                 ns, members);
+        }
+        free(members);
+    } else if (action && strcmp(action, "ModifyTargetGroup") == 0) {
+        aws->modifies++;
+        const char *arn = json_string_value(json_object_get(form, "TargetGroupArn"));
+        const char *name = arn ? strstr(arn, "targetgroup/") : NULL;
+        char tg[128] = "";
+        if (name)
+            snprintf(tg, sizeof(tg), "%.*s", (int)strcspn(name + 12, "/"), name + 12);
+        int g = s_find_group(aws, tg);
+        const char *path = json_string_value(json_object_get(form, "HealthCheckPath"));
+        if (g >= 0 && path)
+            snprintf(aws->paths[g], sizeof(aws->paths[g]), "%s", path);
+        json_object_del(form, "Action");
+        json_object_del(form, "Version");
+        json_decref(aws->last_modify);
+        aws->last_modify = json_incref(form);
+        *out_body = s_printf("<ModifyTargetGroupResponse xmlns=\"%s\"><ModifyTargetGroupResult>"
+                             "<TargetGroups/></ModifyTargetGroupResult><ResponseMetadata>"
+                             "<RequestId>r-m%u</RequestId></ResponseMetadata>"
+                             "</ModifyTargetGroupResponse>",
+                             ns, aws->modifies);
+    } else {
+        *out_status = 400;
+        *out_body = strdup("unexpected action");
+    }
+    json_decref(form);
+    return 1;
+}
+
+/* ---- the environment: store, HTTP engine, AWS client, engine ---- */
+
+struct s_env {
+    char *dir;
+    uv_loop_t loop;
+    struct bsup_test_httpd httpd;
+    struct s_aws aws;
+    json_t *env;
+    struct bsup_settings settings;
+    struct bsup_store *store;
+    struct bsup_http_engine http;
+    struct bsup_aws_client client;
+    struct bsup_reconcile_engine *rec;
+    bool paused;
+    unsigned changes; /* on_change calls */
+    int closed;
+};
+
+static const char *s_services[] = {"a", "b", "c", "d", "e", "f", "g"};
+
+static void s_write_config(struct s_env *t)
+{
+    struct bsup_config_set set;
+    bsup_config_set_init(&set);
+    for (size_t i = 0; i < sizeof(s_services) / sizeof(s_services[0]); i++) {
+        char yaml[1024], file[32];
+        /* e and f share one target group: one key, one slot in a call. */
+        bool shared = strcmp(s_services[i], "e") == 0 || strcmp(s_services[i], "f") == 0;
+        snprintf(yaml, sizeof(yaml),
+                 "service_name: %s\nenvironment: prod\nvpc_id: vpc-0a1b2c3d\n"
+                 "subnet_ids: [subnet-0a1b2c3d]\ndatabase_name: a\ndatabase_username: a\n"
+                 "database_password: ssm:/a\nmode: enforce\n%s",
+                 s_services[i], shared ? "resources: {target_group: shared-tg}\n" : "");
+        snprintf(file, sizeof(file), "%02zu-%s.yaml", i, s_services[i]);
+        assert_int_equal(bsup_config_parse_buffer(&set, file, yaml, strlen(yaml)), 0);
+    }
+    assert_int_equal(set.n_errors, 0);
+    struct bsup_diag diag = {0};
+    assert_int_equal(bsup_store_apply_config(t->store, &set, 1, NULL, &diag), 0);
+    bsup_config_set_cleanup(&set);
+}
+
+static void on_change(void *ctx)
+{
+    ((struct s_env *)ctx)->changes++;
+}
+
+static int s_setup(void **state)
+{
+    struct s_env *t = calloc(1, sizeof(*t));
+    t->dir = bsup_test_mkdtemp();
+    assert_int_equal(uv_loop_init(&t->loop), 0);
+    /* g's group does not exist: it makes the batch holding it fail. */
+    const char *names[S_GROUPS] = {"a-prod", "b-prod", "c-prod", "d-prod", "shared-tg"};
+    for (int i = 0; i < S_GROUPS; i++) {
+        t->aws.names[i] = names[i];
+        snprintf(t->aws.paths[i], sizeof(t->aws.paths[i]), "/health/%s", names[i]);
+    }
+    snprintf(t->aws.paths[1], sizeof(t->aws.paths[1]), "/wrong"); /* b drifts */
+    assert_int_equal(bsup_test_httpd_start(&t->httpd, &t->loop), 0);
+    t->httpd.handler = s_handler;
+    t->httpd.user = &t->aws;
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", t->httpd.port);
+    t->env =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "AWS_ACCESS_KEY_ID", "AKIDEXAMPLE",
+                  "AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "AWS_REGION",
+                  "eu-west-1", "AWS_ENDPOINT_URL", url, "AWS_EC2_METADATA_DISABLED", "true",
+                  "AWS_CONFIG_FILE", "/nonexistent/config", "AWS_SHARED_CREDENTIALS_FILE",
+                  "/nonexistent/credentials");
+    bsup_settings_init(&t->settings);
+    t->settings.mode = BSUP_MODE_ENFORCE;
+    t->settings.interval_s = 86400; /* nothing runs unless asked */
+    t->settings.jitter_s = 0;
+    t->settings.cooldown_s = 0;
+    t->settings.fight_threshold = 2;
+    struct bsup_diag diag = {0};
+    assert_int_equal(bsup_store_open(t->dir, &t->store, &diag), 0);
+    s_write_config(t);
+    assert_int_equal(bsup_http_engine_init(&t->http, &t->loop, NULL), 0);
+    /* A small ELBv2 describe budget: the batch must wait for tokens, never skip them. */
+    struct bsup_aws_client_options o = {.region = "eu-west-1",
+                                        .getenv_fn = bsup_test_json_getenv,
+                                        .getenv_ctx = t->env,
+                                        .max_attempts = 1};
+    o.burst[BSUP_API_ELBV2_DESCRIBE] = 1;
+    o.rate_per_s[BSUP_API_ELBV2_DESCRIBE] = 50;
+    assert_int_equal(bsup_aws_client_init(&t->client, &t->loop, &t->http, &o, &diag), 0);
+    struct bsup_reconcile_options ro = {.loop = &t->loop,
+                                        .store = t->store,
+                                        .aws = &t->client,
+                                        .settings = &t->settings,
+                                        .paused = &t->paused,
+                                        .domains = s_domains,
+                                        .n_domains = 1,
+                                        .on_change = on_change,
+                                        .ctx = t};
+    assert_int_equal(bsup_reconcile_new(&ro, &t->rec, &diag), 0);
+    assert_int_equal(bsup_reconcile_sync(t->rec, &diag), 0);
+    *state = t;
+    return 0;
+}
+
+static void on_http_down(struct bsup_http_engine *e, void *user)
+{
+    (void)e;
+    ((struct s_env *)user)->closed++;
+}
+
+static void on_client_closed(struct bsup_aws_client *c)
+{
+    struct s_env *t = (struct s_env *)((char *)c - offsetof(struct s_env, client));
+    bsup_http_engine_shutdown(&t->http, on_http_down, t);
+}
+
+static void on_rec_closed(void *user)
+{
+    struct s_env *t = user;
+    t->rec = NULL;
+    bsup_aws_client_close(&t->client, on_client_closed);
+}
+
+static int s_teardown(void **state)
+{
+    struct s_env *t = *state;
+    bsup_reconcile_close(t->rec, on_rec_closed, t);
+    while (t->closed == 0)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    bsup_test_httpd_close(&t->httpd);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&t->loop), 0);
+    bsup_store_close(t->store);
+    bsup_settings_cleanup(&t->settings);
+    json_decref(t->env);
+    json_decref(t->aws.last_modify);
+    bsup_test_rmtree(t->dir);
+    free(t->dir);
+    free(t);
+    unsetenv("BSUP_FAILPOINT_ERROR");
+    return 0;
+}
+
+static void on_done(void *ctx)
+{
+    (*(int *)ctx)++;
+}
+
+/* One cycle of service (NULL: all), run to its end. */
+static void s_cycle(struct s_env *t, const char *service)
+{
+    int done = 0;
+    assert_int_equal(bsup_reconcile_now(t->rec, service, on_done, &done), 0);
+    assert_int_equal(done, 0); /* never answered inside the call */
+    while (!done)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    assert_int_equal(done, 1);
+}
+
+static enum bsup_state s_state(struct s_env *t, const char *service)
+{
+    struct bsup_reconcile_status st;
+    assert_true(bsup_reconcile_service_status(t->rec, service, &st));
+    return st.state;
+}
+
+static bool s_healthy(struct s_env *t)
+{
+    struct bsup_reconcile_figures f;
+    bsup_reconcile_figures(t->rec, &f);
+    return f.healthy;
+}
+
+static void test_batches_budget_journal(void **state)
+{
+    struct s_env *t = *state;
+    s_cycle(t, NULL);
+    /* Keys a, b, c, d, g, shared-tg (e and f share it) by twos: 3 calls; the one holding the
+     * unknown g fails and is split one key per call: 2 more. */
+    assert_int_equal(t->aws.describes, 5);
+    assert_int_equal(t->aws.describe_names, 6 + 2);
+    assert_int_equal(t->client.attempts[BSUP_API_ELBV2_DESCRIBE], 5);
+    assert_true(t->client.buckets[BSUP_API_ELBV2_DESCRIBE].waits > 0); /* burst 1: it waited */
+    assert_int_equal(t->client.attempts[BSUP_API_ELBV2_MUTATE], 1);
+
+    assert_int_equal(s_state(t, "a"), BSUP_STATE_OK);
+    assert_int_equal(s_state(t, "b"), BSUP_STATE_CORRECTED);
+    assert_int_equal(s_state(t, "e"), BSUP_STATE_OK);
+    assert_int_equal(s_state(t, "f"), BSUP_STATE_OK);
+    struct bsup_reconcile_status st;
+    assert_true(bsup_reconcile_service_status(t->rec, "g", &st));
+    assert_int_equal(st.state, BSUP_STATE_ERROR);
+    assert_non_null(strstr(st.error, "TargetGroupNotFound"));
+    /* The observation shows what AWS accepted. */
+    const struct s_tg_obs *o = bsup_reconcile_observation(t->rec, "b", 0);
+    assert_non_null(o);
+    assert_string_equal(o->path, "/health/b-prod");
+    assert_int_equal(t->changes, 1);
+
+    /* What was journaled is what was sent. */
+    assert_int_equal(t->aws.modifies, 1);
+    struct bsup_store_journal_entry *v = NULL;
+    size_t n = 0;
+    struct bsup_diag diag = {0};
+    assert_int_equal(bsup_store_journal_list(t->store, "b", 10, &v, &n, &diag), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].action, "ModifyTargetGroup");
+    assert_string_equal(v[0].outcome, "ok");
+    assert_string_equal(v[0].resource, "targetgroup/b-prod");
+    json_t *journaled = json_loads(v[0].params, 0, NULL);
+    assert_non_null(journaled);
+    assert_true(json_equal(journaled, t->aws.last_modify));
+    json_decref(journaled);
+    bsup_store_journal_free(v, n);
+
+    /* In sync now: nothing more is sent. */
+    s_cycle(t, "b");
+    assert_int_equal(t->aws.modifies, 1);
+    assert_int_equal(s_state(t, "b"), BSUP_STATE_OK);
+}
+
+static void test_joined_waiters(void **state)
+{
+    struct s_env *t = *state;
+    int all = 0, one = 0;
+    assert_int_equal(bsup_reconcile_now(t->rec, NULL, on_done, &all), 0);
+    /* a is already in the batch above: this waiter joins it, and a runs once more after. */
+    assert_int_equal(bsup_reconcile_now(t->rec, "a", on_done, &one), 0);
+    while (!all || !one)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    assert_int_equal(all, 1);
+    assert_int_equal(one, 1);
+    unsigned before = t->aws.describes;
+    uv_run(&t->loop, UV_RUN_NOWAIT); /* the re-run of a starts from the timer */
+    while (t->changes < 2)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    assert_int_equal(t->aws.describes, before + 1);
+}
+
+/* Every store failure the rails depend on: no change goes out, the engine says it is
+ * unhealthy, and it recovers once the store answers again. */
+static void test_rails_fail_closed(void **state)
+{
+    struct s_env *t = *state;
+    s_cycle(t, "b");
+    assert_int_equal(t->aws.modifies, 1);
+#ifdef BSUP_FAILPOINTS
+    const char *failpoints[] = {"store-memory-read", "store-journal-read", "store-memory-write",
+                                "store-journal-write"};
+    for (size_t i = 0; i < sizeof(failpoints) / sizeof(failpoints[0]); i++) {
+        snprintf(t->aws.paths[1], sizeof(t->aws.paths[1]), "/wrong"); /* b drifts again */
+        setenv("BSUP_FAILPOINT_ERROR", failpoints[i], 1);
+        s_cycle(t, "b");
+        unsetenv("BSUP_FAILPOINT_ERROR");
+        assert_int_equal(t->aws.modifies, 1);
+        assert_int_equal(s_state(t, "b"), BSUP_STATE_ERROR);
+        assert_false(s_healthy(t));
+        struct bsup_reconcile_status st;
+        assert_true(bsup_reconcile_service_status(t->rec, "b", &st));
+        assert_non_null(strstr(st.error, failpoints[i]));
+    }
+    /* The store answers again: corrected, healthy. */
+    s_cycle(t, "b");
+    assert_int_equal(t->aws.modifies, 2);
+    assert_int_equal(s_state(t, "b"), BSUP_STATE_CORRECTED);
+    assert_true(s_healthy(t));
+    /* Two corrections that did not hold (fight_threshold 2): fighting, held. */
+    snprintf(t->aws.paths[1], sizeof(t->aws.paths[1]), "/wrong");
+    s_cycle(t, "b");
+    assert_int_equal(t->aws.modifies, 2);
+    assert_int_equal(s_state(t, "b"), BSUP_STATE_FIGHTING);
+    struct bsup_reconcile_status st;
+    assert_true(bsup_reconcile_service_status(t->rec, "b", &st));
+    assert_int_equal(st.plan->actions[0].hold, BSUP_HOLD_FIGHTING);
+#else
+    print_message("skip: failpoints not compiled in (BSUP_FAILPOINTS=OFF)\n");
+#endif
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_batches_budget_journal, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_joined_waiters, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rails_fail_closed, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests_name("reconcile driver", tests, NULL, NULL);
+}
