@@ -185,7 +185,9 @@ int bsup_store_open(const char *state_dir, struct bsup_store **out, struct bsup_
         free(st);
         return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
     }
-    if ((rc = s_prepare_dir(state_dir, diag)))
+    st->lock_fd = -1;
+    if ((rc = s_prepare_dir(state_dir, diag)) ||
+        (rc = bsup_store_lock(state_dir, &st->lock_fd, diag)))
         goto fail;
     int src = sqlite3_open_v2(st->path, &st->db,
                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
@@ -239,6 +241,8 @@ void bsup_store_close(struct bsup_store *st)
         return;
     if (st->db)
         sqlite3_close_v2(st->db);
+    if (st->lock_fd >= 0)
+        close(st->lock_fd);
     free(st->path);
     free(st);
 }

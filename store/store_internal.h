@@ -9,7 +9,14 @@
 struct bsup_store {
     sqlite3 *db;
     char *path;
+    int lock_fd; /* the state directory's lock, -1 when not held */
 };
+
+#define BSUP_STORE_LOCK_FILE "bsup.lock"
+
+/* Takes the state directory's exclusive lock (BSUP_EBUSY naming the holder's pid when another
+ * process has it); *out_fd keeps it until closed. */
+int bsup_store_lock(const char *state_dir, int *out_fd, struct bsup_diag *diag);
 
 /* Migration N (1-based) brings the schema from version N-1 to N. */
 extern const char *const bsup_store_migrations[];

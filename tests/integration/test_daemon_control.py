@@ -5,6 +5,7 @@ a live socket refused, a stale one replaced, and a clean SIGTERM with a consiste
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -143,6 +144,14 @@ except Exception:
     fail("second bsupd did not exit")
 check(rc2 == 1 and "already listening" in d2.logtext(), "second bsupd: %s %s" % (
     rc2, d2.logtext()))
+d.ctl("status", expect=0)
+
+# A second bsupd on the live state directory, --once or on another socket, refuses: one
+# bsupd per state directory (flock), and the first keeps working.
+for extra in (["--once"], ["--socket", os.path.join(d.root, "other.sock")]):
+    p = subprocess.run(d.argv() + extra, env=d.env, capture_output=True, text=True, timeout=30)
+    check(p.returncode == 1 and "in use by another bsupd (pid %d)" % d.proc.pid in p.stderr,
+          "second bsupd %s: %s %s" % (extra, p.returncode, p.stderr[-400:]))
 d.ctl("status", expect=0)
 
 # Bad arguments and an unreachable daemon: exit 2 with the socket named.

@@ -422,6 +422,24 @@ static void test_journal(void **state)
     bsup_store_close(st);
 }
 
+/* One process per state directory: a second open is refused naming the holder, and the
+ * directory is free again once the first closes. */
+static void test_lock(void **state)
+{
+    struct s_env *e = *state;
+    struct bsup_store *a = NULL, *b = NULL;
+    struct bsup_diag diag = {0};
+    assert_int_equal(bsup_store_open(e->state, &a, &diag), 0);
+    assert_int_equal(bsup_store_open(e->state, &b, &diag), BSUP_EBUSY);
+    assert_null(b);
+    char want[64];
+    snprintf(want, sizeof(want), "in use by another bsupd (pid %ld)", (long)getpid());
+    assert_non_null(strstr(diag.message, want));
+    bsup_store_close(a);
+    assert_int_equal(bsup_store_open(e->state, &b, &diag), 0);
+    bsup_store_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +448,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_mid_load, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_readonly_full, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_journal, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_lock, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
