@@ -408,7 +408,8 @@ static void s_apply(struct s_batch *b, size_t mi, const struct bsup_action *a)
         goto out;
     }
     bsup_failpoint("reconcile-after-intent");
-    rc = bsup_aws_call(e->aws, d->mutate_service, action, &p, NULL, 0, on_applied, r, NULL);
+    rc = bsup_aws_call(e->aws, d->mutate_service, action, &p, NULL, BSUP_AWS_MUTATION, on_applied,
+                       r, NULL);
     if (rc) {
         if (bsup_store_journal_end(e->store, r->journal_id, "error", bsup_err_name(rc),
                                    "the call could not be started", NULL, s_now_s(), &diag))

@@ -219,6 +219,12 @@ static void on_http_done(struct bsup_http_call *http, struct bsup_http_response 
         s_on_page(call, resp);
         return;
     }
+    if (d.retry && (call->flags & BSUP_AWS_MUTATION) && d.cls != BSUP_RETRY_THROTTLING &&
+        !(out.transport_error && resp->err == BSUP_ECONNECT)) {
+        d.retry = false; /* it may have been applied: the next observation decides */
+        bsup_log_warn("not retrying a change that may have reached AWS service=%s action=%s",
+                      call->svc->info->name, call->op->action);
+    }
     if (d.retry) {
         uv_timer_start(&call->timer, on_timer, (uint64_t)d.delay_ms, 0);
         return;

@@ -21,6 +21,9 @@
 #include <uv.h>
 
 #define BSUP_AWS_ALL_PAGES 0x1u /* follow NextToken/Marker to the end */
+/* A change: retried only when the answer proves AWS did not apply it (throttled, or the
+ * connection never opened), never after a request may have reached AWS. */
+#define BSUP_AWS_MUTATION 0x2u
 
 struct bsup_aws_client_options {
     const char *region;                                /* NULL: AWS_REGION, AWS_DEFAULT_REGION */

@@ -150,7 +150,8 @@ struct s_aws {
     unsigned describes;
     unsigned describe_names; /* names asked for, in all calls */
     unsigned modifies;
-    json_t *last_modify; /* the parameters of the last ModifyTargetGroup */
+    json_t *last_modify;      /* the parameters of the last ModifyTargetGroup */
+    const char *modify_fault; /* answer the next ModifyTargetGroup with "500" or "throttle" */
 };
 
 /* Decodes one form value in place (%XX and '+'). */
@@ -252,6 +253,16 @@ static int s_handler(struct bsup_test_httpd *srv, const char *method, const char
                                  ns, members);
         }
         free(members);
+    } else if (action && strcmp(action, "ModifyTargetGroup") == 0 && aws->modify_fault) {
+        aws->modifies++;
+        bool throttle = strcmp(aws->modify_fault, "throttle") == 0;
+        aws->modify_fault = NULL;
+        *out_status = throttle ? 400 : 500;
+        *out_body = s_printf("<ErrorResponse xmlns=\"%s\"><Error><Type>%s</Type><Code>%s</Code>"
+                             "<Message>injected</Message></Error><RequestId>r-f</RequestId>"
+                             "</ErrorResponse>",
+                             ns, throttle ? "Sender" : "Receiver",
+                             throttle ? "Throttling" : "InternalFailure");
     } else if (action && strcmp(action, "ModifyTargetGroup") == 0) {
         aws->modifies++;
         const char *arn = json_string_value(json_object_get(form, "TargetGroupArn"));
@@ -364,7 +375,8 @@ static int s_setup(void **state)
     struct bsup_aws_client_options o = {.region = "eu-west-1",
                                         .getenv_fn = bsup_test_json_getenv,
                                         .getenv_ctx = t->env,
-                                        .max_attempts = 1};
+                                        .max_attempts = 3,
+                                        .seed = 1};
     o.burst[BSUP_API_ELBV2_DESCRIBE] = 1;
     o.rate_per_s[BSUP_API_ELBV2_DESCRIBE] = 50;
     assert_int_equal(bsup_aws_client_init(&t->client, &t->loop, &t->http, &o, &diag), 0);
@@ -558,12 +570,36 @@ static void test_rails_fail_closed(void **state)
 #endif
 }
 
+/* A change that may have reached AWS is never sent twice; a throttled one (AWS said it did
+ * not apply it) is retried. */
+static void test_changes_not_retried_blindly(void **state)
+{
+    struct s_env *t = *state;
+    t->aws.modify_fault = "500";
+    s_cycle(t, "b");
+    assert_int_equal(t->aws.modifies, 1);
+    assert_int_equal(s_state(t, "b"), BSUP_STATE_ERROR);
+    struct bsup_store_journal_entry *v = NULL;
+    size_t n = 0;
+    struct bsup_diag diag = {0};
+    assert_int_equal(bsup_store_journal_list(t->store, "b", 10, &v, &n, &diag), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].outcome, "error");
+    assert_string_equal(v[0].error_code, "InternalFailure");
+    bsup_store_journal_free(v, n);
+    t->aws.modify_fault = "throttle";
+    s_cycle(t, "b");
+    assert_int_equal(t->aws.modifies, 3); /* throttled, then applied */
+    assert_int_equal(s_state(t, "b"), BSUP_STATE_CORRECTED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batches_budget_journal, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_joined_waiters, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rails_fail_closed, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_changes_not_retried_blindly, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("reconcile driver", tests, NULL, NULL);
 }
