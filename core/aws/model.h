@@ -4,6 +4,8 @@
 #ifndef BSUP_CORE_AWS_MODEL_H
 #define BSUP_CORE_AWS_MODEL_H
 
+#include "core/aws/services.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,12 +58,6 @@ struct bsup_shape_model {
     size_t n_shapes;
     const struct bsup_shape_member *members;
     size_t n_members;
-};
-
-enum bsup_aws_protocol {
-    BSUP_AWS_PROTO_QUERY = 1,
-    BSUP_AWS_PROTO_EC2,
-    BSUP_AWS_PROTO_JSON,
 };
 
 /* Per-service protocol metadata (ours; the endpoints table owns hosts and regions). */

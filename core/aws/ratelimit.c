@@ -5,18 +5,9 @@
 
 /* Below AWS's published rates (or, where unpublished, conservative). */
 const struct bsup_api_family_info bsup_api_families[BSUP_API_FAMILY_COUNT] = {
-    [BSUP_API_AUTOSCALING_DESCRIBE] = {"autoscaling_describe", "autoscaling", 20, 5},
-    [BSUP_API_AUTOSCALING_MUTATE] = {"autoscaling_mutate", "autoscaling", 5, 1},
-    [BSUP_API_ELBV2_DESCRIBE] = {"elbv2_describe", "elasticloadbalancing", 40, 10},
-    [BSUP_API_ELBV2_MUTATE] = {"elbv2_mutate", "elasticloadbalancing", 10, 2},
-    [BSUP_API_RDS] = {"rds", "rds", 300, 12},
-    [BSUP_API_ELASTICACHE] = {"elasticache", "elasticache", 20, 5},
-    [BSUP_API_EC2_DESCRIBE] = {"ec2_describe", "ec2", 50, 10},
-    [BSUP_API_CLOUDWATCH_PUT_METRIC_DATA] = {"cloudwatch_put_metric_data", "monitoring", 500, 500},
-    [BSUP_API_CLOUDWATCH_PUT_METRIC_ALARM] = {"cloudwatch_put_metric_alarm", "monitoring", 3, 3},
-    [BSUP_API_CLOUDWATCH_DESCRIBE_ALARMS] = {"cloudwatch_describe_alarms", "monitoring", 9, 9},
-    [BSUP_API_SNS] = {"sns", "sns", 30, 10},
-    [BSUP_API_OTHER] = {"other", "", 20, 5},
+#define S_ROW(id, name, prefix, burst, rate, ...) [BSUP_API_##id] = {#name, prefix, burst, rate},
+    BSUP_API_FAMILY_MAP(S_ROW)
+#undef S_ROW
 };
 
 static bool s_is_read(const char *action)

@@ -72,15 +72,21 @@ static void test_families(void **state)
     assert_int_equal(bsup_api_families[BSUP_API_ELBV2_DESCRIBE].rate_per_s, 10);
     assert_int_equal(bsup_api_families[BSUP_API_RDS].burst, 300);
     assert_int_equal(bsup_api_families[BSUP_API_RDS].rate_per_s, 12);
-    /* bsupd.yaml's rate_limits keys are the family names, in the same order. */
-    static const char *const names[] = {
-#define NAME(fam) #fam,
-        BSUP_RATE_LIMIT_FAMILIES(NAME)
-#undef NAME
-    };
-    assert_int_equal(sizeof(names) / sizeof(names[0]), BSUP_API_FAMILY_COUNT);
-    for (int f = 0; f < BSUP_API_FAMILY_COUNT; f++)
-        assert_string_equal(bsup_api_families[f].name, names[f]);
+    /* bsupd.yaml's rate_limits keys are the family names, laid out in family order (bsupd
+     * copies struct bsup_rate_limits into an array indexed by family). */
+    const struct bsup_config_key *rl = NULL;
+    for (const struct bsup_config_key *k = bsup_settings_keys; k->name; k++)
+        if (strcmp(k->name, "rate_limits") == 0)
+            rl = k->section;
+    assert_non_null(rl);
+    int n = 0;
+    for (; rl[n].name; n++) {
+        assert_true(n < BSUP_API_FAMILY_COUNT);
+        assert_string_equal(rl[n].name, bsup_api_families[n].name);
+        assert_int_equal(bsup_api_family_by_name(rl[n].name), n);
+        assert_int_equal(rl[n].offset, (size_t)n * sizeof(struct bsup_rate_limit));
+    }
+    assert_int_equal(n, BSUP_API_FAMILY_COUNT);
 }
 
 static void test_schedule(void **state)
