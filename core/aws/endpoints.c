@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* From the service list (core/aws/services.h); its metadata columns are botocore's. */
+/* From the service list; tools/gen_aws_model.py checks its metadata columns against botocore. */
 static const struct bsup_endpoint_service s_services[BSUP_AWS_SERVICE_COUNT] = {
 #define S_ROW(id, name, botocore, service_id, prefix, signing, proto)                              \
     [BSUP_AWS_##id] = {BSUP_AWS_##id, #name, service_id, prefix, signing},

@@ -1,5 +1,7 @@
 #include "core/aws/ratelimit.h"
 
+#include "core/aws/model.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -10,29 +12,10 @@ const struct bsup_api_family_info bsup_api_families[BSUP_API_FAMILY_COUNT] = {
 #undef S_ROW
 };
 
-static bool s_is_read(const char *action)
-{
-    return strncmp(action, "Describe", 8) == 0 || strncmp(action, "List", 4) == 0 ||
-           strncmp(action, "Get", 3) == 0;
-}
-
 enum bsup_api_family bsup_api_family_of(const char *service, const char *action)
 {
-    if (strcmp(service, "autoscaling") == 0)
-        return s_is_read(action) ? BSUP_API_AUTOSCALING_DESCRIBE : BSUP_API_AUTOSCALING_MUTATE;
-    if (strcmp(service, "elasticloadbalancing") == 0)
-        return s_is_read(action) ? BSUP_API_ELBV2_DESCRIBE : BSUP_API_ELBV2_MUTATE;
-    if (strcmp(service, "monitoring") == 0) {
-        if (strcmp(action, "PutMetricData") == 0)
-            return BSUP_API_CLOUDWATCH_PUT_METRIC_DATA;
-        if (strcmp(action, "PutMetricAlarm") == 0)
-            return BSUP_API_CLOUDWATCH_PUT_METRIC_ALARM;
-        return BSUP_API_CLOUDWATCH_DESCRIBE_ALARMS;
-    }
-    for (int f = 0; f < BSUP_API_FAMILY_COUNT; f++)
-        if (strcmp(bsup_api_families[f].service, service) == 0)
-            return (enum bsup_api_family)f;
-    return BSUP_API_OTHER;
+    const struct bsup_aws_operation *op = bsup_aws_operation_find(service, action);
+    return op ? op->family : BSUP_API_OTHER;
 }
 
 int bsup_api_family_by_name(const char *name)

@@ -19,7 +19,8 @@ struct bsup_api_family_info {
 /* The defaults, indexed by enum bsup_api_family; rows come from BSUP_API_FAMILY_MAP. */
 extern const struct bsup_api_family_info bsup_api_families[BSUP_API_FAMILY_COUNT];
 
-/* Which family an action of a service (endpoint prefix) belongs to. */
+/* The family of an operation (service: our name or endpoint prefix) as the generated operation
+ * table says (core/aws/model.h); BSUP_API_OTHER for operations it does not list. */
 enum bsup_api_family bsup_api_family_of(const char *service, const char *action);
 /* -1 when unknown. */
 int bsup_api_family_by_name(const char *name);

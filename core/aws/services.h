@@ -1,7 +1,7 @@
 /* The AWS services bsupd talks to and the API families it paces: the one place each list is
- * written. The enums, the endpoint table (endpoints.c), the rate-limit defaults (ratelimit.c)
- * and bsupd.yaml's endpoint_urls and rate_limits keys (core/config) derive from these two
- * X-macros.
+ * written. The enums, the endpoint table (endpoints.c), the rate-limit defaults (ratelimit.c),
+ * bsupd.yaml's endpoint_urls and rate_limits keys (core/config) and the generated model tables
+ * (tools/gen_aws_model.py reads this file) derive from these two X-macros.
  * Pure data: no functions, no I/O. */
 #ifndef BSUP_CORE_AWS_SERVICES_H
 #define BSUP_CORE_AWS_SERVICES_H
@@ -11,7 +11,9 @@
 /* One row per service, in enum order:
  * XX(ID, name, botocore data directory, metadata.serviceId, metadata.endpointPrefix,
  *    metadata.signingName (else the prefix), protocol we speak)
- * name is ours (bsupd.yaml, logs, bsup_aws_call); the three metadata columns are botocore's. */
+ * name is ours (bsupd.yaml, logs, bsup_aws_call); the three metadata columns must equal
+ * botocore's (the generator refuses to run otherwise). The generator walks
+ * <testdata>/aws-responses/<name>/ for the golden-test table. */
 #define BSUP_AWS_SERVICE_MAP(XX)                                                                   \
     XX(AUTOSCALING, autoscaling, "autoscaling", "Auto Scaling", "autoscaling", "autoscaling", QUERY) \
     XX(ELBV2, elbv2, "elbv2", "Elastic Load Balancing v2", "elasticloadbalancing", "elasticloadbalancing", QUERY) \
@@ -27,7 +29,8 @@
 /* One row per API family (a client-side token bucket), in enum order:
  * XX(ID, name, endpoint prefix, default burst, default calls per second)
  * name is the bsupd.yaml rate_limits key; the prefix is "" for OTHER, which takes every
- * operation no row claims. */
+ * operation no row claims. Which family an operation draws from is a column of the
+ * generated operation table (OPERATIONS in tools/gen_aws_model.py; core/aws/model.h). */
 #define BSUP_API_FAMILY_MAP(XX)                                                                    \
     XX(AUTOSCALING_DESCRIBE, autoscaling_describe, "autoscaling", 20, 5)                           \
     XX(AUTOSCALING_MUTATE, autoscaling_mutate, "autoscaling", 5, 1)                                \

@@ -61,9 +61,13 @@ static void test_table_matches_botocore(void **state)
         assert_string_equal(s->service_id, rows[i].service_id);
         assert_string_equal(s->endpoint_prefix, rows[i].prefix);
         assert_string_equal(s->signing_name, rows[i].signing);
-        /* Protocol and version come from the generated model, found by endpoint prefix. */
-        const struct bsup_aws_service *m = bsup_aws_service_by_prefix(s->endpoint_prefix);
-        assert_non_null(m);
+        /* The generated model table has the same rows in the same order (both follow
+         * BSUP_AWS_SERVICE_MAP; the generator checks the metadata against botocore). */
+        const struct bsup_aws_service *m = &bsup_aws_services[rows[i].id];
+        assert_string_equal(m->id, s->name);
+        assert_string_equal(m->endpoint_prefix, s->endpoint_prefix);
+        assert_string_equal(m->signing_name, s->signing_name);
+        assert_ptr_equal(bsup_aws_service_by_prefix(s->endpoint_prefix), m);
         assert_string_equal(m->api_version, rows[i].version);
         assert_int_equal(m->protocol, rows[i].protocol);
         assert_int_equal(bsup_endpoints_env_name(s, env, sizeof(env)), 0);

@@ -2,6 +2,7 @@
 #include "tests/lib/testlib.h"
 
 #include "core/config/config.h"
+#include "core/aws/model.h"
 #include "core/aws/ratelimit.h"
 #include "core/reconcile/schedule.h"
 
@@ -53,25 +54,37 @@ static void test_bucket_throttle_and_recovery(void **state)
 static void test_families(void **state)
 {
     (void)state;
-    assert_int_equal(bsup_api_family_of("elasticloadbalancing", "DescribeTargetGroups"),
-                     BSUP_API_ELBV2_DESCRIBE);
+    /* The family is a column of the generated operation table; services are named ours or by
+     * endpoint prefix. */
+    assert_int_equal(bsup_api_family_of("elbv2", "DescribeTargetGroups"), BSUP_API_ELBV2_DESCRIBE);
     assert_int_equal(bsup_api_family_of("elasticloadbalancing", "ModifyTargetGroup"),
                      BSUP_API_ELBV2_MUTATE);
     assert_int_equal(bsup_api_family_of("autoscaling", "UpdateAutoScalingGroup"),
                      BSUP_API_AUTOSCALING_MUTATE);
-    assert_int_equal(bsup_api_family_of("monitoring", "PutMetricAlarm"),
+    assert_int_equal(bsup_api_family_of("cloudwatch", "PutMetricAlarm"),
                      BSUP_API_CLOUDWATCH_PUT_METRIC_ALARM);
     assert_int_equal(bsup_api_family_of("monitoring", "DescribeAlarms"),
                      BSUP_API_CLOUDWATCH_DESCRIBE_ALARMS);
     assert_int_equal(bsup_api_family_of("rds", "ModifyDBInstance"), BSUP_API_RDS);
     assert_int_equal(bsup_api_family_of("sts", "GetCallerIdentity"), BSUP_API_OTHER);
+    /* Not in the table: OTHER, whatever the name looks like. */
+    assert_int_equal(bsup_api_family_of("elbv2", "DescribeListeners"), BSUP_API_OTHER);
+    assert_int_equal(bsup_api_family_of("nope", "Describe"), BSUP_API_OTHER);
     assert_int_equal(bsup_api_family_by_name("elbv2_describe"), BSUP_API_ELBV2_DESCRIBE);
     assert_int_equal(bsup_api_family_by_name("nope"), -1);
-    /* The published rates the issue names. */
-    assert_int_equal(bsup_api_families[BSUP_API_ELBV2_DESCRIBE].burst, 40);
-    assert_int_equal(bsup_api_families[BSUP_API_ELBV2_DESCRIBE].rate_per_s, 10);
-    assert_int_equal(bsup_api_families[BSUP_API_RDS].burst, 300);
-    assert_int_equal(bsup_api_families[BSUP_API_RDS].rate_per_s, 12);
+    /* Every operation bsupd calls draws from a family of its own service, or from OTHER. */
+    for (size_t i = 0; i < bsup_aws_n_operations; i++) {
+        const struct bsup_aws_operation *op = &bsup_aws_operations[i];
+        assert_in_range(op->family, 0, BSUP_API_FAMILY_COUNT - 1);
+        if (op->family != BSUP_API_OTHER)
+            assert_string_equal(bsup_api_families[op->family].service,
+                                bsup_aws_operation_service(op)->endpoint_prefix);
+    }
+    /* Every family but OTHER belongs to a service bsupd talks to. */
+    for (int f = 0; f < BSUP_API_FAMILY_COUNT; f++)
+        if (f != BSUP_API_OTHER)
+            assert_non_null(bsup_aws_service_by_prefix(bsup_api_families[f].service));
+    assert_string_equal(bsup_api_families[BSUP_API_OTHER].service, "");
     /* bsupd.yaml's rate_limits keys are the family names, laid out in family order (bsupd
      * copies struct bsup_rate_limits into an array indexed by family). */
     const struct bsup_config_key *rl = NULL;
