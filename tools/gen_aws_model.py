@@ -69,7 +69,8 @@ def xmacro_rows(text, name):
     if not m:
         sys.exit(f"{SERVICES_H}: no #define {name}(XX)")
     rows = []
-    for call in re.findall(r'XX\(((?:"(?:[^"\\]|\\.)*"|[^()"])*)\)', m.group(1)):
+    body = m.group(1).replace("\\\n", " ")  # a row may span lines
+    for call in re.findall(r'XX\(((?:"(?:[^"\\]|\\.)*"|[^()"])*)\)', body):
         rows.append([a.strip() for a in re.findall(r'(?:"(?:[^"\\]|\\.)*"|[^,"])+', call)])
     return rows
 

@@ -5,9 +5,9 @@
 #include <math.h>
 #include <string.h>
 
-/* Below AWS's published rates (or, where unpublished, conservative). */
 const struct bsup_api_family_info bsup_api_families[BSUP_API_FAMILY_COUNT] = {
-#define S_ROW(id, name, prefix, burst, rate, ...) [BSUP_API_##id] = {#name, prefix, burst, rate},
+#define S_ROW(id, name, prefix, burst, rate, aws_burst, aws_rate, source)                          \
+    [BSUP_API_##id] = {#name, prefix, burst, rate, aws_burst, aws_rate, source},
     BSUP_API_FAMILY_MAP(S_ROW)
 #undef S_ROW
 };

@@ -12,11 +12,15 @@
 struct bsup_api_family_info {
     const char *name;    /* as in bsupd.yaml's rate_limits: "elbv2_describe" */
     const char *service; /* endpoint prefix: "elasticloadbalancing"; "" for OTHER */
-    int64_t burst;
-    int64_t rate_per_s;
+    int64_t burst;       /* default: calls at once */
+    int64_t rate_per_s;  /* default: calls per second after the burst */
+    int64_t aws_burst;   /* AWS's bucket these calls draw from too; 0: not published */
+    int64_t aws_rate_per_s;
+    const char *source; /* where AWS publishes it */
 };
 
-/* The defaults, indexed by enum bsup_api_family; rows come from BSUP_API_FAMILY_MAP. */
+/* The defaults, indexed by enum bsup_api_family; rows come from BSUP_API_FAMILY_MAP. Each is
+ * strictly below AWS's published bucket (or, where none is published, conservative). */
 extern const struct bsup_api_family_info bsup_api_families[BSUP_API_FAMILY_COUNT];
 
 /* The family of an operation (service: our name or endpoint prefix) as the generated operation

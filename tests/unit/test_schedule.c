@@ -85,6 +85,26 @@ static void test_families(void **state)
         if (f != BSUP_API_OTHER)
             assert_non_null(bsup_aws_service_by_prefix(bsup_api_families[f].service));
     assert_string_equal(bsup_api_families[BSUP_API_OTHER].service, "");
+    /* Every default stays strictly below the AWS bucket its calls share with the rest of the
+     * account, where AWS publishes one, and names where AWS says so. */
+    for (int f = 0; f < BSUP_API_FAMILY_COUNT; f++) {
+        const struct bsup_api_family_info *fam = &bsup_api_families[f];
+        assert_true(fam->burst > 0 && fam->rate_per_s > 0 && fam->rate_per_s <= fam->burst);
+        assert_true(fam->aws_burst >= 0 && fam->aws_rate_per_s >= 0);
+        if (fam->aws_burst)
+            assert_true(fam->burst < fam->aws_burst);
+        if (fam->aws_rate_per_s)
+            assert_true(fam->rate_per_s < fam->aws_rate_per_s);
+        assert_true(strlen(fam->source) > 20);
+    }
+    /* The buckets the issue names: EC2 describe 100/20, ELBv2 describe 40/10, RDS 300/12,
+     * CloudWatch PutMetricAlarm 3 TPS. */
+    assert_int_equal(bsup_api_families[BSUP_API_EC2_DESCRIBE].aws_burst, 100);
+    assert_int_equal(bsup_api_families[BSUP_API_EC2_DESCRIBE].aws_rate_per_s, 20);
+    assert_int_equal(bsup_api_families[BSUP_API_ELBV2_DESCRIBE].aws_rate_per_s, 10);
+    assert_int_equal(bsup_api_families[BSUP_API_RDS].aws_burst, 300);
+    assert_int_equal(bsup_api_families[BSUP_API_RDS].aws_rate_per_s, 12);
+    assert_int_equal(bsup_api_families[BSUP_API_CLOUDWATCH_PUT_METRIC_ALARM].aws_rate_per_s, 3);
     /* bsupd.yaml's rate_limits keys are the family names, laid out in family order (bsupd
      * copies struct bsup_rate_limits into an array indexed by family). */
     const struct bsup_config_key *rl = NULL;
