@@ -5,21 +5,12 @@
 #include <string.h>
 #include <strings.h>
 
-/* Values copied from botocore data/<service>/<version>/service-2.json "metadata" (botocore
- * 1.43). */
+/* From the service list; tools/gen_aws_model.py checks its metadata columns against botocore. */
 static const struct bsup_endpoint_service s_services[BSUP_AWS_SERVICE_COUNT] = {
-    {BSUP_AWS_AUTOSCALING, "autoscaling", "Auto Scaling", "autoscaling", "autoscaling"},
-    {BSUP_AWS_ELBV2, "elbv2", "Elastic Load Balancing v2", "elasticloadbalancing",
-     "elasticloadbalancing"},
-    {BSUP_AWS_RDS, "rds", "RDS", "rds", "rds"},
-    {BSUP_AWS_CLOUDWATCH, "cloudwatch", "CloudWatch", "monitoring", "monitoring"},
-    {BSUP_AWS_SNS, "sns", "SNS", "sns", "sns"},
-    {BSUP_AWS_ELASTICACHE, "elasticache", "ElastiCache", "elasticache", "elasticache"},
-    {BSUP_AWS_EC2, "ec2", "EC2", "ec2", "ec2"},
-    {BSUP_AWS_STS, "sts", "STS", "sts", "sts"},
-    {BSUP_AWS_SECRETSMANAGER, "secretsmanager", "Secrets Manager", "secretsmanager",
-     "secretsmanager"},
-    {BSUP_AWS_SSM, "ssm", "SSM", "ssm", "ssm"},
+#define S_ROW(id, name, botocore, service_id, prefix, signing, proto)                              \
+    [BSUP_AWS_##id] = {BSUP_AWS_##id, #name, service_id, prefix, signing},
+    BSUP_AWS_SERVICE_MAP(S_ROW)
+#undef S_ROW
 };
 
 /* DNS suffixes per partition, matched on the region prefix; the first row is the fallback. */

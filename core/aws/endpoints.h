@@ -1,25 +1,12 @@
-/* The AWS services bsupd calls (one table row each, values from botocore's service models) and
- * endpoint resolution as the SDKs do it. Pure: the environment is read through a callback. */
+/* The AWS services' endpoint data (one row per BSUP_AWS_SERVICE_MAP entry, core/aws/services.h)
+ * and endpoint resolution as the SDKs do it. Pure: the environment is read through a callback. */
 #ifndef BSUP_CORE_AWS_ENDPOINTS_H
 #define BSUP_CORE_AWS_ENDPOINTS_H
 
+#include "core/aws/services.h"
 #include "core/base/error.h"
 
 #include <stddef.h>
-
-enum bsup_aws_service_id {
-    BSUP_AWS_AUTOSCALING,
-    BSUP_AWS_ELBV2,
-    BSUP_AWS_RDS,
-    BSUP_AWS_CLOUDWATCH,
-    BSUP_AWS_SNS,
-    BSUP_AWS_ELASTICACHE,
-    BSUP_AWS_EC2,
-    BSUP_AWS_STS,
-    BSUP_AWS_SECRETSMANAGER,
-    BSUP_AWS_SSM,
-    BSUP_AWS_SERVICE_COUNT
-};
 
 struct bsup_endpoint_service {
     enum bsup_aws_service_id id;

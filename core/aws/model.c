@@ -6,31 +6,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-const struct bsup_aws_service *bsup_aws_service_find(const char *id)
+const struct bsup_aws_service *bsup_aws_service_find(const char *name)
 {
-    for (size_t i = 0; id && i < bsup_aws_n_services; i++)
-        if (strcmp(bsup_aws_services[i].id, id) == 0)
+    for (size_t i = 0; name && i < BSUP_AWS_SERVICE_COUNT; i++)
+        if (strcmp(bsup_aws_services[i].id, name) == 0)
             return &bsup_aws_services[i];
-    return NULL;
+    return bsup_aws_service_by_prefix(name);
 }
 
 const struct bsup_aws_service *bsup_aws_service_by_prefix(const char *endpoint_prefix)
 {
-    for (size_t i = 0; endpoint_prefix && i < bsup_aws_n_services; i++)
+    for (size_t i = 0; endpoint_prefix && i < BSUP_AWS_SERVICE_COUNT; i++)
         if (strcmp(bsup_aws_services[i].endpoint_prefix, endpoint_prefix) == 0)
             return &bsup_aws_services[i];
     return NULL;
 }
 
-const struct bsup_aws_operation *bsup_aws_operation_find(const char *service_id, const char *action)
+const struct bsup_aws_operation *bsup_aws_operation_find(const char *service, const char *action)
 {
-    const struct bsup_aws_service *svc = bsup_aws_service_find(service_id);
+    const struct bsup_aws_service *svc = bsup_aws_service_find(service);
     if (!svc || !action)
         return NULL;
-    size_t si = (size_t)(svc - bsup_aws_services);
     for (size_t i = 0; i < bsup_aws_n_operations; i++) {
         const struct bsup_aws_operation *op = &bsup_aws_operations[i];
-        if (op->service == si && strcmp(op->action, action) == 0)
+        if (&bsup_aws_services[op->service] == svc && strcmp(op->action, action) == 0)
             return op;
     }
     return NULL;
@@ -38,7 +37,8 @@ const struct bsup_aws_operation *bsup_aws_operation_find(const char *service_id,
 
 const struct bsup_aws_service *bsup_aws_operation_service(const struct bsup_aws_operation *op)
 {
-    return op && op->service < bsup_aws_n_services ? &bsup_aws_services[op->service] : NULL;
+    return op && (unsigned)op->service < BSUP_AWS_SERVICE_COUNT ? &bsup_aws_services[op->service]
+                                                                : NULL;
 }
 
 const struct bsup_shape *bsup_shape_get(const struct bsup_shape_model *model, int32_t index)

@@ -533,8 +533,8 @@ int bsup_aws_serialize(struct bsup_aws_request *req, const struct bsup_aws_opera
     }
     if (json_input) {
         struct bsup_aws_params flat = {0};
-        int rc = bsup_aws_params_from_json(&svc->model, op->input_shape, json_input, svc->protocol,
-                                           &flat);
+        int rc =
+            bsup_aws_params_from_json(op->model, op->input_shape, json_input, svc->protocol, &flat);
         if (rc == 0)
             rc = bsup_query_serialize(req, op->action, svc->api_version, &flat);
         bsup_aws_params_cleanup(&flat);

@@ -1,47 +1,21 @@
 #include "core/aws/ratelimit.h"
 
+#include "core/aws/model.h"
+
 #include <math.h>
 #include <string.h>
 
-/* Below AWS's published rates (or, where unpublished, conservative). */
 const struct bsup_api_family_info bsup_api_families[BSUP_API_FAMILY_COUNT] = {
-    [BSUP_API_AUTOSCALING_DESCRIBE] = {"autoscaling_describe", "autoscaling", 20, 5},
-    [BSUP_API_AUTOSCALING_MUTATE] = {"autoscaling_mutate", "autoscaling", 5, 1},
-    [BSUP_API_ELBV2_DESCRIBE] = {"elbv2_describe", "elasticloadbalancing", 40, 10},
-    [BSUP_API_ELBV2_MUTATE] = {"elbv2_mutate", "elasticloadbalancing", 10, 2},
-    [BSUP_API_RDS] = {"rds", "rds", 300, 12},
-    [BSUP_API_ELASTICACHE] = {"elasticache", "elasticache", 20, 5},
-    [BSUP_API_EC2_DESCRIBE] = {"ec2_describe", "ec2", 50, 10},
-    [BSUP_API_CLOUDWATCH_PUT_METRIC_DATA] = {"cloudwatch_put_metric_data", "monitoring", 500, 500},
-    [BSUP_API_CLOUDWATCH_PUT_METRIC_ALARM] = {"cloudwatch_put_metric_alarm", "monitoring", 3, 3},
-    [BSUP_API_CLOUDWATCH_DESCRIBE_ALARMS] = {"cloudwatch_describe_alarms", "monitoring", 9, 9},
-    [BSUP_API_SNS] = {"sns", "sns", 30, 10},
-    [BSUP_API_OTHER] = {"other", "", 20, 5},
+#define S_ROW(id, name, prefix, burst, rate, aws_burst, aws_rate, source)                          \
+    [BSUP_API_##id] = {#name, prefix, burst, rate, aws_burst, aws_rate, source},
+    BSUP_API_FAMILY_MAP(S_ROW)
+#undef S_ROW
 };
-
-static bool s_is_read(const char *action)
-{
-    return strncmp(action, "Describe", 8) == 0 || strncmp(action, "List", 4) == 0 ||
-           strncmp(action, "Get", 3) == 0;
-}
 
 enum bsup_api_family bsup_api_family_of(const char *service, const char *action)
 {
-    if (strcmp(service, "autoscaling") == 0)
-        return s_is_read(action) ? BSUP_API_AUTOSCALING_DESCRIBE : BSUP_API_AUTOSCALING_MUTATE;
-    if (strcmp(service, "elasticloadbalancing") == 0)
-        return s_is_read(action) ? BSUP_API_ELBV2_DESCRIBE : BSUP_API_ELBV2_MUTATE;
-    if (strcmp(service, "monitoring") == 0) {
-        if (strcmp(action, "PutMetricData") == 0)
-            return BSUP_API_CLOUDWATCH_PUT_METRIC_DATA;
-        if (strcmp(action, "PutMetricAlarm") == 0)
-            return BSUP_API_CLOUDWATCH_PUT_METRIC_ALARM;
-        return BSUP_API_CLOUDWATCH_DESCRIBE_ALARMS;
-    }
-    for (int f = 0; f < BSUP_API_FAMILY_COUNT; f++)
-        if (strcmp(bsup_api_families[f].service, service) == 0)
-            return (enum bsup_api_family)f;
-    return BSUP_API_OTHER;
+    const struct bsup_aws_operation *op = bsup_aws_operation_find(service, action);
+    return op ? op->family : BSUP_API_OTHER;
 }
 
 int bsup_api_family_by_name(const char *name)

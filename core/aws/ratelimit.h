@@ -4,36 +4,27 @@
 #ifndef BSUP_CORE_AWS_RATELIMIT_H
 #define BSUP_CORE_AWS_RATELIMIT_H
 
+#include "core/aws/services.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
-enum bsup_api_family {
-    BSUP_API_AUTOSCALING_DESCRIBE,
-    BSUP_API_AUTOSCALING_MUTATE,
-    BSUP_API_ELBV2_DESCRIBE,
-    BSUP_API_ELBV2_MUTATE,
-    BSUP_API_RDS,
-    BSUP_API_ELASTICACHE,
-    BSUP_API_EC2_DESCRIBE,
-    BSUP_API_CLOUDWATCH_PUT_METRIC_DATA,
-    BSUP_API_CLOUDWATCH_PUT_METRIC_ALARM,
-    BSUP_API_CLOUDWATCH_DESCRIBE_ALARMS,
-    BSUP_API_SNS,
-    BSUP_API_OTHER,
-    BSUP_API_FAMILY_COUNT
-};
-
 struct bsup_api_family_info {
     const char *name;    /* as in bsupd.yaml's rate_limits: "elbv2_describe" */
-    const char *service; /* endpoint prefix: "elasticloadbalancing" */
-    int64_t burst;
-    int64_t rate_per_s;
+    const char *service; /* endpoint prefix: "elasticloadbalancing"; "" for OTHER */
+    int64_t burst;       /* default: calls at once */
+    int64_t rate_per_s;  /* default: calls per second after the burst */
+    int64_t aws_burst;   /* AWS's bucket these calls draw from too; 0: not published */
+    int64_t aws_rate_per_s;
+    const char *source; /* where AWS publishes it */
 };
 
-/* The defaults, indexed by enum bsup_api_family. */
+/* The defaults, indexed by enum bsup_api_family; rows come from BSUP_API_FAMILY_MAP. Each is
+ * strictly below AWS's published bucket (or, where none is published, conservative). */
 extern const struct bsup_api_family_info bsup_api_families[BSUP_API_FAMILY_COUNT];
 
-/* Which family an action of a service (endpoint prefix) belongs to. */
+/* The family of an operation (service: our name or endpoint prefix) as the generated operation
+ * table says (core/aws/model.h); BSUP_API_OTHER for operations it does not list. */
 enum bsup_api_family bsup_api_family_of(const char *service, const char *action);
 /* -1 when unknown. */
 int bsup_api_family_by_name(const char *name);

@@ -489,9 +489,9 @@ int bsup_aws_parse_response(const struct bsup_aws_operation *op, const void *bod
     if (!svc)
         return BSUP_EINVAL;
     if (svc->protocol == BSUP_AWS_PROTO_JSON)
-        return bsup_aws_json_parse(&svc->model, op->output_shape, body, len, out);
-    return bsup_aws_xml_parse(&svc->model, op->output_shape, op->result_wrapper, svc->protocol,
-                              body, len, out);
+        return bsup_aws_json_parse(op->model, op->output_shape, body, len, out);
+    return bsup_aws_xml_parse(op->model, op->output_shape, op->result_wrapper, svc->protocol, body,
+                              len, out);
 }
 
 /* ---- errors ---- */

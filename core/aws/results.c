@@ -1,6 +1,7 @@
 /* Typed results: one field table per struct, one extractor and one cleanup for all. */
 #include "core/aws/results.h"
 
+#include "core/aws/model.h"
 #include "core/aws/wire.h"
 #include "core/base/error.h"
 
@@ -310,17 +311,19 @@ const struct bsup_aws_result_entry bsup_aws_results[] = {
     /* Operations that reuse another operation's result struct. */
     {"elbv2", "ModifyTargetGroup", &bsup_elb_target_group_page_record},
     {"autoscaling", "UpdateAutoScalingGroup", &bsup_aws_ack_record},
-    {"monitoring", "PutMetricData", &bsup_aws_ack_record},
-    {"monitoring", "PutMetricAlarm", &bsup_aws_ack_record},
+    {"cloudwatch", "PutMetricData", &bsup_aws_ack_record},
+    {"cloudwatch", "PutMetricAlarm", &bsup_aws_ack_record},
 };
 #undef S_ENTRY
 const size_t bsup_aws_n_results = sizeof(bsup_aws_results) / sizeof(bsup_aws_results[0]);
 
 const struct bsup_aws_record *bsup_aws_result_find(const char *service, const char *action)
 {
-    for (size_t i = 0; service && action && i < bsup_aws_n_results; i++) {
+    const struct bsup_aws_service *svc = bsup_aws_service_find(service);
+    for (size_t i = 0; svc && action && i < bsup_aws_n_results; i++) {
         const struct bsup_aws_result_entry *e = &bsup_aws_results[i];
-        if (e->service && strcmp(e->service, service) == 0 && strcmp(e->action, action) == 0)
+        if (e->service && bsup_aws_service_find(e->service) == svc &&
+            strcmp(e->action, action) == 0)
             return e->record;
     }
     return NULL;

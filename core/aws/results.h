@@ -312,7 +312,7 @@ struct bsup_ssm_parameter {
     XX(bsup_rds_snapshot_page, "rds", "DescribeDBSnapshots")                                       \
     XX(bsup_ec_replication_group_page, "elasticache", "DescribeReplicationGroups")                 \
     XX(bsup_ec_snapshot_page, "elasticache", "DescribeSnapshots")                                  \
-    XX(bsup_cw_alarm_page, "monitoring", "DescribeAlarms")                                         \
+    XX(bsup_cw_alarm_page, "cloudwatch", "DescribeAlarms")                                         \
     XX(bsup_sns_publish_result, "sns", "Publish")                                                  \
     XX(bsup_sts_identity, "sts", "GetCallerIdentity")                                              \
     XX(bsup_ec2_launch_template_version_page, "ec2", "DescribeLaunchTemplateVersions")             \
@@ -330,13 +330,14 @@ BSUP_AWS_RESULTS_MAP(BSUP_AWS_RESULT_DECL)
  * reads into bsup_elb_target_group_page; UpdateAutoScalingGroup, PutMetricData and
  * PutMetricAlarm into bsup_aws_ack. */
 struct bsup_aws_result_entry {
-    const char *service; /* NULL: any operation (bsup_aws_ack) */
+    const char *service; /* our name (services.h); NULL: any operation (bsup_aws_ack) */
     const char *action;
     const struct bsup_aws_record *record;
 };
 extern const struct bsup_aws_result_entry bsup_aws_results[];
 extern const size_t bsup_aws_n_results;
-/* The record that reads service/action's parsed result, or NULL. */
+/* The record that reads service/action's parsed result (service: our name or endpoint
+ * prefix), or NULL. */
 const struct bsup_aws_record *bsup_aws_result_find(const char *service, const char *action);
 
 #endif

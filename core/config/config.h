@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/aws/services.h"
 #include "core/base/error.h"
 
 #define BSUP_CONFIG_MAX_FILE_BYTES (1024 * 1024) /* one drop-in */
@@ -73,44 +74,19 @@ struct bsup_rate_limit {
     int64_t rate_per_s;
 };
 
-/* One budget per API family, in the order of enum bsup_api_family (core/reconcile/ratelimit.h). */
-#define BSUP_RATE_LIMIT_FAMILIES(XX)                                                               \
-    XX(autoscaling_describe)                                                                       \
-    XX(autoscaling_mutate)                                                                         \
-    XX(elbv2_describe)                                                                             \
-    XX(elbv2_mutate)                                                                               \
-    XX(rds)                                                                                        \
-    XX(elasticache)                                                                                \
-    XX(ec2_describe)                                                                               \
-    XX(cloudwatch_put_metric_data)                                                                 \
-    XX(cloudwatch_put_metric_alarm)                                                                \
-    XX(cloudwatch_describe_alarms)                                                                 \
-    XX(sns)                                                                                        \
-    XX(other)
-
+/* One budget per API family, named and ordered as BSUP_API_FAMILY_MAP (core/aws/services.h):
+ * bsupd.yaml's rate_limits keys are the family names. */
 struct bsup_rate_limits {
-#define BSUP_RL_FIELD(name) struct bsup_rate_limit name;
-    BSUP_RATE_LIMIT_FAMILIES(BSUP_RL_FIELD)
+#define BSUP_RL_FIELD(id, name, ...) struct bsup_rate_limit name;
+    BSUP_API_FAMILY_MAP(BSUP_RL_FIELD)
 #undef BSUP_RL_FIELD
 };
 
-/* Per-service endpoint URLs, in the order of enum bsup_aws_service_id (core/aws/endpoints.h).
+/* Per-service endpoint URLs, named and ordered as BSUP_AWS_SERVICE_MAP (core/aws/services.h).
  * NULL: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, then the regional default. */
-#define BSUP_ENDPOINT_SERVICES(XX)                                                                 \
-    XX(autoscaling)                                                                                \
-    XX(elbv2)                                                                                      \
-    XX(rds)                                                                                        \
-    XX(cloudwatch)                                                                                 \
-    XX(sns)                                                                                        \
-    XX(elasticache)                                                                                \
-    XX(ec2)                                                                                        \
-    XX(sts)                                                                                        \
-    XX(secretsmanager)                                                                             \
-    XX(ssm)
-
 struct bsup_endpoint_urls {
-#define BSUP_EP_FIELD(name) char *name;
-    BSUP_ENDPOINT_SERVICES(BSUP_EP_FIELD)
+#define BSUP_EP_FIELD(id, name, ...) char *name;
+    BSUP_AWS_SERVICE_MAP(BSUP_EP_FIELD)
 #undef BSUP_EP_FIELD
 };
 

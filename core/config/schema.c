@@ -283,13 +283,13 @@ static const struct bsup_config_key s_rate_keys[] = {
 };
 
 static const struct bsup_config_key s_rate_limit_keys[] = {
-#define RL(fam)                                                                                    \
+#define RL(id, fam, ...)                                                                           \
     {.name = #fam,                                                                                 \
      .type = BSUP_KEY_SECTION,                                                                     \
      .offset = offsetof(struct bsup_rate_limits, fam),                                             \
      .section = s_rate_keys,                                                                       \
      .doc = "budget of this API family"},
-    BSUP_RATE_LIMIT_FAMILIES(RL)
+    BSUP_API_FAMILY_MAP(RL)
 #undef RL
         {0},
 };
@@ -302,7 +302,7 @@ static const char *s_check_url(const char *v)
 }
 
 static const struct bsup_config_key s_endpoint_keys[] = {
-#define EP(svc)                                                                                    \
+#define EP(id, svc, ...)                                                                           \
     {.name = #svc,                                                                                 \
      .type = BSUP_KEY_STRING,                                                                      \
      .offset = offsetof(struct bsup_endpoint_urls, svc),                                           \
@@ -310,7 +310,7 @@ static const struct bsup_config_key s_endpoint_keys[] = {
      .max = 1024,                                                                                  \
      .check = s_check_url,                                                                         \
      .doc = "endpoint URL of this service (e.g. a VPC endpoint)"},
-    BSUP_ENDPOINT_SERVICES(EP)
+    BSUP_AWS_SERVICE_MAP(EP)
 #undef EP
         {0},
 };

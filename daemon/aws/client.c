@@ -341,7 +341,7 @@ int bsup_aws_client_init(struct bsup_aws_client *c, uv_loop_t *loop,
     for (int i = 0; i < BSUP_AWS_SERVICE_COUNT; i++) {
         struct bsup_aws_service_state *s = &c->services[i];
         s->info = bsup_endpoints_service((enum bsup_aws_service_id)i);
-        s->model = bsup_aws_service_by_prefix(s->info->endpoint_prefix);
+        s->model = &bsup_aws_services[i];
         bsup_sigv4_cache_init(&s->sigv4);
         bsup_retry_quota_init(&s->quota, 0);
         /* An endpoint that does not resolve fails its calls, not the client. */
@@ -384,7 +384,7 @@ int bsup_aws_call(struct bsup_aws_client *c, const char *service, const char *ac
     call->c = c;
     call->svc = svc;
     call->op = op;
-    call->family = bsup_api_family_of(svc->info->endpoint_prefix, action);
+    call->family = op->family;
     call->flags = flags;
     call->cb = cb;
     call->user = user;

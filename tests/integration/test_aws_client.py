@@ -58,16 +58,23 @@ with testlib.environment("--faults") as d:
     check(p.returncode == 0, "seed a secret")
     p = cli("ssm", "put-parameter", "--name", "/test/db", "--type", "SecureString", "--value", "x")
     check(p.returncode == 0, "seed a parameter")
+    topic = cli("sns", "create-topic", "--name", "bsup-test")
+    check(topic.json is not None, "seed a topic")
+    lt = cli("ec2", "create-launch-template", "--launch-template-name", "bsup-test",
+             "--launch-template-data", '{"ImageId": "ami-12345678", "InstanceType": "t3.micro"}')
+    check(lt.json is not None, "seed a launch template")
 
-    # One call of each service.
+    # One call of each service (an operation bsupd calls: only those are in its table).
     calls = [
         (["autoscaling", "DescribeAutoScalingGroups"], "AutoScalingGroups"),
         (["elbv2", "DescribeTargetGroups"], "TargetGroups"),
         (["rds", "DescribeDBInstances"], "DBInstances"),
         (["cloudwatch", "DescribeAlarms"], "MetricAlarms"),
-        (["sns", "ListTopics"], "Topics"),
+        (["sns", "Publish", "TopicArn=" + (topic.json or {}).get("TopicArn", "-"),
+          "Message=hello"], "MessageId"),
         (["elasticache", "DescribeReplicationGroups"], "ReplicationGroups"),
-        (["ec2", "DescribeVpcs"], "Vpcs"),
+        (["ec2", "DescribeLaunchTemplateVersions", "LaunchTemplateName=bsup-test"],
+         "LaunchTemplateVersions"),
         (["sts", "GetCallerIdentity"], "Account"),
         (["secretsmanager", "GetSecretValue", "SecretId=bsup/test/db"], "SecretString"),
         (["ssm", "GetParameter", "Name=/test/db", "WithDecryption=true"], "Parameter"),

@@ -1,7 +1,9 @@
 /* The man pages exist and bsup.d(5) names every key of both key tables (docs/config.md is
- * checked by test_config). The tables are the truth; the docs must follow. */
+ * checked by test_config); docs/config.md shows the rate-limit defaults of the family table.
+ * The tables are the truth; the docs must follow. */
 #include "tests/lib/testlib.h"
 
+#include "core/aws/ratelimit.h"
 #include "core/config/config.h"
 
 #include <stdio.h>
@@ -59,11 +61,35 @@ static void test_man_pages_exist(void **state)
     }
 }
 
+/* docs/config.md's rate_limits table gives every family's built-in default and AWS's
+ * published bucket as the family table has them. */
+static void test_rate_limit_defaults(void **state)
+{
+    (void)state;
+    char *text = bsup_test_read(BSUP_SRCDIR "/docs/config.md", NULL);
+    assert_non_null(text);
+    for (int f = 0; f < BSUP_API_FAMILY_COUNT; f++) {
+        const struct bsup_api_family_info *fam = &bsup_api_families[f];
+        char row[160];
+        if (fam->aws_burst)
+            snprintf(row, sizeof(row), "| `rate_limits.%s` | %lld / %lld | %lld / %lld |",
+                     fam->name, (long long)fam->burst, (long long)fam->rate_per_s,
+                     (long long)fam->aws_burst, (long long)fam->aws_rate_per_s);
+        else
+            snprintf(row, sizeof(row), "| `rate_limits.%s` | %lld / %lld | not published |",
+                     fam->name, (long long)fam->burst, (long long)fam->rate_per_s);
+        if (!strstr(text, row))
+            fail_msg("docs/config.md has no row starting \"%s\"", row);
+    }
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_man_pages_exist),
         cmocka_unit_test(test_man_page_keys),
+        cmocka_unit_test(test_rate_limit_defaults),
     };
     return cmocka_run_group_tests_name("docs", tests, NULL, NULL);
 }

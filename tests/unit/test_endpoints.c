@@ -61,9 +61,13 @@ static void test_table_matches_botocore(void **state)
         assert_string_equal(s->service_id, rows[i].service_id);
         assert_string_equal(s->endpoint_prefix, rows[i].prefix);
         assert_string_equal(s->signing_name, rows[i].signing);
-        /* Protocol and version come from the generated model, found by endpoint prefix. */
-        const struct bsup_aws_service *m = bsup_aws_service_by_prefix(s->endpoint_prefix);
-        assert_non_null(m);
+        /* The generated model table has the same rows in the same order (both follow
+         * BSUP_AWS_SERVICE_MAP; the generator checks the metadata against botocore). */
+        const struct bsup_aws_service *m = &bsup_aws_services[rows[i].id];
+        assert_string_equal(m->id, s->name);
+        assert_string_equal(m->endpoint_prefix, s->endpoint_prefix);
+        assert_string_equal(m->signing_name, s->signing_name);
+        assert_ptr_equal(bsup_aws_service_by_prefix(s->endpoint_prefix), m);
         assert_string_equal(m->api_version, rows[i].version);
         assert_int_equal(m->protocol, rows[i].protocol);
         assert_int_equal(bsup_endpoints_env_name(s, env, sizeof(env)), 0);
@@ -75,15 +79,21 @@ static void test_table_matches_botocore(void **state)
     const struct bsup_aws_service *ssm = bsup_aws_service_by_prefix("ssm");
     assert_string_equal(ssm->target_prefix, "AmazonSSM");
     assert_string_equal(ssm->json_version, "1.1");
-    /* bsupd.yaml's endpoint_urls keys are our names, in table order. */
-    static const char *const names[] = {
-#define NAME(svc) #svc,
-        BSUP_ENDPOINT_SERVICES(NAME)
-#undef NAME
-    };
-    assert_int_equal(sizeof(names) / sizeof(names[0]), BSUP_AWS_SERVICE_COUNT);
-    for (int i = 0; i < BSUP_AWS_SERVICE_COUNT; i++)
-        assert_string_equal(bsup_endpoints_service((enum bsup_aws_service_id)i)->name, names[i]);
+    /* bsupd.yaml's endpoint_urls keys are our names, laid out in table order (bsupd copies
+     * struct bsup_endpoint_urls into an array indexed by service). */
+    const struct bsup_config_key *urls = NULL;
+    for (const struct bsup_config_key *k = bsup_settings_keys; k->name; k++)
+        if (strcmp(k->name, "endpoint_urls") == 0)
+            urls = k->section;
+    assert_non_null(urls);
+    int n = 0;
+    for (; urls[n].name; n++) {
+        assert_true(n < BSUP_AWS_SERVICE_COUNT);
+        assert_string_equal(urls[n].name,
+                            bsup_endpoints_service((enum bsup_aws_service_id)n)->name);
+        assert_int_equal(urls[n].offset, (size_t)n * sizeof(char *));
+    }
+    assert_int_equal(n, BSUP_AWS_SERVICE_COUNT);
     assert_null(bsup_endpoints_service(BSUP_AWS_SERVICE_COUNT));
     assert_null(bsup_endpoints_service_by_name("s3"));
 }

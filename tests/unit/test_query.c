@@ -68,7 +68,7 @@ static void test_structured_input(void **state)
          "{\"LaunchTemplateId\":\"lt-1\",\"Versions\":[\"$Latest\"]}",
          "Action=DescribeLaunchTemplateVersions&Version=2016-11-15"
          "&LaunchTemplateId=lt-1&LaunchTemplateVersion.1=%24Latest"},
-        {"monitoring", "PutMetricData",
+        {"cloudwatch", "PutMetricData",
          "{\"Namespace\":\"bsup\",\"MetricData\":[{\"MetricName\":\"Drift\",\"Value\":1.5,"
          "\"Timestamp\":1422172800,\"Dimensions\":[{\"Name\":\"Service\",\"Value\":\"api\"}]}]}",
          "Action=PutMetricData&Version=2010-08-01&Namespace=bsup"
@@ -153,23 +153,32 @@ static void test_service_table(void **state)
         {"autoscaling", "autoscaling", "2011-01-01", BSUP_AWS_PROTO_QUERY},
         {"elbv2", "elasticloadbalancing", "2015-12-01", BSUP_AWS_PROTO_QUERY},
         {"rds", "rds", "2014-10-31", BSUP_AWS_PROTO_QUERY},
-        {"elasticache", "elasticache", "2015-02-02", BSUP_AWS_PROTO_QUERY},
-        {"monitoring", "monitoring", "2010-08-01", BSUP_AWS_PROTO_QUERY},
+        {"cloudwatch", "monitoring", "2010-08-01", BSUP_AWS_PROTO_QUERY},
         {"sns", "sns", "2010-03-31", BSUP_AWS_PROTO_QUERY},
-        {"sts", "sts", "2011-06-15", BSUP_AWS_PROTO_QUERY},
+        {"elasticache", "elasticache", "2015-02-02", BSUP_AWS_PROTO_QUERY},
         {"ec2", "ec2", "2016-11-15", BSUP_AWS_PROTO_EC2},
+        {"sts", "sts", "2011-06-15", BSUP_AWS_PROTO_QUERY},
         {"secretsmanager", "secretsmanager", "2017-10-17", BSUP_AWS_PROTO_JSON},
         {"ssm", "ssm", "2014-11-06", BSUP_AWS_PROTO_JSON},
     };
+    assert_int_equal(sizeof(want) / sizeof(want[0]), BSUP_AWS_SERVICE_COUNT);
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         const struct bsup_aws_service *s = bsup_aws_service_find(want[i].id);
-        assert_non_null(s);
+        assert_ptr_equal(s, &bsup_aws_services[i]); /* indexed by enum bsup_aws_service_id */
+        assert_ptr_equal(bsup_aws_service_find(want[i].prefix), s);
         assert_string_equal(s->endpoint_prefix, want[i].prefix);
         assert_string_equal(s->api_version, want[i].version);
         assert_int_equal(s->protocol, want[i].proto);
     }
     assert_null(bsup_aws_service_find("nope"));
     assert_null(bsup_aws_operation_find("rds", "Nope"));
+    /* bsupd's table holds the operations it calls, nothing the golden tests alone need. */
+    assert_null(bsup_aws_operation_find("ec2", "DescribeInstances"));
+    for (size_t i = 0; i < bsup_aws_n_operations; i++) {
+        assert_true(bsup_aws_operations[i].called);
+        assert_ptr_equal(bsup_aws_operations[i].model,
+                         &bsup_aws_operation_service(&bsup_aws_operations[i])->model);
+    }
     /* Paging descriptors come from botocore's paginators. */
     static const struct {
         const char *svc, *action, *in, *out;
@@ -180,7 +189,7 @@ static void test_service_table(void **state)
         {"rds", "DescribeDBInstances", "Marker", "Marker"},
         {"rds", "DescribeDBSnapshots", "Marker", "Marker"},
         {"elasticache", "DescribeReplicationGroups", "Marker", "Marker"},
-        {"monitoring", "DescribeAlarms", "NextToken", "NextToken"},
+        {"cloudwatch", "DescribeAlarms", "NextToken", "NextToken"},
         {"ec2", "DescribeLaunchTemplateVersions", "NextToken", "NextToken"},
     };
     for (size_t i = 0; i < sizeof(paging) / sizeof(paging[0]); i++) {
@@ -194,7 +203,7 @@ static void test_service_table(void **state)
     assert_null(op->input_token);
     json_t *page = json_pack("{s:s}", "NextToken", "abc");
     assert_null(bsup_aws_next_token(op, page)); /* not paged */
-    op = bsup_aws_operation_find("monitoring", "DescribeAlarms");
+    op = bsup_aws_operation_find("cloudwatch", "DescribeAlarms");
     assert_string_equal(bsup_aws_next_token(op, page), "abc");
     json_object_set_new(page, "NextToken", json_string(""));
     assert_null(bsup_aws_next_token(op, page)); /* empty token: last page */

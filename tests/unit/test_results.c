@@ -364,7 +364,7 @@ static void test_typed_paths_in_model(void **state)
             continue;
         const struct bsup_aws_operation *op = bsup_aws_operation_find(e->service, e->action);
         assert_non_null(op);
-        const struct bsup_shape_model *m = &bsup_aws_operation_service(op)->model;
+        const struct bsup_shape_model *m = op->model;
         /* Depth-first over (record, shape) pairs. */
         struct {
             const struct bsup_aws_record *rec;

@@ -2,6 +2,7 @@
 #include "tests/lib/testlib.h"
 
 #include "core/config/config.h"
+#include "core/aws/model.h"
 #include "core/aws/ratelimit.h"
 #include "core/reconcile/schedule.h"
 
@@ -53,34 +54,72 @@ static void test_bucket_throttle_and_recovery(void **state)
 static void test_families(void **state)
 {
     (void)state;
-    assert_int_equal(bsup_api_family_of("elasticloadbalancing", "DescribeTargetGroups"),
-                     BSUP_API_ELBV2_DESCRIBE);
+    /* The family is a column of the generated operation table; services are named ours or by
+     * endpoint prefix. */
+    assert_int_equal(bsup_api_family_of("elbv2", "DescribeTargetGroups"), BSUP_API_ELBV2_DESCRIBE);
     assert_int_equal(bsup_api_family_of("elasticloadbalancing", "ModifyTargetGroup"),
                      BSUP_API_ELBV2_MUTATE);
     assert_int_equal(bsup_api_family_of("autoscaling", "UpdateAutoScalingGroup"),
                      BSUP_API_AUTOSCALING_MUTATE);
-    assert_int_equal(bsup_api_family_of("monitoring", "PutMetricAlarm"),
+    assert_int_equal(bsup_api_family_of("cloudwatch", "PutMetricAlarm"),
                      BSUP_API_CLOUDWATCH_PUT_METRIC_ALARM);
     assert_int_equal(bsup_api_family_of("monitoring", "DescribeAlarms"),
                      BSUP_API_CLOUDWATCH_DESCRIBE_ALARMS);
     assert_int_equal(bsup_api_family_of("rds", "ModifyDBInstance"), BSUP_API_RDS);
     assert_int_equal(bsup_api_family_of("sts", "GetCallerIdentity"), BSUP_API_OTHER);
+    /* Not in the table: OTHER, whatever the name looks like. */
+    assert_int_equal(bsup_api_family_of("elbv2", "DescribeListeners"), BSUP_API_OTHER);
+    assert_int_equal(bsup_api_family_of("nope", "Describe"), BSUP_API_OTHER);
     assert_int_equal(bsup_api_family_by_name("elbv2_describe"), BSUP_API_ELBV2_DESCRIBE);
     assert_int_equal(bsup_api_family_by_name("nope"), -1);
-    /* The published rates the issue names. */
-    assert_int_equal(bsup_api_families[BSUP_API_ELBV2_DESCRIBE].burst, 40);
-    assert_int_equal(bsup_api_families[BSUP_API_ELBV2_DESCRIBE].rate_per_s, 10);
-    assert_int_equal(bsup_api_families[BSUP_API_RDS].burst, 300);
-    assert_int_equal(bsup_api_families[BSUP_API_RDS].rate_per_s, 12);
-    /* bsupd.yaml's rate_limits keys are the family names, in the same order. */
-    static const char *const names[] = {
-#define NAME(fam) #fam,
-        BSUP_RATE_LIMIT_FAMILIES(NAME)
-#undef NAME
-    };
-    assert_int_equal(sizeof(names) / sizeof(names[0]), BSUP_API_FAMILY_COUNT);
+    /* Every operation bsupd calls draws from a family of its own service, or from OTHER. */
+    for (size_t i = 0; i < bsup_aws_n_operations; i++) {
+        const struct bsup_aws_operation *op = &bsup_aws_operations[i];
+        assert_in_range(op->family, 0, BSUP_API_FAMILY_COUNT - 1);
+        if (op->family != BSUP_API_OTHER)
+            assert_string_equal(bsup_api_families[op->family].service,
+                                bsup_aws_operation_service(op)->endpoint_prefix);
+    }
+    /* Every family but OTHER belongs to a service bsupd talks to. */
     for (int f = 0; f < BSUP_API_FAMILY_COUNT; f++)
-        assert_string_equal(bsup_api_families[f].name, names[f]);
+        if (f != BSUP_API_OTHER)
+            assert_non_null(bsup_aws_service_by_prefix(bsup_api_families[f].service));
+    assert_string_equal(bsup_api_families[BSUP_API_OTHER].service, "");
+    /* Every default stays strictly below the AWS bucket its calls share with the rest of the
+     * account, where AWS publishes one, and names where AWS says so. */
+    for (int f = 0; f < BSUP_API_FAMILY_COUNT; f++) {
+        const struct bsup_api_family_info *fam = &bsup_api_families[f];
+        assert_true(fam->burst > 0 && fam->rate_per_s > 0 && fam->rate_per_s <= fam->burst);
+        assert_true(fam->aws_burst >= 0 && fam->aws_rate_per_s >= 0);
+        if (fam->aws_burst)
+            assert_true(fam->burst < fam->aws_burst);
+        if (fam->aws_rate_per_s)
+            assert_true(fam->rate_per_s < fam->aws_rate_per_s);
+        assert_true(strlen(fam->source) > 20);
+    }
+    /* The buckets the issue names: EC2 describe 100/20, ELBv2 describe 40/10, RDS 300/12,
+     * CloudWatch PutMetricAlarm 3 TPS. */
+    assert_int_equal(bsup_api_families[BSUP_API_EC2_DESCRIBE].aws_burst, 100);
+    assert_int_equal(bsup_api_families[BSUP_API_EC2_DESCRIBE].aws_rate_per_s, 20);
+    assert_int_equal(bsup_api_families[BSUP_API_ELBV2_DESCRIBE].aws_rate_per_s, 10);
+    assert_int_equal(bsup_api_families[BSUP_API_RDS].aws_burst, 300);
+    assert_int_equal(bsup_api_families[BSUP_API_RDS].aws_rate_per_s, 12);
+    assert_int_equal(bsup_api_families[BSUP_API_CLOUDWATCH_PUT_METRIC_ALARM].aws_rate_per_s, 3);
+    /* bsupd.yaml's rate_limits keys are the family names, laid out in family order (bsupd
+     * copies struct bsup_rate_limits into an array indexed by family). */
+    const struct bsup_config_key *rl = NULL;
+    for (const struct bsup_config_key *k = bsup_settings_keys; k->name; k++)
+        if (strcmp(k->name, "rate_limits") == 0)
+            rl = k->section;
+    assert_non_null(rl);
+    int n = 0;
+    for (; rl[n].name; n++) {
+        assert_true(n < BSUP_API_FAMILY_COUNT);
+        assert_string_equal(rl[n].name, bsup_api_families[n].name);
+        assert_int_equal(bsup_api_family_by_name(rl[n].name), n);
+        assert_int_equal(rl[n].offset, (size_t)n * sizeof(struct bsup_rate_limit));
+    }
+    assert_int_equal(n, BSUP_API_FAMILY_COUNT);
 }
 
 static void test_schedule(void **state)

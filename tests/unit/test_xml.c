@@ -1,6 +1,8 @@
-/* Golden AWS responses: every aws-responses/<svc>/X.xml parsed with the generated model
- * must equal botocore's parse X.json; every errors/X.xml must give botocore's Error. */
+/* Golden AWS responses: every aws-responses/<svc>/X.xml parsed with the generated model (bsupd's
+ * operations, or the golden-test table for the others) must equal botocore's parse X.json;
+ * every errors/X.xml must give botocore's Error. */
 #include "tests/lib/testlib.h"
+#include "tests/lib/model_test.h"
 
 #include "core/aws/model.h"
 #include "core/aws/response.h"
@@ -11,22 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-static const struct {
-    const char *dir;
-    const char *service;
-} s_dirs[] = {
-    {"autoscaling", "autoscaling"},
-    {"elbv2", "elbv2"},
-    {"rds", "rds"},
-    {"cloudwatch", "monitoring"},
-    {"sns", "sns"},
-    {"sts", "sts"},
-    {"ec2", "ec2"},
-};
+/* aws-responses/<service>/: our service names. */
+static const char *const s_dirs[] = {"autoscaling", "elbv2", "rds", "cloudwatch",
+                                     "sns",         "sts",   "ec2"};
 
-/* "ec2-describe-instances.xml" -> the operation whose name is "describeinstances". */
+/* "ec2-describe-instances.xml" -> the operation whose name is "describeinstances", from
+ * bsupd's table or the golden-test one. */
 static const struct bsup_aws_operation *s_op_for(const char *service, const char *file)
 {
     char key[256];
@@ -36,13 +29,7 @@ static const struct bsup_aws_operation *s_op_for(const char *service, const char
         if (*p != '-')
             key[k++] = (char)tolower((unsigned char)*p);
     key[k] = '\0';
-    const struct bsup_aws_service *svc = bsup_aws_service_find(service);
-    for (size_t i = 0; svc && i < bsup_aws_n_operations; i++) {
-        const struct bsup_aws_operation *op = &bsup_aws_operations[i];
-        if (bsup_aws_operation_service(op) == svc && strcasecmp(op->action, key) == 0)
-            return op;
-    }
-    return NULL;
+    return bsup_test_aws_operation_find(service, key);
 }
 
 static json_t *s_load_json(const char *path)
@@ -63,7 +50,7 @@ static void test_golden_responses(void **state)
     int total = 0, passed = 0, paged = 0;
     for (size_t d = 0; d < sizeof(s_dirs) / sizeof(s_dirs[0]); d++) {
         char dir[512];
-        snprintf(dir, sizeof(dir), "%s/aws-responses/%s", BSUP_TESTDATA, s_dirs[d].dir);
+        snprintf(dir, sizeof(dir), "%s/aws-responses/%s", BSUP_TESTDATA, s_dirs[d]);
         DIR *dh = opendir(dir);
         assert_non_null(dh);
         struct dirent *de;
@@ -74,7 +61,7 @@ static void test_golden_responses(void **state)
             snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
             snprintf(jpath, sizeof(jpath), "%.*s.json", (int)(strlen(path) - 4), path);
             total++;
-            const struct bsup_aws_operation *op = s_op_for(s_dirs[d].service, de->d_name);
+            const struct bsup_aws_operation *op = s_op_for(s_dirs[d], de->d_name);
             size_t len;
             char *body = bsup_test_read(path, &len);
             json_t *want = s_load_json(jpath), *got = NULL;
@@ -121,7 +108,7 @@ static void test_golden_errors(void **state)
     int total = 0;
     for (size_t d = 0; d < sizeof(s_dirs) / sizeof(s_dirs[0]); d++) {
         char dir[512];
-        snprintf(dir, sizeof(dir), "%s/aws-responses/%s/errors", BSUP_TESTDATA, s_dirs[d].dir);
+        snprintf(dir, sizeof(dir), "%s/aws-responses/%s/errors", BSUP_TESTDATA, s_dirs[d]);
         DIR *dh = opendir(dir);
         if (!dh)
             continue;
