@@ -1,4 +1,5 @@
 /* The control commands: one table of name, whether it changes anything, and handler. */
+#include "core/base/strmap.h"
 #include "daemon/daemon_internal.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
@@ -89,6 +90,19 @@ static json_t *s_service_rows(struct bsup_daemon *d, const char *service, bool p
     }
     json_t *rows = json_array();
     json_t *files = d->last_load ? json_object_get(d->last_load, "file_list") : NULL;
+    /* The last load's files by name: one lookup per service, not a scan. */
+    struct bsup_strmap by_file = {0};
+    size_t fi;
+    json_t *file;
+    json_array_foreach(files, fi, file)
+    {
+        const char *name = json_string_value(json_object_get(file, "name"));
+        if (name && bsup_strmap_put(&by_file, name, file)) {
+            json_decref(rows);
+            rows = NULL;
+            break;
+        }
+    }
     for (size_t i = 0; rows && i < n; i++) {
         if (service && strcmp(service, v[i].service) != 0)
             continue;
@@ -99,14 +113,8 @@ static json_t *s_service_rows(struct bsup_daemon *d, const char *service, bool p
         if (!mode)
             mode = bsup_mode_name(d->settings->mode);
         const char *forced = d->paused ? "paused" : d->opts->dry_run ? "dry-run" : NULL;
-        bool file_ok = true;
-        size_t fi;
-        json_t *f;
-        json_array_foreach(files, fi, f)
-        {
-            if (strcmp(json_string_value(json_object_get(f, "name")), v[i].source_file) == 0)
-                file_ok = json_is_true(json_object_get(f, "ok"));
-        }
+        json_t *f = bsup_strmap_get(&by_file, v[i].source_file);
+        bool file_ok = !f || json_is_true(json_object_get(f, "ok"));
         json_t *row;
         struct bsup_reconcile_status st;
         bool known = d->rec && bsup_reconcile_service_status(d->rec, v[i].service, &st);
@@ -144,6 +152,7 @@ static json_t *s_service_rows(struct bsup_daemon *d, const char *service, bool p
         }
     }
     bsup_store_services_free(v, n);
+    bsup_strmap_cleanup(&by_file);
     if (!rows)
         *out_err = bsup_control_error("internal", "out of memory");
     else if (service && json_array_size(rows) == 0) {

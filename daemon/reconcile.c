@@ -1,6 +1,7 @@
 #include "daemon/reconcile.h"
 
 #include "core/base/failpoint.h"
+#include "core/base/strmap.h"
 #include "core/reconcile/rails.h"
 #include "core/reconcile/schedule.h"
 #include "daemon/log.h"
@@ -100,6 +101,7 @@ struct bsup_reconcile_engine {
     struct bsup_rails_config rails;
     struct s_service **services;
     size_t n_services;
+    struct bsup_strmap by_name; /* every service in services, by name */
     uv_timer_t tick;
     struct s_batch *batches;
     bool closing;
@@ -703,6 +705,7 @@ static void s_drop_gone(struct bsup_reconcile_engine *e)
     for (size_t i = 0; i < e->n_services; i++) {
         struct s_service *s = e->services[i];
         if (s->gone && !s->running) {
+            bsup_strmap_del(&e->by_name, s->name);
             s_service_free(e, s);
             continue;
         }
@@ -730,6 +733,7 @@ static void s_maybe_closed(struct bsup_reconcile_engine *e)
         return;
     s_drop_gone(e);
     free(e->services);
+    bsup_strmap_cleanup(&e->by_name);
     for (size_t d = 0; d < e->n_domains; d++)
         if (e->domains[d]->shared_free)
             e->domains[d]->shared_free(e->shared[d]);
@@ -951,10 +955,8 @@ int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_recon
 
 static struct s_service *s_find(const struct bsup_reconcile_engine *e, const char *name)
 {
-    for (size_t i = 0; name && i < e->n_services; i++)
-        if (!e->services[i]->gone && strcmp(e->services[i]->name, name) == 0)
-            return e->services[i];
-    return NULL;
+    struct s_service *s = name ? bsup_strmap_get(&e->by_name, name) : NULL;
+    return s && !s->gone ? s : NULL;
 }
 
 int bsup_reconcile_sync(struct bsup_reconcile_engine *e, struct bsup_diag *diag)
@@ -973,10 +975,7 @@ int bsup_reconcile_sync(struct bsup_reconcile_engine *e, struct bsup_diag *diag)
             bsup_log_err("service=%s: stored desired state unreadable; skipped", v[i].service);
             continue;
         }
-        struct s_service *s = NULL;
-        for (size_t j = 0; j < e->n_services; j++)
-            if (strcmp(e->services[j]->name, v[i].service) == 0)
-                s = e->services[j];
+        struct s_service *s = bsup_strmap_get(&e->by_name, v[i].service);
         if (s) {
             s->gone = false;
             bsup_service_cleanup(&s->desired);
@@ -989,9 +988,12 @@ int bsup_reconcile_sync(struct bsup_reconcile_engine *e, struct bsup_diag *diag)
             e->services = nv;
         s = calloc(1, sizeof(*s));
         if (!nv || !s || !(s->name = strdup(v[i].service)) ||
-            !(s->obs = calloc(e->n_domains ? e->n_domains : 1, sizeof(*s->obs)))) {
-            if (s)
+            !(s->obs = calloc(e->n_domains ? e->n_domains : 1, sizeof(*s->obs))) ||
+            bsup_strmap_put(&e->by_name, s->name, s)) {
+            if (s) {
+                free(s->obs);
                 free(s->name);
+            }
             free(s);
             bsup_service_cleanup(&desired);
             rc = bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");

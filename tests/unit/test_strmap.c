@@ -1,0 +1,67 @@
+/* The string map: lookups, replacement, removal (probing past tombstones) and growth. */
+#include "tests/lib/testlib.h"
+
+#include "core/base/strmap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void test_basics(void **state)
+{
+    (void)state;
+    struct bsup_strmap m = {0};
+    int a = 1, b = 2;
+    assert_null(bsup_strmap_get(&m, "x"));
+    bsup_strmap_del(&m, "x");
+    assert_int_equal(bsup_strmap_put(&m, "api", &a), 0);
+    assert_int_equal(bsup_strmap_put(&m, "worker", &b), 0);
+    assert_ptr_equal(bsup_strmap_get(&m, "api"), &a);
+    assert_ptr_equal(bsup_strmap_get(&m, "worker"), &b);
+    assert_int_equal(bsup_strmap_put(&m, "api", &b), 0); /* replaced, not added */
+    assert_int_equal(m.n, 2);
+    assert_ptr_equal(bsup_strmap_get(&m, "api"), &b);
+    bsup_strmap_del(&m, "api");
+    assert_null(bsup_strmap_get(&m, "api"));
+    assert_ptr_equal(bsup_strmap_get(&m, "worker"), &b);
+    assert_int_equal(m.n, 1);
+    bsup_strmap_cleanup(&m);
+}
+
+static void test_many_and_churn(void **state)
+{
+    (void)state;
+    enum { N = 10000 };
+    static char keys[N][16];
+    struct bsup_strmap m = {0};
+    assert_int_equal(bsup_strmap_reserve(&m, N), 0);
+    size_t cap = m.cap;
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "svc-%d", i);
+        assert_int_equal(bsup_strmap_put(&m, keys[i], keys[i]), 0);
+    }
+    assert_int_equal(m.cap, cap); /* reserved: no rehash while loading */
+    for (int i = 0; i < N; i++)
+        assert_ptr_equal(bsup_strmap_get(&m, keys[i]), keys[i]);
+    /* Remove and re-add over and over: tombstones never fill the table. */
+    for (int round = 0; round < 20; round++) {
+        for (int i = round % 2; i < N; i += 2)
+            bsup_strmap_del(&m, keys[i]);
+        for (int i = round % 2; i < N; i += 2)
+            assert_int_equal(bsup_strmap_put(&m, keys[i], keys[i]), 0);
+    }
+    assert_int_equal(m.n, N);
+    for (int i = 0; i < N; i++)
+        assert_ptr_equal(bsup_strmap_get(&m, keys[i]), keys[i]);
+    assert_null(bsup_strmap_get(&m, "svc-10000"));
+    bsup_strmap_cleanup(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basics),
+        cmocka_unit_test(test_many_and_churn),
+    };
+    return cmocka_run_group_tests_name("strmap", tests, NULL, NULL);
+}
