@@ -285,6 +285,26 @@ static void s_client_line(struct s_client *c, const char *line, size_t len)
     s_client_send(c, reply);
 }
 
+bool bsup_control_next_line(const char *buf, size_t len, size_t *start, size_t *scan,
+                            const char **out_line, size_t *out_len)
+{
+    for (size_t i = *scan; i < len; i++) {
+        if (buf[i] != '\n')
+            continue;
+        size_t begin = *start, end = i;
+        *start = *scan = i + 1;
+        if (end > begin && buf[end - 1] == '\r')
+            end--;
+        if (end > begin) {
+            *out_line = buf + begin;
+            *out_len = end - begin;
+            return true;
+        }
+    }
+    *scan = len;
+    return false;
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
@@ -312,19 +332,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || c->draining)
         return;
     uv_timer_again(&c->idle);
-    size_t scan = c->len;
+    size_t start = 0, scan = c->len; /* what was kept from earlier reads holds no newline */
+    const char *line;
+    size_t line_len;
     c->len += (size_t)nread;
-    size_t start = 0;
-    for (size_t i = scan; i < c->len && !c->draining; i++) {
-        if (c->buf[i] != '\n')
-            continue;
-        size_t end = i;
-        if (end > start && c->buf[end - 1] == '\r')
-            end--;
-        if (end > start)
-            s_client_line(c, c->buf + start, end - start);
-        start = i + 1;
-    }
+    while (!c->draining && bsup_control_next_line(c->buf, c->len, &start, &scan, &line, &line_len))
+        s_client_line(c, line, line_len);
     if (c->closing)
         return;
     memmove(c->buf, c->buf + start, c->len - start);

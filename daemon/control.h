@@ -71,6 +71,13 @@ json_t *bsup_control_error(const char *code, const char *fmt, ...)
 void bsup_control_close(struct bsup_control *ctl, bool force, bsup_control_closed_fn on_closed,
                         void *arg);
 
+/* The framing, pure: the next non-empty line of buf[*start, len), without its "\n" or "\r\n".
+ * Scanning resumes at *scan (*start <= *scan; bytes between them hold no newline). On a line:
+ * true, and both move past its "\n"; otherwise false, *scan = len, and [*start, len) is an
+ * incomplete line to keep for the next read. */
+bool bsup_control_next_line(const char *buf, size_t len, size_t *start, size_t *scan,
+                            const char **out_line, size_t *out_len);
+
 size_t bsup_control_n_clients(const struct bsup_control *ctl);
 
 #endif
