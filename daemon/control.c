@@ -599,8 +599,8 @@ void bsup_control_close(struct bsup_control *ctl, bool force, bsup_control_close
         next = c->next;
         if (force)
             s_client_close(c);
-        else if (c->pending_replies == 0)
-            s_client_drain(c);
+        else
+            s_client_drain(c); /* after its pending replies, if any */
     }
 }
 
