@@ -265,9 +265,8 @@ static void on_control_closed(void *arg)
     bsup_log_debug("control socket closed");
 }
 
-static void on_http_closed(struct bsup_http_engine *e, void *user)
+static void on_http_closed(void *user)
 {
-    (void)e;
     struct bsup_daemon *d = user;
     d->http_up = false;
 }
@@ -277,7 +276,7 @@ static void on_aws_closed(struct bsup_aws_client *c)
     struct bsup_daemon *d = (struct bsup_daemon *)((char *)c - offsetof(struct bsup_daemon, aws));
     d->aws_up = false;
     if (d->http_up)
-        bsup_http_engine_shutdown(&d->http, on_http_closed, d);
+        bsup_http_engine_close(&d->http, on_http_closed, d);
 }
 
 /* Cancels AWS calls still in flight; the engine goes once the client has closed. */
@@ -286,7 +285,7 @@ static void s_close_aws(struct bsup_daemon *d)
     if (d->aws_up && !d->aws.closing)
         bsup_aws_client_close(&d->aws, on_aws_closed);
     else if (!d->aws_up && d->http_up)
-        bsup_http_engine_shutdown(&d->http, on_http_closed, d);
+        bsup_http_engine_close(&d->http, on_http_closed, d);
 }
 
 static void on_rec_closed(struct bsup_reconcile_engine *e)

@@ -32,12 +32,6 @@ struct s_state {
     bool stats;
 };
 
-static void on_engine_closed(struct bsup_http_engine *e, void *user)
-{
-    (void)e;
-    (void)user;
-}
-
 static void on_client_closed(struct bsup_aws_client *c)
 {
     struct s_state *st = (struct s_state *)((char *)c - offsetof(struct s_state, client));
@@ -52,7 +46,7 @@ static void on_client_closed(struct bsup_aws_client *c)
                 (unsigned long long)hs.connections_opened, hs.peak_in_flight,
                 (unsigned long long)c->creds.resolutions);
     }
-    bsup_http_engine_shutdown(&st->engine, on_engine_closed, st);
+    bsup_http_engine_close(&st->engine, NULL, NULL);
 }
 
 static void s_finish(struct s_state *st)
