@@ -271,9 +271,9 @@ static void on_http_closed(void *user)
     d->http_up = false;
 }
 
-static void on_aws_closed(struct bsup_aws_client *c)
+static void on_aws_closed(void *user)
 {
-    struct bsup_daemon *d = (struct bsup_daemon *)((char *)c - offsetof(struct bsup_daemon, aws));
+    struct bsup_daemon *d = user;
     d->aws_up = false;
     if (d->http_up)
         bsup_http_engine_close(&d->http, on_http_closed, d);
@@ -283,7 +283,7 @@ static void on_aws_closed(struct bsup_aws_client *c)
 static void s_close_aws(struct bsup_daemon *d)
 {
     if (d->aws_up && !d->aws.closing)
-        bsup_aws_client_close(&d->aws, on_aws_closed);
+        bsup_aws_client_close(&d->aws, on_aws_closed, d);
     else if (!d->aws_up && d->http_up)
         bsup_http_engine_close(&d->http, on_http_closed, d);
 }
