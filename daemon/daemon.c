@@ -258,9 +258,9 @@ static void on_watchdog(uv_timer_t *t)
         bsup_log_err("unhealthy, not feeding the systemd watchdog");
 }
 
-static void on_control_closed(void *arg)
+static void on_control_closed(void *user)
 {
-    struct bsup_daemon *d = arg;
+    struct bsup_daemon *d = user;
     d->control = NULL;
     bsup_log_debug("control socket closed");
 }
@@ -310,7 +310,7 @@ static void on_deadline(uv_timer_t *t)
     bsup_log_warn("stop deadline reached, cancelling what is left deadline_ms=%d",
                   BSUP_DAEMON_STOP_DEADLINE_MS);
     if (d->control)
-        bsup_control_close(d->control, true, NULL, NULL);
+        bsup_control_drop_clients(d->control);
     s_close_aws(d);
 }
 
@@ -335,7 +335,7 @@ static void s_stop(struct bsup_daemon *d, int signum)
     uv_unref((uv_handle_t *)&d->sig_int);
     uv_timer_stop(&d->watchdog);
     if (d->control)
-        bsup_control_close(d->control, false, on_control_closed, d);
+        bsup_control_close(d->control, on_control_closed, d);
     s_close_work(d);
     uv_timer_start(&d->deadline, on_deadline, BSUP_DAEMON_STOP_DEADLINE_MS, 0);
     uv_unref((uv_handle_t *)&d->deadline);
@@ -526,8 +526,11 @@ int bsup_daemon_main(const struct bsup_options *opts)
     rc = 0;
 out:
     free(paused);
-    if (d.control)
-        bsup_control_close(d.control, true, on_control_closed, &d);
+    if (d.control) { /* a stop left a client the loop did not wait for, or we never ran */
+        if (!d.stopping)
+            bsup_control_close(d.control, on_control_closed, &d);
+        bsup_control_drop_clients(d.control);
+    }
     s_close_work(&d);
     uv_run(&d.loop, UV_RUN_DEFAULT);
     uv_walk(&d.loop, on_walk_close, NULL);

@@ -62,9 +62,9 @@ static json_t *on_request(void *ctx, uint64_t client_id, const struct bsup_peer 
     return json_pack("{s:b, s:O}", "ok", 1, "echo", request);
 }
 
-static void on_control_closed(void *arg)
+static void on_control_closed(void *user)
 {
-    struct fixture *f = arg;
+    struct fixture *f = user;
     assert_false(f->in_close_call); /* never from inside the close call */
     f->closed++;
 }
@@ -77,10 +77,14 @@ static void s_open(struct fixture *f)
                      0);
 }
 
-static void s_close(struct fixture *f, bool force)
+/* Closes the server; with drop_clients, without waiting for them (as bsupd's exit path). */
+static void s_close(struct fixture *f, bool drop_clients)
 {
+    struct bsup_control *ctl = f->ctl;
     f->in_close_call = true;
-    bsup_control_close(f->ctl, force, on_control_closed, f);
+    bsup_control_close(ctl, on_control_closed, f);
+    if (drop_clients)
+        bsup_control_drop_clients(ctl);
     f->in_close_call = false;
     f->ctl = NULL;
 }
@@ -681,7 +685,36 @@ static void test_graceful_close_flushes_pending_replies(void **state)
     s_disconnect(&cl);
 }
 
-static void test_forced_close(void **state)
+static void test_drop_clients_hurries_a_close(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    f->defer = true;
+    s_open(f);
+    s_connect(f, &cl);
+    s_send_str(&cl, "{\"id\":1}\n");
+    while (f->n_requests == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    struct bsup_control *ctl = f->ctl;
+    s_close(f, false);
+    /* The close waits for the pending reply... */
+    for (int i = 0; i < 5; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_false(cl.eof);
+    assert_int_equal(f->closed, 0);
+    /* ...until the deadline drops the client: no reply, the connection closed, then the server. */
+    f->in_close_call = true;
+    bsup_control_drop_clients(ctl);
+    f->in_close_call = false;
+    assert_int_equal(f->closed, 0);
+    s_wait_eof(&cl);
+    assert_int_equal(cl.n_lines, 0);
+    while (f->closed == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    s_disconnect(&cl);
+}
+
+static void test_close_and_drop_at_once(void **state)
 {
     struct fixture *f = *state;
     struct client cl;
@@ -692,7 +725,7 @@ static void test_forced_close(void **state)
     while (f->n_requests == 0)
         uv_run(&f->loop, UV_RUN_ONCE);
     s_close(f, true);
-    assert_int_equal(f->closed, 0);
+    assert_int_equal(f->closed, 0); /* never inside the calls */
     s_wait_eof(&cl);
     assert_int_equal(cl.n_lines, 0);
     while (f->closed == 0)
@@ -719,7 +752,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_peer_credentials_reach_the_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graceful_close_flushes_pending_replies, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_forced_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_clients_hurries_a_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_and_drop_at_once, setup, teardown),
     };
     return cmocka_run_group_tests_name("control", tests, NULL, NULL);
 }
