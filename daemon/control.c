@@ -54,8 +54,8 @@ struct bsup_control {
     uint64_t refused;           /* clients turned away over max_clients, ever */
     uint64_t refused_logged_ms; /* uv_now of the last warning about it */
     bool stopping;
-    bsup_control_closed_fn on_closed;
-    void *closed_arg;
+    bsup_close_fn on_closed;
+    void *closed_user;
 };
 
 static void s_client_close(struct s_client *c);
@@ -127,12 +127,12 @@ static void s_maybe_closed(struct bsup_control *ctl)
 {
     if (!ctl->stopping || ctl->listener_open || ctl->n_all > 0)
         return;
-    bsup_control_closed_fn fn = ctl->on_closed;
-    void *arg = ctl->closed_arg;
+    bsup_close_fn cb = ctl->on_closed;
+    void *user = ctl->closed_user;
     free(ctl->path);
     free(ctl);
-    if (fn)
-        fn(arg);
+    if (cb)
+        cb(user);
 }
 
 static void on_client_handle_closed(uv_handle_t *h)
@@ -285,6 +285,26 @@ static void s_client_line(struct s_client *c, const char *line, size_t len)
     s_client_send(c, reply);
 }
 
+bool bsup_control_next_line(const char *buf, size_t len, size_t *start, size_t *scan,
+                            const char **out_line, size_t *out_len)
+{
+    for (size_t i = *scan; i < len; i++) {
+        if (buf[i] != '\n')
+            continue;
+        size_t begin = *start, end = i;
+        *start = *scan = i + 1;
+        if (end > begin && buf[end - 1] == '\r')
+            end--;
+        if (end > begin) {
+            *out_line = buf + begin;
+            *out_len = end - begin;
+            return true;
+        }
+    }
+    *scan = len;
+    return false;
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
@@ -312,19 +332,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || c->draining)
         return;
     uv_timer_again(&c->idle);
-    size_t scan = c->len;
+    size_t start = 0, scan = c->len; /* what was kept from earlier reads holds no newline */
+    const char *line;
+    size_t line_len;
     c->len += (size_t)nread;
-    size_t start = 0;
-    for (size_t i = scan; i < c->len && !c->draining; i++) {
-        if (c->buf[i] != '\n')
-            continue;
-        size_t end = i;
-        if (end > start && c->buf[end - 1] == '\r')
-            end--;
-        if (end > start)
-            s_client_line(c, c->buf + start, end - start);
-        start = i + 1;
-    }
+    while (!c->draining && bsup_control_next_line(c->buf, c->len, &start, &scan, &line, &line_len))
+        s_client_line(c, line, line_len);
     if (c->closing)
         return;
     memmove(c->buf, c->buf + start, c->len - start);
@@ -529,8 +542,7 @@ int bsup_control_open(uv_loop_t *loop, const char *path, int listen_fd, gid_t so
         /* The handle is initialised: it must be closed through the loop. */
         rc = bsup_diag_set(diag, BSUP_EIO, "cannot listen on control socket %s: %s",
                            path ? path : "(activated)", uv_strerror(rc));
-        ctl->stopping = true;
-        bsup_control_close(ctl, true, NULL, NULL);
+        bsup_control_close(ctl, NULL, NULL);
         return rc;
     }
     *out = ctl;
@@ -569,26 +581,24 @@ static void on_listener_closed(uv_handle_t *h)
     s_maybe_closed(ctl);
 }
 
-void bsup_control_close(struct bsup_control *ctl, bool force, bsup_control_closed_fn on_closed,
-                        void *arg)
+void bsup_control_close(struct bsup_control *ctl, bsup_close_fn cb, void *user)
 {
-    if (on_closed) {
-        ctl->on_closed = on_closed;
-        ctl->closed_arg = arg;
-    }
+    ctl->on_closed = cb;
+    ctl->closed_user = user;
     ctl->stopping = true;
     if (ctl->listener_open && !uv_is_closing((uv_handle_t *)&ctl->listener)) {
         uv_close((uv_handle_t *)&ctl->listener, on_listener_closed);
         if (ctl->path)
             unlink(ctl->path);
     }
-    for (struct s_client *c = ctl->clients, *next; c; c = next) {
-        next = c->next;
-        if (force)
-            s_client_close(c);
-        else if (c->pending_replies == 0)
-            s_client_drain(c);
-    }
+    for (struct s_client *c = ctl->clients; c; c = c->next)
+        s_client_drain(c); /* after its pending replies, if any */
+}
+
+void bsup_control_drop_clients(struct bsup_control *ctl)
+{
+    for (struct s_client *c = ctl->clients; c; c = c->next)
+        s_client_close(c); /* unlinked only in the close callback */
 }
 
 size_t bsup_control_n_clients(const struct bsup_control *ctl)

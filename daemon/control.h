@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "core/base/error.h"
+#include "daemon/close.h"
 
 #define BSUP_CONTROL_PROTOCOL 1
 
@@ -48,7 +49,6 @@ struct bsup_control;
  * reference and adds the request's "id"), or NULL to answer later with bsup_control_reply. */
 typedef json_t *(*bsup_control_request_fn)(void *ctx, uint64_t client_id,
                                            const struct bsup_peer *peer, json_t *request);
-typedef void (*bsup_control_closed_fn)(void *arg);
 
 /* Listens on the socket systemd passed (listen_fd >= 0) or creates path: parent directory
  * made if missing, mode 0660, group socket_gid (unless (gid_t)-1), a stale socket removed only
@@ -65,11 +65,21 @@ int bsup_control_reply(struct bsup_control *ctl, uint64_t client_id, json_t *rep
 json_t *bsup_control_error(const char *code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Stops accepting; clients get their queued output, then are closed. With force, closes
- * everything now. on_closed fires (asynchronously) once nothing is left; ctl is then freed.
- * May be called again with force=true while a graceful close is under way. */
-void bsup_control_close(struct bsup_control *ctl, bool force, bsup_control_closed_fn on_closed,
-                        void *arg);
+/* Stops accepting and removes the socket path it created; each client gets its pending replies
+ * and queued output, then is closed. cb(user) runs once nothing is left, never inside this call;
+ * ctl is freed just before it. Call once (daemon/close.h). */
+void bsup_control_close(struct bsup_control *ctl, bsup_close_fn cb, void *user);
+
+/* Closes every client now, dropping its queued output and pending replies: hurries a close
+ * under way (the daemon's stop deadline). */
+void bsup_control_drop_clients(struct bsup_control *ctl);
+
+/* The framing, pure: the next non-empty line of buf[*start, len), without its "\n" or "\r\n".
+ * Scanning resumes at *scan (*start <= *scan; bytes between them hold no newline). On a line:
+ * true, and both move past its "\n"; otherwise false, *scan = len, and [*start, len) is an
+ * incomplete line to keep for the next read. */
+bool bsup_control_next_line(const char *buf, size_t len, size_t *start, size_t *scan,
+                            const char **out_line, size_t *out_len);
 
 size_t bsup_control_n_clients(const struct bsup_control *ctl);
 

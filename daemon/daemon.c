@@ -275,35 +275,34 @@ static void on_watchdog(uv_timer_t *t)
         bsup_log_err("unhealthy, not feeding the systemd watchdog");
 }
 
-static void on_control_closed(void *arg)
+static void on_control_closed(void *user)
 {
-    struct bsup_daemon *d = arg;
+    struct bsup_daemon *d = user;
     d->control = NULL;
     bsup_log_debug("control socket closed");
 }
 
-static void on_http_closed(struct bsup_http_engine *e, void *user)
+static void on_http_closed(void *user)
 {
-    (void)e;
     struct bsup_daemon *d = user;
     d->http_up = false;
 }
 
-static void on_aws_closed(struct bsup_aws_client *c)
+static void on_aws_closed(void *user)
 {
-    struct bsup_daemon *d = (struct bsup_daemon *)((char *)c - offsetof(struct bsup_daemon, aws));
+    struct bsup_daemon *d = user;
     d->aws_up = false;
     if (d->http_up)
-        bsup_http_engine_shutdown(&d->http, on_http_closed, d);
+        bsup_http_engine_close(&d->http, on_http_closed, d);
 }
 
 /* Cancels AWS calls still in flight; the engine goes once the client has closed. */
 static void s_close_aws(struct bsup_daemon *d)
 {
     if (d->aws_up && !d->aws.closing)
-        bsup_aws_client_close(&d->aws, on_aws_closed);
+        bsup_aws_client_close(&d->aws, on_aws_closed, d);
     else if (!d->aws_up && d->http_up)
-        bsup_http_engine_shutdown(&d->http, on_http_closed, d);
+        bsup_http_engine_close(&d->http, on_http_closed, d);
 }
 
 static void on_rec_closed(void *user)
@@ -329,7 +328,7 @@ static void on_deadline(uv_timer_t *t)
     bsup_log_warn("stop deadline reached, cancelling what is left deadline_ms=%d",
                   BSUP_DAEMON_STOP_DEADLINE_MS);
     if (d->control)
-        bsup_control_close(d->control, true, NULL, NULL);
+        bsup_control_drop_clients(d->control);
     s_close_aws(d);
 }
 
@@ -354,7 +353,7 @@ static void s_stop(struct bsup_daemon *d, int signum)
     uv_unref((uv_handle_t *)&d->sig_int);
     uv_timer_stop(&d->watchdog);
     if (d->control)
-        bsup_control_close(d->control, false, on_control_closed, d);
+        bsup_control_close(d->control, on_control_closed, d);
     s_close_work(d);
     uv_timer_start(&d->deadline, on_deadline, BSUP_DAEMON_STOP_DEADLINE_MS, 0);
     uv_unref((uv_handle_t *)&d->deadline);
@@ -546,8 +545,11 @@ int bsup_daemon_main(const struct bsup_options *opts)
     rc = 0;
 out:
     free(paused);
-    if (d.control)
-        bsup_control_close(d.control, true, on_control_closed, &d);
+    if (d.control) { /* a stop left a client the loop did not wait for, or we never ran */
+        if (!d.stopping)
+            bsup_control_close(d.control, on_control_closed, &d);
+        bsup_control_drop_clients(d.control);
+    }
     s_close_work(&d);
     uv_run(&d.loop, UV_RUN_DEFAULT);
     uv_walk(&d.loop, on_walk_close, NULL);

@@ -107,7 +107,7 @@ struct bsup_reconcile_engine {
     bool closing;
     bool tick_closed;
     unsigned n_kicks; /* batches whose timer is not closed yet */
-    void (*close_cb)(void *user);
+    bsup_close_fn close_cb;
     void *close_user;
     void (*on_change)(void *ctx);
     void *ctx;
@@ -738,7 +738,7 @@ static void s_maybe_closed(struct bsup_reconcile_engine *e)
         if (e->domains[d]->shared_free)
             e->domains[d]->shared_free(e->shared[d]);
     free(e->shared);
-    void (*cb)(void *) = e->close_cb;
+    bsup_close_fn cb = e->close_cb;
     void *user = e->close_user;
     free(e);
     if (cb)
@@ -1133,7 +1133,7 @@ void bsup_reconcile_figures(const struct bsup_reconcile_engine *e,
     }
 }
 
-void bsup_reconcile_close(struct bsup_reconcile_engine *e, void (*cb)(void *user), void *user)
+void bsup_reconcile_close(struct bsup_reconcile_engine *e, bsup_close_fn cb, void *user)
 {
     e->closing = true;
     e->close_cb = cb;

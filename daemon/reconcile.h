@@ -12,6 +12,7 @@
 #include "core/reconcile/plan.h"
 #include "core/reconcile/state.h"
 #include "daemon/aws/client.h"
+#include "daemon/close.h"
 #include "store/store.h"
 
 #include <stdbool.h>
@@ -83,8 +84,8 @@ const void *bsup_reconcile_observation(const struct bsup_reconcile_engine *e, co
                                        size_t i);
 void bsup_reconcile_figures(const struct bsup_reconcile_engine *e,
                             struct bsup_reconcile_figures *out);
-/* Stops scheduling, cancels AWS calls in progress (via the client) and frees the engine;
- * cb(user) runs once everything is gone. */
-void bsup_reconcile_close(struct bsup_reconcile_engine *e, void (*cb)(void *user), void *user);
+/* Stops scheduling; batches end as the AWS client cancels their calls. The engine (made by
+ * bsup_reconcile_new) frees itself, then cb(user) runs, always from the loop. */
+void bsup_reconcile_close(struct bsup_reconcile_engine *e, bsup_close_fn cb, void *user);
 
 #endif

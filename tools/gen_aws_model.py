@@ -32,7 +32,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICES_H = "core/aws/services.h"
 # Where the captured responses are today; the test-data move makes this tests/data.
-DEFAULT_TESTDATA = "../shared/testdata"
+DEFAULT_TESTDATA = "tests/data"
 
 # The operations bsupd calls: (service, action, API family). Service and family are the
 # names in core/aws/services.h (BSUP_AWS_SERVICE_MAP, BSUP_API_FAMILY_MAP).

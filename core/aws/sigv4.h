@@ -1,6 +1,6 @@
 /* AWS Signature Version 4 (header signing) with OpenSSL 3. Pure: no I/O, time is passed in.
  * The canonical request follows the AWS spec for every service except S3 (see
- * BSUP_SIGV4_NO_NORMALIZE_PATH); tests walk the official vectors in testdata/sigv4. */
+ * BSUP_SIGV4_NO_NORMALIZE_PATH); tests walk the official vectors in tests/data/sigv4. */
 #ifndef BSUP_CORE_AWS_SIGV4_H
 #define BSUP_CORE_AWS_SIGV4_H
 

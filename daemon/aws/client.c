@@ -451,24 +451,23 @@ static void s_maybe_closed(struct bsup_aws_client *c)
         return;
     for (int i = 0; i < BSUP_AWS_SERVICE_COUNT; i++)
         bsup_sigv4_cache_cleanup(&c->services[i].sigv4);
-    void (*cb)(struct bsup_aws_client *) = c->close_cb;
+    bsup_close_fn cb = c->close_cb;
     c->close_cb = NULL;
     if (cb)
-        cb(c);
+        cb(c->close_user);
 }
 
-static void on_creds_closed(struct bsup_credprovider *cp)
+static void on_creds_closed(void *user)
 {
-    struct bsup_aws_client *c =
-        (struct bsup_aws_client *)((char *)cp - offsetof(struct bsup_aws_client, creds));
-    s_maybe_closed(c);
+    s_maybe_closed(user);
 }
 
-void bsup_aws_client_close(struct bsup_aws_client *c, void (*close_cb)(struct bsup_aws_client *c))
+void bsup_aws_client_close(struct bsup_aws_client *c, bsup_close_fn cb, void *user)
 {
     c->closing = true;
-    c->close_cb = close_cb;
+    c->close_cb = cb;
+    c->close_user = user;
     for (struct bsup_aws_call *call = c->calls; call; call = call->next)
         bsup_aws_call_cancel(call);
-    bsup_credprovider_close(&c->creds, on_creds_closed);
+    bsup_credprovider_close(&c->creds, on_creds_closed, c);
 }

@@ -65,7 +65,8 @@ struct bsup_aws_client {
     struct bsup_aws_call *calls; /* in progress, for cancel on close */
     unsigned n_alive;            /* calls not yet freed (their timer still closing) */
     bool closing;
-    void (*close_cb)(struct bsup_aws_client *c);
+    bsup_close_fn close_cb;
+    void *close_user;
 };
 
 /* What a call produced. Valid during the callback only (json_incref to keep pages). */
@@ -96,7 +97,9 @@ int bsup_aws_call(struct bsup_aws_client *c, const char *service, const char *ac
 const char *bsup_aws_client_why(const struct bsup_aws_client *c, const char *service, int rc);
 /* The callback then runs with BSUP_ECANCELED. */
 void bsup_aws_call_cancel(struct bsup_aws_call *call);
-/* Cancels every call, closes the credential provider; close_cb once all is freed. */
-void bsup_aws_client_close(struct bsup_aws_client *c, void (*close_cb)(struct bsup_aws_client *c));
+/* Cancels every call (their callbacks get BSUP_ECANCELED), closes the credential provider;
+ * cb(user) once all is freed, never inside this call (daemon/close.h). The engine stays open:
+ * close it after. */
+void bsup_aws_client_close(struct bsup_aws_client *c, bsup_close_fn cb, void *user);
 
 #endif

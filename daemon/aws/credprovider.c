@@ -58,6 +58,15 @@ static void s_arm_refresh(struct bsup_credprovider *cp)
     uv_timer_start(&cp->timer, on_refresh_timer, (uint64_t)(at - now) * 1000, 0);
 }
 
+/* The last step of a close: the timer is closed and no request is in flight. */
+static void s_closed(struct bsup_credprovider *cp)
+{
+    bsup_close_fn cb = cp->close_cb;
+    cp->close_cb = NULL;
+    if (cb)
+        cb(cp->close_user); /* may free cp */
+}
+
 static void on_http_done(struct bsup_http_call *call, struct bsup_http_response *resp, void *user)
 {
     (void)call;
@@ -72,8 +81,8 @@ static void on_http_done(struct bsup_http_call *call, struct bsup_http_response 
         struct bsup_diag d;
         bsup_diag_set(&d, BSUP_ECANCELED, "credential resolution cancelled");
         s_finish(cp, NULL, &d);
-        if (cp->closing && cp->timer_closed && cp->close_cb)
-            cp->close_cb(cp);
+        if (cp->closing && cp->timer_closed)
+            s_closed(cp);
         return;
     }
     s_step(cp, &r);
@@ -211,15 +220,15 @@ static void on_timer_closed(uv_handle_t *h)
     struct bsup_credprovider *cp = h->data;
     bsup_aws_credentials_cleanup(&cp->creds);
     cp->timer_closed = true;
-    if (!cp->call && cp->close_cb) /* else on_http_done finishes the close */
-        cp->close_cb(cp);
+    if (!cp->call) /* else on_http_done finishes the close */
+        s_closed(cp);
 }
 
-void bsup_credprovider_close(struct bsup_credprovider *cp,
-                             void (*close_cb)(struct bsup_credprovider *cp))
+void bsup_credprovider_close(struct bsup_credprovider *cp, bsup_close_fn cb, void *user)
 {
     cp->closing = true;
-    cp->close_cb = close_cb;
+    cp->close_cb = cb;
+    cp->close_user = user;
     cp->pending_step = NULL;
     if (cp->call) {
         bsup_http_cancel(cp->call); /* on_http_done finishes the waiters */

@@ -7,6 +7,7 @@
 
 #include "core/aws/chain.h"
 #include "core/aws/credentials.h"
+#include "daemon/close.h"
 #include "daemon/http/engine.h"
 
 #include <stdbool.h>
@@ -34,7 +35,8 @@ struct bsup_credprovider {
     bool timer_for_step;
     bool timer_closed;
     bool closing;
-    void (*close_cb)(struct bsup_credprovider *cp);
+    bsup_close_fn close_cb;
+    void *close_user;
 };
 
 int bsup_credprovider_init(struct bsup_credprovider *cp, uv_loop_t *loop,
@@ -44,10 +46,9 @@ int bsup_credprovider_init(struct bsup_credprovider *cp, uv_loop_t *loop,
 const struct bsup_aws_credentials *bsup_credprovider_current(struct bsup_credprovider *cp);
 /* Starts a resolution if none runs and calls cb (never inside this call) when it ends. */
 int bsup_credprovider_wait(struct bsup_credprovider *cp, bsup_credprovider_fn cb, void *user);
-/* Cancels what runs, fails the waiters with BSUP_ECANCELED, wipes the secrets; close_cb runs
- * once every handle is closed. */
-void bsup_credprovider_close(struct bsup_credprovider *cp,
-                             void (*close_cb)(struct bsup_credprovider *cp));
+/* Cancels what runs, fails the waiters with BSUP_ECANCELED, wipes the secrets; cb(user) runs
+ * once every handle is closed, never inside this call (daemon/close.h). */
+void bsup_credprovider_close(struct bsup_credprovider *cp, bsup_close_fn cb, void *user);
 /* The environment as the chain sees it, with HOME from the password database when unset. */
 const char *bsup_credprovider_getenv(void *ctx, const char *name);
 

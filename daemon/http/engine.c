@@ -220,7 +220,7 @@ static void s_drain(struct bsup_http_engine *e)
 
 /* ---- libuv <-> libcurl glue --------------------------------------------------------------- */
 
-/* Counts a closed handle; the last one of a shutdown frees the share and reports. */
+/* Counts a closed handle; the last one of a close frees the share and reports. */
 static void s_handle_closed(struct bsup_http_engine *e)
 {
     e->open_handles--;
@@ -233,10 +233,10 @@ static void s_handle_closed(struct bsup_http_engine *e)
     free(e->user_agent);
     e->ca_file = e->user_agent = NULL;
     e->initialized = 0;
-    bsup_http_shutdown_fn cb = e->shutdown_cb;
-    void *user = e->shutdown_user;
+    bsup_close_fn cb = e->close_cb;
+    void *user = e->close_user;
     if (cb)
-        cb(e, user); /* may free e: nothing after this */
+        cb(user); /* may free e: nothing after this */
 }
 
 static void on_engine_handle_close(uv_handle_t *handle)
@@ -339,7 +339,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-/* Runs done callbacks outside any call into the engine, then finishes a shutdown. */
+/* Runs done callbacks outside any call into the engine, then finishes a close. */
 static void on_deliver(uv_idle_t *idle)
 {
     struct bsup_http_engine *e = idle->data;
@@ -524,13 +524,13 @@ void bsup_http_cancel(struct bsup_http_call *call)
     }
 }
 
-void bsup_http_engine_shutdown(struct bsup_http_engine *e, bsup_http_shutdown_fn cb, void *user)
+void bsup_http_engine_close(struct bsup_http_engine *e, bsup_close_fn cb, void *user)
 {
     if (!e->initialized || e->shutting_down)
         return;
     e->shutting_down = 1;
-    e->shutdown_cb = cb;
-    e->shutdown_user = user;
+    e->close_cb = cb;
+    e->close_user = user;
     while (!bsup_http_list_empty(&e->queue)) {
         struct bsup_http_call *call =
             BSUP_HTTP_CONTAINER(e->queue.next, struct bsup_http_call, link);

@@ -6,7 +6,7 @@
  * Threads: an engine belongs to the thread running its loop. Every function below must be
  * called on that thread and every callback runs on it; nothing is locked.
  *
- * Ownership: the caller owns struct bsup_http_engine and keeps it alive until the shutdown
+ * Ownership: the caller owns struct bsup_http_engine and keeps it alive until the close
  * callback. bsup_http_send copies everything it needs from the request; the caller may free the
  * request as soon as bsup_http_send returns. A call handle is valid from bsup_http_send until its
  * done callback returns; the engine frees it then. See docs/http-engine.md. */
@@ -14,6 +14,7 @@
 #define BSUP_DAEMON_HTTP_ENGINE_H
 
 #include "core/aws/request.h"
+#include "daemon/close.h"
 
 #include <curl/curl.h>
 #include <stddef.h>
@@ -71,15 +72,13 @@ struct bsup_http_engine;
 /* Called exactly once per successful bsup_http_send, never inside the call that started it. */
 typedef void (*bsup_http_done_fn)(struct bsup_http_call *call, struct bsup_http_response *resp,
                                   void *user);
-/* Called once when shutdown has closed every handle and freed everything. */
-typedef void (*bsup_http_shutdown_fn)(struct bsup_http_engine *engine, void *user);
 
 struct bsup_http_stats {
     uint64_t requests_submitted; /* accepted by bsup_http_send */
     uint64_t requests_started;   /* handed to libcurl */
     uint64_t requests_completed; /* an HTTP response arrived (any status) */
     uint64_t requests_failed;    /* transport error (not counting cancels) */
-    uint64_t requests_canceled;  /* bsup_http_cancel or shutdown */
+    uint64_t requests_canceled;  /* bsup_http_cancel or close */
     uint64_t connections_opened; /* sum of CURLINFO_NUM_CONNECTS over finished transfers */
     unsigned in_flight;          /* running now */
     unsigned queued;             /* waiting now */
@@ -114,8 +113,8 @@ struct bsup_http_engine {
     int initialized;
     int shutting_down;
     int closing;
-    bsup_http_shutdown_fn shutdown_cb;
-    void *shutdown_user;
+    bsup_close_fn close_cb;
+    void *close_user;
 };
 
 /* curl_global_init once per process (also done by bsup_http_engine_init). 0 or BSUP_EIO. */
@@ -124,7 +123,7 @@ int bsup_http_global_init(void);
 void bsup_http_global_cleanup(void);
 
 /* Sets up the engine on loop; opts may be NULL (all defaults). 0, BSUP_ENOMEM or BSUP_EIO.
- * On failure nothing is left open and the engine needs no shutdown. */
+ * On failure nothing is left open and the engine needs no close. */
 int bsup_http_engine_init(struct bsup_http_engine *e, uv_loop_t *loop,
                           const struct bsup_http_engine_options *opts);
 
@@ -142,9 +141,10 @@ int bsup_http_send(struct bsup_http_engine *e, const struct bsup_aws_request *re
 void bsup_http_cancel(struct bsup_http_call *call);
 
 /* Cancels everything queued and running (callbacks fire with BSUP_ECANCELED), closes all sockets
- * and handles and calls cb (may be NULL) once everything is freed; afterwards the loop holds no
- * handle of the engine. Later bsup_http_send calls return BSUP_ESHUTDOWN. Call once. */
-void bsup_http_engine_shutdown(struct bsup_http_engine *e, bsup_http_shutdown_fn cb, void *user);
+ * and handles and calls cb(user) (may be NULL; never inside this call) once everything is freed;
+ * afterwards the loop holds no handle of the engine. Later bsup_http_send calls return
+ * BSUP_ESHUTDOWN. For an initialised engine; a second call is ignored. See daemon/close.h. */
+void bsup_http_engine_close(struct bsup_http_engine *e, bsup_close_fn cb, void *user);
 
 /* Counters so far. */
 void bsup_http_engine_stats(const struct bsup_http_engine *e, struct bsup_http_stats *out_stats);

@@ -47,6 +47,19 @@ def skip(msg):
     sys.exit(0)
 
 
+def poll(fn, what, timeout_s=240, every_s=0.25):
+    """Calls fn until it returns something true and returns that. The deadline is generous and
+    only turns a hang into a failure naming what; it is not what the test asserts."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = fn()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            fail("waited %ss for %s" % (timeout_s, what() if callable(what) else what))
+        time.sleep(every_s)
+
+
 def tmpdir():
     d = tempfile.mkdtemp(prefix="bsup-it-")
     os.chmod(d, 0o755)

@@ -6,7 +6,6 @@ service that does not delay the others."""
 import os
 import shutil
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "integration"))
 import reconcile_env as R  # noqa: E402
@@ -148,24 +147,37 @@ with testlib.environment("--faults") as d:
     check(df.ctl_json("status", a["name"])["services"][0]["state"] == "ok", "converged")
     df.stop()
 
-    # A service throttled for the whole window does not delay the others' cycles.
+    # A service throttled all along does not delay the others: each keeps its own 10 s cycle
+    # while the throttled one fails, says why and backs off (20 s, 40 s, ...). Waits on what the
+    # daemon records (every cycle stamps the service's last_reconciled_at), not on a clock: by
+    # the time each of the others has 3 cycles, the throttled one must have fewer; were the
+    # others held to its pace, they could not get ahead of it.
     dt = R.daemon(d, services, net, settings="interval: 10s\njitter: 0s\n")
     testlib.control(faults, "PUT", "rules", {"rules": [
         {"fault": "throttle", "service": "autoscaling", "request_contains": ga}]})
     dt.start()
-    seen = {}
-    t_end = time.monotonic() + 40
-    while time.monotonic() < t_end:
-        for row in dt.ctl_json("status", expect=None)["services"]:
+    stamps = {}  # service -> the distinct last_reconciled_at seen, one per cycle
+    rows = {}
+
+    def others_cycled():
+        rows.clear()
+        rows.update({r["service"]: r for r in dt.ctl_json("status", expect=None)["services"]})
+        for name, row in rows.items():
             if row.get("last_reconciled_at"):
-                seen.setdefault(row["service"], set()).add(row["last_reconciled_at"])
-        if len(seen.get(b["name"], ())) >= 3 and len(seen.get(c["name"], ())) >= 3:
-            break
-        time.sleep(0.5)
-    rows = {r["service"]: r for r in dt.ctl_json("status", expect=None)["services"]}
-    check(len(seen.get(b["name"], ())) >= 3 and len(seen.get(c["name"], ())) >= 3,
-          f"the others kept their 10 s cycles: {[(k, len(v)) for k, v in seen.items()]}")
-    check(rows[a["name"]]["state"] == "error" and "Throttling" in (rows[a["name"]]["error"] or ""),
+                stamps.setdefault(name, set()).add(row["last_reconciled_at"])
+        return (rows[a["name"]]["state"] == "error" and
+                all(len(stamps.get(s["name"], ())) >= 3 for s in (b, c)))
+
+    R.bsuptest.poll(others_cycled, lambda: "3 cycles of the others and an error on the "
+                    f"throttled one: cycles {[(k, len(v)) for k, v in stamps.items()]}, "
+                    f"{a['name']} {rows.get(a['name'], {}).get('state')}")
+    n = {k: len(v) for k, v in stamps.items()}
+    print(f"cycles seen: {n}; {a['name']} failures {rows[a['name']]['failures']}")
+    check(all(n[a["name"]] < n[s["name"]] for s in (b, c)),
+          f"the others kept their own cycles, ahead of the throttled one: {n}")
+    check(all(rows[s["name"]]["state"] == "ok" for s in (b, c)),
+          f"and were not caught in its throttling: {[rows[s['name']]['state'] for s in (b, c)]}")
+    check("Throttling" in (rows[a["name"]]["error"] or ""),
           f"the throttled one reports it: {rows[a['name']]['state']} {rows[a['name']]['error']}")
     check(rows[a["name"]]["failures"] >= 1, "and backs off")
     testlib.control(faults, "DELETE", "rules")

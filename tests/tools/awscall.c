@@ -32,15 +32,10 @@ struct s_state {
     bool stats;
 };
 
-static void on_engine_closed(struct bsup_http_engine *e, void *user)
+static void on_client_closed(void *user)
 {
-    (void)e;
-    (void)user;
-}
-
-static void on_client_closed(struct bsup_aws_client *c)
-{
-    struct s_state *st = (struct s_state *)((char *)c - offsetof(struct s_state, client));
+    struct s_state *st = user;
+    const struct bsup_aws_client *c = &st->client;
     if (st->stats) {
         struct bsup_http_stats hs;
         bsup_http_engine_stats(&st->engine, &hs);
@@ -52,13 +47,13 @@ static void on_client_closed(struct bsup_aws_client *c)
                 (unsigned long long)hs.connections_opened, hs.peak_in_flight,
                 (unsigned long long)c->creds.resolutions);
     }
-    bsup_http_engine_shutdown(&st->engine, on_engine_closed, st);
+    bsup_http_engine_close(&st->engine, NULL, NULL);
 }
 
 static void s_finish(struct s_state *st)
 {
     uv_close((uv_handle_t *)&st->round_timer, NULL);
-    bsup_aws_client_close(&st->client, on_client_closed);
+    bsup_aws_client_close(&st->client, on_client_closed, st);
 }
 
 static void s_round(struct s_state *st);

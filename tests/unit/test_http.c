@@ -18,8 +18,8 @@ struct fixture {
     struct bsup_test_httpd srv;
     struct bsup_http_engine eng;
     int engine_up;
-    int shutdown_done;
-    int in_engine_call; /* set around bsup_http_send / bsup_http_cancel */
+    int engine_closed;
+    int in_engine_call; /* set around bsup_http_send / bsup_http_cancel / bsup_http_engine_close */
 };
 
 struct result {
@@ -60,21 +60,21 @@ static int setup_one_in_flight(void **state)
     return setup_with(state, &o);
 }
 
-static void on_shutdown(struct bsup_http_engine *e, void *user)
+static void on_engine_closed(void *user)
 {
     struct fixture *f = user;
-    assert_ptr_equal(e, &f->eng);
-    f->shutdown_done++;
+    assert_false(f->in_engine_call); /* never inside the close call */
+    f->engine_closed++;
 }
 
 static int teardown(void **state)
 {
     struct fixture *f = *state;
     if (f->engine_up && !f->eng.shutting_down)
-        bsup_http_engine_shutdown(&f->eng, on_shutdown, f);
+        bsup_http_engine_close(&f->eng, on_engine_closed, f);
     bsup_test_httpd_close(&f->srv);
     assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(f->shutdown_done, 1);
+    assert_int_equal(f->engine_closed, 1);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     alarm(0);
     free(f);
@@ -466,46 +466,46 @@ static void test_invalid_requests_fail_synchronously(void **state)
     assert_false(r.done);
 }
 
-struct shutdown_case {
+struct close_case {
     struct fixture *f;
     struct result r[5];
-    int shutdown_requested;
+    int close_requested;
 };
 
-static void on_request_shutdown(struct bsup_test_httpd *srv, const char *method, const char *target,
-                                void *user)
+static void on_request_close(struct bsup_test_httpd *srv, const char *method, const char *target,
+                             void *user)
 {
     (void)method;
     (void)target;
-    struct shutdown_case *sc = user;
-    if (srv->requests == 2 && !sc->shutdown_requested) {
-        sc->shutdown_requested = 1;
+    struct close_case *sc = user;
+    if (srv->requests == 2 && !sc->close_requested) {
+        sc->close_requested = 1;
         sc->f->in_engine_call = 1;
-        bsup_http_engine_shutdown(&sc->f->eng, on_shutdown, sc->f);
+        bsup_http_engine_close(&sc->f->eng, on_engine_closed, sc->f);
         sc->f->in_engine_call = 0;
     }
 }
 
-static void test_shutdown_with_requests_in_flight(void **state)
+static void test_close_with_requests_in_flight(void **state)
 {
     struct fixture *f = *state;
-    static struct shutdown_case sc;
+    static struct close_case sc;
     memset(&sc, 0, sizeof(sc));
     sc.f = f;
     struct bsup_http_engine_options o = {.max_in_flight = 2};
     /* Restart the engine with a cap of 2 so that 3 requests stay queued. */
-    bsup_http_engine_shutdown(&f->eng, on_shutdown, f);
-    s_run_until(f, &f->shutdown_done);
-    f->shutdown_done = 0;
+    bsup_http_engine_close(&f->eng, on_engine_closed, f);
+    s_run_until(f, &f->engine_closed);
+    f->engine_closed = 0;
     assert_int_equal(bsup_http_engine_init(&f->eng, &f->loop, &o), 0);
 
-    f->srv.on_request = on_request_shutdown;
+    f->srv.on_request = on_request_close;
     f->srv.user = &sc;
     for (int i = 0; i < 5; i++)
         s_send(f, "GET", "/stall", NULL, &sc.r[i]);
-    s_run_until(f, &f->shutdown_done);
+    s_run_until(f, &f->engine_closed);
     for (int i = 0; i < 5; i++) {
-        assert_true(sc.r[i].done); /* every callback ran before the shutdown callback */
+        assert_true(sc.r[i].done); /* every callback ran before the close callback */
         assert_int_equal(sc.r[i].err, BSUP_ECANCELED);
         result_free(&sc.r[i]);
     }
@@ -518,14 +518,14 @@ static void test_shutdown_with_requests_in_flight(void **state)
     /* teardown: the server closes, uv_run returns 0 and uv_loop_close succeeds. */
 }
 
-static void test_shutdown_idle_engine(void **state)
+static void test_close_idle_engine(void **state)
 {
     struct fixture *f = *state;
     f->in_engine_call = 1;
-    bsup_http_engine_shutdown(&f->eng, on_shutdown, f);
+    bsup_http_engine_close(&f->eng, on_engine_closed, f);
     f->in_engine_call = 0;
-    assert_int_equal(f->shutdown_done, 0); /* never inside the call */
-    s_run_until(f, &f->shutdown_done);
+    assert_int_equal(f->engine_closed, 0); /* never inside the call */
+    s_run_until(f, &f->engine_closed);
 }
 
 static void test_proxy_environment(void **state)
@@ -715,8 +715,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_is_asynchronous, setup_one_in_flight, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_requests_fail_synchronously, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_with_requests_in_flight, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_idle_engine, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_with_requests_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_idle_engine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proxy_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_limits_per_endpoint, setup_small_queue,
                                         teardown),

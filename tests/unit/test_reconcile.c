@@ -395,23 +395,22 @@ static int s_setup(void **state)
     return 0;
 }
 
-static void on_http_down(struct bsup_http_engine *e, void *user)
+static void on_http_down(void *user)
 {
-    (void)e;
     ((struct s_env *)user)->closed++;
 }
 
-static void on_client_closed(struct bsup_aws_client *c)
+static void on_client_closed(void *user)
 {
-    struct s_env *t = (struct s_env *)((char *)c - offsetof(struct s_env, client));
-    bsup_http_engine_shutdown(&t->http, on_http_down, t);
+    struct s_env *t = user;
+    bsup_http_engine_close(&t->http, on_http_down, t);
 }
 
 static void on_rec_closed(void *user)
 {
     struct s_env *t = user;
     t->rec = NULL;
-    bsup_aws_client_close(&t->client, on_client_closed);
+    bsup_aws_client_close(&t->client, on_client_closed, t);
 }
 
 static int s_teardown(void **state)

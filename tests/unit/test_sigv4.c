@@ -1,6 +1,6 @@
 /* Walks every case of the official SigV4 suite under BSUP_TESTDATA/sigv4 (nested directories
  * included) and checks the canonical request, string to sign, Authorization and signed request.
- * Fixed inputs come from testdata/sigv4/README.md. */
+ * Fixed inputs come from tests/data/sigv4/README.md. */
 #include "tests/lib/testlib.h"
 
 #include "core/aws/sigv4.h"

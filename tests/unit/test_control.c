@@ -1,0 +1,759 @@
+/* The control socket server (daemon/control.c): framing, limits and peer identity, over a real
+ * Unix socket in a temporary directory, with server and clients on the test's own loop. */
+#include "tests/lib/testlib.h"
+
+#include "core/base/error.h"
+#include "daemon/control.h"
+
+#include <jansson.h>
+#include <linux/sockios.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define S_MAX_LINES 16
+#define S_MAX_REQUESTS 16
+
+struct fixture {
+    uv_loop_t loop;
+    char *dir;
+    char path[108];
+    struct bsup_control_limits limits;
+    struct bsup_control *ctl;
+    bool defer;         /* on_request answers later (returns NULL) */
+    bool in_close_call; /* set around bsup_control_close */
+    int closed;         /* close callbacks seen */
+    size_t n_requests;
+    json_t *requests[S_MAX_REQUESTS];
+    uint64_t client_ids[S_MAX_REQUESTS];
+    struct bsup_peer peers[S_MAX_REQUESTS];
+};
+
+/* One client: a connected socket on the test's loop that collects the reply lines. */
+struct client {
+    struct fixture *f;
+    uv_pipe_t pipe;
+    int fd;
+    char in[8192];
+    size_t in_len;
+    json_t *lines[S_MAX_LINES];
+    size_t n_lines;
+    bool eof; /* EOF or a read error: the server closed the connection */
+    bool handle_closed;
+};
+
+/* ---- the server side ---- */
+
+static json_t *on_request(void *ctx, uint64_t client_id, const struct bsup_peer *peer,
+                          json_t *request)
+{
+    struct fixture *f = ctx;
+    assert_true(f->n_requests < S_MAX_REQUESTS);
+    f->requests[f->n_requests] = json_incref(request);
+    f->client_ids[f->n_requests] = client_id;
+    f->peers[f->n_requests] = *peer;
+    f->n_requests++;
+    if (f->defer)
+        return NULL;
+    return json_pack("{s:b, s:O}", "ok", 1, "echo", request);
+}
+
+static void on_control_closed(void *user)
+{
+    struct fixture *f = user;
+    assert_false(f->in_close_call); /* never from inside the close call */
+    f->closed++;
+}
+
+static void s_open(struct fixture *f)
+{
+    struct bsup_diag diag = {0};
+    assert_int_equal(bsup_control_open(&f->loop, f->path, -1, (gid_t)-1, &f->limits, on_request, f,
+                                       &f->ctl, &diag),
+                     0);
+}
+
+/* Closes the server; with drop_clients, without waiting for them (as bsupd's exit path). */
+static void s_close(struct fixture *f, bool drop_clients)
+{
+    struct bsup_control *ctl = f->ctl;
+    f->in_close_call = true;
+    bsup_control_close(ctl, on_control_closed, f);
+    if (drop_clients)
+        bsup_control_drop_clients(ctl);
+    f->in_close_call = false;
+    f->ctl = NULL;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    f->dir = bsup_test_mkdtemp();
+    assert_non_null(f->dir);
+    assert_true((size_t)snprintf(f->path, sizeof(f->path), "%s/ctl.sock", f->dir) <
+                sizeof(f->path));
+    f->limits = BSUP_CONTROL_LIMITS_DEFAULT;
+    alarm(20); /* a hang fails the test instead of the ctest timeout */
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    int expect_closed = f->closed;
+    if (f->ctl) {
+        s_close(f, true);
+        expect_closed++;
+    }
+    assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(f->closed, expect_closed);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    for (size_t i = 0; i < f->n_requests; i++)
+        json_decref(f->requests[i]);
+    bsup_test_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    alarm(0);
+    return 0;
+}
+
+/* ---- the client side ---- */
+
+static void on_client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct client *cl = h->data;
+    *buf = uv_buf_init(cl->in + cl->in_len, (unsigned)(sizeof(cl->in) - cl->in_len));
+}
+
+static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct client *cl = s->data;
+    if (nread < 0) { /* EOF, or ECONNRESET when the server left our input unread */
+        cl->eof = true;
+        uv_read_stop(s);
+        return;
+    }
+    cl->in_len += (size_t)nread;
+    char *nl;
+    while ((nl = memchr(cl->in, '\n', cl->in_len))) {
+        size_t len = (size_t)(nl - cl->in);
+        json_error_t err;
+        assert_true(cl->n_lines < S_MAX_LINES);
+        cl->lines[cl->n_lines] = json_loadb(cl->in, len, 0, &err);
+        if (!cl->lines[cl->n_lines])
+            fail_msg("reply is not JSON: %.*s", (int)len, cl->in);
+        cl->n_lines++;
+        memmove(cl->in, nl + 1, cl->in_len - len - 1);
+        cl->in_len -= len + 1;
+    }
+}
+
+/* Connects (the kernel completes it from the listen backlog) and reads on the test's loop. */
+static void s_connect(struct fixture *f, struct client *cl)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memset(cl, 0, sizeof(*cl));
+    cl->f = f;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
+    cl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(cl->fd >= 0);
+    assert_int_equal(connect(cl->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(uv_pipe_init(&f->loop, &cl->pipe, 0), 0);
+    assert_int_equal(uv_pipe_open(&cl->pipe, cl->fd), 0);
+    cl->pipe.data = cl;
+    assert_int_equal(uv_read_start((uv_stream_t *)&cl->pipe, on_client_alloc, on_client_read), 0);
+}
+
+static void on_client_closed(uv_handle_t *h)
+{
+    struct client *cl = h->data;
+    cl->handle_closed = true;
+}
+
+/* Closes the client and waits until its handle is gone. */
+static void s_disconnect(struct client *cl)
+{
+    uv_close((uv_handle_t *)&cl->pipe, on_client_closed);
+    while (!cl->handle_closed)
+        uv_run(&cl->f->loop, UV_RUN_ONCE);
+    for (size_t i = 0; i < cl->n_lines; i++)
+        json_decref(cl->lines[i]);
+    cl->n_lines = 0;
+}
+
+/* Writes everything now (the socket buffer takes it): one write(2) per call. */
+static void s_send(struct client *cl, const char *data, size_t len)
+{
+    uv_buf_t buf = uv_buf_init((char *)data, (unsigned)len);
+    assert_int_equal(uv_try_write((uv_stream_t *)&cl->pipe, &buf, 1), (int)len);
+}
+
+static void s_send_str(struct client *cl, const char *s)
+{
+    s_send(cl, s, strlen(s));
+}
+
+/* Bytes this client wrote that the server has not read yet. */
+static int s_unread(const struct client *cl)
+{
+    int n = -1;
+    assert_int_equal(ioctl(cl->fd, SIOCOUTQ, &n), 0);
+    return n;
+}
+
+/* Runs the loop until the server has read everything the client wrote. */
+static void s_wait_consumed(struct client *cl)
+{
+    while (s_unread(cl) > 0)
+        uv_run(&cl->f->loop, UV_RUN_ONCE);
+}
+
+/* Runs the loop until the client holds n reply lines (or the server closed it first). */
+static void s_wait_lines(struct client *cl, size_t n)
+{
+    while (cl->n_lines < n && !cl->eof)
+        uv_run(&cl->f->loop, UV_RUN_ONCE);
+    assert_int_equal(cl->n_lines, n);
+}
+
+static void s_wait_eof(struct client *cl)
+{
+    while (!cl->eof)
+        uv_run(&cl->f->loop, UV_RUN_ONCE);
+}
+
+static void s_wait_clients(struct fixture *f, size_t n)
+{
+    while (bsup_control_n_clients(f->ctl) != n)
+        uv_run(&f->loop, UV_RUN_ONCE);
+}
+
+static const char *s_error_code(const json_t *reply)
+{
+    assert_true(json_is_false(json_object_get(reply, "ok")));
+    const char *code = json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
+    assert_non_null(code);
+    return code;
+}
+
+/* The reply to {"id": id, ...}: ok, the same id, and the request echoed by on_request. */
+static void s_assert_echo(const json_t *reply, json_int_t id)
+{
+    assert_true(json_is_true(json_object_get(reply, "ok")));
+    assert_int_equal(json_integer_value(json_object_get(reply, "id")), id);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(reply, "echo"), "id")), id);
+}
+
+/* ---- the line splitter, pure ---- */
+
+struct s_split_case {
+    const char *in;
+    const char *lines[4]; /* NULL-terminated */
+    const char *rest;     /* the incomplete line kept for the next read */
+};
+
+static const struct s_split_case s_split_cases[] = {
+    {"", {NULL}, ""},
+    {"abc", {NULL}, "abc"},
+    {"a\n", {"a", NULL}, ""},
+    {"a\r\n", {"a", NULL}, ""},
+    {"a\nb", {"a", NULL}, "b"},
+    {"a\n\nb\r\nc", {"a", "b", NULL}, "c"},
+    {"\n\r\n\n", {NULL}, ""},       /* empty lines are ignored */
+    {"\r", {NULL}, "\r"},           /* maybe the start of "\r\n" */
+    {"a\rb\n", {"a\rb", NULL}, ""}, /* only a '\r' right before the '\n' goes */
+    {"a\r\r\n", {"a\r", NULL}, ""}, /* and only one */
+    {"{\"x\":1}\n[2]\n", {"{\"x\":1}", "[2]", NULL}, ""},
+    {"one\ntwo\nthree\nfour", {"one", "two", "three", NULL}, "four"},
+};
+
+/* Feeds in as pieces of piece bytes the way on_read does (resume scanning after what was kept,
+ * keep the incomplete rest) and checks the lines and the rest. */
+static void s_split_pieces(const struct s_split_case *c, size_t piece)
+{
+    char buf[64];
+    size_t len = 0, n = 0, in_len = strlen(c->in);
+    size_t off = 0;
+    do {
+        size_t chunk = in_len - off < piece ? in_len - off : piece;
+        size_t start = 0, scan = len;
+        const char *line;
+        size_t line_len;
+        memcpy(buf + len, c->in + off, chunk);
+        off += chunk;
+        len += chunk;
+        while (bsup_control_next_line(buf, len, &start, &scan, &line, &line_len)) {
+            if (!c->lines[n])
+                fail_msg("input %s: unexpected line %.*s", c->in, (int)line_len, line);
+            assert_int_equal(line_len, strlen(c->lines[n]));
+            assert_memory_equal(line, c->lines[n], line_len);
+            n++;
+        }
+        assert_int_equal(scan, len);
+        memmove(buf, buf + start, len - start);
+        len -= start;
+    } while (off < in_len);
+    if (c->lines[n])
+        fail_msg("input %s (pieces of %zu): line %s missing", c->in, piece, c->lines[n]);
+    assert_int_equal(len, strlen(c->rest));
+    assert_memory_equal(buf, c->rest, len);
+}
+
+static void test_line_splitter(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(s_split_cases) / sizeof(s_split_cases[0]); i++)
+        for (size_t piece = 1; piece <= 4; piece++)
+            s_split_pieces(&s_split_cases[i], piece);
+    for (size_t i = 0; i < sizeof(s_split_cases) / sizeof(s_split_cases[0]); i++)
+        s_split_pieces(&s_split_cases[i], 64); /* all at once */
+}
+
+/* ---- over the socket ---- */
+
+static void test_one_line_one_reply(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    s_open(f);
+    s_connect(f, &cl);
+    s_send_str(&cl, "{\"id\":1,\"cmd\":\"status\"}\n");
+    s_wait_lines(&cl, 1);
+    s_assert_echo(cl.lines[0], 1);
+    assert_string_equal(json_string_value(json_object_get(f->requests[0], "cmd")), "status");
+    /* The connection stays open for the next request. */
+    s_send_str(&cl, "{\"id\":\"two\"}\n");
+    s_wait_lines(&cl, 2);
+    assert_true(json_is_true(json_object_get(cl.lines[1], "ok")));
+    assert_string_equal(json_string_value(json_object_get(cl.lines[1], "id")), "two");
+    assert_false(cl.eof);
+    /* Without an id, the reply has none. */
+    s_send_str(&cl, "{\"cmd\":\"status\"}\n");
+    s_wait_lines(&cl, 3);
+    assert_null(json_object_get(cl.lines[2], "id"));
+    assert_int_equal(f->n_requests, 3);
+    assert_int_equal(f->client_ids[0], f->client_ids[2]);
+    s_disconnect(&cl);
+}
+
+static void test_several_requests_in_one_write(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    s_open(f);
+    s_connect(f, &cl);
+    s_send_str(&cl, "{\"id\":1}\n\n{\"id\":2}\r\n{\"id\":3}\n{\"id\":4}");
+    s_wait_lines(&cl, 3);
+    for (size_t i = 0; i < 3; i++)
+        s_assert_echo(cl.lines[i], (json_int_t)i + 1);
+    /* The fourth waits for its newline. */
+    s_wait_consumed(&cl);
+    assert_int_equal(f->n_requests, 3);
+    s_send_str(&cl, "\n");
+    s_wait_lines(&cl, 4);
+    s_assert_echo(cl.lines[3], 4);
+    s_disconnect(&cl);
+}
+
+static void test_request_split_across_writes(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    const char *req = "{\"id\":42,\"cmd\":\"reconcile\",\"service\":\"api\"}\r\n";
+    s_open(f);
+    s_connect(f, &cl);
+    /* One byte per write, each read by the server before the next is sent. */
+    for (size_t i = 0; req[i]; i++) {
+        s_send(&cl, req + i, 1);
+        s_wait_consumed(&cl);
+        assert_int_equal(f->n_requests, req[i + 1] ? 0 : 1);
+    }
+    s_wait_lines(&cl, 1);
+    s_assert_echo(cl.lines[0], 42);
+    assert_string_equal(json_string_value(json_object_get(f->requests[0], "service")), "api");
+    s_disconnect(&cl);
+}
+
+static void test_last_request_before_eof_counts(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    s_open(f);
+    s_connect(f, &cl);
+    s_send_str(&cl, "{\"id\":1}\n{\"id\":2}");
+    assert_int_equal(shutdown(cl.fd, SHUT_WR), 0);
+    s_wait_lines(&cl, 2);
+    s_assert_echo(cl.lines[1], 2);
+    s_wait_eof(&cl);
+    s_disconnect(&cl);
+}
+
+/* A JSON line padded to exactly len bytes (without the newline) with id 1. */
+static char *s_line_of(size_t len, const char *end)
+{
+    const char *head = "{\"id\":1,\"pad\":\"";
+    size_t fixed = strlen(head) + 2; /* the closing "} */
+    assert_true(len >= fixed);
+    char *s = malloc(len + strlen(end) + 1);
+    assert_non_null(s);
+    memcpy(s, head, strlen(head));
+    memset(s + strlen(head), 'x', len - fixed);
+    memcpy(s + len - 2, "\"}", 2);
+    strcpy(s + len, end);
+    return s;
+}
+
+static void test_line_length_limit(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        long delta;      /* line length - max_line_bytes */
+        const char *end; /* what follows the line */
+        bool refused;
+    } cases[] = {
+        {-1, "\n", false}, {0, "\n", false},
+        {1, "\n", true},   {1, "", true}, /* no newline yet: refused as soon as it cannot fit */
+        {40, "\n", true},
+    };
+    f->limits.max_line_bytes = 32;
+    s_open(f);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct client cl;
+        char *line =
+            s_line_of((size_t)((long)f->limits.max_line_bytes + cases[i].delta), cases[i].end);
+        size_t before = f->n_requests;
+        s_connect(f, &cl);
+        s_send_str(&cl, line);
+        s_wait_lines(&cl, 1);
+        if (cases[i].refused) {
+            assert_string_equal(s_error_code(cl.lines[0]), "line_too_long");
+            s_wait_eof(&cl);
+            assert_int_equal(f->n_requests, before);
+        } else {
+            s_assert_echo(cl.lines[0], 1);
+            assert_false(cl.eof);
+        }
+        free(line);
+        s_disconnect(&cl);
+    }
+}
+
+static void test_long_line_after_good_ones(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    f->limits.max_line_bytes = 32;
+    s_open(f);
+    s_connect(f, &cl);
+    char *line = s_line_of(100, "\n{\"id\":3}\n");
+    s_send_str(&cl, "{\"id\":1}\n{\"id\":2}\n");
+    s_send_str(&cl, line);
+    s_wait_lines(&cl, 3);
+    s_assert_echo(cl.lines[0], 1);
+    s_assert_echo(cl.lines[1], 2);
+    assert_string_equal(s_error_code(cl.lines[2]), "line_too_long");
+    s_wait_eof(&cl);
+    assert_int_equal(cl.n_lines, 3); /* nothing after the refusal is read */
+    assert_int_equal(f->n_requests, 2);
+    free(line);
+    s_disconnect(&cl);
+}
+
+static void test_bad_requests_keep_the_connection(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        const char *line;
+        const char *code;
+    } cases[] = {
+        {"{", "bad_json"},
+        {"not json", "bad_json"},
+        {"{\"id\":1,\"id\":2}", "bad_json"}, /* duplicate keys */
+        {"42", "bad_json"},                  /* only an object or array parses at top level */
+        {"\"status\"", "bad_json"},
+        {"[{\"id\":1}]", "bad_request"},
+        {"[]", "bad_request"},
+    };
+    struct client cl;
+    s_open(f);
+    s_connect(f, &cl);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        s_send_str(&cl, cases[i].line);
+        s_send_str(&cl, "\n");
+        s_wait_lines(&cl, 2 * i + 1);
+        if (strcmp(s_error_code(cl.lines[2 * i]), cases[i].code) != 0)
+            fail_msg("%s: got %s, want %s", cases[i].line, s_error_code(cl.lines[2 * i]),
+                     cases[i].code);
+        assert_null(json_object_get(cl.lines[2 * i], "id"));
+        /* Still open: the next request is served. */
+        s_send_str(&cl, "{\"id\":7}\n");
+        s_wait_lines(&cl, 2 * i + 2);
+        s_assert_echo(cl.lines[2 * i + 1], 7);
+    }
+    assert_int_equal(f->n_requests, sizeof(cases) / sizeof(cases[0]));
+    assert_false(cl.eof);
+    s_disconnect(&cl);
+}
+
+static void test_client_limit(void **state)
+{
+    struct fixture *f = *state;
+    struct client a, b, over, later;
+    f->limits.max_clients = 2;
+    s_open(f);
+    s_connect(f, &a);
+    s_connect(f, &b);
+    s_wait_clients(f, 2);
+    s_connect(f, &over);
+    s_wait_lines(&over, 1);
+    assert_string_equal(s_error_code(over.lines[0]), "too_many_clients");
+    s_wait_eof(&over);
+    s_disconnect(&over);
+    /* The two within the limit are served... */
+    s_send_str(&a, "{\"id\":1}\n");
+    s_send_str(&b, "{\"id\":2}\n");
+    s_wait_lines(&a, 1);
+    s_wait_lines(&b, 1);
+    s_assert_echo(a.lines[0], 1);
+    s_assert_echo(b.lines[0], 2);
+    /* ...and when one leaves, a new client takes its place. */
+    s_disconnect(&a);
+    s_wait_clients(f, 1);
+    s_connect(f, &later);
+    s_send_str(&later, "{\"id\":3}\n");
+    s_wait_lines(&later, 1);
+    s_assert_echo(later.lines[0], 3);
+    assert_int_equal(bsup_control_n_clients(f->ctl), 2);
+    s_disconnect(&b);
+    s_disconnect(&later);
+}
+
+static void test_flood_beyond_twice_the_limit(void **state)
+{
+    struct fixture *f = *state;
+    struct client c[4];
+    f->limits.max_clients = 1;
+    s_open(f);
+    s_connect(f, &c[0]);
+    s_wait_clients(f, 1);
+    /* Accepted in one go: the first over the limit is told, the rest (beyond 2 in all) are
+     * closed without a line. */
+    for (size_t i = 1; i < 4; i++)
+        s_connect(f, &c[i]);
+    for (size_t i = 1; i < 4; i++)
+        s_wait_eof(&c[i]);
+    assert_int_equal(c[1].n_lines, 1);
+    assert_string_equal(s_error_code(c[1].lines[0]), "too_many_clients");
+    assert_int_equal(c[2].n_lines, 0);
+    assert_int_equal(c[3].n_lines, 0);
+    assert_int_equal(bsup_control_n_clients(f->ctl), 1);
+    for (size_t i = 0; i < 4; i++)
+        s_disconnect(&c[i]);
+}
+
+static void test_idle_timeout(void **state)
+{
+    struct fixture *f = *state;
+    struct client quiet;
+    f->limits.idle_timeout_ms = 50;
+    s_open(f);
+    s_connect(f, &quiet);
+    s_wait_eof(&quiet);
+    assert_int_equal(quiet.n_lines, 1);
+    assert_string_equal(s_error_code(quiet.lines[0]), "idle_timeout");
+    assert_int_equal(f->n_requests, 0);
+    s_disconnect(&quiet);
+}
+
+struct s_late_reply {
+    struct fixture *f;
+    uint64_t client_id;
+    int rc;
+    bool sent;
+};
+
+static void on_late_reply(uv_timer_t *t)
+{
+    struct s_late_reply *late = t->data;
+    late->rc = bsup_control_reply(late->f->ctl, late->client_id,
+                                  json_pack("{s:b, s:s}", "ok", 1, "late", "yes"));
+    late->sent = true;
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_deferred_reply_holds_the_idle_timer(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    uv_timer_t timer;
+    struct s_late_reply late = {.f = f};
+    f->limits.idle_timeout_ms = 50;
+    f->defer = true;
+    s_open(f);
+    s_connect(f, &cl);
+    s_send_str(&cl, "{\"id\":1}\n");
+    while (f->n_requests == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    /* Answered well after the idle timeout: a client waiting for its reply is not idle. */
+    late.client_id = f->client_ids[0];
+    uv_timer_init(&f->loop, &timer);
+    timer.data = &late;
+    uv_timer_start(&timer, on_late_reply, 4 * f->limits.idle_timeout_ms, 0);
+    s_wait_lines(&cl, 1);
+    assert_true(late.sent);
+    assert_int_equal(late.rc, 0);
+    assert_string_equal(json_string_value(json_object_get(cl.lines[0], "late")), "yes");
+    /* Then the idle clock runs again. */
+    s_wait_eof(&cl);
+    assert_int_equal(cl.n_lines, 2);
+    assert_string_equal(s_error_code(cl.lines[1]), "idle_timeout");
+    /* Replying to a client that has gone. */
+    assert_int_equal(bsup_control_reply(f->ctl, late.client_id, json_object()), BSUP_ENOTFOUND);
+    s_disconnect(&cl);
+}
+
+static void test_peer_credentials_reach_the_callback(void **state)
+{
+    struct fixture *f = *state;
+    struct client a, b;
+    s_open(f);
+    s_connect(f, &a);
+    s_connect(f, &b);
+    s_send_str(&a, "{\"id\":1}\n");
+    s_wait_lines(&a, 1);
+    s_send_str(&b, "{\"id\":2}\n");
+    s_wait_lines(&b, 1);
+    assert_int_equal(f->n_requests, 2);
+    for (size_t i = 0; i < 2; i++) {
+        const struct bsup_peer *p = &f->peers[i];
+        assert_int_equal(p->uid, getuid());
+        assert_int_equal(p->gid, getgid());
+        assert_int_equal(p->pid, getpid());
+        assert_true(bsup_peer_in_group(p, getgid()));
+        gid_t groups[64];
+        int n = getgroups(64, groups);
+        assert_true(n >= 0);
+        for (int g = 0; g < n; g++)
+            assert_true(bsup_peer_in_group(p, groups[g]));
+    }
+    assert_true(f->client_ids[0] != f->client_ids[1]);
+    s_disconnect(&a);
+    s_disconnect(&b);
+}
+
+static void test_peer_in_group(void **state)
+{
+    (void)state;
+    struct bsup_peer p = {.uid = 1000, .gid = 100, .groups = {10, 20, 30}, .n_groups = 3};
+    static const struct {
+        gid_t gid;
+        bool in;
+    } cases[] = {{100, true}, {10, true}, {30, true}, {0, false}, {40, false}, {1000, false}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(bsup_peer_in_group(&p, cases[i].gid), cases[i].in);
+}
+
+static void test_graceful_close_flushes_pending_replies(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    f->defer = true;
+    s_open(f);
+    s_connect(f, &cl);
+    s_send_str(&cl, "{\"id\":1}\n");
+    while (f->n_requests == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    struct bsup_control *ctl = f->ctl;
+    s_close(f, false);
+    assert_int_equal(f->closed, 0);
+    assert_int_equal(access(f->path, F_OK), -1); /* no new clients */
+    /* The client waiting for its reply still gets it, then is closed; then the server is. */
+    assert_int_equal(bsup_control_reply(ctl, f->client_ids[0], json_pack("{s:b}", "ok", 1)), 0);
+    s_wait_lines(&cl, 1);
+    s_wait_eof(&cl);
+    while (f->closed == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    s_disconnect(&cl);
+}
+
+static void test_drop_clients_hurries_a_close(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    f->defer = true;
+    s_open(f);
+    s_connect(f, &cl);
+    s_send_str(&cl, "{\"id\":1}\n");
+    while (f->n_requests == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    struct bsup_control *ctl = f->ctl;
+    s_close(f, false);
+    /* The close waits for the pending reply... */
+    for (int i = 0; i < 5; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_false(cl.eof);
+    assert_int_equal(f->closed, 0);
+    /* ...until the deadline drops the client: no reply, the connection closed, then the server. */
+    f->in_close_call = true;
+    bsup_control_drop_clients(ctl);
+    f->in_close_call = false;
+    assert_int_equal(f->closed, 0);
+    s_wait_eof(&cl);
+    assert_int_equal(cl.n_lines, 0);
+    while (f->closed == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    s_disconnect(&cl);
+}
+
+static void test_close_and_drop_at_once(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    f->defer = true;
+    s_open(f);
+    s_connect(f, &cl);
+    s_send_str(&cl, "{\"id\":1}\n");
+    while (f->n_requests == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    s_close(f, true);
+    assert_int_equal(f->closed, 0); /* never inside the calls */
+    s_wait_eof(&cl);
+    assert_int_equal(cl.n_lines, 0);
+    while (f->closed == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    s_disconnect(&cl);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_line_splitter),
+        cmocka_unit_test(test_peer_in_group),
+        cmocka_unit_test_setup_teardown(test_one_line_one_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_several_requests_in_one_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_split_across_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_last_request_before_eof_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_line_length_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_line_after_good_ones, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_requests_keep_the_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flood_beyond_twice_the_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_reply_holds_the_idle_timer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_credentials_reach_the_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graceful_close_flushes_pending_replies, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_drop_clients_hurries_a_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_and_drop_at_once, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("control", tests, NULL, NULL);
+}
