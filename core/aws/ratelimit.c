@@ -60,13 +60,12 @@ static void s_refill(struct bsup_bucket *b, int64_t now_ms)
 int64_t bsup_bucket_take(struct bsup_bucket *b, int64_t now_ms)
 {
     s_refill(b, now_ms);
-    if (b->tokens >= 1.0) {
-        b->tokens -= 1.0;
+    /* The token is reserved now: callers queue in order, each woken once at its own time. */
+    b->tokens -= 1.0;
+    if (b->tokens >= 0.0)
         return 0;
-    }
     b->waits++;
-    double need_s = (1.0 - b->tokens) / b->rate_per_s;
-    int64_t wait_ms = (int64_t)ceil(need_s * 1000.0);
+    int64_t wait_ms = (int64_t)ceil(-b->tokens / b->rate_per_s * 1000.0 - 1e-6);
     return wait_ms > 0 ? wait_ms : 1;
 }
 
@@ -77,6 +76,7 @@ void bsup_bucket_on_throttle(struct bsup_bucket *b, int64_t now_ms)
     b->rate_per_s /= 2;
     if (b->rate_per_s < b->base_rate_per_s * 0.05)
         b->rate_per_s = b->base_rate_per_s * 0.05;
-    b->tokens = 0;
+    if (b->tokens > 0)
+        b->tokens = 0; /* reservations already made (negative tokens) stay in line */
     b->calm_since_ms = now_ms;
 }

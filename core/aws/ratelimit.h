@@ -41,9 +41,12 @@ struct bsup_bucket {
 };
 
 void bsup_bucket_init(struct bsup_bucket *b, int64_t burst, int64_t rate_per_s, int64_t now_ms);
-/* Takes one token: returns 0 when the call may go now, else how many ms to wait first. */
+/* Takes one token: returns 0 when the call may go now, else how many ms to wait first. The
+ * token is reserved either way: the caller goes after that wait without taking again, so
+ * waiting calls form a FIFO queue and each wakes exactly once. */
 int64_t bsup_bucket_take(struct bsup_bucket *b, int64_t now_ms);
-/* AWS said "throttled": halve the rate (down to 5% of base) and drain the bucket. */
+/* AWS said "throttled": halve the rate (down to 5% of base) and drain the bucket (tokens
+ * already reserved by waiting calls stay reserved). */
 void bsup_bucket_on_throttle(struct bsup_bucket *b, int64_t now_ms);
 
 #endif

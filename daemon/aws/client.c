@@ -29,6 +29,7 @@ struct bsup_aws_call {
     uint64_t started_ms;
     bool canceled;
     bool delivered;
+    bool token_reserved; /* waited for its bucket token: the next attempt goes at once */
     struct bsup_aws_call *next;
     struct bsup_aws_call **pprev;
 };
@@ -293,11 +294,15 @@ static void s_attempt_with(struct bsup_aws_call *call, const struct bsup_aws_cre
             s_deliver(call, rc, NULL, "cannot resolve AWS credentials");
         return;
     }
-    int64_t wait_ms = bsup_bucket_take(&c->buckets[call->family], (int64_t)uv_now(c->loop));
-    if (wait_ms > 0) {
-        uv_timer_start(&call->timer, on_timer, (uint64_t)wait_ms, 0);
-        return;
+    if (!call->token_reserved) {
+        int64_t wait_ms = bsup_bucket_take(&c->buckets[call->family], (int64_t)uv_now(c->loop));
+        if (wait_ms > 0) {
+            call->token_reserved = true;
+            uv_timer_start(&call->timer, on_timer, (uint64_t)wait_ms, 0);
+            return;
+        }
     }
+    call->token_reserved = false;
     struct bsup_aws_request req;
     int rc = s_build(call, creds, &req);
     if (rc == 0) {
