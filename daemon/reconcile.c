@@ -6,6 +6,7 @@
 #include "core/reconcile/schedule.h"
 #include "daemon/log.h"
 #include "store/events.h"
+#include "store/cache.h"
 #include "store/journal.h"
 
 #include <stdarg.h>
@@ -97,7 +98,7 @@ struct bsup_reconcile_engine {
     const bool *paused;
     const struct bsup_domain *const *domains;
     size_t n_domains;
-    void **shared; /* per domain */
+    struct bsup_domain_cache *caches; /* per domain */
     struct bsup_rails_config rails;
     struct s_service **services;
     size_t n_services;
@@ -735,9 +736,8 @@ static void s_maybe_closed(struct bsup_reconcile_engine *e)
     free(e->services);
     bsup_strmap_cleanup(&e->by_name);
     for (size_t d = 0; d < e->n_domains; d++)
-        if (e->domains[d]->shared_free)
-            e->domains[d]->shared_free(e->shared[d]);
-    free(e->shared);
+        bsup_domain_cache_cleanup(&e->caches[d]);
+    free(e->caches);
     bsup_close_fn cb = e->close_cb;
     void *user = e->close_user;
     free(e);
@@ -764,12 +764,26 @@ static void on_tick_closed(uv_handle_t *h)
 static void s_batch_finish(struct s_batch *b)
 {
     struct bsup_reconcile_engine *e = b->e;
+    uint64_t store_errors = e->store_errors;
+    struct bsup_diag diag = {0};
+    /* The batch's records go in one transaction: one commit, not one per service. */
+    bool tx = b->recorded && bsup_store_begin(e->store, &diag) == 0;
+    if (b->recorded && !tx)
+        s_store_failed(e, b, &diag);
     for (size_t i = 0; i < b->n; i++) {
         /* A cycle cut short by shutdown keeps the service's last recorded state. */
         if (b->recorded && !(e->closing && (b->m[i].failed || b->m[i].apply_failed)))
             s_record(e, &b->m[i]);
         b->m[i].svc->running = false;
     }
+    for (size_t d = 0; b->recorded && d < e->n_domains; d++)
+        if (bsup_store_cache_save(e->store, e->domains[d]->name, &e->caches[d], s_now_s(),
+                                  &diag))
+            s_store_failed(e, b, &diag);
+    if (tx && bsup_store_commit(e->store, &diag))
+        s_store_failed(e, b, &diag);
+    if (e->store_errors != store_errors)
+        b->store_failed = true;
     if (b->recorded && !b->store_failed && e->store_errors)
         e->healthy = true; /* a whole batch without a store failure: the database is back */
     e->cycles++;
@@ -820,7 +834,6 @@ static struct s_batch *s_batch_new(struct bsup_reconcile_engine *e, struct s_ser
     }
     b->e = e;
     b->n = n;
-    int64_t now_ms = (int64_t)uv_now(e->loop);
     for (size_t i = 0; i < n; i++) {
         struct s_member *m = &b->m[i];
         m->svc = v[i];
@@ -828,8 +841,7 @@ static struct s_batch *s_batch_new(struct bsup_reconcile_engine *e, struct s_ser
         for (size_t d = 0; m->dm && d < e->n_domains; d++) {
             m->dm[d] = (struct bsup_domain_member){.desired = &v[i]->desired,
                                                    .obs = calloc(1, e->domains[d]->obs_size),
-                                                   .shared = e->shared[d],
-                                                   .now_ms = now_ms,
+                                                   .cache = &e->caches[d],
                                                    .engine = m};
             if (!m->dm[d].obs)
                 bsup_domain_member_fail(&m->dm[d], "out of memory");
@@ -924,19 +936,16 @@ int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_recon
     };
     if (getrandom(&e->rng, sizeof(e->rng), GRND_NONBLOCK) != (ssize_t)sizeof(e->rng))
         e->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    e->shared = calloc(e->n_domains ? e->n_domains : 1, sizeof(*e->shared));
-    for (size_t d = 0; e->shared && d < e->n_domains; d++) {
-        if (e->domains[d]->shared_new && !(e->shared[d] = e->domains[d]->shared_new())) {
-            for (size_t k = 0; k < d; k++)
-                if (e->domains[k]->shared_free)
-                    e->domains[k]->shared_free(e->shared[k]);
-            free(e->shared);
-            e->shared = NULL;
-        }
-    }
-    if (!e->shared) {
+    e->caches = calloc(e->n_domains ? e->n_domains : 1, sizeof(*e->caches));
+    if (!e->caches) {
         free(e);
         return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+    }
+    /* What the domains learnt in earlier runs; without it they only ask AWS again. */
+    for (size_t d = 0; d < e->n_domains; d++) {
+        struct bsup_diag cd = {0};
+        if (bsup_store_cache_load(e->store, e->domains[d]->name, &e->caches[d], &cd))
+            bsup_log_warn("%s", cd.message);
     }
     uv_timer_init(e->loop, &e->tick);
     e->tick.data = e;

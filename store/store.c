@@ -72,6 +72,16 @@ const char *const bsup_store_migrations[] = {
     "  state TEXT NOT NULL,"
     "  detail TEXT NOT NULL"
     ") STRICT;",
+    /* 5: facts a reconcile domain learnt once and keeps (e.g. a launch template version's
+     * instance type); the journal by resource, for the rails' unknown-outcome lookup */
+    "CREATE TABLE domain_cache ("
+    "  domain TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (domain, key)"
+    ") STRICT;"
+    "CREATE INDEX journal_resource ON journal(service, resource);",
 };
 const int bsup_store_n_migrations =
     sizeof(bsup_store_migrations) / sizeof(bsup_store_migrations[0]);
@@ -289,4 +299,28 @@ int bsup_store_meta_set(struct bsup_store *st, const char *key, const char *valu
     }
     sqlite3_finalize(q);
     return src == SQLITE_OK ? 0 : bsup_store_error(st->db, st->path, src, "saving a setting", diag);
+}
+
+int bsup_store_begin(struct bsup_store *st, struct bsup_diag *diag)
+{
+    int src = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    return src == SQLITE_OK
+               ? 0
+               : bsup_store_error(st->db, st->path, src, "starting a transaction", diag);
+}
+
+int bsup_store_commit(struct bsup_store *st, struct bsup_diag *diag)
+{
+    int src = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+    if (src == SQLITE_OK)
+        return 0;
+    int rc = bsup_store_error(st->db, st->path, src, "committing", diag);
+    bsup_store_rollback(st);
+    return rc;
+}
+
+void bsup_store_rollback(struct bsup_store *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }

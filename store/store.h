@@ -50,6 +50,12 @@ int bsup_store_services_list(struct bsup_store *st, struct bsup_store_service **
                              struct bsup_diag *diag);
 void bsup_store_services_free(struct bsup_store_service *v, size_t n);
 
+/* One transaction around many writes (a reconcile batch's records: one commit, one fsync).
+ * commit rolls back when it fails; rollback is a no-op outside a transaction. */
+int bsup_store_begin(struct bsup_store *st, struct bsup_diag *diag);
+int bsup_store_commit(struct bsup_store *st, struct bsup_diag *diag);
+void bsup_store_rollback(struct bsup_store *st);
+
 /* Small persistent settings (e.g. "paused"). get: 0 and *out (malloc'd) or BSUP_ENOTFOUND. */
 int bsup_store_meta_get(struct bsup_store *st, const char *key, char **out);
 int bsup_store_meta_set(struct bsup_store *st, const char *key, const char *value,

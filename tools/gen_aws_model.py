@@ -53,6 +53,7 @@ OPERATIONS = [
     ("cloudwatch", "DescribeAlarms", "cloudwatch_describe_alarms"),
     ("sns", "Publish", "sns"),
     ("sts", "GetCallerIdentity", "other"),
+    ("ec2", "DescribeLaunchTemplates", "ec2_describe"),
     ("ec2", "DescribeLaunchTemplateVersions", "ec2_describe"),
     ("secretsmanager", "GetSecretValue", "other"),
     ("ssm", "GetParameter", "other"),

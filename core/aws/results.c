@@ -35,6 +35,7 @@ static const struct bsup_aws_field s_asg_instance_fields[] = {
     S_FIELD(bsup_asg_instance, "AvailabilityZone", STRING, availability_zone),
     S_FIELD(bsup_asg_instance, "LifecycleState", STRING, lifecycle_state),
     S_FIELD(bsup_asg_instance, "HealthStatus", STRING, health_status),
+    S_FIELD(bsup_asg_instance, "InstanceType", STRING, instance_type),
 };
 static const struct bsup_aws_record s_asg_instance =
     S_REC(bsup_asg_instance, s_asg_instance_fields);
@@ -256,6 +257,20 @@ static const struct bsup_aws_field s_ltv_page_fields[] = {
     S_RID(bsup_ec2_launch_template_version_page),
 };
 
+static const struct bsup_aws_field s_lt_fields[] = {
+    S_FIELD(bsup_ec2_launch_template, "LaunchTemplateId", STRING, launch_template_id),
+    S_FIELD(bsup_ec2_launch_template, "LaunchTemplateName", STRING, launch_template_name),
+    S_FIELD(bsup_ec2_launch_template, "DefaultVersionNumber", INT, default_version_number),
+    S_FIELD(bsup_ec2_launch_template, "LatestVersionNumber", INT, latest_version_number),
+};
+static const struct bsup_aws_record s_lt = S_REC(bsup_ec2_launch_template, s_lt_fields);
+
+static const struct bsup_aws_field s_lt_page_fields[] = {
+    S_MANY(bsup_ec2_launch_template_page, "LaunchTemplates", LIST, templates, n_templates, &s_lt),
+    S_FIELD(bsup_ec2_launch_template_page, "NextToken", STRING, next_token),
+    S_RID(bsup_ec2_launch_template_page),
+};
+
 /* ---- secrets ---- */
 
 static const struct bsup_aws_field s_secret_fields[] = {
@@ -288,6 +303,7 @@ static const struct bsup_aws_field s_ssm_fields[] = {
 #define S_FIELDS_bsup_cw_alarm_page s_alarm_page_fields
 #define S_FIELDS_bsup_sns_publish_result s_publish_fields
 #define S_FIELDS_bsup_sts_identity s_identity_fields
+#define S_FIELDS_bsup_ec2_launch_template_page s_lt_page_fields
 #define S_FIELDS_bsup_ec2_launch_template_version_page s_ltv_page_fields
 #define S_FIELDS_bsup_secret_value s_secret_fields
 #define S_FIELDS_bsup_ssm_parameter s_ssm_fields

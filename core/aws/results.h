@@ -58,6 +58,7 @@ struct bsup_asg_instance {
     char *availability_zone;
     char *lifecycle_state; /* "InService", "Pending", ... */
     char *health_status;   /* "Healthy" / "Unhealthy" */
+    char *instance_type;
 };
 
 struct bsup_asg {
@@ -283,6 +284,21 @@ struct bsup_ec2_launch_template_version_page {
     char *request_id;
 };
 
+/* DescribeLaunchTemplates: what $Latest and $Default stand for. */
+struct bsup_ec2_launch_template {
+    char *launch_template_id;
+    char *launch_template_name;
+    int64_t default_version_number;
+    int64_t latest_version_number;
+};
+
+struct bsup_ec2_launch_template_page {
+    struct bsup_ec2_launch_template *templates;
+    size_t n_templates;
+    char *next_token;
+    char *request_id;
+};
+
 /* ---- secrets ---- */
 
 struct bsup_secret_value {
@@ -315,6 +331,7 @@ struct bsup_ssm_parameter {
     XX(bsup_cw_alarm_page, "cloudwatch", "DescribeAlarms")                                         \
     XX(bsup_sns_publish_result, "sns", "Publish")                                                  \
     XX(bsup_sts_identity, "sts", "GetCallerIdentity")                                              \
+    XX(bsup_ec2_launch_template_page, "ec2", "DescribeLaunchTemplates")                            \
     XX(bsup_ec2_launch_template_version_page, "ec2", "DescribeLaunchTemplateVersions")             \
     XX(bsup_secret_value, "secretsmanager", "GetSecretValue")                                      \
     XX(bsup_ssm_parameter, "ssm", "GetParameter")

@@ -12,6 +12,7 @@
 #include "core/aws/query.h"
 #include "core/base/error.h"
 #include "core/config/config.h"
+#include "core/reconcile/cache.h"
 #include "core/reconcile/plan.h"
 
 #include <jansson.h>
@@ -24,10 +25,9 @@
 /* One service as a domain's observe step sees it. */
 struct bsup_domain_member {
     const struct bsup_service *desired;
-    void *obs;      /* the domain's observation of this service (obs_size bytes) */
-    void *shared;   /* the domain's engine-wide state (caches), or NULL */
-    int64_t now_ms; /* monotonic, for caches */
-    void *engine;   /* the engine's own; domains leave it alone */
+    void *obs; /* the domain's observation of this service (obs_size bytes) */
+    struct bsup_domain_cache *cache; /* what the domain learnt once and keeps (saved) */
+    void *engine;                    /* the engine's own; domains leave it alone */
     bool failed;
     char error[512];
 };
@@ -77,9 +77,6 @@ struct bsup_domain {
     size_t n_fields;
     const struct bsup_observe_step *steps;
     size_t n_steps;
-    /* Engine-wide state the steps share (caches); NULL when the domain keeps none. */
-    void *(*shared_new)(void);
-    void (*shared_free)(void *shared);
     /* Appends the domain's actions for one observed service. 0 or BSUP_ENOMEM. */
     int (*plan)(const struct bsup_service *desired, const void *obs, struct bsup_plan *plan);
     /* The exact request for a mutating action: out_action gets the AWS action name (static),

@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Whether a comma-separated list holds exactly the subnets of the service, in any order. */
-static bool s_same_subnets(const char *observed, const struct bsup_strlist *want)
+bool bsup_scaling_same_subnets(const char *observed, const struct bsup_strlist *want)
 {
     size_t seen = 0;
     const char *p = observed;
@@ -106,7 +105,7 @@ int bsup_scaling_plan(const struct bsup_service *svc, const struct bsup_asg_obse
 
     /* Reported only: changing these means replacing instances. */
     struct bsup_action rep = {0};
-    if (!s_same_subnets(obs->vpc_zone_identifier, &svc->subnet_ids)) {
+    if (!obs->subnets_match) {
         char want[1024] = "";
         for (size_t i = 0; i < svc->subnet_ids.n; i++) {
             size_t used = strlen(want);
@@ -156,7 +155,32 @@ static int s_groups_build(struct bsup_domain_member *const *m, size_t n,
     return rc ? rc : bsup_aws_params_add(out, "MaxRecords", "100");
 }
 
-static void s_fill(struct bsup_asg_observed *o, const struct bsup_asg *g)
+static int s_strcmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The distinct instance types of g's instances, sorted and comma-separated, into out. */
+static void s_instance_types(const struct bsup_asg *g, char *out, size_t len)
+{
+    const char *types[16];
+    size_t n = 0;
+    for (size_t i = 0; i < g->n_instances; i++) {
+        const char *t = g->instances[i].instance_type;
+        bool seen = !t;
+        for (size_t k = 0; !seen && k < n; k++)
+            seen = strcmp(types[k], t) == 0;
+        if (!seen && n < sizeof(types) / sizeof(types[0]))
+            types[n++] = t;
+    }
+    qsort(types, n, sizeof(types[0]), s_strcmp);
+    out[0] = 0;
+    for (size_t k = 0, used = 0; k < n && used < len; k++, used = strlen(out))
+        snprintf(out + used, len - used, "%s%s", k ? "," : "", types[k]);
+}
+
+static void s_fill(struct bsup_asg_observed *o, const struct bsup_service *svc,
+                   const struct bsup_asg *g)
 {
     memset(o, 0, sizeof(*o));
     o->found = true;
@@ -167,12 +191,17 @@ static void s_fill(struct bsup_asg_observed *o, const struct bsup_asg *g)
     snprintf(o->health_check_type, sizeof(o->health_check_type), "%s",
              g->health_check_type ? g->health_check_type : "");
     o->health_check_grace_s = g->health_check_grace_period_s;
-    snprintf(o->vpc_zone_identifier, sizeof(o->vpc_zone_identifier), "%s",
-             g->vpc_zone_identifier ? g->vpc_zone_identifier : "");
+    const char *zones = g->vpc_zone_identifier ? g->vpc_zone_identifier : "";
+    o->subnets_match = bsup_scaling_same_subnets(zones, &svc->subnet_ids);
+    snprintf(o->vpc_zone_identifier, sizeof(o->vpc_zone_identifier), "%s", zones);
     o->has_target_groups = g->n_target_group_arns > 0;
-    if (g->launch_template_id)
-        snprintf(o->launch_template, sizeof(o->launch_template), "%s|%s", g->launch_template_id,
-                 g->launch_template_version ? g->launch_template_version : "$Default");
+    if (g->launch_template_id) {
+        snprintf(o->launch_template_id, sizeof(o->launch_template_id), "%s", g->launch_template_id);
+        const char *v = g->launch_template_version ? g->launch_template_version : "$Default";
+        snprintf(o->launch_template_version, sizeof(o->launch_template_version), "%s", v);
+        if (v[0] >= '0' && v[0] <= '9')
+            o->launch_template_number = strtoll(v, NULL, 10);
+    }
     o->instances = (int64_t)g->n_instances;
     for (size_t i = 0; i < g->n_instances; i++) {
         const struct bsup_asg_instance *in = &g->instances[i];
@@ -185,6 +214,7 @@ static void s_fill(struct bsup_asg_observed *o, const struct bsup_asg *g)
         }
         o->unhealthy += !healthy;
     }
+    s_instance_types(g, o->instance_type, sizeof(o->instance_type));
 }
 
 static int s_groups_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
@@ -205,7 +235,7 @@ static int s_groups_parse(const json_t *pages, struct bsup_domain_member *const 
             for (size_t i = 0; g->name && i < n; i++) {
                 s_groups_prepare(m[i], name);
                 if (strcmp(name, g->name) == 0)
-                    s_fill(s_obs(m[i]), g);
+                    s_fill(s_obs(m[i]), m[i]->desired, g);
             }
         }
         bsup_asg_page_cleanup(&pg);
@@ -213,106 +243,112 @@ static int s_groups_parse(const json_t *pages, struct bsup_domain_member *const 
     return 0; /* a name AWS did not return is a group that does not exist (found stays false) */
 }
 
-/* ---- observation: the launch template version in use ---- */
+/* ---- observation: the instance type of a group with no instances ----
+ * Running instances say their type in the group's answer. Only an empty group needs its
+ * launch template: $Latest/$Default resolved for many templates in one DescribeLaunchTemplates
+ * call, then the numbered version's type, which never changes: cached (and saved) by
+ * template and number, so each version is read once, ever. */
 
-#define S_LT_SYMBOLIC_TTL_MS (10 * 60 * 1000) /* $Latest/$Default may change */
-#define S_LT_CACHE_MAX 4096
-
-struct s_lt_entry {
-    char key[BSUP_DOMAIN_KEY_MAX]; /* "<id>|<version>" */
-    char instance_type[32];
-    int64_t fetched_ms;
-};
-
-struct s_lt_cache {
-    struct s_lt_entry *v;
-    size_t n;
-};
-
-static void *s_lt_new(void)
+static bool s_needs_template(const struct bsup_asg_observed *o)
 {
-    return calloc(1, sizeof(struct s_lt_cache));
+    return o->found && o->launch_template_id[0] && !o->instance_type[0];
 }
 
-static void s_lt_free(void *shared)
+static bool s_alias_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
 {
-    struct s_lt_cache *c = shared;
-    if (c)
-        free(c->v);
-    free(c);
-}
-
-/* The cached entry of key; with fresh, NULL when a symbolic version is due to be re-read. */
-static struct s_lt_entry *s_lt_find(struct s_lt_cache *c, const char *key, int64_t now_ms,
-                                    bool fresh)
-{
-    for (size_t i = 0; i < c->n; i++) {
-        struct s_lt_entry *x = &c->v[i];
-        if (strcmp(x->key, key) != 0)
-            continue;
-        if (fresh && strchr(key, '$') && now_ms - x->fetched_ms > S_LT_SYMBOLIC_TTL_MS)
-            return NULL;
-        return x;
-    }
-    return NULL;
-}
-
-static void s_lt_put(struct s_lt_cache *c, const char *key, const char *type, int64_t now_ms)
-{
-    struct s_lt_entry *x = s_lt_find(c, key, now_ms, false);
-    if (!x) {
-        if (c->n == S_LT_CACHE_MAX)
-            c->n = 0; /* crude but bounded: start over */
-        struct s_lt_entry *v = realloc(c->v, (c->n + 1) * sizeof(*v));
-        if (!v)
-            return; /* the type is only reported: a cache miss costs a call next time */
-        c->v = v;
-        x = &c->v[c->n++];
-        snprintf(x->key, sizeof(x->key), "%s", key);
-    }
-    snprintf(x->instance_type, sizeof(x->instance_type), "%s", type ? type : "");
-    x->fetched_ms = now_ms;
-}
-
-static bool s_lt_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
-{
-    struct bsup_asg_observed *o = m->obs;
-    if (!o->found || !o->launch_template[0])
+    const struct bsup_asg_observed *o = m->obs;
+    if (!s_needs_template(o) || o->launch_template_number)
         return false;
-    const struct s_lt_entry *x = s_lt_find(m->shared, o->launch_template, m->now_ms, true);
-    if (x) {
-        snprintf(o->instance_type, sizeof(o->instance_type), "%s", x->instance_type);
-        return false;
-    }
-    snprintf(key, BSUP_DOMAIN_KEY_MAX, "%s", o->launch_template);
+    snprintf(key, BSUP_DOMAIN_KEY_MAX, "%s", o->launch_template_id);
     return true;
 }
 
-static int s_lt_build(struct bsup_domain_member *const *m, size_t n, struct bsup_aws_params *out)
+static int s_alias_build(struct bsup_domain_member *const *m, size_t n, struct bsup_aws_params *out)
 {
-    (void)n; /* one key per call: every member uses the same version */
-    char key[BSUP_DOMAIN_KEY_MAX];
-    snprintf(key, sizeof(key), "%s", s_obs(m[0])->launch_template);
-    char *bar = strchr(key, '|');
-    if (!bar)
-        return BSUP_EINVAL;
-    *bar = 0;
-    int rc = bsup_aws_params_add(out, "LaunchTemplateId", key);
-    return rc ? rc : bsup_aws_params_add(out, "LaunchTemplateVersion.1", bar + 1);
+    const char *last = "";
+    size_t k = 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *id = s_obs(m[i])->launch_template_id;
+        if (strcmp(id, last) == 0)
+            continue; /* members sharing a template are adjacent */
+        last = id;
+        rc = bsup_aws_params_addf(out, id, "LaunchTemplateId.%zu", ++k);
+    }
+    return rc;
 }
 
-static int s_lt_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
-                      struct bsup_diag *diag)
+static int s_alias_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
+                         struct bsup_diag *diag)
+{
+    size_t pi;
+    json_t *page;
+    json_array_foreach(pages, pi, page)
+    {
+        struct bsup_ec2_launch_template_page pg = {0};
+        if (bsup_ec2_launch_template_page_parse(page, &pg)) {
+            bsup_ec2_launch_template_page_cleanup(&pg);
+            return bsup_diag_set(diag, BSUP_EPROTO, "cannot read DescribeLaunchTemplates");
+        }
+        for (size_t t = 0; t < pg.n_templates; t++) {
+            const struct bsup_ec2_launch_template *lt = &pg.templates[t];
+            for (size_t i = 0; lt->launch_template_id && i < n; i++) {
+                struct bsup_asg_observed *o = s_obs(m[i]);
+                if (strcmp(o->launch_template_id, lt->launch_template_id) == 0)
+                    o->launch_template_number = strcmp(o->launch_template_version, "$Latest") == 0
+                                                    ? lt->latest_version_number
+                                                    : lt->default_version_number;
+            }
+        }
+        bsup_ec2_launch_template_page_cleanup(&pg);
+    }
+    return 0;
+}
+
+static void s_version_key(const struct bsup_asg_observed *o, char key[BSUP_DOMAIN_KEY_MAX])
+{
+    snprintf(key, BSUP_DOMAIN_KEY_MAX, "%s|%lld", o->launch_template_id,
+             (long long)o->launch_template_number);
+}
+
+static bool s_version_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+{
+    struct bsup_asg_observed *o = m->obs;
+    if (!s_needs_template(o) || !o->launch_template_number)
+        return false;
+    s_version_key(o, key);
+    const char *type = bsup_domain_cache_get(m->cache, key);
+    if (type) {
+        snprintf(o->instance_type, sizeof(o->instance_type), "%s", type);
+        return false;
+    }
+    return true;
+}
+
+static int s_version_build(struct bsup_domain_member *const *m, size_t n,
+                           struct bsup_aws_params *out)
+{
+    (void)n; /* one key per call: every member uses the same version */
+    char num[32];
+    const struct bsup_asg_observed *o = s_obs(m[0]);
+    snprintf(num, sizeof(num), "%lld", (long long)o->launch_template_number);
+    int rc = bsup_aws_params_add(out, "LaunchTemplateId", o->launch_template_id);
+    return rc ? rc : bsup_aws_params_add(out, "LaunchTemplateVersion.1", num);
+}
+
+static int s_version_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
+                           struct bsup_diag *diag)
 {
     struct bsup_ec2_launch_template_version_page pg = {0};
     int rc = json_array_size(pages) == 0 ||
              bsup_ec2_launch_template_version_page_parse(json_array_get(pages, 0), &pg);
     if (rc == 0 && pg.n_versions) {
-        const char *type = pg.versions[0].instance_type;
-        s_lt_put(m[0]->shared, s_obs(m[0])->launch_template, type, m[0]->now_ms);
+        const char *type = pg.versions[0].instance_type ? pg.versions[0].instance_type : "";
+        char key[BSUP_DOMAIN_KEY_MAX];
+        s_version_key(s_obs(m[0]), key);
+        bsup_domain_cache_put(m[0]->cache, key, type, false); /* a miss only costs a call */
         for (size_t i = 0; i < n; i++)
-            snprintf(s_obs(m[i])->instance_type, sizeof(s_obs(m[i])->instance_type), "%s",
-                     type ? type : "");
+            snprintf(s_obs(m[i])->instance_type, sizeof(s_obs(m[i])->instance_type), "%s", type);
     }
     bsup_ec2_launch_template_version_page_cleanup(&pg);
     return rc ? bsup_diag_set(diag, BSUP_EPROTO, "cannot read DescribeLaunchTemplateVersions") : 0;
@@ -392,9 +428,12 @@ static const struct bsup_field s_fields[] = {
 static const struct bsup_observe_step s_steps[] = {
     {"autoscaling", "DescribeAutoScalingGroups", 100, BSUP_OBSERVE_ALL_PAGES, s_groups_prepare,
      s_groups_build, s_groups_parse},
-    /* The instance type is only reported: a failed read must not fail the cycle. */
-    {"ec2", "DescribeLaunchTemplateVersions", 1, BSUP_OBSERVE_OPTIONAL, s_lt_prepare, s_lt_build,
-     s_lt_parse},
+    /* The instance type is only reported: a failed read must not fail the cycle. 200: the
+     * API's MaxResults. */
+    {"ec2", "DescribeLaunchTemplates", 200, BSUP_OBSERVE_ALL_PAGES | BSUP_OBSERVE_OPTIONAL,
+     s_alias_prepare, s_alias_build, s_alias_parse},
+    {"ec2", "DescribeLaunchTemplateVersions", 1, BSUP_OBSERVE_OPTIONAL, s_version_prepare,
+     s_version_build, s_version_parse},
 };
 
 static int s_plan(const struct bsup_service *desired, const void *obs, struct bsup_plan *plan)
@@ -411,8 +450,6 @@ const struct bsup_domain bsup_scaling_domain = {
     .n_fields = sizeof(s_fields) / sizeof(s_fields[0]),
     .steps = s_steps,
     .n_steps = sizeof(s_steps) / sizeof(s_steps[0]),
-    .shared_new = s_lt_new,
-    .shared_free = s_lt_free,
     .plan = s_plan,
     .request = s_request,
     .mutate_service = "autoscaling",

@@ -3,8 +3,9 @@
  * follow the service; DesiredCapacity is only clamped into the bounds, otherwise it belongs
  * to the group's own scaling; HealthCheckType ELB with the configured grace period when the
  * group serves a target group; subnets and instance type are reported, not changed.
- * Observed with batched DescribeAutoScalingGroups, then the launch template version in use
- * (cached: numbered versions never change); corrected with UpdateAutoScalingGroup. */
+ * Observed with batched DescribeAutoScalingGroups (instance types from the instances); an
+ * empty group's launch template through batched DescribeLaunchTemplates and, once per version
+ * ever (cached, saved), DescribeLaunchTemplateVersions. Corrected with UpdateAutoScalingGroup. */
 #ifndef BSUP_CORE_RECONCILE_SCALING_H
 #define BSUP_CORE_RECONCILE_SCALING_H
 
@@ -23,10 +24,15 @@ struct bsup_asg_observed {
     int64_t desired_capacity;
     char health_check_type[8]; /* "EC2" or "ELB" */
     int64_t health_check_grace_s;
-    char vpc_zone_identifier[2048]; /* comma-separated subnet ids */
+    bool subnets_match;            /* VPCZoneIdentifier holds exactly the drop-in's subnet_ids */
+    char vpc_zone_identifier[128]; /* as AWS says it, cut to fit: for the report */
     bool has_target_groups;
-    char launch_template[BSUP_DOMAIN_KEY_MAX]; /* "<id>|<version>" in use; "" none */
-    char instance_type[32]; /* of the launch template version in use; "" when unknown */
+    char launch_template_id[64];      /* "" when the group has none */
+    char launch_template_version[24]; /* as the group names it: "4", "$Latest", "$Default" */
+    int64_t launch_template_number;   /* the version number it stands for; 0 unknown */
+    /* The types the group's instances run ("t3.large", or sorted "a,b" when mixed); for a
+     * group with none, its launch template version's type; "" when unknown. */
+    char instance_type[64];
     /* Instance figures, for status, metrics and the scale-in guard. */
     int64_t instances;
     int64_t in_service;
@@ -37,6 +43,8 @@ struct bsup_asg_observed {
 
 extern const struct bsup_domain bsup_scaling_domain;
 
+/* Whether a comma-separated list holds exactly the subnets of want, in any order. */
+bool bsup_scaling_same_subnets(const char *observed, const struct bsup_strlist *want);
 /* Appends the scaling actions for svc to plan. 0 or BSUP_ENOMEM. */
 int bsup_scaling_plan(const struct bsup_service *svc, const struct bsup_asg_observed *obs,
                       struct bsup_plan *plan);

@@ -54,7 +54,18 @@ with testlib.environment("--faults") as d:
     R.drift(d, ga, "asg-max", a["max"] + 5)
     R.drift(d, ga, "asg-min", 0)
     R.drift(d, ga, "asg-desired", 0)
+    testlib.control(faults, "DELETE", "counts")
     p = R.once(dm)
+    # The emptied group has no instances to say their type: its launch template's $Latest is
+    # resolved (batched) and that version read once; the next run has it from the database.
+    ec2 = testlib.control(faults, "GET", "counts")["services"].get("ec2", {})
+    check(ec2.get("DescribeLaunchTemplates") == 1 and ec2.get("DescribeLaunchTemplateVersions") == 1,
+          f"an empty group's launch template read: {ec2}")
+    testlib.control(faults, "DELETE", "counts")
+    p = R.once(dm)
+    ec2 = testlib.control(faults, "GET", "counts")["services"].get("ec2", {})
+    check(ec2.get("DescribeLaunchTemplates") == 1 and not ec2.get("DescribeLaunchTemplateVersions"),
+          f"the version's type is kept across runs: {ec2}")
     check(p.returncode == 1, f"--once with drift in observe mode: {p.returncode}")
     check(R.group(d, ga) == (0, a["max"] + 5, 0), f"observe mode leaves AWS alone: {R.group(d, ga)}")
     check(R.counts(d, *UPDATE) == 0, "no mutation in observe mode")

@@ -44,6 +44,7 @@ static struct bsup_asg_observed s_group(int64_t min, int64_t max, int64_t desire
     snprintf(g.name, sizeof(g.name), "api-prod");
     snprintf(g.vpc_zone_identifier, sizeof(g.vpc_zone_identifier),
              "subnet-0a1b2c3e,subnet-0a1b2c3d");
+    g.subnets_match = true; /* the same set in another order: see test_subnets */
     return g;
 }
 
@@ -166,6 +167,7 @@ static void test_health_check_and_reports(void **state)
     struct bsup_asg_observed g = s_group(2, 6, 2);
     snprintf(g.health_check_type, sizeof(g.health_check_type), "EC2");
     snprintf(g.vpc_zone_identifier, sizeof(g.vpc_zone_identifier), "subnet-0a1b2c3d");
+    g.subnets_match = bsup_scaling_same_subnets(g.vpc_zone_identifier, &svc.subnet_ids);
     snprintf(g.instance_type, sizeof(g.instance_type), "t3.micro");
     struct bsup_plan p;
     bsup_plan_init(&p);
@@ -195,6 +197,26 @@ static void test_health_check_and_reports(void **state)
     assert_int_equal(bsup_scaling_plan(&svc, &g, &p), 0);
     assert_int_equal(p.n_actions, 0);
     bsup_plan_cleanup(&p);
+    bsup_service_cleanup(&svc);
+}
+
+static void test_subnets(void **state)
+{
+    (void)state;
+    struct bsup_service svc = s_service("");
+    struct {
+        const char *observed;
+        bool same;
+    } rows[] = {
+        {"subnet-0a1b2c3d,subnet-0a1b2c3e", true},
+        {"subnet-0a1b2c3e,subnet-0a1b2c3d", true},
+        {"subnet-0a1b2c3d", false},
+        {"subnet-0a1b2c3d,subnet-0a1b2c3e,subnet-0a1b2c3f", false},
+        {"", false},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        assert_int_equal(bsup_scaling_same_subnets(rows[i].observed, &svc.subnet_ids),
+                         rows[i].same);
     bsup_service_cleanup(&svc);
 }
 
@@ -273,7 +295,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_sync),       cmocka_unit_test(test_bounds_drift_and_clamp),
         cmocka_unit_test(test_missing_group), cmocka_unit_test(test_health_check_and_reports),
-        cmocka_unit_test(test_rails),
+        cmocka_unit_test(test_subnets),       cmocka_unit_test(test_rails),
     };
     return cmocka_run_group_tests_name("scaling", tests, NULL, NULL);
 }
