@@ -22,7 +22,7 @@ struct bsup_action *bsup_plan_add(struct bsup_plan *plan, enum bsup_action_kind 
                                   const char *resource)
 {
     if (plan->n_actions == plan->cap_actions) {
-        size_t cap = plan->cap_actions ? plan->cap_actions * 2 : 4;
+        size_t cap = plan->cap_actions ? plan->cap_actions * 2 : 2;
         struct bsup_action *v = realloc(plan->actions, cap * sizeof(*v));
         if (!v)
             return NULL;
@@ -45,7 +45,7 @@ void bsup_action_change(struct bsup_action *a, const char *field, const char *ob
     snprintf(c->field, sizeof(c->field), "%s", field);
     snprintf(c->observed, sizeof(c->observed), "%s", observed);
     snprintf(c->desired, sizeof(c->desired), "%s", desired);
-    snprintf(c->reason, sizeof(c->reason), "%s", reason);
+    c->reason = reason;
 }
 
 const struct bsup_change *bsup_action_find_change(const struct bsup_action *a, const char *field)

@@ -18,7 +18,7 @@ struct bsup_change {
     char field[40];     /* AWS name: "MaxSize" */
     char observed[128]; /* as text */
     char desired[128];
-    char reason[160];
+    const char *reason; /* static: the domain's words for why */
 };
 
 struct bsup_action {
@@ -43,7 +43,8 @@ void bsup_plan_cleanup(struct bsup_plan *plan);
 /* Appends a zeroed action of kind for resource; NULL on BSUP_ENOMEM. */
 struct bsup_action *bsup_plan_add(struct bsup_plan *plan, enum bsup_action_kind kind,
                                   const char *resource);
-/* Adds a change line to an action (silently capped at BSUP_PLAN_MAX_CHANGES). */
+/* Adds a change line to an action (silently capped at BSUP_PLAN_MAX_CHANGES); reason must be a
+ * string with static storage (a literal). */
 void bsup_action_change(struct bsup_action *a, const char *field, const char *observed,
                         const char *desired, const char *reason);
 /* The change of field, or NULL. */
