@@ -2,6 +2,7 @@
 
 #include "core/base/failpoint.h"
 #include "core/base/strmap.h"
+#include "core/reconcile/batch.h"
 #include "core/reconcile/rails.h"
 #include "core/reconcile/schedule.h"
 #include "daemon/log.h"
@@ -299,59 +300,63 @@ static void on_observed(struct bsup_aws_call *call, const struct bsup_aws_result
         s_batch_next_step(b);
 }
 
-struct s_keyed {
-    char key[BSUP_DOMAIN_KEY_MAX];
-    struct bsup_domain_member *m;
-};
-
-static int s_keyed_cmp(const void *a, const void *b)
+/* How many keys a paced step may read in one batch: its share of the family's configured
+ * rate over one interval (at least one). 0: no limit. */
+static size_t s_allowance(const struct bsup_reconcile_engine *e, const struct bsup_observe_step *st)
 {
-    return strcmp(((const struct s_keyed *)a)->key, ((const struct s_keyed *)b)->key);
+    if (st->budget_share <= 0)
+        return 0;
+    const struct bsup_bucket *bk = &e->aws->buckets[bsup_api_family_of(st->service, st->action)];
+    double keys = st->budget_share * bk->base_rate_per_s * (double)e->settings->interval_s;
+    return keys < 1 ? 1 : (size_t)keys;
 }
 
 /* Issues step st of domain d for every member that needs it: members sharing a key share a
- * slot, and up to batch_max keys go in one call. */
+ * slot, up to batch_max keys go in one call, and a paced step reads only its allowance,
+ * most urgent first (core/reconcile/batch.h). */
 static void s_observe_step(struct s_batch *b, size_t d, const struct bsup_observe_step *st)
 {
-    struct s_keyed *k = calloc(b->n ? b->n : 1, sizeof(*k));
-    struct bsup_domain_member **m = calloc(b->n ? b->n : 1, sizeof(*m));
-    size_t *unit_end = calloc(b->n ? b->n : 1, sizeof(*unit_end));
+    size_t cap = b->n ? b->n : 1;
+    char(*keys)[BSUP_DOMAIN_KEY_MAX] = calloc(cap, sizeof(*keys));
+    struct bsup_batch_item *items = calloc(cap, sizeof(*items));
+    struct bsup_domain_member **m = calloc(cap, sizeof(*m));
+    size_t *rel = calloc(cap, sizeof(*rel));
+    struct bsup_batch_plan plan = {0};
     size_t n = 0;
-    for (size_t i = 0; k && m && unit_end && i < b->n; i++) {
+    for (size_t i = 0; keys && items && m && rel && i < b->n; i++) {
         struct bsup_domain_member *dm = &b->m[i].dm[d];
-        if (!b->m[i].failed && !dm->failed && st->prepare(dm, k[n].key)) {
-            k[n].m = dm;
+        int priority = b->m[i].failed || dm->failed ? 0 : st->prepare(dm, keys[n]);
+        if (priority > 0) {
+            items[n] = (struct bsup_batch_item){keys[n], priority, i};
             n++;
         }
     }
-    if (!k || !m || !unit_end) {
+    if (!keys || !items || !m || !rel ||
+        bsup_batch_plan_make(items, n, st->batch_max, s_allowance(b->e, st), &plan)) {
         for (size_t i = 0; i < b->n; i++)
             s_member_fail(&b->m[i], "out of memory while observing");
         goto out;
     }
-    qsort(k, n, sizeof(*k), s_keyed_cmp);
-    size_t i = 0;
-    while (i < n) {
-        size_t first = i, units = 0;
-        while (i < n && units < st->batch_max) {
-            size_t j = i;
-            while (j < n && strcmp(k[j].key, k[i].key) == 0) {
-                m[j - first] = k[j].m;
-                j++;
-            }
-            unit_end[units++] = j - first;
-            i = j;
-        }
-        int rc = s_observe_call(b, d, st, m, i - first, unit_end, units);
+    /* Each call: its members, and where each of its keys' members end (for a split retry). */
+    for (size_t c = 0, u0 = 0; c < plan.n_calls; u0 = plan.call_end[c++]) {
+        size_t u1 = plan.call_end[c];
+        size_t first = u0 ? plan.unit_end[u0 - 1] : 0, end = plan.unit_end[u1 - 1];
+        for (size_t i = first; i < end; i++)
+            m[i - first] = &b->m[items[i].index].dm[d];
+        for (size_t u = u0; u < u1; u++)
+            rel[u - u0] = plan.unit_end[u] - first;
+        int rc = s_observe_call(b, d, st, m, end - first, rel, u1 - u0);
         if (rc) {
-            struct s_req tmp = {.step = st, .m = m, .n = i - first};
+            struct s_req tmp = {.step = st, .m = m, .n = end - first};
             s_observe_failed(&tmp, bsup_aws_client_why(b->e->aws, st->service, rc));
         }
     }
 out:
-    free(k);
+    bsup_batch_plan_cleanup(&plan);
+    free(keys);
+    free(items);
     free(m);
-    free(unit_end);
+    free(rel);
 }
 
 /* Runs the next observe step of every domain that has one; when none is left, plans. */
@@ -777,8 +782,7 @@ static void s_batch_finish(struct s_batch *b)
         b->m[i].svc->running = false;
     }
     for (size_t d = 0; b->recorded && d < e->n_domains; d++)
-        if (bsup_store_cache_save(e->store, e->domains[d]->name, &e->caches[d], s_now_s(),
-                                  &diag))
+        if (bsup_store_cache_save(e->store, e->domains[d]->name, &e->caches[d], s_now_s(), &diag))
             s_store_failed(e, b, &diag);
     if (tx && bsup_store_commit(e->store, &diag))
         s_store_failed(e, b, &diag);
@@ -841,6 +845,8 @@ static struct s_batch *s_batch_new(struct bsup_reconcile_engine *e, struct s_ser
         for (size_t d = 0; m->dm && d < e->n_domains; d++) {
             m->dm[d] = (struct bsup_domain_member){.desired = &v[i]->desired,
                                                    .obs = calloc(1, e->domains[d]->obs_size),
+                                                   .prev = v[i]->obs[d],
+                                                   .now_s = s_now_s(),
                                                    .cache = &e->caches[d],
                                                    .engine = m};
             if (!m->dm[d].obs)

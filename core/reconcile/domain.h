@@ -25,7 +25,10 @@
 /* One service as a domain's observe step sees it. */
 struct bsup_domain_member {
     const struct bsup_service *desired;
-    void *obs; /* the domain's observation of this service (obs_size bytes) */
+    void *obs;        /* the domain's observation of this service (obs_size bytes), fresh */
+    const void *prev; /* its last complete observation, or NULL: what a paced step did not
+                       * re-read this time is carried forward from here */
+    int64_t now_s;    /* wall clock */
     struct bsup_domain_cache *cache; /* what the domain learnt once and keeps (saved) */
     void *engine;                    /* the engine's own; domains leave it alone */
     bool failed;
@@ -47,10 +50,15 @@ struct bsup_observe_step {
     const char *action;  /* "DescribeAutoScalingGroups"; its API family sets the budget */
     size_t batch_max;    /* keys one call can cover (1: one call per key) */
     unsigned flags;      /* BSUP_OBSERVE_* */
-    /* Whether m needs this step and under which key: members with equal keys share one
-     * slot of a call (e.g. one launch template version read for every group using it). It
-     * may fill m's observation from the domain's caches instead and return false. */
-    bool (*prepare)(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX]);
+    /* 0: every key that needs it, every cycle. Else the step is paced: per batch, at most
+     * max(1, budget_share x its API family's configured rate x interval) keys, the highest
+     * priorities first (what must be read per resource, e.g. target health, within budget). */
+    double budget_share;
+    /* Whether m needs this step — 0: no; > 0: yes, with that priority — and under which key:
+     * members with equal keys share one slot of a call (e.g. one launch template version read
+     * for every group using it). It may fill m's observation from the cache or from prev
+     * instead and return 0. */
+    int (*prepare)(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX]);
     /* The request for the members of one call (every member of each of its keys). */
     int (*build)(struct bsup_domain_member *const *m, size_t n, struct bsup_aws_params *out);
     /* Reads the answer (an array of parsed pages) into the members' observations; fails

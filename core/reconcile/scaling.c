@@ -136,10 +136,10 @@ static struct bsup_asg_observed *s_obs(struct bsup_domain_member *m)
     return m->obs;
 }
 
-static bool s_groups_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+static int s_groups_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
 {
     bsup_service_resource_name(m->desired, "auto_scaling_group", key, BSUP_DOMAIN_KEY_MAX);
-    return true;
+    return 1;
 }
 
 static int s_groups_build(struct bsup_domain_member *const *m, size_t n,
@@ -254,13 +254,13 @@ static bool s_needs_template(const struct bsup_asg_observed *o)
     return o->found && o->launch_template_id[0] && !o->instance_type[0];
 }
 
-static bool s_alias_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+static int s_alias_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
 {
     const struct bsup_asg_observed *o = m->obs;
     if (!s_needs_template(o) || o->launch_template_number)
-        return false;
+        return 0;
     snprintf(key, BSUP_DOMAIN_KEY_MAX, "%s", o->launch_template_id);
-    return true;
+    return 1;
 }
 
 static int s_alias_build(struct bsup_domain_member *const *m, size_t n, struct bsup_aws_params *out)
@@ -311,18 +311,18 @@ static void s_version_key(const struct bsup_asg_observed *o, char key[BSUP_DOMAI
              (long long)o->launch_template_number);
 }
 
-static bool s_version_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+static int s_version_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
 {
     struct bsup_asg_observed *o = m->obs;
     if (!s_needs_template(o) || !o->launch_template_number)
-        return false;
+        return 0;
     s_version_key(o, key);
     const char *type = bsup_domain_cache_get(m->cache, key);
     if (type) {
         snprintf(o->instance_type, sizeof(o->instance_type), "%s", type);
-        return false;
+        return 0;
     }
-    return true;
+    return 1;
 }
 
 static int s_version_build(struct bsup_domain_member *const *m, size_t n,
@@ -426,14 +426,29 @@ static const struct bsup_field s_fields[] = {
 };
 
 static const struct bsup_observe_step s_steps[] = {
-    {"autoscaling", "DescribeAutoScalingGroups", 100, BSUP_OBSERVE_ALL_PAGES, s_groups_prepare,
-     s_groups_build, s_groups_parse},
+    {.service = "autoscaling",
+     .action = "DescribeAutoScalingGroups",
+     .batch_max = 100,
+     .flags = BSUP_OBSERVE_ALL_PAGES,
+     .prepare = s_groups_prepare,
+     .build = s_groups_build,
+     .parse = s_groups_parse},
     /* The instance type is only reported: a failed read must not fail the cycle. 200: the
      * API's MaxResults. */
-    {"ec2", "DescribeLaunchTemplates", 200, BSUP_OBSERVE_ALL_PAGES | BSUP_OBSERVE_OPTIONAL,
-     s_alias_prepare, s_alias_build, s_alias_parse},
-    {"ec2", "DescribeLaunchTemplateVersions", 1, BSUP_OBSERVE_OPTIONAL, s_version_prepare,
-     s_version_build, s_version_parse},
+    {.service = "ec2",
+     .action = "DescribeLaunchTemplates",
+     .batch_max = 200,
+     .flags = BSUP_OBSERVE_ALL_PAGES | BSUP_OBSERVE_OPTIONAL,
+     .prepare = s_alias_prepare,
+     .build = s_alias_build,
+     .parse = s_alias_parse},
+    {.service = "ec2",
+     .action = "DescribeLaunchTemplateVersions",
+     .batch_max = 1,
+     .flags = BSUP_OBSERVE_OPTIONAL,
+     .prepare = s_version_prepare,
+     .build = s_version_build,
+     .parse = s_version_parse},
 };
 
 static int s_plan(const struct bsup_service *desired, const void *obs, struct bsup_plan *plan)

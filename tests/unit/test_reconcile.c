@@ -24,12 +24,13 @@ struct s_tg_obs {
     bool found;
     char arn[256];
     char path[128];
+    int64_t health_at; /* when the paced step last read its health; 0 never */
 };
 
-static bool s_tg_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+static int s_tg_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
 {
     bsup_service_resource_name(m->desired, "target_group", key, BSUP_DOMAIN_KEY_MAX);
-    return true;
+    return 1;
 }
 
 static int s_tg_build(struct bsup_domain_member *const *m, size_t n, struct bsup_aws_params *out)
@@ -113,14 +114,63 @@ static void s_tg_applied(void *obs, const struct bsup_action *a)
     snprintf(o->path, sizeof(o->path), "%s", a->changes[0].desired);
 }
 
+/* A paced step (DescribeTargetHealth, one group per call): a group with drift first, then the
+ * ones never read, then the longest unread; what is not read this time is carried forward. */
+static int s_health_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+{
+    struct s_tg_obs *o = m->obs;
+    const struct s_tg_obs *prev = m->prev;
+    if (!o->found)
+        return 0;
+    o->health_at = prev ? prev->health_at : 0;
+    s_tg_prepare(m, key);
+    char want[BSUP_DOMAIN_KEY_MAX + 16];
+    snprintf(want, sizeof(want), "/health/%s", key);
+    if (strcmp(o->path, want) != 0)
+        return 100;
+    if (!o->health_at)
+        return 50;
+    int64_t age = m->now_s - o->health_at;
+    return 1 + (int)(age < 40 ? age : 40);
+}
+
+static int s_health_build(struct bsup_domain_member *const *m, size_t n,
+                          struct bsup_aws_params *out)
+{
+    (void)n;
+    return bsup_aws_params_add(out, "TargetGroupArn", ((struct s_tg_obs *)m[0]->obs)->arn);
+}
+
+static int s_health_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
+                          struct bsup_diag *diag)
+{
+    (void)pages, (void)diag;
+    for (size_t i = 0; i < n; i++)
+        ((struct s_tg_obs *)m[i]->obs)->health_at = m[i]->now_s;
+    return 0;
+}
+
 static const struct bsup_field s_tg_fields[] = {
     {"found", BSUP_FIELD_BOOL, offsetof(struct s_tg_obs, found)},
     {"path", BSUP_FIELD_STRING, offsetof(struct s_tg_obs, path)},
 };
 
 static const struct bsup_observe_step s_tg_steps[] = {
-    {"elbv2", "DescribeTargetGroups", 2, BSUP_OBSERVE_ALL_PAGES, s_tg_prepare, s_tg_build,
-     s_tg_parse},
+    {.service = "elbv2",
+     .action = "DescribeTargetGroups",
+     .batch_max = 2,
+     .flags = BSUP_OBSERVE_ALL_PAGES,
+     .prepare = s_tg_prepare,
+     .build = s_tg_build,
+     .parse = s_tg_parse},
+    /* Two groups per batch: 2.5 keys' worth of the 50/s budget over the one-day interval. */
+    {.service = "elbv2",
+     .action = "DescribeTargetHealth",
+     .batch_max = 1,
+     .budget_share = 2.5 / (50.0 * 86400.0),
+     .prepare = s_health_prepare,
+     .build = s_health_build,
+     .parse = s_health_parse},
 };
 
 static const struct bsup_domain s_tg_domain = {
@@ -131,7 +181,7 @@ static const struct bsup_domain s_tg_domain = {
     .fields = s_tg_fields,
     .n_fields = 2,
     .steps = s_tg_steps,
-    .n_steps = 1,
+    .n_steps = 2,
     .plan = s_tg_plan,
     .request = s_tg_request,
     .mutate_service = "elbv2",
@@ -151,6 +201,7 @@ struct s_aws {
     unsigned describe_names; /* names asked for, in all calls */
     unsigned modifies;
     json_t *last_modify;      /* the parameters of the last ModifyTargetGroup */
+    char health_reads[256];   /* the groups DescribeTargetHealth was asked for, in order */
     const char *modify_fault; /* answer the next ModifyTargetGroup with "500" or "throttle" */
 };
 
@@ -253,6 +304,18 @@ static int s_handler(struct bsup_test_httpd *srv, const char *method, const char
                                  ns, members);
         }
         free(members);
+    } else if (action && strcmp(action, "DescribeTargetHealth") == 0) {
+        const char *arn = json_string_value(json_object_get(form, "TargetGroupArn"));
+        const char *name = arn ? strstr(arn, "targetgroup/") : NULL;
+        size_t used = strlen(aws->health_reads);
+        if (name)
+            snprintf(aws->health_reads + used, sizeof(aws->health_reads) - used, "%s%.*s",
+                     used ? " " : "", (int)strcspn(name + 12, "/"), name + 12);
+        *out_body = s_printf("<DescribeTargetHealthResponse xmlns=\"%s\"><DescribeTargetHealth"
+                             "Result><TargetHealthDescriptions/></DescribeTargetHealthResult>"
+                             "<ResponseMetadata><RequestId>r-h</RequestId></ResponseMetadata>"
+                             "</DescribeTargetHealthResponse>",
+                             ns);
     } else if (action && strcmp(action, "ModifyTargetGroup") == 0 && aws->modify_fault) {
         aws->modifies++;
         bool throttle = strcmp(aws->modify_fault, "throttle") == 0;
@@ -471,7 +534,7 @@ static void test_batches_budget_journal(void **state)
      * unknown g fails and is split one key per call: 2 more. */
     assert_int_equal(t->aws.describes, 5);
     assert_int_equal(t->aws.describe_names, 6 + 2);
-    assert_int_equal(t->client.attempts[BSUP_API_ELBV2_DESCRIBE], 5);
+    assert_int_equal(t->client.attempts[BSUP_API_ELBV2_DESCRIBE], 5 + 2);
     assert_true(t->client.buckets[BSUP_API_ELBV2_DESCRIBE].waits > 0); /* burst 1: it waited */
     assert_int_equal(t->client.attempts[BSUP_API_ELBV2_MUTATE], 1);
 
@@ -592,6 +655,24 @@ static void test_changes_not_retried_blindly(void **state)
     assert_int_equal(s_state(t, "b"), BSUP_STATE_CORRECTED);
 }
 
+/* A paced step reads only its allowance per batch: the most urgent first (drift), then the
+ * never read, then the longest unread; the rest is carried forward. */
+static void test_paced_step(void **state)
+{
+    struct s_env *t = *state;
+    s_cycle(t, NULL);
+    /* b (drift) and a (never read, first by key); sent in key order. */
+    assert_string_equal(t->aws.health_reads, "a-prod b-prod");
+    s_cycle(t, NULL);
+    assert_string_equal(t->aws.health_reads, "a-prod b-prod c-prod d-prod");
+    s_cycle(t, NULL);
+    assert_string_equal(t->aws.health_reads, "a-prod b-prod c-prod d-prod a-prod shared-tg");
+    /* Carried forward: e and f (sharing shared-tg) show the time it was read. */
+    const struct s_tg_obs *c = bsup_reconcile_observation(t->rec, "c", 0);
+    const struct s_tg_obs *e = bsup_reconcile_observation(t->rec, "e", 0);
+    assert_true(c->health_at > 0 && e->health_at > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -599,6 +680,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_joined_waiters, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rails_fail_closed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_changes_not_retried_blindly, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_paced_step, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("reconcile driver", tests, NULL, NULL);
 }
