@@ -108,6 +108,13 @@ int bsup_buf_printf(struct bsup_buf *b, const char *fmt, ...)
     return rc;
 }
 
+int bsup_buf_fail(struct bsup_buf *b, int err)
+{
+    if (!b->err)
+        b->err = err;
+    return b->err;
+}
+
 const char *bsup_buf_str(const struct bsup_buf *b)
 {
     return b->data ? b->data : "";

@@ -35,6 +35,10 @@ int bsup_buf_printf(struct bsup_buf *b, const char *fmt, ...) __attribute__((for
 int bsup_buf_vprintf(struct bsup_buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/* Records err as the sticky error unless one is already there, for a builder's own failure
+ * (a helper allocation) that take() should report. Returns the sticky error. */
+int bsup_buf_fail(struct bsup_buf *b, int err);
+
 /* The content so far, NUL-terminated; "" while empty. Valid until the next append. */
 const char *bsup_buf_str(const struct bsup_buf *b);
 

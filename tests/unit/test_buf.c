@@ -149,6 +149,17 @@ static void test_growth_and_reuse(void **state)
     assert_string_equal(bsup_buf_str(&small), "ab");
     bsup_buf_cleanup(&small);
 
+    /* A builder's own failure sticks like the buffer's, and the first one wins. */
+    struct bsup_buf own = BSUP_BUF_INIT(16, 0);
+    assert_int_equal(bsup_buf_puts(&own, "x"), 0);
+    assert_int_equal(bsup_buf_fail(&own, BSUP_ENOMEM), BSUP_ENOMEM);
+    assert_int_equal(bsup_buf_fail(&own, BSUP_EINVAL), BSUP_ENOMEM);
+    assert_int_equal(bsup_buf_puts(&own, "y"), BSUP_ENOMEM);
+    char *out = NULL;
+    assert_int_equal(bsup_buf_take(&own, &out, NULL), BSUP_ENOMEM);
+    assert_null(out);
+    bsup_buf_cleanup(&own);
+
     /* A huge cap is clamped so sizes never overflow. */
     struct bsup_buf huge = BSUP_BUF_INIT(SIZE_MAX, 0);
     assert_int_equal(bsup_buf_puts(&huge, "x"), 0);
