@@ -2,6 +2,7 @@
 #include "core/aws/query.h"
 
 #include "core/aws/wire.h"
+#include "core/base/array.h"
 #include "core/base/buf.h"
 #include "core/base/error.h"
 #include "core/base/percent.h"
@@ -36,14 +37,8 @@ int bsup_aws_params_add(struct bsup_aws_params *params, const char *name, const 
         return BSUP_EINVAL;
     if (params->n >= BSUP_AWS_PARAMS_MAX)
         return BSUP_ETOOBIG;
-    if (params->n == params->cap) {
-        size_t cap = params->cap ? params->cap * 2 : 16;
-        struct bsup_aws_param *items = realloc(params->items, cap * sizeof(*items));
-        if (!items)
-            return BSUP_ENOMEM;
-        params->items = items;
-        params->cap = cap;
-    }
+    if (BSUP_ARRAY_RESERVE(params->items, params->cap, params->n + 1) < 0)
+        return BSUP_ENOMEM;
     struct bsup_aws_param p = {strdup(name), strdup(value)};
     if (!p.name || !p.value) {
         free(p.name);

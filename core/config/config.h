@@ -25,6 +25,7 @@ enum bsup_mode { BSUP_MODE_DEFAULT = -1, BSUP_MODE_OBSERVE = 0, BSUP_MODE_ENFORC
 struct bsup_strlist {
     char **v;
     size_t n;
+    size_t cap; /* room in v */
 };
 
 /* AWS names of a service's resources; empty fields mean "<service_name>-<environment>". */

@@ -3,6 +3,8 @@
 #include "core/config/config.h"
 #include "core/config/fields.h"
 
+#include "core/base/array.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,15 +34,9 @@ struct s_seen {
 
 static int s_msg_add(struct bsup_config_set *set, int severity, const char *file, char *text)
 {
-    if (set->n_msgs == set->cap_msgs) {
-        size_t cap = set->cap_msgs ? set->cap_msgs * 2 : 16;
-        struct bsup_config_msg *m = realloc(set->msgs, cap * sizeof(*m));
-        if (!m) {
-            free(text);
-            return BSUP_ENOMEM;
-        }
-        set->msgs = m;
-        set->cap_msgs = cap;
+    if (BSUP_ARRAY_RESERVE(set->msgs, set->cap_msgs, set->n_msgs + 1) < 0) {
+        free(text);
+        return BSUP_ENOMEM;
     }
     char *f = file ? strdup(file) : NULL;
     if (file && !f) {
@@ -372,14 +368,8 @@ static void s_check_service(struct s_file *f, struct bsup_service *svc, const st
 
 static int s_services_push(struct bsup_service **v, size_t *n, size_t *cap)
 {
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 8;
-        struct bsup_service *nv = realloc(*v, c * sizeof(**v));
-        if (!nv)
-            return BSUP_ENOMEM;
-        *v = nv;
-        *cap = c;
-    }
+    if (BSUP_ARRAY_RESERVE(*v, *cap, *n + 1) < 0)
+        return BSUP_ENOMEM;
     memset(&(*v)[*n], 0, sizeof(**v));
     (*n)++;
     return 0;
@@ -605,14 +595,8 @@ static int s_move_services(struct bsup_config_set *set, struct s_pending *pend)
 
 static int s_file_push(struct bsup_config_set *set, const char *name)
 {
-    if (set->n_files == set->cap_files) {
-        size_t c = set->cap_files ? set->cap_files * 2 : 16;
-        struct bsup_config_file *v = realloc(set->files, c * sizeof(*v));
-        if (!v)
-            return BSUP_ENOMEM;
-        set->files = v;
-        set->cap_files = c;
-    }
+    if (BSUP_ARRAY_RESERVE(set->files, set->cap_files, set->n_files + 1) < 0)
+        return BSUP_ENOMEM;
     char *n = strdup(name);
     if (!n)
         return BSUP_ENOMEM;
@@ -823,15 +807,10 @@ int bsup_config_load_dir(const char *dir, struct bsup_config_set *set, struct bs
             closedir(d);
             goto out;
         }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **nn = realloc(names, cap * sizeof(*nn));
-            if (!nn) {
-                closedir(d);
-                rc = BSUP_ENOMEM;
-                goto out;
-            }
-            names = nn;
+        if (BSUP_ARRAY_RESERVE(names, cap, n + 1) < 0) {
+            closedir(d);
+            rc = BSUP_ENOMEM;
+            goto out;
         }
         if (!(names[n] = strdup(de->d_name))) {
             closedir(d);

@@ -1,5 +1,6 @@
 #include "daemon/http/call.h"
 
+#include "core/base/array.h"
 #include "core/base/error.h"
 
 #include <ctype.h>
@@ -182,14 +183,8 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *userp)
     const char *colon = memchr(data, ':', len);
     if (!colon)
         return n;
-    if (call->n_headers == call->cap_headers) {
-        size_t cap = call->cap_headers ? call->cap_headers * 2 : 16;
-        struct bsup_http_header *headers = realloc(call->headers, cap * sizeof(*headers));
-        if (!headers)
-            goto nomem;
-        call->headers = headers;
-        call->cap_headers = cap;
-    }
+    if (BSUP_ARRAY_RESERVE(call->headers, call->cap_headers, call->n_headers + 1) < 0)
+        goto nomem;
     char *name = s_strndup_trim(data, (size_t)(colon - data));
     char *value = s_strndup_trim(colon + 1, len - (size_t)(colon - data) - 1);
     if (!name || !value) {
