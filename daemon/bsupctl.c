@@ -1,5 +1,7 @@
 /* bsupctl: asks the running bsupd over its control socket (docs/control-protocol.md).
  * Exit codes: 0 all good, 1 a service needs attention, 2 error. */
+#include "core/base/buf.h"
+#include "core/base/error.h"
 #include "core/base/units.h"
 #include "core/reconcile/state.h"
 
@@ -184,8 +186,8 @@ static int s_connect(const char *path)
 static json_t *s_call(const struct s_args *a, json_t *req)
 {
     char *line = json_dumps(req, JSON_COMPACT);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    struct bsup_buf buf = BSUP_BUF_INIT(S_MAX_REPLY_BYTES, 0);
+    size_t scanned = 0; /* bytes of buf already searched for the newline */
     json_t *reply = NULL;
     int fd = -1;
     if (!line || (fd = s_connect(a->socket)) < 0)
@@ -206,10 +208,12 @@ static json_t *s_call(const struct s_args *a, json_t *req)
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
-        char *nl = len ? memchr(buf, '\n', len) : NULL;
+        const char *data = bsup_buf_str(&buf);
+        const char *nl = memchr(data + scanned, '\n', buf.len - scanned);
+        scanned = buf.len;
         if (nl) {
             json_error_t err;
-            reply = json_loadb(buf, (size_t)(nl - buf), 0, &err);
+            reply = json_loadb(data, (size_t)(nl - data), 0, &err);
             if (!reply)
                 fprintf(stderr, "bsupctl: bsupd at %s sent a reply that is not JSON: %s\n",
                         a->socket, err.text);
@@ -229,21 +233,8 @@ static json_t *s_call(const struct s_args *a, json_t *req)
             continue;
         if (pr <= 0)
             continue;
-        if (cap - len < 65536) {
-            if (cap >= S_MAX_REPLY_BYTES) {
-                fprintf(stderr, "bsupctl: reply from %s is too large\n", a->socket);
-                goto out;
-            }
-            size_t ncap = cap ? 2 * cap : 65536 * 2;
-            char *nb = realloc(buf, ncap);
-            if (!nb) {
-                fputs("bsupctl: out of memory\n", stderr);
-                goto out;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        ssize_t r = recv(fd, buf + len, cap - len, 0);
+        char chunk[65536];
+        ssize_t r = recv(fd, chunk, sizeof(chunk), 0);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
@@ -251,13 +242,20 @@ static json_t *s_call(const struct s_args *a, json_t *req)
                     a->socket, r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
             goto out;
         }
-        len += (size_t)r;
+        int rc = bsup_buf_append(&buf, chunk, (size_t)r);
+        if (rc == BSUP_ETOOBIG) {
+            fprintf(stderr, "bsupctl: reply from %s is too large\n", a->socket);
+            goto out;
+        } else if (rc < 0) {
+            fputs("bsupctl: out of memory\n", stderr);
+            goto out;
+        }
     }
 out:
     if (fd >= 0)
         close(fd);
     free(line);
-    free(buf);
+    bsup_buf_cleanup(&buf);
     return reply;
 }
 

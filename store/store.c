@@ -218,24 +218,22 @@ int bsup_store_open(const char *state_dir, struct bsup_store **out, struct bsup_
     }
     /* A damaged file is found now, not in the middle of a reconcile. */
     sqlite3_stmt *q = NULL;
-    src = sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &q, NULL);
-    if (src == SQLITE_OK && (src = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *res = (const char *)sqlite3_column_text(q, 0);
-        if (!res || strcmp(res, "ok") != 0) {
-            rc = bsup_diag_set(diag, BSUP_ECORRUPT,
-                               "state database %s is corrupt (%s); move it aside and bsupd "
-                               "will start afresh from the drop-ins",
-                               st->path, res ? res : "?");
-            sqlite3_finalize(q);
-            goto fail;
-        }
-        src = SQLITE_OK;
-    }
-    sqlite3_finalize(q);
-    if (src != SQLITE_OK) {
-        rc = bsup_store_error(st->db, st->path, src, "checking integrity", diag);
+    if ((rc = bsup_store_prepare(st, "checking integrity", "PRAGMA quick_check", BSUP_STORE_NO_ARGS,
+                                 &q, diag)) < 0 ||
+        (rc = bsup_store_step(st, q, "checking integrity", diag)) < 0) {
+        sqlite3_finalize(q);
         goto fail;
     }
+    const char *res = rc == 1 ? (const char *)sqlite3_column_text(q, 0) : "ok";
+    if (!res || strcmp(res, "ok") != 0) {
+        rc = bsup_diag_set(diag, BSUP_ECORRUPT,
+                           "state database %s is corrupt (%s); move it aside and bsupd "
+                           "will start afresh from the drop-ins",
+                           st->path, res ? res : "?");
+        sqlite3_finalize(q);
+        goto fail;
+    }
+    sqlite3_finalize(q);
     if ((rc = bsup_store_migrate(st->db, st->path, bsup_store_n_migrations, diag)))
         goto fail;
     *out = st;
@@ -265,19 +263,13 @@ const char *bsup_store_path(const struct bsup_store *st)
 int bsup_store_meta_get(struct bsup_store *st, const char *key, char **out)
 {
     sqlite3_stmt *q = NULL;
-    int rc = BSUP_ENOTFOUND;
     *out = NULL;
-    if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = ?", -1, &q, NULL) !=
-        SQLITE_OK)
-        return BSUP_ESTORE;
-    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-    int src = sqlite3_step(q);
-    if (src == SQLITE_ROW) {
-        *out = strdup((const char *)sqlite3_column_text(q, 0));
-        rc = *out ? 0 : BSUP_ENOMEM;
-    } else if (src != SQLITE_DONE) {
-        rc = BSUP_ESTORE;
-    }
+    int rc = bsup_store_prepare(st, "reading a setting", "SELECT value FROM meta WHERE key = ?",
+                                BSUP_STORE_ARGS(BSUP_STORE_TEXT(key)), &q, NULL);
+    if (rc == 0 && (rc = bsup_store_step(st, q, "reading a setting", NULL)) == 1)
+        rc = bsup_store_column_dup(q, 0, out);
+    else if (rc == 0)
+        rc = BSUP_ENOTFOUND;
     sqlite3_finalize(q);
     return rc;
 }
@@ -285,20 +277,10 @@ int bsup_store_meta_get(struct bsup_store *st, const char *key, char **out)
 int bsup_store_meta_set(struct bsup_store *st, const char *key, const char *value,
                         struct bsup_diag *diag)
 {
-    sqlite3_stmt *q = NULL;
-    int src = sqlite3_prepare_v2(st->db,
-                                 "INSERT INTO meta(key, value) VALUES(?, ?) "
-                                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                                 -1, &q, NULL);
-    if (src == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
-        src = sqlite3_step(q);
-        if (src == SQLITE_DONE)
-            src = SQLITE_OK;
-    }
-    sqlite3_finalize(q);
-    return src == SQLITE_OK ? 0 : bsup_store_error(st->db, st->path, src, "saving a setting", diag);
+    return bsup_store_exec(st, "saving a setting",
+                           "INSERT INTO meta(key, value) VALUES(?, ?) "
+                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                           BSUP_STORE_ARGS(BSUP_STORE_TEXT(key), BSUP_STORE_TEXT(value)), diag);
 }
 
 int bsup_store_begin(struct bsup_store *st, struct bsup_diag *diag)

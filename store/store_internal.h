@@ -5,6 +5,8 @@
 #include "store/store.h"
 
 #include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct bsup_store {
     sqlite3 *db;
@@ -29,5 +31,60 @@ int bsup_store_migrate(sqlite3 *db, const char *path, int target, struct bsup_di
 /* Turns an SQLite failure into a BSUP_E code and an operator's message naming the path. */
 int bsup_store_error(sqlite3 *db, const char *path, int sqlite_rc, const char *doing,
                      struct bsup_diag *diag);
+
+/* ---- Running statements (store/exec.c): the way store/ talks to SQLite ----
+ *
+ * `doing` says what the statement is for, as an operator reads it after "while"
+ * ("recording an event", "saving the desired state"). Every failure goes through
+ * bsup_store_error: a BSUP_E code, and a diag naming the database path and `doing`.
+ * Parameters are bound in order (?1, ?2, ...) from BSUP_STORE_ARGS(...); text is copied when
+ * bound (NULL binds SQL NULL), integers are int64:
+ *
+ *     return bsup_store_exec(st, "recording an event",
+ *                            "INSERT INTO events(at, service, kind) VALUES(?, ?, ?)",
+ *                            BSUP_STORE_ARGS(BSUP_STORE_INT(at_s), BSUP_STORE_TEXT(service),
+ *                                            BSUP_STORE_TEXT(kind)),
+ *                            diag);
+ *
+ * and for rows:
+ *
+ *     sqlite3_stmt *q = NULL;
+ *     int rc = bsup_store_prepare(st, "listing events", "SELECT ... WHERE at >= ?",
+ *                                 BSUP_STORE_ARGS(BSUP_STORE_INT(since_s)), &q, diag);
+ *     while (rc == 0 && (rc = bsup_store_step(st, q, "listing events", diag)) == 1) {
+ *         ... sqlite3_column_int64(q, 0), bsup_store_column_dup(q, 1, &text) ...
+ *     }
+ *     sqlite3_finalize(q);   (rc is 0 at the end of the rows, negative on failure) */
+
+enum bsup_store_arg_type { BSUP_STORE_ARG_TEXT, BSUP_STORE_ARG_INT };
+
+struct bsup_store_arg {
+    enum bsup_store_arg_type type;
+    const char *text;
+    int64_t i;
+};
+
+#define BSUP_STORE_TEXT(s) ((struct bsup_store_arg){BSUP_STORE_ARG_TEXT, (s), 0})
+#define BSUP_STORE_INT(n) ((struct bsup_store_arg){BSUP_STORE_ARG_INT, NULL, (int64_t)(n)})
+/* Expands to two arguments, the array and its length; BSUP_STORE_NO_ARGS for none. */
+#define BSUP_STORE_ARGS(...)                                                                       \
+    (const struct bsup_store_arg[]){__VA_ARGS__},                                                  \
+        sizeof((const struct bsup_store_arg[]){__VA_ARGS__}) / sizeof(struct bsup_store_arg)
+#define BSUP_STORE_NO_ARGS NULL, 0
+
+/* Prepares one statement and binds args: 0 and *out (the caller steps it and finalizes it
+ * with sqlite3_finalize), or an error with *out NULL. */
+int bsup_store_prepare(struct bsup_store *st, const char *doing, const char *sql,
+                       const struct bsup_store_arg *args, size_t n_args, sqlite3_stmt **out,
+                       struct bsup_diag *diag);
+/* One step: 1 when a row is ready, 0 when the statement is done, or an error. */
+int bsup_store_step(struct bsup_store *st, sqlite3_stmt *q, const char *doing,
+                    struct bsup_diag *diag);
+/* Prepare, bind, step to the end (rows are ignored), finalize: for INSERT, UPDATE, DELETE,
+ * BEGIN, COMMIT. sqlite3_changes(st->db) afterwards tells how many rows changed. */
+int bsup_store_exec(struct bsup_store *st, const char *doing, const char *sql,
+                    const struct bsup_store_arg *args, size_t n_args, struct bsup_diag *diag);
+/* A copy of a text column: 0 and *out (NULL for SQL NULL; caller frees), or BSUP_ENOMEM. */
+int bsup_store_column_dup(sqlite3_stmt *q, int col, char **out);
 
 #endif

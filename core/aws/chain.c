@@ -1,5 +1,7 @@
 #include "core/aws/chain.h"
 
+#include "core/base/url.h"
+
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,14 +48,6 @@ struct bsup_aws_chain {
     char tried[900]; /* "environment (...); profile ... (...)" */
 };
 
-struct s_url {
-    const char *scheme_b, *scheme_e;
-    const char *auth_b, *auth_e; /* host[:port] */
-    const char *host_b, *host_e; /* without IPv6 brackets */
-    const char *path_b, *path_e;
-    const char *query_b, *query_e; /* after '?', may be empty; NULL when absent */
-};
-
 static void s_wipe_free(char *s)
 {
     if (s) {
@@ -93,99 +87,14 @@ __attribute__((format(printf, 2, 3))) static void s_tried(struct bsup_aws_chain 
     va_end(ap);
 }
 
-/* Only characters a URI may carry unescaped (RFC 3986). */
-static int s_uri_chars_ok(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p <= 0x20 || *p >= 0x7f || strchr("\"<>\\^`{|}", *p))
-            return 0;
-    return 1;
-}
-
-/* Splits scheme://authority/path?query. Returns 0, or BSUP_ECONFIG with *why set. */
-static int s_url_parse(const char *url, struct s_url *u, const char **why)
-{
-    memset(u, 0, sizeof(*u));
-    const char *sep = strstr(url, "://");
-    if (!sep || sep == url) {
-        *why = "URI did not specify a host";
-        return BSUP_ECONFIG;
-    }
-    for (const char *p = url; p < sep; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
-            *why = "URI has an invalid scheme";
-            return BSUP_ECONFIG;
-        }
-    u->scheme_b = url;
-    u->scheme_e = sep;
-    u->auth_b = sep + 3;
-    u->auth_e = u->auth_b + strcspn(u->auth_b, "/?#");
-    if (memchr(u->auth_b, '@', (size_t)(u->auth_e - u->auth_b))) {
-        *why = "URI must not contain user information";
-        return BSUP_ECONFIG;
-    }
-    const char *port = NULL;
-    if (*u->auth_b == '[') {
-        const char *close = memchr(u->auth_b, ']', (size_t)(u->auth_e - u->auth_b));
-        if (!close) {
-            *why = "URI has an unterminated IPv6 address";
-            return BSUP_ECONFIG;
-        }
-        u->host_b = u->auth_b + 1;
-        u->host_e = close;
-        if (close + 1 < u->auth_e) {
-            if (close[1] != ':') {
-                *why = "URI has an invalid authority";
-                return BSUP_ECONFIG;
-            }
-            port = close + 2;
-        }
-    } else {
-        u->host_b = u->auth_b;
-        u->host_e = memchr(u->auth_b, ':', (size_t)(u->auth_e - u->auth_b));
-        if (u->host_e)
-            port = u->host_e + 1;
-        else
-            u->host_e = u->auth_e;
-    }
-    if (u->host_e == u->host_b) {
-        *why = "URI did not specify a host";
-        return BSUP_ECONFIG;
-    }
-    if (port) {
-        if (port == u->auth_e || u->auth_e - port > 5) {
-            *why = "URI has an invalid port";
-            return BSUP_ECONFIG;
-        }
-        for (const char *p = port; p < u->auth_e; p++)
-            if (*p < '0' || *p > '9') {
-                *why = "URI has an invalid port";
-                return BSUP_ECONFIG;
-            }
-    }
-    u->path_b = u->auth_e;
-    u->path_e = u->path_b + strcspn(u->path_b, "?#");
-    if (*u->path_e == '?') {
-        u->query_b = u->path_e + 1;
-        u->query_e = u->query_b + strcspn(u->query_b, "#");
-    }
-    return 0;
-}
-
-static int s_scheme_is(const struct s_url *u, const char *scheme)
-{
-    size_t n = strlen(scheme);
-    return (size_t)(u->scheme_e - u->scheme_b) == n && strncasecmp(u->scheme_b, scheme, n) == 0;
-}
-
 /* http is allowed only to loopback and the ECS / EKS credential addresses. */
-static int s_container_host_allowed(const struct s_url *u)
+static int s_container_host_allowed(const struct bsup_url *u)
 {
     char host[64];
-    size_t n = (size_t)(u->host_e - u->host_b);
+    size_t n = u->host.len;
     if (n >= sizeof(host))
         return 0;
-    memcpy(host, u->host_b, n);
+    memcpy(host, u->host.p, n);
     host[n] = '\0';
     if (strcasecmp(host, "localhost") == 0)
         return 1;
@@ -193,7 +102,7 @@ static int s_container_host_allowed(const struct s_url *u)
     if (inet_pton(AF_INET, host, a4) == 1)
         return a4[0] == 127 || strcmp(host, "169.254.170.2") == 0 ||
                strcmp(host, "169.254.170.23") == 0;
-    if (*u->auth_b == '[' && inet_pton(AF_INET6, host, a6) == 1) {
+    if (u->ipv6 && inet_pton(AF_INET6, host, a6) == 1) {
         static const char *const allowed6[] = {"::1", "fd00:ec2::23"};
         for (size_t i = 0; i < sizeof(allowed6) / sizeof(allowed6[0]); i++)
             if (inet_pton(AF_INET6, allowed6[i], want6) == 1 && memcmp(a6, want6, 16) == 0)
@@ -209,7 +118,7 @@ int bsup_aws_chain_container_url(bsup_aws_getenv_fn *getenv_fn, void *getenv_ctx
     const char *rel = s_fn_env(getenv_fn, getenv_ctx, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
     const char *full = s_fn_env(getenv_fn, getenv_ctx, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
     if (rel) {
-        if (!s_uri_chars_ok(rel))
+        if (!bsup_url_chars_ok(rel))
             return bsup_diag_set(diag, BSUP_ECONFIG,
                                  "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: invalid uri character");
         size_t n = strlen("http://" BSUP_AWS_CHAIN_ECS_HOST) + (rel[0] != '/') + strlen(rel) + 1;
@@ -224,15 +133,16 @@ int bsup_aws_chain_container_url(bsup_aws_getenv_fn *getenv_fn, void *getenv_ctx
         return bsup_diag_set(diag, BSUP_ENOTFOUND,
                              "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and "
                              "AWS_CONTAINER_CREDENTIALS_FULL_URI unset");
-    if (!s_uri_chars_ok(full))
+    if (!bsup_url_chars_ok(full))
         return bsup_diag_set(diag, BSUP_ECONFIG,
                              "AWS_CONTAINER_CREDENTIALS_FULL_URI: invalid uri character");
-    struct s_url u;
+    struct bsup_url u;
     const char *why = NULL;
-    if (s_url_parse(full, &u, &why) < 0)
-        return bsup_diag_set(diag, BSUP_ECONFIG, "AWS_CONTAINER_CREDENTIALS_FULL_URI '%.200s': %s",
-                             full, why);
-    if (!s_scheme_is(&u, "https") && !(s_scheme_is(&u, "http") && s_container_host_allowed(&u)))
+    if (bsup_url_parse(full, &u, &why) < 0)
+        return bsup_diag_set(diag, BSUP_ECONFIG,
+                             "AWS_CONTAINER_CREDENTIALS_FULL_URI '%.200s': URI %s", full, why);
+    if (!bsup_url_scheme_is(&u, "https") &&
+        !(bsup_url_scheme_is(&u, "http") && s_container_host_allowed(&u)))
         return bsup_diag_set(diag, BSUP_ECONFIG,
                              "AWS_CONTAINER_CREDENTIALS_FULL_URI '%.200s': URI did not refer to an "
                              "allowed host (use https, or http to a loopback, ECS or EKS address)",
@@ -243,13 +153,13 @@ int bsup_aws_chain_container_url(bsup_aws_getenv_fn *getenv_fn, void *getenv_ctx
 
 static int s_endpoint_from(const char *what, const char *value, char **out, struct bsup_diag *diag)
 {
-    struct s_url u;
+    struct bsup_url u;
     const char *why = NULL;
-    if (!s_uri_chars_ok(value))
+    if (!bsup_url_chars_ok(value))
         return bsup_diag_set(diag, BSUP_ECONFIG, "%s '%.200s': invalid uri character", what, value);
-    if (s_url_parse(value, &u, &why) < 0)
-        return bsup_diag_set(diag, BSUP_ECONFIG, "%s '%.200s': %s", what, value, why);
-    if (!s_scheme_is(&u, "http") && !s_scheme_is(&u, "https"))
+    if (bsup_url_parse(value, &u, &why) < 0)
+        return bsup_diag_set(diag, BSUP_ECONFIG, "%s '%.200s': URI %s", what, value, why);
+    if (!bsup_url_scheme_is(&u, "http") && !bsup_url_scheme_is(&u, "https"))
         return bsup_diag_set(diag, BSUP_ECONFIG, "%s '%.200s': scheme must be http or https", what,
                              value);
     size_t n = strlen(value);
@@ -360,18 +270,18 @@ static int s_step_new(struct bsup_aws_chain *chain, const char *method, const ch
         goto out;
     }
     snprintf(step->url, n, "%s%s", base, suffix);
-    struct s_url u;
+    struct bsup_url u;
     const char *why = NULL;
-    if (s_url_parse(step->url, &u, &why) < 0) {
-        rc = bsup_diag_set(diag, BSUP_ECONFIG, "%s URL '%.200s': %s", provider, step->url, why);
+    if (bsup_url_parse(step->url, &u, &why) < 0) {
+        rc = bsup_diag_set(diag, BSUP_ECONFIG, "%s URL '%.200s': URI %s", provider, step->url, why);
         goto out;
     }
-    scheme = strndup(u.scheme_b, (size_t)(u.scheme_e - u.scheme_b));
-    host = strndup(u.auth_b, (size_t)(u.auth_e - u.auth_b));
-    path = strndup(u.path_b, (size_t)(u.path_e - u.path_b));
-    if (u.query_b)
-        query = strndup(u.query_b, (size_t)(u.query_e - u.query_b));
-    if (!scheme || !host || !path || (u.query_b && !query)) {
+    scheme = strndup(u.scheme.p, u.scheme.len);
+    host = strndup(u.authority.p, u.authority.len);
+    path = strndup(u.path.p, u.path.len);
+    if (u.query.p)
+        query = strndup(u.query.p, u.query.len);
+    if (!scheme || !host || !path || (u.query.p && !query)) {
         rc = BSUP_ENOMEM;
         goto out;
     }

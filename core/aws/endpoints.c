@@ -1,5 +1,7 @@
 #include "core/aws/endpoints.h"
 
+#include "core/base/url.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,75 +86,39 @@ static bool s_valid_region(const char *r)
     return true;
 }
 
-/* Parses scheme://host[:port][/path] into out; origin names the setting for messages. */
+/* A custom endpoint: http:// or https://, a host (core/base/url.h rules), an optional path,
+ * no query or fragment. origin names the setting for messages. */
 static int s_parse_url(const char *url, const char *origin, struct bsup_endpoint *out,
                        struct bsup_diag *diag)
 {
     static const char *const schemes[] = {"https", "http"};
-    const char *p = NULL;
-    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]) && !p; i++) {
+    struct bsup_url u;
+    const char *why = NULL;
+    const char *scheme = NULL;
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]) && !scheme; i++) {
         size_t n = strlen(schemes[i]);
-        if (strncasecmp(url, schemes[i], n) == 0 && strncmp(url + n, "://", 3) == 0) {
-            snprintf(out->scheme, sizeof(out->scheme), "%s", schemes[i]);
-            p = url + n + 3;
-        }
+        if (strncasecmp(url, schemes[i], n) == 0 && strncmp(url + n, "://", 3) == 0)
+            scheme = schemes[i];
     }
-    if (!p)
+    if (!scheme)
         return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" is not an http:// or https:// URL",
                              origin, url);
-    size_t host_len = strcspn(p, "/?#");
-    if (strpbrk(p, "?#"))
+    if (bsup_url_parse(url, &u, &why) < 0)
+        return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" %s", origin, url, why);
+    if (u.query.p || u.fragment.p)
         return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" must not have a query or fragment",
                              origin, url);
-    if (host_len == 0 || host_len >= sizeof(out->host))
-        return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has no valid host", origin, url);
-    /* host: name or IPv4 or [IPv6], then optional :port (1-65535). No user info. */
-    const char *h = p, *end = p + host_len, *port = NULL;
-    if (*h == '[') {
-        const char *rb = memchr(h, ']', host_len);
-        if (!rb || rb == h + 1)
-            return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has a bad IPv6 host", origin, url);
-        for (const char *c = h + 1; c < rb; c++)
-            if (!strchr("0123456789abcdefABCDEF:.", *c))
-                return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has a bad IPv6 host", origin,
-                                     url);
-        if (rb + 1 < end && rb[1] != ':')
-            return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has a bad host", origin, url);
-        port = rb + 1 < end ? rb + 2 : NULL;
-    } else {
-        const char *colon = memchr(h, ':', host_len);
-        const char *name_end = colon ? colon : end;
-        if (name_end == h)
-            return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has no host", origin, url);
-        for (const char *c = h; c < name_end; c++)
-            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9') || *c == '-' || *c == '.'))
-                return bsup_diag_set(diag, BSUP_ECONFIG,
-                                     "%s: \"%s\" has an invalid character in its host", origin,
-                                     url);
-        port = colon ? colon + 1 : NULL;
-    }
-    if (port) {
-        long v = 0;
-        if (port == end)
-            return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has an empty port", origin, url);
-        for (const char *c = port; c < end; c++) {
-            if (*c < '0' || *c > '9' || (v = v * 10 + (*c - '0')) > 65535)
-                return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has an invalid port", origin,
-                                     url);
-        }
-        if (v == 0)
-            return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has an invalid port", origin, url);
-    }
-    memcpy(out->host, p, host_len);
-    out->host[host_len] = '\0';
-    const char *path = end;
-    size_t path_len = strlen(path);
-    while (path_len && path[path_len - 1] == '/')
+    if (u.authority.len >= sizeof(out->host))
+        return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has too long a host", origin, url);
+    size_t path_len = u.path.len;
+    while (path_len && u.path.p[path_len - 1] == '/')
         path_len--;
     if (path_len >= sizeof(out->base_path))
         return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has too long a path", origin, url);
-    memcpy(out->base_path, path, path_len);
+    snprintf(out->scheme, sizeof(out->scheme), "%s", scheme);
+    memcpy(out->host, u.authority.p, u.authority.len);
+    out->host[u.authority.len] = '\0';
+    memcpy(out->base_path, u.path.p, path_len);
     out->base_path[path_len] = '\0';
     snprintf(out->source, sizeof(out->source), "%s", origin);
     return 0;

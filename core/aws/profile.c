@@ -1,5 +1,7 @@
 #include "core/aws/profile.h"
 
+#include "core/base/array.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,14 +117,8 @@ static long s_section(struct bsup_aws_profile **list, size_t *n, size_t *cap, co
     long i = s_find(*list, *n, name, len);
     if (i >= 0)
         return i;
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 8;
-        struct bsup_aws_profile *l = realloc(*list, ncap * sizeof(*l));
-        if (!l)
-            return BSUP_ENOMEM;
-        *list = l;
-        *cap = ncap;
-    }
+    if (BSUP_ARRAY_RESERVE(*list, *cap, *n + 1) < 0)
+        return BSUP_ENOMEM;
     struct bsup_aws_profile *p = &(*list)[*n];
     memset(p, 0, sizeof(*p));
     p->name = strndup(name, len);
@@ -146,15 +142,9 @@ static long s_put(struct bsup_aws_profile *p, const char *name, size_t name_len,
             return (long)i;
         }
     }
-    if (p->n_props == p->cap_props) {
-        size_t ncap = p->cap_props ? p->cap_props * 2 : 8;
-        struct bsup_aws_profile_property *l = realloc(p->props, ncap * sizeof(*l));
-        if (!l) {
-            s_wipe_free(v);
-            return BSUP_ENOMEM;
-        }
-        p->props = l;
-        p->cap_props = ncap;
+    if (BSUP_ARRAY_RESERVE(p->props, p->cap_props, p->n_props + 1) < 0) {
+        s_wipe_free(v);
+        return BSUP_ENOMEM;
     }
     char *n = strndup(name, name_len);
     if (!n) {

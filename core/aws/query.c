@@ -2,9 +2,11 @@
 #include "core/aws/query.h"
 
 #include "core/aws/wire.h"
+#include "core/base/array.h"
+#include "core/base/buf.h"
 #include "core/base/error.h"
+#include "core/base/percent.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,14 +37,8 @@ int bsup_aws_params_add(struct bsup_aws_params *params, const char *name, const 
         return BSUP_EINVAL;
     if (params->n >= BSUP_AWS_PARAMS_MAX)
         return BSUP_ETOOBIG;
-    if (params->n == params->cap) {
-        size_t cap = params->cap ? params->cap * 2 : 16;
-        struct bsup_aws_param *items = realloc(params->items, cap * sizeof(*items));
-        if (!items)
-            return BSUP_ENOMEM;
-        params->items = items;
-        params->cap = cap;
-    }
+    if (BSUP_ARRAY_RESERVE(params->items, params->cap, params->n + 1) < 0)
+        return BSUP_ENOMEM;
     struct bsup_aws_param p = {strdup(name), strdup(value)};
     if (!p.name || !p.value) {
         free(p.name);
@@ -97,8 +93,8 @@ static void s_member_wire_name(const struct s_flatten *f, const struct bsup_shap
         snprintf(buf, size, "%s", m->query_name);
     } else if (m->location_name) {
         snprintf(buf, size, "%s", m->location_name);
-        if (f->ec2)
-            buf[0] = (char)toupper((unsigned char)buf[0]);
+        if (f->ec2 && buf[0] >= 'a' && buf[0] <= 'z')
+            buf[0] = (char)(buf[0] - 'a' + 'A'); /* ASCII, whatever the locale */
     } else {
         snprintf(buf, size, "%s", dflt);
     }
@@ -270,91 +266,29 @@ int bsup_aws_params_from_json(const struct bsup_shape_model *model, int32_t shap
 
 /* ---- form body ---- */
 
-struct s_buf {
-    char *data;
-    size_t len, cap, max;
-};
-
-static int s_buf_append(struct s_buf *b, const char *s, size_t n)
+static void s_pair(struct bsup_buf *b, const char *name, const char *value)
 {
-    if (b->len + n + 1 > b->max)
-        return BSUP_ETOOBIG;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d)
-            return BSUP_ENOMEM;
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
-static int s_buf_encode(struct s_buf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        int rc;
-        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            rc = s_buf_append(b, (const char *)&c, 1);
-        } else {
-            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-            rc = s_buf_append(b, esc, 3);
-        }
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
-}
-
-int bsup_aws_percent_encode(const char *src, char **out)
-{
-    struct s_buf b = {.max = BSUP_AWS_BODY_MAX_BYTES};
-    *out = NULL;
-    int rc = s_buf_append(&b, "", 0);
-    if (rc == 0)
-        rc = s_buf_encode(&b, src);
-    if (rc < 0) {
-        free(b.data);
-        return rc;
-    }
-    *out = b.data;
-    return 0;
-}
-
-static int s_buf_pair(struct s_buf *b, const char *name, const char *value)
-{
-    int rc = 0;
     if (b->len)
-        rc = s_buf_append(b, "&", 1);
-    if (rc == 0)
-        rc = s_buf_encode(b, name);
-    if (rc == 0)
-        rc = s_buf_append(b, "=", 1);
-    if (rc == 0)
-        rc = s_buf_encode(b, value);
-    return rc;
+        bsup_buf_putc(b, '&');
+    bsup_percent_encode(b, name, strlen(name), 0);
+    bsup_buf_putc(b, '=');
+    bsup_percent_encode(b, value, strlen(value), 0);
 }
 
 int bsup_query_serialize(struct bsup_aws_request *req, const char *action, const char *api_version,
                          const struct bsup_aws_params *params)
 {
-    struct s_buf b = {.max = BSUP_AWS_BODY_MAX_BYTES};
+    /* Parameters may carry secrets (SNS messages): the buffer is wiped. */
+    struct bsup_buf b = BSUP_BUF_INIT(BSUP_AWS_BODY_MAX_BYTES, BSUP_BUF_WIPE);
     int rc = BSUP_EINVAL;
     if (!req || !action || !api_version)
         goto out;
-    if ((rc = s_buf_pair(&b, "Action", action)) < 0 ||
-        (rc = s_buf_pair(&b, "Version", api_version)) < 0)
-        goto out;
+    s_pair(&b, "Action", action);
+    s_pair(&b, "Version", api_version);
     for (size_t i = 0; params && i < params->n; i++)
-        if ((rc = s_buf_pair(&b, params->items[i].name, params->items[i].value)) < 0)
-            goto out;
+        s_pair(&b, params->items[i].name, params->items[i].value);
+    if ((rc = b.err) < 0)
+        goto out;
     snprintf(req->method, sizeof(req->method), "POST");
     if ((rc = bsup_aws_request_add_header(
              req, "Content-Type", "application/x-www-form-urlencoded; charset=utf-8")) < 0 ||
@@ -362,9 +296,7 @@ int bsup_query_serialize(struct bsup_aws_request *req, const char *action, const
         goto out;
     rc = 0;
 out:
-    if (b.data)
-        bsup_secure_zero(b.data, b.len); /* parameters may carry secrets (SNS messages) */
-    free(b.data);
+    bsup_buf_cleanup(&b);
     return rc;
 }
 

@@ -45,10 +45,8 @@ int bsup_aws_params_from_json(const struct bsup_shape_model *model, int32_t shap
                               const json_t *input, enum bsup_aws_protocol protocol,
                               struct bsup_aws_params *out);
 
-/* Percent-encodes src (RFC 3986: only A-Z a-z 0-9 - _ . ~ stay) into a new string. */
-int bsup_aws_percent_encode(const char *src, char **out);
-
-/* Query / EC2: POST / with form body "Action=..&Version=..&k=v.." and
+/* Query / EC2: POST / with form body "Action=..&Version=..&k=v.." (names and values
+ * percent-encoded by core/base/percent.h, RFC 3986, '/' too) and
  * Content-Type application/x-www-form-urlencoded; charset=utf-8. req must be initialised
  * (bsup_aws_request_init); headers are appended, the body replaced. */
 int bsup_query_serialize(struct bsup_aws_request *req, const char *action, const char *api_version,

@@ -1,5 +1,6 @@
 #include "core/aws/request.h"
 
+#include "core/base/array.h"
 #include "core/base/error.h"
 
 #include <stdlib.h>
@@ -47,14 +48,8 @@ void bsup_aws_request_cleanup(struct bsup_aws_request *req)
 
 int bsup_aws_request_add_header(struct bsup_aws_request *req, const char *name, const char *value)
 {
-    if (req->n_headers == req->cap_headers) {
-        size_t cap = req->cap_headers ? req->cap_headers * 2 : 8;
-        struct bsup_aws_header *h = realloc(req->headers, cap * sizeof(*h));
-        if (!h)
-            return BSUP_ENOMEM;
-        req->headers = h;
-        req->cap_headers = cap;
-    }
+    if (BSUP_ARRAY_RESERVE(req->headers, req->cap_headers, req->n_headers + 1) < 0)
+        return BSUP_ENOMEM;
     char *n = strdup(name), *v = strdup(value);
     if (!n || !v) {
         free(n);

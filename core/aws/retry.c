@@ -98,19 +98,9 @@ enum bsup_retry_class bsup_retry_classify(const struct bsup_retry_outcome *o)
 
 /* ---- randomness ---- */
 
-void bsup_retry_rng_seed(struct bsup_retry_rng *rng, uint64_t seed)
+static double s_uniform(void *ctx)
 {
-    rng->state = seed;
-}
-
-double bsup_retry_rng_uniform(void *ctx)
-{
-    struct bsup_retry_rng *rng = ctx;
-    uint64_t z = (rng->state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    z ^= z >> 31;
-    return (double)(z >> 11) * 0x1.0p-53; /* 53 random bits: [0, 1) */
+    return bsup_random_double01(ctx);
 }
 
 void bsup_retry_policy_init(struct bsup_retry_policy *p, uint64_t seed)
@@ -121,8 +111,8 @@ void bsup_retry_policy_init(struct bsup_retry_policy *p, uint64_t seed)
     p->throttling_base_ms = BSUP_RETRY_THROTTLING_BASE_MS;
     p->max_backoff_ms = BSUP_RETRY_MAX_BACKOFF_MS;
     p->retry_after_max_extra_ms = BSUP_RETRY_AFTER_MAX_EXTRA_MS;
-    bsup_retry_rng_seed(&p->rng, seed);
-    p->rand_fn = bsup_retry_rng_uniform;
+    bsup_random_init(&p->rng, seed);
+    p->rand_fn = s_uniform;
     p->rand_ctx = &p->rng;
 }
 

@@ -4,6 +4,8 @@
 #ifndef BSUP_CORE_AWS_RETRY_H
 #define BSUP_CORE_AWS_RETRY_H
 
+#include "core/base/random.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -43,15 +45,6 @@ enum bsup_retry_class bsup_retry_classify(const struct bsup_retry_outcome *outco
 /* Returns a uniform double in [0, 1). */
 typedef double (*bsup_retry_rand_fn)(void *ctx);
 
-/* A small deterministic generator (splitmix64) for the default rand_fn; seed it from
- * getrandom() in the daemon and with a constant in tests. */
-struct bsup_retry_rng {
-    uint64_t state;
-};
-void bsup_retry_rng_seed(struct bsup_retry_rng *rng, uint64_t seed);
-/* rand_fn for a struct bsup_retry_rng *ctx. */
-double bsup_retry_rng_uniform(void *ctx);
-
 struct bsup_retry_policy {
     int max_attempts;
     int64_t transient_base_ms;
@@ -60,11 +53,12 @@ struct bsup_retry_policy {
     int64_t retry_after_max_extra_ms;
     bsup_retry_rand_fn rand_fn;
     void *rand_ctx;
-    struct bsup_retry_rng rng; /* used when rand_ctx points here (the default) */
+    struct bsup_random rng; /* used when rand_ctx points here (the default) */
 };
 
-/* Defaults above, rand_fn = bsup_retry_rng_uniform over p->rng seeded with seed. rand_ctx then
- * points into *p: initialise the policy where it lives rather than copying it. */
+/* Defaults above, rand_fn drawing from p->rng (core/base/random.h) seeded with seed: the
+ * daemon passes bsup_random_seed(), tests a constant. rand_ctx then points into *p:
+ * initialise the policy where it lives rather than copying it. */
 void bsup_retry_policy_init(struct bsup_retry_policy *p, uint64_t seed);
 
 /* The delay before retrying after failed attempt number attempt (1-based):

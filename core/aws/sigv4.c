@@ -1,6 +1,8 @@
 #include "core/aws/sigv4.h"
 
+#include "core/base/buf.h"
 #include "core/base/error.h"
+#include "core/base/percent.h"
 
 #include <openssl/evp.h>
 #include <openssl/crypto.h>
@@ -19,117 +21,6 @@
 static const char *const s_unsigned_headers[] = {
     "authorization", "user-agent", "expect", "x-amzn-trace-id", "connection", "transfer-encoding",
 };
-
-/* ---- growing string with a hard cap (curl's dynbuf idea) ---- */
-
-struct s_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-    int err;
-};
-
-static void s_buf_append(struct s_buf *b, const char *p, size_t n)
-{
-    if (b->err)
-        return;
-    if (b->len + n + 1 > S_MAX_CANON_BYTES) {
-        b->err = BSUP_ETOOBIG;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d) {
-            b->err = BSUP_ENOMEM;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-static void s_buf_puts(struct s_buf *b, const char *s)
-{
-    s_buf_append(b, s, strlen(s));
-}
-
-static void s_buf_putc(struct s_buf *b, char c)
-{
-    s_buf_append(b, &c, 1);
-}
-
-/* Returns the string (caller frees) or NULL with *out_err set. */
-static char *s_buf_take(struct s_buf *b, int *out_err)
-{
-    if (!b->err && !b->data)
-        s_buf_append(b, "", 0);
-    if (b->err) {
-        free(b->data);
-        *out_err = b->err;
-        return NULL;
-    }
-    *out_err = 0;
-    return b->data;
-}
-
-/* ---- encoding ---- */
-
-static bool s_is_unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.' || c == '~';
-}
-
-/* RFC 3986 encoding as SigV4 wants it: unreserved kept, everything else %XX upper-case. */
-static void s_encode(struct s_buf *b, const char *p, size_t n, bool keep_slash)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (s_is_unreserved(c) || (keep_slash && c == '/')) {
-            s_buf_putc(b, (char)c);
-        } else {
-            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            s_buf_append(b, e, 3);
-        }
-    }
-}
-
-static int s_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes n bytes into out (at least n+1 bytes); a malformed escape stays literal.
- * '+' stays '+': our builders encode spaces as %20. */
-static size_t s_decode(const char *p, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int hi, lo;
-        if (p[i] == '%' && i + 2 < n && (hi = s_hexval(p[i + 1])) >= 0 &&
-            (lo = s_hexval(p[i + 2])) >= 0) {
-            out[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[o++] = p[i];
-        }
-    }
-    out[o] = '\0';
-    return o;
-}
 
 static void s_hex(const unsigned char *in, size_t n, char *out)
 {
@@ -166,19 +57,19 @@ static int s_hmac(const void *key, size_t key_len, const void *data, size_t data
 
 /* Non-S3 rule: drop empty and "." segments, resolve "..", keep a trailing slash, then encode
  * the result once more (the path is already encoded as sent, so escapes are double-encoded). */
-static void s_canonical_uri(struct s_buf *b, const char *path, unsigned flags)
+static void s_canonical_uri(struct bsup_buf *b, const char *path, unsigned flags)
 {
     if (!path || !*path)
         path = "/";
     if (flags & BSUP_SIGV4_NO_NORMALIZE_PATH) {
-        s_buf_puts(b, path);
+        bsup_buf_puts(b, path);
         return;
     }
     size_t n = strlen(path);
     /* A stack of (start, len) per kept segment; ".." pops. */
     size_t *seg = calloc(n + 1, 2 * sizeof(*seg));
     if (!seg) {
-        b->err = b->err ? b->err : BSUP_ENOMEM;
+        bsup_buf_fail(b, BSUP_ENOMEM);
         return;
     }
     size_t nseg = 0;
@@ -200,14 +91,14 @@ static void s_canonical_uri(struct s_buf *b, const char *path, unsigned flags)
         seg[2 * nseg + 1] = len;
         nseg++;
     }
-    s_buf_putc(b, '/');
+    bsup_buf_putc(b, '/');
     for (size_t k = 0; k < nseg; k++) {
         if (k)
-            s_buf_putc(b, '/');
-        s_encode(b, path + seg[2 * k], seg[2 * k + 1], false);
+            bsup_buf_putc(b, '/');
+        bsup_percent_encode(b, path + seg[2 * k], seg[2 * k + 1], 0);
     }
     if (nseg && path[n - 1] == '/')
-        s_buf_putc(b, '/');
+        bsup_buf_putc(b, '/');
     free(seg);
 }
 
@@ -227,21 +118,22 @@ static int s_param_cmp(const void *a, const void *b)
 
 static char *s_reencode(const char *p, size_t n, int *err)
 {
-    struct s_buf b = {0};
-    char *tmp = malloc(n + 1);
+    struct bsup_buf b = BSUP_BUF_INIT(S_MAX_CANON_BYTES, 0);
+    char *tmp = malloc(n + 1), *out = NULL;
     if (!tmp) {
         *err = BSUP_ENOMEM;
         return NULL;
     }
-    size_t dn = s_decode(p, n, tmp);
-    s_encode(&b, tmp, dn, false);
+    size_t dn = bsup_percent_decode(p, n, tmp);
+    bsup_percent_encode(&b, tmp, dn, 0);
     free(tmp);
-    return s_buf_take(&b, err);
+    *err = bsup_buf_take(&b, &out, NULL);
+    return out;
 }
 
 /* Each key and value is decoded and re-encoded (so raw and encoded input agree), then the
  * pairs are sorted by key, then value, byte-wise. */
-static void s_canonical_query(struct s_buf *b, const char *query)
+static void s_canonical_query(struct bsup_buf *b, const char *query)
 {
     if (!query || !*query)
         return;
@@ -273,10 +165,10 @@ static void s_canonical_query(struct s_buf *b, const char *query)
     qsort(params, np, sizeof(*params), s_param_cmp);
     for (size_t i = 0; i < np; i++) {
         if (i)
-            s_buf_putc(b, '&');
-        s_buf_puts(b, params[i].key);
-        s_buf_putc(b, '=');
-        s_buf_puts(b, params[i].value);
+            bsup_buf_putc(b, '&');
+        bsup_buf_puts(b, params[i].key);
+        bsup_buf_putc(b, '=');
+        bsup_buf_puts(b, params[i].value);
     }
 out:
     for (size_t i = 0; params && i < np; i++) {
@@ -284,8 +176,8 @@ out:
         free(params[i].value);
     }
     free(params);
-    if (err && !b->err)
-        b->err = err;
+    if (err)
+        bsup_buf_fail(b, err);
 }
 
 /* ---- canonical headers ---- */
@@ -319,7 +211,7 @@ static bool s_is_space(char c)
 }
 
 /* Trimmed value with inner whitespace runs (folded lines included) collapsed to one space. */
-static void s_trimmed_value(struct s_buf *b, const char *v)
+static void s_trimmed_value(struct bsup_buf *b, const char *v)
 {
     bool pending_space = false, any = false;
     for (; *v; v++) {
@@ -328,15 +220,15 @@ static void s_trimmed_value(struct s_buf *b, const char *v)
             continue;
         }
         if (pending_space)
-            s_buf_putc(b, ' ');
+            bsup_buf_putc(b, ' ');
         pending_space = false;
         any = true;
-        s_buf_putc(b, *v);
+        bsup_buf_putc(b, *v);
     }
 }
 
 /* Appends "name:v1,v2\n" lines to creq and "a;b" to signed. */
-static void s_canonical_headers(struct s_buf *creq, struct s_buf *signed_hdrs,
+static void s_canonical_headers(struct bsup_buf *creq, struct bsup_buf *signed_hdrs,
                                 const struct bsup_aws_request *req)
 {
     struct s_hdr *h = calloc(req->n_headers + 1, sizeof(*h));
@@ -376,31 +268,32 @@ static void s_canonical_headers(struct s_buf *creq, struct s_buf *signed_hdrs,
     for (size_t i = 0; i < nh; i++) {
         bool same_as_prev = i && strcmp(h[i].name, h[i - 1].name) == 0;
         if (same_as_prev) {
-            s_buf_putc(creq, ',');
+            bsup_buf_putc(creq, ',');
         } else {
             if (i) {
-                s_buf_putc(creq, '\n');
-                s_buf_putc(signed_hdrs, ';');
+                bsup_buf_putc(creq, '\n');
+                bsup_buf_putc(signed_hdrs, ';');
             }
-            s_buf_puts(creq, h[i].name);
-            s_buf_putc(creq, ':');
-            s_buf_puts(signed_hdrs, h[i].name);
+            bsup_buf_puts(creq, h[i].name);
+            bsup_buf_putc(creq, ':');
+            bsup_buf_puts(signed_hdrs, h[i].name);
         }
         s_trimmed_value(creq, h[i].value);
     }
-    s_buf_putc(creq, '\n');
+    bsup_buf_putc(creq, '\n');
 out:
     for (size_t i = 0; h && i < nh; i++)
         free(h[i].name);
     free(h);
-    if (err && !creq->err)
-        creq->err = err;
+    if (err)
+        bsup_buf_fail(creq, err);
 }
 
 int bsup_sigv4_canonical_request(const struct bsup_aws_request *req, unsigned flags,
                                  char **out_creq, char **out_signed_headers)
 {
-    struct s_buf creq = {0}, sh = {0};
+    struct bsup_buf creq = BSUP_BUF_INIT(S_MAX_CANON_BYTES, 0);
+    struct bsup_buf sh = BSUP_BUF_INIT(S_MAX_CANON_BYTES, 0);
     char payload_hex[BSUP_SIGV4_HEX_LEN + 1];
     char *signed_str = NULL;
     int rc;
@@ -419,33 +312,27 @@ int bsup_sigv4_canonical_request(const struct bsup_aws_request *req, unsigned fl
         payload = payload_hex;
     }
 
-    s_buf_puts(&creq, req->method);
-    s_buf_putc(&creq, '\n');
+    bsup_buf_puts(&creq, req->method);
+    bsup_buf_putc(&creq, '\n');
     s_canonical_uri(&creq, req->path, flags);
-    s_buf_putc(&creq, '\n');
+    bsup_buf_putc(&creq, '\n');
     s_canonical_query(&creq, req->query);
-    s_buf_putc(&creq, '\n');
+    bsup_buf_putc(&creq, '\n');
     s_canonical_headers(&creq, &sh, req);
-    s_buf_putc(&creq, '\n');
-    if (sh.data)
-        s_buf_puts(&creq, sh.data);
-    s_buf_putc(&creq, '\n');
-    s_buf_puts(&creq, payload);
+    bsup_buf_putc(&creq, '\n');
+    bsup_buf_puts(&creq, bsup_buf_str(&sh));
+    bsup_buf_putc(&creq, '\n');
+    bsup_buf_puts(&creq, payload);
 
-    signed_str = s_buf_take(&sh, &rc);
-    if (rc)
-        goto out;
-    *out_creq = s_buf_take(&creq, &rc);
-    creq.data = NULL;
-    if (rc)
+    if ((rc = bsup_buf_take(&sh, &signed_str, NULL)) || (rc = bsup_buf_take(&creq, out_creq, NULL)))
         goto out;
     if (out_signed_headers) {
         *out_signed_headers = signed_str;
         signed_str = NULL;
     }
 out:
-    if (rc)
-        free(creq.data);
+    bsup_buf_cleanup(&creq);
+    bsup_buf_cleanup(&sh);
     free(signed_str);
     return rc;
 }
@@ -472,19 +359,18 @@ int bsup_sigv4_string_to_sign(const char *amz_date, const char *region, const ch
     rc = s_sha256_hex(creq, strlen(creq), hash);
     if (rc)
         return rc;
-    struct s_buf b = {0};
-    s_buf_puts(&b, "AWS4-HMAC-SHA256\n");
-    s_buf_puts(&b, amz_date);
-    s_buf_putc(&b, '\n');
-    s_buf_append(&b, amz_date, 8);
-    s_buf_putc(&b, '/');
-    s_buf_puts(&b, region);
-    s_buf_putc(&b, '/');
-    s_buf_puts(&b, service);
-    s_buf_puts(&b, "/aws4_request\n");
-    s_buf_puts(&b, hash);
-    *out_sts = s_buf_take(&b, &rc);
-    return rc;
+    struct bsup_buf b = BSUP_BUF_INIT(S_MAX_CANON_BYTES, 0);
+    bsup_buf_puts(&b, "AWS4-HMAC-SHA256\n");
+    bsup_buf_puts(&b, amz_date);
+    bsup_buf_putc(&b, '\n');
+    bsup_buf_append(&b, amz_date, 8);
+    bsup_buf_putc(&b, '/');
+    bsup_buf_puts(&b, region);
+    bsup_buf_putc(&b, '/');
+    bsup_buf_puts(&b, service);
+    bsup_buf_puts(&b, "/aws4_request\n");
+    bsup_buf_puts(&b, hash);
+    return bsup_buf_take(&b, out_sts, NULL);
 }
 
 /* ---- signing key and cache ---- */
@@ -643,21 +529,20 @@ int bsup_sigv4_sign_ex(struct bsup_aws_request *req, const struct bsup_aws_crede
             goto out;
     }
 
-    struct s_buf b = {0};
-    s_buf_puts(&b, "AWS4-HMAC-SHA256 Credential=");
-    s_buf_puts(&b, creds->access_key_id);
-    s_buf_putc(&b, '/');
-    s_buf_append(&b, amz_date, 8);
-    s_buf_putc(&b, '/');
-    s_buf_puts(&b, region);
-    s_buf_putc(&b, '/');
-    s_buf_puts(&b, service);
-    s_buf_puts(&b, "/aws4_request, SignedHeaders=");
-    s_buf_puts(&b, signed_headers);
-    s_buf_puts(&b, ", Signature=");
-    s_buf_puts(&b, sig);
-    authz = s_buf_take(&b, &rc);
-    if (rc)
+    struct bsup_buf b = BSUP_BUF_INIT(S_MAX_CANON_BYTES, BSUP_BUF_WIPE);
+    bsup_buf_puts(&b, "AWS4-HMAC-SHA256 Credential=");
+    bsup_buf_puts(&b, creds->access_key_id);
+    bsup_buf_putc(&b, '/');
+    bsup_buf_append(&b, amz_date, 8);
+    bsup_buf_putc(&b, '/');
+    bsup_buf_puts(&b, region);
+    bsup_buf_putc(&b, '/');
+    bsup_buf_puts(&b, service);
+    bsup_buf_puts(&b, "/aws4_request, SignedHeaders=");
+    bsup_buf_puts(&b, signed_headers);
+    bsup_buf_puts(&b, ", Signature=");
+    bsup_buf_puts(&b, sig);
+    if ((rc = bsup_buf_take(&b, &authz, NULL)))
         goto out;
     rc = bsup_aws_request_add_header(req, "Authorization", authz);
 out:

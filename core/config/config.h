@@ -1,7 +1,9 @@
 /* Desired state: the service model, the daemon settings, and their loaders.
  *
- * Both are described by key tables (core/config_schema.c): name, type, default, rule and
- * doc line. Loading, validation, printing, JSON and the docs check are loops over them.
+ * Both are described by key tables (schema.c): name, type, default, rule and doc line.
+ * Loading, validation, printing, JSON and the docs check are loops over them (fields.c).
+ * yaml.c walks a YAML document into those tables, dir.c loads the drop-in directory,
+ * settings.c loads bsupd.yaml; load_internal.h is what they share.
  * Loading never stops at the first problem: every error is collected as
  * "file:line:column: message", and a file with any error contributes no service. */
 #ifndef BSUP_CORE_CONFIG_CONFIG_H
@@ -25,6 +27,7 @@ enum bsup_mode { BSUP_MODE_DEFAULT = -1, BSUP_MODE_OBSERVE = 0, BSUP_MODE_ENFORC
 struct bsup_strlist {
     char **v;
     size_t n;
+    size_t cap; /* room in v */
 };
 
 /* AWS names of a service's resources; empty fields mean "<service_name>-<environment>". */

@@ -1,6 +1,7 @@
 /* Loops over the key tables: set a field from text, free, copy, JSON both ways. */
 #include "core/config/fields.h"
 
+#include "core/base/array.h"
 #include "core/base/units.h"
 
 #include <jansson.h>
@@ -29,16 +30,12 @@ static void s_strlist_free(struct bsup_strlist *l)
         free(l->v[i]);
     free(l->v);
     l->v = NULL;
-    l->n = 0;
+    l->n = l->cap = 0;
 }
 
 int bsup_strlist_push(struct bsup_strlist *l, const char *s)
 {
-    char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
-    if (!v)
-        return BSUP_ENOMEM;
-    l->v = v;
-    if (!(v[l->n] = strdup(s)))
+    if (BSUP_ARRAY_RESERVE(l->v, l->cap, l->n + 1) < 0 || !(l->v[l->n] = strdup(s)))
         return BSUP_ENOMEM;
     l->n++;
     return 0;
@@ -242,7 +239,7 @@ int bsup_config_fields_copy(const struct bsup_config_key *table, void *dst, cons
             const struct bsup_strlist *l = CFIELD(src, k, struct bsup_strlist);
             struct bsup_strlist *d = FIELD(dst, k, struct bsup_strlist);
             d->v = NULL;
-            d->n = 0;
+            d->n = d->cap = 0;
             for (size_t i = 0; i < l->n; i++)
                 if (bsup_strlist_push(d, l->v[i]))
                     return BSUP_ENOMEM;

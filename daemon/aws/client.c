@@ -1,5 +1,6 @@
 #include "daemon/aws/client.h"
 
+#include "core/base/random.h"
 #include "daemon/log.h"
 
 #include <stdio.h>
@@ -332,7 +333,7 @@ int bsup_aws_client_init(struct bsup_aws_client *c, uv_loop_t *loop,
     c->timeout_ms = opts->timeout_ms;
     c->connect_timeout_ms = opts->connect_timeout_ms;
     bsup_aws_getenv_fn *env = opts->getenv_fn ? opts->getenv_fn : s_getenv;
-    bsup_retry_policy_init(&c->policy, opts->seed ? opts->seed : (uint64_t)uv_hrtime());
+    bsup_retry_policy_init(&c->policy, opts->seed ? opts->seed : bsup_random_seed());
     const char *max = env(opts->getenv_ctx, "AWS_MAX_ATTEMPTS");
     if (opts->max_attempts > 0)
         c->policy.max_attempts = opts->max_attempts;

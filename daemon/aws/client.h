@@ -33,7 +33,7 @@ struct bsup_aws_client_options {
     uint32_t connect_timeout_ms;                       /* 0: 5 s */
     int64_t burst[BSUP_API_FAMILY_COUNT];              /* 0: the family's default */
     int64_t rate_per_s[BSUP_API_FAMILY_COUNT];         /* 0: the family's default */
-    uint64_t seed;                                     /* retry jitter; 0: from the clock */
+    uint64_t seed;                                     /* retry jitter; 0: bsup_random_seed() */
     bsup_aws_getenv_fn *getenv_fn;                     /* NULL: the process environment */
     void *getenv_ctx;
 };

@@ -50,7 +50,7 @@ static void on_refresh_timer(uv_timer_t *t);
 static void s_arm_refresh(struct bsup_credprovider *cp)
 {
     int64_t now = (int64_t)time(NULL);
-    uint32_t jitter = (uint32_t)(rand() % 60);
+    uint32_t jitter = (uint32_t)bsup_random_below(&cp->rng, 60);
     int64_t at = bsup_aws_credentials_refresh_at(&cp->creds, now, jitter);
     if (at <= 0 || cp->closing)
         return; /* static credentials never need a refresh */
@@ -180,6 +180,7 @@ int bsup_credprovider_init(struct bsup_credprovider *cp, uv_loop_t *loop,
     cp->engine = engine;
     cp->getenv_fn = getenv_fn ? getenv_fn : bsup_credprovider_getenv;
     cp->getenv_ctx = getenv_ctx;
+    bsup_random_init(&cp->rng, bsup_random_seed());
     int rc = uv_timer_init(loop, &cp->timer);
     if (rc)
         return BSUP_EIO;

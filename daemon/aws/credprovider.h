@@ -7,6 +7,7 @@
 
 #include "core/aws/chain.h"
 #include "core/aws/credentials.h"
+#include "core/base/random.h"
 #include "daemon/close.h"
 #include "daemon/http/engine.h"
 
@@ -30,6 +31,7 @@ struct bsup_credprovider {
     uv_timer_t timer;                  /* step delays, and the refresh before expiry */
     struct bsup_credprovider_waiter *waiters;
     struct bsup_diag last_error;
+    struct bsup_random rng; /* refresh jitter */
     uint64_t resolutions;
     const struct bsup_aws_chain_step *pending_step; /* a step waiting for its delay */
     bool timer_for_step;

@@ -1,5 +1,6 @@
 #include "daemon/http/call.h"
 
+#include "core/base/array.h"
 #include "core/base/error.h"
 
 #include <ctype.h>
@@ -105,23 +106,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         call->too_big = 1;
         return 0;
     }
-    if (call->body_len + n + 1 > call->body_cap) {
-        size_t cap = call->body_cap ? call->body_cap * 2 : 4096;
-        if (cap < call->body_len + n + 1)
-            cap = call->body_len + n + 1;
-        if (cap > call->max_response_bytes + 1)
-            cap = call->max_response_bytes + 1;
-        unsigned char *body = realloc(call->body, cap);
-        if (!body) {
-            call->nomem = 1;
-            return 0;
-        }
-        call->body = body;
-        call->body_cap = cap;
+    int rc = bsup_buf_append(&call->body_buf, data, n);
+    if (rc < 0) {
+        *(rc == BSUP_ETOOBIG ? &call->too_big : &call->nomem) = 1;
+        return 0;
     }
-    memcpy(call->body + call->body_len, data, n);
-    call->body_len += n;
-    call->body[call->body_len] = '\0';
     call->stored_bytes += n;
     return n;
 }
@@ -194,14 +183,8 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *userp)
     const char *colon = memchr(data, ':', len);
     if (!colon)
         return n;
-    if (call->n_headers == call->cap_headers) {
-        size_t cap = call->cap_headers ? call->cap_headers * 2 : 16;
-        struct bsup_http_header *headers = realloc(call->headers, cap * sizeof(*headers));
-        if (!headers)
-            goto nomem;
-        call->headers = headers;
-        call->cap_headers = cap;
-    }
+    if (BSUP_ARRAY_RESERVE(call->headers, call->cap_headers, call->n_headers + 1) < 0)
+        goto nomem;
     char *name = s_strndup_trim(data, (size_t)(colon - data));
     char *value = s_strndup_trim(colon + 1, len - (size_t)(colon - data) - 1);
     if (!name || !value) {
@@ -401,6 +384,7 @@ int bsup_http_call_create(struct bsup_http_engine *e, const struct bsup_aws_requ
     call->max_response_bytes = opts && opts->max_response_bytes
                                    ? opts->max_response_bytes
                                    : BSUP_HTTP_DEFAULT_MAX_RESPONSE_BYTES;
+    bsup_buf_init(&call->body_buf, call->max_response_bytes, 0);
     call->error_text = "";
     rc = s_build_headers(req, &call->req_headers);
     if (rc < 0)
@@ -430,6 +414,7 @@ void bsup_http_call_destroy(struct bsup_http_call *call)
     curl_slist_free_all(call->req_headers);
     s_free_headers(call);
     free(call->headers);
+    bsup_buf_cleanup(&call->body_buf);
     free(call->body);
     free(call);
 }
@@ -462,8 +447,12 @@ void bsup_http_call_set_error(struct bsup_http_call *call, int err, const char *
 void bsup_http_call_response(struct bsup_http_call *call, struct bsup_http_response *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!call->body)
-        call->body = calloc(1, 1); /* an empty body is still a NUL-terminated buffer */
+    if (!call->body) {
+        /* An empty body is still a NUL-terminated buffer; NULL only when memory ran out. */
+        char *body = NULL;
+        bsup_buf_take(&call->body_buf, &body, &call->body_len);
+        call->body = (unsigned char *)body;
+    }
     out->err = call->err;
     out->status = call->status;
     out->headers = call->headers;

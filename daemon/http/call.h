@@ -4,6 +4,7 @@
 #ifndef BSUP_DAEMON_HTTP_CALL_H
 #define BSUP_DAEMON_HTTP_CALL_H
 
+#include "core/base/buf.h"
 #include "daemon/http/engine.h"
 
 #include <curl/curl.h>
@@ -67,10 +68,10 @@ struct bsup_http_call {
     int too_big;
     int nomem;
     size_t max_response_bytes;
-    size_t stored_bytes; /* header + body bytes kept so far */
-    unsigned char *body;
+    size_t stored_bytes;      /* header + body bytes kept so far */
+    struct bsup_buf body_buf; /* the body as it arrives, capped at max_response_bytes */
+    unsigned char *body;      /* taken from body_buf when the response is handed out */
     size_t body_len;
-    size_t body_cap;
     struct bsup_http_header *headers;
     size_t n_headers;
     size_t cap_headers;

@@ -1,5 +1,7 @@
 #include "tests/lib/testlib.h"
 
+#include "core/base/buf.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <ftw.h>
@@ -57,29 +59,19 @@ char *bsup_test_read(const char *path, size_t *out_len)
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap + 1);
+    struct bsup_buf b = BSUP_BUF_INIT(SIZE_MAX, 0);
+    char chunk[4096];
     size_t n;
-    while (buf && (n = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += n;
-        if (len == cap) {
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        bsup_buf_append(&b, chunk, n);
     fclose(f);
-    if (!buf)
+    char *data = NULL;
+    size_t len = 0;
+    if (bsup_buf_take(&b, &data, &len) < 0)
         return NULL;
-    buf[len] = 0;
     if (out_len)
         *out_len = len;
-    return buf;
+    return data;
 }
 
 json_t *bsup_test_load_json(const char *path)

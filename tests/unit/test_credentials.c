@@ -105,12 +105,14 @@ static void test_container_url_rules(void **state)
         const char *full;
         int ok;
     } cases[] = {
-        {"http://127.0.0.1:80/c", 1},   {"http://127.9.9.9/c", 1},
-        {"http://[::1]:8080/c", 1},     {"https://example.com/c", 1},
-        {"http://example.com/c", 0},    {"http://169.254.170.3/c", 0},
-        {"http://localhost.evil/c", 0}, {"http://user@localhost/c", 0},
-        {"ftp://localhost/c", 0},       {"http://[fd00:ec2::24]/c", 0},
-        {"http://localhost:x/c", 0},    {"http://local host/c", 0},
+        {"http://127.0.0.1:80/c", 1},    {"http://127.9.9.9/c", 1},
+        {"http://[::1]:8080/c", 1},      {"https://example.com/c", 1},
+        {"http://example.com/c", 0},     {"http://169.254.170.3/c", 0},
+        {"http://localhost.evil/c", 0},  {"http://user@localhost/c", 0},
+        {"ftp://localhost/c", 0},        {"http://[fd00:ec2::24]/c", 0},
+        {"http://localhost:x/c", 0},     {"http://local host/c", 0},
+        {"http://127.0.0.1:99999/c", 0}, {"http://127.0.0.1:0/c", 0},
+        {"http://127.0.0.1:65535/c", 1}, {"http://[::1/c", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *env[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI", cases[i].full, NULL};

@@ -130,11 +130,13 @@ static void test_seeded_rng(void **state)
         any_differs_from_first |= da != first;
     }
     assert_true(any_differs_from_first);
-    struct bsup_retry_rng rng;
-    bsup_retry_rng_seed(&rng, 7);
+    /* The default rand_fn draws from the policy's own generator, uniform in [0, 1). */
+    struct bsup_retry_policy p;
+    bsup_retry_policy_init(&p, 7);
+    assert_ptr_equal(p.rand_ctx, &p.rng);
     double sum = 0;
     for (int i = 0; i < 10000; i++) {
-        double u = bsup_retry_rng_uniform(&rng);
+        double u = p.rand_fn(p.rand_ctx);
         assert_true(u >= 0.0 && u < 1.0);
         sum += u;
     }

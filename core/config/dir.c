@@ -1,0 +1,441 @@
+/* Drop-ins: the directory scan (lexical order; hidden files and editor or package-manager
+ * leftovers skipped), each file accepted or rejected as a whole (a file with any error
+ * contributes no service, so the store keeps its services' last good state), the rules that
+ * span keys, and service names unique across files. The YAML itself is yaml.c's job. */
+#include "core/config/load_internal.h"
+
+#include "core/base/array.h"
+#include "core/config/fields.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Rules that involve more than one key, and required keys. */
+static void s_check_service(struct bsup_config_doc *f, struct bsup_service *svc,
+                            const struct bsup_config_seen *seen, const yaml_mark_t *map_mark)
+{
+    for (int i = 0; bsup_service_keys[i].name; i++)
+        if (bsup_service_keys[i].required && !seen->set[i])
+            bsup_config_error(f, map_mark, "%s is required", bsup_service_keys[i].name);
+
+    int imin = bsup_config_key_index(bsup_service_keys, "min_size");
+    int imax = bsup_config_key_index(bsup_service_keys, "max_size");
+    if (svc->min_size > svc->max_size) {
+        if (seen->set[imax])
+            bsup_config_error(f, &seen->mark[imax], "max_size (%lld) is less than min_size (%lld)",
+                              (long long)svc->max_size, (long long)svc->min_size);
+        else
+            bsup_config_error(f, &seen->mark[imin],
+                              "min_size (%lld) is greater than max_size (%lld, the default)",
+                              (long long)svc->min_size, (long long)svc->max_size);
+    }
+
+    int ipw = bsup_config_key_index(bsup_service_keys, "database_password");
+    const char *pw = svc->database_password;
+    if (pw && seen->set[ipw]) {
+        const yaml_mark_t *m = &seen->mark[ipw];
+        if (strncmp(pw, "secretsmanager:", 15) == 0) {
+            const char *arn = pw + 15;
+            /* arn:<partition>:secretsmanager:<region>:<account>:secret:<name> */
+            char part[6][64];
+            int n = sscanf(arn, "arn:%63[^:]:%63[^:]:%63[^:]:%63[^:]:%63[^:]:%63s", part[0],
+                           part[1], part[2], part[3], part[4], part[5]);
+            if (n != 6 || strcmp(part[1], "secretsmanager") != 0 || strlen(part[3]) != 12 ||
+                strspn(part[3], "0123456789") != 12 || strncmp(part[4], "secret", 7) != 0)
+                bsup_config_error(
+                    f, m,
+                    "database_password: a secretsmanager reference must be a secret ARN, "
+                    "e.g. secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:"
+                    "secret:name");
+        } else if (strncmp(pw, "ssm:", 4) == 0) {
+            const char *p = pw + 4;
+            if (!*p || strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                 "_.-/") != strlen(p))
+                bsup_config_error(f, m,
+                                  "database_password: an ssm reference must name a parameter, e.g. "
+                                  "ssm:/prod/api/db-password");
+        } else if (strncmp(pw, "file:", 5) == 0) {
+            if (pw[5] != '/')
+                bsup_config_error(
+                    f, m,
+                    "database_password: a file reference needs an absolute path, e.g. "
+                    "file:/etc/bsup/secrets/api-db");
+        } else if (svc->environment != BSUP_ENV_DEV) {
+            bsup_config_error(
+                f, m,
+                "database_password is a plaintext password, which is refused outside "
+                "environment: dev; use secretsmanager:<arn>, ssm:<name> or file:<path>");
+        } else {
+            bsup_config_warning(
+                f, m,
+                "database_password is a plaintext password; accepted because environment "
+                "is dev, but it is kept in memory only and shown as <redacted>");
+        }
+    }
+}
+
+static int s_services_push(struct bsup_service **v, size_t *n, size_t *cap)
+{
+    if (BSUP_ARRAY_RESERVE(*v, *cap, *n + 1) < 0)
+        return BSUP_ENOMEM;
+    memset(&(*v)[*n], 0, sizeof(**v));
+    (*n)++;
+    return 0;
+}
+
+struct s_pending {
+    struct bsup_service *v;
+    size_t n, cap;
+};
+
+static void s_parse_service(struct bsup_config_doc *f, yaml_node_t *map, struct s_pending *out)
+{
+    if (map->type != YAML_MAPPING_NODE) {
+        bsup_config_error(f, &map->start_mark, "a service must be a mapping of keys, not %s",
+                          bsup_config_yaml_node_kind(map));
+        return;
+    }
+    if (s_services_push(&out->v, &out->n, &out->cap)) {
+        f->rc = BSUP_ENOMEM;
+        return;
+    }
+    struct bsup_service *svc = &out->v[out->n - 1];
+    bsup_config_fields_init(bsup_service_keys, svc);
+    if (bsup_config_fields_defaults(bsup_service_keys, svc)) {
+        f->rc = BSUP_ENOMEM;
+        return;
+    }
+    svc->source_file = strdup(f->name);
+    if (!svc->source_file) {
+        f->rc = BSUP_ENOMEM;
+        return;
+    }
+    svc->line = (unsigned)map->start_mark.line + 1;
+    svc->column = (unsigned)map->start_mark.column + 1;
+
+    struct bsup_config_seen seen;
+    bsup_config_yaml_apply_mapping(f, bsup_service_keys, map, svc, "", &seen);
+    s_check_service(f, svc, &seen, &map->start_mark);
+
+    /* Duplicate names: against good files loaded before, then earlier in this file. */
+    if (!svc->service_name)
+        return;
+    int iname = bsup_config_key_index(bsup_service_keys, "service_name");
+    const yaml_mark_t *m = &seen.mark[iname];
+    for (size_t i = 0; i < f->set->n_services; i++) {
+        const struct bsup_service *o = &f->set->services[i];
+        if (strcmp(o->service_name, svc->service_name) == 0)
+            bsup_config_error(f, m, "service_name %s is already declared in %s:%u:%u",
+                              svc->service_name, o->source_file, o->line, o->column);
+    }
+    for (size_t i = 0; i + 1 < out->n; i++) {
+        const struct bsup_service *o = &out->v[i];
+        if (o->service_name && strcmp(o->service_name, svc->service_name) == 0)
+            bsup_config_error(f, m,
+                              "service_name %s is declared twice in this file (first at line %u)",
+                              svc->service_name, o->line);
+    }
+}
+
+/* Moves every pending service into set; what could not be moved stays for the caller. */
+static int s_move_services(struct bsup_config_set *set, struct s_pending *pend)
+{
+    for (size_t i = 0; i < pend->n; i++) {
+        if (s_services_push(&set->services, &set->n_services, &set->cap_services))
+            return BSUP_ENOMEM;
+        set->services[set->n_services - 1] = pend->v[i];
+        memset(&pend->v[i], 0, sizeof(pend->v[i]));
+    }
+    return 0;
+}
+
+static int s_file_push(struct bsup_config_set *set, const char *name)
+{
+    if (BSUP_ARRAY_RESERVE(set->files, set->cap_files, set->n_files + 1) < 0)
+        return BSUP_ENOMEM;
+    char *n = strdup(name);
+    if (!n)
+        return BSUP_ENOMEM;
+    set->files[set->n_files++] = (struct bsup_config_file){.name = n};
+    return 0;
+}
+
+int bsup_config_parse_buffer(struct bsup_config_set *set, const char *name, const char *data,
+                             size_t len)
+{
+    struct bsup_config_doc f = {.set = set, .name = name};
+    struct s_pending pend = {0};
+    const unsigned char *u = (const unsigned char *)data;
+    yaml_parser_t parser;
+    bool have_doc = false;
+
+    if (s_file_push(set, name))
+        return BSUP_ENOMEM;
+
+    /* A UTF-8 byte order mark is allowed; everything else must be UTF-8 text. */
+    size_t skip = len >= 3 && u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf ? 3 : 0;
+    const char *why = NULL;
+    size_t bad = bsup_config_utf8_check(u + skip, len - skip, &why);
+    if (len > BSUP_CONFIG_MAX_FILE_BYTES) {
+        bsup_config_error(&f, NULL, "file is %zu bytes; drop-ins are limited to %d bytes (1 MiB)",
+                          len, BSUP_CONFIG_MAX_FILE_BYTES);
+        goto out;
+    }
+    if (bad != len - skip) {
+        yaml_mark_t m = bsup_config_mark_at(u + skip, bad);
+        bsup_config_error(&f, &m, "byte 0x%02x is %s", u[skip + bad], why);
+        goto out;
+    }
+    if (!bsup_config_yaml_prescan(&f, u, len))
+        goto out;
+
+    if (!yaml_parser_initialize(&parser)) {
+        f.rc = BSUP_ENOMEM;
+        goto out;
+    }
+    yaml_parser_set_input_string(&parser, u, len);
+    if (!yaml_parser_load(&parser, &f.doc)) {
+        bsup_config_yaml_report_parser(&f, &parser);
+        yaml_parser_delete(&parser);
+        goto out;
+    }
+    yaml_parser_delete(&parser);
+    have_doc = true;
+
+    yaml_node_t *root = yaml_document_get_root_node(&f.doc);
+    yaml_mark_t start = {0};
+    if (!root || bsup_config_yaml_is_null(root)) {
+        bsup_config_error(
+            &f, &start, "file is empty; a drop-in declares one service, or a list under services:");
+        goto out;
+    }
+    if (root->type != YAML_MAPPING_NODE) {
+        bsup_config_error(
+            &f, &root->start_mark,
+            "a drop-in must be a mapping of keys (one service) or hold services:, not %s",
+            bsup_config_yaml_node_kind(root));
+        goto out;
+    }
+    yaml_node_t *list = NULL;
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(&f.doc, p->key);
+        if (k->type == YAML_SCALAR_NODE && strcmp((char *)k->data.scalar.value, "services") == 0)
+            list = yaml_document_get_node(&f.doc, p->value);
+    }
+    if (!list) {
+        s_parse_service(&f, root, &pend);
+    } else if (root->data.mapping.pairs.top - root->data.mapping.pairs.start != 1) {
+        bsup_config_error(
+            &f, &root->start_mark,
+            "with services:, every key belongs to a list item; move the other keys into "
+            "the services");
+    } else if (list->type != YAML_SEQUENCE_NODE) {
+        bsup_config_error(&f, &list->start_mark, "services must be a list of services, not %s",
+                          bsup_config_yaml_node_kind(list));
+    } else if (list->data.sequence.items.top == list->data.sequence.items.start) {
+        bsup_config_warning(&f, &list->start_mark,
+                            "services is an empty list; this file declares nothing");
+    } else {
+        for (yaml_node_item_t *it = list->data.sequence.items.start;
+             it < list->data.sequence.items.top && f.rc == 0; it++)
+            s_parse_service(&f, yaml_document_get_node(&f.doc, *it), &pend);
+    }
+
+out:
+    if (have_doc)
+        yaml_document_delete(&f.doc);
+    struct bsup_config_file *file = &set->files[set->n_files - 1];
+    if (f.rc == 0 && f.errors == 0) {
+        file->ok = true;
+        file->n_services = pend.n;
+        f.rc = s_move_services(set, &pend);
+    }
+    for (size_t i = 0; i < pend.n; i++)
+        bsup_service_cleanup(&pend.v[i]);
+    free(pend.v);
+    return f.rc;
+}
+
+bool bsup_config_is_dropin_name(const char *name)
+{
+    static const char *const leftovers[] = {"~",       ".swp",     ".swx",     ".bak", ".orig",
+                                            ".rpmnew", ".rpmsave", ".rpmorig", "#"};
+    size_t n = strlen(name);
+    if (n == 0 || name[0] == '.' || strstr(name, ".dpkg-") || strstr(name, ".ucf-"))
+        return false;
+    for (size_t i = 0; i < sizeof(leftovers) / sizeof(leftovers[0]); i++) {
+        size_t l = strlen(leftovers[i]);
+        if (n >= l && strcmp(name + n - l, leftovers[i]) == 0)
+            return false;
+    }
+    return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+}
+
+static int s_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reads a whole regular file of at most cap bytes. Returns 0, or an errno-style code with a
+ * message in why. */
+int bsup_config_read_file(int dirfd, const char *name, char **out, size_t *out_len, char *why,
+                          size_t why_len)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(why, why_len, "cannot open: %s", strerror(errno));
+        return errno == ENOENT ? BSUP_ENOTFOUND : BSUP_EIO;
+    }
+    struct stat st;
+    char *buf = NULL;
+    int rc = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(why, why_len, "not a regular file");
+        rc = BSUP_EIO;
+        goto out;
+    }
+    if (st.st_size > BSUP_CONFIG_MAX_FILE_BYTES) {
+        snprintf(why, why_len, "file is %lld bytes; drop-ins are limited to %d bytes (1 MiB)",
+                 (long long)st.st_size, BSUP_CONFIG_MAX_FILE_BYTES);
+        rc = BSUP_ETOOBIG;
+        goto out;
+    }
+    size_t cap = (size_t)st.st_size + 1, len = 0;
+    buf = malloc(cap + 1);
+    if (!buf) {
+        rc = BSUP_ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(why, why_len, "cannot read: %s", strerror(errno));
+            rc = BSUP_EIO;
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len == cap) { /* grew while we read it */
+            snprintf(why, why_len, "file changed size while being read");
+            rc = BSUP_EIO;
+            goto out;
+        }
+    }
+    buf[len] = 0;
+    *out = buf;
+    *out_len = len;
+    buf = NULL;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+int bsup_config_load_dir(const char *dir, struct bsup_config_set *set, struct bsup_diag *diag)
+{
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return bsup_diag_set(diag, errno == ENOENT ? BSUP_ENOTFOUND : BSUP_EIO,
+                             "%s: cannot open the configuration directory: %s", dir,
+                             strerror(errno));
+    int dfd2 = dup(dfd);
+    DIR *d = dfd2 >= 0 ? fdopendir(dfd2) : NULL;
+    if (!d) {
+        rc = bsup_diag_set(diag, BSUP_EIO, "%s: cannot list the directory: %s", dir,
+                           strerror(errno));
+        if (dfd2 >= 0)
+            close(dfd2);
+        goto out;
+    }
+    struct dirent *de;
+    errno = 0;
+    while ((de = readdir(d))) {
+        if (!bsup_config_is_dropin_name(de->d_name))
+            continue;
+        if (n == BSUP_CONFIG_MAX_FILES) {
+            rc = bsup_diag_set(diag, BSUP_ETOOBIG, "%s: more than %d drop-ins", dir,
+                               BSUP_CONFIG_MAX_FILES);
+            closedir(d);
+            goto out;
+        }
+        if (BSUP_ARRAY_RESERVE(names, cap, n + 1) < 0) {
+            closedir(d);
+            rc = BSUP_ENOMEM;
+            goto out;
+        }
+        if (!(names[n] = strdup(de->d_name))) {
+            closedir(d);
+            rc = BSUP_ENOMEM;
+            goto out;
+        }
+        n++;
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof(*names), s_cmp);
+
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char *data = NULL, why[512];
+        size_t len = 0;
+        int frc = bsup_config_read_file(dfd, names[i], &data, &len, why, sizeof(why));
+        if (frc == BSUP_ENOMEM) {
+            rc = frc;
+        } else if (frc) {
+            char *text = NULL;
+            if ((rc = s_file_push(set, names[i])) == 0) {
+                if (asprintf(&text, "%s: %s", names[i], why) < 0)
+                    rc = BSUP_ENOMEM;
+                else
+                    rc = bsup_config_msg_add(set, BSUP_CONFIG_ERROR, names[i], text);
+            }
+        } else {
+            rc = bsup_config_parse_buffer(set, names[i], data, len);
+        }
+        free(data);
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    close(dfd);
+    if (rc == BSUP_ENOMEM)
+        bsup_diag_set(diag, rc, "%s: out of memory while loading drop-ins", dir);
+    return rc;
+}
+
+void bsup_config_set_init(struct bsup_config_set *set)
+{
+    memset(set, 0, sizeof(*set));
+}
+
+void bsup_config_set_cleanup(struct bsup_config_set *set)
+{
+    if (!set)
+        return;
+    for (size_t i = 0; i < set->n_services; i++)
+        bsup_service_cleanup(&set->services[i]);
+    free(set->services);
+    for (size_t i = 0; i < set->n_files; i++)
+        free(set->files[i].name);
+    free(set->files);
+    for (size_t i = 0; i < set->n_msgs; i++) {
+        free(set->msgs[i].file);
+        free(set->msgs[i].text);
+    }
+    free(set->msgs);
+    memset(set, 0, sizeof(*set));
+}

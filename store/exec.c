@@ -1,0 +1,74 @@
+/* Running statements: prepare, bind, step, finalize, with errors that name the database and
+ * what the statement was for. */
+#include "store/store_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int s_bind(sqlite3_stmt *q, const struct bsup_store_arg *args, size_t n_args)
+{
+    for (size_t i = 0; i < n_args; i++) {
+        int col = (int)i + 1, src;
+        if (args[i].type == BSUP_STORE_ARG_INT)
+            src = sqlite3_bind_int64(q, col, args[i].i);
+        else if (args[i].text)
+            src = sqlite3_bind_text(q, col, args[i].text, -1, SQLITE_TRANSIENT);
+        else
+            src = sqlite3_bind_null(q, col);
+        if (src != SQLITE_OK)
+            return src;
+    }
+    return SQLITE_OK;
+}
+
+int bsup_store_prepare(struct bsup_store *st, const char *doing, const char *sql,
+                       const struct bsup_store_arg *args, size_t n_args, sqlite3_stmt **out,
+                       struct bsup_diag *diag)
+{
+    sqlite3_stmt *q = NULL;
+    *out = NULL;
+    int src = sqlite3_prepare_v2(st->db, sql, -1, &q, NULL);
+    if (src == SQLITE_OK)
+        src = s_bind(q, args, n_args);
+    if (src != SQLITE_OK) {
+        int rc = bsup_store_error(st->db, st->path, src, doing, diag);
+        sqlite3_finalize(q);
+        return rc;
+    }
+    *out = q;
+    return 0;
+}
+
+int bsup_store_step(struct bsup_store *st, sqlite3_stmt *q, const char *doing,
+                    struct bsup_diag *diag)
+{
+    int src = sqlite3_step(q);
+    if (src == SQLITE_ROW)
+        return 1;
+    if (src == SQLITE_DONE)
+        return 0;
+    return bsup_store_error(st->db, st->path, src, doing, diag);
+}
+
+int bsup_store_exec(struct bsup_store *st, const char *doing, const char *sql,
+                    const struct bsup_store_arg *args, size_t n_args, struct bsup_diag *diag)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = bsup_store_prepare(st, doing, sql, args, n_args, &q, diag);
+    while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1)
+        rc = 0;
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int bsup_store_column_dup(sqlite3_stmt *q, int col, char **out)
+{
+    *out = NULL;
+    if (sqlite3_column_type(q, col) == SQLITE_NULL)
+        return 0;
+    const unsigned char *t = sqlite3_column_text(q, col);
+    if (!t)
+        return BSUP_ENOMEM; /* SQLite could not convert the value */
+    *out = strdup((const char *)t);
+    return *out ? 0 : BSUP_ENOMEM;
+}
