@@ -1,6 +1,7 @@
 #include "daemon/reconcile.h"
 
 #include "core/base/failpoint.h"
+#include "core/base/random.h"
 #include "core/base/strmap.h"
 #include "core/reconcile/batch.h"
 #include "core/reconcile/rails.h"
@@ -14,9 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
-#include <unistd.h>
 
 #define S_BATCH_WINDOW_MAX_MS 2000 /* services due this close together share a batch */
 
@@ -113,7 +112,7 @@ struct bsup_reconcile_engine {
     void *close_user;
     void (*on_change)(void *ctx);
     void *ctx;
-    uint64_t rng; /* jitter */
+    struct bsup_random rng; /* jitter: seeded once from the kernel */
     /* Figures for status. */
     uint64_t cycles;
     uint64_t observing_calls_total;
@@ -129,16 +128,6 @@ struct bsup_reconcile_engine {
 static int64_t s_now_s(void)
 {
     return (int64_t)time(NULL);
-}
-
-/* splitmix64: a per-engine generator, seeded once from the kernel. */
-static double s_rand01(struct bsup_reconcile_engine *e)
-{
-    uint64_t z = (e->rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) / (double)(1ull << 53);
 }
 
 /* A store failure: the service's cycle fails closed and the engine is unhealthy until a
@@ -688,7 +677,7 @@ static void s_record(struct bsup_reconcile_engine *e, struct s_member *m)
     s->failures = state == BSUP_STATE_ERROR ? s->failures + 1 : 0;
     s->next_due_ms = uv_now(e->loop) + (uint64_t)bsup_schedule_next_delay_ms(
                                            s_interval_ms(e, s), e->settings->jitter_s * 1000,
-                                           s->failures, s_rand01(e));
+                                           s->failures, bsup_random_double01(&e->rng));
 }
 
 /* ---- batches, the tick and closing ---- */
@@ -940,8 +929,7 @@ int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_recon
         .cooldown_s = o->settings->cooldown_s,
         .fight_threshold = (int)o->settings->fight_threshold,
     };
-    if (getrandom(&e->rng, sizeof(e->rng), GRND_NONBLOCK) != (ssize_t)sizeof(e->rng))
-        e->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    bsup_random_init(&e->rng, bsup_random_seed());
     e->caches = calloc(e->n_domains ? e->n_domains : 1, sizeof(*e->caches));
     if (!e->caches) {
         free(e);

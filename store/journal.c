@@ -1,37 +1,12 @@
 #include "store/journal.h"
 
+#include "core/base/array.h"
 #include "core/base/failpoint.h"
 #include "store/store_internal.h"
 
-#include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Runs one statement with bindings described by types: 't' text (NULL allowed), 'i' int64. */
-static int s_exec(struct bsup_store *st, const char *sql, const char *types, ...)
-{
-    sqlite3_stmt *q = NULL;
-    int src = sqlite3_prepare_v2(st->db, sql, -1, &q, NULL);
-    if (src != SQLITE_OK)
-        return src;
-    va_list ap;
-    va_start(ap, types);
-    for (int i = 0; types[i]; i++) {
-        if (types[i] == 't') {
-            const char *t = va_arg(ap, const char *);
-            if (t)
-                sqlite3_bind_text(q, i + 1, t, -1, SQLITE_TRANSIENT);
-            else
-                sqlite3_bind_null(q, i + 1);
-        } else {
-            sqlite3_bind_int64(q, i + 1, va_arg(ap, int64_t));
-        }
-    }
-    va_end(ap);
-    src = sqlite3_step(q);
-    sqlite3_finalize(q);
-    return src == SQLITE_DONE || src == SQLITE_ROW ? SQLITE_OK : src;
-}
 
 /* A failure a test build injects (BSUP_FAILPOINT_ERROR) where the store would fail. */
 static int s_injected(struct bsup_store *st, const char *failpoint, const char *doing,
@@ -47,92 +22,78 @@ int bsup_store_journal_begin(struct bsup_store *st, const char *service, const c
 {
     if (bsup_failpoint_error("store-journal-write"))
         return s_injected(st, "store-journal-write", "journaling an intent", diag);
-    int src = s_exec(st,
-                     "INSERT INTO journal(service, resource, action, params, started_at) "
-                     "VALUES(?, ?, ?, ?, ?)",
-                     "tttti", service, resource, action, params_json, now_s);
-    if (src != SQLITE_OK)
-        return bsup_store_error(st->db, st->path, src, "journaling an intent", diag);
-    *out_id = sqlite3_last_insert_rowid(st->db);
-    return 0;
+    int rc = bsup_store_exec(st, "journaling an intent",
+                             "INSERT INTO journal(service, resource, action, params, started_at) "
+                             "VALUES(?, ?, ?, ?, ?)",
+                             BSUP_STORE_ARGS(BSUP_STORE_TEXT(service), BSUP_STORE_TEXT(resource),
+                                             BSUP_STORE_TEXT(action), BSUP_STORE_TEXT(params_json),
+                                             BSUP_STORE_INT(now_s)),
+                             diag);
+    if (rc == 0)
+        *out_id = sqlite3_last_insert_rowid(st->db);
+    return rc;
 }
 
 int bsup_store_journal_end(struct bsup_store *st, int64_t id, const char *outcome,
                            const char *error_code, const char *error_message,
                            const char *request_id, int64_t now_s, struct bsup_diag *diag)
 {
-    int src = s_exec(st,
-                     "UPDATE journal SET outcome = ?, error_code = ?, error_message = ?, "
-                     "request_id = ?, finished_at = ? WHERE id = ?",
-                     "ttttii", outcome, error_code, error_message, request_id, now_s, id);
-    if (src != SQLITE_OK)
-        return bsup_store_error(st->db, st->path, src, "journaling an outcome", diag);
-    return 0;
+    return bsup_store_exec(
+        st, "journaling an outcome",
+        "UPDATE journal SET outcome = ?, error_code = ?, error_message = ?, request_id = ?, "
+        "finished_at = ? WHERE id = ?",
+        BSUP_STORE_ARGS(BSUP_STORE_TEXT(outcome), BSUP_STORE_TEXT(error_code),
+                        BSUP_STORE_TEXT(error_message), BSUP_STORE_TEXT(request_id),
+                        BSUP_STORE_INT(now_s), BSUP_STORE_INT(id)),
+        diag);
 }
 
 int bsup_store_journal_recover(struct bsup_store *st, int64_t now_s, size_t *out_n,
                                struct bsup_diag *diag)
 {
-    int src = s_exec(st,
-                     "UPDATE journal SET outcome = 'unknown', finished_at = ?, "
-                     "error_message = 'bsupd stopped between intent and outcome; the next "
-                     "observation decides' WHERE outcome IS NULL",
-                     "i", now_s);
-    if (src != SQLITE_OK)
-        return bsup_store_error(st->db, st->path, src, "recovering the journal", diag);
-    if (out_n)
+    int rc = bsup_store_exec(st, "recovering the journal",
+                             "UPDATE journal SET outcome = 'unknown', finished_at = ?, "
+                             "error_message = 'bsupd stopped between intent and outcome; the next "
+                             "observation decides' WHERE outcome IS NULL",
+                             BSUP_STORE_ARGS(BSUP_STORE_INT(now_s)), diag);
+    if (rc == 0 && out_n)
         *out_n = (size_t)sqlite3_changes(st->db);
-    return 0;
-}
-
-static char *s_col(sqlite3_stmt *q, int i)
-{
-    const unsigned char *t = sqlite3_column_text(q, i);
-    return t ? strdup((const char *)t) : NULL;
+    return rc;
 }
 
 int bsup_store_journal_list(struct bsup_store *st, const char *service, size_t limit,
                             struct bsup_store_journal_entry **out, size_t *out_n,
                             struct bsup_diag *diag)
 {
+    static const char doing[] = "reading the journal";
     sqlite3_stmt *q = NULL;
-    struct bsup_store_journal_entry *v = NULL;
     size_t n = 0;
-    int src = sqlite3_prepare_v2(st->db,
-                                 "SELECT id, service, resource, action, params, outcome, "
-                                 "error_code, error_message, request_id, started_at, finished_at "
-                                 "FROM journal WHERE ?1 IS NULL OR service = ?1 "
-                                 "ORDER BY id DESC LIMIT ?2",
-                                 -1, &q, NULL);
-    if (src == SQLITE_OK) {
-        if (service)
-            sqlite3_bind_text(q, 1, service, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 2, (int64_t)limit);
-        v = calloc(limit ? limit : 1, sizeof(*v));
-        if (!v)
-            src = SQLITE_NOMEM;
-    }
-    while (src == SQLITE_OK && n < limit && (src = sqlite3_step(q)) == SQLITE_ROW) {
-        src = SQLITE_OK;
+    struct bsup_store_journal_entry *v = calloc(limit ? limit : 1, sizeof(*v));
+    int rc = v ? 0 : bsup_diag_set(diag, BSUP_ENOMEM, "out of memory %s", doing);
+    if (rc == 0)
+        rc = bsup_store_prepare(
+            st, doing,
+            "SELECT id, service, resource, action, params, outcome, "
+            "error_code, error_message, request_id, started_at, finished_at "
+            "FROM journal WHERE ?1 IS NULL OR service = ?1 "
+            "ORDER BY id DESC LIMIT ?2",
+            BSUP_STORE_ARGS(BSUP_STORE_TEXT(service), BSUP_STORE_INT((int64_t)limit)), &q, diag);
+    while (rc == 0 && n < limit && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
         struct bsup_store_journal_entry *e = &v[n++];
         e->id = sqlite3_column_int64(q, 0);
-        e->service = s_col(q, 1);
-        e->resource = s_col(q, 2);
-        e->action = s_col(q, 3);
-        e->params = s_col(q, 4);
-        e->outcome = s_col(q, 5);
-        e->error_code = s_col(q, 6);
-        e->error_message = s_col(q, 7);
-        e->request_id = s_col(q, 8);
+        char **text[] = {&e->service, &e->resource,   &e->action,        &e->params,
+                         &e->outcome, &e->error_code, &e->error_message, &e->request_id};
+        for (int c = 0; rc == 1 && c < (int)(sizeof(text) / sizeof(text[0])); c++)
+            if (bsup_store_column_dup(q, c + 1, text[c]))
+                rc = bsup_diag_set(diag, BSUP_ENOMEM, "out of memory %s", doing);
         e->started_at_s = sqlite3_column_int64(q, 9);
         e->finished_at_s = sqlite3_column_int64(q, 10);
+        rc = rc == 1 ? 0 : rc;
     }
-    if (src == SQLITE_DONE || src == SQLITE_ROW)
-        src = SQLITE_OK;
     sqlite3_finalize(q);
-    if (src != SQLITE_OK) {
+    if (rc < 0) {
         bsup_store_journal_free(v, n);
-        return bsup_store_error(st->db, st->path, src, "reading the journal", diag);
+        return rc;
     }
     *out = v;
     *out_n = n;
@@ -157,87 +118,65 @@ void bsup_store_journal_free(struct bsup_store_journal_entry *v, size_t n)
 int bsup_store_memory_get(struct bsup_store *st, const char *service, const char *resource,
                           struct bsup_resource_memory *out, struct bsup_diag *diag)
 {
+    static const char doing[] = "reading resource memory", doing_journal[] = "reading the journal";
     sqlite3_stmt *q = NULL;
     memset(out, 0, sizeof(*out));
     if (bsup_failpoint_error("store-memory-read"))
-        return s_injected(st, "store-memory-read", "reading resource memory", diag);
-    int src = sqlite3_prepare_v2(
-        st->db,
+        return s_injected(st, "store-memory-read", doing, diag);
+    int rc = bsup_store_prepare(
+        st, doing,
         "SELECT last_change_at, corrections_in_a_row, fighting, changes, counted_changes FROM "
         "resource_memory WHERE service = ? AND resource = ?",
-        -1, &q, NULL);
-    if (src == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, service, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, resource, -1, SQLITE_STATIC);
-        src = sqlite3_step(q);
-        if (src == SQLITE_ROW) {
-            out->last_change_s = sqlite3_column_int64(q, 0);
-            out->corrections_in_a_row = sqlite3_column_int(q, 1);
-            out->fighting = sqlite3_column_int(q, 2) != 0;
-            out->changes = sqlite3_column_int64(q, 3);
-            out->counted_changes = sqlite3_column_int64(q, 4);
-        }
+        BSUP_STORE_ARGS(BSUP_STORE_TEXT(service), BSUP_STORE_TEXT(resource)), &q, diag);
+    if (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
+        out->last_change_s = sqlite3_column_int64(q, 0);
+        out->corrections_in_a_row = sqlite3_column_int(q, 1);
+        out->fighting = sqlite3_column_int(q, 2) != 0;
+        out->changes = sqlite3_column_int64(q, 3);
+        out->counted_changes = sqlite3_column_int64(q, 4);
     }
     sqlite3_finalize(q);
-    if (src != SQLITE_ROW && src != SQLITE_DONE)
-        return bsup_store_error(st->db, st->path, src, "reading resource memory", diag);
+    if (rc < 0)
+        return rc;
     /* A change whose outcome is unknown may have landed: it counts as one for the cooldown.
      * (A service never overlaps itself, so an open intent is a dead process's.) */
     if (bsup_failpoint_error("store-journal-read"))
-        return s_injected(st, "store-journal-read", "reading the journal", diag);
+        return s_injected(st, "store-journal-read", doing_journal, diag);
     q = NULL;
-    src = sqlite3_prepare_v2(st->db,
-                             "SELECT max(started_at) FROM journal WHERE service = ? AND "
-                             "resource = ? AND (outcome IS NULL OR outcome = 'unknown')",
-                             -1, &q, NULL);
-    if (src == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, service, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, resource, -1, SQLITE_STATIC);
-        src = sqlite3_step(q);
-        if (src == SQLITE_ROW)
-            out->unknown_since_s = sqlite3_column_int64(q, 0);
-    }
+    rc = bsup_store_prepare(st, doing_journal,
+                            "SELECT max(started_at) FROM journal WHERE service = ? AND "
+                            "resource = ? AND (outcome IS NULL OR outcome = 'unknown')",
+                            BSUP_STORE_ARGS(BSUP_STORE_TEXT(service), BSUP_STORE_TEXT(resource)),
+                            &q, diag);
+    if (rc == 0 && (rc = bsup_store_step(st, q, doing_journal, diag)) == 1)
+        out->unknown_since_s = sqlite3_column_int64(q, 0);
     sqlite3_finalize(q);
-    if (src != SQLITE_ROW && src != SQLITE_DONE)
-        return bsup_store_error(st->db, st->path, src, "reading the journal", diag);
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 int bsup_store_memory_streaks(struct bsup_store *st, const char *service, char ***out,
                               size_t *out_n, struct bsup_diag *diag)
 {
+    static const char doing[] = "reading resource memory";
     sqlite3_stmt *q = NULL;
     char **v = NULL;
-    size_t n = 0;
-    int rc = 0;
+    size_t n = 0, cap = 0;
     *out = NULL;
     *out_n = 0;
     if (bsup_failpoint_error("store-memory-read"))
-        return s_injected(st, "store-memory-read", "reading resource memory", diag);
-    int src = sqlite3_prepare_v2(st->db,
-                                 "SELECT resource FROM resource_memory WHERE service = ? AND "
-                                 "(corrections_in_a_row > 0 OR fighting != 0)",
-                                 -1, &q, NULL);
-    if (src == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, service, -1, SQLITE_STATIC);
-        while ((src = sqlite3_step(q)) == SQLITE_ROW) {
-            char **nv = realloc(v, (n + 1) * sizeof(*nv));
-            char *r = s_col(q, 0);
-            if (!nv || !r) {
-                free(r);
-                if (nv)
-                    v = nv;
-                rc = bsup_diag_set(diag, BSUP_ENOMEM, "out of memory reading resource memory");
-                break;
-            }
-            v = nv;
-            v[n++] = r;
-        }
+        return s_injected(st, "store-memory-read", doing, diag);
+    int rc = bsup_store_prepare(st, doing,
+                                "SELECT resource FROM resource_memory WHERE service = ? AND "
+                                "(corrections_in_a_row > 0 OR fighting != 0)",
+                                BSUP_STORE_ARGS(BSUP_STORE_TEXT(service)), &q, diag);
+    while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
+        if (BSUP_ARRAY_RESERVE(v, cap, n + 1) || bsup_store_column_dup(q, 0, &v[n]))
+            rc = bsup_diag_set(diag, BSUP_ENOMEM, "out of memory %s", doing);
+        else
+            n++, rc = 0;
     }
     sqlite3_finalize(q);
-    if (rc == 0 && src != SQLITE_DONE)
-        rc = bsup_store_error(st->db, st->path, src, "reading resource memory", diag);
-    if (rc) {
+    if (rc < 0) {
         bsup_store_strings_free(v, n);
         return rc;
     }
@@ -248,7 +187,7 @@ int bsup_store_memory_streaks(struct bsup_store *st, const char *service, char *
 
 void bsup_store_strings_free(char **v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; v && i < n; i++)
         free(v[i]);
     free(v);
 }
@@ -258,8 +197,8 @@ int bsup_store_memory_put(struct bsup_store *st, const char *service, const char
 {
     if (bsup_failpoint_error("store-memory-write"))
         return s_injected(st, "store-memory-write", "saving resource memory", diag);
-    int src = s_exec(
-        st,
+    return bsup_store_exec(
+        st, "saving resource memory",
         "INSERT INTO resource_memory(service, resource, last_change_at, "
         "corrections_in_a_row, fighting, changes, counted_changes) VALUES(?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(service, resource) DO UPDATE SET "
@@ -267,62 +206,75 @@ int bsup_store_memory_put(struct bsup_store *st, const char *service, const char
         "corrections_in_a_row = excluded.corrections_in_a_row, "
         "fighting = excluded.fighting, "
         "changes = excluded.changes, counted_changes = excluded.counted_changes",
-        "ttiiiii", service, resource, mem->last_change_s, (int64_t)mem->corrections_in_a_row,
-        (int64_t)mem->fighting, mem->changes, mem->counted_changes);
-    if (src != SQLITE_OK)
-        return bsup_store_error(st->db, st->path, src, "saving resource memory", diag);
-    return 0;
+        BSUP_STORE_ARGS(BSUP_STORE_TEXT(service), BSUP_STORE_TEXT(resource),
+                        BSUP_STORE_INT(mem->last_change_s),
+                        BSUP_STORE_INT(mem->corrections_in_a_row), BSUP_STORE_INT(mem->fighting),
+                        BSUP_STORE_INT(mem->changes), BSUP_STORE_INT(mem->counted_changes)),
+        diag);
 }
 
 int bsup_store_observation_put(struct bsup_store *st, const char *service, int64_t now_s,
                                const char *state, const char *detail_json, struct bsup_diag *diag)
 {
-    int src = s_exec(st,
-                     "INSERT INTO observations(service, observed_at, state, detail) "
-                     "VALUES(?, ?, ?, ?) ON CONFLICT(service) DO UPDATE SET "
-                     "observed_at = excluded.observed_at, state = excluded.state, "
-                     "detail = excluded.detail",
-                     "titt", service, now_s, state, detail_json);
-    if (src != SQLITE_OK)
-        return bsup_store_error(st->db, st->path, src, "saving an observation", diag);
-    return 0;
+    return bsup_store_exec(st, "saving an observation",
+                           "INSERT INTO observations(service, observed_at, state, detail) "
+                           "VALUES(?, ?, ?, ?) ON CONFLICT(service) DO UPDATE SET "
+                           "observed_at = excluded.observed_at, state = excluded.state, "
+                           "detail = excluded.detail",
+                           BSUP_STORE_ARGS(BSUP_STORE_TEXT(service), BSUP_STORE_INT(now_s),
+                                           BSUP_STORE_TEXT(state), BSUP_STORE_TEXT(detail_json)),
+                           diag);
 }
 
 int bsup_store_observation_get(struct bsup_store *st, const char *service, int64_t *out_at_s,
                                char **out_state, char **out_detail)
 {
+    static const char doing[] = "reading an observation";
     sqlite3_stmt *q = NULL;
-    int rc = BSUP_ENOTFOUND;
     *out_state = *out_detail = NULL;
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT observed_at, state, detail FROM observations WHERE service = ?",
-                           -1, &q, NULL) != SQLITE_OK)
-        return BSUP_ESTORE;
-    sqlite3_bind_text(q, 1, service, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) == SQLITE_ROW) {
+    int rc = bsup_store_prepare(st, doing,
+                                "SELECT observed_at, state, detail FROM observations "
+                                "WHERE service = ?",
+                                BSUP_STORE_ARGS(BSUP_STORE_TEXT(service)), &q, NULL);
+    if (rc == 0 && (rc = bsup_store_step(st, q, doing, NULL)) == 1) {
         *out_at_s = sqlite3_column_int64(q, 0);
-        *out_state = s_col(q, 1);
-        *out_detail = s_col(q, 2);
-        rc = *out_state && *out_detail ? 0 : BSUP_ENOMEM;
+        rc = bsup_store_column_dup(q, 1, out_state) || bsup_store_column_dup(q, 2, out_detail) ||
+                     !*out_state || !*out_detail
+                 ? BSUP_ENOMEM
+                 : 0;
+    } else if (rc == 0) {
+        rc = BSUP_ENOTFOUND;
     }
     sqlite3_finalize(q);
+    if (rc) {
+        free(*out_state);
+        free(*out_detail);
+        *out_state = *out_detail = NULL;
+    }
     return rc;
 }
 
 int bsup_store_prune(struct bsup_store *st, int64_t before_s, size_t max_rows,
                      struct bsup_diag *diag)
 {
-    static const char *const sql[] = {
-        "DELETE FROM journal WHERE started_at < ?1 AND outcome IS NOT NULL",
-        "DELETE FROM journal WHERE outcome IS NOT NULL AND id <= "
-        "(SELECT id FROM journal ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-        "DELETE FROM events WHERE at < ?1",
-        "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+    static const struct {
+        const char *sql;
+        bool by_count; /* else by age */
+    } steps[] = {
+        {"DELETE FROM journal WHERE started_at < ? AND outcome IS NOT NULL", false},
+        {"DELETE FROM journal WHERE outcome IS NOT NULL AND id <= "
+         "(SELECT id FROM journal ORDER BY id DESC LIMIT 1 OFFSET ?)",
+         true},
+        {"DELETE FROM events WHERE at < ?", false},
+        {"DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
+         true},
     };
-    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
-        int src = s_exec(st, sql[i], "ii", before_s, (int64_t)max_rows);
-        if (src != SQLITE_OK)
-            return bsup_store_error(st->db, st->path, src, "pruning old rows", diag);
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        int64_t arg = steps[i].by_count ? (int64_t)max_rows : before_s;
+        int rc = bsup_store_exec(st, "pruning old rows", steps[i].sql,
+                                 BSUP_STORE_ARGS(BSUP_STORE_INT(arg)), diag);
+        if (rc)
+            return rc;
     }
     return 0;
 }
