@@ -510,8 +510,14 @@ int bsup_daemon_main(const struct bsup_options *opts)
         bsup_log_err("%s", diag.message);
         goto out;
     }
-    if (bsup_store_meta_get(d.store, "paused", &paused) == 0)
+    int prc = bsup_store_meta_get(d.store, "paused", &paused, &diag);
+    if (prc == 0) {
         d.paused = strcmp(paused, "1") == 0;
+    } else if (prc != BSUP_ENOTFOUND) {
+        /* Fail closed: a kill switch that cannot be read counts as pulled. */
+        bsup_log_err("%s; observing only until 'bsupctl resume'", diag.message);
+        d.paused = true;
+    }
     if (s_start_work(&d, &diag)) {
         bsup_log_err("%s", diag.message);
         rc = opts->once ? 2 : 1;

@@ -227,7 +227,7 @@ int bsup_store_observation_put(struct bsup_store *st, const char *service, int64
 }
 
 int bsup_store_observation_get(struct bsup_store *st, const char *service, int64_t *out_at_s,
-                               char **out_state, char **out_detail)
+                               char **out_state, char **out_detail, struct bsup_diag *diag)
 {
     static const char doing[] = "reading an observation";
     sqlite3_stmt *q = NULL;
@@ -235,8 +235,8 @@ int bsup_store_observation_get(struct bsup_store *st, const char *service, int64
     int rc = bsup_store_prepare(st, doing,
                                 "SELECT observed_at, state, detail FROM observations "
                                 "WHERE service = ?",
-                                BSUP_STORE_ARGS(BSUP_STORE_TEXT(service)), &q, NULL);
-    if (rc == 0 && (rc = bsup_store_step(st, q, doing, NULL)) == 1) {
+                                BSUP_STORE_ARGS(BSUP_STORE_TEXT(service)), &q, diag);
+    if (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
         *out_at_s = sqlite3_column_int64(q, 0);
         rc = bsup_store_column_dup(q, 1, out_state) || bsup_store_column_dup(q, 2, out_detail) ||
                      !*out_state || !*out_detail

@@ -55,7 +55,7 @@ int bsup_store_observation_put(struct bsup_store *st, const char *service, int64
                                const char *state, const char *detail_json, struct bsup_diag *diag);
 /* 0 and malloc'd *out_state / *out_detail, or BSUP_ENOTFOUND. */
 int bsup_store_observation_get(struct bsup_store *st, const char *service, int64_t *out_at_s,
-                               char **out_state, char **out_detail);
+                               char **out_state, char **out_detail, struct bsup_diag *diag);
 
 /* Drops journal rows and events older than before_s, then keeps at most max_rows of each. */
 int bsup_store_prune(struct bsup_store *st, int64_t before_s, size_t max_rows,

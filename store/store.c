@@ -260,13 +260,13 @@ const char *bsup_store_path(const struct bsup_store *st)
     return st->path;
 }
 
-int bsup_store_meta_get(struct bsup_store *st, const char *key, char **out)
+int bsup_store_meta_get(struct bsup_store *st, const char *key, char **out, struct bsup_diag *diag)
 {
     sqlite3_stmt *q = NULL;
     *out = NULL;
     int rc = bsup_store_prepare(st, "reading a setting", "SELECT value FROM meta WHERE key = ?",
-                                BSUP_STORE_ARGS(BSUP_STORE_TEXT(key)), &q, NULL);
-    if (rc == 0 && (rc = bsup_store_step(st, q, "reading a setting", NULL)) == 1)
+                                BSUP_STORE_ARGS(BSUP_STORE_TEXT(key)), &q, diag);
+    if (rc == 0 && (rc = bsup_store_step(st, q, "reading a setting", diag)) == 1)
         rc = bsup_store_column_dup(q, 0, out);
     else if (rc == 0)
         rc = BSUP_ENOTFOUND;

@@ -57,7 +57,7 @@ int bsup_store_commit(struct bsup_store *st, struct bsup_diag *diag);
 void bsup_store_rollback(struct bsup_store *st);
 
 /* Small persistent settings (e.g. "paused"). get: 0 and *out (malloc'd) or BSUP_ENOTFOUND. */
-int bsup_store_meta_get(struct bsup_store *st, const char *key, char **out);
+int bsup_store_meta_get(struct bsup_store *st, const char *key, char **out, struct bsup_diag *diag);
 int bsup_store_meta_set(struct bsup_store *st, const char *key, const char *value,
                         struct bsup_diag *diag);
 

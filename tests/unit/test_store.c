@@ -145,10 +145,10 @@ static void test_generations_and_last_good(void **state)
     bsup_store_close(st);
     assert_int_equal(bsup_store_open(e->state, &st, &diag), 0);
     char *val = NULL;
-    assert_int_equal(bsup_store_meta_get(st, "paused", &val), 0);
+    assert_int_equal(bsup_store_meta_get(st, "paused", &val, &diag), 0);
     assert_string_equal(val, "1");
     free(val);
-    assert_int_equal(bsup_store_meta_get(st, "nothing", &val), BSUP_ENOTFOUND);
+    assert_int_equal(bsup_store_meta_get(st, "nothing", &val, &diag), BSUP_ENOTFOUND);
     bsup_store_close(st);
 }
 
@@ -398,11 +398,11 @@ static void test_journal(void **state)
 
     char *state_word, *detail;
     int64_t at;
-    assert_int_equal(bsup_store_observation_get(st, "api", &at, &state_word, &detail),
+    assert_int_equal(bsup_store_observation_get(st, "api", &at, &state_word, &detail, &diag),
                      BSUP_ENOTFOUND);
     assert_int_equal(bsup_store_observation_put(st, "api", 7, "drift", "{\"x\":1}", &diag), 0);
     assert_int_equal(bsup_store_observation_put(st, "api", 8, "ok", "{}", &diag), 0);
-    assert_int_equal(bsup_store_observation_get(st, "api", &at, &state_word, &detail), 0);
+    assert_int_equal(bsup_store_observation_get(st, "api", &at, &state_word, &detail, &diag), 0);
     assert_int_equal(at, 8);
     assert_string_equal(state_word, "ok");
     free(state_word);
