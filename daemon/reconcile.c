@@ -43,6 +43,7 @@ struct s_service {
 struct s_member {
     struct s_service *svc;
     struct bsup_domain_member *dm; /* per domain */
+    void **fresh;                  /* per domain: dm[d].obs, for the domains' peers */
     bool failed;
     char error[1024];
     unsigned calls;
@@ -99,6 +100,7 @@ struct bsup_reconcile_engine {
     const struct bsup_domain *const *domains;
     size_t n_domains;
     struct bsup_domain_cache *caches; /* per domain */
+    size_t *first_phase;              /* per domain: after the domain it reads */
     struct bsup_rails_config rails;
     struct s_service **services;
     size_t n_services;
@@ -353,13 +355,15 @@ static void s_batch_next_step(struct s_batch *b)
 {
     struct bsup_reconcile_engine *e = b->e;
     while (b->pending == 0) {
-        size_t step = b->step++;
+        size_t phase = b->step++;
         bool any = false;
         for (size_t d = 0; d < e->n_domains; d++) {
-            if (step >= e->domains[d]->n_steps)
+            size_t first = e->first_phase[d];
+            if (phase >= first + e->domains[d]->n_steps)
                 continue;
             any = true;
-            s_observe_step(b, d, &e->domains[d]->steps[step]);
+            if (phase >= first)
+                s_observe_step(b, d, &e->domains[d]->steps[phase - first]);
         }
         if (!any) {
             s_batch_plan_and_apply(b);
@@ -715,6 +719,7 @@ static void s_batch_free(struct s_batch *b)
         for (size_t d = 0; b->m[i].dm && d < b->e->n_domains; d++)
             free(b->m[i].dm[d].obs);
         free(b->m[i].dm);
+        free(b->m[i].fresh);
     }
     free(b->m);
     free(b->joins);
@@ -732,6 +737,7 @@ static void s_maybe_closed(struct bsup_reconcile_engine *e)
     for (size_t d = 0; d < e->n_domains; d++)
         bsup_domain_cache_cleanup(&e->caches[d]);
     free(e->caches);
+    free(e->first_phase);
     bsup_close_fn cb = e->close_cb;
     void *user = e->close_user;
     free(e);
@@ -831,17 +837,22 @@ static struct s_batch *s_batch_new(struct bsup_reconcile_engine *e, struct s_ser
         struct s_member *m = &b->m[i];
         m->svc = v[i];
         m->dm = calloc(e->n_domains ? e->n_domains : 1, sizeof(*m->dm));
-        for (size_t d = 0; m->dm && d < e->n_domains; d++) {
+        m->fresh = calloc(e->n_domains ? e->n_domains : 1, sizeof(*m->fresh));
+        for (size_t d = 0; m->dm && m->fresh && d < e->n_domains; d++) {
             m->dm[d] = (struct bsup_domain_member){.desired = &v[i]->desired,
                                                    .obs = calloc(1, e->domains[d]->obs_size),
                                                    .prev = v[i]->obs[d],
                                                    .now_s = s_now_s(),
                                                    .cache = &e->caches[d],
                                                    .engine = m};
+            m->dm[d].peers = m->fresh;
+            m->fresh[d] = m->dm[d].obs;
             if (!m->dm[d].obs)
                 bsup_domain_member_fail(&m->dm[d], "out of memory");
         }
-        if (!m->dm) {
+        if (!m->dm || !m->fresh) {
+            free(m->dm);
+            free(m->fresh);
             b->n = i; /* free what was made so far */
             s_batch_free(b);
             return NULL;
@@ -931,9 +942,31 @@ int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_recon
     };
     bsup_random_init(&e->rng, bsup_random_seed());
     e->caches = calloc(e->n_domains ? e->n_domains : 1, sizeof(*e->caches));
-    if (!e->caches) {
+    e->first_phase = calloc(e->n_domains ? e->n_domains : 1, sizeof(*e->first_phase));
+    if (!e->caches || !e->first_phase) {
+        free(e->caches);
+        free(e->first_phase);
         free(e);
         return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+    }
+    /* A domain that reads another's observation starts after that one's steps. */
+    for (size_t d = 0; d < e->n_domains; d++) {
+        const char *after = e->domains[d]->after;
+        bool found = !after;
+        for (size_t k = 0; after && k < d; k++) {
+            if (strcmp(e->domains[k]->name, after) == 0) {
+                e->first_phase[d] = e->first_phase[k] + e->domains[k]->n_steps;
+                found = true;
+            }
+        }
+        if (!found) {
+            int rc = bsup_diag_set(diag, BSUP_EINVAL, "domain %s reads %s, which is not before it",
+                                   e->domains[d]->name, after);
+            free(e->caches);
+            free(e->first_phase);
+            free(e);
+            return rc;
+        }
     }
     /* What the domains learnt in earlier runs; without it they only ask AWS again. */
     for (size_t d = 0; d < e->n_domains; d++) {

@@ -29,6 +29,9 @@ struct bsup_domain_member {
     const void *prev; /* its last complete observation, or NULL: what a paced step did not
                        * re-read this time is carried forward from here */
     int64_t now_s;    /* wall clock */
+    /* The same service's fresh observations by every domain (as listed to the engine): a
+     * domain that names another in `after` may read its results here. */
+    void *const *peers;
     struct bsup_domain_cache *cache; /* what the domain learnt once and keeps (saved) */
     void *engine;                    /* the engine's own; domains leave it alone */
     bool failed;
@@ -85,6 +88,9 @@ struct bsup_domain {
     size_t n_fields;
     const struct bsup_observe_step *steps;
     size_t n_steps;
+    /* The domain whose observation this one reads (through peers): its steps start once that
+     * domain's have all run. NULL: from the first phase. */
+    const char *after;
     /* Appends the domain's actions for one observed service. 0 or BSUP_ENOMEM. */
     int (*plan)(const struct bsup_service *desired, const void *obs, struct bsup_plan *plan);
     /* The exact request for a mutating action: out_action gets the AWS action name (static),

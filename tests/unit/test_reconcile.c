@@ -188,7 +188,47 @@ static const struct bsup_domain s_tg_domain = {
     .applied = s_tg_applied,
 };
 
-static const struct bsup_domain *const s_domains[] = {&s_tg_domain};
+/* A second domain that reads the first one's fresh observation (after + peers) and calls
+ * nothing: it must run once "tgpath" has finished all its steps. */
+struct s_echo_obs {
+    bool found;
+    char path[128];
+    int64_t health_at;
+};
+
+static int s_echo_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+{
+    (void)key;
+    struct s_echo_obs *o = m->obs;
+    const struct s_tg_obs *tg = m->peers[0];
+    o->found = tg->found;
+    snprintf(o->path, sizeof(o->path), "%s", tg->path);
+    o->health_at = tg->health_at;
+    return 0;
+}
+
+static int s_echo_plan(const struct bsup_service *desired, const void *obs, struct bsup_plan *plan)
+{
+    (void)desired, (void)obs, (void)plan;
+    return 0;
+}
+
+static const struct bsup_observe_step s_echo_steps[] = {
+    {.service = "elbv2", .action = "DescribeTargetGroups", .prepare = s_echo_prepare},
+};
+
+static const struct bsup_domain s_echo_domain = {
+    .name = "echo",
+    .resource = "nothing",
+    .obs_size = sizeof(struct s_echo_obs),
+    .found_offset = offsetof(struct s_echo_obs, found),
+    .steps = s_echo_steps,
+    .n_steps = 1,
+    .after = "tgpath",
+    .plan = s_echo_plan,
+};
+
+static const struct bsup_domain *const s_domains[] = {&s_tg_domain, &s_echo_domain};
 
 /* ---- a stub ELBv2 on loopback ---- */
 
@@ -449,7 +489,7 @@ static int s_setup(void **state)
                                         .settings = &t->settings,
                                         .paused = &t->paused,
                                         .domains = s_domains,
-                                        .n_domains = 1,
+                                        .n_domains = 2,
                                         .on_change = on_change,
                                         .ctx = t};
     assert_int_equal(bsup_reconcile_new(&ro, &t->rec, &diag), 0);
@@ -671,6 +711,12 @@ static void test_paced_step(void **state)
     const struct s_tg_obs *c = bsup_reconcile_observation(t->rec, "c", 0);
     const struct s_tg_obs *e = bsup_reconcile_observation(t->rec, "e", 0);
     assert_true(c->health_at > 0 && e->health_at > 0);
+    /* The domain that reads tgpath saw its results, paced step included: it ran after. */
+    const struct s_echo_obs *echo = bsup_reconcile_observation(t->rec, "c", 1);
+    assert_non_null(echo);
+    assert_true(echo->found);
+    assert_string_equal(echo->path, "/health/c-prod");
+    assert_int_equal(echo->health_at, c->health_at);
 }
 
 int main(void)
