@@ -394,9 +394,11 @@ static int s_show_plan(json_t *reply)
             const char *kind = s_str(act, "action");
             int k = bsup_action_kind_from_name(kind);
             printf("  %-7s %s%s\n", kind, s_str(act, "resource"),
-                   k == BSUP_ACTION_REPORT    ? "  (reported, never changed by bsupd)"
-                   : k == BSUP_ACTION_MISSING ? "  (missing)"
-                                              : "");
+                   k == BSUP_ACTION_REPORT || k == BSUP_ACTION_FINDING
+                       ? "  (reported, never changed by bsupd)"
+                   : k == BSUP_ACTION_MISSING  ? "  (missing)"
+                   : k == BSUP_ACTION_DEGRADED ? "  (degraded)"
+                                               : "");
             size_t c;
             json_t *ch;
             json_array_foreach(json_object_get(act, "changes"), c, ch)

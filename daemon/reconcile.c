@@ -50,6 +50,8 @@ struct s_member {
     unsigned mutations;
     bool applied_ok;
     bool apply_failed;
+    bool planned;
+    struct bsup_plan prev_plan; /* the service's plan before this cycle's (findings) */
 };
 
 /* One bsup_reconcile_now request, done when every batch it waits for has finished. */
@@ -490,7 +492,8 @@ static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result 
 static int s_plan(struct bsup_reconcile_engine *e, struct s_member *m)
 {
     struct s_service *s = m->svc;
-    bsup_plan_cleanup(&s->plan);
+    m->prev_plan = s->plan; /* kept to see which findings appeared or cleared */
+    m->planned = true;
     bsup_plan_init(&s->plan);
     for (size_t d = 0; d < e->n_domains; d++) {
         if (m->dm[d].failed)
@@ -605,6 +608,40 @@ static void s_batch_plan_and_apply(struct s_batch *b)
 
 /* ---- recording ---- */
 
+/* Whether plan holds finding (resource, field). */
+static bool s_has_finding(const struct bsup_plan *plan, const char *resource, const char *field)
+{
+    for (size_t i = 0; i < plan->n_actions; i++) {
+        const struct bsup_action *a = &plan->actions[i];
+        if (a->kind == BSUP_ACTION_FINDING && strcmp(a->resource, resource) == 0 &&
+            bsup_action_find_change(a, field))
+            return true;
+    }
+    return false;
+}
+
+/* An event for every finding (resource, rule) that appeared or cleared since the last plan. */
+static void s_finding_events(struct bsup_reconcile_engine *e, const struct s_service *s,
+                             const struct bsup_plan *before, const struct bsup_plan *now)
+{
+    for (size_t i = 0; i < now->n_actions; i++) {
+        const struct bsup_action *a = &now->actions[i];
+        for (size_t j = 0; a->kind == BSUP_ACTION_FINDING && j < a->n_changes; j++) {
+            const struct bsup_change *c = &a->changes[j];
+            if (!s_has_finding(before, a->resource, c->field))
+                s_event(e, s->name, "finding.appeared", "%s %s: %s (want %s): %s", a->resource,
+                        c->field, c->observed, c->desired, c->reason);
+        }
+    }
+    for (size_t i = 0; i < before->n_actions; i++) {
+        const struct bsup_action *a = &before->actions[i];
+        for (size_t j = 0; a->kind == BSUP_ACTION_FINDING && j < a->n_changes; j++)
+            if (!s_has_finding(now, a->resource, a->changes[j].field))
+                s_event(e, s->name, "finding.cleared", "%s %s: now as declared", a->resource,
+                        a->changes[j].field);
+    }
+}
+
 static void s_record(struct bsup_reconcile_engine *e, struct s_member *m)
 {
     struct s_service *s = m->svc;
@@ -654,12 +691,17 @@ static void s_record(struct bsup_reconcile_engine *e, struct s_member *m)
         case BSUP_STATE_HELD:
             s_event(e, s->name, kind, "%s mode: %s", bsup_mode_name(s->mode), what);
             break;
+        case BSUP_STATE_DEGRADED:
+            s_event(e, s->name, kind, "%s", what);
+            break;
         default:
             s_event(e, s->name, kind, "now %s (was %s)", bsup_state_name(state),
                     bsup_state_name(previous));
             break;
         }
     }
+    if (m->planned)
+        s_finding_events(e, s, &m->prev_plan, &s->plan);
     json_t *observed = json_object();
     for (size_t d = 0; observed && d < e->n_domains; d++)
         if (s->obs[d])
@@ -720,6 +762,7 @@ static void s_batch_free(struct s_batch *b)
             free(b->m[i].dm[d].obs);
         free(b->m[i].dm);
         free(b->m[i].fresh);
+        bsup_plan_cleanup(&b->m[i].prev_plan);
     }
     free(b->m);
     free(b->joins);

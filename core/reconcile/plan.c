@@ -74,10 +74,12 @@ enum bsup_state bsup_plan_state(const struct bsup_plan *plan, bool failed, bool 
 {
     if (failed)
         return BSUP_STATE_ERROR;
-    bool update = false, held = false, report = false, fighting = false, missing = false;
+    bool update = false, held = false, report = false, fighting = false, missing = false,
+         degraded = false;
     for (size_t i = 0; i < plan->n_actions; i++) {
         const struct bsup_action *a = &plan->actions[i];
         missing |= a->kind == BSUP_ACTION_MISSING;
+        degraded |= a->kind == BSUP_ACTION_DEGRADED;
         report |= a->kind == BSUP_ACTION_REPORT;
         if (bsup_action_kind_mutating(a->kind)) {
             update = true;
@@ -87,6 +89,8 @@ enum bsup_state bsup_plan_state(const struct bsup_plan *plan, bool failed, bool 
     }
     if (missing)
         return BSUP_STATE_MISSING;
+    if (degraded)
+        return BSUP_STATE_DEGRADED;
     if (fighting)
         return BSUP_STATE_FIGHTING;
     if (update && applied_ok && !held)

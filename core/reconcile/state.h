@@ -52,9 +52,12 @@ enum bsup_hold {
 
 /* Kinds of planned action. X(enum suffix, name, mutating: bsupd sends a change) */
 #define BSUP_ACTION_MAP(X)                                                                         \
-    X(UPDATE, "update", true)    /* a mutating call with the changed fields */                     \
-    X(REPORT, "report", false)   /* drift bsupd reports and never corrects (e.g. subnets) */       \
-    X(MISSING, "missing", false) /* the resource does not exist: an error, never created */
+    X(UPDATE, "update", true)      /* a mutating call with the changed fields */                   \
+    X(REPORT, "report", false)     /* drift bsupd reports and never corrects (e.g. subnets) */     \
+    X(MISSING, "missing", false)   /* the resource does not exist: an error, never created */      \
+    X(DEGRADED, "degraded", false) /* it serves below its floor (e.g. too few healthy) */          \
+    X(FINDING, "finding", false)   /* a posture rule bsupd reports, never changes; an event when   \
+                                      it appears and when it clears; no effect on the state */
 
 enum bsup_action_kind {
 #define X(e, name, mutating) BSUP_ACTION_##e,

@@ -10,6 +10,7 @@
 #include "daemon/aws/client.h"
 #include "daemon/http/engine.h"
 #include "daemon/reconcile.h"
+#include "store/events.h"
 #include "store/journal.h"
 #include "tests/lib/httpd.h"
 
@@ -90,6 +91,18 @@ static int s_tg_plan(const struct bsup_service *desired, const void *obs, struct
     snprintf(want, sizeof(want), "/health/%s", name);
     if (strcmp(o->path, want) == 0)
         return 0;
+    /* Two words of this test's own: a path of "/degraded" means the resource serves below its
+     * floor; "/finding" is a posture finding bsupd only reports. */
+    if (strcmp(o->path, "/degraded") == 0 || strcmp(o->path, "/finding") == 0) {
+        bool degraded = strcmp(o->path, "/degraded") == 0;
+        struct bsup_action *f =
+            bsup_plan_add(plan, degraded ? BSUP_ACTION_DEGRADED : BSUP_ACTION_FINDING, resource);
+        if (!f)
+            return BSUP_ENOMEM;
+        bsup_action_change(f, degraded ? "HealthyTargets" : "Posture", o->path, "fine",
+                           "the test says so");
+        return 0;
+    }
     struct bsup_action *a = bsup_plan_add(plan, BSUP_ACTION_UPDATE, resource);
     if (!a)
         return BSUP_ENOMEM;
@@ -719,6 +732,41 @@ static void test_paced_step(void **state)
     assert_int_equal(echo->health_at, c->health_at);
 }
 
+static size_t s_events(struct s_env *t, const char *service, const char *kind, const char *contains)
+{
+    struct bsup_store_event *v = NULL;
+    size_t n = 0, hits = 0;
+    struct bsup_diag diag = {0};
+    assert_int_equal(bsup_store_events_list(t->store, 0, service, 1000, &v, &n, &diag), 0);
+    for (size_t i = 0; i < n; i++)
+        hits += strcmp(v[i].kind, kind) == 0 && strstr(v[i].message, contains);
+    bsup_store_events_free(v, n);
+    return hits;
+}
+
+/* Degraded is a state with its event; a finding changes no state and is an event when it
+ * appears and when it clears, once each. */
+static void test_degraded_and_findings(void **state)
+{
+    struct s_env *t = *state;
+    snprintf(t->aws.paths[2], sizeof(t->aws.paths[2]), "/finding");  /* c-prod */
+    snprintf(t->aws.paths[3], sizeof(t->aws.paths[3]), "/degraded"); /* d-prod */
+    s_cycle(t, NULL);
+    assert_int_equal(s_state(t, "c"), BSUP_STATE_OK);
+    assert_int_equal(s_state(t, "d"), BSUP_STATE_DEGRADED);
+    assert_int_equal(s_events(t, "c", "finding.appeared", "targetgroup/c-prod Posture"), 1);
+    assert_int_equal(s_events(t, "d", "service.degraded", "HealthyTargets /degraded"), 1);
+    s_cycle(t, NULL);
+    assert_int_equal(s_events(t, "c", "finding.appeared", "Posture"), 1); /* not again */
+    assert_int_equal(t->aws.modifies, 1); /* only b's drift was ever changed */
+    snprintf(t->aws.paths[2], sizeof(t->aws.paths[2]), "/health/c-prod");
+    snprintf(t->aws.paths[3], sizeof(t->aws.paths[3]), "/health/d-prod");
+    s_cycle(t, NULL);
+    assert_int_equal(s_events(t, "c", "finding.cleared", "targetgroup/c-prod Posture"), 1);
+    assert_int_equal(s_state(t, "d"), BSUP_STATE_OK);
+    assert_int_equal(s_events(t, "d", "service.state", "now ok (was degraded)"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -727,6 +775,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rails_fail_closed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_changes_not_retried_blindly, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_paced_step, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_degraded_and_findings, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("reconcile driver", tests, NULL, NULL);
 }
