@@ -3,26 +3,16 @@
 
 #include "core/base/array.h"
 #include "core/base/failpoint.h"
+#include "core/base/strmap.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static bool s_file_broken(const struct bsup_config_set *set, const char *file)
-{
-    for (size_t i = 0; i < set->n_files; i++)
-        if (!set->files[i].ok && strcmp(set->files[i].name, file) == 0)
-            return true;
-    return false;
-}
-
 static bool s_declared(const struct bsup_config_set *set, const char *service)
 {
-    for (size_t i = 0; i < set->n_services; i++)
-        if (strcmp(set->services[i].service_name, service) == 0)
-            return true;
-    return false;
+    return bsup_strmap_get(&set->by_name, service) != NULL;
 }
 
 #define S_SAVING "saving the desired state"
@@ -77,7 +67,13 @@ static int s_prune(struct bsup_store *st, const struct bsup_config_set *set, siz
     sqlite3_stmt *q = NULL;
     char **gone = NULL;
     size_t n_gone = 0, cap_gone = 0;
-    int rc = bsup_store_prepare(st, S_SAVING, "SELECT service, source_file FROM desired_state",
+    struct bsup_strmap broken = {0}; /* files rejected this time: their services stay */
+    int rc = 0;
+    for (size_t i = 0; i < set->n_files && rc == 0; i++)
+        if (!set->files[i].ok && bsup_strmap_put(&broken, set->files[i].name, &broken))
+            rc = bsup_store_error(st->db, st->path, SQLITE_NOMEM, S_SAVING, diag);
+    if (rc == 0)
+        rc = bsup_store_prepare(st, S_SAVING, "SELECT service, source_file FROM desired_state",
                                 BSUP_STORE_NO_ARGS, &q, diag);
     while (rc == 0 && (rc = bsup_store_step(st, q, S_SAVING, diag)) == 1) {
         const char *service = (const char *)sqlite3_column_text(q, 0);
@@ -85,7 +81,7 @@ static int s_prune(struct bsup_store *st, const struct bsup_config_set *set, siz
         rc = 0;
         if (s_declared(set, service))
             continue;
-        if (s_file_broken(set, file)) {
+        if (file && bsup_strmap_get(&broken, file)) {
             (*kept)++;
             continue;
         }
@@ -106,6 +102,7 @@ static int s_prune(struct bsup_store *st, const struct bsup_config_set *set, siz
     for (size_t i = 0; i < n_gone; i++)
         free(gone[i]);
     free(gone);
+    bsup_strmap_cleanup(&broken);
     return rc;
 }
 

@@ -14,10 +14,11 @@
 #include <stdint.h>
 
 #include "core/aws/services.h"
+#include "core/base/strmap.h"
 #include "core/base/error.h"
 
 #define BSUP_CONFIG_MAX_FILE_BYTES (1024 * 1024) /* one drop-in */
-#define BSUP_CONFIG_MAX_FILES 4096               /* drop-ins in one directory */
+#define BSUP_CONFIG_MAX_FILES 20000              /* drop-ins in one directory */
 #define BSUP_CONFIG_MAX_NODES 20000              /* YAML nodes in one file */
 #define BSUP_CONFIG_MAX_DEPTH 16                 /* YAML nesting in one file */
 
@@ -143,6 +144,7 @@ struct bsup_config_set {
     size_t n_msgs;
     size_t cap_msgs;
     size_t n_errors;
+    struct bsup_strmap by_name; /* service_name -> index + 1 in services (as a pointer) */
 };
 
 void bsup_config_set_init(struct bsup_config_set *set);

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -128,11 +130,11 @@ static void s_parse_service(struct bsup_config_doc *f, yaml_node_t *map, struct 
         return;
     int iname = bsup_config_key_index(bsup_service_keys, "service_name");
     const yaml_mark_t *m = &seen.mark[iname];
-    for (size_t i = 0; i < f->set->n_services; i++) {
-        const struct bsup_service *o = &f->set->services[i];
-        if (strcmp(o->service_name, svc->service_name) == 0)
-            bsup_config_error(f, m, "service_name %s is already declared in %s:%u:%u",
-                              svc->service_name, o->source_file, o->line, o->column);
+    uintptr_t at = (uintptr_t)bsup_strmap_get(&f->set->by_name, svc->service_name);
+    if (at) {
+        const struct bsup_service *o = &f->set->services[at - 1];
+        bsup_config_error(f, m, "service_name %s is already declared in %s:%u:%u",
+                          svc->service_name, o->source_file, o->line, o->column);
     }
     for (size_t i = 0; i + 1 < out->n; i++) {
         const struct bsup_service *o = &out->v[i];
@@ -151,6 +153,10 @@ static int s_move_services(struct bsup_config_set *set, struct s_pending *pend)
             return BSUP_ENOMEM;
         set->services[set->n_services - 1] = pend->v[i];
         memset(&pend->v[i], 0, sizeof(pend->v[i]));
+        /* Names are checked unique before a file is accepted: one lookup, not a scan. */
+        if (bsup_strmap_put(&set->by_name, set->services[set->n_services - 1].service_name,
+                            (void *)(uintptr_t)set->n_services))
+            return BSUP_ENOMEM;
     }
     return 0;
 }
@@ -284,12 +290,57 @@ static int s_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Reads a whole regular file of at most cap bytes. Returns 0, or an errno-style code with a
- * message in why. */
-int bsup_config_read_file(int dirfd, const char *name, char **out, size_t *out_len, char *why,
-                          size_t why_len)
+/* Where a drop-in that is a symlink leads, when that is inside the directory (dirfd): 0 and
+ * the resolved path in out; else an error with why. */
+static int s_confined_target(int dirfd, const char *name, char *out, size_t out_len, char *why,
+                             size_t why_len)
 {
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    char link[64], dir[PATH_MAX], *target;
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+    if (!realpath(link, dir)) {
+        snprintf(why, why_len, "cannot resolve the directory: %s", strerror(errno));
+        return BSUP_EIO;
+    }
+    char *path = NULL;
+    if (asprintf(&path, "%s/%s", dir, name) < 0)
+        return BSUP_ENOMEM;
+    target = realpath(path, NULL);
+    free(path);
+    if (!target) {
+        snprintf(why, why_len, "symlink cannot be followed: %s", strerror(errno));
+        return BSUP_EIO;
+    }
+    size_t dl = strlen(dir);
+    int rc = 0;
+    if (strncmp(target, dir, dl) != 0 || target[dl] != '/' || strchr(target + dl + 1, '/')) {
+        snprintf(why, why_len,
+                 "symlink leads outside the configuration directory; drop-ins must live in it");
+        rc = BSUP_EPERM;
+    } else {
+        snprintf(out, out_len, "%s", target);
+    }
+    free(target);
+    return rc;
+}
+
+/* Reads a whole regular file of at most cap bytes: never blocks (a FIFO or device is refused
+ * after a non-blocking open) and, with confine, follows a symlink only to a file of the same
+ * directory. Returns 0, or an errno-style code with a message in why. */
+int bsup_config_read_file(int dirfd, const char *name, bool confine, char **out, size_t *out_len,
+                          char *why, size_t why_len)
+{
+    char target[PATH_MAX];
+    struct stat lst;
+    int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    int fd = -1;
+    if (confine && fstatat(dirfd, name, &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode)) {
+        int rc = s_confined_target(dirfd, name, target, sizeof(target), why, why_len);
+        if (rc)
+            return rc;
+        fd = open(target, flags | O_NOFOLLOW);
+    } else {
+        fd = openat(dirfd, name, flags | (confine ? O_NOFOLLOW : 0));
+    }
     if (fd < 0) {
         snprintf(why, why_len, "cannot open: %s", strerror(errno));
         return errno == ENOENT ? BSUP_ENOTFOUND : BSUP_EIO;
@@ -391,7 +442,7 @@ int bsup_config_load_dir(const char *dir, struct bsup_config_set *set, struct bs
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *data = NULL, why[512];
         size_t len = 0;
-        int frc = bsup_config_read_file(dfd, names[i], &data, &len, why, sizeof(why));
+        int frc = bsup_config_read_file(dfd, names[i], true, &data, &len, why, sizeof(why));
         if (frc == BSUP_ENOMEM) {
             rc = frc;
         } else if (frc) {
@@ -437,5 +488,6 @@ void bsup_config_set_cleanup(struct bsup_config_set *set)
         free(set->msgs[i].text);
     }
     free(set->msgs);
+    bsup_strmap_cleanup(&set->by_name);
     memset(set, 0, sizeof(*set));
 }

@@ -69,7 +69,7 @@ bool bsup_config_yaml_prescan(struct bsup_config_doc *f, const unsigned char *da
 
 /* Reads the regular file name (relative to dirfd) of at most BSUP_CONFIG_MAX_FILE_BYTES:
  * 0 and *out (caller frees), or a code with a message in why. */
-int bsup_config_read_file(int dirfd, const char *name, char **out, size_t *out_len, char *why,
-                          size_t why_len);
+int bsup_config_read_file(int dirfd, const char *name, bool confine, char **out, size_t *out_len,
+                          char *why, size_t why_len);
 
 #endif

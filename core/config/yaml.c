@@ -30,6 +30,8 @@ int bsup_config_msg_add(struct bsup_config_set *set, int severity, const char *f
     return 0;
 }
 
+#define S_MESSAGE_MAX 300 /* bytes of a message's body */
+
 void bsup_config_report(struct bsup_config_doc *f, int severity, const yaml_mark_t *mark,
                         const char *fmt, ...)
 {
@@ -38,6 +40,17 @@ void bsup_config_report(struct bsup_config_doc *f, int severity, const yaml_mark
     va_start(ap, fmt);
     vsnprintf(body, sizeof(body), fmt, ap);
     va_end(ap);
+    /* Messages quote the file (keys, values): never a control byte, never more than a short
+     * piece of it, whatever the file holds. */
+    for (char *c = body; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    if (strlen(body) > S_MESSAGE_MAX) {
+        size_t cut = S_MESSAGE_MAX - 3;
+        while (cut && ((unsigned char)body[cut] & 0xc0) == 0x80)
+            cut--; /* not inside a UTF-8 character */
+        memcpy(body + cut, "...", 4);
+    }
     char *text = NULL;
     int n = mark
                 ? asprintf(&text, "%s:%zu:%zu: %s", f->name, mark->line + 1, mark->column + 1, body)

@@ -78,5 +78,10 @@ check bad-settings 1 "$bsupd" --check-config --config-dir etc/bsup.d --config "$
 expect_err bad-settings "bad-settings.yaml:1:11: interval (1s) must be between 10s and 1d"
 check missing-settings 1 "$bsupd" --check-config --config-dir etc/bsup.d --config "$tmp/none.yaml"
 
+# A FIFO named like a drop-in is refused at once, never read (it used to hang the loader).
+mkdir -p "$tmp/fifo" && cp etc/bsup.d/*.yaml "$tmp/fifo/" && mkfifo "$tmp/fifo/90-pipe.yaml"
+check fifo 1 timeout 10 "$bsupd" --check-config --config-dir "$tmp/fifo"
+expect_err fifo "90-pipe.yaml: not a regular file"
+
 echo "$fails failed"
 [ "$fails" -eq 0 ]

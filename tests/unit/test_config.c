@@ -352,15 +352,41 @@ static void test_directory(void **state)
     huge[big - 1] = '\n';
     free(bsup_test_write(dir, "60-huge.yaml", huge, (long)big));
     free(huge);
+    /* A FIFO must not hang the loader; a symlink may only lead to a file of the directory. */
+    char *path = NULL;
+    assert_true(asprintf(&path, "%s/70-fifo.yaml", dir) > 0);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    free(path);
+    char *outside = bsup_test_mkdtemp();
+    char *foreign = bsup_test_write(outside, "shadow", "root:secret-hash:19000:0:99999:7:::\n", -1);
+    assert_true(asprintf(&path, "%s/80-outside.yaml", dir) > 0);
+    assert_int_equal(symlink(foreign, path), 0);
+    free(path);
+    free(foreign);
+    free(bsup_test_write(dir, "svc-c.conf",
+                         "service_name: c\nenvironment: dev\nvpc_id: vpc-0a1b2c3d\n"
+                         "subnet_ids: [subnet-0a1b2c3d]\ndatabase_name: a\n"
+                         "database_username: a\ndatabase_password: x\n",
+                         -1));
+    assert_true(asprintf(&path, "%s/15-c.yaml", dir) > 0);
+    assert_int_equal(symlink("svc-c.conf", path), 0);
+    free(path);
 
     bsup_config_set_init(&set);
     assert_int_equal(bsup_config_load_dir(dir, &set, &diag), 0);
-    assert_int_equal(set.n_services, 1);
+    assert_int_equal(set.n_services, 2);
     assert_string_equal(set.services[0].service_name, "api");
+    assert_string_equal(set.services[1].service_name, "c"); /* through a link inside */
+    assert_true(s_has_msg(&set, "70-fifo.yaml: not a regular file"));
+    assert_true(s_has_msg(&set, "80-outside.yaml: symlink leads outside the configuration"));
+    for (size_t i = 0; i < set.n_msgs; i++)
+        assert_null(strstr(set.msgs[i].text, "secret-hash")); /* nothing of it quoted */
+    bsup_test_rmtree(outside);
+    free(outside);
     assert_string_equal(set.files[0].name, "10-a.yaml"); /* lexical order */
     assert_true(set.files[0].ok);
-    assert_string_equal(set.files[1].name, "20-b.yaml");
-    assert_false(set.files[1].ok);
+    assert_string_equal(set.files[2].name, "20-b.yaml");
+    assert_false(set.files[2].ok);
     assert_true(s_has_msg(&set, "20-b.yaml:1:1: vpc_id is required"));
     assert_true(s_has_msg(&set, "40-dir.yaml: not a regular file"));
     if (geteuid() != 0) /* root reads anything */
@@ -370,6 +396,20 @@ static void test_directory(void **state)
     bsup_config_set_cleanup(&set);
     bsup_test_rmtree(dir);
     free(dir);
+
+    /* A message quotes only a short piece of what the file holds. */
+    char key[1000]; /* libyaml takes plain keys of up to 1024 characters */
+    memset(key, 'k', sizeof(key) - 4);
+    memcpy(key + sizeof(key) - 4, ": 1", 4);
+    s_load_one(key, &set);
+    const char *msg = NULL;
+    for (size_t i = 0; i < set.n_msgs; i++)
+        if (strstr(set.msgs[i].text, "unknown key kkkk"))
+            msg = set.msgs[i].text;
+    assert_non_null(msg);
+    assert_true(strlen(msg) < 320);
+    assert_non_null(strstr(msg, "..."));
+    bsup_config_set_cleanup(&set);
 
     bsup_config_set_init(&set);
     assert_int_equal(bsup_config_load_dir("/nonexistent/bsup.d", &set, &diag), BSUP_ENOTFOUND);
