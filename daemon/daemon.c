@@ -117,7 +117,11 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
         goto fail;
     }
 
-    /* What changed, as events an operator can read back with bsupctl events. */
+    /* What changed, as events an operator can read back with bsupctl events: in one
+     * transaction (10 000 services added must not cost 10 000 commits). */
+    bool tx = bsup_store_begin(d->store, &diag) == 0;
+    if (!tx)
+        bsup_log_err("%s", diag.message);
     const char *name;
     json_t *gen;
     json_object_foreach(after, name, gen)
@@ -138,6 +142,16 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
                               "removed: no longer declared (was generation %lld)",
                               (long long)json_integer_value(gen));
     }
+    /* A reload that changes nothing and finds the same files rejected says so once: a reload
+     * storm must not push the history out of the bounded events table. */
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < set.n_files; i++)
+        for (const char *c = set.files[i].ok ? "" : set.files[i].name; *c; c++)
+            h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    char sig[64];
+    snprintf(sig, sizeof(sig), "%zu/%zu/%zu/%llx", set.n_files, json_object_size(after), stats.kept,
+             (unsigned long long)h);
+    bool same = !stats.added && !stats.changed && !stats.removed && strcmp(sig, d->load_sig) == 0;
     files = json_array();
     errors = json_array();
     size_t rejected = 0;
@@ -150,9 +164,10 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
         if (!set.files[i].ok) {
             rejected++;
             json_t *first = json_array_get(file_errors, 0);
-            bsup_daemon_event(d, NULL, "config.file_rejected", request_id,
-                              "%s rejected; its services keep their last good state: %s",
-                              set.files[i].name, first ? json_string_value(first) : "errors");
+            if (!same)
+                bsup_daemon_event(d, NULL, "config.file_rejected", request_id,
+                                  "%s rejected; its services keep their last good state: %s",
+                                  set.files[i].name, first ? json_string_value(first) : "errors");
         }
         json_array_append_new(files, json_pack("{s:s, s:b, s:I, s:o}", "name", set.files[i].name,
                                                "ok", set.files[i].ok, "services",
@@ -170,6 +185,8 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
                      "removed", (json_int_t)stats.removed, "kept", (json_int_t)stats.kept,
                      "file_list", files, "errors", errors);
     if (!load) {
+        if (tx)
+            bsup_store_rollback(d->store);
         rc = BSUP_ENOMEM;
         goto out;
     }
@@ -177,11 +194,15 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
     d->last_load = json_incref(load);
     d->files_rejected = rejected;
     d->reloads++;
-    bsup_daemon_event(d, NULL, "config.loaded", request_id,
-                      "loaded %zu files (%zu rejected): %zu services, %zu added, %zu changed, "
-                      "%zu removed, %zu kept from rejected files",
-                      set.n_files, rejected, json_object_size(after), stats.added, stats.changed,
-                      stats.removed, stats.kept);
+    if (!same)
+        bsup_daemon_event(d, NULL, "config.loaded", request_id,
+                          "loaded %zu files (%zu rejected): %zu services, %zu added, %zu changed, "
+                          "%zu removed, %zu kept from rejected files",
+                          set.n_files, rejected, json_object_size(after), stats.added,
+                          stats.changed, stats.removed, stats.kept);
+    snprintf(d->load_sig, sizeof(d->load_sig), "%s", sig);
+    if (tx && bsup_store_commit(d->store, &diag))
+        bsup_log_err("%s", diag.message);
     bsup_log(rejected ? BSUP_LOG_WARNING : BSUP_LOG_INFO,
              "desired state loaded action=reload request_id=%s files=%zu rejected=%zu "
              "services=%zu added=%zu changed=%zu unchanged=%zu removed=%zu kept=%zu",

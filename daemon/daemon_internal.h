@@ -54,6 +54,7 @@ struct bsup_daemon {
     json_t *last_load; /* {"at","ok","files":[...],"errors":[...],...} */
     size_t files_rejected;
     uint64_t reloads;
+    char load_sig[64]; /* the last load's outcome, to say an identical reload once */
 };
 
 /* Answers one control request (bsup_control_request_fn). */

@@ -268,6 +268,10 @@ int bsup_store_prune(struct bsup_store *st, int64_t before_s, size_t max_rows,
         {"DELETE FROM events WHERE at < ?", false},
         {"DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
          true},
+        {"DELETE FROM config_loads WHERE loaded_at < ?", false},
+        {"DELETE FROM config_loads WHERE id <= "
+         "(SELECT id FROM config_loads ORDER BY id DESC LIMIT 1 OFFSET ?)",
+         true},
     };
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         int64_t arg = steps[i].by_count ? (int64_t)max_rows : before_s;

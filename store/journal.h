@@ -57,7 +57,8 @@ int bsup_store_observation_put(struct bsup_store *st, const char *service, int64
 int bsup_store_observation_get(struct bsup_store *st, const char *service, int64_t *out_at_s,
                                char **out_state, char **out_detail, struct bsup_diag *diag);
 
-/* Drops journal rows and events older than before_s, then keeps at most max_rows of each. */
+/* Drops journal rows, events and config loads older than before_s, then keeps at most max_rows
+ * of each. */
 int bsup_store_prune(struct bsup_store *st, int64_t before_s, size_t max_rows,
                      struct bsup_diag *diag);
 

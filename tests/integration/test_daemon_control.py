@@ -105,6 +105,12 @@ for k in ("service.added", "config.loaded", "config.file_rejected", "service.cha
     check(k in kinds, "events lack %s: %r" % (k, kinds))
 j = d.ctl_json("events", "--service", "api")
 check(j["events"] and all(e["service"] == "api" for e in j["events"]), "events --service")
+# A reload storm that changes nothing says so once: it cannot push the history out.
+count = lambda: sum(e["kind"] == "config.loaded" for e in d.ctl_json("events")["events"])
+before = count()
+for _ in range(20):
+    d.ctl("reload", expect=0)
+check(count() == before, "identical reloads recorded once: %d -> %d" % (before, count()))
 r = d.ctl("events", expect=0)
 check(all(len(l) <= 100 for l in r.stdout.splitlines()), "events wider than 100 columns")
 d.ctl("events", "--since", "soon", expect=2)
