@@ -30,14 +30,22 @@ static int s_upsert(struct bsup_store *st, const struct bsup_service *svc, int64
         goto out;
     }
     if ((rc = bsup_store_prepare(
-             st, S_SAVING, "SELECT content_hash FROM desired_state WHERE service = ?",
+             st, S_SAVING, "SELECT content_hash, config_json FROM desired_state WHERE service = ?",
              BSUP_STORE_ARGS(BSUP_STORE_TEXT(svc->service_name)), &q, diag)) < 0 ||
         (rc = bsup_store_step(st, q, S_SAVING, diag)) < 0)
         goto out;
-    if (rc == 1)
-        *out_kind = strcmp((const char *)sqlite3_column_text(q, 0), hash) == 0 ? 0 : 2;
-    else
+    if (rc == 1) {
+        /* Unchanged only if the stored row still is what its hash says: a row edited or
+         * damaged behind bsupd's back is rewritten (as a change). */
+        const char *stored_hash = (const char *)sqlite3_column_text(q, 0);
+        const char *stored_json = (const char *)sqlite3_column_text(q, 1);
+        *out_kind = stored_hash && stored_json && strcmp(stored_hash, hash) == 0 &&
+                            strcmp(stored_json, json) == 0
+                        ? 0
+                        : 2;
+    } else {
         *out_kind = 1;
+    }
 
     static const char *const sql[] = {
         /* unchanged: the file may have been renamed; the generation stays */

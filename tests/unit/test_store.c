@@ -140,6 +140,25 @@ static void test_generations_and_last_good(void **state)
     assert_int_equal(v[0].generation, 1);
     bsup_store_services_free(v, n);
 
+    /* A row edited behind bsupd's back no longer hashes to its content: the next load
+     * rewrites it (as a change) from the drop-in. */
+    sqlite3 *db = NULL;
+    char *db_path = NULL;
+    assert_true(asprintf(&db_path, "%s/%s", e->state, BSUP_STORE_FILE) > 0);
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE desired_state SET config_json = "
+                                  "replace(config_json, '\"max_size\":4', '\"max_size\":40')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    free(db_path);
+    s = s_load(e, st, 7000);
+    assert_int_equal(s.changed, 1);
+    assert_int_equal(bsup_store_services_list(st, &v, &n, &diag), 0);
+    assert_non_null(strstr(v[0].config_json, "\"max_size\":4,"));
+    bsup_store_services_free(v, n);
+
     /* The meta table persists across reopen. */
     assert_int_equal(bsup_store_meta_set(st, "paused", "1", &diag), 0);
     bsup_store_close(st);
