@@ -576,6 +576,59 @@ static int s_json_error(const void *body, size_t len, struct bsup_aws_error *out
     return 0;
 }
 
+/* Whether s starts with word, ignoring ASCII case. */
+static bool s_starts_icase(const char *s, const char *word)
+{
+    for (; *word; s++, word++)
+        if (!*s || tolower((unsigned char)*s) != tolower((unsigned char)*word))
+            return false;
+    return true;
+}
+
+void bsup_aws_redact(char *msg)
+{
+    static const char *const cut[] = {"the canonical string", "the string-to-sign",
+                                      "canonical request", "string to sign"};
+    static const char *const keyed[] = {"x-amz-security-token", "credential", "signature",
+                                        "aws_secret_access_key", "secretaccesskey"};
+    static const char mask[] = "<redacted>";
+    char out[sizeof(((struct bsup_aws_error *)0)->message)];
+    size_t o = 0;
+    for (const char *p = msg; *p && o + sizeof(mask) < sizeof(out);) {
+        bool stop = false;
+        for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]) && !stop; i++)
+            stop = s_starts_icase(p, cut[i]);
+        if (stop) {
+            o += (size_t)snprintf(out + o, sizeof(out) - o, "[signing details redacted]");
+            break;
+        }
+        size_t key = 0;
+        for (size_t i = 0; i < sizeof(keyed) / sizeof(keyed[0]) && !key; i++)
+            if (s_starts_icase(p, keyed[i]) &&
+                (p[strlen(keyed[i])] == '=' || p[strlen(keyed[i])] == ':'))
+                key = strlen(keyed[i]) + 1;
+        /* Access key ids: AKIA/ASIA and 16 more capitals or digits. */
+        bool akid = (strncmp(p, "AKIA", 4) == 0 || strncmp(p, "ASIA", 4) == 0) &&
+                    strspn(p + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") >= 12;
+        if (key || akid) {
+            size_t skip = akid ? 4 : key;
+            memcpy(out + o, p, skip);
+            o += skip;
+            p += skip;
+            while (*p == ' ')
+                p++;
+            size_t n = strcspn(p, " ,;&'\"\n");
+            memcpy(out + o, mask, sizeof(mask) - 1);
+            o += sizeof(mask) - 1;
+            p += n;
+            continue;
+        }
+        out[o++] = *p++;
+    }
+    out[o < sizeof(out) ? o : sizeof(out) - 1] = 0;
+    memcpy(msg, out, strlen(out) + 1);
+}
+
 int bsup_aws_error_parse(int http_status, const struct bsup_aws_header *headers, size_t n_headers,
                          const void *body, size_t len, struct bsup_aws_error *out)
 {
@@ -602,6 +655,7 @@ int bsup_aws_error_parse(int http_status, const struct bsup_aws_header *headers,
     if (!out->code[0])
         s_copy(out->code, sizeof(out->code), s_header(headers, n_headers, "x-amzn-ErrorType"));
     s_sanitize_code(out->code);
+    bsup_aws_redact(out->message);
     if (out->code[0])
         return 0;
     return rc == BSUP_ETOOBIG ? rc : BSUP_EPARSE;

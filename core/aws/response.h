@@ -47,10 +47,17 @@ struct bsup_aws_error {
     char request_id[128];
 };
 
+/* Removes what must never reach a log, status, event or the database from an AWS error
+ * message (at most sizeof(struct bsup_aws_error.message) bytes), in place: everything from a
+ * canonical request or string-to-sign on, values of X-Amz-Security-Token, Credential,
+ * Signature and secret keys, and access key ids. */
+void bsup_aws_redact(char *msg);
+
 /* Parses an error response: Query <ErrorResponse>, EC2 <Response><Errors>, JSON __type/code
  * (or the x-amzn-query-error / x-amzn-ErrorType headers), request id from the body or the
- * x-amzn-RequestId / x-amz-request-id headers. Always fills what it can (status, request
- * id); returns 0 when a code was found, BSUP_EPARSE when the body was not understood. */
+ * x-amzn-RequestId / x-amz-request-id headers; the message redacted (bsup_aws_redact). Always
+ * fills what it can (status, request id); returns 0 when a code was found, BSUP_EPARSE when
+ * the body was not understood. */
 int bsup_aws_error_parse(int http_status, const struct bsup_aws_header *headers, size_t n_headers,
                          const void *body, size_t len, struct bsup_aws_error *out);
 
