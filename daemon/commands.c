@@ -293,8 +293,17 @@ static json_t *s_set_paused(struct s_call *call, bool paused)
     struct bsup_daemon *d = call->d;
     struct bsup_diag diag = {0};
     bool changed = d->paused != paused;
-    if (bsup_store_meta_set(d->store, "paused", paused ? "1" : "0", &diag))
-        return bsup_control_error("internal", "%s", diag.message);
+    /* The kill switch works even when the database does not: pausing takes effect at once;
+     * it is kept in the database and in a file of the state directory, which survives the
+     * database being moved aside (start-up honours either). Resuming needs both cleared. */
+    bool meta = bsup_store_meta_set(d->store, "paused", paused ? "1" : "0", &diag) == 0;
+    if (!meta)
+        bsup_log_err("%s", diag.message);
+    bool flag = bsup_store_flag_set(d->store, "paused", paused, &diag) == 0;
+    if (!flag)
+        bsup_log_err("%s", diag.message);
+    if (!paused && (!meta || !flag))
+        return bsup_control_error("internal", "not resumed: %s", diag.message);
     d->paused = paused;
     if (changed) {
         bsup_daemon_event(d, NULL, paused ? "daemon.paused" : "daemon.resumed", call->request_id,

@@ -532,8 +532,9 @@ int bsup_daemon_main(const struct bsup_options *opts)
         goto out;
     }
     int prc = bsup_store_meta_get(d.store, "paused", &paused, &diag);
+    d.paused = bsup_store_flag_get(d.store, "paused");
     if (prc == 0) {
-        d.paused = strcmp(paused, "1") == 0;
+        d.paused |= strcmp(paused, "1") == 0;
     } else if (prc != BSUP_ENOTFOUND) {
         /* Fail closed: a kill switch that cannot be read counts as pulled. */
         bsup_log_err("%s; observing only until 'bsupctl resume'", diag.message);

@@ -1,6 +1,7 @@
 #include "store/store_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,4 +306,40 @@ void bsup_store_rollback(struct bsup_store *st)
 {
     if (!sqlite3_get_autocommit(st->db))
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* The flag file name of the database's directory: "<state_dir>/<name>". */
+static int s_flag_path(const struct bsup_store *st, const char *name, char *out, size_t len)
+{
+    const char *slash = strrchr(st->path, '/');
+    int dir_len = slash ? (int)(slash - st->path) : 1;
+    int n = snprintf(out, len, "%.*s/%s", dir_len, slash ? st->path : ".", name);
+    return n > 0 && (size_t)n < len ? 0 : BSUP_ETOOBIG;
+}
+
+int bsup_store_flag_set(struct bsup_store *st, const char *name, bool on, struct bsup_diag *diag)
+{
+    char path[4096];
+    if (s_flag_path(st, name, path, sizeof(path)))
+        return bsup_diag_set(diag, BSUP_ETOOBIG, "state directory path too long");
+    if (on) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+        if (fd < 0 || fsync(fd) != 0) {
+            int err = errno;
+            if (fd >= 0)
+                close(fd);
+            return bsup_diag_set(diag, BSUP_EIO, "%s cannot be written: %s", path, strerror(err));
+        }
+        close(fd);
+    } else if (unlink(path) != 0 && errno != ENOENT) {
+        return bsup_diag_set(diag, BSUP_EIO, "%s cannot be removed: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+bool bsup_store_flag_get(const struct bsup_store *st, const char *name)
+{
+    char path[4096];
+    struct stat sb;
+    return s_flag_path(st, name, path, sizeof(path)) == 0 && lstat(path, &sb) == 0;
 }

@@ -3,6 +3,7 @@
 #ifndef BSUP_STORE_STORE_H
 #define BSUP_STORE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,11 @@ void bsup_store_services_free(struct bsup_store_service *v, size_t n);
 int bsup_store_begin(struct bsup_store *st, struct bsup_diag *diag);
 int bsup_store_commit(struct bsup_store *st, struct bsup_diag *diag);
 void bsup_store_rollback(struct bsup_store *st);
+
+/* A flag kept as a file in the state directory (e.g. "paused"), so that it outlives the
+ * database being moved aside. */
+int bsup_store_flag_set(struct bsup_store *st, const char *name, bool on, struct bsup_diag *diag);
+bool bsup_store_flag_get(const struct bsup_store *st, const char *name);
 
 /* Small persistent settings (e.g. "paused"). get: 0 and *out (malloc'd) or BSUP_ENOTFOUND. */
 int bsup_store_meta_get(struct bsup_store *st, const char *key, char **out, struct bsup_diag *diag);

@@ -138,7 +138,17 @@ d.start()
 j = d.ctl_json("status")
 check(j["daemon"]["paused"] is True and "paused" in j["summary"], "pause not persisted")
 check(all(s["mode"] == "observe" for s in j["services"]), "paused means observe")
+# The documented remedy for a corrupt database (move it aside) keeps the kill switch pulled.
+d.stop()
+for suffix in ("", "-wal", "-shm"):
+    if os.path.exists(os.path.join(d.state, "bsup.db" + suffix)):
+        os.rename(os.path.join(d.state, "bsup.db" + suffix),
+                  os.path.join(d.state, "bsup.db.aside" + suffix))
+d.start()
+j = d.ctl_json("status")
+check(j["daemon"]["paused"] is True, "pause survives the database moved aside")
 d.ctl("resume", expect=0)
+check(not os.path.exists(os.path.join(d.state, "paused")), "resume clears the flag file")
 
 # A second bsupd on a live socket refuses to start and leaves the first alone.
 d2 = Daemon()
