@@ -1,8 +1,10 @@
 /* The control socket server: a Unix stream socket carrying one JSON object per line in each
  * direction. It frames, limits and authenticates; what a command means is the caller's
  * business (bsup_control_request_fn). No client can block the loop or another client: reads
- * are bounded by a line limit, writes are queued with a cap, idle clients are dropped, and
- * beyond max_clients a new client gets an error line and is closed. */
+ * are bounded by a line limit and a deadline per line, each client has one request in work at
+ * a time and the loop serves at most a few requests per turn, fairly; writes are queued with a
+ * cap; idle clients and clients that do not read are dropped; beyond max_clients a new client
+ * gets an error line and is closed, and a client that hung up holds no slot. */
 #ifndef BSUP_DAEMON_CONTROL_H
 #define BSUP_DAEMON_CONTROL_H
 
@@ -31,9 +33,10 @@ struct bsup_peer {
 bool bsup_peer_in_group(const struct bsup_peer *peer, gid_t gid);
 
 struct bsup_control_limits {
-    size_t max_line_bytes;   /* a request line longer than this: line_too_long, close */
-    size_t max_queued_bytes; /* output waiting for a slow reader; beyond it: close */
-    uint64_t idle_timeout_ms;
+    size_t max_line_bytes;       /* a request line longer than this: line_too_long, close */
+    size_t max_queued_bytes;     /* output waiting for a slow reader; beyond it: close */
+    uint64_t idle_timeout_ms;    /* no request (or none of its output taken) for this long */
+    uint64_t request_timeout_ms; /* a request line must end this long after its first byte */
     size_t max_clients;
 };
 
@@ -41,6 +44,7 @@ struct bsup_control_limits {
     ((struct bsup_control_limits){.max_line_bytes = 64 * 1024,                                     \
                                   .max_queued_bytes = 4 * 1024 * 1024,                             \
                                   .idle_timeout_ms = 30000,                                        \
+                                  .request_timeout_ms = 10000,                                     \
                                   .max_clients = 64})
 
 struct bsup_control;
@@ -81,6 +85,7 @@ void bsup_control_drop_clients(struct bsup_control *ctl);
 bool bsup_control_next_line(const char *buf, size_t len, size_t *start, size_t *scan,
                             const char **out_line, size_t *out_len);
 
+/* Clients holding a slot: connected, and not yet hung up (EOF) or being closed. */
 size_t bsup_control_n_clients(const struct bsup_control *ctl);
 
 #endif
