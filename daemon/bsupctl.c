@@ -67,7 +67,7 @@ static void s_usage(FILE *out)
           "  -h, --help                show this help and exit\n"
           "  -V, --version             show the version and exit\n"
           "\n"
-          "Reading (status, plan, events) needs root or the bsup group; changing (reconcile,\n"
+          "Reading (status, plan, events) needs root, bsup or bsup-admin; changing (reconcile,\n"
           "reload, pause, resume) root or bsup-admin. Exit status: 0 all good, 1 a service\n"
           "needs attention, 2 error (daemon unreachable, permission denied, bad arguments).\n"
           "Durations: 90s, 5m, 26h, 7d. Colour only on a terminal, never with NO_COLOR.\n"
@@ -191,11 +191,16 @@ static json_t *s_call(const struct s_args *a, json_t *req)
     if (!line || (fd = s_connect(a->socket)) < 0)
         goto out;
     size_t n = strlen(line);
+    int send_err = 0;
     line[n] = '\n'; /* json_dumps leaves room for the NUL we overwrite */
     for (size_t off = 0; off < n + 1;) {
         ssize_t w = send(fd, line + off, n + 1 - off, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
+        if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+            send_err = errno; /* bsupd may have refused us at once: its reply is there */
+            break;
+        }
         if (w < 0) {
             fprintf(stderr, "bsupctl: cannot send to bsupd at %s: %s\n", a->socket,
                     strerror(errno));
@@ -247,8 +252,13 @@ static json_t *s_call(const struct s_args *a, json_t *req)
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            fprintf(stderr, "bsupctl: bsupd at %s closed the connection without answering%s%s\n",
-                    a->socket, r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
+            if (send_err)
+                fprintf(stderr, "bsupctl: cannot send to bsupd at %s: %s\n", a->socket,
+                        strerror(send_err));
+            else
+                fprintf(stderr,
+                        "bsupctl: bsupd at %s closed the connection without answering%s%s\n",
+                        a->socket, r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
             goto out;
         }
         len += (size_t)r;

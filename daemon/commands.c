@@ -342,6 +342,24 @@ static bool s_peer_may(const struct bsup_daemon *d, const struct bsup_peer *peer
     return !changes && d->read_gid != (gid_t)-1 && bsup_peer_in_group(peer, d->read_gid);
 }
 
+enum bsup_control_class bsup_daemon_classify(void *ctx, const struct bsup_peer *peer,
+                                             json_t **out_refusal)
+{
+    struct bsup_daemon *d = ctx;
+    if (s_peer_may(d, peer, true))
+        return BSUP_CONTROL_ADMIN;
+    if (s_peer_may(d, peer, false))
+        return BSUP_CONTROL_READER;
+    struct passwd *pw = getpwuid(peer->uid);
+    *out_refusal = bsup_control_error(
+        "permission_denied",
+        "uid %u (%s) may not use bsupd: reading needs root or the group %s, changing root or "
+        "the group %s",
+        (unsigned)peer->uid, pw ? pw->pw_name : "?", d->settings->read_group,
+        d->settings->admin_group);
+    return BSUP_CONTROL_REFUSED;
+}
+
 json_t *bsup_daemon_on_request(void *ctx, uint64_t client_id, const struct bsup_peer *peer,
                                json_t *request)
 {

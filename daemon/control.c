@@ -14,9 +14,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* Requests served per loop turn at most (round robin over the clients that have one ready),
- * and the time after which a turn stops early: one client's heavy requests delay another's by
- * at most one of them. */
+/* Requests served per loop turn at most (round robin over the clients that have one ready,
+ * admins first), and the time after which a turn stops early: one client's heavy requests
+ * delay another's by at most one of them. */
 #define S_TURN_MAX_REQUESTS 8
 #define S_TURN_MAX_NS (10 * 1000 * 1000)
 
@@ -47,6 +47,7 @@ struct s_client {
     size_t queued_bytes;
     unsigned pending_replies;
     int open_handles;
+    bool admin;    /* classified BSUP_CONTROL_ADMIN */
     bool counted;  /* holds one of max_clients */
     bool reading;  /* uv_read_start in effect */
     bool eof;      /* the client sends no more; what it sent is still served */
@@ -69,14 +70,14 @@ struct bsup_control {
     bool listener_open, turn_open;
     char *path; /* to unlink on close; NULL for an activated socket */
     struct bsup_control_limits limits;
-    bsup_control_request_fn on_request;
-    void *ctx;
+    struct bsup_control_handlers h;
     struct s_client *clients;
-    struct s_queue ready;
+    struct s_queue ready_admin, ready_reader;
     size_t n_counted; /* clients within max_clients */
+    size_t n_readers; /* of those, readers */
     size_t n_all;     /* every client struct alive */
     uint64_t next_id;
-    uint64_t refused;           /* clients turned away over max_clients, ever */
+    uint64_t refused;           /* clients turned away (limits or rights), ever */
     uint64_t refused_logged_ms; /* uv_now of the last warning about it */
     bool stopping;
     bsup_close_fn on_closed;
@@ -215,6 +216,8 @@ static void s_client_uncount(struct s_client *c)
         return;
     c->counted = false;
     c->ctl->n_counted--;
+    if (!c->admin)
+        c->ctl->n_readers--;
 }
 
 static void on_client_handle_closed(uv_handle_t *h)
@@ -441,7 +444,7 @@ static void s_client_step(struct s_client *c)
         }
     } else {
         if (c->lines_end > 0 && c->pending_replies == 0 && c->queued_bytes == 0 && !c->queue) {
-            s_queue_push(&ctl->ready, c);
+            s_queue_push(c->admin ? &ctl->ready_admin : &ctl->ready_reader, c);
             uv_idle_start(&ctl->turn, on_turn);
         }
         if (!c->reading && !c->eof && c->len <= ctl->limits.max_line_bytes) {
@@ -471,7 +474,7 @@ static void s_client_line(struct s_client *c, const char *line, size_t len)
     } else if (ctl->stopping) {
         reply = bsup_control_error("shutting_down", "bsupd is shutting down");
     } else {
-        reply = ctl->on_request(ctl->ctx, c->id, &c->peer, req);
+        reply = ctl->h.on_request(ctl->h.ctx, c->id, &c->peer, req);
         if (!reply) {
             c->pending_replies++;
             json_decref(req);
@@ -503,14 +506,14 @@ static void s_client_serve(struct s_client *c)
     s_client_step(c);
 }
 
-/* One loop turn's share of requests: one per client, oldest first, each client going to the
- * back of the queue once its reply has been taken. */
+/* One loop turn's share of requests: admins' first, then readers', one per client, each
+ * client going to the back of its queue until its reply has been taken. */
 static void on_turn(uv_idle_t *h)
 {
     struct bsup_control *ctl = h->data;
     uint64_t start_ns = uv_hrtime();
     for (int i = 0; i < S_TURN_MAX_REQUESTS; i++) {
-        struct s_client *c = ctl->ready.head;
+        struct s_client *c = ctl->ready_admin.head ? ctl->ready_admin.head : ctl->ready_reader.head;
         if (!c)
             break;
         s_queue_remove(c);
@@ -518,7 +521,7 @@ static void on_turn(uv_idle_t *h)
         if (uv_hrtime() - start_ns > S_TURN_MAX_NS)
             break;
     }
-    if (!ctl->ready.head)
+    if (!ctl->ready_admin.head && !ctl->ready_reader.head)
         uv_idle_stop(&ctl->turn);
 }
 
@@ -594,6 +597,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     s_client_step(c);
 }
 
+/* Whether a client of this class may take a slot now. */
+static bool s_slot_free(const struct bsup_control *ctl, bool admin)
+{
+    const struct bsup_control_limits *lim = &ctl->limits;
+    size_t readers_max =
+        lim->max_clients > lim->reserved_clients ? lim->max_clients - lim->reserved_clients : 0;
+    return ctl->n_counted < lim->max_clients && (admin || ctl->n_readers < readers_max);
+}
+
 /* Clients whose peer has shut its end give up their slot now, before the loop reads their EOF:
  * a burst of clients that connect and go must not turn the next one away. */
 static void s_reap_hung_up(struct bsup_control *ctl)
@@ -632,10 +644,10 @@ static void s_log_refused(struct bsup_control *ctl, const struct s_client *c, co
     ctl->refused++;
     if (ctl->refused_logged_ms != 0 && now_ms - ctl->refused_logged_ms < 1000)
         return;
-    bsup_log_warn("control client refused reason=%s clients=%zu max_clients=%zu refused=%llu "
-                  "uid=%u",
-                  why, ctl->n_counted, ctl->limits.max_clients, (unsigned long long)ctl->refused,
-                  (unsigned)c->peer.uid);
+    bsup_log_warn("control client refused reason=%s clients=%zu max_clients=%zu "
+                  "reserved_clients=%zu refused=%llu uid=%u",
+                  why, ctl->n_counted, ctl->limits.max_clients, ctl->limits.reserved_clients,
+                  (unsigned long long)ctl->refused, (unsigned)c->peer.uid);
     ctl->refused_logged_ms = now_ms;
 }
 
@@ -679,25 +691,48 @@ static void on_connection(uv_stream_t *server, int status)
     if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0)
         s_peer_identify(fd, &c->peer);
     c->idle_since_ms = uv_now(ctl->loop);
-    if (ctl->n_all > 2 * ctl->limits.max_clients) { /* not even worth an error line */
+    json_t *refusal = NULL;
+    enum bsup_control_class cls =
+        ctl->h.classify ? ctl->h.classify(ctl->h.ctx, &c->peer, &refusal) : BSUP_CONTROL_READER;
+    c->admin = cls == BSUP_CONTROL_ADMIN;
+    /* Beyond twice the limit not even worth an error line; admins are bounded by their slots. */
+    if (!c->admin && ctl->n_all > 2 * ctl->limits.max_clients) {
+        json_decref(refusal);
         s_client_close(c);
         return;
     }
-    if (ctl->n_counted >= ctl->limits.max_clients)
+    if (cls == BSUP_CONTROL_REFUSED) {
+        s_log_refused(ctl, c, "permission");
+        s_client_send(c, refusal ? refusal
+                                 : bsup_control_error("permission_denied", "not allowed here"));
+        s_client_drain(c);
+        return;
+    }
+    json_decref(refusal);
+    if (!s_slot_free(ctl, c->admin))
         s_reap_hung_up(ctl);
-    if (ctl->n_counted >= ctl->limits.max_clients) {
+    if (!s_slot_free(ctl, c->admin)) {
         s_log_refused(ctl, c, "too_many_clients");
-        s_client_send(c, bsup_control_error("too_many_clients",
-                                            "bsupd serves at most %zu clients at once; retry",
-                                            ctl->limits.max_clients));
+        if (c->admin || ctl->limits.reserved_clients == 0)
+            s_client_send(c, bsup_control_error("too_many_clients",
+                                                "bsupd serves at most %zu clients at once; retry",
+                                                ctl->limits.max_clients));
+        else
+            s_client_send(c, bsup_control_error(
+                                 "too_many_clients",
+                                 "bsupd serves at most %zu clients at once, %zu of them only for "
+                                 "root and its admin group; retry",
+                                 ctl->limits.max_clients, ctl->limits.reserved_clients));
         s_client_drain(c);
         return;
     }
     c->counted = true;
     ctl->n_counted++;
-    bsup_log_debug("control client connected client=%llu uid=%u gid=%u pid=%d",
+    if (!c->admin)
+        ctl->n_readers++;
+    bsup_log_debug("control client connected client=%llu uid=%u gid=%u pid=%d class=%s",
                    (unsigned long long)c->id, (unsigned)c->peer.uid, (unsigned)c->peer.gid,
-                   (int)c->peer.pid);
+                   (int)c->peer.pid, c->admin ? "admin" : "reader");
     s_client_step(c); /* starts reading and the idle clock */
 }
 
@@ -735,7 +770,7 @@ static int s_make_parent(const char *path, struct bsup_diag *diag)
     return 0;
 }
 
-static int s_listen_path(const char *path, gid_t gid, int *out_fd, struct bsup_diag *diag)
+static int s_listen_path(const char *path, int *out_fd, struct bsup_diag *diag)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     struct stat st;
@@ -761,7 +796,9 @@ static int s_listen_path(const char *path, gid_t gid, int *out_fd, struct bsup_d
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return bsup_diag_set(diag, BSUP_EIO, "cannot create a socket: %s", strerror(errno));
-    mode_t old = umask(0117); /* born 0660: no window where others could connect */
+    /* 0666: anyone may connect; the peer's credentials decide what it may do
+     * (docs/operations.md, "The control socket and its permissions"). */
+    mode_t old = umask(0111);
     int brc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
     int berr = errno;
     umask(old);
@@ -770,10 +807,7 @@ static int s_listen_path(const char *path, gid_t gid, int *out_fd, struct bsup_d
                            "cannot bind control socket %s: %s", path, strerror(berr));
         goto fail;
     }
-    if (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) != 0)
-        bsup_log_warn("cannot give the control socket to its group path=%s gid=%u error=%s", path,
-                      (unsigned)gid, strerror(errno));
-    if (chmod(path, 0660) != 0 || listen(fd, 128) != 0) {
+    if (chmod(path, 0666) != 0 || listen(fd, 128) != 0) {
         rc = bsup_diag_set(diag, BSUP_EIO, "cannot listen on control socket %s: %s", path,
                            strerror(errno));
         unlink(path);
@@ -786,9 +820,10 @@ fail:
     return rc;
 }
 
-int bsup_control_open(uv_loop_t *loop, const char *path, int listen_fd, gid_t socket_gid,
-                      const struct bsup_control_limits *limits, bsup_control_request_fn on_request,
-                      void *ctx, struct bsup_control **out, struct bsup_diag *diag)
+int bsup_control_open(uv_loop_t *loop, const char *path, int listen_fd,
+                      const struct bsup_control_limits *limits,
+                      const struct bsup_control_handlers *handlers, struct bsup_control **out,
+                      struct bsup_diag *diag)
 {
     struct bsup_control *ctl = calloc(1, sizeof(*ctl));
     int fd = listen_fd, rc;
@@ -797,10 +832,9 @@ int bsup_control_open(uv_loop_t *loop, const char *path, int listen_fd, gid_t so
         return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
     ctl->loop = loop;
     ctl->limits = *limits;
-    ctl->on_request = on_request;
-    ctl->ctx = ctx;
+    ctl->h = *handlers;
     if (fd < 0) {
-        if ((rc = s_listen_path(path, socket_gid, &fd, diag)))
+        if ((rc = s_listen_path(path, &fd, diag)))
             goto fail;
         if (!(ctl->path = strdup(path))) {
             rc = bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");

@@ -498,10 +498,11 @@ int bsup_daemon_main(const struct bsup_options *opts)
         /* The socket first: a second bsupd must not touch the database of a live one. */
         int fd = bsup_notify_listen_fd();
         struct bsup_control_limits limits = BSUP_CONTROL_LIMITS_DEFAULT;
+        struct bsup_control_handlers handlers = {
+            .on_request = bsup_daemon_on_request, .classify = bsup_daemon_classify, .ctx = &d};
         if (fd == BSUP_EINVAL)
             goto out;
-        if (bsup_control_open(&d.loop, s->socket, fd, d.read_gid, &limits, bsup_daemon_on_request,
-                              &d, &d.control, &diag)) {
+        if (bsup_control_open(&d.loop, s->socket, fd, &limits, &handlers, &d.control, &diag)) {
             bsup_log_err("%s", diag.message);
             goto out;
         }

@@ -18,6 +18,7 @@
 
 #define S_MAX_LINES 16
 #define S_MAX_REQUESTS 32
+#define S_MAX_CLASSES 8
 #define S_CLIENT_IN (5 * 1024 * 1024) /* room for a whole reply of up to 4 MiB */
 
 struct fixture {
@@ -30,6 +31,9 @@ struct fixture {
     bool in_close_call; /* set around bsup_control_close */
     int closed;         /* close callbacks seen */
     size_t big_reply;   /* > 0: on_request answers with an array of this many numbers */
+    enum bsup_control_class classes[S_MAX_CLASSES]; /* per connection, in accept order */
+    size_t n_classes;                               /* classes set; beyond: readers */
+    size_t n_classified;
     size_t n_requests;
     json_t *requests[S_MAX_REQUESTS];
     uint64_t client_ids[S_MAX_REQUESTS];
@@ -72,6 +76,18 @@ static json_t *on_request(void *ctx, uint64_t client_id, const struct bsup_peer 
     return json_pack("{s:b, s:O}", "ok", 1, "echo", request);
 }
 
+static enum bsup_control_class on_classify(void *ctx, const struct bsup_peer *peer,
+                                           json_t **out_refusal)
+{
+    struct fixture *f = ctx;
+    (void)peer;
+    size_t i = f->n_classified++;
+    enum bsup_control_class cls = i < f->n_classes ? f->classes[i] : BSUP_CONTROL_READER;
+    if (cls == BSUP_CONTROL_REFUSED)
+        *out_refusal = bsup_control_error("permission_denied", "not you");
+    return cls;
+}
+
 static void on_control_closed(void *user)
 {
     struct fixture *f = user;
@@ -82,9 +98,8 @@ static void on_control_closed(void *user)
 static void s_open(struct fixture *f)
 {
     struct bsup_diag diag = {0};
-    assert_int_equal(bsup_control_open(&f->loop, f->path, -1, (gid_t)-1, &f->limits, on_request, f,
-                                       &f->ctl, &diag),
-                     0);
+    struct bsup_control_handlers h = {.on_request = on_request, .classify = on_classify, .ctx = f};
+    assert_int_equal(bsup_control_open(&f->loop, f->path, -1, &f->limits, &h, &f->ctl, &diag), 0);
 }
 
 /* Closes the server; with drop_clients, without waiting for them (as bsupd's exit path). */
@@ -109,7 +124,8 @@ static int setup(void **state)
     assert_true((size_t)snprintf(f->path, sizeof(f->path), "%s/ctl.sock", f->dir) <
                 sizeof(f->path));
     f->limits = BSUP_CONTROL_LIMITS_DEFAULT;
-    alarm(20); /* a hang fails the test instead of the ctest timeout */
+    f->limits.reserved_clients = 0; /* the tests of the reserve set it */
+    alarm(20);                      /* a hang fails the test instead of the ctest timeout */
     *state = f;
     return 0;
 }
@@ -851,6 +867,65 @@ static void test_empty_lines_do_not_keep_a_client(void **state)
     s_disconnect(&cl);
 }
 
+static void test_reserved_slots_for_admins(void **state)
+{
+    struct fixture *f = *state;
+    struct client r[3], a[2];
+    static const enum bsup_control_class order[] = {BSUP_CONTROL_READER, BSUP_CONTROL_READER,
+                                                    BSUP_CONTROL_READER, BSUP_CONTROL_ADMIN,
+                                                    BSUP_CONTROL_ADMIN};
+    memcpy(f->classes, order, sizeof(order));
+    f->n_classes = 5;
+    f->limits.max_clients = 3;
+    f->limits.reserved_clients = 1;
+    s_open(f);
+    /* Readers take what is not reserved... */
+    s_connect(f, &r[0]);
+    s_connect(f, &r[1]);
+    s_wait_clients(f, 2);
+    s_connect(f, &r[2]);
+    s_wait_lines(&r[2], 1);
+    assert_string_equal(s_error_code(r[2].lines[0]), "too_many_clients");
+    s_wait_eof(&r[2]);
+    /* ...an admin still gets in and is served... */
+    s_connect(f, &a[0]);
+    s_wait_clients(f, 3);
+    s_send_str(&a[0], "{\"id\":9}\n");
+    s_wait_lines(&a[0], 1);
+    s_assert_echo(a[0].lines[0], 9);
+    /* ...and max_clients still holds for admins. */
+    s_connect(f, &a[1]);
+    s_wait_lines(&a[1], 1);
+    assert_string_equal(s_error_code(a[1].lines[0]), "too_many_clients");
+    assert_int_equal(bsup_control_n_clients(f->ctl), 3);
+    for (size_t i = 0; i < 3; i++)
+        s_disconnect(&r[i]);
+    for (size_t i = 0; i < 2; i++)
+        s_disconnect(&a[i]);
+}
+
+static void test_refused_peer_is_told_at_once(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl, ok;
+    f->classes[0] = BSUP_CONTROL_REFUSED;
+    f->n_classes = 1;
+    f->limits.max_clients = 1;
+    s_open(f);
+    /* Told before it sends anything, and it holds no slot. */
+    s_connect(f, &cl);
+    s_wait_lines(&cl, 1);
+    assert_string_equal(s_error_code(cl.lines[0]), "permission_denied");
+    s_wait_eof(&cl);
+    s_connect(f, &ok);
+    s_send_str(&ok, "{\"id\":1}\n");
+    s_wait_lines(&ok, 1);
+    s_assert_echo(ok.lines[0], 1);
+    assert_int_equal(f->n_requests, 1);
+    s_disconnect(&cl);
+    s_disconnect(&ok);
+}
+
 static void test_hung_up_client_frees_its_slot(void **state)
 {
     struct fixture *f = *state;
@@ -909,12 +984,16 @@ static void s_served_order(struct fixture *f, uint64_t ids[], const char *names,
 static void test_requests_are_served_in_turns(void **state)
 {
     struct fixture *f = *state;
-    struct client heavy, reader, other;
+    struct client heavy, reader, admin;
     char many[12 * 10 + 1] = "", order[S_MAX_REQUESTS + 1];
+    static const enum bsup_control_class classes[] = {BSUP_CONTROL_READER, BSUP_CONTROL_READER,
+                                                      BSUP_CONTROL_ADMIN};
+    memcpy(f->classes, classes, sizeof(classes));
+    f->n_classes = 3;
     s_open(f);
     s_connect(f, &heavy);
     s_connect(f, &reader);
-    s_connect(f, &other);
+    s_connect(f, &admin);
     s_wait_clients(f, 3);
     /* One client pipelines ten requests; then two more clients ask once each. */
     for (int i = 0; i < 10; i++)
@@ -922,12 +1001,13 @@ static void test_requests_are_served_in_turns(void **state)
     s_send_str(&heavy, many);
     s_wait_consumed(&heavy);
     s_send_str(&reader, "{\"id\":100}\n");
-    s_send_str(&other, "{\"id\":200}\n");
+    s_send_str(&admin, "{\"id\":200}\n");
     s_wait_lines(&heavy, 10);
     s_wait_lines(&reader, 1);
-    s_wait_lines(&other, 1);
+    s_wait_lines(&admin, 1);
     assert_int_equal(f->n_requests, 12);
-    /* The heavy client's requests go one per turn: the others wait at most one of them. */
+    /* The heavy client's requests go one per turn: the others wait at most one of them, and
+     * the admin is served first in its turn. */
     uint64_t ids[3];
     ids[0] = f->client_ids[0];
     for (size_t i = 0; i < f->n_requests; i++) {
@@ -936,15 +1016,15 @@ static void test_requests_are_served_in_turns(void **state)
         if (json_integer_value(json_object_get(f->requests[i], "id")) == 200)
             ids[2] = f->client_ids[i];
     }
-    s_served_order(f, ids, "hro", order);
-    const char *r = strchr(order, 'r'), *o = strchr(order, 'o');
-    if (!r || !o || r - order > 2 || o - order > 2)
+    s_served_order(f, ids, "hra", order);
+    const char *r = strchr(order, 'r'), *a = strchr(order, 'a');
+    if (!r || !a || r - order > 2 || a - order > 1 || a > r)
         fail_msg("served in the order %s (h: the heavy client)", order);
     for (int i = 0; i < 10; i++)
         s_assert_echo(heavy.lines[i], i); /* and each client's replies stay in order */
     s_disconnect(&heavy);
     s_disconnect(&reader);
-    s_disconnect(&other);
+    s_disconnect(&admin);
 }
 
 static void test_next_request_waits_for_the_reply_to_be_taken(void **state)
@@ -1013,6 +1093,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_slow_drip_meets_the_request_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lines_in_time_are_served, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_lines_do_not_keep_a_client, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reserved_slots_for_admins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_peer_is_told_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hung_up_client_frees_its_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_and_go_burst_frees_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requests_are_served_in_turns, setup, teardown),
