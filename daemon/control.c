@@ -277,24 +277,105 @@ static void on_write(uv_write_t *req, int status)
     s_client_step(c);
 }
 
-/* Queues one reply line (taking the reference); a client that lets too much output pile up
- * is closed. */
+/* The array with the most elements within j, or NULL when every array is empty. */
+static json_t *s_longest_array(json_t *j)
+{
+    json_t *best = json_is_array(j) && json_array_size(j) > 0 ? j : NULL, *v, *sub;
+    const char *key;
+    size_t i;
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+        {
+            sub = s_longest_array(v);
+            if (sub && (!best || json_array_size(sub) > json_array_size(best)))
+                best = sub;
+        }
+    } else if (json_is_object(j)) {
+        json_object_foreach(j, key, v)
+        {
+            sub = s_longest_array(v);
+            if (sub && (!best || json_array_size(sub) > json_array_size(best)))
+                best = sub;
+        }
+    }
+    return best;
+}
+
+char *bsup_control_encode_within(const json_t *reply, size_t max_bytes, size_t *out_len)
+{
+    const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
+    char *text = json_dumps(reply, flags);
+    json_t *copy = NULL;
+    size_t len = text ? strlen(text) : 0;
+    if (!text || len <= max_bytes)
+        goto out;
+    free(text);
+    text = NULL;
+    /* A copy: parts of a reply may be shared with the caller's state. */
+    copy = json_deep_copy(reply);
+    if (!json_is_object(copy) || json_object_set_new(copy, "truncated", json_true()))
+        goto out;
+    for (;;) {
+        json_t *longest = s_longest_array(copy);
+        if (!longest)
+            goto out;
+        /* Keep the share of the longest array that would fit if it were all there is; the
+         * loop cuts further when the rest of the reply is large too. */
+        size_t n = json_array_size(longest);
+        size_t keep = (size_t)((double)n * (double)max_bytes / (double)len);
+        if (keep >= n)
+            keep = n - 1;
+        while (json_array_size(longest) > keep)
+            json_array_remove(longest, json_array_size(longest) - 1);
+        if (!(text = json_dumps(copy, flags)))
+            goto out;
+        len = strlen(text);
+        if (len <= max_bytes)
+            goto out;
+        free(text);
+        text = NULL;
+    }
+out:
+    json_decref(copy);
+    if (text)
+        *out_len = len;
+    return text;
+}
+
+/* Queues one reply line (taking the reference). A reply too large for max_queued_bytes on its
+ * own is shrunk and marked "truncated"; a client whose earlier output is still unread when this
+ * one would pass the cap does not read, and is closed. */
 static void s_client_send(struct s_client *c, json_t *reply)
 {
     struct bsup_control *ctl = c->ctl;
-    char *text = reply ? json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(reply);
-    if (c->closing) {
-        free(text);
+    size_t max = ctl->limits.max_queued_bytes ? ctl->limits.max_queued_bytes - 1 : 0, len = 0;
+    char *text = NULL;
+    if (c->closing || !reply) {
+        json_decref(reply);
+        if (!reply)
+            s_client_close(c);
         return;
     }
+    text = bsup_control_encode_within(reply, max, &len);
+    if (!text) {
+        bsup_log_warn("control reply too large even when cut, answering an error client=%llu "
+                      "max_queued_bytes=%zu",
+                      (unsigned long long)c->id, ctl->limits.max_queued_bytes);
+        json_t *err = bsup_control_error("reply_too_large", "the reply does not fit in %zu bytes",
+                                         ctl->limits.max_queued_bytes);
+        json_t *id = json_object_get(reply, "id");
+        if (err && id && !json_is_object(id) && !json_is_array(id))
+            json_object_set(err, "id", id);
+        text = err ? bsup_control_encode_within(err, max, &len) : NULL;
+        json_decref(err);
+    }
+    json_decref(reply);
     if (!text) {
         bsup_log_err("cannot encode a control reply client=%llu", (unsigned long long)c->id);
         s_client_close(c);
         return;
     }
-    size_t len = strlen(text);
-    if (c->queued_bytes + len + 1 > ctl->limits.max_queued_bytes) {
+    if (c->queued_bytes > 0 && c->queued_bytes + len + 1 > ctl->limits.max_queued_bytes) {
         bsup_log_warn("control client does not read its replies, closing client=%llu "
                       "queued_bytes=%zu",
                       (unsigned long long)c->id, c->queued_bytes);
@@ -925,4 +1006,9 @@ void bsup_control_drop_clients(struct bsup_control *ctl)
 size_t bsup_control_n_clients(const struct bsup_control *ctl)
 {
     return ctl->n_counted;
+}
+
+size_t bsup_control_max_reply_bytes(const struct bsup_control *ctl)
+{
+    return ctl->limits.max_queued_bytes ? ctl->limits.max_queued_bytes - 1 : 0;
 }

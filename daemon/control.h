@@ -3,10 +3,10 @@
  * business (bsup_control_request_fn), and so is who may connect (bsup_control_classify_fn).
  * No client can block the loop or another client: reads are bounded by a line limit and a
  * deadline per line, each client has one request in work at a time and the loop serves at most
- * a few requests per turn, fairly; writes are queued with a cap; idle clients and clients that
- * do not read are dropped; beyond max_clients a new client gets an error line and is closed,
- * reserved_clients slots are kept for peers the caller classifies as admins, and a client that
- * hung up holds no slot. */
+ * a few requests per turn, fairly; a reply too large for the output cap is shrunk, never
+ * dropped; idle clients and clients that do not read are dropped; beyond max_clients a new
+ * client gets an error line and is closed, and reserved_clients slots are kept for peers the
+ * caller classifies as admins. */
 #ifndef BSUP_DAEMON_CONTROL_H
 #define BSUP_DAEMON_CONTROL_H
 
@@ -35,8 +35,11 @@ struct bsup_peer {
 bool bsup_peer_in_group(const struct bsup_peer *peer, gid_t gid);
 
 struct bsup_control_limits {
-    size_t max_line_bytes;       /* a request line longer than this: line_too_long, close */
-    size_t max_queued_bytes;     /* output waiting for a slow reader; beyond it: close */
+    size_t max_line_bytes; /* a request line longer than this: line_too_long, close */
+    /* Output queued for one client. A reply larger than this on its own is shrunk to fit and
+     * marked "truncated": true; a client whose earlier output is still unread when a reply
+     * would pass it does not read, and is closed. */
+    size_t max_queued_bytes;
     uint64_t idle_timeout_ms;    /* no request (or none of its output taken) for this long */
     uint64_t request_timeout_ms; /* a request line must end this long after its first byte */
     size_t max_clients;
@@ -111,5 +114,14 @@ bool bsup_control_next_line(const char *buf, size_t len, size_t *start, size_t *
 
 /* Clients holding a slot: connected, and not yet hung up (EOF) or being closed. */
 size_t bsup_control_n_clients(const struct bsup_control *ctl);
+
+/* The largest reply line a client can be sent whole (limits.max_queued_bytes, without the
+ * newline): a command that builds a long list can page it within this. */
+size_t bsup_control_max_reply_bytes(const struct bsup_control *ctl);
+
+/* Makes reply, encoded compactly, fit in max_bytes: the longest arrays are cut (their first
+ * elements kept) and "truncated": true is set. Returns the encoding (malloc'd) and its length,
+ * or NULL when even that cannot fit or memory runs out. reply is not changed. */
+char *bsup_control_encode_within(const json_t *reply, size_t max_bytes, size_t *out_len);
 
 #endif

@@ -969,6 +969,82 @@ static void test_connect_and_go_burst_frees_slots(void **state)
     s_disconnect(&next);
 }
 
+static void test_oversized_reply_is_truncated_not_dropped(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    f->limits.max_queued_bytes = 4096;
+    f->big_reply = 5000; /* about 24 KB encoded */
+    s_open(f);
+    s_connect(f, &cl);
+    s_send_str(&cl, "{\"id\":5}\n");
+    s_wait_lines(&cl, 1);
+    json_t *r = cl.lines[0];
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_true(json_is_true(json_object_get(r, "truncated")));
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 5);
+    size_t n = json_array_size(json_object_get(r, "numbers"));
+    assert_true(n > 100 && n < 5000);
+    assert_true(cl.longest_line < 4096);
+    /* The first elements are kept, in order; the connection serves on. */
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(r, "numbers"), n - 1)),
+                     (json_int_t)n - 1);
+    f->big_reply = 0;
+    s_send_str(&cl, "{\"id\":6}\n");
+    s_wait_lines(&cl, 2);
+    s_assert_echo(cl.lines[1], 6);
+    assert_false(cl.eof);
+    s_disconnect(&cl);
+}
+
+static void test_encode_within(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t max;
+        const char *out; /* NULL: cannot fit */
+    } cases[] = {
+        {"{\"a\":[1,2,3,4,5,6,7,8,9,10]}", 28, "{\"a\":[1,2,3,4,5,6,7,8,9,10]}"}, /* fits */
+        {"{\"a\":[1,2,3,4,5,6,7,8,9,10]}", 27, "{\"a\":[1],\"truncated\":true}"},
+        {"{\"a\":[1,2,3,4,5,6,7,8,9,10]}", 25, "{\"a\":[],\"truncated\":true}"},
+        {"{\"a\":[1,2,3,4,5,6,7,8,9,10]}", 24, NULL}, /* not even with the array empty */
+        /* the longest array is cut first, then whichever is longest */
+        {"{\"s\":[1,2,3,4,5,6],\"l\":[1,2,3,4,5,6,7,8]}", 40,
+         "{\"s\":[1,2],\"l\":[1,2,3],\"truncated\":true}"},
+        {"{\"x\":{\"rows\":[[1,2],[3,4],[5,6],[7,8]]}}", 39,
+         "{\"x\":{\"rows\":[[1,2]]},\"truncated\":true}"},
+        {"{\"s\":\"a string longer than the limit\"}", 20, NULL}, /* nothing to cut */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *in = json_loads(cases[i].in, JSON_PRESERVE_ORDER, NULL);
+        assert_non_null(in);
+        char *before = json_dumps(in, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        size_t len = 0;
+        char *out = bsup_control_encode_within(in, cases[i].max, &len);
+        if (!cases[i].out) {
+            assert_null(out);
+        } else {
+            assert_non_null(out);
+            /* Compare as JSON: where "truncated" lands is not the point. */
+            json_t *got = json_loads(out, 0, NULL), *want = json_loads(cases[i].out, 0, NULL);
+            if (!json_equal(got, want))
+                fail_msg("case %zu: got %s, want %s", i, out, cases[i].out);
+            assert_int_equal(len, strlen(out));
+            assert_true(len <= cases[i].max);
+            json_decref(got);
+            json_decref(want);
+        }
+        /* The caller's reply is untouched. */
+        char *after = json_dumps(in, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        assert_string_equal(before, after);
+        free(before);
+        free(after);
+        free(out);
+        json_decref(in);
+    }
+}
+
 /* The order in which the server served the clients' requests, as client letters. */
 static void s_served_order(struct fixture *f, uint64_t ids[], const char *names, char *out)
 {
@@ -1097,6 +1173,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused_peer_is_told_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hung_up_client_frees_its_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_and_go_burst_frees_slots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_reply_is_truncated_not_dropped, setup,
+                                        teardown),
+        cmocka_unit_test(test_encode_within),
         cmocka_unit_test_setup_teardown(test_requests_are_served_in_turns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_next_request_waits_for_the_reply_to_be_taken, setup,
                                         teardown),
