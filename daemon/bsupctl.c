@@ -492,10 +492,13 @@ static int s_show_reload(json_t *reply)
            "changed, %lld removed, %lld kept from rejected files\n",
            s_str(reply, "request_id"), S_N("files"), S_N("files_rejected"), S_N("services"),
            S_N("added"), S_N("changed"), S_N("removed"), S_N("kept"));
-    size_t i;
-    json_t *e;
+    size_t i, k;
+    json_t *e, *f;
     json_array_foreach(json_object_get(l, "errors"), i, e)
         printf("  %s%s%s\n", S_RED, json_string_value(e), S_RESET);
+    json_array_foreach(json_object_get(l, "file_list"), k, f)
+        json_array_foreach(json_object_get(f, "errors"), i, e)
+            printf("  %s%s%s\n", S_RED, json_string_value(e), S_RESET);
     return S_N("files_rejected") ? S_EXIT_ATTENTION : S_EXIT_OK;
 #undef S_N
 }
