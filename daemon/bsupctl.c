@@ -271,6 +271,36 @@ out:
     return reply;
 }
 
+/* status and plan come in pages when they are long: asks for the rest (a new connection per
+ * page) and appends their services to reply, which then reads as one answer. NULL on error. */
+static json_t *s_rest_of_pages(const struct s_args *a, json_t *req, json_t *reply)
+{
+    json_t *services = json_object_get(reply, "services");
+    json_t *next = json_object_get(reply, "next_offset");
+    while (json_is_true(json_object_get(reply, "ok")) && json_is_integer(next)) {
+        json_object_set_new(req, "offset", json_integer(json_integer_value(next)));
+        json_t *page = s_call(a, req);
+        json_t *rows = json_object_get(page, "services");
+        if (page && !json_is_true(json_object_get(page, "ok"))) {
+            json_decref(reply);
+            return page; /* the error, reported as any other */
+        }
+        if (!page || json_array_size(rows) == 0 || json_array_extend(services, rows)) {
+            if (page)
+                fprintf(stderr, "bsupctl: %s: a page of %s came back empty\n", a->socket,
+                        a->command);
+            json_decref(page);
+            json_decref(reply);
+            return NULL;
+        }
+        next = json_object_get(page, "next_offset");
+        json_object_set(reply, "next_offset", next);
+        json_decref(page);
+        next = json_object_get(reply, "next_offset");
+    }
+    return reply;
+}
+
 static const char *s_str(json_t *obj, const char *key)
 {
     const char *v = json_string_value(json_object_get(obj, key));
@@ -528,6 +558,8 @@ int main(int argc, char **argv)
         json_object_set_new(req, "since_s", json_integer(since_s));
     }
     json_t *reply = s_call(&a, req);
+    if (reply && (strcmp(a.command, "status") == 0 || strcmp(a.command, "plan") == 0))
+        reply = s_rest_of_pages(&a, req, reply);
     json_decref(req);
     if (!reply)
         return S_EXIT_ERROR;

@@ -20,7 +20,9 @@
 #include "core/base/error.h"
 #include "daemon/close.h"
 
-#define BSUP_CONTROL_PROTOCOL 1
+/* 2: status and plan page their services (offset, limit, total, next_offset); last_load lists
+ * each error once, under its file. */
+#define BSUP_CONTROL_PROTOCOL 2
 
 /* Who is on the other end (SO_PEERCRED and the supplementary groups). */
 struct bsup_peer {

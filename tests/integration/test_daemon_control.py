@@ -26,7 +26,7 @@ check("never reconciled" in r.stdout and "api" in r.stdout and "worker" in r.std
 
 # status, JSON: documented fields.
 j = d.ctl_json("status")
-check(j["ok"] is True and j["protocol"] == 1 and j["attention"] is False, "status json: %r" % j)
+check(j["ok"] is True and j["protocol"] == 2 and j["attention"] is False, "status json: %r" % j)
 svc = {s["service"]: s for s in j["services"]}
 check(set(svc) == {"api", "worker"}, "services: %r" % svc.keys())
 for key in ("environment", "mode", "generation", "state", "source_file", "config",
