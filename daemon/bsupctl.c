@@ -69,7 +69,7 @@ static void s_usage(FILE *out)
           "  -h, --help                show this help and exit\n"
           "  -V, --version             show the version and exit\n"
           "\n"
-          "Reading (status, plan, events) needs root or the bsup group; changing (reconcile,\n"
+          "Reading (status, plan, events) needs root, bsup or bsup-admin; changing (reconcile,\n"
           "reload, pause, resume) root or bsup-admin. Exit status: 0 all good, 1 a service\n"
           "needs attention, 2 error (daemon unreachable, permission denied, bad arguments).\n"
           "Durations: 90s, 5m, 26h, 7d. Colour only on a terminal, never with NO_COLOR.\n"
@@ -193,11 +193,16 @@ static json_t *s_call(const struct s_args *a, json_t *req)
     if (!line || (fd = s_connect(a->socket)) < 0)
         goto out;
     size_t n = strlen(line);
+    int send_err = 0;
     line[n] = '\n'; /* json_dumps leaves room for the NUL we overwrite */
     for (size_t off = 0; off < n + 1;) {
         ssize_t w = send(fd, line + off, n + 1 - off, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
+        if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+            send_err = errno; /* bsupd may have refused us at once: its reply is there */
+            break;
+        }
         if (w < 0) {
             fprintf(stderr, "bsupctl: cannot send to bsupd at %s: %s\n", a->socket,
                     strerror(errno));
@@ -238,8 +243,13 @@ static json_t *s_call(const struct s_args *a, json_t *req)
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            fprintf(stderr, "bsupctl: bsupd at %s closed the connection without answering%s%s\n",
-                    a->socket, r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
+            if (send_err)
+                fprintf(stderr, "bsupctl: cannot send to bsupd at %s: %s\n", a->socket,
+                        strerror(send_err));
+            else
+                fprintf(stderr,
+                        "bsupctl: bsupd at %s closed the connection without answering%s%s\n",
+                        a->socket, r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
             goto out;
         }
         int rc = bsup_buf_append(&buf, chunk, (size_t)r);
@@ -256,6 +266,36 @@ out:
         close(fd);
     free(line);
     bsup_buf_cleanup(&buf);
+    return reply;
+}
+
+/* status and plan come in pages when they are long: asks for the rest (a new connection per
+ * page) and appends their services to reply, which then reads as one answer. NULL on error. */
+static json_t *s_rest_of_pages(const struct s_args *a, json_t *req, json_t *reply)
+{
+    json_t *services = json_object_get(reply, "services");
+    json_t *next = json_object_get(reply, "next_offset");
+    while (json_is_true(json_object_get(reply, "ok")) && json_is_integer(next)) {
+        json_object_set_new(req, "offset", json_integer(json_integer_value(next)));
+        json_t *page = s_call(a, req);
+        json_t *rows = json_object_get(page, "services");
+        if (page && !json_is_true(json_object_get(page, "ok"))) {
+            json_decref(reply);
+            return page; /* the error, reported as any other */
+        }
+        if (!page || json_array_size(rows) == 0 || json_array_extend(services, rows)) {
+            if (page)
+                fprintf(stderr, "bsupctl: %s: a page of %s came back empty\n", a->socket,
+                        a->command);
+            json_decref(page);
+            json_decref(reply);
+            return NULL;
+        }
+        next = json_object_get(page, "next_offset");
+        json_object_set(reply, "next_offset", next);
+        json_decref(page);
+        next = json_object_get(reply, "next_offset");
+    }
     return reply;
 }
 
@@ -482,10 +522,13 @@ static int s_show_reload(json_t *reply)
            "changed, %lld removed, %lld kept from rejected files\n",
            s_str(reply, "request_id"), S_N("files"), S_N("files_rejected"), S_N("services"),
            S_N("added"), S_N("changed"), S_N("removed"), S_N("kept"));
-    size_t i;
-    json_t *e;
+    size_t i, k;
+    json_t *e, *f;
     json_array_foreach(json_object_get(l, "errors"), i, e)
         printf("  %s%s%s\n", S_RED, json_string_value(e), S_RESET);
+    json_array_foreach(json_object_get(l, "file_list"), k, f)
+        json_array_foreach(json_object_get(f, "errors"), i, e)
+            printf("  %s%s%s\n", S_RED, json_string_value(e), S_RESET);
     return S_N("files_rejected") ? S_EXIT_ATTENTION : S_EXIT_OK;
 #undef S_N
 }
@@ -515,6 +558,8 @@ int main(int argc, char **argv)
         json_object_set_new(req, "since_s", json_integer(since_s));
     }
     json_t *reply = s_call(&a, req);
+    if (reply && (strcmp(a.command, "status") == 0 || strcmp(a.command, "plan") == 0))
+        reply = s_rest_of_pages(&a, req, reply);
     json_decref(req);
     if (!reply)
         return S_EXIT_ERROR;

@@ -6,6 +6,7 @@
 #include "store/events.h"
 
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,14 +77,55 @@ static json_t *s_engine_json(struct bsup_daemon *d)
                      (json_int_t)f.store_errors, "store_error", f.store_error, "api", calls);
 }
 
-/* The services of the store as status rows; NULL service: all. */
+/* One page of service rows: from offset, at most limit rows and budget_bytes of encoded rows
+ * (at least one row, so that paging moves on). total, more and attention cover every matching
+ * service, not only the page. */
+struct s_page {
+    size_t offset, limit, budget_bytes;
+    size_t total;   /* out: services matching */
+    bool more;      /* out: rows after this page */
+    bool attention; /* out: a matching service needs an operator */
+};
+
+/* Reads "offset" and "limit" (optional integers) into page; an error reply, or NULL. */
+static json_t *s_page_args(json_t *req, struct s_page *page)
+{
+    json_t *offset = json_object_get(req, "offset"), *limit = json_object_get(req, "limit");
+    if (offset && (!json_is_integer(offset) || json_integer_value(offset) < 0))
+        return bsup_control_error("bad_request", "offset must be an integer >= 0");
+    if (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1))
+        return bsup_control_error("bad_request", "limit must be an integer >= 1");
+    page->offset = offset ? (size_t)json_integer_value(offset) : 0;
+    page->limit = limit ? (size_t)json_integer_value(limit) : SIZE_MAX;
+    return NULL;
+}
+
+/* Encoded size of j, compact. */
+static size_t s_json_bytes(const json_t *j)
+{
+    return j ? json_dumpb(j, NULL, 0, JSON_COMPACT) : 0;
+}
+
+/* The reply budget left for rows once head (the reply without them) and the request's "id" are
+ * in: what bsupctl status at 10 000 services gets page by page instead of nothing. */
+static size_t s_budget(const struct s_call *call, const json_t *head)
+{
+    size_t max = call->d->control ? bsup_control_max_reply_bytes(call->d->control) : SIZE_MAX;
+    size_t used = s_json_bytes(head) + s_json_bytes(json_object_get(call->req, "id")) + 256;
+    return max > used ? max - used : 0;
+}
+
+/* The services of the store as status (or plan) rows; NULL service: all. */
 static json_t *s_service_rows(struct bsup_daemon *d, const char *service, bool plan,
-                              json_t **out_err)
+                              struct s_page *page, json_t **out_err)
 {
     struct bsup_store_service *v = NULL;
-    size_t n = 0;
+    size_t n = 0, used_bytes = 0;
     struct bsup_diag diag = {0};
     *out_err = NULL;
+    page->total = 0;
+    page->more = false;
+    page->attention = false;
     if (bsup_store_services_list(d->store, &v, &n, &diag)) {
         *out_err = bsup_control_error("internal", "%s", diag.message);
         return NULL;
@@ -106,6 +148,20 @@ static json_t *s_service_rows(struct bsup_daemon *d, const char *service, bool p
     for (size_t i = 0; rows && i < n; i++) {
         if (service && strcmp(service, v[i].service) != 0)
             continue;
+        size_t at = page->total++;
+        json_t *f = bsup_strmap_get(&by_file, v[i].source_file);
+        bool file_ok = !f || json_is_true(json_object_get(f, "ok"));
+        struct bsup_reconcile_status st;
+        bool known = d->rec && bsup_reconcile_service_status(d->rec, v[i].service, &st);
+        if (!file_ok || (known && (bsup_state_flags(st.state) & BSUP_STATE_F_ATTENTION)))
+            page->attention = true;
+        if (at < page->offset)
+            continue;
+        if (json_array_size(rows) >= page->limit ||
+            (json_array_size(rows) > 0 && used_bytes >= page->budget_bytes)) {
+            page->more = true;
+            continue;
+        }
         json_t *cfg = json_loads(v[i].config_json, 0, NULL);
         const char *env = json_string_value(json_object_get(cfg, "environment"));
         const char *mode = json_string_value(json_object_get(cfg, "mode"));
@@ -113,11 +169,7 @@ static json_t *s_service_rows(struct bsup_daemon *d, const char *service, bool p
         if (!mode)
             mode = bsup_mode_name(d->settings->mode);
         const char *forced = d->paused ? "paused" : d->opts->dry_run ? "dry-run" : NULL;
-        json_t *f = bsup_strmap_get(&by_file, v[i].source_file);
-        bool file_ok = !f || json_is_true(json_object_get(f, "ok"));
         json_t *row;
-        struct bsup_reconcile_status st;
-        bool known = d->rec && bsup_reconcile_service_status(d->rec, v[i].service, &st);
         if (plan) {
             bool observed = known && st.observed;
             row = json_pack("{s:s, s:I, s:s, s:b, s:o, s:s, s:o*}", "service", v[i].service,
@@ -146,6 +198,14 @@ static json_t *s_service_rows(struct bsup_daemon *d, const char *service, bool p
         }
         if (row && !plan && !file_ok)
             json_object_set_new(row, "attention", json_true());
+        size_t row_bytes = s_json_bytes(row) + 1; /* and its comma */
+        if (row && json_array_size(rows) > 0 && used_bytes + row_bytes > page->budget_bytes) {
+            json_decref(row); /* the next page begins with it */
+            used_bytes = page->budget_bytes;
+            page->more = true;
+            continue;
+        }
+        used_bytes += row_bytes;
         if (!row || json_array_append_new(rows, row)) {
             json_decref(rows);
             rows = NULL;
@@ -155,12 +215,27 @@ static json_t *s_service_rows(struct bsup_daemon *d, const char *service, bool p
     bsup_strmap_cleanup(&by_file);
     if (!rows)
         *out_err = bsup_control_error("internal", "out of memory");
-    else if (service && json_array_size(rows) == 0) {
+    else if (service && page->total == 0) {
         json_decref(rows);
         rows = NULL;
         *out_err = bsup_control_error("not_found", "no service named %s", service);
     }
     return rows;
+}
+
+/* Adds services (a page of rows) and where the page stands to reply (taking rows). */
+static json_t *s_paged(json_t *reply, json_t *rows, const struct s_page *page)
+{
+    size_t next = page->offset + json_array_size(rows);
+    if (!reply || json_object_set_new(reply, "services", rows) ||
+        json_object_set_new(reply, "total", json_integer((json_int_t)page->total)) ||
+        json_object_set_new(reply, "offset", json_integer((json_int_t)page->offset)) ||
+        json_object_set_new(reply, "next_offset",
+                            page->more ? json_integer((json_int_t)next) : json_null())) {
+        json_decref(reply);
+        return bsup_control_error("internal", "out of memory");
+    }
+    return reply;
 }
 
 static json_t *s_daemon_info(struct bsup_daemon *d)
@@ -183,29 +258,45 @@ static json_t *s_daemon_info(struct bsup_daemon *d)
 
 static json_t *on_status(struct s_call *call)
 {
-    json_t *err;
-    json_t *rows = s_service_rows(call->d, call->service, false, &err);
-    if (!rows)
+    struct s_page page = {0};
+    json_t *err = s_page_args(call->req, &page), *rows;
+    if (err)
         return err;
-    bool attention = call->d->files_rejected > 0;
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row) attention |= json_is_true(json_object_get(row, "attention"));
     char line[256];
     bsup_daemon_status_line(call->d, line, sizeof(line));
-    return json_pack("{s:b, s:i, s:s, s:b, s:o, s:o, s:o}", "ok", 1, "protocol",
-                     BSUP_CONTROL_PROTOCOL, "summary", line, "attention", attention, "daemon",
-                     s_daemon_info(call->d), "engine", s_engine_json(call->d), "services", rows);
+    json_t *reply = json_pack("{s:b, s:i, s:s, s:b, s:o, s:o, s:[], s:i, s:i, s:n}", "ok", 1,
+                              "protocol", BSUP_CONTROL_PROTOCOL, "summary", line, "attention", 0,
+                              "daemon", s_daemon_info(call->d), "engine", s_engine_json(call->d),
+                              "services", "total", 0, "offset", 0, "next_offset");
+    if (!reply)
+        return bsup_control_error("internal", "out of memory");
+    page.budget_bytes = s_budget(call, reply);
+    if (!(rows = s_service_rows(call->d, call->service, false, &page, &err))) {
+        json_decref(reply);
+        return err;
+    }
+    bool attention = call->d->files_rejected > 0 || page.attention;
+    json_object_set_new(reply, "attention", json_boolean(attention));
+    return s_paged(reply, rows, &page);
 }
 
 static json_t *on_plan(struct s_call *call)
 {
-    json_t *err;
-    json_t *rows = s_service_rows(call->d, call->service, true, &err);
-    if (!rows)
+    struct s_page page = {0};
+    json_t *err = s_page_args(call->req, &page), *rows;
+    if (err)
         return err;
-    return json_pack("{s:b, s:i, s:b, s:o}", "ok", 1, "protocol", BSUP_CONTROL_PROTOCOL, "paused",
-                     call->d->paused, "services", rows);
+    json_t *reply = json_pack("{s:b, s:i, s:b, s:[], s:i, s:i, s:n}", "ok", 1, "protocol",
+                              BSUP_CONTROL_PROTOCOL, "paused", call->d->paused, "services", "total",
+                              0, "offset", 0, "next_offset");
+    if (!reply)
+        return bsup_control_error("internal", "out of memory");
+    page.budget_bytes = s_budget(call, reply);
+    if (!(rows = s_service_rows(call->d, call->service, true, &page, &err))) {
+        json_decref(reply);
+        return err;
+    }
+    return s_paged(reply, rows, &page);
 }
 
 static json_t *on_reconcile(struct s_call *call)
@@ -215,8 +306,9 @@ static json_t *on_reconcile(struct s_call *call)
     if (wait && !json_is_boolean(wait))
         return bsup_control_error("bad_request", "wait must be true or false");
     if (call->service) {
+        struct s_page page = {.limit = 1, .budget_bytes = SIZE_MAX};
         json_t *err;
-        json_t *rows = s_service_rows(d, call->service, true, &err);
+        json_t *rows = s_service_rows(d, call->service, true, &page, &err);
         if (!rows)
             return err;
         json_decref(rows);
@@ -285,7 +377,29 @@ static json_t *on_events(struct s_call *call)
     bsup_store_events_free(v, n);
     if (!rows)
         return bsup_control_error("internal", "out of memory");
-    return json_pack("{s:b, s:o}", "ok", 1, "events", rows);
+    /* Within one reply: the newest events that fit; the older ones are left out. */
+    json_t *reply = json_pack("{s:b, s:[]}", "ok", 1, "events");
+    size_t budget = s_budget(call, reply), used = 0, keep = 0;
+    for (size_t i = json_array_size(rows); i > 0; i--, keep++) {
+        used += s_json_bytes(json_array_get(rows, i - 1)) + 1;
+        if (used > budget)
+            break;
+    }
+    size_t drop = json_array_size(rows) - keep;
+    if (drop > 0) {
+        json_t *newest = json_array();
+        for (size_t i = drop; newest && i < json_array_size(rows); i++)
+            json_array_append(newest, json_array_get(rows, i));
+        json_decref(rows);
+        rows = newest;
+        json_object_set_new(reply, "truncated", json_true());
+        json_object_set_new(reply, "omitted", json_integer((json_int_t)drop));
+    }
+    if (!reply || !rows || json_object_set_new(reply, "events", rows)) {
+        json_decref(reply);
+        return bsup_control_error("internal", "out of memory");
+    }
+    return reply;
 }
 
 static json_t *s_set_paused(struct s_call *call, bool paused)
@@ -349,6 +463,24 @@ static bool s_peer_may(const struct bsup_daemon *d, const struct bsup_peer *peer
     if (d->admin_gid != (gid_t)-1 && bsup_peer_in_group(peer, d->admin_gid))
         return true;
     return !changes && d->read_gid != (gid_t)-1 && bsup_peer_in_group(peer, d->read_gid);
+}
+
+enum bsup_control_class bsup_daemon_classify(void *ctx, const struct bsup_peer *peer,
+                                             json_t **out_refusal)
+{
+    struct bsup_daemon *d = ctx;
+    if (s_peer_may(d, peer, true))
+        return BSUP_CONTROL_ADMIN;
+    if (s_peer_may(d, peer, false))
+        return BSUP_CONTROL_READER;
+    struct passwd *pw = getpwuid(peer->uid);
+    *out_refusal = bsup_control_error(
+        "permission_denied",
+        "uid %u (%s) may not use bsupd: reading needs root or the group %s, changing root or "
+        "the group %s",
+        (unsigned)peer->uid, pw ? pw->pw_name : "?", d->settings->read_group,
+        d->settings->admin_group);
+    return BSUP_CONTROL_REFUSED;
 }
 
 json_t *bsup_daemon_on_request(void *ctx, uint64_t client_id, const struct bsup_peer *peer,

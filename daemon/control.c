@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,20 +14,43 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* Requests served per loop turn at most (round robin over the clients that have one ready,
+ * admins first), and the time after which a turn stops early: one client's heavy requests
+ * delay another's by at most one of them. */
+#define S_TURN_MAX_REQUESTS 8
+#define S_TURN_MAX_NS (10 * 1000 * 1000)
+
+struct s_client;
+
+/* Clients with a complete request ready to serve, oldest first. */
+struct s_queue {
+    struct s_client *head, *tail;
+};
+
 struct s_client {
     uv_pipe_t pipe;
-    uv_timer_t idle;
+    uv_timer_t timer; /* the nearest deadline of s_client_arm */
     uv_shutdown_t shutdown_req;
     struct bsup_control *ctl;
-    struct s_client *prev, *next;
+    struct s_client *prev, *next;   /* every client */
+    struct s_client *qnext, *qprev; /* within *queue */
+    struct s_queue *queue;          /* the ready queue it waits in, or NULL */
     uint64_t id;
     struct bsup_peer peer;
-    char *buf; /* max_line_bytes + 1 */
-    size_t len;
+    char *buf;        /* max_line_bytes + 1 */
+    size_t len;       /* bytes in buf */
+    size_t lines_end; /* just past the last '\n' in buf: [0, lines_end) holds whole lines */
+    uint64_t partial_since_ms; /* when the incomplete line (len > lines_end) began */
+    uint64_t idle_since_ms;    /* since when the client owes us its next request */
+    uint64_t stall_since_ms;   /* since when its queued output has not moved */
+    size_t stall_bytes;        /* the write queue then */
     size_t queued_bytes;
     unsigned pending_replies;
     int open_handles;
+    bool admin;    /* classified BSUP_CONTROL_ADMIN */
     bool counted;  /* holds one of max_clients */
+    bool reading;  /* uv_read_start in effect */
+    bool eof;      /* the client sends no more; what it sent is still served */
     bool closing;  /* uv_close called */
     bool draining; /* no more requests; closes after queued output */
     bool shutdown_started;
@@ -42,16 +66,18 @@ struct s_write {
 struct bsup_control {
     uv_loop_t *loop;
     uv_pipe_t listener;
-    bool listener_open;
+    uv_idle_t turn; /* active while a queue is not empty */
+    bool listener_open, turn_open;
     char *path; /* to unlink on close; NULL for an activated socket */
     struct bsup_control_limits limits;
-    bsup_control_request_fn on_request;
-    void *ctx;
+    struct bsup_control_handlers h;
     struct s_client *clients;
+    struct s_queue ready_admin, ready_reader;
     size_t n_counted; /* clients within max_clients */
+    size_t n_readers; /* of those, readers */
     size_t n_all;     /* every client struct alive */
     uint64_t next_id;
-    uint64_t refused;           /* clients turned away over max_clients, ever */
+    uint64_t refused;           /* clients turned away (limits or rights), ever */
     uint64_t refused_logged_ms; /* uv_now of the last warning about it */
     bool stopping;
     bsup_close_fn on_closed;
@@ -59,7 +85,10 @@ struct bsup_control {
 };
 
 static void s_client_close(struct s_client *c);
-static void s_client_drain(struct s_client *c);
+static void s_client_step(struct s_client *c);
+static void on_timer(uv_timer_t *t);
+static void on_turn(uv_idle_t *h);
+static void on_turn_closed(uv_handle_t *h);
 
 bool bsup_peer_in_group(const struct bsup_peer *peer, gid_t gid)
 {
@@ -127,12 +156,68 @@ static void s_maybe_closed(struct bsup_control *ctl)
 {
     if (!ctl->stopping || ctl->listener_open || ctl->n_all > 0)
         return;
+    if (ctl->turn_open) { /* the last handle: its close callback comes back here */
+        if (!uv_is_closing((uv_handle_t *)&ctl->turn))
+            uv_close((uv_handle_t *)&ctl->turn, on_turn_closed);
+        return;
+    }
     bsup_close_fn cb = ctl->on_closed;
     void *user = ctl->closed_user;
     free(ctl->path);
     free(ctl);
     if (cb)
         cb(user);
+}
+
+static void on_turn_closed(uv_handle_t *h)
+{
+    struct bsup_control *ctl = h->data;
+    ctl->turn_open = false;
+    s_maybe_closed(ctl);
+}
+
+/* ---- the ready queues ---- */
+
+static void s_queue_push(struct s_queue *q, struct s_client *c)
+{
+    c->queue = q;
+    c->qnext = NULL;
+    c->qprev = q->tail;
+    if (q->tail)
+        q->tail->qnext = c;
+    else
+        q->head = c;
+    q->tail = c;
+}
+
+static void s_queue_remove(struct s_client *c)
+{
+    struct s_queue *q = c->queue;
+    if (!q)
+        return;
+    if (c->qprev)
+        c->qprev->qnext = c->qnext;
+    else
+        q->head = c->qnext;
+    if (c->qnext)
+        c->qnext->qprev = c->qprev;
+    else
+        q->tail = c->qprev;
+    c->queue = NULL;
+    c->qnext = c->qprev = NULL;
+}
+
+/* ---- one client ---- */
+
+/* The client gives up its slot: it hung up, or is being drained or closed. */
+static void s_client_uncount(struct s_client *c)
+{
+    if (!c->counted)
+        return;
+    c->counted = false;
+    c->ctl->n_counted--;
+    if (!c->admin)
+        c->ctl->n_readers--;
 }
 
 static void on_client_handle_closed(uv_handle_t *h)
@@ -147,8 +232,6 @@ static void on_client_handle_closed(uv_handle_t *h)
         ctl->clients = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    if (c->counted)
-        ctl->n_counted--;
     ctl->n_all--;
     bsup_log_debug("control client closed client=%llu", (unsigned long long)c->id);
     free(c->buf);
@@ -162,8 +245,19 @@ static void s_client_close(struct s_client *c)
         return;
     c->closing = true;
     c->draining = true;
+    c->reading = false;
+    s_queue_remove(c);
+    s_client_uncount(c);
     uv_close((uv_handle_t *)&c->pipe, on_client_handle_closed);
-    uv_close((uv_handle_t *)&c->idle, on_client_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_client_handle_closed);
+}
+
+static void s_read_stop(struct s_client *c)
+{
+    if (!c->reading)
+        return;
+    uv_read_stop((uv_stream_t *)&c->pipe);
+    c->reading = false;
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -176,25 +270,112 @@ static void on_write(uv_write_t *req, int status)
         bsup_log_debug("control client write failed client=%llu error=%s",
                        (unsigned long long)c->id, uv_strerror(status));
         s_client_close(c);
-    }
-}
-
-/* Queues one reply line; a client that lets too much output pile up is closed. */
-static void s_client_send(struct s_client *c, json_t *reply)
-{
-    char *text = json_dumps(reply, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(reply);
-    if (c->closing) {
-        free(text);
         return;
     }
+    if (c->queued_bytes == 0) /* it has taken its reply: now it owes us the next request */
+        c->idle_since_ms = uv_now(c->ctl->loop);
+    s_client_step(c);
+}
+
+/* The array with the most elements within j, or NULL when every array is empty. */
+static json_t *s_longest_array(json_t *j)
+{
+    json_t *best = json_is_array(j) && json_array_size(j) > 0 ? j : NULL, *v, *sub;
+    const char *key;
+    size_t i;
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+        {
+            sub = s_longest_array(v);
+            if (sub && (!best || json_array_size(sub) > json_array_size(best)))
+                best = sub;
+        }
+    } else if (json_is_object(j)) {
+        json_object_foreach(j, key, v)
+        {
+            sub = s_longest_array(v);
+            if (sub && (!best || json_array_size(sub) > json_array_size(best)))
+                best = sub;
+        }
+    }
+    return best;
+}
+
+char *bsup_control_encode_within(const json_t *reply, size_t max_bytes, size_t *out_len)
+{
+    const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
+    char *text = json_dumps(reply, flags);
+    json_t *copy = NULL;
+    size_t len = text ? strlen(text) : 0;
+    if (!text || len <= max_bytes)
+        goto out;
+    free(text);
+    text = NULL;
+    /* A copy: parts of a reply may be shared with the caller's state. */
+    copy = json_deep_copy(reply);
+    if (!json_is_object(copy) || json_object_set_new(copy, "truncated", json_true()))
+        goto out;
+    for (;;) {
+        json_t *longest = s_longest_array(copy);
+        if (!longest)
+            goto out;
+        /* Keep the share of the longest array that would fit if it were all there is; the
+         * loop cuts further when the rest of the reply is large too. */
+        size_t n = json_array_size(longest);
+        size_t keep = (size_t)((double)n * (double)max_bytes / (double)len);
+        if (keep >= n)
+            keep = n - 1;
+        while (json_array_size(longest) > keep)
+            json_array_remove(longest, json_array_size(longest) - 1);
+        if (!(text = json_dumps(copy, flags)))
+            goto out;
+        len = strlen(text);
+        if (len <= max_bytes)
+            goto out;
+        free(text);
+        text = NULL;
+    }
+out:
+    json_decref(copy);
+    if (text)
+        *out_len = len;
+    return text;
+}
+
+/* Queues one reply line (taking the reference). A reply too large for max_queued_bytes on its
+ * own is shrunk and marked "truncated"; a client whose earlier output is still unread when this
+ * one would pass the cap does not read, and is closed. */
+static void s_client_send(struct s_client *c, json_t *reply)
+{
+    struct bsup_control *ctl = c->ctl;
+    size_t max = ctl->limits.max_queued_bytes ? ctl->limits.max_queued_bytes - 1 : 0, len = 0;
+    char *text = NULL;
+    if (c->closing || !reply) {
+        json_decref(reply);
+        if (!reply)
+            s_client_close(c);
+        return;
+    }
+    text = bsup_control_encode_within(reply, max, &len);
+    if (!text) {
+        bsup_log_warn("control reply too large even when cut, answering an error client=%llu "
+                      "max_queued_bytes=%zu",
+                      (unsigned long long)c->id, ctl->limits.max_queued_bytes);
+        json_t *err = bsup_control_error("reply_too_large", "the reply does not fit in %zu bytes",
+                                         ctl->limits.max_queued_bytes);
+        json_t *id = json_object_get(reply, "id");
+        if (err && id && !json_is_object(id) && !json_is_array(id))
+            json_object_set(err, "id", id);
+        text = err ? bsup_control_encode_within(err, max, &len) : NULL;
+        json_decref(err);
+    }
+    json_decref(reply);
     if (!text) {
         bsup_log_err("cannot encode a control reply client=%llu", (unsigned long long)c->id);
         s_client_close(c);
         return;
     }
-    size_t len = strlen(text);
-    if (c->queued_bytes + len + 1 > c->ctl->limits.max_queued_bytes) {
+    if (c->queued_bytes > 0 && c->queued_bytes + len + 1 > ctl->limits.max_queued_bytes) {
         bsup_log_warn("control client does not read its replies, closing client=%llu "
                       "queued_bytes=%zu",
                       (unsigned long long)c->id, c->queued_bytes);
@@ -214,13 +395,17 @@ static void s_client_send(struct s_client *c, json_t *reply)
     w->client = c;
     free(text);
     uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
+    if (c->queued_bytes == 0)
+        c->stall_since_ms = uv_now(ctl->loop);
     c->queued_bytes += w->len;
     int rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_write);
     if (rc < 0) {
         c->queued_bytes -= w->len;
         free(w);
         s_client_close(c);
+        return;
     }
+    c->stall_bytes = uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -229,31 +414,130 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     s_client_close(req->data);
 }
 
-/* No more requests from this client: close once its output is flushed. */
+/* No more requests from this client: it gives up its slot, and closes once its pending
+ * replies are sent and its output is flushed. */
 static void s_client_drain(struct s_client *c)
 {
-    if (c->closing)
+    if (c->closing || c->draining)
         return;
     c->draining = true;
-    uv_read_stop((uv_stream_t *)&c->pipe);
-    if (c->pending_replies > 0 || c->shutdown_started)
-        return; /* bsup_control_reply finishes the job */
-    c->shutdown_started = true;
-    c->shutdown_req.data = c;
-    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->pipe, on_shutdown) < 0)
-        s_client_close(c);
+    s_read_stop(c);
+    s_queue_remove(c);
+    s_client_uncount(c);
+    s_client_step(c);
 }
 
-static void on_idle(uv_timer_t *t)
+/* Re-arms the client's one timer for its nearest deadline: its queued output not moving, its
+ * incomplete request line, or its next request (idle). */
+static void s_client_arm(struct s_client *c)
+{
+    const struct bsup_control_limits *lim = &c->ctl->limits;
+    uint64_t now = uv_now(c->ctl->loop), due = UINT64_MAX, t;
+    if (c->closing)
+        return;
+    if (c->queued_bytes > 0)
+        due = c->stall_since_ms + lim->idle_timeout_ms;
+    if (!c->draining && c->reading && c->len > c->lines_end) {
+        t = c->partial_since_ms + lim->request_timeout_ms;
+        due = t < due ? t : due;
+    }
+    if (!c->draining && !c->eof && c->len == 0 && c->pending_replies == 0 && c->queued_bytes == 0) {
+        t = c->idle_since_ms + lim->idle_timeout_ms;
+        due = t < due ? t : due;
+    }
+    if (due == UINT64_MAX)
+        uv_timer_stop(&c->timer);
+    else
+        uv_timer_start(&c->timer, on_timer, due > now ? due - now : 0, 0);
+}
+
+static void on_timer(uv_timer_t *t)
 {
     struct s_client *c = t->data;
-    if (c->draining) { /* a client that does not take its last reply */
-        s_client_close(c);
+    const struct bsup_control_limits *lim = &c->ctl->limits;
+    uint64_t now = uv_now(c->ctl->loop);
+    if (c->queued_bytes > 0 && now >= c->stall_since_ms + lim->idle_timeout_ms) {
+        size_t left = uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
+        if (left > 0 && left >= c->stall_bytes) {
+            bsup_log_warn("control client takes none of its output, closing client=%llu "
+                          "queued_bytes=%zu idle_timeout_ms=%llu",
+                          (unsigned long long)c->id, c->queued_bytes,
+                          (unsigned long long)lim->idle_timeout_ms);
+            s_client_close(c);
+            return;
+        }
+        c->stall_bytes = left; /* it reads, slowly: give it another period */
+        c->stall_since_ms = now;
+    }
+    if (!c->draining && c->reading && c->len > c->lines_end &&
+        now >= c->partial_since_ms + lim->request_timeout_ms) {
+        bsup_log_info("control request line not finished in time, closing client=%llu uid=%u "
+                      "request_timeout_ms=%llu",
+                      (unsigned long long)c->id, (unsigned)c->peer.uid,
+                      (unsigned long long)lim->request_timeout_ms);
+        s_client_send(c, bsup_control_error("request_timeout",
+                                            "request line not finished within %llu ms of its "
+                                            "first byte, closing",
+                                            (unsigned long long)lim->request_timeout_ms));
+        s_client_drain(c);
         return;
     }
-    s_client_send(c, bsup_control_error("idle_timeout", "no request for %llu ms, closing",
-                                        (unsigned long long)c->ctl->limits.idle_timeout_ms));
-    s_client_drain(c);
+    if (!c->draining && !c->eof && c->len == 0 && c->pending_replies == 0 && c->queued_bytes == 0 &&
+        now >= c->idle_since_ms + lim->idle_timeout_ms) {
+        s_client_send(c, bsup_control_error("idle_timeout", "no request for %llu ms, closing",
+                                            (unsigned long long)lim->idle_timeout_ms));
+        s_client_drain(c);
+        return;
+    }
+    s_client_arm(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct s_client *c = h->data;
+    size_t room = c->ctl->limits.max_line_bytes + 1 - c->len;
+    *buf = uv_buf_init(c->buf + c->len, (unsigned)room);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/* Moves the client on after any change: queues it when its next request can be served (a whole
+ * line is there, nothing pending, its last reply taken), reads again when there is room,
+ * finishes a drain, and re-arms its deadline. */
+static void s_client_step(struct s_client *c)
+{
+    struct bsup_control *ctl = c->ctl;
+    if (c->closing)
+        return;
+    if (!c->draining && c->eof && c->lines_end == 0 && c->pending_replies == 0) {
+        s_client_drain(c); /* comes back here */
+        return;
+    }
+    if (c->draining) {
+        if (c->pending_replies == 0 && !c->shutdown_started) {
+            c->shutdown_started = true; /* after the queued output */
+            c->shutdown_req.data = c;
+            if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->pipe, on_shutdown) < 0) {
+                s_client_close(c);
+                return;
+            }
+        }
+    } else {
+        if (c->lines_end > 0 && c->pending_replies == 0 && c->queued_bytes == 0 && !c->queue) {
+            s_queue_push(c->admin ? &ctl->ready_admin : &ctl->ready_reader, c);
+            uv_idle_start(&ctl->turn, on_turn);
+        }
+        if (!c->reading && !c->eof && c->len <= ctl->limits.max_line_bytes) {
+            if (uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) < 0) {
+                s_client_close(c);
+                return;
+            }
+            c->reading = true;
+            c->partial_since_ms = uv_now(ctl->loop); /* the line's clock restarts with reading */
+        }
+    }
+    s_client_arm(c);
 }
 
 static void s_client_line(struct s_client *c, const char *line, size_t len)
@@ -262,6 +546,7 @@ static void s_client_line(struct s_client *c, const char *line, size_t len)
     json_error_t err;
     json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
     json_t *reply = NULL;
+    c->idle_since_ms = uv_now(ctl->loop);
     if (!req) {
         reply = bsup_control_error("bad_json", "request is not JSON: %s (column %d)", err.text,
                                    err.column);
@@ -270,10 +555,9 @@ static void s_client_line(struct s_client *c, const char *line, size_t len)
     } else if (ctl->stopping) {
         reply = bsup_control_error("shutting_down", "bsupd is shutting down");
     } else {
-        reply = ctl->on_request(ctl->ctx, c->id, &c->peer, req);
+        reply = ctl->h.on_request(ctl->h.ctx, c->id, &c->peer, req);
         if (!reply) {
             c->pending_replies++;
-            uv_timer_stop(&c->idle);
             json_decref(req);
             return;
         }
@@ -283,6 +567,43 @@ static void s_client_line(struct s_client *c, const char *line, size_t len)
         json_object_set(reply, "id", id);
     json_decref(req);
     s_client_send(c, reply);
+}
+
+/* Serves the client's next request (the first non-empty whole line) and drops it from the
+ * buffer. */
+static void s_client_serve(struct s_client *c)
+{
+    size_t start = 0, scan = 0, line_len = 0;
+    const char *line = NULL;
+    bool got = bsup_control_next_line(c->buf, c->lines_end, &start, &scan, &line, &line_len);
+    if (got)
+        s_client_line(c, line, line_len);
+    if (c->closing)
+        return;
+    size_t used = got ? start : c->lines_end; /* else only empty lines were there */
+    memmove(c->buf, c->buf + used, c->len - used);
+    c->len -= used;
+    c->lines_end -= used;
+    s_client_step(c);
+}
+
+/* One loop turn's share of requests: admins' first, then readers', one per client, each
+ * client going to the back of its queue until its reply has been taken. */
+static void on_turn(uv_idle_t *h)
+{
+    struct bsup_control *ctl = h->data;
+    uint64_t start_ns = uv_hrtime();
+    for (int i = 0; i < S_TURN_MAX_REQUESTS; i++) {
+        struct s_client *c = ctl->ready_admin.head ? ctl->ready_admin.head : ctl->ready_reader.head;
+        if (!c)
+            break;
+        s_queue_remove(c);
+        s_client_serve(c);
+        if (uv_hrtime() - start_ns > S_TURN_MAX_NS)
+            break;
+    }
+    if (!ctl->ready_admin.head && !ctl->ready_reader.head)
+        uv_idle_stop(&ctl->turn);
 }
 
 bool bsup_control_next_line(const char *buf, size_t len, size_t *start, size_t *scan,
@@ -305,50 +626,110 @@ bool bsup_control_next_line(const char *buf, size_t len, size_t *start, size_t *
     return false;
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    (void)suggested;
-    struct s_client *c = h->data;
-    size_t room = c->ctl->limits.max_line_bytes + 1 - c->len;
-    *buf = uv_buf_init(c->buf + c->len, (unsigned)room);
-}
-
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
     struct s_client *c = s->data;
-    if (nread < 0) {
-        if (nread != UV_EOF) {
-            s_client_close(c);
-            return;
+    struct bsup_control *ctl = c->ctl;
+    if (nread == UV_ENOBUFS) { /* no room: wait until a request is served */
+        s_read_stop(c);
+        s_client_step(c);
+        return;
+    }
+    if (nread == UV_EOF) {
+        /* It sends no more: its slot is free now; what it sent is still answered, and a last
+         * request without a newline counts (the buffer has room: reading stops when full). */
+        s_read_stop(c);
+        c->eof = true;
+        s_client_uncount(c);
+        if (c->len > c->lines_end) {
+            c->buf[c->len++] = '\n';
+            c->lines_end = c->len;
         }
-        /* A last request without a newline still counts. */
-        if (c->len > 0 && !c->draining)
-            s_client_line(c, c->buf, c->len);
-        c->len = 0;
-        s_client_drain(c);
+        s_client_step(c);
+        return;
+    }
+    if (nread < 0) {
+        s_client_close(c);
         return;
     }
     if (nread == 0 || c->draining)
         return;
-    uv_timer_again(&c->idle);
-    size_t start = 0, scan = c->len; /* what was kept from earlier reads holds no newline */
-    const char *line;
-    size_t line_len;
+    size_t old = c->len;
+    uint64_t now = uv_now(ctl->loop);
     c->len += (size_t)nread;
-    while (!c->draining && bsup_control_next_line(c->buf, c->len, &start, &scan, &line, &line_len))
-        s_client_line(c, line, line_len);
-    if (c->closing)
-        return;
-    memmove(c->buf, c->buf + start, c->len - start);
-    c->len -= start;
-    if (c->len > c->ctl->limits.max_line_bytes) {
+    const char *nl = memrchr(c->buf + old, '\n', (size_t)nread);
+    if (nl) {
+        c->lines_end = (size_t)(nl - c->buf) + 1;
+        c->partial_since_ms = now; /* a line after it starts now, if any */
+    } else if (old == c->lines_end) {
+        c->partial_since_ms = now; /* the first byte of a new line */
+    }
+    if (c->len - c->lines_end > ctl->limits.max_line_bytes) {
         s_client_send(c, bsup_control_error("line_too_long",
                                             "request line longer than %zu bytes, closing",
-                                            c->ctl->limits.max_line_bytes));
-        c->len = 0;
+                                            ctl->limits.max_line_bytes));
+        c->len = c->lines_end;
         s_client_drain(c);
+        return;
     }
+    if (c->len > ctl->limits.max_line_bytes)
+        s_read_stop(c); /* full of whole lines: read on once some are served */
+    s_client_step(c);
+}
+
+/* Whether a client of this class may take a slot now. */
+static bool s_slot_free(const struct bsup_control *ctl, bool admin)
+{
+    const struct bsup_control_limits *lim = &ctl->limits;
+    size_t readers_max =
+        lim->max_clients > lim->reserved_clients ? lim->max_clients - lim->reserved_clients : 0;
+    return ctl->n_counted < lim->max_clients && (admin || ctl->n_readers < readers_max);
+}
+
+/* Clients whose peer has shut its end give up their slot now, before the loop reads their EOF:
+ * a burst of clients that connect and go must not turn the next one away. */
+static void s_reap_hung_up(struct bsup_control *ctl)
+{
+    size_t n = 0;
+    struct pollfd *fds = calloc(ctl->n_counted + 1, sizeof(*fds));
+    struct s_client **who = calloc(ctl->n_counted + 1, sizeof(*who));
+    if (!fds || !who)
+        goto out;
+    for (struct s_client *c = ctl->clients; c && n < ctl->n_counted; c = c->next) {
+        uv_os_fd_t fd;
+        if (!c->counted || uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0)
+            continue;
+        fds[n] = (struct pollfd){.fd = fd, .events = POLLRDHUP};
+        who[n++] = c;
+    }
+    if (n == 0 || poll(fds, n, 0) <= 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (!(fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+            continue;
+        bsup_log_debug("control client hung up, its slot is free client=%llu",
+                       (unsigned long long)who[i]->id);
+        s_client_uncount(who[i]);
+    }
+out:
+    free(fds);
+    free(who);
+}
+
+/* Counts a refused client; one warning per second at most: a flood must not flood the journal
+ * too. */
+static void s_log_refused(struct bsup_control *ctl, const struct s_client *c, const char *why)
+{
+    uint64_t now_ms = uv_now(ctl->loop);
+    ctl->refused++;
+    if (ctl->refused_logged_ms != 0 && now_ms - ctl->refused_logged_ms < 1000)
+        return;
+    bsup_log_warn("control client refused reason=%s clients=%zu max_clients=%zu "
+                  "reserved_clients=%zu refused=%llu uid=%u",
+                  why, ctl->n_counted, ctl->limits.max_clients, ctl->limits.reserved_clients,
+                  (unsigned long long)ctl->refused, (unsigned)c->peer.uid);
+    ctl->refused_logged_ms = now_ms;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -374,9 +755,9 @@ static void on_connection(uv_stream_t *server, int status)
     c->ctl = ctl;
     c->id = ++ctl->next_id;
     uv_pipe_init(ctl->loop, &c->pipe, 0);
-    uv_timer_init(ctl->loop, &c->idle);
+    uv_timer_init(ctl->loop, &c->timer);
     c->pipe.data = c;
-    c->idle.data = c;
+    c->timer.data = c;
     c->open_handles = 2;
     c->next = ctl->clients;
     if (c->next)
@@ -390,35 +771,50 @@ static void on_connection(uv_stream_t *server, int status)
     uv_os_fd_t fd;
     if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0)
         s_peer_identify(fd, &c->peer);
-    uv_timer_start(&c->idle, on_idle, ctl->limits.idle_timeout_ms, ctl->limits.idle_timeout_ms);
-    if (ctl->n_all > 2 * ctl->limits.max_clients) { /* not even worth an error line */
+    c->idle_since_ms = uv_now(ctl->loop);
+    json_t *refusal = NULL;
+    enum bsup_control_class cls =
+        ctl->h.classify ? ctl->h.classify(ctl->h.ctx, &c->peer, &refusal) : BSUP_CONTROL_READER;
+    c->admin = cls == BSUP_CONTROL_ADMIN;
+    /* Beyond twice the limit not even worth an error line; admins are bounded by their slots. */
+    if (!c->admin && ctl->n_all > 2 * ctl->limits.max_clients) {
+        json_decref(refusal);
         s_client_close(c);
         return;
     }
-    if (ctl->n_counted >= ctl->limits.max_clients) {
-        /* One warning per second at most: a flood must not flood the journal too. */
-        uint64_t now_ms = uv_now(ctl->loop);
-        ctl->refused++;
-        if (now_ms - ctl->refused_logged_ms >= 1000 || ctl->refused_logged_ms == 0) {
-            bsup_log_warn("too many control clients, refusing max_clients=%zu refused=%llu "
-                          "uid=%u",
-                          ctl->limits.max_clients, (unsigned long long)ctl->refused,
-                          (unsigned)c->peer.uid);
-            ctl->refused_logged_ms = now_ms;
-        }
-        s_client_send(c, bsup_control_error("too_many_clients",
-                                            "bsupd serves at most %zu clients at once; retry",
-                                            ctl->limits.max_clients));
+    if (cls == BSUP_CONTROL_REFUSED) {
+        s_log_refused(ctl, c, "permission");
+        s_client_send(c, refusal ? refusal
+                                 : bsup_control_error("permission_denied", "not allowed here"));
+        s_client_drain(c);
+        return;
+    }
+    json_decref(refusal);
+    if (!s_slot_free(ctl, c->admin))
+        s_reap_hung_up(ctl);
+    if (!s_slot_free(ctl, c->admin)) {
+        s_log_refused(ctl, c, "too_many_clients");
+        if (c->admin || ctl->limits.reserved_clients == 0)
+            s_client_send(c, bsup_control_error("too_many_clients",
+                                                "bsupd serves at most %zu clients at once; retry",
+                                                ctl->limits.max_clients));
+        else
+            s_client_send(c, bsup_control_error(
+                                 "too_many_clients",
+                                 "bsupd serves at most %zu clients at once, %zu of them only for "
+                                 "root and its admin group; retry",
+                                 ctl->limits.max_clients, ctl->limits.reserved_clients));
         s_client_drain(c);
         return;
     }
     c->counted = true;
     ctl->n_counted++;
-    bsup_log_debug("control client connected client=%llu uid=%u gid=%u pid=%d",
+    if (!c->admin)
+        ctl->n_readers++;
+    bsup_log_debug("control client connected client=%llu uid=%u gid=%u pid=%d class=%s",
                    (unsigned long long)c->id, (unsigned)c->peer.uid, (unsigned)c->peer.gid,
-                   (int)c->peer.pid);
-    if (uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) < 0)
-        s_client_close(c);
+                   (int)c->peer.pid, c->admin ? "admin" : "reader");
+    s_client_step(c); /* starts reading and the idle clock */
 }
 
 /* Whether something answers on path: then another daemon owns it. */
@@ -455,7 +851,7 @@ static int s_make_parent(const char *path, struct bsup_diag *diag)
     return 0;
 }
 
-static int s_listen_path(const char *path, gid_t gid, int *out_fd, struct bsup_diag *diag)
+static int s_listen_path(const char *path, int *out_fd, struct bsup_diag *diag)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     struct stat st;
@@ -481,7 +877,9 @@ static int s_listen_path(const char *path, gid_t gid, int *out_fd, struct bsup_d
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return bsup_diag_set(diag, BSUP_EIO, "cannot create a socket: %s", strerror(errno));
-    mode_t old = umask(0117); /* born 0660: no window where others could connect */
+    /* 0666: anyone may connect; the peer's credentials decide what it may do
+     * (docs/operations.md, "The control socket and its permissions"). */
+    mode_t old = umask(0111);
     int brc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
     int berr = errno;
     umask(old);
@@ -490,10 +888,7 @@ static int s_listen_path(const char *path, gid_t gid, int *out_fd, struct bsup_d
                            "cannot bind control socket %s: %s", path, strerror(berr));
         goto fail;
     }
-    if (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) != 0)
-        bsup_log_warn("cannot give the control socket to its group path=%s gid=%u error=%s", path,
-                      (unsigned)gid, strerror(errno));
-    if (chmod(path, 0660) != 0 || listen(fd, 128) != 0) {
+    if (chmod(path, 0666) != 0 || listen(fd, 128) != 0) {
         rc = bsup_diag_set(diag, BSUP_EIO, "cannot listen on control socket %s: %s", path,
                            strerror(errno));
         unlink(path);
@@ -506,9 +901,10 @@ fail:
     return rc;
 }
 
-int bsup_control_open(uv_loop_t *loop, const char *path, int listen_fd, gid_t socket_gid,
-                      const struct bsup_control_limits *limits, bsup_control_request_fn on_request,
-                      void *ctx, struct bsup_control **out, struct bsup_diag *diag)
+int bsup_control_open(uv_loop_t *loop, const char *path, int listen_fd,
+                      const struct bsup_control_limits *limits,
+                      const struct bsup_control_handlers *handlers, struct bsup_control **out,
+                      struct bsup_diag *diag)
 {
     struct bsup_control *ctl = calloc(1, sizeof(*ctl));
     int fd = listen_fd, rc;
@@ -517,10 +913,9 @@ int bsup_control_open(uv_loop_t *loop, const char *path, int listen_fd, gid_t so
         return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
     ctl->loop = loop;
     ctl->limits = *limits;
-    ctl->on_request = on_request;
-    ctl->ctx = ctx;
+    ctl->h = *handlers;
     if (fd < 0) {
-        if ((rc = s_listen_path(path, socket_gid, &fd, diag)))
+        if ((rc = s_listen_path(path, &fd, diag)))
             goto fail;
         if (!(ctl->path = strdup(path))) {
             rc = bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
@@ -534,12 +929,15 @@ int bsup_control_open(uv_loop_t *loop, const char *path, int listen_fd, gid_t so
             fcntl(fd, F_SETFL, flags | O_NONBLOCK);
         fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
+    uv_idle_init(loop, &ctl->turn);
+    ctl->turn.data = ctl;
+    ctl->turn_open = true;
     uv_pipe_init(loop, &ctl->listener, 0);
     ctl->listener.data = ctl;
     ctl->listener_open = true;
     if ((rc = uv_pipe_open(&ctl->listener, fd)) < 0 ||
         (rc = uv_listen((uv_stream_t *)&ctl->listener, 128, on_connection)) < 0) {
-        /* The handle is initialised: it must be closed through the loop. */
+        /* The handles are initialised: they must be closed through the loop. */
         rc = bsup_diag_set(diag, BSUP_EIO, "cannot listen on control socket %s: %s",
                            path ? path : "(activated)", uv_strerror(rc));
         bsup_control_close(ctl, NULL, NULL);
@@ -560,14 +958,9 @@ int bsup_control_reply(struct bsup_control *ctl, uint64_t client_id, json_t *rep
             continue;
         if (c->pending_replies > 0)
             c->pending_replies--;
+        c->idle_since_ms = uv_now(ctl->loop);
         s_client_send(c, reply);
-        if (c->closing)
-            return 0;
-        if (c->draining && c->pending_replies == 0) {
-            s_client_drain(c);
-        } else if (c->pending_replies == 0) {
-            uv_timer_again(&c->idle);
-        }
+        s_client_step(c);
         return 0;
     }
     json_decref(reply);
@@ -591,8 +984,17 @@ void bsup_control_close(struct bsup_control *ctl, bsup_close_fn cb, void *user)
         if (ctl->path)
             unlink(ctl->path);
     }
-    for (struct s_client *c = ctl->clients; c; c = c->next)
-        s_client_drain(c); /* after its pending replies, if any */
+    /* Each client sends no more: requests it has already sent are answered (shutting_down),
+     * an unfinished line is dropped, pending replies are awaited; then it is closed. */
+    for (struct s_client *c = ctl->clients; c; c = c->next) {
+        if (c->closing || c->draining)
+            continue;
+        s_read_stop(c);
+        c->eof = true;
+        c->len = c->lines_end;
+        s_client_uncount(c);
+        s_client_step(c);
+    }
 }
 
 void bsup_control_drop_clients(struct bsup_control *ctl)
@@ -604,4 +1006,9 @@ void bsup_control_drop_clients(struct bsup_control *ctl)
 size_t bsup_control_n_clients(const struct bsup_control *ctl)
 {
     return ctl->n_counted;
+}
+
+size_t bsup_control_max_reply_bytes(const struct bsup_control *ctl)
+{
+    return ctl->limits.max_queued_bytes ? ctl->limits.max_queued_bytes - 1 : 0;
 }

@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include "core/base/strmap.h"
 #include "daemon/daemon_internal.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
@@ -9,6 +10,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,8 @@
 #include <unistd.h>
 
 #define S_EVENT_MAX_AGE_S (30 * 86400)
-#define S_MAX_ROWS 100000 /* events and journal rows kept at most */
+#define S_MAX_ROWS 100000    /* events and journal rows kept at most */
+#define S_FILE_ERRORS_MAX 20 /* messages listed (and logged) per drop-in; the rest are counted */
 
 static int64_t s_now_s(void)
 {
@@ -90,12 +93,62 @@ static json_t *s_generations(struct bsup_daemon *d, struct bsup_diag *diag)
     return map;
 }
 
+/* The load's messages, each once: logged, and its errors listed under its file (file_errors[i]
+ * for set->files[i]) or, when about no listed file, in other. Per file the first
+ * S_FILE_ERRORS_MAX are kept and the rest counted in one "... and K more" line, so a drop-in
+ * with thousands of bad keys cannot flood the log or outgrow a control reply. */
+static int s_collect_msgs(const struct bsup_config_set *set, json_t **file_errors, json_t *other)
+{
+    struct bsup_strmap by_name = {0};
+    size_t *n_msgs = calloc(set->n_files + 1, sizeof(*n_msgs));
+    size_t *n_errors = calloc(set->n_files + 1, sizeof(*n_errors));
+    int rc = BSUP_ENOMEM;
+    if (!n_msgs || !n_errors || bsup_strmap_reserve(&by_name, set->n_files))
+        goto out;
+    for (size_t i = 0; i < set->n_files; i++)
+        if (bsup_strmap_put(&by_name, set->files[i].name, (void *)(uintptr_t)(i + 1)))
+            goto out;
+    for (size_t m = 0; m < set->n_msgs; m++) {
+        const struct bsup_config_msg *msg = &set->msgs[m];
+        bool error = msg->severity == BSUP_CONFIG_ERROR;
+        uintptr_t at = msg->file ? (uintptr_t)bsup_strmap_get(&by_name, msg->file) : 0;
+        if (at == 0 || ++n_msgs[at - 1] <= S_FILE_ERRORS_MAX)
+            bsup_log(error ? BSUP_LOG_ERR : BSUP_LOG_WARNING, "%s file=%s", msg->text,
+                     msg->file ? msg->file : "-");
+        if (!error)
+            continue;
+        if (at == 0)
+            json_array_append_new(other, json_string(msg->text));
+        else if (++n_errors[at - 1] <= S_FILE_ERRORS_MAX)
+            json_array_append_new(file_errors[at - 1], json_string(msg->text));
+    }
+    for (size_t i = 0; i < set->n_files; i++) {
+        const char *name = set->files[i].name;
+        if (n_msgs[i] > S_FILE_ERRORS_MAX)
+            bsup_log_warn("%s: \u2026 and %zu more messages not logged file=%s", name,
+                          n_msgs[i] - S_FILE_ERRORS_MAX, name);
+        if (n_errors[i] > S_FILE_ERRORS_MAX) {
+            char line[512];
+            snprintf(line, sizeof(line), "%s: \u2026 and %zu more errors", name,
+                     n_errors[i] - S_FILE_ERRORS_MAX);
+            json_array_append_new(file_errors[i], json_string(line));
+        }
+    }
+    rc = 0;
+out:
+    bsup_strmap_cleanup(&by_name);
+    free(n_msgs);
+    free(n_errors);
+    return rc;
+}
+
 int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **out_result)
 {
     struct bsup_diag diag = {0};
     struct bsup_config_set set;
     struct bsup_store_apply_stats stats = {0};
     json_t *before = NULL, *after = NULL, *files = NULL, *errors = NULL, *load = NULL;
+    json_t **file_errors = NULL;
     int rc = 0;
 
     bsup_config_set_init(&set);
@@ -107,9 +160,14 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
     }
     if ((rc = bsup_config_load_dir(d->settings->config_dir, &set, &diag)))
         goto fail;
-    for (size_t i = 0; i < set.n_msgs; i++)
-        bsup_log(set.msgs[i].severity == BSUP_CONFIG_ERROR ? BSUP_LOG_ERR : BSUP_LOG_WARNING,
-                 "%s file=%s", set.msgs[i].text, set.msgs[i].file ? set.msgs[i].file : "-");
+    errors = json_array();
+    file_errors = calloc(set.n_files + 1, sizeof(*file_errors));
+    for (size_t i = 0; file_errors && i < set.n_files; i++)
+        file_errors[i] = json_array();
+    if (!errors || !file_errors || s_collect_msgs(&set, file_errors, errors)) {
+        rc = bsup_diag_set(&diag, BSUP_ENOMEM, "out of memory");
+        goto fail;
+    }
     if ((rc = bsup_store_apply_config(d->store, &set, s_now_s(), &stats, &diag)))
         goto fail;
     if (!(after = s_generations(d, &diag))) {
@@ -153,30 +211,21 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
              (unsigned long long)h);
     bool same = !stats.added && !stats.changed && !stats.removed && strcmp(sig, d->load_sig) == 0;
     files = json_array();
-    errors = json_array();
     size_t rejected = 0;
     for (size_t i = 0; i < set.n_files; i++) {
-        json_t *file_errors = json_array();
-        for (size_t m = 0; m < set.n_msgs; m++)
-            if (set.msgs[m].severity == BSUP_CONFIG_ERROR && set.msgs[m].file &&
-                strcmp(set.msgs[m].file, set.files[i].name) == 0)
-                json_array_append_new(file_errors, json_string(set.msgs[m].text));
         if (!set.files[i].ok) {
             rejected++;
-            json_t *first = json_array_get(file_errors, 0);
+            json_t *first = json_array_get(file_errors[i], 0);
             if (!same)
                 bsup_daemon_event(d, NULL, "config.file_rejected", request_id,
                                   "%s rejected; its services keep their last good state: %s",
                                   set.files[i].name, first ? json_string_value(first) : "errors");
         }
-        json_array_append_new(files, json_pack("{s:s, s:b, s:I, s:o}", "name", set.files[i].name,
+        json_array_append_new(files, json_pack("{s:s, s:b, s:I, s:O}", "name", set.files[i].name,
                                                "ok", set.files[i].ok, "services",
                                                (json_int_t)set.files[i].n_services, "errors",
-                                               file_errors));
+                                               file_errors[i]));
     }
-    for (size_t m = 0; m < set.n_msgs; m++)
-        if (set.msgs[m].severity == BSUP_CONFIG_ERROR)
-            json_array_append_new(errors, json_string(set.msgs[m].text));
     load = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O}", "ok",
                      rejected == 0, "at", (json_int_t)s_now_s(), "files", (json_int_t)set.n_files,
                      "files_rejected", (json_int_t)rejected, "services",
@@ -224,6 +273,9 @@ fail:
         *out_result = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", bsup_err_name(rc), "message",
                                 diag.message);
 out:
+    for (size_t i = 0; file_errors && i < set.n_files; i++)
+        json_decref(file_errors[i]);
+    free(file_errors);
     json_decref(load);
     json_decref(files);
     json_decref(errors);
@@ -519,10 +571,11 @@ int bsup_daemon_main(const struct bsup_options *opts)
         /* The socket first: a second bsupd must not touch the database of a live one. */
         int fd = bsup_notify_listen_fd();
         struct bsup_control_limits limits = BSUP_CONTROL_LIMITS_DEFAULT;
+        struct bsup_control_handlers handlers = {
+            .on_request = bsup_daemon_on_request, .classify = bsup_daemon_classify, .ctx = &d};
         if (fd == BSUP_EINVAL)
             goto out;
-        if (bsup_control_open(&d.loop, s->socket, fd, d.read_gid, &limits, bsup_daemon_on_request,
-                              &d, &d.control, &diag)) {
+        if (bsup_control_open(&d.loop, s->socket, fd, &limits, &handlers, &d.control, &diag)) {
             bsup_log_err("%s", diag.message);
             goto out;
         }

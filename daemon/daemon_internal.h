@@ -61,6 +61,11 @@ struct bsup_daemon {
 json_t *bsup_daemon_on_request(void *ctx, uint64_t client_id, const struct bsup_peer *peer,
                                json_t *request);
 
+/* Who a new control client is, from its credentials at connect (bsup_control_classify_fn):
+ * root, bsupd's own uid and admin_group are admins, read_group readers, anyone else refused. */
+enum bsup_control_class bsup_daemon_classify(void *ctx, const struct bsup_peer *peer,
+                                             json_t **out_refusal);
+
 /* Loads the drop-ins and applies them (one transaction). *out_result (may be NULL) gets a
  * summary object. Returns 0 or a negative code (directory unreadable, store failure); the
  * previous state stays in place on failure. */

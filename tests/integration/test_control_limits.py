@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Abuse of the control socket: 100 clients at once (64 are served, the rest get a
 too_many_clients line), garbage, 1 MiB lines with and without a newline, a half line left
-hanging, and a client that never reads its replies. Everyone gets an answer or a clean
-error/close, the daemon keeps answering, and its VmRSS stays bounded."""
+hanging, and a client that pipelines requests and never reads its replies (bsupd stops
+serving it once its output backs up, and closes it when it has taken none for 30 s). Everyone
+gets an answer or a clean error/close, the daemon keeps answering, and its VmRSS stays
+bounded."""
 import json
 import os
 import socket
@@ -107,7 +109,7 @@ half.connect(d.sock)
 half.sendall(b'{"cmd":"sta')
 slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 slow.connect(d.sock)
-slow.settimeout(20)
+slow.settimeout(60)  # closed by bsupd after 30 s without taking any output
 slow_result = []
 
 

@@ -26,7 +26,7 @@ check("never reconciled" in r.stdout and "api" in r.stdout and "worker" in r.std
 
 # status, JSON: documented fields.
 j = d.ctl_json("status")
-check(j["ok"] is True and j["protocol"] == 1 and j["attention"] is False, "status json: %r" % j)
+check(j["ok"] is True and j["protocol"] == 2 and j["attention"] is False, "status json: %r" % j)
 svc = {s["service"]: s for s in j["services"]}
 check(set(svc) == {"api", "worker"}, "services: %r" % svc.keys())
 for key in ("environment", "mode", "generation", "state", "source_file", "config",
@@ -86,6 +86,25 @@ check(svc["worker"]["config"] != "ok" and svc["worker"]["attention"] is True, "w
 check(j["attention"] is True and j["daemon"]["last_load"]["files_rejected"] == 1, "attention")
 r = d.ctl("status", expect=1)
 check("20-worker.yaml" in r.stdout and "Rejected files" in r.stdout, "rejected shown")
+
+# Each error is listed once (under its file), at most 20 per file, then a count of the rest;
+# the log shows no more either.
+d.write("30-noisy.yaml", "service_name: noisy\n" + "".join("bad_key_%02d: 1\n" % i
+                                                         for i in range(30)))
+j = d.ctl_json("reload", expect=1)
+load = j["loaded"]
+files = {f["name"]: f for f in load["file_list"]}
+check(load["errors"] == [], "errors listed twice: %r" % load["errors"])
+check(files["20-worker.yaml"]["errors"] and len(files["20-worker.yaml"]["errors"]) < 20,
+      "worker errors: %r" % files["20-worker.yaml"]["errors"])
+noisy = files["30-noisy.yaml"]["errors"]
+check(len(noisy) == 21 and len(set(noisy)) == 21 and "bad_key_00" in noisy[0],
+      "noisy errors: %r" % noisy)
+check(noisy[-1].startswith("30-noisy.yaml: \u2026 and ") and noisy[-1].endswith(" more errors"),
+      "noisy count line: %r" % noisy[-1])
+check(d.logtext().count("bad_key_2") == 0, "the log has the capped errors too")
+os.unlink(os.path.join(d.conf, "30-noisy.yaml"))
+d.ctl("reload", expect=1)
 
 # SIGHUP does the same as reload.
 d.write("20-worker.yaml", GOOD_WORKER % 5)

@@ -6,6 +6,7 @@
 #include "daemon/control.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <linux/sockios.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,9 @@
 #include <unistd.h>
 
 #define S_MAX_LINES 16
-#define S_MAX_REQUESTS 16
+#define S_MAX_REQUESTS 32
+#define S_MAX_CLASSES 8
+#define S_CLIENT_IN (5 * 1024 * 1024) /* room for a whole reply of up to 4 MiB */
 
 struct fixture {
     uv_loop_t loop;
@@ -27,6 +30,10 @@ struct fixture {
     bool defer;         /* on_request answers later (returns NULL) */
     bool in_close_call; /* set around bsup_control_close */
     int closed;         /* close callbacks seen */
+    size_t big_reply;   /* > 0: on_request answers with an array of this many numbers */
+    enum bsup_control_class classes[S_MAX_CLASSES]; /* per connection, in accept order */
+    size_t n_classes;                               /* classes set; beyond: readers */
+    size_t n_classified;
     size_t n_requests;
     json_t *requests[S_MAX_REQUESTS];
     uint64_t client_ids[S_MAX_REQUESTS];
@@ -38,8 +45,9 @@ struct client {
     struct fixture *f;
     uv_pipe_t pipe;
     int fd;
-    char in[8192];
+    char *in; /* S_CLIENT_IN */
     size_t in_len;
+    size_t longest_line; /* bytes */
     json_t *lines[S_MAX_LINES];
     size_t n_lines;
     bool eof; /* EOF or a read error: the server closed the connection */
@@ -59,7 +67,25 @@ static json_t *on_request(void *ctx, uint64_t client_id, const struct bsup_peer 
     f->n_requests++;
     if (f->defer)
         return NULL;
+    if (f->big_reply) {
+        json_t *numbers = json_array();
+        for (size_t i = 0; i < f->big_reply; i++)
+            json_array_append_new(numbers, json_integer((json_int_t)i));
+        return json_pack("{s:b, s:o}", "ok", 1, "numbers", numbers);
+    }
     return json_pack("{s:b, s:O}", "ok", 1, "echo", request);
+}
+
+static enum bsup_control_class on_classify(void *ctx, const struct bsup_peer *peer,
+                                           json_t **out_refusal)
+{
+    struct fixture *f = ctx;
+    (void)peer;
+    size_t i = f->n_classified++;
+    enum bsup_control_class cls = i < f->n_classes ? f->classes[i] : BSUP_CONTROL_READER;
+    if (cls == BSUP_CONTROL_REFUSED)
+        *out_refusal = bsup_control_error("permission_denied", "not you");
+    return cls;
 }
 
 static void on_control_closed(void *user)
@@ -72,9 +98,8 @@ static void on_control_closed(void *user)
 static void s_open(struct fixture *f)
 {
     struct bsup_diag diag = {0};
-    assert_int_equal(bsup_control_open(&f->loop, f->path, -1, (gid_t)-1, &f->limits, on_request, f,
-                                       &f->ctl, &diag),
-                     0);
+    struct bsup_control_handlers h = {.on_request = on_request, .classify = on_classify, .ctx = f};
+    assert_int_equal(bsup_control_open(&f->loop, f->path, -1, &f->limits, &h, &f->ctl, &diag), 0);
 }
 
 /* Closes the server; with drop_clients, without waiting for them (as bsupd's exit path). */
@@ -99,7 +124,8 @@ static int setup(void **state)
     assert_true((size_t)snprintf(f->path, sizeof(f->path), "%s/ctl.sock", f->dir) <
                 sizeof(f->path));
     f->limits = BSUP_CONTROL_LIMITS_DEFAULT;
-    alarm(20); /* a hang fails the test instead of the ctest timeout */
+    f->limits.reserved_clients = 0; /* the tests of the reserve set it */
+    alarm(20);                      /* a hang fails the test instead of the ctest timeout */
     *state = f;
     return 0;
 }
@@ -130,7 +156,7 @@ static void on_client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     struct client *cl = h->data;
-    *buf = uv_buf_init(cl->in + cl->in_len, (unsigned)(sizeof(cl->in) - cl->in_len));
+    *buf = uv_buf_init(cl->in + cl->in_len, (unsigned)(S_CLIENT_IN - cl->in_len));
 }
 
 static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -152,6 +178,8 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (!cl->lines[cl->n_lines])
             fail_msg("reply is not JSON: %.*s", (int)len, cl->in);
         cl->n_lines++;
+        if (len > cl->longest_line)
+            cl->longest_line = len;
         memmove(cl->in, nl + 1, cl->in_len - len - 1);
         cl->in_len -= len + 1;
     }
@@ -163,6 +191,8 @@ static void s_connect(struct fixture *f, struct client *cl)
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     memset(cl, 0, sizeof(*cl));
     cl->f = f;
+    cl->in = malloc(S_CLIENT_IN);
+    assert_non_null(cl->in);
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
     cl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(cl->fd >= 0);
@@ -188,6 +218,8 @@ static void s_disconnect(struct client *cl)
     for (size_t i = 0; i < cl->n_lines; i++)
         json_decref(cl->lines[i]);
     cl->n_lines = 0;
+    free(cl->in);
+    cl->in = NULL;
 }
 
 /* Writes everything now (the socket buffer takes it): one write(2) per call. */
@@ -371,13 +403,15 @@ static void test_request_split_across_writes(void **state)
     const char *req = "{\"id\":42,\"cmd\":\"reconcile\",\"service\":\"api\"}\r\n";
     s_open(f);
     s_connect(f, &cl);
-    /* One byte per write, each read by the server before the next is sent. */
+    /* One byte per write, each read by the server before the next is sent; served once the
+     * newline is there. */
     for (size_t i = 0; req[i]; i++) {
         s_send(&cl, req + i, 1);
         s_wait_consumed(&cl);
-        assert_int_equal(f->n_requests, req[i + 1] ? 0 : 1);
+        assert_int_equal(f->n_requests, 0);
     }
     s_wait_lines(&cl, 1);
+    assert_int_equal(f->n_requests, 1);
     s_assert_echo(cl.lines[0], 42);
     assert_string_equal(json_string_value(json_object_get(f->requests[0], "service")), "api");
     s_disconnect(&cl);
@@ -733,8 +767,386 @@ static void test_close_and_drop_at_once(void **state)
     s_disconnect(&cl);
 }
 
+/* ---- deadlines, slots and fairness (the adversarial findings) ---- */
+
+/* Sends one byte of text every period_ms until the text is used up or the server closed. */
+struct s_drip {
+    struct client *cl;
+    uv_timer_t timer;
+    const char *text;
+    size_t sent;
+    uint64_t first_ms, eof_ms;
+    bool done;
+};
+
+static void on_drip(uv_timer_t *t)
+{
+    struct s_drip *d = t->data;
+    if (d->cl->eof || !d->text[d->sent]) {
+        d->eof_ms = uv_now(t->loop);
+        d->done = true;
+        uv_timer_stop(t);
+        return;
+    }
+    if (d->sent == 0)
+        d->first_ms = uv_now(t->loop);
+    uv_buf_t buf = uv_buf_init((char *)d->text + d->sent, 1);
+    if (uv_try_write((uv_stream_t *)&d->cl->pipe, &buf, 1) == 1)
+        d->sent++;
+}
+
+/* Drips text into cl, period_ms per byte, until done; returns the bytes the server took. */
+static size_t s_drip(struct client *cl, const char *text, uint64_t period_ms)
+{
+    struct s_drip d = {.cl = cl, .text = text};
+    uv_timer_init(&cl->f->loop, &d.timer);
+    d.timer.data = &d;
+    uv_timer_start(&d.timer, on_drip, 0, period_ms);
+    while (!d.done)
+        uv_run(&cl->f->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&d.timer, NULL);
+    uv_run(&cl->f->loop, UV_RUN_NOWAIT);
+    return d.sent;
+}
+
+static void test_slow_drip_meets_the_request_deadline(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    /* 200 bytes at one per 5 ms would take a second; each byte used to re-arm the idle timer. */
+    char text[201];
+    memset(text, ' ', 200);
+    text[0] = '{';
+    text[200] = '\0';
+    f->limits.request_timeout_ms = 60;
+    f->limits.idle_timeout_ms = 5000;
+    s_open(f);
+    s_connect(f, &cl);
+    size_t sent = s_drip(&cl, text, 5);
+    s_wait_eof(&cl);
+    assert_true(sent < 200); /* cut off before the drip ended */
+    assert_int_equal(cl.n_lines, 1);
+    assert_string_equal(s_error_code(cl.lines[0]), "request_timeout");
+    assert_int_equal(f->n_requests, 0);
+    s_disconnect(&cl);
+}
+
+static void test_lines_in_time_are_served(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    /* The deadline runs per line, from its first byte: two lines each dripped within it. */
+    f->limits.request_timeout_ms = 400;
+    s_open(f);
+    s_connect(f, &cl);
+    s_drip(&cl, "{\"id\":1}\n", 2);
+    s_wait_lines(&cl, 1);
+    s_drip(&cl, "{\"id\":2}\n", 2);
+    s_wait_lines(&cl, 2);
+    s_assert_echo(cl.lines[0], 1);
+    s_assert_echo(cl.lines[1], 2);
+    assert_false(cl.eof);
+    s_disconnect(&cl);
+}
+
+static void test_empty_lines_do_not_keep_a_client(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    char text[201];
+    memset(text, '\n', 200);
+    text[200] = '\0';
+    f->limits.idle_timeout_ms = 60;
+    s_open(f);
+    s_connect(f, &cl);
+    size_t sent = s_drip(&cl, text, 5);
+    s_wait_eof(&cl);
+    assert_true(sent < 200);
+    assert_int_equal(cl.n_lines, 1);
+    assert_string_equal(s_error_code(cl.lines[0]), "idle_timeout");
+    s_disconnect(&cl);
+}
+
+static void test_reserved_slots_for_admins(void **state)
+{
+    struct fixture *f = *state;
+    struct client r[3], a[2];
+    static const enum bsup_control_class order[] = {BSUP_CONTROL_READER, BSUP_CONTROL_READER,
+                                                    BSUP_CONTROL_READER, BSUP_CONTROL_ADMIN,
+                                                    BSUP_CONTROL_ADMIN};
+    memcpy(f->classes, order, sizeof(order));
+    f->n_classes = 5;
+    f->limits.max_clients = 3;
+    f->limits.reserved_clients = 1;
+    s_open(f);
+    /* Readers take what is not reserved... */
+    s_connect(f, &r[0]);
+    s_connect(f, &r[1]);
+    s_wait_clients(f, 2);
+    s_connect(f, &r[2]);
+    s_wait_lines(&r[2], 1);
+    assert_string_equal(s_error_code(r[2].lines[0]), "too_many_clients");
+    s_wait_eof(&r[2]);
+    /* ...an admin still gets in and is served... */
+    s_connect(f, &a[0]);
+    s_wait_clients(f, 3);
+    s_send_str(&a[0], "{\"id\":9}\n");
+    s_wait_lines(&a[0], 1);
+    s_assert_echo(a[0].lines[0], 9);
+    /* ...and max_clients still holds for admins. */
+    s_connect(f, &a[1]);
+    s_wait_lines(&a[1], 1);
+    assert_string_equal(s_error_code(a[1].lines[0]), "too_many_clients");
+    assert_int_equal(bsup_control_n_clients(f->ctl), 3);
+    for (size_t i = 0; i < 3; i++)
+        s_disconnect(&r[i]);
+    for (size_t i = 0; i < 2; i++)
+        s_disconnect(&a[i]);
+}
+
+static void test_refused_peer_is_told_at_once(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl, ok;
+    f->classes[0] = BSUP_CONTROL_REFUSED;
+    f->n_classes = 1;
+    f->limits.max_clients = 1;
+    s_open(f);
+    /* Told before it sends anything, and it holds no slot. */
+    s_connect(f, &cl);
+    s_wait_lines(&cl, 1);
+    assert_string_equal(s_error_code(cl.lines[0]), "permission_denied");
+    s_wait_eof(&cl);
+    s_connect(f, &ok);
+    s_send_str(&ok, "{\"id\":1}\n");
+    s_wait_lines(&ok, 1);
+    s_assert_echo(ok.lines[0], 1);
+    assert_int_equal(f->n_requests, 1);
+    s_disconnect(&cl);
+    s_disconnect(&ok);
+}
+
+static void test_hung_up_client_frees_its_slot(void **state)
+{
+    struct fixture *f = *state;
+    struct client gone, next;
+    f->limits.max_clients = 1;
+    f->defer = true;
+    s_open(f);
+    /* It asks, and hangs up before its (deferred) answer comes. */
+    s_connect(f, &gone);
+    s_send_str(&gone, "{\"id\":1}\n");
+    while (f->n_requests == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    s_disconnect(&gone);
+    s_wait_clients(f, 0);
+    f->defer = false;
+    s_connect(f, &next);
+    s_send_str(&next, "{\"id\":2}\n");
+    s_wait_lines(&next, 1);
+    s_assert_echo(next.lines[0], 2);
+    /* The late answer to the one that left goes nowhere, harmlessly. */
+    bsup_control_reply(f->ctl, f->client_ids[0], json_pack("{s:b}", "ok", 1));
+    s_disconnect(&next);
+}
+
+static void test_connect_and_go_burst_frees_slots(void **state)
+{
+    struct fixture *f = *state;
+    struct client gone[2], next;
+    f->limits.max_clients = 2;
+    s_open(f);
+    /* Both connect and hang up before bsupd has even accepted them; the next one comes in the
+     * same accept burst. */
+    s_connect(f, &gone[0]);
+    s_connect(f, &gone[1]);
+    s_disconnect(&gone[0]);
+    s_disconnect(&gone[1]);
+    s_connect(f, &next);
+    s_send_str(&next, "{\"id\":3}\n");
+    s_wait_lines(&next, 1);
+    s_assert_echo(next.lines[0], 3);
+    s_disconnect(&next);
+}
+
+static void test_oversized_reply_is_truncated_not_dropped(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    f->limits.max_queued_bytes = 4096;
+    f->big_reply = 5000; /* about 24 KB encoded */
+    s_open(f);
+    s_connect(f, &cl);
+    s_send_str(&cl, "{\"id\":5}\n");
+    s_wait_lines(&cl, 1);
+    json_t *r = cl.lines[0];
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_true(json_is_true(json_object_get(r, "truncated")));
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 5);
+    size_t n = json_array_size(json_object_get(r, "numbers"));
+    assert_true(n > 100 && n < 5000);
+    assert_true(cl.longest_line < 4096);
+    /* The first elements are kept, in order; the connection serves on. */
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(r, "numbers"), n - 1)),
+                     (json_int_t)n - 1);
+    f->big_reply = 0;
+    s_send_str(&cl, "{\"id\":6}\n");
+    s_wait_lines(&cl, 2);
+    s_assert_echo(cl.lines[1], 6);
+    assert_false(cl.eof);
+    s_disconnect(&cl);
+}
+
+static void test_encode_within(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t max;
+        const char *out; /* NULL: cannot fit */
+    } cases[] = {
+        {"{\"a\":[1,2,3,4,5,6,7,8,9,10]}", 28, "{\"a\":[1,2,3,4,5,6,7,8,9,10]}"}, /* fits */
+        {"{\"a\":[1,2,3,4,5,6,7,8,9,10]}", 27, "{\"a\":[1],\"truncated\":true}"},
+        {"{\"a\":[1,2,3,4,5,6,7,8,9,10]}", 25, "{\"a\":[],\"truncated\":true}"},
+        {"{\"a\":[1,2,3,4,5,6,7,8,9,10]}", 24, NULL}, /* not even with the array empty */
+        /* the longest array is cut first, then whichever is longest */
+        {"{\"s\":[1,2,3,4,5,6],\"l\":[1,2,3,4,5,6,7,8]}", 40,
+         "{\"s\":[1,2],\"l\":[1,2,3],\"truncated\":true}"},
+        {"{\"x\":{\"rows\":[[1,2],[3,4],[5,6],[7,8]]}}", 39,
+         "{\"x\":{\"rows\":[[1,2]]},\"truncated\":true}"},
+        {"{\"s\":\"a string longer than the limit\"}", 20, NULL}, /* nothing to cut */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *in = json_loads(cases[i].in, JSON_PRESERVE_ORDER, NULL);
+        assert_non_null(in);
+        char *before = json_dumps(in, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        size_t len = 0;
+        char *out = bsup_control_encode_within(in, cases[i].max, &len);
+        if (!cases[i].out) {
+            assert_null(out);
+        } else {
+            assert_non_null(out);
+            /* Compare as JSON: where "truncated" lands is not the point. */
+            json_t *got = json_loads(out, 0, NULL), *want = json_loads(cases[i].out, 0, NULL);
+            if (!json_equal(got, want))
+                fail_msg("case %zu: got %s, want %s", i, out, cases[i].out);
+            assert_int_equal(len, strlen(out));
+            assert_true(len <= cases[i].max);
+            json_decref(got);
+            json_decref(want);
+        }
+        /* The caller's reply is untouched. */
+        char *after = json_dumps(in, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        assert_string_equal(before, after);
+        free(before);
+        free(after);
+        free(out);
+        json_decref(in);
+    }
+}
+
+/* The order in which the server served the clients' requests, as client letters. */
+static void s_served_order(struct fixture *f, uint64_t ids[], const char *names, char *out)
+{
+    for (size_t i = 0; i < f->n_requests; i++) {
+        out[i] = '?';
+        for (size_t k = 0; names[k]; k++)
+            if (f->client_ids[i] == ids[k])
+                out[i] = names[k];
+    }
+    out[f->n_requests] = '\0';
+}
+
+static void test_requests_are_served_in_turns(void **state)
+{
+    struct fixture *f = *state;
+    struct client heavy, reader, admin;
+    char many[12 * 10 + 1] = "", order[S_MAX_REQUESTS + 1];
+    static const enum bsup_control_class classes[] = {BSUP_CONTROL_READER, BSUP_CONTROL_READER,
+                                                      BSUP_CONTROL_ADMIN};
+    memcpy(f->classes, classes, sizeof(classes));
+    f->n_classes = 3;
+    s_open(f);
+    s_connect(f, &heavy);
+    s_connect(f, &reader);
+    s_connect(f, &admin);
+    s_wait_clients(f, 3);
+    /* One client pipelines ten requests; then two more clients ask once each. */
+    for (int i = 0; i < 10; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "{\"id\":%d}\n", i);
+    s_send_str(&heavy, many);
+    s_wait_consumed(&heavy);
+    s_send_str(&reader, "{\"id\":100}\n");
+    s_send_str(&admin, "{\"id\":200}\n");
+    s_wait_lines(&heavy, 10);
+    s_wait_lines(&reader, 1);
+    s_wait_lines(&admin, 1);
+    assert_int_equal(f->n_requests, 12);
+    /* The heavy client's requests go one per turn: the others wait at most one of them, and
+     * the admin is served first in its turn. */
+    uint64_t ids[3];
+    ids[0] = f->client_ids[0];
+    for (size_t i = 0; i < f->n_requests; i++) {
+        if (json_integer_value(json_object_get(f->requests[i], "id")) == 100)
+            ids[1] = f->client_ids[i];
+        if (json_integer_value(json_object_get(f->requests[i], "id")) == 200)
+            ids[2] = f->client_ids[i];
+    }
+    s_served_order(f, ids, "hra", order);
+    const char *r = strchr(order, 'r'), *a = strchr(order, 'a');
+    if (!r || !a || r - order > 2 || a - order > 1 || a > r)
+        fail_msg("served in the order %s (h: the heavy client)", order);
+    for (int i = 0; i < 10; i++)
+        s_assert_echo(heavy.lines[i], i); /* and each client's replies stay in order */
+    s_disconnect(&heavy);
+    s_disconnect(&reader);
+    s_disconnect(&admin);
+}
+
+static void test_next_request_waits_for_the_reply_to_be_taken(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    f->big_reply = 200000; /* about 1.3 MB, more than the socket takes at once */
+    s_open(f);
+    s_connect(f, &cl);
+    uv_read_stop((uv_stream_t *)&cl.pipe);
+    s_send_str(&cl, "{\"id\":1}\n{\"id\":2}\n{\"id\":3}\n");
+    while (f->n_requests == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    for (int i = 0; i < 50; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(f->n_requests, 1); /* no more work while its reply sits unread */
+    assert_int_equal(uv_read_start((uv_stream_t *)&cl.pipe, on_client_alloc, on_client_read), 0);
+    s_wait_lines(&cl, 3);
+    assert_int_equal(f->n_requests, 3);
+    assert_false(cl.eof);
+    s_disconnect(&cl);
+}
+
+static void test_client_that_takes_no_output_is_closed(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    f->big_reply = 200000;
+    f->limits.idle_timeout_ms = 50;
+    s_open(f);
+    s_connect(f, &cl);
+    uv_read_stop((uv_stream_t *)&cl.pipe);
+    s_send_str(&cl, "{\"id\":1}\n");
+    while (f->n_requests == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    s_wait_clients(f, 0);
+    /* What it reads now ends before the reply does. */
+    assert_int_equal(uv_read_start((uv_stream_t *)&cl.pipe, on_client_alloc, on_client_read), 0);
+    s_wait_eof(&cl);
+    assert_int_equal(cl.n_lines, 0);
+    s_disconnect(&cl);
+}
+
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* as bsupd: a client that hung up costs an EPIPE */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_splitter),
         cmocka_unit_test(test_peer_in_group),
@@ -754,6 +1166,21 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_drop_clients_hurries_a_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_and_drop_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_drip_meets_the_request_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lines_in_time_are_served, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_lines_do_not_keep_a_client, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reserved_slots_for_admins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_peer_is_told_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hung_up_client_frees_its_slot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_and_go_burst_frees_slots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_reply_is_truncated_not_dropped, setup,
+                                        teardown),
+        cmocka_unit_test(test_encode_within),
+        cmocka_unit_test_setup_teardown(test_requests_are_served_in_turns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_next_request_waits_for_the_reply_to_be_taken, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_client_that_takes_no_output_is_closed, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("control", tests, NULL, NULL);
 }
