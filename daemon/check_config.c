@@ -56,6 +56,11 @@ static void s_print_table(FILE *out, const struct bsup_service *svc,
         } else if (strcmp(full, "mode") == 0) {
             snprintf(buf, sizeof(buf), "%s (daemon)", bsup_mode_name(settings->mode));
             fallback = buf;
+        } else if (strcmp(full, "backup.require_encryption") == 0) {
+            bool prod = svc->environment == BSUP_ENV_PROD;
+            snprintf(buf, sizeof(buf), "%s (default in %s)", prod ? "true" : "false",
+                     prod ? "prod" : "dev and staging");
+            fallback = buf;
         } else if (strcmp(full, "interval") == 0) {
             char d[24];
             bsup_duration_format(settings->interval_s, d, sizeof(d));

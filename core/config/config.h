@@ -45,6 +45,22 @@ struct bsup_health_check {
     int64_t grace_period_s; /* Auto Scaling HealthCheckGracePeriod when a target group is used */
 };
 
+/* Backup verification of the service's database (core/reconcile/backup.h). */
+struct bsup_backup {
+    int64_t max_age_s;            /* the newest backup must be younger than this */
+    int require_encryption;       /* 0 false, 1 true, -1 (unset): true in prod only */
+    char *restore_test;           /* "off" or a duration: how often to run a restore drill */
+    char *restore_instance_class; /* NULL: the drill restores with the snapshot's class */
+    bool allow_disruptive;        /* may turn RDS backups on from 0 (restarts the instance) */
+    int64_t password_max_age_s;   /* prod: the password secret rotated within this */
+};
+
+/* The service's ElastiCache replication group. */
+struct bsup_cache {
+    int64_t snapshot_retention; /* days; 0: not declared (the group is then not checked unless
+                                 * resources.cache_replication_group names it) */
+};
+
 struct bsup_service {
     char *service_name;
     int environment; /* enum bsup_environment */
@@ -65,6 +81,8 @@ struct bsup_service {
     int64_t interval_s;       /* 0: the daemon's interval */
     struct bsup_resources resources;
     struct bsup_health_check health_check;
+    struct bsup_backup backup;
+    struct bsup_cache cache;
 
     /* Where it was declared (not part of the content hash). */
     char *source_file; /* file name within the config directory */

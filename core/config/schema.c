@@ -1,6 +1,8 @@
 /* The key tables: adding a setting is one row here plus its field in core/config/config.h. */
 #include "core/config/config.h"
 
+#include "core/base/units.h"
+
 #include <ctype.h>
 #include <stddef.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 static const char *const s_environments[] = {"dev", "staging", "prod", NULL};
 static const char *const s_modes[] = {"observe", "enforce", NULL};
 static const char *const s_log_levels[] = {"error", "warning", "notice", "info", "debug", NULL};
+static const char *const s_false_true[] = {"false", "true", NULL};
 
 static bool s_all(const char *s, const char *allowed_extra, bool upper)
 {
@@ -142,6 +145,77 @@ static const struct bsup_config_key s_health_check_keys[] = {
     {0},
 };
 
+static const char *s_check_restore_test(const char *v)
+{
+    int64_t s;
+    if (strcmp(v, "off") == 0)
+        return NULL;
+    if (bsup_duration_parse(v, &s) || s < 86400 || s > 365 * 86400)
+        return "must be off or a duration from 1d to 365d, such as 7d";
+    return NULL;
+}
+
+static const char *s_check_db_class(const char *v)
+{
+    if (strncmp(v, "db.", 3) != 0 || s_check_instance_type(v + 3))
+        return "must look like an RDS instance class, e.g. db.t3.micro";
+    return NULL;
+}
+
+static const struct bsup_config_key s_backup_keys[] = {
+    {.name = "max_age",
+     .type = BSUP_KEY_DURATION,
+     .default_text = "26h",
+     .offset = offsetof(struct bsup_backup, max_age_s),
+     .min = 1,
+     .max = 35 * 86400,
+     .doc = "the newest RDS automated snapshot (and cache snapshot) must be younger than this"},
+    {.name = "require_encryption",
+     .type = BSUP_KEY_ENUM,
+     .offset = offsetof(struct bsup_backup, require_encryption),
+     .choices = s_false_true,
+     .doc = "storage, snapshots and cache must be encrypted; default true in prod, else false"},
+    {.name = "restore_test",
+     .type = BSUP_KEY_STRING,
+     .default_text = "off",
+     .offset = offsetof(struct bsup_backup, restore_test),
+     .min = 2,
+     .max = 16,
+     .check = s_check_restore_test,
+     .doc = "off, or how often to restore the newest automated snapshot as a drill (e.g. 7d)"},
+    {.name = "restore_instance_class",
+     .type = BSUP_KEY_STRING,
+     .offset = offsetof(struct bsup_backup, restore_instance_class),
+     .min = 4,
+     .max = 40,
+     .check = s_check_db_class,
+     .doc = "instance class of the drill's restored instance; default the snapshot's"},
+    {.name = "allow_disruptive",
+     .type = BSUP_KEY_BOOL,
+     .default_text = "false",
+     .offset = offsetof(struct bsup_backup, allow_disruptive),
+     .doc = "enforce mode may turn RDS backups on from 0, which restarts the instance"},
+    {.name = "password_max_age",
+     .type = BSUP_KEY_DURATION,
+     .default_text = "90d",
+     .offset = offsetof(struct bsup_backup, password_max_age_s),
+     .min = 86400,
+     .max = 1000 * 86400,
+     .doc = "prod: the secretsmanager password must have rotated within this"},
+    {0},
+};
+
+static const struct bsup_config_key s_cache_keys[] = {
+    {.name = "snapshot_retention",
+     .type = BSUP_KEY_INT,
+     .offset = offsetof(struct bsup_cache, snapshot_retention),
+     .min = 0,
+     .max = 35,
+     .unit = "days",
+     .doc = "ElastiCache SnapshotRetentionLimit, 1-35 days; 0 or absent: not checked"},
+    {0},
+};
+
 #define SVC(field) offsetof(struct bsup_service, field)
 
 const struct bsup_config_key bsup_service_keys[] = {
@@ -263,6 +337,16 @@ const struct bsup_config_key bsup_service_keys[] = {
      .offset = SVC(health_check),
      .section = s_health_check_keys,
      .doc = "load-balancer health checking"},
+    {.name = "backup",
+     .type = BSUP_KEY_SECTION,
+     .offset = SVC(backup),
+     .section = s_backup_keys,
+     .doc = "backup verification: snapshot age, encryption, restore drills, password secret"},
+    {.name = "cache",
+     .type = BSUP_KEY_SECTION,
+     .offset = SVC(cache),
+     .section = s_cache_keys,
+     .doc = "the service's ElastiCache replication group"},
     {0},
 };
 
