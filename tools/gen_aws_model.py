@@ -57,6 +57,10 @@ OPERATIONS = [
     ("ec2", "DescribeLaunchTemplateVersions", "ec2_describe"),
     ("secretsmanager", "GetSecretValue", "other"),
     ("ssm", "GetParameter", "other"),
+    ("rds", "RestoreDBInstanceFromDBSnapshot", "rds"),
+    ("rds", "DeleteDBInstance", "rds"),
+    ("secretsmanager", "DescribeSecret", "other"),
+    ("ssm", "DescribeParameters", "other"),
 ]
 
 TYPES = {"structure": "STRUCTURE", "list": "LIST", "map": "MAP", "string": "STRING",

@@ -129,6 +129,12 @@ static const struct bsup_aws_field s_lb_page_fields[] = {
 
 /* ---- rds ---- */
 
+static const struct bsup_aws_field s_tag_fields[] = {
+    S_FIELD(bsup_aws_tag, "Key", STRING, key),
+    S_FIELD(bsup_aws_tag, "Value", STRING, value),
+};
+static const struct bsup_aws_record s_tag = S_REC(bsup_aws_tag, s_tag_fields);
+
 static const struct bsup_aws_field s_rds_fields[] = {
     S_FIELD(bsup_rds_instance, "DBInstanceIdentifier", STRING, identifier),
     S_FIELD(bsup_rds_instance, "DBInstanceStatus", STRING, status),
@@ -139,6 +145,12 @@ static const struct bsup_aws_field s_rds_fields[] = {
     S_FIELD(bsup_rds_instance, "StorageEncrypted", BOOL, storage_encrypted),
     S_FIELD(bsup_rds_instance, "MultiAZ", BOOL, multi_az),
     S_FIELD(bsup_rds_instance, "LatestRestorableTime", TIME, latest_restorable_time),
+    S_FIELD(bsup_rds_instance, "DeletionProtection", BOOL, deletion_protection),
+    S_FIELD(bsup_rds_instance, "DBName", STRING, db_name),
+    S_FIELD(bsup_rds_instance, "MasterUsername", STRING, master_username),
+    S_FIELD(bsup_rds_instance, "DBSubnetGroup.DBSubnetGroupName", STRING, db_subnet_group),
+    S_FIELD(bsup_rds_instance, "InstanceCreateTime", TIME, instance_create_time),
+    S_MANY(bsup_rds_instance, "TagList", LIST, tags, n_tags, &s_tag),
 };
 static const struct bsup_aws_record s_rds = S_REC(bsup_rds_instance, s_rds_fields);
 
@@ -177,6 +189,9 @@ static const struct bsup_aws_field s_rg_fields[] = {
     S_FIELD(bsup_ec_replication_group, "Status", STRING, status),
     S_FIELD(bsup_ec_replication_group, "SnapshotRetentionLimit", INT, snapshot_retention_limit_d),
     S_FIELD(bsup_ec_replication_group, "SnapshotWindow", STRING, snapshot_window),
+    S_FIELD(bsup_ec_replication_group, "AtRestEncryptionEnabled", BOOL, at_rest_encryption_enabled),
+    S_FIELD(bsup_ec_replication_group, "TransitEncryptionEnabled", BOOL,
+            transit_encryption_enabled),
 };
 static const struct bsup_aws_record s_rg = S_REC(bsup_ec_replication_group, s_rg_fields);
 
@@ -186,11 +201,18 @@ static const struct bsup_aws_field s_rg_page_fields[] = {
     S_RID(bsup_ec_replication_group_page),
 };
 
+static const struct bsup_aws_field s_ecnode_fields[] = {
+    S_FIELD(bsup_ec_node_snapshot, "CacheClusterId", STRING, cache_cluster_id),
+    S_FIELD(bsup_ec_node_snapshot, "SnapshotCreateTime", TIME, create_time),
+};
+static const struct bsup_aws_record s_ecnode = S_REC(bsup_ec_node_snapshot, s_ecnode_fields);
+
 static const struct bsup_aws_field s_ecsnap_fields[] = {
     S_FIELD(bsup_ec_snapshot, "SnapshotName", STRING, name),
     S_FIELD(bsup_ec_snapshot, "ReplicationGroupId", STRING, replication_group_id),
     S_FIELD(bsup_ec_snapshot, "SnapshotStatus", STRING, status),
     S_FIELD(bsup_ec_snapshot, "SnapshotSource", STRING, source),
+    S_MANY(bsup_ec_snapshot, "NodeSnapshots", LIST, node_snapshots, n_node_snapshots, &s_ecnode),
 };
 static const struct bsup_aws_record s_ecsnap = S_REC(bsup_ec_snapshot, s_ecsnap_fields);
 
@@ -288,6 +310,27 @@ static const struct bsup_aws_field s_ssm_fields[] = {
     S_FIELD(bsup_ssm_parameter, "Parameter.ARN", STRING, arn),
 };
 
+static const struct bsup_aws_field s_secret_desc_fields[] = {
+    S_FIELD(bsup_secret_description, "ARN", STRING, arn),
+    S_FIELD(bsup_secret_description, "Name", STRING, name),
+    S_FIELD(bsup_secret_description, "RotationEnabled", BOOL, rotation_enabled),
+    S_FIELD(bsup_secret_description, "LastRotatedDate", TIME, last_rotated),
+    S_FIELD(bsup_secret_description, "LastChangedDate", TIME, last_changed),
+    S_FIELD(bsup_secret_description, "DeletedDate", TIME, deleted),
+};
+
+static const struct bsup_aws_field s_ssm_meta_fields[] = {
+    S_FIELD(bsup_ssm_parameter_meta, "Name", STRING, name),
+    S_FIELD(bsup_ssm_parameter_meta, "Type", STRING, type),
+    S_FIELD(bsup_ssm_parameter_meta, "LastModifiedDate", TIME, last_modified),
+};
+static const struct bsup_aws_record s_ssm_meta = S_REC(bsup_ssm_parameter_meta, s_ssm_meta_fields);
+
+static const struct bsup_aws_field s_ssm_page_fields[] = {
+    S_MANY(bsup_ssm_parameter_page, "Parameters", LIST, parameters, n_parameters, &s_ssm_meta),
+    S_FIELD(bsup_ssm_parameter_page, "NextToken", STRING, next_token),
+};
+
 /* ---- the public records and their parse/cleanup pairs ---- */
 
 #define S_FIELDS_bsup_asg_page s_asg_page_fields
@@ -307,6 +350,8 @@ static const struct bsup_aws_field s_ssm_fields[] = {
 #define S_FIELDS_bsup_ec2_launch_template_version_page s_ltv_page_fields
 #define S_FIELDS_bsup_secret_value s_secret_fields
 #define S_FIELDS_bsup_ssm_parameter s_ssm_fields
+#define S_FIELDS_bsup_secret_description s_secret_desc_fields
+#define S_FIELDS_bsup_ssm_parameter_page s_ssm_page_fields
 
 #define S_DEFINE(name, svc, action)                                                                \
     const struct bsup_aws_record name##_record = S_REC(name, S_FIELDS_##name);                     \
@@ -329,6 +374,8 @@ const struct bsup_aws_result_entry bsup_aws_results[] = {
     {"autoscaling", "UpdateAutoScalingGroup", &bsup_aws_ack_record},
     {"cloudwatch", "PutMetricData", &bsup_aws_ack_record},
     {"cloudwatch", "PutMetricAlarm", &bsup_aws_ack_record},
+    {"rds", "RestoreDBInstanceFromDBSnapshot", &bsup_rds_modify_result_record},
+    {"rds", "DeleteDBInstance", &bsup_rds_modify_result_record},
 };
 #undef S_ENTRY
 const size_t bsup_aws_n_results = sizeof(bsup_aws_results) / sizeof(bsup_aws_results[0]);

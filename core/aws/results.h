@@ -156,6 +156,12 @@ struct bsup_elb_load_balancer_page {
 
 /* ---- rds ---- */
 
+/* A resource tag (RDS TagList). */
+struct bsup_aws_tag {
+    char *key;
+    char *value;
+};
+
 struct bsup_rds_instance {
     char *identifier;
     char *status;
@@ -166,6 +172,13 @@ struct bsup_rds_instance {
     bool storage_encrypted;
     bool multi_az;
     int64_t latest_restorable_time; /* epoch seconds, -1 absent */
+    bool deletion_protection;
+    char *db_name;
+    char *master_username;
+    char *db_subnet_group; /* DBSubnetGroup.DBSubnetGroupName */
+    int64_t instance_create_time;
+    struct bsup_aws_tag *tags;
+    size_t n_tags;
 };
 
 struct bsup_rds_instance_page {
@@ -205,6 +218,8 @@ struct bsup_ec_replication_group {
     char *status;
     int64_t snapshot_retention_limit_d;
     char *snapshot_window;
+    bool at_rest_encryption_enabled;
+    bool transit_encryption_enabled;
 };
 
 struct bsup_ec_replication_group_page {
@@ -214,11 +229,19 @@ struct bsup_ec_replication_group_page {
     char *request_id;
 };
 
+/* One node's part of a snapshot: when it was taken. */
+struct bsup_ec_node_snapshot {
+    char *cache_cluster_id;
+    int64_t create_time; /* epoch seconds, -1 absent */
+};
+
 struct bsup_ec_snapshot {
     char *name;
     char *replication_group_id;
     char *status;
     char *source; /* "automated", "manual" */
+    struct bsup_ec_node_snapshot *node_snapshots;
+    size_t n_node_snapshots;
 };
 
 struct bsup_ec_snapshot_page {
@@ -316,6 +339,29 @@ struct bsup_ssm_parameter {
     char *arn;
 };
 
+/* DescribeSecret: what a secret is, never its value. */
+struct bsup_secret_description {
+    char *arn;
+    char *name;
+    bool rotation_enabled;
+    int64_t last_rotated; /* epoch seconds, -1 never */
+    int64_t last_changed;
+    int64_t deleted; /* scheduled for deletion at; -1 not */
+};
+
+/* DescribeParameters: parameter metadata, never a value. */
+struct bsup_ssm_parameter_meta {
+    char *name;
+    char *type; /* "String", "StringList", "SecureString" */
+    int64_t last_modified;
+};
+
+struct bsup_ssm_parameter_page {
+    struct bsup_ssm_parameter_meta *parameters;
+    size_t n_parameters;
+    char *next_token;
+};
+
 /* <name>_parse(page, out) / <name>_cleanup(out) for every typed result. */
 #define BSUP_AWS_RESULTS_MAP(XX)                                                                   \
     XX(bsup_asg_page, "autoscaling", "DescribeAutoScalingGroups")                                  \
@@ -334,7 +380,9 @@ struct bsup_ssm_parameter {
     XX(bsup_ec2_launch_template_page, "ec2", "DescribeLaunchTemplates")                            \
     XX(bsup_ec2_launch_template_version_page, "ec2", "DescribeLaunchTemplateVersions")             \
     XX(bsup_secret_value, "secretsmanager", "GetSecretValue")                                      \
-    XX(bsup_ssm_parameter, "ssm", "GetParameter")
+    XX(bsup_ssm_parameter, "ssm", "GetParameter")                                                  \
+    XX(bsup_secret_description, "secretsmanager", "DescribeSecret")                                \
+    XX(bsup_ssm_parameter_page, "ssm", "DescribeParameters")
 
 #define BSUP_AWS_RESULT_DECL(name, svc, action)                                                    \
     extern const struct bsup_aws_record name##_record;                                             \
@@ -345,7 +393,8 @@ BSUP_AWS_RESULTS_MAP(BSUP_AWS_RESULT_DECL)
 
 /* The table of typed results: which record reads which operation's parse. ModifyTargetGroup
  * reads into bsup_elb_target_group_page; UpdateAutoScalingGroup, PutMetricData and
- * PutMetricAlarm into bsup_aws_ack. */
+ * PutMetricAlarm into bsup_aws_ack; RestoreDBInstanceFromDBSnapshot and DeleteDBInstance into
+ * bsup_rds_modify_result. */
 struct bsup_aws_result_entry {
     const char *service; /* our name (services.h); NULL: any operation (bsup_aws_ack) */
     const char *action;
