@@ -242,6 +242,10 @@ static void test_typed_rds_elasticache(void **state)
     assert_int_equal(p.instances[1].backup_retention_period_d, 7);
     assert_true(p.instances[1].storage_encrypted);
     assert_true(p.instances[1].latest_restorable_time > 1500000000);
+    assert_string_equal(p.instances[1].master_username, "app");
+    assert_false(p.instances[1].deletion_protection);
+    assert_true(p.instances[1].instance_create_time > 1500000000);
+    assert_int_equal(p.instances[1].n_tags, 0); /* <TagList/> */
     assert_null(p.marker);
     bsup_rds_instance_page_cleanup(&p);
     json_decref(page);
@@ -272,6 +276,8 @@ static void test_typed_rds_elasticache(void **state)
     assert_string_equal(rg.groups[0].id, "api-prod");
     assert_int_equal(rg.groups[0].snapshot_retention_limit_d, 5);
     assert_string_equal(rg.groups[0].snapshot_window, "03:00-04:00");
+    assert_false(rg.groups[0].at_rest_encryption_enabled);
+    assert_false(rg.groups[0].transit_encryption_enabled);
     bsup_ec_replication_group_page_cleanup(&rg);
     json_decref(page);
 }
