@@ -212,6 +212,7 @@ static int s_observe_call(struct s_batch *b, size_t domain, const struct bsup_ob
                           size_t n_units)
 {
     struct bsup_aws_params p = {0};
+    json_t *body = NULL;
     struct s_req *r = calloc(1, sizeof(*r));
     int rc = r ? 0 : BSUP_ENOMEM;
     if (rc == 0) {
@@ -229,13 +230,14 @@ static int s_observe_call(struct s_batch *b, size_t domain, const struct bsup_ob
                             .n = n,
                             .unit_end = r->unit_end,
                             .n_units = n_units};
-        rc = st->build(r->m, n, &p);
+        rc = st->build_json ? st->build_json(r->m, n, &body) : st->build(r->m, n, &p);
     }
     if (rc == 0)
-        rc = bsup_aws_call(b->e->aws, st->service, st->action, &p, NULL,
+        rc = bsup_aws_call(b->e->aws, st->service, st->action, st->build_json ? NULL : &p, body,
                            (st->flags & BSUP_OBSERVE_ALL_PAGES) ? BSUP_AWS_ALL_PAGES : 0,
                            on_observed, r, NULL);
     bsup_aws_params_cleanup(&p);
+    json_decref(body);
     if (rc) {
         s_req_free(r);
         return rc;
@@ -256,6 +258,16 @@ static void s_observe_failed(struct s_req *r, const char *why)
     if (r->step->flags & BSUP_OBSERVE_OPTIONAL)
         bsup_log_warn("%s %s failed (optional, the cycle goes on): %s", r->step->service,
                       r->step->action, why);
+}
+
+/* Whether AWS answered a one-key call with a code the step reads as "no such resource". */
+static bool s_absent(const struct s_req *r, const struct bsup_aws_result *res)
+{
+    for (const char *const *c = r->step->absent_codes;
+         c && *c && r->n_units == 1 && res->err == BSUP_EAWS; c++)
+        if (strcmp(*c, res->error.code) == 0)
+            return true;
+    return false;
 }
 
 static void on_observed(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
@@ -281,12 +293,17 @@ static void on_observed(struct bsup_aws_call *call, const struct bsup_aws_result
                 bsup_domain_member_fail(r->m[i], "%s",
                                         bsup_aws_client_why(b->e->aws, r->step->service, rc));
         }
-    } else if (res->err) {
+    } else if (res->err && !s_absent(r, res)) {
         s_observe_failed(r, res->message);
     } else {
+        /* An answer, or AWS saying the one resource asked for does not exist (no pages). */
+        json_t *none = res->err ? json_array() : NULL;
         struct bsup_diag diag = {0};
-        if (r->step->parse(res->pages, r->m, r->n, &diag))
+        if (res->err && !none)
+            s_observe_failed(r, "out of memory");
+        else if (r->step->parse(res->err ? none : res->pages, r->m, r->n, &diag))
             s_observe_failed(r, diag.message[0] ? diag.message : "cannot read the answer");
+        json_decref(none);
     }
     s_req_free(r);
     if (b->pending == 0)

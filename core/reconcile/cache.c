@@ -29,6 +29,22 @@ const char *bsup_domain_cache_get(const struct bsup_domain_cache *c, const char 
     return x ? x->value : NULL;
 }
 
+bool bsup_domain_cache_saved(const struct bsup_domain_cache *c, const char *key)
+{
+    const struct bsup_domain_cache_entry *x = bsup_strmap_get(&c->map, key);
+    return x && !x->dirty;
+}
+
+void bsup_domain_cache_each(const struct bsup_domain_cache *c,
+                            void (*fn)(void *ctx, const char *key, const char *value), void *ctx)
+{
+    for (size_t i = 0; i < c->map.cap; i++) {
+        const struct bsup_domain_cache_entry *x = c->map.slots[i].value;
+        if (x)
+            fn(ctx, x->key, x->value);
+    }
+}
+
 int bsup_domain_cache_put(struct bsup_domain_cache *c, const char *key, const char *value,
                           bool loaded)
 {

@@ -31,6 +31,12 @@ const char *bsup_domain_cache_get(const struct bsup_domain_cache *c, const char 
  * BSUP_ETOOBIG when the cache is full. */
 int bsup_domain_cache_put(struct bsup_domain_cache *c, const char *key, const char *value,
                           bool loaded);
+/* Whether key's current value is in the store (loaded from it, or saved since it was set):
+ * what must survive a crash is acted on only once this is true. */
+bool bsup_domain_cache_saved(const struct bsup_domain_cache *c, const char *key);
+/* Calls fn for every entry, in no particular order. */
+void bsup_domain_cache_each(const struct bsup_domain_cache *c,
+                            void (*fn)(void *ctx, const char *key, const char *value), void *ctx);
 /* Calls fn for every entry not saved yet, then marks them saved (only if fn returned 0 for
  * all; else they stay to be saved next time). Returns fn's first error. */
 int bsup_domain_cache_flush(struct bsup_domain_cache *c,

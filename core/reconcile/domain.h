@@ -64,6 +64,13 @@ struct bsup_observe_step {
     int (*prepare)(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX]);
     /* The request for the members of one call (every member of each of its keys). */
     int (*build)(struct bsup_domain_member *const *m, size_t n, struct bsup_aws_params *out);
+    /* For a JSON-protocol service (Secrets Manager, SSM), instead of build: the request body
+     * (*out is new; the engine releases it). */
+    int (*build_json)(struct bsup_domain_member *const *m, size_t n, json_t **out);
+    /* AWS error codes (NULL-terminated; NULL: none) that answer "no such resource" for a call
+     * covering one key: its members are parsed with an empty answer instead of failing (a
+     * call over several keys that fails is split first, as for any error). */
+    const char *const *absent_codes;
     /* Reads the answer (an array of parsed pages) into the members' observations; fails
      * members it cannot account for. A non-zero return fails every member of the call. */
     int (*parse)(const json_t *pages, struct bsup_domain_member *const *m, size_t n,

@@ -241,7 +241,84 @@ static const struct bsup_domain s_echo_domain = {
     .plan = s_echo_plan,
 };
 
-static const struct bsup_domain *const s_domains[] = {&s_tg_domain, &s_echo_domain};
+/* A third domain, only in the tests that ask for it: a JSON-protocol step (Secrets Manager
+ * DescribeSecret, its body built as JSON) whose "no such secret" answer is an observation,
+ * not a failure. */
+struct s_sec_obs {
+    bool found;
+    bool exists;
+    char name[64];
+};
+
+static int s_sec_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+{
+    snprintf(key, BSUP_DOMAIN_KEY_MAX, "sec-%s", m->desired->service_name);
+    ((struct s_sec_obs *)m->obs)->found = true;
+    return 1;
+}
+
+static int s_sec_build_json(struct bsup_domain_member *const *m, size_t n, json_t **out)
+{
+    (void)n;
+    char key[BSUP_DOMAIN_KEY_MAX];
+    s_sec_prepare(m[0], key);
+    *out = json_pack("{s:s}", "SecretId", key);
+    return *out ? 0 : BSUP_ENOMEM;
+}
+
+static int s_sec_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
+                       struct bsup_diag *diag)
+{
+    (void)diag;
+    struct bsup_secret_description d = {0};
+    bool exists = json_array_size(pages) > 0 &&
+                  bsup_secret_description_parse(json_array_get(pages, 0), &d) == 0;
+    for (size_t i = 0; i < n; i++) {
+        struct s_sec_obs *o = m[i]->obs;
+        o->exists = exists;
+        snprintf(o->name, sizeof(o->name), "%s", exists && d.name ? d.name : "");
+    }
+    bsup_secret_description_cleanup(&d);
+    return 0;
+}
+
+static int s_sec_plan(const struct bsup_service *desired, const void *obs, struct bsup_plan *plan)
+{
+    (void)desired;
+    const struct s_sec_obs *o = obs;
+    if (o->exists)
+        return 0;
+    struct bsup_action *a = bsup_plan_add(plan, BSUP_ACTION_FINDING, "secret/test");
+    if (!a)
+        return BSUP_ENOMEM;
+    bsup_action_change(a, "Secret", "absent", "exists", "the test says so");
+    return 0;
+}
+
+static const char *const s_sec_absent[] = {"ResourceNotFoundException", NULL};
+
+static const struct bsup_observe_step s_sec_steps[] = {
+    {.service = "secretsmanager",
+     .action = "DescribeSecret",
+     .batch_max = 1,
+     .prepare = s_sec_prepare,
+     .build_json = s_sec_build_json,
+     .absent_codes = s_sec_absent,
+     .parse = s_sec_parse},
+};
+
+static const struct bsup_domain s_sec_domain = {
+    .name = "secret",
+    .resource = "secret",
+    .obs_size = sizeof(struct s_sec_obs),
+    .found_offset = offsetof(struct s_sec_obs, found),
+    .steps = s_sec_steps,
+    .n_steps = 1,
+    .plan = s_sec_plan,
+};
+
+static const struct bsup_domain *const s_domains[] = {&s_tg_domain, &s_echo_domain, &s_sec_domain};
+static size_t s_n_domains = 2; /* the secret domain only where a test asks for it */
 
 /* ---- a stub ELBv2 on loopback ---- */
 
@@ -256,6 +333,8 @@ struct s_aws {
     json_t *last_modify;      /* the parameters of the last ModifyTargetGroup */
     char health_reads[256];   /* the groups DescribeTargetHealth was asked for, in order */
     const char *modify_fault; /* answer the next ModifyTargetGroup with "500" or "throttle" */
+    unsigned secret_reads;    /* DescribeSecret calls (JSON bodies) */
+    char secret_ids[256];     /* the SecretIds asked for, in order */
 };
 
 /* Decodes one form value in place (%XX and '+'). */
@@ -315,6 +394,27 @@ static int s_handler(struct bsup_test_httpd *srv, const char *method, const char
 {
     (void)srv, (void)method, (void)target;
     struct s_aws *aws = user;
+    if (body_len && body[0] == '{') {
+        /* Secrets Manager (JSON 1.1): every secret exists but sec-c's. */
+        json_t *req = json_loadb(body, body_len, 0, NULL);
+        const char *id = json_string_value(json_object_get(req, "SecretId"));
+        aws->secret_reads++;
+        size_t used = strlen(aws->secret_ids);
+        snprintf(aws->secret_ids + used, sizeof(aws->secret_ids) - used, "%s%s", used ? " " : "",
+                 id ? id : "?");
+        if (id && strcmp(id, "sec-c") != 0) {
+            *out_status = 200;
+            *out_body = s_printf("{\"ARN\":\"arn:aws:secretsmanager:eu-west-1:123456789012:secret:"
+                                 "%s-AbCdEf\",\"Name\":\"%s\",\"RotationEnabled\":true}",
+                                 id, id);
+        } else {
+            *out_status = 400;
+            *out_body = strdup("{\"__type\":\"ResourceNotFoundException\",\"message\":"
+                               "\"Secrets Manager can't find the specified secret.\"}");
+        }
+        json_decref(req);
+        return 1;
+    }
     json_t *form = s_form(body, body_len);
     const char *action = json_string_value(json_object_get(form, "Action"));
     const char *ns = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/";
@@ -502,7 +602,7 @@ static int s_setup(void **state)
                                         .settings = &t->settings,
                                         .paused = &t->paused,
                                         .domains = s_domains,
-                                        .n_domains = 2,
+                                        .n_domains = s_n_domains,
                                         .on_change = on_change,
                                         .ctx = t};
     assert_int_equal(bsup_reconcile_new(&ro, &t->rec, &diag), 0);
@@ -546,7 +646,14 @@ static int s_teardown(void **state)
     free(t->dir);
     free(t);
     unsetenv("BSUP_FAILPOINT_ERROR");
+    s_n_domains = 2;
     return 0;
+}
+
+static int s_setup_with_secrets(void **state)
+{
+    s_n_domains = 3;
+    return s_setup(state);
 }
 
 static void on_done(void *ctx)
@@ -767,6 +874,30 @@ static void test_degraded_and_findings(void **state)
     assert_int_equal(s_events(t, "d", "service.state", "now ok (was degraded)"), 1);
 }
 
+/* A JSON-protocol step sends the body it built; a one-key call answered "no such resource"
+ * (a code the step names) is an observation: the service is not failed, the domain sees an
+ * empty answer. */
+static void test_json_step_and_absent_answer(void **state)
+{
+    struct s_env *t = *state;
+    s_cycle(t, NULL);
+    assert_int_equal(t->aws.secret_reads, 7);
+    assert_non_null(strstr(t->aws.secret_ids, "sec-a"));
+    assert_non_null(strstr(t->aws.secret_ids, "sec-c"));
+    const struct s_sec_obs *a = bsup_reconcile_observation(t->rec, "a", 2);
+    const struct s_sec_obs *c = bsup_reconcile_observation(t->rec, "c", 2);
+    assert_non_null(a);
+    assert_non_null(c);
+    assert_true(a->exists);
+    assert_string_equal(a->name, "sec-a");
+    assert_false(c->exists);
+    assert_int_equal(s_state(t, "c"), BSUP_STATE_OK); /* not an error: a finding */
+    assert_int_equal(s_events(t, "c", "finding.appeared", "secret/test Secret: absent"), 1);
+    /* The same code on a call the step does not read it for would fail the service: g's
+     * target group (TargetGroupNotFound, no absent codes) stays an error. */
+    assert_int_equal(s_state(t, "g"), BSUP_STATE_ERROR);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -776,6 +907,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changes_not_retried_blindly, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_paced_step, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_degraded_and_findings, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_json_step_and_absent_answer, s_setup_with_secrets,
+                                        s_teardown),
     };
     return cmocka_run_group_tests_name("reconcile driver", tests, NULL, NULL);
 }
