@@ -39,18 +39,22 @@ def seed(d, n, drift_every=0):
     maxs = [int(l.split(":", 1)[1]) for l in gen.splitlines() if l.strip().startswith("max_size:")]
     types = [l.split(":", 1)[1].strip() for l in gen.splitlines()
              if l.strip().startswith("instance_type:")]
-    services = [dict(name=a, env=b, min=c, max=m, type=t)
-                for a, b, c, m, t in zip(names, envs, mins, maxs, types)]
+    keep = [int(l.split(":", 1)[1]) for l in gen.splitlines()
+            if l.strip().startswith("backup_retention:")]
+    services = [dict(name=a, env=b, min=c, max=m, type=t, retention=r)
+                for a, b, c, m, t, r in zip(names, envs, mins, maxs, types, keep)]
     return services, seeded["network"]
 
 
 def dropin(svc, net, extra=""):
     subnets = ", ".join(net["subnet_ids"])
+    db = svc["name"].replace("-", "_")  # what seeding names the database and its user
     return (f"service_name: {svc['name']}\nenvironment: {svc['env']}\n"
             f"vpc_id: {net['vpc_id']}\nsubnet_ids: [{subnets}]\n"
-            f"database_name: db\ndatabase_username: admin\n"
+            f"database_name: {db}\ndatabase_username: {db}_admin\n"
             f"database_password: ssm:/{svc['name']}/db\ninstance_type: {svc['type']}\n"
-            f"min_size: {svc['min']}\nmax_size: {svc['max']}\n{extra}")
+            f"min_size: {svc['min']}\nmax_size: {svc['max']}\n"
+            f"backup_retention: {svc.get('retention', 7)}\n{extra}")
 
 
 def daemon(d, services, net, settings="", extra=None):
