@@ -313,14 +313,60 @@ static void s_cell(char *out, size_t outlen, const char *text, int width)
         out[width - 1] = '~';
 }
 
+/* An age in words for a cell: "45s", "12m", "26h", "9d". */
+static void s_age_cell(json_int_t s, char *buf, size_t len)
+{
+    if (s < 0)
+        s = 0;
+    if (s < 120)
+        snprintf(buf, len, "%llds", (long long)s);
+    else if (s < 2 * 3600)
+        snprintf(buf, len, "%lldm", (long long)(s / 60));
+    else if (s < 2 * 86400)
+        snprintf(buf, len, "%lldh", (long long)(s / 3600));
+    else
+        snprintf(buf, len, "%lldd", (long long)(s / 86400));
+}
+
+/* The backup domain's cells: newest backup age, retention ok, last drill. */
+static void s_backup_cells(json_t *bk, char *age, char *ret, char *drill, size_t len)
+{
+    snprintf(age, len, "-");
+    snprintf(ret, len, "-");
+    snprintf(drill, len, "-");
+    if (!json_is_true(json_object_get(bk, "found")))
+        return;
+    json_int_t a = json_integer_value(json_object_get(bk, "newest_backup_age_s"));
+    if (json_object_get(bk, "newest_backup_age_s") && a >= 0)
+        s_age_cell(a, age, len);
+    else if (json_integer_value(json_object_get(bk, "snapshots_read_at")) > 0)
+        snprintf(age, len, "none");
+    if (json_is_true(json_object_get(bk, "retention_ok")))
+        snprintf(ret, len, "ok");
+    else
+        snprintf(ret, len, "%lldd",
+                 (long long)json_integer_value(json_object_get(bk, "backup_retention")));
+    const char *last = json_string_value(json_object_get(bk, "last_drill"));
+    json_int_t at = json_integer_value(json_object_get(bk, "last_drill_at"));
+    char when[24];
+    s_age_cell((json_int_t)time(NULL) - at, when, sizeof(when));
+    if (json_is_true(json_object_get(bk, "drill_active")))
+        snprintf(drill, len, "running");
+    else if (last && *last)
+        snprintf(drill, len, "%.4s %s", last, when); /* "ok 2d", "fail 3h", "inte 1d" */
+    else if (json_integer_value(json_object_get(bk, "next_drill_at")) > 0)
+        snprintf(drill, len, "never");
+}
+
 static int s_show_status(json_t *reply)
 {
     json_t *daemon = json_object_get(reply, "daemon");
     json_t *services = json_object_get(reply, "services");
     printf("%sbsupd %s%s (pid %lld): %s\n", S_BOLD, s_str(daemon, "version"), S_RESET,
            (long long)json_integer_value(json_object_get(daemon, "pid")), s_str(reply, "summary"));
-    /* SERVICE ENV MODE GEN STATE SOURCE, two spaces apart, at most S_WIDTH columns. */
-    int w_service = 7, w_gen = 3, w_source = 6;
+    /* SERVICE ENV MODE GEN STATE MIN/MAX/DES INSVC BACKUP RET DRILL SOURCE, two spaces apart,
+     * at most S_WIDTH columns: the service, state and source cells give way, in that order. */
+    int w_service = 7, w_gen = 3, w_source = 6, w_state = 5;
     size_t i;
     json_t *row;
     json_array_foreach(services, i, row)
@@ -333,16 +379,26 @@ static int s_show_status(json_t *reply)
         w_gen = l > w_gen ? l : w_gen;
         l = (int)strlen(s_str(row, "source_file")) + 1; /* room for the "!" mark */
         w_source = l > w_source ? l : w_source;
+        l = (int)strlen(s_str(row, "state"));
+        w_state = l > w_state ? l : w_state;
     }
-    const int w_env = 7, w_mode = 7, w_state = 16, w_asg = 11, w_insvc = 5;
+    const int w_env = 7, w_mode = 7, w_asg = 11, w_insvc = 5, w_age = 6, w_ret = 3, w_drill = 8;
     if (w_service > 28)
         w_service = 28;
-    int fixed = w_service + w_env + w_mode + w_gen + w_state + w_asg + w_insvc + 7 * 2;
+    if (w_state > 16)
+        w_state = 16;
+    int rest = w_env + w_mode + w_gen + w_asg + w_insvc + w_age + w_ret + w_drill + 10 * 2;
+    if (w_service + w_state + rest + 6 > S_WIDTH && w_service > 12)
+        w_service = S_WIDTH - w_state - rest - 6 > 12 ? S_WIDTH - w_state - rest - 6 : 12;
+    if (w_service + w_state + rest + 6 > S_WIDTH && w_state > 9)
+        w_state = S_WIDTH - w_service - rest - 6 > 9 ? S_WIDTH - w_service - rest - 6 : 9;
+    int fixed = w_service + w_state + rest;
     if (w_source > S_WIDTH - fixed)
         w_source = S_WIDTH - fixed;
-    printf("%s%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %*s  %s%s\n", S_BOLD, w_service, "SERVICE", w_env,
-           "ENV", w_mode, "MODE", w_gen, "GEN", w_state, "STATE", w_asg, "MIN/MAX/DES", w_insvc,
-           "INSVC", "SOURCE", S_RESET);
+    printf("%s%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %*s  %-*s  %-*s  %-*s  %s%s\n", S_BOLD, w_service,
+           "SERVICE", w_env, "ENV", w_mode, "MODE", w_gen, "GEN", w_state, "STATE", w_asg,
+           "MIN/MAX/DES", w_insvc, "INSVC", w_age, "BACKUP", w_ret, "RET", w_drill, "DRILL",
+           "SOURCE", S_RESET);
     json_array_foreach(services, i, row)
     {
         char service[64], source[128], state[64], file[128];
@@ -361,13 +417,16 @@ static int s_show_status(json_t *reply)
             snprintf(insvc, sizeof(insvc), "%lld",
                      (long long)json_integer_value(json_object_get(asg, "in_service")));
         }
+        char age[32], ret[32], drill[32];
+        s_backup_cells(json_object_get(row, "backup"), age, ret, drill, sizeof(age));
         int st = bsup_state_from_name(s_str(row, "state"));
         bool ok = st >= 0 && (bsup_state_flags((enum bsup_state)st) & BSUP_STATE_F_GOOD);
-        printf("%-*s  %-*s  %-*s  %*lld  %s%-*s%s  %-*s  %*s  %s%s%s\n", w_service, service, w_env,
-               s_str(row, "environment"), w_mode, s_str(row, "mode"), w_gen,
-               (long long)json_integer_value(json_object_get(row, "generation")),
+        printf("%-*s  %-*s  %-*s  %*lld  %s%-*s%s  %-*s  %*s  %-*s  %-*s  %-*s  %s%s%s\n",
+               w_service, service, w_env, s_str(row, "environment"), w_mode, s_str(row, "mode"),
+               w_gen, (long long)json_integer_value(json_object_get(row, "generation")),
                ok ? S_GREEN : S_YELLOW, w_state, state, S_RESET, w_asg, bounds, w_insvc, insvc,
-               kept ? S_RED : "", source, kept ? S_RESET : "");
+               w_age, age, w_ret, ret, w_drill, drill, kept ? S_RED : "", source,
+               kept ? S_RESET : "");
     }
     json_t *load = json_object_get(daemon, "last_load");
     json_t *files = json_object_get(load, "file_list");
