@@ -852,6 +852,22 @@ static void test_step_drill_at_once(void **state)
     assert_int_equal(phases[0], BSUP_DRILL_SCHEDULED);
     assert_int_equal(phases[1], BSUP_DRILL_SCHEDULED);
     assert_int_equal(phases[2], BSUP_DRILL_WAITING);
+    /* Records no service moves on (their services removed two days ago) do not count. */
+    char text[256];
+    struct bsup_drill_record r = {.state = BSUP_DRILL_STATE_PLANNED,
+                                  .instance = "bsup-restore-a-20261128",
+                                  .planned_at_s = NOW - 2 * BSUP_BACKUP_DRILL_TIMEOUT_S};
+    bsup_drill_record_format(&r, text, sizeof(text));
+    assert_int_equal(bsup_domain_cache_put(&cache, "drill/a", text, false), 0);
+    struct s_member x;
+    s_member_init(&x, "prod", "backup: {restore_test: 7d}\n", &cache, true);
+    free(x.svc.service_name);
+    x.svc.service_name = strdup("c");
+    x.obs = s_obs();
+    char key[BSUP_DOMAIN_KEY_MAX];
+    assert_int_equal(st->prepare(&x.m, key), 0);
+    assert_int_equal(x.obs.drill_phase, BSUP_DRILL_SCHEDULED);
+    bsup_service_cleanup(&x.svc);
     bsup_domain_cache_cleanup(&cache);
 }
 
