@@ -353,7 +353,11 @@ static void s_backup_cells(json_t *bk, char *age, char *ret, char *drill, size_t
     if (json_is_true(json_object_get(bk, "drill_active")))
         snprintf(drill, len, "running");
     else if (last && *last)
-        snprintf(drill, len, "%.4s %s", last, when); /* "ok 2d", "fail 3h", "inte 1d" */
+        snprintf(drill, len, "%s %s", /* "ok 2d", "fail 3h", "intr 1d" */
+                 strcmp(last, "interrupted") == 0 ? "intr"
+                 : strcmp(last, "failed") == 0    ? "fail"
+                                                  : last,
+                 when);
     else if (json_integer_value(json_object_get(bk, "next_drill_at")) > 0)
         snprintf(drill, len, "never");
 }

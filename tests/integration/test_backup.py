@@ -114,6 +114,13 @@ with testlib.environment("--faults") as d:
                                 c["desired"]))
         return out
 
+    def drill_cell(dm, name):
+        """The DRILL cell of bsupctl status's row for name."""
+        lines = dm.ctl("status", expect=None).stdout.splitlines()
+        head = lines[1]
+        line = [ln for ln in lines if ln.startswith(name + " ")][0]
+        return line[head.index("DRILL"):head.index("SOURCE")].strip()
+
     def has(dm, name, action, field, resource=None):
         return any(a == action and f == field and (resource is None or r == resource)
                    for a, r, f, _, _ in changes(dm, name))
@@ -266,9 +273,7 @@ with testlib.environment("--faults") as d:
         b = row(dm, "api")["backup"]
         check(b["drill"] == "restoring" and b["drill_active"] and b["drill_status"] == "creating",
               f"restoring across cycles: {b['drill']} {b['drill_status']}")
-    line = [ln for ln in dm.ctl("status", expect=None).stdout.splitlines()
-            if ln.startswith("api ")][0]
-    check("running" in line, f"status DRILL says running: {line}")
+    check(drill_cell(dm, "api") == "running", f"status DRILL: {drill_cell(dm, 'api')}")
     rules()
     cycle(dm, "api")
     b = row(dm, "api")["backup"]
@@ -287,6 +292,7 @@ with testlib.environment("--faults") as d:
                   for m in applied), f"each call journaled, the time to restore in an event: {applied}")
     cycle(dm, "api")
     check(count("RestoreDBInstanceFromDBSnapshot") == 1, "no new drill before it is due")
+    check(drill_cell(dm, "api").startswith("ok "), f"status DRILL: {drill_cell(dm, 'api')}")
     dm.stop()
 
     # ---- kill -9 during a drill: after restart the leftover is found and deleted ----
@@ -321,6 +327,7 @@ with testlib.environment("--faults") as d:
           "an event says the drill was interrupted")
     cycle(dk, "ops")
     check(row(dk, "ops")["backup"]["drill"] == "idle", "and it stays cleaned up")
+    check(drill_cell(dk, "ops").startswith("intr "), f"status DRILL: {drill_cell(dk, 'ops')}")
     dk.stop()
 
     # ---- a failed drill degrades the service (alert-worthy) and is cleaned up ----
