@@ -139,6 +139,9 @@ static void s_end(struct bsup_drill_record *r, int result, const char *why, int6
     r->result = result;
     r->result_at_s = now_s;
     snprintf(r->why, sizeof(r->why), "%s", why);
+    for (char *c = r->why; *c; c++) /* one word in the record's line */
+        if (!isalnum((unsigned char)*c) && *c != '-')
+            *c = '-';
     r->state = BSUP_DRILL_STATE_CLEANUP;
 }
 

@@ -188,6 +188,9 @@ static void test_drill_steps(void **state)
          BSUP_DRILL_CLEANUP, BSUP_DRILL_STATE_CLEANUP, BSUP_DRILL_OK, ""},
         {BSUP_DRILL_STATE_PLANNED, true, true, "incompatible-restore", true, true, true, NOW - 600,
          BSUP_DRILL_CLEANUP, BSUP_DRILL_STATE_CLEANUP, BSUP_DRILL_FAILED, "incompatible-restore"},
+        {BSUP_DRILL_STATE_PLANNED, true, true, "incompatible-net work", true, true, true, NOW - 600,
+         BSUP_DRILL_CLEANUP, BSUP_DRILL_STATE_CLEANUP, BSUP_DRILL_FAILED,
+         "incompatible-net-work"}, /* one word in the record, whatever AWS says */
         {BSUP_DRILL_STATE_PLANNED, true, true, "creating", true, true, true,
          NOW - BSUP_BACKUP_DRILL_TIMEOUT_S - 1, BSUP_DRILL_CLEANUP, BSUP_DRILL_STATE_CLEANUP,
          BSUP_DRILL_FAILED, "timeout"},
