@@ -282,6 +282,9 @@ static void on_observed(struct bsup_aws_call *call, const struct bsup_aws_result
                 bsup_domain_member_fail(r->m[i], "%s",
                                         bsup_aws_client_why(b->e->aws, r->step->service, rc));
         }
+    } else if (res->err == BSUP_EAWS && r->step->not_found_code &&
+               strcmp(res->error.code, r->step->not_found_code) == 0) {
+        /* One key AWS says does not exist: its members are simply not found. */
     } else if (res->err) {
         s_observe_failed(r, res->message);
     } else {

@@ -57,6 +57,11 @@ struct bsup_observe_step {
      * max(1, budget_share x its API family's configured rate x interval) keys, the highest
      * priorities first (what must be read per resource, e.g. target health, within budget). */
     double budget_share;
+    /* The AWS error code that says the resource of a one-key call does not exist
+     * ("TargetGroupNotFound"), for APIs that fail a whole call over one unknown name: the split
+     * retry isolates it, and that key's members keep the observation prepare left (found
+     * stays false: `missing`) instead of failing. NULL: every error fails the members. */
+    const char *not_found_code;
     /* Whether m needs this step — 0: no; > 0: yes, with that priority — and under which key:
      * members with equal keys share one slot of a call (e.g. one launch template version read
      * for every group using it). It may fill m's observation from the cache or from prev

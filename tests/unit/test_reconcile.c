@@ -173,6 +173,7 @@ static const struct bsup_observe_step s_tg_steps[] = {
      .action = "DescribeTargetGroups",
      .batch_max = 2,
      .flags = BSUP_OBSERVE_ALL_PAGES,
+     .not_found_code = "TargetGroupNotFound",
      .prepare = s_tg_prepare,
      .build = s_tg_build,
      .parse = s_tg_parse},
@@ -459,7 +460,7 @@ static int s_setup(void **state)
     struct s_env *t = calloc(1, sizeof(*t));
     t->dir = bsup_test_mkdtemp();
     assert_int_equal(uv_loop_init(&t->loop), 0);
-    /* g's group does not exist: it makes the batch holding it fail. */
+    /* g's group does not exist: it makes the batch holding it fail, and is missing. */
     const char *names[S_GROUPS] = {"a-prod", "b-prod", "c-prod", "d-prod", "shared-tg"};
     for (int i = 0; i < S_GROUPS; i++) {
         t->aws.names[i] = names[i];
@@ -579,6 +580,9 @@ static bool s_healthy(struct s_env *t)
     return f.healthy;
 }
 
+static size_t s_events(struct s_env *t, const char *service, const char *kind,
+                       const char *contains);
+
 static void test_batches_budget_journal(void **state)
 {
     struct s_env *t = *state;
@@ -595,10 +599,13 @@ static void test_batches_budget_journal(void **state)
     assert_int_equal(s_state(t, "b"), BSUP_STATE_CORRECTED);
     assert_int_equal(s_state(t, "e"), BSUP_STATE_OK);
     assert_int_equal(s_state(t, "f"), BSUP_STATE_OK);
+    /* The call AWS refused for g's unknown name, alone: g does not exist, it is missing (the
+     * step names the error code that says so); a batch holding it failed only itself. */
     struct bsup_reconcile_status st;
     assert_true(bsup_reconcile_service_status(t->rec, "g", &st));
-    assert_int_equal(st.state, BSUP_STATE_ERROR);
-    assert_non_null(strstr(st.error, "TargetGroupNotFound"));
+    assert_int_equal(st.state, BSUP_STATE_MISSING);
+    assert_null(st.error);
+    assert_int_equal(s_events(t, "g", "service.missing", "targetgroup/g-prod"), 1);
     /* The observation shows what AWS accepted. */
     const struct s_tg_obs *o = bsup_reconcile_observation(t->rec, "b", 0);
     assert_non_null(o);
