@@ -279,7 +279,8 @@ static int s_show_status(json_t *reply)
     json_t *services = json_object_get(reply, "services");
     printf("%sbsupd %s%s (pid %lld): %s\n", S_BOLD, s_str(daemon, "version"), S_RESET,
            (long long)json_integer_value(json_object_get(daemon, "pid")), s_str(reply, "summary"));
-    /* SERVICE ENV MODE GEN STATE SOURCE, two spaces apart, at most S_WIDTH columns. */
+    /* SERVICE ENV MODE GEN STATE MIN/MAX/DES INSVC HEALTHY SOURCE, two spaces apart, at most
+     * S_WIDTH columns. */
     int w_service = 7, w_gen = 3, w_source = 6;
     size_t i;
     json_t *row;
@@ -294,15 +295,18 @@ static int s_show_status(json_t *reply)
         l = (int)strlen(s_str(row, "source_file")) + 1; /* room for the "!" mark */
         w_source = l > w_source ? l : w_source;
     }
-    const int w_env = 7, w_mode = 7, w_state = 16, w_asg = 11, w_insvc = 5;
-    if (w_service > 28)
-        w_service = 28;
-    int fixed = w_service + w_env + w_mode + w_gen + w_state + w_asg + w_insvc + 7 * 2;
-    if (w_source > S_WIDTH - fixed)
-        w_source = S_WIDTH - fixed;
-    printf("%s%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %*s  %s%s\n", S_BOLD, w_service, "SERVICE", w_env,
-           "ENV", w_mode, "MODE", w_gen, "GEN", w_state, "STATE", w_asg, "MIN/MAX/DES", w_insvc,
-           "INSVC", "SOURCE", S_RESET);
+    const int w_env = 7, w_mode = 7, w_state = 16, w_asg = 11, w_insvc = 5, w_healthy = 7;
+    const int w_source_min = 8;
+    if (w_service > 24)
+        w_service = 24;
+    int rest = w_env + w_mode + w_gen + w_state + w_asg + w_insvc + w_healthy + 8 * 2;
+    if (w_service > S_WIDTH - rest - w_source_min)
+        w_service = S_WIDTH - rest - w_source_min; /* a long name gives way to the file */
+    if (w_source > S_WIDTH - rest - w_service)
+        w_source = S_WIDTH - rest - w_service;
+    printf("%s%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %*s  %*s  %s%s\n", S_BOLD, w_service, "SERVICE",
+           w_env, "ENV", w_mode, "MODE", w_gen, "GEN", w_state, "STATE", w_asg, "MIN/MAX/DES",
+           w_insvc, "INSVC", w_healthy, "HEALTHY", "SOURCE", S_RESET);
     json_array_foreach(services, i, row)
     {
         char service[64], source[128], state[64], file[128];
@@ -321,13 +325,23 @@ static int s_show_status(json_t *reply)
             snprintf(insvc, sizeof(insvc), "%lld",
                      (long long)json_integer_value(json_object_get(asg, "in_service")));
         }
+        /* Healthy targets of all, as the load balancer last said ("-" until read). */
+        json_t *health = json_object_get(row, "health");
+        char counts[48], healthy[16] = "-";
+        if (json_is_true(json_object_get(health, "found")) &&
+            json_integer_value(json_object_get(health, "health_read_at")) > 0) {
+            snprintf(counts, sizeof(counts), "%lld/%lld",
+                     (long long)json_integer_value(json_object_get(health, "healthy")),
+                     (long long)json_integer_value(json_object_get(health, "targets")));
+            s_cell(healthy, sizeof(healthy), counts, w_healthy);
+        }
         int st = bsup_state_from_name(s_str(row, "state"));
         bool ok = st >= 0 && (bsup_state_flags((enum bsup_state)st) & BSUP_STATE_F_GOOD);
-        printf("%-*s  %-*s  %-*s  %*lld  %s%-*s%s  %-*s  %*s  %s%s%s\n", w_service, service, w_env,
-               s_str(row, "environment"), w_mode, s_str(row, "mode"), w_gen,
+        printf("%-*s  %-*s  %-*s  %*lld  %s%-*s%s  %-*s  %*s  %*s  %s%s%s\n", w_service, service,
+               w_env, s_str(row, "environment"), w_mode, s_str(row, "mode"), w_gen,
                (long long)json_integer_value(json_object_get(row, "generation")),
                ok ? S_GREEN : S_YELLOW, w_state, state, S_RESET, w_asg, bounds, w_insvc, insvc,
-               kept ? S_RED : "", source, kept ? S_RESET : "");
+               w_healthy, healthy, kept ? S_RED : "", source, kept ? S_RESET : "");
     }
     json_t *load = json_object_get(daemon, "last_load");
     json_t *files = json_object_get(load, "file_list");
