@@ -368,8 +368,8 @@ int bsup_health_plan(const struct bsup_service *svc, const struct bsup_health_ob
         int64_t floor = svc->health_check.min_healthy;
         if (outage || healthy < floor) {
             char seen[64], want[64];
-            snprintf(seen, sizeof(seen), "%lld of %lld", (long long)healthy,
-                     (long long)obs->targets);
+            snprintf(seen, sizeof(seen), "%lld of %lld%s", (long long)healthy,
+                     (long long)obs->targets, outage ? ", every target unhealthy: an outage" : "");
             snprintf(want, sizeof(want), "at least %lld", (long long)(floor ? floor : 1));
             struct bsup_action *a = bsup_plan_add(plan, BSUP_ACTION_DEGRADED, resource);
             if (!a)

@@ -221,7 +221,8 @@ static void test_plan_table(void **state)
          "finding targetgroup/api-prod Target i-2=unhealthy (Target.Timeout)>healthy"},
         /* Every target unhealthy: degraded even with no floor. */
         {"health_check: {min_healthy: 0}\n", T_OUTAGE,
-         "degraded targetgroup/api-prod HealthyTargets=0 of 2>at least 1|"
+         "degraded targetgroup/api-prod HealthyTargets=0 of 2, every target unhealthy: an "
+         "outage>at least 1|"
          "finding targetgroup/api-prod Target i-1=unhealthy (Target.FailedHealthChecks)>healthy|"
          "finding targetgroup/api-prod Target i-2=unhealthy (Target.Timeout)>healthy"},
         {"", T_DRAINING,
