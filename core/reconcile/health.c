@@ -169,11 +169,13 @@ void bsup_health_damp(const struct bsup_health_damp_in *in, struct bsup_replace_
     for (int64_t i = 0; h->health_fresh && i < h->n_tracked && nh->n < BSUP_HEALTH_MAX_TRACKED;
          i++) {
         const struct bsup_health_target *t = &h->tracked[i];
-        if (t->state != BSUP_TARGET_UNHEALTHY || s_remembered(in->history, t->id))
+        /* Instances only: an IP or Lambda target is never an instance of the group. */
+        if (t->state != BSUP_TARGET_UNHEALTHY || strncmp(t->id, "i-", 2) != 0 ||
+            strlen(t->id) >= sizeof(nh->v[0].id) || s_remembered(in->history, t->id))
             continue;
         struct bsup_health_memory *e = &nh->v[nh->n++];
         *e = (struct bsup_health_memory){.streak = 1};
-        snprintf(e->id, sizeof(e->id), "%s", t->id);
+        snprintf(e->id, sizeof(e->id), "%.23s", t->id);
     }
     int64_t longest = 0;
     for (size_t i = 0; i < nh->n; i++) {

@@ -431,6 +431,8 @@ static void test_damping(void **state)
          * never marked. */
         {on, "i-1 i-2 i-3 i-4~", 0, 0, true, 3, "i-4:unhealthy i-9:unhealthy", "i-4:3,i-9:3", "",
          "i-4:4,i-9:4", "2 instances unhealthy, but none is an in-service, healthy instance"},
+        /* An IP target is never an instance of the group: not counted. */
+        {on, "i-1 i-2", 0, 0, true, 2, "10.0.0.5:unhealthy", "", "", "", ""},
         /* Not healthy but not unhealthy (registering, unused): not counted. */
         {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:initial", "i-4:2", "", "", ""},
         /* Never read: nothing to go on. */
