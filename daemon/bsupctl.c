@@ -368,48 +368,43 @@ static int s_show_status(json_t *reply)
     json_t *services = json_object_get(reply, "services");
     printf("%sbsupd %s%s (pid %lld): %s\n", S_BOLD, s_str(daemon, "version"), S_RESET,
            (long long)json_integer_value(json_object_get(daemon, "pid")), s_str(reply, "summary"));
-    /* SERVICE ENV MODE GEN STATE MIN/MAX/DES INSVC BACKUP RET DRILL SOURCE, two spaces apart,
-     * at most S_WIDTH columns: the service, state and source cells give way, in that order. */
-    int w_service = 7, w_gen = 3, w_source = 6, w_state = 5;
+    /* SERVICE ENV MODE GEN STATE MIN/MAX/DES INSVC HEALTHY BACKUP DRILL, two spaces apart,
+     * at most S_WIDTH columns: the service and state cells give way. The source file is in
+     * --json; a service whose file is rejected (it keeps its last good state) is marked "!". */
+    int w_service = 7, w_gen = 3, w_state = 5;
     size_t i;
     json_t *row;
     json_array_foreach(services, i, row)
     {
         char gen[32];
-        int l = (int)strlen(s_str(row, "service"));
+        int l = (int)strlen(s_str(row, "service")) + 1; /* room for the "!" mark */
         w_service = l > w_service ? l : w_service;
         l = snprintf(gen, sizeof(gen), "%lld",
                      (long long)json_integer_value(json_object_get(row, "generation")));
         w_gen = l > w_gen ? l : w_gen;
-        l = (int)strlen(s_str(row, "source_file")) + 1; /* room for the "!" mark */
-        w_source = l > w_source ? l : w_source;
         l = (int)strlen(s_str(row, "state"));
         w_state = l > w_state ? l : w_state;
     }
-    const int w_env = 7, w_mode = 7, w_asg = 11, w_insvc = 5, w_age = 6, w_ret = 3, w_drill = 8;
+    const int w_env = 7, w_mode = 7, w_asg = 11, w_insvc = 5, w_healthy = 7, w_age = 6, w_drill = 8;
     if (w_service > 28)
         w_service = 28;
     if (w_state > 16)
         w_state = 16;
-    int rest = w_env + w_mode + w_gen + w_asg + w_insvc + w_age + w_ret + w_drill + 10 * 2;
-    if (w_service + w_state + rest + 6 > S_WIDTH && w_service > 12)
-        w_service = S_WIDTH - w_state - rest - 6 > 12 ? S_WIDTH - w_state - rest - 6 : 12;
-    if (w_service + w_state + rest + 6 > S_WIDTH && w_state > 9)
-        w_state = S_WIDTH - w_service - rest - 6 > 9 ? S_WIDTH - w_service - rest - 6 : 9;
-    int fixed = w_service + w_state + rest;
-    if (w_source > S_WIDTH - fixed)
-        w_source = S_WIDTH - fixed;
-    printf("%s%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %*s  %-*s  %-*s  %-*s  %s%s\n", S_BOLD, w_service,
+    int rest = w_env + w_mode + w_gen + w_asg + w_insvc + w_healthy + w_age + w_drill + 10 * 2;
+    if (w_service + w_state + rest > S_WIDTH && w_service > 12)
+        w_service = S_WIDTH - w_state - rest > 12 ? S_WIDTH - w_state - rest : 12;
+    if (w_service + w_state + rest > S_WIDTH && w_state > 9)
+        w_state = S_WIDTH - w_service - rest > 9 ? S_WIDTH - w_service - rest : 9;
+    printf("%s%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %*s  %*s  %-*s  %s%s\n", S_BOLD, w_service,
            "SERVICE", w_env, "ENV", w_mode, "MODE", w_gen, "GEN", w_state, "STATE", w_asg,
-           "MIN/MAX/DES", w_insvc, "INSVC", w_age, "BACKUP", w_ret, "RET", w_drill, "DRILL",
-           "SOURCE", S_RESET);
+           "MIN/MAX/DES", w_insvc, "INSVC", w_healthy, "HEALTHY", w_age, "BACKUP", "DRILL",
+           S_RESET);
     json_array_foreach(services, i, row)
     {
-        char service[64], source[128], state[64], file[128];
+        char service[64], state[64], name[128];
         bool kept = strcmp(s_str(row, "config"), "ok") != 0;
-        s_cell(service, sizeof(service), s_str(row, "service"), w_service);
-        snprintf(file, sizeof(file), "%s%s", s_str(row, "source_file"), kept ? "!" : "");
-        s_cell(source, sizeof(source), file, w_source);
+        snprintf(name, sizeof(name), "%s%s", s_str(row, "service"), kept ? "!" : "");
+        s_cell(service, sizeof(service), name, w_service);
         s_cell(state, sizeof(state), s_str(row, "state"), w_state);
         json_t *asg = json_object_get(row, "scaling");
         char bounds[32] = "-", insvc[16] = "-";
@@ -421,16 +416,29 @@ static int s_show_status(json_t *reply)
             snprintf(insvc, sizeof(insvc), "%lld",
                      (long long)json_integer_value(json_object_get(asg, "in_service")));
         }
-        char age[32], ret[32], drill[32];
+        /* Healthy targets of all, as the load balancer last said ("-" until read). */
+        json_t *health = json_object_get(row, "health");
+        char counts[48], healthy[16] = "-";
+        if (json_is_true(json_object_get(health, "found")) &&
+            json_integer_value(json_object_get(health, "health_read_at")) > 0) {
+            snprintf(counts, sizeof(counts), "%lld/%lld",
+                     (long long)json_integer_value(json_object_get(health, "healthy")),
+                     (long long)json_integer_value(json_object_get(health, "targets")));
+            s_cell(healthy, sizeof(healthy), counts, w_healthy);
+        }
+        /* The newest backup's age, "!" when the retention differs from the drop-in. */
+        char age[32], ret[32], drill[32], backup[40];
         s_backup_cells(json_object_get(row, "backup"), age, ret, drill, sizeof(age));
+        snprintf(backup, sizeof(backup), "%s%s", age,
+                 strcmp(ret, "ok") == 0 || strcmp(ret, "-") == 0 ? "" : "!");
         int st = bsup_state_from_name(s_str(row, "state"));
         bool ok = st >= 0 && (bsup_state_flags((enum bsup_state)st) & BSUP_STATE_F_GOOD);
-        printf("%-*s  %-*s  %-*s  %*lld  %s%-*s%s  %-*s  %*s  %-*s  %-*s  %-*s  %s%s%s\n",
-               w_service, service, w_env, s_str(row, "environment"), w_mode, s_str(row, "mode"),
-               w_gen, (long long)json_integer_value(json_object_get(row, "generation")),
+        printf("%s%-*s%s  %-*s  %-*s  %*lld  %s%-*s%s  %-*s  %*s  %*s  %-*s  %s\n",
+               kept ? S_RED : "", w_service, service, kept ? S_RESET : "", w_env,
+               s_str(row, "environment"), w_mode, s_str(row, "mode"), w_gen,
+               (long long)json_integer_value(json_object_get(row, "generation")),
                ok ? S_GREEN : S_YELLOW, w_state, state, S_RESET, w_asg, bounds, w_insvc, insvc,
-               w_age, age, w_ret, ret, w_drill, drill, kept ? S_RED : "", source,
-               kept ? S_RESET : "");
+               w_healthy, healthy, w_age, backup, drill);
     }
     json_t *load = json_object_get(daemon, "last_load");
     json_t *files = json_object_get(load, "file_list");

@@ -103,6 +103,7 @@ struct bsup_reconcile_engine {
     size_t n_domains;
     struct bsup_domain_cache *caches; /* per domain */
     size_t *first_phase;              /* per domain: after the domain it reads */
+    struct bsup_pace **pace;          /* per domain, per step: a paced step's allowance */
     struct bsup_rails_config rails;
     struct s_service **services;
     size_t n_services;
@@ -310,21 +311,23 @@ static void on_observed(struct bsup_aws_call *call, const struct bsup_aws_result
         s_batch_next_step(b);
 }
 
-/* How many keys a paced step may read in one batch: its share of the family's configured
- * rate over one interval (at least one). 0: no limit. */
-static size_t s_allowance(const struct bsup_reconcile_engine *e, const struct bsup_observe_step *st)
+/* A paced step's share of its family's configured rate, in keys per second and per interval
+ * (at least one key). */
+static void s_pace_rate(const struct bsup_reconcile_engine *e, const struct bsup_observe_step *st,
+                        double *out_per_s, double *out_cap)
 {
-    if (st->budget_share <= 0)
-        return 0;
     const struct bsup_bucket *bk = &e->aws->buckets[bsup_api_family_of(st->service, st->action)];
-    double keys = st->budget_share * bk->base_rate_per_s * (double)e->settings->interval_s;
-    return keys < 1 ? 1 : (size_t)keys;
+    *out_per_s = st->budget_share * bk->base_rate_per_s;
+    *out_cap = *out_per_s * (double)e->settings->interval_s;
+    if (*out_cap < 1)
+        *out_cap = 1;
 }
 
 /* Issues step st of domain d for every member that needs it: members sharing a key share a
  * slot, up to batch_max keys go in one call, and a paced step reads only its allowance,
  * most urgent first (core/reconcile/batch.h). */
-static void s_observe_step(struct s_batch *b, size_t d, const struct bsup_observe_step *st)
+static void s_observe_step(struct s_batch *b, size_t d, size_t k,
+                           const struct bsup_observe_step *st)
 {
     size_t cap = b->n ? b->n : 1;
     char(*keys)[BSUP_DOMAIN_KEY_MAX] = calloc(cap, sizeof(*keys));
@@ -341,12 +344,24 @@ static void s_observe_step(struct s_batch *b, size_t d, const struct bsup_observ
             n++;
         }
     }
+    /* A paced step reads what its allowance holds now; the rest is carried forward. */
+    struct bsup_pace *pace = st->budget_share > 0 ? &b->e->pace[d][k] : NULL;
+    size_t allowance = 0;
+    if (pace && n) {
+        double per_s, most;
+        s_pace_rate(b->e, st, &per_s, &most);
+        allowance = bsup_pace_allowance(pace, per_s, most, uv_now(b->e->loop));
+        if (allowance == 0)
+            n = 0;
+    }
     if (!keys || !items || !m || !rel ||
-        bsup_batch_plan_make(items, n, st->batch_max, s_allowance(b->e, st), &plan)) {
+        bsup_batch_plan_make(items, n, st->batch_max, allowance, &plan)) {
         for (size_t i = 0; i < b->n; i++)
             s_member_fail(&b->m[i], "out of memory while observing");
         goto out;
     }
+    if (pace)
+        bsup_pace_spend(pace, plan.n_units);
     /* Each call: its members, and where each of its keys' members end (for a split retry). */
     for (size_t c = 0, u0 = 0; c < plan.n_calls; u0 = plan.call_end[c++]) {
         size_t u1 = plan.call_end[c];
@@ -382,7 +397,7 @@ static void s_batch_next_step(struct s_batch *b)
                 continue;
             any = true;
             if (phase >= first)
-                s_observe_step(b, d, &e->domains[d]->steps[phase - first]);
+                s_observe_step(b, d, phase - first, &e->domains[d]->steps[phase - first]);
         }
         if (!any) {
             s_batch_plan_and_apply(b);
@@ -786,6 +801,14 @@ static void s_batch_free(struct s_batch *b)
     free(b);
 }
 
+static void s_pace_free(struct bsup_reconcile_engine *e)
+{
+    for (size_t d = 0; e->pace && d < e->n_domains; d++)
+        free(e->pace[d]);
+    free(e->pace);
+    e->pace = NULL;
+}
+
 /* The last step of closing: every batch and the tick are gone. */
 static void s_maybe_closed(struct bsup_reconcile_engine *e)
 {
@@ -798,6 +821,7 @@ static void s_maybe_closed(struct bsup_reconcile_engine *e)
         bsup_domain_cache_cleanup(&e->caches[d]);
     free(e->caches);
     free(e->first_phase);
+    s_pace_free(e);
     bsup_close_fn cb = e->close_cb;
     void *user = e->close_user;
     free(e);
@@ -1003,9 +1027,15 @@ int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_recon
     bsup_random_init(&e->rng, bsup_random_seed());
     e->caches = calloc(e->n_domains ? e->n_domains : 1, sizeof(*e->caches));
     e->first_phase = calloc(e->n_domains ? e->n_domains : 1, sizeof(*e->first_phase));
-    if (!e->caches || !e->first_phase) {
+    e->pace = calloc(e->n_domains ? e->n_domains : 1, sizeof(*e->pace));
+    bool ok = e->caches && e->first_phase && e->pace;
+    for (size_t d = 0; ok && d < e->n_domains; d++)
+        ok = (e->pace[d] = calloc(e->domains[d]->n_steps ? e->domains[d]->n_steps : 1,
+                                  sizeof(*e->pace[d]))) != NULL;
+    if (!ok) {
         free(e->caches);
         free(e->first_phase);
+        s_pace_free(e);
         free(e);
         return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
     }
@@ -1024,6 +1054,7 @@ int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_recon
                                    e->domains[d]->name, after);
             free(e->caches);
             free(e->first_phase);
+            s_pace_free(e);
             free(e);
             return rc;
         }

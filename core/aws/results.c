@@ -127,6 +127,52 @@ static const struct bsup_aws_field s_lb_page_fields[] = {
     S_RID(bsup_elb_load_balancer_page),
 };
 
+static const struct bsup_aws_field s_action_fields[] = {
+    S_FIELD(bsup_elb_action, "Type", STRING, type),
+    S_FIELD(bsup_elb_action, "TargetGroupArn", STRING, target_group_arn),
+    S_FIELD(bsup_elb_action, "RedirectConfig.Protocol", STRING, redirect_protocol),
+};
+static const struct bsup_aws_record s_action = S_REC(bsup_elb_action, s_action_fields);
+
+static const struct bsup_aws_field s_listener_fields[] = {
+    S_FIELD(bsup_elb_listener, "ListenerArn", STRING, arn),
+    S_FIELD(bsup_elb_listener, "Port", INT, port),
+    S_FIELD(bsup_elb_listener, "Protocol", STRING, protocol),
+    S_FIELD(bsup_elb_listener, "SslPolicy", STRING, ssl_policy),
+    S_MANY(bsup_elb_listener, "DefaultActions", LIST, default_actions, n_default_actions,
+           &s_action),
+};
+static const struct bsup_aws_record s_listener = S_REC(bsup_elb_listener, s_listener_fields);
+
+static const struct bsup_aws_field s_listener_page_fields[] = {
+    S_MANY(bsup_elb_listener_page, "Listeners", LIST, listeners, n_listeners, &s_listener),
+    S_FIELD(bsup_elb_listener_page, "NextMarker", STRING, next_marker),
+    S_RID(bsup_elb_listener_page),
+};
+
+static const struct bsup_aws_field s_attr_fields[] = {
+    S_FIELD(bsup_elb_attribute, "Key", STRING, key),
+    S_FIELD(bsup_elb_attribute, "Value", STRING, value),
+};
+static const struct bsup_aws_record s_attr = S_REC(bsup_elb_attribute, s_attr_fields);
+
+static const struct bsup_aws_field s_lb_attrs_fields[] = {
+    S_MANY(bsup_elb_lb_attributes, "Attributes", LIST, attributes, n_attributes, &s_attr),
+    S_RID(bsup_elb_lb_attributes),
+};
+
+static const struct bsup_aws_field s_ssl_fields[] = {
+    S_FIELD(bsup_elb_ssl_policy, "Name", STRING, name),
+    S_MANY(bsup_elb_ssl_policy, "SslProtocols", STRINGS, ssl_protocols, n_ssl_protocols, NULL),
+};
+static const struct bsup_aws_record s_ssl = S_REC(bsup_elb_ssl_policy, s_ssl_fields);
+
+static const struct bsup_aws_field s_ssl_page_fields[] = {
+    S_MANY(bsup_elb_ssl_policy_page, "SslPolicies", LIST, policies, n_policies, &s_ssl),
+    S_FIELD(bsup_elb_ssl_policy_page, "NextMarker", STRING, next_marker),
+    S_RID(bsup_elb_ssl_policy_page),
+};
+
 /* ---- rds ---- */
 
 static const struct bsup_aws_field s_tag_fields[] = {
@@ -338,6 +384,9 @@ static const struct bsup_aws_field s_ssm_page_fields[] = {
 #define S_FIELDS_bsup_elb_target_group_page s_tg_page_fields
 #define S_FIELDS_bsup_elb_target_health_page s_th_page_fields
 #define S_FIELDS_bsup_elb_load_balancer_page s_lb_page_fields
+#define S_FIELDS_bsup_elb_listener_page s_listener_page_fields
+#define S_FIELDS_bsup_elb_lb_attributes s_lb_attrs_fields
+#define S_FIELDS_bsup_elb_ssl_policy_page s_ssl_page_fields
 #define S_FIELDS_bsup_rds_instance_page s_rds_page_fields
 #define S_FIELDS_bsup_rds_modify_result s_rds_modify_fields
 #define S_FIELDS_bsup_rds_snapshot_page s_rds_snap_page_fields
@@ -372,6 +421,7 @@ const struct bsup_aws_result_entry bsup_aws_results[] = {
     /* Operations that reuse another operation's result struct. */
     {"elbv2", "ModifyTargetGroup", &bsup_elb_target_group_page_record},
     {"autoscaling", "UpdateAutoScalingGroup", &bsup_aws_ack_record},
+    {"autoscaling", "SetInstanceHealth", &bsup_aws_ack_record},
     {"cloudwatch", "PutMetricData", &bsup_aws_ack_record},
     {"cloudwatch", "PutMetricAlarm", &bsup_aws_ack_record},
     {"rds", "RestoreDBInstanceFromDBSnapshot", &bsup_rds_modify_result_record},

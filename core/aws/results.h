@@ -154,6 +154,53 @@ struct bsup_elb_load_balancer_page {
     char *request_id;
 };
 
+struct bsup_elb_action {
+    char *type;              /* "forward", "redirect", "fixed-response", ... */
+    char *target_group_arn;  /* forward */
+    char *redirect_protocol; /* redirect: "HTTPS", "#{protocol}" */
+};
+
+struct bsup_elb_listener {
+    char *arn;
+    int64_t port;
+    char *protocol;   /* "HTTP", "HTTPS", "TCP", "TLS", ... */
+    char *ssl_policy; /* HTTPS and TLS listeners */
+    struct bsup_elb_action *default_actions;
+    size_t n_default_actions;
+};
+
+struct bsup_elb_listener_page {
+    struct bsup_elb_listener *listeners;
+    size_t n_listeners;
+    char *next_marker;
+    char *request_id;
+};
+
+struct bsup_elb_attribute {
+    char *key; /* "access_logs.s3.enabled", "deletion_protection.enabled", ... */
+    char *value;
+};
+
+/* DescribeLoadBalancerAttributes. */
+struct bsup_elb_lb_attributes {
+    struct bsup_elb_attribute *attributes;
+    size_t n_attributes;
+    char *request_id;
+};
+
+struct bsup_elb_ssl_policy {
+    char *name;
+    char **ssl_protocols; /* "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3" */
+    size_t n_ssl_protocols;
+};
+
+struct bsup_elb_ssl_policy_page {
+    struct bsup_elb_ssl_policy *policies;
+    size_t n_policies;
+    char *next_marker;
+    char *request_id;
+};
+
 /* ---- rds ---- */
 
 /* A resource tag (RDS TagList). */
@@ -369,6 +416,9 @@ struct bsup_ssm_parameter_page {
     XX(bsup_elb_target_group_page, "elbv2", "DescribeTargetGroups")                                \
     XX(bsup_elb_target_health_page, "elbv2", "DescribeTargetHealth")                               \
     XX(bsup_elb_load_balancer_page, "elbv2", "DescribeLoadBalancers")                              \
+    XX(bsup_elb_listener_page, "elbv2", "DescribeListeners")                                       \
+    XX(bsup_elb_lb_attributes, "elbv2", "DescribeLoadBalancerAttributes")                          \
+    XX(bsup_elb_ssl_policy_page, "elbv2", "DescribeSSLPolicies")                                   \
     XX(bsup_rds_instance_page, "rds", "DescribeDBInstances")                                       \
     XX(bsup_rds_modify_result, "rds", "ModifyDBInstance")                                          \
     XX(bsup_rds_snapshot_page, "rds", "DescribeDBSnapshots")                                       \
@@ -392,9 +442,9 @@ BSUP_AWS_RESULTS_MAP(BSUP_AWS_RESULT_DECL)
 #undef BSUP_AWS_RESULT_DECL
 
 /* The table of typed results: which record reads which operation's parse. ModifyTargetGroup
- * reads into bsup_elb_target_group_page; UpdateAutoScalingGroup, PutMetricData and
- * PutMetricAlarm into bsup_aws_ack; RestoreDBInstanceFromDBSnapshot and DeleteDBInstance into
- * bsup_rds_modify_result. */
+ * reads into bsup_elb_target_group_page; UpdateAutoScalingGroup, SetInstanceHealth,
+ * PutMetricData and PutMetricAlarm into bsup_aws_ack; RestoreDBInstanceFromDBSnapshot and
+ * DeleteDBInstance into bsup_rds_modify_result. */
 struct bsup_aws_result_entry {
     const char *service; /* our name (services.h); NULL: any operation (bsup_aws_ack) */
     const char *action;

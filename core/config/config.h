@@ -40,9 +40,28 @@ struct bsup_resources {
     char *cache_replication_group;
 };
 
-/* Load-balancer health checking of the service's instances. */
+/* Load-balancer health checking of the service's instances: the target group's health-check
+ * settings (ELBv2 defaults where the drop-in is silent), how many healthy targets the service
+ * needs, the damped replacement of instances that stay unhealthy, and the load balancer's
+ * posture. */
+enum bsup_health_protocol { BSUP_HEALTH_HTTP, BSUP_HEALTH_HTTPS };
+
 struct bsup_health_check {
     int64_t grace_period_s; /* Auto Scaling HealthCheckGracePeriod when a target group is used */
+    char *path;             /* HealthCheckPath */
+    char *port;             /* HealthCheckPort: "traffic-port" or a number */
+    int protocol;           /* enum bsup_health_protocol */
+    int64_t interval_s;     /* HealthCheckIntervalSeconds */
+    int64_t timeout_s;      /* HealthCheckTimeoutSeconds, < interval_s */
+    int64_t healthy_threshold;
+    int64_t unhealthy_threshold;
+    char *matcher;       /* Matcher.HttpCode: "200", "200,202", "200-299" */
+    int64_t min_healthy; /* healthy targets below this: degraded; resolved to min_size if unset */
+    bool replace_unhealthy;
+    int64_t unhealthy_cycles;    /* consecutive unhealthy observations before marking */
+    int64_t max_replace_percent; /* of the group at once (at least one instance) */
+    bool public;                 /* the load balancer may be internet-facing */
+    int64_t sweep_s;             /* target health of a group that looks fine: read this often */
 };
 
 /* Backup verification of the service's database (core/reconcile/backup.h). */

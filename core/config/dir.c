@@ -18,10 +18,38 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The health_check rules across keys: timeout < interval (ELBv2 refuses otherwise), and
+ * min_healthy, min_size unless written, at most max_size. */
+static void s_check_health(struct bsup_config_doc *f, struct bsup_service *svc, yaml_node_t *map,
+                           const struct bsup_config_seen *seen)
+{
+    struct bsup_health_check *hc = &svc->health_check;
+    yaml_node_t *timeout = bsup_config_yaml_find(f, map, "health_check", "timeout");
+    yaml_node_t *interval = bsup_config_yaml_find(f, map, "health_check", "interval");
+    if (hc->timeout_s >= hc->interval_s && (timeout || interval))
+        bsup_config_error(f, timeout ? &timeout->start_mark : &interval->start_mark,
+                          "health_check.timeout (%llds%s) must be less than health_check.interval "
+                          "(%llds%s)",
+                          (long long)hc->timeout_s, timeout ? "" : ", the default",
+                          (long long)hc->interval_s, interval ? "" : ", the default");
+    yaml_node_t *min_healthy = bsup_config_yaml_find(f, map, "health_check", "min_healthy");
+    if (!min_healthy) {
+        hc->min_healthy = svc->min_size;
+    } else if (hc->min_healthy > svc->max_size) {
+        int imax = bsup_config_key_index(bsup_service_keys, "max_size");
+        bsup_config_error(f, &min_healthy->start_mark,
+                          "health_check.min_healthy (%lld) is greater than max_size (%lld%s): the "
+                          "service could never be healthy",
+                          (long long)hc->min_healthy, (long long)svc->max_size,
+                          seen->set[imax] ? "" : ", the default");
+    }
+}
+
 /* Rules that involve more than one key, and required keys. */
 static void s_check_service(struct bsup_config_doc *f, struct bsup_service *svc,
-                            const struct bsup_config_seen *seen, const yaml_mark_t *map_mark)
+                            const struct bsup_config_seen *seen, yaml_node_t *map)
 {
+    const yaml_mark_t *map_mark = &map->start_mark;
     for (int i = 0; bsup_service_keys[i].name; i++)
         if (bsup_service_keys[i].required && !seen->set[i])
             bsup_config_error(f, map_mark, "%s is required", bsup_service_keys[i].name);
@@ -123,7 +151,8 @@ static void s_parse_service(struct bsup_config_doc *f, yaml_node_t *map, struct 
 
     struct bsup_config_seen seen;
     bsup_config_yaml_apply_mapping(f, bsup_service_keys, map, svc, "", &seen);
-    s_check_service(f, svc, &seen, &map->start_mark);
+    s_check_service(f, svc, &seen, map);
+    s_check_health(f, svc, map, &seen);
 
     /* Duplicate names: against good files loaded before, then earlier in this file. */
     if (!svc->service_name)

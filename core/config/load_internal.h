@@ -50,6 +50,10 @@ const char *bsup_config_yaml_node_kind(const yaml_node_t *n);
 void bsup_config_yaml_apply_mapping(struct bsup_config_doc *f, const struct bsup_config_key *table,
                                     yaml_node_t *map, void *base, const char *prefix,
                                     struct bsup_config_seen *seen);
+/* The value node of section.key in map (a service's mapping), or NULL when not written there:
+ * for rules across keys of a section, which need to know what was set and where. */
+yaml_node_t *bsup_config_yaml_find(struct bsup_config_doc *f, yaml_node_t *map, const char *section,
+                                   const char *key);
 /* The index of key name in table, or -1. */
 int bsup_config_key_index(const struct bsup_config_key *table, const char *name);
 

@@ -134,6 +134,64 @@ static const struct bsup_config_key s_resource_keys[] = {
     {0},
 };
 
+static const char *const s_health_protocols[] = {"HTTP", "HTTPS", NULL};
+
+/* A health-check path: "/" then printable ASCII without spaces (ELBv2: at most 1024). */
+static const char *s_check_hc_path(const char *v)
+{
+    if (v[0] != '/')
+        return "must start with /";
+    for (; *v; v++)
+        if (*v < 0x21 || *v > 0x7e)
+            return "may only hold printable ASCII characters, no spaces";
+    return NULL;
+}
+
+/* A whole number lo..hi written plainly ("8080"), its value in *out. */
+static bool s_plain_number(const char *v, size_t len, long lo, long hi, long *out)
+{
+    long n = 0;
+    if (len == 0 || len > 5 || v[0] == '0')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (!isdigit((unsigned char)v[i]))
+            return false;
+        n = n * 10 + (v[i] - '0');
+    }
+    *out = n;
+    return n >= lo && n <= hi;
+}
+
+static const char *s_check_hc_port(const char *v)
+{
+    long n;
+    if (strcmp(v, "traffic-port") == 0 || s_plain_number(v, strlen(v), 1, 65535, &n))
+        return NULL;
+    return "must be traffic-port or a port number 1-65535";
+}
+
+/* HTTP codes 200-499 as ELBv2 takes them: "200", "200,202" or "200-299". */
+static const char *s_check_hc_matcher(const char *v)
+{
+    static const char *const why = "must be HTTP codes 200-499 written \"200\", \"200,202\" or "
+                                   "\"200-299\"";
+    const char *dash = strchr(v, '-');
+    long lo, hi;
+    if (dash)
+        return s_plain_number(v, (size_t)(dash - v), 200, 499, &lo) &&
+                       s_plain_number(dash + 1, strlen(dash + 1), 200, 499, &hi) && lo <= hi
+                   ? NULL
+                   : why;
+    for (const char *p = v;; p++) {
+        size_t len = strcspn(p, ",");
+        if (!s_plain_number(p, len, 200, 499, &lo))
+            return why;
+        p += len;
+        if (!*p)
+            return NULL;
+    }
+}
+
 static const struct bsup_config_key s_health_check_keys[] = {
     {.name = "grace_period",
      .type = BSUP_KEY_DURATION,
@@ -142,6 +200,106 @@ static const struct bsup_config_key s_health_check_keys[] = {
      .min = 0,
      .max = 7200,
      .doc = "Auto Scaling health-check grace period when a target group is attached"},
+    {.name = "path",
+     .type = BSUP_KEY_STRING,
+     .default_text = "/",
+     .offset = offsetof(struct bsup_health_check, path),
+     .min = 1,
+     .max = 1024,
+     .check = s_check_hc_path,
+     .doc = "the target group's HealthCheckPath"},
+    {.name = "port",
+     .type = BSUP_KEY_STRING,
+     .default_text = "traffic-port",
+     .offset = offsetof(struct bsup_health_check, port),
+     .min = 1,
+     .max = 12,
+     .check = s_check_hc_port,
+     .doc = "HealthCheckPort: traffic-port or 1-65535"},
+    {.name = "protocol",
+     .type = BSUP_KEY_ENUM,
+     .default_text = "HTTP",
+     .offset = offsetof(struct bsup_health_check, protocol),
+     .choices = s_health_protocols,
+     .doc = "HealthCheckProtocol: HTTP or HTTPS"},
+    {.name = "interval",
+     .type = BSUP_KEY_DURATION,
+     .default_text = "30s",
+     .offset = offsetof(struct bsup_health_check, interval_s),
+     .min = 5,
+     .max = 300,
+     .doc = "HealthCheckIntervalSeconds, 5s-300s"},
+    {.name = "timeout",
+     .type = BSUP_KEY_DURATION,
+     .default_text = "5s",
+     .offset = offsetof(struct bsup_health_check, timeout_s),
+     .min = 2,
+     .max = 120,
+     .doc = "HealthCheckTimeoutSeconds, 2s-120s and less than interval"},
+    {.name = "healthy_threshold",
+     .type = BSUP_KEY_INT,
+     .default_text = "5",
+     .offset = offsetof(struct bsup_health_check, healthy_threshold),
+     .min = 2,
+     .max = 10,
+     .unit = "checks",
+     .doc = "HealthyThresholdCount, 2-10"},
+    {.name = "unhealthy_threshold",
+     .type = BSUP_KEY_INT,
+     .default_text = "2",
+     .offset = offsetof(struct bsup_health_check, unhealthy_threshold),
+     .min = 2,
+     .max = 10,
+     .unit = "checks",
+     .doc = "UnhealthyThresholdCount, 2-10"},
+    {.name = "matcher",
+     .type = BSUP_KEY_STRING,
+     .default_text = "200",
+     .offset = offsetof(struct bsup_health_check, matcher),
+     .min = 3,
+     .max = 64,
+     .check = s_check_hc_matcher,
+     .doc = "Matcher HttpCode: \"200\", \"200,202\" or \"200-299\" (200-499)"},
+    {.name = "min_healthy",
+     .type = BSUP_KEY_INT,
+     .offset = offsetof(struct bsup_health_check, min_healthy),
+     .min = 0,
+     .max = 10000,
+     .unit = "targets",
+     .doc = "fewer healthy targets make the service degraded; default min_size"},
+    {.name = "replace_unhealthy",
+     .type = BSUP_KEY_BOOL,
+     .default_text = "false",
+     .offset = offsetof(struct bsup_health_check, replace_unhealthy),
+     .doc = "mark instances that stay unhealthy so the group replaces them (damped)"},
+    {.name = "unhealthy_cycles",
+     .type = BSUP_KEY_INT,
+     .default_text = "3",
+     .offset = offsetof(struct bsup_health_check, unhealthy_cycles),
+     .min = 1,
+     .max = 100,
+     .unit = "observations",
+     .doc = "consecutive unhealthy observations before an instance is marked"},
+    {.name = "max_replace_percent",
+     .type = BSUP_KEY_INT,
+     .default_text = "25",
+     .offset = offsetof(struct bsup_health_check, max_replace_percent),
+     .min = 1,
+     .max = 100,
+     .unit = "percent",
+     .doc = "most of the group marked at once (at least one instance)"},
+    {.name = "public",
+     .type = BSUP_KEY_BOOL,
+     .default_text = "false",
+     .offset = offsetof(struct bsup_health_check, public),
+     .doc = "the load balancer may be internet-facing (else a finding)"},
+    {.name = "sweep",
+     .type = BSUP_KEY_DURATION,
+     .default_text = "5m",
+     .offset = offsetof(struct bsup_health_check, sweep_s),
+     .min = 10,
+     .max = 86400,
+     .doc = "how often target health is read while the service looks fine"},
     {0},
 };
 

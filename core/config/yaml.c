@@ -290,6 +290,28 @@ void bsup_config_yaml_apply_mapping(struct bsup_config_doc *f, const struct bsup
     }
 }
 
+/* The value of key in mapping map, or NULL (also when map is not a mapping). */
+static yaml_node_t *s_find(struct bsup_config_doc *f, yaml_node_t *map, const char *key)
+{
+    if (!map || map->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(&f->doc, p->key);
+        if (k && k->type == YAML_SCALAR_NODE &&
+            strcmp((const char *)k->data.scalar.value, key) == 0)
+            return yaml_document_get_node(&f->doc, p->value);
+    }
+    return NULL;
+}
+
+yaml_node_t *bsup_config_yaml_find(struct bsup_config_doc *f, yaml_node_t *map, const char *section,
+                                   const char *key)
+{
+    yaml_node_t *v = s_find(f, s_find(f, map, section), key);
+    return v && !bsup_config_yaml_is_null(v) ? v : NULL;
+}
+
 int bsup_config_key_index(const struct bsup_config_key *table, const char *name)
 {
     for (int i = 0; table[i].name; i++)

@@ -84,3 +84,22 @@ int bsup_batch_plan_make(struct bsup_batch_item *items, size_t n, size_t batch_m
     free(kept);
     return 0;
 }
+
+size_t bsup_pace_allowance(struct bsup_pace *p, double rate_per_s, double cap, uint64_t now_ms)
+{
+    if (!p->primed) {
+        p->primed = true;
+        p->keys = cap;
+    } else if (now_ms > p->at_ms) {
+        p->keys += rate_per_s * (double)(now_ms - p->at_ms) / 1000.0;
+    }
+    if (p->keys > cap)
+        p->keys = cap;
+    p->at_ms = now_ms > p->at_ms ? now_ms : p->at_ms;
+    return p->keys >= 1 ? (size_t)p->keys : 0;
+}
+
+void bsup_pace_spend(struct bsup_pace *p, size_t used)
+{
+    p->keys -= (double)used;
+}

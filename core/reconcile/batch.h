@@ -5,7 +5,9 @@
 #ifndef BSUP_CORE_RECONCILE_BATCH_H
 #define BSUP_CORE_RECONCILE_BATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct bsup_batch_item {
     const char *key;
@@ -25,5 +27,19 @@ struct bsup_batch_plan {
 int bsup_batch_plan_make(struct bsup_batch_item *items, size_t n, size_t batch_max,
                          size_t allowance, struct bsup_batch_plan *out);
 void bsup_batch_plan_cleanup(struct bsup_batch_plan *plan);
+
+/* A paced step's allowance across batches: keys to read accrue at rate_per_s up to cap (one
+ * interval's worth), full at first use, so the step keeps its budget share per interval
+ * however many batches the interval holds. Zero-initialised is unused. */
+struct bsup_pace {
+    double keys;
+    uint64_t at_ms;
+    bool primed;
+};
+
+/* The whole keys a batch starting at now_ms may read (0: none until more accrue). */
+size_t bsup_pace_allowance(struct bsup_pace *p, double rate_per_s, double cap, uint64_t now_ms);
+/* Takes used keys (what the batch actually read) from the allowance. */
+void bsup_pace_spend(struct bsup_pace *p, size_t used);
 
 #endif

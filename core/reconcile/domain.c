@@ -1,13 +1,15 @@
 #include "core/reconcile/domain.h"
 
 #include "core/reconcile/backup.h"
+#include "core/reconcile/health.h"
 #include "core/reconcile/scaling.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-const struct bsup_domain *const bsup_domains[] = {&bsup_scaling_domain, &bsup_backup_domain};
+const struct bsup_domain *const bsup_domains[] = {&bsup_scaling_domain, &bsup_health_domain,
+                                                  &bsup_replace_domain, &bsup_backup_domain};
 const size_t bsup_n_domains = sizeof(bsup_domains) / sizeof(bsup_domains[0]);
 
 void bsup_domain_member_fail(struct bsup_domain_member *m, const char *fmt, ...)

@@ -84,10 +84,15 @@ int bsup_scaling_plan(const struct bsup_service *svc, const struct bsup_asg_obse
         }
     }
     if (obs->has_target_groups || svc->resources.target_group) {
-        if (strcmp(obs->health_check_type, "ELB") != 0) {
-            bsup_action_change(&upd, "HealthCheckType", obs->health_check_type, "ELB",
-                               "the group serves a target group: replace instances the load "
-                               "balancer finds unhealthy");
+        bool damped = svc->health_check.replace_unhealthy;
+        const char *type = damped ? "EC2" : "ELB";
+        if (strcmp(obs->health_check_type, type) != 0) {
+            bsup_action_change(&upd, "HealthCheckType", obs->health_check_type, type,
+                               damped ? "health_check.replace_unhealthy: bsupd replaces instances "
+                                        "the load balancer finds unhealthy, damped; the group "
+                                        "must not replace them all at once itself"
+                                      : "the group serves a target group: replace instances the "
+                                        "load balancer finds unhealthy");
         }
         if (obs->health_check_grace_s != svc->health_check.grace_period_s) {
             s_num(o, sizeof(o), obs->health_check_grace_s);
@@ -205,14 +210,24 @@ static void s_fill(struct bsup_asg_observed *o, const struct bsup_service *svc,
     o->instances = (int64_t)g->n_instances;
     for (size_t i = 0; i < g->n_instances; i++) {
         const struct bsup_asg_instance *in = &g->instances[i];
+        const char *life = in->lifecycle_state ? in->lifecycle_state : "";
         bool healthy = in->health_status && strcmp(in->health_status, "Healthy") == 0;
-        if (in->lifecycle_state && strcmp(in->lifecycle_state, "InService") == 0) {
+        bool in_service = strcmp(life, "InService") == 0;
+        if (in_service) {
             o->in_service++;
             o->healthy_in_service += healthy;
-        } else if (in->lifecycle_state && strncmp(in->lifecycle_state, "Pending", 7) == 0) {
+        } else if (strncmp(life, "Pending", 7) == 0) {
             o->pending++;
+        } else if (strncmp(life, "Terminating", 11) == 0 || strcmp(life, "Detaching") == 0) {
+            o->terminating++;
         }
         o->unhealthy += !healthy;
+        if (in->instance_id && o->n_listed < BSUP_ASG_MAX_LISTED) {
+            struct bsup_asg_member *mb = &o->listed[o->n_listed++];
+            snprintf(mb->id, sizeof(mb->id), "%s", in->instance_id);
+            mb->in_service = in_service;
+            mb->healthy = healthy;
+        }
     }
     s_instance_types(g, o->instance_type, sizeof(o->instance_type));
 }
@@ -419,6 +434,7 @@ static const struct bsup_field s_fields[] = {
     S_FIELD("instances", BSUP_FIELD_INT64, instances),
     S_FIELD("in_service", BSUP_FIELD_INT64, in_service),
     S_FIELD("pending", BSUP_FIELD_INT64, pending),
+    S_FIELD("terminating", BSUP_FIELD_INT64, terminating),
     S_FIELD("unhealthy", BSUP_FIELD_INT64, unhealthy),
     S_FIELD("health_check_type", BSUP_FIELD_STRING, health_check_type),
     S_FIELD("health_check_grace_period", BSUP_FIELD_INT64, health_check_grace_s),

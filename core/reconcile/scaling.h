@@ -2,7 +2,9 @@
  * observed, as a plan. The group must exist (bsupd never creates one); MinSize and MaxSize
  * follow the service; DesiredCapacity is only clamped into the bounds, otherwise it belongs
  * to the group's own scaling; HealthCheckType ELB with the configured grace period when the
- * group serves a target group; subnets and instance type are reported, not changed.
+ * group serves a target group (EC2 when health_check.replace_unhealthy: bsupd then replaces
+ * instances the load balancer finds unhealthy, damped, instead of the group replacing them all
+ * at once); subnets and instance type are reported, not changed.
  * Observed with batched DescribeAutoScalingGroups (instance types from the instances); an
  * empty group's launch template through batched DescribeLaunchTemplates and, once per version
  * ever (cached, saved), DescribeLaunchTemplateVersions. Corrected with UpdateAutoScalingGroup. */
@@ -15,6 +17,16 @@
 #include "core/config/config.h"
 #include "core/reconcile/domain.h"
 #include "core/reconcile/plan.h"
+
+/* One instance of the group, for domains that act on single instances (health: the damped
+ * replacement must know an instance is the group's, and how it stands). */
+#define BSUP_ASG_MAX_LISTED 64
+
+struct bsup_asg_member {
+    char id[24];     /* "i-0123456789abcdef0" */
+    bool in_service; /* LifecycleState InService */
+    bool healthy;    /* HealthStatus Healthy */
+};
 
 struct bsup_asg_observed {
     bool found;
@@ -38,7 +50,12 @@ struct bsup_asg_observed {
     int64_t in_service;
     int64_t healthy_in_service;
     int64_t pending;
+    int64_t terminating; /* Terminating*, Detaching: leaving the group */
     int64_t unhealthy;
+    /* The first BSUP_ASG_MAX_LISTED instances in the answer's order (n_listed < instances
+     * when the group has more). */
+    struct bsup_asg_member listed[BSUP_ASG_MAX_LISTED];
+    int64_t n_listed;
 };
 
 extern const struct bsup_domain bsup_scaling_domain;

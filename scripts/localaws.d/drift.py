@@ -10,7 +10,7 @@ NEEDS_VALUE = {"asg-min", "asg-max", "asg-desired", "hc-path", "hc-interval",
                "hc-timeout", "hc-healthy-threshold", "hc-unhealthy-threshold",
                "backup-retention", "instance-type"}
 WHATS = sorted(NEEDS_VALUE | {"backups-off", "snapshot-delete", "targets-unhealthy",
-                              "alarm-delete"})
+                              "alarm-delete", "http-forward"})
 
 
 def _tg_arn(aws, n):
@@ -81,6 +81,16 @@ def run(d, n, what, value=None):
         states = sorted({t["TargetHealth"]["State"] for t in
                          elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]})
         return f"{n}: stopped {len(ids)} target instance(s); target states now {states}"
+    if what == "http-forward":
+        # the plain-HTTP listener serves the group instead of redirecting to HTTPS
+        lb = elb.describe_load_balancers(Names=[n[:32]])["LoadBalancers"][0]["LoadBalancerArn"]
+        http = [l for l in elb.describe_listeners(LoadBalancerArn=lb)["Listeners"]
+                if l["Protocol"] == "HTTP"]
+        if not http:
+            raise envctl.EnvError(f"drift: load balancer {n} has no HTTP listener")
+        elb.modify_listener(ListenerArn=http[0]["ListenerArn"], DefaultActions=[
+            {"Type": "forward", "TargetGroupArn": _tg_arn(aws, n)}])
+        return f"{n}: HTTP:{http[0]['Port']} listener forwards to the target group"
     if what == "alarm-delete":
         names = [f"{n}-{value}"] if value else [
             a["AlarmName"] for a in aws.cloudwatch.describe_alarms(AlarmNamePrefix=f"{n}-")["MetricAlarms"]][:1]

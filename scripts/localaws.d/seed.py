@@ -178,6 +178,12 @@ def seed_service(aws, s, net, lean):
             DefaultActions=[{"Type": "redirect", "RedirectConfig": {
                 "Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}]
         )["Listeners"][0]["ListenerArn"]
+        # the posture bsupd reports on: access logs on, deletion protection on in prod
+        elb.modify_load_balancer_attributes(LoadBalancerArn=lb, Attributes=[
+            {"Key": "access_logs.s3.enabled", "Value": "true"},
+            {"Key": "access_logs.s3.bucket", "Value": "bsup-alb-logs"},
+            {"Key": "deletion_protection.enabled",
+             "Value": "true" if s["environment"] == "prod" else "false"}])
 
     asg.create_auto_scaling_group(
         AutoScalingGroupName=n, LaunchTemplate={"LaunchTemplateId": lt, "Version": "$Latest"},

@@ -46,15 +46,20 @@ def seed(d, n, drift_every=0):
     return services, seeded["network"]
 
 
+# The health check the seed gives every target group (scripts/localaws.d/scenario.py).
+SEEDED_HEALTH_CHECK = "health_check: {path: /health, healthy_threshold: 3, unhealthy_threshold: 3}\n"
+
+
 def dropin(svc, net, extra=""):
     subnets = ", ".join(net["subnet_ids"])
     db = svc["name"].replace("-", "_")  # what seeding names the database and its user
+    hc = "" if "health_check:" in extra else SEEDED_HEALTH_CHECK
     return (f"service_name: {svc['name']}\nenvironment: {svc['env']}\n"
             f"vpc_id: {net['vpc_id']}\nsubnet_ids: [{subnets}]\n"
             f"database_name: {db}\ndatabase_username: {db}_admin\n"
             f"database_password: ssm:/{svc['name']}/db\ninstance_type: {svc['type']}\n"
             f"min_size: {svc['min']}\nmax_size: {svc['max']}\n"
-            f"backup_retention: {svc.get('retention', 7)}\n{extra}")
+            f"backup_retention: {svc.get('retention', 7)}\n{hc}{extra}")
 
 
 def daemon(d, services, net, settings="", extra=None):

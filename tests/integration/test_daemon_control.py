@@ -17,7 +17,7 @@ d = Daemon().start()
 # status, human: an aligned table within 100 columns, no colour when not a terminal.
 r = d.ctl("status", expect=0)
 lines = r.stdout.splitlines()
-check(any(l.startswith("SERVICE") and "ENV" in l and "STATE" in l and "SOURCE" in l
+check(any(l.startswith("SERVICE") and "ENV" in l and "STATE" in l and "HEALTHY" in l
           for l in lines), "status has no header:\n" + r.stdout)
 check(all(len(l) <= 100 for l in lines), "status wider than 100 columns:\n" + r.stdout)
 check("\033[" not in r.stdout, "colour without a terminal")

@@ -5,6 +5,7 @@
 #include "core/reconcile/batch.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -69,8 +70,36 @@ static void test_table(void **state)
     }
 }
 
+/* A paced step's allowance: full at first use, spent across batches, accruing at its rate up
+ * to one interval's worth. */
+static void test_pace(void **state)
+{
+    (void)state;
+    struct {
+        uint64_t at_ms;
+        size_t used; /* what the batch reads of what it was allowed */
+        size_t want; /* the allowance at at_ms */
+    } steps[] = {
+        {1000, 2, 2},  /* full at first use: cap 2.5 keys */
+        {1100, 0, 0},  /* 0.5 + 0.1 s of 1 key/s: not a whole key */
+        {1500, 1, 1},  /* 0.5 + 0.5 */
+        {2000, 0, 0},  /* 0.5 */
+        {9000, 2, 2},  /* capped at 2.5 */
+        {9000, 0, 0},  /* same instant: 0.5 */
+        {8000, 0, 0},  /* a clock that goes back accrues nothing */
+        {10600, 2, 2}, /* 0.5 + 1.6 */
+    };
+    struct bsup_pace p = {0};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        size_t got = bsup_pace_allowance(&p, 1.0, 2.5, steps[i].at_ms);
+        if (got != steps[i].want)
+            fail_msg("step %zu: allowance %zu, want %zu", i, got, steps[i].want);
+        bsup_pace_spend(&p, steps[i].used);
+    }
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_table)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_table), cmocka_unit_test(test_pace)};
     return cmocka_run_group_tests_name("batch", tests, NULL, NULL);
 }

@@ -76,6 +76,55 @@ static const struct s_case s_cases[] = {
     {BASE "backup: 7d\n", "f.yaml:8:9: backup must be a mapping, not text"},
     {BASE "cache: {snapshot_retention: 40}\n",
      "f.yaml:8:29: cache.snapshot_retention (40) must be between 0 and 35 days"},
+    /* health_check: the ELBv2 API limits, and the rules across keys. */
+    {BASE "health_check: {path: /healthz, port: '8080', protocol: HTTPS, interval: 10s,\n"
+          "  timeout: 9s, healthy_threshold: 2, unhealthy_threshold: 10, matcher: '200-299',\n"
+          "  min_healthy: 1, replace_unhealthy: true, unhealthy_cycles: 5,\n"
+          "  max_replace_percent: 50, public: true, sweep: 2m}\n",
+     NULL},
+    {BASE "health_check: {matcher: '200,202,204'}\n", NULL},
+    {BASE "health_check: {path: healthz}\n",
+     "f.yaml:8:22: health_check.path must start with / (got \"healthz\")"},
+    {BASE "health_check: {path: '/a b'}\n", "health_check.path may only hold printable ASCII"},
+    {BASE "health_check: {port: '0'}\n", "health_check.port must be traffic-port or a port"},
+    {BASE "health_check: {port: '65536'}\n", "health_check.port must be traffic-port or a port"},
+    {BASE "health_check: {port: traffic}\n", "health_check.port must be traffic-port or a port"},
+    {BASE "health_check: {protocol: TCP}\n",
+     "f.yaml:8:26: health_check.protocol must be HTTP or HTTPS (got \"TCP\")"},
+    {BASE "health_check: {interval: 4s}\n",
+     "f.yaml:8:26: health_check.interval (4s) must be between 5s and 5m"},
+    {BASE "health_check: {interval: 301}\n", "health_check.interval (301) must be between 5s"},
+    {BASE "health_check: {timeout: 1s}\n", "health_check.timeout (1s) must be between 2s and 2m"},
+    {BASE "health_check: {timeout: 121s}\n", "health_check.timeout (121s) must be between"},
+    {BASE "health_check: {interval: 10s, timeout: 10s}\n",
+     "f.yaml:8:40: health_check.timeout (10s) must be less than health_check.interval (10s)"},
+    {BASE "health_check: {interval: 5s}\n",
+     "f.yaml:8:26: health_check.timeout (5s, the default) must be less than "
+     "health_check.interval (5s)"},
+    {BASE "health_check: {healthy_threshold: 1}\n",
+     "health_check.healthy_threshold (1) must be between 2 and 10 checks"},
+    {BASE "health_check: {unhealthy_threshold: 11}\n",
+     "health_check.unhealthy_threshold (11) must be between 2 and 10 checks"},
+    {BASE "health_check: {matcher: '199'}\n", "health_check.matcher must be HTTP codes 200-499"},
+    {BASE "health_check: {matcher: '500'}\n", "health_check.matcher must be HTTP codes 200-499"},
+    {BASE "health_check: {matcher: '200-'}\n", "health_check.matcher must be HTTP codes"},
+    {BASE "health_check: {matcher: '299-200'}\n", "health_check.matcher must be HTTP codes"},
+    {BASE "health_check: {matcher: '200,,202'}\n", "health_check.matcher must be HTTP codes"},
+    {BASE "health_check: {matcher: '200,202-299'}\n", "health_check.matcher must be HTTP codes"},
+    {BASE "health_check: {matcher: 200}\n", NULL}, /* YAML's number is text to the loader */
+    {BASE "health_check: {min_healthy: 5}\n",
+     "f.yaml:8:29: health_check.min_healthy (5) is greater than max_size (4, the default)"},
+    {BASE "max_size: 6\nhealth_check: {min_healthy: 7}\n",
+     "health_check.min_healthy (7) is greater than max_size (6): the service could never"},
+    {BASE "health_check: {unhealthy_cycles: 0}\n",
+     "health_check.unhealthy_cycles (0) must be between 1 and 100 observations"},
+    {BASE "health_check: {max_replace_percent: 0}\n",
+     "health_check.max_replace_percent (0) must be between 1 and 100 percent"},
+    {BASE "health_check: {replace_unhealthy: yes}\n",
+     "health_check.replace_unhealthy must be true or false"},
+    {BASE "health_check: {sweep: 5s}\n", "health_check.sweep (5s) must be between 10s and 1d"},
+    {BASE "health_check: {publik: true}\n",
+     "unknown key health_check.publik; did you mean health_check.public?"},
     {"environment: prod\n", "f.yaml:1:1: service_name is required"},
     {BASE "service_name2: x\n", "unknown key service_name2; did you mean service_name?"},
     {"service_name:\nenvironment: dev\n", "f.yaml:1:14: service_name has no value"},
@@ -204,6 +253,62 @@ static void test_defaults_and_values(void **state)
     assert_int_equal(set.services[0].mode, BSUP_MODE_DEFAULT);
     assert_int_equal(set.services[0].interval_s, 0);
     bsup_config_set_cleanup(&set);
+}
+
+/* health_check: ELBv2's defaults where the drop-in is silent; min_healthy follows min_size
+ * unless written; the path's length limit is the API's (1024). */
+static void test_health_check_defaults(void **state)
+{
+    (void)state;
+    struct bsup_config_set set;
+    s_load_one(BASE "min_size: 3\n", &set);
+    assert_int_equal(set.n_errors, 0);
+    const struct bsup_health_check *hc = &set.services[0].health_check;
+    assert_string_equal(hc->path, "/");
+    assert_string_equal(hc->port, "traffic-port");
+    assert_int_equal(hc->protocol, BSUP_HEALTH_HTTP);
+    assert_int_equal(hc->interval_s, 30);
+    assert_int_equal(hc->timeout_s, 5);
+    assert_int_equal(hc->healthy_threshold, 5);
+    assert_int_equal(hc->unhealthy_threshold, 2);
+    assert_string_equal(hc->matcher, "200");
+    assert_int_equal(hc->min_healthy, 3);
+    assert_false(hc->replace_unhealthy);
+    assert_int_equal(hc->unhealthy_cycles, 3);
+    assert_int_equal(hc->max_replace_percent, 25);
+    assert_false(hc->public);
+    assert_int_equal(hc->sweep_s, 300);
+    assert_int_equal(hc->grace_period_s, 300);
+    /* Resolved values travel with the service (the store keeps this JSON). */
+    char *json = bsup_service_to_json(&set.services[0]);
+    struct bsup_service back;
+    assert_int_equal(bsup_service_from_json(json, &back), 0);
+    assert_int_equal(back.health_check.min_healthy, 3);
+    assert_string_equal(back.health_check.matcher, "200");
+    assert_int_equal(back.health_check.protocol, BSUP_HEALTH_HTTP);
+    bsup_service_cleanup(&back);
+    free(json);
+    bsup_config_set_cleanup(&set);
+
+    s_load_one(BASE "health_check: {min_healthy: 0, protocol: HTTPS}\n", &set);
+    assert_int_equal(set.n_errors, 0);
+    assert_int_equal(set.services[0].health_check.min_healthy, 0);
+    assert_int_equal(set.services[0].health_check.protocol, BSUP_HEALTH_HTTPS);
+    bsup_config_set_cleanup(&set);
+
+    char yaml[2048], path[1100];
+    memset(path, 'a', sizeof(path));
+    for (size_t len = 1024; len <= 1025; len++) {
+        path[0] = '/';
+        path[len] = 0;
+        snprintf(yaml, sizeof(yaml), BASE "health_check: {path: %s}\n", path);
+        s_load_one(yaml, &set);
+        assert_int_equal(set.n_errors, len == 1024 ? 0 : 1);
+        if (len == 1025)
+            assert_true(s_has_msg(&set, "health_check.path must be 1 to 1024 characters long"));
+        bsup_config_set_cleanup(&set);
+        path[len] = 'a';
+    }
 }
 
 static void test_services_list_and_duplicates(void **state)
@@ -611,6 +716,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules_and_messages),
         cmocka_unit_test(test_defaults_and_values),
+        cmocka_unit_test(test_health_check_defaults),
         cmocka_unit_test(test_services_list_and_duplicates),
         cmocka_unit_test(test_secrets_never_leak),
         cmocka_unit_test(test_json_round_trip_and_hash),

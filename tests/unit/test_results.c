@@ -230,6 +230,61 @@ static void test_typed_elbv2(void **state)
     json_decref(page);
 }
 
+/* The load balancer's posture: listeners with their default actions, attributes, TLS
+ * policies (moto answers an unknown policy name with an empty list; AWS with an error). */
+static void test_typed_elbv2_posture(void **state)
+{
+    (void)state;
+    struct bsup_elb_listener_page lp;
+    json_t *page = s_parse_file("elbv2", "DescribeListeners.xml");
+    assert_int_equal(bsup_elb_listener_page_parse(page, &lp), 0);
+    assert_int_equal(lp.n_listeners, 3);
+    assert_int_equal(lp.listeners[0].port, 80);
+    assert_string_equal(lp.listeners[0].protocol, "HTTP");
+    assert_string_equal(lp.listeners[0].default_actions[0].type, "forward");
+    assert_non_null(strstr(lp.listeners[0].default_actions[0].target_group_arn, ":targetgroup/"));
+    assert_string_equal(lp.listeners[1].protocol, "HTTPS");
+    assert_string_equal(lp.listeners[1].ssl_policy, "ELBSecurityPolicy-TLS13-1-2-2021-06");
+    assert_int_equal(lp.listeners[2].n_default_actions, 1);
+    assert_string_equal(lp.listeners[2].default_actions[0].type, "redirect");
+    assert_string_equal(lp.listeners[2].default_actions[0].redirect_protocol, "HTTPS");
+    assert_null(lp.next_marker);
+    bsup_elb_listener_page_cleanup(&lp);
+    json_decref(page);
+
+    struct bsup_elb_lb_attributes at;
+    page = s_parse_file("elbv2", "DescribeLoadBalancerAttributes.xml");
+    assert_int_equal(bsup_elb_lb_attributes_parse(page, &at), 0);
+    int seen = 0;
+    for (size_t i = 0; i < at.n_attributes; i++) {
+        if (strcmp(at.attributes[i].key, "access_logs.s3.enabled") == 0) {
+            assert_string_equal(at.attributes[i].value, "true");
+            seen++;
+        } else if (strcmp(at.attributes[i].key, "deletion_protection.enabled") == 0) {
+            assert_string_equal(at.attributes[i].value, "false");
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 2);
+    bsup_elb_lb_attributes_cleanup(&at);
+    json_decref(page);
+
+    struct bsup_elb_ssl_policy_page sp;
+    page = s_parse_file("elbv2", "DescribeSSLPolicies.xml");
+    assert_int_equal(bsup_elb_ssl_policy_page_parse(page, &sp), 0);
+    assert_int_equal(sp.n_policies, 2);
+    assert_string_equal(sp.policies[1].name, "ELBSecurityPolicy-2016-08");
+    assert_int_equal(sp.policies[1].n_ssl_protocols, 3);
+    assert_string_equal(sp.policies[1].ssl_protocols[2], "TLSv1");
+    bsup_elb_ssl_policy_page_cleanup(&sp);
+    json_decref(page);
+    page = s_parse_file("elbv2", "DescribeSSLPolicies-unknown.xml");
+    assert_int_equal(bsup_elb_ssl_policy_page_parse(page, &sp), 0);
+    assert_int_equal(sp.n_policies, 0);
+    bsup_elb_ssl_policy_page_cleanup(&sp);
+    json_decref(page);
+}
+
 static void test_typed_rds_elasticache(void **state)
 {
     (void)state;
@@ -448,10 +503,10 @@ static void test_typed_paths_in_model(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_captured_responses),   cmocka_unit_test(test_typed_autoscaling),
-        cmocka_unit_test(test_typed_elbv2),          cmocka_unit_test(test_typed_rds_elasticache),
-        cmocka_unit_test(test_typed_others),         cmocka_unit_test(test_typed_wrong_type),
-        cmocka_unit_test(test_typed_paths_in_model),
+        cmocka_unit_test(test_captured_responses),    cmocka_unit_test(test_typed_autoscaling),
+        cmocka_unit_test(test_typed_elbv2),           cmocka_unit_test(test_typed_elbv2_posture),
+        cmocka_unit_test(test_typed_rds_elasticache), cmocka_unit_test(test_typed_others),
+        cmocka_unit_test(test_typed_wrong_type),      cmocka_unit_test(test_typed_paths_in_model),
     };
     return cmocka_run_group_tests_name("results", tests, NULL, NULL);
 }

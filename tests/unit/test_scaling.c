@@ -189,6 +189,19 @@ static void test_health_check_and_reports(void **state)
     assert_string_equal(c->observed, "t3.micro");
     bsup_plan_cleanup(&p);
 
+    /* With the damped replacement on, the group must not replace instances itself. */
+    struct bsup_service damped = s_service("health_check: {replace_unhealthy: true}\n");
+    g = s_group(2, 6, 2);
+    bsup_plan_init(&p);
+    assert_int_equal(bsup_scaling_plan(&damped, &g, &p), 0);
+    c = s_change(&p, BSUP_ACTION_UPDATE, "HealthCheckType");
+    assert_non_null(c);
+    assert_string_equal(c->observed, "ELB");
+    assert_string_equal(c->desired, "EC2");
+    assert_non_null(strstr(c->reason, "damped"));
+    bsup_plan_cleanup(&p);
+    bsup_service_cleanup(&damped);
+
     /* Without a target group, the health-check type is the group's business. */
     g = s_group(2, 6, 2);
     g.has_target_groups = false;

@@ -61,6 +61,9 @@ static void test_families(void **state)
                      BSUP_API_ELBV2_MUTATE);
     assert_int_equal(bsup_api_family_of("autoscaling", "UpdateAutoScalingGroup"),
                      BSUP_API_AUTOSCALING_MUTATE);
+    assert_int_equal(bsup_api_family_of("autoscaling", "SetInstanceHealth"),
+                     BSUP_API_AUTOSCALING_MUTATE);
+    assert_int_equal(bsup_api_family_of("elbv2", "DescribeListeners"), BSUP_API_ELBV2_DESCRIBE);
     assert_int_equal(bsup_api_family_of("cloudwatch", "PutMetricAlarm"),
                      BSUP_API_CLOUDWATCH_PUT_METRIC_ALARM);
     assert_int_equal(bsup_api_family_of("monitoring", "DescribeAlarms"),
@@ -68,7 +71,7 @@ static void test_families(void **state)
     assert_int_equal(bsup_api_family_of("rds", "ModifyDBInstance"), BSUP_API_RDS);
     assert_int_equal(bsup_api_family_of("sts", "GetCallerIdentity"), BSUP_API_OTHER);
     /* Not in the table: OTHER, whatever the name looks like. */
-    assert_int_equal(bsup_api_family_of("elbv2", "DescribeListeners"), BSUP_API_OTHER);
+    assert_int_equal(bsup_api_family_of("elbv2", "DescribeRules"), BSUP_API_OTHER);
     assert_int_equal(bsup_api_family_of("nope", "Describe"), BSUP_API_OTHER);
     assert_int_equal(bsup_api_family_by_name("elbv2_describe"), BSUP_API_ELBV2_DESCRIBE);
     assert_int_equal(bsup_api_family_by_name("nope"), -1);

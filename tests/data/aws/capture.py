@@ -72,6 +72,18 @@ class Recorder:
             f.write("\n")
 
 
+def self_signed_cert(cn):
+    """A throw-away certificate for an HTTPS listener (ACM import arguments)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as t:
+        key, crt = os.path.join(t, "k.pem"), os.path.join(t, "c.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                        key, "-out", crt, "-days", "2", "-subj", f"/CN={cn}"],
+                       check=True, capture_output=True, timeout=60)
+        with open(key, "rb") as f1, open(crt, "rb") as f2:
+            return {"PrivateKey": f1.read(), "Certificate": f2.read()}
+
+
 def query_cloudwatch_model(tmp):
     """CloudWatch now prefers CBOR/JSON; bsupd speaks Query. Put a copy of the model that
     only offers Query first on botocore's search path."""
@@ -150,6 +162,22 @@ def main():
                 Matcher={"HttpCode": "200-299"})["TargetGroups"][0]["TargetGroupArn"])
         elb.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=80,
                             DefaultActions=[{"Type": "forward", "TargetGroupArn": tgs[0]}])
+        cert = client("acm").import_certificate(**self_signed_cert("api.bsup.test"))
+        elb.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTPS", Port=443,
+                            SslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06",
+                            Certificates=[{"CertificateArn": cert["CertificateArn"]}],
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tgs[0]}])
+        elb.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=8080,
+                            DefaultActions=[{"Type": "redirect", "RedirectConfig": {
+                                "Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}])
+        elb.modify_load_balancer_attributes(LoadBalancerArn=lb_arn, Attributes=[
+            {"Key": "access_logs.s3.enabled", "Value": "true"},
+            {"Key": "access_logs.s3.bucket", "Value": "bsup-alb-logs"}])
+        call(elb.describe_listeners, LoadBalancerArn=lb_arn)
+        call(elb.describe_load_balancer_attributes, LoadBalancerArn=lb_arn)
+        call(elb.describe_ssl_policies,
+             Names=["ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-2016-08"])
+        call(elb.describe_ssl_policies, "unknown", Names=["ELBSecurityPolicy-Nope"])  # moto: empty, AWS: SSLPolicyNotFound
         call(elb.describe_load_balancers)
         call(elb.describe_target_groups)
         call(elb.describe_target_groups, "page1", PageSize=1)
@@ -169,6 +197,8 @@ def main():
         call(asg.update_auto_scaling_group, AutoScalingGroupName="api-prod", MaxSize=6)
         call(asg.update_auto_scaling_group, "error", AutoScalingGroupName="nope", MaxSize=6)
         inst = ec2.describe_instances()["Reservations"][0]["Instances"][0]["InstanceId"]
+        call(asg.set_instance_health, InstanceId=inst, HealthStatus="Unhealthy",
+             ShouldRespectGracePeriod=True)
         elb.register_targets(TargetGroupArn=tgs[0], Targets=[{"Id": inst, "Port": 8080}])
         call(elb.describe_target_health, TargetGroupArn=tgs[0])
 

@@ -1,0 +1,513 @@
+/* The health domains' pure parts: the plan (settings drift, missing, degraded, outage,
+ * targets and posture as findings), the damped replacement (a table of cycles), the memory's
+ * text form, and the exact requests. */
+#include "tests/lib/testlib.h"
+
+#include "core/config/config.h"
+#include "core/reconcile/health.h"
+#include "core/reconcile/plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A service with min_size 2; extra adds keys (an "environment:" line replaces prod). */
+static struct bsup_service s_service(const char *extra)
+{
+    char yaml[2048];
+    bool env = strncmp(extra, "environment:", 12) == 0;
+    snprintf(yaml, sizeof(yaml),
+             "service_name: api\n%svpc_id: vpc-0a1b2c3d\n"
+             "subnet_ids: [subnet-0a1b2c3d]\ndatabase_name: a\ndatabase_username: a\n"
+             "database_password: ssm:/a\nmin_size: 2\nmax_size: 6\n%s",
+             env ? "" : "environment: prod\n", extra);
+    struct bsup_config_set set;
+    bsup_config_set_init(&set);
+    assert_int_equal(bsup_config_parse_buffer(&set, "t.yaml", yaml, strlen(yaml)), 0);
+    if (set.n_errors)
+        fail_msg("%s", set.msgs[0].text);
+    struct bsup_service svc;
+    assert_int_equal(bsup_service_copy(&svc, &set.services[0]), 0);
+    bsup_config_set_cleanup(&set);
+    return svc;
+}
+
+/* A target group as the drop-in's defaults want it, with three healthy targets, read now, on
+ * an internal load balancer that follows every posture rule. */
+static struct bsup_health_observed s_group(void)
+{
+    struct bsup_health_observed o = {.found = true,
+                                     .enabled = true,
+                                     .interval_s = 30,
+                                     .timeout_s = 5,
+                                     .healthy_threshold = 5,
+                                     .unhealthy_threshold = 2,
+                                     .health_read_at = 1000,
+                                     .health_fresh = true,
+                                     .targets = 3,
+                                     .lb_read_at = 1000,
+                                     .listeners_read_at = 1000,
+                                     .attributes_read_at = 1000,
+                                     .access_logs = true,
+                                     .deletion_protection = true};
+    snprintf(o.name, sizeof(o.name), "api-prod");
+    snprintf(o.arn, sizeof(o.arn),
+             "arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/api-prod/1");
+    snprintf(o.path, sizeof(o.path), "/");
+    snprintf(o.port, sizeof(o.port), "traffic-port");
+    snprintf(o.protocol, sizeof(o.protocol), "HTTP");
+    snprintf(o.matcher, sizeof(o.matcher), "200");
+    o.counts[BSUP_TARGET_HEALTHY] = 3;
+    snprintf(o.lb_arn, sizeof(o.lb_arn),
+             "arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/app/api-prod/9");
+    snprintf(o.lb_name, sizeof(o.lb_name), "api-prod");
+    snprintf(o.scheme, sizeof(o.scheme), "internal");
+    o.n_listeners = 2;
+    o.listeners[0] = (struct bsup_health_listener){.port = 443,
+                                                   .protocol = "HTTPS",
+                                                   .ssl_policy = "P-1-2",
+                                                   .tls = BSUP_TLS_OK,
+                                                   .oldest = "TLSv1.2",
+                                                   .action = "forward"};
+    o.listeners[1] = (struct bsup_health_listener){
+        .port = 80, .protocol = "HTTP", .action = "redirect", .to_https = true};
+    return o;
+}
+
+/* Sets targets from "id:state:reason id:state ..." (healthy ones only counted). */
+static void s_targets(struct bsup_health_observed *o, int healthy, const char *spec)
+{
+    memset(o->counts, 0, sizeof(o->counts));
+    o->counts[BSUP_TARGET_HEALTHY] = healthy;
+    o->targets = healthy;
+    o->n_tracked = 0;
+    char copy[512], *save = NULL;
+    snprintf(copy, sizeof(copy), "%s", spec);
+    for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        struct bsup_health_target *x = &o->tracked[o->n_tracked++];
+        char *id = t, *state = strchr(t, ':'), *reason = NULL;
+        *state++ = 0;
+        if ((reason = strchr(state, ':')))
+            *reason++ = 0;
+        snprintf(x->id, sizeof(x->id), "%s", id);
+        x->state = bsup_target_state_from_name(state);
+        snprintf(x->reason, sizeof(x->reason), "%s", reason ? reason : "");
+        o->counts[x->state]++;
+        o->targets++;
+    }
+}
+
+/* The plan as "kind resource field=observed>desired;...|...". */
+static void s_render(const struct bsup_plan *p, char *out, size_t len)
+{
+    out[0] = 0;
+    for (size_t i = 0; i < p->n_actions; i++) {
+        const struct bsup_action *a = &p->actions[i];
+        size_t used = strlen(out);
+        snprintf(out + used, len - used, "%s%s %s ", i ? "|" : "", bsup_action_kind_name(a->kind),
+                 a->resource);
+        for (size_t j = 0; j < a->n_changes; j++) {
+            used = strlen(out);
+            snprintf(out + used, len - used, "%s%s=%s>%s", j ? ";" : "", a->changes[j].field,
+                     a->changes[j].observed, a->changes[j].desired);
+        }
+    }
+}
+
+enum s_tweak {
+    T_NONE,
+    T_MISSING,
+    T_PATH,
+    T_THRESHOLDS,
+    T_ALL_SETTINGS,
+    T_BELOW_FLOOR,
+    T_OUTAGE,
+    T_DRAINING,
+    T_NEVER_READ,
+    T_PUBLIC,
+    T_WEAK_TLS,
+    T_HTTP_FORWARD,
+    T_NO_LOGS,
+    T_NO_LB,
+};
+
+static void s_tweak(struct bsup_health_observed *o, enum s_tweak t)
+{
+    switch (t) {
+    case T_NONE:
+        break;
+    case T_MISSING:
+        o->found = false;
+        break;
+    case T_PATH:
+        snprintf(o->path, sizeof(o->path), "/old");
+        break;
+    case T_THRESHOLDS:
+        o->healthy_threshold = 3;
+        o->unhealthy_threshold = 10;
+        break;
+    case T_ALL_SETTINGS:
+        snprintf(o->path, sizeof(o->path), "/x");
+        snprintf(o->port, sizeof(o->port), "8080");
+        snprintf(o->protocol, sizeof(o->protocol), "HTTPS");
+        o->interval_s = 10;
+        o->timeout_s = 6;
+        snprintf(o->matcher, sizeof(o->matcher), "200-299");
+        o->enabled = false;
+        break;
+    case T_BELOW_FLOOR:
+        s_targets(o, 1, "i-2:unhealthy:Target.Timeout i-3:initial:Elb.InitialHealthChecking");
+        break;
+    case T_OUTAGE:
+        s_targets(o, 0, "i-1:unhealthy:Target.FailedHealthChecks i-2:unhealthy:Target.Timeout");
+        break;
+    case T_DRAINING:
+        s_targets(o, 2, "i-9:draining:Target.DeregistrationInProgress i-8:unused:Target.NotInUse");
+        break;
+    case T_NEVER_READ:
+        s_targets(o, 0, "");
+        o->health_read_at = 0;
+        break;
+    case T_PUBLIC:
+        snprintf(o->scheme, sizeof(o->scheme), "internet-facing");
+        break;
+    case T_WEAK_TLS:
+        o->listeners[0].tls = BSUP_TLS_WEAK;
+        snprintf(o->listeners[0].ssl_policy, sizeof(o->listeners[0].ssl_policy),
+                 "ELBSecurityPolicy-2016-08");
+        snprintf(o->listeners[0].oldest, sizeof(o->listeners[0].oldest), "TLSv1");
+        break;
+    case T_HTTP_FORWARD:
+        snprintf(o->listeners[1].action, sizeof(o->listeners[1].action), "forward");
+        o->listeners[1].to_https = false;
+        break;
+    case T_NO_LOGS:
+        o->access_logs = false;
+        o->deletion_protection = false;
+        break;
+    case T_NO_LB:
+        o->lb_arn[0] = 0;
+        o->scheme[0] = 0;
+        break;
+    }
+}
+
+static void test_plan_table(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *dropin;
+        enum s_tweak tweak;
+        const char *want;
+    } rows[] = {
+        {"", T_NONE, ""},
+        {"resources: {target_group: api-tg}\n", T_MISSING,
+         "missing targetgroup/api-tg TargetGroup=absent>exists"},
+        {"", T_MISSING, ""}, /* none declared, none by the default name: nothing to check */
+        {"health_check: {path: /healthz}\n", T_PATH,
+         "update targetgroup/api-prod HealthCheckPath=/old>/healthz"},
+        {"", T_THRESHOLDS,
+         "update targetgroup/api-prod HealthyThresholdCount=3>5;UnhealthyThresholdCount=10>2"},
+        {"", T_ALL_SETTINGS,
+         "update targetgroup/api-prod HealthCheckPath=/x>/;HealthCheckPort=8080>traffic-port;"
+         "HealthCheckProtocol=HTTPS>HTTP;HealthCheckIntervalSeconds=10>30;"
+         "HealthCheckTimeoutSeconds=6>5;Matcher.HttpCode=200-299>200;"
+         "HealthCheckEnabled=false>true"},
+        /* min_healthy defaults to min_size (2): one healthy is below; the registering target
+         * is on its way (no finding), the unhealthy one is a finding. */
+        {"", T_BELOW_FLOOR,
+         "degraded targetgroup/api-prod HealthyTargets=1 of 3>at least 2|"
+         "finding targetgroup/api-prod Target i-2=unhealthy (Target.Timeout)>healthy"},
+        {"health_check: {min_healthy: 1}\n", T_BELOW_FLOOR,
+         "finding targetgroup/api-prod Target i-2=unhealthy (Target.Timeout)>healthy"},
+        /* Every target unhealthy: degraded even with no floor. */
+        {"health_check: {min_healthy: 0}\n", T_OUTAGE,
+         "degraded targetgroup/api-prod HealthyTargets=0 of 2, every target unhealthy: an "
+         "outage>at least 1|"
+         "finding targetgroup/api-prod Target i-1=unhealthy (Target.FailedHealthChecks)>healthy|"
+         "finding targetgroup/api-prod Target i-2=unhealthy (Target.Timeout)>healthy"},
+        {"", T_DRAINING,
+         "finding targetgroup/api-prod Target i-8=unused (Target.NotInUse)>healthy"},
+        /* Never read (paced): nothing is known, nothing is said. */
+        {"", T_NEVER_READ, ""},
+        {"", T_PUBLIC, "finding loadbalancer/api-prod Scheme=internet-facing>internal"},
+        {"health_check: {public: true}\n", T_PUBLIC, ""},
+        {"", T_WEAK_TLS,
+         "finding loadbalancer/api-prod Listener 443 SslPolicy=ELBSecurityPolicy-2016-08 (allows "
+         "TLSv1)>a TLS 1.2-or-newer policy"},
+        {"", T_HTTP_FORWARD,
+         "finding loadbalancer/api-prod Listener 80 DefaultAction=forward>redirect to HTTPS"},
+        {"", T_NO_LOGS,
+         "finding loadbalancer/api-prod access_logs.s3.enabled=false>true|"
+         "finding loadbalancer/api-prod deletion_protection.enabled=false>true"},
+        {"environment: staging\n", T_NO_LOGS,
+         "finding loadbalancer/api-staging access_logs.s3.enabled=false>true"},
+        {"", T_NO_LB, ""},
+    };
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        struct bsup_service svc = s_service(rows[r].dropin);
+        struct bsup_health_observed o = s_group();
+        if (svc.environment == BSUP_ENV_STAGING)
+            snprintf(o.lb_name, sizeof(o.lb_name), "api-staging");
+        s_tweak(&o, rows[r].tweak);
+        struct bsup_plan p;
+        bsup_plan_init(&p);
+        assert_int_equal(bsup_health_plan(&svc, &o, &p), 0);
+        char got[2048];
+        s_render(&p, got, sizeof(got));
+        if (strcmp(got, rows[r].want) != 0)
+            fail_msg("row %zu:\n got  %s\n want %s", r, got, rows[r].want);
+        struct bsup_change found[16];
+        size_t posture = bsup_health_posture(&svc, &o, found, 16);
+        assert_int_equal(posture,
+                         (size_t)(strstr(rows[r].want, "loadbalancer/") != NULL) +
+                             (rows[r].tweak == T_NO_LOGS && !strstr(rows[r].dropin, "staging")));
+        bsup_plan_cleanup(&p);
+        bsup_service_cleanup(&svc);
+    }
+}
+
+/* The exact requests: ModifyTargetGroup with only what differs, from the drop-in (a path
+ * longer than a plan line), and SetInstanceHealth as the issue asks. */
+static void test_requests(void **state)
+{
+    (void)state;
+    char path[300] = "/";
+    memset(path + 1, 'p', 200);
+    char dropin[512];
+    snprintf(dropin, sizeof(dropin), "health_check: {path: %s, unhealthy_threshold: 3}\n", path);
+    struct bsup_service svc = s_service(dropin);
+    struct bsup_health_observed o = s_group();
+    struct bsup_plan p;
+    bsup_plan_init(&p);
+    assert_int_equal(bsup_health_plan(&svc, &o, &p), 0);
+    assert_int_equal(p.n_actions, 1);
+    struct bsup_aws_params params = {0};
+    const char *action = NULL;
+    assert_int_equal(bsup_health_domain.request(&svc, &o, &p.actions[0], &action, &params), 0);
+    assert_string_equal(action, "ModifyTargetGroup");
+    assert_int_equal(params.n, 3);
+    assert_string_equal(bsup_aws_params_get(&params, "TargetGroupArn"), o.arn);
+    assert_string_equal(bsup_aws_params_get(&params, "HealthCheckPath"), path);
+    assert_string_equal(bsup_aws_params_get(&params, "UnhealthyThresholdCount"), "3");
+    bsup_aws_params_cleanup(&params);
+    /* Accepted: the observation shows it until the next reading. */
+    bsup_health_domain.applied(&o, &p.actions[0]);
+    assert_int_equal(o.unhealthy_threshold, 3);
+    bsup_plan_cleanup(&p);
+
+    struct bsup_replace_observed r = {.found = true, .n_candidates = 1, .observed_at = 77};
+    snprintf(r.candidates[0].id, sizeof(r.candidates[0].id), "i-0abc");
+    r.candidates[0].streak = 3;
+    snprintf(r.candidates[0].reason, sizeof(r.candidates[0].reason), "Target.Timeout");
+    bsup_plan_init(&p);
+    assert_int_equal(bsup_replace_plan(&svc, &r, &p), 0);
+    assert_int_equal(p.n_actions, 1);
+    assert_int_equal(p.actions[0].kind, BSUP_ACTION_UPDATE);
+    assert_string_equal(p.actions[0].resource, "instance/i-0abc");
+    assert_non_null(strstr(p.actions[0].changes[0].observed, "3 times in a row (Target.Timeout)"));
+    assert_int_equal(bsup_replace_domain.request(&svc, &r, &p.actions[0], &action, &params), 0);
+    assert_string_equal(action, "SetInstanceHealth");
+    assert_int_equal(params.n, 3);
+    assert_string_equal(bsup_aws_params_get(&params, "InstanceId"), "i-0abc");
+    assert_string_equal(bsup_aws_params_get(&params, "HealthStatus"), "Unhealthy");
+    assert_string_equal(bsup_aws_params_get(&params, "ShouldRespectGracePeriod"), "true");
+    bsup_aws_params_cleanup(&params);
+    bsup_replace_domain.applied(&r, &p.actions[0]);
+    assert_int_equal(r.marked, 1);
+    assert_string_equal(r.remembered, "i-0abc:0@77");
+    bsup_plan_cleanup(&p);
+    bsup_service_cleanup(&svc);
+}
+
+/* One cycle of the damping: the group (instances "id" in service and healthy, "id!" unhealthy
+ * in the group, "id~" not in service), target health ("id:state"), fresh or not, and the
+ * memory before; what is marked, the memory after, and why nothing (more) is marked. */
+struct s_damp_row {
+    const char *dropin;
+    const char *group;
+    int64_t pending, terminating;
+    bool fresh;
+    int healthy;
+    const char *targets;
+    const char *before;
+    const char *want_marked;
+    const char *want_after;
+    const char *want_waiting;
+};
+
+static void s_damp(const struct s_damp_row *row, size_t r)
+{
+    struct bsup_service svc = s_service(row->dropin);
+    struct bsup_health_observed h = s_group();
+    s_targets(&h, row->healthy, row->targets);
+    h.health_fresh = row->fresh;
+    struct bsup_asg_observed g = {
+        .found = true, .pending = row->pending, .terminating = row->terminating};
+    char copy[512], *save = NULL;
+    snprintf(copy, sizeof(copy), "%s", row->group);
+    for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        struct bsup_asg_member *mb = &g.listed[g.n_listed++];
+        size_t len = strcspn(t, "!~");
+        snprintf(mb->id, sizeof(mb->id), "%.*s", (int)len, t);
+        mb->in_service = t[len] != '~';
+        mb->healthy = t[len] != '!';
+        g.unhealthy += !mb->healthy;
+    }
+    g.instances = g.n_listed + row->pending;
+    struct bsup_health_history before;
+    bsup_health_history_parse(row->before, &before);
+    struct bsup_health_damp_in in = {
+        .cfg = &svc.health_check, .now_s = 5000, .health = &h, .group = &g, .history = &before};
+    struct bsup_replace_observed out = {0};
+    bsup_health_damp(&in, &out);
+    char marked[256] = "", after[1200];
+    for (int64_t i = 0; i < out.n_candidates; i++) {
+        size_t used = strlen(marked);
+        snprintf(marked + used, sizeof(marked) - used, "%s%s", i ? "," : "", out.candidates[i].id);
+    }
+    bsup_health_history_format(&out.history, after, sizeof(after));
+    if (strcmp(marked, row->want_marked) != 0 || strcmp(after, row->want_after) != 0 ||
+        !strstr(out.waiting, row->want_waiting))
+        fail_msg("row %zu:\n marked %s (want %s)\n memory %s (want %s)\n waiting %s (want %s)", r,
+                 marked, row->want_marked, after, row->want_after, out.waiting, row->want_waiting);
+    bsup_service_cleanup(&svc);
+}
+
+static void test_damping(void **state)
+{
+    (void)state;
+    const char *on = "health_check: {replace_unhealthy: true}\n";
+    const char *on2 = "health_check: {replace_unhealthy: true, unhealthy_cycles: 2}\n";
+    const char *half = "health_check: {replace_unhealthy: true, max_replace_percent: 50}\n";
+    static const char *const eight = "i-1 i-2 i-3 i-4 i-5 i-6 i-7 i-8";
+    const struct s_damp_row rows[] = {
+        /* Counting: one fresh unhealthy reading per cycle; the third marks (unhealthy_cycles 3). */
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy:Target.Timeout", "", "", "i-4:1",
+         "1 instance unhealthy, the longest for 1 of 3"},
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:1", "", "i-4:2", "2 of 3"},
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:2", "i-4", "i-4:3", ""},
+        /* A reading carried forward (paced) is no new evidence: nothing counts, nothing is
+         * marked. */
+        {on, "i-1 i-2 i-3 i-4", 0, 0, false, 3, "i-4:unhealthy", "i-4:2", "", "i-4:2",
+         "not read this cycle"},
+        /* Healthy again: the count starts over. */
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 4, "", "i-4:2", "", "", ""},
+        /* Off: the memory is kept (turning it on finds it), nothing is marked. */
+        {"", "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:5", "", "i-4:6",
+         "replace_unhealthy is off"},
+        /* At most max_replace_percent of the group at once (25% of 8: 2), the longest
+         * unhealthy first. */
+        {on2, eight, 0, 0, true, 5, "i-1:unhealthy i-2:unhealthy i-3:unhealthy",
+         "i-1:1,i-2:4,i-3:2", "i-2,i-3", "i-1:2,i-2:5,i-3:3", "1 more wait: at most 2 of 8"},
+        {half, eight, 0, 0, true, 5, "i-1:unhealthy i-2:unhealthy i-3:unhealthy",
+         "i-1:3,i-2:3,i-3:3", "i-1,i-2,i-3", "i-1:4,i-2:4,i-3:4", ""},
+        /* At least one, however small the group. */
+        {on, "i-1 i-2", 0, 0, true, 1, "i-2:unhealthy", "i-2:2", "i-2", "i-2:3", ""},
+        /* Every target unhealthy: an outage, never a marking (the count goes on). */
+        {on, "i-1 i-2 i-3", 0, 0, true, 0, "i-1:unhealthy i-2:unhealthy i-3:unhealthy",
+         "i-1:5,i-2:5,i-3:5", "", "i-1:6,i-2:6,i-3:6", "an outage"},
+        /* A replacement in progress: launching, terminating, or the group's own unhealthy. */
+        {on, "i-1 i-2 i-3 i-4", 1, 0, true, 3, "i-4:unhealthy", "i-4:2", "", "i-4:3",
+         "in progress (1 pending"},
+        {on, "i-1 i-2 i-3 i-4", 0, 1, true, 3, "i-4:unhealthy", "i-4:2", "", "i-4:3",
+         "1 terminating"},
+        {on, "i-1 i-2! i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:2", "", "i-4:3",
+         "1 unhealthy in the group"},
+        /* Marked by bsupd and still in the group (the group shows it healthy yet): nothing new;
+         * the marked one is not marked again. */
+        {on, "i-1 i-2 i-3 i-4 i-5", 0, 0, true, 3, "i-4:unhealthy i-5:unhealthy",
+         "i-4:3@4900,i-5:3", "", "i-4:4@4900,i-5:4", "1 marked"},
+        /* Gone from the group: the marking is done and forgotten; the next may go. */
+        {on, "i-1 i-2 i-3 i-5", 0, 0, true, 3, "i-5:unhealthy", "i-4:3@4900,i-5:3", "i-5", "i-5:4",
+         ""},
+        /* A marking AWS ignored (grace period) expires after grace_period + 10 minutes: the
+         * instance may be marked again. */
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:9@4200", "", "i-4:10@4200",
+         "1 marked"},
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:9@4101", "", "i-4:10@4101",
+         "1 marked"},
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:9@4100", "i-4", "i-4:10", ""},
+        /* Only the group's own in-service instances: a stranger target or one in standby is
+         * never marked. */
+        {on, "i-1 i-2 i-3 i-4~", 0, 0, true, 3, "i-4:unhealthy i-9:unhealthy", "i-4:3,i-9:3", "",
+         "i-4:4,i-9:4", "2 instances unhealthy, but none is an in-service, healthy instance"},
+        /* An IP target is never an instance of the group: not counted. */
+        {on, "i-1 i-2", 0, 0, true, 2, "10.0.0.5:unhealthy", "", "", "", ""},
+        /* Not healthy but not unhealthy (registering, unused): not counted. */
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:initial", "i-4:2", "", "", ""},
+        /* Never read: nothing to go on. */
+        {on, "i-1 i-2", 0, 0, false, 0, "", "", "", "", "not read yet"},
+    };
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        if (r == sizeof(rows) / sizeof(rows[0]) - 1)
+            continue; /* needs health_read_at 0: below */
+        s_damp(&rows[r], r);
+    }
+    /* Never read. */
+    struct bsup_service svc = s_service(on);
+    struct bsup_health_observed h = s_group();
+    h.health_read_at = 0;
+    h.health_fresh = false;
+    struct bsup_asg_observed g = {.found = true, .instances = 2};
+    struct bsup_health_history none = {0};
+    struct bsup_health_damp_in in = {
+        .cfg = &svc.health_check, .now_s = 5000, .health = &h, .group = &g, .history = &none};
+    struct bsup_replace_observed out = {0};
+    bsup_health_damp(&in, &out);
+    assert_int_equal(out.n_candidates, 0);
+    assert_non_null(strstr(out.waiting, "not read yet"));
+    assert_int_equal(out.cap, 1);
+    bsup_service_cleanup(&svc);
+}
+
+/* The memory's text: what the cache keeps across restarts. */
+static void test_memory_text(void **state)
+{
+    (void)state;
+    struct bsup_health_history h;
+    bsup_health_history_parse("i-1:3,i-2:0@1795611060,,garbage,i-3:x,:4,i-4:2@", &h);
+    assert_int_equal(h.n, 3);
+    assert_string_equal(h.v[0].id, "i-1");
+    assert_int_equal(h.v[0].streak, 3);
+    assert_int_equal(h.v[1].marked_at, 1795611060);
+    char text[1200];
+    bsup_health_history_format(&h, text, sizeof(text));
+    assert_string_equal(text, "i-1:3,i-2:0@1795611060,i-4:2");
+    bsup_health_history_parse(NULL, &h);
+    assert_int_equal(h.n, 0);
+    /* Bounded: BSUP_HEALTH_MAX_TRACKED entries, whole entries only when the text is short. */
+    char big[4096] = "";
+    for (int i = 0; i < 40; i++) {
+        size_t used = strlen(big);
+        snprintf(big + used, sizeof(big) - used, "%si-%017d:%d", i ? "," : "", i, i);
+    }
+    bsup_health_history_parse(big, &h);
+    assert_int_equal(h.n, BSUP_HEALTH_MAX_TRACKED);
+    char small[50];
+    bsup_health_history_format(&h, small, sizeof(small));
+    assert_string_equal(small, "i-00000000000000000:0,i-00000000000000001:1");
+}
+
+static void test_state_names(void **state)
+{
+    (void)state;
+    assert_int_equal(bsup_target_state_from_name("healthy"), BSUP_TARGET_HEALTHY);
+    assert_int_equal(bsup_target_state_from_name("unhealthy"), BSUP_TARGET_UNHEALTHY);
+    assert_int_equal(bsup_target_state_from_name("unhealthy.draining"), BSUP_TARGET_DRAINING);
+    assert_int_equal(bsup_target_state_from_name("unused"), BSUP_TARGET_UNUSED);
+    assert_int_equal(bsup_target_state_from_name("something-new"), BSUP_TARGET_UNAVAILABLE);
+    assert_int_equal(bsup_target_state_from_name(NULL), BSUP_TARGET_UNAVAILABLE);
+    for (int i = 0; i < BSUP_TARGET_STATE_COUNT; i++)
+        assert_int_equal(bsup_target_state_from_name(bsup_target_state_name(i)), i);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plan_table),  cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_damping),     cmocka_unit_test(test_memory_text),
+        cmocka_unit_test(test_state_names),
+    };
+    return cmocka_run_group_tests_name("health", tests, NULL, NULL);
+}
