@@ -362,6 +362,13 @@ static void s_backup_cells(json_t *bk, char *age, char *ret, char *drill, size_t
         snprintf(drill, len, "never");
 }
 
+/* A row's state as a table cell shows it (narrow names). */
+static const char *s_state_cell(json_t *row)
+{
+    int st = bsup_state_from_name(s_str(row, "state"));
+    return st >= 0 ? bsup_state_short((enum bsup_state)st) : s_str(row, "state");
+}
+
 static int s_show_status(json_t *reply)
 {
     json_t *daemon = json_object_get(reply, "daemon");
@@ -382,7 +389,7 @@ static int s_show_status(json_t *reply)
         l = snprintf(gen, sizeof(gen), "%lld",
                      (long long)json_integer_value(json_object_get(row, "generation")));
         w_gen = l > w_gen ? l : w_gen;
-        l = (int)strlen(s_str(row, "state"));
+        l = (int)strlen(s_state_cell(row));
         w_state = l > w_state ? l : w_state;
     }
     const int w_env = 7, w_mode = 7, w_asg = 11, w_insvc = 5, w_healthy = 7, w_age = 6, w_drill = 8;
@@ -405,7 +412,7 @@ static int s_show_status(json_t *reply)
         bool kept = strcmp(s_str(row, "config"), "ok") != 0;
         snprintf(name, sizeof(name), "%s%s", s_str(row, "service"), kept ? "!" : "");
         s_cell(service, sizeof(service), name, w_service);
-        s_cell(state, sizeof(state), s_str(row, "state"), w_state);
+        s_cell(state, sizeof(state), s_state_cell(row), w_state);
         json_t *asg = json_object_get(row, "scaling");
         char bounds[32] = "-", insvc[16] = "-";
         if (json_is_true(json_object_get(asg, "found"))) {

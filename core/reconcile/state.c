@@ -32,6 +32,11 @@ const char *bsup_state_name(enum bsup_state state)
     return (unsigned)state < BSUP_STATE_COUNT ? s_states[state].name : "?";
 }
 
+const char *bsup_state_short(enum bsup_state state)
+{
+    return state == BSUP_STATE_NEVER ? "never" : bsup_state_name(state);
+}
+
 int bsup_state_from_name(const char *name)
 {
     for (int i = 0; name && i < BSUP_STATE_COUNT; i++)

@@ -14,7 +14,8 @@
 #define BSUP_STATE_F_ATTENTION 0x8u /* an operator should look (bsupctl exit 1) */
 
 /* Service states, least to most severe: a service with several domains shows the most
- * severe of them. X(enum suffix, name, flags, event kind recorded when a service enters it) */
+ * severe of them. X(enum suffix, name, flags, event kind recorded when a service enters it);
+ * a name in a table cell is at most 9 characters: "never reconciled" is shown "never". */
 #define BSUP_STATE_MAP(X)                                                                          \
     X(NEVER, "never reconciled", 0, "service.state")                                               \
     X(OK, "ok", BSUP_STATE_F_GOOD, "service.state")                                                \
@@ -67,6 +68,8 @@ enum bsup_action_kind {
 };
 
 const char *bsup_state_name(enum bsup_state state);
+/* The name for a narrow table cell (at most 9 characters). */
+const char *bsup_state_short(enum bsup_state state);
 /* The state called name, or -1. */
 int bsup_state_from_name(const char *name);
 unsigned bsup_state_flags(enum bsup_state state);
