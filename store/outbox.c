@@ -42,9 +42,8 @@ void bsup_store_metrics_free(struct bsup_metric_datum *v, size_t n)
     free(v);
 }
 
-int bsup_store_metrics_pending(struct bsup_store *st, size_t limit,
-                               struct bsup_metric_datum **out, size_t *out_n,
-                               struct bsup_diag *diag)
+int bsup_store_metrics_pending(struct bsup_store *st, size_t limit, struct bsup_metric_datum **out,
+                               size_t *out_n, struct bsup_diag *diag)
 {
     static const char doing[] = "reading the metric outbox";
     sqlite3_stmt *q = NULL;
@@ -105,8 +104,9 @@ int bsup_store_metrics_depth(struct bsup_store *st, size_t *out_depth, int64_t *
     sqlite3_stmt *q = NULL;
     *out_depth = 0;
     *out_oldest_ms = 0;
-    int rc = bsup_store_prepare(st, doing, "SELECT count(*), coalesce(min(at_ms), 0) FROM metric_outbox",
-                                BSUP_STORE_NO_ARGS, &q, diag);
+    int rc =
+        bsup_store_prepare(st, doing, "SELECT count(*), coalesce(min(at_ms), 0) FROM metric_outbox",
+                           BSUP_STORE_NO_ARGS, &q, diag);
     if (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
         *out_depth = (size_t)sqlite3_column_int64(q, 0);
         *out_oldest_ms = sqlite3_column_int64(q, 1);
@@ -140,13 +140,13 @@ int bsup_store_metrics_prune(struct bsup_store *st, int64_t before_ms, size_t ma
 static int s_savepoint(struct bsup_store *st, const char *sql, struct bsup_diag *diag)
 {
     int src = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
-    return src == SQLITE_OK ? 0 : bsup_store_error(st->db, st->path, src, "recording an event", diag);
+    return src == SQLITE_OK ? 0
+                            : bsup_store_error(st->db, st->path, src, "recording an event", diag);
 }
 
 static int s_queue(struct bsup_store *st, int64_t event_id, int64_t at_s, const char *service,
                    const char *environment, const char *what, const char *message,
-                   const char *observed, const char *desired, int reminder,
-                   struct bsup_diag *diag)
+                   const char *observed, const char *desired, int reminder, struct bsup_diag *diag)
 {
     return bsup_store_exec(
         st, "queueing an alert",
@@ -171,12 +171,11 @@ static int s_alert(struct bsup_store *st, int64_t event_id, int64_t at_s, const 
     int rc = 0;
     if (info->condition) {
         sqlite3_stmt *q = NULL;
-        rc = bsup_store_prepare(st, doing,
-                                "SELECT opened_at, last_sent_at, reminders FROM alert_conditions "
-                                "WHERE scope = ? AND condition = ?",
-                                BSUP_STORE_ARGS(BSUP_STORE_TEXT(scope),
-                                                BSUP_STORE_TEXT(info->condition)),
-                                &q, diag);
+        rc = bsup_store_prepare(
+            st, doing,
+            "SELECT opened_at, last_sent_at, reminders FROM alert_conditions "
+            "WHERE scope = ? AND condition = ?",
+            BSUP_STORE_ARGS(BSUP_STORE_TEXT(scope), BSUP_STORE_TEXT(info->condition)), &q, diag);
         if (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
             c = (struct bsup_alert_condition){.open = true,
                                               .opened_at_s = sqlite3_column_int64(q, 0),
@@ -203,11 +202,10 @@ static int s_alert(struct bsup_store *st, int64_t event_id, int64_t at_s, const 
                             BSUP_STORE_TEXT(desired), BSUP_STORE_INT(event_id)),
             diag);
     else if (info->condition)
-        rc = bsup_store_exec(st, "closing an alert condition",
-                             "DELETE FROM alert_conditions WHERE scope = ? AND condition = ?",
-                             BSUP_STORE_ARGS(BSUP_STORE_TEXT(scope),
-                                             BSUP_STORE_TEXT(info->condition)),
-                             diag);
+        rc = bsup_store_exec(
+            st, "closing an alert condition",
+            "DELETE FROM alert_conditions WHERE scope = ? AND condition = ?",
+            BSUP_STORE_ARGS(BSUP_STORE_TEXT(scope), BSUP_STORE_TEXT(info->condition)), diag);
     if (rc == 0)
         rc = s_queue(st, event_id, at_s, service, environment, info->what, message, observed,
                      desired, 0, diag);
@@ -234,8 +232,8 @@ int bsup_store_event_alert_rid(struct bsup_store *st, int64_t at_s, const char *
     if (a == BSUP_ALERT_NONE)
         return rc;
     if (rc == 0)
-        rc = s_alert(st, sqlite3_last_insert_rowid(st->db), at_s, service, environment, message,
-                     a, observed, desired, diag);
+        rc = s_alert(st, sqlite3_last_insert_rowid(st->db), at_s, service, environment, message, a,
+                     observed, desired, diag);
     if (rc) {
         sqlite3_exec(st->db, "ROLLBACK TO bsup_event; RELEASE bsup_event", NULL, NULL, NULL);
         return rc;
@@ -314,8 +312,8 @@ int bsup_store_alerts_depth(struct bsup_store *st, size_t *out_depth, struct bsu
 {
     sqlite3_stmt *q = NULL;
     *out_depth = 0;
-    int rc = bsup_store_prepare(st, "measuring the alert outbox", "SELECT count(*) FROM alert_outbox",
-                                BSUP_STORE_NO_ARGS, &q, diag);
+    int rc = bsup_store_prepare(st, "measuring the alert outbox",
+                                "SELECT count(*) FROM alert_outbox", BSUP_STORE_NO_ARGS, &q, diag);
     if (rc == 0 && (rc = bsup_store_step(st, q, "measuring the alert outbox", diag)) == 1) {
         *out_depth = (size_t)sqlite3_column_int64(q, 0);
         rc = 0;
@@ -332,9 +330,9 @@ int bsup_store_alert_sent(struct bsup_store *st, const struct bsup_store_alert *
     snprintf(msg, sizeof(msg), "%s%s alert %lld (event %lld) published to %s, message id %s",
              a->what, a->reminder ? " reminder" : "", (long long)a->id, (long long)a->event_id,
              topic, message_id ? message_id : "-");
-    int rc = bsup_store_exec(st, "deleting a published alert",
-                             "DELETE FROM alert_outbox WHERE id = ?",
-                             BSUP_STORE_ARGS(BSUP_STORE_INT(a->id)), diag);
+    int rc =
+        bsup_store_exec(st, "deleting a published alert", "DELETE FROM alert_outbox WHERE id = ?",
+                        BSUP_STORE_ARGS(BSUP_STORE_INT(a->id)), diag);
     if (rc == 0)
         rc = bsup_store_event_add(st, now_s, a->service, "alert.sent", msg, NULL, diag);
     return rc;
@@ -350,8 +348,8 @@ int bsup_store_alert_failed(struct bsup_store *st, const struct bsup_store_alert
     if (rc == 0 && a->attempts == 0) {
         char msg[1024];
         snprintf(msg, sizeof(msg),
-                 "%s alert %lld (event %lld) not published, it waits and is retried: %s",
-                 a->what, (long long)a->id, (long long)a->event_id, error);
+                 "%s alert %lld (event %lld) not published, it waits and is retried: %s", a->what,
+                 (long long)a->id, (long long)a->event_id, error);
         rc = bsup_store_event_add(st, now_s, a->service, "alert.failed", msg, NULL, diag);
     }
     return rc;
@@ -384,8 +382,8 @@ int bsup_store_alert_reminders(struct bsup_store *st, int64_t now_s, int64_t rem
         const char *col[5];
         for (int i = 0; i < 5; i++)
             col[i] = (const char *)sqlite3_column_text(q, 5 + i);
-        rc = s_queue(st, sqlite3_column_int64(q, 10), now_s, scope && *scope ? scope : NULL,
-                     col[1], col[0], col[2] ? col[2] : "", col[3], col[4], c.reminders, diag);
+        rc = s_queue(st, sqlite3_column_int64(q, 10), now_s, scope && *scope ? scope : NULL, col[1],
+                     col[0], col[2] ? col[2] : "", col[3], col[4], c.reminders, diag);
         if (rc == 0)
             rc = bsup_store_exec(st, "recording a reminder",
                                  "UPDATE alert_conditions SET last_sent_at = ?, reminders = ? "

@@ -19,9 +19,8 @@ int bsup_store_metric_add(struct bsup_store *st, const char *name, const char *s
                           struct bsup_diag *diag);
 
 /* The oldest waiting datums, at most limit, in id order. Free with bsup_store_metrics_free. */
-int bsup_store_metrics_pending(struct bsup_store *st, size_t limit,
-                               struct bsup_metric_datum **out, size_t *out_n,
-                               struct bsup_diag *diag);
+int bsup_store_metrics_pending(struct bsup_store *st, size_t limit, struct bsup_metric_datum **out,
+                               size_t *out_n, struct bsup_diag *diag);
 void bsup_store_metrics_free(struct bsup_metric_datum *v, size_t n);
 /* Deletes the datums first_id..last_id (what one accepted request carried). */
 int bsup_store_metrics_delete(struct bsup_store *st, int64_t first_id, int64_t last_id,

@@ -34,8 +34,8 @@ static size_t s_pair_len(const char *name, const char *value)
 
 static bool s_same_key(const struct bsup_metric_datum *a, const struct bsup_metric_datum *b)
 {
-    return a->at_ms == b->at_ms && strcmp(a->name, b->name) == 0 &&
-           strcmp(a->unit, b->unit) == 0 && !a->service == !b->service &&
+    return a->at_ms == b->at_ms && strcmp(a->name, b->name) == 0 && strcmp(a->unit, b->unit) == 0 &&
+           !a->service == !b->service &&
            (!a->service || (strcmp(a->service, b->service) == 0 &&
                             strcmp(a->environment ? a->environment : "",
                                    b->environment ? b->environment : "") == 0));
@@ -110,16 +110,17 @@ static int s_emit(const char *ns, const struct bsup_metric_datum *d, const struc
         bsup_putdata_timestamp(x->at_ms, ts);
         rc = bsup_aws_params_addf(p, x->name, "MetricData.member.%zu.MetricName", m);
         if (rc == 0 && x->service)
-            rc = bsup_aws_params_addf(p, "Service", "MetricData.member.%zu.Dimensions.member.1.Name",
-                                      m) ||
-                         bsup_aws_params_addf(p, x->service,
-                                              "MetricData.member.%zu.Dimensions.member.1.Value", m) ||
-                         bsup_aws_params_addf(p, "Environment",
-                                              "MetricData.member.%zu.Dimensions.member.2.Name", m) ||
-                         bsup_aws_params_addf(p, x->environment ? x->environment : "",
-                                              "MetricData.member.%zu.Dimensions.member.2.Value", m)
-                     ? BSUP_ENOMEM
-                     : 0;
+            rc =
+                bsup_aws_params_addf(p, "Service", "MetricData.member.%zu.Dimensions.member.1.Name",
+                                     m) ||
+                        bsup_aws_params_addf(
+                            p, x->service, "MetricData.member.%zu.Dimensions.member.1.Value", m) ||
+                        bsup_aws_params_addf(p, "Environment",
+                                             "MetricData.member.%zu.Dimensions.member.2.Name", m) ||
+                        bsup_aws_params_addf(p, x->environment ? x->environment : "",
+                                             "MetricData.member.%zu.Dimensions.member.2.Value", m)
+                    ? BSUP_ENOMEM
+                    : 0;
         if (rc == 0)
             rc = bsup_aws_params_addf(p, ts, "MetricData.member.%zu.Timestamp", m);
         if (e[k].n_values == 1 && e[k].counts[0] == 1) {
@@ -146,8 +147,8 @@ static int s_emit(const char *ns, const struct bsup_metric_datum *d, const struc
 int bsup_putdata_next(const char *ns, const struct bsup_metric_datum *d, size_t n,
                       const struct bsup_putdata_limits *limits, struct bsup_putdata_request *out)
 {
-    size_t max_entries = limits && limits->max_entries ? limits->max_entries
-                                                       : BSUP_PUTDATA_MAX_ENTRIES;
+    size_t max_entries =
+        limits && limits->max_entries ? limits->max_entries : BSUP_PUTDATA_MAX_ENTRIES;
     size_t max_values = limits && limits->max_values ? limits->max_values : BSUP_PUTDATA_MAX_VALUES;
     size_t max_bytes = limits && limits->max_bytes ? limits->max_bytes : BSUP_PUTDATA_MAX_BYTES;
     memset(out, 0, sizeof(*out));
@@ -187,7 +188,8 @@ int bsup_putdata_next(const char *ns, const struct bsup_metric_datum *d, size_t 
             continue;
         }
         /* A new entry. */
-        size_t add = s_entry_fixed_len(x, n_entries + 1) + s_value_len(x->value, n_entries + 1, 1, 1);
+        size_t add =
+            s_entry_fixed_len(x, n_entries + 1) + s_value_len(x->value, n_entries + 1, 1, 1);
         if (n_entries == max_entries || (bytes + add > max_bytes && used > 0))
             break;
         struct s_entry *ne = &e[n_entries];

@@ -11,9 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BSUP_PUTDATA_MAX_ENTRIES 1000      /* MetricData entries per request */
-#define BSUP_PUTDATA_MAX_VALUES 150        /* distinct values per entry (Values/Counts) */
-#define BSUP_PUTDATA_MAX_BYTES 1000000     /* POST body: "1 MB"; kept under 10^6 bytes */
+#define BSUP_PUTDATA_MAX_ENTRIES 1000       /* MetricData entries per request */
+#define BSUP_PUTDATA_MAX_VALUES 150         /* distinct values per entry (Values/Counts) */
+#define BSUP_PUTDATA_MAX_BYTES 1000000      /* POST body: "1 MB"; kept under 10^6 bytes */
 #define BSUP_PUTDATA_MAX_AGE_S (14 * 86400) /* "as much as two weeks before the current date" */
 #define BSUP_PUTDATA_MAX_AHEAD_S (2 * 3600) /* "as much as 2 hours after" */
 

@@ -52,10 +52,9 @@ static void test_one_per_transition(void **state)
         enum bsup_alert a;
         bool queued;
     } seq[] = {
-        {BSUP_ALERT_RECOVERED, false}, /* nothing was open */
+        {BSUP_ALERT_RECOVERED, false},                               /* nothing was open */
         {BSUP_ALERT_DEGRADED, true},   {BSUP_ALERT_DEGRADED, false}, /* error -> missing */
-        {BSUP_ALERT_RECOVERED, true},  {BSUP_ALERT_RECOVERED, false},
-        {BSUP_ALERT_DEGRADED, true},
+        {BSUP_ALERT_RECOVERED, true},  {BSUP_ALERT_RECOVERED, false}, {BSUP_ALERT_DEGRADED, true},
     };
     struct bsup_alert_condition c = {0};
     for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)

@@ -128,8 +128,7 @@ static void test_values_counts(void **state)
     assert_int_equal(bsup_putdata_next("BSUP", d, N, NULL, &r), 0);
     assert_int_equal(r.n_datums, N);
     assert_int_equal(r.n_entries, 2); /* 200 distinct values: 150 + 50 */
-    assert_string_equal(bsup_aws_params_get(&r.params, "MetricData.member.1.Counts.member.1"),
-                        "2");
+    assert_string_equal(bsup_aws_params_get(&r.params, "MetricData.member.1.Counts.member.1"), "2");
     assert_null(bsup_aws_params_get(&r.params, "MetricData.member.1.Values.member.151"));
     assert_string_equal(bsup_aws_params_get(&r.params, "MetricData.member.2.Values.member.50"),
                         "199");
@@ -156,8 +155,12 @@ static void test_limits_table(void **state)
         struct bsup_putdata_limits lim;
         size_t calls;
     } cases[] = {
-        {{.max_entries = 1}, 0},   {{.max_entries = 7}, 0},  {{.max_entries = 100}, 0},
-        {{.max_bytes = 2000}, 0},  {{.max_bytes = 50000}, 0}, {{.max_values = 1}, 0},
+        {{.max_entries = 1}, 0},
+        {{.max_entries = 7}, 0},
+        {{.max_entries = 100}, 0},
+        {{.max_bytes = 2000}, 0},
+        {{.max_bytes = 50000}, 0},
+        {{.max_values = 1}, 0},
         {{0}, 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -168,7 +171,8 @@ static void test_limits_table(void **state)
             assert_int_equal(calls, (n + cases[i].lim.max_entries - 1) / cases[i].lim.max_entries);
     }
     /* Daemon-wide datums have no dimension. */
-    struct bsup_metric_datum g = {.name = "OutboxDepth", .at_ms = S_NOW_MS, .value = 3, .unit = "Count"};
+    struct bsup_metric_datum g = {
+        .name = "OutboxDepth", .at_ms = S_NOW_MS, .value = 3, .unit = "Count"};
     struct bsup_putdata_request r;
     assert_int_equal(bsup_putdata_next("BSUP", &g, 1, NULL, &r), 0);
     assert_null(bsup_aws_params_get(&r.params, "MetricData.member.1.Dimensions.member.1.Name"));
