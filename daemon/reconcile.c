@@ -930,7 +930,8 @@ static void s_batch_finish(struct s_batch *b)
     e->observing_calls_last_batch = b->calls;
     e->services_last_batch = (unsigned)b->n;
     e->last_batch_at_s = s_now_s();
-    bsup_log_info("cycle done services=%zu observing_calls=%u", b->n, b->calls);
+    if (b->recorded) /* exactly the batches that wrote a CycleDuration datum (metrics on) */
+        bsup_log_info("cycle done services=%zu observing_calls=%u", b->n, b->calls);
     for (struct s_batch **pp = &e->batches; *pp; pp = &(*pp)->next) {
         if (*pp == b) {
             *pp = b->next;
@@ -1286,6 +1287,13 @@ const void *bsup_reconcile_observation(const struct bsup_reconcile_engine *e, co
 {
     const struct s_service *s = s_find(e, service);
     return s && i < e->n_domains ? s->obs[i] : NULL;
+}
+
+const struct bsup_service *bsup_reconcile_desired(const struct bsup_reconcile_engine *e,
+                                                  const char *service)
+{
+    const struct s_service *s = s_find(e, service);
+    return s ? &s->desired : NULL;
 }
 
 void bsup_reconcile_figures(const struct bsup_reconcile_engine *e,
