@@ -21,13 +21,11 @@ enum bsup_alert bsup_alert_for_event(const char *kind)
 
 enum bsup_alert bsup_alert_for_states(enum bsup_state before, enum bsup_state after)
 {
-    bool was = (bsup_state_flags(before) & BSUP_STATE_F_DEGRADED) != 0;
-    bool is = (bsup_state_flags(after) & BSUP_STATE_F_DEGRADED) != 0;
-    if (is && !was)
-        return BSUP_ALERT_DEGRADED;
-    if (was && !is && before != after)
-        return BSUP_ALERT_RECOVERED;
-    return BSUP_ALERT_NONE;
+    (void)before;
+    if (after == BSUP_STATE_NEVER)
+        return BSUP_ALERT_NONE;
+    return (bsup_state_flags(after) & BSUP_STATE_F_DEGRADED) ? BSUP_ALERT_DEGRADED
+                                                             : BSUP_ALERT_RECOVERED;
 }
 
 enum bsup_alert bsup_alert_find(const char *what)

@@ -61,8 +61,11 @@ extern const struct bsup_alert_info bsup_alerts[BSUP_ALERT_COUNT];
 
 /* The alert an event kind is by itself, or BSUP_ALERT_NONE. */
 enum bsup_alert bsup_alert_for_event(const char *kind);
-/* The alert a service's state change is: into a degraded state (degraded, missing, error)
- * from one that is not: DEGRADED; out of one into a state that is not: RECOVERED. */
+/* The alert a service's recorded state change may be: a degraded state (degraded, missing,
+ * error) is DEGRADED, any other reconciled state RECOVERED. Whether it is sent is the
+ * condition's business (bsup_alert_decide on the stored condition): DEGRADED only when the
+ * condition is not open yet, RECOVERED only when it is. Kept in the store, the condition
+ * outlives a restart (the first cycle after one moves from "never reconciled"). */
 enum bsup_alert bsup_alert_for_states(enum bsup_state before, enum bsup_state after);
 /* The alert called what, or BSUP_ALERT_NONE. */
 enum bsup_alert bsup_alert_find(const char *what);

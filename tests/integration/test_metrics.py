@@ -55,8 +55,8 @@ def sample_count(cw, name, dims, start, end):
 
 
 def recorded_batches(dm):
-    return sum(1 for l in dm.logtext().splitlines()
-               if re.search(r"cycle done services=[1-9]", l))
+    with open(dm.log, errors="replace") as f:
+        return sum(1 for l in f if re.search(r"cycle done services=[1-9]", l))
 
 
 with testlib.environment("--faults") as d:
