@@ -60,7 +60,7 @@ static size_t s_cut(const struct bsup_metric_datum *d, size_t n,
     return calls;
 }
 
-static char s_names[1000][16];
+static char s_names[1000][32];
 
 /* One cycle's datums of n services: every per-service metric the catalogue emits. */
 static struct bsup_metric_datum *s_fleet(size_t n, size_t *out_n)
