@@ -222,9 +222,7 @@ static void s_send_alerts(struct bsup_publisher *p)
     if (!topic) {
         /* No topic anywhere: the alert is an event only (it is in the events table). */
         bool tx = bsup_store_begin(p->store, &diag) == 0;
-        if (!tx ||
-            bsup_store_alert_sent(p->store, a, "(no topic: event only)", NULL, (int64_t)time(NULL),
-                                  &diag) ||
+        if (!tx || bsup_store_alert_sent(p->store, a, NULL, NULL, (int64_t)time(NULL), &diag) ||
             bsup_store_commit(p->store, &diag)) {
             bsup_store_rollback(p->store);
             bsup_log_err("%s", diag.message);

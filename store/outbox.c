@@ -329,11 +329,11 @@ int bsup_store_alert_sent(struct bsup_store *st, const struct bsup_store_alert *
     char msg[1024];
     snprintf(msg, sizeof(msg), "%s%s alert %lld (event %lld) published to %s, message id %s",
              a->what, a->reminder ? " reminder" : "", (long long)a->id, (long long)a->event_id,
-             topic, message_id ? message_id : "-");
+             topic ? topic : "-", message_id ? message_id : "-");
     int rc =
         bsup_store_exec(st, "deleting a published alert", "DELETE FROM alert_outbox WHERE id = ?",
                         BSUP_STORE_ARGS(BSUP_STORE_INT(a->id)), diag);
-    if (rc == 0)
+    if (rc == 0 && topic)
         rc = bsup_store_event_add(st, now_s, a->service, "alert.sent", msg, NULL, diag);
     return rc;
 }

@@ -60,7 +60,8 @@ int bsup_store_alerts_pending(struct bsup_store *st, size_t limit, struct bsup_s
                               size_t *out_n, struct bsup_diag *diag);
 void bsup_store_alerts_free(struct bsup_store_alert *v, size_t n);
 int bsup_store_alerts_depth(struct bsup_store *st, size_t *out_depth, struct bsup_diag *diag);
-/* SNS accepted alert id: it leaves the outbox and an alert.sent event says so. */
+/* SNS accepted alert id: it leaves the outbox and an alert.sent event says so (topic NULL:
+ * there is no topic to send it to; it only leaves the outbox, its event is the record). */
 int bsup_store_alert_sent(struct bsup_store *st, const struct bsup_store_alert *a,
                           const char *topic, const char *message_id, int64_t now_s,
                           struct bsup_diag *diag);
