@@ -464,6 +464,27 @@ static int s_show_status(json_t *reply)
         json_array_foreach(json_object_get(row, "errors"), k, e)
             printf("  %s\n", json_string_value(e));
     }
+    json_t *metrics = json_object_get(daemon, "metrics");
+    if (json_is_object(metrics)) {
+        json_t *last = json_object_get(metrics, "last_publish_at");
+        json_t *oldest = json_object_get(metrics, "oldest_age_s");
+        char when[64] = "never (this run)";
+        if (json_is_integer(last)) {
+            time_t t = (time_t)json_integer_value(last);
+            struct tm tm;
+            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+        }
+        printf("\nMetrics: %lld waiting",
+               (long long)json_integer_value(json_object_get(metrics, "outbox_depth")));
+        if (json_is_integer(oldest))
+            printf(" (oldest %llds)", (long long)json_integer_value(oldest));
+        printf(", last published %s, %lld dropped; alerts: %lld waiting, %lld sent\n", when,
+               (long long)json_integer_value(json_object_get(metrics, "dropped")),
+               (long long)json_integer_value(json_object_get(metrics, "alerts_waiting")),
+               (long long)json_integer_value(json_object_get(metrics, "alerts_sent")));
+        if (json_is_string(json_object_get(metrics, "last_error")))
+            printf("  last error: %s\n", s_str(metrics, "last_error"));
+    }
     if (json_is_true(json_object_get(daemon, "paused")))
         printf("\n%sPaused%s: every service observes only until 'bsupctl resume'.\n", S_YELLOW,
                S_RESET);

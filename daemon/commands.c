@@ -238,13 +238,33 @@ static json_t *s_paged(json_t *reply, json_t *rows, const struct s_page *page)
     return reply;
 }
 
+/* The outboxes and the last publish (docs/control-protocol.md). */
+static json_t *s_metrics_json(struct bsup_daemon *d)
+{
+    if (!d->pub)
+        return json_null();
+    struct bsup_publisher_figures f;
+    bsup_publisher_figures(d->pub, &f);
+    int64_t now = (int64_t)time(NULL);
+    return json_pack(
+        "{s:b, s:s, s:I, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:s?}", "enabled",
+        d->settings->metrics.enabled, "namespace", d->settings->metrics.namespace_, "outbox_depth",
+        (json_int_t)f.outbox_depth, "oldest_age_s",
+        f.outbox_depth ? json_integer(now - f.oldest_at_ms / 1000) : json_null(), "alerts_waiting",
+        (json_int_t)f.alerts_waiting, "last_publish_at",
+        f.last_publish_at_s ? json_integer(f.last_publish_at_s) : json_null(), "last_alert_at",
+        f.last_alert_at_s ? json_integer(f.last_alert_at_s) : json_null(), "requests",
+        (json_int_t)f.requests, "datums", (json_int_t)f.datums, "dropped", (json_int_t)f.dropped,
+        "alerts_sent", (json_int_t)f.alerts_sent, "last_error", f.last_error);
+}
+
 static json_t *s_daemon_info(struct bsup_daemon *d)
 {
     json_t *load = d->last_load ? json_deep_copy(d->last_load) : json_null();
     struct bsup_reconcile_figures f = {.healthy = true};
     if (d->rec)
         bsup_reconcile_figures(d->rec, &f);
-    return json_pack(
+    json_t *info = json_pack(
         "{s:s, s:i, s:I, s:b, s:b, s:s, s:s, s:s, s:s, s:o, s:I, s:o, s:I, s:I, s:b}", "version",
         BSUP_VERSION, "pid", (int)getpid(), "started_at", (json_int_t)d->started_at_s, "paused",
         d->paused, "dry_run", d->opts->dry_run, "mode", bsup_mode_name(d->settings->mode),
@@ -254,6 +274,9 @@ static json_t *s_daemon_info(struct bsup_daemon *d)
         f.last_cycle_at_s ? json_integer(f.last_cycle_at_s) : json_null(), "cycles",
         (json_int_t)f.cycles, "clients",
         (json_int_t)(d->control ? bsup_control_n_clients(d->control) : 0), "healthy", d->healthy);
+    if (info)
+        json_object_set_new(info, "metrics", s_metrics_json(d));
+    return info;
 }
 
 static json_t *on_status(struct s_call *call)

@@ -63,6 +63,15 @@ void bsup_daemon_status_line(const struct bsup_daemon *d, char *buf, size_t len)
                           ", %zu drift, %zu degraded, last cycle %llds ago", f.n_drift,
                           f.n_degraded, (long long)(s_now_s() - f.last_cycle_at_s));
     }
+    if (n > 0 && (size_t)n < len && d->pub) {
+        struct bsup_publisher_figures pf;
+        bsup_publisher_figures(d->pub, &pf);
+        if (pf.outbox_depth)
+            n += snprintf(buf + n, len - (size_t)n, ", %zu metrics waiting (oldest %llds)",
+                          pf.outbox_depth, (long long)(s_now_s() - pf.oldest_at_ms / 1000));
+        if (n > 0 && (size_t)n < len && pf.alerts_waiting)
+            n += snprintf(buf + n, len - (size_t)n, ", %zu alerts waiting", pf.alerts_waiting);
+    }
     if (n > 0 && (size_t)n < len && !f.healthy)
         n += snprintf(buf + n, len - (size_t)n, ", UNHEALTHY: state database failing");
     if (n > 0 && (size_t)n < len && d->paused)
@@ -299,9 +308,15 @@ static void on_engine_change(void *ctx)
     struct bsup_daemon *d = ctx;
     struct bsup_reconcile_figures f;
     bsup_reconcile_figures(d->rec, &f);
-    if (d->healthy != f.healthy)
+    if (d->healthy != f.healthy) {
         bsup_log_warn("%s", f.healthy ? "healthy again: the state database answers"
                                       : "unhealthy: the state database fails");
+        /* An alert too (daemon-unhealthy / daemon-healthy), if the database takes it. */
+        bsup_daemon_event(d, NULL, f.healthy ? "daemon.healthy" : "daemon.unhealthy", NULL, "%s",
+                          f.healthy       ? "the state database answers again"
+                          : f.store_error ? f.store_error
+                                          : "state database fails");
+    }
     d->healthy = f.healthy;
     if (!d->stopping)
         s_update_status(d, false);
@@ -382,16 +397,30 @@ static void on_rec_closed(void *user)
 {
     struct bsup_daemon *d = user;
     d->rec = NULL;
-    s_close_aws(d);
+    if (!d->pub)
+        s_close_aws(d);
 }
 
-/* Stops the reconcile engine (calls in flight may finish until the deadline), then AWS. */
+static void on_pub_closed(void *user)
+{
+    struct bsup_daemon *d = user;
+    d->pub = NULL;
+    if (!d->rec)
+        s_close_aws(d);
+}
+
+/* Stops the reconcile engine and the publisher (calls in flight may finish until the
+ * deadline), then AWS. */
 static void s_close_work(struct bsup_daemon *d)
 {
+    if (d->pub && !d->pub_closing) {
+        d->pub_closing = true;
+        bsup_publisher_close(d->pub, on_pub_closed, d);
+    }
     if (d->rec && !d->rec_closing) {
         d->rec_closing = true;
         bsup_reconcile_close(d->rec, on_rec_closed, d);
-    } else if (!d->rec)
+    } else if (!d->rec && !d->pub)
         s_close_aws(d);
 }
 
@@ -498,7 +527,14 @@ static int s_once(struct bsup_daemon *d)
     return d->once_attention ? 1 : 0;
 }
 
-/* The HTTP engine, the AWS client and the reconcile engine. */
+static const struct bsup_service *s_lookup(void *ctx, const char *service)
+{
+    struct bsup_daemon *d = ctx;
+    return d->rec ? bsup_reconcile_desired(d->rec, service) : NULL;
+}
+
+/* The HTTP engine, the AWS client, the reconcile engine and (not with --once) the
+ * publisher. */
 static int s_start_work(struct bsup_daemon *d, struct bsup_diag *diag)
 {
     struct bsup_aws_client_options o = {.region = d->settings->region};
@@ -533,7 +569,16 @@ static int s_start_work(struct bsup_daemon *d, struct bsup_diag *diag)
                                         .paused = &d->paused,
                                         .on_change = on_engine_change,
                                         .ctx = d};
-    return bsup_reconcile_new(&ro, &d->rec, diag);
+    int rc = bsup_reconcile_new(&ro, &d->rec, diag);
+    if (rc || d->opts->once)
+        return rc;
+    struct bsup_publisher_options po = {.loop = &d->loop,
+                                        .store = d->store,
+                                        .aws = &d->aws,
+                                        .settings = d->settings,
+                                        .lookup = s_lookup,
+                                        .ctx = d};
+    return bsup_publisher_new(&po, &d->pub, diag);
 }
 
 int bsup_daemon_main(const struct bsup_options *opts)

@@ -13,6 +13,7 @@
 #include "daemon/aws/client.h"
 #include "daemon/daemon.h"
 #include "daemon/http/engine.h"
+#include "daemon/publisher.h"
 #include "daemon/reconcile.h"
 #include "store/store.h"
 
@@ -38,7 +39,8 @@ struct bsup_daemon {
     struct bsup_http_engine http;
     struct bsup_aws_client aws;
     struct bsup_reconcile_engine *rec; /* NULL once closed */
-    bool http_up, aws_up, rec_closing;
+    struct bsup_publisher *pub;        /* NULL once closed */
+    bool http_up, aws_up, rec_closing, pub_closing;
     bool once_done;
     bool once_attention;
 

@@ -3,6 +3,7 @@
 #include "core/base/failpoint.h"
 #include "core/base/random.h"
 #include "core/base/strmap.h"
+#include "core/metrics/catalogue.h"
 #include "core/reconcile/batch.h"
 #include "core/reconcile/rails.h"
 #include "core/reconcile/schedule.h"
@@ -10,6 +11,7 @@
 #include "store/events.h"
 #include "store/cache.h"
 #include "store/journal.h"
+#include "store/outbox.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,6 +52,8 @@ struct s_member {
     unsigned mutations;
     bool applied_ok;
     bool apply_failed;
+    unsigned applied;      /* changes AWS accepted this cycle */
+    unsigned apply_errors; /* changes that failed this cycle */
     bool planned;
     struct bsup_plan prev_plan; /* the service's plan before this cycle's (findings) */
 };
@@ -74,6 +78,7 @@ struct s_batch {
     bool store_failed;
     uv_timer_t kick;
     int budget_cycle;
+    int64_t started_ms; /* wall clock, for the duration metrics */
     struct s_batch *next;
 };
 
@@ -148,21 +153,38 @@ static void s_store_failed(struct bsup_reconcile_engine *e, struct s_batch *b,
     bsup_log_err("%s", diag->message);
 }
 
-static void s_event(struct bsup_reconcile_engine *e, const char *service, const char *kind,
-                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
-static void s_event(struct bsup_reconcile_engine *e, const char *service, const char *kind,
-                    const char *fmt, ...)
+/* Records an event of service and, when it is an alert (a, or by its kind), the alert in the
+ * same savepoint (store/outbox.h): inside a batch's transaction, one commit for both. */
+static void s_event_alert(struct bsup_reconcile_engine *e, const char *service, const char *kind,
+                          enum bsup_alert a, const char *observed, const char *desired,
+                          const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+static void s_event_alert(struct bsup_reconcile_engine *e, const char *service, const char *kind,
+                          enum bsup_alert a, const char *observed, const char *desired,
+                          const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    const struct s_service *s = service ? bsup_strmap_get(&e->by_name, service) : NULL;
+    const char *env = s ? bsup_environment_name(s->desired.environment) : NULL;
     struct bsup_diag diag = {0};
-    if (bsup_store_event_add(e->store, s_now_s(), service, kind, msg, NULL, &diag))
+    if (bsup_store_event_alert(e->store, s_now_s(), service, env, kind, msg, a, observed, desired,
+                               &diag))
         s_store_failed(e, NULL, &diag);
 }
+
+#define s_event(e, service, kind, ...)                                                             \
+    s_event_alert(e, service, kind, BSUP_ALERT_NONE, NULL, NULL, __VA_ARGS__)
 
 static int64_t s_interval_ms(const struct bsup_reconcile_engine *e, const struct s_service *s)
 {
@@ -491,6 +513,7 @@ static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result 
             s_store_failed(e, b, &diag);
         }
         m->applied_ok = true;
+        m->applied++;
         /* AWS accepted these values: status shows them rather than the pre-change reading. */
         e->domains[r->domain]->applied(m->dm[r->domain].obs, a);
         char what[512] = "";
@@ -509,6 +532,7 @@ static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result 
                                    res->message, rid, now, &diag))
             s_store_failed(e, b, &diag);
         m->apply_failed = true;
+        m->apply_errors++;
         snprintf(m->error, sizeof(m->error), "%s", res->message);
         s_event(e, m->svc->name, "action.failed", "%s", res->message);
         bsup_log_err("apply failed service=%s %s", m->svc->name, res->message);
@@ -674,7 +698,69 @@ static void s_finding_events(struct bsup_reconcile_engine *e, const struct s_ser
     }
 }
 
-static void s_record(struct bsup_reconcile_engine *e, struct s_member *m)
+/* One datum of the service (store failures make the engine unhealthy, like any record). */
+static void s_datum(struct bsup_reconcile_engine *e, const struct s_service *s,
+                    enum bsup_metric metric, double value, int64_t at_ms)
+{
+    struct bsup_diag diag = {0};
+    const struct bsup_metric_info *mi = &bsup_metrics[metric];
+    if (bsup_store_metric_add(e->store, mi->name, s ? s->name : NULL,
+                              s ? bsup_environment_name(s->desired.environment) : NULL, at_ms,
+                              value, mi->unit, &diag))
+        s_store_failed(e, NULL, &diag);
+}
+
+/* The service's datums of this cycle, written with its records: what the domains' tagged
+ * fields observed (only when the domain's observation of this cycle succeeded) and the
+ * engine's own figures. */
+static void s_measure(struct bsup_reconcile_engine *e, const struct s_batch *b,
+                      const struct s_member *m, enum bsup_state state)
+{
+    const struct s_service *s = m->svc;
+    int64_t now_ms = s_now_ms();
+    if (!e->settings->metrics.enabled)
+        return;
+    for (size_t d = 0; !m->failed && d < e->n_domains; d++) {
+        const struct bsup_domain *dom = e->domains[d];
+        if (m->dm[d].failed || !s->obs[d] || !bsup_domain_obs_found(dom, s->obs[d]))
+            continue;
+        for (size_t f = 0; f < dom->n_fields; f++) {
+            const struct bsup_field *fd = &dom->fields[f];
+            int metric = fd->metric ? bsup_metric_find(fd->metric) : -1;
+            if (metric < 0 || fd->type == BSUP_FIELD_STRING)
+                continue;
+            double v;
+            if (fd->type == BSUP_FIELD_INT64) {
+                int64_t n;
+                memcpy(&n, (const char *)s->obs[d] + fd->offset, sizeof(n));
+                if (n < 0)
+                    continue; /* a negative figure means "not known": no datum */
+                v = (double)n;
+            } else {
+                bool t;
+                memcpy(&t, (const char *)s->obs[d] + fd->offset, sizeof(t));
+                v = t ? 1 : 0;
+            }
+            s_datum(e, s, (enum bsup_metric)metric, v, now_ms);
+        }
+    }
+    if (m->planned && !m->failed) {
+        size_t drift = 0;
+        for (size_t i = 0; i < s->plan.n_actions; i++) {
+            const struct bsup_action *a = &s->plan.actions[i];
+            if (a->kind == BSUP_ACTION_UPDATE || a->kind == BSUP_ACTION_REPORT)
+                drift += a->n_changes;
+        }
+        s_datum(e, s, BSUP_METRIC_DRIFT_COUNT, (double)drift, now_ms);
+    }
+    s_datum(e, s, BSUP_METRIC_ACTIONS_APPLIED, m->applied, now_ms);
+    s_datum(e, s, BSUP_METRIC_ACTIONS_FAILED, m->apply_errors, now_ms);
+    s_datum(e, s, BSUP_METRIC_RECONCILE_ERRORS, state == BSUP_STATE_ERROR ? 1 : 0, now_ms);
+    s_datum(e, s, BSUP_METRIC_RECONCILE_DURATION,
+            (double)(now_ms > b->started_ms ? now_ms - b->started_ms : 0), now_ms);
+}
+
+static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, struct s_member *m)
 {
     struct s_service *s = m->svc;
     bool failed = m->failed || m->apply_failed;
@@ -708,32 +794,40 @@ static void s_record(struct bsup_reconcile_engine *e, struct s_member *m)
             }
         }
         const char *kind = bsup_state_event(state);
+        /* A move into or out of a degraded state is an alert, queued with the state's event
+         * in the batch's transaction. */
+        enum bsup_alert alert = bsup_alert_for_states(previous, state);
+        const char *obs_state = bsup_state_name(state);
         switch (state) {
         case BSUP_STATE_ERROR:
-            s_event(e, s->name, kind, "%s", s->last_error ? s->last_error : "");
+            s_event_alert(e, s->name, kind, alert, obs_state, "ok", "%s",
+                          s->last_error ? s->last_error : "");
             bsup_log_err("service=%s reconcile failed: %s", s->name,
                          s->last_error ? s->last_error : "");
             break;
         case BSUP_STATE_MISSING:
-            s_event(e, s->name, kind, "%s %s does not exist; bsupd never creates it",
-                    missing ? e->domains[missing->domain]->resource : "resource",
-                    missing ? missing->resource : "?");
+            s_event_alert(e, s->name, kind, alert, obs_state, "ok",
+                          "%s %s does not exist; bsupd never creates it",
+                          missing ? e->domains[missing->domain]->resource : "resource",
+                          missing ? missing->resource : "?");
             break;
         case BSUP_STATE_DRIFT:
         case BSUP_STATE_HELD:
-            s_event(e, s->name, kind, "%s mode: %s", bsup_mode_name(s->mode), what);
+            s_event_alert(e, s->name, kind, alert, obs_state, "ok", "%s mode: %s",
+                          bsup_mode_name(s->mode), what);
             break;
         case BSUP_STATE_DEGRADED:
-            s_event(e, s->name, kind, "%s", what);
+            s_event_alert(e, s->name, kind, alert, obs_state, "ok", "%s", what);
             break;
         default:
-            s_event(e, s->name, kind, "now %s (was %s)", bsup_state_name(state),
-                    bsup_state_name(previous));
+            s_event_alert(e, s->name, kind, alert, obs_state, "ok", "now %s (was %s)",
+                          bsup_state_name(state), bsup_state_name(previous));
             break;
         }
     }
     if (m->planned)
         s_finding_events(e, s, &m->prev_plan, &s->plan);
+    s_measure(e, b, m, state);
     json_t *observed = json_object();
     for (size_t d = 0; observed && d < e->n_domains; d++)
         if (s->obs[d])
@@ -857,8 +951,13 @@ static void s_batch_finish(struct s_batch *b)
     for (size_t i = 0; i < b->n; i++) {
         /* A cycle cut short by shutdown keeps the service's last recorded state. */
         if (b->recorded && !(e->closing && (b->m[i].failed || b->m[i].apply_failed)))
-            s_record(e, &b->m[i]);
+            s_record(e, b, &b->m[i]);
         b->m[i].svc->running = false;
+    }
+    if (b->recorded && b->n && e->settings->metrics.enabled) {
+        int64_t now_ms = s_now_ms();
+        s_datum(e, NULL, BSUP_METRIC_CYCLE_DURATION,
+                (double)(now_ms > b->started_ms ? now_ms - b->started_ms : 0), now_ms);
     }
     for (size_t d = 0; b->recorded && d < e->n_domains; d++)
         if (bsup_store_cache_save(e->store, e->domains[d]->name, &e->caches[d], s_now_s(), &diag))
@@ -874,7 +973,8 @@ static void s_batch_finish(struct s_batch *b)
     e->observing_calls_last_batch = b->calls;
     e->services_last_batch = (unsigned)b->n;
     e->last_batch_at_s = s_now_s();
-    bsup_log_info("cycle done services=%zu observing_calls=%u", b->n, b->calls);
+    if (b->recorded) /* exactly the batches that wrote a CycleDuration datum (metrics on) */
+        bsup_log_info("cycle done services=%zu observing_calls=%u", b->n, b->calls);
     for (struct s_batch **pp = &e->batches; *pp; pp = &(*pp)->next) {
         if (*pp == b) {
             *pp = b->next;
@@ -904,6 +1004,7 @@ static void on_kick(uv_timer_t *t)
         return;
     }
     b->recorded = true;
+    b->started_ms = s_now_ms();
     s_batch_next_step(b);
 }
 
@@ -1236,6 +1337,13 @@ const void *bsup_reconcile_observation(const struct bsup_reconcile_engine *e, co
 {
     const struct s_service *s = s_find(e, service);
     return s && i < e->n_domains ? s->obs[i] : NULL;
+}
+
+const struct bsup_service *bsup_reconcile_desired(const struct bsup_reconcile_engine *e,
+                                                  const char *service)
+{
+    const struct s_service *s = s_find(e, service);
+    return s ? &s->desired : NULL;
 }
 
 void bsup_reconcile_figures(const struct bsup_reconcile_engine *e,

@@ -82,6 +82,9 @@ const struct bsup_domain *bsup_reconcile_domain(const struct bsup_reconcile_engi
 /* The last complete observation of service by domain i, or NULL. */
 const void *bsup_reconcile_observation(const struct bsup_reconcile_engine *e, const char *service,
                                        size_t i);
+/* The desired state of a declared service, or NULL. */
+const struct bsup_service *bsup_reconcile_desired(const struct bsup_reconcile_engine *e,
+                                                  const char *service);
 void bsup_reconcile_figures(const struct bsup_reconcile_engine *e,
                             struct bsup_reconcile_figures *out);
 /* Stops scheduling; batches end as the AWS client cancels their calls. The engine (made by

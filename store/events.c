@@ -3,6 +3,7 @@
 #include "store/store_internal.h"
 
 #include "core/base/array.h"
+#include "core/metrics/alerts.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,13 +11,8 @@
 int bsup_store_event_add(struct bsup_store *st, int64_t at_s, const char *service, const char *kind,
                          const char *message, const char *request_id, struct bsup_diag *diag)
 {
-    return bsup_store_exec(st, "recording an event",
-                           "INSERT INTO events(at, service, kind, message, request_id) "
-                           "VALUES(?, ?, ?, ?, ?)",
-                           BSUP_STORE_ARGS(BSUP_STORE_INT(at_s), BSUP_STORE_TEXT(service),
-                                           BSUP_STORE_TEXT(kind), BSUP_STORE_TEXT(message),
-                                           BSUP_STORE_TEXT(request_id)),
-                           diag);
+    return bsup_store_event_alert_rid(st, at_s, service, NULL, kind, message, request_id,
+                                      BSUP_ALERT_NONE, NULL, NULL, diag);
 }
 
 int bsup_store_events_list(struct bsup_store *st, int64_t since_s, const char *service,

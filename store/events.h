@@ -17,7 +17,8 @@ struct bsup_store_event {
     char *request_id; /* NULL unless the event answers a control request */
 };
 
-/* Appends one event. service and request_id may be NULL. */
+/* Appends one event. service and request_id may be NULL. An event whose kind is an alert by
+ * itself (core/metrics/alerts.h) queues that alert in the same savepoint. */
 int bsup_store_event_add(struct bsup_store *st, int64_t at_s, const char *service, const char *kind,
                          const char *message, const char *request_id, struct bsup_diag *diag);
 

@@ -83,6 +83,46 @@ const char *const bsup_store_migrations[] = {
     "  PRIMARY KEY (domain, key)"
     ") STRICT;"
     "CREATE INDEX journal_resource ON journal(service, resource);",
+    /* 6: the metric and alert outboxes (rows wait here until CloudWatch or SNS accepted them;
+     * AUTOINCREMENT: an id is never reused, so a range of ids read is exactly what is deleted
+     * and an alert's id stays unique for receivers), and the open alert conditions */
+    "CREATE TABLE metric_outbox ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL,"
+    "  service TEXT,"
+    "  environment TEXT,"
+    "  at_ms INTEGER NOT NULL,"
+    "  value REAL NOT NULL,"
+    "  unit TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE alert_outbox ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  event_id INTEGER NOT NULL,"
+    "  service TEXT,"
+    "  environment TEXT,"
+    "  what TEXT NOT NULL,"
+    "  message TEXT NOT NULL,"
+    "  observed TEXT,"
+    "  desired TEXT,"
+    "  at INTEGER NOT NULL,"
+    "  reminder INTEGER NOT NULL DEFAULT 0,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT"
+    ") STRICT;"
+    "CREATE TABLE alert_conditions ("
+    "  scope TEXT NOT NULL,"
+    "  condition TEXT NOT NULL,"
+    "  opened_at INTEGER NOT NULL,"
+    "  last_sent_at INTEGER NOT NULL,"
+    "  reminders INTEGER NOT NULL DEFAULT 0,"
+    "  what TEXT NOT NULL,"
+    "  environment TEXT,"
+    "  message TEXT NOT NULL,"
+    "  observed TEXT,"
+    "  desired TEXT,"
+    "  event_id INTEGER NOT NULL,"
+    "  PRIMARY KEY (scope, condition)"
+    ") STRICT;",
 };
 const int bsup_store_n_migrations =
     sizeof(bsup_store_migrations) / sizeof(bsup_store_migrations[0]);

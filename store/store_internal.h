@@ -2,6 +2,7 @@
 #ifndef BSUP_STORE_INTERNAL_H
 #define BSUP_STORE_INTERNAL_H
 
+#include "core/metrics/alerts.h"
 #include "store/store.h"
 
 #include <sqlite3.h>
@@ -86,5 +87,13 @@ int bsup_store_exec(struct bsup_store *st, const char *doing, const char *sql,
                     const struct bsup_store_arg *args, size_t n_args, struct bsup_diag *diag);
 /* A copy of a text column: 0 and *out (NULL for SQL NULL; caller frees), or BSUP_ENOMEM. */
 int bsup_store_column_dup(sqlite3_stmt *q, int col, char **out);
+
+/* An event (request_id may be NULL) and, when it is alert a (BSUP_ALERT_NONE: the alert its
+ * kind is by itself, if any) and the rules queue it, the alert, in one savepoint
+ * (store/outbox.c; bsup_store_event_add and bsup_store_event_alert are this). */
+int bsup_store_event_alert_rid(struct bsup_store *st, int64_t at_s, const char *service,
+                               const char *environment, const char *kind, const char *message,
+                               const char *request_id, enum bsup_alert a, const char *observed,
+                               const char *desired, struct bsup_diag *diag);
 
 #endif

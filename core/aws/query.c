@@ -266,13 +266,25 @@ int bsup_aws_params_from_json(const struct bsup_shape_model *model, int32_t shap
 
 /* ---- form body ---- */
 
+/* Percent-encodes s for the form body, a space as '+' as botocore's urlencode writes it:
+ * AWS reads both, and a verifier that rebuilds the body from the parsed form (moto does, for
+ * SNS) gets the same bytes back. The body is hashed as sent, so signing is unaffected. */
+static void s_form_encode(struct bsup_buf *b, const char *s)
+{
+    for (const char *sp; (sp = strchr(s, ' ')); s = sp + 1) {
+        bsup_percent_encode(b, s, (size_t)(sp - s), 0);
+        bsup_buf_putc(b, '+');
+    }
+    bsup_percent_encode(b, s, strlen(s), 0);
+}
+
 static void s_pair(struct bsup_buf *b, const char *name, const char *value)
 {
     if (b->len)
         bsup_buf_putc(b, '&');
-    bsup_percent_encode(b, name, strlen(name), 0);
+    s_form_encode(b, name);
     bsup_buf_putc(b, '=');
-    bsup_percent_encode(b, value, strlen(value), 0);
+    s_form_encode(b, value);
 }
 
 int bsup_query_serialize(struct bsup_aws_request *req, const char *action, const char *api_version,

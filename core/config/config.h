@@ -80,6 +80,11 @@ struct bsup_cache {
                                  * resources.cache_replication_group names it) */
 };
 
+/* Where a service's alerts go (issue 15). */
+struct bsup_service_alerts {
+    char *sns_topic_arn; /* NULL: bsupd.yaml's alerts.sns_topic_arn */
+};
+
 struct bsup_service {
     char *service_name;
     int environment; /* enum bsup_environment */
@@ -102,6 +107,7 @@ struct bsup_service {
     struct bsup_health_check health_check;
     struct bsup_backup backup;
     struct bsup_cache cache;
+    struct bsup_service_alerts alerts;
 
     /* Where it was declared (not part of the content hash). */
     char *source_file; /* file name within the config directory */
@@ -131,6 +137,23 @@ struct bsup_endpoint_urls {
 #undef BSUP_EP_FIELD
 };
 
+/* CloudWatch metrics (docs/metrics.md). */
+struct bsup_metrics_settings {
+    bool enabled;
+    char *namespace_;
+    int64_t interval_s;       /* the publisher's period */
+    int64_t outbox_max_age_s; /* datums older than this are dropped (counted) */
+    int64_t outbox_max_rows;  /* and the oldest beyond this many */
+};
+
+/* SNS alerts (docs/metrics.md). */
+struct bsup_alerts_settings {
+    char *sns_topic_arn; /* the default topic; NULL: alerts stay in the events table only */
+    int64_t reminder_s;  /* while a condition lasts; 0: no reminder */
+    int64_t burst;       /* the global rate limit: at once ... */
+    int64_t per_minute;  /* ... then per minute */
+};
+
 /* Daemon-wide settings (/etc/bsup/bsupd.yaml); command-line flags override them. */
 struct bsup_settings {
     char *region;
@@ -152,6 +175,8 @@ struct bsup_settings {
     /* The AWS client. */
     int64_t max_attempts;
     struct bsup_endpoint_urls endpoint_urls;
+    struct bsup_metrics_settings metrics;
+    struct bsup_alerts_settings alerts;
 };
 
 enum bsup_config_severity { BSUP_CONFIG_ERROR, BSUP_CONFIG_WARNING };

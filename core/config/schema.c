@@ -374,6 +374,24 @@ static const struct bsup_config_key s_cache_keys[] = {
     {0},
 };
 
+static const char *s_check_topic_arn(const char *v)
+{
+    return strncmp(v, "arn:", 4) == 0 && strstr(v, ":sns:") && s_all(v, "-_.:", true)
+               ? NULL
+               : "must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)";
+}
+
+static const struct bsup_config_key s_service_alert_keys[] = {
+    {.name = "sns_topic_arn",
+     .type = BSUP_KEY_STRING,
+     .offset = offsetof(struct bsup_service_alerts, sns_topic_arn),
+     .min = 20,
+     .max = 1024,
+     .check = s_check_topic_arn,
+     .doc = "SNS topic of this service's alerts; default: bsupd.yaml's alerts.sns_topic_arn"},
+    {0},
+};
+
 #define SVC(field) offsetof(struct bsup_service, field)
 
 const struct bsup_config_key bsup_service_keys[] = {
@@ -505,6 +523,11 @@ const struct bsup_config_key bsup_service_keys[] = {
      .offset = SVC(cache),
      .section = s_cache_keys,
      .doc = "the service's ElastiCache replication group"},
+    {.name = "alerts",
+     .type = BSUP_KEY_SECTION,
+     .offset = SVC(alerts),
+     .section = s_service_alert_keys,
+     .doc = "where the service's SNS alerts go"},
     {0},
 };
 
@@ -555,6 +578,87 @@ static const struct bsup_config_key s_endpoint_keys[] = {
     BSUP_AWS_SERVICE_MAP(EP)
 #undef EP
         {0},
+};
+
+static const char *s_check_namespace(const char *v)
+{
+    return v[0] != ':' && s_all(v, "-_./#: ", true) && strncmp(v, "AWS/", 4) != 0
+               ? NULL
+               : "must be a CloudWatch namespace (letters, digits, . - _ / # : and spaces; not "
+                 "AWS/...)";
+}
+
+static const struct bsup_config_key s_metrics_keys[] = {
+    {.name = "enabled",
+     .type = BSUP_KEY_BOOL,
+     .default_text = "true",
+     .offset = offsetof(struct bsup_metrics_settings, enabled),
+     .doc = "whether bsupd measures and publishes CloudWatch metrics"},
+    {.name = "namespace",
+     .type = BSUP_KEY_STRING,
+     .default_text = "BSUP",
+     .offset = offsetof(struct bsup_metrics_settings, namespace_),
+     .min = 1,
+     .max = 255,
+     .check = s_check_namespace,
+     .doc = "CloudWatch namespace of every metric"},
+    {.name = "interval",
+     .type = BSUP_KEY_DURATION,
+     .default_text = "60s",
+     .offset = offsetof(struct bsup_metrics_settings, interval_s),
+     .min = 1,
+     .max = 3600,
+     .doc = "how often the publisher sends what waits in the outboxes"},
+    {.name = "outbox_max_age",
+     .type = BSUP_KEY_DURATION,
+     .default_text = "13d",
+     .offset = offsetof(struct bsup_metrics_settings, outbox_max_age_s),
+     .min = 60,
+     .max = 13 * 86400,
+     .doc = "datums older than this are dropped and counted (CloudWatch refuses two weeks)"},
+    {.name = "outbox_max_rows",
+     .type = BSUP_KEY_INT,
+     .default_text = "1000000",
+     .offset = offsetof(struct bsup_metrics_settings, outbox_max_rows),
+     .min = 1000,
+     .max = 100000000,
+     .unit = "datums",
+     .doc = "datums the outbox keeps at most; the oldest beyond are dropped and counted"},
+    {0},
+};
+
+static const struct bsup_config_key s_alerts_keys[] = {
+    {.name = "sns_topic_arn",
+     .type = BSUP_KEY_STRING,
+     .offset = offsetof(struct bsup_alerts_settings, sns_topic_arn),
+     .min = 20,
+     .max = 1024,
+     .check = s_check_topic_arn,
+     .doc = "default SNS topic of alerts; unset: alerts are only events"},
+    {.name = "reminder",
+     .type = BSUP_KEY_DURATION,
+     .default_text = "4h",
+     .offset = offsetof(struct bsup_alerts_settings, reminder_s),
+     .min = 0,
+     .max = 30 * 86400,
+     .doc = "a reminder is sent this often while a condition lasts; 0s: never"},
+    {.name = "burst",
+     .type = BSUP_KEY_INT,
+     .default_text = "20",
+     .offset = offsetof(struct bsup_alerts_settings, burst),
+     .min = 1,
+     .max = 10000,
+     .unit = "alerts",
+     .doc = "alerts that may go at once (the global rate limit)"},
+    {.name = "per_minute",
+     .type = BSUP_KEY_INT,
+     .default_text = "10",
+     .offset = offsetof(struct bsup_alerts_settings, per_minute),
+     .min = 1,
+     .max = 10000,
+     .unit = "alerts",
+     .doc = "alerts per minute after the burst; more wait in the outbox"},
+    {0},
 };
 
 #define SET(field) offsetof(struct bsup_settings, field)
@@ -676,5 +780,15 @@ const struct bsup_config_key bsup_settings_keys[] = {
      .offset = SET(endpoint_urls),
      .section = s_endpoint_keys,
      .doc = "per-service AWS endpoint URLs"},
+    {.name = "metrics",
+     .type = BSUP_KEY_SECTION,
+     .offset = SET(metrics),
+     .section = s_metrics_keys,
+     .doc = "CloudWatch metrics: namespace, period and the outbox's bounds"},
+    {.name = "alerts",
+     .type = BSUP_KEY_SECTION,
+     .offset = SET(alerts),
+     .section = s_alerts_keys,
+     .doc = "SNS alerts: default topic, reminders and the rate limit"},
     {0},
 };

@@ -1236,9 +1236,9 @@ static void s_applied(void *obs, const struct bsup_action *a)
 
 /* ---- the table entry ---- */
 
-#define S_FIELD(json, type, member)                                                                \
+#define S_FIELD(json, ftype, member)                                                               \
     {                                                                                              \
-        json, type, offsetof(struct bsup_backup_observed, member)                                  \
+        .name = json, .type = ftype, .offset = offsetof(struct bsup_backup_observed, member)       \
     }
 
 static const struct bsup_field s_fields[] = {
@@ -1251,7 +1251,10 @@ static const struct bsup_field s_fields[] = {
     S_FIELD("deletion_protection", BSUP_FIELD_BOOL, deletion_protection),
     S_FIELD("automated_snapshots", BSUP_FIELD_INT64, snapshots),
     S_FIELD("newest_snapshot", BSUP_FIELD_STRING, snapshot),
-    S_FIELD("newest_backup_age_s", BSUP_FIELD_INT64, backup_age_s),
+    {.name = "newest_backup_age_s",
+     .type = BSUP_FIELD_INT64,
+     .offset = offsetof(struct bsup_backup_observed, backup_age_s),
+     .metric = "BackupAgeSeconds"},
     S_FIELD("snapshot_encrypted", BSUP_FIELD_BOOL, snapshot_encrypted),
     S_FIELD("snapshots_read_at", BSUP_FIELD_INT64, snapshots_read_at_s),
     S_FIELD("drill", BSUP_FIELD_STRING, drill),

@@ -84,6 +84,10 @@ struct bsup_field {
     const char *name; /* JSON name */
     enum bsup_field_type type;
     size_t offset; /* in the observation; STRING: a char array */
+    /* INT64 or BOOL: the catalogue metric it feeds (core/metrics/catalogue.h, CloudWatch
+     * MetricName), or NULL. The driver writes it as a datum of the service each cycle the
+     * domain observed the resource; a domain only tags its fields. */
+    const char *metric;
 };
 
 struct bsup_domain {

@@ -1028,9 +1028,9 @@ static void s_applied(void *obs, const struct bsup_action *a)
 
 /* ---- the health domain's table entry ---- */
 
-#define S_FIELD(json, type, member)                                                                \
+#define S_FIELD(json, ftype, member)                                                               \
     {                                                                                              \
-        json, type, offsetof(struct bsup_health_observed, member)                                  \
+        .name = json, .type = ftype, .offset = offsetof(struct bsup_health_observed, member)       \
     }
 
 static const struct bsup_field s_fields[] = {
@@ -1219,9 +1219,9 @@ static void s_replace_applied(void *obs, const struct bsup_action *a)
     bsup_health_history_format(h, o->remembered, sizeof(o->remembered));
 }
 
-#define S_RFIELD(json, type, member)                                                               \
+#define S_RFIELD(json, ftype, member)                                                              \
     {                                                                                              \
-        json, type, offsetof(struct bsup_replace_observed, member)                                 \
+        .name = json, .type = ftype, .offset = offsetof(struct bsup_replace_observed, member)      \
     }
 
 static const struct bsup_field s_replace_fields[] = {

@@ -420,9 +420,15 @@ static void s_applied(void *obs, const struct bsup_action *a)
 
 /* ---- the table entry ---- */
 
-#define S_FIELD(json, type, member)                                                                \
+#define S_FIELD(json, ftype, member)                                                               \
     {                                                                                              \
-        json, type, offsetof(struct bsup_asg_observed, member)                                     \
+        .name = json, .type = ftype, .offset = offsetof(struct bsup_asg_observed, member)          \
+    }
+
+#define S_METRIC_FIELD(json, member, cw_metric)                                                    \
+    {                                                                                              \
+        .name = json, .type = BSUP_FIELD_INT64,                                                    \
+        .offset = offsetof(struct bsup_asg_observed, member), .metric = cw_metric                  \
     }
 
 static const struct bsup_field s_fields[] = {
@@ -430,9 +436,9 @@ static const struct bsup_field s_fields[] = {
     S_FIELD("name", BSUP_FIELD_STRING, name),
     S_FIELD("min_size", BSUP_FIELD_INT64, min_size),
     S_FIELD("max_size", BSUP_FIELD_INT64, max_size),
-    S_FIELD("desired_capacity", BSUP_FIELD_INT64, desired_capacity),
+    S_METRIC_FIELD("desired_capacity", desired_capacity, "DesiredCapacity"),
     S_FIELD("instances", BSUP_FIELD_INT64, instances),
-    S_FIELD("in_service", BSUP_FIELD_INT64, in_service),
+    S_METRIC_FIELD("in_service", in_service, "InServiceInstances"),
     S_FIELD("pending", BSUP_FIELD_INT64, pending),
     S_FIELD("terminating", BSUP_FIELD_INT64, terminating),
     S_FIELD("unhealthy", BSUP_FIELD_INT64, unhealthy),

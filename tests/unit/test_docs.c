@@ -5,6 +5,7 @@
 
 #include "core/aws/ratelimit.h"
 #include "core/config/config.h"
+#include "core/metrics/catalogue.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,12 +85,43 @@ static void test_rate_limit_defaults(void **state)
     free(text);
 }
 
+/* docs/metrics.md lists every metric of the catalogue with its unit, scope and emitter, and
+ * says when a metric is not emitted yet; no row names a metric the table does not have. */
+static void test_metric_catalogue(void **state)
+{
+    (void)state;
+    char *text = bsup_test_read(BSUP_SRCDIR "/docs/metrics.md", NULL);
+    assert_non_null(text);
+    for (int m = 0; m < BSUP_METRIC_COUNT; m++) {
+        const struct bsup_metric_info *mi = &bsup_metrics[m];
+        char row[512];
+        snprintf(row, sizeof(row), "| `%s` | %s | %s | %s%s | %s |", mi->name, mi->unit,
+                 mi->scope == BSUP_METRIC_SERVICE ? "service" : "daemon", mi->emitter,
+                 mi->emitted ? "" : " (not in this build: not emitted yet)", mi->doc);
+        if (!strstr(text, row))
+            fail_msg("docs/metrics.md has no row \"%s\"", row);
+    }
+    /* Every metric row of the doc (a row with a scope column) is in the table. */
+    for (const char *p = strstr(text, "\n| `"); p; p = strstr(p + 1, "\n| `")) {
+        char name[64] = "", line[1024] = "";
+        const char *eol = strchr(p + 1, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : sizeof(line) - 1), p);
+        if (sscanf(line, "\n| `%63[A-Za-z]`", name) == 1 &&
+            (strstr(line, " | service | ") || strstr(line, " | daemon | ")) &&
+            bsup_metric_find(name) < 0)
+            fail_msg("docs/metrics.md lists %s, which the catalogue does not have", name);
+    }
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_man_pages_exist),
         cmocka_unit_test(test_man_page_keys),
         cmocka_unit_test(test_rate_limit_defaults),
+        cmocka_unit_test(test_metric_catalogue),
     };
     return cmocka_run_group_tests_name("docs", tests, NULL, NULL);
 }

@@ -39,7 +39,7 @@ static void test_query_update_asg(void **state)
     assert_int_equal(bsup_aws_serialize(&req, op, &p, NULL), 0);
     char *body = s_body(&req);
     assert_string_equal(body, "Action=UpdateAutoScalingGroup&Version=2011-01-01"
-                              "&AutoScalingGroupName=api%20prod%2F%C3%A9&MinSize=2"
+                              "&AutoScalingGroupName=api+prod%2F%C3%A9&MinSize=2"
                               "&Tags.member.1.Key=sg-1");
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.path, "/");

@@ -164,8 +164,8 @@ static int s_health_parse(const json_t *pages, struct bsup_domain_member *const 
 }
 
 static const struct bsup_field s_tg_fields[] = {
-    {"found", BSUP_FIELD_BOOL, offsetof(struct s_tg_obs, found)},
-    {"path", BSUP_FIELD_STRING, offsetof(struct s_tg_obs, path)},
+    {"found", BSUP_FIELD_BOOL, offsetof(struct s_tg_obs, found), NULL},
+    {"path", BSUP_FIELD_STRING, offsetof(struct s_tg_obs, path), NULL},
 };
 
 /* DescribeTargetGroups refuses a whole call over one unknown name; alone, it is absent. */

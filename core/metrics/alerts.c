@@ -1,0 +1,91 @@
+#include "core/metrics/alerts.h"
+
+#include <string.h>
+
+const struct bsup_alert_info bsup_alerts[BSUP_ALERT_COUNT] = {
+#define BSUP_S_ALERT_ROW(e, what, cond, effect, subject)                                           \
+    [BSUP_ALERT_##e] = {what, cond, effect, subject},
+    BSUP_ALERT_MAP(BSUP_S_ALERT_ROW)
+#undef BSUP_S_ALERT_ROW
+};
+
+enum bsup_alert bsup_alert_for_event(const char *kind)
+{
+#define BSUP_S_ALERT_EVENT(k, e)                                                                   \
+    if (strcmp(kind, k) == 0)                                                                      \
+        return BSUP_ALERT_##e;
+    BSUP_ALERT_EVENT_MAP(BSUP_S_ALERT_EVENT)
+#undef BSUP_S_ALERT_EVENT
+    return BSUP_ALERT_NONE;
+}
+
+enum bsup_alert bsup_alert_for_states(enum bsup_state before, enum bsup_state after)
+{
+    (void)before;
+    if (after == BSUP_STATE_NEVER)
+        return BSUP_ALERT_NONE;
+    return (bsup_state_flags(after) & BSUP_STATE_F_DEGRADED) ? BSUP_ALERT_DEGRADED
+                                                             : BSUP_ALERT_RECOVERED;
+}
+
+enum bsup_alert bsup_alert_find(const char *what)
+{
+    for (int i = 0; what && i < BSUP_ALERT_COUNT; i++)
+        if (strcmp(bsup_alerts[i].what, what) == 0)
+            return (enum bsup_alert)i;
+    return BSUP_ALERT_NONE;
+}
+
+bool bsup_alert_decide(enum bsup_alert a, struct bsup_alert_condition *c, int64_t now_s)
+{
+    if (a < 0 || a >= BSUP_ALERT_COUNT)
+        return false;
+    switch (bsup_alerts[a].effect) {
+    case BSUP_ALERT_OPEN:
+        if (!c || c->open)
+            return !c;
+        *c = (struct bsup_alert_condition){
+            .open = true, .opened_at_s = now_s, .last_sent_at_s = now_s};
+        return true;
+    case BSUP_ALERT_CLOSE:
+        if (!c || !c->open)
+            return !c;
+        *c = (struct bsup_alert_condition){0};
+        return true;
+    case BSUP_ALERT_ONCE:
+    default:
+        return true;
+    }
+}
+
+bool bsup_alert_remind(struct bsup_alert_condition *c, int64_t now_s, int64_t reminder_s)
+{
+    if (!c->open || reminder_s <= 0 || now_s < c->last_sent_at_s + reminder_s)
+        return false;
+    c->last_sent_at_s = now_s;
+    c->reminders++;
+    return true;
+}
+
+void bsup_alert_budget_init(struct bsup_alert_budget *b, int64_t burst, int64_t per_minute,
+                            int64_t now_ms)
+{
+    *b = (struct bsup_alert_budget){.tokens = (double)burst,
+                                    .at_ms = now_ms,
+                                    .burst = (double)(burst > 0 ? burst : 1),
+                                    .per_minute = (double)per_minute};
+}
+
+bool bsup_alert_budget_take(struct bsup_alert_budget *b, int64_t now_ms)
+{
+    if (now_ms > b->at_ms) {
+        b->tokens += (double)(now_ms - b->at_ms) * b->per_minute / 60000.0;
+        if (b->tokens > b->burst)
+            b->tokens = b->burst;
+        b->at_ms = now_ms;
+    }
+    if (b->tokens < 1.0)
+        return false;
+    b->tokens -= 1.0;
+    return true;
+}

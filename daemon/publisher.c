@@ -1,0 +1,412 @@
+#include "daemon/publisher.h"
+
+#include "core/metrics/catalogue.h"
+#include "core/metrics/putdata.h"
+#include "daemon/log.h"
+#include "store/events.h"
+#include "store/outbox.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define S_READ_MAX 5000 /* datums read per request built (a request holds at most 1000 keys) */
+#define S_ALERTS_READ_MAX 50
+#define S_AGE_MARGIN_S 3600 /* dropped an hour before CloudWatch would refuse them */
+
+struct bsup_publisher {
+    uv_loop_t *loop;
+    struct bsup_store *store;
+    struct bsup_aws_client *aws;
+    const struct bsup_settings *settings;
+    bsup_publisher_lookup_fn lookup;
+    void *ctx;
+    uv_timer_t timer;
+    bool metrics_busy; /* a PutMetricData in flight */
+    bool alerts_busy;  /* a Publish in flight */
+    bool closing;
+    bool timer_closed;
+    bsup_close_fn close_cb;
+    void *close_user;
+    struct bsup_alert_budget budget;
+    /* The request in flight: the outbox ids it carries. */
+    int64_t first_id, last_id;
+    size_t n_datums;
+    struct bsup_store_alert *alert; /* the alert in flight */
+    char topic[1100];
+    uint64_t aws_seen[3]; /* requests, throttles, errors already published */
+    uint64_t dropped_unpublished;
+    struct bsup_publisher_figures fig;
+    char last_error[512];
+};
+
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void s_maybe_closed(struct bsup_publisher *p)
+{
+    if (!p->closing || !p->timer_closed || p->metrics_busy || p->alerts_busy)
+        return;
+    bsup_close_fn cb = p->close_cb;
+    void *user = p->close_user;
+    free(p);
+    if (cb)
+        cb(user);
+}
+
+static void s_failed(struct bsup_publisher *p, const char *what, const char *msg)
+{
+    size_t n = strlen(what);
+    if (n > 64)
+        n = 64;
+    memcpy(p->last_error, what, n);
+    memcpy(p->last_error + n, ": ", 2);
+    size_t room = sizeof(p->last_error) - n - 3, m = strlen(msg);
+    m = m < room ? m : room;
+    memcpy(p->last_error + n + 2, msg, m);
+    p->last_error[n + 2 + m] = '\0';
+    p->fig.last_error = p->last_error;
+}
+
+/* ---- metrics ---- */
+
+static void s_send_metrics(struct bsup_publisher *p);
+
+static void on_put(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
+{
+    (void)call;
+    struct bsup_publisher *p = user;
+    struct bsup_diag diag = {0};
+    p->metrics_busy = false;
+    if (res->err == 0) {
+        /* Accepted: delete at once, before anything else runs (docs/metrics.md: a kill -9
+         * between CloudWatch's answer and this commit repeats these datums, nothing else). */
+        if (bsup_store_metrics_delete(p->store, p->first_id, p->last_id, &diag)) {
+            bsup_log_err("%s", diag.message);
+            s_failed(p, "metric outbox", diag.message);
+        } else {
+            p->fig.requests++;
+            p->fig.datums += p->n_datums;
+            p->fig.last_publish_at_s = (int64_t)time(NULL);
+            bsup_log_debug("metrics published datums=%zu", p->n_datums);
+            if (!p->closing)
+                s_send_metrics(p);
+        }
+    } else {
+        /* Kept: they go again next round with their original timestamps. A lost answer (5xx,
+         * timeout) may mean CloudWatch has them already: at-least-once, see docs/metrics.md. */
+        s_failed(p, "PutMetricData", res->message);
+        if (res->err != BSUP_ECANCELED)
+            bsup_log_warn("metrics not published, they wait in the outbox: %s", res->message);
+    }
+    s_maybe_closed(p);
+}
+
+/* Sends the next request of waiting datums (one in flight at a time). */
+static void s_send_metrics(struct bsup_publisher *p)
+{
+    struct bsup_metric_datum *d = NULL;
+    size_t n = 0;
+    struct bsup_diag diag = {0};
+    struct bsup_putdata_request r = {0};
+    if (p->metrics_busy || p->closing)
+        return;
+    if (bsup_store_metrics_pending(p->store, S_READ_MAX, &d, &n, &diag)) {
+        bsup_log_err("%s", diag.message);
+        return;
+    }
+    if (n == 0)
+        goto out;
+    int rc = bsup_putdata_next(p->settings->metrics.namespace_, d, n, NULL, &r);
+    if (rc == 0)
+        rc = bsup_aws_call(p->aws, "cloudwatch", "PutMetricData", &r.params, NULL,
+                           BSUP_AWS_MUTATION, on_put, p, NULL);
+    if (rc) {
+        s_failed(p, "PutMetricData", bsup_aws_client_why(p->aws, "cloudwatch", rc));
+        goto out;
+    }
+    p->metrics_busy = true;
+    p->first_id = d[0].id;
+    p->last_id = d[r.n_datums - 1].id;
+    p->n_datums = r.n_datums;
+out:
+    bsup_putdata_request_cleanup(&r);
+    bsup_store_metrics_free(d, n);
+}
+
+/* ---- alerts ---- */
+
+static void s_send_alerts(struct bsup_publisher *p);
+
+static const char *s_topic(struct bsup_publisher *p, const char *service)
+{
+    const struct bsup_service *s = service && p->lookup ? p->lookup(p->ctx, service) : NULL;
+    if (s && s->alerts.sns_topic_arn)
+        return s->alerts.sns_topic_arn;
+    return p->settings->alerts.sns_topic_arn;
+}
+
+static void on_published(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
+{
+    (void)call;
+    struct bsup_publisher *p = user;
+    struct bsup_store_alert *a = p->alert;
+    struct bsup_diag diag = {0};
+    int64_t now = (int64_t)time(NULL);
+    p->alerts_busy = false;
+    p->alert = NULL;
+    if (res->err == 0) {
+        json_t *page = json_array_get(res->pages, 0);
+        const char *mid = json_string_value(json_object_get(page, "MessageId"));
+        bool tx = bsup_store_begin(p->store, &diag) == 0;
+        if (!tx || bsup_store_alert_sent(p->store, a, p->topic, mid, now, &diag) ||
+            bsup_store_commit(p->store, &diag)) {
+            bsup_store_rollback(p->store);
+            bsup_log_err("%s", diag.message);
+        }
+        p->fig.alerts_sent++;
+        p->fig.last_alert_at_s = now;
+        bsup_log_notice("alert sent service=%s what=%s alert_id=%lld event_id=%lld topic=%s "
+                        "message_id=%s",
+                        a->service ? a->service : "-", a->what, (long long)a->id,
+                        (long long)a->event_id, p->topic, mid ? mid : "-");
+        if (!p->closing)
+            s_send_alerts(p);
+    } else {
+        s_failed(p, "Publish", res->message);
+        if (res->err != BSUP_ECANCELED) {
+            bsup_log_warn("alert not published, it waits in the outbox service=%s what=%s "
+                          "alert_id=%lld: %s",
+                          a->service ? a->service : "-", a->what, (long long)a->id, res->message);
+            if (bsup_store_alert_failed(p->store, a, res->message, now, &diag))
+                bsup_log_err("%s", diag.message);
+        }
+    }
+    bsup_store_alerts_free(a, 1);
+    s_maybe_closed(p);
+}
+
+static json_t *s_alert_body(const struct bsup_store_alert *a, const char *environment)
+{
+    char when[48];
+    bsup_putdata_timestamp(a->at_s * 1000, when);
+    return json_pack("{s:s?, s:s?, s:s, s:s?, s:s?, s:s, s:I, s:I, s:i, s:s}", "service",
+                     a->service, "environment", environment, "what", a->what, "observed",
+                     a->observed, "desired", a->desired, "when", when, "event_id",
+                     (json_int_t)a->event_id, "alert_id", (json_int_t)a->id, "reminder",
+                     a->reminder, "message", a->message);
+}
+
+/* Publishes the oldest waiting alert (one in flight at a time), within the rate limit. */
+static void s_send_alerts(struct bsup_publisher *p)
+{
+    struct bsup_store_alert *v = NULL;
+    size_t n = 0;
+    struct bsup_diag diag = {0};
+    if (p->alerts_busy || p->closing)
+        return;
+    if (bsup_store_alerts_pending(p->store, 1, &v, &n, &diag)) {
+        bsup_log_err("%s", diag.message);
+        return;
+    }
+    if (n == 0)
+        return;
+    struct bsup_store_alert *a = v;
+    const char *topic = s_topic(p, a->service);
+    if (!topic) {
+        /* No topic anywhere: the alert is an event only (it is in the events table). */
+        bool tx = bsup_store_begin(p->store, &diag) == 0;
+        if (!tx || bsup_store_alert_sent(p->store, a, NULL, NULL, (int64_t)time(NULL), &diag) ||
+            bsup_store_commit(p->store, &diag)) {
+            bsup_store_rollback(p->store);
+            bsup_log_err("%s", diag.message);
+            bsup_store_alerts_free(v, n);
+            return;
+        }
+        bsup_store_alerts_free(v, n);
+        s_send_alerts(p);
+        return;
+    }
+    if (!bsup_alert_budget_take(&p->budget, s_now_ms())) {
+        bsup_store_alerts_free(v, n);
+        return; /* over the rate limit: it waits for the next round */
+    }
+    const struct bsup_service *s = a->service && p->lookup ? p->lookup(p->ctx, a->service) : NULL;
+    const char *env = a->environment ? a->environment
+                      : s            ? bsup_environment_name(s->environment)
+                                     : NULL;
+    enum bsup_alert kind = bsup_alert_find(a->what);
+    char subject[101], id[32];
+    snprintf(subject, sizeof(subject), "bsup: %s%s%s %s%s", a->service ? a->service : "bsupd",
+             env ? "-" : "", env ? env : "", kind >= 0 ? bsup_alerts[kind].subject : a->what,
+             a->reminder ? " (reminder)" : "");
+    snprintf(id, sizeof(id), "%lld", (long long)a->id);
+    json_t *body = s_alert_body(a, env);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct bsup_aws_params params = {0};
+    int rc = text ? 0 : BSUP_ENOMEM;
+    if (rc == 0)
+        rc = bsup_aws_params_add(&params, "TopicArn", topic) ||
+                     bsup_aws_params_add(&params, "Subject", subject) ||
+                     bsup_aws_params_add(&params, "Message", text) ||
+                     bsup_aws_params_add(&params, "MessageAttributes.entry.1.Name",
+                                         "bsup_alert_id") ||
+                     bsup_aws_params_add(&params, "MessageAttributes.entry.1.Value.DataType",
+                                         "String") ||
+                     bsup_aws_params_add(&params, "MessageAttributes.entry.1.Value.StringValue", id)
+                 ? BSUP_ENOMEM
+                 : 0;
+    if (rc == 0)
+        rc = bsup_aws_call(p->aws, "sns", "Publish", &params, NULL, BSUP_AWS_MUTATION, on_published,
+                           p, NULL);
+    if (rc == 0) {
+        p->alerts_busy = true;
+        p->alert = a;
+        snprintf(p->topic, sizeof(p->topic), "%s", topic);
+        v = NULL;
+    } else {
+        s_failed(p, "Publish", bsup_aws_client_why(p->aws, "sns", rc));
+    }
+    bsup_aws_params_cleanup(&params);
+    free(text);
+    json_decref(body);
+    bsup_store_alerts_free(v, n);
+}
+
+/* ---- the round ---- */
+
+static void s_daemon_datums(struct bsup_publisher *p, size_t dropped, struct bsup_diag *diag)
+{
+    uint64_t now[3] = {0};
+    for (int i = 0; i < BSUP_AWS_SERVICE_COUNT; i++) {
+        const struct bsup_retry_stats *st = &p->aws->services[i].stats;
+        now[0] += st->requests + st->retries;
+        now[1] += st->throttles;
+        now[2] += st->errors;
+    }
+    static const enum bsup_metric which[3] = {BSUP_METRIC_AWS_REQUESTS, BSUP_METRIC_AWS_THROTTLES,
+                                              BSUP_METRIC_AWS_ERRORS};
+    int64_t at = s_now_ms();
+    for (int k = 0; k < 3; k++) {
+        const struct bsup_metric_info *mi = &bsup_metrics[which[k]];
+        if (bsup_store_metric_add(p->store, mi->name, NULL, NULL, at,
+                                  (double)(now[k] - p->aws_seen[k]), mi->unit, diag) == 0)
+            p->aws_seen[k] = now[k];
+    }
+    size_t depth = 0;
+    int64_t oldest = 0;
+    bsup_store_metrics_depth(p->store, &depth, &oldest, diag);
+    const struct bsup_metric_info *d = &bsup_metrics[BSUP_METRIC_OUTBOX_DEPTH];
+    bsup_store_metric_add(p->store, d->name, NULL, NULL, at, (double)depth, d->unit, diag);
+    d = &bsup_metrics[BSUP_METRIC_OUTBOX_DROPPED];
+    bsup_store_metric_add(p->store, d->name, NULL, NULL, at,
+                          (double)(dropped + p->dropped_unpublished), d->unit, diag);
+    p->dropped_unpublished = 0;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct bsup_publisher *p = t->data;
+    struct bsup_diag diag = {0};
+    int64_t now_s = (int64_t)time(NULL);
+    if (p->closing)
+        return;
+    /* Bounds, reminders and the daemon's own datums: one transaction. */
+    if (bsup_store_begin(p->store, &diag) == 0) {
+        size_t dropped = 0, reminders = 0;
+        int64_t max_age = p->settings->metrics.outbox_max_age_s;
+        if (max_age > BSUP_PUTDATA_MAX_AGE_S - S_AGE_MARGIN_S)
+            max_age = BSUP_PUTDATA_MAX_AGE_S - S_AGE_MARGIN_S;
+        int rc =
+            bsup_store_metrics_prune(p->store, s_now_ms() - max_age * 1000,
+                                     (size_t)p->settings->metrics.outbox_max_rows, &dropped, &diag);
+        if (rc == 0 && dropped) {
+            char msg[256];
+            snprintf(msg, sizeof(msg),
+                     "%zu metric datums dropped from the outbox (older than %llds or beyond %lld "
+                     "rows): CloudWatch never gets them",
+                     dropped, (long long)max_age, (long long)p->settings->metrics.outbox_max_rows);
+            bsup_log_warn("%s", msg);
+            rc = bsup_store_event_add(p->store, now_s, NULL, "metrics.dropped", msg, NULL, &diag);
+            p->fig.dropped += dropped;
+        }
+        if (rc == 0)
+            rc = bsup_store_alert_reminders(p->store, now_s, p->settings->alerts.reminder_s,
+                                            &reminders, &diag);
+        if (rc == 0 && p->settings->metrics.enabled)
+            s_daemon_datums(p, dropped, &diag);
+        if (rc == 0 && diag.code == 0)
+            rc = bsup_store_commit(p->store, &diag);
+        else
+            bsup_store_rollback(p->store);
+        if (rc || diag.code) {
+            if (dropped)
+                p->dropped_unpublished += dropped;
+            bsup_log_err("publisher: %s", diag.message);
+        }
+    } else {
+        bsup_log_err("publisher: %s", diag.message);
+    }
+    if (p->settings->metrics.enabled)
+        s_send_metrics(p);
+    s_send_alerts(p);
+}
+
+void bsup_publisher_kick(struct bsup_publisher *p)
+{
+    if (!p->closing)
+        on_timer(&p->timer);
+}
+
+int bsup_publisher_new(const struct bsup_publisher_options *o, struct bsup_publisher **out,
+                       struct bsup_diag *diag)
+{
+    struct bsup_publisher *p = calloc(1, sizeof(*p));
+    *out = NULL;
+    if (!p)
+        return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+    p->loop = o->loop;
+    p->store = o->store;
+    p->aws = o->aws;
+    p->settings = o->settings;
+    p->lookup = o->lookup;
+    p->ctx = o->ctx;
+    bsup_alert_budget_init(&p->budget, o->settings->alerts.burst, o->settings->alerts.per_minute,
+                           s_now_ms());
+    uv_timer_init(o->loop, &p->timer);
+    p->timer.data = p;
+    uint64_t every = (uint64_t)o->settings->metrics.interval_s * 1000;
+    uv_timer_start(&p->timer, on_timer, every, every);
+    *out = p;
+    return 0;
+}
+
+void bsup_publisher_figures(struct bsup_publisher *p, struct bsup_publisher_figures *out)
+{
+    struct bsup_diag diag = {0};
+    bsup_store_metrics_depth(p->store, &p->fig.outbox_depth, &p->fig.oldest_at_ms, &diag);
+    bsup_store_alerts_depth(p->store, &p->fig.alerts_waiting, &diag);
+    *out = p->fig;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct bsup_publisher *p = h->data;
+    p->timer_closed = true;
+    s_maybe_closed(p);
+}
+
+void bsup_publisher_close(struct bsup_publisher *p, bsup_close_fn cb, void *user)
+{
+    p->closing = true;
+    p->close_cb = cb;
+    p->close_user = user;
+    uv_timer_stop(&p->timer);
+    uv_close((uv_handle_t *)&p->timer, on_timer_closed);
+}

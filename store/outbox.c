@@ -1,0 +1,400 @@
+#include "store/outbox.h"
+
+#include "core/base/array.h"
+#include "store/events.h"
+#include "store/store_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- metrics ---- */
+
+int bsup_store_metric_add(struct bsup_store *st, const char *name, const char *service,
+                          const char *environment, int64_t at_ms, double value, const char *unit,
+                          struct bsup_diag *diag)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = bsup_store_prepare(st, "queueing a metric datum",
+                                "INSERT INTO metric_outbox(name, service, environment, at_ms, "
+                                "value, unit) VALUES(?, ?, ?, ?, ?6, ?5)",
+                                BSUP_STORE_ARGS(BSUP_STORE_TEXT(name), BSUP_STORE_TEXT(service),
+                                                BSUP_STORE_TEXT(environment), BSUP_STORE_INT(at_ms),
+                                                BSUP_STORE_TEXT(unit)),
+                                &q, diag);
+    if (rc == 0 && sqlite3_bind_double(q, 6, value) != SQLITE_OK)
+        rc = bsup_store_error(st->db, st->path, sqlite3_errcode(st->db), "queueing a metric datum",
+                              diag);
+    if (rc == 0)
+        rc = bsup_store_step(st, q, "queueing a metric datum", diag);
+    sqlite3_finalize(q);
+    return rc < 0 ? rc : 0;
+}
+
+void bsup_store_metrics_free(struct bsup_metric_datum *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free((char *)v[i].name);
+        free((char *)v[i].service);
+        free((char *)v[i].environment);
+        free((char *)v[i].unit);
+    }
+    free(v);
+}
+
+int bsup_store_metrics_pending(struct bsup_store *st, size_t limit, struct bsup_metric_datum **out,
+                               size_t *out_n, struct bsup_diag *diag)
+{
+    static const char doing[] = "reading the metric outbox";
+    sqlite3_stmt *q = NULL;
+    struct bsup_metric_datum *v = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    *out_n = 0;
+    int rc = bsup_store_prepare(st, doing,
+                                "SELECT id, name, service, environment, at_ms, value, unit FROM "
+                                "metric_outbox ORDER BY id LIMIT ?",
+                                BSUP_STORE_ARGS(BSUP_STORE_INT(limit)), &q, diag);
+    while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
+        rc = 0;
+        if (BSUP_ARRAY_RESERVE(v, cap, n + 1) < 0) {
+            rc = bsup_store_error(st->db, st->path, SQLITE_NOMEM, doing, diag);
+            break;
+        }
+        struct bsup_metric_datum *d = &v[n++];
+        memset(d, 0, sizeof(*d));
+        char *name = NULL, *service = NULL, *env = NULL, *unit = NULL;
+        d->id = sqlite3_column_int64(q, 0);
+        int e = bsup_store_column_dup(q, 1, &name) | bsup_store_column_dup(q, 2, &service) |
+                bsup_store_column_dup(q, 3, &env) | bsup_store_column_dup(q, 6, &unit);
+        d->name = name;
+        d->service = service;
+        d->environment = env;
+        d->unit = unit;
+        d->at_ms = sqlite3_column_int64(q, 4);
+        d->value = sqlite3_column_double(q, 5);
+        if (e || !name || !unit) {
+            rc = bsup_store_error(st->db, st->path, SQLITE_NOMEM, doing, diag);
+            break;
+        }
+    }
+    sqlite3_finalize(q);
+    if (rc < 0) {
+        bsup_store_metrics_free(v, n);
+        return rc;
+    }
+    *out = v;
+    *out_n = n;
+    return 0;
+}
+
+int bsup_store_metrics_delete(struct bsup_store *st, int64_t first_id, int64_t last_id,
+                              struct bsup_diag *diag)
+{
+    return bsup_store_exec(st, "deleting published metric datums",
+                           "DELETE FROM metric_outbox WHERE id BETWEEN ? AND ?",
+                           BSUP_STORE_ARGS(BSUP_STORE_INT(first_id), BSUP_STORE_INT(last_id)),
+                           diag);
+}
+
+int bsup_store_metrics_depth(struct bsup_store *st, size_t *out_depth, int64_t *out_oldest_ms,
+                             struct bsup_diag *diag)
+{
+    static const char doing[] = "measuring the metric outbox";
+    sqlite3_stmt *q = NULL;
+    *out_depth = 0;
+    *out_oldest_ms = 0;
+    int rc =
+        bsup_store_prepare(st, doing, "SELECT count(*), coalesce(min(at_ms), 0) FROM metric_outbox",
+                           BSUP_STORE_NO_ARGS, &q, diag);
+    if (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
+        *out_depth = (size_t)sqlite3_column_int64(q, 0);
+        *out_oldest_ms = sqlite3_column_int64(q, 1);
+        rc = 0;
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int bsup_store_metrics_prune(struct bsup_store *st, int64_t before_ms, size_t max_rows,
+                             size_t *out_dropped, struct bsup_diag *diag)
+{
+    *out_dropped = 0;
+    int rc = bsup_store_exec(st, "dropping metric datums too old for CloudWatch",
+                             "DELETE FROM metric_outbox WHERE at_ms < ?",
+                             BSUP_STORE_ARGS(BSUP_STORE_INT(before_ms)), diag);
+    if (rc)
+        return rc;
+    *out_dropped += (size_t)sqlite3_changes(st->db);
+    rc = bsup_store_exec(st, "dropping metric datums over the outbox bound",
+                         "DELETE FROM metric_outbox WHERE id <= (SELECT id FROM metric_outbox "
+                         "ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                         BSUP_STORE_ARGS(BSUP_STORE_INT(max_rows)), diag);
+    if (rc == 0)
+        *out_dropped += (size_t)sqlite3_changes(st->db);
+    return rc;
+}
+
+/* ---- alerts ---- */
+
+static int s_savepoint(struct bsup_store *st, const char *sql, struct bsup_diag *diag)
+{
+    int src = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+    return src == SQLITE_OK ? 0
+                            : bsup_store_error(st->db, st->path, src, "recording an event", diag);
+}
+
+static int s_queue(struct bsup_store *st, int64_t event_id, int64_t at_s, const char *service,
+                   const char *environment, const char *what, const char *message,
+                   const char *observed, const char *desired, int reminder, struct bsup_diag *diag)
+{
+    return bsup_store_exec(
+        st, "queueing an alert",
+        "INSERT INTO alert_outbox(event_id, service, environment, what, message, observed, "
+        "desired, at, reminder) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        BSUP_STORE_ARGS(BSUP_STORE_INT(event_id), BSUP_STORE_TEXT(service),
+                        BSUP_STORE_TEXT(environment), BSUP_STORE_TEXT(what),
+                        BSUP_STORE_TEXT(message), BSUP_STORE_TEXT(observed),
+                        BSUP_STORE_TEXT(desired), BSUP_STORE_INT(at_s), BSUP_STORE_INT(reminder)),
+        diag);
+}
+
+/* Decides alert a against its condition's stored memory and queues it when due. */
+static int s_alert(struct bsup_store *st, int64_t event_id, int64_t at_s, const char *service,
+                   const char *environment, const char *message, enum bsup_alert a,
+                   const char *observed, const char *desired, struct bsup_diag *diag)
+{
+    static const char doing[] = "reading an alert condition";
+    const struct bsup_alert_info *info = &bsup_alerts[a];
+    const char *scope = service ? service : "";
+    struct bsup_alert_condition c = {0};
+    int rc = 0;
+    if (info->condition) {
+        sqlite3_stmt *q = NULL;
+        rc = bsup_store_prepare(
+            st, doing,
+            "SELECT opened_at, last_sent_at, reminders FROM alert_conditions "
+            "WHERE scope = ? AND condition = ?",
+            BSUP_STORE_ARGS(BSUP_STORE_TEXT(scope), BSUP_STORE_TEXT(info->condition)), &q, diag);
+        if (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
+            c = (struct bsup_alert_condition){.open = true,
+                                              .opened_at_s = sqlite3_column_int64(q, 0),
+                                              .last_sent_at_s = sqlite3_column_int64(q, 1),
+                                              .reminders = sqlite3_column_int(q, 2)};
+            rc = 0;
+        }
+        sqlite3_finalize(q);
+        if (rc)
+            return rc;
+    }
+    if (!bsup_alert_decide(a, info->condition ? &c : NULL, at_s))
+        return 0;
+    if (info->condition && c.open)
+        rc = bsup_store_exec(
+            st, "opening an alert condition",
+            "INSERT OR REPLACE INTO alert_conditions(scope, condition, opened_at, last_sent_at, "
+            "reminders, what, environment, message, observed, desired, event_id) "
+            "VALUES(?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+            BSUP_STORE_ARGS(BSUP_STORE_TEXT(scope), BSUP_STORE_TEXT(info->condition),
+                            BSUP_STORE_INT(c.opened_at_s), BSUP_STORE_INT(c.last_sent_at_s),
+                            BSUP_STORE_TEXT(info->what), BSUP_STORE_TEXT(environment),
+                            BSUP_STORE_TEXT(message), BSUP_STORE_TEXT(observed),
+                            BSUP_STORE_TEXT(desired), BSUP_STORE_INT(event_id)),
+            diag);
+    else if (info->condition)
+        rc = bsup_store_exec(
+            st, "closing an alert condition",
+            "DELETE FROM alert_conditions WHERE scope = ? AND condition = ?",
+            BSUP_STORE_ARGS(BSUP_STORE_TEXT(scope), BSUP_STORE_TEXT(info->condition)), diag);
+    if (rc == 0)
+        rc = s_queue(st, event_id, at_s, service, environment, info->what, message, observed,
+                     desired, 0, diag);
+    return rc;
+}
+
+int bsup_store_event_alert_rid(struct bsup_store *st, int64_t at_s, const char *service,
+                               const char *environment, const char *kind, const char *message,
+                               const char *request_id, enum bsup_alert a, const char *observed,
+                               const char *desired, struct bsup_diag *diag)
+{
+    if (a == BSUP_ALERT_NONE)
+        a = bsup_alert_for_event(kind);
+    int rc = a == BSUP_ALERT_NONE ? 0 : s_savepoint(st, "SAVEPOINT bsup_event", diag);
+    if (rc)
+        return rc;
+    rc = bsup_store_exec(st, "recording an event",
+                         "INSERT INTO events(at, service, kind, message, request_id) "
+                         "VALUES(?, ?, ?, ?, ?)",
+                         BSUP_STORE_ARGS(BSUP_STORE_INT(at_s), BSUP_STORE_TEXT(service),
+                                         BSUP_STORE_TEXT(kind), BSUP_STORE_TEXT(message),
+                                         BSUP_STORE_TEXT(request_id)),
+                         diag);
+    if (a == BSUP_ALERT_NONE)
+        return rc;
+    if (rc == 0)
+        rc = s_alert(st, sqlite3_last_insert_rowid(st->db), at_s, service, environment, message, a,
+                     observed, desired, diag);
+    if (rc) {
+        sqlite3_exec(st->db, "ROLLBACK TO bsup_event; RELEASE bsup_event", NULL, NULL, NULL);
+        return rc;
+    }
+    return s_savepoint(st, "RELEASE bsup_event", diag);
+}
+
+int bsup_store_event_alert(struct bsup_store *st, int64_t at_s, const char *service,
+                           const char *environment, const char *kind, const char *message,
+                           enum bsup_alert a, const char *observed, const char *desired,
+                           struct bsup_diag *diag)
+{
+    return bsup_store_event_alert_rid(st, at_s, service, environment, kind, message, NULL, a,
+                                      observed, desired, diag);
+}
+
+void bsup_store_alerts_free(struct bsup_store_alert *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].service);
+        free(v[i].environment);
+        free(v[i].what);
+        free(v[i].message);
+        free(v[i].observed);
+        free(v[i].desired);
+    }
+    free(v);
+}
+
+int bsup_store_alerts_pending(struct bsup_store *st, size_t limit, struct bsup_store_alert **out,
+                              size_t *out_n, struct bsup_diag *diag)
+{
+    static const char doing[] = "reading the alert outbox";
+    sqlite3_stmt *q = NULL;
+    struct bsup_store_alert *v = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    *out_n = 0;
+    int rc = bsup_store_prepare(st, doing,
+                                "SELECT id, event_id, service, environment, what, message, "
+                                "observed, desired, at, reminder, attempts FROM alert_outbox "
+                                "ORDER BY id LIMIT ?",
+                                BSUP_STORE_ARGS(BSUP_STORE_INT(limit)), &q, diag);
+    while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
+        rc = 0;
+        if (BSUP_ARRAY_RESERVE(v, cap, n + 1) < 0) {
+            rc = bsup_store_error(st->db, st->path, SQLITE_NOMEM, doing, diag);
+            break;
+        }
+        struct bsup_store_alert *a = &v[n++];
+        memset(a, 0, sizeof(*a));
+        a->id = sqlite3_column_int64(q, 0);
+        a->event_id = sqlite3_column_int64(q, 1);
+        char **text[] = {&a->service, &a->environment, &a->what,
+                         &a->message, &a->observed,    &a->desired};
+        for (int c = 0; c < 6; c++)
+            if (bsup_store_column_dup(q, c + 2, text[c]))
+                rc = bsup_store_error(st->db, st->path, SQLITE_NOMEM, doing, diag);
+        a->at_s = sqlite3_column_int64(q, 8);
+        a->reminder = sqlite3_column_int(q, 9);
+        a->attempts = sqlite3_column_int(q, 10);
+        if (rc)
+            break;
+    }
+    sqlite3_finalize(q);
+    if (rc < 0) {
+        bsup_store_alerts_free(v, n);
+        return rc;
+    }
+    *out = v;
+    *out_n = n;
+    return 0;
+}
+
+int bsup_store_alerts_depth(struct bsup_store *st, size_t *out_depth, struct bsup_diag *diag)
+{
+    sqlite3_stmt *q = NULL;
+    *out_depth = 0;
+    int rc = bsup_store_prepare(st, "measuring the alert outbox",
+                                "SELECT count(*) FROM alert_outbox", BSUP_STORE_NO_ARGS, &q, diag);
+    if (rc == 0 && (rc = bsup_store_step(st, q, "measuring the alert outbox", diag)) == 1) {
+        *out_depth = (size_t)sqlite3_column_int64(q, 0);
+        rc = 0;
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int bsup_store_alert_sent(struct bsup_store *st, const struct bsup_store_alert *a,
+                          const char *topic, const char *message_id, int64_t now_s,
+                          struct bsup_diag *diag)
+{
+    char msg[1024];
+    snprintf(msg, sizeof(msg), "%s%s alert %lld (event %lld) published to %s, message id %s",
+             a->what, a->reminder ? " reminder" : "", (long long)a->id, (long long)a->event_id,
+             topic ? topic : "-", message_id ? message_id : "-");
+    int rc =
+        bsup_store_exec(st, "deleting a published alert", "DELETE FROM alert_outbox WHERE id = ?",
+                        BSUP_STORE_ARGS(BSUP_STORE_INT(a->id)), diag);
+    if (rc == 0 && topic)
+        rc = bsup_store_event_add(st, now_s, a->service, "alert.sent", msg, NULL, diag);
+    return rc;
+}
+
+int bsup_store_alert_failed(struct bsup_store *st, const struct bsup_store_alert *a,
+                            const char *error, int64_t now_s, struct bsup_diag *diag)
+{
+    int rc = bsup_store_exec(st, "recording an alert failure",
+                             "UPDATE alert_outbox SET attempts = attempts + 1, last_error = ? "
+                             "WHERE id = ?",
+                             BSUP_STORE_ARGS(BSUP_STORE_TEXT(error), BSUP_STORE_INT(a->id)), diag);
+    if (rc == 0 && a->attempts == 0) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg),
+                 "%s alert %lld (event %lld) not published, it waits and is retried: %s", a->what,
+                 (long long)a->id, (long long)a->event_id, error);
+        rc = bsup_store_event_add(st, now_s, a->service, "alert.failed", msg, NULL, diag);
+    }
+    return rc;
+}
+
+int bsup_store_alert_reminders(struct bsup_store *st, int64_t now_s, int64_t reminder_s,
+                               size_t *out_n, struct bsup_diag *diag)
+{
+    static const char doing[] = "reading the open alert conditions";
+    sqlite3_stmt *q = NULL;
+    *out_n = 0;
+    if (reminder_s <= 0)
+        return 0;
+    int rc = bsup_store_prepare(st, doing,
+                                "SELECT scope, condition, opened_at, last_sent_at, reminders, "
+                                "what, environment, message, observed, desired, event_id "
+                                "FROM alert_conditions WHERE last_sent_at + ? <= ?",
+                                BSUP_STORE_ARGS(BSUP_STORE_INT(reminder_s), BSUP_STORE_INT(now_s)),
+                                &q, diag);
+    while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
+        struct bsup_alert_condition c = {.open = true,
+                                         .opened_at_s = sqlite3_column_int64(q, 2),
+                                         .last_sent_at_s = sqlite3_column_int64(q, 3),
+                                         .reminders = sqlite3_column_int(q, 4)};
+        rc = 0;
+        if (!bsup_alert_remind(&c, now_s, reminder_s))
+            continue;
+        const char *scope = (const char *)sqlite3_column_text(q, 0);
+        const char *cond = (const char *)sqlite3_column_text(q, 1);
+        const char *col[5];
+        for (int i = 0; i < 5; i++)
+            col[i] = (const char *)sqlite3_column_text(q, 5 + i);
+        rc = s_queue(st, sqlite3_column_int64(q, 10), now_s, scope && *scope ? scope : NULL, col[1],
+                     col[0], col[2] ? col[2] : "", col[3], col[4], c.reminders, diag);
+        if (rc == 0)
+            rc = bsup_store_exec(st, "recording a reminder",
+                                 "UPDATE alert_conditions SET last_sent_at = ?, reminders = ? "
+                                 "WHERE scope = ? AND condition = ?",
+                                 BSUP_STORE_ARGS(BSUP_STORE_INT(c.last_sent_at_s),
+                                                 BSUP_STORE_INT(c.reminders),
+                                                 BSUP_STORE_TEXT(scope), BSUP_STORE_TEXT(cond)),
+                                 diag);
+        if (rc == 0)
+            (*out_n)++;
+    }
+    sqlite3_finalize(q);
+    return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,75 @@
+/* The outboxes: metric datums and alerts wait here, durable, until CloudWatch or SNS has
+ * accepted them; and the open alert conditions (one message per transition, reminders).
+ * A datum is written when it is measured, with its own timestamp; an alert in the same
+ * transaction as the event it comes from. Nothing is deleted before the AWS answer said
+ * yes, except what the bounds drop (too old for CloudWatch, too many), which is counted. */
+#ifndef BSUP_STORE_OUTBOX_H
+#define BSUP_STORE_OUTBOX_H
+
+#include "core/metrics/alerts.h"
+#include "core/metrics/putdata.h"
+#include "store/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Queues one datum (service NULL: daemon-wide). */
+int bsup_store_metric_add(struct bsup_store *st, const char *name, const char *service,
+                          const char *environment, int64_t at_ms, double value, const char *unit,
+                          struct bsup_diag *diag);
+
+/* The oldest waiting datums, at most limit, in id order. Free with bsup_store_metrics_free. */
+int bsup_store_metrics_pending(struct bsup_store *st, size_t limit, struct bsup_metric_datum **out,
+                               size_t *out_n, struct bsup_diag *diag);
+void bsup_store_metrics_free(struct bsup_metric_datum *v, size_t n);
+/* Deletes the datums first_id..last_id (what one accepted request carried). */
+int bsup_store_metrics_delete(struct bsup_store *st, int64_t first_id, int64_t last_id,
+                              struct bsup_diag *diag);
+/* Waiting datums and the oldest one's timestamp (0 when none). */
+int bsup_store_metrics_depth(struct bsup_store *st, size_t *out_depth, int64_t *out_oldest_ms,
+                             struct bsup_diag *diag);
+/* Drops datums measured before before_ms, then the oldest beyond max_rows; *out_dropped
+ * says how many (never silent: the caller counts, logs and publishes it). */
+int bsup_store_metrics_prune(struct bsup_store *st, int64_t before_ms, size_t max_rows,
+                             size_t *out_dropped, struct bsup_diag *diag);
+
+/* An alert waiting to be published. */
+struct bsup_store_alert {
+    int64_t id;       /* unique for ever (AUTOINCREMENT): the receivers' deduplication key */
+    int64_t event_id; /* the event it comes from */
+    char *service;    /* NULL: daemon-wide */
+    char *environment;
+    char *what;
+    char *message;
+    char *observed;
+    char *desired;
+    int64_t at_s; /* when the transition happened */
+    int reminder; /* 0: the transition itself; n: the n-th reminder */
+    int attempts;
+};
+
+/* Records an event and, when it is alert a (BSUP_ALERT_NONE: the alert its kind is by
+ * itself, if any) and the alert rules queue it, the alert — atomically (a savepoint, inside
+ * the caller's transaction if there is one). observed/desired may be NULL. */
+int bsup_store_event_alert(struct bsup_store *st, int64_t at_s, const char *service,
+                           const char *environment, const char *kind, const char *message,
+                           enum bsup_alert a, const char *observed, const char *desired,
+                           struct bsup_diag *diag);
+
+int bsup_store_alerts_pending(struct bsup_store *st, size_t limit, struct bsup_store_alert **out,
+                              size_t *out_n, struct bsup_diag *diag);
+void bsup_store_alerts_free(struct bsup_store_alert *v, size_t n);
+int bsup_store_alerts_depth(struct bsup_store *st, size_t *out_depth, struct bsup_diag *diag);
+/* SNS accepted alert id: it leaves the outbox and an alert.sent event says so (topic NULL:
+ * there is no topic to send it to; it only leaves the outbox, its event is the record). */
+int bsup_store_alert_sent(struct bsup_store *st, const struct bsup_store_alert *a,
+                          const char *topic, const char *message_id, int64_t now_s,
+                          struct bsup_diag *diag);
+/* Publishing failed: it stays; the first failure of each alert is an alert.failed event. */
+int bsup_store_alert_failed(struct bsup_store *st, const struct bsup_store_alert *a,
+                            const char *error, int64_t now_s, struct bsup_diag *diag);
+/* Queues a reminder for every open condition due one (reminder_s 0: none); *out_n counts. */
+int bsup_store_alert_reminders(struct bsup_store *st, int64_t now_s, int64_t reminder_s,
+                               size_t *out_n, struct bsup_diag *diag);
+
+#endif

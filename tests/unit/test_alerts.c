@@ -1,0 +1,110 @@
+/* Alert rules: which events and state changes are alerts, one message per transition
+ * (open/close), reminders while a condition lasts, and the global rate limit. */
+#include "tests/lib/testlib.h"
+
+#include "core/metrics/alerts.h"
+
+#include <string.h>
+
+static void test_classify(void **state)
+{
+    (void)state;
+    static const struct {
+        enum bsup_state before, after;
+        enum bsup_alert want;
+    } cases[] = {
+        {BSUP_STATE_OK, BSUP_STATE_ERROR, BSUP_ALERT_DEGRADED},
+        {BSUP_STATE_NEVER, BSUP_STATE_MISSING, BSUP_ALERT_DEGRADED},
+        {BSUP_STATE_DRIFT, BSUP_STATE_DEGRADED, BSUP_ALERT_DEGRADED},
+        {BSUP_STATE_ERROR, BSUP_STATE_MISSING, BSUP_ALERT_DEGRADED}, /* the condition says no */
+        {BSUP_STATE_ERROR, BSUP_STATE_OK, BSUP_ALERT_RECOVERED},
+        {BSUP_STATE_MISSING, BSUP_STATE_DRIFT, BSUP_ALERT_RECOVERED},
+        {BSUP_STATE_NEVER, BSUP_STATE_OK, BSUP_ALERT_RECOVERED}, /* after a restart */
+        {BSUP_STATE_OK, BSUP_STATE_NEVER, BSUP_ALERT_NONE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(bsup_alert_for_states(cases[i].before, cases[i].after), cases[i].want);
+    assert_int_equal(bsup_alert_for_event("action.failed"), BSUP_ALERT_ACTION_FAILED);
+    assert_int_equal(bsup_alert_for_event("service.fighting"), BSUP_ALERT_FIGHTING);
+    assert_int_equal(bsup_alert_for_event("config.file_rejected"), BSUP_ALERT_CONFIG_REJECTED);
+    assert_int_equal(bsup_alert_for_event("daemon.unhealthy"), BSUP_ALERT_DAEMON_UNHEALTHY);
+    assert_int_equal(bsup_alert_for_event("service.state"), BSUP_ALERT_NONE);
+    assert_int_equal(bsup_alert_find("recovered"), BSUP_ALERT_RECOVERED);
+    assert_int_equal(bsup_alert_find("nope"), BSUP_ALERT_NONE);
+    /* Every OPEN has a CLOSE of the same condition, and ONCE alerts have none. */
+    for (int a = 0; a < BSUP_ALERT_COUNT; a++) {
+        const struct bsup_alert_info *x = &bsup_alerts[a];
+        assert_true((x->condition == NULL) == (x->effect == BSUP_ALERT_ONCE));
+        int closes = 0;
+        for (int b = 0; x->effect == BSUP_ALERT_OPEN && b < BSUP_ALERT_COUNT; b++)
+            closes += bsup_alerts[b].effect == BSUP_ALERT_CLOSE &&
+                      strcmp(bsup_alerts[b].condition, x->condition) == 0;
+        assert_true(x->effect != BSUP_ALERT_OPEN || closes == 1);
+    }
+}
+
+/* A sequence of alerts on one condition and whether each is queued. */
+static void test_one_per_transition(void **state)
+{
+    (void)state;
+    static const struct {
+        enum bsup_alert a;
+        bool queued;
+    } seq[] = {
+        {BSUP_ALERT_RECOVERED, false},                               /* nothing was open */
+        {BSUP_ALERT_DEGRADED, true},   {BSUP_ALERT_DEGRADED, false}, /* error -> missing */
+        {BSUP_ALERT_RECOVERED, true},  {BSUP_ALERT_RECOVERED, false}, {BSUP_ALERT_DEGRADED, true},
+    };
+    struct bsup_alert_condition c = {0};
+    for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
+        assert_int_equal(bsup_alert_decide(seq[i].a, &c, 100 + (int64_t)i), seq[i].queued);
+    assert_true(c.open);
+    assert_true(bsup_alert_decide(BSUP_ALERT_ACTION_FAILED, NULL, 200));
+    assert_true(bsup_alert_decide(BSUP_ALERT_ACTION_FAILED, NULL, 201)); /* each is a fact */
+}
+
+static void test_reminders(void **state)
+{
+    (void)state;
+    struct bsup_alert_condition c = {0};
+    assert_false(bsup_alert_remind(&c, 10000, 60)); /* closed */
+    assert_true(bsup_alert_decide(BSUP_ALERT_DEGRADED, &c, 1000));
+    assert_false(bsup_alert_remind(&c, 1059, 60));
+    assert_true(bsup_alert_remind(&c, 1060, 60));
+    assert_false(bsup_alert_remind(&c, 1100, 60));
+    assert_true(bsup_alert_remind(&c, 1120, 60));
+    assert_int_equal(c.reminders, 2);
+    assert_false(bsup_alert_remind(&c, 99999, 0)); /* reminders off */
+    assert_true(bsup_alert_decide(BSUP_ALERT_RECOVERED, &c, 1200));
+    assert_false(bsup_alert_remind(&c, 99999, 60));
+}
+
+static void test_rate_limit(void **state)
+{
+    (void)state;
+    struct bsup_alert_budget b;
+    bsup_alert_budget_init(&b, 3, 6, 0); /* 3 at once, then one per 10 s */
+    int sent = 0;
+    for (int i = 0; i < 10; i++)
+        sent += bsup_alert_budget_take(&b, 0);
+    assert_int_equal(sent, 3);
+    assert_false(bsup_alert_budget_take(&b, 9999));
+    assert_true(bsup_alert_budget_take(&b, 10000));
+    assert_false(bsup_alert_budget_take(&b, 10001));
+    /* A long quiet time refills to the burst, not beyond. */
+    sent = 0;
+    for (int i = 0; i < 10; i++)
+        sent += bsup_alert_budget_take(&b, 3600000);
+    assert_int_equal(sent, 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_one_per_transition),
+        cmocka_unit_test(test_reminders),
+        cmocka_unit_test(test_rate_limit),
+    };
+    return cmocka_run_group_tests_name("alerts", tests, NULL, NULL);
+}
