@@ -362,6 +362,28 @@ static void s_backup_cells(json_t *bk, char *age, char *ret, char *drill, size_t
         snprintf(drill, len, "never");
 }
 
+/* "bsupd VERSION (pid N): SUMMARY", wrapped at ", " to stay within S_WIDTH columns. */
+static void s_print_summary(json_t *daemon, const char *summary)
+{
+    char head[128];
+    int col = snprintf(head, sizeof(head), "bsupd %s (pid %lld): ", s_str(daemon, "version"),
+                       (long long)json_integer_value(json_object_get(daemon, "pid")));
+    printf("%s%s%s", S_BOLD, head, S_RESET);
+    for (const char *p = summary; *p;) {
+        size_t n = strcspn(p, ",");
+        if (col > 4 && col + (int)n + 1 > S_WIDTH) {
+            printf("\n   ");
+            col = 3;
+            while (*p == ' ')
+                p++, n--;
+        }
+        printf("%.*s%s", (int)n, p, p[n] ? "," : "");
+        col += (int)n + 1;
+        p += n + (p[n] == ',');
+    }
+    printf("\n");
+}
+
 /* A row's state as a table cell shows it (narrow names). */
 static const char *s_state_cell(json_t *row)
 {
@@ -373,8 +395,7 @@ static int s_show_status(json_t *reply)
 {
     json_t *daemon = json_object_get(reply, "daemon");
     json_t *services = json_object_get(reply, "services");
-    printf("%sbsupd %s%s (pid %lld): %s\n", S_BOLD, s_str(daemon, "version"), S_RESET,
-           (long long)json_integer_value(json_object_get(daemon, "pid")), s_str(reply, "summary"));
+    s_print_summary(daemon, s_str(reply, "summary"));
     /* SERVICE ENV MODE GEN STATE MIN/MAX/DES INSVC HEALTHY BACKUP DRILL, two spaces apart,
      * at most S_WIDTH columns: the service and state cells give way. The source file is in
      * --json; a service whose file is rejected (it keeps its last good state) is marked "!". */
@@ -478,12 +499,15 @@ static int s_show_status(json_t *reply)
                (long long)json_integer_value(json_object_get(metrics, "outbox_depth")));
         if (json_is_integer(oldest))
             printf(" (oldest %llds)", (long long)json_integer_value(oldest));
-        printf(", last published %s, %lld dropped; alerts: %lld waiting, %lld sent\n", when,
+        printf(", last published %s, %lld dropped\nAlerts: %lld waiting, %lld sent\n", when,
                (long long)json_integer_value(json_object_get(metrics, "dropped")),
                (long long)json_integer_value(json_object_get(metrics, "alerts_waiting")),
                (long long)json_integer_value(json_object_get(metrics, "alerts_sent")));
-        if (json_is_string(json_object_get(metrics, "last_error")))
-            printf("  last error: %s\n", s_str(metrics, "last_error"));
+        if (json_is_string(json_object_get(metrics, "last_error"))) {
+            char err[S_WIDTH];
+            s_cell(err, sizeof(err), s_str(metrics, "last_error"), S_WIDTH - 16);
+            printf("  last error: %s\n", err);
+        }
     }
     if (json_is_true(json_object_get(daemon, "paused")))
         printf("\n%sPaused%s: every service observes only until 'bsupctl resume'.\n", S_YELLOW,
