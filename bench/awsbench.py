@@ -14,7 +14,6 @@ bytes and throttles are exactly the window's. Every step records an error string
 raising: a failure is a figure."""
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -33,9 +32,6 @@ LOCALAWS = os.path.join(SRC, "scripts", "localaws")
 sys.path.insert(0, os.path.join(SRC, "scripts", "localaws.d"))
 import scenario  # noqa: E402
 import testlib  # noqa: E402
-
-FSYNC_RE = re.compile(r"\b(fsync|fdatasync)\(")
-
 
 def control(base, method, sub, body=None, timeout_s=30):
     req = urllib.request.Request(f"{base}/{sub}", method=method,
@@ -67,7 +63,7 @@ class Window:
 def summarise(entries, latency_ms):
     """Calls by action, bytes, throttles and other errors, upstream time (the proxy's time per
     call less the injected latency: moto's service time plus queueing) and peak in flight."""
-    calls, errors = {}, {}
+    calls, http_errors = {}, {}
     throttles = 0
     upstream, by_call = [], {}
     b_in = b_out = 0
@@ -80,7 +76,7 @@ def summarise(entries, latency_ms):
         if e.get("fault") == "throttle":
             throttles += 1
         elif e["status"] != 200:
-            errors[str(e["status"])] = errors.get(str(e["status"]), 0) + 1
+            http_errors[str(e["status"])] = http_errors.get(str(e["status"]), 0) + 1
         if e.get("ms") is not None:
             if not e.get("fault"):
                 upstream.append(max(0.0, e["ms"] - latency_ms))
@@ -91,36 +87,12 @@ def summarise(entries, latency_ms):
         cur += d
         peak = max(peak, cur)
     return {"calls": calls, "calls_total": sum(calls.values()), "bytes_in": b_in,
-            "bytes_out": b_out, "throttles": throttles, "errors": errors,
+            "bytes_out": b_out, "throttles": throttles, "http_errors": http_errors,
             "upstream_ms_median": procstat.percentile(upstream, 50),
             "upstream_ms_p90": procstat.percentile(upstream, 90),
             "upstream_ms_median_by_call": {k: procstat.percentile(v, 50)
                                            for k, v in by_call.items()},
             "peak_in_flight": peak}
-
-
-def fsyncs(path):
-    if not path:
-        return None
-    try:
-        with open(path, errors="replace") as f:
-            return sum(1 for line in f if FSYNC_RE.search(line))
-    except OSError:
-        return None
-
-
-def strace_usable():
-    """strace with seccomp-bpf (only the traced calls stop the process) works here."""
-    if not shutil.which("strace"):
-        return False, "strace is not installed"
-    try:
-        p = subprocess.run(["strace", "-f", "--seccomp-bpf", "-qq", "-e", "trace=fsync",
-                            "-o", "/dev/null", "true"], capture_output=True, timeout=20)
-    except (OSError, subprocess.SubprocessError) as e:
-        return False, f"strace cannot run: {e}"
-    if p.returncode != 0:
-        return False, f"strace cannot trace here: {p.stderr.decode(errors='replace')[:200]}"
-    return True, None
 
 
 def api_throttles(status_reply):
@@ -230,15 +202,12 @@ def measure_once(b, faults, opt):
 
 def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
     out = {}
-    ok, why = strace_usable() if opt.fsync else (False, "--no-fsync")
+    ok, why = procstat.strace_usable() if opt.fsync else (False, "--no-fsync")
     sfile = None
-    wrapper = []
     b = B.Bsupd(opt.build, settings, env, conf=conf)
     if ok:
         sfile = os.path.join(b.root, "fsync.strace")
-        wrapper = ["strace", "-f", "--seccomp-bpf", "-qq", "-e", "trace=fsync,fdatasync",
-                   "-e", "signal=none", "-o", sfile, "--"]
-        b.wrapper = wrapper
+        b.wrapper = procstat.strace_prefix(sfile)
     out["fsync_counting"] = "strace -f --seccomp-bpf -e trace=fsync,fdatasync" if ok else why
     try:
         st = b.start()
@@ -246,7 +215,8 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
         if not st.get("ready"):
             out["daemon_error"] = st.get("error")
             return out
-        fs_start = fsyncs(sfile)
+        fs_start = procstat.fsyncs(sfile)
+        st["fsyncs"] = fs_start
 
         # first cycle (cold), status polled every status_every_s meanwhile
         before = b.request({"cmd": "status"}).get("reply")
@@ -277,7 +247,7 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
             first["error"] = f"bsupctl reconcile --wait: {res.get('rc')} {res.get('err')}"
         after = b.request({"cmd": "status"}).get("reply")
         first["bsupd_throttles"] = _delta(api_throttles(after), api_throttles(before))
-        first["fsyncs"] = _delta(fsyncs(sfile), fs_start)
+        first["fsyncs"] = _delta(procstat.fsyncs(sfile), fs_start)
         first["mem_kib"] = b.mem_kib()
         out["daemon_first"] = first
         out["status_during_cycle"] = latency_figures(lat, failed, res.get("status_error"),
@@ -285,7 +255,7 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
         log(f"daemon first cycle: {fmt(first)}")
 
         # warm cycle
-        fs0 = fsyncs(sfile)
+        fs0 = procstat.fsyncs(sfile)
         w = Window(faults, opt.latency_ms)
         c0 = b.cpu_s()
         rc, secs, _o, err = b.ctl("reconcile", "--wait", timeout_s=opt.cycle_timeout_s)
@@ -294,14 +264,14 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
             warm["error"] = f"bsupctl reconcile --wait: {rc} {err}"
         after2 = b.request({"cmd": "status"}).get("reply")
         warm["bsupd_throttles"] = _delta(api_throttles(after2), api_throttles(after))
-        warm["fsyncs"] = _delta(fsyncs(sfile), fs0)
+        warm["fsyncs"] = _delta(procstat.fsyncs(sfile), fs0)
         warm["mem_kib"] = b.mem_kib()
         out["warm"] = warm
         log(f"warm: {fmt(warm)}")
 
         if measure_idle:
             log(f"idle: {opt.idle_s:.0f}s without a cycle")
-            fs0 = fsyncs(sfile)
+            fs0 = procstat.fsyncs(sfile)
             w = Window(faults, opt.latency_ms)
             c0 = b.cpu_s()
             time.sleep(opt.idle_s)
@@ -309,10 +279,11 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
             calls = w.close()["calls_total"]
             out["idle"] = {"seconds": opt.idle_s, "cpu_s": cpu,
                            "cpu_percent": 100.0 * cpu / opt.idle_s if cpu is not None else None,
-                           "aws_calls": calls, "fsyncs": _delta(fsyncs(sfile), fs0)}
+                           "aws_calls": calls, "fsyncs": _delta(procstat.fsyncs(sfile), fs0)}
 
         # status latency when idle: back to back over the socket, then a few through bsupctl
         lat, failed, first_err, size = [], [], None, None
+        c0 = b.cpu_s()
         for _ in range(opt.status_calls):
             r = b.request({"cmd": "status"}, timeout_s=30)
             if r.get("error"):
@@ -322,6 +293,9 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
                 lat.append(r["seconds"])
                 size = r.get("bytes")
         out["status_idle"] = latency_figures(lat, failed, first_err, reply_bytes=size)
+        cpu = _delta(b.cpu_s(), c0)
+        out["status_idle"]["cpu_ms_per_call"] = (cpu * 1000.0 / opt.status_calls
+                                                 if cpu is not None else None)
         ctl = [b.ctl("status", "--json", timeout_s=60) for _ in range(10)]
         out["status_idle"]["bsupctl_median_s"] = procstat.percentile([c[1] for c in ctl], 50)
         out["status_idle"]["bsupctl_exit"] = sorted({c[0] for c in ctl if c[0] is not None})
@@ -382,6 +356,6 @@ def measure_peer(opt, env, services, faults, d, pause_s):
     for name, ps in zip(names, p["passes"]):
         entries = [e for e in log if ps["epoch_start"] - 0.001 <= e["t"] <= ps["epoch_end"] + 0.001]
         res[name] = {"wall_s": ps["wall_s"], "cpu_s": ps["cpu_s"], "verdicts": ps["verdicts"],
-                     "attempts": ps["attempts"],
-                     "errors": ps["errors"], **summarise(entries, opt.latency_ms)}
+                     "attempts": ps["attempts"], "error_messages": ps["errors"],
+                     **summarise(entries, opt.latency_ms)}
     return res

@@ -78,7 +78,8 @@ class Bsupd:
         except OSError:
             return ""
         bad = [x for x in lines if " error " in x or " crit " in x or "fatal" in x]
-        return " | ".join((bad or lines)[-2:])[-n:]
+        # without the timestamp: the level and the message are what a reader needs
+        return " | ".join(x.split(" ", 1)[-1] for x in (bad or lines)[-2:])[-n:]
 
     def start(self, ready_timeout_s=120):
         """Starts bsupd with NOTIFY_SOCKET; returns {ready_s, ready} (seconds from spawn to
@@ -119,7 +120,9 @@ class Bsupd:
             ns.close()
             os.unlink(nsock_path)
         st = self.request({"cmd": "status"}, timeout_s=60)
-        self.pid = (st.get("reply") or {}).get("daemon", {}).get("pid") or self.proc.pid
+        kids = procstat.children(self.proc.pid) if self.wrapper else []
+        self.pid = ((st.get("reply") or {}).get("daemon", {}).get("pid") or
+                    (kids[0] if kids else self.proc.pid))
         return out
 
     def request(self, obj, timeout_s=30):
@@ -162,6 +165,15 @@ class Bsupd:
         except subprocess.TimeoutExpired:
             return None, time.monotonic() - t0, "", f"bsupctl {' '.join(args)}: timed out"
         return p.returncode, time.monotonic() - t0, p.stdout, p.stderr
+
+    def loglast(self, word):
+        """The last log line containing word (what bsupd said about it), or None."""
+        try:
+            with open(self.log, errors="replace") as f:
+                hits = [x.strip() for x in f if word in x]
+        except OSError:
+            return None
+        return hits[-1][:300] if hits else None
 
     def cpu_s(self):
         return procstat.cpu_s(self.pid) if self.pid else None

@@ -39,6 +39,7 @@ def dead_endpoint():
 
 def run(opt, cases, log):
     hold, url = dead_endpoint()
+    ok, why = procstat.strace_usable() if opt.fsync else (False, "--no-fsync")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE",
                AWS_SECRET_ACCESS_KEY="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
@@ -53,16 +54,20 @@ def run(opt, cases, log):
                 pool[n] = services(n, tmp)
             how = "one file each" if per_file == 1 else f"files of {per_file}"
             log(f"footprint: {n} services in {how}")
-            rows.append(one_case(opt, env, pool[n], n, per_file))
+            rows.append(one_case(opt, env, pool[n], n, per_file, ok))
     finally:
         hold.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"aws_endpoint": f"{url} (dead: bound, not listening)", "rows": rows}
+    return {"aws_endpoint": f"{url} (dead: bound, not listening)", "rows": rows,
+            "fsync_counting": "strace" if ok else why}
 
 
-def one_case(opt, env, svcs, n, per_file):
+def one_case(opt, env, svcs, n, per_file, use_strace):
     settings = "region: us-east-1\ninterval: 1d\njitter: 0s\nlog_level: notice\n"
     b = B.Bsupd(opt.build, settings, env)
+    sfile = os.path.join(b.root, "fsync.strace") if use_strace else None
+    if sfile:
+        b.wrapper = procstat.strace_prefix(sfile)
     row = {"services": n, "per_file": per_file}
     try:
         row["files"] = B.write_dropins(b.conf, svcs, NET, per_file=per_file)
@@ -80,6 +85,7 @@ def one_case(opt, env, svcs, n, per_file):
         st = b.start(ready_timeout_s=300)
         row["ready"] = st.get("ready", False)
         row["ready_s"] = st.get("ready_s")
+        row["fsyncs_to_ready"] = procstat.fsyncs(sfile)
         if not st.get("ready"):
             row["error"] = st.get("error")
             return row
@@ -88,7 +94,7 @@ def one_case(opt, env, svcs, n, per_file):
         s = b.request({"cmd": "status"}, timeout_s=60)
         if s.get("error"):
             row["status"] = {"answered": False, "error": s["error"], "seconds": s.get("seconds"),
-                             "bytes": s.get("bytes")}
+                             "bytes": s.get("bytes"), "daemon_log": b.loglast("control")}
         else:
             rep = s["reply"]
             load = (rep.get("daemon") or {}).get("last_load") or {}

@@ -5,12 +5,14 @@ import math
 import os
 import platform
 import re
+import shutil
 import subprocess
 import tempfile
 import threading
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+FSYNC_RE = re.compile(r"\b(fsync|fdatasync)\(")
 
 
 def cpu_s(pid):
@@ -168,3 +170,34 @@ def machine(src):
             "git": {"commit": git("rev-parse", "--short", "HEAD"),
                     "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
                     "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}}
+
+
+def fsyncs(path):
+    """fsync + fdatasync calls in a strace output file so far (None: no file)."""
+    if not path:
+        return None
+    try:
+        with open(path, errors="replace") as f:
+            return sum(1 for line in f if FSYNC_RE.search(line))
+    except OSError:
+        return None
+
+
+def strace_usable():
+    """strace with seccomp-bpf (only the traced calls stop the process) works here."""
+    if not shutil.which("strace"):
+        return False, "strace is not installed"
+    try:
+        p = subprocess.run(["strace", "-f", "--seccomp-bpf", "-qq", "-e", "trace=fsync",
+                            "-o", "/dev/null", "true"], capture_output=True, timeout=20)
+    except (OSError, subprocess.SubprocessError) as e:
+        return False, f"strace cannot run: {e}"
+    if p.returncode != 0:
+        return False, f"strace cannot trace here: {p.stderr.decode(errors='replace')[:200]}"
+    return True, None
+
+
+def strace_prefix(out_path):
+    """The command prefix that counts a program's fsync + fdatasync into out_path."""
+    return ["strace", "-f", "--seccomp-bpf", "-qq", "-e", "trace=fsync,fdatasync",
+            "-e", "signal=none", "-o", out_path, "--"]
