@@ -2,7 +2,8 @@
 """bsup's benchmark harness (entry point: scripts/bench; bench/README.md says what each
 figure means). Cycles of N services against the local AWS with a per-call latency, each
 beside its floor, a boto3 peer on the same work, and the footprint and control plane
-without AWS. Prints a markdown table and writes bench/results/latest.json plus a dated copy."""
+without AWS. Prints a markdown report and writes bench/results/latest.json (and .md) plus a
+dated copy."""
 import argparse
 import datetime
 import json
@@ -119,7 +120,8 @@ def main(argv=None):
     res["seconds"] = time.time() - started
     res["targets"] = report.targets(res)
 
-    print(report.markdown(res))
+    text = report.markdown(res)
+    print(text)
     paths = [opt.out] if opt.out else (
         [os.path.join(HERE, "results", "quick.json")] if opt.quick else
         [os.path.join(HERE, "results", "latest.json"),
@@ -130,6 +132,9 @@ def main(argv=None):
             json.dump(res, f, indent=1, sort_keys=False)
             f.write("\n")
         os.replace(p + ".tmp", p)
+        if p.endswith(".json"):  # the report beside its figures, for reading on the web
+            with open(p[:-5] + ".md", "w") as f:
+                f.write(text + "\n")
         log(f"figures written to {p}")
     failed = [s["n"] for s in res["sizes"] if s.get("error")]
     return 1 if failed else 0

@@ -346,3 +346,11 @@ def markdown(res):
         lines.append(f"| {t['target']} | {t['measured']}{note} | {met} |")
     lines.append("")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+    # report.py FILE.json: the markdown report of committed figures, again
+    with open(sys.argv[1] if len(sys.argv) > 1 else "bench/results/latest.json") as f:
+        print(markdown(json.load(f)))
