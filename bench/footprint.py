@@ -98,8 +98,12 @@ def one_case(opt, env, svcs, n, per_file, use_strace):
         else:
             rep = s["reply"]
             load = (rep.get("daemon") or {}).get("last_load") or {}
+            page = len(rep.get("services") or [])
             row["status"] = {"answered": True, "seconds": s["seconds"], "bytes": s["bytes"],
-                             "services": len(rep.get("services") or []),
+                             # protocol 2 pages the services: total is all of them
+                             "services": rep.get("total", page), "page": page,
+                             "next_offset": rep.get("next_offset"),
+                             "protocol": rep.get("protocol"),
                              "files_rejected": load.get("files_rejected"),
                              "load_errors": [e if isinstance(e, str) else e.get("message")
                                              for e in (load.get("errors") or [])][:3]}

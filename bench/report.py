@@ -316,6 +316,8 @@ def markdown(res):
             elif st.get("answered"):
                 status = (f"{st['services']} services, {st['bytes'] / 1024:.0f} KiB in "
                           f"{st['seconds'] * 1000:.0f} ms")
+                if st.get("next_offset") is not None:
+                    status += f" (a first page of {st['page']})"
                 if st.get("files_rejected"):
                     status += f"; {st['files_rejected']} files rejected"
                 if st.get("load_errors"):
