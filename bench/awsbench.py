@@ -133,6 +133,7 @@ def run_size(opt, model, n, measure_idle):
         env.update(testlib.read_env(d))
         faults = env["BSUP_FAULTS_URL"]
         services = scenario.load(path)["services"]
+        out["empty_groups"] = sum(1 for s in services if not s["desired"])  # no instances
         seeded = json.load(open(os.path.join(d, "seeded.json")))
         net = seeded["network"]
         templates = [seeded["services"][s["name"]]["launch_template_id"] for s in services]

@@ -65,18 +65,19 @@ class Model:
                 return n
         return mine[0] if len(mine) == 1 else "other"
 
-    def floor(self, n, cycle, latency_ms, concurrency=None, lowest=False):
-        """The floor of one cycle ('cold' or 'warm') over n services with one launch template
-        each (the generated scenario's shape). lowest: take each step's 'lowest' plan (valid
-        only under its condition) instead of the general one."""
+    def floor(self, n, cycle, latency_ms, concurrency=None, empty_groups=0):
+        """The floor of one cycle ('cold' or 'warm') over n services, empty_groups of whose
+        groups have no instances (their type comes from the launch template). Passing
+        empty_groups=n gives the floor of reading every group's template."""
         conc = concurrency or self.concurrency
-        units = {"service": n, "template": n}
+        units = {"service": n, "empty_group": empty_groups}
         calls, latency_s, per_family = {}, 0.0, {}
         for st in self.work["steps"]:
             if cycle not in st["cycles"]:
                 continue
-            per_call = (st.get("lowest") or st)["per_call"] if lowest else st["per_call"]
-            k = math.ceil(units[st["unit"]] / per_call) if n else 0
+            k = math.ceil(units[st["unit"]] / st["per_call"])
+            if not k:
+                continue
             calls[st["action"]] = k
             latency_s += math.ceil(k / conc) * latency_ms / 1000.0
             fam = self.family_of(st["service"], st["action"])

@@ -33,9 +33,9 @@ def derive(r, model, opt):
         row = r.get(key)
         if not row or row.get("wall_s") is None:
             continue
-        fl = model.floor(n, cycle, opt.latency_ms)
+        fl = model.floor(n, cycle, opt.latency_ms, empty_groups=r.get("empty_groups", 0))
         row["floor"] = fl
-        row["floor_lowest_s"] = model.floor(n, cycle, opt.latency_ms, lowest=True)["floor_s"]
+        row["floor_templates_s"] = model.floor(n, cycle, opt.latency_ms, empty_groups=n)["floor_s"]
         row["vs_floor"] = row["wall_s"] / fl["floor_s"] if fl["floor_s"] else None
         calls = row.get("calls_total") or 0
         row["calls_per_service"] = calls / n
