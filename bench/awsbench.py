@@ -3,9 +3,9 @@ seed N lean services, then with the fault proxy adding a fixed latency to every 
 unless told otherwise, throttling like AWS's own token buckets):
 
   cold    bsupd --once on a fresh state directory
-  daemon  bsupd started (READY=1 timed), a first cycle with `bsupctl reconcile --wait` while
-          status is polled (status during a cycle), then the warm cycle: a second
-          `reconcile --wait`; then idle CPU (largest size only) and status latency when idle
+  daemon  bsupd started (READY=1 timed), a first cycle with `bsupctl reconcile --wait`, the
+          warm cycle (a second one), status polled while cycles run back to back, idle CPU
+          (largest size only) and status latency when idle
   peer    bench/peer.py (boto3, 16 threads), two passes: cold and warm
   moto    the same calls straight at moto, one at a time (motodirect.py)
 
@@ -219,40 +219,20 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
         fs_start = procstat.fsyncs(sfile)
         st["fsyncs"] = fs_start
 
-        # first cycle (cold), status polled every status_every_s meanwhile
+        # first cycle (cold)
         before = b.request({"cmd": "status"}).get("reply")
+        fs0 = procstat.fsyncs(sfile)
         w = Window(faults, opt.latency_ms)
         c0 = b.cpu_s()
-        res = {}
-
-        def cycle():
-            res["rc"], res["s"], _o, res["err"] = b.ctl("reconcile", "--wait",
-                                                        timeout_s=opt.cycle_timeout_s)
-        th = threading.Thread(target=cycle)
-        th.start()
-        lat, failed = [], []
-        next_at = time.monotonic() + opt.status_every_s
-        while th.is_alive() and len(lat) + len(failed) < opt.status_calls:
-            time.sleep(max(0.0, next_at - time.monotonic()))
-            next_at += opt.status_every_s
-            if not th.is_alive():
-                break
-            r = b.request({"cmd": "status"}, timeout_s=30)
-            (failed if r.get("error") else lat).append(r.get("seconds"))
-            if r.get("error") and len(failed) == 1:
-                res["status_error"] = r["error"]
-        th.join()
-        first = {"wall_s": res.get("s"), "returncode": res.get("rc"),
-                 "cpu_s": _delta(b.cpu_s(), c0), **w.close()}
-        if res.get("rc") not in (0, 1):
-            first["error"] = f"bsupctl reconcile --wait: {res.get('rc')} {res.get('err')}"
+        rc, secs, _o, err = b.ctl("reconcile", "--wait", timeout_s=opt.cycle_timeout_s)
+        first = {"wall_s": secs, "returncode": rc, "cpu_s": _delta(b.cpu_s(), c0), **w.close()}
+        if rc not in (0, 1):
+            first["error"] = f"bsupctl reconcile --wait: {rc} {err}"
         after = b.request({"cmd": "status"}).get("reply")
         first["bsupd_throttles"] = _delta(api_throttles(after), api_throttles(before))
-        first["fsyncs"] = _delta(procstat.fsyncs(sfile), fs_start)
+        first["fsyncs"] = _delta(procstat.fsyncs(sfile), fs0)
         first["mem_kib"] = b.mem_kib()
         out["daemon_first"] = first
-        out["status_during_cycle"] = latency_figures(lat, failed, res.get("status_error"),
-                                                     every_s=opt.status_every_s)
         log(f"daemon first cycle: {fmt(first)}")
 
         # warm cycle
@@ -269,6 +249,8 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
         warm["mem_kib"] = b.mem_kib()
         out["warm"] = warm
         log(f"warm: {fmt(warm)}")
+
+        out["status_during_cycle"] = status_during_cycles(b, opt, log)
 
         if measure_idle:
             log(f"idle: {opt.idle_s:.0f}s without a cycle")
@@ -305,6 +287,48 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
     finally:
         b.stop()
         shutil.rmtree(b.root, ignore_errors=True)
+    return out
+
+
+def status_during_cycles(b, opt, log):
+    """Status latency while cycles run: cycles back to back (`reconcile --wait` in a thread),
+    status polled every status_every_s meanwhile, until status_calls answers or
+    status_during_max_s. Only polls made while a cycle runs count."""
+    lat, failed, first_err = [], [], None
+    cycles = 0
+    running = threading.Event()
+    stop = threading.Event()
+
+    def cycler():
+        nonlocal cycles
+        while not stop.is_set():
+            running.set()
+            b.ctl("reconcile", "--wait", timeout_s=opt.cycle_timeout_s)
+            running.clear()
+            cycles += 1
+    th = threading.Thread(target=cycler)
+    th.start()
+    t_end = time.monotonic() + opt.status_during_max_s
+    try:
+        while len(lat) + len(failed) < opt.status_calls and time.monotonic() < t_end:
+            time.sleep(opt.status_every_s)
+            if not running.is_set():
+                continue
+            r = b.request({"cmd": "status"}, timeout_s=30)
+            if not running.is_set():
+                continue  # the cycle ended meanwhile: not a poll during a cycle
+            if r.get("error"):
+                failed.append(r.get("seconds"))
+                first_err = first_err or r["error"]
+            else:
+                lat.append(r["seconds"])
+    finally:
+        stop.set()
+        th.join()
+    out = latency_figures(lat, failed, first_err, every_s=opt.status_every_s)
+    out["cycles"] = cycles
+    log(f"status during {cycles} cycles: {out['answered']} answered, p99 "
+        f"{(out['p99_s'] or 0) * 1000:.1f} ms")
     return out
 
 

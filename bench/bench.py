@@ -60,8 +60,11 @@ def parse(argv):
     ap.add_argument("--idle-s", type=float, help="idle CPU window (default 60; --quick 5)")
     ap.add_argument("--status-calls", type=int,
                     help="status calls idle, and at most during a cycle (default 1000)")
-    ap.add_argument("--status-every-ms", type=float, default=100.0,
-                    help="status polling period during a cycle (default 100)")
+    ap.add_argument("--status-every-ms", type=float, default=50.0,
+                    help="status polling period while cycles run (default 50)")
+    ap.add_argument("--status-during-max-s", type=float,
+                    help="longest time to run cycles back to back for status polls "
+                         "(default 120; --quick 10)")
     ap.add_argument("--footprint-sizes", type=sizes,
                     help="services loaded without AWS (default 10,1000,10000; one drop-in "
                          "each, plus the largest in files of 100)")
@@ -80,6 +83,7 @@ def parse(argv):
     opt.idle_s = opt.idle_s if opt.idle_s is not None else (5.0 if q else 60.0)
     opt.status_calls = opt.status_calls or (200 if q else 1000)
     opt.status_every_s = opt.status_every_ms / 1000.0
+    opt.status_during_max_s = opt.status_during_max_s or (10.0 if q else 120.0)
     opt.footprint_sizes = opt.footprint_sizes or [10, 1000, 10000]
     opt.rate_limits = dict(opt.rate_limit)
     opt.build = os.path.abspath(opt.build)
@@ -101,6 +105,7 @@ def main(argv=None):
                     "aws_limits": opt.aws_limits, "rate_limits": opt.rate_limits,
                     "peer_threads": opt.peer_threads, "idle_s": opt.idle_s,
                     "status_calls": opt.status_calls, "status_every_s": opt.status_every_s,
+                    "status_during_max_s": opt.status_during_max_s,
                     "concurrency": model.concurrency},
         "floor_model": {"work": model.work, "families": model.families},
         "sizes": [], "footprint": None}
