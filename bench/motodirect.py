@@ -1,70 +1,86 @@
-"""moto's own time per call: the calls a cycle makes, replayed one at a time with boto3
-straight at moto (BSUP_MOTO_URL, no proxy, no injected latency, no bsupd). moto is one
+"""moto's own time per call: the calls a cycle makes, replayed one at a time straight at moto
+(BSUP_MOTO_URL: no proxy, no injected latency, no bsupd). Each request is signed with
+botocore beforehand and sent over a kept-alive http.client connection; the time is from
+sending to the last byte of the answer, which is read and not parsed — a client's XML
+parsing (botocore needs tens of milliseconds for 100 groups) is not moto's. moto is one
 Python process, so its calls are served one after another: calls x time per call is what
-moto alone needs for a cycle, whatever the client. The figures include boto3's own signing
-and parsing (about a millisecond a call); the fastest of the samples is the least moto needs
-(a shared machine only adds to it), the median is the typical."""
+moto alone needs for a cycle, whatever the client. The fastest of the samples is the least
+moto needs (a shared machine only adds to it); the median is the typical."""
+import http.client
 import statistics
 import time
+import urllib.parse
 
-
-def _clients(env, url):
-    import boto3
-    from botocore.config import Config
-    s = boto3.session.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                              aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-                              region_name=env["AWS_REGION"])
-    cfg = Config(retries={"mode": "standard", "max_attempts": 3})
-    return (s.client("autoscaling", endpoint_url=url, config=cfg),
-            s.client("ec2", endpoint_url=url, config=cfg))
+# Query/EC2 API versions of the actions replayed
+VERSIONS = {"autoscaling": "2011-01-01", "ec2": "2016-11-15"}
 
 
 def shapes(names, templates):
-    """The request shapes a cycle can make: name -> (service, action, callable(client pair, i)).
-    names: Auto Scaling group names; templates: launch template ids."""
+    """The request shapes a cycle can make: name -> (service, query parameters(i))."""
     batch = names[:100]
+
+    def asg(group):
+        p = {"Action": "DescribeAutoScalingGroups", "MaxRecords": "100"}
+        p.update({f"AutoScalingGroupNames.member.{k + 1}": n for k, n in enumerate(group)})
+        return p
     return {
-        "DescribeAutoScalingGroups x100": (
-            "autoscaling", "DescribeAutoScalingGroups",
-            lambda c, i: c[0].describe_auto_scaling_groups(AutoScalingGroupNames=batch,
-                                                           MaxRecords=100)),
-        "DescribeAutoScalingGroups x1": (
-            "autoscaling", "DescribeAutoScalingGroups",
-            lambda c, i: c[0].describe_auto_scaling_groups(
-                AutoScalingGroupNames=[names[i % len(names)]])),
-        "DescribeLaunchTemplateVersions x1": (
-            "ec2", "DescribeLaunchTemplateVersions",
-            lambda c, i: c[1].describe_launch_template_versions(
-                LaunchTemplateId=templates[i % len(templates)], Versions=["$Latest"])),
-        "DescribeLaunchTemplates x200": (
-            "ec2", "DescribeLaunchTemplates",
-            lambda c, i: c[1].describe_launch_templates(LaunchTemplateIds=templates[:200])),
+        "DescribeAutoScalingGroups x100": ("autoscaling", lambda i: asg(batch)),
+        "DescribeAutoScalingGroups x1": ("autoscaling", lambda i: asg([names[i % len(names)]])),
+        "DescribeLaunchTemplateVersions x1": ("ec2", lambda i: {
+            "Action": "DescribeLaunchTemplateVersions",
+            "LaunchTemplateId": templates[i % len(templates)],
+            "LaunchTemplateVersion.1": "$Latest"}),
+        "DescribeLaunchTemplates x200": ("ec2", lambda i: dict(
+            {"Action": "DescribeLaunchTemplates"},
+            **{f"LaunchTemplateId.{k + 1}": t for k, t in enumerate(templates[:200])})),
     }
 
 
+def _signed(env, service, params):
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    body = urllib.parse.urlencode(dict(params, Version=VERSIONS[service]))
+    req = AWSRequest(method="POST", url=env["BSUP_MOTO_URL"] + "/", data=body, headers={
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    SigV4Auth(Credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]), service,
+              env["AWS_REGION"]).add_auth(req)
+    return body, dict(req.headers.items())
+
+
 def time_calls(env, names, templates, wanted, samples=15):
-    """Median and mean ms per call of each wanted shape name, straight at moto. Unknown
-    shapes are reported as not replayed."""
+    """Fastest, median and mean ms per call of each wanted shape, straight at moto, and the
+    answer's size. Unknown shapes are reported as not replayed."""
     out = {}
-    try:
-        clients = _clients(env, env["BSUP_MOTO_URL"])
-    except Exception as e:  # noqa: BLE001 - a figure, not a crash
-        return {w: {"error": f"{type(e).__name__}: {e}"} for w in wanted}
+    url = urllib.parse.urlsplit(env["BSUP_MOTO_URL"])
     table = shapes(names, templates)
-    for w in wanted:
-        if w not in table:
-            out[w] = {"error": "no replay for this call shape"}
-            continue
-        _svc, _act, fn = table[w]
-        try:
-            fn(clients, 0)  # warm the connection and moto's code path
-            ts = []
-            for i in range(samples):
-                t0 = time.perf_counter()
-                fn(clients, i)
-                ts.append((time.perf_counter() - t0) * 1000)
-            out[w] = {"min_ms": min(ts), "median_ms": statistics.median(ts),
-                      "mean_ms": statistics.mean(ts), "samples": samples}
-        except Exception as e:  # noqa: BLE001
-            out[w] = {"error": f"{type(e).__name__}: {e}"[:300]}
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    try:
+        for w in wanted:
+            if w not in table:
+                out[w] = {"error": "no replay for this call shape"}
+                continue
+            service, params = table[w]
+            try:
+                ts, size = [], 0
+                for i in range(samples + 1):  # the first warms the connection and moto
+                    body, headers = _signed(env, service, params(i))
+                    t0 = time.perf_counter()
+                    conn.request("POST", "/", body=body, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    dt = (time.perf_counter() - t0) * 1000
+                    if resp.status != 200:
+                        raise RuntimeError(f"HTTP {resp.status}: {data[:200]!r}")
+                    if i:
+                        ts.append(dt)
+                        size = len(data)
+                out[w] = {"min_ms": min(ts), "median_ms": statistics.median(ts),
+                          "mean_ms": statistics.mean(ts), "samples": samples,
+                          "answer_bytes": size}
+            except Exception as e:  # noqa: BLE001 - a figure, not a crash
+                conn.close()
+                out[w] = {"error": f"{type(e).__name__}: {e}"[:300]}
+    finally:
+        conn.close()
     return out
