@@ -13,6 +13,7 @@ other rules or services interleave.
 
 import argparse
 import email.utils
+import fnmatch
 import hashlib
 import http.client
 import http.server
@@ -184,6 +185,16 @@ class Rule:
         self.service = spec.get("service", "*")
         act = spec.get("action", "*")
         self.actions = set(act) if isinstance(act, list) else {act}
+        self.action_globs = [a for a in self.actions if "*" in a and a != "*"]
+        # "bucket": AWS's token bucket (burst, refill per second): the fault fires only
+        # when the bucket is empty, the way AWS throttles an account's calls.
+        self.bucket = spec.get("bucket")
+        if self.bucket is not None:
+            if (not isinstance(self.bucket, dict) or float(self.bucket.get("burst", 0)) < 1 or
+                    float(self.bucket.get("rate", 0)) <= 0):
+                raise ValueError(f'rule {index}: bucket needs "burst" >= 1 and "rate" > 0')
+            self.tokens = float(self.bucket["burst"])
+            self.refilled_at = time.monotonic()
         self.contains = spec.get("request_contains")  # substring of the decoded request
         if self.fault == "rewrite":
             rep = spec.get("replace")
@@ -203,13 +214,27 @@ class Rule:
 
     def matches(self, service, action, request_text):
         return ((self.service in ("*", service)) and
-                ("*" in self.actions or action in self.actions) and
+                ("*" in self.actions or action in self.actions or
+                 any(fnmatch.fnmatchcase(action, g) for g in self.action_globs)) and
                 (not self.contains or self.contains in request_text))
+
+    def take_token(self):
+        """True when the bucket had a token for this request (no fault)."""
+        now = time.monotonic()
+        self.tokens = min(float(self.bucket["burst"]),
+                          self.tokens + (now - self.refilled_at) * float(self.bucket["rate"]))
+        self.refilled_at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
 
     def decide(self, seed):
         """Called under the state lock for a matching request."""
         n = self.matched
         self.matched += 1
+        if self.bucket is not None and self.take_token():
+            return False
         if self.count is not None and self.applied >= self.count:
             return False
         if self.probability is not None:
@@ -231,9 +256,11 @@ class State:
         self.reset_counts()
 
     def reset_counts(self):
+        self.epoch = getattr(self, "epoch", 0) + 1  # requests admitted before a reset stay out
         self.counts = {}
         self.faulted = {}
         self.total = 0
+        self.bytes = {"in": 0, "out": 0, "services": {}}
         self.log = []
         self.log_dropped = 0
 
@@ -279,18 +306,29 @@ class State:
                 key = f"{service}:{action}:{chosen.fault}"
                 self.faulted[key] = self.faulted.get(key, 0) + 1
                 entry["fault"] = chosen.fault
+            entry["_epoch"] = self.epoch
         return delay, chosen
 
-    def finish(self, entry, t0, status):
+    def finish(self, entry, t0, status, bytes_in=0, bytes_out=0):
         with self.lock:
             entry["status"] = status
             entry["ms"] = round((time.time() - t0) * 1000, 1)
+            entry["bytes_in"], entry["bytes_out"] = bytes_in, bytes_out
+            if entry.pop("_epoch", None) != self.epoch:
+                return  # answered after a reset of the counts: not this window's bytes
+            self.bytes["in"] += bytes_in
+            self.bytes["out"] += bytes_out
+            per = self.bytes["services"].setdefault(entry["service"], {}).setdefault(
+                entry["action"], {"in": 0, "out": 0})
+            per["in"] += bytes_in
+            per["out"] += bytes_out
 
     def snapshot_counts(self):
         with self.lock:
             return {"total": self.total,
                     "services": json.loads(json.dumps(self.counts)),
-                    "faults": dict(self.faulted)}
+                    "faults": dict(self.faulted),
+                    "bytes": json.loads(json.dumps(self.bytes))}
 
 
 # ----------------------------------------------------------------- handler
@@ -352,10 +390,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if close:
             self.send_header("Connection", "close")
             self.close_connection = True
+        self.count_head()
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+            self.bytes_out += len(body)
         self.wfile.flush()
+
+    def count_head(self):
+        """Adds the status line and headers about to be sent to bytes_out."""
+        self.bytes_out += sum(len(x) for x in getattr(self, "_headers_buffer", [])) + 2
 
     def send_json(self, status, obj):
         body = (json.dumps(obj, indent=1) + "\n").encode()
@@ -416,6 +460,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def handle_any(self):
         t0 = time.time()
+        self.bytes_out = 0
         if self.path.startswith(CONTROL_PREFIX + "/") or self.path == CONTROL_PREFIX:
             return self.control()
         try:
@@ -424,6 +469,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_json(400, {"error": f"bad request body: {e}"})
             self.close_connection = True
             return
+        # request line, headers as received (name: value CRLF), blank line, body
+        bytes_in = (len(self.raw_requestline) + 2 + len(body) +
+                    sum(len(k) + len(v) + 4 for k, v in self.headers.items()))
         auth = self.headers.get("Authorization", "")
         m = _CRED_RE.search(auth)
         service = m.group(2) if m else "-"
@@ -497,12 +545,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(out)))
                 self.send_header("Connection", "close")
+                self.count_head()
                 self.end_headers()
                 self.wfile.flush()
                 self.server.stopping.wait(float(spec.get("stall_s", 30)))
                 self.close_connection = True
                 if spec.get("then") == "body":
                     self.wfile.write(out)
+                    self.bytes_out += len(out)
                     self.wfile.flush()
                 return
             self.send_raw(status, hdrs, out)
@@ -511,7 +561,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if not status:
                 status = "client-gone"
         finally:
-            state.finish(entry, t0, status)
+            state.finish(entry, t0, status, bytes_in, self.bytes_out)
 
     # -- control API
 
@@ -552,7 +602,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             since = int(query.get("since", ["0"])[0])
             with state.lock:
                 first = state.log_dropped
-                entries = [dict(e) for e in state.log[max(0, since - first):]]
+                entries = [{k: v for k, v in e.items() if k[0] != "_"}
+                           for e in state.log[max(0, since - first):]]
                 return self.send_json(200, {"first": max(since, first),
                                             "next": first + len(state.log),
                                             "entries": entries})

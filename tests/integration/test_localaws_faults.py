@@ -129,6 +129,14 @@ def main():
         check(c["services"].get("monitoring", {}).get("DescribeAlarms") == 1, "1 DescribeAlarms counted")
         log = testlib.control(base, "GET", "log")["entries"]
         check(len(log) == len(plan) and all(x["status"] == 200 for x in log), "log has one 200 entry per call")
+        # a log entry (and its bytes) is completed just after its answer went out: read the
+        # totals again now that the log shows every call answered
+        b = testlib.control(base, "GET", "counts")["bytes"]
+        check(b["in"] == sum(x["bytes_in"] for x in log) and b["out"] == sum(x["bytes_out"] for x in log)
+              and all(x["bytes_in"] > 100 and x["bytes_out"] > 100 for x in log),
+              f"bytes counted per call and in total: in {b['in']}, out {b['out']}: "
+              f"{[(x['bytes_in'], x['bytes_out']) for x in log]}")
+        check(b["services"]["sts"]["GetCallerIdentity"]["out"] > 0, "bytes per service and action")
         ts = [x["t"] for x in log]
         check(ts == sorted(ts) and all(isinstance(t, float) for t in ts), "log timestamps ordered")
 
@@ -140,6 +148,16 @@ def main():
         p = subprocess.run([testlib.LOCALAWS, "faults", "--dir", d, "rate", "window_s=1"],
                            capture_output=True, text=True, timeout=30)
         check(p.returncode == 0 and json.loads(p.stdout)["requests"] == len(plan), "faults rate CLI")
+
+        # --- an AWS-style token bucket: burst 2, then 0.001/s: the third call is throttled
+        testlib.control(base, "PUT", "rules", {"rules": [
+            {"service": "sts", "action": "Get*", "fault": "throttle",
+             "bucket": {"burst": 2, "rate": 0.001}}]})
+        codes = [aws("sts", "get-caller-identity").returncode for _ in range(3)]
+        rules = testlib.control(base, "GET", "rules")["rules"]
+        check(codes[:2] == [0, 0] and codes[2] != 0 and rules[0]["applied"] == 1,
+              f"bucket: 2 calls pass, the 3rd is throttled ({codes}, {rules[0]})")
+        testlib.control(base, "DELETE", "rules")
 
         # --- probability is deterministic under the seed
         concurrency_and_determinism(d, base)

@@ -1,0 +1,201 @@
+"""Driving the real bsupd and bsupctl for the bench: a temporary tree (drop-ins, bsupd.yaml,
+state, socket), start with NOTIFY_SOCKET to catch READY=1, the control protocol spoken
+directly (for latency) or through bsupctl (for reconcile --wait), and a bounded stop.
+Every wait is bounded; a failure comes back as an error string, never as an exception that
+would end the run."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import procstat
+
+
+def dropin(svc, net):
+    """One service's drop-in, matching what `localaws seed` built for it."""
+    return (f"service_name: {svc['service_name']}\nenvironment: {svc['environment']}\n"
+            f"vpc_id: {net['vpc_id']}\nsubnet_ids: [{', '.join(net['subnet_ids'])}]\n"
+            f"database_name: db\ndatabase_username: admin\n"
+            f"database_password: ssm:/{svc['name']}/db\ninstance_type: {svc['instance_type']}\n"
+            f"min_size: {svc['min_size']}\nmax_size: {svc['max_size']}\n")
+
+
+def write_dropins(conf, services, net, per_file=1):
+    """Writes the services as drop-ins: one file each, or per_file services under
+    `services:` in each file. Returns the number of files."""
+    os.makedirs(conf, exist_ok=True)
+    files = 0
+    for i in range(0, len(services), per_file):
+        chunk = services[i:i + per_file]
+        if per_file == 1:
+            text = dropin(chunk[0], net)
+        else:
+            text = "services:\n" + "".join(
+                "  - " + dropin(s, net).rstrip("\n").replace("\n", "\n    ") + "\n" for s in chunk)
+        with open(os.path.join(conf, f"{i:05d}-{chunk[0]['name']}.yaml"), "w") as f:
+            f.write(text)
+        files += 1
+    return files
+
+
+class Bsupd:
+    """One bsupd on a temporary tree. settings: bsupd.yaml text."""
+
+    def __init__(self, build, settings, env, conf=None, root=None, wrapper=None):
+        self.build = build
+        self.root = root or tempfile.mkdtemp(prefix="bsup-bench-")
+        self.conf = conf or os.path.join(self.root, "bsup.d")
+        self.state = os.path.join(self.root, "state")
+        self.sock = os.path.join(self.root, "bsupd.sock")
+        self.settings = os.path.join(self.root, "bsupd.yaml")
+        self.log = os.path.join(self.root, "bsupd.log")
+        self.env = {k: v for k, v in env.items()
+                    if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS",
+                                 "LISTEN_PID")}
+        self.wrapper = wrapper or []  # e.g. strace ... --
+        self.proc = None
+        self.pid = None
+        os.makedirs(self.conf, exist_ok=True)
+        with open(self.settings, "w") as f:
+            f.write(settings)
+
+    def argv(self, *extra):
+        return [os.path.join(self.build, "bsupd"), "-c", self.settings, "--config-dir", self.conf,
+                "--state-dir", self.state, "--socket", self.sock, *extra]
+
+    def fresh_state(self):
+        shutil.rmtree(self.state, ignore_errors=True)
+
+    def logtail(self, n=600):
+        """The end of the log, errors first: the lines that say why, not the warnings."""
+        try:
+            with open(self.log, errors="replace") as f:
+                lines = [x for x in f.read().splitlines() if x.strip()]
+        except OSError:
+            return ""
+        bad = [x for x in lines if " error " in x or " crit " in x or "fatal" in x]
+        # without the timestamp: the level and the message are what a reader needs
+        return " | ".join(x.split(" ", 1)[-1] for x in (bad or lines)[-2:])[-n:]
+
+    def start(self, ready_timeout_s=120):
+        """Starts bsupd with NOTIFY_SOCKET; returns {ready_s, ready} (seconds from spawn to
+        READY=1) or {error}. The daemon's pid comes from status (a wrapper may stand between)."""
+        nsock_path = os.path.join(self.root, "notify.sock")
+        if os.path.exists(nsock_path):
+            os.unlink(nsock_path)
+        ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ns.bind(nsock_path)
+        env = dict(self.env, NOTIFY_SOCKET=nsock_path)
+        logf = open(self.log, "ab")
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(self.wrapper + self.argv(), env=env, stdout=logf,
+                                     stderr=logf, start_new_session=True)
+        logf.close()
+        out = {"ready": False}
+        deadline = t0 + ready_timeout_s
+        try:
+            while time.monotonic() < deadline:
+                ns.settimeout(0.2)
+                try:
+                    data = ns.recv(65536).decode(errors="replace")
+                except socket.timeout:
+                    if self.proc.poll() is not None:
+                        out["error"] = (f"bsupd exited with {self.proc.returncode} before READY=1: "
+                                        f"{self.logtail()}")
+                        return out
+                    continue
+                fields = dict(line.split("=", 1) for line in data.splitlines() if "=" in line)
+                if fields.get("READY") == "1":
+                    out.update(ready=True, ready_s=time.monotonic() - t0,
+                               status_line=fields.get("STATUS"))
+                    break
+            else:
+                out["error"] = f"no READY=1 within {ready_timeout_s}s"
+                return out
+        finally:
+            ns.close()
+            os.unlink(nsock_path)
+        st = self.request({"cmd": "status"}, timeout_s=60)
+        kids = procstat.children(self.proc.pid) if self.wrapper else []
+        self.pid = ((st.get("reply") or {}).get("daemon", {}).get("pid") or
+                    (kids[0] if kids else self.proc.pid))
+        return out
+
+    def request(self, obj, timeout_s=30):
+        """One request over the control socket: {reply, seconds, bytes} or {error, seconds}."""
+        t0 = time.monotonic()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.settimeout(timeout_s)
+            s.connect(self.sock)
+            s.sendall(json.dumps(obj).encode() + b"\n")
+            chunks, size = [], 0
+            while True:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if chunk.endswith(b"\n"):
+                    break
+            dt = time.monotonic() - t0
+            data = b"".join(chunks)
+            if not data.endswith(b"\n"):
+                return {"error": f"connection closed after {size} bytes without a reply line",
+                        "seconds": dt, "bytes": size}
+            reply = json.loads(data)
+            if not reply.get("ok"):
+                return {"error": json.dumps(reply.get("error")), "seconds": dt, "bytes": size}
+            return {"reply": reply, "seconds": dt, "bytes": size}
+        except (OSError, ValueError) as e:
+            return {"error": f"{type(e).__name__}: {e}", "seconds": time.monotonic() - t0}
+        finally:
+            s.close()
+
+    def ctl(self, *args, timeout_s=900):
+        """bsupctl as an operator runs it: (returncode, seconds, stdout, stderr)."""
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run([os.path.join(self.build, "bsupctl"), "--socket", self.sock, *args],
+                               capture_output=True, text=True, timeout=timeout_s, env=self.env)
+        except subprocess.TimeoutExpired:
+            return None, time.monotonic() - t0, "", f"bsupctl {' '.join(args)}: timed out"
+        return p.returncode, time.monotonic() - t0, p.stdout, p.stderr
+
+    def loglast(self, word):
+        """The last log line containing word (what bsupd said about it), or None."""
+        try:
+            with open(self.log, errors="replace") as f:
+                hits = [x.strip() for x in f if word in x]
+        except OSError:
+            return None
+        return hits[-1][:300] if hits else None
+
+    def cpu_s(self):
+        return procstat.cpu_s(self.pid) if self.pid else None
+
+    def mem_kib(self):
+        return procstat.mem_kib(self.pid) if self.pid else None
+
+    def stop(self, timeout_s=30):
+        """SIGTERM, bounded wait, SIGKILL; returns the exit status (None if it was killed)."""
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        target = self.pid if self.pid and self.pid != self.proc.pid else self.proc.pid
+        try:
+            os.kill(target, signal.SIGTERM)
+            return self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: bsupd and a wrapper
+            self.proc.wait(timeout=10)
+            return None
+        except ProcessLookupError:
+            return self.proc.wait(timeout=timeout_s)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
