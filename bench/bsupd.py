@@ -17,11 +17,14 @@ import procstat
 
 def dropin(svc, net):
     """One service's drop-in, matching what `localaws seed` built for it."""
+    db = svc["service_name"].replace("-", "_")  # what seeding names the database and its user
     return (f"service_name: {svc['service_name']}\nenvironment: {svc['environment']}\n"
             f"vpc_id: {net['vpc_id']}\nsubnet_ids: [{', '.join(net['subnet_ids'])}]\n"
-            f"database_name: db\ndatabase_username: admin\n"
+            f"database_name: {db}\ndatabase_username: {db}_admin\n"
             f"database_password: ssm:/{svc['name']}/db\ninstance_type: {svc['instance_type']}\n"
-            f"min_size: {svc['min_size']}\nmax_size: {svc['max_size']}\n")
+            f"min_size: {svc['min_size']}\nmax_size: {svc['max_size']}\n"
+            # the health check the seed gives every target group (scripts/localaws.d/scenario.py)
+            "health_check: {path: /health, healthy_threshold: 3, unhealthy_threshold: 3}\n")
 
 
 def write_dropins(conf, services, net, per_file=1):
