@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,11 @@ int bsup_wire_format_timestamp(double epoch_s, const char *format, char *buf, si
     return n < 0 || (size_t)n >= size ? BSUP_ETOOBIG : 0;
 }
 
+static bool s_is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
 int bsup_wire_parse_timestamp(const char *text, double *out_epoch_s)
 {
     struct tm tm = {0};
@@ -51,7 +57,7 @@ int bsup_wire_parse_timestamp(const char *text, double *out_epoch_s)
         return BSUP_EPARSE;
     char *num_end;
     double v = strtod(text, &num_end);
-    if (*num_end == '\0' && num_end != text && text[4] != '-') {
+    if (*num_end == '\0' && num_end != text && (strnlen(text, 5) < 5 || text[4] != '-')) {
         *out_epoch_s = v;
         return 0;
     }
@@ -69,11 +75,14 @@ int bsup_wire_parse_timestamp(const char *text, double *out_epoch_s)
         if (*end == 'Z' || *end == 'z') {
             end++;
         } else if (*end == '+' || *end == '-') {
-            int hh = 0, mm = 0;
-            if (sscanf(end + 1, "%2d:%2d", &hh, &mm) != 2)
+            /* Exactly "+hh:mm"; each test stops at the text's NUL. */
+            const char *o = end + 1;
+            if (!s_is_digit(o[0]) || !s_is_digit(o[1]) || o[2] != ':' || !s_is_digit(o[3]) ||
+                !s_is_digit(o[4]))
                 return BSUP_EPARSE;
+            long hh = (o[0] - '0') * 10 + (o[1] - '0'), mm = (o[3] - '0') * 10 + (o[4] - '0');
             offset_s = (hh * 3600L + mm * 60L) * (*end == '-' ? -1 : 1);
-            end += 6;
+            end = o + 5;
         }
     } else {
         end = strptime(text, "%a, %d %b %Y %H:%M:%S GMT", &tm);

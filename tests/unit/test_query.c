@@ -244,6 +244,40 @@ static void test_wire(void **state)
     assert_int_equal(bsup_wire_base64_decode("abc", &raw, &n), BSUP_EPARSE);
 }
 
+/* Timestamps shorter than the parser's look-ahead, found by tests/fuzz/fuzz_wire.c (and
+ * fuzz_aws_response.c through an RDS LatestRestorableTime): a bare number under five
+ * characters and a cut "+hh:mm" offset were read past their end. Each text is a heap copy of
+ * its exact length, so that ASan sees any such read. */
+static void test_wire_timestamp_stays_in_the_text(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int rc;
+        double t;
+    } cases[] = {
+        {"1", 0, 1},
+        {"12", 0, 12},
+        {"-1", 0, -1},
+        {"2015", 0, 2015},
+        {"2015-01-01T00:00:00+01:30", 0, 1420065000},
+        {"2015-01-01T00:00:00+1:1", BSUP_EPARSE, 0},
+        {"2015-01-01T00:00:00+01:3", BSUP_EPARSE, 0},
+        {"2015-01-01T00:00:00+01", BSUP_EPARSE, 0},
+        {"2015-01-01T00:00:00-", BSUP_EPARSE, 0},
+        {"2015-01-01T00:00:00+ 1:30", BSUP_EPARSE, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *text = strdup(cases[i].text);
+        double t = -42;
+        assert_non_null(text);
+        int rc = bsup_wire_parse_timestamp(text, &t);
+        if (rc != cases[i].rc || (rc == 0 && t != cases[i].t))
+            fail_msg("%s: rc %d t %f", cases[i].text, rc, t);
+        free(text);
+    }
+}
+
 /* Hard limits and hostile input. */
 static void test_limits(void **state)
 {
@@ -335,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_json_request),
         cmocka_unit_test(test_service_table),
         cmocka_unit_test(test_wire),
+        cmocka_unit_test(test_wire_timestamp_stays_in_the_text),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_error_variants),
     };
