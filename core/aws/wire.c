@@ -128,10 +128,13 @@ int bsup_wire_base64_encode(const void *data, size_t len, char **out)
 
 int bsup_wire_base64_decode(const char *text, unsigned char **out, size_t *out_len)
 {
-    size_t len = strlen(text);
+    size_t len = strlen(text), pad = 0;
     *out = NULL;
     *out_len = 0;
-    if (len % 4 || len > (size_t)1 << 30)
+    while (pad < len && text[len - 1 - pad] == '=')
+        pad++;
+    /* At most "==", and only at the end: EVP_DecodeBlock takes "====" for three bytes. */
+    if (len % 4 || len > (size_t)1 << 30 || pad > 2 || memchr(text, '=', len - pad))
         return BSUP_EPARSE;
     unsigned char *b = malloc(len / 4 * 3 + 1);
     if (!b)
@@ -141,8 +144,7 @@ int bsup_wire_base64_decode(const char *text, unsigned char **out, size_t *out_l
         free(b);
         return BSUP_EPARSE;
     }
-    for (size_t i = len; i > 0 && text[i - 1] == '='; i--)
-        n--; /* EVP_DecodeBlock counts padding as zero bytes */
+    n -= (int)pad; /* EVP_DecodeBlock counts padding as zero bytes */
     b[n] = '\0';
     *out = b;
     *out_len = (size_t)n;

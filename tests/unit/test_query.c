@@ -278,6 +278,33 @@ static void test_wire_timestamp_stays_in_the_text(void **state)
     }
 }
 
+/* Base64 padding only at the end and at most "==": "====" decoded to -1 bytes and wrote one
+ * byte before the buffer (tests/fuzz/fuzz_wire.c). */
+static void test_wire_base64_padding(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int rc;
+        size_t len;
+    } cases[] = {
+        {"====", BSUP_EPARSE, 0}, {"A===", BSUP_EPARSE, 0},
+        {"=AAA", BSUP_EPARSE, 0}, {"AA=A", BSUP_EPARSE, 0},
+        {"QQ==", 0, 1},           {"QUI=", 0, 2},
+        {"QUJD", 0, 3},           {"", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsigned char *raw = NULL;
+        size_t n = 42;
+        int rc = bsup_wire_base64_decode(cases[i].text, &raw, &n);
+        if (rc != cases[i].rc || (rc == 0 && n != cases[i].len))
+            fail_msg("%s: rc %d, %zu bytes", cases[i].text, rc, n);
+        if (rc == 0)
+            assert_memory_equal(raw, "ABC", n);
+        free(raw);
+    }
+}
+
 /* Hard limits and hostile input. */
 static void test_limits(void **state)
 {
@@ -370,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_service_table),
         cmocka_unit_test(test_wire),
         cmocka_unit_test(test_wire_timestamp_stays_in_the_text),
+        cmocka_unit_test(test_wire_base64_padding),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_error_variants),
     };
