@@ -17,8 +17,12 @@ int bsup_wire_format_timestamp(double epoch_s, const char *format, char *buf, si
     if (!isfinite(epoch_s) || fabs(epoch_s) > 1e13)
         return BSUP_EINVAL;
     double whole = floor(epoch_s);
-    time_t t = (time_t)whole;
     long usec = lround((epoch_s - whole) * 1e6);
+    if (usec == 1000000) { /* rounds up to the next second, not to ".1000000" */
+        whole += 1;
+        usec = 0;
+    }
+    time_t t = (time_t)whole;
     struct tm tm;
     if (!gmtime_r(&t, &tm))
         return BSUP_EINVAL;

@@ -278,6 +278,22 @@ static void test_wire_timestamp_stays_in_the_text(void **state)
     }
 }
 
+/* A fraction that rounds to a whole microsecond million carries into the seconds: it printed
+ * ".1000000", 0.9 s off (tests/fuzz/fuzz_wire.c: -6E-33 became 23:59:59.1). */
+static void test_wire_timestamp_rounds_up(void **state)
+{
+    (void)state;
+    char buf[64];
+    assert_int_equal(bsup_wire_format_timestamp(1422172799.9999996, NULL, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "2015-01-25T08:00:00Z");
+    assert_int_equal(bsup_wire_format_timestamp(-6e-33, NULL, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "1970-01-01T00:00:00Z");
+    assert_int_equal(bsup_wire_format_timestamp(1422172799.9999994, NULL, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "2015-01-25T07:59:59.999999Z");
+    assert_int_equal(bsup_wire_format_timestamp(1422172799.9999996, "rfc822", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "Sun, 25 Jan 2015 08:00:00 GMT");
+}
+
 /* Base64 padding only at the end and at most "==": "====" decoded to -1 bytes and wrote one
  * byte before the buffer (tests/fuzz/fuzz_wire.c). */
 static void test_wire_base64_padding(void **state)
@@ -397,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_service_table),
         cmocka_unit_test(test_wire),
         cmocka_unit_test(test_wire_timestamp_stays_in_the_text),
+        cmocka_unit_test(test_wire_timestamp_rounds_up),
         cmocka_unit_test(test_wire_base64_padding),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_error_variants),
