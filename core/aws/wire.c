@@ -71,10 +71,16 @@ int bsup_wire_parse_timestamp(const char *text, double *out_epoch_s)
     double frac = 0;
     long offset_s = 0;
     if (end) {
-        if (*end == '.') {
-            char *fe;
-            frac = strtod(end, &fe);
-            end = fe;
+        if (*end == '.') { /* digits only: strtod alone would also take ".5e3" (500 s) */
+            size_t n = 0;
+            while (s_is_digit(end[1 + n]))
+                n++;
+            if (n == 0)
+                return BSUP_EPARSE;
+            char digits[32] = "0.";
+            memcpy(digits + 2, end + 1, n < sizeof(digits) - 3 ? n : sizeof(digits) - 3);
+            frac = strtod(digits, NULL);
+            end += 1 + n;
         }
         if (*end == 'Z' || *end == 'z') {
             end++;

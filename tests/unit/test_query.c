@@ -266,6 +266,11 @@ static void test_wire_timestamp_stays_in_the_text(void **state)
         {"2015-01-01T00:00:00+01", BSUP_EPARSE, 0},
         {"2015-01-01T00:00:00-", BSUP_EPARSE, 0},
         {"2015-01-01T00:00:00+ 1:30", BSUP_EPARSE, 0},
+        /* A fraction is digits: strtod read ".5e3" as 500 seconds. */
+        {"2015-01-01T00:00:00.5e3Z", BSUP_EPARSE, 0},
+        {"2015-01-01T00:00:00.Z", BSUP_EPARSE, 0},
+        {"2015-01-01T00:00:00.25Z", 0, 1420070400.25},
+        {"2015-01-01T00:00:00.", BSUP_EPARSE, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *text = strdup(cases[i].text);
