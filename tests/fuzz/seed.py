@@ -242,13 +242,24 @@ def seed_credentials(s):
     s.add("credentials", '{"AccessKeyId":"A","SecretAccessKey":"","Expiration":null}')
 
 
+def seed_wire(s):
+    # Every timestamp the captured and real responses carry, and the other spellings.
+    for p in sorted(glob.glob(os.path.join(DATA, "aws*", "**", "*.xml"), recursive=True)):
+        for m in re.finditer(rb"\d{4}-\d\d-\d\d[T ][0-9:.]+(?:Z|[+-]\d\d:?\d\d)?", read(p)):
+            s.add("wire", m.group(0))
+    for text in ("1422172800", "1422172800.5", "-1", "1e3", "Sun, 25 Jan 2015 08:00:00 GMT",
+                 "2019-12-16T22:48:18-01:00", "2000-01-02T20:34:56.123Z", "2015-01-01 00:00:00",
+                 "dmFsdWU=", "QQ==", "QUJD", ""):
+        s.add("wire", text)
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
     s = Seeds(sys.argv[1])
     for fn in (seed_config, seed_settings, seed_aws_response, seed_control, seed_sigv4,
-               seed_profile, seed_credentials):
+               seed_profile, seed_credentials, seed_wire):
         fn(s)
     for target in sorted(s.count):
         print("seed.py: %-13s %4d seeds" % (target, s.count[target]))
