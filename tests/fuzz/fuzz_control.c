@@ -6,10 +6,11 @@
  * line_too_long stop must happen exactly when a line does not fit.
  *
  * Requests: each line is decoded as s_client_line does (jansson, duplicates refused; a copy of
- * its few lines, since it is static), then handed to bsup_daemon_on_request, the command table
- * lookup and argument checks, from a peer with no rights. Request validation past the rights
- * check lives in the handlers, which need a running daemon: they are not reached. Every line
- * must get a reply that encodes as one JSON line, with the request's "id" echoed. */
+ * its few lines, since it is static), then handed to bsup_daemon_on_request from a peer with no
+ * rights: the "cmd" check, the command table lookup and the rights check run. What comes after
+ * (the "service" argument, the handlers' own checks) needs rights and a running daemon: not
+ * reached. Every line must get a reply (NULL would mean "answered later" to the server) that
+ * encodes as one JSON line. */
 #include "tests/fuzz/fuzz.h"
 
 #include "core/config/config.h"
