@@ -142,6 +142,30 @@ static void s_peer_identify(int fd, struct bsup_peer *peer)
     fclose(f);
 }
 
+/* Length of the UTF-8 character at p as jansson accepts it (no overlong form, surrogate or
+ * code point beyond U+10FFFF), or 0 when p does not start one. */
+static size_t s_utf8_char_len(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n = p[0] >= 0xc2 && p[0] <= 0xdf   ? 2
+               : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+                                              : 0;
+    if (n == 0)
+        return 0;
+    uint32_t cp = p[0] & (0x7fu >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) /* the terminating NUL stops here too */
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
 json_t *bsup_control_error(const char *code, const char *fmt, ...)
 {
     char msg[1024];
@@ -149,6 +173,15 @@ json_t *bsup_control_error(const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* Messages quote the client ("%.64s", jansson's error text) and may be cut inside a
+     * character; jansson refuses such text, and a NULL reply would leave the client waiting. */
+    for (unsigned char *p = (unsigned char *)msg; *p;) {
+        size_t n = s_utf8_char_len(p);
+        if (n == 0)
+            *p++ = '?';
+        else
+            p += n;
+    }
     return json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message", msg);
 }
 

@@ -489,6 +489,9 @@ static int s_field(const struct bsup_aws_field *f, const json_t *v, char *base)
             t = json_number_value(v);
         else if (!json_is_string(v) || bsup_wire_parse_timestamp(json_string_value(v), &t) < 0)
             return BSUP_EPROTO;
+        /* Only what int64_t holds: the text may say 1e300, nan or inf. */
+        if (!(t > -9.2e18 && t < 9.2e18))
+            return BSUP_EPROTO;
         *(int64_t *)at = (int64_t)floor(t);
         return 0;
     }

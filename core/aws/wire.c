@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,12 @@ int bsup_wire_format_timestamp(double epoch_s, const char *format, char *buf, si
     if (!isfinite(epoch_s) || fabs(epoch_s) > 1e13)
         return BSUP_EINVAL;
     double whole = floor(epoch_s);
-    time_t t = (time_t)whole;
     long usec = lround((epoch_s - whole) * 1e6);
+    if (usec == 1000000) { /* rounds up to the next second, not to ".1000000" */
+        whole += 1;
+        usec = 0;
+    }
+    time_t t = (time_t)whole;
     struct tm tm;
     if (!gmtime_r(&t, &tm))
         return BSUP_EINVAL;
@@ -43,6 +48,11 @@ int bsup_wire_format_timestamp(double epoch_s, const char *format, char *buf, si
     return n < 0 || (size_t)n >= size ? BSUP_ETOOBIG : 0;
 }
 
+static bool s_is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
 int bsup_wire_parse_timestamp(const char *text, double *out_epoch_s)
 {
     struct tm tm = {0};
@@ -51,7 +61,7 @@ int bsup_wire_parse_timestamp(const char *text, double *out_epoch_s)
         return BSUP_EPARSE;
     char *num_end;
     double v = strtod(text, &num_end);
-    if (*num_end == '\0' && num_end != text && text[4] != '-') {
+    if (*num_end == '\0' && num_end != text && (strnlen(text, 5) < 5 || text[4] != '-')) {
         *out_epoch_s = v;
         return 0;
     }
@@ -61,19 +71,28 @@ int bsup_wire_parse_timestamp(const char *text, double *out_epoch_s)
     double frac = 0;
     long offset_s = 0;
     if (end) {
-        if (*end == '.') {
-            char *fe;
-            frac = strtod(end, &fe);
-            end = fe;
+        if (*end == '.') { /* digits only: strtod alone would also take ".5e3" (500 s) */
+            size_t n = 0;
+            while (s_is_digit(end[1 + n]))
+                n++;
+            if (n == 0)
+                return BSUP_EPARSE;
+            char digits[32] = "0.";
+            memcpy(digits + 2, end + 1, n < sizeof(digits) - 3 ? n : sizeof(digits) - 3);
+            frac = strtod(digits, NULL);
+            end += 1 + n;
         }
         if (*end == 'Z' || *end == 'z') {
             end++;
         } else if (*end == '+' || *end == '-') {
-            int hh = 0, mm = 0;
-            if (sscanf(end + 1, "%2d:%2d", &hh, &mm) != 2)
+            /* Exactly "+hh:mm"; each test stops at the text's NUL. */
+            const char *o = end + 1;
+            if (!s_is_digit(o[0]) || !s_is_digit(o[1]) || o[2] != ':' || !s_is_digit(o[3]) ||
+                !s_is_digit(o[4]))
                 return BSUP_EPARSE;
+            long hh = (o[0] - '0') * 10 + (o[1] - '0'), mm = (o[3] - '0') * 10 + (o[4] - '0');
             offset_s = (hh * 3600L + mm * 60L) * (*end == '-' ? -1 : 1);
-            end += 6;
+            end = o + 5;
         }
     } else {
         end = strptime(text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
@@ -119,10 +138,13 @@ int bsup_wire_base64_encode(const void *data, size_t len, char **out)
 
 int bsup_wire_base64_decode(const char *text, unsigned char **out, size_t *out_len)
 {
-    size_t len = strlen(text);
+    size_t len = strlen(text), pad = 0;
     *out = NULL;
     *out_len = 0;
-    if (len % 4 || len > (size_t)1 << 30)
+    while (pad < len && text[len - 1 - pad] == '=')
+        pad++;
+    /* At most "==", and only at the end: EVP_DecodeBlock takes "====" for three bytes. */
+    if (len % 4 || len > (size_t)1 << 30 || pad > 2 || memchr(text, '=', len - pad))
         return BSUP_EPARSE;
     unsigned char *b = malloc(len / 4 * 3 + 1);
     if (!b)
@@ -132,8 +154,7 @@ int bsup_wire_base64_decode(const char *text, unsigned char **out, size_t *out_l
         free(b);
         return BSUP_EPARSE;
     }
-    for (size_t i = len; i > 0 && text[i - 1] == '='; i--)
-        n--; /* EVP_DecodeBlock counts padding as zero bytes */
+    n -= (int)pad; /* EVP_DecodeBlock counts padding as zero bytes */
     b[n] = '\0';
     *out = b;
     *out_len = (size_t)n;

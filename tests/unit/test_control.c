@@ -350,6 +350,45 @@ static void test_line_splitter(void **state)
         s_split_pieces(&s_split_cases[i], 64); /* all at once */
 }
 
+/* An error message cut inside a character, or holding bytes that are not UTF-8, still makes a
+ * reply: tests/fuzz/fuzz_control.c found that an unknown command of "s" and 40 "é" (cut at 64
+ * bytes by the message) got no reply at all, which the server takes for a deferred answer. */
+static void test_error_reply_is_always_utf8(void **state)
+{
+    (void)state;
+    char long_cmd[128] = "s", cut[128] = "unknown command \"s";
+    for (int i = 0; i < 40; i++)
+        strcat(long_cmd, "\xc3\xa9");
+    for (int i = 0; i < 31; i++)
+        strcat(cut, "\xc3\xa9");
+    strcat(cut, "?\"");
+    static const struct {
+        const char *arg;
+        const char *message;
+    } cases[] = {
+        {"a\xff"
+         "b",
+         "a?b"},
+        {"\xc0\xaf", "??"},           /* overlong "/" */
+        {"\xed\xa0\x80", "???"},      /* a UTF-16 surrogate */
+        {"\xf4\x90\x80\x80", "????"}, /* beyond U+10FFFF */
+        {"\xc3\xa9\xf0\x9f\x98\x80", "\xc3\xa9\xf0\x9f\x98\x80"},
+    };
+    json_t *reply = bsup_control_error("unknown_command", "unknown command \"%.64s\"", long_cmd);
+    assert_non_null(reply);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(reply, "error"), "message")), cut);
+    json_decref(reply);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        reply = bsup_control_error("bad_request", "%s", cases[i].arg);
+        assert_non_null(reply);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(reply, "error"), "message")),
+            cases[i].message);
+        json_decref(reply);
+    }
+}
+
 /* ---- over the socket ---- */
 
 static void test_one_line_one_reply(void **state)
@@ -1150,6 +1189,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_splitter),
         cmocka_unit_test(test_peer_in_group),
+        cmocka_unit_test(test_error_reply_is_always_utf8),
         cmocka_unit_test_setup_teardown(test_one_line_one_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_several_requests_in_one_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_split_across_writes, setup, teardown),

@@ -244,6 +244,88 @@ static void test_wire(void **state)
     assert_int_equal(bsup_wire_base64_decode("abc", &raw, &n), BSUP_EPARSE);
 }
 
+/* Timestamps shorter than the parser's look-ahead, found by tests/fuzz/fuzz_wire.c (and
+ * fuzz_aws_response.c through an RDS LatestRestorableTime): a bare number under five
+ * characters and a cut "+hh:mm" offset were read past their end. Each text is a heap copy of
+ * its exact length, so that ASan sees any such read. */
+static void test_wire_timestamp_stays_in_the_text(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int rc;
+        double t;
+    } cases[] = {
+        {"1", 0, 1},
+        {"12", 0, 12},
+        {"-1", 0, -1},
+        {"2015", 0, 2015},
+        {"2015-01-01T00:00:00+01:30", 0, 1420065000},
+        {"2015-01-01T00:00:00+1:1", BSUP_EPARSE, 0},
+        {"2015-01-01T00:00:00+01:3", BSUP_EPARSE, 0},
+        {"2015-01-01T00:00:00+01", BSUP_EPARSE, 0},
+        {"2015-01-01T00:00:00-", BSUP_EPARSE, 0},
+        {"2015-01-01T00:00:00+ 1:30", BSUP_EPARSE, 0},
+        /* A fraction is digits: strtod read ".5e3" as 500 seconds. */
+        {"2015-01-01T00:00:00.5e3Z", BSUP_EPARSE, 0},
+        {"2015-01-01T00:00:00.Z", BSUP_EPARSE, 0},
+        {"2015-01-01T00:00:00.25Z", 0, 1420070400.25},
+        {"2015-01-01T00:00:00.", BSUP_EPARSE, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *text = strdup(cases[i].text);
+        double t = -42;
+        assert_non_null(text);
+        int rc = bsup_wire_parse_timestamp(text, &t);
+        if (rc != cases[i].rc || (rc == 0 && t != cases[i].t))
+            fail_msg("%s: rc %d t %f", cases[i].text, rc, t);
+        free(text);
+    }
+}
+
+/* A fraction that rounds to a whole microsecond million carries into the seconds: it printed
+ * ".1000000", 0.9 s off (tests/fuzz/fuzz_wire.c: -6E-33 became 23:59:59.1). */
+static void test_wire_timestamp_rounds_up(void **state)
+{
+    (void)state;
+    char buf[64];
+    assert_int_equal(bsup_wire_format_timestamp(1422172799.9999996, NULL, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "2015-01-25T08:00:00Z");
+    assert_int_equal(bsup_wire_format_timestamp(-6e-33, NULL, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "1970-01-01T00:00:00Z");
+    assert_int_equal(bsup_wire_format_timestamp(1422172799.9999994, NULL, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "2015-01-25T07:59:59.999999Z");
+    assert_int_equal(bsup_wire_format_timestamp(1422172799.9999996, "rfc822", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "Sun, 25 Jan 2015 08:00:00 GMT");
+}
+
+/* Base64 padding only at the end and at most "==": "====" decoded to -1 bytes and wrote one
+ * byte before the buffer (tests/fuzz/fuzz_wire.c). */
+static void test_wire_base64_padding(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int rc;
+        size_t len;
+    } cases[] = {
+        {"====", BSUP_EPARSE, 0}, {"A===", BSUP_EPARSE, 0},
+        {"=AAA", BSUP_EPARSE, 0}, {"AA=A", BSUP_EPARSE, 0},
+        {"QQ==", 0, 1},           {"QUI=", 0, 2},
+        {"QUJD", 0, 3},           {"", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsigned char *raw = NULL;
+        size_t n = 42;
+        int rc = bsup_wire_base64_decode(cases[i].text, &raw, &n);
+        if (rc != cases[i].rc || (rc == 0 && n != cases[i].len))
+            fail_msg("%s: rc %d, %zu bytes", cases[i].text, rc, n);
+        if (rc == 0)
+            assert_memory_equal(raw, "ABC", n);
+        free(raw);
+    }
+}
+
 /* Hard limits and hostile input. */
 static void test_limits(void **state)
 {
@@ -335,6 +417,9 @@ int main(void)
         cmocka_unit_test(test_json_request),
         cmocka_unit_test(test_service_table),
         cmocka_unit_test(test_wire),
+        cmocka_unit_test(test_wire_timestamp_stays_in_the_text),
+        cmocka_unit_test(test_wire_timestamp_rounds_up),
+        cmocka_unit_test(test_wire_base64_padding),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_error_variants),
     };

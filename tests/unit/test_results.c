@@ -414,6 +414,33 @@ static void test_typed_wrong_type(void **state)
     json_decref(page);
 }
 
+/* A time beyond int64_t (or not a number at all) is refused, not converted: the conversion
+ * was undefined (clang's UBSan, tests/fuzz/fuzz_aws_response.c: an RDS LatestRestorableTime
+ * of 1e300). */
+static void test_typed_time_out_of_range(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"1e300", "-1e300", "nan", "inf", "9.3e18"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *page = json_pack("{s:[{s:s, s:s}]}", "DBInstances", "DBInstanceIdentifier", "db",
+                                 "LatestRestorableTime", bad[i]);
+        struct bsup_rds_instance_page p;
+        if (bsup_rds_instance_page_parse(page, &p) != BSUP_EPROTO)
+            fail_msg("LatestRestorableTime %s was accepted", bad[i]);
+        assert_null(p.instances);
+        json_decref(page);
+    }
+    json_t *page = json_pack("{s:[{s:f}]}", "DBInstances", "LatestRestorableTime", 1e300);
+    struct bsup_rds_instance_page p;
+    assert_int_equal(bsup_rds_instance_page_parse(page, &p), BSUP_EPROTO);
+    json_decref(page);
+    page = json_pack("{s:[{s:s}]}", "DBInstances", "LatestRestorableTime", "1422172800.9");
+    assert_int_equal(bsup_rds_instance_page_parse(page, &p), 0);
+    assert_int_equal(p.instances[0].latest_restorable_time, 1422172800);
+    bsup_rds_instance_page_cleanup(&p);
+    json_decref(page);
+}
+
 /* Every typed field path exists in the operation's output shape (the model decides). */
 static void test_typed_paths_in_model(void **state)
 {
@@ -503,10 +530,15 @@ static void test_typed_paths_in_model(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_captured_responses),    cmocka_unit_test(test_typed_autoscaling),
-        cmocka_unit_test(test_typed_elbv2),           cmocka_unit_test(test_typed_elbv2_posture),
-        cmocka_unit_test(test_typed_rds_elasticache), cmocka_unit_test(test_typed_others),
-        cmocka_unit_test(test_typed_wrong_type),      cmocka_unit_test(test_typed_paths_in_model),
+        cmocka_unit_test(test_captured_responses),
+        cmocka_unit_test(test_typed_autoscaling),
+        cmocka_unit_test(test_typed_elbv2),
+        cmocka_unit_test(test_typed_elbv2_posture),
+        cmocka_unit_test(test_typed_rds_elasticache),
+        cmocka_unit_test(test_typed_others),
+        cmocka_unit_test(test_typed_wrong_type),
+        cmocka_unit_test(test_typed_paths_in_model),
+        cmocka_unit_test(test_typed_time_out_of_range),
     };
     return cmocka_run_group_tests_name("results", tests, NULL, NULL);
 }
