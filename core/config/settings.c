@@ -80,8 +80,7 @@ int bsup_settings_load(struct bsup_settings *s, const char *path, bool optional,
             bsup_diag_set(diag, rc, "%s: %s", path, strerror(errno));
         goto out;
     }
-    rc = bsup_config_read_file(dfd, slash ? slash + 1 : path, false, &data, &len, why,
-                               sizeof(why));
+    rc = bsup_config_read_file(dfd, slash ? slash + 1 : path, false, &data, &len, why, sizeof(why));
     close(dfd);
     if (rc) {
         if (optional && rc == BSUP_ENOTFOUND)
