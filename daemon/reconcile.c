@@ -108,7 +108,9 @@ struct bsup_reconcile_engine {
     size_t n_domains;
     struct bsup_domain_cache *caches; /* per domain */
     size_t *first_phase;              /* per domain: after the domain it reads */
-    struct bsup_pace **pace;          /* per domain, per step: a paced step's allowance */
+    /* Per domain, per step: a paced step's allowance; at [n_steps], an owned domain's changes
+     * (struct bsup_domain's owned_pace_action). */
+    struct bsup_pace **pace;
     struct bsup_rails_config rails;
     struct s_service **services;
     size_t n_services;
@@ -589,6 +591,25 @@ static int s_forget_converged(struct bsup_reconcile_engine *e, struct s_member *
     return rc;
 }
 
+/* A change of an owned domain goes if its family's configured rate has one left in this
+ * interval's worth; else it is held until a later cycle. */
+static void s_owned_pace(struct bsup_reconcile_engine *e, struct bsup_action *a)
+{
+    const struct bsup_domain *dom = e->domains[a->domain];
+    const struct bsup_bucket *bk =
+        &e->aws->buckets[bsup_api_family_of(dom->mutate_service, dom->owned_pace_action)];
+    double per_s = bk->base_rate_per_s, cap = per_s * (double)e->settings->interval_s;
+    struct bsup_pace *pace = &e->pace[a->domain][dom->n_steps];
+    if (bsup_pace_allowance(pace, per_s, cap < 1 ? 1 : cap, uv_now(e->loop)) == 0) {
+        bsup_action_hold(a, BSUP_HOLD_PACED,
+                         "paced: bsupd's own %s calls go at most %.3g per second "
+                         "(rate_limits); this one waits for a later cycle",
+                         dom->owned_pace_action, per_s);
+        return;
+    }
+    bsup_pace_spend(pace, 1);
+}
+
 /* Enforce mode: reads the memory of every resource the plan would change, counts the
  * corrections that did not hold (fight detection), then gates each change. Any store failure
  * holds the whole service back: nothing is sent for it. */
@@ -620,9 +641,18 @@ static int s_rails(struct s_batch *b, struct s_member *m, struct bsup_diag *diag
         rc = bsup_store_memory_put(e->store, s->name, a->resource, &mem[i], diag);
     }
     int budget_service = e->rails.max_mutations_per_service;
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        bsup_rails_gate(&e->rails, &mem[i], &s->plan.actions[i], s_now_s(), &b->budget_cycle,
-                        &budget_service);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct bsup_action *a = &s->plan.actions[i];
+        const struct bsup_domain *dom = e->domains[a->domain];
+        if (!dom->owned_pace_action) {
+            bsup_rails_gate(&e->rails, &mem[i], a, s_now_s(), &b->budget_cycle, &budget_service);
+            continue;
+        }
+        int no_cap = 1, no_cap_service = 1; /* bsupd's own resources: paced, not capped */
+        bsup_rails_gate(&e->rails, &mem[i], a, s_now_s(), &no_cap, &no_cap_service);
+        if (bsup_action_kind_mutating(a->kind) && a->hold == BSUP_HOLD_NONE)
+            s_owned_pace(e, a);
+    }
     free(mem);
     return rc;
 }
@@ -1028,6 +1058,7 @@ static struct s_batch *s_batch_new(struct bsup_reconcile_engine *e, struct s_ser
                                                    .obs = calloc(1, e->domains[d]->obs_size),
                                                    .prev = v[i]->obs[d],
                                                    .now_s = s_now_s(),
+                                                   .settings = e->settings,
                                                    .cache = &e->caches[d],
                                                    .engine = m};
             m->dm[d].peers = m->fresh;
@@ -1131,8 +1162,7 @@ int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_recon
     e->pace = calloc(e->n_domains ? e->n_domains : 1, sizeof(*e->pace));
     bool ok = e->caches && e->first_phase && e->pace;
     for (size_t d = 0; ok && d < e->n_domains; d++)
-        ok = (e->pace[d] = calloc(e->domains[d]->n_steps ? e->domains[d]->n_steps : 1,
-                                  sizeof(*e->pace[d]))) != NULL;
+        ok = (e->pace[d] = calloc(e->domains[d]->n_steps + 1, sizeof(*e->pace[d]))) != NULL;
     if (!ok) {
         free(e->caches);
         free(e->first_phase);
@@ -1140,24 +1170,26 @@ int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_recon
         free(e);
         return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
     }
-    /* A domain that reads another's observation starts after that one's steps. */
+    /* A domain that reads others' observations starts after all of their steps. */
     for (size_t d = 0; d < e->n_domains; d++) {
-        const char *after = e->domains[d]->after;
-        bool found = !after;
-        for (size_t k = 0; after && k < d; k++) {
-            if (strcmp(e->domains[k]->name, after) == 0) {
-                e->first_phase[d] = e->first_phase[k] + e->domains[k]->n_steps;
-                found = true;
+        const char *const *after = e->domains[d]->after;
+        for (size_t a = 0; after && after[a]; a++) {
+            size_t k = 0;
+            while (k < d && strcmp(e->domains[k]->name, after[a]) != 0)
+                k++;
+            if (k == d) {
+                int rc =
+                    bsup_diag_set(diag, BSUP_EINVAL, "domain %s reads %s, which is not before it",
+                                  e->domains[d]->name, after[a]);
+                free(e->caches);
+                free(e->first_phase);
+                s_pace_free(e);
+                free(e);
+                return rc;
             }
-        }
-        if (!found) {
-            int rc = bsup_diag_set(diag, BSUP_EINVAL, "domain %s reads %s, which is not before it",
-                                   e->domains[d]->name, after);
-            free(e->caches);
-            free(e->first_phase);
-            s_pace_free(e);
-            free(e);
-            return rc;
+            size_t end = e->first_phase[k] + e->domains[k]->n_steps;
+            if (end > e->first_phase[d])
+                e->first_phase[d] = end;
         }
     }
     /* What the domains learnt in earlier runs; without it they only ask AWS again. */

@@ -55,6 +55,8 @@ OPERATIONS = [
     ("cloudwatch", "PutMetricData", "cloudwatch_put_metric_data"),
     ("cloudwatch", "PutMetricAlarm", "cloudwatch_put_metric_alarm"),
     ("cloudwatch", "DescribeAlarms", "cloudwatch_describe_alarms"),
+    ("cloudwatch", "DeleteAlarms", "cloudwatch_put_metric_alarm"),
+    ("cloudwatch", "ListTagsForResource", "cloudwatch_describe_alarms"),
     ("sns", "Publish", "sns"),
     ("sts", "GetCallerIdentity", "other"),
     ("ec2", "DescribeLaunchTemplates", "ec2_describe"),

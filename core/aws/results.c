@@ -270,9 +270,16 @@ static const struct bsup_aws_field s_ecsnap_page_fields[] = {
 
 /* ---- monitoring, sns, sts ---- */
 
+static const struct bsup_aws_field s_dimension_fields[] = {
+    S_FIELD(bsup_cw_dimension, "Name", STRING, name),
+    S_FIELD(bsup_cw_dimension, "Value", STRING, value),
+};
+static const struct bsup_aws_record s_dimension = S_REC(bsup_cw_dimension, s_dimension_fields);
+
 static const struct bsup_aws_field s_alarm_fields[] = {
     S_FIELD(bsup_cw_alarm, "AlarmName", STRING, name),
     S_FIELD(bsup_cw_alarm, "AlarmArn", STRING, arn),
+    S_FIELD(bsup_cw_alarm, "AlarmDescription", STRING, description),
     S_FIELD(bsup_cw_alarm, "StateValue", STRING, state),
     S_FIELD(bsup_cw_alarm, "StateReason", STRING, state_reason),
     S_FIELD(bsup_cw_alarm, "Namespace", STRING, namespace_),
@@ -284,6 +291,9 @@ static const struct bsup_aws_field s_alarm_fields[] = {
     S_FIELD(bsup_cw_alarm, "EvaluationPeriods", INT, evaluation_periods),
     S_FIELD(bsup_cw_alarm, "ActionsEnabled", BOOL, actions_enabled),
     S_MANY(bsup_cw_alarm, "AlarmActions", STRINGS, alarm_actions, n_alarm_actions, NULL),
+    S_MANY(bsup_cw_alarm, "OKActions", STRINGS, ok_actions, n_ok_actions, NULL),
+    S_FIELD(bsup_cw_alarm, "TreatMissingData", STRING, treat_missing_data),
+    S_MANY(bsup_cw_alarm, "Dimensions", LIST, dimensions, n_dimensions, &s_dimension),
 };
 static const struct bsup_aws_record s_alarm = S_REC(bsup_cw_alarm, s_alarm_fields);
 
@@ -291,6 +301,11 @@ static const struct bsup_aws_field s_alarm_page_fields[] = {
     S_MANY(bsup_cw_alarm_page, "MetricAlarms", LIST, alarms, n_alarms, &s_alarm),
     S_FIELD(bsup_cw_alarm_page, "NextToken", STRING, next_token),
     S_RID(bsup_cw_alarm_page),
+};
+
+static const struct bsup_aws_field s_cw_tags_fields[] = {
+    S_MANY(bsup_cw_tags, "Tags", LIST, tags, n_tags, &s_tag),
+    S_RID(bsup_cw_tags),
 };
 
 static const struct bsup_aws_field s_publish_fields[] = {
@@ -393,6 +408,7 @@ static const struct bsup_aws_field s_ssm_page_fields[] = {
 #define S_FIELDS_bsup_ec_replication_group_page s_rg_page_fields
 #define S_FIELDS_bsup_ec_snapshot_page s_ecsnap_page_fields
 #define S_FIELDS_bsup_cw_alarm_page s_alarm_page_fields
+#define S_FIELDS_bsup_cw_tags s_cw_tags_fields
 #define S_FIELDS_bsup_sns_publish_result s_publish_fields
 #define S_FIELDS_bsup_sts_identity s_identity_fields
 #define S_FIELDS_bsup_ec2_launch_template_page s_lt_page_fields
@@ -424,6 +440,7 @@ const struct bsup_aws_result_entry bsup_aws_results[] = {
     {"autoscaling", "SetInstanceHealth", &bsup_aws_ack_record},
     {"cloudwatch", "PutMetricData", &bsup_aws_ack_record},
     {"cloudwatch", "PutMetricAlarm", &bsup_aws_ack_record},
+    {"cloudwatch", "DeleteAlarms", &bsup_aws_ack_record},
     {"rds", "RestoreDBInstanceFromDBSnapshot", &bsup_rds_modify_result_record},
     {"rds", "DeleteDBInstance", &bsup_rds_modify_result_record},
 };

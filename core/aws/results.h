@@ -203,7 +203,7 @@ struct bsup_elb_ssl_policy_page {
 
 /* ---- rds ---- */
 
-/* A resource tag (RDS TagList). */
+/* A resource tag (RDS TagList, CloudWatch ListTagsForResource). */
 struct bsup_aws_tag {
     char *key;
     char *value;
@@ -300,9 +300,15 @@ struct bsup_ec_snapshot_page {
 
 /* ---- monitoring, sns, sts ---- */
 
+struct bsup_cw_dimension {
+    char *name;
+    char *value;
+};
+
 struct bsup_cw_alarm {
     char *name;
     char *arn;
+    char *description;
     char *state; /* "OK", "ALARM", "INSUFFICIENT_DATA" */
     char *state_reason;
     char *namespace_;
@@ -315,12 +321,24 @@ struct bsup_cw_alarm {
     bool actions_enabled;
     char **alarm_actions;
     size_t n_alarm_actions;
+    char **ok_actions;
+    size_t n_ok_actions;
+    char *treat_missing_data; /* "missing", "notBreaching", ...; NULL: AWS's default */
+    struct bsup_cw_dimension *dimensions;
+    size_t n_dimensions;
 };
 
 struct bsup_cw_alarm_page {
     struct bsup_cw_alarm *alarms;
     size_t n_alarms;
     char *next_token;
+    char *request_id;
+};
+
+/* CloudWatch ListTagsForResource. */
+struct bsup_cw_tags {
+    struct bsup_aws_tag *tags;
+    size_t n_tags;
     char *request_id;
 };
 
@@ -425,6 +443,7 @@ struct bsup_ssm_parameter_page {
     XX(bsup_ec_replication_group_page, "elasticache", "DescribeReplicationGroups")                 \
     XX(bsup_ec_snapshot_page, "elasticache", "DescribeSnapshots")                                  \
     XX(bsup_cw_alarm_page, "cloudwatch", "DescribeAlarms")                                         \
+    XX(bsup_cw_tags, "cloudwatch", "ListTagsForResource")                                          \
     XX(bsup_sns_publish_result, "sns", "Publish")                                                  \
     XX(bsup_sts_identity, "sts", "GetCallerIdentity")                                              \
     XX(bsup_ec2_launch_template_page, "ec2", "DescribeLaunchTemplates")                            \
@@ -443,8 +462,8 @@ BSUP_AWS_RESULTS_MAP(BSUP_AWS_RESULT_DECL)
 
 /* The table of typed results: which record reads which operation's parse. ModifyTargetGroup
  * reads into bsup_elb_target_group_page; UpdateAutoScalingGroup, SetInstanceHealth,
- * PutMetricData and PutMetricAlarm into bsup_aws_ack; RestoreDBInstanceFromDBSnapshot and
- * DeleteDBInstance into bsup_rds_modify_result. */
+ * PutMetricData, PutMetricAlarm and DeleteAlarms into bsup_aws_ack; RestoreDBInstanceFromDBSnapshot
+ * and DeleteDBInstance into bsup_rds_modify_result. */
 struct bsup_aws_result_entry {
     const char *service; /* our name (services.h); NULL: any operation (bsup_aws_ack) */
     const char *action;

@@ -144,6 +144,8 @@ struct bsup_metrics_settings {
     int64_t interval_s;       /* the publisher's period */
     int64_t outbox_max_age_s; /* datums older than this are dropped (counted) */
     int64_t outbox_max_rows;  /* and the oldest beyond this many */
+    bool alarms;              /* bsupd keeps its alarms per service (core/reconcile/alarms.h) */
+    int64_t error_periods;    /* the errors alarm: periods with reconcile errors in a row */
 };
 
 /* SNS alerts (docs/metrics.md). */

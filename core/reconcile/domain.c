@@ -1,5 +1,6 @@
 #include "core/reconcile/domain.h"
 
+#include "core/reconcile/alarms.h"
 #include "core/reconcile/backup.h"
 #include "core/reconcile/health.h"
 #include "core/reconcile/scaling.h"
@@ -9,7 +10,8 @@
 #include <string.h>
 
 const struct bsup_domain *const bsup_domains[] = {&bsup_scaling_domain, &bsup_health_domain,
-                                                  &bsup_replace_domain, &bsup_backup_domain};
+                                                  &bsup_replace_domain, &bsup_backup_domain,
+                                                  &bsup_alarms_domain};
 const size_t bsup_n_domains = sizeof(bsup_domains) / sizeof(bsup_domains[0]);
 
 void bsup_domain_member_fail(struct bsup_domain_member *m, const char *fmt, ...)
@@ -19,6 +21,14 @@ void bsup_domain_member_fail(struct bsup_domain_member *m, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(m->error, sizeof(m->error), fmt, ap);
     va_end(ap);
+}
+
+const void *bsup_domain_peer(const struct bsup_domain_member *m, const struct bsup_domain *d)
+{
+    for (size_t i = 0; m->peers && i < bsup_n_domains; i++)
+        if (bsup_domains[i] == d)
+            return m->peers[i];
+    return NULL;
 }
 
 bool bsup_domain_obs_found(const struct bsup_domain *d, const void *obs)

@@ -33,7 +33,8 @@ struct bsup_domain_member {
      * domain that names another in `after` may read its results here. */
     void *const *peers;
     struct bsup_domain_cache *cache; /* what the domain learnt once and keeps (saved) */
-    void *engine;                    /* the engine's own; domains leave it alone */
+    const struct bsup_settings *settings; /* the daemon's (metrics namespace, default topic) */
+    void *engine;                         /* the engine's own; domains leave it alone */
     bool failed;
     char error[512];
 };
@@ -99,9 +100,9 @@ struct bsup_domain {
     size_t n_fields;
     const struct bsup_observe_step *steps;
     size_t n_steps;
-    /* The domain whose observation this one reads (through peers): its steps start once that
-     * domain's have all run. NULL: from the first phase. */
-    const char *after;
+    /* The domains whose observations this one reads (through peers), NULL-terminated: its
+     * steps start once theirs have all run. NULL: from the first phase. */
+    const char *const *after;
     /* Appends the domain's actions for one observed service. 0 or BSUP_ENOMEM. */
     int (*plan)(const struct bsup_service *desired, const void *obs, struct bsup_plan *plan);
     /* The exact request for a mutating action: out_action gets the AWS action name (static),
@@ -111,12 +112,21 @@ struct bsup_domain {
     const char *mutate_service; /* AWS service of the mutating actions: "autoscaling" */
     /* AWS accepted action: the observation shows its target until the next cycle. */
     void (*applied)(void *obs, const struct bsup_action *a);
+    /* NULL, or the domain keeps bsupd's own resources (its alarms), not the service's: the
+     * change caps per cycle and per service do not apply to its actions. They are paced
+     * instead by the configured rate of this operation's API family (at most one interval's
+     * worth per interval, across batches; the rest is held as "paced" until the next cycle).
+     * The mode, the cooldown and fight detection apply as to any change. */
+    const char *owned_pace_action;
 };
 
 /* The domains bsupd reconciles, in the order their actions are planned. */
 extern const struct bsup_domain *const bsup_domains[];
 extern const size_t bsup_n_domains;
 
+/* The fresh observation of domain d of m's service (one of bsup_domains, which lists the
+ * domains as the engine runs them: peers are in that order), or NULL. */
+const void *bsup_domain_peer(const struct bsup_domain_member *m, const struct bsup_domain *d);
 /* An observation as JSON: {"found": false}, or every field of the domain. NULL on ENOMEM. */
 json_t *bsup_domain_obs_json(const struct bsup_domain *d, const void *obs);
 /* Whether the observation says the resource exists. */

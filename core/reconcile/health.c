@@ -39,16 +39,6 @@ static const char *s_protocol_name(int protocol)
     return protocol == BSUP_HEALTH_HTTPS ? "HTTPS" : "HTTP";
 }
 
-/* The observation of another domain of the same service, by its table entry: peers are
- * listed as bsup_domains lists the domains (the engine runs that table). */
-static const void *s_peer(const struct bsup_domain_member *m, const struct bsup_domain *d)
-{
-    for (size_t i = 0; m->peers && i < bsup_n_domains; i++)
-        if (bsup_domains[i] == d)
-            return m->peers[i];
-    return NULL;
-}
-
 /* ---- history of the replacement ---- */
 
 void bsup_health_history_parse(const char *text, struct bsup_health_history *out)
@@ -559,7 +549,7 @@ static bool s_looks_wrong(const struct bsup_domain_member *m, const struct bsup_
 {
     struct bsup_action probe = {.kind = BSUP_ACTION_UPDATE};
     s_settings_drift(m->desired, o, &probe);
-    const struct bsup_asg_observed *g = s_peer(m, &bsup_scaling_domain);
+    const struct bsup_asg_observed *g = bsup_domain_peer(m, &bsup_scaling_domain);
     return probe.n_changes || o->counts[BSUP_TARGET_HEALTHY] != o->targets ||
            o->counts[BSUP_TARGET_HEALTHY] < m->desired->health_check.min_healthy ||
            (g && g->found &&
@@ -1131,7 +1121,7 @@ const struct bsup_domain bsup_health_domain = {
     .n_fields = sizeof(s_fields) / sizeof(s_fields[0]),
     .steps = s_steps,
     .n_steps = sizeof(s_steps) / sizeof(s_steps[0]),
-    .after = "scaling",
+    .after = (const char *const[]){"scaling", NULL},
     .plan = s_plan,
     .request = s_request,
     .mutate_service = "elbv2",
@@ -1146,8 +1136,8 @@ static int s_replace_prepare(const struct bsup_domain_member *m, char key[BSUP_D
 {
     (void)key;
     struct bsup_replace_observed *o = m->obs;
-    const struct bsup_health_observed *h = s_peer(m, &bsup_health_domain);
-    const struct bsup_asg_observed *g = s_peer(m, &bsup_scaling_domain);
+    const struct bsup_health_observed *h = bsup_domain_peer(m, &bsup_health_domain);
+    const struct bsup_asg_observed *g = bsup_domain_peer(m, &bsup_scaling_domain);
     if (!h || !g || !h->found || !g->found)
         return 0; /* nothing to go on: the memory stays as it was */
     o->found = true;
@@ -1258,7 +1248,7 @@ const struct bsup_domain bsup_replace_domain = {
     .n_fields = sizeof(s_replace_fields) / sizeof(s_replace_fields[0]),
     .steps = s_replace_steps,
     .n_steps = sizeof(s_replace_steps) / sizeof(s_replace_steps[0]),
-    .after = "health",
+    .after = (const char *const[]){"health", NULL},
     .plan = s_replace_plan_fn,
     .request = s_replace_request,
     .mutate_service = "autoscaling",

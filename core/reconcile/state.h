@@ -42,7 +42,8 @@ enum bsup_state {
     X(COOLDOWN, "cooldown")                                                                        \
     X(UNKNOWN_OUTCOME, "unknown-outcome")                                                          \
     X(CAP_SERVICE, "cap-service")                                                                  \
-    X(CAP_CYCLE, "cap-cycle")
+    X(CAP_CYCLE, "cap-cycle")                                                                      \
+    X(PACED, "paced")
 
 enum bsup_hold {
 #define X(e, name) BSUP_HOLD_##e,

@@ -241,7 +241,7 @@ static const struct bsup_domain s_echo_domain = {
     .found_offset = offsetof(struct s_echo_obs, found),
     .steps = s_echo_steps,
     .n_steps = 1,
-    .after = "tgpath",
+    .after = (const char *const[]){"tgpath", NULL},
     .plan = s_echo_plan,
 };
 
