@@ -517,12 +517,27 @@ static int s_show_status(json_t *reply)
     return json_is_true(json_object_get(reply, "attention")) ? S_EXIT_ATTENTION : S_EXIT_OK;
 }
 
+/* The actions of a plan row that are the service's (not bsupd's own alarms). */
+static size_t s_service_actions(json_t *row)
+{
+    size_t a, n = 0;
+    json_t *act;
+    json_array_foreach(json_object_get(row, "actions"), a, act)
+    {
+        n += !json_is_true(json_object_get(act, "owned"));
+    }
+    return n;
+}
+
 static bool s_plan_has_actions(json_t *reply)
 {
     size_t i;
     json_t *row;
-    json_array_foreach(json_object_get(reply, "services"), i,
-                       row) if (json_array_size(json_object_get(row, "actions"))) return true;
+    json_array_foreach(json_object_get(reply, "services"), i, row)
+    {
+        if (s_service_actions(row))
+            return true;
+    }
     return false;
 }
 
@@ -544,12 +559,15 @@ static int s_show_plan(json_t *reply)
             printf("never observed; 'bsupctl reconcile %s' observes it now\n", service);
             continue;
         }
-        if (json_array_size(actions) == 0) {
+        size_t own = json_array_size(actions) - s_service_actions(row);
+        if (json_array_size(actions) == own) {
             printf("in sync\n");
-            continue;
+            if (own == 0)
+                continue;
+        } else {
+            printf("%s%s%s\n", S_YELLOW, s_str(row, "state"), S_RESET);
+            rc = S_EXIT_ATTENTION;
         }
-        printf("%s%s%s\n", S_YELLOW, s_str(row, "state"), S_RESET);
-        rc = S_EXIT_ATTENTION;
         size_t a;
         json_t *act;
         json_array_foreach(actions, a, act)
@@ -557,7 +575,8 @@ static int s_show_plan(json_t *reply)
             const char *kind = s_str(act, "action");
             int k = bsup_action_kind_from_name(kind);
             printf("  %-7s %s%s\n", kind, s_str(act, "resource"),
-                   k == BSUP_ACTION_REPORT || k == BSUP_ACTION_FINDING
+                   json_is_true(json_object_get(act, "owned")) ? "  (bsupd's own alarm)"
+                   : k == BSUP_ACTION_REPORT || k == BSUP_ACTION_FINDING
                        ? "  (reported, never changed by bsupd)"
                    : k == BSUP_ACTION_MISSING  ? "  (missing)"
                    : k == BSUP_ACTION_DEGRADED ? "  (degraded)"

@@ -269,6 +269,8 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
     bsup_store_prune(d->store, s_now_s() - S_EVENT_MAX_AGE_S, S_MAX_ROWS, NULL);
     if (d->rec && bsup_reconcile_sync(d->rec, &diag))
         bsup_log_err("reconcile engine: %s", diag.message);
+    else if (d->sweep)
+        bsup_sweep_soon(d->sweep); /* alarms of services that left, once they are known */
     if (out_result)
         *out_result = json_incref(load);
     goto out;
@@ -393,35 +395,51 @@ static void s_close_aws(struct bsup_daemon *d)
         bsup_http_engine_close(&d->http, on_http_closed, d);
 }
 
+static void s_work_closed(struct bsup_daemon *d)
+{
+    if (!d->rec && !d->pub && !d->sweep)
+        s_close_aws(d);
+}
+
 static void on_rec_closed(void *user)
 {
     struct bsup_daemon *d = user;
     d->rec = NULL;
-    if (!d->pub)
-        s_close_aws(d);
+    s_work_closed(d);
 }
 
 static void on_pub_closed(void *user)
 {
     struct bsup_daemon *d = user;
     d->pub = NULL;
-    if (!d->rec)
-        s_close_aws(d);
+    s_work_closed(d);
 }
 
-/* Stops the reconcile engine and the publisher (calls in flight may finish until the
- * deadline), then AWS. */
+static void on_sweep_closed(void *user)
+{
+    struct bsup_daemon *d = user;
+    d->sweep = NULL;
+    s_work_closed(d);
+}
+
+/* Stops the reconcile engine, the publisher and the alarm sweep (calls in flight may finish
+ * until the deadline), then AWS. */
 static void s_close_work(struct bsup_daemon *d)
 {
     if (d->pub && !d->pub_closing) {
         d->pub_closing = true;
         bsup_publisher_close(d->pub, on_pub_closed, d);
     }
+    if (d->sweep && !d->sweep_closing) {
+        d->sweep_closing = true;
+        bsup_sweep_close(d->sweep, on_sweep_closed, d);
+    }
     if (d->rec && !d->rec_closing) {
         d->rec_closing = true;
         bsup_reconcile_close(d->rec, on_rec_closed, d);
-    } else if (!d->rec && !d->pub)
-        s_close_aws(d);
+    } else {
+        s_work_closed(d);
+    }
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -578,7 +596,16 @@ static int s_start_work(struct bsup_daemon *d, struct bsup_diag *diag)
                                         .settings = d->settings,
                                         .lookup = s_lookup,
                                         .ctx = d};
-    return bsup_publisher_new(&po, &d->pub, diag);
+    struct bsup_sweep_options so = {.loop = &d->loop,
+                                    .store = d->store,
+                                    .aws = &d->aws,
+                                    .settings = d->settings,
+                                    .paused = &d->paused,
+                                    .dry_run = d->opts->dry_run,
+                                    .lookup = s_lookup,
+                                    .ctx = d};
+    rc = bsup_publisher_new(&po, &d->pub, diag);
+    return rc ? rc : bsup_sweep_new(&so, &d->sweep, diag);
 }
 
 int bsup_daemon_main(const struct bsup_options *opts)

@@ -14,6 +14,7 @@
 #include "daemon/daemon.h"
 #include "daemon/http/engine.h"
 #include "daemon/publisher.h"
+#include "daemon/sweep.h"
 #include "daemon/reconcile.h"
 #include "store/store.h"
 
@@ -40,7 +41,8 @@ struct bsup_daemon {
     struct bsup_aws_client aws;
     struct bsup_reconcile_engine *rec; /* NULL once closed */
     struct bsup_publisher *pub;        /* NULL once closed */
-    bool http_up, aws_up, rec_closing, pub_closing;
+    struct bsup_sweep *sweep;          /* NULL once closed */
+    bool http_up, aws_up, rec_closing, pub_closing, sweep_closing;
     bool once_done;
     bool once_attention;
 

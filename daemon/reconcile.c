@@ -514,7 +514,7 @@ static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result 
         } else {
             s_store_failed(e, b, &diag);
         }
-        m->applied_ok = true;
+        m->applied_ok |= !a->owned; /* bsupd's own alarms do not make the service corrected */
         m->applied++;
         /* AWS accepted these values: status shows them rather than the pre-change reading. */
         e->domains[r->domain]->applied(m->dm[r->domain].obs, a);
@@ -559,8 +559,10 @@ static int s_plan(struct bsup_reconcile_engine *e, struct s_member *m)
         size_t first = s->plan.n_actions;
         if (e->domains[d]->plan(&s->desired, m->dm[d].obs, &s->plan))
             return BSUP_ENOMEM;
-        for (size_t i = first; i < s->plan.n_actions; i++)
+        for (size_t i = first; i < s->plan.n_actions; i++) {
             s->plan.actions[i].domain = (unsigned)d;
+            s->plan.actions[i].owned = e->domains[d]->owned_pace_action != NULL;
+        }
     }
     return 0;
 }
@@ -778,7 +780,7 @@ static void s_measure(struct bsup_reconcile_engine *e, const struct s_batch *b,
         size_t drift = 0;
         for (size_t i = 0; i < s->plan.n_actions; i++) {
             const struct bsup_action *a = &s->plan.actions[i];
-            if (a->kind == BSUP_ACTION_UPDATE || a->kind == BSUP_ACTION_REPORT)
+            if ((a->kind == BSUP_ACTION_UPDATE || a->kind == BSUP_ACTION_REPORT) && !a->owned)
                 drift += a->n_changes;
         }
         s_datum(e, s, BSUP_METRIC_DRIFT_COUNT, (double)drift, now_ms);
@@ -817,7 +819,7 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
             const struct bsup_action *a = &s->plan.actions[i];
             if (a->kind == BSUP_ACTION_MISSING && !missing)
                 missing = a;
-            for (size_t j = 0; j < a->n_changes; j++) {
+            for (size_t j = 0; !a->owned && j < a->n_changes; j++) {
                 size_t used = strlen(what);
                 snprintf(what + used, sizeof(what) - used, "%s%s %s (want %s)", used ? ", " : "",
                          a->changes[j].field, a->changes[j].observed, a->changes[j].desired);

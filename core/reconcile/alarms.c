@@ -206,7 +206,6 @@ static int s_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KE
         return 0; /* not kept: found stays false, nothing is planned */
     const void *health = bsup_domain_peer(m, &bsup_health_domain);
     const void *backup = bsup_domain_peer(m, &bsup_backup_domain);
-    o->found = true;
     bsup_alarms_want(m->desired, st, health && bsup_domain_obs_found(&bsup_health_domain, health),
                      backup && bsup_domain_obs_found(&bsup_backup_domain, backup), o->want);
     o->wanted = 0;
@@ -302,8 +301,11 @@ static int s_parse(const json_t *pages, struct bsup_domain_member *const *m, siz
         }
         bsup_cw_alarm_page_cleanup(&pg);
     }
-    for (size_t i = 0; i < n; i++)
-        s_tally(m[i]->obs);
+    for (size_t i = 0; i < n; i++) {
+        struct bsup_alarms_observed *o = m[i]->obs;
+        o->found = true; /* read: only now can the plan tell what differs */
+        s_tally(o);
+    }
     return 0; /* a name AWS did not return does not exist */
 }
 
@@ -404,11 +406,13 @@ static const struct bsup_field s_fields[] = {
 };
 
 static const struct bsup_observe_step s_steps[] = {
-    /* AlarmNames: at most 100 per call, three per service. */
+    /* AlarmNames: at most 100 per call, three per service. A failed read (a CloudWatch
+     * outage) is logged and leaves the alarms alone this cycle: it is not the service's
+     * error. */
     {.service = "cloudwatch",
      .action = "DescribeAlarms",
      .batch_max = 100 / BSUP_ALARM_COUNT,
-     .flags = BSUP_OBSERVE_ALL_PAGES,
+     .flags = BSUP_OBSERVE_ALL_PAGES | BSUP_OBSERVE_OPTIONAL,
      .prepare = s_prepare,
      .build = s_build,
      .parse = s_parse},

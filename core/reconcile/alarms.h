@@ -62,7 +62,9 @@ struct bsup_alarm_spec {
 };
 
 struct bsup_alarms_observed {
-    bool found; /* bsupd keeps alarms for this service (metrics.enabled and metrics.alarms) */
+    /* Read this cycle: metrics.enabled and metrics.alarms, and DescribeAlarms answered (a
+     * failed read is the step's optional failure; nothing is planned then). */
+    bool found;
     struct bsup_alarm_spec want[BSUP_ALARM_COUNT];
     struct bsup_alarm_spec have[BSUP_ALARM_COUNT];
     int64_t wanted; /* for status */

@@ -67,7 +67,10 @@ void bsup_action_hold(struct bsup_action *a, enum bsup_hold reason, const char *
 
 bool bsup_plan_has_drift(const struct bsup_plan *plan)
 {
-    return plan->n_actions > 0;
+    for (size_t i = 0; i < plan->n_actions; i++)
+        if (!plan->actions[i].owned)
+            return true;
+    return false;
 }
 
 enum bsup_state bsup_plan_state(const struct bsup_plan *plan, bool failed, bool applied_ok)
@@ -78,6 +81,8 @@ enum bsup_state bsup_plan_state(const struct bsup_plan *plan, bool failed, bool 
          degraded = false;
     for (size_t i = 0; i < plan->n_actions; i++) {
         const struct bsup_action *a = &plan->actions[i];
+        if (a->owned)
+            continue;
         missing |= a->kind == BSUP_ACTION_MISSING;
         degraded |= a->kind == BSUP_ACTION_DEGRADED;
         report |= a->kind == BSUP_ACTION_REPORT;
@@ -122,6 +127,10 @@ json_t *bsup_plan_json(const struct bsup_plan *plan)
                         ? json_pack("{s:s,s:s,s:o,s:b}", "action", bsup_action_kind_name(a->kind),
                                     "resource", a->resource, "changes", changes, "held", held)
                         : NULL;
+        if (o && a->owned && json_object_set_new(o, "owned", json_true())) {
+            json_decref(o);
+            o = NULL;
+        }
         if (o && held &&
             (json_object_set_new(o, "held_reason", json_string(a->held_reason)) ||
              json_object_set_new(o, "held_by", json_string(bsup_hold_name(a->hold))))) {

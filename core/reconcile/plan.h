@@ -23,7 +23,10 @@ struct bsup_change {
 
 struct bsup_action {
     enum bsup_action_kind kind;
-    unsigned domain;    /* index of the domain that planned it (set by the engine) */
+    unsigned domain; /* index of the domain that planned it (set by the engine) */
+    /* Of an owned domain (bsupd's own alarms; set by the engine): shown in the plan, applied
+     * in enforce mode, but neither drift nor a state of the service. */
+    bool owned;
     char resource[280]; /* "autoscaling-group/api-service-prod" */
     struct bsup_change changes[BSUP_PLAN_MAX_CHANGES];
     size_t n_changes;
@@ -52,10 +55,12 @@ const struct bsup_change *bsup_action_find_change(const struct bsup_action *a, c
 /* Holds an action back for reason, with a printf-formatted explanation. */
 void bsup_action_hold(struct bsup_action *a, enum bsup_hold reason, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Whether any action is a drift or error (something an operator should look at). */
+/* Whether any action but an owned one is a drift or error (something an operator should look
+ * at). */
 bool bsup_plan_has_drift(const struct bsup_plan *plan);
-/* The state a service is in after a cycle that produced plan: failed (observation, planning
- * or a change failed), applied_ok (at least one change went through). */
+/* The state a service is in after a cycle that produced plan (owned actions aside): failed
+ * (observation, planning or a change failed), applied_ok (at least one change of the service's
+ * went through). */
 enum bsup_state bsup_plan_state(const struct bsup_plan *plan, bool failed, bool applied_ok);
 /* The plan as a JSON array (documented in docs/control-protocol.md); NULL on BSUP_ENOMEM. */
 json_t *bsup_plan_json(const struct bsup_plan *plan);

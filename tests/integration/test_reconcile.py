@@ -47,7 +47,8 @@ with testlib.environment("--faults") as d:
     url = R.aws_env(d)["AWS_ENDPOINT_URL"]
     de = R.daemon(d, services, net,
                   settings=f"endpoint_urls:\n  autoscaling: {url}\n  ec2: {url}\n  rds: {url}\n"
-                  f"  elasticache: {url}\n  secretsmanager: {url}\n  ssm: {url}\n  elbv2: {url}\n")
+                  f"  elasticache: {url}\n  secretsmanager: {url}\n  ssm: {url}\n  elbv2: {url}\n"
+                  f"  cloudwatch: {url}\n")
     p = R.once(de, env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
     check(p.returncode == 0, f"endpoint_urls used: {p.returncode} {p.stderr[-400:]}")
 

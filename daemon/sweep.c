@@ -1,0 +1,309 @@
+#include "daemon/sweep.h"
+
+#include "core/aws/results.h"
+#include "core/reconcile/alarms.h"
+#include "daemon/log.h"
+#include "store/events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct bsup_sweep {
+    struct bsup_sweep_options o;
+    uv_timer_t timer;
+    bool busy;  /* a call in flight */
+    bool again; /* a reload during a round: another round right after it */
+    bool closing;
+    bool timer_closed;
+    bsup_close_fn close_cb;
+    void *close_user;
+    /* The round in progress: alarms whose service is gone, as (name, arn); those checked. */
+    char **names;
+    char **arns;
+    size_t n, checked;
+    char **doomed; /* tagged as bsupd's: deleted */
+    size_t n_doomed, deleted;
+};
+
+static void on_timer(uv_timer_t *t);
+
+/* Frees the round's lists; a round asked for meanwhile starts next. */
+static void s_round_end(struct bsup_sweep *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->names[i]);
+        free(s->arns[i]);
+    }
+    free(s->names);
+    free(s->arns);
+    free(s->doomed); /* points into names */
+    s->names = s->arns = s->doomed = NULL;
+    s->n = s->checked = s->n_doomed = s->deleted = 0;
+    if (s->again && !s->closing) {
+        s->again = false;
+        uv_timer_start(&s->timer, on_timer, 0, (uint64_t)BSUP_SWEEP_EVERY_S * 1000);
+    }
+}
+
+static void s_maybe_closed(struct bsup_sweep *s)
+{
+    if (!s->closing || !s->timer_closed || s->busy)
+        return;
+    bsup_close_fn cb = s->close_cb;
+    void *user = s->close_user;
+    s_round_end(s);
+    free(s);
+    if (cb)
+        cb(user);
+}
+
+/* Whether the round may change AWS: the daemon enforces, is not paused, not a dry run. */
+static bool s_may_delete(const struct bsup_sweep *s)
+{
+    return s->o.settings->mode == BSUP_MODE_ENFORCE && !*s->o.paused && !s->o.dry_run;
+}
+
+static void s_next(struct bsup_sweep *s);
+
+static void on_deleted(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
+{
+    (void)call;
+    struct bsup_sweep *s = user;
+    s->busy = false;
+    size_t first = s->deleted, n = s->n_doomed - first < 100 ? s->n_doomed - first : 100;
+    s->deleted += n;
+    if (res->err) {
+        if (res->err != BSUP_ECANCELED)
+            bsup_log_warn("alarm sweep: DeleteAlarms failed, tried again next round: %s",
+                          res->message);
+        s->deleted = s->n_doomed; /* the round ends */
+    } else {
+        struct bsup_diag diag = {0};
+        bool tx = bsup_store_begin(s->o.store, &diag) == 0;
+        for (size_t i = first; tx && i < first + n; i++) {
+            char msg[400];
+            snprintf(msg, sizeof(msg), "%s deleted: its service is no longer declared",
+                     s->doomed[i]);
+            bsup_log_notice("alarm deleted alarm=%s reason=service-removed", s->doomed[i]);
+            tx = bsup_store_event_add(s->o.store, (int64_t)time(NULL), NULL, "alarm.deleted", msg,
+                                      NULL, &diag) == 0;
+        }
+        if (!tx || bsup_store_commit(s->o.store, &diag)) {
+            bsup_store_rollback(s->o.store);
+            bsup_log_err("alarm sweep: %s", diag.message);
+        }
+    }
+    s_next(s);
+    s_maybe_closed(s);
+}
+
+static void on_tags(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
+{
+    (void)call;
+    struct bsup_sweep *s = user;
+    s->busy = false;
+    if (res->err == BSUP_ECANCELED) {
+        s_round_end(s);
+        s_maybe_closed(s);
+        return;
+    }
+    size_t i = s->checked++;
+    struct bsup_cw_tags tags = {0};
+    if (res->err == 0 && bsup_cw_tags_parse(json_array_get(res->pages, 0), &tags) == 0) {
+        bool ours = false;
+        for (size_t t = 0; t < tags.n_tags; t++)
+            ours |= tags.tags[t].key && tags.tags[t].value &&
+                    strcmp(tags.tags[t].key, BSUP_ALARM_TAG_KEY) == 0 &&
+                    strcmp(tags.tags[t].value, BSUP_ALARM_TAG_VALUE) == 0;
+        if (ours)
+            s->doomed[s->n_doomed++] = s->names[i];
+        else
+            bsup_log_info("alarm sweep: %s is not tagged %s=%s: left alone", s->names[i],
+                          BSUP_ALARM_TAG_KEY, BSUP_ALARM_TAG_VALUE);
+    } else {
+        bsup_log_warn("alarm sweep: cannot read the tags of %s, left for the next round: %s",
+                      s->names[i], res->err ? res->message : "cannot read the answer");
+    }
+    bsup_cw_tags_cleanup(&tags);
+    s_next(s);
+    s_maybe_closed(s);
+}
+
+/* Whether the service of alarm name is (again) declared in its environment. */
+static bool s_declared(const struct bsup_sweep *s, const char *name)
+{
+    char service[BSUP_ALARM_NAME_MAX];
+    int env;
+    if (!bsup_alarm_name_parse(name, service, sizeof(service), &env))
+        return false;
+    const struct bsup_service *svc = s->o.lookup(s->o.ctx, service);
+    return svc && svc->environment == env;
+}
+
+/* Issues the round's next call: a tag check per alarm, then the deletes (a service declared
+ * again meanwhile keeps its alarm); ends the round when nothing is left. */
+static void s_next(struct bsup_sweep *s)
+{
+    struct bsup_aws_params p = {0};
+    const char *action = NULL;
+    bsup_aws_done_fn done = NULL;
+    unsigned flags = 0;
+    int rc = 0;
+    if (!s->closing && s->checked < s->n) {
+        action = "ListTagsForResource";
+        done = on_tags;
+        rc = bsup_aws_params_add(&p, "ResourceARN", s->arns[s->checked]);
+    } else if (!s->closing && s->deleted < s->n_doomed && !s_may_delete(s)) {
+        for (size_t i = 0; i < s->n_doomed; i++)
+            bsup_log_notice("alarm sweep: would delete %s, its service is no longer declared "
+                            "(%s)",
+                            s->doomed[i],
+                            *s->o.paused   ? "paused"
+                            : s->o.dry_run ? "dry run"
+                                           : "observe mode");
+    } else if (!s->closing && s->deleted < s->n_doomed) {
+        size_t k = s->deleted;
+        for (size_t i = s->deleted; i < s->n_doomed; i++)
+            if (!s_declared(s, s->doomed[i]))
+                s->doomed[k++] = s->doomed[i];
+        s->n_doomed = k;
+        size_t n = k - s->deleted < 100 ? k - s->deleted : 100;
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc =
+                bsup_aws_params_addf(&p, s->doomed[s->deleted + i], "AlarmNames.member.%zu", i + 1);
+        if (n) {
+            action = "DeleteAlarms";
+            done = on_deleted;
+            flags = BSUP_AWS_MUTATION;
+        }
+    }
+    if (rc == 0 && action)
+        rc = bsup_aws_call(s->o.aws, "cloudwatch", action, &p, NULL, flags, done, s, NULL);
+    bsup_aws_params_cleanup(&p);
+    if (rc)
+        bsup_log_warn("alarm sweep: %s", bsup_aws_client_why(s->o.aws, "cloudwatch", rc));
+    if (rc || !action)
+        s_round_end(s);
+    else
+        s->busy = true;
+}
+
+/* Keeps the alarms of bsupd's form whose service is gone (at most BSUP_SWEEP_MAX_DELETES). */
+static int s_collect(struct bsup_sweep *s, const json_t *pages)
+{
+    size_t pi;
+    json_t *page;
+    int rc = 0;
+    json_array_foreach(pages, pi, page)
+    {
+        struct bsup_cw_alarm_page pg = {0};
+        if (bsup_cw_alarm_page_parse(page, &pg))
+            rc = BSUP_EPROTO;
+        for (size_t i = 0; rc == 0 && i < pg.n_alarms && s->n < BSUP_SWEEP_MAX_DELETES; i++) {
+            const struct bsup_cw_alarm *al = &pg.alarms[i];
+            char service[BSUP_ALARM_NAME_MAX];
+            int env;
+            if (!al->name || !al->arn ||
+                !bsup_alarm_name_parse(al->name, service, sizeof(service), &env))
+                continue;
+            const struct bsup_service *svc = s->o.lookup(s->o.ctx, service);
+            if (svc && svc->environment == env)
+                continue;
+            if (!(s->names[s->n] = strdup(al->name)) || !(s->arns[s->n] = strdup(al->arn))) {
+                free(s->names[s->n]);
+                rc = BSUP_ENOMEM;
+            } else {
+                s->n++;
+            }
+        }
+        bsup_cw_alarm_page_cleanup(&pg);
+    }
+    return rc;
+}
+
+static void on_listed(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
+{
+    (void)call;
+    struct bsup_sweep *s = user;
+    s->busy = false;
+    if (res->err) {
+        if (res->err != BSUP_ECANCELED)
+            bsup_log_warn("alarm sweep: DescribeAlarms failed, tried again next round: %s",
+                          res->message);
+        s_round_end(s);
+    } else if (!s->closing) {
+        s->names = calloc(BSUP_SWEEP_MAX_DELETES, sizeof(*s->names));
+        s->arns = calloc(BSUP_SWEEP_MAX_DELETES, sizeof(*s->arns));
+        s->doomed = calloc(BSUP_SWEEP_MAX_DELETES, sizeof(*s->doomed));
+        int rc = s->names && s->arns && s->doomed ? s_collect(s, res->pages) : BSUP_ENOMEM;
+        if (rc) {
+            bsup_log_warn("alarm sweep: cannot read DescribeAlarms (%s); tried again next round",
+                          bsup_err_name(rc));
+            s_round_end(s);
+        } else {
+            bsup_log_debug("alarm sweep: %zu alarms of services no longer declared", s->n);
+            s_next(s);
+        }
+    }
+    s_maybe_closed(s);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct bsup_sweep *s = t->data;
+    const struct bsup_metrics_settings *m = &s->o.settings->metrics;
+    if (s->closing || s->busy || s->n || !m->enabled || !m->alarms)
+        return;
+    struct bsup_aws_params p = {0};
+    int rc = bsup_aws_params_add(&p, "AlarmNamePrefix", BSUP_ALARM_PREFIX);
+    if (rc == 0)
+        rc = bsup_aws_params_add(&p, "MaxRecords", "100");
+    if (rc == 0)
+        rc = bsup_aws_call(s->o.aws, "cloudwatch", "DescribeAlarms", &p, NULL, BSUP_AWS_ALL_PAGES,
+                           on_listed, s, NULL);
+    if (rc)
+        bsup_log_warn("alarm sweep: %s", bsup_aws_client_why(s->o.aws, "cloudwatch", rc));
+    else
+        s->busy = true;
+    bsup_aws_params_cleanup(&p);
+}
+
+int bsup_sweep_new(const struct bsup_sweep_options *o, struct bsup_sweep **out,
+                   struct bsup_diag *diag)
+{
+    struct bsup_sweep *s = calloc(1, sizeof(*s));
+    *out = NULL;
+    if (!s)
+        return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+    s->o = *o;
+    uv_timer_init(o->loop, &s->timer);
+    s->timer.data = s;
+    *out = s;
+    return 0;
+}
+
+void bsup_sweep_soon(struct bsup_sweep *s)
+{
+    if (s->busy || s->n)
+        s->again = true; /* the round in progress may have read the old configuration */
+    else if (!s->closing)
+        uv_timer_start(&s->timer, on_timer, 0, (uint64_t)BSUP_SWEEP_EVERY_S * 1000);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct bsup_sweep *s = h->data;
+    s->timer_closed = true;
+    s_maybe_closed(s);
+}
+
+void bsup_sweep_close(struct bsup_sweep *s, bsup_close_fn cb, void *user)
+{
+    s->closing = true;
+    s->close_cb = cb;
+    s->close_user = user;
+    uv_timer_stop(&s->timer);
+    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+}

@@ -1,0 +1,47 @@
+/* The sweep of bsupd's alarms whose service left the configuration (the alarms domain keeps
+ * the alarms of declared services; core/reconcile/alarms.h). A round lists the alarms named
+ * bsup-* (DescribeAlarms by prefix, every page); an alarm of bsupd's name form whose service
+ * is no longer declared in that environment, and that carries the tag bsup:owner=bsupd
+ * (ListTagsForResource, one call per such alarm), is deleted (DeleteAlarms, 100 names per
+ * call) and recorded as an alarm.deleted event. Rounds run once the configuration has loaded,
+ * after each reload, then every hour. With the daemon in observe mode, paused or --dry-run, a
+ * round only logs what it would delete. Never with --once. */
+#ifndef BSUP_DAEMON_SWEEP_H
+#define BSUP_DAEMON_SWEEP_H
+
+#include "core/config/config.h"
+#include "daemon/aws/client.h"
+#include "daemon/close.h"
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <uv.h>
+
+#define BSUP_SWEEP_EVERY_S 3600
+#define BSUP_SWEEP_MAX_DELETES 300 /* per round: the rest goes next round */
+
+/* The desired state of a declared service, or NULL. */
+typedef const struct bsup_service *(*bsup_sweep_lookup_fn)(void *ctx, const char *service);
+
+struct bsup_sweep_options {
+    uv_loop_t *loop;
+    struct bsup_store *store;
+    struct bsup_aws_client *aws;
+    const struct bsup_settings *settings;
+    const bool *paused;
+    bool dry_run;
+    bsup_sweep_lookup_fn lookup;
+    void *ctx;
+};
+
+struct bsup_sweep;
+
+int bsup_sweep_new(const struct bsup_sweep_options *o, struct bsup_sweep **out,
+                   struct bsup_diag *diag);
+/* The configuration (re)loaded: a round starts soon (on the next loop turn). */
+void bsup_sweep_soon(struct bsup_sweep *s);
+/* Stops the timer; a call in flight ends (or the AWS client's close cancels it); cb(user)
+ * once nothing is left. */
+void bsup_sweep_close(struct bsup_sweep *s, bsup_close_fn cb, void *user);
+
+#endif
