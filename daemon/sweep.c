@@ -2,6 +2,7 @@
 
 #include "core/aws/results.h"
 #include "core/reconcile/alarms.h"
+#include "core/reconcile/backup.h"
 #include "daemon/log.h"
 #include "store/events.h"
 
@@ -13,8 +14,9 @@
 struct bsup_sweep {
     struct bsup_sweep_options o;
     uv_timer_t timer;
-    bool busy;  /* a call in flight */
-    bool again; /* a reload during a round: another round right after it */
+    bool busy;     /* a call in flight */
+    bool again;    /* a reload during a round: another round right after it */
+    bool in_round; /* from the timer to s_round_end */
     bool closing;
     bool timer_closed;
     bsup_close_fn close_cb;
@@ -25,7 +27,12 @@ struct bsup_sweep {
     size_t n, checked;
     char **doomed; /* tagged as bsupd's: deleted */
     size_t n_doomed, deleted;
+    /* Restore-drill instances whose service is gone; the next to delete. */
+    char **drills;
+    size_t n_drills, drill;
 };
+
+static void s_alarms_start(struct bsup_sweep *s);
 
 static void on_timer(uv_timer_t *t);
 
@@ -41,6 +48,12 @@ static void s_round_end(struct bsup_sweep *s)
     free(s->doomed); /* points into names */
     s->names = s->arns = s->doomed = NULL;
     s->n = s->checked = s->n_doomed = s->deleted = 0;
+    for (size_t i = 0; i < s->n_drills; i++)
+        free(s->drills[i]);
+    free(s->drills);
+    s->drills = NULL;
+    s->n_drills = s->drill = 0;
+    s->in_round = false;
     if (s->again && !s->closing) {
         s->again = false;
         uv_timer_start(&s->timer, on_timer, 0, (uint64_t)BSUP_SWEEP_EVERY_S * 1000);
@@ -76,8 +89,7 @@ static void on_deleted(struct bsup_aws_call *call, const struct bsup_aws_result 
     s->deleted += n;
     if (res->err) {
         if (res->err != BSUP_ECANCELED)
-            bsup_log_warn("alarm sweep: DeleteAlarms failed, tried again next round: %s",
-                          res->message);
+            bsup_log_warn("sweep: DeleteAlarms failed, tried again next round: %s", res->message);
         s->deleted = s->n_doomed; /* the round ends */
     } else {
         struct bsup_diag diag = {0};
@@ -92,7 +104,7 @@ static void on_deleted(struct bsup_aws_call *call, const struct bsup_aws_result 
         }
         if (!tx || bsup_store_commit(s->o.store, &diag)) {
             bsup_store_rollback(s->o.store);
-            bsup_log_err("alarm sweep: %s", diag.message);
+            bsup_log_err("sweep: %s", diag.message);
         }
     }
     s_next(s);
@@ -120,11 +132,11 @@ static void on_tags(struct bsup_aws_call *call, const struct bsup_aws_result *re
         if (ours)
             s->doomed[s->n_doomed++] = s->names[i];
         else
-            bsup_log_info("alarm sweep: %s is not tagged %s=%s: left alone", s->names[i],
+            bsup_log_info("sweep: %s is not tagged %s=%s: left alone", s->names[i],
                           BSUP_ALARM_TAG_KEY, BSUP_ALARM_TAG_VALUE);
     } else {
-        bsup_log_warn("alarm sweep: cannot read the tags of %s, left for the next round: %s",
-                      s->names[i], res->err ? res->message : "cannot read the answer");
+        bsup_log_warn("sweep: cannot read the tags of %s, left for the next round: %s", s->names[i],
+                      res->err ? res->message : "cannot read the answer");
     }
     bsup_cw_tags_cleanup(&tags);
     s_next(s);
@@ -157,7 +169,7 @@ static void s_next(struct bsup_sweep *s)
         rc = bsup_aws_params_add(&p, "ResourceARN", s->arns[s->checked]);
     } else if (!s->closing && s->deleted < s->n_doomed && !s_may_delete(s)) {
         for (size_t i = 0; i < s->n_doomed; i++)
-            bsup_log_notice("alarm sweep: would delete %s, its service is no longer declared "
+            bsup_log_notice("sweep: would delete %s, its service is no longer declared "
                             "(%s)",
                             s->doomed[i],
                             *s->o.paused   ? "paused"
@@ -183,7 +195,7 @@ static void s_next(struct bsup_sweep *s)
         rc = bsup_aws_call(s->o.aws, "cloudwatch", action, &p, NULL, flags, done, s, NULL);
     bsup_aws_params_cleanup(&p);
     if (rc)
-        bsup_log_warn("alarm sweep: %s", bsup_aws_client_why(s->o.aws, "cloudwatch", rc));
+        bsup_log_warn("sweep: %s", bsup_aws_client_why(s->o.aws, "cloudwatch", rc));
     if (rc || !action)
         s_round_end(s);
     else
@@ -230,8 +242,7 @@ static void on_listed(struct bsup_aws_call *call, const struct bsup_aws_result *
     s->busy = false;
     if (res->err) {
         if (res->err != BSUP_ECANCELED)
-            bsup_log_warn("alarm sweep: DescribeAlarms failed, tried again next round: %s",
-                          res->message);
+            bsup_log_warn("sweep: DescribeAlarms failed, tried again next round: %s", res->message);
         s_round_end(s);
     } else if (!s->closing) {
         s->names = calloc(BSUP_SWEEP_MAX_DELETES, sizeof(*s->names));
@@ -239,23 +250,27 @@ static void on_listed(struct bsup_aws_call *call, const struct bsup_aws_result *
         s->doomed = calloc(BSUP_SWEEP_MAX_DELETES, sizeof(*s->doomed));
         int rc = s->names && s->arns && s->doomed ? s_collect(s, res->pages) : BSUP_ENOMEM;
         if (rc) {
-            bsup_log_warn("alarm sweep: cannot read DescribeAlarms (%s); tried again next round",
+            bsup_log_warn("sweep: cannot read DescribeAlarms (%s); tried again next round",
                           bsup_err_name(rc));
             s_round_end(s);
         } else {
-            bsup_log_debug("alarm sweep: %zu alarms of services no longer declared", s->n);
+            bsup_log_debug("sweep: %zu alarms of services no longer declared", s->n);
             s_next(s);
         }
     }
     s_maybe_closed(s);
 }
 
-static void on_timer(uv_timer_t *t)
+/* ---- alarms ---- */
+
+/* The alarms part of a round (after the drills): every alarm named bsup-*. */
+static void s_alarms_start(struct bsup_sweep *s)
 {
-    struct bsup_sweep *s = t->data;
     const struct bsup_metrics_settings *m = &s->o.settings->metrics;
-    if (s->closing || s->busy || s->n || !m->enabled || !m->alarms)
+    if (s->closing || !m->enabled || !m->alarms) {
+        s_round_end(s);
         return;
+    }
     struct bsup_aws_params p = {0};
     int rc = bsup_aws_params_add(&p, "AlarmNamePrefix", BSUP_ALARM_PREFIX);
     if (rc == 0)
@@ -263,11 +278,158 @@ static void on_timer(uv_timer_t *t)
     if (rc == 0)
         rc = bsup_aws_call(s->o.aws, "cloudwatch", "DescribeAlarms", &p, NULL, BSUP_AWS_ALL_PAGES,
                            on_listed, s, NULL);
-    if (rc)
-        bsup_log_warn("alarm sweep: %s", bsup_aws_client_why(s->o.aws, "cloudwatch", rc));
-    else
-        s->busy = true;
     bsup_aws_params_cleanup(&p);
+    if (rc) {
+        bsup_log_warn("sweep: %s", bsup_aws_client_why(s->o.aws, "cloudwatch", rc));
+        s_round_end(s);
+    } else {
+        s->busy = true;
+    }
+}
+
+/* ---- restore drills ---- */
+
+static void s_drill_next(struct bsup_sweep *s);
+
+static void on_drill_deleted(struct bsup_aws_call *call, const struct bsup_aws_result *res,
+                             void *user)
+{
+    (void)call;
+    struct bsup_sweep *s = user;
+    s->busy = false;
+    const char *id = s->drills[s->drill++];
+    if (res->err == BSUP_ECANCELED) {
+        s_round_end(s);
+    } else if (res->err) {
+        bsup_log_warn("sweep: DeleteDBInstance %s failed, tried again next round: %s", id,
+                      res->message);
+        s_drill_next(s);
+    } else {
+        struct bsup_diag diag = {0};
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "restore-drill instance %s deleted: its service is no longer declared", id);
+        bsup_log_notice("drill instance deleted instance=%s reason=service-removed", id);
+        if (bsup_store_event_add(s->o.store, (int64_t)time(NULL), NULL, "drill.deleted", msg, NULL,
+                                 &diag))
+            bsup_log_err("sweep: %s", diag.message);
+        s_drill_next(s);
+    }
+    s_maybe_closed(s);
+}
+
+/* Deletes the next leftover drill instance (without a final snapshot, as the drill itself
+ * would), then goes on to the alarms. */
+static void s_drill_next(struct bsup_sweep *s)
+{
+    if (s->closing) {
+        s_round_end(s);
+        return;
+    }
+    if (s->drill < s->n_drills && !s_may_delete(s)) {
+        for (; s->drill < s->n_drills; s->drill++)
+            bsup_log_notice("sweep: would delete restore-drill instance %s, its service is no "
+                            "longer declared (%s)",
+                            s->drills[s->drill],
+                            *s->o.paused   ? "paused"
+                            : s->o.dry_run ? "dry run"
+                                           : "observe mode");
+    }
+    if (s->drill >= s->n_drills) {
+        s_alarms_start(s);
+        return;
+    }
+    struct bsup_aws_params p = {0};
+    int rc = bsup_aws_params_add(&p, "DBInstanceIdentifier", s->drills[s->drill]);
+    if (rc == 0)
+        rc = bsup_aws_params_add(&p, "SkipFinalSnapshot", "true");
+    if (rc == 0)
+        rc = bsup_aws_params_add(&p, "DeleteAutomatedBackups", "true");
+    if (rc == 0)
+        rc = bsup_aws_call(s->o.aws, "rds", "DeleteDBInstance", &p, NULL, BSUP_AWS_MUTATION,
+                           on_drill_deleted, s, NULL);
+    bsup_aws_params_cleanup(&p);
+    if (rc) {
+        bsup_log_warn("sweep: %s", bsup_aws_client_why(s->o.aws, "rds", rc));
+        s_round_end(s);
+    } else {
+        s->busy = true;
+    }
+}
+
+/* Instances named bsup-restore-*, tagged bsup:drill=<service>, whose service is gone. */
+static int s_collect_drills(struct bsup_sweep *s, const json_t *pages)
+{
+    size_t pi;
+    json_t *page;
+    int rc = 0;
+    json_array_foreach(pages, pi, page)
+    {
+        struct bsup_rds_instance_page pg = {0};
+        if (bsup_rds_instance_page_parse(page, &pg))
+            rc = BSUP_EPROTO;
+        for (size_t i = 0; rc == 0 && i < pg.n_instances && s->n_drills < BSUP_SWEEP_MAX_DELETES;
+             i++) {
+            const struct bsup_rds_instance *in = &pg.instances[i];
+            const char *service = NULL;
+            for (size_t t = 0; t < in->n_tags; t++)
+                if (in->tags[t].key && strcmp(in->tags[t].key, BSUP_BACKUP_DRILL_TAG) == 0)
+                    service = in->tags[t].value;
+            if (!in->identifier || strncmp(in->identifier, "bsup-restore-", 13) != 0 || !service ||
+                s->o.lookup(s->o.ctx, service) ||
+                (in->status && strcmp(in->status, "deleting") == 0))
+                continue;
+            if (!(s->drills[s->n_drills] = strdup(in->identifier)))
+                rc = BSUP_ENOMEM;
+            else
+                s->n_drills++;
+        }
+        bsup_rds_instance_page_cleanup(&pg);
+    }
+    return rc;
+}
+
+static void on_db_listed(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
+{
+    (void)call;
+    struct bsup_sweep *s = user;
+    s->busy = false;
+    if (res->err == BSUP_ECANCELED || s->closing) {
+        s_round_end(s);
+    } else if (res->err) {
+        bsup_log_warn("sweep: DescribeDBInstances failed, tried again next round: %s",
+                      res->message);
+        s_alarms_start(s);
+    } else {
+        s->drills = calloc(BSUP_SWEEP_MAX_DELETES, sizeof(*s->drills));
+        int rc = s->drills ? s_collect_drills(s, res->pages) : BSUP_ENOMEM;
+        if (rc)
+            bsup_log_warn("sweep: cannot read DescribeDBInstances (%s); tried again next round",
+                          bsup_err_name(rc));
+        s_drill_next(s);
+    }
+    s_maybe_closed(s);
+}
+
+/* A round: leftover restore drills, then alarms. */
+static void on_timer(uv_timer_t *t)
+{
+    struct bsup_sweep *s = t->data;
+    if (s->closing || s->in_round)
+        return;
+    s->in_round = true;
+    struct bsup_aws_params p = {0};
+    int rc = bsup_aws_params_add(&p, "MaxRecords", "100");
+    if (rc == 0)
+        rc = bsup_aws_call(s->o.aws, "rds", "DescribeDBInstances", &p, NULL, BSUP_AWS_ALL_PAGES,
+                           on_db_listed, s, NULL);
+    bsup_aws_params_cleanup(&p);
+    if (rc) {
+        bsup_log_warn("sweep: %s", bsup_aws_client_why(s->o.aws, "rds", rc));
+        s_alarms_start(s);
+    } else {
+        s->busy = true;
+    }
 }
 
 int bsup_sweep_new(const struct bsup_sweep_options *o, struct bsup_sweep **out,
@@ -286,7 +448,7 @@ int bsup_sweep_new(const struct bsup_sweep_options *o, struct bsup_sweep **out,
 
 void bsup_sweep_soon(struct bsup_sweep *s)
 {
-    if (s->busy || s->n)
+    if (s->in_round)
         s->again = true; /* the round in progress may have read the old configuration */
     else if (!s->closing)
         uv_timer_start(&s->timer, on_timer, 0, (uint64_t)BSUP_SWEEP_EVERY_S * 1000);

@@ -1,11 +1,17 @@
-/* The sweep of bsupd's alarms whose service left the configuration (the alarms domain keeps
- * the alarms of declared services; core/reconcile/alarms.h). A round lists the alarms named
- * bsup-* (DescribeAlarms by prefix, every page); an alarm of bsupd's name form whose service
- * is no longer declared in that environment, and that carries the tag bsup:owner=bsupd
- * (ListTagsForResource, one call per such alarm), is deleted (DeleteAlarms, 100 names per
- * call) and recorded as an alarm.deleted event. Rounds run once the configuration has loaded,
- * after each reload, then every hour. With the daemon in observe mode, paused or --dry-run, a
- * round only logs what it would delete. Never with --once. */
+/* The sweep of what bsupd made for services that have left the configuration (the domains
+ * keep only what declared services own). A round:
+ *
+ * - restore drills (core/reconcile/backup.h): an RDS instance named bsup-restore-* tagged
+ *   bsup:drill=<service> whose service is no longer declared (DescribeDBInstances, every
+ *   page) is deleted without a final snapshot (DeleteDBInstance), a drill.deleted event;
+ * - alarms (core/reconcile/alarms.h): an alarm named bsup-* of bsupd's name form whose
+ *   service is no longer declared in that environment, and that carries the tag
+ *   bsup:owner=bsupd (DescribeAlarms by prefix, every page; ListTagsForResource, one call per
+ *   such alarm), is deleted (DeleteAlarms, 100 names per call), an alarm.deleted event.
+ *
+ * Rounds run once the configuration has loaded, after each reload, then every hour. With the
+ * daemon in observe mode, paused or --dry-run, a round only logs what it would delete. Never
+ * with --once. */
 #ifndef BSUP_DAEMON_SWEEP_H
 #define BSUP_DAEMON_SWEEP_H
 

@@ -7,9 +7,10 @@
   metric, threshold, period, dimensions, actions (the service's topic, else the default) and
   the bsup:owner tag; a second cycle puts nothing (DescribeAlarms only, 99 names per call);
 - an alarm edited by hand is put back with one PutMetricAlarm;
-- a service removed from the drop-ins loses its alarms on the running daemon's reload (the
-  sweep: tagged alarms only; an untagged alarm of the same name form is left alone), with an
-  alarm.deleted event;
+- a service removed from the drop-ins loses its alarms and its leftover restore-drill instance
+  on the running daemon's reload (the sweep: tagged ones only; an untagged alarm of the same
+  name form is left alone, a declared service's drill is kept), with alarm.deleted and
+  drill.deleted events;
 - figure: DescribeAlarms calls for 40 services in one cycle beside the minimum (ceil(3 x 40 /
   100) names per call is 2; one call per 33 services is 2).
 """
@@ -35,12 +36,24 @@ DESCRIBE = ("monitoring", "DescribeAlarms")
 DELETE = ("monitoring", "DeleteAlarms")
 
 
-def cw_sns(d):
+def client(d, name):
     env = testlib.read_env(d)
-    kw = dict(endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
-              aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-              aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    return boto3.client("cloudwatch", **kw), boto3.client("sns", **kw)
+    return boto3.client(name, endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
+                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+
+
+def drill_instance(rds, service):
+    """A restore-drill instance as the backup domain makes them."""
+    rds.create_db_instance(DBInstanceIdentifier=f"bsup-restore-{service}-20261201",
+                           Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                           MasterUsername="drill", MasterUserPassword="drill-password-1",
+                           Tags=[{"Key": "bsup:drill", "Value": service}])
+
+
+def drills(rds):
+    return {i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]
+            if i["DBInstanceIdentifier"].startswith("bsup-restore-")}
 
 
 def alarms(cw):
@@ -56,7 +69,7 @@ with testlib.environment("--faults") as d:
                    stdout=subprocess.DEVNULL)
     net = json.load(open(os.path.join(d, "seeded.json")))["network"]
     faults = R.aws_env(d)["BSUP_FAULTS_URL"]
-    cw, sns = cw_sns(d)
+    cw, sns, rds = client(d, "cloudwatch"), client(d, "sns"), client(d, "rds")
     default_topic = sns.create_topic(Name="oncall")["TopicArn"]
     web_topic = sns.create_topic(Name="web-team")["TopicArn"]
     svcs = [dict(name=n, env=e, min=mn, max=mx, type="t3.medium")
@@ -125,7 +138,9 @@ with testlib.environment("--faults") as d:
           e["EvaluationPeriods"] == 3 and e["AlarmActions"] == [default_topic],
           f"one PutMetricAlarm puts it back: {R.counts(d, *PUT)} {e}")
 
-    # ---- a service removed: its alarms go on the daemon's reload; others' stay ----
+    # ---- a service removed: its alarms and drill instance go on the daemon's reload ----
+    drill_instance(rds, "jobs")
+    drill_instance(rds, "web")  # a declared service's drill is the backup domain's
     cw.put_metric_alarm(AlarmName="bsup-gone-prod-errors", Namespace="BSUP",
                         MetricName="ReconcileErrors", Statistic="Maximum", Period=60,
                         EvaluationPeriods=1, Threshold=1,
@@ -149,6 +164,13 @@ with testlib.environment("--faults") as d:
           "the declared services keep theirs")
     check("bsup-gone-prod-errors" in left, "an alarm without bsupd's tag is left alone")
     check(R.counts(d, *DELETE) == 1, f"one DeleteAlarms: {R.counts(d, *DELETE)}")
+    check(drills(rds) == {"bsup-restore-web-20261201"},
+          f"the removed service's drill instance is deleted, the declared one's kept: "
+          f"{drills(rds)}")
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    n = con.execute("SELECT COUNT(*) FROM events WHERE kind = 'drill.deleted'").fetchone()[0]
+    con.close()
+    check(n == 1, f"a drill.deleted event: {n}")
     dm.stop()
 
     # ---- paced, not capped: 40 services' alarms at the PutMetricAlarm budget ----
