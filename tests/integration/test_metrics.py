@@ -212,8 +212,10 @@ with testlib.environment("--faults") as d:
           f"({total - base} measured during the outage)")
     check(after == total, f"every datum arrived exactly once: {after} in CloudWatch, {total} measured")
     # Original timestamps: the datums measured during the outage carry the outage's times, not
-    # the publish's (CloudWatch selects datums by their own Timestamp).
-    n_out, _ = sample_count(cw, "CycleDuration", [], t_out, t_back)
+    # the publish's (CloudWatch selects datums by their own Timestamp). moto cuts StartTime and
+    # EndTime to whole seconds: the end is the second after t_back (nothing is measured after
+    # it); the start needs no margin (the last datum before the outage is a second older).
+    n_out, _ = sample_count(cw, "CycleDuration", [], t_out, t_back + datetime.timedelta(seconds=1))
     check(n_out == total - base, f"datums timestamped within the outage: {n_out}, measured "
           f"during it {total - base}")
     got = drain(sqs, qurl)
