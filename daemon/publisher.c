@@ -126,7 +126,7 @@ static void s_send_metrics(struct bsup_publisher *p)
     int rc = bsup_putdata_next(p->settings->metrics.namespace_, d, n, NULL, &r);
     if (rc == 0)
         rc = bsup_aws_call(p->aws, "cloudwatch", "PutMetricData", &r.params, NULL,
-                           BSUP_AWS_MUTATION, on_put, p, NULL);
+                           BSUP_AWS_MUTATION | BSUP_AWS_GZIP, on_put, p, NULL);
     if (rc) {
         s_failed(p, "PutMetricData", bsup_aws_client_why(p->aws, "cloudwatch", rc));
         goto out;

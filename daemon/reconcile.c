@@ -792,11 +792,38 @@ static void s_measure(struct bsup_reconcile_engine *e, const struct s_batch *b,
             (double)(now_ms > b->started_ms ? now_ms - b->started_ms : 0), now_ms);
 }
 
+/* What the state database says the service was and found at its last recorded cycle (by an
+ * earlier process: the first cycle of this one), so a restart or a --once run emits only
+ * what changed since. 0, or BSUP_ENOTFOUND (never recorded) / a store error: no baseline. */
+static int s_stored_baseline(struct bsup_reconcile_engine *e, const struct s_service *s,
+                             enum bsup_state *out_state, struct bsup_plan *out_findings)
+{
+    struct bsup_diag diag = {0};
+    char *state = NULL, *detail = NULL;
+    int64_t at_s = 0;
+    int rc = bsup_store_observation_get(e->store, s->name, &at_s, &state, &detail, &diag);
+    int st = rc == 0 ? bsup_state_from_name(state) : -1;
+    json_t *j = st >= 0 ? json_loads(detail, 0, NULL) : NULL;
+    if (j && bsup_plan_findings_from_json(json_object_get(j, "plan"), out_findings) == 0)
+        *out_state = (enum bsup_state)st;
+    else if (rc == 0)
+        rc = BSUP_EPROTO;
+    json_decref(j);
+    free(state);
+    free(detail);
+    return rc;
+}
+
 static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, struct s_member *m)
 {
     struct s_service *s = m->svc;
     bool failed = m->failed || m->apply_failed;
     enum bsup_state previous = s->state;
+    struct bsup_plan stored;
+    const struct bsup_plan *before = &m->prev_plan;
+    bsup_plan_init(&stored);
+    if (previous == BSUP_STATE_NEVER && s_stored_baseline(e, s, &previous, &stored) == 0)
+        before = &stored;
     enum bsup_state state = bsup_plan_state(&s->plan, failed, m->applied_ok);
     s->state = state;
     s->last_cycle_at_s = s_now_s();
@@ -858,7 +885,8 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
         }
     }
     if (m->planned)
-        s_finding_events(e, s, &m->prev_plan, &s->plan);
+        s_finding_events(e, s, before, &s->plan);
+    bsup_plan_cleanup(&stored);
     s_measure(e, b, m, state);
     json_t *observed = json_object();
     for (size_t d = 0; observed && d < e->n_domains; d++)

@@ -21,10 +21,12 @@ enum bsup_metric_scope { BSUP_METRIC_SERVICE, BSUP_METRIC_DAEMON };
       "instances of the Auto Scaling group in service")                                            \
     X(DESIRED_CAPACITY, "DesiredCapacity", "Count", BSUP_METRIC_SERVICE, "scaling", true,          \
       "the Auto Scaling group's desired capacity")                                                 \
-    X(HEALTHY_HOST_COUNT, "HealthyHostCount", "Count", BSUP_METRIC_SERVICE, "health", false,       \
-      "healthy targets of the service's target group")                                             \
-    X(UNHEALTHY_HOST_COUNT, "UnhealthyHostCount", "Count", BSUP_METRIC_SERVICE, "health", false,   \
-      "unhealthy targets of the service's target group")                                           \
+    X(HEALTHY_HOST_COUNT, "HealthyHostCount", "Count", BSUP_METRIC_SERVICE, "health", true,        \
+      "healthy targets of the service's target group at its last reading (none before the "        \
+      "first)")                                                                                    \
+    X(UNHEALTHY_HOST_COUNT, "UnhealthyHostCount", "Count", BSUP_METRIC_SERVICE, "health", true,    \
+      "unhealthy targets of the service's target group at its last reading (none before the "      \
+      "first)")                                                                                    \
     X(DRIFT_COUNT, "DriftCount", "Count", BSUP_METRIC_SERVICE, "engine", true,                     \
       "fields that differ from the declared state after the cycle's plan")                         \
     X(ACTIONS_APPLIED, "ActionsApplied", "Count", BSUP_METRIC_SERVICE, "engine", true,             \
@@ -37,8 +39,9 @@ enum bsup_metric_scope { BSUP_METRIC_SERVICE, BSUP_METRIC_DAEMON };
       true, "wall time of the service's cycle, observe to record")                                 \
     X(BACKUP_AGE_SECONDS, "BackupAgeSeconds", "Seconds", BSUP_METRIC_SERVICE, "backup", true,      \
       "age of the newest completed database backup")                                               \
-    X(RESTORE_DRILL_SUCCESS, "RestoreDrillSuccess", "Count", BSUP_METRIC_SERVICE, "backup", false, \
-      "1 when the last restore drill succeeded, 0 when it failed")                                 \
+    X(RESTORE_DRILL_SUCCESS, "RestoreDrillSuccess", "Count", BSUP_METRIC_SERVICE, "backup", true,  \
+      "1 when the last restore drill that ended succeeded, 0 when it failed (each cycle while "     \
+      "restore_test is on; none before a drill ended, nor after an interrupted one)")              \
     X(CYCLE_DURATION, "CycleDuration", "Milliseconds", BSUP_METRIC_DAEMON, "engine", true,         \
       "wall time of one reconcile batch")                                                          \
     X(AWS_REQUESTS, "AwsRequests", "Count", BSUP_METRIC_DAEMON, "daemon", true,                    \

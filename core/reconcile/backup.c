@@ -301,6 +301,7 @@ static int s_db_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN
     o->backup_age_s = -1;
     o->cache_backup_age_s = -1;
     o->secret_last_rotated_s = -1;
+    o->drill_success = -1;
     s_db_key(m, key);
     s_copy(o->db, sizeof(o->db), key);
     s_set_phase(o, BSUP_DRILL_OFF);
@@ -487,6 +488,10 @@ static void s_drill_show(struct bsup_backup_observed *o, const struct bsup_drill
     s_copy(o->last_drill_why, sizeof(o->last_drill_why), r->why);
     int64_t interval = bsup_backup_restore_interval(svc);
     o->next_drill_at_s = interval ? bsup_backup_drill_due(r, interval, o->observed_at_s) : 0;
+    o->drill_success = !interval                        ? -1
+                       : r->result == BSUP_DRILL_OK     ? 1
+                       : r->result == BSUP_DRILL_FAILED ? 0
+                                                        : -1;
 }
 
 struct s_running {
@@ -1266,6 +1271,10 @@ static const struct bsup_field s_fields[] = {
     S_FIELD("last_drill_at", BSUP_FIELD_INT64, last_drill_at_s),
     S_FIELD("last_drill_restore_s", BSUP_FIELD_INT64, last_drill_restore_s),
     S_FIELD("last_drill_why", BSUP_FIELD_STRING, last_drill_why),
+    {.name = "drill_success",
+     .type = BSUP_FIELD_INT64,
+     .offset = offsetof(struct bsup_backup_observed, drill_success),
+     .metric = "RestoreDrillSuccess"},
     S_FIELD("next_drill_at", BSUP_FIELD_INT64, next_drill_at_s),
     S_FIELD("cache", BSUP_FIELD_STRING, cache_state),
     S_FIELD("cache_group", BSUP_FIELD_STRING, cache_group),

@@ -556,11 +556,19 @@ static bool s_looks_wrong(const struct bsup_domain_member *m, const struct bsup_
             (g->pending || g->terminating || g->unhealthy || g->instances != o->targets));
 }
 
+/* The reported host counts: those of the last reading, or -1 (unknown) before the first. */
+static void s_hosts(struct bsup_health_observed *o)
+{
+    o->healthy_hosts = o->health_read_at ? o->counts[BSUP_TARGET_HEALTHY] : -1;
+    o->unhealthy_hosts = o->health_read_at ? o->counts[BSUP_TARGET_UNHEALTHY] : -1;
+}
+
 static int s_health_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
 {
     struct bsup_health_observed *o = m->obs;
     const struct bsup_health_observed *prev = m->prev;
     o->health_fresh = false;
+    s_hosts(o);
     if (!o->found)
         return 0;
     if (prev && prev->found && strcmp(prev->arn, o->arn) == 0) {
@@ -570,6 +578,7 @@ static int s_health_prepare(const struct bsup_domain_member *m, char key[BSUP_DO
         memcpy(o->reasons, prev->reasons, sizeof(o->reasons));
         memcpy(o->tracked, prev->tracked, sizeof(o->tracked));
         o->n_tracked = prev->n_tracked;
+        s_hosts(o);
     }
     snprintf(key, BSUP_DOMAIN_KEY_MAX, "%s", o->arn);
     if (!o->health_read_at)
@@ -650,6 +659,7 @@ static int s_health_parse(const json_t *pages, struct bsup_domain_member *const 
     s_reasons(&pg, o->reasons, sizeof(o->reasons));
     o->health_read_at = m[0]->now_s;
     o->health_fresh = true;
+    s_hosts(o);
     bsup_elb_target_health_page_cleanup(&pg);
     for (size_t i = 1; i < n; i++) {
         struct bsup_health_observed *x = s_obs(m[i]);
@@ -660,6 +670,7 @@ static int s_health_parse(const json_t *pages, struct bsup_domain_member *const 
         x->n_tracked = o->n_tracked;
         x->health_read_at = o->health_read_at;
         x->health_fresh = true;
+        s_hosts(x);
     }
     return 0;
 }
@@ -1035,8 +1046,15 @@ static const struct bsup_field s_fields[] = {
     S_FIELD("unhealthy_threshold", BSUP_FIELD_INT64, unhealthy_threshold),
     S_FIELD("matcher", BSUP_FIELD_STRING, matcher),
     S_FIELD("targets", BSUP_FIELD_INT64, targets),
-    S_FIELD("healthy", BSUP_FIELD_INT64, counts[BSUP_TARGET_HEALTHY]),
-    S_FIELD("unhealthy", BSUP_FIELD_INT64, counts[BSUP_TARGET_UNHEALTHY]),
+    /* -1 until the first reading; the last reading's counts after (a datum each cycle). */
+    {.name = "healthy",
+     .type = BSUP_FIELD_INT64,
+     .offset = offsetof(struct bsup_health_observed, healthy_hosts),
+     .metric = "HealthyHostCount"},
+    {.name = "unhealthy",
+     .type = BSUP_FIELD_INT64,
+     .offset = offsetof(struct bsup_health_observed, unhealthy_hosts),
+     .metric = "UnhealthyHostCount"},
     S_FIELD("initial", BSUP_FIELD_INT64, counts[BSUP_TARGET_INITIAL]),
     S_FIELD("draining", BSUP_FIELD_INT64, counts[BSUP_TARGET_DRAINING]),
     S_FIELD("unused", BSUP_FIELD_INT64, counts[BSUP_TARGET_UNUSED]),

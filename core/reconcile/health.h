@@ -97,6 +97,10 @@ struct bsup_health_observed {
     bool health_fresh;      /* read in this cycle */
     int64_t targets;
     int64_t counts[BSUP_TARGET_STATE_COUNT];
+    /* HealthyHostCount / UnhealthyHostCount as reported: the counts of the last reading, -1
+     * before the first (no datum then: a 0 would claim targets that were never read). */
+    int64_t healthy_hosts;
+    int64_t unhealthy_hosts;
     char reasons[200]; /* reason codes of the targets not healthy: "Target.Timeout=2,..." */
     struct bsup_health_target tracked[BSUP_HEALTH_MAX_TRACKED]; /* not healthy, by id */
     int64_t n_tracked;

@@ -1,5 +1,7 @@
 #include "core/reconcile/plan.h"
 
+#include "core/base/error.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,4 +145,32 @@ json_t *bsup_plan_json(const struct bsup_plan *plan)
         }
     }
     return arr;
+}
+
+int bsup_plan_findings_from_json(const json_t *plan_json, struct bsup_plan *out)
+{
+    size_t i;
+    const json_t *a;
+    const char *finding = bsup_action_kind_name(BSUP_ACTION_FINDING);
+    json_array_foreach(plan_json, i, a)
+    {
+        const char *kind = json_string_value(json_object_get(a, "action"));
+        const char *resource = json_string_value(json_object_get(a, "resource"));
+        if (!kind || !resource || strcmp(kind, finding) != 0)
+            continue;
+        struct bsup_action *x = bsup_plan_add(out, BSUP_ACTION_FINDING, resource);
+        if (!x)
+            return BSUP_ENOMEM;
+        size_t j;
+        const json_t *c;
+        json_array_foreach(json_object_get(a, "changes"), j, c)
+        {
+            const char *field = json_string_value(json_object_get(c, "field"));
+            const char *observed = json_string_value(json_object_get(c, "observed"));
+            const char *desired = json_string_value(json_object_get(c, "desired"));
+            if (field)
+                bsup_action_change(x, field, observed ? observed : "", desired ? desired : "", "");
+        }
+    }
+    return 0;
 }

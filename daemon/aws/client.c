@@ -1,5 +1,6 @@
 #include "daemon/aws/client.h"
 
+#include "core/aws/gzip.h"
 #include "core/base/random.h"
 #include "daemon/log.h"
 
@@ -267,6 +268,8 @@ static int s_build(struct bsup_aws_call *call, const struct bsup_aws_credentials
             rc = bsup_aws_serialize(req, call->op, &params, NULL);
         bsup_aws_params_cleanup(&params);
     }
+    if (rc == 0 && (call->flags & BSUP_AWS_GZIP))
+        rc = bsup_aws_request_gzip(req, 0);
     if (rc == 0)
         rc = bsup_sigv4_sign(req, creds, ep->signing_region, ep->signing_name,
                              (int64_t)time(NULL) + call->c->clock_offset_s, &svc->sigv4);

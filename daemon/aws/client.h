@@ -24,6 +24,8 @@
 /* A change: retried only when the answer proves AWS did not apply it (throttled, or the
  * connection never opened), never after a request may have reached AWS. */
 #define BSUP_AWS_MUTATION 0x2u
+/* gzip the body when it is large (core/aws/gzip.h), for operations that accept it. */
+#define BSUP_AWS_GZIP 0x4u
 
 struct bsup_aws_client_options {
     const char *region;                                /* NULL: AWS_REGION, AWS_DEFAULT_REGION */

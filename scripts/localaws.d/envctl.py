@@ -23,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # three bootstrap calls below (CreateUser, PutUserPolicy, CreateAccessKey).
 NO_AUTH_COUNT = 3
 USER = "bsup-localaws"
+HERE = os.path.dirname(os.path.abspath(__file__))
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
@@ -129,7 +130,9 @@ def _start_moto(d, env, port, tries):
         if port and _port_busy(p):
             raise EnvError(f"port {p} on 127.0.0.1 is already in use")
         log_path = os.path.join(d, "moto.log")
-        proc = _spawn([exe, "-H", "127.0.0.1", "-p", str(p)], env, log_path)
+        # moto_server's own code, through motoserver.py (one fix: gzip bodies decoded once)
+        proc = _spawn([sys.executable, os.path.join(HERE, "motoserver.py"), "-H", "127.0.0.1",
+                       "-p", str(p)], env, log_path)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if proc.poll() is not None:

@@ -14,6 +14,7 @@ other rules or services interleave.
 import argparse
 import email.utils
 import fnmatch
+import gzip
 import hashlib
 import http.client
 import http.server
@@ -475,7 +476,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         m = _CRED_RE.search(auth)
         service = m.group(2) if m else "-"
-        action = request_action(self.path, self.headers, body)
+        # A gzip body (Content-Encoding: gzip) is read decoded for the action and the rules'
+        # request_contains; it is forwarded as it came, and logged with "encoding": "gzip".
+        encoding = self.headers.get("Content-Encoding")
+        plain = body
+        if encoding == "gzip" and body:
+            try:
+                plain = gzip.decompress(body)
+            except (OSError, EOFError):
+                plain = b""
+        action = request_action(self.path, self.headers, plain)
         proto = request_protocol(service, self.headers)
         client = "%s:%d" % self.client_address[:2]
         state = self.server.state
@@ -483,8 +493,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         entry = {"t": round(t0, 6), "service": service, "action": action,
                  "protocol": proto, "status": "pending", "fault": None,
                  "ms": None, "client": client}
+        if encoding:
+            entry["encoding"] = encoding
+            entry["plain_bytes"] = len(plain)
         request_text = urllib.parse.unquote_plus(
-            self.path + " " + body[:65536].decode("utf-8", "replace"))
+            self.path + " " + plain[:65536].decode("utf-8", "replace"))
         delay, rule = state.admit(service, action, entry, request_text)
         if delay > 0:
             self.server.stopping.wait(delay)

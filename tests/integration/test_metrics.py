@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Metrics and alerts against the local AWS (issue 15): after a cycle the catalogue's metrics
-are in CloudWatch with the Service/Environment dimensions; a service that turns degraded
-(here: error, its group's observation throttled by the fault proxy — the health domain is not
-in this tree) produces exactly one SNS message in the subscribed SQS queue and one "recovered"
-when it recovers. Outage: every CloudWatch and SNS call fails for a while, bsupd is stopped
+are in CloudWatch with the Service/Environment dimensions; a service that turns degraded for
+real — one of its targets deregistered from its target group in moto, so the health domain
+reads fewer healthy targets than min_healthy — produces exactly one SNS message in the
+subscribed SQS queue, none more while it stays degraded, and one "recovered" when the target
+is registered again. Outage: every CloudWatch and SNS call fails for a while, bsupd is stopped
 (SIGTERM) and started again in the middle, then AWS comes back: every datum measured during
-the outage arrives exactly once with its original timestamp, and every alert exactly once."""
+the outage arrives exactly once with its original timestamp (large PutMetricData bodies go
+gzip-compressed, and the proxy's log shows them accepted), and every alert exactly once."""
 import datetime
 import json
 import os
@@ -27,7 +29,7 @@ def clients(d):
     kw = dict(endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
               aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
               aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    return boto3.client("cloudwatch", **kw), boto3.client("sns", **kw), boto3.client("sqs", **kw)
+    return [boto3.client(x, **kw) for x in ("cloudwatch", "sns", "sqs", "elbv2")]
 
 
 def drain(sqs, url):
@@ -64,7 +66,13 @@ with testlib.environment("--faults") as d:
     a, b = services
     ga = f"{a['name']}-{a['env']}"
     faults = R.aws_env(d)["BSUP_FAULTS_URL"]
-    cw, sns, sqs = clients(d)
+    cw, sns, sqs, elb = clients(d)
+    seeded = json.load(open(os.path.join(d, "seeded.json")))
+    tg = seeded["services"][ga]["target_group_arn"]
+    targets = [t["Target"] for t in elb.describe_target_health(TargetGroupArn=tg)
+               ["TargetHealthDescriptions"]]
+    check(len(targets) >= 1 and len(targets) == a["min"],
+          f"{ga}: its group's instances are its targets: {targets}")
     topic = sns.create_topic(Name="bsup-alerts")["TopicArn"]
     qurl = sqs.create_queue(QueueName="bsup-alerts")["QueueUrl"]
     qarn = sqs.get_queue_attributes(QueueUrl=qurl, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -73,20 +81,25 @@ with testlib.environment("--faults") as d:
 
     settings = (f"interval: 1d\nmetrics:\n  interval: 1s\nalerts:\n  sns_topic_arn: {topic}\n"
                 "  reminder: 0s\n")
-    dm = R.daemon(d, services, net, settings=settings)
+    # Target health is read every sweep while a service looks fine: the shortest, so the
+    # deregistration below is seen within 10 s.
+    sweep = {a["name"]: "health_check: {path: /health, healthy_threshold: 3, "
+                        "unhealthy_threshold: 3, sweep: 10s}\n"}
+    dm = R.daemon(d, services, net, settings=settings, extra=sweep)
     dm.start()
     dm.ctl("reconcile", "--wait", expect=0)
 
     def published():
-        m = dm.ctl_json("status")["daemon"]["metrics"]
+        m = dm.ctl_json("status", expect=None)["daemon"]["metrics"]
         return m["outbox_depth"] == 0 and m["last_publish_at"] and m["alerts_waiting"] == 0
     R.bsuptest.poll(published, lambda: f"outbox empty: {dm.ctl_json('status')['daemon']['metrics']}")
 
     # The catalogue's metrics are listed, per service with Service and Environment.
     names = {(m["MetricName"], tuple(sorted((x["Name"], x["Value"]) for x in m["Dimensions"])))
              for m in cw.list_metrics(Namespace=NS)["Metrics"]}
-    for metric in ("InServiceInstances", "DesiredCapacity", "DriftCount", "ActionsApplied",
-                   "ActionsFailed", "ReconcileErrors", "ReconcileDuration"):
+    for metric in ("InServiceInstances", "DesiredCapacity", "HealthyHostCount",
+                   "UnhealthyHostCount", "DriftCount", "ActionsApplied", "ActionsFailed",
+                   "ReconcileErrors", "ReconcileDuration"):
         for s in (a, b):
             key = (metric, (("Environment", s["env"]), ("Service", s["name"])))
             check(key in names, f"{metric} of {s['name']} listed")
@@ -102,28 +115,56 @@ with testlib.environment("--faults") as d:
     check(vals and max(vals) == b["min"], f"DesiredCapacity of {b['name']} via GetMetricData: {vals}")
     check(drain(sqs, qurl) == [], "no alert while everything is ok")
 
-    # Degraded (error) and recovered: one message each.
-    testlib.control(faults, "PUT", "rules", {"rules": [
-        {"fault": "throttle", "service": "autoscaling", "request_contains": ga}]})
-    dm.ctl("reconcile", a["name"], "--wait", expect=1)
-    testlib.control(faults, "DELETE", "rules")
-    dm.ctl("reconcile", "--wait", expect=0)   # another error-free cycle does not re-alert
-    dm.ctl("reconcile", a["name"], "--wait", expect=0)
-    R.bsuptest.poll(published, lambda: "alerts published: %s\n%s" % (
-        dm.ctl_json("status", expect=None)["daemon"]["metrics"],
-        "\n".join(l for l in dm.logtext().splitlines() if "alert" in l or "rror" in l)[-3000:]),
-        timeout_s=30)
-    time.sleep(1)
-    got = drain(sqs, qurl)
+    r = cw.get_metric_data(MetricDataQueries=[{
+        "Id": "h", "MetricStat": {"Metric": {"Namespace": NS, "MetricName": "HealthyHostCount",
+                                             "Dimensions": [{"Name": "Service", "Value": a["name"]},
+                                                            {"Name": "Environment", "Value": a["env"]}]},
+                                  "Period": 60, "Stat": "Minimum"}}], StartTime=t0, EndTime=end)
+    vals = r["MetricDataResults"][0]["Values"]
+    check(vals and min(vals) == len(targets), f"HealthyHostCount of {a['name']}: {vals}")
+
+    # Degraded for real: one target leaves the target group (in moto), so the health domain
+    # reads fewer healthy targets than min_healthy (min_size). Each loop turn is a whole cycle
+    # (reconcile --wait); the target health is read again within the 10 s sweep.
+    def state_after_cycle(want):
+        def turn():
+            dm.ctl("reconcile", a["name"], "--wait", expect=None)
+            st = dm.ctl_json("status", a["name"], expect=None)["services"][0]
+            return st if st["state"] == want else None
+        return R.bsuptest.poll(turn, lambda: f"{a['name']} {want}: "
+                               f"{dm.ctl_json('status', a['name'], expect=None)['services'][0]}",
+                               timeout_s=60, every_s=0.5)
+
+    def alerts_published():
+        R.bsuptest.poll(published, lambda: "alerts published: %s\n%s" % (
+            dm.ctl_json("status", expect=None)["daemon"]["metrics"],
+            "\n".join(l for l in dm.logtext().splitlines() if "alert" in l or "rror" in l)[-3000:]),
+            timeout_s=30)
+        return drain(sqs, qurl)  # moto delivers to the queue inside Publish: all there now
+
+    elb.deregister_targets(TargetGroupArn=tg, Targets=[targets[0]])
+    st = state_after_cycle("degraded")
+    check(st["health"]["healthy"] == len(targets) - 1, f"one healthy target fewer: {st['health']}")
+    got = alerts_published()
     whats = [(m["service"], m["what"]) for m in got]
-    check(whats == [(a["name"], "degraded"), (a["name"], "recovered")],
-          f"exactly one degraded and one recovered message: {whats}")
+    check(whats == [(a["name"], "degraded")], f"exactly one degraded message: {whats}")
     if got:
         m = got[0]
-        check(m["environment"] == a["env"] and m["observed"] == "error" and m["desired"] == "ok"
-              and m["event_id"] > 0 and m["_attr"] == str(m["alert_id"]) and m["when"].endswith("Z"),
-              f"body and attribute: {m}")
+        check(m["environment"] == a["env"] and m["observed"] == "degraded" and m["desired"] == "ok"
+              and m["event_id"] > 0 and m["_attr"] == str(m["alert_id"]) and m["when"].endswith("Z")
+              and "HealthyTargets" in m["message"], f"body and attribute: {m}")
         check(m["_subject"].startswith(f"bsup: {ga} degraded"), f"subject: {m['_subject']}")
+    dm.ctl("reconcile", "--wait", expect=None)   # still degraded: no second message
+    check(dm.ctl_json("status", a["name"], expect=None)["services"][0]["state"] == "degraded",
+          "still degraded")
+    check(alerts_published() == [], "no message while it stays degraded")
+
+    elb.register_targets(TargetGroupArn=tg, Targets=[targets[0]])
+    state_after_cycle("ok")
+    dm.ctl("reconcile", "--wait", expect=0)       # another ok cycle does not re-alert
+    got = alerts_published()
+    whats = [(m["service"], m["what"]) for m in got]
+    check(whats == [(a["name"], "recovered")], f"exactly one recovered message: {whats}")
     ev = dm.ctl_json("events", "--service", a["name"])["events"]
     check(sum(e["kind"] == "alert.sent" for e in ev) == 2, "alert.sent events")
 
@@ -140,10 +181,14 @@ with testlib.environment("--faults") as d:
         {"fault": "throttle", "service": "autoscaling", "request_contains": ga}]})
     dm.ctl("reconcile", "--wait", expect=1)         # a turns degraded: its alert waits
     dm.ctl("reconcile", b["name"], "--wait", expect=None)
-    time.sleep(2)
-    m = dm.ctl_json("status", expect=1)["daemon"]["metrics"]
-    check(m["outbox_depth"] > 0 and m["alerts_waiting"] == 1 and m["oldest_age_s"] is not None,
-          f"datums and the alert wait during the outage: {m}")
+
+    def outage_seen(alerts):
+        m = dm.ctl_json("status", expect=None)["daemon"]["metrics"]
+        return m if (m["outbox_depth"] > 0 and m["alerts_waiting"] == alerts and
+                     m["oldest_age_s"] is not None and m["last_error"]) else None
+    R.bsuptest.poll(lambda: outage_seen(1), lambda: f"datums and the alert wait during the "
+                    f"outage: {dm.ctl_json('status', expect=None)['daemon']['metrics']}",
+                    timeout_s=30)
     check("waiting" in dm.ctl("status", expect=1).stdout, "status shows the outbox")
     rc, _ = dm.stop()
     check(rc == 0, "stopped with SIGTERM during the outage")
@@ -152,9 +197,8 @@ with testlib.environment("--faults") as d:
         {"fault": "status", "status": 503, "service": "monitoring"},
         {"fault": "status", "status": 503, "service": "sns"}]})
     dm.ctl("reconcile", "--wait", expect=0)        # a recovers during the outage
-    time.sleep(2)
-    m = dm.ctl_json("status")["daemon"]["metrics"]
-    check(m["alerts_waiting"] == 2 and m["outbox_depth"] > 0, f"still waiting after restart: {m}")
+    R.bsuptest.poll(lambda: outage_seen(2), lambda: f"still waiting after restart: "
+                    f"{dm.ctl_json('status', expect=None)['daemon']['metrics']}", timeout_s=30)
     ev = dm.ctl_json("events")["events"]
     check(any(e["kind"] == "alert.failed" for e in ev), "alert.failed recorded")
     t_back = datetime.datetime.now(datetime.timezone.utc)
@@ -167,15 +211,30 @@ with testlib.environment("--faults") as d:
     print(f"FIGURE: CycleDuration datums in CloudWatch {after}, recorded batches {total} "
           f"({total - base} measured during the outage)")
     check(after == total, f"every datum arrived exactly once: {after} in CloudWatch, {total} measured")
-    # Original timestamps: the outage's datums sit in the outage's minutes, not the publish's.
-    out_pts = [p for p in pts if t_out.replace(second=0, microsecond=0) <= p["Timestamp"] < t_back]
-    check(out_pts, f"datapoints at the outage's times: {[p['Timestamp'] for p in pts]}")
+    # Original timestamps: the datums measured during the outage carry the outage's times, not
+    # the publish's (CloudWatch selects datums by their own Timestamp). moto cuts StartTime and
+    # EndTime to whole seconds: the end is the second after t_back (nothing is measured after
+    # it); the start needs no margin (the last datum before the outage is a second older).
+    n_out, _ = sample_count(cw, "CycleDuration", [], t_out, t_back + datetime.timedelta(seconds=1))
+    check(n_out == total - base, f"datums timestamped within the outage: {n_out}, measured "
+          f"during it {total - base}")
     got = drain(sqs, qurl)
     whats = [(m["service"], m["what"]) for m in got]
     check(whats == [(a["name"], "degraded"), (a["name"], "recovered")],
           f"every alert of the outage exactly once, in order: {whats}")
     ids = [m["alert_id"] for m in got]
     check(len(set(ids)) == len(ids), "distinct alert ids")
+    # The outage's backlog went in large requests: gzip-compressed (over 10 KiB of form body),
+    # decoded and accepted (the exact count above is CloudWatch's own).
+    puts = [e for e in testlib.control(faults, "GET", "log")["entries"]
+            if e["service"] == "monitoring" and e["action"] == "PutMetricData"]
+    gz = [e for e in puts if e.get("encoding") == "gzip" and e["status"] == 200]
+    print(f"FIGURE: PutMetricData calls {len(puts)}, gzip-compressed and accepted {len(gz)}: " +
+          ", ".join(f"{e['plain_bytes']} -> {e['bytes_in']} bytes" for e in gz[:3]))
+    check(gz and all(e["plain_bytes"] >= 10240 for e in gz),
+          f"large PutMetricData bodies compressed and accepted: {puts[-3:]}")
+    check(all(e.get("encoding") == "gzip" for e in puts if e["bytes_in"] > 10240 + 4096),
+          "no large body sent uncompressed")
     dm.stop()
     check(dm.integrity() == "ok", "database consistent")
 

@@ -727,6 +727,7 @@ static void test_step_drill(void **state)
     assert_int_equal(st->prepare(&a.m, key), 0);
     assert_int_equal(a.obs.drill_phase, BSUP_DRILL_SCHEDULED);
     assert_false(a.obs.drill_ready);
+    assert_int_equal(a.obs.drill_success, -1); /* no drill ended: no RestoreDrillSuccess */
     snprintf(id, sizeof(id), "%s", a.obs.drill_instance);
     assert_string_equal(id, "bsup-restore-api-20261130");
     assert_false(bsup_domain_cache_saved(&cache, "drill/api"));
@@ -761,6 +762,7 @@ static void test_step_drill(void **state)
     json_decref(page);
     assert_int_equal(a.obs.drill_phase, BSUP_DRILL_RESTORING);
     assert_int_equal(a.obs.drill_started_s, NOW);
+    assert_int_equal(a.obs.drill_success, -1);
     /* Cycle 4: available: success, timed, and its deletion planned. */
     a.prev = a.obs;
     a.obs = s_obs();
@@ -773,6 +775,7 @@ static void test_step_drill(void **state)
     assert_int_equal(a.obs.last_drill, BSUP_DRILL_OK);
     assert_int_equal(a.obs.last_drill_restore_s, 900);
     assert_int_equal(a.obs.next_drill_at_s, NOW + 900 + 7 * DAY);
+    assert_int_equal(a.obs.drill_success, 1);
     bsup_plan_init(&plan);
     assert_int_equal(bsup_backup_plan(&a.svc, &a.obs, &plan), 0);
     assert_non_null(s_change(&plan, "DBInstanceStatus"));
@@ -787,6 +790,7 @@ static void test_step_drill(void **state)
     assert_int_equal(st->prepare(&a.m, key), 0);
     assert_int_equal(a.obs.drill_phase, BSUP_DRILL_IDLE);
     assert_string_equal(a.obs.last_drill_text, "ok");
+    assert_int_equal(a.obs.drill_success, 1); /* every cycle while the last one stands */
 
     /* A restart during a drill: the same record, no previous observation. The first cycle
      * reads the instance, calls it interrupted and plans its deletion. */
@@ -804,6 +808,7 @@ static void test_step_drill(void **state)
     json_decref(page);
     assert_int_equal(a.obs.drill_phase, BSUP_DRILL_CLEANUP);
     assert_int_equal(a.obs.last_drill, BSUP_DRILL_INTERRUPTED);
+    assert_int_equal(a.obs.drill_success, -1); /* proved nothing either way */
     bsup_plan_init(&plan);
     assert_int_equal(bsup_backup_plan(&a.svc, &a.obs, &plan), 0);
     char got[1024];
@@ -825,6 +830,20 @@ static void test_step_drill(void **state)
     for (size_t i = 0; i < plan.n_actions; i++)
         assert_int_not_equal(plan.actions[i].kind, BSUP_ACTION_UPDATE);
     bsup_plan_cleanup(&plan);
+    /* A failed drill that ended: 0 each cycle; nothing with restore_test off. */
+    r = (struct bsup_drill_record){.result = BSUP_DRILL_FAILED, .result_at_s = NOW};
+    bsup_drill_record_format(&r, text, sizeof(text));
+    assert_int_equal(bsup_domain_cache_put(&cache, "drill/api", text, true), 0);
+    a.obs = s_obs();
+    a.obs.found = false; /* not due: the record alone decides */
+    assert_int_equal(st->prepare(&a.m, key), 0);
+    assert_int_equal(a.obs.drill_success, 0);
+    struct s_member off;
+    s_member_init(&off, "prod", "", &cache, true);
+    off.obs = s_obs();
+    assert_int_equal(st->prepare(&off.m, key), 0);
+    assert_int_equal(off.obs.drill_success, -1);
+    bsup_service_cleanup(&off.svc);
     json_decref(none);
     bsup_service_cleanup(&a.svc);
     bsup_domain_cache_cleanup(&cache);

@@ -461,6 +461,64 @@ static void test_damping(void **state)
     bsup_service_cleanup(&svc);
 }
 
+static const struct bsup_observe_step *s_step(const char *action)
+{
+    for (size_t i = 0; i < bsup_health_domain.n_steps; i++)
+        if (strcmp(bsup_health_domain.steps[i].action, action) == 0)
+            return &bsup_health_domain.steps[i];
+    fail_msg("no step %s", action);
+    return NULL;
+}
+
+/* The metric fields (HealthyHostCount, UnhealthyHostCount): -1, no datum, until the target
+ * group's targets were read; then the reading's counts, carried forward between readings. */
+static void test_host_counts(void **state)
+{
+    (void)state;
+    struct bsup_service svc = s_service("");
+    const struct bsup_observe_step *st = s_step("DescribeTargetHealth");
+    struct bsup_health_observed obs = s_group(), prev;
+    obs.health_read_at = 0;
+    memset(obs.counts, 0, sizeof(obs.counts));
+    struct bsup_domain_member m = {.desired = &svc, .obs = &obs, .now_s = 2000};
+    char key[BSUP_DOMAIN_KEY_MAX];
+    assert_int_equal(st->prepare(&m, key), 90); /* never read: soon */
+    assert_int_equal(obs.healthy_hosts, -1);
+    assert_int_equal(obs.unhealthy_hosts, -1);
+    json_t *fields = bsup_domain_obs_json(&bsup_health_domain, &obs);
+    assert_int_equal(json_integer_value(json_object_get(fields, "healthy")), -1);
+    json_decref(fields);
+    json_t *pages =
+        json_pack("[{s:[{s:{s:s}, s:{s:s}}, {s:{s:s}, s:{s:s}}, {s:{s:s}, s:{s:s, s:s}}]}]",
+                  "TargetHealthDescriptions", "Target", "Id", "i-1", "TargetHealth", "State",
+                  "healthy", "Target", "Id", "i-2", "TargetHealth", "State", "healthy", "Target",
+                  "Id", "i-3", "TargetHealth", "State", "unhealthy", "Reason", "Target.Timeout");
+    struct bsup_domain_member *ms[] = {&m};
+    struct bsup_diag diag = {0};
+    assert_int_equal(st->parse(pages, ms, 1, &diag), 0);
+    json_decref(pages);
+    assert_int_equal(obs.healthy_hosts, 2);
+    assert_int_equal(obs.unhealthy_hosts, 1);
+    /* The next cycle does not read (not due): the counts are carried, and known. */
+    prev = obs;
+    obs = s_group();
+    obs.health_read_at = 0;
+    memset(obs.counts, 0, sizeof(obs.counts));
+    m.prev = &prev;
+    m.now_s = 2010;
+    assert_true(st->prepare(&m, key) > 0); /* a target not healthy: looks wrong */
+    assert_false(obs.health_fresh);
+    assert_int_equal(obs.healthy_hosts, 2);
+    assert_int_equal(obs.unhealthy_hosts, 1);
+    /* Another target group (its ARN changed): unknown again. */
+    obs = s_group();
+    obs.health_read_at = 0;
+    snprintf(obs.arn, sizeof(obs.arn), "arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/x/2");
+    assert_int_equal(st->prepare(&m, key), 90);
+    assert_int_equal(obs.healthy_hosts, -1);
+    bsup_service_cleanup(&svc);
+}
+
 /* The memory's text: what the cache keeps across restarts. */
 static void test_memory_text(void **state)
 {
@@ -507,7 +565,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_table),  cmocka_unit_test(test_requests),
         cmocka_unit_test(test_damping),     cmocka_unit_test(test_memory_text),
-        cmocka_unit_test(test_state_names),
+        cmocka_unit_test(test_state_names), cmocka_unit_test(test_host_counts),
     };
     return cmocka_run_group_tests_name("health", tests, NULL, NULL);
 }
