@@ -696,37 +696,57 @@ static void s_batch_plan_and_apply(struct s_batch *b)
 
 /* ---- recording ---- */
 
-/* Whether plan holds finding (resource, field). */
-static bool s_has_finding(const struct bsup_plan *plan, const char *resource, const char *field)
+/* Whether plan holds a line of kind about (resource, field). */
+static bool s_has_line(const struct bsup_plan *plan, enum bsup_action_kind kind,
+                       const char *resource, const char *field)
 {
     for (size_t i = 0; i < plan->n_actions; i++) {
         const struct bsup_action *a = &plan->actions[i];
-        if (a->kind == BSUP_ACTION_FINDING && strcmp(a->resource, resource) == 0 &&
+        if (a->kind == kind && strcmp(a->resource, resource) == 0 &&
             bsup_action_find_change(a, field))
             return true;
     }
     return false;
 }
 
-/* An event for every finding (resource, rule) that appeared or cleared since the last plan. */
+/* The event a domain gives a field's lines, or NULL (a restored plan's actions know no
+ * domain: fields are looked up in every domain's table). */
+static const struct bsup_domain_event *s_line_event(const struct bsup_reconcile_engine *e,
+                                                    enum bsup_action_kind kind, const char *field)
+{
+    for (size_t d = 0; d < e->n_domains; d++)
+        for (const struct bsup_domain_event *ev = e->domains[d]->events; ev && ev->field; ev++)
+            if (ev->kind == kind && strcmp(ev->field, field) == 0)
+                return ev;
+    return NULL;
+}
+
+/* An event for every finding (resource, rule) that appeared or cleared since the last plan,
+ * and for a degraded line whose field a domain gives an event (backup.stale, drill.failed). */
 static void s_finding_events(struct bsup_reconcile_engine *e, const struct s_service *s,
                              const struct bsup_plan *before, const struct bsup_plan *now)
 {
-    for (size_t i = 0; i < now->n_actions; i++) {
-        const struct bsup_action *a = &now->actions[i];
-        for (size_t j = 0; a->kind == BSUP_ACTION_FINDING && j < a->n_changes; j++) {
-            const struct bsup_change *c = &a->changes[j];
-            if (!s_has_finding(before, a->resource, c->field))
-                s_event(e, s->name, "finding.appeared", "%s %s: %s (want %s): %s", a->resource,
-                        c->field, c->observed, c->desired, c->reason);
+    for (int pass = 0; pass < 2; pass++) {
+        const struct bsup_plan *from = pass ? before : now, *to = pass ? now : before;
+        for (size_t i = 0; i < from->n_actions; i++) {
+            const struct bsup_action *a = &from->actions[i];
+            if (a->kind != BSUP_ACTION_FINDING && a->kind != BSUP_ACTION_DEGRADED)
+                continue;
+            for (size_t j = 0; j < a->n_changes; j++) {
+                const struct bsup_change *c = &a->changes[j];
+                const struct bsup_domain_event *ev = s_line_event(e, a->kind, c->field);
+                const char *kind = pass ? (ev ? ev->cleared : "finding.cleared")
+                                        : (ev ? ev->appeared : "finding.appeared");
+                if (!kind || (a->kind == BSUP_ACTION_DEGRADED && !ev) ||
+                    s_has_line(to, a->kind, a->resource, c->field))
+                    continue;
+                if (pass)
+                    s_event(e, s->name, kind, "%s %s: now as declared", a->resource, c->field);
+                else
+                    s_event(e, s->name, kind, "%s %s: %s (want %s): %s", a->resource, c->field,
+                            c->observed, c->desired, c->reason ? c->reason : "");
+            }
         }
-    }
-    for (size_t i = 0; i < before->n_actions; i++) {
-        const struct bsup_action *a = &before->actions[i];
-        for (size_t j = 0; a->kind == BSUP_ACTION_FINDING && j < a->n_changes; j++)
-            if (!s_has_finding(now, a->resource, a->changes[j].field))
-                s_event(e, s->name, "finding.cleared", "%s %s: now as declared", a->resource,
-                        a->changes[j].field);
     }
 }
 

@@ -1358,6 +1358,17 @@ static const struct bsup_observe_step s_steps[] = {
      .parse = s_param_parse},
 };
 
+/* Alerts of their own (core/metrics/alerts.h): the database's newest automated snapshot too
+ * old or missing, and a failed restore drill. */
+static const struct bsup_domain_event s_events[] = {
+    {.kind = BSUP_ACTION_FINDING,
+     .field = "AutomatedSnapshot",
+     .appeared = "backup.stale",
+     .cleared = "backup.ok"},
+    {.kind = BSUP_ACTION_DEGRADED, .field = "RestoreDrill", .appeared = "drill.failed"},
+    {0},
+};
+
 const struct bsup_domain bsup_backup_domain = {
     .name = "backup",
     .resource = "backed-up resource",
@@ -1367,6 +1378,7 @@ const struct bsup_domain bsup_backup_domain = {
     .n_fields = sizeof(s_fields) / sizeof(s_fields[0]),
     .steps = s_steps,
     .n_steps = sizeof(s_steps) / sizeof(s_steps[0]),
+    .events = s_events,
     .plan = s_plan,
     .request = s_request,
     .mutate_service = "rds",

@@ -32,7 +32,7 @@ struct bsup_domain_member {
     /* The same service's fresh observations by every domain (as listed to the engine): a
      * domain that names another in `after` may read its results here. */
     void *const *peers;
-    struct bsup_domain_cache *cache; /* what the domain learnt once and keeps (saved) */
+    struct bsup_domain_cache *cache;      /* what the domain learnt once and keeps (saved) */
     const struct bsup_settings *settings; /* the daemon's (metrics namespace, default topic) */
     void *engine;                         /* the engine's own; domains leave it alone */
     bool failed;
@@ -91,6 +91,17 @@ struct bsup_field {
     const char *metric;
 };
 
+/* An event of its own for a finding or degraded line of a field (a row of a domain's events
+ * table): recorded when the line appears (instead of finding.appeared) and when it clears
+ * (instead of finding.cleared; NULL: none for a degraded line). An event kind that is an alert
+ * (core/metrics/alerts.h) queues it. */
+struct bsup_domain_event {
+    enum bsup_action_kind kind; /* BSUP_ACTION_FINDING or BSUP_ACTION_DEGRADED */
+    const char *field;          /* NULL ends the table */
+    const char *appeared;
+    const char *cleared;
+};
+
 struct bsup_domain {
     const char *name;     /* "scaling": the key of its observation in status */
     const char *resource; /* what it keeps, in words: "Auto Scaling group" */
@@ -118,6 +129,8 @@ struct bsup_domain {
      * worth per interval, across batches; the rest is held as "paced" until the next cycle).
      * The mode, the cooldown and fight detection apply as to any change. */
     const char *owned_pace_action;
+    /* NULL, or events of its own for some fields' findings and degraded lines. */
+    const struct bsup_domain_event *events;
 };
 
 /* The domains bsupd reconciles, in the order their actions are planned. */

@@ -151,14 +151,14 @@ int bsup_plan_findings_from_json(const json_t *plan_json, struct bsup_plan *out)
 {
     size_t i;
     const json_t *a;
-    const char *finding = bsup_action_kind_name(BSUP_ACTION_FINDING);
     json_array_foreach(plan_json, i, a)
     {
-        const char *kind = json_string_value(json_object_get(a, "action"));
+        const char *name = json_string_value(json_object_get(a, "action"));
         const char *resource = json_string_value(json_object_get(a, "resource"));
-        if (!kind || !resource || strcmp(kind, finding) != 0)
+        int kind = name ? bsup_action_kind_from_name(name) : -1;
+        if (!resource || (kind != BSUP_ACTION_FINDING && kind != BSUP_ACTION_DEGRADED))
             continue;
-        struct bsup_action *x = bsup_plan_add(out, BSUP_ACTION_FINDING, resource);
+        struct bsup_action *x = bsup_plan_add(out, (enum bsup_action_kind)kind, resource);
         if (!x)
             return BSUP_ENOMEM;
         size_t j;

@@ -227,6 +227,12 @@ with testlib.environment("--faults") as d:
     check(("finding", "rds-instance/web-dev", "AutomatedSnapshot", "none", "younger than 26h")
           in changes(dm, "web"), f"a missing snapshot: {changes(dm, 'web')}")
     check(row(dm, "web")["backup"]["newest_backup_age_s"] == -1, "status: no backup age")
+    # Each is a backup.stale event (an alert: backup-stale), once.
+    check(len(events(dm, "api", "backup.stale")) == 1 and len(events(dm, "web", "backup.stale")) == 1,
+          f"backup.stale events: {events(dm, 'api', 'backup.stale')} "
+          f"{events(dm, 'web', 'backup.stale')}")
+    cycle(dm)
+    check(len(events(dm, "api", "backup.stale")) == 1, "not again while it lasts")
 
     # The cache: moto takes no snapshots; a manual one has no node times (its age is unknown).
     check(has(dm, "api", "finding", "Snapshot", "elasticache-group/api-prod"),
@@ -344,6 +350,8 @@ with testlib.environment("--faults") as d:
           f"a failed drill degrades the service: {w['state']} {w['backup']['last_drill']}")
     check(any("RestoreDrill failed: incompatible-restore" in m
               for m in events(df, "plain", "service.degraded")), "a service.degraded event")
+    check(len(events(df, "plain", "drill.failed")) == 1,
+          f"a drill.failed event (an alert): {events(df, 'plain', 'drill.failed')}")
     check(count("DeleteDBInstance") == deletes + 1, "the failed drill's instance is deleted too")
     rules()
     cycle(df, "plain")
