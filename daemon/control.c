@@ -720,6 +720,15 @@ static bool s_slot_free(const struct bsup_control *ctl, bool admin)
     return ctl->n_counted < lim->max_clients && (admin || ctl->n_readers < readers_max);
 }
 
+/* Whether uid already holds its share of the reader slots. */
+static bool s_uid_full(const struct bsup_control *ctl, uid_t uid)
+{
+    size_t n = 0;
+    for (const struct s_client *c = ctl->clients; c; c = c->next)
+        n += c->counted && !c->admin && c->peer.uid == uid;
+    return ctl->limits.max_reader_per_uid && n >= ctl->limits.max_reader_per_uid;
+}
+
 /* Clients whose peer has shut its end give up their slot now, before the loop reads their EOF:
  * a burst of clients that connect and go must not turn the next one away. */
 static void s_reap_hung_up(struct bsup_control *ctl)
@@ -823,8 +832,17 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     json_decref(refusal);
-    if (!s_slot_free(ctl, c->admin))
+    if (!s_slot_free(ctl, c->admin) || (!c->admin && s_uid_full(ctl, c->peer.uid)))
         s_reap_hung_up(ctl);
+    if (!c->admin && s_uid_full(ctl, c->peer.uid)) {
+        s_log_refused(ctl, c, "too_many_clients_of_user");
+        s_client_send(c, bsup_control_error("too_many_clients",
+                                            "bsupd serves at most %zu clients of one user at "
+                                            "once; retry",
+                                            ctl->limits.max_reader_per_uid));
+        s_client_drain(c);
+        return;
+    }
     if (!s_slot_free(ctl, c->admin)) {
         s_log_refused(ctl, c, "too_many_clients");
         if (c->admin || ctl->limits.reserved_clients == 0)

@@ -45,7 +45,8 @@ struct bsup_control_limits {
     uint64_t idle_timeout_ms;    /* no request (or none of its output taken) for this long */
     uint64_t request_timeout_ms; /* a request line must end this long after its first byte */
     size_t max_clients;
-    size_t reserved_clients; /* of max_clients, only for BSUP_CONTROL_ADMIN peers */
+    size_t reserved_clients;   /* of max_clients, only for BSUP_CONTROL_ADMIN peers */
+    size_t max_reader_per_uid; /* readers of one uid at once: one user cannot take them all */
 };
 
 #define BSUP_CONTROL_LIMITS_DEFAULT                                                                \
@@ -54,7 +55,8 @@ struct bsup_control_limits {
                                   .idle_timeout_ms = 30000,                                        \
                                   .request_timeout_ms = 10000,                                     \
                                   .max_clients = 64,                                               \
-                                  .reserved_clients = 8})
+                                  .reserved_clients = 8,                                           \
+                                  .max_reader_per_uid = 16})
 
 struct bsup_control;
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Slow-drip clients against the control socket. A reader (nobody/nogroup through setpriv)
-opens more connections than there are reader slots and sends one byte every 2 s on each, which
-used to hold every slot forever. Now: the slots kept for root and admin_group let root pause
-and an admin_group member resume meanwhile; each dripping line is cut at the request deadline
-(10 s from its first byte) with request_timeout; and readers get in again afterwards.
-Needs root to drop privileges with setpriv."""
+"""Slow-drip clients against the control socket. Readers (nobody, daemon, bin and sys, group
+nogroup, through setpriv) open more connections than there are reader slots and send one byte
+every 2 s on each, which used to hold every slot forever. Now: one user holds at most 16
+reader slots (another reader user gets in while one drips); the slots kept for root and
+admin_group let root pause and an admin_group member resume while every reader slot is held;
+each dripping line is cut at the request deadline (10 s from its first byte) with
+request_timeout; and readers get in again afterwards. Needs root to drop privileges with
+setpriv."""
 import grp
 import json
 import os
@@ -26,7 +28,9 @@ try:
 except KeyError:
     skip("groups nogroup and users are needed")
 
-N_DRIP = 70  # more than the 56 reader slots (64, 8 of them kept for admins)
+N_DRIP = 18  # per user: more than the 16 one user may hold
+USERS = ("nobody", "daemon", "bin", "sys")  # 4 x 16 > the 56 reader slots (64, 8 for admins)
+PER_UID = 16
 REQUEST_TIMEOUT_S = 10
 
 # Opens n connections, sends "{" and then one space every 2 s on each, and reports per
@@ -79,15 +83,32 @@ d.start()
 reader = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 admin_only = ["setpriv", "--reuid=nobody", "--regid=users", "--clear-groups"]
 
+def as_user(user):
+    return ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups"]
+
+
+def drip(user):
+    p = subprocess.Popen(as_user(user) + [sys.executable, "-c", DRIPPER, str(N_DRIP), d.sock],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    check(p.stdout.readline().strip() == "connected", f"dripper {user} did not connect")
+    return p
+
+
 t_start = time.monotonic()
-drip = subprocess.Popen(reader + [sys.executable, "-c", DRIPPER, str(N_DRIP), d.sock],
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-check(drip.stdout.readline().strip() == "connected", "dripper did not connect")
+drips = [drip(USERS[0])]
+# One user holds at most its share; another reader user is still served.
+poll(lambda: d.ctl_json("status")["daemon"]["clients"] >= PER_UID, "one user's share",
+     timeout_s=REQUEST_TIMEOUT_S)
+check(d.ctl_json("status")["daemon"]["clients"] < PER_UID + 2,
+      "one user holds at most %d slots" % PER_UID)
+r = d.ctl("status", prefix=as_user("games"))
+check(r.returncode == 0, "another reader user while one drips: %d %s" % (r.returncode, r.stderr))
+drips += [drip(u) for u in USERS[1:]]
 
 # Every reader slot is taken...
 poll(lambda: d.ctl_json("status")["daemon"]["clients"] >= 56, "the drippers to hold the slots",
      timeout_s=REQUEST_TIMEOUT_S)
-r = d.ctl("status", prefix=reader)
+r = d.ctl("status", prefix=as_user("games"))
 check(r.returncode == 2 and "too_many_clients" in r.stderr,
       "a reader while the slots are held: %d %s" % (r.returncode, r.stderr))
 # ...and the kill switch still works, for root and for admin_group.
@@ -98,12 +119,17 @@ check(r.returncode == 0, "admin_group resumes: %d %s" % (r.returncode, r.stderr)
 held_s = time.monotonic() - t_start
 check(held_s < REQUEST_TIMEOUT_S, "the checks ran while the slots were held (%.1fs)" % held_s)
 
-try:
-    out, err = drip.communicate(timeout=90)
-except subprocess.TimeoutExpired:
-    drip.kill()
-    fail("the dripper is stuck")
-results = json.loads(out.strip().splitlines()[-1])
+results = []
+for p in drips:
+    try:
+        out, err = p.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        fail("a dripper is stuck")
+    mine = json.loads(out.strip().splitlines()[-1])
+    refused = [m for m in mine if m["line"] and "too_many_clients" in m["line"]]
+    check(len(refused) >= N_DRIP - PER_UID, "each user gets at most %d slots" % PER_UID)
+    results += mine
 codes = {}
 for res in results:
     code = json.loads(res["line"])["error"]["code"] if res["line"] else "closed"
