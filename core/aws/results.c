@@ -131,6 +131,7 @@ static const struct bsup_aws_field s_action_fields[] = {
     S_FIELD(bsup_elb_action, "Type", STRING, type),
     S_FIELD(bsup_elb_action, "TargetGroupArn", STRING, target_group_arn),
     S_FIELD(bsup_elb_action, "RedirectConfig.Protocol", STRING, redirect_protocol),
+    S_FIELD(bsup_elb_action, "Order", INT, order),
 };
 static const struct bsup_aws_record s_action = S_REC(bsup_elb_action, s_action_fields);
 

@@ -158,6 +158,7 @@ struct bsup_elb_action {
     char *type;              /* "forward", "redirect", "fixed-response", ... */
     char *target_group_arn;  /* forward */
     char *redirect_protocol; /* redirect: "HTTPS", "#{protocol}" */
+    int64_t order;           /* 1..50000; the last one is what serves: forward, redirect, ... */
 };
 
 struct bsup_elb_listener {

@@ -784,7 +784,12 @@ static int s_listeners_parse(const json_t *pages, struct bsup_domain_member *con
             snprintf(x->ssl_policy, sizeof(x->ssl_policy), "%s",
                      l->ssl_policy ? l->ssl_policy : "");
             if (l->n_default_actions) {
+                /* The action that ends the chain (authenticate-* come first): the last by
+                 * Order, or in the list when there is none. */
                 const struct bsup_elb_action *a = &l->default_actions[0];
+                for (size_t i = 1; i < l->n_default_actions; i++)
+                    if (l->default_actions[i].order >= a->order)
+                        a = &l->default_actions[i];
                 snprintf(x->action, sizeof(x->action), "%s", a->type ? a->type : "");
                 x->to_https = a->type && strcmp(a->type, "redirect") == 0 && a->redirect_protocol &&
                               strcmp(a->redirect_protocol, "HTTPS") == 0;

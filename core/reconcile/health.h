@@ -74,7 +74,7 @@ struct bsup_health_listener {
     char ssl_policy[72];
     int tls;         /* enum bsup_tls: from the policy's protocols, once known */
     char oldest[12]; /* the policy's oldest protocol: "TLSv1", "TLSv1.2" */
-    char action[24]; /* the first default action: "forward", "redirect", "fixed-response" */
+    char action[24]; /* the default action that serves (the last by Order): "forward", ... */
     bool to_https;   /* ... a redirect to HTTPS */
 };
 

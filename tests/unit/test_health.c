@@ -519,6 +519,32 @@ static void test_host_counts(void **state)
     bsup_service_cleanup(&svc);
 }
 
+/* A listener's serving action is the last of its default actions by Order (an
+ * authenticate-oidc first, then the redirect), whatever the list's order. */
+static void test_listener_action(void **state)
+{
+    (void)state;
+    struct bsup_service svc = s_service("");
+    const struct bsup_observe_step *st = s_step("DescribeListeners");
+    struct bsup_health_observed obs = s_group();
+    struct bsup_domain_member m = {.desired = &svc, .obs = &obs, .now_s = 2000};
+    json_t *pages = json_pack(
+        "[{s:[{s:i, s:s, s:[{s:s, s:i}, {s:s, s:i, s:{s:s}}]}, {s:i, s:s, s:[{s:s, s:i}]}]}]",
+        "Listeners", "Port", 80, "Protocol", "HTTP", "DefaultActions", "Type", "authenticate-oidc",
+        "Order", 1, "Type", "redirect", "Order", 2, "RedirectConfig", "Protocol", "HTTPS", "Port",
+        8080, "Protocol", "HTTP", "DefaultActions", "Type", "forward", "Order", 1);
+    struct bsup_domain_member *ms[] = {&m};
+    struct bsup_diag diag = {0};
+    assert_int_equal(st->parse(pages, ms, 1, &diag), 0);
+    json_decref(pages);
+    assert_int_equal(obs.n_listeners, 2);
+    assert_string_equal(obs.listeners[0].action, "redirect");
+    assert_true(obs.listeners[0].to_https);
+    assert_string_equal(obs.listeners[1].action, "forward");
+    assert_false(obs.listeners[1].to_https);
+    bsup_service_cleanup(&svc);
+}
+
 /* The memory's text: what the cache keeps across restarts. */
 static void test_memory_text(void **state)
 {
@@ -563,9 +589,10 @@ static void test_state_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plan_table),  cmocka_unit_test(test_requests),
-        cmocka_unit_test(test_damping),     cmocka_unit_test(test_memory_text),
-        cmocka_unit_test(test_state_names), cmocka_unit_test(test_host_counts),
+        cmocka_unit_test(test_plan_table),      cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_damping),         cmocka_unit_test(test_memory_text),
+        cmocka_unit_test(test_state_names),     cmocka_unit_test(test_host_counts),
+        cmocka_unit_test(test_listener_action),
     };
     return cmocka_run_group_tests_name("health", tests, NULL, NULL);
 }
