@@ -4,10 +4,23 @@
 #include "daemon/log.h"
 #include "daemon/options.h"
 
+#include <malloc.h>
 #include <stdio.h>
+
+/* glibc's malloc for a daemon whose peaks are bursts (a load, a status page, an AWS answer):
+ * one arena (curl's resolver threads would each get their own, kept for good), and a fixed
+ * mmap threshold, because the dynamic one rises to the largest block ever freed, after which
+ * every 4 MiB reply is carved from the heap and its pages stay resident. */
+static void s_malloc_tune(void)
+{
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+}
 
 int main(int argc, char **argv)
 {
+    s_malloc_tune();
     struct bsup_options opts;
     int rc = bsup_options_parse(&opts, argc, argv);
     if (rc == 0 && opts.help) {

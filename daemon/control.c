@@ -334,9 +334,52 @@ static json_t *s_longest_array(json_t *j)
     return best;
 }
 
+/* The member of an encoded reply that holds its text: no request or handler makes such a key. */
+#define S_ENCODED "\x01encoded"
+
+json_t *bsup_control_encoded(const char *text, size_t len)
+{
+    json_t *s = json_stringn_nocheck(text, len);
+    json_t *reply = s ? json_object() : NULL;
+    if (!reply || json_object_set_new(reply, S_ENCODED, s)) {
+        json_decref(reply);
+        return NULL;
+    }
+    return reply;
+}
+
+/* An encoded reply's text with the "id" the server set beside it, as the first member. */
+static char *s_encoded_text(const json_t *reply, const json_t *enc, size_t max_bytes,
+                            size_t *out_len)
+{
+    const char *text = json_string_value(enc);
+    size_t len = json_string_length(enc);
+    const json_t *id = json_object_get(reply, "id");
+    char *id_text = id ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : NULL, *out = NULL;
+    if (len < 2 || text[0] != '{' || (id && !id_text))
+        goto out;
+    size_t id_len = id_text ? strlen(id_text) + 6 : 0; /* "id":X, */
+    size_t n = len + id_len - (id_text && len == 2);   /* {"id":X} has no comma */
+    if (n > max_bytes || !(out = malloc(n + 1)))
+        goto out;
+    size_t at = 1;
+    out[0] = '{';
+    if (id_text)
+        at += (size_t)sprintf(out + 1, "\"id\":%s%s", id_text, len == 2 ? "" : ",");
+    memcpy(out + at, text + 1, len - 1);
+    out[n] = '\0';
+    *out_len = n;
+out:
+    free(id_text);
+    return out;
+}
+
 char *bsup_control_encode_within(const json_t *reply, size_t max_bytes, size_t *out_len)
 {
     const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
+    const json_t *enc = json_object_get(reply, S_ENCODED);
+    if (json_is_string(enc))
+        return s_encoded_text(reply, enc, max_bytes, out_len);
     char *text = json_dumps(reply, flags);
     json_t *copy = NULL;
     size_t len = text ? strlen(text) : 0;

@@ -96,6 +96,12 @@ int bsup_control_open(uv_loop_t *loop, const char *path, int listen_fd,
  * has gone meanwhile. */
 int bsup_control_reply(struct bsup_control *ctl, uint64_t client_id, json_t *reply);
 
+/* A reply already encoded: text (len bytes, one compact JSON object, no newline) is sent as it
+ * is, with the request's "id" added. For replies cheaper to write than to build as objects
+ * (status and plan rows). The reply holds a copy. It is sent whole: the caller makes it fit
+ * bsup_control_max_reply_bytes (a longer one is answered reply_too_large). NULL on ENOMEM. */
+json_t *bsup_control_encoded(const char *text, size_t len);
+
 /* {"ok":false,"error":{"code":code,"message":...}}. */
 json_t *bsup_control_error(const char *code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -125,7 +131,8 @@ size_t bsup_control_max_reply_bytes(const struct bsup_control *ctl);
 
 /* Makes reply, encoded compactly, fit in max_bytes: the longest arrays are cut (their first
  * elements kept) and "truncated": true is set. Returns the encoding (malloc'd) and its length,
- * or NULL when even that cannot fit or memory runs out. reply is not changed. */
+ * or NULL when even that cannot fit or memory runs out. reply is not changed. An encoded reply
+ * (bsup_control_encoded) is never cut: NULL when it does not fit. */
 char *bsup_control_encode_within(const json_t *reply, size_t max_bytes, size_t *out_len);
 
 #endif

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "core/base/strmap.h"
 #include "daemon/control.h"
 #include "daemon/aws/client.h"
 #include "daemon/daemon.h"
@@ -55,7 +56,11 @@ struct bsup_daemon {
     uint64_t request_seq;
 
     /* The last configuration load. */
-    json_t *last_load; /* {"at","ok","files":[...],"errors":[...],...} */
+    /* status's daemon.last_load, encoded once per load: {"at","ok","files",...}. At 10 000
+     * drop-ins, 0.7 MiB of text rather than 4 MiB of objects copied for every status. */
+    char *last_load;
+    size_t load_services;
+    struct bsup_strmap rejected_files; /* name -> its own copy: the last load's rejected files */
     size_t files_rejected;
     uint64_t reloads;
     char load_sig[64]; /* the last load's outcome, to say an identical reload once */

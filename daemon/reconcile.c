@@ -1,5 +1,6 @@
 #include "daemon/reconcile.h"
 
+#include "core/base/array.h"
 #include "core/base/failpoint.h"
 #include "core/base/random.h"
 #include "core/base/strmap.h"
@@ -113,7 +114,7 @@ struct bsup_reconcile_engine {
     struct bsup_pace **pace;
     struct bsup_rails_config rails;
     struct s_service **services;
-    size_t n_services;
+    size_t n_services, cap_services;
     struct bsup_strmap by_name; /* every service in services, by name */
     uv_timer_t tick;
     struct s_batch *batches;
@@ -1269,56 +1270,62 @@ static struct s_service *s_find(const struct bsup_reconcile_engine *e, const cha
     return s && !s->gone ? s : NULL;
 }
 
+struct s_sync {
+    struct bsup_reconcile_engine *e;
+    uint64_t now;
+    struct bsup_diag *diag;
+};
+
+/* One stored service into the engine: its desired state replaced, or a new entry. */
+static int s_sync_row(void *ctx, const struct bsup_store_service *row)
+{
+    struct s_sync *y = ctx;
+    struct bsup_reconcile_engine *e = y->e;
+    struct bsup_service desired;
+    if (bsup_service_from_json(row->config_json, &desired)) {
+        bsup_log_err("service=%s: stored desired state unreadable; skipped", row->service);
+        return 0;
+    }
+    struct s_service *s = bsup_strmap_get(&e->by_name, row->service);
+    if (s) {
+        s->gone = false;
+        bsup_service_cleanup(&s->desired);
+        s->desired = desired;
+        s->generation = row->generation;
+        return 0;
+    }
+    bool room = BSUP_ARRAY_RESERVE(e->services, e->cap_services, e->n_services + 1) == 0;
+    s = calloc(1, sizeof(*s));
+    if (!room || !s || !(s->name = strdup(row->service)) ||
+        !(s->obs = calloc(e->n_domains ? e->n_domains : 1, sizeof(*s->obs))) ||
+        bsup_strmap_put(&e->by_name, s->name, s)) {
+        if (s) {
+            free(s->obs);
+            free(s->name);
+        }
+        free(s);
+        bsup_service_cleanup(&desired);
+        return bsup_diag_set(y->diag, BSUP_ENOMEM, "out of memory");
+    }
+    e->services[e->n_services++] = s;
+    s->desired = desired;
+    s->generation = row->generation;
+    s->state = BSUP_STATE_NEVER;
+    bsup_plan_init(&s->plan);
+    /* First cycles spread by name over one interval, so N services never fire at once
+     * (bsupctl reconcile runs one now). */
+    s->next_due_ms = y->now + (uint64_t)bsup_schedule_first_delay_ms(s->name, s_interval_ms(e, s));
+    return 0;
+}
+
 int bsup_reconcile_sync(struct bsup_reconcile_engine *e, struct bsup_diag *diag)
 {
-    struct bsup_store_service *v = NULL;
-    size_t n = 0;
-    int rc = bsup_store_services_list(e->store, &v, &n, diag);
-    if (rc)
-        return rc;
     for (size_t i = 0; i < e->n_services; i++)
         e->services[i]->gone = true;
-    uint64_t now = uv_now(e->loop);
-    for (size_t i = 0; i < n; i++) {
-        struct bsup_service desired;
-        if (bsup_service_from_json(v[i].config_json, &desired)) {
-            bsup_log_err("service=%s: stored desired state unreadable; skipped", v[i].service);
-            continue;
-        }
-        struct s_service *s = bsup_strmap_get(&e->by_name, v[i].service);
-        if (s) {
-            s->gone = false;
-            bsup_service_cleanup(&s->desired);
-            s->desired = desired;
-            s->generation = v[i].generation;
-            continue;
-        }
-        struct s_service **nv = realloc(e->services, (e->n_services + 1) * sizeof(*nv));
-        if (nv)
-            e->services = nv;
-        s = calloc(1, sizeof(*s));
-        if (!nv || !s || !(s->name = strdup(v[i].service)) ||
-            !(s->obs = calloc(e->n_domains ? e->n_domains : 1, sizeof(*s->obs))) ||
-            bsup_strmap_put(&e->by_name, s->name, s)) {
-            if (s) {
-                free(s->obs);
-                free(s->name);
-            }
-            free(s);
-            bsup_service_cleanup(&desired);
-            rc = bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
-            break;
-        }
-        e->services[e->n_services++] = s;
-        s->desired = desired;
-        s->generation = v[i].generation;
-        s->state = BSUP_STATE_NEVER;
-        bsup_plan_init(&s->plan);
-        /* First cycles spread by name over one interval, so N services never fire at once
-         * (bsupctl reconcile runs one now). */
-        s->next_due_ms = now + (uint64_t)bsup_schedule_first_delay_ms(s->name, s_interval_ms(e, s));
-    }
-    bsup_store_services_free(v, n);
+    struct s_sync y = {.e = e, .now = uv_now(e->loop), .diag = diag};
+    int rc = bsup_store_services_each(e->store, true, s_sync_row, &y, diag);
+    if (rc && !diag->code)
+        bsup_diag_set(diag, rc, "reading the desired state: %s", bsup_err_name(rc));
     s_drop_gone(e);
     s_rearm(e);
     return rc;

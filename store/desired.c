@@ -156,45 +156,77 @@ int bsup_store_apply_config(struct bsup_store *st, const struct bsup_config_set 
     return 0;
 }
 
-int bsup_store_services_list(struct bsup_store *st, struct bsup_store_service **out, size_t *out_n,
-                             struct bsup_diag *diag)
+int bsup_store_services_each(struct bsup_store *st, bool with_config, bsup_store_service_fn fn,
+                             void *ctx, struct bsup_diag *diag)
 {
     static const char *const doing = "reading the desired state";
     sqlite3_stmt *q = NULL;
-    struct bsup_store_service *v = NULL;
-    size_t n = 0, cap = 0;
-    int rc = bsup_store_prepare(st, doing,
-                                "SELECT service, generation, content_hash, config_json, "
-                                "source_file, loaded_at, seen_at FROM desired_state "
-                                "ORDER BY service",
-                                BSUP_STORE_NO_ARGS, &q, diag);
+    int rc = bsup_store_prepare(
+        st, doing,
+        with_config ? "SELECT service, generation, content_hash, source_file, loaded_at, seen_at, "
+                      "config_json FROM desired_state ORDER BY service"
+                    : "SELECT service, generation, content_hash, source_file, loaded_at, seen_at, "
+                      "json_extract(config_json, '$.environment'), "
+                      "json_extract(config_json, '$.mode') FROM desired_state ORDER BY service",
+        BSUP_STORE_NO_ARGS, &q, diag);
     while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
-        rc = 0;
-        if (BSUP_ARRAY_RESERVE(v, cap, n + 1) < 0) {
-            rc = bsup_store_error(st->db, st->path, SQLITE_NOMEM, doing, diag);
-            break;
-        }
-        struct bsup_store_service *s = &v[n++];
-        memset(s, 0, sizeof(*s));
-        s->generation = sqlite3_column_int64(q, 1);
-        snprintf(s->content_hash, sizeof(s->content_hash), "%s",
+        struct bsup_store_service row = {
+            .service = (char *)sqlite3_column_text(q, 0),
+            .generation = sqlite3_column_int64(q, 1),
+            .source_file = (char *)sqlite3_column_text(q, 3),
+            .loaded_at_s = sqlite3_column_int64(q, 4),
+            .seen_at_s = sqlite3_column_int64(q, 5),
+        };
+        snprintf(row.content_hash, sizeof(row.content_hash), "%s",
                  (const char *)sqlite3_column_text(q, 2));
-        s->loaded_at_s = sqlite3_column_int64(q, 5);
-        s->seen_at_s = sqlite3_column_int64(q, 6);
-        if (bsup_store_column_dup(q, 0, &s->service) < 0 ||
-            bsup_store_column_dup(q, 3, &s->config_json) < 0 ||
-            bsup_store_column_dup(q, 4, &s->source_file) < 0) {
+        if (with_config) {
+            row.config_json = (char *)sqlite3_column_text(q, 6);
+        } else {
+            row.environment = (char *)sqlite3_column_text(q, 6);
+            row.mode = (char *)sqlite3_column_text(q, 7);
+        }
+        if (!row.service || !row.source_file || (with_config && !row.config_json)) {
             rc = bsup_store_error(st->db, st->path, SQLITE_NOMEM, doing, diag);
             break;
         }
+        rc = fn(ctx, &row);
     }
     sqlite3_finalize(q);
+    return rc;
+}
+
+struct s_list {
+    struct bsup_store_service *v;
+    size_t n, cap;
+};
+
+static int s_list_row(void *ctx, const struct bsup_store_service *row)
+{
+    struct s_list *l = ctx;
+    if (BSUP_ARRAY_RESERVE(l->v, l->cap, l->n + 1) < 0)
+        return BSUP_ENOMEM;
+    struct bsup_store_service *s = &l->v[l->n];
+    *s = *row;
+    s->service = strdup(row->service);
+    s->config_json = strdup(row->config_json);
+    s->source_file = strdup(row->source_file);
+    l->n++;
+    return s->service && s->config_json && s->source_file ? 0 : BSUP_ENOMEM;
+}
+
+int bsup_store_services_list(struct bsup_store *st, struct bsup_store_service **out, size_t *out_n,
+                             struct bsup_diag *diag)
+{
+    struct s_list l = {0};
+    int rc = bsup_store_services_each(st, true, s_list_row, &l, diag);
+    if (rc == BSUP_ENOMEM)
+        rc = bsup_diag_set(diag, rc, "reading the desired state: out of memory");
     if (rc < 0) {
-        bsup_store_services_free(v, n);
+        bsup_store_services_free(l.v, l.n);
         return rc;
     }
-    *out = v;
-    *out_n = n;
+    *out = l.v;
+    *out_n = l.n;
     return 0;
 }
 

@@ -108,6 +108,70 @@ int bsup_buf_printf(struct bsup_buf *b, const char *fmt, ...)
     return rc;
 }
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 (RFC 3629: no overlongs, surrogates or
+ * code points past U+10FFFF). */
+static size_t s_utf8_len(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+    if (c > 0xf4 || n == 0)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) || (c == 0xf0 && p[1] < 0x90) ||
+        (c == 0xf4 && p[1] > 0x8f))
+        return 0;
+    return n;
+}
+
+int bsup_buf_json_string(struct bsup_buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    bsup_buf_putc(b, '"');
+    while (*p) {
+        char esc[8];
+        size_t n = 1;
+        const char *rep = NULL;
+        if (*p == '"')
+            rep = "\\\"";
+        else if (*p == '\\')
+            rep = "\\\\";
+        else if (*p == '\n')
+            rep = "\\n";
+        else if (*p == '\t')
+            rep = "\\t";
+        else if (*p == '\r')
+            rep = "\\r";
+        else if (*p == '\b')
+            rep = "\\b";
+        else if (*p == '\f')
+            rep = "\\f";
+        else if (*p < 0x20)
+            rep = (snprintf(esc, sizeof(esc), "\\u%04x", *p), esc);
+        else if (*p >= 0x80 && !(n = s_utf8_len(p)))
+            rep = "\xef\xbf\xbd"; /* U+FFFD */
+        if (rep) {
+            bsup_buf_append(b, run, (size_t)(p - run));
+            bsup_buf_puts(b, rep);
+            p += n ? n : 1;
+            run = p;
+        } else {
+            p += n;
+        }
+    }
+    bsup_buf_append(b, run, (size_t)(p - run));
+    return bsup_buf_putc(b, '"');
+}
+
+void bsup_buf_truncate(struct bsup_buf *b, size_t len)
+{
+    if (len >= b->len)
+        return;
+    b->len = len;
+    b->data[len] = '\0';
+}
+
 int bsup_buf_fail(struct bsup_buf *b, int err)
 {
     if (!b->err)

@@ -35,6 +35,14 @@ int bsup_buf_printf(struct bsup_buf *b, const char *fmt, ...) __attribute__((for
 int bsup_buf_vprintf(struct bsup_buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/* Appends s as a JSON string: quoted, with '"', '\\' and control characters escaped (as
+ * jansson writes them) and every byte that is not valid UTF-8 as U+FFFD, so the text is always
+ * valid JSON. For replies written without building objects (status rows). */
+int bsup_buf_json_string(struct bsup_buf *b, const char *s);
+
+/* Cuts the content back to its first len bytes (len <= b->len; larger does nothing). */
+void bsup_buf_truncate(struct bsup_buf *b, size_t len);
+
 /* Records err as the sticky error unless one is already there, for a builder's own failure
  * (a helper allocation) that take() should report. Returns the sticky error. */
 int bsup_buf_fail(struct bsup_buf *b, int err);

@@ -167,11 +167,47 @@ static void test_growth_and_reuse(void **state)
     bsup_buf_cleanup(&huge);
 }
 
+/* JSON strings as jansson would write them, and valid JSON whatever the bytes. */
+static void test_json_string(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } rows[] = {
+        {"", "\"\""},
+        {"svc-0001", "\"svc-0001\""},
+        {"a\"b\\c", "\"a\\\"b\\\\c\""},
+        {"l1\nl2\tx\r\b\f", "\"l1\\nl2\\tx\\r\\b\\f\""},
+        {"\x01\x1f", "\"\\u0001\\u001f\""},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+         "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\""},
+        {"bad\xff end", "\"bad\xef\xbf\xbd end\""},                         /* not UTF-8 */
+        {"cut\xc3", "\"cut\xef\xbf\xbd\""},                                 /* truncated sequence */
+        {"over\xc0\xaf", "\"over\xef\xbf\xbd\xef\xbf\xbd\""},               /* overlong */
+        {"sur\xed\xa0\x80", "\"sur\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""}, /* surrogate */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct bsup_buf b = BSUP_BUF_INIT(1024, 0);
+        assert_int_equal(bsup_buf_json_string(&b, rows[i].in), 0);
+        assert_string_equal(bsup_buf_str(&b), rows[i].out);
+        bsup_buf_cleanup(&b);
+    }
+    struct bsup_buf b = BSUP_BUF_INIT(1024, 0);
+    bsup_buf_puts(&b, "abcdef");
+    bsup_buf_truncate(&b, 9); /* longer: nothing */
+    assert_string_equal(bsup_buf_str(&b), "abcdef");
+    bsup_buf_truncate(&b, 2);
+    assert_string_equal(bsup_buf_str(&b), "ab");
+    assert_int_equal(b.len, 2);
+    bsup_buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_growth_and_reuse),
+        cmocka_unit_test(test_json_string),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }

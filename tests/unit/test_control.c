@@ -1084,6 +1084,43 @@ static void test_encode_within(void **state)
     }
 }
 
+/* An encoded reply goes out as it is, with the request's "id" first, and is never cut. */
+static void test_encoded_reply(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *id; /* JSON, or NULL: none */
+        size_t max;
+        const char *out; /* NULL: does not fit */
+    } cases[] = {
+        {"{\"ok\":true,\"services\":[1,2]}", NULL, 100, "{\"ok\":true,\"services\":[1,2]}"},
+        {"{\"ok\":true}", "7", 100, "{\"id\":7,\"ok\":true}"},
+        {"{\"ok\":true}", "{\"a\":[\"x\"]}", 100, "{\"id\":{\"a\":[\"x\"]},\"ok\":true}"},
+        {"{}", "\"q\"", 100, "{\"id\":\"q\"}"},
+        {"{\"ok\":true}", "7", 18, "{\"id\":7,\"ok\":true}"}, /* exactly */
+        {"{\"ok\":true}", "7", 17, NULL},
+        {"{\"ok\":true,\"services\":[1,2]}", NULL, 20, NULL}, /* an array, yet not cut */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *reply = bsup_control_encoded(cases[i].text, strlen(cases[i].text));
+        assert_non_null(reply);
+        if (cases[i].id)
+            json_object_set_new(reply, "id", json_loads(cases[i].id, JSON_DECODE_ANY, NULL));
+        size_t len = 0;
+        char *out = bsup_control_encode_within(reply, cases[i].max, &len);
+        if (!cases[i].out) {
+            assert_null(out);
+        } else {
+            assert_non_null(out);
+            assert_string_equal(out, cases[i].out);
+            assert_int_equal(len, strlen(out));
+        }
+        free(out);
+        json_decref(reply);
+    }
+}
+
 /* The order in which the server served the clients' requests, as client letters. */
 static void s_served_order(struct fixture *f, uint64_t ids[], const char *names, char *out)
 {
@@ -1216,6 +1253,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_oversized_reply_is_truncated_not_dropped, setup,
                                         teardown),
         cmocka_unit_test(test_encode_within),
+        cmocka_unit_test(test_encoded_reply),
         cmocka_unit_test_setup_teardown(test_requests_are_served_in_turns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_next_request_waits_for_the_reply_to_be_taken, setup,
                                         teardown),
