@@ -6,6 +6,7 @@
 
 #include <malloc.h>
 #include <stdio.h>
+#include <uv.h>
 
 /* glibc's malloc for a daemon whose peaks are bursts (a load, a status page, an AWS answer):
  * one arena (curl's resolver threads would each get their own, kept for good), and a fixed
@@ -35,5 +36,8 @@ int main(int argc, char **argv)
         rc = bsup_daemon_main(&opts);
     }
     bsup_options_cleanup(&opts);
+    /* AWS answers are parsed on libuv's thread pool: its threads exit now, and the per-thread
+     * state libxml2 gave them goes with them. */
+    uv_library_shutdown();
     return rc;
 }

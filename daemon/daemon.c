@@ -37,6 +37,8 @@ void bsup_daemon_event(struct bsup_daemon *d, const char *service, const char *k
     va_end(ap);
     if (bsup_store_event_add(d->store, s_now_s(), service, kind, msg, request_id, &diag))
         bsup_log_err("cannot record an event kind=%s error=%s", kind, diag.message);
+    if (d->pub)
+        bsup_publisher_recount(d->pub); /* the event may have queued an alert */
 }
 
 void bsup_daemon_request_id(struct bsup_daemon *d, char out[40])
@@ -350,6 +352,8 @@ static void on_engine_change(void *ctx)
 {
     struct bsup_daemon *d = ctx;
     struct bsup_reconcile_figures f;
+    if (d->pub)
+        bsup_publisher_recount(d->pub); /* datums and alerts of the batch */
     bsup_reconcile_figures(d->rec, &f);
     if (d->healthy != f.healthy) {
         bsup_log_warn("%s", f.healthy ? "healthy again: the state database answers"
@@ -559,6 +563,8 @@ static void on_once_done(void *ctx)
 {
     struct bsup_daemon *d = ctx;
     struct bsup_reconcile_figures f;
+    if (d->pub)
+        bsup_publisher_recount(d->pub); /* datums and alerts of the batch */
     bsup_reconcile_figures(d->rec, &f);
     bsup_log_notice("one cycle done action=once services=%u drift=%zu degraded=%zu "
                     "files_rejected=%zu observing_calls=%u",

@@ -46,8 +46,11 @@ int bsup_publisher_new(const struct bsup_publisher_options *o, struct bsup_publi
                        struct bsup_diag *diag);
 /* Publishes now (as the timer would); a round in progress is not doubled. */
 void bsup_publisher_kick(struct bsup_publisher *p);
-/* Reads the outbox figures (the depth from the store). */
+/* Reads the outbox figures (the depths from the store, kept until bsup_publisher_recount or
+ * for a second). */
 void bsup_publisher_figures(struct bsup_publisher *p, struct bsup_publisher_figures *out);
+/* Something else wrote to the outboxes (the engine's datums, an event's alert). */
+void bsup_publisher_recount(struct bsup_publisher *p);
 /* Stops the timer; a call in flight is finished (an accepted request is still deleted) or
  * cancelled by the AWS client's close; cb(user) once the timer is closed and no call is left. */
 void bsup_publisher_close(struct bsup_publisher *p, bsup_close_fn cb, void *user);

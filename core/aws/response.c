@@ -482,6 +482,11 @@ static int s_json_load(const void *body, size_t len, json_t **out)
     return 0;
 }
 
+void bsup_aws_response_init(void)
+{
+    xmlInitParser();
+}
+
 int bsup_aws_parse_response(const struct bsup_aws_operation *op, const void *body, size_t len,
                             json_t **out)
 {

@@ -135,11 +135,14 @@ static void s_header_copy(struct bsup_aws_header *dst, const struct bsup_http_re
     }
 }
 
-/* A successful page: keep it, then fetch the next or deliver. */
-static void s_on_page(struct bsup_aws_call *call, struct bsup_http_response *resp)
+/* A successful page, parsed (rc, page): keep it, then fetch the next or deliver. */
+static void s_on_page(struct bsup_aws_call *call, int rc, json_t *page)
 {
-    json_t *page = NULL;
-    int rc = bsup_aws_parse_response(call->op, resp->body, resp->body_len, &page);
+    if (call->canceled) {
+        json_decref(page);
+        s_deliver(call, BSUP_ECANCELED, NULL, "cancelled");
+        return;
+    }
     if (rc) {
         s_deliver(call, BSUP_EPROTO, NULL, "cannot read the response (%s)", bsup_strerror(rc));
         return;
@@ -166,6 +169,54 @@ static void s_on_page(struct bsup_aws_call *call, struct bsup_http_response *res
     }
     memset(&call->retry, 0, sizeof(call->retry)); /* each page has its own attempts */
     s_attempt(call);
+}
+
+/* A page is parsed on libuv's thread pool: a 100-group answer takes tens of milliseconds of
+ * libxml2, which the loop (status, the control socket, timers) should not wait for. The parse
+ * touches only the body, the static model tables, libxml2 and new jansson values. */
+struct s_parse {
+    uv_work_t work;
+    struct bsup_aws_call *call;
+    char *body;
+    size_t len;
+    json_t *page;
+    int rc;
+};
+
+static void on_parse(uv_work_t *w)
+{
+    struct s_parse *p = w->data;
+    p->rc = bsup_aws_parse_response(p->call->op, p->body, p->len, &p->page);
+}
+
+static void on_parsed(uv_work_t *w, int status)
+{
+    struct s_parse *p = w->data;
+    struct bsup_aws_call *call = p->call;
+    int rc = status ? BSUP_ECANCELED : p->rc;
+    json_t *page = p->page;
+    bsup_secure_zero(p->body, p->len); /* a copy of what AWS sent: it may carry a secret */
+    free(p->body);
+    free(p);
+    s_on_page(call, rc, page);
+}
+
+static void s_parse_page(struct bsup_aws_call *call, struct bsup_http_response *resp)
+{
+    struct s_parse *p = calloc(1, sizeof(*p));
+    if (p && (p->body = malloc(resp->body_len ? resp->body_len : 1))) {
+        memcpy(p->body, resp->body, resp->body_len);
+        p->len = resp->body_len;
+        p->call = call;
+        p->work.data = p;
+        if (uv_queue_work(call->c->loop, &p->work, on_parse, on_parsed) == 0)
+            return;
+        free(p->body);
+    }
+    free(p);
+    json_t *page = NULL; /* no thread (or memory) for it: parsed here */
+    int rc = bsup_aws_parse_response(call->op, resp->body, resp->body_len, &page);
+    s_on_page(call, rc, page);
 }
 
 static void on_http_done(struct bsup_http_call *http, struct bsup_http_response *resp, void *user)
@@ -219,7 +270,7 @@ static void on_http_done(struct bsup_http_call *http, struct bsup_http_response 
     if (d.cls == BSUP_RETRY_THROTTLING)
         bsup_bucket_on_throttle(&c->buckets[call->family], (int64_t)uv_now(c->loop));
     if (d.cls == BSUP_RETRY_SUCCESS) {
-        s_on_page(call, resp);
+        s_parse_page(call, resp);
         return;
     }
     if (d.retry && (call->flags & BSUP_AWS_MUTATION) && d.cls != BSUP_RETRY_THROTTLING &&
@@ -331,6 +382,7 @@ int bsup_aws_client_init(struct bsup_aws_client *c, uv_loop_t *loop,
     if (!opts)
         opts = &none;
     memset(c, 0, sizeof(*c));
+    bsup_aws_response_init(); /* pages are parsed on libuv's thread pool */
     c->loop = loop;
     c->engine = engine;
     c->timeout_ms = opts->timeout_ms;
@@ -451,7 +503,8 @@ void bsup_aws_call_cancel(struct bsup_aws_call *call)
     } else if (uv_is_active((uv_handle_t *)&call->timer)) {
         uv_timer_start(&call->timer, on_timer, 0, 0);
     }
-    /* else it waits for credentials: on_creds delivers the cancellation */
+    /* else it waits for credentials (on_creds) or its page is being parsed (s_on_page): that
+     * delivers the cancellation */
 }
 
 static void s_maybe_closed(struct bsup_aws_client *c)
