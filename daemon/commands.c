@@ -191,6 +191,55 @@ struct s_rows {
     size_t n_rows;
 };
 
+/* A service's observations as written into status, for one engine version of them. */
+struct s_obs_text {
+    uint64_t version;
+    size_t len;
+    char *text; /* after name */
+    char name[];
+};
+
+/* The service's domain observations as status members (,"scaling":{...},...): written once
+ * per version of them and kept, so a status of 1000 services copies 2 MiB instead of writing
+ * every field again. */
+static void s_observations(struct bsup_daemon *d, struct bsup_buf *b, const char *service,
+                           uint64_t version)
+{
+    if (d->status_obs_reloads != d->reloads) { /* removed services' entries go */
+        bsup_strmap_cleanup_free(&d->status_obs);
+        d->status_obs_reloads = d->reloads;
+    }
+    struct s_obs_text *old = bsup_strmap_get(&d->status_obs, service);
+    if (old && old->version == version) {
+        bsup_buf_append(b, old->text, old->len);
+        return;
+    }
+    size_t mark = b->len;
+    for (size_t i = 0; i < bsup_reconcile_n_domains(d->rec); i++) {
+        const struct bsup_domain *dom = bsup_reconcile_domain(d->rec, i);
+        const void *obs = bsup_reconcile_observation(d->rec, service, i);
+        s_key(b, dom->name);
+        if (obs)
+            s_obs(b, dom, obs);
+        else
+            bsup_buf_puts(b, "null");
+    }
+    size_t name_len = strlen(service) + 1, len = b->len - mark;
+    struct s_obs_text *t = b->err ? NULL : malloc(sizeof(*t) + name_len + len);
+    if (!t)
+        return; /* written, not kept */
+    t->version = version;
+    t->len = len;
+    memcpy(t->name, service, name_len);
+    t->text = t->name + name_len;
+    memcpy(t->text, b->data + mark, len);
+    if (bsup_strmap_put(&d->status_obs, t->name, t)) {
+        free(t);
+        return;
+    }
+    free(old);
+}
+
 /* One stored service: counted, and written when it falls in the page and fits. */
 static int s_row(void *ctx, const struct bsup_store_service *v)
 {
@@ -245,15 +294,8 @@ static int s_row(void *ctx, const struct bsup_store_service *v)
         s_key(b, "degraded");
         bsup_buf_puts(b, never ? "null" : (flags & BSUP_STATE_F_DEGRADED) ? "true" : "false");
         s_kv_bool(b, "attention", !file_ok || (flags & BSUP_STATE_F_ATTENTION));
-        for (size_t i = 0; known && i < bsup_reconcile_n_domains(d->rec); i++) {
-            const struct bsup_domain *dom = bsup_reconcile_domain(d->rec, i);
-            const void *obs = bsup_reconcile_observation(d->rec, v->service, i);
-            s_key(b, dom->name);
-            if (obs)
-                s_obs(b, dom, obs);
-            else
-                bsup_buf_puts(b, "null");
-        }
+        if (known)
+            s_observations(d, b, v->service, st.version);
         if (known) {
             s_kv_int(b, "calls_last_cycle", st.calls_last_cycle);
             s_kv_int(b, "changes_last_cycle", st.changes_last_cycle);

@@ -152,15 +152,6 @@ out:
     return rc;
 }
 
-/* Frees the names of a rejected-files map (each its own key and value; a removed entry's value
- * is NULL). */
-static void s_rejected_cleanup(struct bsup_strmap *m)
-{
-    for (size_t i = 0; i < m->cap; i++)
-        free(m->slots[i].value);
-    bsup_strmap_cleanup(m);
-}
-
 int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **out_result)
 {
     struct bsup_diag diag = {0};
@@ -269,7 +260,7 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
         }
     }
     if (!load_text) {
-        s_rejected_cleanup(&rejected_files);
+        bsup_strmap_cleanup_free(&rejected_files);
         if (tx)
             bsup_store_rollback(d->store);
         rc = BSUP_ENOMEM;
@@ -277,7 +268,7 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
     }
     free(d->last_load);
     d->last_load = load_text;
-    s_rejected_cleanup(&d->rejected_files);
+    bsup_strmap_cleanup_free(&d->rejected_files);
     d->rejected_files = rejected_files;
     d->load_services = json_object_size(after);
     d->files_rejected = rejected;
@@ -757,7 +748,8 @@ out:
     if (uv_loop_close(&d.loop) != 0)
         bsup_log_warn("event loop closed with handles still open");
     free(d.last_load);
-    s_rejected_cleanup(&d.rejected_files);
+    bsup_strmap_cleanup_free(&d.rejected_files);
+    bsup_strmap_cleanup_free(&d.status_obs);
     bsup_store_close(d.store);
     bsup_http_global_cleanup();
     return rc;

@@ -61,6 +61,10 @@ struct bsup_daemon {
     char *last_load;
     size_t load_services;
     struct bsup_strmap rejected_files; /* name -> its own copy: the last load's rejected files */
+    /* status: each service's observations as written for its engine version (commands.c),
+     * emptied at each reload */
+    struct bsup_strmap status_obs;
+    uint64_t status_obs_reloads;
     size_t files_rejected;
     uint64_t reloads;
     char load_sig[64]; /* the last load's outcome, to say an identical reload once */

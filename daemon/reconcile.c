@@ -39,7 +39,8 @@ struct s_service {
     unsigned calls_last_cycle;
     unsigned mutations_last_cycle;
     char *last_error;
-    void **obs; /* per domain: the last complete observation, or NULL */
+    void **obs;       /* per domain: the last complete observation, or NULL */
+    uint64_t version; /* new (engine-wide, never reused) each time obs changes */
 };
 
 /* One service in a batch: its fresh observations (one per domain) and how the cycle went. */
@@ -116,6 +117,7 @@ struct bsup_reconcile_engine {
     struct s_service **services;
     size_t n_services, cap_services;
     struct bsup_strmap by_name; /* every service in services, by name */
+    uint64_t versions;          /* the last s_service version given */
     uv_timer_t tick;
     struct s_batch *batches;
     bool closing;
@@ -860,6 +862,7 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
         s->obs[d] = m->dm[d].obs;
         m->dm[d].obs = NULL;
     }
+    s->version = ++e->versions;
     if (state != previous) {
         char what[700] = "";
         const struct bsup_action *missing = NULL;
@@ -1307,6 +1310,7 @@ static int s_sync_row(void *ctx, const struct bsup_store_service *row)
         bsup_service_cleanup(&desired);
         return bsup_diag_set(y->diag, BSUP_ENOMEM, "out of memory");
     }
+    s->version = ++e->versions;
     e->services[e->n_services++] = s;
     s->desired = desired;
     s->generation = row->generation;
@@ -1407,6 +1411,7 @@ bool bsup_reconcile_service_status(const struct bsup_reconcile_engine *e, const 
         .failures = s->failures,
         .error = s->last_error,
         .plan = &s->plan,
+        .version = s->version,
     };
     return true;
 }

@@ -47,6 +47,9 @@ struct bsup_reconcile_status {
     unsigned failures; /* cycles in a row that ended in error */
     const char *error; /* the last cycle's error, or NULL */
     const struct bsup_plan *plan;
+    /* Changes (to a value never seen before) whenever the observations change: what was
+     * derived from them for an equal version is still right. */
+    uint64_t version;
 };
 
 /* Engine-wide figures. */

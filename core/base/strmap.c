@@ -23,6 +23,13 @@ void bsup_strmap_cleanup(struct bsup_strmap *m)
     memset(m, 0, sizeof(*m));
 }
 
+void bsup_strmap_cleanup_free(struct bsup_strmap *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slots[i].value); /* NULL in an empty or removed slot */
+    bsup_strmap_cleanup(m);
+}
+
 /* The slot holding key, or NULL. */
 static struct bsup_strmap_slot *s_find(const struct bsup_strmap *m, const char *key)
 {

@@ -20,6 +20,9 @@ struct bsup_strmap {
 
 /* Zero-initialised is an empty map. */
 void bsup_strmap_cleanup(struct bsup_strmap *m);
+/* The same, freeing every value first (for maps whose values are single allocations holding
+ * their own key). */
+void bsup_strmap_cleanup_free(struct bsup_strmap *m);
 /* Sets key to value (replacing an entry with an equal key). 0 or BSUP_ENOMEM. */
 int bsup_strmap_put(struct bsup_strmap *m, const char *key, void *value);
 /* The value of key, or NULL. */
