@@ -683,12 +683,14 @@ static enum bsup_state s_state(struct s_env *t, const char *service)
     return st.state;
 }
 
+#ifdef BSUP_FAILPOINTS
 static bool s_healthy(struct s_env *t)
 {
     struct bsup_reconcile_figures f;
     bsup_reconcile_figures(t->rec, &f);
     return f.healthy;
 }
+#endif
 
 static size_t s_events(struct s_env *t, const char *service, const char *kind,
                        const char *contains);
