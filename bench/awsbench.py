@@ -133,7 +133,6 @@ def run_size(opt, model, n, measure_idle):
         env.update(testlib.read_env(d))
         faults = env["BSUP_FAULTS_URL"]
         services = scenario.load(path)["services"]
-        out["empty_groups"] = sum(1 for s in services if not s["desired"])  # no instances
         seeded = json.load(open(os.path.join(d, "seeded.json")))
         net = seeded["network"]
         templates = [seeded["services"][s["name"]]["launch_template_id"] for s in services]
@@ -213,6 +212,7 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
         b.wrapper = procstat.strace_prefix(sfile)
     out["fsync_counting"] = "strace -f --seccomp-bpf -e trace=fsync,fdatasync" if ok else why
     try:
+        t_spawn = time.monotonic()  # bsupd's buckets are full when it starts (the warm floor)
         st = b.start()
         out["daemon_start"] = st
         if not st.get("ready"):
@@ -225,9 +225,11 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
         before = b.request({"cmd": "status"}).get("reply")
         fs0 = procstat.fsyncs(sfile)
         w = Window(faults, opt.latency_ms)
+        at = time.monotonic() - t_spawn
         c0 = b.cpu_s()
         rc, secs, _o, err = b.ctl("reconcile", "--wait", timeout_s=opt.cycle_timeout_s)
-        first = {"wall_s": secs, "returncode": rc, "cpu_s": _delta(b.cpu_s(), c0), **w.close()}
+        first = {"wall_s": secs, "returncode": rc, "cpu_s": _delta(b.cpu_s(), c0),
+                 "started_after_s": at, **w.close()}
         if rc not in (0, 1):
             first["error"] = f"bsupctl reconcile --wait: {rc} {err}"
         after = b.request({"cmd": "status"}).get("reply")
@@ -240,9 +242,11 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
         # warm cycle
         fs0 = procstat.fsyncs(sfile)
         w = Window(faults, opt.latency_ms)
+        at = time.monotonic() - t_spawn
         c0 = b.cpu_s()
         rc, secs, _o, err = b.ctl("reconcile", "--wait", timeout_s=opt.cycle_timeout_s)
-        warm = {"wall_s": secs, "returncode": rc, "cpu_s": _delta(b.cpu_s(), c0), **w.close()}
+        warm = {"wall_s": secs, "returncode": rc, "cpu_s": _delta(b.cpu_s(), c0),
+                "started_after_s": at, **w.close()}
         if rc not in (0, 1):
             warm["error"] = f"bsupctl reconcile --wait: {rc} {err}"
         after2 = b.request({"cmd": "status"}).get("reply")
