@@ -33,6 +33,11 @@ sys.path.insert(0, os.path.join(SRC, "scripts", "localaws.d"))
 import scenario  # noqa: E402
 import testlib  # noqa: E402
 
+# the AWS services bench/peer.py calls, as the proxy names them
+PEER_SERVICES = ("autoscaling", "ec2", "elasticloadbalancing", "rds", "elasticache", "ssm",
+                 "secretsmanager")
+
+
 def control(base, method, sub, body=None, timeout_s=30):
     req = urllib.request.Request(f"{base}/{sub}", method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
@@ -156,11 +161,12 @@ def run_size(opt, model, n, measure_idle):
         once_d.cleanup()
 
         log("peer: boto3, two passes")
-        # before and between its passes the peer waits until AWS's buckets it draws from are
-        # full again, as a reconciler on an interval would find them
+        # the peer finds AWS's buckets full, as a reconciler on an interval would: before its
+        # first pass the rules are set again (a rule's bucket starts full); between its
+        # passes it waits until the buckets it draws from have refilled
+        control(faults, "PUT", "rules", {"rules": rules})
         pause = max([r["bucket"]["burst"] / r["bucket"]["rate"] for r in rules
-                     if r.get("bucket") and r["service"] in ("autoscaling", "ec2")] or [0.0])
-        time.sleep(pause)
+                     if r.get("bucket") and r["service"] in PEER_SERVICES] or [0.0])
         out["peer"] = measure_peer(opt, env, services, faults, d, pause)
 
         log("moto: the same calls straight at moto")
@@ -358,8 +364,7 @@ def _delta(a, b):
 def measure_peer(opt, env, services, faults, d, pause_s):
     spath = os.path.join(d, "peer-services.json")
     with open(spath, "w") as f:
-        json.dump([{k: s[k] for k in ("name", "min_size", "max_size", "instance_type")}
-                   for s in services], f)
+        json.dump([B.desired(s) for s in services], f)
     out_path = os.path.join(d, "peer-out.json")
     control(faults, "DELETE", "counts")
     with open(out_path, "w") as outf, open(os.path.join(d, "peer.err"), "w") as errf:

@@ -274,8 +274,9 @@ def markdown(res):
                 f"{pw.get('throttles', 0)} | {errs} | {_f(pc.get('cpu_s'), '.2f')} | "
                 f"{_f(_mib(p['process'].get('maxrss_kib')), '.1f')} |")
         lines += ["", "peer: bench/peer.py, boto3 with default retries on "
-                  f"{o['peer_threads']} threads, one DescribeAutoScalingGroups and one "
-                  "DescribeLaunchTemplateVersions per service; its times are the passes alone "
+                  f"{o['peer_threads']} threads, bsupd's observations one call per resource "
+                  "(per service: its group, target group, target health, database, automated "
+                  "snapshots, password parameter; bench/peer.py); its times are the passes alone "
                   "(Python start and the boto3 import, "
                   + ", ".join(f"{_f((s.get('peer') or {}).get('import_s'))} s at {s['n']}"
                               for s in res["sizes"] if (s.get("peer") or {}).get("import_s"))
