@@ -35,7 +35,7 @@ import testlib  # noqa: E402
 
 # the AWS services bench/peer.py calls, as the proxy names them
 PEER_SERVICES = ("autoscaling", "ec2", "elasticloadbalancing", "rds", "elasticache", "ssm",
-                 "secretsmanager")
+                 "secretsmanager", "monitoring")
 
 
 def control(base, method, sub, body=None, timeout_s=30):

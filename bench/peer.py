@@ -14,6 +14,7 @@ default retries, no batching, no cache — what one would write in an afternoon:
            pages): the newest available one younger than 26 h; with a declared cache group,
            DescribeReplicationGroups and DescribeSnapshots; its password: DescribeParameters
            (ssm:) or DescribeSecret (secretsmanager:), never the value
+  alarms   DescribeAlarms of bsupd's three alarms of the service (one call, three names)
 
     peer.py --services FILE.json [--threads 16] [--passes 2] [--pause-s S]
 
@@ -43,6 +44,7 @@ HEALTH_FIELDS = {"path": "HealthCheckPath", "port": "HealthCheckPort",
                  "timeout": "HealthCheckTimeoutSeconds",
                  "healthy_threshold": "HealthyThresholdCount",
                  "unhealthy_threshold": "UnhealthyThresholdCount"}
+ALARMS = ("healthy", "backup-age", "errors")  # docs/metrics.md, "Alarms"
 SEVERITY = ["ok", "finding", "drift", "degraded", "missing", "error"]
 
 
@@ -68,7 +70,8 @@ def main():
     session = boto3.session.Session()
     cfg = Config(max_pool_connections=args.threads)
     c = {name: session.client(name, config=cfg) for name in
-         ("autoscaling", "ec2", "elbv2", "rds", "elasticache", "ssm", "secretsmanager")}
+         ("autoscaling", "ec2", "elbv2", "rds", "elasticache", "ssm", "secretsmanager",
+          "cloudwatch")}
     for client in c.values():
         client.meta.events.register("before-send", on_send)
     t_clients = time.monotonic()
@@ -173,9 +176,16 @@ def main():
                 verdict = worst(verdict, "finding")
         return verdict
 
+    def alarms(svc):
+        # bsupd's own three alarms of the service (metrics.alarms, on by default): observe
+        # mode would only create or correct them, so they set no verdict
+        c["cloudwatch"].describe_alarms(
+            AlarmNames=[f"bsup-{svc['name']}-{what}" for what in ALARMS])
+        return "ok"
+
     def observe(svc):
         try:
-            return worst(scaling(svc), health(svc), backup(svc)), None
+            return worst(scaling(svc), health(svc), backup(svc), alarms(svc)), None
         except Exception as e:  # noqa: BLE001 - an error is a verdict, the pass goes on
             return "error", f"{type(e).__name__}: {e}"[:300]
 

@@ -276,7 +276,7 @@ def markdown(res):
         lines += ["", "peer: bench/peer.py, boto3 with default retries on "
                   f"{o['peer_threads']} threads, bsupd's observations one call per resource "
                   "(per service: its group, target group, target health, database, automated "
-                  "snapshots, password parameter; bench/peer.py); its times are the passes alone "
+                  "snapshots, password parameter, bsupd's three alarms; bench/peer.py); its times are the passes alone "
                   "(Python start and the boto3 import, "
                   + ", ".join(f"{_f((s.get('peer') or {}).get('import_s'))} s at {s['n']}"
                               for s in res["sizes"] if (s.get("peer") or {}).get("import_s"))
