@@ -33,6 +33,11 @@ sys.path.insert(0, os.path.join(SRC, "scripts", "localaws.d"))
 import scenario  # noqa: E402
 import testlib  # noqa: E402
 
+# the AWS services bench/peer.py calls, as the proxy names them
+PEER_SERVICES = ("autoscaling", "ec2", "elasticloadbalancing", "rds", "elasticache", "ssm",
+                 "secretsmanager", "monitoring")
+
+
 def control(base, method, sub, body=None, timeout_s=30):
     req = urllib.request.Request(f"{base}/{sub}", method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
@@ -133,7 +138,6 @@ def run_size(opt, model, n, measure_idle):
         env.update(testlib.read_env(d))
         faults = env["BSUP_FAULTS_URL"]
         services = scenario.load(path)["services"]
-        out["empty_groups"] = sum(1 for s in services if not s["desired"])  # no instances
         seeded = json.load(open(os.path.join(d, "seeded.json")))
         net = seeded["network"]
         templates = [seeded["services"][s["name"]]["launch_template_id"] for s in services]
@@ -157,11 +161,12 @@ def run_size(opt, model, n, measure_idle):
         once_d.cleanup()
 
         log("peer: boto3, two passes")
-        # before and between its passes the peer waits until AWS's buckets it draws from are
-        # full again, as a reconciler on an interval would find them
+        # the peer finds AWS's buckets full, as a reconciler on an interval would: before its
+        # first pass the rules are set again (a rule's bucket starts full); between its
+        # passes it waits until the buckets it draws from have refilled
+        control(faults, "PUT", "rules", {"rules": rules})
         pause = max([r["bucket"]["burst"] / r["bucket"]["rate"] for r in rules
-                     if r.get("bucket") and r["service"] in ("autoscaling", "ec2")] or [0.0])
-        time.sleep(pause)
+                     if r.get("bucket") and r["service"] in PEER_SERVICES] or [0.0])
         out["peer"] = measure_peer(opt, env, services, faults, d, pause)
 
         log("moto: the same calls straight at moto")
@@ -213,6 +218,7 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
         b.wrapper = procstat.strace_prefix(sfile)
     out["fsync_counting"] = "strace -f --seccomp-bpf -e trace=fsync,fdatasync" if ok else why
     try:
+        t_spawn = time.monotonic()  # bsupd's buckets are full when it starts (the warm floor)
         st = b.start()
         out["daemon_start"] = st
         if not st.get("ready"):
@@ -225,9 +231,11 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
         before = b.request({"cmd": "status"}).get("reply")
         fs0 = procstat.fsyncs(sfile)
         w = Window(faults, opt.latency_ms)
+        at = time.monotonic() - t_spawn
         c0 = b.cpu_s()
         rc, secs, _o, err = b.ctl("reconcile", "--wait", timeout_s=opt.cycle_timeout_s)
-        first = {"wall_s": secs, "returncode": rc, "cpu_s": _delta(b.cpu_s(), c0), **w.close()}
+        first = {"wall_s": secs, "returncode": rc, "cpu_s": _delta(b.cpu_s(), c0),
+                 "started_after_s": at, **w.close()}
         if rc not in (0, 1):
             first["error"] = f"bsupctl reconcile --wait: {rc} {err}"
         after = b.request({"cmd": "status"}).get("reply")
@@ -240,9 +248,11 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
         # warm cycle
         fs0 = procstat.fsyncs(sfile)
         w = Window(faults, opt.latency_ms)
+        at = time.monotonic() - t_spawn
         c0 = b.cpu_s()
         rc, secs, _o, err = b.ctl("reconcile", "--wait", timeout_s=opt.cycle_timeout_s)
-        warm = {"wall_s": secs, "returncode": rc, "cpu_s": _delta(b.cpu_s(), c0), **w.close()}
+        warm = {"wall_s": secs, "returncode": rc, "cpu_s": _delta(b.cpu_s(), c0),
+                "started_after_s": at, **w.close()}
         if rc not in (0, 1):
             warm["error"] = f"bsupctl reconcile --wait: {rc} {err}"
         after2 = b.request({"cmd": "status"}).get("reply")
@@ -354,8 +364,7 @@ def _delta(a, b):
 def measure_peer(opt, env, services, faults, d, pause_s):
     spath = os.path.join(d, "peer-services.json")
     with open(spath, "w") as f:
-        json.dump([{k: s[k] for k in ("name", "min_size", "max_size", "instance_type")}
-                   for s in services], f)
+        json.dump([B.desired(s) for s in services], f)
     out_path = os.path.join(d, "peer-out.json")
     control(faults, "DELETE", "counts")
     with open(out_path, "w") as outf, open(os.path.join(d, "peer.err"), "w") as errf:

@@ -15,16 +15,33 @@ import time
 import procstat
 
 
+# the health check the seed gives every target group (scripts/localaws.d/scenario.py)
+HEALTH_CHECK = {"path": "/health", "healthy_threshold": 3, "unhealthy_threshold": 3}
+
+
 def dropin(svc, net):
     """One service's drop-in, matching what `localaws seed` built for it."""
-    db = svc["service_name"].replace("-", "_")  # what seeding names the database and its user
+    d = desired(svc)
     return (f"service_name: {svc['service_name']}\nenvironment: {svc['environment']}\n"
             f"vpc_id: {net['vpc_id']}\nsubnet_ids: [{', '.join(net['subnet_ids'])}]\n"
-            f"database_name: {db}\ndatabase_username: {db}_admin\n"
-            f"database_password: ssm:/{svc['name']}/db\ninstance_type: {svc['instance_type']}\n"
-            f"min_size: {svc['min_size']}\nmax_size: {svc['max_size']}\n"
-            # the health check the seed gives every target group (scripts/localaws.d/scenario.py)
-            "health_check: {path: /health, healthy_threshold: 3, unhealthy_threshold: 3}\n")
+            f"database_name: {d['database_name']}\n"
+            f"database_username: {d['database_username']}\n"
+            f"database_password: {d['database_password']}\n"
+            f"instance_type: {d['instance_type']}\n"
+            f"min_size: {d['min_size']}\nmax_size: {d['max_size']}\n"
+            "health_check: {" + ", ".join(f"{k}: {v}" for k, v in HEALTH_CHECK.items()) + "}\n")
+
+
+def desired(svc):
+    """The desired state the drop-in declares, with the names bsupd derives from it (target
+    group and database instance: <service_name>-<environment>): what the peer compares."""
+    db = svc["service_name"].replace("-", "_")  # what seeding names the database and its user
+    return {"name": svc["name"], "environment": svc["environment"],
+            "instance_type": svc["instance_type"], "min_size": svc["min_size"],
+            "max_size": svc["max_size"], "target_group": svc["name"],
+            "health_check": dict(HEALTH_CHECK), "db_instance": svc["name"],
+            "database_name": db, "database_username": f"{db}_admin",
+            "database_password": f"ssm:/{svc['name']}/db"}
 
 
 def write_dropins(conf, services, net, per_file=1):

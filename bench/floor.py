@@ -1,10 +1,13 @@
-"""The floor of a reconcile cycle: the least time the AWS work of N services can take, whoever
-does it. Two bounds, the larger wins (bench/README.md, 'The floor'):
+"""The floor of a reconcile cycle: the least time the AWS work a measured cycle did can take,
+whoever does it. From the row's calls by action and the APIs' batch limits (bench/floor.json):
+the resources the calls covered, and the fewest calls that cover them. Two bounds on those
+calls, the larger wins (bench/README.md, 'The floor'):
 
-  latency floor = sum over the work's dependent steps of ceil(calls / concurrency) x latency
-  rate floor    = max over API families of max(0, calls - burst) / rate
+  latency floor = max(ceil(calls / concurrency), longest chain of dependent steps) x latency
+  rate floor    = max over API families of max(0, calls - tokens at start) / rate
 
-The work is bench/floor.json; the API families, their budgets and AWS's own rates come from
+The limits are bench/floor.json; bsupd's batch per step comes from core/reconcile/*.c
+(s_steps); the API families, their budgets and AWS's own rates come from
 core/aws/services.h (BSUP_API_FAMILY_MAP), which operation draws from which family from
 tools/gen_aws_model.py (OPERATIONS), and the concurrency from the HTTP engine's default
 (daemon/http/engine.h), so the floor follows the code it judges."""
@@ -51,6 +54,7 @@ class Model:
         self.concurrency = concurrency or self.engine_concurrency
         with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor.json")) as f:
             self.work = json.load(f)
+        self.batches = self._bsupd_batches(src)
 
     def family_of(self, service, action):
         """The family a call (proxy service name, action) draws from: the generated operation
@@ -65,33 +69,90 @@ class Model:
                 return n
         return mine[0] if len(mine) == 1 else "other"
 
-    def floor(self, n, cycle, latency_ms, concurrency=None, empty_groups=0):
-        """The floor of one cycle ('cold' or 'warm') over n services, empty_groups of whose
-        groups have no instances (their type comes from the launch template). Passing
-        empty_groups=n gives the floor of reading every group's template."""
+    def _bsupd_batches(self, src):
+        """bsupd's keys per call of each observing step, from the s_steps tables in
+        core/reconcile/*.c: (proxy service name, action) -> batch_max. An entry whose
+        batch_max is not a plain number (e.g. 100 / BSUP_ALARM_COUNT) is left out: the floor
+        then takes the API's limit as bsupd's batch (it may overcount a partial read)."""
+        out = {}
+        d = os.path.join(src, "core", "reconcile")
+        step = re.compile(r'\.service\s*=\s*"(\w+)",\s*\.action\s*=\s*"(\w+)",\s*'
+                          r'\.batch_max\s*=\s*([^,]+),')
+        for name in sorted(os.listdir(d)):
+            if not name.endswith(".c"):
+                continue
+            with open(os.path.join(d, name)) as f:
+                for svc, act, expr in step.findall(f.read()):
+                    if expr.strip().isdigit():
+                        out[(self.signing.get(svc, svc), act)] = int(expr)
+        return out
+
+    def floor(self, n, calls, latency_ms, concurrency=None, start_tokens=None):
+        """The floor of one measured cycle over n services. calls: the row's calls by
+        "service:action" (the proxy's names). Per action: the resources those calls covered
+        (calls x bsupd's batch, at most n x per_service), and the fewest calls the API's
+        limit allows for them; an action with no limit is charged as made. start_tokens:
+        {family: tokens bsupd's bucket can hold at most when the cycle starts} (default: a
+        full burst). latency floor = max(ceil(calls / concurrency), the longest chain of
+        dependent steps) x latency; rate floor = max over families of
+        max(0, calls - tokens at start) / rate."""
         conc = concurrency or self.concurrency
-        units = {"service": n, "empty_group": empty_groups}
-        calls, latency_s, per_family = {}, 0.0, {}
-        for st in self.work["steps"]:
-            if cycle not in st["cycles"]:
+        limits = self.work["limits"]
+        floor_calls, as_made, covered = {}, {}, {}
+        for key, made in sorted((calls or {}).items()):
+            if not made:
                 continue
-            k = math.ceil(units[st["unit"]] / st["per_call"])
-            if not k:
+            lim = limits.get(key)
+            if not lim:
+                floor_calls[key] = as_made[key] = made
                 continue
-            calls[st["action"]] = k
-            latency_s += math.ceil(k / conc) * latency_ms / 1000.0
-            fam = self.family_of(st["service"], st["action"])
+            svc, act = key.split(":", 1)
+            per_call, per_svc = lim["per_call"], lim.get("per_service", 1)
+            b = None if lim.get("listing") else self.batches.get((svc, act))
+            keys_read = made * (b * per_svc if b else per_call)
+            res = min(n * per_svc, keys_read)
+            covered[key] = res
+            floor_calls[key] = math.ceil(res / per_call)
+
+        def depth(key, seen=()):
+            after = (limits.get(key) or {}).get("after")
+            if not after or after in seen or after not in floor_calls:
+                return 1
+            return 1 + depth(after, seen + (key,))
+        total = sum(floor_calls.values())
+        chain = max([depth(k) for k in floor_calls] or [0])
+        rounds = max(math.ceil(total / conc), chain)
+        latency_s = rounds * latency_ms / 1000.0
+        per_family = {}
+        for key, k in floor_calls.items():
+            fam = self.family_of(*key.split(":", 1))
             per_family[fam] = per_family.get(fam, 0) + k
         rate = {}
         for fam, k in per_family.items():
             f = self.families[fam]
+            tokens = f["burst"] if start_tokens is None else \
+                min(f["burst"], start_tokens.get(fam, f["burst"]))
             rate[fam] = {"calls": k, "burst": f["burst"], "rate": f["rate"],
-                         "seconds": max(0.0, k - f["burst"]) / f["rate"]}
+                         "tokens_at_start": tokens,
+                         "seconds": max(0.0, k - tokens) / f["rate"]}
         rate_s = max([r["seconds"] for r in rate.values()] or [0.0])
-        return {"calls": calls, "calls_total": sum(calls.values()), "latency_ms": latency_ms,
-                "concurrency": conc, "latency_s": latency_s, "rate_s": rate_s,
+        return {"calls": floor_calls, "calls_total": total, "resources": covered,
+                "as_made": as_made, "latency_ms": latency_ms, "concurrency": conc,
+                "rounds": rounds, "chain": chain, "latency_s": latency_s, "rate_s": rate_s,
                 "rate_by_family": rate, "floor_s": max(latency_s, rate_s),
                 "bound": "rate" if rate_s > latency_s else "latency"}
+
+    def tokens_left(self, calls, seconds):
+        """At most how many tokens each family's bucket holds `seconds` after bsupd started
+        with full buckets, having made `calls` ({"service:action": k}) meanwhile:
+        min(burst, burst + rate x seconds - calls), never below 0. An upper bound (calls not
+        counted only lower it), so a floor taken from it stays a floor."""
+        used = {}
+        for key, k in (calls or {}).items():
+            fam = self.family_of(*key.split(":", 1))
+            used[fam] = used.get(fam, 0) + k
+        return {fam: max(0.0, min(f["burst"], f["burst"] + f["rate"] * seconds - used.get(fam, 0)))
+                for fam, f in self.families.items()}
 
     def aws_bucket_rules(self):
         """Fault-proxy rules that throttle like AWS itself: one token bucket per API family

@@ -29,13 +29,17 @@ def derive(r, model, opt):
     """Adds floors and ratios to one size's raw figures (in place)."""
     n = r["n"]
     moto = r.get("moto") or {}
-    for key, cycle, _label in BSUPD_CYCLES:
+    for key, _cycle, _label in BSUPD_CYCLES:
         row = r.get(key)
         if not row or row.get("wall_s") is None:
             continue
-        fl = model.floor(n, cycle, opt.latency_ms, empty_groups=r.get("empty_groups", 0))
+        tokens = None
+        if key == "warm" and row.get("started_after_s") is not None:
+            # the daemon's buckets are what its first cycle left, refilled since
+            tokens = model.tokens_left((r.get("daemon_first") or {}).get("calls"),
+                                       row["started_after_s"])
+        fl = model.floor(n, row.get("calls"), opt.latency_ms, start_tokens=tokens)
         row["floor"] = fl
-        row["floor_templates_s"] = model.floor(n, cycle, opt.latency_ms, empty_groups=n)["floor_s"]
         row["vs_floor"] = row["wall_s"] / fl["floor_s"] if fl["floor_s"] else None
         calls = row.get("calls_total") or 0
         row["calls_per_service"] = calls / n
@@ -224,6 +228,30 @@ def markdown(res):
                   "a little, so a cycle with calls in flight can beat it). fsyncs: fsync + "
                   "fdatasync during the cycle (strace).", ""]
 
+        lines += ["### What the floor charges", "",
+                  "| N | cycle | floor calls by action | latency floor | rate floor by family "
+                  "((calls − tokens at start) ÷ rate) | charged as made |",
+                  "|---:|---|---|---|---|---|"]
+        for s in res["sizes"]:
+            for key, _cyc, label in BSUPD_CYCLES:
+                fl = (s.get(key) or {}).get("floor")
+                if not fl:
+                    continue
+                fams = ", ".join(
+                    f"{fam} ({v['calls']} − {v['tokens_at_start']:g}) ÷ {v['rate']:g} = "
+                    f"{v['seconds']:.2f} s" for fam, v in sorted(fl["rate_by_family"].items())
+                    if v["seconds"] > 0) or "every family within its tokens: 0"
+                lines.append(
+                    f"| {s['n']} | {label} | {_calls(fl.get('calls'))} ({fl['calls_total']}) | "
+                    f"{fl['rounds']} rounds × {fl['latency_ms']:g} ms = {fl['latency_s']:.2f} s | "
+                    f"{fams} | {_calls(fl.get('as_made'))} |")
+        lines += ["", "floor calls: for each action the row made, the resources its calls "
+                  "covered and the fewest calls the API's batch limit allows for them "
+                  "(bench/floor.json). rounds: max(⌈floor calls ÷ concurrency⌉, the longest "
+                  "chain of steps that need an earlier answer). Tokens at start: a full burst, "
+                  "except the daemon's warm cycle: at most what its first cycle left, refilled "
+                  "since.", ""]
+
         lines += ["### bsupd and the boto3 peer on the same work", "",
                   "| N | bsupd cold --once s | peer cold s | peer/bsupd | bsupd warm s | "
                   "peer warm s | peer/bsupd | peer calls/svc | peer throttles | peer errors | "
@@ -246,8 +274,9 @@ def markdown(res):
                 f"{pw.get('throttles', 0)} | {errs} | {_f(pc.get('cpu_s'), '.2f')} | "
                 f"{_f(_mib(p['process'].get('maxrss_kib')), '.1f')} |")
         lines += ["", "peer: bench/peer.py, boto3 with default retries on "
-                  f"{o['peer_threads']} threads, one DescribeAutoScalingGroups and one "
-                  "DescribeLaunchTemplateVersions per service; its times are the passes alone "
+                  f"{o['peer_threads']} threads, bsupd's observations one call per resource "
+                  "(per service: its group, target group, target health, database, automated "
+                  "snapshots, password parameter, bsupd's three alarms; bench/peer.py); its times are the passes alone "
                   "(Python start and the boto3 import, "
                   + ", ".join(f"{_f((s.get('peer') or {}).get('import_s'))} s at {s['n']}"
                               for s in res["sizes"] if (s.get("peer") or {}).get("import_s"))
