@@ -174,47 +174,76 @@ static void s_on_page(struct bsup_aws_call *call, int rc, json_t *page)
 /* A page is parsed on libuv's thread pool: a 100-group answer takes tens of milliseconds of
  * libxml2, which the loop (status, the control socket, timers) should not wait for. The parse
  * touches only the body, the static model tables, libxml2 and new jansson values. */
-struct s_parse {
+struct bsup_aws_parse_job {
     uv_work_t work;
     struct bsup_aws_call *call;
     char *body;
     size_t len;
     json_t *page;
     int rc;
+    struct bsup_aws_parse_job *next;
 };
+
+static void on_parse(uv_work_t *w);
+static void on_parsed(uv_work_t *w, int status);
+
+/* Hands the next waiting answer to the thread pool, if none is being parsed. */
+static void s_parse_next(struct bsup_aws_client *c)
+{
+    while (!c->parsing && c->parse_head) {
+        struct bsup_aws_parse_job *p = c->parse_head;
+        c->parse_head = p->next;
+        if (!c->parse_head)
+            c->parse_tail = NULL;
+        c->parsing = true;
+        if (uv_queue_work(c->loop, &p->work, on_parse, on_parsed) != 0) {
+            on_parse(&p->work); /* no thread for it: parsed here (on_parsed goes on) */
+            on_parsed(&p->work, 0);
+        }
+        return;
+    }
+}
 
 static void on_parse(uv_work_t *w)
 {
-    struct s_parse *p = w->data;
+    struct bsup_aws_parse_job *p = w->data;
     p->rc = bsup_aws_parse_response(p->call->op, p->body, p->len, &p->page);
 }
 
 static void on_parsed(uv_work_t *w, int status)
 {
-    struct s_parse *p = w->data;
+    struct bsup_aws_parse_job *p = w->data;
     struct bsup_aws_call *call = p->call;
+    struct bsup_aws_client *c = call->c;
+    c->parsing = false;
     int rc = status ? BSUP_ECANCELED : p->rc;
     json_t *page = p->page;
     bsup_secure_zero(p->body, p->len); /* a copy of what AWS sent: it may carry a secret */
     free(p->body);
     free(p);
     s_on_page(call, rc, page);
+    s_parse_next(c);
 }
 
 static void s_parse_page(struct bsup_aws_call *call, struct bsup_http_response *resp)
 {
-    struct s_parse *p = calloc(1, sizeof(*p));
+    struct bsup_aws_parse_job *p = calloc(1, sizeof(*p));
     if (p && (p->body = malloc(resp->body_len ? resp->body_len : 1))) {
         memcpy(p->body, resp->body, resp->body_len);
         p->len = resp->body_len;
         p->call = call;
         p->work.data = p;
-        if (uv_queue_work(call->c->loop, &p->work, on_parse, on_parsed) == 0)
-            return;
-        free(p->body);
+        struct bsup_aws_client *c = call->c;
+        if (c->parse_tail)
+            c->parse_tail->next = p;
+        else
+            c->parse_head = p;
+        c->parse_tail = p;
+        s_parse_next(c);
+        return;
     }
     free(p);
-    json_t *page = NULL; /* no thread (or memory) for it: parsed here */
+    json_t *page = NULL; /* no memory for a copy: parsed here */
     int rc = bsup_aws_parse_response(call->op, resp->body, resp->body_len, &page);
     s_on_page(call, rc, page);
 }

@@ -52,6 +52,7 @@ struct bsup_aws_service_state {
 };
 
 struct bsup_aws_call;
+struct bsup_aws_parse_job;
 
 struct bsup_aws_client {
     uv_loop_t *loop;
@@ -66,6 +67,10 @@ struct bsup_aws_client {
     uint32_t connect_timeout_ms;
     struct bsup_aws_call *calls; /* in progress, for cancel on close */
     unsigned n_alive;            /* calls not yet freed (their timer still closing) */
+    /* Answers waiting to be parsed on the thread pool, one at a time (a 100-group answer's
+     * document is megabytes: parsing several at once multiplied the peak). */
+    struct bsup_aws_parse_job *parse_head, *parse_tail;
+    bool parsing;
     bool closing;
     bsup_close_fn close_cb;
     void *close_user;
