@@ -94,13 +94,13 @@ static void on_deleted(struct bsup_aws_call *call, const struct bsup_aws_result 
     } else {
         struct bsup_diag diag = {0};
         bool tx = bsup_store_begin(s->o.store, &diag) == 0;
-        for (size_t i = first; tx && i < first + n; i++) {
+        for (size_t i = first; i < first + n; i++) {
             char msg[400];
             snprintf(msg, sizeof(msg), "%s deleted: its service is no longer declared",
                      s->doomed[i]);
             bsup_log_notice("alarm deleted alarm=%s reason=service-removed", s->doomed[i]);
-            tx = bsup_store_event_add(s->o.store, (int64_t)time(NULL), NULL, "alarm.deleted", msg,
-                                      NULL, &diag) == 0;
+            tx = tx && bsup_store_event_add(s->o.store, (int64_t)time(NULL), NULL, "alarm.deleted",
+                                            msg, NULL, &diag) == 0;
         }
         if (!tx || bsup_store_commit(s->o.store, &diag)) {
             bsup_store_rollback(s->o.store);
