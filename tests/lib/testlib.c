@@ -1,6 +1,7 @@
 #include "tests/lib/testlib.h"
 
 #include "core/base/buf.h"
+#include "core/config/config.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -86,4 +87,18 @@ json_t *bsup_test_load_json(const char *path)
 const char *bsup_test_json_getenv(void *ctx, const char *name)
 {
     return json_string_value(json_object_get((json_t *)ctx, name));
+}
+
+struct bsup_service bsup_test_service(const char *yaml)
+{
+    struct bsup_config_set set;
+    bsup_config_set_init(&set);
+    assert_int_equal(bsup_config_parse_buffer(&set, "t.yaml", yaml, strlen(yaml)), 0);
+    if (set.n_errors)
+        fail_msg("%s", set.msgs[0].text);
+    assert_int_equal(set.n_services, 1);
+    struct bsup_service svc;
+    assert_int_equal(bsup_service_copy(&svc, &set.services[0]), 0);
+    bsup_config_set_cleanup(&set);
+    return svc;
 }

@@ -16,6 +16,11 @@ char *bsup_test_write(const char *dir, const char *name, const char *data, long 
 /* Reads a whole file; NULL if it cannot. */
 char *bsup_test_read(const char *path, size_t *out_len);
 
+/* The one service of a drop-in held in memory (a deep copy: bsup_service_cleanup it), or the
+ * test fails with the loader's first message. */
+struct bsup_service;
+struct bsup_service bsup_test_service(const char *yaml);
+
 /* A JSON file, or the test fails naming the file, line and problem. */
 struct json_t;
 struct json_t *bsup_test_load_json(const char *path);

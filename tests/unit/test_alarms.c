@@ -24,15 +24,7 @@ static struct bsup_service s_service(const char *name, const char *extra)
              "database_username: api_admin\ndatabase_password: ssm:/prod/api/db\n"
              "min_size: 2\nmax_size: 6\n%s",
              name, extra);
-    struct bsup_config_set set;
-    bsup_config_set_init(&set);
-    assert_int_equal(bsup_config_parse_buffer(&set, "t.yaml", yaml, strlen(yaml)), 0);
-    if (set.n_errors)
-        fail_msg("%s", set.msgs[0].text);
-    struct bsup_service svc;
-    assert_int_equal(bsup_service_copy(&svc, &set.services[0]), 0);
-    bsup_config_set_cleanup(&set);
-    return svc;
+    return bsup_test_service(yaml);
 }
 
 static struct bsup_settings s_settings(void)

@@ -21,15 +21,7 @@ static struct bsup_service s_service(const char *extra)
              "subnet_ids: [subnet-0a1b2c3d]\ndatabase_name: a\ndatabase_username: a\n"
              "database_password: ssm:/a\nmin_size: 2\nmax_size: 6\n%s",
              env ? "" : "environment: prod\n", extra);
-    struct bsup_config_set set;
-    bsup_config_set_init(&set);
-    assert_int_equal(bsup_config_parse_buffer(&set, "t.yaml", yaml, strlen(yaml)), 0);
-    if (set.n_errors)
-        fail_msg("%s", set.msgs[0].text);
-    struct bsup_service svc;
-    assert_int_equal(bsup_service_copy(&svc, &set.services[0]), 0);
-    bsup_config_set_cleanup(&set);
-    return svc;
+    return bsup_test_service(yaml);
 }
 
 /* A target group as the drop-in's defaults want it, with three healthy targets, read now, on

@@ -19,14 +19,7 @@ static struct bsup_service s_service(const char *extra)
              "database_username: a\ndatabase_password: ssm:/a\ninstance_type: t3.large\n"
              "min_size: 2\nmax_size: 6\n%s",
              extra);
-    struct bsup_config_set set;
-    bsup_config_set_init(&set);
-    assert_int_equal(bsup_config_parse_buffer(&set, "t.yaml", yaml, strlen(yaml)), 0);
-    assert_int_equal(set.n_errors, 0);
-    struct bsup_service svc;
-    assert_int_equal(bsup_service_copy(&svc, &set.services[0]), 0);
-    bsup_config_set_cleanup(&set);
-    return svc;
+    return bsup_test_service(yaml);
 }
 
 static struct bsup_asg_observed s_group(int64_t min, int64_t max, int64_t desired)
