@@ -305,8 +305,8 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
     bsup_store_prune(d->store, s_now_s() - S_EVENT_MAX_AGE_S, S_MAX_ROWS, NULL);
     if (d->rec && bsup_reconcile_sync(d->rec, &diag))
         bsup_log_err("reconcile engine: %s", diag.message);
-    else if (d->sweep)
-        bsup_sweep_soon(d->sweep); /* alarms of services that left, once they are known */
+    else if (d->sweep && (d->reloads == 1 || stats.removed || stats.changed))
+        bsup_sweep_soon(d->sweep); /* what services that left (or moved) had, once known */
     goto out;
 fail:
     bsup_log_err("configuration not loaded action=reload request_id=%s error=%s: %s",

@@ -9,7 +9,8 @@
  *   bsup:owner=bsupd (DescribeAlarms by prefix, every page; ListTagsForResource, one call per
  *   such alarm), is deleted (DeleteAlarms, 100 names per call), an alarm.deleted event.
  *
- * Rounds run once the configuration has loaded, after each reload, then every hour. With the
+ * Rounds run once the configuration has loaded, after each reload that removed or changed a
+ * service, then every hour. With the
  * daemon in observe mode, paused or --dry-run, a round only logs what it would delete. Never
  * with --once. */
 #ifndef BSUP_DAEMON_SWEEP_H
