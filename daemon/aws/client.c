@@ -190,17 +190,16 @@ static void on_parsed(uv_work_t *w, int status);
 /* Hands the next waiting answer to the thread pool, if none is being parsed. */
 static void s_parse_next(struct bsup_aws_client *c)
 {
-    while (!c->parsing && c->parse_head) {
-        struct bsup_aws_parse_job *p = c->parse_head;
-        c->parse_head = p->next;
-        if (!c->parse_head)
-            c->parse_tail = NULL;
-        c->parsing = true;
-        if (uv_queue_work(c->loop, &p->work, on_parse, on_parsed) != 0) {
-            on_parse(&p->work); /* no thread for it: parsed here (on_parsed goes on) */
-            on_parsed(&p->work, 0);
-        }
+    struct bsup_aws_parse_job *p = c->parse_head;
+    if (c->parsing || !p)
         return;
+    c->parse_head = p->next;
+    if (!c->parse_head)
+        c->parse_tail = NULL;
+    c->parsing = true;
+    if (uv_queue_work(c->loop, &p->work, on_parse, on_parsed) != 0) {
+        on_parse(&p->work); /* no thread for it: parsed here (on_parsed goes on) */
+        on_parsed(&p->work, 0);
     }
 }
 
