@@ -214,16 +214,24 @@ static void s_observations(struct bsup_daemon *d, struct bsup_buf *b, const char
         bsup_buf_append(b, old->text, old->len);
         return;
     }
-    size_t mark = b->len;
+    size_t mark = b->len, size = 0;
+    for (size_t i = 0; i < bsup_reconcile_n_domains(d->rec); i++)
+        if (bsup_reconcile_domain(d->rec, i)->obs_size > size)
+            size = bsup_reconcile_domain(d->rec, i)->obs_size;
+    void *obs = malloc(size ? size : 1);
+    if (!obs) {
+        bsup_buf_fail(b, BSUP_ENOMEM);
+        return;
+    }
     for (size_t i = 0; i < bsup_reconcile_n_domains(d->rec); i++) {
         const struct bsup_domain *dom = bsup_reconcile_domain(d->rec, i);
-        const void *obs = bsup_reconcile_observation(d->rec, service, i);
         s_key(b, dom->name);
-        if (obs)
+        if (bsup_reconcile_observation(d->rec, service, i, obs))
             s_obs(b, dom, obs);
         else
             bsup_buf_puts(b, "null");
     }
+    free(obs);
     size_t name_len = strlen(service) + 1, len = b->len - mark;
     struct s_obs_text *t = b->err ? NULL : malloc(sizeof(*t) + name_len + len);
     if (!t)
@@ -273,7 +281,12 @@ static int s_row(void *ctx, const struct bsup_store_service *v)
         s_kv_bool(b, "observed", observed);
         s_kv_time(b, "observed_at", observed ? st.last_cycle_at_s : 0);
         s_kv_str(b, "state", bsup_state_name(known ? st.state : BSUP_STATE_NEVER));
-        s_kv_json(b, "actions", observed ? bsup_plan_json(st.plan) : json_array());
+        struct bsup_plan plan;
+        bsup_plan_init(&plan);
+        if (observed && bsup_reconcile_plan(d->rec, v->service, &plan))
+            bsup_buf_fail(b, BSUP_ENOMEM);
+        s_kv_json(b, "actions", observed ? bsup_plan_json(&plan) : json_array());
+        bsup_plan_cleanup(&plan);
     } else {
         bool never = !known || st.state == BSUP_STATE_NEVER;
         s_kv_str(b, "environment", v->environment ? v->environment : "?");

@@ -2,6 +2,7 @@
 
 #include "core/base/array.h"
 #include "core/base/failpoint.h"
+#include "core/base/pack.h"
 #include "core/base/random.h"
 #include "core/base/strmap.h"
 #include "core/metrics/catalogue.h"
@@ -14,13 +15,19 @@
 #include "store/journal.h"
 #include "store/outbox.h"
 
+#include <malloc.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define S_BATCH_WINDOW_MAX_MS 2000 /* services due this close together share a batch */
+/* Services observed at once by default (bsup_reconcile_options.observing_max). Each holds its
+ * working observations as full structs (about 45 KB with the last ones unpacked): memory stays
+ * bounded whatever the fleet. */
+#define S_OBSERVING_MAX 250
 
 struct s_service {
     char *name;
@@ -34,13 +41,13 @@ struct s_service {
     int64_t last_cycle_at_s;
     enum bsup_state state;
     bool observed;
-    struct bsup_plan plan;
-    int mode; /* effective mode of the last cycle */
+    struct bsup_pack *plan; /* the last cycle's plan, packed; NULL: no action */
+    int mode;               /* effective mode of the last cycle */
     unsigned calls_last_cycle;
     unsigned mutations_last_cycle;
     char *last_error;
-    void **obs;       /* per domain: the last complete observation, or NULL */
-    uint64_t version; /* new (engine-wide, never reused) each time obs changes */
+    struct bsup_pack **obs; /* per domain: the last complete observation (packed), or NULL */
+    uint64_t version;       /* new (engine-wide, never reused) each time obs changes */
 };
 
 /* One service in a batch: its fresh observations (one per domain) and how the cycle went. */
@@ -48,16 +55,23 @@ struct s_member {
     struct s_service *svc;
     struct bsup_domain_member *dm; /* per domain */
     void **fresh;                  /* per domain: dm[d].obs, for the domains' peers */
+    void *prev;                    /* the dm[d].prev, unpacked, while the steps run */
     bool failed;
     char error[1024];
     unsigned calls;
     unsigned mutations;
     bool applied_ok;
     bool apply_failed;
-    unsigned applied;      /* changes AWS accepted this cycle */
-    unsigned apply_errors; /* changes that failed this cycle */
-    bool planned;
-    struct bsup_plan prev_plan; /* the service's plan before this cycle's (findings) */
+    unsigned applied;       /* changes AWS accepted this cycle */
+    unsigned apply_errors;  /* changes that failed this cycle */
+    bool planned;           /* plan is this cycle's */
+    struct bsup_pack *plan; /* packed once its changes are sent: a batch holds thousands */
+};
+
+/* The changes a cycle may still make, shared by the batches it was split into. */
+struct s_budget {
+    int left;
+    unsigned refs;
 };
 
 /* One bsup_reconcile_now request, done when every batch it waits for has finished. */
@@ -76,11 +90,12 @@ struct s_batch {
     unsigned calls;
     struct s_join **joins;
     size_t n_joins;
+    bool started;  /* false: waits for room (observing_max) */
     bool recorded; /* false: stopped before observing; nothing to record */
     bool store_failed;
     uv_timer_t kick;
-    int budget_cycle;
-    int64_t started_ms; /* wall clock, for the duration metrics */
+    struct s_budget *budget; /* max_changes_per_cycle, shared by the batches of one cycle */
+    int64_t started_ms;      /* wall clock, for the duration metrics */
     struct s_batch *next;
 };
 
@@ -118,6 +133,8 @@ struct bsup_reconcile_engine {
     size_t n_services, cap_services;
     struct bsup_strmap by_name; /* every service in services, by name */
     uint64_t versions;          /* the last s_service version given */
+    size_t observing;           /* members of the batches started and not finished */
+    size_t observing_max;
     uv_timer_t tick;
     struct s_batch *batches;
     bool closing;
@@ -217,6 +234,8 @@ static void s_member_fail(struct s_member *m, const char *fmt, ...)
 }
 
 static void s_batch_next_step(struct s_batch *b);
+static int s_join_add(struct s_batch *b, struct s_join *j);
+static void s_start_waiting(struct bsup_reconcile_engine *e);
 static void s_batch_plan_and_apply(struct s_batch *b);
 static void s_batch_finish(struct s_batch *b);
 static void s_rearm(struct bsup_reconcile_engine *e);
@@ -550,21 +569,18 @@ static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result 
 /* ---- plan and rails ---- */
 
 /* Plans one member with every domain whose observation succeeded. */
-static int s_plan(struct bsup_reconcile_engine *e, struct s_member *m)
+static int s_plan(struct bsup_reconcile_engine *e, struct s_member *m, struct bsup_plan *plan)
 {
     struct s_service *s = m->svc;
-    m->prev_plan = s->plan; /* kept to see which findings appeared or cleared */
-    m->planned = true;
-    bsup_plan_init(&s->plan);
     for (size_t d = 0; d < e->n_domains; d++) {
         if (m->dm[d].failed)
             continue;
-        size_t first = s->plan.n_actions;
-        if (e->domains[d]->plan(&s->desired, m->dm[d].obs, &s->plan))
+        size_t first = plan->n_actions;
+        if (e->domains[d]->plan(&s->desired, m->dm[d].obs, plan))
             return BSUP_ENOMEM;
-        for (size_t i = first; i < s->plan.n_actions; i++) {
-            s->plan.actions[i].domain = (unsigned)d;
-            s->plan.actions[i].owned = e->domains[d]->owned_pace_action != NULL;
+        for (size_t i = first; i < plan->n_actions; i++) {
+            plan->actions[i].domain = (unsigned)d;
+            plan->actions[i].owned = e->domains[d]->owned_pace_action != NULL;
         }
     }
     return 0;
@@ -573,7 +589,7 @@ static int s_plan(struct bsup_reconcile_engine *e, struct s_member *m)
 /* A resource with no change to make and nothing missing has converged: its correction streak
  * (and any fight) is forgotten. */
 static int s_forget_converged(struct bsup_reconcile_engine *e, struct s_member *m,
-                              struct bsup_diag *diag)
+                              const struct bsup_plan *plan, struct bsup_diag *diag)
 {
     struct s_service *s = m->svc;
     char **res = NULL;
@@ -581,8 +597,8 @@ static int s_forget_converged(struct bsup_reconcile_engine *e, struct s_member *
     int rc = bsup_store_memory_streaks(e->store, s->name, &res, &n, diag);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         bool open = false;
-        for (size_t k = 0; k < s->plan.n_actions; k++) {
-            const struct bsup_action *a = &s->plan.actions[k];
+        for (size_t k = 0; k < plan->n_actions; k++) {
+            const struct bsup_action *a = &plan->actions[k];
             open |= (bsup_action_kind_mutating(a->kind) || a->kind == BSUP_ACTION_MISSING) &&
                     strcmp(a->resource, res[i]) == 0;
         }
@@ -618,21 +634,21 @@ static void s_owned_pace(struct bsup_reconcile_engine *e, struct bsup_action *a)
 /* Enforce mode: reads the memory of every resource the plan would change, counts the
  * corrections that did not hold (fight detection), then gates each change. Any store failure
  * holds the whole service back: nothing is sent for it. */
-static int s_rails(struct s_batch *b, struct s_member *m, struct bsup_diag *diag)
+static int s_rails(struct s_batch *b, struct s_member *m, struct bsup_plan *plan,
+                   struct bsup_diag *diag)
 {
     struct bsup_reconcile_engine *e = b->e;
     struct s_service *s = m->svc;
-    size_t n = s->plan.n_actions;
+    size_t n = plan->n_actions;
     struct bsup_resource_memory *mem = calloc(n ? n : 1, sizeof(*mem));
     if (!mem)
         return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory while planning");
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++)
-        if (bsup_action_kind_mutating(s->plan.actions[i].kind))
-            rc = bsup_store_memory_get(e->store, s->name, s->plan.actions[i].resource, &mem[i],
-                                       diag);
+        if (bsup_action_kind_mutating(plan->actions[i].kind))
+            rc = bsup_store_memory_get(e->store, s->name, plan->actions[i].resource, &mem[i], diag);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        struct bsup_action *a = &s->plan.actions[i];
+        struct bsup_action *a = &plan->actions[i];
         if (!bsup_action_kind_mutating(a->kind))
             continue;
         if (bsup_rails_observe(&e->rails, &mem[i], true)) {
@@ -647,10 +663,10 @@ static int s_rails(struct s_batch *b, struct s_member *m, struct bsup_diag *diag
     }
     int budget_service = e->rails.max_mutations_per_service;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        struct bsup_action *a = &s->plan.actions[i];
+        struct bsup_action *a = &plan->actions[i];
         const struct bsup_domain *dom = e->domains[a->domain];
         if (!dom->owned_pace_action) {
-            bsup_rails_gate(&e->rails, &mem[i], a, s_now_s(), &b->budget_cycle, &budget_service);
+            bsup_rails_gate(&e->rails, &mem[i], a, s_now_s(), &b->budget->left, &budget_service);
             continue;
         }
         int no_cap = 1, no_cap_service = 1; /* bsupd's own resources: paced, not capped */
@@ -671,27 +687,38 @@ static void s_batch_plan_and_apply(struct s_batch *b)
         for (size_t d = 0; d < e->n_domains && !m->failed; d++)
             if (m->dm[d].failed)
                 s_member_fail(m, "%s", m->dm[d].error);
+        free(m->prev); /* the steps are done: nothing reads it any more */
+        m->prev = NULL;
+        for (size_t d = 0; d < e->n_domains; d++)
+            m->dm[d].prev = NULL;
         if (m->failed)
             continue;
-        if (s_plan(e, m)) {
+        struct bsup_plan plan;
+        bsup_plan_init(&plan);
+        if (s_plan(e, m, &plan)) {
             s_member_fail(m, "out of memory while planning");
+            bsup_plan_cleanup(&plan);
             continue;
         }
         s->observed = true;
         s->mode = s_effective_mode(e, s);
         struct bsup_diag diag = {0};
-        if (s_forget_converged(e, m, &diag) ||
-            (s->mode == BSUP_MODE_ENFORCE && s_rails(b, m, &diag))) {
+        if (s_forget_converged(e, m, &plan, &diag) ||
+            (s->mode == BSUP_MODE_ENFORCE && s_rails(b, m, &plan, &diag))) {
             /* Fail closed: without the memory the rails need, nothing is changed. */
             s_store_failed(e, b, &diag);
             s_member_fail(m, "%s", diag.message);
-            continue;
         }
-        for (size_t ai = 0; s->mode == BSUP_MODE_ENFORCE && ai < s->plan.n_actions; ai++) {
-            const struct bsup_action *a = &s->plan.actions[ai];
+        for (size_t ai = 0; s->mode == BSUP_MODE_ENFORCE && ai < plan.n_actions; ai++) {
+            const struct bsup_action *a = &plan.actions[ai];
             if (bsup_action_kind_mutating(a->kind) && a->hold == BSUP_HOLD_NONE && !m->failed)
                 s_apply(b, i, a);
         }
+        if (bsup_plan_pack(&plan, &m->plan))
+            s_member_fail(m, "out of memory while planning");
+        else
+            m->planned = true;
+        bsup_plan_cleanup(&plan);
     }
     if (b->pending == 0)
         s_batch_finish(b);
@@ -769,7 +796,7 @@ static void s_datum(struct bsup_reconcile_engine *e, const struct s_service *s,
  * fields observed (only when the domain's observation of this cycle succeeded) and the
  * engine's own figures. */
 static void s_measure(struct bsup_reconcile_engine *e, const struct s_batch *b,
-                      const struct s_member *m, enum bsup_state state)
+                      const struct s_member *m, const struct bsup_plan *plan, enum bsup_state state)
 {
     const struct s_service *s = m->svc;
     int64_t now_ms = s_now_ms();
@@ -777,7 +804,8 @@ static void s_measure(struct bsup_reconcile_engine *e, const struct s_batch *b,
         return;
     for (size_t d = 0; !m->failed && d < e->n_domains; d++) {
         const struct bsup_domain *dom = e->domains[d];
-        if (m->dm[d].failed || !s->obs[d] || !bsup_domain_obs_found(dom, s->obs[d]))
+        const void *obs = m->dm[d].obs;
+        if (m->dm[d].failed || !obs || !bsup_domain_obs_found(dom, obs))
             continue;
         for (size_t f = 0; f < dom->n_fields; f++) {
             const struct bsup_field *fd = &dom->fields[f];
@@ -787,13 +815,13 @@ static void s_measure(struct bsup_reconcile_engine *e, const struct s_batch *b,
             double v;
             if (fd->type == BSUP_FIELD_INT64) {
                 int64_t n;
-                memcpy(&n, (const char *)s->obs[d] + fd->offset, sizeof(n));
+                memcpy(&n, (const char *)obs + fd->offset, sizeof(n));
                 if (n < 0)
                     continue; /* a negative figure means "not known": no datum */
                 v = (double)n;
             } else {
                 bool t;
-                memcpy(&t, (const char *)s->obs[d] + fd->offset, sizeof(t));
+                memcpy(&t, (const char *)obs + fd->offset, sizeof(t));
                 v = t ? 1 : 0;
             }
             s_datum(e, s, (enum bsup_metric)metric, v, now_ms);
@@ -801,8 +829,8 @@ static void s_measure(struct bsup_reconcile_engine *e, const struct s_batch *b,
     }
     if (m->planned && !m->failed) {
         size_t drift = 0;
-        for (size_t i = 0; i < s->plan.n_actions; i++) {
-            const struct bsup_action *a = &s->plan.actions[i];
+        for (size_t i = 0; i < plan->n_actions; i++) {
+            const struct bsup_action *a = &plan->actions[i];
             if ((a->kind == BSUP_ACTION_UPDATE || a->kind == BSUP_ACTION_REPORT) && !a->owned)
                 drift += a->n_changes;
         }
@@ -837,17 +865,29 @@ static int s_stored_baseline(struct bsup_reconcile_engine *e, const struct s_ser
     return rc;
 }
 
+/* Whether domain d observed m's service completely in this cycle. */
+static bool s_fresh(const struct s_member *m, size_t d)
+{
+    return !m->failed && !m->dm[d].failed && m->dm[d].obs;
+}
+
 static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, struct s_member *m)
 {
     struct s_service *s = m->svc;
     bool failed = m->failed || m->apply_failed;
     enum bsup_state previous = s->state;
-    struct bsup_plan stored;
-    const struct bsup_plan *before = &m->prev_plan;
+    /* now: this cycle's plan, or when it did not get so far the last one, which stands;
+     * before: the last one, to see which findings appeared or cleared. */
+    struct bsup_plan now, last, stored;
+    const struct bsup_plan *before = &last;
+    bsup_plan_init(&last);
     bsup_plan_init(&stored);
+    if (bsup_plan_unpack(m->planned ? m->plan : s->plan, &now) ||
+        (m->planned && bsup_plan_unpack(s->plan, &last)))
+        bsup_log_err("service=%s out of memory reading its plans", s->name);
     if (previous == BSUP_STATE_NEVER && s_stored_baseline(e, s, &previous, &stored) == 0)
         before = &stored;
-    enum bsup_state state = bsup_plan_state(&s->plan, failed, m->applied_ok);
+    enum bsup_state state = bsup_plan_state(&now, failed, m->applied_ok);
     s->state = state;
     s->last_cycle_at_s = s_now_s();
     s->calls_last_cycle = m->calls;
@@ -856,18 +896,27 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
     s->last_error = failed ? strdup(m->error) : NULL;
     /* A domain whose observation completed replaces the last one; a failed one keeps it. */
     for (size_t d = 0; d < e->n_domains; d++) {
-        if (m->dm[d].failed || m->failed)
-            continue;
-        free(s->obs[d]);
-        s->obs[d] = m->dm[d].obs;
-        m->dm[d].obs = NULL;
+        struct bsup_pack *pk =
+            s_fresh(m, d) ? bsup_pack(m->dm[d].obs, e->domains[d]->obs_size) : NULL;
+        if (!pk && s_fresh(m, d))
+            bsup_log_err("service=%s out of memory keeping its %s observation", s->name,
+                         e->domains[d]->name);
+        if (pk) {
+            free(s->obs[d]);
+            s->obs[d] = pk;
+        }
+    }
+    if (m->planned) {
+        free(s->plan);
+        s->plan = m->plan;
+        m->plan = NULL;
     }
     s->version = ++e->versions;
     if (state != previous) {
         char what[700] = "";
         const struct bsup_action *missing = NULL;
-        for (size_t i = 0; i < s->plan.n_actions && strlen(what) < 500; i++) {
-            const struct bsup_action *a = &s->plan.actions[i];
+        for (size_t i = 0; i < now.n_actions && strlen(what) < 500; i++) {
+            const struct bsup_action *a = &now.actions[i];
             if (a->kind == BSUP_ACTION_MISSING && !missing)
                 missing = a;
             for (size_t j = 0; !a->owned && j < a->n_changes; j++) {
@@ -909,17 +958,24 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
         }
     }
     if (m->planned)
-        s_finding_events(e, s, before, &s->plan);
+        s_finding_events(e, s, before, &now);
+    bsup_plan_cleanup(&last);
     bsup_plan_cleanup(&stored);
-    s_measure(e, b, m, state);
+    s_measure(e, b, m, &now, state);
     json_t *observed = json_object();
-    for (size_t d = 0; observed && d < e->n_domains; d++)
-        if (s->obs[d])
-            json_object_set_new(observed, e->domains[d]->name,
-                                bsup_domain_obs_json(e->domains[d], s->obs[d]));
+    for (size_t d = 0; observed && d < e->n_domains; d++) {
+        const struct bsup_domain *dom = e->domains[d];
+        void *kept = s->obs[d] && !s_fresh(m, d) ? malloc(dom->obs_size) : NULL;
+        if (kept)
+            bsup_unpack(s->obs[d], kept);
+        const void *obs = s_fresh(m, d) ? m->dm[d].obs : kept;
+        if (obs)
+            json_object_set_new(observed, dom->name, bsup_domain_obs_json(dom, obs));
+        free(kept);
+    }
     json_t *detail =
         json_pack("{s:s, s:o*, s:o*, s:i, s:i, s:s}", "mode", bsup_mode_name(s->mode), "observed",
-                  observed, "plan", bsup_plan_json(&s->plan), "calls", (int)m->calls, "mutations",
+                  observed, "plan", bsup_plan_json(&now), "calls", (int)m->calls, "mutations",
                   (int)m->mutations, "error", s->last_error ? s->last_error : "");
     char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     struct bsup_diag diag = {0};
@@ -928,6 +984,7 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
         s_store_failed(e, NULL, &diag);
     free(text);
     json_decref(detail);
+    bsup_plan_cleanup(&now);
 
     /* Failing services back off (capped) without holding up the others. */
     s->failures = state == BSUP_STATE_ERROR ? s->failures + 1 : 0;
@@ -941,7 +998,7 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
 static void s_service_free(struct bsup_reconcile_engine *e, struct s_service *s)
 {
     bsup_service_cleanup(&s->desired);
-    bsup_plan_cleanup(&s->plan);
+    free(s->plan);
     for (size_t d = 0; s->obs && d < e->n_domains; d++)
         free(s->obs[d]);
     free(s->obs);
@@ -972,8 +1029,11 @@ static void s_batch_free(struct s_batch *b)
             free(b->m[i].dm[d].obs);
         free(b->m[i].dm);
         free(b->m[i].fresh);
-        bsup_plan_cleanup(&b->m[i].prev_plan);
+        free(b->m[i].prev);
+        free(b->m[i].plan);
     }
+    if (b->budget && --b->budget->refs == 0)
+        free(b->budget);
     free(b->m);
     free(b->joins);
     free(b);
@@ -1012,7 +1072,13 @@ static void on_kick_closed(uv_handle_t *h)
     struct s_batch *b = h->data;
     struct bsup_reconcile_engine *e = b->e;
     s_batch_free(b);
+#ifdef __GLIBC__
+    /* A batch's working observations (full structs, tens of KB per service) were scattered
+     * through the heap: hand the pages back, or the daemon keeps its largest batch's size. */
+    malloc_trim(0);
+#endif
     e->n_kicks--;
+    s_start_waiting(e); /* after the memory went back */
     s_maybe_closed(e);
 }
 
@@ -1052,6 +1118,7 @@ static void s_batch_finish(struct s_batch *b)
         b->store_failed = true;
     if (b->recorded && !b->store_failed && e->store_errors)
         e->healthy = true; /* a whole batch without a store failure: the database is back */
+    e->observing -= b->n;
     e->cycles++;
     e->observing_calls_total += b->calls;
     e->observing_calls_last_batch = b->calls;
@@ -1080,6 +1147,51 @@ static void s_batch_finish(struct s_batch *b)
         s_rearm(e);
 }
 
+/* n rounded up so that what follows it in one allocation is aligned for any type. */
+static size_t s_round_up(size_t n)
+{
+    size_t a = _Alignof(max_align_t);
+    return (n + a - 1) / a * a;
+}
+
+/* Gives each member its working observations, fresh (zeroed) and last (unpacked). 0 or
+ * BSUP_ENOMEM. */
+static int s_batch_setup(struct s_batch *b)
+{
+    struct bsup_reconcile_engine *e = b->e;
+    size_t nd = e->n_domains ? e->n_domains : 1;
+    for (size_t i = 0; i < b->n; i++) {
+        struct s_member *m = &b->m[i];
+        const struct s_service *s = m->svc;
+        size_t prev_size = 0;
+        for (size_t d = 0; d < e->n_domains; d++)
+            prev_size += s->obs[d] ? s_round_up(e->domains[d]->obs_size) : 0;
+        if (!(m->dm = calloc(nd, sizeof(*m->dm))) || !(m->fresh = calloc(nd, sizeof(*m->fresh))) ||
+            (prev_size && !(m->prev = malloc(prev_size))))
+            return BSUP_ENOMEM;
+        char *prev = m->prev;
+        for (size_t d = 0; d < e->n_domains; d++) {
+            const void *last = NULL;
+            if (s->obs[d]) {
+                bsup_unpack(s->obs[d], prev);
+                last = prev;
+                prev += s_round_up(e->domains[d]->obs_size);
+            }
+            m->dm[d] = (struct bsup_domain_member){.desired = &s->desired,
+                                                   .obs = calloc(1, e->domains[d]->obs_size),
+                                                   .prev = last,
+                                                   .now_s = s_now_s(),
+                                                   .settings = e->settings,
+                                                   .cache = &e->caches[d],
+                                                   .engine = m,
+                                                   .peers = m->fresh};
+            if (!(m->fresh[d] = m->dm[d].obs))
+                return BSUP_ENOMEM;
+        }
+    }
+    return 0;
+}
+
 static void on_kick(uv_timer_t *t)
 {
     struct s_batch *b = t->data;
@@ -1089,11 +1201,33 @@ static void on_kick(uv_timer_t *t)
     }
     b->recorded = true;
     b->started_ms = s_now_ms();
+    if (s_batch_setup(b)) {
+        for (size_t i = 0; i < b->n; i++)
+            s_member_fail(&b->m[i], "out of memory starting the cycle");
+        s_batch_finish(b);
+        return;
+    }
     s_batch_next_step(b);
 }
 
-/* Starts a batch of the given services on the next loop turn. */
-static struct s_batch *s_batch_new(struct bsup_reconcile_engine *e, struct s_service **v, size_t n)
+/* Starts waiting batches in order while the services observed at once stay within
+ * observing_max (one batch always may run); every one when closing. */
+static void s_start_waiting(struct bsup_reconcile_engine *e)
+{
+    for (struct s_batch *b = e->batches; b; b = b->next) {
+        if (b->started)
+            continue;
+        if (!e->closing && e->observing && e->observing + b->n > e->observing_max)
+            return;
+        b->started = true;
+        e->observing += b->n;
+        uv_timer_start(&b->kick, on_kick, 0, 0);
+    }
+}
+
+/* Queues one batch of the given services (their working memory comes when it starts). */
+static struct s_batch *s_batch_new(struct bsup_reconcile_engine *e, struct s_service **v, size_t n,
+                                   struct s_budget *budget)
 {
     struct s_batch *b = calloc(1, sizeof(*b));
     if (!b || !(b->m = calloc(n ? n : 1, sizeof(*b->m)))) {
@@ -1102,44 +1236,48 @@ static struct s_batch *s_batch_new(struct bsup_reconcile_engine *e, struct s_ser
     }
     b->e = e;
     b->n = n;
+    b->budget = budget;
+    budget->refs++;
     for (size_t i = 0; i < n; i++) {
-        struct s_member *m = &b->m[i];
-        m->svc = v[i];
-        m->dm = calloc(e->n_domains ? e->n_domains : 1, sizeof(*m->dm));
-        m->fresh = calloc(e->n_domains ? e->n_domains : 1, sizeof(*m->fresh));
-        for (size_t d = 0; m->dm && m->fresh && d < e->n_domains; d++) {
-            m->dm[d] = (struct bsup_domain_member){.desired = &v[i]->desired,
-                                                   .obs = calloc(1, e->domains[d]->obs_size),
-                                                   .prev = v[i]->obs[d],
-                                                   .now_s = s_now_s(),
-                                                   .settings = e->settings,
-                                                   .cache = &e->caches[d],
-                                                   .engine = m};
-            m->dm[d].peers = m->fresh;
-            m->fresh[d] = m->dm[d].obs;
-            if (!m->dm[d].obs)
-                bsup_domain_member_fail(&m->dm[d], "out of memory");
-        }
-        if (!m->dm || !m->fresh) {
-            free(m->dm);
-            free(m->fresh);
-            b->n = i; /* free what was made so far */
-            s_batch_free(b);
-            return NULL;
-        }
-    }
-    b->budget_cycle = e->rails.max_mutations_per_cycle;
-    for (size_t i = 0; i < n; i++) {
+        b->m[i].svc = v[i];
         v[i]->running = true;
         v[i]->requested = false;
     }
     uv_timer_init(e->loop, &b->kick);
     b->kick.data = b;
     e->n_kicks++;
-    b->next = e->batches;
-    e->batches = b;
-    uv_timer_start(&b->kick, on_kick, 0, 0);
+    struct s_batch **tail = &e->batches;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = b;
     return b;
+}
+
+/* A cycle of the given services (n may be 0: one empty batch, so a waiter is answered
+ * asynchronously): batches of at most observing_max, which join (may be NULL) waits for.
+ * 0 or BSUP_ENOMEM (the batches queued so far run). */
+static int s_cycle_new(struct bsup_reconcile_engine *e, struct s_service **v, size_t n,
+                       struct s_join *join)
+{
+    struct s_budget *budget = calloc(1, sizeof(*budget));
+    if (!budget)
+        return BSUP_ENOMEM;
+    budget->left = e->rails.max_mutations_per_cycle;
+    int rc = 0;
+    size_t at = 0;
+    do {
+        size_t k = n - at < e->observing_max ? n - at : e->observing_max;
+        struct s_batch *b = s_batch_new(e, v + at, k, budget);
+        if (!b || (join && s_join_add(b, join))) {
+            rc = BSUP_ENOMEM;
+            break;
+        }
+        at += k;
+    } while (at < n);
+    if (budget->refs == 0)
+        free(budget);
+    s_start_waiting(e);
+    return rc;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -1161,7 +1299,7 @@ static void on_tick(uv_timer_t *t)
             due[n++] = s;
         }
     }
-    if (n && !s_batch_new(e, due, n))
+    if (n && s_cycle_new(e, due, n, NULL))
         bsup_log_err("out of memory starting a reconcile cycle");
     free(due);
     s_rearm(e);
@@ -1202,6 +1340,7 @@ int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_recon
     e->domains = o->domains ? o->domains : bsup_domains;
     e->n_domains = o->domains ? o->n_domains : bsup_n_domains;
     e->on_change = o->on_change;
+    e->observing_max = o->observing_max ? o->observing_max : S_OBSERVING_MAX;
     e->ctx = o->ctx;
     e->healthy = true;
     e->rails = (struct bsup_rails_config){
@@ -1315,7 +1454,6 @@ static int s_sync_row(void *ctx, const struct bsup_store_service *row)
     s->desired = desired;
     s->generation = row->generation;
     s->state = BSUP_STATE_NEVER;
-    bsup_plan_init(&s->plan);
     /* First cycles spread by name over one interval, so N services never fire at once
      * (bsupctl reconcile runs one now). */
     s->next_due_ms = y->now + (uint64_t)bsup_schedule_first_delay_ms(s->name, s_interval_ms(e, s));
@@ -1380,19 +1518,15 @@ int bsup_reconcile_now(struct bsup_reconcile_engine *e, const char *service,
                 if (b->m[k].svc == s && s_join_add(b, join) == 0)
                     break;
     }
-    /* A batch for the idle ones; an empty one too when a waiter has nothing else to wait
+    /* A cycle for the idle ones; an empty one too when a waiter has nothing else to wait
      * for, so it is answered asynchronously. */
-    struct s_batch *b = NULL;
-    if (n || (join && join->pending == 0))
-        b = s_batch_new(e, v, n);
+    int rc = n || (join && join->pending == 0) ? s_cycle_new(e, v, n, join) : 0;
     free(v);
-    if (b && join && s_join_add(b, join) == 0)
-        return 0;
     if (join && join->pending == 0) {
         free(join);
         return BSUP_ENOMEM;
     }
-    return (n && !b) ? BSUP_ENOMEM : 0;
+    return join ? 0 : rc;
 }
 
 bool bsup_reconcile_service_status(const struct bsup_reconcile_engine *e, const char *service,
@@ -1410,7 +1544,6 @@ bool bsup_reconcile_service_status(const struct bsup_reconcile_engine *e, const 
         .changes_last_cycle = s->mutations_last_cycle,
         .failures = s->failures,
         .error = s->last_error,
-        .plan = &s->plan,
         .version = s->version,
     };
     return true;
@@ -1426,11 +1559,22 @@ const struct bsup_domain *bsup_reconcile_domain(const struct bsup_reconcile_engi
     return i < e->n_domains ? e->domains[i] : NULL;
 }
 
-const void *bsup_reconcile_observation(const struct bsup_reconcile_engine *e, const char *service,
-                                       size_t i)
+bool bsup_reconcile_observation(const struct bsup_reconcile_engine *e, const char *service,
+                                size_t i, void *out)
 {
     const struct s_service *s = s_find(e, service);
-    return s && i < e->n_domains ? s->obs[i] : NULL;
+    if (!s || i >= e->n_domains || !s->obs[i])
+        return false;
+    bsup_unpack(s->obs[i], out);
+    return true;
+}
+
+int bsup_reconcile_plan(const struct bsup_reconcile_engine *e, const char *service,
+                        struct bsup_plan *out)
+{
+    const struct s_service *s = s_find(e, service);
+    bsup_plan_init(out);
+    return !s ? BSUP_ENOTFOUND : bsup_plan_unpack(s->plan, out);
 }
 
 const struct bsup_service *bsup_reconcile_desired(const struct bsup_reconcile_engine *e,
@@ -1469,6 +1613,7 @@ void bsup_reconcile_close(struct bsup_reconcile_engine *e, bsup_close_fn cb, voi
     e->close_user = user;
     uv_timer_stop(&e->tick);
     uv_close((uv_handle_t *)&e->tick, on_tick_closed);
+    s_start_waiting(e); /* they end at once */
     /* Batches end as the AWS client cancels their calls; services are freed after them. */
     for (size_t i = 0; i < e->n_services; i++)
         e->services[i]->gone = true;

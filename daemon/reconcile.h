@@ -32,6 +32,10 @@ struct bsup_reconcile_options {
     /* The domains to reconcile; NULL: bsup_domains. */
     const struct bsup_domain *const *domains;
     size_t n_domains;
+    /* Services observed at once (0: 250). Each holds its working observations, about 45 KB:
+     * a larger cycle runs as batches of this size, one after another, sharing the cycle's
+     * max_changes_per_cycle. */
+    size_t observing_max;
     void (*on_change)(void *ctx); /* after every batch (status line, waiters) */
     void *ctx;
 };
@@ -46,7 +50,6 @@ struct bsup_reconcile_status {
     unsigned changes_last_cycle;
     unsigned failures; /* cycles in a row that ended in error */
     const char *error; /* the last cycle's error, or NULL */
-    const struct bsup_plan *plan;
     /* Changes (to a value never seen before) whenever the observations change: what was
      * derived from them for an equal version is still right. */
     uint64_t version;
@@ -82,9 +85,14 @@ bool bsup_reconcile_service_status(const struct bsup_reconcile_engine *e, const 
                                    struct bsup_reconcile_status *out);
 size_t bsup_reconcile_n_domains(const struct bsup_reconcile_engine *e);
 const struct bsup_domain *bsup_reconcile_domain(const struct bsup_reconcile_engine *e, size_t i);
-/* The last complete observation of service by domain i, or NULL. */
-const void *bsup_reconcile_observation(const struct bsup_reconcile_engine *e, const char *service,
-                                       size_t i);
+/* The last complete observation of service by domain i, written to out (the domain's
+ * obs_size bytes); false when there is none. */
+bool bsup_reconcile_observation(const struct bsup_reconcile_engine *e, const char *service,
+                                size_t i, void *out);
+/* The last cycle's plan of service into out (initialised; the caller cleans it up): empty
+ * until a cycle has observed it. 0, BSUP_ENOTFOUND or BSUP_ENOMEM. */
+int bsup_reconcile_plan(const struct bsup_reconcile_engine *e, const char *service,
+                        struct bsup_plan *out);
 /* The desired state of a declared service, or NULL. */
 const struct bsup_service *bsup_reconcile_desired(const struct bsup_reconcile_engine *e,
                                                   const char *service);

@@ -20,6 +20,26 @@ void bsup_plan_cleanup(struct bsup_plan *plan)
     memset(plan, 0, sizeof(*plan));
 }
 
+int bsup_plan_pack(const struct bsup_plan *plan, struct bsup_pack **out)
+{
+    *out =
+        plan->n_actions ? bsup_pack(plan->actions, plan->n_actions * sizeof(*plan->actions)) : NULL;
+    return plan->n_actions && !*out ? BSUP_ENOMEM : 0;
+}
+
+int bsup_plan_unpack(const struct bsup_pack *pk, struct bsup_plan *out)
+{
+    bsup_plan_init(out);
+    if (!pk)
+        return 0;
+    size_t n = pk->size / sizeof(*out->actions);
+    if (!(out->actions = malloc(n * sizeof(*out->actions))))
+        return BSUP_ENOMEM;
+    bsup_unpack(pk, out->actions);
+    out->n_actions = out->cap_actions = n;
+    return 0;
+}
+
 struct bsup_action *bsup_plan_add(struct bsup_plan *plan, enum bsup_action_kind kind,
                                   const char *resource)
 {

@@ -5,6 +5,7 @@
 #ifndef BSUP_CORE_RECONCILE_PLAN_H
 #define BSUP_CORE_RECONCILE_PLAN_H
 
+#include "core/base/pack.h"
 #include "core/reconcile/state.h"
 
 #include <jansson.h>
@@ -43,6 +44,11 @@ struct bsup_plan {
 
 void bsup_plan_init(struct bsup_plan *plan);
 void bsup_plan_cleanup(struct bsup_plan *plan);
+/* The plan's actions packed (core/base/pack.h), as the engine keeps a service's last plan:
+ * *out is NULL for a plan without actions. 0 or BSUP_ENOMEM. */
+int bsup_plan_pack(const struct bsup_plan *plan, struct bsup_pack **out);
+/* The plan packed in pk (NULL: none) into out, which is initialised. 0 or BSUP_ENOMEM. */
+int bsup_plan_unpack(const struct bsup_pack *pk, struct bsup_plan *out);
 /* Appends a zeroed action of kind for resource; NULL on BSUP_ENOMEM. */
 struct bsup_action *bsup_plan_add(struct bsup_plan *plan, enum bsup_action_kind kind,
                                   const char *resource);

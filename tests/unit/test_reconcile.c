@@ -339,7 +339,15 @@ struct s_aws {
     const char *modify_fault; /* answer the next ModifyTargetGroup with "500" or "throttle" */
     unsigned secret_reads;    /* DescribeSecret calls (JSON bodies) */
     char secret_ids[256];     /* the SecretIds asked for, in order */
+    /* DescribeTargetGroups names ("a-prod,b-prod ") and the ends of batches ("| "), in order. */
+    char log[512];
 };
+
+static void s_log(struct s_aws *aws, const char *text)
+{
+    size_t used = strlen(aws->log);
+    snprintf(aws->log + used, sizeof(aws->log) - used, "%s", text);
+}
 
 /* Decodes one form value in place (%XX and '+'). */
 static void s_form_decode(char *s)
@@ -434,6 +442,8 @@ static int s_handler(struct bsup_test_httpd *srv, const char *method, const char
             if (!name)
                 break;
             aws->describe_names++;
+            s_log(aws, k > 1 ? "," : "");
+            s_log(aws, name);
             int g = s_find_group(aws, name);
             if (g < 0) {
                 unknown = true;
@@ -446,6 +456,7 @@ static int s_handler(struct bsup_test_httpd *srv, const char *method, const char
             free(members);
             members = m;
         }
+        s_log(aws, " ");
         if (unknown) {
             *out_status = 400;
             *out_body = s_printf("<ErrorResponse xmlns=\"%s\"><Error><Type>Sender</Type><Code>"
@@ -556,7 +567,10 @@ static void s_write_config(struct s_env *t)
 static void on_change(void *ctx)
 {
     ((struct s_env *)ctx)->changes++;
+    s_log(&((struct s_env *)ctx)->aws, "| ");
 }
+
+static size_t s_observing_max; /* 0: the engine's default */
 
 static int s_setup(void **state)
 {
@@ -607,6 +621,7 @@ static int s_setup(void **state)
                                         .paused = &t->paused,
                                         .domains = s_domains,
                                         .n_domains = s_n_domains,
+                                        .observing_max = s_observing_max,
                                         .on_change = on_change,
                                         .ctx = t};
     assert_int_equal(bsup_reconcile_new(&ro, &t->rec, &diag), 0);
@@ -651,7 +666,14 @@ static int s_teardown(void **state)
     free(t);
     unsetenv("BSUP_FAILPOINT_ERROR");
     s_n_domains = 2;
+    s_observing_max = 0;
     return 0;
+}
+
+static int s_setup_observing_2(void **state)
+{
+    s_observing_max = 2;
+    return s_setup(state);
 }
 
 static int s_setup_with_secrets(void **state)
@@ -694,6 +716,7 @@ static bool s_healthy(struct s_env *t)
 
 static size_t s_events(struct s_env *t, const char *service, const char *kind,
                        const char *contains);
+static void s_restart(struct s_env *t);
 
 static void test_batches_budget_journal(void **state)
 {
@@ -719,9 +742,9 @@ static void test_batches_budget_journal(void **state)
     assert_null(st.error);
     assert_int_equal(s_events(t, "g", "service.missing", "targetgroup/g-prod"), 1);
     /* The observation shows what AWS accepted. */
-    const struct s_tg_obs *o = bsup_reconcile_observation(t->rec, "b", 0);
-    assert_non_null(o);
-    assert_string_equal(o->path, "/health/b-prod");
+    struct s_tg_obs o;
+    assert_true(bsup_reconcile_observation(t->rec, "b", 0, &o));
+    assert_string_equal(o.path, "/health/b-prod");
     assert_int_equal(t->changes, 1);
 
     /* What was journaled is what was sent. */
@@ -764,6 +787,35 @@ static void test_joined_waiters(void **state)
     assert_int_equal(t->aws.describes, before + 1);
 }
 
+/* With at most 2 services observed at once, a cycle of 7 runs as 4 batches, each after the
+ * last has ended; its waiter is answered once, at the end; and they share the cycle's change
+ * budget: of two drifts in different batches, one is corrected and one held. */
+static void test_observing_max(void **state)
+{
+    struct s_env *t = *state;
+    t->settings.max_changes_per_cycle = 1;
+    s_restart(t); /* the engine reads its rails once */
+    snprintf(t->aws.paths[3], sizeof(t->aws.paths[3]), "/wrong"); /* d drifts too */
+    t->aws.log[0] = '\0';
+    s_cycle(t, NULL);
+    assert_string_equal(t->aws.log, "a-prod,b-prod | c-prod,d-prod | shared-tg | g-prod | ");
+    assert_int_equal(t->aws.modifies, 1);
+    assert_int_equal(s_state(t, "b"), BSUP_STATE_CORRECTED);
+    assert_int_equal(s_state(t, "d"), BSUP_STATE_HELD);
+    struct bsup_plan plan;
+    assert_int_equal(bsup_reconcile_plan(t->rec, "d", &plan), 0);
+    assert_int_equal(plan.n_actions, 1);
+    assert_int_equal(plan.actions[0].hold, BSUP_HOLD_CAP_CYCLE);
+    bsup_plan_cleanup(&plan);
+    /* The plan kept between cycles is the one planned, packed and back. */
+    assert_int_equal(bsup_reconcile_plan(t->rec, "b", &plan), 0);
+    assert_int_equal(plan.n_actions, 1);
+    assert_string_equal(plan.actions[0].resource, "targetgroup/b-prod");
+    assert_string_equal(plan.actions[0].changes[0].desired, "/health/b-prod");
+    bsup_plan_cleanup(&plan);
+    assert_int_equal(bsup_reconcile_plan(t->rec, "nosuch", &plan), BSUP_ENOTFOUND);
+}
+
 /* Every store failure the rails depend on: no change goes out, the engine says it is
  * unhealthy, and it recovers once the store answers again. */
 static void test_rails_fail_closed(void **state)
@@ -796,9 +848,11 @@ static void test_rails_fail_closed(void **state)
     s_cycle(t, "b");
     assert_int_equal(t->aws.modifies, 2);
     assert_int_equal(s_state(t, "b"), BSUP_STATE_FIGHTING);
-    struct bsup_reconcile_status st;
-    assert_true(bsup_reconcile_service_status(t->rec, "b", &st));
-    assert_int_equal(st.plan->actions[0].hold, BSUP_HOLD_FIGHTING);
+    struct bsup_plan plan;
+    assert_int_equal(bsup_reconcile_plan(t->rec, "b", &plan), 0);
+    assert_true(plan.n_actions > 0);
+    assert_int_equal(plan.actions[0].hold, BSUP_HOLD_FIGHTING);
+    bsup_plan_cleanup(&plan);
 #else
     print_message("skip: failpoints not compiled in (BSUP_FAILPOINTS=OFF)\n");
 #endif
@@ -842,16 +896,17 @@ static void test_paced_step(void **state)
     assert_string_equal(t->aws.health_reads, "a-prod b-prod");
     /* Carried forward: a shows the time it was read; c and e (sharing shared-tg) were never
      * read. */
-    const struct s_tg_obs *a = bsup_reconcile_observation(t->rec, "a", 0);
-    const struct s_tg_obs *c = bsup_reconcile_observation(t->rec, "c", 0);
-    const struct s_tg_obs *e = bsup_reconcile_observation(t->rec, "e", 0);
-    assert_true(a->health_at > 0 && c->health_at == 0 && e->health_at == 0);
+    struct s_tg_obs a, c, e;
+    assert_true(bsup_reconcile_observation(t->rec, "a", 0, &a));
+    assert_true(bsup_reconcile_observation(t->rec, "c", 0, &c));
+    assert_true(bsup_reconcile_observation(t->rec, "e", 0, &e));
+    assert_true(a.health_at > 0 && c.health_at == 0 && e.health_at == 0);
     /* The domain that reads tgpath saw its results, paced step included: it ran after. */
-    const struct s_echo_obs *echo = bsup_reconcile_observation(t->rec, "a", 1);
-    assert_non_null(echo);
-    assert_true(echo->found);
-    assert_string_equal(echo->path, "/health/a-prod");
-    assert_int_equal(echo->health_at, a->health_at);
+    struct s_echo_obs echo;
+    assert_true(bsup_reconcile_observation(t->rec, "a", 1, &echo));
+    assert_true(echo.found);
+    assert_string_equal(echo.path, "/health/a-prod");
+    assert_int_equal(echo.health_at, a.health_at);
 }
 
 static size_t s_events(struct s_env *t, const char *service, const char *kind, const char *contains)
@@ -884,6 +939,7 @@ static void s_restart(struct s_env *t)
                                         .paused = &t->paused,
                                         .domains = s_domains,
                                         .n_domains = s_n_domains,
+                                        .observing_max = s_observing_max,
                                         .on_change = on_change,
                                         .ctx = t};
     struct bsup_diag diag = {0};
@@ -931,13 +987,12 @@ static void test_json_step_and_absent_answer(void **state)
     assert_int_equal(t->aws.secret_reads, 7);
     assert_non_null(strstr(t->aws.secret_ids, "sec-a"));
     assert_non_null(strstr(t->aws.secret_ids, "sec-c"));
-    const struct s_sec_obs *a = bsup_reconcile_observation(t->rec, "a", 2);
-    const struct s_sec_obs *c = bsup_reconcile_observation(t->rec, "c", 2);
-    assert_non_null(a);
-    assert_non_null(c);
-    assert_true(a->exists);
-    assert_string_equal(a->name, "sec-a");
-    assert_false(c->exists);
+    struct s_sec_obs a, c;
+    assert_true(bsup_reconcile_observation(t->rec, "a", 2, &a));
+    assert_true(bsup_reconcile_observation(t->rec, "c", 2, &c));
+    assert_true(a.exists);
+    assert_string_equal(a.name, "sec-a");
+    assert_false(c.exists);
     assert_int_equal(s_state(t, "c"), BSUP_STATE_OK); /* not an error: a finding */
     assert_int_equal(s_events(t, "c", "finding.appeared", "secret/test Secret: absent"), 1);
     /* g's target group: TargetGroupNotFound, an absent code of that step, once the split
@@ -950,6 +1005,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batches_budget_journal, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_joined_waiters, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_observing_max, s_setup_observing_2, s_teardown),
         cmocka_unit_test_setup_teardown(test_rails_fail_closed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_changes_not_retried_blindly, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_paced_step, s_setup, s_teardown),
