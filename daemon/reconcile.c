@@ -693,6 +693,9 @@ static void s_batch_plan_and_apply(struct s_batch *b)
             m->dm[d].prev = NULL;
         if (m->failed)
             continue;
+        for (size_t d = 0; d < e->n_domains; d++)
+            if (e->domains[d]->settle && !m->dm[d].failed)
+                e->domains[d]->settle(&m->dm[d]);
         struct bsup_plan plan;
         bsup_plan_init(&plan);
         if (s_plan(e, m, &plan)) {

@@ -198,19 +198,17 @@ int bsup_alarms_plan(const struct bsup_service *svc, const struct bsup_alarms_ob
 
 /* ---- observing: DescribeAlarms by name ---- */
 
+static bool s_enabled(const struct bsup_settings *st)
+{
+    return st && st->metrics.enabled && st->metrics.alarms;
+}
+
+/* Every alarm bsupd may keep for the service is read, wanted or not: the read need not wait
+ * for the health and backup domains, only what is wanted does (s_settle). */
 static int s_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
 {
-    struct bsup_alarms_observed *o = m->obs;
-    const struct bsup_settings *st = m->settings;
-    if (!st || !st->metrics.enabled || !st->metrics.alarms)
+    if (!s_enabled(m->settings))
         return 0; /* not kept: found stays false, nothing is planned */
-    const void *health = bsup_domain_peer(m, &bsup_health_domain);
-    const void *backup = bsup_domain_peer(m, &bsup_backup_domain);
-    bsup_alarms_want(m->desired, st, health && bsup_domain_obs_found(&bsup_health_domain, health),
-                     backup && bsup_domain_obs_found(&bsup_backup_domain, backup), o->want);
-    o->wanted = 0;
-    for (int k = 0; k < BSUP_ALARM_COUNT; k++)
-        o->wanted += o->want[k].present;
     bsup_alarm_name(m->desired, 0, key, BSUP_DOMAIN_KEY_MAX);
     return 1;
 }
@@ -276,6 +274,23 @@ static void s_tally(struct bsup_alarms_observed *o)
             o->want[k].present && o->have[k].present && s_diff(&o->want[k], &o->have[k], NULL) == 0;
 }
 
+/* What is wanted depends on what the health and backup domains found this cycle. */
+static void s_settle(struct bsup_domain_member *m)
+{
+    struct bsup_alarms_observed *o = m->obs;
+    const struct bsup_settings *st = m->settings;
+    if (!s_enabled(st))
+        return;
+    const void *health = bsup_domain_peer(m, &bsup_health_domain);
+    const void *backup = bsup_domain_peer(m, &bsup_backup_domain);
+    bsup_alarms_want(m->desired, st, health && bsup_domain_obs_found(&bsup_health_domain, health),
+                     backup && bsup_domain_obs_found(&bsup_backup_domain, backup), o->want);
+    o->wanted = 0;
+    for (int k = 0; k < BSUP_ALARM_COUNT; k++)
+        o->wanted += o->want[k].present;
+    s_tally(o);
+}
+
 static int s_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
                    struct bsup_diag *diag)
 {
@@ -301,11 +316,8 @@ static int s_parse(const json_t *pages, struct bsup_domain_member *const *m, siz
         }
         bsup_cw_alarm_page_cleanup(&pg);
     }
-    for (size_t i = 0; i < n; i++) {
-        struct bsup_alarms_observed *o = m[i]->obs;
-        o->found = true; /* read: only now can the plan tell what differs */
-        s_tally(o);
-    }
+    for (size_t i = 0; i < n; i++)
+        ((struct bsup_alarms_observed *)m[i]->obs)->found = true; /* the plan may compare */
     return 0; /* a name AWS did not return does not exist */
 }
 
@@ -432,7 +444,7 @@ const struct bsup_domain bsup_alarms_domain = {
     .n_fields = sizeof(s_fields) / sizeof(s_fields[0]),
     .steps = s_steps,
     .n_steps = sizeof(s_steps) / sizeof(s_steps[0]),
-    .after = (const char *const[]){"health", "backup", NULL},
+    .settle = s_settle,
     .plan = s_plan,
     .request = s_request,
     .mutate_service = "cloudwatch",

@@ -114,6 +114,10 @@ struct bsup_domain {
     /* The domains whose observations this one reads (through peers), NULL-terminated: its
      * steps start once theirs have all run. NULL: from the first phase. */
     const char *const *after;
+    /* NULL, or completes an observation once every domain's steps have run, from the peers'
+     * (a domain whose calls need nothing of theirs, only its plan does, observes from the
+     * first phase instead of waiting with `after`). Not called for a failed member. */
+    void (*settle)(struct bsup_domain_member *m);
     /* Appends the domain's actions for one observed service. 0 or BSUP_ENOMEM. */
     int (*plan)(const struct bsup_service *desired, const void *obs, struct bsup_plan *plan);
     /* The exact request for a mutating action: out_action gets the AWS action name (static),

@@ -136,6 +136,7 @@ static void s_observe(const struct bsup_service *svc, const struct bsup_settings
     struct bsup_diag diag = {0};
     assert_int_equal(s_step()->parse(pages, ms, 1, &diag), 0);
     json_decref(pages);
+    bsup_alarms_domain.settle(&m); /* no peers here: neither target group nor database */
 }
 
 /* The errors alarm as bsupd puts it, as DescribeAlarms shows it. */
@@ -233,14 +234,14 @@ static void test_plan_and_requests(void **state)
     bsup_settings_cleanup(&st);
 }
 
-/* The domain is owned (paced, not capped) and reads health and backup first. */
+/* The domain is owned (paced, not capped); it reads from the first phase, and what it wants
+ * is settled from health and backup after every domain's steps. */
 static void test_table_entry(void **state)
 {
     (void)state;
     assert_string_equal(bsup_alarms_domain.owned_pace_action, "PutMetricAlarm");
-    assert_string_equal(bsup_alarms_domain.after[0], "health");
-    assert_string_equal(bsup_alarms_domain.after[1], "backup");
-    assert_null(bsup_alarms_domain.after[2]);
+    assert_null(bsup_alarms_domain.after);
+    assert_non_null(bsup_alarms_domain.settle);
     assert_true(s_step()->batch_max * BSUP_ALARM_COUNT <= 100); /* AlarmNames: at most 100 */
     bool listed = false;
     for (size_t i = 0; i < bsup_n_domains; i++)
