@@ -22,6 +22,10 @@ int bsup_store_journal_begin(struct bsup_store *st, const char *service, const c
 {
     if (bsup_failpoint_error("store-journal-write"))
         return s_injected(st, "store-journal-write", "journaling an intent", diag);
+    /* The intent is on disk before the call it announces goes out, even across a power cut:
+     * this commit alone syncs the WAL (which makes every commit before it durable too). */
+    bool sync = sqlite3_get_autocommit(st->db) &&
+                sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) == SQLITE_OK;
     int rc = bsup_store_exec(st, "journaling an intent",
                              "INSERT INTO journal(service, resource, action, params, started_at) "
                              "VALUES(?, ?, ?, ?, ?)",
@@ -31,6 +35,8 @@ int bsup_store_journal_begin(struct bsup_store *st, const char *service, const c
                              diag);
     if (rc == 0)
         *out_id = sqlite3_last_insert_rowid(st->db);
+    if (sync) /* failing, it stays FULL: slower, never less safe */
+        sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
     return rc;
 }
 
