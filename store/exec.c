@@ -2,6 +2,7 @@
  * what the statement was for. */
 #include "store/store_internal.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,14 +51,57 @@ int bsup_store_step(struct bsup_store *st, sqlite3_stmt *q, const char *doing,
     return bsup_store_error(st->db, st->path, src, doing, diag);
 }
 
+/* The kept statement of sql, prepared now if there is room; NULL otherwise (or when it does
+ * not prepare: the caller's own prepare reports why). */
+static sqlite3_stmt *s_cached(struct bsup_store *st, const char *sql)
+{
+    for (size_t i = 0; i < st->n_cached; i++)
+        if (strcmp(st->cached[i].sql, sql) == 0)
+            return st->cached[i].q;
+    if (st->n_cached == BSUP_STORE_CACHED)
+        return NULL;
+    sqlite3_stmt *q = NULL;
+    char *copy = strdup(sql);
+    if (!copy || sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, NULL)) {
+        free(copy);
+        sqlite3_finalize(q);
+        return NULL;
+    }
+    st->cached[st->n_cached].sql = copy;
+    st->cached[st->n_cached++].q = q;
+    return q;
+}
+
+void bsup_store_cache_clear(struct bsup_store *st)
+{
+    for (size_t i = 0; i < st->n_cached; i++) {
+        sqlite3_finalize(st->cached[i].q);
+        free(st->cached[i].sql);
+    }
+    st->n_cached = 0;
+}
+
 int bsup_store_exec(struct bsup_store *st, const char *doing, const char *sql,
                     const struct bsup_store_arg *args, size_t n_args, struct bsup_diag *diag)
 {
-    sqlite3_stmt *q = NULL;
-    int rc = bsup_store_prepare(st, doing, sql, args, n_args, &q, diag);
+    sqlite3_stmt *q = s_cached(st, sql);
+    bool kept = q != NULL;
+    int rc = 0;
+    if (!kept) {
+        rc = bsup_store_prepare(st, doing, sql, args, n_args, &q, diag);
+    } else {
+        int src = s_bind(q, args, n_args);
+        if (src != SQLITE_OK)
+            rc = bsup_store_error(st->db, st->path, src, doing, diag);
+    }
     while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1)
         rc = 0;
-    sqlite3_finalize(q);
+    if (kept) {
+        sqlite3_reset(q);
+        sqlite3_clear_bindings(q);
+    } else {
+        sqlite3_finalize(q);
+    }
     return rc;
 }
 

@@ -290,6 +290,7 @@ void bsup_store_close(struct bsup_store *st)
 {
     if (!st)
         return;
+    bsup_store_cache_clear(st);
     if (st->db)
         sqlite3_close_v2(st->db);
     if (st->lock_fd >= 0)

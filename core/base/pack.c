@@ -22,46 +22,63 @@ static size_t s_varint(unsigned char *out, size_t v)
     return n;
 }
 
-/* Encodes p into out (NULL: only counts); returns the data's length. */
+/* The length of the run of zero bytes at p (at most n), a word at a time. */
+static size_t s_zeros(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    for (uint64_t w; i + sizeof(w) <= n; i += sizeof(w)) {
+        memcpy(&w, p + i, sizeof(w));
+        if (w)
+            break;
+    }
+    while (i < n && p[i] == 0)
+        i++;
+    return i;
+}
+
+/* Encodes p into out, which has room for s_bound(size) bytes; returns the data's length. */
 static size_t s_encode(const unsigned char *p, size_t size, unsigned char *out)
 {
-    size_t len = 0, i = 0;
+    size_t len = 0, i = 0, zeros = s_zeros(p, size);
     while (i < size) {
-        size_t lit = i;
-        while (lit < size && p[lit] == 0)
-            lit++;
-        size_t end = lit;
-        while (end < size) {
-            if (p[end] != 0) {
-                end++;
-                continue;
-            }
-            size_t z = 0;
-            while (end + z < size && z < S_MIN_RUN && p[end + z] == 0)
-                z++;
-            if (z == S_MIN_RUN || end + z == size)
+        size_t lit = i + zeros, end = lit;
+        zeros = 0;
+        while (end < size) { /* the literal ends at a long zero run, or at the end */
+            const unsigned char *z = memchr(p + end, 0, size - end);
+            size_t at = z ? (size_t)(z - p) : size, run = s_zeros(p + at, size - at);
+            end = at;
+            if (run >= S_MIN_RUN || at + run == size) {
+                zeros = run;
                 break;
-            end += z;
+            }
+            end += run;
         }
-        len += s_varint(out ? out + len : NULL, lit - i);
-        len += s_varint(out ? out + len : NULL, end - lit);
-        if (out)
-            memcpy(out + len, p + lit, end - lit);
+        len += s_varint(out + len, lit - i);
+        len += s_varint(out + len, end - lit);
+        memcpy(out + len, p + lit, end - lit);
         len += end - lit;
         i = end;
     }
     return len;
 }
 
+/* The most bytes s_encode writes for size: every record but the first and last covers at
+ * least S_MIN_RUN zeros and a literal byte, and costs two counts besides its literal. */
+static size_t s_bound(size_t size)
+{
+    size_t counts = s_varint(NULL, size);
+    return size + (size / (S_MIN_RUN + 1) + 2) * 2 * counts;
+}
+
 struct bsup_pack *bsup_pack(const void *p, size_t size)
 {
-    size_t len = s_encode(p, size, NULL);
-    struct bsup_pack *pk = malloc(sizeof(*pk) + len);
+    struct bsup_pack *pk = malloc(sizeof(*pk) + s_bound(size));
     if (!pk)
         return NULL;
     pk->size = size;
     pk->len = s_encode(p, size, pk->data);
-    return pk;
+    struct bsup_pack *fit = realloc(pk, sizeof(*pk) + pk->len);
+    return fit ? fit : pk;
 }
 
 static size_t s_read(const unsigned char *data, size_t len, size_t *at)

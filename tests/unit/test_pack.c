@@ -39,6 +39,10 @@ static void test_shapes(void **state)
     b[599] = 0;
     b[597] = 4; /* a short zero tail */
     s_round_trip(b, sizeof(b));
+    for (size_t i = 0; i < sizeof(b); i++) /* the most records: 1 byte, 4 zeros, ... */
+        b[i] = i % 5 == 0 ? 9 : 0;
+    s_round_trip(b, sizeof(b));
+    s_round_trip(b + 1, sizeof(b) - 1);
     uint64_t seed = 88172645463325252ull; /* xorshift: sparse random records */
     for (int round = 0; round < 2000; round++) {
         size_t size = (size_t)(seed % sizeof(b)) + 1;

@@ -5,6 +5,7 @@
 #include "store/store.h"
 #include "store/store_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +109,58 @@ static void test_exec_table(void **state)
     assert_int_equal(bsup_store_exec(e->st, "counting", "SELECT 1", BSUP_STORE_NO_ARGS, NULL), 0);
 }
 
+/* Statements are kept by their text, at most BSUP_STORE_CACHED of them, and a kept one runs
+ * with its new parameters each time, also after one of its runs failed. */
+static void test_kept_statements(void **state)
+{
+    struct s_env *e = *state;
+    struct bsup_diag diag = {0};
+    const char *insert = "INSERT INTO scratch(k, v, n) VALUES(?, ?, ?)";
+    for (int i = 0; i < 3; i++) {
+        char k[16], sql[128];
+        snprintf(k, sizeof(k), "k%d", i);
+        assert_int_equal(bsup_store_exec(e->st, "adding", insert,
+                                         BSUP_STORE_ARGS(BSUP_STORE_TEXT(k), BSUP_STORE_TEXT("v"),
+                                                         BSUP_STORE_INT(i)),
+                                         &diag),
+                         0);
+        /* the same text from another buffer is the same statement */
+        snprintf(sql, sizeof(sql), "%s", insert);
+        assert_int_equal(bsup_store_exec(e->st, "adding twice", sql,
+                                         BSUP_STORE_ARGS(BSUP_STORE_TEXT(k), BSUP_STORE_TEXT("v"),
+                                                         BSUP_STORE_INT(i)),
+                                         &diag),
+                         BSUP_ESTORE);
+    }
+    size_t kept = 0;
+    for (sqlite3_stmt *q = sqlite3_next_stmt(e->st->db, NULL); q;
+         q = sqlite3_next_stmt(e->st->db, q))
+        kept++;
+    assert_int_equal(kept, e->st->n_cached);
+    for (int i = 0; i < BSUP_STORE_CACHED + 8; i++) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "UPDATE scratch SET n = n + %d WHERE k = ?", i);
+        assert_int_equal(bsup_store_exec(e->st, "adding to n", sql,
+                                         BSUP_STORE_ARGS(BSUP_STORE_TEXT("k2")), &diag),
+                         0);
+    }
+    kept = 0;
+    for (sqlite3_stmt *q = sqlite3_next_stmt(e->st->db, NULL); q;
+         q = sqlite3_next_stmt(e->st->db, q))
+        kept++;
+    assert_int_equal(kept, BSUP_STORE_CACHED);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(bsup_store_prepare(e->st, "reading", "SELECT count(*), sum(n) FROM scratch",
+                                        BSUP_STORE_NO_ARGS, &q, &diag),
+                     0);
+    assert_int_equal(bsup_store_step(e->st, q, "reading", &diag), 1);
+    assert_int_equal(sqlite3_column_int64(q, 0), 3);
+    /* 0 + 1 + 2, and k2 got 0 + 1 + ... + 39 */
+    assert_int_equal(sqlite3_column_int64(q, 1),
+                     3 + (BSUP_STORE_CACHED + 8) * (BSUP_STORE_CACHED + 7) / 2);
+    sqlite3_finalize(q);
+}
+
 static void test_rows(void **state)
 {
     struct s_env *e = *state;
@@ -167,6 +220,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_exec_table, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rows, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_kept_statements, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("store_exec", tests, NULL, NULL);
 }
