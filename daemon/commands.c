@@ -91,34 +91,6 @@ static void s_kv_json(struct bsup_buf *b, const char *key, json_t *j)
     json_decref(j);
 }
 
-/* An observation as bsup_domain_obs_json has it: {"found": false}, or every field. */
-static void s_obs(struct bsup_buf *b, const struct bsup_domain *dom, const void *obs)
-{
-    if (!bsup_domain_obs_found(dom, obs)) {
-        bsup_buf_puts(b, "{\"found\":false}");
-        return;
-    }
-    for (size_t i = 0; i < dom->n_fields; i++) {
-        const struct bsup_field *f = &dom->fields[i];
-        const char *p = (const char *)obs + f->offset;
-        bsup_buf_puts(b, i ? ",\"" : "{\"");
-        bsup_buf_puts(b, f->name);
-        bsup_buf_puts(b, "\":");
-        if (f->type == BSUP_FIELD_BOOL) {
-            bool v;
-            memcpy(&v, p, sizeof(v));
-            bsup_buf_puts(b, v ? "true" : "false");
-        } else if (f->type == BSUP_FIELD_INT64) {
-            int64_t v;
-            memcpy(&v, p, sizeof(v));
-            s_int(b, v);
-        } else {
-            bsup_buf_json_string(b, p);
-        }
-    }
-    bsup_buf_puts(b, dom->n_fields ? "}" : "{}");
-}
-
 /* Engine-wide figures and the AWS client's per-family counters, for status --json. */
 static json_t *s_engine_json(struct bsup_daemon *d)
 {
@@ -227,7 +199,7 @@ static void s_observations(struct bsup_daemon *d, struct bsup_buf *b, const char
         const struct bsup_domain *dom = bsup_reconcile_domain(d->rec, i);
         s_key(b, dom->name);
         if (bsup_reconcile_observation(d->rec, service, i, obs))
-            s_obs(b, dom, obs);
+            bsup_domain_obs_write(b, dom, obs);
         else
             bsup_buf_puts(b, "null");
     }

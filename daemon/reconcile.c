@@ -28,6 +28,7 @@
  * working observations as full structs (about 45 KB with the last ones unpacked): memory stays
  * bounded whatever the fleet. */
 #define S_OBSERVING_MAX 250
+#define S_RECORD_MAX_BYTES (4u << 20) /* a service's stored record (observations and plan) */
 
 struct s_service {
     char *name;
@@ -965,28 +966,43 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
     bsup_plan_cleanup(&last);
     bsup_plan_cleanup(&stored);
     s_measure(e, b, m, &now, state);
-    json_t *observed = json_object();
-    for (size_t d = 0; observed && d < e->n_domains; d++) {
+    /* The record: {"mode","observed":{domain:{...}},"plan","calls","mutations","error"},
+     * written as text (as status writes observations). */
+    struct bsup_buf t = BSUP_BUF_INIT(S_RECORD_MAX_BYTES, 0);
+    bsup_buf_puts(&t, "{\"mode\":");
+    bsup_buf_json_string(&t, bsup_mode_name(s->mode));
+    bsup_buf_puts(&t, ",\"observed\":{");
+    for (size_t d = 0, n = 0; d < e->n_domains; d++) {
         const struct bsup_domain *dom = e->domains[d];
         void *kept = s->obs[d] && !s_fresh(m, d) ? malloc(dom->obs_size) : NULL;
         if (kept)
             bsup_unpack(s->obs[d], kept);
         const void *obs = s_fresh(m, d) ? m->dm[d].obs : kept;
-        if (obs)
-            json_object_set_new(observed, dom->name, bsup_domain_obs_json(dom, obs));
+        if (obs) {
+            bsup_buf_puts(&t, n++ ? "," : "");
+            bsup_buf_json_string(&t, dom->name);
+            bsup_buf_putc(&t, ':');
+            bsup_domain_obs_write(&t, dom, obs);
+        }
         free(kept);
     }
-    json_t *detail =
-        json_pack("{s:s, s:o*, s:o*, s:i, s:i, s:s}", "mode", bsup_mode_name(s->mode), "observed",
-                  observed, "plan", bsup_plan_json(&now), "calls", (int)m->calls, "mutations",
-                  (int)m->mutations, "error", s->last_error ? s->last_error : "");
-    char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    json_t *plan = bsup_plan_json(&now);
+    char *plan_text = plan ? json_dumps(plan, JSON_COMPACT) : NULL;
+    json_decref(plan);
+    if (!plan_text)
+        bsup_buf_fail(&t, BSUP_ENOMEM);
+    bsup_buf_printf(&t, "},\"plan\":%s,\"calls\":%u,\"mutations\":%u,\"error\":",
+                    plan_text ? plan_text : "[]", m->calls, m->mutations);
+    bsup_buf_json_string(&t, s->last_error ? s->last_error : "");
+    bsup_buf_putc(&t, '}');
+    free(plan_text);
     struct bsup_diag diag = {0};
-    if (text && bsup_store_observation_put(e->store, s->name, s->last_cycle_at_s,
-                                           bsup_state_name(state), text, &diag))
+    if (t.err)
+        bsup_log_err("service=%s its record is not written: %s", s->name, bsup_strerror(t.err));
+    else if (bsup_store_observation_put(e->store, s->name, s->last_cycle_at_s,
+                                        bsup_state_name(state), bsup_buf_str(&t), &diag))
         s_store_failed(e, NULL, &diag);
-    free(text);
-    json_decref(detail);
+    bsup_buf_cleanup(&t);
     bsup_plan_cleanup(&now);
 
     /* Failing services back off (capped) without holding up the others. */

@@ -12,6 +12,8 @@ static int s_bind(sqlite3_stmt *q, const struct bsup_store_arg *args, size_t n_a
         int col = (int)i + 1, src;
         if (args[i].type == BSUP_STORE_ARG_INT)
             src = sqlite3_bind_int64(q, col, args[i].i);
+        else if (args[i].type == BSUP_STORE_ARG_DOUBLE)
+            src = sqlite3_bind_double(q, col, args[i].d);
         else if (args[i].text)
             src = sqlite3_bind_text(q, col, args[i].text, -1, SQLITE_TRANSIENT);
         else
@@ -51,13 +53,16 @@ int bsup_store_step(struct bsup_store *st, sqlite3_stmt *q, const char *doing,
     return bsup_store_error(st->db, st->path, src, doing, diag);
 }
 
-/* The kept statement of sql, prepared now if there is room; NULL otherwise (or when it does
- * not prepare: the caller's own prepare reports why). */
-static sqlite3_stmt *s_cached(struct bsup_store *st, const char *sql)
+/* The kept statement of sql, not in use, prepared now if there is room; NULL otherwise (or
+ * when it does not prepare: the caller's own prepare reports why). */
+static sqlite3_stmt *s_take(struct bsup_store *st, const char *sql)
 {
-    for (size_t i = 0; i < st->n_cached; i++)
-        if (strcmp(st->cached[i].sql, sql) == 0)
+    for (size_t i = 0; i < st->n_cached; i++) {
+        if (!st->cached[i].in_use && strcmp(st->cached[i].sql, sql) == 0) {
+            st->cached[i].in_use = true;
             return st->cached[i].q;
+        }
+    }
     if (st->n_cached == BSUP_STORE_CACHED)
         return NULL;
     sqlite3_stmt *q = NULL;
@@ -68,6 +73,7 @@ static sqlite3_stmt *s_cached(struct bsup_store *st, const char *sql)
         return NULL;
     }
     st->cached[st->n_cached].sql = copy;
+    st->cached[st->n_cached].in_use = true;
     st->cached[st->n_cached++].q = q;
     return q;
 }
@@ -81,27 +87,45 @@ void bsup_store_cache_clear(struct bsup_store *st)
     st->n_cached = 0;
 }
 
+int bsup_store_query(struct bsup_store *st, const char *doing, const char *sql,
+                     const struct bsup_store_arg *args, size_t n_args, sqlite3_stmt **out,
+                     struct bsup_diag *diag)
+{
+    sqlite3_stmt *q = s_take(st, sql);
+    *out = NULL;
+    if (!q)
+        return bsup_store_prepare(st, doing, sql, args, n_args, out, diag);
+    int src = s_bind(q, args, n_args);
+    if (src != SQLITE_OK) {
+        int rc = bsup_store_error(st->db, st->path, src, doing, diag);
+        bsup_store_finish(st, q);
+        return rc;
+    }
+    *out = q;
+    return 0;
+}
+
+void bsup_store_finish(struct bsup_store *st, sqlite3_stmt *q)
+{
+    for (size_t i = 0; q && i < st->n_cached; i++) {
+        if (st->cached[i].q == q) {
+            sqlite3_reset(q);
+            sqlite3_clear_bindings(q);
+            st->cached[i].in_use = false;
+            return;
+        }
+    }
+    sqlite3_finalize(q);
+}
+
 int bsup_store_exec(struct bsup_store *st, const char *doing, const char *sql,
                     const struct bsup_store_arg *args, size_t n_args, struct bsup_diag *diag)
 {
-    sqlite3_stmt *q = s_cached(st, sql);
-    bool kept = q != NULL;
-    int rc = 0;
-    if (!kept) {
-        rc = bsup_store_prepare(st, doing, sql, args, n_args, &q, diag);
-    } else {
-        int src = s_bind(q, args, n_args);
-        if (src != SQLITE_OK)
-            rc = bsup_store_error(st->db, st->path, src, doing, diag);
-    }
+    sqlite3_stmt *q = NULL;
+    int rc = bsup_store_query(st, doing, sql, args, n_args, &q, diag);
     while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1)
         rc = 0;
-    if (kept) {
-        sqlite3_reset(q);
-        sqlite3_clear_bindings(q);
-    } else {
-        sqlite3_finalize(q);
-    }
+    bsup_store_finish(st, q);
     return rc;
 }
 

@@ -129,7 +129,7 @@ int bsup_store_memory_get(struct bsup_store *st, const char *service, const char
     memset(out, 0, sizeof(*out));
     if (bsup_failpoint_error("store-memory-read"))
         return s_injected(st, "store-memory-read", doing, diag);
-    int rc = bsup_store_prepare(
+    int rc = bsup_store_query(
         st, doing,
         "SELECT last_change_at, corrections_in_a_row, fighting, changes, counted_changes FROM "
         "resource_memory WHERE service = ? AND resource = ?",
@@ -141,7 +141,7 @@ int bsup_store_memory_get(struct bsup_store *st, const char *service, const char
         out->changes = sqlite3_column_int64(q, 3);
         out->counted_changes = sqlite3_column_int64(q, 4);
     }
-    sqlite3_finalize(q);
+    bsup_store_finish(st, q);
     if (rc < 0)
         return rc;
     /* A change whose outcome is unknown may have landed: it counts as one for the cooldown.
@@ -149,14 +149,14 @@ int bsup_store_memory_get(struct bsup_store *st, const char *service, const char
     if (bsup_failpoint_error("store-journal-read"))
         return s_injected(st, "store-journal-read", doing_journal, diag);
     q = NULL;
-    rc = bsup_store_prepare(st, doing_journal,
-                            "SELECT max(started_at) FROM journal WHERE service = ? AND "
-                            "resource = ? AND (outcome IS NULL OR outcome = 'unknown')",
-                            BSUP_STORE_ARGS(BSUP_STORE_TEXT(service), BSUP_STORE_TEXT(resource)),
-                            &q, diag);
+    rc = bsup_store_query(st, doing_journal,
+                          "SELECT max(started_at) FROM journal WHERE service = ? AND "
+                          "resource = ? AND (outcome IS NULL OR outcome = 'unknown')",
+                          BSUP_STORE_ARGS(BSUP_STORE_TEXT(service), BSUP_STORE_TEXT(resource)), &q,
+                          diag);
     if (rc == 0 && (rc = bsup_store_step(st, q, doing_journal, diag)) == 1)
         out->unknown_since_s = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
+    bsup_store_finish(st, q);
     return rc < 0 ? rc : 0;
 }
 
@@ -171,17 +171,17 @@ int bsup_store_memory_streaks(struct bsup_store *st, const char *service, char *
     *out_n = 0;
     if (bsup_failpoint_error("store-memory-read"))
         return s_injected(st, "store-memory-read", doing, diag);
-    int rc = bsup_store_prepare(st, doing,
-                                "SELECT resource FROM resource_memory WHERE service = ? AND "
-                                "(corrections_in_a_row > 0 OR fighting != 0)",
-                                BSUP_STORE_ARGS(BSUP_STORE_TEXT(service)), &q, diag);
+    int rc = bsup_store_query(st, doing,
+                              "SELECT resource FROM resource_memory WHERE service = ? AND "
+                              "(corrections_in_a_row > 0 OR fighting != 0)",
+                              BSUP_STORE_ARGS(BSUP_STORE_TEXT(service)), &q, diag);
     while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
         if (BSUP_ARRAY_RESERVE(v, cap, n + 1) || bsup_store_column_dup(q, 0, &v[n]))
             rc = bsup_diag_set(diag, BSUP_ENOMEM, "out of memory %s", doing);
         else
             n++, rc = 0;
     }
-    sqlite3_finalize(q);
+    bsup_store_finish(st, q);
     if (rc < 0) {
         bsup_store_strings_free(v, n);
         return rc;
@@ -238,10 +238,10 @@ int bsup_store_observation_get(struct bsup_store *st, const char *service, int64
     static const char doing[] = "reading an observation";
     sqlite3_stmt *q = NULL;
     *out_state = *out_detail = NULL;
-    int rc = bsup_store_prepare(st, doing,
-                                "SELECT observed_at, state, detail FROM observations "
-                                "WHERE service = ?",
-                                BSUP_STORE_ARGS(BSUP_STORE_TEXT(service)), &q, diag);
+    int rc = bsup_store_query(st, doing,
+                              "SELECT observed_at, state, detail FROM observations "
+                              "WHERE service = ?",
+                              BSUP_STORE_ARGS(BSUP_STORE_TEXT(service)), &q, diag);
     if (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
         *out_at_s = sqlite3_column_int64(q, 0);
         rc = bsup_store_column_dup(q, 1, out_state) || bsup_store_column_dup(q, 2, out_detail) ||
@@ -251,7 +251,7 @@ int bsup_store_observation_get(struct bsup_store *st, const char *service, int64
     } else if (rc == 0) {
         rc = BSUP_ENOTFOUND;
     }
-    sqlite3_finalize(q);
+    bsup_store_finish(st, q);
     if (rc) {
         free(*out_state);
         free(*out_detail);

@@ -14,21 +14,13 @@ int bsup_store_metric_add(struct bsup_store *st, const char *name, const char *s
                           const char *environment, int64_t at_ms, double value, const char *unit,
                           struct bsup_diag *diag)
 {
-    sqlite3_stmt *q = NULL;
-    int rc = bsup_store_prepare(st, "queueing a metric datum",
-                                "INSERT INTO metric_outbox(name, service, environment, at_ms, "
-                                "value, unit) VALUES(?, ?, ?, ?, ?6, ?5)",
-                                BSUP_STORE_ARGS(BSUP_STORE_TEXT(name), BSUP_STORE_TEXT(service),
-                                                BSUP_STORE_TEXT(environment), BSUP_STORE_INT(at_ms),
-                                                BSUP_STORE_TEXT(unit)),
-                                &q, diag);
-    if (rc == 0 && sqlite3_bind_double(q, 6, value) != SQLITE_OK)
-        rc = bsup_store_error(st->db, st->path, sqlite3_errcode(st->db), "queueing a metric datum",
-                              diag);
-    if (rc == 0)
-        rc = bsup_store_step(st, q, "queueing a metric datum", diag);
-    sqlite3_finalize(q);
-    return rc < 0 ? rc : 0;
+    return bsup_store_exec(st, "queueing a metric datum",
+                           "INSERT INTO metric_outbox(name, service, environment, at_ms, value, "
+                           "unit) VALUES(?, ?, ?, ?, ?, ?)",
+                           BSUP_STORE_ARGS(BSUP_STORE_TEXT(name), BSUP_STORE_TEXT(service),
+                                           BSUP_STORE_TEXT(environment), BSUP_STORE_INT(at_ms),
+                                           BSUP_STORE_DOUBLE(value), BSUP_STORE_TEXT(unit)),
+                           diag);
 }
 
 void bsup_store_metrics_free(struct bsup_metric_datum *v, size_t n)

@@ -6,6 +6,7 @@
 #include "store/store.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,7 @@ struct bsup_store {
     struct {
         char *sql;
         sqlite3_stmt *q;
+        bool in_use; /* taken by bsup_store_query, not yet given back */
     } cached[BSUP_STORE_CACHED];
     size_t n_cached;
 };
@@ -52,7 +54,7 @@ int bsup_store_error(sqlite3 *db, const char *path, int sqlite_rc, const char *d
  * ("recording an event", "saving the desired state"). Every failure goes through
  * bsup_store_error: a BSUP_E code, and a diag naming the database path and `doing`.
  * Parameters are bound in order (?1, ?2, ...) from BSUP_STORE_ARGS(...); text is copied when
- * bound (NULL binds SQL NULL), integers are int64:
+ * bound (NULL binds SQL NULL), integers are int64, reals double:
  *
  *     return bsup_store_exec(st, "recording an event",
  *                            "INSERT INTO events(at, service, kind) VALUES(?, ?, ?)",
@@ -70,16 +72,18 @@ int bsup_store_error(sqlite3 *db, const char *path, int sqlite_rc, const char *d
  *     }
  *     sqlite3_finalize(q);   (rc is 0 at the end of the rows, negative on failure) */
 
-enum bsup_store_arg_type { BSUP_STORE_ARG_TEXT, BSUP_STORE_ARG_INT };
+enum bsup_store_arg_type { BSUP_STORE_ARG_TEXT, BSUP_STORE_ARG_INT, BSUP_STORE_ARG_DOUBLE };
 
 struct bsup_store_arg {
     enum bsup_store_arg_type type;
     const char *text;
     int64_t i;
+    double d;
 };
 
-#define BSUP_STORE_TEXT(s) ((struct bsup_store_arg){BSUP_STORE_ARG_TEXT, (s), 0})
-#define BSUP_STORE_INT(n) ((struct bsup_store_arg){BSUP_STORE_ARG_INT, NULL, (int64_t)(n)})
+#define BSUP_STORE_TEXT(s) ((struct bsup_store_arg){BSUP_STORE_ARG_TEXT, (s), 0, 0})
+#define BSUP_STORE_INT(n) ((struct bsup_store_arg){BSUP_STORE_ARG_INT, NULL, (int64_t)(n), 0})
+#define BSUP_STORE_DOUBLE(x) ((struct bsup_store_arg){BSUP_STORE_ARG_DOUBLE, NULL, 0, (double)(x)})
 /* Expands to two arguments, the array and its length; BSUP_STORE_NO_ARGS for none. */
 #define BSUP_STORE_ARGS(...)                                                                       \
     (const struct bsup_store_arg[]){__VA_ARGS__},                                                  \
@@ -91,6 +95,13 @@ struct bsup_store_arg {
 int bsup_store_prepare(struct bsup_store *st, const char *doing, const char *sql,
                        const struct bsup_store_arg *args, size_t n_args, sqlite3_stmt **out,
                        struct bsup_diag *diag);
+/* The same, but the statement may be a kept one (BSUP_STORE_CACHED): give it back with
+ * bsup_store_finish, never sqlite3_finalize. For the statements a cycle runs per service. */
+int bsup_store_query(struct bsup_store *st, const char *doing, const char *sql,
+                     const struct bsup_store_arg *args, size_t n_args, sqlite3_stmt **out,
+                     struct bsup_diag *diag);
+/* Resets a kept statement for its next use; finalizes any other (NULL does nothing). */
+void bsup_store_finish(struct bsup_store *st, sqlite3_stmt *q);
 /* One step: 1 when a row is ready, 0 when the statement is done, or an error. */
 int bsup_store_step(struct bsup_store *st, sqlite3_stmt *q, const char *doing,
                     struct bsup_diag *diag);

@@ -5,6 +5,7 @@
 #include "core/reconcile/health.h"
 #include "core/reconcile/scaling.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,32 +39,31 @@ bool bsup_domain_obs_found(const struct bsup_domain *d, const void *obs)
     return found;
 }
 
-json_t *bsup_domain_obs_json(const struct bsup_domain *d, const void *obs)
+void bsup_domain_obs_write(struct bsup_buf *b, const struct bsup_domain *d, const void *obs)
 {
-    if (!bsup_domain_obs_found(d, obs))
-        return json_pack("{s:b}", "found", 0);
-    json_t *o = json_object();
-    for (size_t i = 0; o && i < d->n_fields; i++) {
+    if (!bsup_domain_obs_found(d, obs)) {
+        bsup_buf_puts(b, "{\"found\":false}");
+        return;
+    }
+    for (size_t i = 0; i < d->n_fields; i++) {
         const struct bsup_field *f = &d->fields[i];
         const char *p = (const char *)obs + f->offset;
-        json_t *v = NULL;
+        bsup_buf_puts(b, i ? ",\"" : "{\"");
+        bsup_buf_puts(b, f->name);
+        bsup_buf_puts(b, "\":");
         if (f->type == BSUP_FIELD_BOOL) {
-            bool b;
-            memcpy(&b, p, sizeof(b));
-            v = json_boolean(b);
+            bool v;
+            memcpy(&v, p, sizeof(v));
+            bsup_buf_puts(b, v ? "true" : "false");
         } else if (f->type == BSUP_FIELD_INT64) {
-            int64_t n;
-            memcpy(&n, p, sizeof(n));
-            v = json_integer((json_int_t)n);
+            int64_t v;
+            memcpy(&v, p, sizeof(v));
+            bsup_buf_printf(b, "%" PRId64, v);
         } else {
-            v = json_string(p);
-        }
-        if (json_object_set_new(o, f->name, v)) {
-            json_decref(o);
-            o = NULL;
+            bsup_buf_json_string(b, p);
         }
     }
-    return o;
+    bsup_buf_puts(b, d->n_fields ? "}" : "{}");
 }
 
 json_t *bsup_domain_params_json(const struct bsup_aws_params *params)

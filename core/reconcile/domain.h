@@ -10,6 +10,7 @@
 #define BSUP_CORE_RECONCILE_DOMAIN_H
 
 #include "core/aws/query.h"
+#include "core/base/buf.h"
 #include "core/base/error.h"
 #include "core/config/config.h"
 #include "core/reconcile/cache.h"
@@ -144,8 +145,9 @@ extern const size_t bsup_n_domains;
 /* The fresh observation of domain d of m's service (one of bsup_domains, which lists the
  * domains as the engine runs them: peers are in that order), or NULL. */
 const void *bsup_domain_peer(const struct bsup_domain_member *m, const struct bsup_domain *d);
-/* An observation as JSON: {"found": false}, or every field of the domain. NULL on ENOMEM. */
-json_t *bsup_domain_obs_json(const struct bsup_domain *d, const void *obs);
+/* An observation as JSON text appended to b: {"found":false}, or every field of the domain
+ * (strings as bsup_buf_json_string writes them). b's sticky error says if it failed. */
+void bsup_domain_obs_write(struct bsup_buf *b, const struct bsup_domain *d, const void *obs);
 /* Whether the observation says the resource exists. */
 bool bsup_domain_obs_found(const struct bsup_domain *d, const void *obs);
 /* The parameters as a JSON object in request order (the journal's record of a request). */

@@ -149,6 +149,26 @@ static void test_kept_statements(void **state)
          q = sqlite3_next_stmt(e->st->db, q))
         kept++;
     assert_int_equal(kept, BSUP_STORE_CACHED);
+    /* A kept statement in use is not handed out twice: the same query inside its own rows
+     * gets a statement of its own. */
+    const char *select = "SELECT k FROM scratch WHERE n >= ? ORDER BY k";
+    bsup_store_cache_clear(e->st);
+    sqlite3_stmt *outer = NULL, *inner = NULL;
+    assert_int_equal(bsup_store_query(e->st, "listing", select, BSUP_STORE_ARGS(BSUP_STORE_INT(0)),
+                                      &outer, &diag),
+                     0);
+    assert_int_equal(bsup_store_step(e->st, outer, "listing", &diag), 1);
+    assert_int_equal(bsup_store_query(e->st, "listing", select, BSUP_STORE_ARGS(BSUP_STORE_INT(2)),
+                                      &inner, &diag),
+                     0);
+    assert_ptr_not_equal(inner, outer);
+    assert_int_equal(bsup_store_step(e->st, inner, "listing", &diag), 1);
+    assert_string_equal((const char *)sqlite3_column_text(inner, 0), "k2");
+    assert_string_equal((const char *)sqlite3_column_text(outer, 0), "k0");
+    bsup_store_finish(e->st, inner);
+    bsup_store_finish(e->st, outer);
+    assert_int_equal(e->st->n_cached, 2);
+    assert_false(e->st->cached[0].in_use || e->st->cached[1].in_use);
     sqlite3_stmt *q = NULL;
     assert_int_equal(bsup_store_prepare(e->st, "reading", "SELECT count(*), sum(n) FROM scratch",
                                         BSUP_STORE_NO_ARGS, &q, &diag),
