@@ -25,52 +25,71 @@ int bsup_store_metric_add(struct bsup_store *st, const char *name, const char *s
 
 void bsup_store_metrics_free(struct bsup_metric_datum *v, size_t n)
 {
-    for (size_t i = 0; v && i < n; i++) {
-        free((char *)v[i].name);
-        free((char *)v[i].service);
-        free((char *)v[i].environment);
-        free((char *)v[i].unit);
-    }
+    for (size_t i = 0; v && i < n; i++)
+        free((char *)v[i].name); /* the datum's strings are one allocation */
     free(v);
+}
+
+/* The text columns cols[0..n) of a row copied one after another into one allocation (which
+ * out[0] points to when that column is not NULL); out[i] is NULL for SQL NULL. The
+ * allocation, or NULL on out of memory. */
+static char *s_strings(sqlite3_stmt *q, const int *cols, size_t n, const char **out)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (const char *)sqlite3_column_text(q, cols[i]); /* then its bytes, as UTF-8 */
+        len += (size_t)sqlite3_column_bytes(q, cols[i]) + 1;
+    }
+    char *buf = malloc(len), *p = buf;
+    for (size_t i = 0; buf && i < n; i++) {
+        size_t l = (size_t)sqlite3_column_bytes(q, cols[i]);
+        if (out[i])
+            out[i] = memcpy(p, out[i], l);
+        p[l] = '\0';
+        p += l + 1;
+    }
+    return buf;
 }
 
 int bsup_store_metrics_pending(struct bsup_store *st, size_t limit, struct bsup_metric_datum **out,
                                size_t *out_n, struct bsup_diag *diag)
 {
     static const char doing[] = "reading the metric outbox";
+    static const int cols[] = {1, 6, 2, 3}; /* name and unit first: never NULL */
     sqlite3_stmt *q = NULL;
     struct bsup_metric_datum *v = NULL;
     size_t n = 0, cap = 0;
     *out = NULL;
     *out_n = 0;
-    int rc = bsup_store_prepare(st, doing,
-                                "SELECT id, name, service, environment, at_ms, value, unit FROM "
-                                "metric_outbox ORDER BY id LIMIT ?",
-                                BSUP_STORE_ARGS(BSUP_STORE_INT(limit)), &q, diag);
+    int rc = bsup_store_query(st, doing,
+                              "SELECT id, name, service, environment, at_ms, value, unit FROM "
+                              "metric_outbox ORDER BY id LIMIT ?",
+                              BSUP_STORE_ARGS(BSUP_STORE_INT(limit)), &q, diag);
     while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
         rc = 0;
         if (BSUP_ARRAY_RESERVE(v, cap, n + 1) < 0) {
             rc = bsup_store_error(st->db, st->path, SQLITE_NOMEM, doing, diag);
             break;
         }
-        struct bsup_metric_datum *d = &v[n++];
+        struct bsup_metric_datum *d = &v[n];
+        const char *text[4];
         memset(d, 0, sizeof(*d));
-        char *name = NULL, *service = NULL, *env = NULL, *unit = NULL;
         d->id = sqlite3_column_int64(q, 0);
-        int e = bsup_store_column_dup(q, 1, &name) | bsup_store_column_dup(q, 2, &service) |
-                bsup_store_column_dup(q, 3, &env) | bsup_store_column_dup(q, 6, &unit);
-        d->name = name;
-        d->service = service;
-        d->environment = env;
-        d->unit = unit;
         d->at_ms = sqlite3_column_int64(q, 4);
         d->value = sqlite3_column_double(q, 5);
-        if (e || !name || !unit) {
+        char *buf = s_strings(q, cols, 4, text);
+        if (!buf || !text[0] || !text[1]) {
+            free(buf);
             rc = bsup_store_error(st->db, st->path, SQLITE_NOMEM, doing, diag);
             break;
         }
+        n++;
+        d->name = text[0];
+        d->unit = text[1];
+        d->service = text[2];
+        d->environment = text[3];
     }
-    sqlite3_finalize(q);
+    bsup_store_finish(st, q);
     if (rc < 0) {
         bsup_store_metrics_free(v, n);
         return rc;

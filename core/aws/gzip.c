@@ -23,8 +23,10 @@ int bsup_aws_request_gzip(struct bsup_aws_request *req, size_t min_bytes)
     unsigned int md_len = 0;
     char hex[65];
     int rc = BSUP_ENOMEM;
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, S_GZIP_WINDOW_BITS, 8,
-                     Z_DEFAULT_STRATEGY) != Z_OK)
+    /* The fastest level: a PutMetricData form of 1000 datums still shrinks about 10 times
+     * (its names repeat), at a third of the default level's CPU. */
+    if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, S_GZIP_WINDOW_BITS, 8, Z_DEFAULT_STRATEGY) !=
+        Z_OK)
         return BSUP_ENOMEM;
     uLong cap = deflateBound(&z, (uLong)req->body_len) + 32; /* + the gzip header and trailer */
     out = malloc(cap);
