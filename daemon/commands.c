@@ -28,17 +28,6 @@ typedef json_t *(*s_command_fn)(struct s_call *call);
 /* Status and plan rows are written as text, not built as objects: at 1000 services a status
  * is 800 KiB, and building then encoding it twice (once to measure each row) cost 19 ms of the
  * loop. Each writer appends one member ("key":value) after a comma unless first. */
-static void s_int(struct bsup_buf *b, int64_t v)
-{
-    char tmp[24], *p = tmp + sizeof(tmp);
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do
-        *--p = (char)('0' + u % 10);
-    while (u /= 10);
-    if (v < 0)
-        *--p = '-';
-    bsup_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
-}
 
 /* key: a literal that needs no escaping. */
 static void s_key(struct bsup_buf *b, const char *key)
@@ -60,7 +49,7 @@ static void s_kv_str(struct bsup_buf *b, const char *key, const char *v)
 static void s_kv_int(struct bsup_buf *b, const char *key, int64_t v)
 {
     s_key(b, key);
-    s_int(b, v);
+    bsup_buf_int(b, v);
 }
 
 /* v, or null when v is 0 (a time that has not happened). */
@@ -68,7 +57,7 @@ static void s_kv_time(struct bsup_buf *b, const char *key, int64_t v)
 {
     s_key(b, key);
     if (v)
-        s_int(b, v);
+        bsup_buf_int(b, v);
     else
         bsup_buf_puts(b, "null");
 }
@@ -335,11 +324,11 @@ static json_t *s_paged(struct s_call *call, struct bsup_buf *b, bool plan)
         goto out;
     }
     bsup_buf_puts(b, "],\"total\":");
-    s_int(b, (int64_t)page.total);
+    bsup_buf_int(b, (int64_t)page.total);
     s_kv_int(b, "offset", (int64_t)page.offset);
     s_key(b, "next_offset");
     if (page.more)
-        s_int(b, (int64_t)(page.offset + r.n_rows));
+        bsup_buf_int(b, (int64_t)(page.offset + r.n_rows));
     else
         bsup_buf_puts(b, "null");
     if (!plan)

@@ -72,6 +72,18 @@ int bsup_buf_putc(struct bsup_buf *b, char c)
     return bsup_buf_append(b, &c, 1);
 }
 
+int bsup_buf_int(struct bsup_buf *b, int64_t v)
+{
+    char tmp[24], *p = tmp + sizeof(tmp);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    return bsup_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
 int bsup_buf_vprintf(struct bsup_buf *b, const char *fmt, va_list ap)
 {
     char small[256];

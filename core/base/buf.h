@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define BSUP_BUF_WIPE 0x1u /* holds secrets: wipe on grow, reset and cleanup */
 
@@ -31,6 +32,8 @@ void bsup_buf_init(struct bsup_buf *b, size_t max_bytes, unsigned flags);
 int bsup_buf_append(struct bsup_buf *b, const void *p, size_t n);
 int bsup_buf_puts(struct bsup_buf *b, const char *s);
 int bsup_buf_putc(struct bsup_buf *b, char c);
+/* Appends v in decimal (without printf: status writes tens of thousands of them). */
+int bsup_buf_int(struct bsup_buf *b, int64_t v);
 int bsup_buf_printf(struct bsup_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int bsup_buf_vprintf(struct bsup_buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));

@@ -5,7 +5,6 @@
 #include "core/reconcile/health.h"
 #include "core/reconcile/scaling.h"
 
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,7 +57,7 @@ void bsup_domain_obs_write(struct bsup_buf *b, const struct bsup_domain *d, cons
         } else if (f->type == BSUP_FIELD_INT64) {
             int64_t v;
             memcpy(&v, p, sizeof(v));
-            bsup_buf_printf(b, "%" PRId64, v);
+            bsup_buf_int(b, v);
         } else {
             bsup_buf_json_string(b, p);
         }

@@ -4,6 +4,8 @@
 #include "core/base/buf.h"
 #include "core/base/error.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,6 +170,24 @@ static void test_growth_and_reuse(void **state)
 }
 
 /* JSON strings as jansson would write them, and valid JSON whatever the bytes. */
+/* Integers in decimal, the extremes included, as printf writes them. */
+static void test_int(void **state)
+{
+    (void)state;
+    const int64_t v[] = {0, 7, -7, 10, 1234567890123, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        struct bsup_buf b = BSUP_BUF_INIT(64, 0);
+        char want[32];
+        snprintf(want, sizeof(want), "%" PRId64, v[i]);
+        assert_int_equal(bsup_buf_int(&b, v[i]), 0);
+        assert_string_equal(bsup_buf_str(&b), want);
+        bsup_buf_cleanup(&b);
+    }
+    struct bsup_buf small = BSUP_BUF_INIT(3, 0);
+    assert_int_equal(bsup_buf_int(&small, -1000), BSUP_ETOOBIG);
+    bsup_buf_cleanup(&small);
+}
+
 static void test_json_string(void **state)
 {
     (void)state;
@@ -208,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_growth_and_reuse),
         cmocka_unit_test(test_json_string),
+        cmocka_unit_test(test_int),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }
