@@ -29,6 +29,7 @@
  * bounded whatever the fleet. */
 #define S_OBSERVING_MAX 250
 #define S_RECORD_MAX_BYTES (4u << 20) /* a service's stored record (observations and plan) */
+#define S_RECORD_CHUNK 50             /* services recorded in one loop turn (about 2 ms) */
 
 struct s_service {
     char *name;
@@ -91,8 +92,9 @@ struct s_batch {
     unsigned calls;
     struct s_join **joins;
     size_t n_joins;
-    bool started;  /* false: waits for room (observing_max) */
-    bool recorded; /* false: stopped before observing; nothing to record */
+    bool started;      /* false: waits for room (observing_max) */
+    size_t n_recorded; /* members recorded so far (s_batch_finish) */
+    bool recorded;     /* false: stopped before observing; nothing to record */
     bool store_failed;
     uv_timer_t kick;
     struct s_budget *budget; /* max_changes_per_cycle, shared by the batches of one cycle */
@@ -1108,33 +1110,46 @@ static void on_tick_closed(uv_handle_t *h)
     s_maybe_closed(e);
 }
 
+static void on_record_turn(uv_timer_t *t)
+{
+    s_batch_finish(t->data);
+}
+
+/* Records the batch's services S_RECORD_CHUNK at a time, a transaction each, the next chunk on
+ * the next loop turn (a status call waits for one chunk, not for the batch); then ends it. */
 static void s_batch_finish(struct s_batch *b)
 {
     struct bsup_reconcile_engine *e = b->e;
     uint64_t store_errors = e->store_errors;
     struct bsup_diag diag = {0};
-    /* The batch's records go in one transaction: one commit, not one per service. */
+    size_t end = b->n - b->n_recorded > S_RECORD_CHUNK ? b->n_recorded + S_RECORD_CHUNK : b->n;
+    bool last = end == b->n;
     bool tx = b->recorded && bsup_store_begin(e->store, &diag) == 0;
     if (b->recorded && !tx)
         s_store_failed(e, b, &diag);
-    for (size_t i = 0; i < b->n; i++) {
+    for (size_t i = b->n_recorded; i < end; i++) {
         /* A cycle cut short by shutdown keeps the service's last recorded state. */
         if (b->recorded && !(e->closing && (b->m[i].failed || b->m[i].apply_failed)))
             s_record(e, b, &b->m[i]);
         b->m[i].svc->running = false;
     }
-    if (b->recorded && b->n && e->settings->metrics.enabled) {
+    b->n_recorded = end;
+    if (last && b->recorded && b->n && e->settings->metrics.enabled) {
         int64_t now_ms = s_now_ms();
         s_datum(e, NULL, BSUP_METRIC_CYCLE_DURATION,
                 (double)(now_ms > b->started_ms ? now_ms - b->started_ms : 0), now_ms);
     }
-    for (size_t d = 0; b->recorded && d < e->n_domains; d++)
+    for (size_t d = 0; last && b->recorded && d < e->n_domains; d++)
         if (bsup_store_cache_save(e->store, e->domains[d]->name, &e->caches[d], s_now_s(), &diag))
             s_store_failed(e, b, &diag);
     if (tx && bsup_store_commit(e->store, &diag))
         s_store_failed(e, b, &diag);
     if (e->store_errors != store_errors)
         b->store_failed = true;
+    if (!last) {
+        uv_timer_start(&b->kick, on_record_turn, 0, 0);
+        return;
+    }
     if (b->recorded && !b->store_failed && e->store_errors)
         e->healthy = true; /* a whole batch without a store failure: the database is back */
     e->observing -= b->n;
