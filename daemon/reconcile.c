@@ -67,7 +67,7 @@ struct s_member {
     unsigned applied;       /* changes AWS accepted this cycle */
     unsigned apply_errors;  /* changes that failed this cycle */
     bool planned;           /* plan is this cycle's */
-    struct bsup_pack *plan; /* packed once its changes are sent: a batch holds thousands */
+    struct bsup_pack *plan; /* this cycle's, packed once its changes are sent */
 };
 
 /* The changes a cycle may still make, shared by the batches it was split into. */
