@@ -3,6 +3,7 @@
 #include "store/store_internal.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,18 +54,26 @@ int bsup_store_step(struct bsup_store *st, sqlite3_stmt *q, const char *doing,
     return bsup_store_error(st->db, st->path, src, doing, diag);
 }
 
-/* The kept statement of sql, not in use, prepared now if there is room; NULL otherwise (or
- * when it does not prepare: the caller's own prepare reports why). */
+/* The kept statement of sql, not in use, prepared now (in place of the least recently used
+ * one when all BSUP_STORE_CACHED are taken); NULL when every kept one is in use or it does
+ * not prepare (the caller's own prepare reports why). */
 static sqlite3_stmt *s_take(struct bsup_store *st, const char *sql)
 {
+    size_t victim = SIZE_MAX;
     for (size_t i = 0; i < st->n_cached; i++) {
-        if (!st->cached[i].in_use && strcmp(st->cached[i].sql, sql) == 0) {
+        if (st->cached[i].in_use)
+            continue;
+        if (strcmp(st->cached[i].sql, sql) == 0) {
             st->cached[i].in_use = true;
+            st->cached[i].used = ++st->uses;
             return st->cached[i].q;
         }
+        if (victim == SIZE_MAX || st->cached[i].used < st->cached[victim].used)
+            victim = i;
     }
-    if (st->n_cached == BSUP_STORE_CACHED)
-        return NULL;
+    size_t slot = st->n_cached < BSUP_STORE_CACHED ? st->n_cached : victim;
+    if (slot == SIZE_MAX)
+        return NULL; /* every kept one is in use */
     sqlite3_stmt *q = NULL;
     char *copy = strdup(sql);
     if (!copy || sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, NULL)) {
@@ -72,9 +81,16 @@ static sqlite3_stmt *s_take(struct bsup_store *st, const char *sql)
         sqlite3_finalize(q);
         return NULL;
     }
-    st->cached[st->n_cached].sql = copy;
-    st->cached[st->n_cached].in_use = true;
-    st->cached[st->n_cached++].q = q;
+    if (slot < st->n_cached) { /* evicted */
+        sqlite3_finalize(st->cached[slot].q);
+        free(st->cached[slot].sql);
+    } else {
+        st->n_cached++;
+    }
+    st->cached[slot].sql = copy;
+    st->cached[slot].q = q;
+    st->cached[slot].in_use = true;
+    st->cached[slot].used = ++st->uses;
     return q;
 }
 

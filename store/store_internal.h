@@ -10,9 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Statements bsup_store_exec keeps prepared, by their text: a cycle of 1000 services runs
- * the same few INSERTs tens of thousands of times, and preparing one costs more than running
- * it. Past this many distinct statements the rest are prepared each time. */
+/* Statements bsup_store_exec and bsup_store_query keep prepared, by their text: a cycle of
+ * 1000 services runs the same few INSERTs tens of thousands of times, and preparing one costs
+ * more than running it. Past this many, the least recently used one is replaced, so one-off
+ * statements (pruning, a load) never crowd out a cycle's. */
 #define BSUP_STORE_CACHED 32
 
 struct bsup_store {
@@ -22,9 +23,11 @@ struct bsup_store {
     struct {
         char *sql;
         sqlite3_stmt *q;
-        bool in_use; /* taken by bsup_store_query, not yet given back */
+        bool in_use;   /* taken by bsup_store_query, not yet given back */
+        uint64_t used; /* uses when last taken: the least recently used goes first */
     } cached[BSUP_STORE_CACHED];
     size_t n_cached;
+    uint64_t uses;
 };
 
 /* Finalizes the kept statements (before closing the database). */

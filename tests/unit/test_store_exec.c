@@ -5,6 +5,7 @@
 #include "store/store.h"
 #include "store/store_internal.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,18 +138,31 @@ static void test_kept_statements(void **state)
          q = sqlite3_next_stmt(e->st->db, q))
         kept++;
     assert_int_equal(kept, e->st->n_cached);
+    /* One-off statements fill the cache; a statement run between them (a cycle's INSERT
+     * among a load's statements) is kept all the same: the least recently used goes. */
+    const char *hot = "UPDATE scratch SET v = ? WHERE k = ?";
     for (int i = 0; i < BSUP_STORE_CACHED + 8; i++) {
         char sql[128];
         snprintf(sql, sizeof(sql), "UPDATE scratch SET n = n + %d WHERE k = ?", i);
         assert_int_equal(bsup_store_exec(e->st, "adding to n", sql,
                                          BSUP_STORE_ARGS(BSUP_STORE_TEXT("k2")), &diag),
                          0);
+        if (i >= BSUP_STORE_CACHED)
+            assert_int_equal(
+                bsup_store_exec(e->st, "setting v", hot,
+                                BSUP_STORE_ARGS(BSUP_STORE_TEXT("w"), BSUP_STORE_TEXT("k1")),
+                                &diag),
+                0);
     }
     kept = 0;
+    bool hot_kept = false;
     for (sqlite3_stmt *q = sqlite3_next_stmt(e->st->db, NULL); q;
          q = sqlite3_next_stmt(e->st->db, q))
         kept++;
+    for (size_t i = 0; i < e->st->n_cached; i++)
+        hot_kept |= strcmp(e->st->cached[i].sql, hot) == 0;
     assert_int_equal(kept, BSUP_STORE_CACHED);
+    assert_true(hot_kept);
     /* A kept statement in use is not handed out twice: the same query inside its own rows
      * gets a statement of its own. */
     const char *select = "SELECT k FROM scratch WHERE n >= ? ORDER BY k";
