@@ -294,7 +294,14 @@ static void s_settle(struct bsup_domain_member *m)
 static int s_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
                    struct bsup_diag *diag)
 {
-    char name[BSUP_ALARM_NAME_MAX];
+    /* The names asked for, written once: name[i * BSUP_ALARM_COUNT + k]. */
+    char(*name)[BSUP_ALARM_NAME_MAX] = malloc((n ? n : 1) * BSUP_ALARM_COUNT * sizeof(*name));
+    if (!name)
+        return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory reading DescribeAlarms");
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < BSUP_ALARM_COUNT; k++)
+            bsup_alarm_name(m[i]->desired, k, name[i * BSUP_ALARM_COUNT + (size_t)k],
+                            sizeof(*name));
     size_t pi;
     json_t *page;
     json_array_foreach(pages, pi, page)
@@ -302,20 +309,18 @@ static int s_parse(const json_t *pages, struct bsup_domain_member *const *m, siz
         struct bsup_cw_alarm_page pg = {0};
         if (bsup_cw_alarm_page_parse(page, &pg)) {
             bsup_cw_alarm_page_cleanup(&pg);
+            free(name);
             return bsup_diag_set(diag, BSUP_EPROTO, "cannot read DescribeAlarms");
         }
-        for (size_t al = 0; al < pg.n_alarms; al++) {
-            for (size_t i = 0; pg.alarms[al].name && i < n; i++) {
-                struct bsup_alarms_observed *o = m[i]->obs;
-                for (int k = 0; k < BSUP_ALARM_COUNT; k++) {
-                    bsup_alarm_name(m[i]->desired, k, name, sizeof(name));
-                    if (strcmp(name, pg.alarms[al].name) == 0)
-                        s_fill(&o->have[k], &pg.alarms[al]);
-                }
-            }
-        }
+        for (size_t al = 0; al < pg.n_alarms; al++)
+            for (size_t j = 0; pg.alarms[al].name && j < n * BSUP_ALARM_COUNT; j++)
+                if (strcmp(name[j], pg.alarms[al].name) == 0)
+                    s_fill(&((struct bsup_alarms_observed *)m[j / BSUP_ALARM_COUNT]->obs)
+                                ->have[j % BSUP_ALARM_COUNT],
+                           &pg.alarms[al]);
         bsup_cw_alarm_page_cleanup(&pg);
     }
+    free(name);
     for (size_t i = 0; i < n; i++)
         ((struct bsup_alarms_observed *)m[i]->obs)->found = true; /* the plan may compare */
     return 0; /* a name AWS did not return does not exist */
