@@ -452,20 +452,30 @@ static json_t *on_reconcile(struct s_call *call)
 
 static json_t *on_reload(struct s_call *call)
 {
-    json_t *result = NULL;
+    json_t *error = NULL, *reply = NULL;
     bsup_notify_reloading();
-    int rc = bsup_daemon_reload(call->d, call->request_id, &result);
+    int rc = bsup_daemon_reload(call->d, call->request_id, &error);
     char line[256];
     bsup_daemon_status_line(call->d, line, sizeof(line));
     bsup_notify_ready(line);
     if (rc) {
-        json_t *err = bsup_control_error(
-            "reload_failed", "%s",
-            result ? json_string_value(json_object_get(result, "message")) : "reload failed");
-        json_decref(result);
-        return err;
+        reply = bsup_control_error("reload_failed", "%s",
+                                   error ? json_string_value(json_object_get(error, "message"))
+                                         : "reload failed");
+        json_decref(error);
+        return reply;
     }
-    return json_pack("{s:b, s:s, s:o}", "ok", 1, "request_id", call->request_id, "loaded", result);
+    /* The load's summary is kept encoded (status shows it too): written, not rebuilt. */
+    struct bsup_buf b = BSUP_BUF_INIT(SIZE_MAX, 0);
+    bsup_buf_puts(&b, "{\"ok\":true,\"request_id\":");
+    bsup_buf_json_string(&b, call->request_id);
+    bsup_buf_puts(&b, ",\"loaded\":");
+    bsup_buf_puts(&b, call->d->last_load ? call->d->last_load : "null");
+    bsup_buf_putc(&b, '}');
+    if (b.err || !(reply = bsup_control_encoded(b.data, b.len)))
+        reply = bsup_control_error("internal", "out of memory");
+    bsup_buf_cleanup(&b);
+    return reply;
 }
 
 static json_t *on_events(struct s_call *call)

@@ -79,10 +79,11 @@ json_t *bsup_daemon_on_request(void *ctx, uint64_t client_id, const struct bsup_
 enum bsup_control_class bsup_daemon_classify(void *ctx, const struct bsup_peer *peer,
                                              json_t **out_refusal);
 
-/* Loads the drop-ins and applies them (one transaction). *out_result (may be NULL) gets a
- * summary object. Returns 0 or a negative code (directory unreadable, store failure); the
- * previous state stays in place on failure. */
-int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **out_result);
+/* Loads the drop-ins and applies them (one transaction); the load's summary becomes
+ * d->last_load. Returns 0 or a negative code (directory unreadable, store failure); the
+ * previous state stays in place on failure, and *out_error (may be NULL) gets
+ * {ok, error, message}. */
+int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **out_error);
 
 /* Runs a cycle now for service (NULL: all); with waiter (heap, owned from then on) the client is
  * answered when that cycle is done. */

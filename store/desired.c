@@ -195,6 +195,22 @@ int bsup_store_services_each(struct bsup_store *st, bool with_config, bsup_store
     return rc;
 }
 
+int bsup_store_generations_each(struct bsup_store *st, bsup_store_generation_fn fn, void *ctx,
+                                struct bsup_diag *diag)
+{
+    static const char *const doing = "reading the desired state";
+    sqlite3_stmt *q = NULL;
+    int rc = bsup_store_prepare(st, doing, "SELECT service, generation FROM desired_state",
+                                BSUP_STORE_NO_ARGS, &q, diag);
+    while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
+        const char *service = (const char *)sqlite3_column_text(q, 0);
+        rc = service ? fn(ctx, service, sqlite3_column_int64(q, 1))
+                     : bsup_store_error(st->db, st->path, SQLITE_NOMEM, doing, diag);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
 struct s_list {
     struct bsup_store_service *v;
     size_t n, cap;

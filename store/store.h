@@ -58,6 +58,12 @@ typedef int (*bsup_store_service_fn)(void *ctx, const struct bsup_store_service 
 int bsup_store_services_each(struct bsup_store *st, bool with_config, bsup_store_service_fn fn,
                              void *ctx, struct bsup_diag *diag);
 
+/* Every stored service's name and generation, in no particular order, until fn returns non-zero
+ * (returned as is): what a load compares before and after, without reading the configs. */
+typedef int (*bsup_store_generation_fn)(void *ctx, const char *service, int64_t generation);
+int bsup_store_generations_each(struct bsup_store *st, bsup_store_generation_fn fn, void *ctx,
+                                struct bsup_diag *diag);
+
 /* All services in name order, copied (with config_json). Free with bsup_store_services_free. */
 int bsup_store_services_list(struct bsup_store *st, struct bsup_store_service **out, size_t *out_n,
                              struct bsup_diag *diag);

@@ -74,6 +74,24 @@ static const struct bsup_store_service *s_find(const struct bsup_store_service *
     return NULL;
 }
 
+/* ctx: int64_t[2], the generations of services "a" and "b". */
+static int s_generation_of(void *ctx, const char *service, int64_t generation)
+{
+    int64_t *gens = ctx;
+    if (strcmp(service, "a") != 0 && strcmp(service, "b") != 0)
+        return -1;
+    gens[service[0] - 'a'] = generation;
+    return 0;
+}
+
+static int s_generation_stop(void *ctx, const char *service, int64_t generation)
+{
+    (void)ctx;
+    (void)service;
+    (void)generation;
+    return 7;
+}
+
 static void test_generations_and_last_good(void **state)
 {
     struct s_env *e = *state;
@@ -121,6 +139,13 @@ static void test_generations_and_last_good(void **state)
     assert_string_equal(back.service_name, "b");
     bsup_service_cleanup(&back);
     bsup_store_services_free(v, n);
+
+    /* What a load compares: each name with its generation, and a stop asked by the callback. */
+    int64_t gens[2] = {0, 0};
+    assert_int_equal(bsup_store_generations_each(st, s_generation_of, gens, &diag), 0);
+    assert_int_equal(gens[0], 2);
+    assert_int_equal(gens[1], 1);
+    assert_int_equal(bsup_store_generations_each(st, s_generation_stop, NULL, &diag), 7);
 
     /* Remove a's file: a goes away; b is still kept. */
     char *path = NULL;
