@@ -337,11 +337,15 @@ static int s_build(struct bsup_aws_call *call, const struct bsup_aws_credentials
                                                     json_string(call->page_token)))
             return BSUP_ENOMEM;
         rc = bsup_aws_serialize(req, call->op, NULL, call->json_input);
+    } else if (!call->page_token) {
+        rc = bsup_aws_serialize(req, call->op, &call->params, NULL);
     } else {
+        /* A copy with the page's token (a PutMetricData of 1000 datums is 9000 parameters:
+         * they are copied only for the describe calls that page). */
         for (size_t i = 0; rc == 0 && i < call->params.n; i++)
             rc = bsup_aws_params_add(&params, call->params.items[i].name,
                                      call->params.items[i].value);
-        if (rc == 0 && call->page_token)
+        if (rc == 0)
             rc = bsup_aws_params_add(&params, call->op->input_token, call->page_token);
         if (rc == 0)
             rc = bsup_aws_serialize(req, call->op, &params, NULL);
