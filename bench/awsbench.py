@@ -208,6 +208,25 @@ def measure_once(b, faults, opt):
     return r
 
 
+def drain_outbox(b, faults, opt, log, timeout_s=600):
+    """Waits (bounded) until the publisher has sent every queued datum, the cycles' metrics: the
+    idle window then holds no cycle's work. Returns what the drain took: datums, calls, CPU."""
+    def metrics():
+        r = b.request({"cmd": "status", "limit": 1}).get("reply") or {}
+        return (r.get("daemon") or {}).get("metrics") or {}
+    m0, c0, t0 = metrics(), b.cpu_s(), time.monotonic()
+    w = Window(faults, opt.latency_ms)
+    log(f"publish: waiting for {m0.get('outbox_depth')} queued datums to be sent")
+    m = m0
+    while m.get("outbox_depth") and time.monotonic() - t0 < timeout_s:
+        time.sleep(2.0)  # status is the signal; each poll costs bsupd about a millisecond
+        m = metrics()
+    cpu, datums = _delta(b.cpu_s(), c0), _delta(m.get("datums"), m0.get("datums"))
+    return {"seconds": time.monotonic() - t0, "drained": not m.get("outbox_depth"),
+            "datums": datums, "calls": w.close()["calls_total"], "cpu_s": cpu,
+            "cpu_ms_per_1000": (cpu * 1e6 / datums) if cpu is not None and datums else None}
+
+
 def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
     out = {}
     ok, why = procstat.strace_usable() if opt.fsync else (False, "--no-fsync")
@@ -265,6 +284,7 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
         out["status_during_cycle"] = status_during_cycles(b, opt, log)
 
         if measure_idle:
+            out["publish"] = drain_outbox(b, faults, opt, log)
             log(f"idle: {opt.idle_s:.0f}s without a cycle")
             fs0 = procstat.fsyncs(sfile)
             w = Window(faults, opt.latency_ms)

@@ -102,8 +102,8 @@ class Bsupd:
         return " | ".join(x.split(" ", 1)[-1] for x in (bad or lines)[-2:])[-n:]
 
     def start(self, ready_timeout_s=120):
-        """Starts bsupd with NOTIFY_SOCKET; returns {ready_s, ready} (seconds from spawn to
-        READY=1) or {error}. The daemon's pid comes from status (a wrapper may stand between)."""
+        """Starts bsupd with NOTIFY_SOCKET; returns {ready_s, ready, mem_kib_ready} (seconds from
+        spawn to READY=1, memory then) or {error}. The daemon's pid comes from status (a wrapper may stand between)."""
         nsock_path = os.path.join(self.root, "notify.sock")
         if os.path.exists(nsock_path):
             os.unlink(nsock_path)
@@ -139,8 +139,10 @@ class Bsupd:
         finally:
             ns.close()
             os.unlink(nsock_path)
-        st = self.request({"cmd": "status"}, timeout_s=60)
+        # the peak of loading alone, before any control request adds its reply's memory
         kids = procstat.children(self.proc.pid) if self.wrapper else []
+        out["mem_kib_ready"] = procstat.mem_kib(kids[0] if kids else self.proc.pid)
+        st = self.request({"cmd": "status"}, timeout_s=60)
         self.pid = ((st.get("reply") or {}).get("daemon", {}).get("pid") or
                     (kids[0] if kids else self.proc.pid))
         return out

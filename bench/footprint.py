@@ -90,7 +90,8 @@ def one_case(opt, env, svcs, n, per_file, use_strace):
             row["error"] = st.get("error")
             return row
         row["status_line"] = st.get("status_line")
-        row["mem_kib"] = b.mem_kib()
+        row["mem_kib_ready"] = st.get("mem_kib_ready")  # loaded, before any request
+        row["mem_kib"] = b.mem_kib()  # after start's status: one page of up to 4 MiB
         s = b.request({"cmd": "status"}, timeout_s=60)
         if s.get("error"):
             row["status"] = {"answered": False, "error": s["error"], "seconds": s.get("seconds"),
