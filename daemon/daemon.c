@@ -588,6 +588,34 @@ static gid_t s_group_gid(const char *name, const char *setting)
     return gr->gr_gid;
 }
 
+static void on_checkpoint_work(uv_work_t *w)
+{
+    struct bsup_daemon *d = w->data;
+    d->checkpoint_diag = (struct bsup_diag){0};
+    d->checkpoint_rc =
+        bsup_store_checkpoint(bsup_store_path(d->store), NULL, NULL, &d->checkpoint_diag);
+}
+
+static void on_checkpoint_done(uv_work_t *w, int status)
+{
+    struct bsup_daemon *d = w->data;
+    d->checkpointing = false;
+    if (status == 0 && d->checkpoint_rc)
+        bsup_log_warn("WAL checkpoint failed, tried again after the next commit: %s",
+                      d->checkpoint_diag.message);
+}
+
+/* The WAL has grown past its mark: one checkpoint at a time, off the loop. */
+static void on_checkpoint_due(void *ctx)
+{
+    struct bsup_daemon *d = ctx;
+    if (d->checkpointing || d->stopping)
+        return;
+    d->checkpoint.data = d;
+    if (uv_queue_work(&d->loop, &d->checkpoint, on_checkpoint_work, on_checkpoint_done) == 0)
+        d->checkpointing = true;
+}
+
 static void on_walk_close(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -739,6 +767,7 @@ int bsup_daemon_main(const struct bsup_options *opts)
         bsup_log_err("%s", diag.message);
         goto out;
     }
+    bsup_store_checkpoint_hook(d.store, 0, on_checkpoint_due, &d);
     int prc = bsup_store_meta_get(d.store, "paused", &paused, &diag);
     d.paused = bsup_store_flag_get(d.store, "paused");
     if (prc == 0) {

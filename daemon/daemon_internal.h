@@ -33,6 +33,12 @@ struct bsup_daemon {
     const struct bsup_settings *settings;
     struct bsup_store *store;
     struct bsup_control *control;
+    /* A WAL checkpoint on libuv's thread pool, so its copy and syncs never hold the loop
+     * (bsup_store_checkpoint_hook); its outcome, read when it is done. */
+    uv_work_t checkpoint;
+    bool checkpointing;
+    int checkpoint_rc;
+    struct bsup_diag checkpoint_diag;
 
     uv_signal_t sig_hup, sig_term, sig_int;
     uv_timer_t watchdog;

@@ -252,15 +252,15 @@ int bsup_store_open(const char *state_dir, struct bsup_store **out, struct bsup_
     /* WAL for readers during writes. NORMAL: a commit is safe from a crash of bsupd at once,
      * from a power cut once the WAL is synced, which every journal intent does before its call
      * (bsup_store_journal_begin) and every checkpoint does. A checkpoint (its syncs) every
-     * 4000 pages (16 MiB): a cycle of 1000 services writes about 6 MiB. */
+     * 4000 pages (16 MiB, s_wal_hook): a cycle of 1000 services writes about 6 MiB. */
     static const char *const pragmas =
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-        "PRAGMA wal_autocheckpoint = 4000;";
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
     src = sqlite3_exec(st->db, pragmas, NULL, NULL, NULL);
     if (src != SQLITE_OK) {
         rc = bsup_store_error(st->db, st->path, src, "opening", diag);
         goto fail;
     }
+    bsup_store_checkpoint_hook(st, 0, NULL, NULL);
     /* A damaged file is found now, not in the middle of a reconcile. */
     sqlite3_stmt *q = NULL;
     if ((rc = bsup_store_prepare(st, "checking integrity", "PRAGMA quick_check", BSUP_STORE_NO_ARGS,
@@ -285,6 +285,52 @@ int bsup_store_open(const char *state_dir, struct bsup_store **out, struct bsup_
     return 0;
 fail:
     bsup_store_close(st);
+    return rc;
+}
+
+/* After every commit (sqlite3_wal_hook): what wal_autocheckpoint does, or the caller's
+ * checkpoint_due instead of the checkpoint and its syncs on this thread. */
+static int s_wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
+{
+    struct bsup_store *st = ctx;
+    if (pages < st->checkpoint_pages)
+        return SQLITE_OK;
+    if (st->checkpoint_due)
+        st->checkpoint_due(st->checkpoint_ctx);
+    else
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
+void bsup_store_checkpoint_hook(struct bsup_store *st, int pages, bsup_store_checkpoint_fn due,
+                                void *ctx)
+{
+    st->checkpoint_pages = pages > 0 ? pages : BSUP_STORE_CHECKPOINT_PAGES;
+    st->checkpoint_due = due;
+    st->checkpoint_ctx = ctx;
+    sqlite3_wal_hook(st->db, s_wal_hook, st);
+}
+
+int bsup_store_checkpoint(const char *path, int *out_wal_pages, int *out_done_pages,
+                          struct bsup_diag *diag)
+{
+    sqlite3 *db = NULL;
+    int log = -1, done = -1;
+    int src = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 5000);
+        /* A read first: a connection knows the file is in WAL mode once it has read it. */
+        src = sqlite3_exec(db, "PRAGMA schema_version", NULL, NULL, NULL);
+    }
+    if (src == SQLITE_OK) {
+        src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    }
+    int rc = src == SQLITE_OK ? 0 : bsup_store_error(db, path, src, "checkpointing", diag);
+    sqlite3_close_v2(db);
+    if (out_wal_pages)
+        *out_wal_pages = log;
+    if (out_done_pages)
+        *out_done_pages = done;
     return rc;
 }
 

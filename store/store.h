@@ -69,6 +69,20 @@ int bsup_store_services_list(struct bsup_store *st, struct bsup_store_service **
                              struct bsup_diag *diag);
 void bsup_store_services_free(struct bsup_store_service *v, size_t n);
 
+/* WAL checkpoints (copying the WAL into the database, with their syncs: 10–20 ms) move off the
+ * caller's thread. Once a commit leaves at least pages pages in the WAL (<= 0: the default
+ * BSUP_STORE_CHECKPOINT_PAGES, 16 MiB), due(ctx) is called instead of checkpointing there; the
+ * caller then runs bsup_store_checkpoint on another thread. Without a hook the commit that
+ * crosses the mark checkpoints, as SQLite's wal_autocheckpoint does. */
+#define BSUP_STORE_CHECKPOINT_PAGES 4000
+typedef void (*bsup_store_checkpoint_fn)(void *ctx);
+void bsup_store_checkpoint_hook(struct bsup_store *st, int pages, bsup_store_checkpoint_fn due,
+                                void *ctx);
+/* A passive checkpoint of the database at path through a connection of its own (any thread;
+ * never waits for the store's writers): the WAL's pages and how many it copied, -1 unknown. */
+int bsup_store_checkpoint(const char *path, int *out_wal_pages, int *out_done_pages,
+                          struct bsup_diag *diag);
+
 /* One transaction around many writes (a reconcile batch's records: one commit, one fsync).
  * commit rolls back when it fails; rollback is a no-op outside a transaction. */
 int bsup_store_begin(struct bsup_store *st, struct bsup_diag *diag);

@@ -28,6 +28,10 @@ struct bsup_store {
     } cached[BSUP_STORE_CACHED];
     size_t n_cached;
     uint64_t uses;
+    /* bsup_store_checkpoint_hook: a WAL of checkpoint_pages calls checkpoint_due(ctx). */
+    int checkpoint_pages;
+    bsup_store_checkpoint_fn checkpoint_due;
+    void *checkpoint_ctx;
 };
 
 /* Finalizes the kept statements (before closing the database). */

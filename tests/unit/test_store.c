@@ -587,6 +587,36 @@ static void test_syncs(void **state)
     assert_int_equal(sqlite3_vfs_unregister(&vfs), SQLITE_OK);
 }
 
+static void s_count_due(void *ctx)
+{
+    (*(int *)ctx)++;
+}
+
+/* With a hook, a WAL past its mark is the caller's to checkpoint (the daemon: off the loop):
+ * the commit does not, and bsup_store_checkpoint then copies it all through its own
+ * connection while the store stays open. */
+static void test_checkpoint_hook(void **state)
+{
+    struct s_env *e = *state;
+    struct bsup_store *st = NULL;
+    struct bsup_diag diag = {0};
+    char *path = NULL;
+    int due = 0, wal = -1, done = -1;
+    assert_int_equal(bsup_store_open(e->state, &st, &diag), 0);
+    bsup_store_checkpoint_hook(st, 8, s_count_due, &due);
+    for (int i = 0; i < 100 && due == 0; i++)
+        assert_int_equal(bsup_store_observation_put(st, "api", 100 + i, "ok", "{}", &diag), 0);
+    assert_true(due >= 1);
+    assert_true(asprintf(&path, "%s/" BSUP_STORE_FILE, e->state) > 0);
+    assert_int_equal(bsup_store_checkpoint(path, &wal, &done, &diag), 0);
+    assert_true(wal >= 8);
+    assert_int_equal(done, wal);
+    /* The store goes on writing after it. */
+    assert_int_equal(bsup_store_observation_put(st, "api", 500, "ok", "{}", &diag), 0);
+    bsup_store_close(st);
+    free(path);
+}
+
 static void test_lock(void **state)
 {
     struct s_env *e = *state;
@@ -612,6 +642,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_readonly_full, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_journal, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_hook, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_syncs, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
