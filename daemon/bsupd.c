@@ -36,8 +36,8 @@ int main(int argc, char **argv)
         rc = bsup_daemon_main(&opts);
     }
     bsup_options_cleanup(&opts);
-    /* AWS answers are parsed on libuv's thread pool: its threads exit now, and the per-thread
-     * state libxml2 gave them goes with them. */
+    /* AWS answers are parsed on libuv's thread pool: its threads exit now, before the process
+     * does. */
     uv_library_shutdown();
     return rc;
 }

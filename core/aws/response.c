@@ -4,9 +4,10 @@
 #include "core/base/error.h"
 
 #include <ctype.h>
+#include <expat.h>
+#include <limits.h>
 #include <math.h>
-#include <libxml/parser.h>
-#include <libxml/tree.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,55 +15,267 @@
 
 /* At most this many sibling nodes share one member (flattened lists). */
 #define S_NODES_MAX 100000
+/* Elements nested deeper than this are refused while the tree is built (libxml2's default
+ * limit, which this parser replaced); the walk stops at BSUP_AWS_RESPONSE_MAX_DEPTH. */
+#define S_ELEMENTS_DEPTH_MAX 256
+/* The tree's arena grows by blocks of this size; a larger allocation gets a block of its own. */
+#define S_BLOCK_BYTES (32u * 1024u)
+
+/* An element of a parsed body: its local name (namespace dropped), its attributes, its own
+ * text (its text and CDATA, not its children's) and its element children. */
+struct s_node {
+    const char *name;
+    const char *text;   /* NULL: none */
+    const char **attrs; /* NULL, or local name, value, ..., NULL */
+    struct s_node *children;
+    struct s_node *next;
+};
+
+struct s_block {
+    struct s_block *next;
+    size_t used, size;
+    alignas(void *) char data[];
+};
+
+/* A body read into s_nodes by expat's callbacks; everything lives in one arena. */
+struct s_tree {
+    XML_Parser parser;
+    struct s_block *blocks;
+    struct s_node *root;
+    int rc;    /* the first error of a callback; it stops the parser */
+    int depth; /* elements open */
+    struct {
+        struct s_node *node, *last_child;
+        size_t text_at; /* where its text starts in text */
+    } open[S_ELEMENTS_DEPTH_MAX];
+    char *text; /* text of the open elements, outermost first */
+    size_t text_len, text_size;
+};
 
 struct s_xml {
     const struct bsup_shape_model *model;
 };
 
-static int s_is(const xmlNode *n, const char *name)
+static void *s_alloc(struct s_tree *t, size_t size)
 {
-    return n && n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0;
+    size = (size + alignof(void *) - 1) & ~(alignof(void *) - 1);
+    struct s_block *b = t->blocks;
+    if (b && b->size - b->used >= size) {
+        b->used += size;
+        return b->data + b->used - size;
+    }
+    size_t block = size > S_BLOCK_BYTES / 4 ? size : S_BLOCK_BYTES;
+    if (!(b = malloc(sizeof(*b) + block)))
+        return NULL;
+    b->used = size;
+    b->size = block;
+    if (block == size && t->blocks) { /* full already: keep filling the current block */
+        b->next = t->blocks->next;
+        t->blocks->next = b;
+    } else {
+        b->next = t->blocks;
+        t->blocks = b;
+    }
+    return b->data;
 }
 
-static xmlNode *s_child(const xmlNode *parent, const char *name)
+static char *s_strdup(struct s_tree *t, const char *s, size_t len)
 {
-    for (xmlNode *c = parent ? parent->children : NULL; c; c = c->next)
+    char *d = s_alloc(t, len + 1);
+    if (d) {
+        memcpy(d, s, len);
+        d[len] = '\0';
+    }
+    return d;
+}
+
+/* "uri name" (expat's expanded name) -> "name". */
+static const char *s_local(struct s_tree *t, const char *name)
+{
+    const char *sep = strrchr(name, ' ');
+    name = sep ? sep + 1 : name;
+    return s_strdup(t, name, strlen(name));
+}
+
+/* expat's name, value, ..., NULL -> the same with local names; NULL when there are none. */
+static const char **s_attrs(struct s_tree *t, const XML_Char **attrs)
+{
+    size_t n = 0;
+    while (attrs[n])
+        n++;
+    const char **a = n ? s_alloc(t, (n + 1) * sizeof(*a)) : NULL;
+    for (size_t i = 0; a && i < n; i++)
+        if (!(a[i] = i % 2 ? s_strdup(t, attrs[i], strlen(attrs[i])) : s_local(t, attrs[i])))
+            a = NULL;
+    if (a)
+        a[n] = NULL;
+    return a;
+}
+
+static void s_stop(struct s_tree *t, int rc)
+{
+    if (!t->rc)
+        t->rc = rc;
+    XML_StopParser(t->parser, XML_FALSE);
+}
+
+static void XMLCALL s_on_start(void *data, const XML_Char *name, const XML_Char **attrs)
+{
+    struct s_tree *t = data;
+    if (t->rc)
+        return;
+    if (t->depth == S_ELEMENTS_DEPTH_MAX) {
+        s_stop(t, BSUP_ETOOBIG);
+        return;
+    }
+    struct s_node *n = s_alloc(t, sizeof(*n));
+    if (n)
+        *n = (struct s_node){.name = s_local(t, name), .attrs = s_attrs(t, attrs)};
+    if (!n || !n->name || (attrs[0] && !n->attrs)) {
+        s_stop(t, BSUP_ENOMEM);
+        return;
+    }
+    if (t->depth == 0) {
+        t->root = n;
+    } else {
+        struct s_node **link = t->open[t->depth - 1].last_child
+                                   ? &t->open[t->depth - 1].last_child->next
+                                   : &t->open[t->depth - 1].node->children;
+        *link = t->open[t->depth - 1].last_child = n;
+    }
+    t->open[t->depth].node = n;
+    t->open[t->depth].last_child = NULL;
+    t->open[t->depth].text_at = t->text_len;
+    t->depth++;
+}
+
+static void XMLCALL s_on_end(void *data, const XML_Char *name)
+{
+    struct s_tree *t = data;
+    (void)name;
+    if (t->rc || t->depth == 0)
+        return;
+    t->depth--;
+    size_t at = t->open[t->depth].text_at;
+    if (t->text_len > at &&
+        !(t->open[t->depth].node->text = s_strdup(t, t->text + at, t->text_len - at)))
+        s_stop(t, BSUP_ENOMEM);
+    t->text_len = at;
+}
+
+/* Text and CDATA content, entities and character references decoded, whitespace as sent. */
+static void XMLCALL s_on_text(void *data, const XML_Char *s, int len)
+{
+    struct s_tree *t = data;
+    if (t->rc || t->depth == 0 || len <= 0)
+        return;
+    if ((size_t)len > t->text_size - t->text_len) {
+        size_t size = t->text_size ? t->text_size : 256;
+        while ((size_t)len > size - t->text_len)
+            size *= 2;
+        char *text = realloc(t->text, size);
+        if (!text) {
+            s_stop(t, BSUP_ENOMEM);
+            return;
+        }
+        t->text = text;
+        t->text_size = size;
+    }
+    memcpy(t->text + t->text_len, s, (size_t)len);
+    t->text_len += (size_t)len;
+}
+
+/* AWS never sends a DTD: refuse rather than interpret one. */
+static void XMLCALL s_on_doctype(void *data, const XML_Char *name, const XML_Char *sysid,
+                                 const XML_Char *pubid, int has_internal_subset)
+{
+    (void)name;
+    (void)sysid;
+    (void)pubid;
+    (void)has_internal_subset;
+    s_stop(data, BSUP_EPARSE);
+}
+
+static void s_tree_free(struct s_tree *t)
+{
+    if (!t)
+        return;
+    while (t->blocks) {
+        struct s_block *b = t->blocks;
+        t->blocks = b->next;
+        free(b);
+    }
+    free(t->text);
+    free(t);
+}
+
+/* Reads a body into a tree of elements (t->root): 0, BSUP_EPARSE (malformed, a DTD, no root),
+ * BSUP_ETOOBIG or BSUP_ENOMEM. No external entity is ever loaded, none is expanded. */
+static int s_read_xml(const void *body, size_t len, struct s_tree **out_tree)
+{
+    *out_tree = NULL;
+    if (len > BSUP_AWS_RESPONSE_MAX_BYTES || len > (size_t)INT_MAX)
+        return BSUP_ETOOBIG;
+    struct s_tree *t = calloc(1, sizeof(*t));
+    if (!t)
+        return BSUP_ENOMEM;
+    int rc = BSUP_ENOMEM;
+    if (!(t->parser = XML_ParserCreateNS(NULL, ' ')))
+        goto out;
+    XML_SetUserData(t->parser, t);
+    XML_SetElementHandler(t->parser, s_on_start, s_on_end);
+    XML_SetCharacterDataHandler(t->parser, s_on_text);
+    XML_SetStartDoctypeDeclHandler(t->parser, s_on_doctype);
+    XML_SetParamEntityParsing(t->parser, XML_PARAM_ENTITY_PARSING_NEVER);
+    enum XML_Status status = XML_Parse(t->parser, body, (int)len, XML_TRUE);
+    rc = t->rc ? t->rc : status != XML_STATUS_OK || !t->root ? BSUP_EPARSE : 0;
+out:
+    if (t->parser)
+        XML_ParserFree(t->parser);
+    t->parser = NULL;
+    free(t->text); /* only the open elements' text: none is open now */
+    t->text = NULL;
+    if (rc < 0)
+        s_tree_free(t);
+    else
+        *out_tree = t;
+    return rc;
+}
+
+static int s_is(const struct s_node *n, const char *name)
+{
+    return n && strcmp(n->name, name) == 0;
+}
+
+static struct s_node *s_child(const struct s_node *parent, const char *name)
+{
+    for (struct s_node *c = parent ? parent->children : NULL; c; c = c->next)
         if (s_is(c, name))
             return c;
     return NULL;
 }
 
-/* The node's text: its text and CDATA children; "" when empty. New string. */
-static char *s_text(const xmlNode *n)
+/* The node's text: its text and CDATA; "" when empty. Lives as long as the tree. */
+static const char *s_text(const struct s_node *n)
 {
-    size_t len = 0;
-    for (const xmlNode *c = n ? n->children : NULL; c; c = c->next)
-        if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content)
-            len += strlen((const char *)c->content);
-    char *s = malloc(len + 1);
-    if (!s)
-        return NULL;
-    s[0] = '\0';
-    size_t at = 0;
-    for (const xmlNode *c = n ? n->children : NULL; c; c = c->next)
-        if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content) {
-            size_t l = strlen((const char *)c->content);
-            memcpy(s + at, c->content, l);
-            at += l;
-        }
-    s[at] = '\0';
-    return s;
+    return n && n->text ? n->text : "";
 }
 
-static int s_parse(struct s_xml *x, int32_t shape, uint32_t mflags, xmlNode **nodes, size_t n_nodes,
-                   int depth, json_t **out);
-
-static int s_scalar(const struct bsup_shape *sh, const xmlNode *node, json_t **out)
+/* The value of the node's attribute of that local name, or NULL. */
+static const char *s_attr(const struct s_node *n, const char *name)
 {
-    char *text = s_text(node);
-    int rc = 0;
-    if (!text)
-        return BSUP_ENOMEM;
+    for (const char **a = n->attrs; a && a[0]; a += 2)
+        if (strcmp(a[0], name) == 0)
+            return a[1];
+    return NULL;
+}
+
+static int s_parse(struct s_xml *x, int32_t shape, uint32_t mflags, struct s_node **nodes,
+                   size_t n_nodes, int depth, json_t **out);
+
+static int s_scalar(const struct bsup_shape *sh, const struct s_node *node, json_t **out)
+{
+    const char *text = s_text(node);
     char *end;
     switch (sh->type) {
     case BSUP_SHAPE_BOOLEAN:
@@ -72,17 +285,16 @@ static int s_scalar(const struct bsup_shape *sh, const xmlNode *node, json_t **o
     case BSUP_SHAPE_LONG: {
         long long v = strtoll(text, &end, 10);
         if (end == text || *end)
-            rc = BSUP_EPARSE;
-        else
-            *out = json_integer((json_int_t)v);
+            return BSUP_EPARSE;
+        *out = json_integer((json_int_t)v);
         break;
     }
     case BSUP_SHAPE_FLOAT:
     case BSUP_SHAPE_DOUBLE: {
         double v = strtod(text, &end);
         if (end == text || *end)
-            rc = BSUP_EPARSE;
-        else if (isfinite(v))
+            return BSUP_EPARSE;
+        if (isfinite(v))
             *out = json_real(v);
         else /* JSON has no NaN/Infinity: keep AWS's spelling */
             *out = json_string(text);
@@ -92,10 +304,7 @@ static int s_scalar(const struct bsup_shape *sh, const xmlNode *node, json_t **o
         *out = json_string(text);
         break;
     }
-    free(text);
-    if (rc == 0 && !*out)
-        rc = BSUP_ENOMEM;
-    return rc;
+    return *out ? 0 : BSUP_ENOMEM;
 }
 
 /* The XML element name of a structure member, as botocore's _member_key_name. */
@@ -110,18 +319,17 @@ static const char *s_member_xml_name(const struct s_xml *x, const struct bsup_sh
     return m->location_name ? m->location_name : m->name;
 }
 
-static int s_structure(struct s_xml *x, const struct bsup_shape *sh, xmlNode *node, int depth,
+static int s_structure(struct s_xml *x, const struct bsup_shape *sh, struct s_node *node, int depth,
                        json_t **out)
 {
     int rc = BSUP_ENOMEM;
-    xmlNode **matches = NULL;
+    struct s_node **matches = NULL;
     json_t *obj = json_object();
     if (!obj)
         goto out;
     size_t n_children = 0;
-    for (xmlNode *c = node->children; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE)
-            n_children++;
+    for (struct s_node *c = node->children; c; c = c->next)
+        n_children++;
     rc = BSUP_ETOOBIG;
     if (n_children > S_NODES_MAX)
         goto out;
@@ -136,17 +344,16 @@ static int s_structure(struct s_xml *x, const struct bsup_shape *sh, xmlNode *no
         const char *xml_name = s_member_xml_name(x, m);
         json_t *v = NULL;
         if (m->flags & BSUP_SHAPE_F_ATTRIBUTE) {
-            xmlChar *a = xmlGetProp(node, (const xmlChar *)xml_name);
+            const char *a = s_attr(node, xml_name);
             if (!a)
                 continue;
-            v = json_string((const char *)a);
-            xmlFree(a);
+            v = json_string(a);
             if (!v || json_object_set_new(obj, m->name, v))
                 goto out;
             continue;
         }
         size_t n = 0;
-        for (xmlNode *c = node->children; c; c = c->next)
+        for (struct s_node *c = node->children; c; c = c->next)
             if (s_is(c, xml_name))
                 matches[n++] = c;
         if (n == 0)
@@ -166,8 +373,8 @@ out:
     return rc;
 }
 
-static int s_parse(struct s_xml *x, int32_t shape, uint32_t mflags, xmlNode **nodes, size_t n_nodes,
-                   int depth, json_t **out)
+static int s_parse(struct s_xml *x, int32_t shape, uint32_t mflags, struct s_node **nodes,
+                   size_t n_nodes, int depth, json_t **out)
 {
     const struct bsup_shape *sh = bsup_shape_get(x->model, shape);
     int rc = 0;
@@ -188,16 +395,14 @@ static int s_parse(struct s_xml *x, int32_t shape, uint32_t mflags, xmlNode **no
     if (!coll)
         return BSUP_ENOMEM;
     size_t i = 0;
-    xmlNode *c = flat ? NULL : nodes[0]->children;
+    struct s_node *c = flat ? NULL : nodes[0]->children;
     for (;;) {
-        xmlNode *item;
+        struct s_node *item;
         if (flat) {
             if (i >= n_nodes)
                 break;
             item = nodes[i++];
         } else {
-            while (c && c->type != XML_ELEMENT_NODE)
-                c = c->next;
             if (!c)
                 break;
             item = c;
@@ -214,15 +419,13 @@ static int s_parse(struct s_xml *x, int32_t shape, uint32_t mflags, xmlNode **no
             const struct bsup_shape_member *vm = bsup_shape_member(x->model, sh, 1);
             const char *kn = km && km->location_name ? km->location_name : "key";
             const char *vn = vm && vm->location_name ? vm->location_name : "value";
-            xmlNode *kx = s_child(item, kn), *vx = s_child(item, vn);
-            char *key = kx ? s_text(kx) : NULL;
+            struct s_node *kx = s_child(item, kn), *vx = s_child(item, vn);
             json_t *v = NULL;
-            rc = !km || !vm || !kx || !vx ? BSUP_EPARSE : !key ? BSUP_ENOMEM : 0;
+            rc = !km || !vm || !kx || !vx ? BSUP_EPARSE : 0;
             if (rc == 0)
                 rc = s_parse(x, vm->shape, vm->flags, &vx, 1, depth + 1, &v);
-            if (rc == 0 && json_object_set_new(coll, key, v))
+            if (rc == 0 && json_object_set_new(coll, s_text(kx), v))
                 rc = BSUP_ENOMEM;
-            free(key);
         }
         if (rc < 0) {
             json_decref(coll);
@@ -233,48 +436,24 @@ static int s_parse(struct s_xml *x, int32_t shape, uint32_t mflags, xmlNode **no
     return 0;
 }
 
-static int s_read_xml(const void *body, size_t len, xmlDoc **out_doc)
-{
-    *out_doc = NULL;
-    if (len > BSUP_AWS_RESPONSE_MAX_BYTES || len > (size_t)INT32_MAX)
-        return BSUP_ETOOBIG;
-    /* No NOENT (entities stay unexpanded), no DTD loading, no network, no huge nodes. */
-    xmlDoc *doc = xmlReadMemory(body, (int)len, NULL, NULL,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    if (!doc)
-        return BSUP_EPARSE;
-    if (doc->intSubset || doc->extSubset || !xmlDocGetRootElement(doc)) {
-        xmlFreeDoc(doc); /* AWS never sends a DTD: refuse rather than interpret one */
-        return BSUP_EPARSE;
-    }
-    *out_doc = doc;
-    return 0;
-}
-
-static int s_inject_metadata(xmlNode *root, enum bsup_aws_protocol protocol, json_t *obj)
+static int s_inject_metadata(struct s_node *root, enum bsup_aws_protocol protocol, json_t *obj)
 {
     json_t *meta = NULL;
     if (protocol == BSUP_AWS_PROTO_EC2) {
-        xmlNode *rid = s_child(root, "requestId");
+        struct s_node *rid = s_child(root, "requestId");
         if (!rid)
             return 0;
-        char *t = s_text(rid);
-        meta = t ? json_pack("{s:s}", "RequestId", t) : NULL;
-        free(t);
+        meta = json_pack("{s:s}", "RequestId", s_text(rid));
     } else {
-        xmlNode *rm = s_child(root, "ResponseMetadata");
+        struct s_node *rm = s_child(root, "ResponseMetadata");
         if (!rm)
             return 0;
         meta = json_object();
-        for (xmlNode *c = rm->children; meta && c; c = c->next) {
-            if (c->type != XML_ELEMENT_NODE)
-                continue;
-            char *t = s_text(c);
-            if (!t || json_object_set_new(meta, (const char *)c->name, json_string(t))) {
+        for (struct s_node *c = rm->children; meta && c; c = c->next) {
+            if (json_object_set_new(meta, c->name, json_string(s_text(c)))) {
                 json_decref(meta);
                 meta = NULL;
             }
-            free(t);
         }
     }
     if (!meta || json_object_set_new(obj, "ResponseMetadata", meta))
@@ -286,7 +465,7 @@ int bsup_aws_xml_parse(const struct bsup_shape_model *model, int32_t shape,
                        const char *result_wrapper, enum bsup_aws_protocol protocol,
                        const void *body, size_t len, json_t **out)
 {
-    xmlDoc *doc = NULL;
+    struct s_tree *doc = NULL;
     json_t *obj = NULL;
     struct s_xml x = {model};
     int rc = BSUP_EINVAL;
@@ -295,8 +474,8 @@ int bsup_aws_xml_parse(const struct bsup_shape_model *model, int32_t shape,
     *out = NULL;
     if ((rc = s_read_xml(body, len, &doc)) < 0)
         goto out;
-    xmlNode *root = xmlDocGetRootElement(doc);
-    xmlNode *start = root;
+    struct s_node *root = doc->root;
+    struct s_node *start = root;
     if (result_wrapper && protocol != BSUP_AWS_PROTO_EC2)
         start = s_child(root, result_wrapper);
     if (shape >= 0 && start) {
@@ -317,7 +496,7 @@ int bsup_aws_xml_parse(const struct bsup_shape_model *model, int32_t shape,
     rc = 0;
 out:
     json_decref(obj);
-    xmlFreeDoc(doc);
+    s_tree_free(doc);
     return rc;
 }
 
@@ -482,11 +661,6 @@ static int s_json_load(const void *body, size_t len, json_t **out)
     return 0;
 }
 
-void bsup_aws_response_init(void)
-{
-    xmlInitParser();
-}
-
 int bsup_aws_parse_response(const struct bsup_aws_operation *op, const void *body, size_t len,
                             json_t **out)
 {
@@ -528,21 +702,19 @@ static void s_sanitize_code(char *code)
         code[--n] = '\0';
 }
 
-static void s_copy_text(char *dst, size_t size, const xmlNode *n)
+static void s_copy_text(char *dst, size_t size, const struct s_node *n)
 {
-    char *t = n ? s_text(n) : NULL;
-    if (t)
-        snprintf(dst, size, "%s", t);
-    free(t);
+    if (n)
+        snprintf(dst, size, "%s", s_text(n));
 }
 
 static int s_xml_error(const void *body, size_t len, struct bsup_aws_error *out)
 {
-    xmlDoc *doc;
+    struct s_tree *doc;
     int rc = s_read_xml(body, len, &doc);
     if (rc < 0)
         return rc;
-    xmlNode *root = xmlDocGetRootElement(doc), *err = NULL, *rid = NULL;
+    struct s_node *root = doc->root, *err = NULL, *rid = NULL;
     if (s_is(root, "ErrorResponse") || s_is(root, "Response")) {
         /* Query <ErrorResponse><Error>, EC2 <Response><Errors><Error>; like botocore, either
          * root may wrap its Error in Errors (IAM-style signature failures do). */
@@ -560,7 +732,7 @@ static int s_xml_error(const void *body, size_t len, struct bsup_aws_error *out)
     s_copy_text(out->message, sizeof(out->message), s_child(err, "Message"));
     if (rid)
         s_copy_text(out->request_id, sizeof(out->request_id), rid);
-    xmlFreeDoc(doc);
+    s_tree_free(doc);
     return 0;
 }
 

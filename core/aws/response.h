@@ -1,6 +1,6 @@
 /* AWS response parsing: XML (Query, EC2) and JSON bodies into jansson trees shaped like
  * botocore's parse, driven by the service model; error bodies of every protocol; and
- * generic pagination. libxml2 and jansson do the parsing. Pure: no I/O. */
+ * generic pagination. expat and jansson do the parsing. Pure: no I/O. */
 #ifndef BSUP_CORE_AWS_RESPONSE_H
 #define BSUP_CORE_AWS_RESPONSE_H
 
@@ -35,13 +35,9 @@ int bsup_aws_json_parse(const struct bsup_shape_model *model, int32_t shape, con
  * caller still owns and wipes the raw body buffer. */
 void bsup_aws_json_wipe(json_t *v);
 
-/* Prepares the XML parser for use from several threads (libxml2 wants it done once, on the
- * main thread, before any thread parses). */
-void bsup_aws_response_init(void);
-
 /* Parses a successful response of a generated operation with its service's protocol. Safe on
- * any thread once bsup_aws_response_init has run: it touches only its arguments, the static
- * model tables, libxml2 and new jansson values. */
+ * any thread: it touches only its arguments, the static model tables, a parser of its own
+ * and new jansson values. */
 int bsup_aws_parse_response(const struct bsup_aws_operation *op, const void *body, size_t len,
                             json_t **out);
 

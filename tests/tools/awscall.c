@@ -179,7 +179,7 @@ int main(int argc, char **argv)
     bsup_aws_params_cleanup(&st.params);
     json_decref(st.json);
     bsup_http_global_cleanup();
-    uv_library_shutdown(); /* the thread pool's threads exit, and their libxml2 state with them */
+    uv_library_shutdown(); /* the thread pool's threads exit before the process does */
     if (closed != 0) {
         fprintf(stderr, "awscall: handles left open\n");
         return 2;

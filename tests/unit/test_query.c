@@ -332,6 +332,7 @@ static void test_limits(void **state)
     (void)state;
     const struct bsup_aws_operation *op = bsup_aws_operation_find("sns", "Publish");
     json_t *out = NULL;
+    size_t k;
     /* Bigger than the cap: refused before parsing. */
     assert_int_equal(bsup_aws_parse_response(op, "<a/>", BSUP_AWS_RESPONSE_MAX_BYTES + 1, &out),
                      BSUP_ETOOBIG);
@@ -343,11 +344,23 @@ static void test_limits(void **state)
                       "</MessageId></PublishResult></PublishResponse>";
     assert_int_equal(bsup_aws_parse_response(op, xxe, strlen(xxe), &out), BSUP_EPARSE);
     assert_null(out);
+    const char *doctype = "<!DOCTYPE PublishResponse><PublishResponse/>";
+    assert_int_equal(bsup_aws_parse_response(op, doctype, strlen(doctype), &out), BSUP_EPARSE);
     const char *bad = "<PublishResponse><oops></PublishResponse>";
     assert_int_equal(bsup_aws_parse_response(op, bad, strlen(bad), &out), BSUP_EPARSE);
+    /* Elements nested deeper than the parser keeps: refused while it reads them. */
+    char nested[300 * 7 + 64];
+    k = (size_t)snprintf(nested, sizeof(nested), "<PublishResponse>");
+    for (int i = 0; i < 300; i++)
+        k += (size_t)snprintf(nested + k, sizeof(nested) - k, "<a>");
+    for (int i = 0; i < 300; i++)
+        k += (size_t)snprintf(nested + k, sizeof(nested) - k, "</a>");
+    k += (size_t)snprintf(nested + k, sizeof(nested) - k, "</PublishResponse>");
+    assert_int_equal(bsup_aws_parse_response(op, nested, k, &out), BSUP_ETOOBIG);
+    assert_null(out);
     /* Nesting deeper than the cap: JSON refused; an integer that is not one: EPARSE. */
     char deep[512];
-    size_t k = 0;
+    k = 0;
     for (int i = 0; i < 100; i++)
         deep[k++] = '[';
     for (int i = 0; i < 100; i++)
@@ -401,6 +414,28 @@ static void test_error_variants(void **state)
     assert_string_equal(e.request_id, "rid-1");
     assert_string_equal(e.code, "");
     assert_int_equal(bsup_aws_error_parse(500, NULL, 0, NULL, 0, &e), BSUP_EPARSE);
+    /* XML text as sent: namespace prefixes dropped, CDATA joined, entities and character
+     * references decoded, comments skipped, whitespace kept. */
+    struct {
+        const char *body, *code, *message, *request_id;
+    } xml[] = {
+        {"<p:ErrorResponse xmlns:p=\"urn:x\"><p:Error><p:Code>Throttling</p:Code>"
+         "<p:Message>slow</p:Message></p:Error><p:RequestId>r</p:RequestId></p:ErrorResponse>",
+         "Throttling", "slow", "r"},
+        {"<ErrorResponse><Error><Code><![CDATA[Thr]]>ott&amp;ling</Code><Message> a &lt;b&gt; "
+         "&#65;&#x42; <!-- c --> d\r\n e </Message></Error></ErrorResponse>",
+         "Thrott&ling", " a <b> AB  d\n e ", ""},
+        {"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>\n  <Code>C</Code>\n  "
+         "<RequestId>\n  r\n</RequestId>\n</Error>\n",
+         "C", "", "\n  r\n"},
+    };
+    for (size_t i = 0; i < sizeof(xml) / sizeof(xml[0]); i++) {
+        assert_int_equal(bsup_aws_error_parse(400, NULL, 0, xml[i].body, strlen(xml[i].body), &e),
+                         0);
+        assert_string_equal(e.code, xml[i].code);
+        assert_string_equal(e.message, xml[i].message);
+        assert_string_equal(e.request_id, xml[i].request_id);
+    }
     /* Over-long fields are truncated, not overflowed. */
     char big[2048];
     memset(big, 'x', sizeof(big));
