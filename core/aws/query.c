@@ -24,8 +24,7 @@ void bsup_aws_params_cleanup(struct bsup_aws_params *params)
         struct bsup_aws_param *p = &params->items[i];
         if (p->value)
             bsup_secure_zero(p->value, strlen(p->value));
-        free(p->name);
-        free(p->value);
+        free(p->name); /* the value lives in the same allocation */
     }
     free(params->items);
     *params = (struct bsup_aws_params){0};
@@ -39,13 +38,14 @@ int bsup_aws_params_add(struct bsup_aws_params *params, const char *name, const 
         return BSUP_ETOOBIG;
     if (BSUP_ARRAY_RESERVE(params->items, params->cap, params->n + 1) < 0)
         return BSUP_ENOMEM;
-    struct bsup_aws_param p = {strdup(name), strdup(value)};
-    if (!p.name || !p.value) {
-        free(p.name);
-        free(p.value);
+    /* One allocation for both: a PutMetricData of 1000 datums is 9000 parameters. */
+    size_t name_len = strlen(name) + 1, value_len = strlen(value) + 1;
+    char *both = malloc(name_len + value_len);
+    if (!both)
         return BSUP_ENOMEM;
-    }
-    params->items[params->n++] = p;
+    memcpy(both, name, name_len);
+    memcpy(both + name_len, value, value_len);
+    params->items[params->n++] = (struct bsup_aws_param){both, both + name_len};
     return 0;
 }
 

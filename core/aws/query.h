@@ -17,7 +17,7 @@
 
 struct bsup_aws_param {
     char *name;
-    char *value;
+    char *value; /* in name's allocation, after it */
 };
 
 /* An ordered list of name=value pairs; zero-initialised is an empty list. */
