@@ -35,7 +35,8 @@ def cpu_s(pid):
 
 
 def mem_kib(pid):
-    """{'rss': VmRSS, 'hwm': VmHWM (peak RSS so far)} in KiB, or None."""
+    """{'rss': VmRSS, 'hwm': VmHWM (peak RSS so far), 'anon': RssAnon (heap, stacks),
+    'file': RssFile (mapped files: the program and its shared libraries)} in KiB, or None."""
     out = {}
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -44,6 +45,10 @@ def mem_kib(pid):
                     out["rss"] = int(line.split()[1])
                 elif line.startswith("VmHWM:"):
                     out["hwm"] = int(line.split()[1])
+                elif line.startswith("RssAnon:"):
+                    out["anon"] = int(line.split()[1])
+                elif line.startswith("RssFile:"):
+                    out["file"] = int(line.split()[1])
     except (OSError, ValueError):
         return None
     return out or None

@@ -356,7 +356,10 @@ def markdown(res):
             if cc.get("exit"):
                 cc_s += f" (exit {cc['exit']}: {(cc.get('message') or '')[:70]})"
             mem = r.get("mem_kib") or {}
-            ready_hwm = (r.get("mem_kib_ready") or {}).get("hwm")
+            ready = r.get("mem_kib_ready") or {}
+            ready_hwm = ready.get("hwm")
+            split = (f" ({_mib(ready['file']):.1f} files + {_mib(ready['anon']):.1f} own)"
+                     if ready.get("file") is not None and ready.get("anon") is not None else "")
             st = r.get("status") or {}
             if not r.get("ready"):
                 status = f"not started: {(r.get('error') or '')[:160]}"
@@ -383,12 +386,13 @@ def markdown(res):
                 f"{_f(_mib(cc.get('maxrss_kib')), '.1f')} | {_f(r.get('ready_s'))}"
                 + (f" ({r['fsyncs_to_ready']})" if r.get("fsyncs_to_ready") is not None
                    else "") + " | "
-                f"{_f(_mib(ready_hwm), '.1f')} | "
+                f"{_f(_mib(ready_hwm), '.1f')}{split} | "
                 f"{_f(_mib(mem.get('rss')), '.1f')} / {_f(_mib(mem.get('hwm')), '.1f')} | "
                 f"{status} | {bcs} | "
                 f"{_f(rl.get('seconds')) if rl.get('ok') else (rl.get('error') or '—')[:40]} |")
         lines += ["", "peak at READY: VmHWM when READY=1 arrives, before any request (loading "
-                  "alone; the target's figure). After a status: once start's {\"cmd\":\"status\"} "
+                  "alone; the target's figure), and what is resident then: files (the program "
+                  "and its shared libraries, RssFile) + own (heap and stacks, RssAnon). After a status: once start's {\"cmd\":\"status\"} "
                   "is answered, a first page of up to 4 MiB of reply.", ""]
 
     lines += ["### Targets (the engine team's; not all met yet)", "",
