@@ -60,7 +60,7 @@ struct s_write {
     uv_write_t req;
     struct s_client *client;
     size_t len;
-    char data[];
+    char *data; /* the encoded reply, its NUL turned into the line's newline */
 };
 
 struct bsup_control {
@@ -298,6 +298,7 @@ static void on_write(uv_write_t *req, int status)
     struct s_write *w = (struct s_write *)req;
     struct s_client *c = w->client;
     c->queued_bytes -= w->len;
+    free(w->data);
     free(w);
     if (status < 0 && status != UV_ECANCELED) {
         bsup_log_debug("control client write failed client=%llu error=%s",
@@ -459,17 +460,16 @@ static void s_client_send(struct s_client *c, json_t *reply)
         s_client_close(c);
         return;
     }
-    struct s_write *w = malloc(sizeof(*w) + len + 1);
+    struct s_write *w = malloc(sizeof(*w));
     if (!w) {
         free(text);
         s_client_close(c);
         return;
     }
-    memcpy(w->data, text, len);
-    w->data[len] = '\n';
+    text[len] = '\n'; /* was its NUL: a status of 1000 services is sent without a copy */
+    w->data = text;
     w->len = len + 1;
     w->client = c;
-    free(text);
     uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
     if (c->queued_bytes == 0)
         c->stall_since_ms = uv_now(ctl->loop);
@@ -477,6 +477,7 @@ static void s_client_send(struct s_client *c, json_t *reply)
     int rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_write);
     if (rc < 0) {
         c->queued_bytes -= w->len;
+        free(w->data);
         free(w);
         s_client_close(c);
         return;

@@ -130,9 +130,9 @@ size_t bsup_control_n_clients(const struct bsup_control *ctl);
 size_t bsup_control_max_reply_bytes(const struct bsup_control *ctl);
 
 /* Makes reply, encoded compactly, fit in max_bytes: the longest arrays are cut (their first
- * elements kept) and "truncated": true is set. Returns the encoding (malloc'd) and its length,
- * or NULL when even that cannot fit or memory runs out. reply is not changed. An encoded reply
- * (bsup_control_encoded) is never cut: NULL when it does not fit. */
+ * elements kept) and "truncated": true is set. Returns the encoding (malloc'd, NUL-terminated:
+ * len + 1 bytes) and its length, or NULL when even that cannot fit or memory runs out. reply is not
+ * changed. An encoded reply (bsup_control_encoded) is never cut: NULL when it does not fit. */
 char *bsup_control_encode_within(const json_t *reply, size_t max_bytes, size_t *out_len);
 
 #endif
