@@ -51,9 +51,12 @@ static int s_upsert(struct bsup_store *st, const struct bsup_service *svc, int64
         /* unchanged: the file may have been renamed; the generation stays */
         "UPDATE desired_state SET source_file = ?4, seen_at = ?5 WHERE service = ?1",
         "INSERT INTO desired_state(service, generation, content_hash, config_json, source_file,"
-        " loaded_at, seen_at) VALUES(?1, 1, ?2, ?3, ?4, ?5, ?5)",
+        " loaded_at, seen_at, environment, mode) VALUES(?1, 1, ?2, ?3, ?4, ?5, ?5,"
+        " json_extract(?3, '$.environment'), json_extract(?3, '$.mode'))",
         "UPDATE desired_state SET generation = generation + 1, content_hash = ?2,"
-        " config_json = ?3, source_file = ?4, loaded_at = ?5, seen_at = ?5 WHERE service = ?1",
+        " config_json = ?3, source_file = ?4, loaded_at = ?5, seen_at = ?5,"
+        " environment = json_extract(?3, '$.environment'), mode = json_extract(?3, '$.mode')"
+        " WHERE service = ?1",
     };
     rc = bsup_store_exec(st, S_SAVING, sql[*out_kind],
                          BSUP_STORE_ARGS(BSUP_STORE_TEXT(svc->service_name), BSUP_STORE_TEXT(hash),
@@ -166,8 +169,7 @@ int bsup_store_services_each(struct bsup_store *st, bool with_config, bsup_store
         with_config ? "SELECT service, generation, content_hash, source_file, loaded_at, seen_at, "
                       "config_json FROM desired_state ORDER BY service"
                     : "SELECT service, generation, content_hash, source_file, loaded_at, seen_at, "
-                      "json_extract(config_json, '$.environment'), "
-                      "json_extract(config_json, '$.mode') FROM desired_state ORDER BY service",
+                      "environment, mode FROM desired_state ORDER BY service",
         BSUP_STORE_NO_ARGS, &q, diag);
     while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
         struct bsup_store_service row = {

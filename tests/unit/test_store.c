@@ -84,6 +84,16 @@ static int s_generation_of(void *ctx, const char *service, int64_t generation)
     return 0;
 }
 
+/* ctx: char[64]; appends "service:environment:mode," ("-" for NULL). */
+static int s_env_mode(void *ctx, const struct bsup_store_service *row)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 64 - n, "%s:%s:%s,", row->service, row->environment ? row->environment : "-",
+             row->mode ? row->mode : "-");
+    return 0;
+}
+
 static int s_generation_stop(void *ctx, const char *service, int64_t generation)
 {
     (void)ctx;
@@ -146,6 +156,10 @@ static void test_generations_and_last_good(void **state)
     assert_int_equal(gens[0], 2);
     assert_int_equal(gens[1], 1);
     assert_int_equal(bsup_store_generations_each(st, s_generation_stop, NULL, &diag), 7);
+    /* Without the configs: each row's environment, and its mode (none: inherited). */
+    char seen[64] = "";
+    assert_int_equal(bsup_store_services_each(st, false, s_env_mode, seen, &diag), 0);
+    assert_string_equal(seen, "a:prod:-,b:prod:-,");
 
     /* Remove a's file: a goes away; b is still kept. */
     char *path = NULL;
@@ -212,7 +226,8 @@ static void test_migrate_from_every_version(void **state)
         if (from >= 1)
             assert_int_equal(sqlite3_exec(db,
                                           "INSERT INTO desired_state VALUES('old', 3, 'h', "
-                                          "'{\"service_name\":\"old\"}', 'x.yaml', 1, 1)",
+                                          "'{\"service_name\":\"old\",\"environment\":"
+                                          "\"prod\"}', 'x.yaml', 1, 1)",
                                           NULL, NULL, NULL),
                              SQLITE_OK);
         sqlite3_close(db);
@@ -230,12 +245,14 @@ static void test_migrate_from_every_version(void **state)
         sqlite3_finalize(q);
         if (from >= 1) {
             assert_int_equal(sqlite3_prepare_v2(db,
-                                                "SELECT generation FROM desired_state "
-                                                "WHERE service = 'old'",
+                                                "SELECT generation, environment, mode "
+                                                "FROM desired_state WHERE service = 'old'",
                                                 -1, &q, NULL),
                              SQLITE_OK);
             assert_int_equal(sqlite3_step(q), SQLITE_ROW);
             assert_int_equal(sqlite3_column_int(q, 0), 3);
+            assert_string_equal((const char *)sqlite3_column_text(q, 1), "prod");
+            assert_int_equal(sqlite3_column_type(q, 2), SQLITE_NULL);
             sqlite3_finalize(q);
         }
         sqlite3_close(db);
