@@ -132,7 +132,7 @@ def targets(res):
             f"{idle[1]['cpu_percent']:.3f} % over {idle[1]['seconds']:.0f} s with {idle[0]} "
             "services", idle[1]["cpu_percent"] < 0.1,
             ("" if idle[0] == 1000 else f"measured with {idle[0]} services; ")
-            + "once the cycles' datums were sent (publishing is in the table above)")
+            + "once the cycles' datums were sent; sending them is in the control-plane table")
     else:
         add("idle CPU < 0.1 % of a core (1000 services)", "not measured", None)
     row = _fp(res, 10000, 1)
