@@ -208,8 +208,8 @@ def measure_once(b, faults, opt):
     return r
 
 
-def drain_outbox(b, faults, opt, log, timeout_s=600):
-    """Waits (bounded) until the publisher has sent every queued datum, the cycles' metrics: the
+def drain_outbox(b, faults, opt, log):
+    """Waits (at most --drain-max-s) until the publisher has sent every queued datum, the cycles' metrics: the
     idle window then holds no cycle's work. Returns what the drain took: datums, calls, CPU."""
     def metrics():
         r = b.request({"cmd": "status", "limit": 1}).get("reply") or {}
@@ -218,11 +218,12 @@ def drain_outbox(b, faults, opt, log, timeout_s=600):
     w = Window(faults, opt.latency_ms)
     log(f"publish: waiting for {m0.get('outbox_depth')} queued datums to be sent")
     m = m0
-    while m.get("outbox_depth") and time.monotonic() - t0 < timeout_s:
+    while m.get("outbox_depth") and time.monotonic() - t0 < opt.drain_max_s:
         time.sleep(2.0)  # status is the signal; each poll costs bsupd about a millisecond
         m = metrics()
     cpu, datums = _delta(b.cpu_s(), c0), _delta(m.get("datums"), m0.get("datums"))
-    return {"seconds": time.monotonic() - t0, "drained": not m.get("outbox_depth"),
+    return {"seconds": time.monotonic() - t0, "queued": m0.get("outbox_depth"),
+            "drained": not m.get("outbox_depth"),
             "datums": datums, "calls": w.close()["calls_total"], "cpu_s": cpu,
             "cpu_ms_per_1000": (cpu * 1e6 / datums) if cpu is not None and datums else None}
 

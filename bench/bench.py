@@ -58,6 +58,9 @@ def parse(argv):
                     help="bsupd.yaml rate_limits entry for the cycles (and the floor)")
     ap.add_argument("--peer-threads", type=int, default=16)
     ap.add_argument("--idle-s", type=float, help="idle CPU window (default 60; --quick 5)")
+    ap.add_argument("--drain-max-s", type=float,
+                    help="longest wait, before the idle window, for the publisher to send the "
+                         "cycles' datums (default 600; --quick 0: no wait, figure not taken)")
     ap.add_argument("--status-calls", type=int,
                     help="status calls idle, and at most during a cycle (default 1000)")
     ap.add_argument("--status-every-ms", type=float, default=50.0,
@@ -81,6 +84,7 @@ def parse(argv):
     q = opt.quick
     opt.sizes = opt.sizes or ([10, 100] if q else [10, 100, 1000])
     opt.idle_s = opt.idle_s if opt.idle_s is not None else (5.0 if q else 60.0)
+    opt.drain_max_s = opt.drain_max_s if opt.drain_max_s is not None else (0.0 if q else 600.0)
     opt.status_calls = opt.status_calls or (200 if q else 1000)
     opt.status_every_s = opt.status_every_ms / 1000.0
     opt.status_during_max_s = opt.status_during_max_s or (10.0 if q else 120.0)

@@ -314,6 +314,8 @@ def markdown(res):
             idle = s.get("idle") or {}
             pub = s.get("publish") or {}
             pub_s = "—" if pub.get("cpu_s") is None else (
+                f"not waited for ({pub.get('queued')} datums queued)" if not pub.get("datums")
+                and not pub.get("drained") else
                 f"{pub.get('datums')} datums in {pub.get('calls')} calls, "
                 f"{pub['cpu_s'] * 1000:.0f} ms CPU ({_f(pub.get('cpu_ms_per_1000'), '.1f')} ms "
                 f"per 1000)" + ("" if pub.get("drained") else ", not drained"))
