@@ -362,12 +362,6 @@ static void on_timer(uv_timer_t *t)
     s_send_alerts(p);
 }
 
-void bsup_publisher_kick(struct bsup_publisher *p)
-{
-    if (!p->closing)
-        on_timer(&p->timer);
-}
-
 int bsup_publisher_new(const struct bsup_publisher_options *o, struct bsup_publisher **out,
                        struct bsup_diag *diag)
 {

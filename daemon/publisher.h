@@ -44,8 +44,6 @@ struct bsup_publisher;
 
 int bsup_publisher_new(const struct bsup_publisher_options *o, struct bsup_publisher **out,
                        struct bsup_diag *diag);
-/* Publishes now (as the timer would); a round in progress is not doubled. */
-void bsup_publisher_kick(struct bsup_publisher *p);
 /* Reads the outbox figures (the depths from the store, kept until bsup_publisher_recount or
  * for a second). */
 void bsup_publisher_figures(struct bsup_publisher *p, struct bsup_publisher_figures *out);
