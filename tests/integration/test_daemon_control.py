@@ -93,7 +93,12 @@ d.write("30-noisy.yaml", "service_name: noisy\n" + "".join("bad_key_%02d: 1\n" %
                                                          for i in range(30)))
 j = d.ctl_json("reload", expect=1)
 load = j["loaded"]
+check(j["ok"] is True and j["request_id"], "reload reply: %r" % {k: j[k] for k in j if k != "loaded"})
 files = {f["name"]: f for f in load["file_list"]}
+check(all(f["ok"] == (not f["errors"]) and f["services"] >= 0 for f in files.values()),
+      "file list: %r" % files)
+check(j["loaded"] == d.ctl_json("status", expect=None)["daemon"]["last_load"],
+      "the reload reply and status's last_load differ")
 check(load["errors"] == [], "errors listed twice: %r" % load["errors"])
 check(files["20-worker.yaml"]["errors"] and len(files["20-worker.yaml"]["errors"]) < 20,
       "worker errors: %r" % files["20-worker.yaml"]["errors"])
