@@ -163,6 +163,15 @@ static void XMLCALL s_on_end(void *data, const XML_Char *name)
     t->text_len = at;
 }
 
+/* The open elements' text buffer, wiped: it held what AWS sent. */
+static void s_text_free(struct s_tree *t)
+{
+    if (t->text)
+        bsup_secure_zero(t->text, t->text_size);
+    free(t->text);
+    t->text = NULL;
+}
+
 /* Text and CDATA content, entities and character references decoded, whitespace as sent. */
 static void XMLCALL s_on_text(void *data, const XML_Char *s, int len)
 {
@@ -173,11 +182,14 @@ static void XMLCALL s_on_text(void *data, const XML_Char *s, int len)
         size_t size = t->text_size ? t->text_size : 256;
         while ((size_t)len > size - t->text_len)
             size *= 2;
-        char *text = realloc(t->text, size);
+        char *text = malloc(size); /* not realloc: the old text is wiped, not left behind */
         if (!text) {
             s_stop(t, BSUP_ENOMEM);
             return;
         }
+        if (t->text_len)
+            memcpy(text, t->text, t->text_len);
+        s_text_free(t);
         t->text = text;
         t->text_size = size;
     }
@@ -203,9 +215,10 @@ static void s_tree_free(struct s_tree *t)
     while (t->blocks) {
         struct s_block *b = t->blocks;
         t->blocks = b->next;
+        bsup_secure_zero(b->data, b->used); /* an answer may carry a secret (STS keys) */
         free(b);
     }
-    free(t->text);
+    s_text_free(t);
     free(t);
 }
 
@@ -233,8 +246,7 @@ out:
     if (t->parser)
         XML_ParserFree(t->parser);
     t->parser = NULL;
-    free(t->text); /* only the open elements' text: none is open now */
-    t->text = NULL;
+    s_text_free(t); /* only the open elements' text: none is open now */
     if (rc < 0)
         s_tree_free(t);
     else
