@@ -384,11 +384,15 @@ static void s_print_summary(json_t *daemon, const char *summary)
     printf("\n");
 }
 
-/* A row's state as a table cell shows it (narrow names). */
-static const char *s_state_cell(json_t *row)
+/* A row's state as a table cell shows it (narrow names), into buf: "*" marks a state an
+ * earlier run recorded, not reconciled yet by this one. */
+static const char *s_state_cell(json_t *row, char *buf, size_t len)
 {
     int st = bsup_state_from_name(s_str(row, "state"));
-    return st >= 0 ? bsup_state_short((enum bsup_state)st) : s_str(row, "state");
+    snprintf(buf, len, "%s%s",
+             st >= 0 ? bsup_state_short((enum bsup_state)st) : s_str(row, "state"),
+             json_is_true(json_object_get(row, "recorded")) ? "*" : "");
+    return buf;
 }
 
 static int s_show_status(json_t *reply)
@@ -400,18 +404,19 @@ static int s_show_status(json_t *reply)
      * at most S_WIDTH columns: the service and state cells give way. The source file is in
      * --json; a service whose file is rejected (it keeps its last good state) is marked "!". */
     int w_service = 7, w_gen = 3, w_state = 5;
-    size_t i;
+    size_t i, n_recorded = 0;
     json_t *row;
     json_array_foreach(services, i, row)
     {
-        char gen[32];
+        char gen[32], cell[64];
         int l = (int)strlen(s_str(row, "service")) + 1; /* room for the "!" mark */
         w_service = l > w_service ? l : w_service;
         l = snprintf(gen, sizeof(gen), "%lld",
                      (long long)json_integer_value(json_object_get(row, "generation")));
         w_gen = l > w_gen ? l : w_gen;
-        l = (int)strlen(s_state_cell(row));
+        l = (int)strlen(s_state_cell(row, cell, sizeof(cell)));
         w_state = l > w_state ? l : w_state;
+        n_recorded += json_is_true(json_object_get(row, "recorded"));
     }
     const int w_env = 7, w_mode = 7, w_asg = 11, w_insvc = 5, w_healthy = 7, w_age = 6, w_drill = 8;
     if (w_service > 28)
@@ -429,11 +434,11 @@ static int s_show_status(json_t *reply)
            S_RESET);
     json_array_foreach(services, i, row)
     {
-        char service[64], state[64], name[128];
+        char service[64], state[64], name[128], cell[64];
         bool kept = strcmp(s_str(row, "config"), "ok") != 0;
         snprintf(name, sizeof(name), "%s%s", s_str(row, "service"), kept ? "!" : "");
         s_cell(service, sizeof(service), name, w_service);
-        s_cell(state, sizeof(state), s_state_cell(row), w_state);
+        s_cell(state, sizeof(state), s_state_cell(row, cell, sizeof(cell)), w_state);
         json_t *asg = json_object_get(row, "scaling");
         char bounds[32] = "-", insvc[16] = "-";
         if (json_is_true(json_object_get(asg, "found"))) {
@@ -468,6 +473,8 @@ static int s_show_status(json_t *reply)
                ok ? S_GREEN : S_YELLOW, w_state, state, S_RESET, w_asg, bounds, w_insvc, insvc,
                w_healthy, healthy, w_age, backup, drill);
     }
+    if (n_recorded)
+        printf("\n* as the last cycle before bsupd started recorded it; not reconciled since\n");
     json_t *load = json_object_get(daemon, "last_load");
     json_t *files = json_object_get(load, "file_list");
     bool header = false;
@@ -556,7 +563,8 @@ static int s_show_plan(json_t *reply)
                (long long)json_integer_value(json_object_get(row, "generation")),
                s_str(row, "mode"));
         if (!json_is_true(json_object_get(row, "observed"))) {
-            printf("never observed; 'bsupctl reconcile %s' observes it now\n", service);
+            printf("not observed since bsupd started; 'bsupctl reconcile %s' observes it now\n",
+                   service);
             continue;
         }
         size_t own = json_array_size(actions) - s_service_actions(row);

@@ -5,6 +5,7 @@
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "store/events.h"
+#include "store/journal.h"
 
 #include <pwd.h>
 #include <stdint.h>
@@ -68,11 +69,12 @@ static void s_kv_bool(struct bsup_buf *b, const char *key, bool v)
     bsup_buf_puts(b, v ? "true" : "false");
 }
 
-/* key and j, encoded by jansson (small values: a plan's actions). */
+/* key (NULL: none) and j, encoded by jansson (small values: a plan's actions). */
 static void s_kv_json(struct bsup_buf *b, const char *key, json_t *j)
 {
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    s_key(b, key);
+    if (key)
+        s_key(b, key);
     if (!text)
         bsup_buf_fail(b, BSUP_ENOMEM);
     bsup_buf_puts(b, text ? text : "null");
@@ -160,11 +162,28 @@ struct s_obs_text {
     char name[];
 };
 
+/* The domains' observations in the service's stored record (an earlier run's last cycle), a
+ * JSON object by domain name, or NULL. */
+static json_t *s_recorded_observations(struct bsup_daemon *d, const char *service)
+{
+    struct bsup_diag diag = {0};
+    char *state = NULL, *detail = NULL;
+    int64_t at_s = 0;
+    if (bsup_store_observation_get(d->store, service, &at_s, &state, &detail, &diag))
+        return NULL;
+    json_t *j = json_loads(detail, 0, NULL);
+    json_t *observed = json_incref(json_object_get(j, "observed"));
+    json_decref(j);
+    free(state);
+    free(detail);
+    return observed;
+}
+
 /* The service's domain observations as status members (,"scaling":{...},...): written once
  * per version of them and kept, so a status of 1000 services copies 2 MiB instead of writing
- * every field again. */
+ * every field again. A recorded service's come from its stored record. */
 static void s_observations(struct bsup_daemon *d, struct bsup_buf *b, const char *service,
-                           uint64_t version)
+                           uint64_t version, bool recorded)
 {
     if (d->status_obs_reloads != d->reloads) { /* removed services' entries go */
         bsup_strmap_cleanup_free(&d->status_obs);
@@ -184,14 +203,19 @@ static void s_observations(struct bsup_daemon *d, struct bsup_buf *b, const char
         bsup_buf_fail(b, BSUP_ENOMEM);
         return;
     }
+    json_t *stored = recorded ? s_recorded_observations(d, service) : NULL;
     for (size_t i = 0; i < bsup_reconcile_n_domains(d->rec); i++) {
         const struct bsup_domain *dom = bsup_reconcile_domain(d->rec, i);
+        json_t *was = json_object_get(stored, dom->name);
         s_key(b, dom->name);
         if (bsup_reconcile_observation(d->rec, service, i, obs))
             bsup_domain_obs_write(b, dom, obs);
+        else if (json_is_object(was))
+            s_kv_json(b, NULL, json_incref(was));
         else
             bsup_buf_puts(b, "null");
     }
+    json_decref(stored);
     free(obs);
     size_t name_len = strlen(service) + 1, len = b->len - mark;
     struct s_obs_text *t = b->err ? NULL : malloc(sizeof(*t) + name_len + len);
@@ -263,13 +287,14 @@ static int s_row(void *ctx, const struct bsup_store_service *v)
         s_kv_str(b, "config", file_ok ? "ok" : "rejected-kept-last-good");
         s_kv_str(b, "state", bsup_state_name(known ? st.state : BSUP_STATE_NEVER));
         s_kv_time(b, "last_reconciled_at", known ? st.last_cycle_at_s : 0);
+        s_kv_bool(b, "recorded", known && st.recorded);
         s_key(b, "drift");
         bsup_buf_puts(b, never ? "null" : (flags & BSUP_STATE_F_DRIFT) ? "true" : "false");
         s_key(b, "degraded");
         bsup_buf_puts(b, never ? "null" : (flags & BSUP_STATE_F_DEGRADED) ? "true" : "false");
         s_kv_bool(b, "attention", !file_ok || (flags & BSUP_STATE_F_ATTENTION));
         if (known)
-            s_observations(d, b, v->service, st.version);
+            s_observations(d, b, v->service, st.version, st.recorded);
         if (known) {
             s_kv_int(b, "calls_last_cycle", st.calls_last_cycle);
             s_kv_int(b, "changes_last_cycle", st.changes_last_cycle);

@@ -58,12 +58,17 @@ void bsup_daemon_status_line(const struct bsup_daemon *d, char *buf, size_t len)
     if (d->rec)
         bsup_reconcile_figures(d->rec, &f);
     if (n > 0 && (size_t)n < len) {
-        if (f.cycles == 0)
+        if (f.cycles == 0 && f.n_recorded == 0)
             n += snprintf(buf + n, len - (size_t)n, ", never reconciled");
         else
-            n += snprintf(buf + n, len - (size_t)n,
-                          ", %zu drift, %zu degraded, last cycle %llds ago", f.n_drift,
-                          f.n_degraded, (long long)(s_now_s() - f.last_cycle_at_s));
+            n += snprintf(buf + n, len - (size_t)n, ", %zu drift, %zu degraded", f.n_drift,
+                          f.n_degraded);
+        if (n > 0 && (size_t)n < len && f.cycles)
+            n += snprintf(buf + n, len - (size_t)n, ", last cycle %llds ago",
+                          (long long)(s_now_s() - f.last_cycle_at_s));
+        if (n > 0 && (size_t)n < len && f.n_recorded)
+            n += snprintf(buf + n, len - (size_t)n, ", %zu as recorded before the start",
+                          f.n_recorded);
     }
     if (n > 0 && (size_t)n < len && d->pub) {
         struct bsup_publisher_figures pf;

@@ -43,6 +43,7 @@ struct s_service {
     int64_t last_cycle_at_s;
     enum bsup_state state;
     bool observed;
+    bool recorded; /* state and last_cycle_at_s are an earlier run's record, not this run's */
     struct bsup_pack *plan; /* the last cycle's plan, packed; NULL: no action */
     int mode;               /* effective mode of the last cycle */
     unsigned calls_last_cycle;
@@ -891,6 +892,9 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
     if (bsup_plan_unpack(m->planned ? m->plan : s->plan, &now) ||
         (m->planned && bsup_plan_unpack(s->plan, &last)))
         bsup_log_err("service=%s out of memory reading its plans", s->name);
+    if (s->recorded) /* the record is the "before" of this run's first cycle, as below */
+        previous = BSUP_STATE_NEVER;
+    s->recorded = false;
     if (previous == BSUP_STATE_NEVER && s_stored_baseline(e, s, &previous, &stored) == 0)
         before = &stored;
     enum bsup_state state = bsup_plan_state(&now, failed, m->applied_ok);
@@ -1450,6 +1454,7 @@ struct s_sync {
     struct bsup_reconcile_engine *e;
     uint64_t now;
     struct bsup_diag *diag;
+    size_t added;
 };
 
 /* One stored service into the engine: its desired state replaced, or a new entry. */
@@ -1488,9 +1493,25 @@ static int s_sync_row(void *ctx, const struct bsup_store_service *row)
     s->desired = desired;
     s->generation = row->generation;
     s->state = BSUP_STATE_NEVER;
+    y->added++;
     /* First cycles spread by name over one interval, so N services never fire at once
      * (bsupctl reconcile runs one now). */
     s->next_due_ms = y->now + (uint64_t)bsup_schedule_first_delay_ms(s->name, s_interval_ms(e, s));
+    return 0;
+}
+
+/* A new service's state as the last cycle recorded it (an earlier run's, before a restart):
+ * shown until this run's first cycle of it. */
+static int s_sync_recorded(void *ctx, const char *service, int64_t at_s, const char *state)
+{
+    struct bsup_reconcile_engine *e = ctx;
+    struct s_service *s = s_find(e, service);
+    int st = bsup_state_from_name(state);
+    if (s && st > BSUP_STATE_NEVER && s->state == BSUP_STATE_NEVER && !s->running) {
+        s->state = (enum bsup_state)st;
+        s->last_cycle_at_s = at_s;
+        s->recorded = true;
+    }
     return 0;
 }
 
@@ -1502,6 +1523,10 @@ int bsup_reconcile_sync(struct bsup_reconcile_engine *e, struct bsup_diag *diag)
     int rc = bsup_store_services_each(e->store, true, s_sync_row, &y, diag);
     if (rc && !diag->code)
         bsup_diag_set(diag, rc, "reading the desired state: %s", bsup_err_name(rc));
+    struct bsup_diag ignored = {0};
+    if (rc == 0 && y.added && bsup_store_observations_each(e->store, s_sync_recorded, e, &ignored))
+        bsup_log_warn("the last recorded states are not shown until the first cycle: %s",
+                      ignored.message);
     s_drop_gone(e);
     s_rearm(e);
     return rc;
@@ -1579,6 +1604,7 @@ bool bsup_reconcile_service_status(const struct bsup_reconcile_engine *e, const 
         .failures = s->failures,
         .error = s->last_error,
         .version = s->version,
+        .recorded = s->recorded,
     };
     return true;
 }
@@ -1637,6 +1663,7 @@ void bsup_reconcile_figures(const struct bsup_reconcile_engine *e,
         out->n_drift += (f & BSUP_STATE_F_DRIFT) != 0;
         out->n_degraded += (f & BSUP_STATE_F_DEGRADED) != 0;
         out->attention |= (f & BSUP_STATE_F_ATTENTION) != 0;
+        out->n_recorded += e->services[i]->recorded;
     }
 }
 

@@ -42,7 +42,10 @@ struct bsup_reconcile_options {
 
 /* What the engine knows of one service. Strings stay valid until the loop runs again. */
 struct bsup_reconcile_status {
+    /* After a restart, until this run's first cycle of the service: the state its last
+     * cycle recorded (recorded true; last_cycle_at_s that cycle's time), else never. */
     enum bsup_state state;
+    bool recorded;
     bool observed; /* a cycle has observed it: plan and observations are there */
     bool running;
     int64_t last_cycle_at_s; /* 0: never */
@@ -65,6 +68,7 @@ struct bsup_reconcile_figures {
     int64_t last_cycle_at_s;
     size_t n_drift;    /* services in a state flagged drift */
     size_t n_degraded; /* services in a state flagged degraded */
+    size_t n_recorded; /* services whose state is an earlier run's record (not reconciled yet) */
     bool attention;    /* a service needs an operator */
     bool healthy;      /* false while the state database fails */
     uint64_t store_errors;

@@ -260,6 +260,23 @@ int bsup_store_observation_get(struct bsup_store *st, const char *service, int64
     return rc;
 }
 
+int bsup_store_observations_each(struct bsup_store *st, bsup_store_observed_fn fn, void *ctx,
+                                 struct bsup_diag *diag)
+{
+    static const char doing[] = "reading the last observations";
+    sqlite3_stmt *q = NULL;
+    int rc = bsup_store_prepare(st, doing, "SELECT service, observed_at, state FROM observations",
+                                BSUP_STORE_NO_ARGS, &q, diag);
+    while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
+        const char *service = (const char *)sqlite3_column_text(q, 0);
+        const char *state = (const char *)sqlite3_column_text(q, 2);
+        rc = service && state ? fn(ctx, service, sqlite3_column_int64(q, 1), state)
+                              : bsup_store_error(st->db, st->path, SQLITE_NOMEM, doing, diag);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
 int bsup_store_prune(struct bsup_store *st, int64_t before_s, size_t max_rows,
                      struct bsup_diag *diag)
 {

@@ -56,6 +56,12 @@ int bsup_store_observation_put(struct bsup_store *st, const char *service, int64
 /* 0 and malloc'd *out_state / *out_detail, or BSUP_ENOTFOUND. */
 int bsup_store_observation_get(struct bsup_store *st, const char *service, int64_t *out_at_s,
                                char **out_state, char **out_detail, struct bsup_diag *diag);
+/* Every service's last observation, without its detail: fn(ctx, service, at_s, state) per row
+ * until it returns non-zero (returned). 0 or a store error. */
+typedef int (*bsup_store_observed_fn)(void *ctx, const char *service, int64_t at_s,
+                                      const char *state);
+int bsup_store_observations_each(struct bsup_store *st, bsup_store_observed_fn fn, void *ctx,
+                                 struct bsup_diag *diag);
 
 /* Drops journal rows, events and config loads older than before_s, then keeps at most max_rows
  * of each. */

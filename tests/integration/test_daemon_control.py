@@ -159,8 +159,11 @@ check(took < 10, "SIGTERM took %.1fs" % took)
 check(not os.path.exists(d.sock), "socket file left behind")
 check(d.integrity() == "ok", "integrity_check: " + d.integrity())
 d.start()
-j = d.ctl_json("status")
+# (the failed cycle's record is shown until this run's first cycle: attention, exit 1)
+j = d.ctl_json("status", expect=1)
 check(j["daemon"]["paused"] is True and "paused" in j["summary"], "pause not persisted")
+check(all(s["state"] == "error" and s["recorded"] for s in j["services"]),
+      "the recorded states: %r" % [(s["state"], s["recorded"]) for s in j["services"]])
 check(all(s["mode"] == "observe" for s in j["services"]), "paused means observe")
 # The documented remedy for a corrupt database (move it aside) keeps the kill switch pulled.
 d.stop()

@@ -155,9 +155,30 @@ with testlib.environment("--faults") as d:
     check(any(e["kind"] == "service.fighting" for e in ev), "an alert-worthy fighting event")
     plan = df.ctl("plan", a["name"], expect=1).stdout
     check("fighting" in plan, "plan says why it holds back")
+
+    # A restart: until its first cycle of a service, status shows what the last cycle
+    # recorded (marked so), and asks for attention as it did; that cycle then replaces it.
+    before = [e["kind"] for e in df.ctl_json("events", "--service", a["name"])["events"]]
+    df.stop()
+    df.start()
+    j = df.ctl_json("status", expect=1)
+    rows = {r["service"]: r for r in j["services"]}
+    st = rows[a["name"]]
+    check(st["state"] == "fighting" and st["recorded"] is True and st["last_reconciled_at"]
+          and st["scaling"] and st["scaling"]["found"] is True,
+          f"the recorded state and observations after a restart: {st}")
+    check(j["attention"] is True and "as recorded before the start" in j["summary"],
+          f"attention and summary from the record: {j['attention']} {j['summary']}")
+    table = df.ctl("status", expect=1).stdout
+    check("fighting*" in table and "not reconciled since" in table, f"table marks it: {table}")
     R.drift(d, ga, "asg-max", a["max"])  # the other party gives up: converged, fight forgotten
     df.ctl("reconcile", a["name"], "--wait", expect=0)
-    check(df.ctl_json("status", a["name"])["services"][0]["state"] == "ok", "converged")
+    st = df.ctl_json("status", a["name"])["services"][0]
+    check(st["state"] == "ok" and st["recorded"] is False, f"converged: {st['state']}")
+    kinds = [e["kind"] for e in df.ctl_json("events", "--service", a["name"])["events"]]
+    check(kinds.count("service.fighting") == before.count("service.fighting") and
+          kinds.count("service.state") == before.count("service.state") + 1,
+          f"the record was that cycle's before: one state event, fighting not again: {kinds}")
     df.stop()
 
     # A service throttled all along does not delay the others: each keeps its own 10 s cycle

@@ -404,6 +404,15 @@ static void test_corrupt_readonly_full(void **state)
 }
 
 /* Intents, outcomes, crash recovery, resource memory, observations and pruning. */
+/* Appends "service@at:state " to the string ctx (test_journal's observations). */
+static int s_observed_row(void *ctx, const char *service, int64_t at_s, const char *state)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 64 - n, "%s@%lld:%s ", service, (long long)at_s, state);
+    return 0;
+}
+
 static void test_journal(void **state)
 {
     struct s_env *e = *state;
@@ -468,6 +477,11 @@ static void test_journal(void **state)
     assert_string_equal(state_word, "ok");
     free(state_word);
     free(detail);
+    /* Every service's record without its detail, as a restart reads them. */
+    assert_int_equal(bsup_store_observation_put(st, "web", 9, "degraded", "{}", &diag), 0);
+    char seen[64] = "";
+    assert_int_equal(bsup_store_observations_each(st, s_observed_row, seen, &diag), 0);
+    assert_string_equal(seen, "api@8:ok web@9:degraded ");
 
     /* Pruning by age keeps recent rows; by count keeps the newest. */
     for (int i = 0; i < 10; i++) {
