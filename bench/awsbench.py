@@ -73,9 +73,11 @@ def summarise(entries, latency_ms):
     upstream, by_call = [], {}
     b_in = b_out = 0
     events = []
+    first = {}
     for e in entries:
         key = f"{e['service']}:{e['action']}"
         calls[key] = calls.get(key, 0) + 1
+        first[key] = min(first.get(key, e["t"]), e["t"])
         b_in += e.get("bytes_in") or 0
         b_out += e.get("bytes_out") or 0
         if e.get("fault") == "throttle":
@@ -97,7 +99,7 @@ def summarise(entries, latency_ms):
             "upstream_ms_p90": procstat.percentile(upstream, 90),
             "upstream_ms_median_by_call": {k: procstat.percentile(v, 50)
                                            for k, v in by_call.items()},
-            "peak_in_flight": peak}
+            "peak_in_flight": peak, "first_call_t": first}
 
 
 def api_throttles(status_reply):
@@ -239,6 +241,7 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
     out["fsync_counting"] = "strace -f --seccomp-bpf -e trace=fsync,fdatasync" if ok else why
     try:
         t_spawn = time.monotonic()  # bsupd's buckets are full when it starts (the warm floor)
+        t_spawn_wall = time.time()  # the proxy's clock
         st = b.start()
         out["daemon_start"] = st
         if not st.get("ready"):
@@ -261,6 +264,8 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
         after = b.request({"cmd": "status"}).get("reply")
         first["bsupd_throttles"] = _delta(api_throttles(after), api_throttles(before))
         first["fsyncs"] = _delta(procstat.fsyncs(sfile), fs0)
+        first["first_call_after_s"] = {k: t - t_spawn_wall
+                                       for k, t in first.pop("first_call_t").items()}
         first["mem_kib"] = b.mem_kib()
         out["daemon_first"] = first
         log(f"daemon first cycle: {fmt(first)}")

@@ -17,6 +17,9 @@ import math
 import os
 import re
 
+# tokens_left: bsupd takes a token at most this long before the proxy logs the call
+FULL_MARGIN_S = 0.2
+
 
 def _load_generator(src):
     spec = importlib.util.spec_from_file_location(
@@ -142,16 +145,25 @@ class Model:
                 "rate_by_family": rate, "floor_s": max(latency_s, rate_s),
                 "bound": "rate" if rate_s > latency_s else "latency"}
 
-    def tokens_left(self, calls, seconds):
+    def tokens_left(self, calls, seconds, first_after_s=None):
         """At most how many tokens each family's bucket holds `seconds` after bsupd started
         with full buckets, having made `calls` ({"service:action": k}) meanwhile:
-        min(burst, burst + rate x seconds - calls), never below 0. An upper bound (calls not
-        counted only lower it), so a floor taken from it stays a floor."""
-        used = {}
+        min(burst, burst + rate x (seconds - full) - calls), never below 0, where full is how
+        long the bucket stayed full from the start: until the family's first call
+        (first_after_s: {"service:action": seconds after the start}, less FULL_MARGIN_S for the
+        way from bsupd's bucket to the proxy's clock), as a full bucket gains nothing. An upper
+        bound (calls not counted, and other stretches at the brim, only lower it), so a floor
+        taken from it stays a floor."""
+        used, full = {}, {}
         for key, k in (calls or {}).items():
             fam = self.family_of(*key.split(":", 1))
             used[fam] = used.get(fam, 0) + k
-        return {fam: max(0.0, min(f["burst"], f["burst"] + f["rate"] * seconds - used.get(fam, 0)))
+        for key, t in (first_after_s or {}).items():
+            fam = self.family_of(*key.split(":", 1))
+            t = max(0.0, t - FULL_MARGIN_S)
+            full[fam] = min(full.get(fam, t), t)
+        return {fam: max(0.0, min(f["burst"], f["burst"] - used.get(fam, 0) +
+                                  f["rate"] * max(0.0, seconds - full.get(fam, 0.0))))
                 for fam, f in self.families.items()}
 
     def aws_bucket_rules(self):

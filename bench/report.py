@@ -36,8 +36,9 @@ def derive(r, model, opt):
         tokens = None
         if key == "warm" and row.get("started_after_s") is not None:
             # the daemon's buckets are what its first cycle left, refilled since
-            tokens = model.tokens_left((r.get("daemon_first") or {}).get("calls"),
-                                       row["started_after_s"])
+            first = r.get("daemon_first") or {}
+            tokens = model.tokens_left(first.get("calls"), row["started_after_s"],
+                                       first.get("first_call_after_s"))
         fl = model.floor(n, row.get("calls"), opt.latency_ms, start_tokens=tokens)
         row["floor"] = fl
         row["vs_floor"] = row["wall_s"] / fl["floor_s"] if fl["floor_s"] else None
@@ -255,7 +256,7 @@ def markdown(res):
                   "(bench/floor.json). rounds: max(⌈floor calls ÷ concurrency⌉, the longest "
                   "chain of steps that need an earlier answer). Tokens at start: a full burst, "
                   "except the daemon's warm cycle: at most what its first cycle left, refilled "
-                  "since.", ""]
+                  "since (not while full: from bsupd's start to the family's first call).", ""]
 
         lines += ["### bsupd and the boto3 peer on the same work", "",
                   "| N | bsupd cold --once s | peer cold s | peer/bsupd | bsupd warm s | "
