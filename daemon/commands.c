@@ -69,12 +69,11 @@ static void s_kv_bool(struct bsup_buf *b, const char *key, bool v)
     bsup_buf_puts(b, v ? "true" : "false");
 }
 
-/* key (NULL: none) and j, encoded by jansson (small values: a plan's actions). */
+/* key and j, encoded by jansson (small values: a plan's actions). */
 static void s_kv_json(struct bsup_buf *b, const char *key, json_t *j)
 {
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    if (key)
-        s_key(b, key);
+    s_key(b, key);
     if (!text)
         bsup_buf_fail(b, BSUP_ENOMEM);
     bsup_buf_puts(b, text ? text : "null");
@@ -162,21 +161,26 @@ struct s_obs_text {
     char name[];
 };
 
-/* The domains' observations in the service's stored record (an earlier run's last cycle), a
- * JSON object by domain name, or NULL. */
-static json_t *s_recorded_observations(struct bsup_daemon *d, const char *service)
+/* The service's observations as its stored record has them (status members), when they name
+ * today's domains in today's order (a record of an older bsupd may not): else NULL. */
+static char *s_recorded_observations(struct bsup_daemon *d, const char *service)
 {
     struct bsup_diag diag = {0};
-    char *state = NULL, *detail = NULL;
-    int64_t at_s = 0;
-    if (bsup_store_observation_get(d->store, service, &at_s, &state, &detail, &diag))
+    char *text = NULL;
+    if (bsup_store_observation_observed(d->store, service, &text, &diag))
         return NULL;
-    json_t *j = json_loads(detail, 0, NULL);
-    json_t *observed = json_incref(json_object_get(j, "observed"));
-    json_decref(j);
-    free(state);
-    free(detail);
-    return observed;
+    const char *at = text;
+    for (size_t i = 0; at && i < bsup_reconcile_n_domains(d->rec); i++) {
+        char key[80]; /* ,"name": cannot occur inside a string (its quotes would be escaped) */
+        int n = snprintf(key, sizeof(key), ",\"%s\":", bsup_reconcile_domain(d->rec, i)->name);
+        at = strstr(at, key);
+        at = at ? at + n : NULL;
+    }
+    if (!at) {
+        free(text);
+        return NULL;
+    }
+    return text;
 }
 
 /* The service's domain observations as status members (,"scaling":{...},...): written once
@@ -203,19 +207,18 @@ static void s_observations(struct bsup_daemon *d, struct bsup_buf *b, const char
         bsup_buf_fail(b, BSUP_ENOMEM);
         return;
     }
-    json_t *stored = recorded ? s_recorded_observations(d, service) : NULL;
-    for (size_t i = 0; i < bsup_reconcile_n_domains(d->rec); i++) {
+    char *stored = recorded ? s_recorded_observations(d, service) : NULL;
+    for (size_t i = 0; !stored && i < bsup_reconcile_n_domains(d->rec); i++) {
         const struct bsup_domain *dom = bsup_reconcile_domain(d->rec, i);
-        json_t *was = json_object_get(stored, dom->name);
         s_key(b, dom->name);
         if (bsup_reconcile_observation(d->rec, service, i, obs))
             bsup_domain_obs_write(b, dom, obs);
-        else if (json_is_object(was))
-            s_kv_json(b, NULL, json_incref(was));
         else
             bsup_buf_puts(b, "null");
     }
-    json_decref(stored);
+    if (stored)
+        bsup_buf_puts(b, stored);
+    free(stored);
     free(obs);
     size_t name_len = strlen(service) + 1, len = b->len - mark;
     struct s_obs_text *t = b->err ? NULL : malloc(sizeof(*t) + name_len + len);

@@ -972,24 +972,25 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
     bsup_plan_cleanup(&last);
     bsup_plan_cleanup(&stored);
     s_measure(e, b, m, &now, state);
-    /* The record: {"mode","observed":{domain:{...}},"plan","calls","mutations","error"},
-     * written as text (as status writes observations). */
+    /* The record: {"mode","plan","calls","mutations","error"}, and beside it every domain's
+     * observation as status writes them (,"scaling":{...},"health":null,...): status shows
+     * them after a restart without parsing. Written as text. */
     struct bsup_buf t = BSUP_BUF_INIT(S_RECORD_MAX_BYTES, 0);
-    bsup_buf_puts(&t, "{\"mode\":");
-    bsup_buf_json_string(&t, bsup_mode_name(s->mode));
-    bsup_buf_puts(&t, ",\"observed\":{");
-    for (size_t d = 0, n = 0; d < e->n_domains; d++) {
+    struct bsup_buf o = BSUP_BUF_INIT(S_RECORD_MAX_BYTES, 0);
+    bsup_buf_puts(&o, "");
+    for (size_t d = 0; d < e->n_domains; d++) {
         const struct bsup_domain *dom = e->domains[d];
         void *kept = s->obs[d] && !s_fresh(m, d) ? malloc(dom->obs_size) : NULL;
         if (kept)
             bsup_unpack(s->obs[d], kept);
         const void *obs = s_fresh(m, d) ? m->dm[d].obs : kept;
-        if (obs) {
-            bsup_buf_puts(&t, n++ ? "," : "");
-            bsup_buf_json_string(&t, dom->name);
-            bsup_buf_putc(&t, ':');
-            bsup_domain_obs_write(&t, dom, obs);
-        }
+        bsup_buf_puts(&o, ",");
+        bsup_buf_json_string(&o, dom->name);
+        bsup_buf_putc(&o, ':');
+        if (obs)
+            bsup_domain_obs_write(&o, dom, obs);
+        else
+            bsup_buf_puts(&o, "null");
         free(kept);
     }
     json_t *plan = bsup_plan_json(&now);
@@ -997,18 +998,23 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
     json_decref(plan);
     if (!plan_text)
         bsup_buf_fail(&t, BSUP_ENOMEM);
-    bsup_buf_printf(&t, "},\"plan\":%s,\"calls\":%u,\"mutations\":%u,\"error\":",
+    bsup_buf_puts(&t, "{\"mode\":");
+    bsup_buf_json_string(&t, bsup_mode_name(s->mode));
+    bsup_buf_printf(&t, ",\"plan\":%s,\"calls\":%u,\"mutations\":%u,\"error\":",
                     plan_text ? plan_text : "[]", m->calls, m->mutations);
     bsup_buf_json_string(&t, s->last_error ? s->last_error : "");
     bsup_buf_putc(&t, '}');
     free(plan_text);
     struct bsup_diag diag = {0};
-    if (t.err)
-        bsup_log_err("service=%s its record is not written: %s", s->name, bsup_strerror(t.err));
+    if (t.err || o.err)
+        bsup_log_err("service=%s its record is not written: %s", s->name,
+                     bsup_strerror(t.err ? t.err : o.err));
     else if (bsup_store_observation_put(e->store, s->name, s->last_cycle_at_s,
-                                        bsup_state_name(state), bsup_buf_str(&t), &diag))
+                                        bsup_state_name(state), bsup_buf_str(&t), bsup_buf_str(&o),
+                                        &diag))
         s_store_failed(e, NULL, &diag);
     bsup_buf_cleanup(&t);
+    bsup_buf_cleanup(&o);
     bsup_plan_cleanup(&now);
 
     /* Failing services back off (capped) without holding up the others. */

@@ -220,16 +220,34 @@ int bsup_store_memory_put(struct bsup_store *st, const char *service, const char
 }
 
 int bsup_store_observation_put(struct bsup_store *st, const char *service, int64_t now_s,
-                               const char *state, const char *detail_json, struct bsup_diag *diag)
+                               const char *state, const char *detail_json,
+                               const char *observed_text, struct bsup_diag *diag)
 {
-    return bsup_store_exec(st, "saving an observation",
-                           "INSERT INTO observations(service, observed_at, state, detail) "
-                           "VALUES(?, ?, ?, ?) ON CONFLICT(service) DO UPDATE SET "
-                           "observed_at = excluded.observed_at, state = excluded.state, "
-                           "detail = excluded.detail",
-                           BSUP_STORE_ARGS(BSUP_STORE_TEXT(service), BSUP_STORE_INT(now_s),
-                                           BSUP_STORE_TEXT(state), BSUP_STORE_TEXT(detail_json)),
-                           diag);
+    return bsup_store_exec(
+        st, "saving an observation",
+        "INSERT INTO observations(service, observed_at, state, detail, observed) "
+        "VALUES(?, ?, ?, ?, ?) ON CONFLICT(service) DO UPDATE SET "
+        "observed_at = excluded.observed_at, state = excluded.state, "
+        "detail = excluded.detail, observed = excluded.observed",
+        BSUP_STORE_ARGS(BSUP_STORE_TEXT(service), BSUP_STORE_INT(now_s), BSUP_STORE_TEXT(state),
+                        BSUP_STORE_TEXT(detail_json), BSUP_STORE_TEXT(observed_text)),
+        diag);
+}
+
+int bsup_store_observation_observed(struct bsup_store *st, const char *service, char **out,
+                                    struct bsup_diag *diag)
+{
+    static const char doing[] = "reading an observation";
+    sqlite3_stmt *q = NULL;
+    *out = NULL;
+    int rc = bsup_store_query(st, doing, "SELECT observed FROM observations WHERE service = ?",
+                              BSUP_STORE_ARGS(BSUP_STORE_TEXT(service)), &q, diag);
+    if (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1)
+        rc = bsup_store_column_dup(q, 0, out) ? BSUP_ENOMEM : *out ? 0 : BSUP_ENOTFOUND;
+    else if (rc == 0)
+        rc = BSUP_ENOTFOUND;
+    bsup_store_finish(st, q);
+    return rc;
 }
 
 int bsup_store_observation_get(struct bsup_store *st, const char *service, int64_t *out_at_s,

@@ -50,12 +50,18 @@ void bsup_store_strings_free(char **v, size_t n);
 int bsup_store_memory_put(struct bsup_store *st, const char *service, const char *resource,
                           const struct bsup_resource_memory *mem, struct bsup_diag *diag);
 
-/* The last observation of a service: a state word and a JSON detail (figures, plan, calls). */
+/* The last observation of a service: a state word, a JSON detail (mode, plan, calls) and the
+ * domains' observations as status members (,"scaling":{...},...; may be NULL). */
 int bsup_store_observation_put(struct bsup_store *st, const char *service, int64_t now_s,
-                               const char *state, const char *detail_json, struct bsup_diag *diag);
+                               const char *state, const char *detail_json,
+                               const char *observed_text, struct bsup_diag *diag);
 /* 0 and malloc'd *out_state / *out_detail, or BSUP_ENOTFOUND. */
 int bsup_store_observation_get(struct bsup_store *st, const char *service, int64_t *out_at_s,
                                char **out_state, char **out_detail, struct bsup_diag *diag);
+/* The observations text of the service's last observation (malloc'd), or BSUP_ENOTFOUND when
+ * there is none. */
+int bsup_store_observation_observed(struct bsup_store *st, const char *service, char **out,
+                                    struct bsup_diag *diag);
 /* Every service's last observation, without its detail: fn(ctx, service, at_s, state) per row
  * until it returns non-zero (returned). 0 or a store error. */
 typedef int (*bsup_store_observed_fn)(void *ctx, const char *service, int64_t at_s,

@@ -129,6 +129,9 @@ const char *const bsup_store_migrations[] = {
     "ALTER TABLE desired_state ADD COLUMN mode TEXT;"
     "UPDATE desired_state SET environment = json_extract(config_json, '$.environment'),"
     " mode = json_extract(config_json, '$.mode');",
+    /* 8: a service's last observations as status writes them, so that status after a restart
+     * copies them instead of parsing each record (NULL in rows written before) */
+    "ALTER TABLE observations ADD COLUMN observed TEXT;",
 };
 const int bsup_store_n_migrations =
     sizeof(bsup_store_migrations) / sizeof(bsup_store_migrations[0]);

@@ -225,9 +225,21 @@ static void test_migrate_from_every_version(void **state)
         assert_int_equal(bsup_store_migrate(db, path, from, &diag), 0);
         if (from >= 1)
             assert_int_equal(sqlite3_exec(db,
-                                          "INSERT INTO desired_state VALUES('old', 3, 'h', "
+                                          "INSERT INTO desired_state(service, generation, "
+                                          "content_hash, config_json, source_file, loaded_at, "
+                                          "seen_at) VALUES('old', 3, 'h', "
                                           "'{\"service_name\":\"old\",\"environment\":"
                                           "\"prod\"}', 'x.yaml', 1, 1)",
+                                          NULL, NULL, NULL),
+                             SQLITE_OK);
+        if (from >= 7) /* written with the config since 7 */
+            assert_int_equal(
+                sqlite3_exec(db, "UPDATE desired_state SET environment = 'prod'", NULL, NULL, NULL),
+                SQLITE_OK);
+        if (from >= 4) /* a service's last observation, since 4 */
+            assert_int_equal(sqlite3_exec(db,
+                                          "INSERT INTO observations(service, observed_at, state, "
+                                          "detail) VALUES('old', 5, 'drift', '{}')",
                                           NULL, NULL, NULL),
                              SQLITE_OK);
         sqlite3_close(db);
@@ -252,6 +264,18 @@ static void test_migrate_from_every_version(void **state)
             assert_int_equal(sqlite3_step(q), SQLITE_ROW);
             assert_int_equal(sqlite3_column_int(q, 0), 3);
             assert_string_equal((const char *)sqlite3_column_text(q, 1), "prod");
+            assert_int_equal(sqlite3_column_type(q, 2), SQLITE_NULL);
+            sqlite3_finalize(q);
+        }
+        if (from >= 4) { /* kept; its observations text unknown (8) */
+            assert_int_equal(sqlite3_prepare_v2(db,
+                                                "SELECT observed_at, state, observed "
+                                                "FROM observations WHERE service = 'old'",
+                                                -1, &q, NULL),
+                             SQLITE_OK);
+            assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+            assert_int_equal(sqlite3_column_int(q, 0), 5);
+            assert_string_equal((const char *)sqlite3_column_text(q, 1), "drift");
             assert_int_equal(sqlite3_column_type(q, 2), SQLITE_NULL);
             sqlite3_finalize(q);
         }
@@ -470,15 +494,23 @@ static void test_journal(void **state)
     int64_t at;
     assert_int_equal(bsup_store_observation_get(st, "api", &at, &state_word, &detail, &diag),
                      BSUP_ENOTFOUND);
-    assert_int_equal(bsup_store_observation_put(st, "api", 7, "drift", "{\"x\":1}", &diag), 0);
-    assert_int_equal(bsup_store_observation_put(st, "api", 8, "ok", "{}", &diag), 0);
+    assert_int_equal(bsup_store_observation_put(st, "api", 7, "drift", "{\"x\":1}", NULL, &diag),
+                     0);
+    assert_int_equal(bsup_store_observation_put(st, "api", 8, "ok", "{}", NULL, &diag), 0);
     assert_int_equal(bsup_store_observation_get(st, "api", &at, &state_word, &detail, &diag), 0);
     assert_int_equal(at, 8);
     assert_string_equal(state_word, "ok");
     free(state_word);
     free(detail);
     /* Every service's record without its detail, as a restart reads them. */
-    assert_int_equal(bsup_store_observation_put(st, "web", 9, "degraded", "{}", &diag), 0);
+    char *observed = NULL;
+    assert_int_equal(bsup_store_observation_observed(st, "api", &observed, &diag),
+                     BSUP_ENOTFOUND); /* a record without them */
+    assert_int_equal(
+        bsup_store_observation_put(st, "web", 9, "degraded", "{}", ",\"scaling\":null", &diag), 0);
+    assert_int_equal(bsup_store_observation_observed(st, "web", &observed, &diag), 0);
+    assert_string_equal(observed, ",\"scaling\":null");
+    free(observed);
     char seen[64] = "";
     assert_int_equal(bsup_store_observations_each(st, s_observed_row, seen, &diag), 0);
     assert_string_equal(seen, "api@8:ok web@9:degraded ");
@@ -602,7 +634,8 @@ static void test_syncs(void **state)
     s_syncs = 0;
     for (int i = 0; i < 3; i++) {
         assert_int_equal(bsup_store_begin(st, &diag), 0);
-        assert_int_equal(bsup_store_observation_put(st, "api", 100 + i, "ok", "{}", &diag), 0);
+        assert_int_equal(bsup_store_observation_put(st, "api", 100 + i, "ok", "{}", NULL, &diag),
+                         0);
         assert_int_equal(bsup_store_commit(st, &diag), 0);
     }
     assert_int_equal(s_syncs, 0);
@@ -636,14 +669,15 @@ static void test_checkpoint_hook(void **state)
     assert_int_equal(bsup_store_open(e->state, &st, &diag), 0);
     bsup_store_checkpoint_hook(st, 8, s_count_due, &due);
     for (int i = 0; i < 100 && due == 0; i++)
-        assert_int_equal(bsup_store_observation_put(st, "api", 100 + i, "ok", "{}", &diag), 0);
+        assert_int_equal(bsup_store_observation_put(st, "api", 100 + i, "ok", "{}", NULL, &diag),
+                         0);
     assert_true(due >= 1);
     assert_true(asprintf(&path, "%s/" BSUP_STORE_FILE, e->state) > 0);
     assert_int_equal(bsup_store_checkpoint(path, &wal, &done, &diag), 0);
     assert_true(wal >= 8);
     assert_int_equal(done, wal);
     /* The store goes on writing after it. */
-    assert_int_equal(bsup_store_observation_put(st, "api", 500, "ok", "{}", &diag), 0);
+    assert_int_equal(bsup_store_observation_put(st, "api", 500, "ok", "{}", NULL, &diag), 0);
     bsup_store_close(st);
     free(path);
 }
