@@ -2,12 +2,6 @@
 
 static const char s_hex_upper[] = "0123456789ABCDEF";
 
-bool bsup_percent_is_unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~';
-}
-
 int bsup_percent_encode(struct bsup_buf *b, const char *src, size_t n, unsigned flags)
 {
     size_t run = 0; /* bytes that stay, appended in one go */

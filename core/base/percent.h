@@ -12,8 +12,13 @@
 
 #define BSUP_PERCENT_KEEP_SLASH 0x1u /* '/' stays as it is (paths) */
 
-/* Whether c is in the RFC 3986 unreserved set. */
-bool bsup_percent_is_unreserved(unsigned char c);
+/* Whether c is in the RFC 3986 unreserved set. Inline: the Query serialiser asks for every
+ * byte of a 1000-datum PutMetricData twice. */
+static inline bool bsup_percent_is_unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
 
 /* Appends src[0..n) to b, encoded. 0, or b's sticky error (BSUP_ETOOBIG, BSUP_ENOMEM). */
 int bsup_percent_encode(struct bsup_buf *b, const char *src, size_t n, unsigned flags);
