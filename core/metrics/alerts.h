@@ -22,6 +22,10 @@ enum bsup_alert_effect { BSUP_ALERT_ONCE, BSUP_ALERT_OPEN, BSUP_ALERT_CLOSE };
     X(RECOVERED, "recovered", "service", BSUP_ALERT_CLOSE, "recovered")                            \
     X(BACKUP_STALE, "backup-stale", "backup", BSUP_ALERT_OPEN, "backup stale")                     \
     X(BACKUP_OK, "backup-ok", "backup", BSUP_ALERT_CLOSE, "backup ok again")                       \
+    X(CACHE_BACKUP_STALE, "cache-backup-stale", "cache-backup", BSUP_ALERT_OPEN,                   \
+      "cache backup stale")                                                                        \
+    X(CACHE_BACKUP_OK, "cache-backup-ok", "cache-backup", BSUP_ALERT_CLOSE,                        \
+      "cache backup ok again")                                                                     \
     X(DRILL_FAILED, "drill-failed", NULL, BSUP_ALERT_ONCE, "restore drill failed")                 \
     X(ACTION_FAILED, "action-failed", NULL, BSUP_ALERT_ONCE, "action failed")                      \
     X(FIGHTING, "fighting", NULL, BSUP_ALERT_ONCE, "fighting another writer")                      \
@@ -37,6 +41,8 @@ enum bsup_alert_effect { BSUP_ALERT_ONCE, BSUP_ALERT_OPEN, BSUP_ALERT_CLOSE };
     X("config.file_rejected", CONFIG_REJECTED)                                                     \
     X("backup.stale", BACKUP_STALE)                                                                \
     X("backup.ok", BACKUP_OK)                                                                      \
+    X("cache.backup_stale", CACHE_BACKUP_STALE)                                                    \
+    X("cache.backup_ok", CACHE_BACKUP_OK)                                                          \
     X("drill.failed", DRILL_FAILED)                                                                \
     X("daemon.unhealthy", DAEMON_UNHEALTHY)                                                        \
     X("daemon.healthy", DAEMON_HEALTHY)

@@ -1360,12 +1360,17 @@ static const struct bsup_observe_step s_steps[] = {
 };
 
 /* Alerts of their own (core/metrics/alerts.h): the database's newest automated snapshot too
- * old or missing, and a failed restore drill. */
+ * old or missing, the cache's newest snapshot too old or none (a condition of its own, so
+ * one clearing never says the other is fine), and a failed restore drill. */
 static const struct bsup_domain_event s_events[] = {
     {.kind = BSUP_ACTION_FINDING,
      .field = "AutomatedSnapshot",
      .appeared = "backup.stale",
      .cleared = "backup.ok"},
+    {.kind = BSUP_ACTION_FINDING,
+     .field = "Snapshot",
+     .appeared = "cache.backup_stale",
+     .cleared = "cache.backup_ok"},
     {.kind = BSUP_ACTION_DEGRADED, .field = "RestoreDrill", .appeared = "drill.failed"},
     {0},
 };

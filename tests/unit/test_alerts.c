@@ -28,6 +28,10 @@ static void test_classify(void **state)
     assert_int_equal(bsup_alert_for_event("service.fighting"), BSUP_ALERT_FIGHTING);
     assert_int_equal(bsup_alert_for_event("config.file_rejected"), BSUP_ALERT_CONFIG_REJECTED);
     assert_int_equal(bsup_alert_for_event("daemon.unhealthy"), BSUP_ALERT_DAEMON_UNHEALTHY);
+    assert_int_equal(bsup_alert_for_event("backup.stale"), BSUP_ALERT_BACKUP_STALE);
+    assert_int_equal(bsup_alert_for_event("cache.backup_stale"), BSUP_ALERT_CACHE_BACKUP_STALE);
+    assert_int_equal(bsup_alert_for_event("cache.backup_ok"), BSUP_ALERT_CACHE_BACKUP_OK);
+    assert_int_equal(bsup_alert_find("cache-backup-stale"), BSUP_ALERT_CACHE_BACKUP_STALE);
     assert_int_equal(bsup_alert_for_event("service.state"), BSUP_ALERT_NONE);
     assert_int_equal(bsup_alert_find("recovered"), BSUP_ALERT_RECOVERED);
     assert_int_equal(bsup_alert_find("nope"), BSUP_ALERT_NONE);
@@ -61,6 +65,46 @@ static void test_one_per_transition(void **state)
     assert_true(c.open);
     assert_true(bsup_alert_decide(BSUP_ALERT_ACTION_FAILED, NULL, 200));
     assert_true(bsup_alert_decide(BSUP_ALERT_ACTION_FAILED, NULL, 201)); /* each is a fact */
+}
+
+/* A service's conditions kept by name, as the store keeps them (alert_conditions: one row per
+ * scope and condition): alert a decided against its condition's memory. */
+struct s_conditions {
+    const char *name[4];
+    struct bsup_alert_condition c[4];
+};
+
+static bool s_decide(struct s_conditions *t, enum bsup_alert a, int64_t now_s)
+{
+    const char *cond = bsup_alerts[a].condition;
+    size_t i = 0;
+    while (i < 4 && t->name[i] && strcmp(t->name[i], cond) != 0)
+        i++;
+    assert_true(i < 4);
+    t->name[i] = cond;
+    return bsup_alert_decide(a, &t->c[i], now_s);
+}
+
+/* The database's and the cache's stale backups are conditions of their own: neither opening
+ * swallows the other's, and one closing never says the other is fine. */
+static void test_backup_conditions(void **state)
+{
+    (void)state;
+    static const struct {
+        enum bsup_alert a;
+        bool queued;
+    } seq[] = {
+        {BSUP_ALERT_CACHE_BACKUP_STALE, true},  {BSUP_ALERT_BACKUP_STALE, true}, /* not swallowed */
+        {BSUP_ALERT_CACHE_BACKUP_STALE, false},                                  /* it lasts */
+        {BSUP_ALERT_BACKUP_OK, true},           {BSUP_ALERT_BACKUP_OK, false},
+        {BSUP_ALERT_CACHE_BACKUP_STALE, false}, /* the cache is still stale */
+        {BSUP_ALERT_CACHE_BACKUP_OK, true},     {BSUP_ALERT_CACHE_BACKUP_OK, false},
+        {BSUP_ALERT_BACKUP_OK, false},
+    };
+    struct s_conditions t = {0};
+    for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
+        assert_int_equal(s_decide(&t, seq[i].a, 100 + (int64_t)i), seq[i].queued);
+    assert_string_equal(bsup_alerts[BSUP_ALERT_CACHE_BACKUP_STALE].condition, "cache-backup");
 }
 
 static void test_reminders(void **state)
@@ -101,9 +145,8 @@ static void test_rate_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify),
-        cmocka_unit_test(test_one_per_transition),
-        cmocka_unit_test(test_reminders),
+        cmocka_unit_test(test_classify),          cmocka_unit_test(test_one_per_transition),
+        cmocka_unit_test(test_backup_conditions), cmocka_unit_test(test_reminders),
         cmocka_unit_test(test_rate_limit),
     };
     return cmocka_run_group_tests_name("alerts", tests, NULL, NULL);
