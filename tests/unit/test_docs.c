@@ -5,7 +5,9 @@
 
 #include "core/aws/ratelimit.h"
 #include "core/config/config.h"
+#include "core/metrics/alerts.h"
 #include "core/metrics/catalogue.h"
+#include "core/reconcile/domain.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,13 +117,62 @@ static void test_metric_catalogue(void **state)
     free(text);
 }
 
+/* Whether text has "`word`". */
+static bool s_quoted(const char *text, const char *word)
+{
+    char q[128];
+    snprintf(q, sizeof(q), "`%s`", word);
+    return strstr(text, q) != NULL;
+}
+
+/* docs/metrics.md's Alerts section names every alert of the table and every event kind that is
+ * one; docs/reconcile.md (the events row) and docs/control-protocol.md (the event kinds) name
+ * every event kind of a domain's own. */
+static void test_alert_list(void **state)
+{
+    (void)state;
+    char *metrics = bsup_test_read(BSUP_SRCDIR "/docs/metrics.md", NULL);
+    char *reconcile = bsup_test_read(BSUP_SRCDIR "/docs/reconcile.md", NULL);
+    char *protocol = bsup_test_read(BSUP_SRCDIR "/docs/control-protocol.md", NULL);
+    assert_non_null(metrics);
+    assert_non_null(reconcile);
+    assert_non_null(protocol);
+    char *alerts = strstr(metrics, "\n## Alerts\n");
+    assert_non_null(alerts);
+    char *end = strstr(alerts + 1, "\n## ");
+    if (end)
+        *end = '\0';
+    for (int a = 0; a < BSUP_ALERT_COUNT; a++)
+        if (!s_quoted(alerts, bsup_alerts[a].what))
+            fail_msg("docs/metrics.md's Alerts do not name `%s`", bsup_alerts[a].what);
+#define S_EVENT_NAMED(kind, e)                                                                     \
+    if (!s_quoted(alerts, kind))                                                                   \
+        fail_msg("docs/metrics.md's Alerts do not name `%s` (alert %s)", kind,                     \
+                 bsup_alerts[BSUP_ALERT_##e].what);
+    BSUP_ALERT_EVENT_MAP(S_EVENT_NAMED)
+#undef S_EVENT_NAMED
+    for (size_t d = 0; d < bsup_n_domains; d++)
+        for (const struct bsup_domain_event *ev = bsup_domains[d]->events; ev && ev->field; ev++)
+            for (int k = 0; k < 2; k++) {
+                const char *kind = k ? ev->cleared : ev->appeared;
+                if (kind && !s_quoted(reconcile, kind))
+                    fail_msg("docs/reconcile.md does not name the %s domain's `%s`",
+                             bsup_domains[d]->name, kind);
+                if (kind && !s_quoted(protocol, kind))
+                    fail_msg("docs/control-protocol.md does not name the %s domain's `%s`",
+                             bsup_domains[d]->name, kind);
+            }
+    free(protocol);
+    free(reconcile);
+    free(metrics);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_man_pages_exist),
-        cmocka_unit_test(test_man_page_keys),
-        cmocka_unit_test(test_rate_limit_defaults),
-        cmocka_unit_test(test_metric_catalogue),
+        cmocka_unit_test(test_man_pages_exist),     cmocka_unit_test(test_man_page_keys),
+        cmocka_unit_test(test_rate_limit_defaults), cmocka_unit_test(test_metric_catalogue),
+        cmocka_unit_test(test_alert_list),
     };
     return cmocka_run_group_tests_name("docs", tests, NULL, NULL);
 }
