@@ -2,9 +2,11 @@
 """The backup domain against the local AWS (moto behind the fault proxy): RDS retention drift
 reported in observe mode and corrected in enforce mode; backups turned off in prod only
 reported unless backup.allow_disruptive; a stale, a missing and an unencrypted snapshot
-reported; the password secret checked without ever reading a value; a restore drill run to
-completion and its instance deleted; a drill killed with kill -9 cleaned up after restart; a
-failed drill degrades the service; and the RDS calls one cycle makes at 100 services."""
+reported; the database's and the cache's stale snapshots alerted apart (SNS into an SQS
+queue): each opens once, one clearing does not close the other, and a restart while stale
+sends nothing; the password secret checked without ever reading a value; a restore drill run
+to completion and its instance deleted; a drill killed with kill -9 cleaned up after restart;
+a failed drill degrades the service; and the RDS calls one cycle makes at 100 services."""
 import json
 import os
 import subprocess
@@ -15,6 +17,7 @@ sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "in
 import reconcile_env as R  # noqa: E402
 from testlib import check, finish  # noqa: E402
 import testlib  # noqa: E402
+import boto3  # noqa: E402
 
 SCENARIO = """services:
   - service_name: api
@@ -53,6 +56,17 @@ with testlib.environment("--faults") as d:
         testlib.control(faults, "PUT", "rules", {"rules": [TRIPWIRE, *extra]})
 
     rules()
+    # Alerts go to an SNS topic whose SQS queue the test reads (moto delivers inside Publish).
+    aws_kw = dict(endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
+                  aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                  aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    sns, sqs = boto3.client("sns", **aws_kw), boto3.client("sqs", **aws_kw)
+    topic = sns.create_topic(Name="bsup-backup-alerts")["TopicArn"]
+    qurl = sqs.create_queue(QueueName="bsup-backup-alerts")["QueueUrl"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=sqs.get_queue_attributes(
+        QueueUrl=qurl, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+    ALERTING = (f"metrics:\n  interval: 1s\nalerts:\n  sns_topic_arn: {topic}\n"
+                "  reminder: 0s\n")
     path = os.path.join(d, "backup.yaml")
     with open(path, "w") as f:
         f.write(SCENARIO)
@@ -94,8 +108,9 @@ with testlib.environment("--faults") as d:
                                 f"database_password: {passwords[s['name']]}\n")
             dm.write(f"{i:04d}-{s['name']}.yaml", text)
 
-    def daemon(mode, extra=None):
-        dm = R.daemon(d, services, net, settings=f"mode: {mode}\ninterval: 1d\ncooldown: 0s\n")
+    def daemon(mode, extra=None, settings=""):
+        dm = R.daemon(d, services, net,
+                      settings=f"mode: {mode}\ninterval: 1d\ncooldown: 0s\n{settings}")
         dropins(dm, extra)  # the same files, with each service's password and extra keys
         dm.start()
         return dm
@@ -129,6 +144,28 @@ with testlib.environment("--faults") as d:
     def events(dm, name, kind):
         return [e["message"] for e in dm.ctl_json("events", "--service", name)["events"]
                 if e["kind"] == kind]
+
+    def sent(dm):
+        """(service, what) of every alert SNS delivered since the last call, once bsupd's
+        alert outbox is empty."""
+        R.bsuptest.poll(lambda: dm.ctl_json("status", expect=None)["daemon"]["metrics"]
+                        ["alerts_waiting"] == 0,
+                        lambda: f"alerts published: {dm.ctl_json('status')['daemon']['metrics']}",
+                        timeout_s=60)
+        out = []
+        while True:
+            msgs = sqs.receive_message(QueueUrl=qurl, MaxNumberOfMessages=10,
+                                       WaitTimeSeconds=0).get("Messages", [])
+            if not msgs:
+                return out
+            for m in msgs:
+                body = json.loads(json.loads(m["Body"])["Message"])
+                out.append((body.get("service"), body.get("what")))
+                sqs.delete_message(QueueUrl=qurl, ReceiptHandle=m["ReceiptHandle"])
+
+    def backup_alerts(got, name="api"):
+        """name's backup alerts among got, in order."""
+        return [w for s, w in got if s == name and "backup" in w]
 
     def count(action):
         return R.counts(d, "rds", action)
@@ -191,7 +228,7 @@ with testlib.environment("--faults") as d:
 
     # ---- enforce mode: retention corrected; backups off in prod only with allow_disruptive ----
     drift("ops-prod", "backups-off")
-    dm = daemon("enforce")
+    dm = daemon("enforce", settings=ALERTING)
     cycle(dm)
     web = row(dm, "web")
     got = moto("rds", "describe-db-instances", "--db-instance-identifier", "web-dev").json
@@ -233,6 +270,18 @@ with testlib.environment("--faults") as d:
           f"{events(dm, 'web', 'backup.stale')}")
     cycle(dm)
     check(len(events(dm, "api", "backup.stale")) == 1, "not again while it lasts")
+    # api's cache has had no snapshot since the first cycle (moto takes none): its own event,
+    # not a finding.appeared, and its own alert, which the database's did not swallow.
+    cache_stale = events(dm, "api", "cache.backup_stale")
+    check(len(cache_stale) == 1 and cache_stale[0].startswith("elasticache-group/api-prod "
+                                                              "Snapshot: none"),
+          f"one cache.backup_stale event: {cache_stale}")
+    check(not any(m.startswith("elasticache-group/api-prod Snapshot")
+                  for m in events(dm, "api", "finding.appeared")), "no finding.appeared for it")
+    got = sent(dm)
+    check(sorted(backup_alerts(got)) == ["backup-stale", "cache-backup-stale"]
+          and backup_alerts(got, "web") == ["backup-stale"],
+          f"one alert each, the database's and the cache's apart: {got}")
 
     # The cache: moto takes no snapshots; a manual one has no node times (its age is unknown).
     check(has(dm, "api", "finding", "Snapshot", "elasticache-group/api-prod"),
@@ -243,6 +292,13 @@ with testlib.environment("--faults") as d:
     cycle(dm, "api")
     check(not has(dm, "api", "finding", "Snapshot", "elasticache-group/api-prod"),
           f"the cache snapshot is seen: {row(dm, 'api')['backup']['cache_snapshots']}")
+    # The cache is fine again, the database is not: only the cache's condition closes.
+    check(has(dm, "api", "finding", "AutomatedSnapshot"), "the database's snapshot still stale")
+    check(len(events(dm, "api", "cache.backup_ok")) == 1 and not events(dm, "api", "backup.ok"),
+          f"cache.backup_ok, no backup.ok: {events(dm, 'api', 'cache.backup_ok')} "
+          f"{events(dm, 'api', 'backup.ok')}")
+    got = sent(dm)
+    check(backup_alerts(got) == ["cache-backup-ok"], f"only the cache's ok alert: {got}")
     # An old one (the answer rewritten to carry its nodes' time, which moto leaves out).
     rules({"service": "elasticache", "action": "DescribeSnapshots", "fault": "rewrite",
            "replace": [["<SnapshotStatus>available</SnapshotStatus>",
@@ -252,7 +308,44 @@ with testlib.environment("--faults") as d:
     cycle(dm, "api")
     check(has(dm, "api", "finding", "Snapshot", "elasticache-group/api-prod"),
           f"a stale cache snapshot: {[c for c in changes(dm, 'api') if c[2] == 'Snapshot']}")
+    cache_stale = events(dm, "api", "cache.backup_stale")
+    check(len(cache_stale) == 2 and " old (want younger than 2s)" in cache_stale[-1],
+          f"the cache stale again, a second event: {cache_stale}")
+    got = sent(dm)
+    check(backup_alerts(got) == ["cache-backup-stale"],
+          f"the cache's condition opens again (the database's stays open, silent): {got}")
+    # Still stale across a restart (the condition is kept in the state database): nothing new.
+    cycle(dm, "api")
+    dm.stop()
+    dm.start()
+    cycle(dm, "api")
+    check(has(dm, "api", "finding", "Snapshot", "elasticache-group/api-prod")
+          and has(dm, "api", "finding", "AutomatedSnapshot"), "both still stale after a restart")
+    check(len(events(dm, "api", "cache.backup_stale")) == 2
+          and len(events(dm, "api", "backup.stale")) == 1,
+          f"no event again: {events(dm, 'api', 'cache.backup_stale')}")
+    got = sent(dm)
+    check(backup_alerts(got) == [], f"no alert again after the restart: {got}")
+    # The database fine again (the default max_age, 26h), the cache not (its snapshot is of
+    # 2020): backup-ok goes, and the cache's condition stays open...
+    dropins(dm)
+    dm.ctl("reload", expect=None)
+    cycle(dm, "api")
+    check(not has(dm, "api", "finding", "AutomatedSnapshot")
+          and has(dm, "api", "finding", "Snapshot", "elasticache-group/api-prod"),
+          f"the database's snapshot young enough, the cache's not: {changes(dm, 'api')}")
+    check(len(events(dm, "api", "backup.ok")) == 1
+          and len(events(dm, "api", "cache.backup_ok")) == 1,
+          f"backup.ok, not cache.backup_ok: {events(dm, 'api', 'backup.ok')} "
+          f"{events(dm, 'api', 'cache.backup_ok')}")
+    got = sent(dm)
+    check(backup_alerts(got) == ["backup-ok"], f"only the database's ok alert: {got}")
+    # ... until its snapshot is undated again (the answer no longer rewritten): it closes too.
     rules()
+    cycle(dm, "api")
+    check(len(events(dm, "api", "cache.backup_ok")) == 2, "cache.backup_ok")
+    got = sent(dm)
+    check(backup_alerts(got) == ["cache-backup-ok"], f"the cache's ok alert: {got}")
     dm.ctl("reconcile", "--wait", expect=None)
     dm.stop()
 
