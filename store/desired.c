@@ -25,7 +25,7 @@ static int s_upsert(struct bsup_store *st, const struct bsup_service *svc, int64
     char *json = bsup_service_to_json(svc);
     sqlite3_stmt *q = NULL;
     int rc;
-    if (!json || bsup_service_hash(svc, hash) != 0) {
+    if (!json || bsup_service_json_hash(json, hash) != 0) {
         rc = bsup_store_error(st->db, st->path, SQLITE_NOMEM, S_SAVING, diag);
         goto out;
     }

@@ -438,20 +438,23 @@ int bsup_service_from_json(const char *text, struct bsup_service *out)
     return rc;
 }
 
-int bsup_service_hash(const struct bsup_service *svc, char out_hex[65])
+int bsup_service_json_hash(const char *json, char out_hex[65])
 {
-    char *json = bsup_service_to_json(svc);
-    if (!json)
-        return BSUP_ENOMEM;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
-    int ok = EVP_Digest(json, strlen(json), md, &md_len, EVP_sha256(), NULL);
-    free(json);
-    if (!ok)
+    if (!EVP_Digest(json, strlen(json), md, &md_len, EVP_sha256(), NULL))
         return BSUP_ECRYPTO;
     for (unsigned i = 0; i < md_len && i < 32; i++)
         snprintf(out_hex + 2 * i, 3, "%02x", md[i]);
     return 0;
+}
+
+int bsup_service_hash(const struct bsup_service *svc, char out_hex[65])
+{
+    char *json = bsup_service_to_json(svc);
+    int rc = json ? bsup_service_json_hash(json, out_hex) : BSUP_ENOMEM;
+    free(json);
+    return rc;
 }
 
 const char *bsup_service_resource_name(const struct bsup_service *svc, const char *kind, char *buf,

@@ -413,6 +413,8 @@ static void test_json_round_trip_and_hash(void **state)
     assert_int_equal(bsup_service_hash(&back, h2), 0);
     assert_string_equal(h1, h2);
     assert_int_equal(strlen(h1), 64);
+    assert_int_equal(bsup_service_json_hash(json, h2), 0); /* the store's: from the JSON */
+    assert_string_equal(h1, h2);
     back.max_size = 5;
     assert_int_equal(bsup_service_hash(&back, h2), 0);
     assert_string_not_equal(h1, h2);
