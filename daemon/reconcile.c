@@ -977,7 +977,6 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
      * them after a restart without parsing. Written as text. */
     struct bsup_buf t = BSUP_BUF_INIT(S_RECORD_MAX_BYTES, 0);
     struct bsup_buf o = BSUP_BUF_INIT(S_RECORD_MAX_BYTES, 0);
-    bsup_buf_puts(&o, "");
     for (size_t d = 0; d < e->n_domains; d++) {
         const struct bsup_domain *dom = e->domains[d];
         void *kept = s->obs[d] && !s_fresh(m, d) ? malloc(dom->obs_size) : NULL;
@@ -1513,7 +1512,7 @@ static int s_sync_recorded(void *ctx, const char *service, int64_t at_s, const c
     struct bsup_reconcile_engine *e = ctx;
     struct s_service *s = s_find(e, service);
     int st = bsup_state_from_name(state);
-    if (s && st > BSUP_STATE_NEVER && s->state == BSUP_STATE_NEVER && !s->running) {
+    if (s && st > BSUP_STATE_NEVER && s->state == BSUP_STATE_NEVER) {
         s->state = (enum bsup_state)st;
         s->last_cycle_at_s = at_s;
         s->recorded = true;
@@ -1529,10 +1528,10 @@ int bsup_reconcile_sync(struct bsup_reconcile_engine *e, struct bsup_diag *diag)
     int rc = bsup_store_services_each(e->store, true, s_sync_row, &y, diag);
     if (rc && !diag->code)
         bsup_diag_set(diag, rc, "reading the desired state: %s", bsup_err_name(rc));
-    struct bsup_diag ignored = {0};
-    if (rc == 0 && y.added && bsup_store_observations_each(e->store, s_sync_recorded, e, &ignored))
+    struct bsup_diag why = {0};
+    if (rc == 0 && y.added && bsup_store_observations_each(e->store, s_sync_recorded, e, &why))
         bsup_log_warn("the last recorded states are not shown until the first cycle: %s",
-                      ignored.message);
+                      why.message);
     s_drop_gone(e);
     s_rearm(e);
     return rc;
