@@ -339,11 +339,13 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-/* Runs done callbacks outside any call into the engine, then finishes a close. */
+/* Runs one done callback a loop turn, outside any call into the engine (a turn's other work,
+ * such as a control request, never waits behind several answers being read); then finishes a
+ * close. */
 static void on_deliver(uv_idle_t *idle)
 {
     struct bsup_http_engine *e = idle->data;
-    while (!bsup_http_list_empty(&e->done)) {
+    if (!bsup_http_list_empty(&e->done)) {
         struct bsup_http_call *call =
             BSUP_HTTP_CONTAINER(e->done.next, struct bsup_http_call, link);
         bsup_http_list_remove(&call->link);
@@ -355,6 +357,8 @@ static void on_deliver(uv_idle_t *idle)
             call->body = NULL; /* the callback took it */
         s_call_free(call);
     }
+    if (!bsup_http_list_empty(&e->done))
+        return;
     uv_idle_stop(idle);
     if (e->shutting_down)
         s_begin_close(e);
