@@ -29,7 +29,10 @@
  * bounded whatever the fleet. */
 #define S_OBSERVING_MAX 250
 #define S_RECORD_MAX_BYTES (4u << 20) /* a service's stored record (observations and plan) */
-#define S_RECORD_CHUNK 50             /* services recorded in one loop turn (about 2 ms) */
+/* Members a batch sets up, plans or records in one turn of the loop by default (recording 25
+ * takes about 2 ms on a slow 2-core machine; setting up or planning them, less): a status call
+ * waits for one such turn, never for a whole batch. */
+#define S_TURN_MEMBERS 25
 
 struct s_service {
     char *name;
@@ -94,10 +97,15 @@ struct s_batch {
     struct s_join **joins;
     size_t n_joins;
     bool started;      /* false: waits for room (observing_max) */
+    size_t n_setup;    /* members given their working observations so far (on_kick) */
+    size_t n_planned;  /* members planned so far (s_batch_plan_and_apply) */
     size_t n_recorded; /* members recorded so far (s_batch_finish) */
     bool recorded;     /* false: stopped before observing; nothing to record */
     bool store_failed;
-    uv_timer_t kick;
+    /* Runs the batch's next piece of work on the next loop turn, after the turn's I/O. An idle
+     * handle, not a zero timer: libuv before 1.48 (Debian 12 has 1.44) runs a zero timer that
+     * its own callback restarts again within the same turn, so nothing else would run. */
+    uv_idle_t turn;
     struct s_budget *budget; /* max_changes_per_cycle, shared by the batches of one cycle */
     int64_t started_ms;      /* wall clock, for the duration metrics */
     struct s_batch *next;
@@ -139,11 +147,12 @@ struct bsup_reconcile_engine {
     uint64_t versions;          /* the last s_service version given */
     size_t observing;           /* members of the batches started and not finished */
     size_t observing_max;
+    size_t turn_members;
     uv_timer_t tick;
     struct s_batch *batches;
     bool closing;
     bool tick_closed;
-    unsigned n_kicks; /* batches whose timer is not closed yet */
+    unsigned n_turns; /* batches whose turn handle is not closed yet */
     bsup_close_fn close_cb;
     void *close_user;
     void (*on_change)(void *ctx);
@@ -235,6 +244,12 @@ static void s_member_fail(struct s_member *m, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(m->error, sizeof(m->error), fmt, ap);
     va_end(ap);
+}
+
+/* Where a turn that starts at member done ends: turn_members further, at most the batch's end. */
+static size_t s_turn_end(const struct s_batch *b, size_t done)
+{
+    return b->n - done > b->e->turn_members ? done + b->e->turn_members : b->n;
 }
 
 static void s_batch_next_step(struct s_batch *b);
@@ -566,7 +581,7 @@ static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result 
         bsup_log_err("apply failed service=%s %s", m->svc->name, res->message);
     }
     free(r);
-    if (b->pending == 0)
+    if (b->pending == 0 && b->n_planned == b->n)
         s_batch_finish(b);
 }
 
@@ -682,10 +697,19 @@ static int s_rails(struct s_batch *b, struct s_member *m, struct bsup_plan *plan
     return rc;
 }
 
+static void on_plan_turn(uv_idle_t *t)
+{
+    uv_idle_stop(t);
+    s_batch_plan_and_apply(t->data);
+}
+
+/* Plans the batch's members turn_members at a time, the next chunk on the next loop turn, and
+ * sends each one's changes; once every member is planned and no change is in flight, records. */
 static void s_batch_plan_and_apply(struct s_batch *b)
 {
     struct bsup_reconcile_engine *e = b->e;
-    for (size_t i = 0; i < b->n; i++) {
+    size_t end = s_turn_end(b, b->n_planned);
+    for (size_t i = b->n_planned; i < end; i++) {
         struct s_member *m = &b->m[i];
         struct s_service *s = m->svc;
         for (size_t d = 0; d < e->n_domains && !m->failed; d++)
@@ -727,7 +751,10 @@ static void s_batch_plan_and_apply(struct s_batch *b)
             m->planned = true;
         bsup_plan_cleanup(&plan);
     }
-    if (b->pending == 0)
+    b->n_planned = end;
+    if (end < b->n)
+        uv_idle_start(&b->turn, on_plan_turn);
+    else if (b->pending == 0)
         s_batch_finish(b);
 }
 
@@ -1080,7 +1107,7 @@ static void s_pace_free(struct bsup_reconcile_engine *e)
 /* The last step of closing: every batch and the tick are gone. */
 static void s_maybe_closed(struct bsup_reconcile_engine *e)
 {
-    if (!e->closing || e->batches || !e->tick_closed || e->n_kicks)
+    if (!e->closing || e->batches || !e->tick_closed || e->n_turns)
         return;
     s_drop_gone(e);
     free(e->services);
@@ -1097,7 +1124,7 @@ static void s_maybe_closed(struct bsup_reconcile_engine *e)
         cb(user);
 }
 
-static void on_kick_closed(uv_handle_t *h)
+static void on_turn_closed(uv_handle_t *h)
 {
     struct s_batch *b = h->data;
     struct bsup_reconcile_engine *e = b->e;
@@ -1107,7 +1134,7 @@ static void on_kick_closed(uv_handle_t *h)
      * through the heap: hand the pages back, or the daemon keeps its largest batch's size. */
     malloc_trim(0);
 #endif
-    e->n_kicks--;
+    e->n_turns--;
     s_start_waiting(e); /* after the memory went back */
     s_maybe_closed(e);
 }
@@ -1119,19 +1146,20 @@ static void on_tick_closed(uv_handle_t *h)
     s_maybe_closed(e);
 }
 
-static void on_record_turn(uv_timer_t *t)
+static void on_record_turn(uv_idle_t *t)
 {
+    uv_idle_stop(t);
     s_batch_finish(t->data);
 }
 
-/* Records the batch's services S_RECORD_CHUNK at a time, a transaction each, the next chunk on
+/* Records the batch's services turn_members at a time, a transaction each, the next chunk on
  * the next loop turn (a status call waits for one chunk, not for the batch); then ends it. */
 static void s_batch_finish(struct s_batch *b)
 {
     struct bsup_reconcile_engine *e = b->e;
     uint64_t store_errors = e->store_errors;
     struct bsup_diag diag = {0};
-    size_t end = b->n - b->n_recorded > S_RECORD_CHUNK ? b->n_recorded + S_RECORD_CHUNK : b->n;
+    size_t end = s_turn_end(b, b->n_recorded);
     bool last = end == b->n;
     bool tx = b->recorded && bsup_store_begin(e->store, &diag) == 0;
     if (b->recorded && !tx)
@@ -1156,7 +1184,7 @@ static void s_batch_finish(struct s_batch *b)
     if (e->store_errors != store_errors)
         b->store_failed = true;
     if (!last) {
-        uv_timer_start(&b->kick, on_record_turn, 0, 0);
+        uv_idle_start(&b->turn, on_record_turn);
         return;
     }
     if (b->recorded && !b->store_failed && e->store_errors)
@@ -1185,7 +1213,7 @@ static void s_batch_finish(struct s_batch *b)
     if (e->on_change)
         e->on_change(e->ctx);
     s_drop_gone(e);
-    uv_close((uv_handle_t *)&b->kick, on_kick_closed);
+    uv_close((uv_handle_t *)&b->turn, on_turn_closed);
     if (!e->closing)
         s_rearm(e);
 }
@@ -1197,13 +1225,14 @@ static size_t s_round_up(size_t n)
     return (n + a - 1) / a * a;
 }
 
-/* Gives each member its working observations, fresh (zeroed) and last (unpacked). 0 or
- * BSUP_ENOMEM. */
+/* Gives the next turn_members members their working observations, fresh (zeroed) and last
+ * (unpacked). 0 or BSUP_ENOMEM. */
 static int s_batch_setup(struct s_batch *b)
 {
     struct bsup_reconcile_engine *e = b->e;
     size_t nd = e->n_domains ? e->n_domains : 1;
-    for (size_t i = 0; i < b->n; i++) {
+    size_t end = s_turn_end(b, b->n_setup);
+    for (size_t i = b->n_setup; i < end; i++, b->n_setup++) {
         struct s_member *m = &b->m[i];
         const struct s_service *s = m->svc;
         size_t prev_size = 0;
@@ -1235,22 +1264,29 @@ static int s_batch_setup(struct s_batch *b)
     return 0;
 }
 
-static void on_kick(uv_timer_t *t)
+/* Starts a batch: sets its members up a chunk a turn, then runs its first observe step. */
+static void on_kick(uv_idle_t *t)
 {
     struct s_batch *b = t->data;
-    if (b->n == 0 || b->e->closing) {
-        s_batch_finish(b);
-        return;
+    uv_idle_stop(t);
+    if (b->n_setup == 0) {
+        if (b->n == 0 || b->e->closing) {
+            s_batch_finish(b);
+            return;
+        }
+        b->recorded = true;
+        b->started_ms = s_now_ms();
     }
-    b->recorded = true;
-    b->started_ms = s_now_ms();
     if (s_batch_setup(b)) {
         for (size_t i = 0; i < b->n; i++)
             s_member_fail(&b->m[i], "out of memory starting the cycle");
         s_batch_finish(b);
         return;
     }
-    s_batch_next_step(b);
+    if (b->n_setup < b->n)
+        uv_idle_start(&b->turn, on_kick);
+    else
+        s_batch_next_step(b);
 }
 
 /* Starts waiting batches in order while the services observed at once stay within
@@ -1264,7 +1300,7 @@ static void s_start_waiting(struct bsup_reconcile_engine *e)
             return;
         b->started = true;
         e->observing += b->n;
-        uv_timer_start(&b->kick, on_kick, 0, 0);
+        uv_idle_start(&b->turn, on_kick);
     }
 }
 
@@ -1286,9 +1322,9 @@ static struct s_batch *s_batch_new(struct bsup_reconcile_engine *e, struct s_ser
         v[i]->running = true;
         v[i]->requested = false;
     }
-    uv_timer_init(e->loop, &b->kick);
-    b->kick.data = b;
-    e->n_kicks++;
+    uv_idle_init(e->loop, &b->turn);
+    b->turn.data = b;
+    e->n_turns++;
     struct s_batch **tail = &e->batches;
     while (*tail)
         tail = &(*tail)->next;
@@ -1384,6 +1420,7 @@ int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_recon
     e->n_domains = o->domains ? o->n_domains : bsup_n_domains;
     e->on_change = o->on_change;
     e->observing_max = o->observing_max ? o->observing_max : S_OBSERVING_MAX;
+    e->turn_members = o->turn_members ? o->turn_members : S_TURN_MEMBERS;
     e->ctx = o->ctx;
     e->healthy = true;
     e->rails = (struct bsup_rails_config){

@@ -36,6 +36,8 @@ struct bsup_reconcile_options {
      * a larger cycle runs as batches of this size, one after another, sharing the cycle's
      * max_changes_per_cycle. */
     size_t observing_max;
+    /* Members of a batch set up, planned or recorded in one loop turn (0: 25). */
+    size_t turn_members;
     void (*on_change)(void *ctx); /* after every batch (status line, waiters) */
     void *ctx;
 };

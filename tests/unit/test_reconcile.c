@@ -571,6 +571,7 @@ static void on_change(void *ctx)
 }
 
 static size_t s_observing_max; /* 0: the engine's default */
+static size_t s_turn_members;  /* 0: the engine's default */
 
 static int s_setup(void **state)
 {
@@ -622,6 +623,7 @@ static int s_setup(void **state)
                                         .domains = s_domains,
                                         .n_domains = s_n_domains,
                                         .observing_max = s_observing_max,
+                                        .turn_members = s_turn_members,
                                         .on_change = on_change,
                                         .ctx = t};
     assert_int_equal(bsup_reconcile_new(&ro, &t->rec, &diag), 0);
@@ -667,12 +669,19 @@ static int s_teardown(void **state)
     unsetenv("BSUP_FAILPOINT_ERROR");
     s_n_domains = 2;
     s_observing_max = 0;
+    s_turn_members = 0;
     return 0;
 }
 
 static int s_setup_observing_2(void **state)
 {
     s_observing_max = 2;
+    return s_setup(state);
+}
+
+static int s_setup_turns_of_2(void **state)
+{
+    s_turn_members = 2;
     return s_setup(state);
 }
 
@@ -814,6 +823,34 @@ static void test_observing_max(void **state)
     assert_string_equal(plan.actions[0].changes[0].desired, "/health/b-prod");
     bsup_plan_cleanup(&plan);
     assert_int_equal(bsup_reconcile_plan(t->rec, "nosuch", &plan), BSUP_ENOTFOUND);
+}
+
+/* A batch of 7 worked two members a loop turn: the drifts of b and d, planned in different
+ * turns (b's change may be answered before d is planned), are both corrected; the services are
+ * recorded two a turn, so a is done while g still runs; the waiter hears once, at the end. */
+static void test_turns(void **state)
+{
+    struct s_env *t = *state;
+    snprintf(t->aws.paths[3], sizeof(t->aws.paths[3]), "/wrong"); /* d drifts too */
+    int done = 0;
+    bool a_before_g = false;
+    assert_int_equal(bsup_reconcile_now(t->rec, NULL, on_done, &done), 0);
+    while (!done) {
+        uv_run(&t->loop, UV_RUN_ONCE);
+        struct bsup_reconcile_status a, g;
+        assert_true(bsup_reconcile_service_status(t->rec, "a", &a));
+        assert_true(bsup_reconcile_service_status(t->rec, "g", &g));
+        a_before_g |= !a.running && g.running;
+    }
+    assert_true(a_before_g);
+    assert_int_equal(done, 1);
+    assert_int_equal(t->changes, 1);
+    assert_int_equal(t->aws.modifies, 2);
+    assert_int_equal(s_state(t, "a"), BSUP_STATE_OK);
+    assert_int_equal(s_state(t, "b"), BSUP_STATE_CORRECTED);
+    assert_int_equal(s_state(t, "d"), BSUP_STATE_CORRECTED);
+    assert_int_equal(s_state(t, "g"), BSUP_STATE_MISSING);
+    assert_int_equal(s_events(t, "d", "action.applied", "/health/d-prod"), 1);
 }
 
 /* Every store failure the rails depend on: no change goes out, the engine says it is
@@ -1006,6 +1043,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batches_budget_journal, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_joined_waiters, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_observing_max, s_setup_observing_2, s_teardown),
+        cmocka_unit_test_setup_teardown(test_turns, s_setup_turns_of_2, s_teardown),
         cmocka_unit_test_setup_teardown(test_rails_fail_closed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_changes_not_retried_blindly, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_paced_step, s_setup, s_teardown),
