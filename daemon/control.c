@@ -60,7 +60,9 @@ struct s_write {
     uv_write_t req;
     struct s_client *client;
     size_t len;
-    char *data; /* the encoded reply, its NUL turned into the line's newline */
+    char *data;   /* the encoded reply, its NUL turned into the line's newline; or, for an
+                   * encoded one (hold), the text sent before hold's */
+    json_t *hold; /* an encoded reply, sent from its own string, without a copy */
 };
 
 struct bsup_control {
@@ -299,6 +301,7 @@ static void on_write(uv_write_t *req, int status)
     struct s_client *c = w->client;
     c->queued_bytes -= w->len;
     free(w->data);
+    json_decref(w->hold);
     free(w);
     if (status < 0 && status != UV_ECANCELED) {
         bsup_log_debug("control client write failed client=%llu error=%s",
@@ -349,9 +352,12 @@ json_t *bsup_control_encoded(const char *text, size_t len)
     return reply;
 }
 
-/* An encoded reply's text with the "id" the server set beside it, as the first member. */
-static char *s_encoded_text(const json_t *reply, const json_t *enc, size_t max_bytes,
-                            size_t *out_len)
+/* What goes before an encoded reply's text: the "id" the server set beside it, as the first
+ * member ({"id":X, then the text from *skip, its own "{" skipped; "" and 0 without an id).
+ * *out_len: the whole line's length. NULL when the text is not an object, or the line is longer
+ * than max_bytes, or memory runs out. */
+static char *s_encoded_prefix(const json_t *reply, const json_t *enc, size_t max_bytes,
+                              size_t *skip, size_t *out_len)
 {
     const char *text = json_string_value(enc);
     size_t len = json_string_length(enc);
@@ -361,17 +367,33 @@ static char *s_encoded_text(const json_t *reply, const json_t *enc, size_t max_b
         goto out;
     size_t id_len = id_text ? strlen(id_text) + 6 : 0; /* "id":X, */
     size_t n = len + id_len - (id_text && len == 2);   /* {"id":X} has no comma */
-    if (n > max_bytes || !(out = malloc(n + 1)))
+    if (n > max_bytes || !(out = malloc(id_len + 2)))
         goto out;
-    size_t at = 1;
-    out[0] = '{';
+    out[0] = '\0';
     if (id_text)
-        at += (size_t)sprintf(out + 1, "\"id\":%s%s", id_text, len == 2 ? "" : ",");
-    memcpy(out + at, text + 1, len - 1);
-    out[n] = '\0';
+        sprintf(out, "{\"id\":%s%s", id_text, len == 2 ? "" : ",");
+    *skip = id_text ? 1 : 0;
     *out_len = n;
 out:
     free(id_text);
+    return out;
+}
+
+/* An encoded reply's line: s_encoded_prefix and the text, in one buffer. */
+static char *s_encoded_text(const json_t *reply, const json_t *enc, size_t max_bytes,
+                            size_t *out_len)
+{
+    size_t skip = 0, n = 0;
+    char *prefix = s_encoded_prefix(reply, enc, max_bytes, &skip, &n);
+    char *out = prefix ? realloc(prefix, n + 1) : NULL;
+    if (!out) {
+        free(prefix);
+        return NULL;
+    }
+    size_t at = strlen(out);
+    memcpy(out + at, json_string_value(enc) + skip, n - at);
+    out[n] = '\0';
+    *out_len = n;
     return out;
 }
 
@@ -433,8 +455,14 @@ static void s_client_send(struct s_client *c, json_t *reply)
             s_client_close(c);
         return;
     }
-    text = bsup_control_encode_within(reply, max, &len);
+    /* An encoded reply is sent from its own string, after its prefix: a status of 1000
+     * services (2 MiB) is not copied once more. */
+    json_t *hold = json_object_get(reply, S_ENCODED);
+    size_t skip = 0;
+    text = json_is_string(hold) ? s_encoded_prefix(reply, hold, max, &skip, &len)
+                                : bsup_control_encode_within(reply, max, &len);
     if (!text) {
+        hold = NULL;
         bsup_log_warn("control reply too large even when cut, answering an error client=%llu "
                       "max_queued_bytes=%zu",
                       (unsigned long long)c->id, ctl->limits.max_queued_bytes);
@@ -446,7 +474,10 @@ static void s_client_send(struct s_client *c, json_t *reply)
         text = err ? bsup_control_encode_within(err, max, &len) : NULL;
         json_decref(err);
     }
-    json_decref(reply);
+    if (hold)
+        hold = reply; /* kept until written */
+    else
+        json_decref(reply);
     if (!text) {
         bsup_log_err("cannot encode a control reply client=%llu", (unsigned long long)c->id);
         s_client_close(c);
@@ -457,27 +488,42 @@ static void s_client_send(struct s_client *c, json_t *reply)
                       "queued_bytes=%zu",
                       (unsigned long long)c->id, c->queued_bytes);
         free(text);
+        json_decref(hold);
         s_client_close(c);
         return;
     }
     struct s_write *w = malloc(sizeof(*w));
     if (!w) {
         free(text);
+        json_decref(hold);
         s_client_close(c);
         return;
     }
-    text[len] = '\n'; /* was its NUL: a status of 1000 services is sent without a copy */
     w->data = text;
+    w->hold = hold;
     w->len = len + 1;
     w->client = c;
-    uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
+    uv_buf_t bufs[3];
+    unsigned n_bufs = 1;
+    if (hold) {
+        const json_t *enc = json_object_get(hold, S_ENCODED);
+        size_t at = strlen(text);
+        bufs[0] = uv_buf_init(text, (unsigned)at);
+        bufs[1] = uv_buf_init((char *)json_string_value(enc) + skip, (unsigned)(len - at));
+        bufs[2] = uv_buf_init((char *)"\n", 1);
+        n_bufs = 3;
+    } else {
+        text[len] = '\n'; /* was its NUL */
+        bufs[0] = uv_buf_init(text, (unsigned)w->len);
+    }
     if (c->queued_bytes == 0)
         c->stall_since_ms = uv_now(ctl->loop);
     c->queued_bytes += w->len;
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_write);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, bufs, n_bufs, on_write);
     if (rc < 0) {
         c->queued_bytes -= w->len;
         free(w->data);
+        json_decref(w->hold);
         free(w);
         s_client_close(c);
         return;
