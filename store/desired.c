@@ -29,7 +29,7 @@ static int s_upsert(struct bsup_store *st, const struct bsup_service *svc, int64
         rc = bsup_store_error(st->db, st->path, SQLITE_NOMEM, S_SAVING, diag);
         goto out;
     }
-    if ((rc = bsup_store_prepare(
+    if ((rc = bsup_store_query(
              st, S_SAVING, "SELECT content_hash, config_json FROM desired_state WHERE service = ?",
              BSUP_STORE_ARGS(BSUP_STORE_TEXT(svc->service_name)), &q, diag)) < 0 ||
         (rc = bsup_store_step(st, q, S_SAVING, diag)) < 0)
@@ -46,6 +46,8 @@ static int s_upsert(struct bsup_store *st, const struct bsup_service *svc, int64
     } else {
         *out_kind = 1;
     }
+    bsup_store_finish(st, q); /* kept prepared for the next service */
+    q = NULL;
 
     static const char *const sql[] = {
         /* unchanged: the file may have been renamed; the generation stays */
@@ -64,7 +66,7 @@ static int s_upsert(struct bsup_store *st, const struct bsup_service *svc, int64
                                          BSUP_STORE_INT(now_s)),
                          diag);
 out:
-    sqlite3_finalize(q);
+    bsup_store_finish(st, q);
     free(json);
     return rc;
 }
