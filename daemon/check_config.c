@@ -107,7 +107,7 @@ int bsup_check_config(const struct bsup_settings *settings, FILE *out, FILE *err
     for (size_t i = 0; i < set.n_services; i++) {
         if (i)
             fputc('\n', out);
-        bsup_print_service(out, &set.services[i], settings);
+        bsup_print_service(out, set.services[i], settings);
     }
     bsup_print_config_messages(err, &set);
     size_t failed = 0;

@@ -342,8 +342,9 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
              "services=%zu added=%zu changed=%zu unchanged=%zu removed=%zu kept=%zu",
              request_id ? request_id : "-", set.n_files, rejected, json_object_size(after),
              stats.added, stats.changed, stats.unchanged, stats.removed, stats.kept);
-    /* The load is in the store and its summary encoded: what was parsed goes before the engine
-     * reads the store, so that the two never take memory at once (10 000 services: 30 MiB). */
+    /* The load is in the store and its summary encoded: the rest goes before the engine takes
+     * the parsed services over (moved, neither copied nor parsed back from the store: 10 000
+     * services never take memory twice). */
     for (size_t i = 0; file_errors && i < set.n_files; i++)
         json_decref(file_errors[i]);
     free(file_errors);
@@ -351,14 +352,14 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
     json_decref(before);
     json_decref(after);
     before = after = NULL;
-    bsup_config_set_cleanup(&set);
-    bsup_config_set_init(&set);
     bsup_store_prune(d->store, s_now_s() - S_EVENT_MAX_AGE_S, S_MAX_ROWS, NULL);
-    if (d->rec && bsup_reconcile_sync(d->rec, &diag))
+    if (d->rec && bsup_reconcile_sync(d->rec, &set, &diag))
         bsup_log_err("reconcile engine: %s", diag.message);
     else if (d->sweep && (d->reloads == 1 || stats.removed || stats.changed))
         bsup_sweep_soon(d->sweep); /* what services that left (or moved) had, once known */
-    malloc_trim(0);                /* the load's memory back to the system, not kept as free heap */
+    bsup_config_set_cleanup(&set);
+    bsup_config_set_init(&set);
+    malloc_trim(0); /* the load's memory back to the system, not kept as free heap */
     goto out;
 fail:
     bsup_log_err("configuration not loaded action=reload request_id=%s error=%s: %s",

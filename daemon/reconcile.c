@@ -36,7 +36,7 @@
 
 struct s_service {
     char *name;
-    struct bsup_service desired;
+    struct bsup_service *desired; /* its own allocation, taken over from a load */
     int64_t generation;
     uint64_t next_due_ms; /* loop time */
     bool running;
@@ -211,7 +211,7 @@ static void s_event_alert(struct bsup_reconcile_engine *e, const char *service, 
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     const struct s_service *s = service ? bsup_strmap_get(&e->by_name, service) : NULL;
-    const char *env = s ? bsup_environment_name(s->desired.environment) : NULL;
+    const char *env = s ? bsup_environment_name(s->desired->environment) : NULL;
     struct bsup_diag diag = {0};
     if (bsup_store_event_alert(e->store, s_now_s(), service, env, kind, msg, a, observed, desired,
                                &diag))
@@ -223,7 +223,7 @@ static void s_event_alert(struct bsup_reconcile_engine *e, const char *service, 
 
 static int64_t s_interval_ms(const struct bsup_reconcile_engine *e, const struct s_service *s)
 {
-    int64_t iv = s->desired.interval_s ? s->desired.interval_s : e->settings->interval_s;
+    int64_t iv = s->desired->interval_s ? s->desired->interval_s : e->settings->interval_s;
     return iv * 1000;
 }
 
@@ -231,7 +231,7 @@ static int s_effective_mode(const struct bsup_reconcile_engine *e, const struct 
 {
     if (e->dry_run || (e->paused && *e->paused))
         return BSUP_MODE_OBSERVE;
-    return s->desired.mode == BSUP_MODE_DEFAULT ? e->settings->mode : s->desired.mode;
+    return s->desired->mode == BSUP_MODE_DEFAULT ? e->settings->mode : s->desired->mode;
 }
 
 static void s_member_fail(struct s_member *m, const char *fmt, ...)
@@ -487,7 +487,7 @@ static void s_apply(struct s_batch *b, size_t mi, const struct bsup_action *a)
     json_t *pj = NULL;
     struct s_req *r = calloc(1, sizeof(*r));
     /* The request is built once: the journal records and the call sends this one value. */
-    int rc = r ? d->request(&m->svc->desired, m->dm[a->domain].obs, a, &action, &p) : BSUP_ENOMEM;
+    int rc = r ? d->request(m->svc->desired, m->dm[a->domain].obs, a, &action, &p) : BSUP_ENOMEM;
     if (rc == 0 && !(pj = bsup_domain_params_json(&p)))
         rc = BSUP_ENOMEM;
     if (rc == 0 && !(params = json_dumps(pj, JSON_COMPACT)))
@@ -595,7 +595,7 @@ static int s_plan(struct bsup_reconcile_engine *e, struct s_member *m, struct bs
         if (m->dm[d].failed)
             continue;
         size_t first = plan->n_actions;
-        if (e->domains[d]->plan(&s->desired, m->dm[d].obs, plan))
+        if (e->domains[d]->plan(s->desired, m->dm[d].obs, plan))
             return BSUP_ENOMEM;
         for (size_t i = first; i < plan->n_actions; i++) {
             plan->actions[i].domain = (unsigned)d;
@@ -821,7 +821,7 @@ static void s_datum(struct bsup_reconcile_engine *e, const struct s_service *s,
     struct bsup_diag diag = {0};
     const struct bsup_metric_info *mi = &bsup_metrics[metric];
     if (bsup_store_metric_add(e->store, mi->name, s ? s->name : NULL,
-                              s ? bsup_environment_name(s->desired.environment) : NULL, at_ms,
+                              s ? bsup_environment_name(s->desired->environment) : NULL, at_ms,
                               value, mi->unit, &diag))
         s_store_failed(e, NULL, &diag);
 }
@@ -1054,7 +1054,8 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
 
 static void s_service_free(struct bsup_reconcile_engine *e, struct s_service *s)
 {
-    bsup_service_cleanup(&s->desired);
+    bsup_service_cleanup(s->desired);
+    free(s->desired);
     free(s->plan);
     for (size_t d = 0; s->obs && d < e->n_domains; d++)
         free(s->obs[d]);
@@ -1249,7 +1250,7 @@ static int s_batch_setup(struct s_batch *b)
                 last = prev;
                 prev += s_round_up(e->domains[d]->obs_size);
             }
-            m->dm[d] = (struct bsup_domain_member){.desired = &s->desired,
+            m->dm[d] = (struct bsup_domain_member){.desired = s->desired,
                                                    .obs = calloc(1, e->domains[d]->obs_size),
                                                    .prev = last,
                                                    .now_s = s_now_s(),
@@ -1494,26 +1495,49 @@ static struct s_service *s_find(const struct bsup_reconcile_engine *e, const cha
 
 struct s_sync {
     struct bsup_reconcile_engine *e;
+    struct bsup_config_set *loaded;
     uint64_t now;
     struct bsup_diag *diag;
     size_t added;
 };
+
+/* The desired state of a stored service (allocated): taken over from the set just loaded when it
+ * is there (what the store holds of it, without parsing it back), else read from the row. NULL
+ * when the row cannot be read or memory runs out. */
+static struct bsup_service *s_sync_desired(struct s_sync *y, const struct bsup_store_service *row)
+{
+    uintptr_t at = y->loaded ? (uintptr_t)bsup_strmap_get(&y->loaded->by_name, row->service) : 0;
+    struct bsup_service *svc = at ? y->loaded->services[at - 1] : NULL;
+    if (svc) {
+        if (bsup_service_as_stored(svc))
+            return NULL;
+        y->loaded->services[at - 1] = NULL; /* the set's map keeps pointing at the name: ours */
+        return svc;
+    }
+    if (!(svc = malloc(sizeof(*svc))) || bsup_service_from_json(row->config_json, svc)) {
+        free(svc);
+        return NULL;
+    }
+    return svc;
+}
 
 /* One stored service into the engine: its desired state replaced, or a new entry. */
 static int s_sync_row(void *ctx, const struct bsup_store_service *row)
 {
     struct s_sync *y = ctx;
     struct bsup_reconcile_engine *e = y->e;
-    struct bsup_service desired;
-    if (bsup_service_from_json(row->config_json, &desired)) {
+    struct bsup_service *desired = s_sync_desired(y, row);
+    if (!desired) {
         bsup_log_err("service=%s: stored desired state unreadable; skipped", row->service);
         return 0;
     }
     struct s_service *s = bsup_strmap_get(&e->by_name, row->service);
     if (s) {
+        /* In place: a batch running it holds this address. */
         s->gone = false;
-        bsup_service_cleanup(&s->desired);
-        s->desired = desired;
+        bsup_service_cleanup(s->desired);
+        *s->desired = *desired;
+        free(desired);
         s->generation = row->generation;
         return 0;
     }
@@ -1527,7 +1551,8 @@ static int s_sync_row(void *ctx, const struct bsup_store_service *row)
             free(s->name);
         }
         free(s);
-        bsup_service_cleanup(&desired);
+        bsup_service_cleanup(desired);
+        free(desired);
         return bsup_diag_set(y->diag, BSUP_ENOMEM, "out of memory");
     }
     s->version = ++e->versions;
@@ -1557,11 +1582,12 @@ static int s_sync_recorded(void *ctx, const char *service, int64_t at_s, const c
     return 0;
 }
 
-int bsup_reconcile_sync(struct bsup_reconcile_engine *e, struct bsup_diag *diag)
+int bsup_reconcile_sync(struct bsup_reconcile_engine *e, struct bsup_config_set *loaded,
+                        struct bsup_diag *diag)
 {
     for (size_t i = 0; i < e->n_services; i++)
         e->services[i]->gone = true;
-    struct s_sync y = {.e = e, .now = uv_now(e->loop), .diag = diag};
+    struct s_sync y = {.e = e, .loaded = loaded, .now = uv_now(e->loop), .diag = diag};
     int rc = bsup_store_services_each(e->store, true, s_sync_row, &y, diag);
     if (rc && !diag->code)
         bsup_diag_set(diag, rc, "reading the desired state: %s", bsup_err_name(rc));
@@ -1683,7 +1709,7 @@ const struct bsup_service *bsup_reconcile_desired(const struct bsup_reconcile_en
                                                   const char *service)
 {
     const struct s_service *s = s_find(e, service);
-    return s ? &s->desired : NULL;
+    return s ? s->desired : NULL;
 }
 
 void bsup_reconcile_figures(const struct bsup_reconcile_engine *e,

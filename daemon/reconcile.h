@@ -80,8 +80,12 @@ struct bsup_reconcile_figures {
 int bsup_reconcile_new(const struct bsup_reconcile_options *opts,
                        struct bsup_reconcile_engine **out, struct bsup_diag *diag);
 /* Rebuilds the service list from the store's desired state (after a load): keeps what it knows
- * of services that stay, schedules new ones, drops removed ones. 0 or a store error. */
-int bsup_reconcile_sync(struct bsup_reconcile_engine *e, struct bsup_diag *diag);
+ * of services that stay, schedules new ones, drops removed ones. loaded (may be NULL) is the set
+ * that load just wrote to the store: a service of it is moved out of it (its entry left empty)
+ * as the store holds it (bsup_service_as_stored) rather than read back and parsed; the others
+ * (kept from a rejected file) are read. 0 or a store error. */
+int bsup_reconcile_sync(struct bsup_reconcile_engine *e, struct bsup_config_set *loaded,
+                        struct bsup_diag *diag);
 /* Runs a cycle now for service (NULL: all); done (may be NULL) runs when it has finished,
  * always asynchronously. */
 int bsup_reconcile_now(struct bsup_reconcile_engine *e, const char *service,

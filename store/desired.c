@@ -129,7 +129,7 @@ int bsup_store_apply_config(struct bsup_store *st, const struct bsup_config_set 
         return rc;
     for (size_t i = 0; i < set->n_services && rc == 0; i++) {
         int kind = 0;
-        rc = s_upsert(st, &set->services[i], now_s, &kind, diag);
+        rc = s_upsert(st, set->services[i], now_s, &kind, diag);
         if (rc == 0)
             *(kind == 1 ? &stats.added : kind == 2 ? &stats.changed : &stats.unchanged) += 1;
         bsup_failpoint("store-apply-mid");

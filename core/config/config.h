@@ -198,7 +198,7 @@ struct bsup_config_file {
 /* The outcome of loading a directory: services from good files only, every file seen, and
  * every message. Cleanup frees it all and wipes plaintext passwords. */
 struct bsup_config_set {
-    struct bsup_service *services;
+    struct bsup_service **services; /* each allocated on its own: the engine takes them over */
     size_t n_services;
     size_t cap_services;
     struct bsup_config_file *files;
@@ -241,6 +241,10 @@ int bsup_settings_set(struct bsup_settings *s, const char *key, const char *valu
 void bsup_service_cleanup(struct bsup_service *svc);
 /* Deep copy; 0 or BSUP_ENOMEM. */
 int bsup_service_copy(struct bsup_service *dst, const struct bsup_service *src);
+/* Makes svc what bsup_service_from_json(bsup_service_to_json(svc)) would give, without the
+ * round trip: a plaintext password becomes "<redacted>", where it was declared is forgotten.
+ * 0 or BSUP_ENOMEM (svc unchanged). */
+int bsup_service_as_stored(struct bsup_service *svc);
 
 /* The resolved desired state of a service as a compact JSON object with sorted keys
  * (plaintext password as "<redacted>"). Caller frees. NULL on BSUP_ENOMEM. */

@@ -161,7 +161,7 @@ static void s_parse_service(struct bsup_config_doc *f, yaml_node_t *map, struct 
     const yaml_mark_t *m = &seen.mark[iname];
     uintptr_t at = (uintptr_t)bsup_strmap_get(&f->set->by_name, svc->service_name);
     if (at) {
-        const struct bsup_service *o = &f->set->services[at - 1];
+        const struct bsup_service *o = f->set->services[at - 1];
         bsup_config_error(f, m, "service_name %s is already declared in %s:%u:%u",
                           svc->service_name, o->source_file, o->line, o->column);
     }
@@ -178,13 +178,16 @@ static void s_parse_service(struct bsup_config_doc *f, yaml_node_t *map, struct 
 static int s_move_services(struct bsup_config_set *set, struct s_pending *pend)
 {
     for (size_t i = 0; i < pend->n; i++) {
-        if (s_services_push(&set->services, &set->n_services, &set->cap_services))
+        struct bsup_service *svc = malloc(sizeof(*svc));
+        if (!svc || BSUP_ARRAY_RESERVE(set->services, set->cap_services, set->n_services + 1) < 0) {
+            free(svc);
             return BSUP_ENOMEM;
-        set->services[set->n_services - 1] = pend->v[i];
+        }
+        *svc = pend->v[i];
         memset(&pend->v[i], 0, sizeof(pend->v[i]));
+        set->services[set->n_services++] = svc;
         /* Names are checked unique before a file is accepted: one lookup, not a scan. */
-        if (bsup_strmap_put(&set->by_name, set->services[set->n_services - 1].service_name,
-                            (void *)(uintptr_t)set->n_services))
+        if (bsup_strmap_put(&set->by_name, svc->service_name, (void *)(uintptr_t)set->n_services))
             return BSUP_ENOMEM;
     }
     return 0;
@@ -506,8 +509,10 @@ void bsup_config_set_cleanup(struct bsup_config_set *set)
 {
     if (!set)
         return;
-    for (size_t i = 0; i < set->n_services; i++)
-        bsup_service_cleanup(&set->services[i]);
+    for (size_t i = 0; i < set->n_services; i++) {
+        bsup_service_cleanup(set->services[i]); /* NULL: taken over */
+        free(set->services[i]);
+    }
     free(set->services);
     for (size_t i = 0; i < set->n_files; i++)
         free(set->files[i].name);

@@ -407,6 +407,21 @@ int bsup_service_copy(struct bsup_service *dst, const struct bsup_service *src)
     return 0;
 }
 
+int bsup_service_as_stored(struct bsup_service *svc)
+{
+    const char *p = svc->database_password;
+    if (p && !bsup_secret_is_reference(p)) {
+        char *redacted = strdup(s_redacted);
+        if (!redacted)
+            return BSUP_ENOMEM;
+        s_free_str(&svc->database_password, true);
+        svc->database_password = redacted;
+    }
+    s_free_str(&svc->source_file, false);
+    svc->line = svc->column = 0;
+    return 0;
+}
+
 char *bsup_service_to_json(const struct bsup_service *svc)
 {
     json_t *obj = json_object();

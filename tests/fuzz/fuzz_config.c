@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     BSUP_FUZZ_CHECK(set.n_files == 2);
     BSUP_FUZZ_CHECK(first == 0 || (set.files[0].ok && !set.files[1].ok));
     for (size_t i = 0; i < set.n_services; i++)
-        s_round_trip(&set.services[i]);
+        s_round_trip(set.services[i]);
     for (size_t i = 0; i < set.n_msgs; i++)
         BSUP_FUZZ_CHECK(set.msgs[i].text && set.msgs[i].text[0]);
     bsup_config_set_cleanup(&set);

@@ -98,7 +98,7 @@ struct bsup_service bsup_test_service(const char *yaml)
         fail_msg("%s", set.msgs[0].text);
     assert_int_equal(set.n_services, 1);
     struct bsup_service svc;
-    assert_int_equal(bsup_service_copy(&svc, &set.services[0]), 0);
+    assert_int_equal(bsup_service_copy(&svc, set.services[0]), 0);
     bsup_config_set_cleanup(&set);
     return svc;
 }

@@ -228,7 +228,7 @@ static void test_defaults_and_values(void **state)
     struct bsup_config_set set;
     s_load_one(BASE "interval: 5m\nresources: {db_instance: api-db}\nmode: enforce\n", &set);
     assert_int_equal(set.n_errors, 0);
-    const struct bsup_service *s = &set.services[0];
+    const struct bsup_service *s = set.services[0];
     assert_string_equal(s->service_name, "api");
     assert_int_equal(s->environment, BSUP_ENV_PROD);
     assert_int_equal(s->subnet_ids.n, 2);
@@ -250,8 +250,8 @@ static void test_defaults_and_values(void **state)
     bsup_config_set_cleanup(&set);
 
     s_load_one(BASE, &set);
-    assert_int_equal(set.services[0].mode, BSUP_MODE_DEFAULT);
-    assert_int_equal(set.services[0].interval_s, 0);
+    assert_int_equal(set.services[0]->mode, BSUP_MODE_DEFAULT);
+    assert_int_equal(set.services[0]->interval_s, 0);
     bsup_config_set_cleanup(&set);
 }
 
@@ -263,7 +263,7 @@ static void test_health_check_defaults(void **state)
     struct bsup_config_set set;
     s_load_one(BASE "min_size: 3\n", &set);
     assert_int_equal(set.n_errors, 0);
-    const struct bsup_health_check *hc = &set.services[0].health_check;
+    const struct bsup_health_check *hc = &set.services[0]->health_check;
     assert_string_equal(hc->path, "/");
     assert_string_equal(hc->port, "traffic-port");
     assert_int_equal(hc->protocol, BSUP_HEALTH_HTTP);
@@ -280,7 +280,7 @@ static void test_health_check_defaults(void **state)
     assert_int_equal(hc->sweep_s, 300);
     assert_int_equal(hc->grace_period_s, 300);
     /* Resolved values travel with the service (the store keeps this JSON). */
-    char *json = bsup_service_to_json(&set.services[0]);
+    char *json = bsup_service_to_json(set.services[0]);
     struct bsup_service back;
     assert_int_equal(bsup_service_from_json(json, &back), 0);
     assert_int_equal(back.health_check.min_healthy, 3);
@@ -292,8 +292,8 @@ static void test_health_check_defaults(void **state)
 
     s_load_one(BASE "health_check: {min_healthy: 0, protocol: HTTPS}\n", &set);
     assert_int_equal(set.n_errors, 0);
-    assert_int_equal(set.services[0].health_check.min_healthy, 0);
-    assert_int_equal(set.services[0].health_check.protocol, BSUP_HEALTH_HTTPS);
+    assert_int_equal(set.services[0]->health_check.min_healthy, 0);
+    assert_int_equal(set.services[0]->health_check.protocol, BSUP_HEALTH_HTTPS);
     bsup_config_set_cleanup(&set);
 
     char yaml[2048], path[1100];
@@ -326,8 +326,8 @@ static void test_services_list_and_duplicates(void **state)
     assert_int_equal(bsup_config_parse_buffer(&set, "10-a.yaml", list, strlen(list)), 0);
     assert_int_equal(set.n_errors, 0);
     assert_int_equal(set.n_services, 2);
-    assert_int_equal(set.services[1].line, 9);
-    assert_int_equal(set.services[1].column, 3);
+    assert_int_equal(set.services[1]->line, 9);
+    assert_int_equal(set.services[1]->column, 3);
 
     /* The same name in a later file: that file is rejected, naming both places. */
     const char *again = "service_name: b\nenvironment: dev\nvpc_id: vpc-0a1b2c3d\n"
@@ -382,8 +382,8 @@ static void test_secrets_never_leak(void **state)
     assert_true(s_has_msg(&set, "f.yaml:7:20: database_password is a plaintext password; "
                                 "accepted because environment is dev"));
     assert_null(strstr(set.msgs[0].text, secret));
-    assert_string_equal(set.services[0].database_password, secret);
-    char *json = bsup_service_to_json(&set.services[0]);
+    assert_string_equal(set.services[0]->database_password, secret);
+    char *json = bsup_service_to_json(set.services[0]);
     assert_non_null(json);
     assert_null(strstr(json, secret));
     assert_non_null(strstr(json, "\"database_password\":\"<redacted>\""));
@@ -403,13 +403,13 @@ static void test_json_round_trip_and_hash(void **state)
     struct bsup_config_set set;
     s_load_one(BASE "interval: 90s\nresources: {target_group: tg}\nregion: eu-west-1\n", &set);
     assert_int_equal(set.n_errors, 0);
-    char *json = bsup_service_to_json(&set.services[0]);
+    char *json = bsup_service_to_json(set.services[0]);
     struct bsup_service back;
     assert_int_equal(bsup_service_from_json(json, &back), 0);
     char *json2 = bsup_service_to_json(&back);
     assert_string_equal(json, json2);
     char h1[65], h2[65];
-    assert_int_equal(bsup_service_hash(&set.services[0], h1), 0);
+    assert_int_equal(bsup_service_hash(set.services[0], h1), 0);
     assert_int_equal(bsup_service_hash(&back, h2), 0);
     assert_string_equal(h1, h2);
     assert_int_equal(strlen(h1), 64);
@@ -426,6 +426,54 @@ static void test_json_round_trip_and_hash(void **state)
     assert_int_equal(bsup_service_from_json("not json", &back), BSUP_EPARSE);
     assert_int_equal(bsup_service_from_json("{\"service_name\":\"a\",\"min_size\":\"x\"}", &back),
                      BSUP_EPARSE);
+}
+
+/* What the engine takes over from a load is what it would read back from the store: the same
+ * JSON, the plaintext password redacted, where it was declared forgotten. */
+static void test_as_stored(void **state)
+{
+    (void)state;
+    struct bsup_config_set set;
+    s_load_one("services:\n"
+               "- service_name: api\n  environment: prod\n  vpc_id: vpc-0a1b2c3d\n"
+               "  subnet_ids: [subnet-0a1b2c3d, subnet-0a1b2c3e]\n  database_name: api\n"
+               "  database_username: admin\n  database_password: ssm:/prod/api/db\n"
+               "  instance_type: t3.large\n  min_size: 2\n  max_size: 6\n"
+               "  backup_retention: 14\n  mode: enforce\n  interval: 90s\n"
+               "  region: eu-west-1\n  resources: {auto_scaling_group: api-asg}\n"
+               "  backup: {max_age: 26h, restore_test: 7d, password_max_age: 90d}\n"
+               "  cache: {snapshot_retention: 3}\n"
+               "  health_check: {path: /health, interval: 10s, min_healthy: 1, sweep: 1m}\n"
+               "  alerts: {sns_topic_arn: 'arn:aws:sns:eu-west-1:123456789012:api'}\n"
+               "- service_name: dev-one\n  environment: dev\n  vpc_id: vpc-0a1b2c3d\n"
+               "  subnet_ids: [subnet-0a1b2c3d]\n  database_name: d\n"
+               "  database_username: d\n  database_password: Hunter2-VerySecret\n",
+               &set);
+    assert_int_equal(set.n_errors, 0);
+    assert_int_equal(set.n_services, 2);
+    for (size_t i = 0; i < set.n_services; i++) {
+        char *json = bsup_service_to_json(set.services[i]);
+        struct bsup_service back, moved;
+        assert_int_equal(bsup_service_from_json(json, &back), 0);
+        assert_int_equal(bsup_service_copy(&moved, set.services[i]), 0);
+        assert_non_null(moved.source_file);
+        assert_int_equal(bsup_service_as_stored(&moved), 0);
+        char *a = bsup_service_to_json(&back), *b = bsup_service_to_json(&moved);
+        assert_string_equal(a, b);
+        assert_string_equal(a, json);
+        assert_string_equal(back.database_password, moved.database_password);
+        assert_null(moved.source_file);
+        assert_null(back.source_file);
+        assert_int_equal(moved.line, back.line);
+        assert_int_equal(moved.column, back.column);
+        free(a);
+        free(b);
+        free(json);
+        bsup_service_cleanup(&back);
+        bsup_service_cleanup(&moved);
+    }
+    assert_string_equal(set.services[1]->database_password, "Hunter2-VerySecret");
+    bsup_config_set_cleanup(&set);
 }
 
 static void test_dropin_names(void **state)
@@ -506,8 +554,8 @@ static void test_directory(void **state)
     bsup_config_set_init(&set);
     assert_int_equal(bsup_config_load_dir(dir, &set, &diag), 0);
     assert_int_equal(set.n_services, 2);
-    assert_string_equal(set.services[0].service_name, "api");
-    assert_string_equal(set.services[1].service_name, "c"); /* through a link inside */
+    assert_string_equal(set.services[0]->service_name, "api");
+    assert_string_equal(set.services[1]->service_name, "c"); /* through a link inside */
     assert_true(s_has_msg(&set, "70-fifo.yaml: not a regular file"));
     assert_true(s_has_msg(&set, "80-outside.yaml: symlink leads outside the configuration"));
     for (size_t i = 0; i < set.n_msgs; i++)
@@ -728,6 +776,7 @@ int main(void)
         cmocka_unit_test(test_docs_and_defaults),
         cmocka_unit_test(test_mutation_fuzz),
         cmocka_unit_test(test_alias_bomb),
+        cmocka_unit_test(test_as_stored),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -627,7 +627,7 @@ static int s_setup(void **state)
                                         .on_change = on_change,
                                         .ctx = t};
     assert_int_equal(bsup_reconcile_new(&ro, &t->rec, &diag), 0);
-    assert_int_equal(bsup_reconcile_sync(t->rec, &diag), 0);
+    assert_int_equal(bsup_reconcile_sync(t->rec, NULL, &diag), 0);
     *state = t;
     return 0;
 }
@@ -981,7 +981,7 @@ static void s_restart(struct s_env *t)
                                         .ctx = t};
     struct bsup_diag diag = {0};
     assert_int_equal(bsup_reconcile_new(&ro, &t->rec, &diag), 0);
-    assert_int_equal(bsup_reconcile_sync(t->rec, &diag), 0);
+    assert_int_equal(bsup_reconcile_sync(t->rec, NULL, &diag), 0);
 }
 
 /* Degraded is a state with its event; a finding changes no state and is an event when it
