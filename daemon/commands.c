@@ -30,33 +30,19 @@ typedef json_t *(*s_command_fn)(struct s_call *call);
  * is 800 KiB, and building then encoding it twice (once to measure each row) cost 19 ms of the
  * loop. Each writer appends one member ("key":value) after a comma unless first. */
 
-/* key: a literal that needs no escaping. */
-static void s_key(struct bsup_buf *b, const char *key)
-{
-    bsup_buf_puts(b, ",\"");
-    bsup_buf_puts(b, key);
-    bsup_buf_puts(b, "\":");
-}
-
 static void s_kv_str(struct bsup_buf *b, const char *key, const char *v)
 {
-    s_key(b, key);
+    bsup_buf_json_key(b, key);
     if (v)
         bsup_buf_json_string(b, v);
     else
         bsup_buf_puts(b, "null");
 }
 
-static void s_kv_int(struct bsup_buf *b, const char *key, int64_t v)
-{
-    s_key(b, key);
-    bsup_buf_int(b, v);
-}
-
 /* v, or null when v is 0 (a time that has not happened). */
 static void s_kv_time(struct bsup_buf *b, const char *key, int64_t v)
 {
-    s_key(b, key);
+    bsup_buf_json_key(b, key);
     if (v)
         bsup_buf_int(b, v);
     else
@@ -65,7 +51,7 @@ static void s_kv_time(struct bsup_buf *b, const char *key, int64_t v)
 
 static void s_kv_bool(struct bsup_buf *b, const char *key, bool v)
 {
-    s_key(b, key);
+    bsup_buf_json_key(b, key);
     bsup_buf_puts(b, v ? "true" : "false");
 }
 
@@ -73,7 +59,7 @@ static void s_kv_bool(struct bsup_buf *b, const char *key, bool v)
 static void s_kv_json(struct bsup_buf *b, const char *key, json_t *j)
 {
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    s_key(b, key);
+    bsup_buf_json_key(b, key);
     if (!text)
         bsup_buf_fail(b, BSUP_ENOMEM);
     bsup_buf_puts(b, text ? text : "null");
@@ -210,7 +196,7 @@ static void s_observations(struct bsup_daemon *d, struct bsup_buf *b, const char
     char *stored = recorded ? s_recorded_observations(d, service) : NULL;
     for (size_t i = 0; !stored && i < bsup_reconcile_n_domains(d->rec); i++) {
         const struct bsup_domain *dom = bsup_reconcile_domain(d->rec, i);
-        s_key(b, dom->name);
+        bsup_buf_json_key(b, dom->name);
         if (bsup_reconcile_observation(d->rec, service, i, obs))
             bsup_domain_obs_write(b, dom, obs);
         else
@@ -264,7 +250,7 @@ static int s_row(void *ctx, const struct bsup_store_service *v)
     bsup_buf_json_string(b, v->service);
     if (r->plan) {
         bool observed = known && st.observed;
-        s_kv_int(b, "generation", v->generation);
+        bsup_buf_json_int(b, "generation", v->generation);
         s_kv_str(b, "mode", r->forced ? "observe" : mode);
         s_kv_bool(b, "observed", observed);
         s_kv_time(b, "observed_at", observed ? st.last_cycle_at_s : 0);
@@ -282,27 +268,27 @@ static int s_row(void *ctx, const struct bsup_store_service *v)
         s_kv_str(b, "configured_mode", mode);
         s_kv_bool(b, "mode_inherited", !v->mode);
         s_kv_str(b, "mode_forced_by", r->forced);
-        s_kv_int(b, "generation", v->generation);
+        bsup_buf_json_int(b, "generation", v->generation);
         s_kv_str(b, "content_hash", v->content_hash);
         s_kv_str(b, "source_file", v->source_file);
-        s_kv_int(b, "loaded_at", v->loaded_at_s);
-        s_kv_int(b, "seen_at", v->seen_at_s);
+        bsup_buf_json_int(b, "loaded_at", v->loaded_at_s);
+        bsup_buf_json_int(b, "seen_at", v->seen_at_s);
         s_kv_str(b, "config", file_ok ? "ok" : "rejected-kept-last-good");
         s_kv_str(b, "state", bsup_state_name(known ? st.state : BSUP_STATE_NEVER));
         s_kv_time(b, "last_reconciled_at", known ? st.last_cycle_at_s : 0);
         s_kv_bool(b, "recorded", known && st.recorded);
-        s_key(b, "drift");
+        bsup_buf_json_key(b, "drift");
         bsup_buf_puts(b, never ? "null" : (flags & BSUP_STATE_F_DRIFT) ? "true" : "false");
-        s_key(b, "degraded");
+        bsup_buf_json_key(b, "degraded");
         bsup_buf_puts(b, never ? "null" : (flags & BSUP_STATE_F_DEGRADED) ? "true" : "false");
         s_kv_bool(b, "attention", !file_ok || (flags & BSUP_STATE_F_ATTENTION));
         if (known)
             s_observations(d, b, v->service, st.version, st.recorded);
         if (known) {
-            s_kv_int(b, "calls_last_cycle", st.calls_last_cycle);
-            s_kv_int(b, "changes_last_cycle", st.changes_last_cycle);
+            bsup_buf_json_int(b, "calls_last_cycle", st.calls_last_cycle);
+            bsup_buf_json_int(b, "changes_last_cycle", st.changes_last_cycle);
             s_kv_bool(b, "running", st.running);
-            s_kv_int(b, "failures", st.failures);
+            bsup_buf_json_int(b, "failures", st.failures);
             s_kv_str(b, "error", st.error);
         }
     }
@@ -353,8 +339,8 @@ static json_t *s_paged(struct s_call *call, struct bsup_buf *b, bool plan)
     }
     bsup_buf_puts(b, "],\"total\":");
     bsup_buf_int(b, (int64_t)page.total);
-    s_kv_int(b, "offset", (int64_t)page.offset);
-    s_key(b, "next_offset");
+    bsup_buf_json_int(b, "offset", (int64_t)page.offset);
+    bsup_buf_json_key(b, "next_offset");
     if (page.more)
         bsup_buf_int(b, (int64_t)(page.offset + r.n_rows));
     else

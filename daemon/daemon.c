@@ -173,14 +173,6 @@ out:
     return rc;
 }
 
-static void s_kv_count(struct bsup_buf *b, const char *key, int64_t v)
-{
-    bsup_buf_puts(b, ",\"");
-    bsup_buf_puts(b, key);
-    bsup_buf_puts(b, "\":");
-    bsup_buf_int(b, v);
-}
-
 /* j encoded, or [] for NULL. */
 static void s_put_list(struct bsup_buf *b, const json_t *j)
 {
@@ -200,21 +192,21 @@ static char *s_load_text(const struct bsup_config_set *set, json_t *const *file_
     struct bsup_buf b = BSUP_BUF_INIT(SIZE_MAX, 0);
     char *text = NULL;
     bsup_buf_puts(&b, rejected ? "{\"ok\":false" : "{\"ok\":true");
-    s_kv_count(&b, "at", s_now_s());
-    s_kv_count(&b, "files", (int64_t)set->n_files);
-    s_kv_count(&b, "files_rejected", (int64_t)rejected);
-    s_kv_count(&b, "services", (int64_t)services);
-    s_kv_count(&b, "added", (int64_t)stats->added);
-    s_kv_count(&b, "changed", (int64_t)stats->changed);
-    s_kv_count(&b, "unchanged", (int64_t)stats->unchanged);
-    s_kv_count(&b, "removed", (int64_t)stats->removed);
-    s_kv_count(&b, "kept", (int64_t)stats->kept);
+    bsup_buf_json_int(&b, "at", s_now_s());
+    bsup_buf_json_int(&b, "files", (int64_t)set->n_files);
+    bsup_buf_json_int(&b, "files_rejected", (int64_t)rejected);
+    bsup_buf_json_int(&b, "services", (int64_t)services);
+    bsup_buf_json_int(&b, "added", (int64_t)stats->added);
+    bsup_buf_json_int(&b, "changed", (int64_t)stats->changed);
+    bsup_buf_json_int(&b, "unchanged", (int64_t)stats->unchanged);
+    bsup_buf_json_int(&b, "removed", (int64_t)stats->removed);
+    bsup_buf_json_int(&b, "kept", (int64_t)stats->kept);
     bsup_buf_puts(&b, ",\"file_list\":[");
     for (size_t i = 0; i < set->n_files; i++) {
         bsup_buf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
         bsup_buf_json_string(&b, set->files[i].name);
         bsup_buf_puts(&b, set->files[i].ok ? ",\"ok\":true" : ",\"ok\":false");
-        s_kv_count(&b, "services", (int64_t)set->files[i].n_services);
+        bsup_buf_json_int(&b, "services", (int64_t)set->files[i].n_services);
         bsup_buf_puts(&b, ",\"errors\":");
         s_put_list(&b, file_errors[i]);
         bsup_buf_putc(&b, '}');

@@ -137,6 +137,30 @@ static size_t s_utf8_len(const unsigned char *p)
     return n;
 }
 
+int bsup_buf_json_key(struct bsup_buf *b, const char *key)
+{
+    char tmp[64];
+    size_t n = strlen(key);
+    if (n + 4 > sizeof(tmp)) {
+        bsup_buf_puts(b, ",\"");
+        bsup_buf_puts(b, key);
+        return bsup_buf_puts(b, "\":");
+    }
+    /* One append: a status row has twenty of these. */
+    tmp[0] = ',';
+    tmp[1] = '"';
+    memcpy(tmp + 2, key, n);
+    tmp[n + 2] = '"';
+    tmp[n + 3] = ':';
+    return bsup_buf_append(b, tmp, n + 4);
+}
+
+int bsup_buf_json_int(struct bsup_buf *b, const char *key, int64_t v)
+{
+    bsup_buf_json_key(b, key);
+    return bsup_buf_int(b, v);
+}
+
 int bsup_buf_json_string(struct bsup_buf *b, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s, *run = p;

@@ -43,6 +43,11 @@ int bsup_buf_vprintf(struct bsup_buf *b, const char *fmt, va_list ap)
  * valid JSON. For replies written without building objects (status rows). */
 int bsup_buf_json_string(struct bsup_buf *b, const char *s);
 
+/* Appends ,"key": — the start of a JSON object's member after another (key a literal that
+ * needs no escaping) — and, with _int, the member's value. For replies written as text. */
+int bsup_buf_json_key(struct bsup_buf *b, const char *key);
+int bsup_buf_json_int(struct bsup_buf *b, const char *key, int64_t v);
+
 /* Cuts the content back to its first len bytes (len <= b->len; larger does nothing). */
 void bsup_buf_truncate(struct bsup_buf *b, size_t len);
 

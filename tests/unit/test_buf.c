@@ -212,6 +212,20 @@ static void test_json_string(void **state)
         assert_string_equal(bsup_buf_str(&b), rows[i].out);
         bsup_buf_cleanup(&b);
     }
+    struct bsup_buf m = BSUP_BUF_INIT(1024, 0);
+    const char *long_key = "a_key_longer_than_the_sixty_bytes_that_fit_in_the_one_append_path";
+    bsup_buf_putc(&m, '{');
+    bsup_buf_json_string(&m, "first");
+    bsup_buf_putc(&m, ':');
+    bsup_buf_int(&m, 1);
+    assert_int_equal(bsup_buf_json_int(&m, "n", -42), 0);
+    assert_int_equal(bsup_buf_json_key(&m, long_key), 0);
+    bsup_buf_puts(&m, "null}");
+    char want[256];
+    snprintf(want, sizeof(want), "{\"first\":1,\"n\":-42,\"%s\":null}", long_key);
+    assert_string_equal(bsup_buf_str(&m), want);
+    bsup_buf_cleanup(&m);
+
     struct bsup_buf b = BSUP_BUF_INIT(1024, 0);
     bsup_buf_puts(&b, "abcdef");
     bsup_buf_truncate(&b, 9); /* longer: nothing */
