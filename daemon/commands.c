@@ -348,7 +348,9 @@ static json_t *s_paged(struct s_call *call, struct bsup_buf *b, bool plan)
     if (!plan)
         s_kv_bool(b, "attention", d->files_rejected > 0 || page.attention);
     bsup_buf_putc(b, '}');
-    if (b->err || !(reply = bsup_control_encoded(b->data, b->len)))
+    char *text = NULL;
+    size_t len = 0;
+    if (bsup_buf_take(b, &text, &len) || !(reply = bsup_control_encoded(text, len)))
         err = bsup_control_error("internal", "out of memory");
 out:
     bsup_buf_cleanup(b);
@@ -441,7 +443,7 @@ static json_t *on_reconcile(struct s_call *call)
         json_t *found = on_plan(call); /* not_found, or the service's plan row */
         if (json_object_get(found, "error"))
             return found;
-        json_decref(found);
+        bsup_control_reply_drop(found);
     }
     bsup_daemon_event(d, call->service, "reconcile.requested", call->request_id,
                       "reconcile requested by uid %u%s", (unsigned)call->peer->uid,
@@ -486,7 +488,9 @@ static json_t *on_reload(struct s_call *call)
     bsup_buf_puts(&b, ",\"loaded\":");
     bsup_buf_puts(&b, call->d->last_load ? call->d->last_load : "null");
     bsup_buf_putc(&b, '}');
-    if (b.err || !(reply = bsup_control_encoded(b.data, b.len)))
+    char *text = NULL;
+    size_t len = 0;
+    if (bsup_buf_take(&b, &text, &len) || !(reply = bsup_control_encoded(text, len)))
         reply = bsup_control_error("internal", "out of memory");
     bsup_buf_cleanup(&b);
     return reply;

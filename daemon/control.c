@@ -62,7 +62,7 @@ struct s_write {
     size_t len;
     char *data;   /* the encoded reply, its NUL turned into the line's newline; or, for an
                    * encoded one (hold), the text sent before hold's */
-    json_t *hold; /* an encoded reply, sent from its own string, without a copy */
+    json_t *hold; /* an encoded reply, sent from its own text, without a copy */
 };
 
 struct bsup_control {
@@ -301,7 +301,7 @@ static void on_write(uv_write_t *req, int status)
     struct s_client *c = w->client;
     c->queued_bytes -= w->len;
     free(w->data);
-    json_decref(w->hold);
+    bsup_control_reply_drop(w->hold);
     free(w);
     if (status < 0 && status != UV_ECANCELED) {
         bsup_log_debug("control client write failed client=%llu error=%s",
@@ -338,29 +338,50 @@ static json_t *s_longest_array(json_t *j)
     return best;
 }
 
-/* The member of an encoded reply that holds its text: no request or handler makes such a key. */
+/* The members of an encoded reply that hold its text's address and length: no request or
+ * handler makes such keys. */
 #define S_ENCODED "\x01encoded"
+#define S_ENCODED_LEN "\x01encoded_len"
 
-json_t *bsup_control_encoded(const char *text, size_t len)
+json_t *bsup_control_encoded(char *text, size_t len)
 {
-    json_t *s = json_stringn_nocheck(text, len);
-    json_t *reply = s ? json_object() : NULL;
-    if (!reply || json_object_set_new(reply, S_ENCODED, s)) {
+    json_t *reply = text ? json_object() : NULL;
+    if (!reply ||
+        json_object_set_new(reply, S_ENCODED, json_integer((json_int_t)(uintptr_t)text)) ||
+        json_object_set_new(reply, S_ENCODED_LEN, json_integer((json_int_t)len))) {
         json_decref(reply);
+        free(text);
         return NULL;
     }
     return reply;
 }
 
-/* What goes before an encoded reply's text: the "id" the server set beside it, as the first
- * member ({"id":X, then the text from *skip, its own "{" skipped; "" and 0 without an id).
- * *out_len: the whole line's length. NULL when the text is not an object, or the line is longer
- * than max_bytes, or memory runs out. */
-static char *s_encoded_prefix(const json_t *reply, const json_t *enc, size_t max_bytes,
+/* An encoded reply's text (its length in *len), or NULL for any other reply. */
+static const char *s_encoded(const json_t *reply, size_t *len)
+{
+    const json_t *at = json_object_get(reply, S_ENCODED),
+                 *n = json_object_get(reply, S_ENCODED_LEN);
+    if (!json_is_integer(at) || !json_is_integer(n))
+        return NULL;
+    *len = (size_t)json_integer_value(n);
+    return (const char *)(uintptr_t)json_integer_value(at);
+}
+
+void bsup_control_reply_drop(json_t *reply)
+{
+    size_t len = 0;
+    if (reply && reply->refcount == 1)
+        free((char *)s_encoded(reply, &len));
+    json_decref(reply);
+}
+
+/* What goes before an encoded reply's text (len bytes): the "id" the server set beside it, as
+ * the first member ({"id":X, then the text from *skip, its own "{" skipped; "" and 0 without an
+ * id). *out_len: the whole line's length. NULL when the text is not an object, or the line is
+ * longer than max_bytes, or memory runs out. */
+static char *s_encoded_prefix(const json_t *reply, const char *text, size_t len, size_t max_bytes,
                               size_t *skip, size_t *out_len)
 {
-    const char *text = json_string_value(enc);
-    size_t len = json_string_length(enc);
     const json_t *id = json_object_get(reply, "id");
     char *id_text = id ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : NULL, *out = NULL;
     if (len < 2 || text[0] != '{' || (id && !id_text))
@@ -380,18 +401,18 @@ out:
 }
 
 /* An encoded reply's line: s_encoded_prefix and the text, in one buffer. */
-static char *s_encoded_text(const json_t *reply, const json_t *enc, size_t max_bytes,
+static char *s_encoded_text(const json_t *reply, const char *text, size_t len, size_t max_bytes,
                             size_t *out_len)
 {
     size_t skip = 0, n = 0;
-    char *prefix = s_encoded_prefix(reply, enc, max_bytes, &skip, &n);
+    char *prefix = s_encoded_prefix(reply, text, len, max_bytes, &skip, &n);
     char *out = prefix ? realloc(prefix, n + 1) : NULL;
     if (!out) {
         free(prefix);
         return NULL;
     }
     size_t at = strlen(out);
-    memcpy(out + at, json_string_value(enc) + skip, n - at);
+    memcpy(out + at, text + skip, n - at);
     out[n] = '\0';
     *out_len = n;
     return out;
@@ -400,9 +421,10 @@ static char *s_encoded_text(const json_t *reply, const json_t *enc, size_t max_b
 char *bsup_control_encode_within(const json_t *reply, size_t max_bytes, size_t *out_len)
 {
     const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
-    const json_t *enc = json_object_get(reply, S_ENCODED);
-    if (json_is_string(enc))
-        return s_encoded_text(reply, enc, max_bytes, out_len);
+    size_t enc_len = 0;
+    const char *enc = s_encoded(reply, &enc_len);
+    if (enc)
+        return s_encoded_text(reply, enc, enc_len, max_bytes, out_len);
     char *text = json_dumps(reply, flags);
     json_t *copy = NULL;
     size_t len = text ? strlen(text) : 0;
@@ -450,17 +472,18 @@ static void s_client_send(struct s_client *c, json_t *reply)
     size_t max = ctl->limits.max_queued_bytes ? ctl->limits.max_queued_bytes - 1 : 0, len = 0;
     char *text = NULL;
     if (c->closing || !reply) {
-        json_decref(reply);
+        bsup_control_reply_drop(reply);
         if (!reply)
             s_client_close(c);
         return;
     }
-    /* An encoded reply is sent from its own string, after its prefix: a status of 1000
-     * services (2 MiB) is not copied once more. */
-    json_t *hold = json_object_get(reply, S_ENCODED);
-    size_t skip = 0;
-    text = json_is_string(hold) ? s_encoded_prefix(reply, hold, max, &skip, &len)
-                                : bsup_control_encode_within(reply, max, &len);
+    /* An encoded reply is sent from its own text, after its prefix: a status of 1000 services
+     * (2 MiB) is never copied. */
+    size_t enc_len = 0, skip = 0;
+    const char *enc = s_encoded(reply, &enc_len);
+    text = enc ? s_encoded_prefix(reply, enc, enc_len, max, &skip, &len)
+               : bsup_control_encode_within(reply, max, &len);
+    json_t *hold = enc ? reply : NULL; /* kept until written */
     if (!text) {
         hold = NULL;
         bsup_log_warn("control reply too large even when cut, answering an error client=%llu "
@@ -474,10 +497,8 @@ static void s_client_send(struct s_client *c, json_t *reply)
         text = err ? bsup_control_encode_within(err, max, &len) : NULL;
         json_decref(err);
     }
-    if (hold)
-        hold = reply; /* kept until written */
-    else
-        json_decref(reply);
+    if (!hold)
+        bsup_control_reply_drop(reply); /* a cut or error reply's text is its own copy */
     if (!text) {
         bsup_log_err("cannot encode a control reply client=%llu", (unsigned long long)c->id);
         s_client_close(c);
@@ -488,14 +509,14 @@ static void s_client_send(struct s_client *c, json_t *reply)
                       "queued_bytes=%zu",
                       (unsigned long long)c->id, c->queued_bytes);
         free(text);
-        json_decref(hold);
+        bsup_control_reply_drop(hold);
         s_client_close(c);
         return;
     }
     struct s_write *w = malloc(sizeof(*w));
     if (!w) {
         free(text);
-        json_decref(hold);
+        bsup_control_reply_drop(hold);
         s_client_close(c);
         return;
     }
@@ -506,10 +527,9 @@ static void s_client_send(struct s_client *c, json_t *reply)
     uv_buf_t bufs[3];
     unsigned n_bufs = 1;
     if (hold) {
-        const json_t *enc = json_object_get(hold, S_ENCODED);
         size_t at = strlen(text);
         bufs[0] = uv_buf_init(text, (unsigned)at);
-        bufs[1] = uv_buf_init((char *)json_string_value(enc) + skip, (unsigned)(len - at));
+        bufs[1] = uv_buf_init((char *)enc + skip, (unsigned)(len - at));
         bufs[2] = uv_buf_init((char *)"\n", 1);
         n_bufs = 3;
     } else {
@@ -523,7 +543,7 @@ static void s_client_send(struct s_client *c, json_t *reply)
     if (rc < 0) {
         c->queued_bytes -= w->len;
         free(w->data);
-        json_decref(w->hold);
+        bsup_control_reply_drop(w->hold);
         free(w);
         s_client_close(c);
         return;
@@ -1104,7 +1124,7 @@ int bsup_control_reply(struct bsup_control *ctl, uint64_t client_id, json_t *rep
         s_client_step(c);
         return 0;
     }
-    json_decref(reply);
+    bsup_control_reply_drop(reply);
     return BSUP_ENOTFOUND;
 }
 

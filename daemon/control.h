@@ -96,11 +96,15 @@ int bsup_control_open(uv_loop_t *loop, const char *path, int listen_fd,
  * has gone meanwhile. */
 int bsup_control_reply(struct bsup_control *ctl, uint64_t client_id, json_t *reply);
 
-/* A reply already encoded: text (len bytes, one compact JSON object, no newline) is sent as it
- * is, with the request's "id" added. For replies cheaper to write than to build as objects
- * (status and plan rows). The reply holds a copy. It is sent whole: the caller makes it fit
- * bsup_control_max_reply_bytes (a longer one is answered reply_too_large). NULL on ENOMEM. */
-json_t *bsup_control_encoded(const char *text, size_t len);
+/* A reply already encoded: text (malloc'd, len bytes, one compact JSON object, no newline) is
+ * sent as it is, with the request's "id" added. For replies cheaper to write than to build as
+ * objects (status and plan rows: megabytes at thousands of services, never copied). The reply
+ * owns text: it is freed once written, or by bsup_control_reply_drop, never by json_decref
+ * alone. It is sent whole: the caller makes it fit bsup_control_max_reply_bytes (a longer one
+ * is answered reply_too_large). NULL on ENOMEM (text freed). */
+json_t *bsup_control_encoded(char *text, size_t len);
+/* Lets go of a reply that will not be sent (takes the reference), an encoded one's text too. */
+void bsup_control_reply_drop(json_t *reply);
 
 /* {"ok":false,"error":{"code":code,"message":...}}. */
 json_t *bsup_control_error(const char *code, const char *fmt, ...)

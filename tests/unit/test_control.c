@@ -1103,7 +1103,7 @@ static void test_encoded_reply(void **state)
         {"{\"ok\":true,\"services\":[1,2]}", NULL, 20, NULL}, /* an array, yet not cut */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        json_t *reply = bsup_control_encoded(cases[i].text, strlen(cases[i].text));
+        json_t *reply = bsup_control_encoded(strdup(cases[i].text), strlen(cases[i].text));
         assert_non_null(reply);
         if (cases[i].id)
             json_object_set_new(reply, "id", json_loads(cases[i].id, JSON_DECODE_ANY, NULL));
@@ -1117,7 +1117,7 @@ static void test_encoded_reply(void **state)
             assert_int_equal(len, strlen(out));
         }
         free(out);
-        json_decref(reply);
+        bsup_control_reply_drop(reply);
     }
 }
 
