@@ -147,22 +147,38 @@ struct s_obs_text {
     char name[];
 };
 
-/* The service's observations as its stored record has them (status members), when they name
- * today's domains in today's order (a record of an older bsupd may not): else NULL. */
+/* The service's observations as its stored record has them (status members), when they are
+ * JSON members naming exactly today's domains (a record of an older bsupd may not): else NULL.
+ * The text is copied into status as it is, so it is parsed first: what a damaged or
+ * hand-edited database holds must not break the reply of every service. */
 static char *s_recorded_observations(struct bsup_daemon *d, const char *service)
 {
     struct bsup_diag diag = {0};
     char *text = NULL;
     if (bsup_store_observation_observed(d->store, service, &text, &diag))
         return NULL;
-    const char *at = text;
-    for (size_t i = 0; at && i < bsup_reconcile_n_domains(d->rec); i++) {
-        char key[80]; /* ,"name": cannot occur inside a string (its quotes would be escaped) */
-        int n = snprintf(key, sizeof(key), ",\"%s\":", bsup_reconcile_domain(d->rec, i)->name);
-        at = strstr(at, key);
-        at = at ? at + n : NULL;
+    size_t len = strlen(text), n = bsup_reconcile_n_domains(d->rec);
+    char *whole = len > 1 && text[0] == ',' ? realloc(text, len + 2) : NULL;
+    if (!whole) { /* (an empty record, or out of memory) */
+        free(text);
+        return NULL;
     }
-    if (!at) {
+    text = whole; /* ,"scaling":{...},... is parsed as {"scaling":{...},...} */
+    text[0] = '{';
+    text[len] = '}';
+    json_error_t err;
+    json_t *members = json_loadb(text, len + 1, JSON_REJECT_DUPLICATES, &err);
+    text[0] = ',';
+    text[len] = 0;
+    bool ok = json_is_object(members) && json_object_size(members) == n;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = json_object_get(members, bsup_reconcile_domain(d->rec, i)->name) != NULL;
+    if (!members)
+        bsup_log_warn("service=%s its stored observations are not JSON (%s at character %d); "
+                      "status shows none until its next cycle",
+                      service, err.text, err.position);
+    json_decref(members);
+    if (!ok) {
         free(text);
         return NULL;
     }

@@ -158,9 +158,16 @@ check(rc == 0, "bsupd exit %s after SIGTERM:\n%s" % (rc, d.logtext()))
 check(took < 10, "SIGTERM took %.1fs" % took)
 check(not os.path.exists(d.sock), "socket file left behind")
 check(d.integrity() == "ok", "integrity_check: " + d.integrity())
+# A record the database holds damaged (here cut short) costs that service its recorded
+# observations in status, not the reply: status stays JSON, and the log says which.
+subprocess.run(["sqlite3", os.path.join(d.state, "bsup.db"),
+                "UPDATE observations SET observed = substr(observed, 1, length(observed) - 2) "
+                "WHERE service = 'worker'"], check=True, timeout=30)
 d.start()
 # (the failed cycle's record is shown until this run's first cycle: attention, exit 1)
 j = d.ctl_json("status", expect=1)
+check("service=worker its stored observations are not JSON" in d.logtext()
+      and "service=api its stored" not in d.logtext(), "the damaged record:\n" + d.logtext())
 check(j["daemon"]["paused"] is True and "paused" in j["summary"], "pause not persisted")
 check(all(s["state"] == "error" and s["recorded"] for s in j["services"]),
       "the recorded states: %r" % [(s["state"], s["recorded"]) for s in j["services"]])
