@@ -270,32 +270,41 @@ out:
 }
 
 /* status and plan come in pages when they are long: asks for the rest (a new connection per
- * page) and appends their services to reply, which then reads as one answer. NULL on error. */
+ * page) and appends their services to reply, which then reads as one answer. A page is asked
+ * for by the first service it begins with (next_from), so that services added or removed in
+ * between shift no other; a bsupd older than next_from is asked by offset. NULL on error. */
 static json_t *s_rest_of_pages(const struct s_args *a, json_t *req, json_t *reply)
 {
-    json_t *services = json_object_get(reply, "services");
-    json_t *next = json_object_get(reply, "next_offset");
-    while (json_is_true(json_object_get(reply, "ok")) && json_is_integer(next)) {
-        json_object_set_new(req, "offset", json_integer(json_integer_value(next)));
-        json_t *page = s_call(a, req);
-        json_t *rows = json_object_get(page, "services");
-        if (page && !json_is_true(json_object_get(page, "ok"))) {
+    json_t *services = json_object_get(reply, "services"), *last = json_incref(reply);
+    while (json_is_true(json_object_get(reply, "ok"))) {
+        json_t *from = json_object_get(last, "next_from");
+        json_t *offset = json_object_get(last, "next_offset");
+        if (json_is_string(from))
+            json_object_set(req, "from", from);
+        else if (json_is_integer(offset))
+            json_object_set(req, "offset", offset);
+        else
+            break;
+        json_decref(last);
+        last = s_call(a, req);
+        json_t *rows = json_object_get(last, "services");
+        if (last && !json_is_true(json_object_get(last, "ok"))) {
             json_decref(reply);
-            return page; /* the error, reported as any other */
+            return last; /* the error, reported as any other */
         }
-        if (!page || json_array_size(rows) == 0 || json_array_extend(services, rows)) {
-            if (page)
+        if (!last || json_array_size(rows) == 0 || json_array_extend(services, rows)) {
+            if (last)
                 fprintf(stderr, "bsupctl: %s: a page of %s came back empty\n", a->socket,
                         a->command);
-            json_decref(page);
+            json_decref(last);
             json_decref(reply);
             return NULL;
         }
-        next = json_object_get(page, "next_offset");
-        json_object_set(reply, "next_offset", next);
-        json_decref(page);
-        next = json_object_get(reply, "next_offset");
     }
+    json_decref(last);
+    json_object_set_new(reply, "next_offset", json_null()); /* one answer: nothing follows */
+    if (json_object_get(reply, "next_from"))
+        json_object_set_new(reply, "next_from", json_null());
     return reply;
 }
 

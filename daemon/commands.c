@@ -90,22 +90,31 @@ static json_t *s_engine_json(struct bsup_daemon *d)
                      (json_int_t)f.store_errors, "store_error", f.store_error, "api", calls);
 }
 
-/* One page of service rows: from offset, at most limit rows and budget_bytes of encoded rows
- * (at least one row, so that paging moves on). total, more and attention cover every matching
- * service, not only the page. */
+/* One page of service rows: from offset (or from the first service named from or after it),
+ * at most limit rows and budget_bytes of encoded rows (at least one row, so that paging moves
+ * on). total, more and attention cover every matching service, not only the page. */
 struct s_page {
     size_t offset, limit, budget_bytes;
-    size_t total;   /* out: services matching */
-    bool more;      /* out: rows after this page */
-    bool attention; /* out: a matching service needs an operator */
+    const char *from; /* the request's, or NULL */
+    size_t total;     /* out: services matching */
+    bool more;        /* out: rows after this page */
+    char *next_from;  /* out: with more, the first service left out */
+    bool attention;   /* out: a matching service needs an operator */
 };
 
-/* Reads "offset" and "limit" (optional integers) into page; an error reply, or NULL. */
+/* Reads "offset" and "limit" (optional integers) or "from" (a service name) into page; an error
+ * reply, or NULL. */
 static json_t *s_page_args(json_t *req, struct s_page *page)
 {
     json_t *offset = json_object_get(req, "offset"), *limit = json_object_get(req, "limit");
+    json_t *from = json_object_get(req, "from");
     if (offset && (!json_is_integer(offset) || json_integer_value(offset) < 0))
         return bsup_control_error("bad_request", "offset must be an integer >= 0");
+    if (from && !json_is_string(from))
+        return bsup_control_error("bad_request", "from must be a service name");
+    if (from && offset)
+        return bsup_control_error("bad_request", "from and offset cannot be combined");
+    page->from = json_string_value(from);
     if (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1))
         return bsup_control_error("bad_request", "limit must be an integer >= 1");
     page->offset = offset ? (size_t)json_integer_value(offset) : 0;
@@ -238,6 +247,14 @@ static void s_observations(struct bsup_daemon *d, struct bsup_buf *b, const char
     free(old);
 }
 
+/* The page is full: service, the first left out, is where the next one begins. */
+static int s_page_ends(struct s_page *page, const char *service)
+{
+    page->more = true;
+    page->next_from = strdup(service);
+    return page->next_from ? 0 : BSUP_ENOMEM;
+}
+
 /* One stored service: counted, and written when it falls in the page and fits. */
 static int s_row(void *ctx, const struct bsup_store_service *v)
 {
@@ -254,12 +271,14 @@ static int s_row(void *ctx, const struct bsup_store_service *v)
     unsigned flags = known ? bsup_state_flags(st.state) : 0;
     if (!file_ok || (flags & BSUP_STATE_F_ATTENTION))
         page->attention = true;
-    if (at < page->offset)
-        return 0;
-    if (r->n_rows >= page->limit || (r->n_rows > 0 && b->len >= page->budget_bytes)) {
-        page->more = true;
+    if (page->from ? strcmp(v->service, page->from) < 0 : at < page->offset) {
+        page->offset = page->from ? at + 1 : page->offset;
         return 0;
     }
+    if (page->more)
+        return 0;
+    if (r->n_rows >= page->limit || (r->n_rows > 0 && b->len >= page->budget_bytes))
+        return s_page_ends(page, v->service);
     size_t mark = b->len;
     const char *mode = v->mode ? v->mode : bsup_mode_name(d->settings->mode);
     bsup_buf_puts(b, r->n_rows ? ",{\"service\":" : "{\"service\":");
@@ -313,15 +332,15 @@ static int s_row(void *ctx, const struct bsup_store_service *v)
         return b->err;
     if (r->n_rows > 0 && b->len > page->budget_bytes) {
         bsup_buf_truncate(b, mark); /* the next page begins with it */
-        page->more = true;
-        return 0;
+        return s_page_ends(page, v->service);
     }
     r->n_rows++;
     return 0;
 }
 
 /* A status or plan reply: b holds its beginning (an object's members, unclosed); appends a
- * page of the stored services' rows and total, offset, next_offset and, for status, attention.
+ * page of the stored services' rows and total, offset, next_offset, next_from and, for status,
+ * attention.
  * b is consumed. */
 static json_t *s_paged(struct s_call *call, struct bsup_buf *b, bool plan)
 {
@@ -361,6 +380,7 @@ static json_t *s_paged(struct s_call *call, struct bsup_buf *b, bool plan)
         bsup_buf_int(b, (int64_t)(page.offset + r.n_rows));
     else
         bsup_buf_puts(b, "null");
+    s_kv_str(b, "next_from", page.next_from);
     if (!plan)
         s_kv_bool(b, "attention", d->files_rejected > 0 || page.attention);
     bsup_buf_putc(b, '}');
@@ -369,6 +389,7 @@ static json_t *s_paged(struct s_call *call, struct bsup_buf *b, bool plan)
     if (bsup_buf_take(b, &text, &len) || !(reply = bsup_control_encoded(text, len)))
         err = bsup_control_error("internal", "out of memory");
 out:
+    free(page.next_from);
     bsup_buf_cleanup(b);
     return reply ? reply : err;
 }

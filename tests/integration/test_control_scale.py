@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The control socket at 10 000 services (a generated drop-in directory, no AWS needed) plus
 three drop-ins with thousands of unknown keys each. status is answered: one request gets a
-page within the 4 MiB reply cap and next_offset, bsupctl follows the pages and shows all
+page within the 4 MiB reply cap and next_offset/next_from, a page asked for by name is the
+same after a reload removed services before it, bsupctl follows the pages and shows all
 10 000; plan and reload are answered; each config error is listed once and at most 20 per
 file ("... and K more errors"). Then clients pipelining heavy events requests do not starve a
 status request from another client."""
@@ -68,9 +69,10 @@ print("figure: status page 1: %d services, %d bytes, %.2fs" % (len(r["services"]
 check(r["ok"] is True and r["id"] == "page-1", "status: %r" % {k: r[k] for k in r
                                                                if k != "services"})
 check(size <= MAX_REPLY, "reply over the cap: %d" % size)
-check(r["total"] == N and r["offset"] == 0 and r["next_offset"] == len(r["services"]) < N,
-      "paging fields: total %r offset %r next %r rows %d" % (r["total"], r["offset"],
-                                                             r["next_offset"], len(r["services"])))
+check(r["total"] == N and r["offset"] == 0 and r["next_offset"] == len(r["services"]) < N
+      and r["next_from"] == "svc-%05d" % r["next_offset"],
+      "paging fields: total %r offset %r next %r/%r rows %d" % (
+          r["total"], r["offset"], r["next_offset"], r["next_from"], len(r["services"])))
 check(r["attention"] is True, "rejected files need attention")
 check("truncated" not in r, "a page is not a truncation")
 
@@ -98,6 +100,29 @@ check(len(r["services"]) == 1 and r["next_offset"] is None, "last page")
 r, _ = raw({"cmd": "status", "limit": 0})
 check(r["ok"] is False and r["error"]["code"] == "bad_request", "limit 0: %r" % r)
 
+# Pages by name: from the first service left out (next_from), whatever was added or removed
+# in between. Offsets would skip the 100 services that come after the removed ones.
+r, _ = raw({"cmd": "status", "from": "svc-09990", "limit": 5})
+check([s["service"] for s in r["services"]] == ["svc-%05d" % n for n in range(9990, 9995)] and
+      r["offset"] == 9990 and r["next_from"] == "svc-09995", "status from/limit: %r" % {
+          k: r[k] for k in r if k not in ("services", "daemon")})
+r, _ = raw({"cmd": "status", "from": "svc-99999"})
+check(r["services"] == [] and r["offset"] == N and r["next_from"] is None, "from past the end")
+for bad in ({"from": 3}, {"from": "svc-00001", "offset": 1}):
+    r, _ = raw(dict(bad, cmd="status"))
+    check(r["ok"] is False and r["error"]["code"] == "bad_request", "%r: %r" % (bad, r))
+first, _ = raw({"cmd": "status", "limit": 150})
+check(first["next_from"] == "svc-00150" and first["next_offset"] == 150, "page 1 of 150")
+os.rename(os.path.join(d.conf, "000-gen.yaml"), os.path.join(d.root, "000-gen.yaml"))
+d.ctl("reload", expect=1)
+r, _ = raw({"cmd": "status", "from": first["next_from"], "limit": 3})
+check([s["service"] for s in r["services"]] == ["svc-00150", "svc-00151", "svc-00152"] and
+      r["total"] == N - PER_FILE and r["offset"] == 50,
+      "the next page after a reload removed services before it: %r" % {
+          k: r[k] for k in r if k != "daemon"})
+os.rename(os.path.join(d.root, "000-gen.yaml"), os.path.join(d.conf, "000-gen.yaml"))
+d.ctl("reload", expect=1)
+
 # bsupctl follows the pages: all 10 000, once each, as one answer.
 t0 = time.monotonic()
 j = d.ctl_json("status", expect=1)
@@ -105,7 +130,7 @@ names = [s["service"] for s in j["services"]]
 print("figure: bsupctl status --json at %d services: %.2fs" % (N, time.monotonic() - t0))
 check(len(names) == N and len(set(names)) == N, "bsupctl status: %d rows, %d distinct" % (
     len(names), len(set(names))))
-check(j["next_offset"] is None and j["total"] == N, "merged reply")
+check(j["next_offset"] is None and j["next_from"] is None and j["total"] == N, "merged reply")
 r = d.ctl("status", expect=1)
 rows = [l for l in r.stdout.splitlines() if l.startswith("svc-")]
 check(len(rows) == N, "status table rows: %d" % len(rows))
