@@ -251,9 +251,8 @@ int bsup_service_as_stored(struct bsup_service *svc);
 char *bsup_service_to_json(const struct bsup_service *svc);
 /* The reverse, for a state read back from the store. 0, BSUP_EPARSE or BSUP_ENOMEM. */
 int bsup_service_from_json(const char *json, struct bsup_service *out);
-/* SHA-256 of bsup_service_to_json as 64 hex digits + NUL. 0 or BSUP_ENOMEM. */
-int bsup_service_hash(const struct bsup_service *svc, char out_hex[65]);
-/* The same from that JSON, for a caller that has it already. 0 or BSUP_ECRYPTO. */
+/* The service's content hash: SHA-256 of its bsup_service_to_json text, as 64 hex digits + NUL.
+ * 0 or BSUP_ECRYPTO. */
 int bsup_service_json_hash(const char *json, char out_hex[65]);
 
 /* Name of the AWS resource of a kind ("auto_scaling_group", ...): the override from

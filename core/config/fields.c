@@ -464,14 +464,6 @@ int bsup_service_json_hash(const char *json, char out_hex[65])
     return 0;
 }
 
-int bsup_service_hash(const struct bsup_service *svc, char out_hex[65])
-{
-    char *json = bsup_service_to_json(svc);
-    int rc = json ? bsup_service_json_hash(json, out_hex) : BSUP_ENOMEM;
-    free(json);
-    return rc;
-}
-
 const char *bsup_service_resource_name(const struct bsup_service *svc, const char *kind, char *buf,
                                        size_t len)
 {
