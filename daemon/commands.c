@@ -446,10 +446,22 @@ static json_t *s_daemon_info(struct bsup_daemon *d)
     return info;
 }
 
+/* A reply buffer in the allocation of the last large reply written, when the control server
+ * kept one: its pages are resident, where a fresh one faults each 4 KiB page in (40% of a
+ * status of 1000 services). */
+static void s_reply_buf(struct bsup_daemon *d, struct bsup_buf *b)
+{
+    size_t cap = 0;
+    char *spare = d->control ? bsup_control_spare(d->control, &cap) : NULL;
+    if (spare)
+        bsup_buf_adopt(b, spare, cap);
+}
+
 static json_t *on_status(struct s_call *call)
 {
     struct bsup_daemon *d = call->d;
     struct bsup_buf b = BSUP_BUF_INIT(SIZE_MAX, 0);
+    s_reply_buf(d, &b);
     char line[256];
     bsup_daemon_status_line(d, line, sizeof(line));
     s_open_object(&b, json_pack("{s:b, s:i, s:s, s:o}", "ok", 1, "protocol", BSUP_CONTROL_PROTOCOL,
@@ -465,6 +477,7 @@ static json_t *on_status(struct s_call *call)
 static json_t *on_plan(struct s_call *call)
 {
     struct bsup_buf b = BSUP_BUF_INIT(SIZE_MAX, 0);
+    s_reply_buf(call->d, &b);
     s_open_object(&b, json_pack("{s:b, s:i, s:b}", "ok", 1, "protocol", BSUP_CONTROL_PROTOCOL,
                                 "paused", call->d->paused));
     return s_paged(call, &b, true);

@@ -47,6 +47,7 @@ struct bsup_control_limits {
     size_t max_clients;
     size_t reserved_clients;   /* of max_clients, only for BSUP_CONTROL_ADMIN peers */
     size_t max_reader_per_uid; /* readers of one uid at once: one user cannot take them all */
+    uint64_t spare_keep_ms;    /* how long bsup_control_spare keeps a written reply's memory */
 };
 
 #define BSUP_CONTROL_LIMITS_DEFAULT                                                                \
@@ -56,7 +57,8 @@ struct bsup_control_limits {
                                   .request_timeout_ms = 10000,                                     \
                                   .max_clients = 64,                                               \
                                   .reserved_clients = 8,                                           \
-                                  .max_reader_per_uid = 16})
+                                  .max_reader_per_uid = 16,                                        \
+                                  .spare_keep_ms = 10000})
 
 struct bsup_control;
 
@@ -105,6 +107,9 @@ int bsup_control_reply(struct bsup_control *ctl, uint64_t client_id, json_t *rep
 json_t *bsup_control_encoded(char *text, size_t len);
 /* Lets go of a reply that will not be sent (takes the reference), an encoded one's text too. */
 void bsup_control_reply_drop(json_t *reply);
+/* The allocation of the last large encoded reply written within limits.spare_keep_ms, for the
+ * next one to be built in (the caller owns it; *cap its usable bytes), or NULL. */
+char *bsup_control_spare(struct bsup_control *ctl, size_t *cap);
 
 /* {"ok":false,"error":{"code":code,"message":...}}. */
 json_t *bsup_control_error(const char *code, const char *fmt, ...)

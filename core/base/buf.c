@@ -251,6 +251,14 @@ void bsup_buf_reset(struct bsup_buf *b)
     b->err = 0;
 }
 
+void bsup_buf_adopt(struct bsup_buf *b, char *data, size_t cap)
+{
+    bsup_buf_cleanup(b);
+    b->data = data;
+    b->cap = cap;
+    data[0] = '\0';
+}
+
 void bsup_buf_cleanup(struct bsup_buf *b)
 {
     if (!b)

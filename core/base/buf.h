@@ -68,5 +68,8 @@ void bsup_buf_reset(struct bsup_buf *b);
 /* Frees the memory and clears the error; b stays usable (empty, same max_bytes and flags).
  * Accepts a zeroed buffer. */
 void bsup_buf_cleanup(struct bsup_buf *b);
+/* Empties b into data, a malloc'd allocation of cap bytes (at least 1) that b then owns: a
+ * builder reuses an allocation whose pages are already resident. */
+void bsup_buf_adopt(struct bsup_buf *b, char *data, size_t cap);
 
 #endif

@@ -31,6 +31,8 @@ struct fixture {
     bool in_close_call; /* set around bsup_control_close */
     int closed;         /* close callbacks seen */
     size_t big_reply;   /* > 0: on_request answers with an array of this many numbers */
+    size_t encoded_pad; /* > 0: on_request answers encoded, with a string this long */
+    char *encoded_text; /* the text of its last such answer */
     enum bsup_control_class classes[S_MAX_CLASSES]; /* per connection, in accept order */
     size_t n_classes;                               /* classes set; beyond: readers */
     size_t n_classified;
@@ -67,6 +69,16 @@ static json_t *on_request(void *ctx, uint64_t client_id, const struct bsup_peer 
     f->n_requests++;
     if (f->defer)
         return NULL;
+    if (f->encoded_pad) {
+        size_t len = f->encoded_pad + 24;
+        char *text = malloc(len + 1);
+        assert_non_null(text);
+        memset(text, 'a', len);
+        memcpy(text, "{\"ok\":true,\"pad\":\"", 18);
+        memcpy(text + len - 2, "\"}", 3);
+        f->encoded_text = text;
+        return bsup_control_encoded(text, len);
+    }
     if (f->big_reply) {
         json_t *numbers = json_array();
         for (size_t i = 0; i < f->big_reply; i++)
@@ -1121,6 +1133,63 @@ static void test_encoded_reply(void **state)
     }
 }
 
+static void on_waited(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
+/* Runs the loop for ms. */
+static void s_run_for(struct fixture *f, uint64_t ms)
+{
+    uv_timer_t t;
+    bool done = false;
+    uv_timer_init(&f->loop, &t);
+    t.data = &done;
+    uv_timer_start(&t, on_waited, ms, 0);
+    while (!done)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+/* A large encoded reply's memory, once written, is kept for the next reply to be built in
+ * (bsup_control_spare), for spare_keep_ms; a small one's is not. */
+static void test_written_reply_is_kept_as_spare(void **state)
+{
+    struct fixture *f = *state;
+    struct client cl;
+    f->limits.spare_keep_ms = 100;
+    f->encoded_pad = 300 * 1024;
+    s_open(f);
+    s_connect(f, &cl);
+    size_t cap = 1;
+    assert_null(bsup_control_spare(f->ctl, &cap));
+    assert_int_equal(cap, 0);
+    s_send_str(&cl, "{\"id\":1}\n");
+    s_wait_lines(&cl, 1);
+    assert_int_equal(strlen(json_string_value(json_object_get(cl.lines[0], "pad"))),
+                     f->encoded_pad + 4);
+    char *spare;
+    while (!(spare = bsup_control_spare(f->ctl, &cap))) /* once the write is done */
+        uv_run(&f->loop, UV_RUN_ONCE);
+    assert_ptr_equal(spare, f->encoded_text);
+    assert_true(cap >= f->encoded_pad);
+    free(spare);
+    assert_null(bsup_control_spare(f->ctl, &cap)); /* taken */
+    /* Not taken within spare_keep_ms: let go. */
+    s_send_str(&cl, "{\"id\":2}\n");
+    s_wait_lines(&cl, 2);
+    s_run_for(f, 300);
+    assert_null(bsup_control_spare(f->ctl, &cap));
+    /* A small reply's memory is not kept. */
+    f->encoded_pad = 1000;
+    s_send_str(&cl, "{\"id\":3}\n");
+    s_wait_lines(&cl, 3);
+    s_run_for(f, 20);
+    assert_null(bsup_control_spare(f->ctl, &cap));
+    s_disconnect(&cl);
+}
+
 /* The order in which the server served the clients' requests, as client letters. */
 static void s_served_order(struct fixture *f, uint64_t ids[], const char *names, char *out)
 {
@@ -1254,6 +1323,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test(test_encode_within),
         cmocka_unit_test(test_encoded_reply),
+        cmocka_unit_test_setup_teardown(test_written_reply_is_kept_as_spare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requests_are_served_in_turns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_next_request_waits_for_the_reply_to_be_taken, setup,
                                         teardown),
