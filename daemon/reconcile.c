@@ -33,6 +33,7 @@
  * takes about 2 ms on a slow 2-core machine; setting up or planning them, less): a status call
  * waits for one such turn, never for a whole batch. */
 #define S_TURN_MEMBERS 25
+#define S_DOMAINS_MAX 16 /* domains an engine may have (bsup_domains holds 5) */
 
 struct s_service {
     char *name;
@@ -91,8 +92,12 @@ struct s_batch {
     struct bsup_reconcile_engine *e;
     struct s_member *m;
     size_t n;
-    size_t step; /* observe steps run in order; then plan and apply */
-    int pending; /* AWS calls in flight */
+    /* Each domain runs its observe steps in order, the next once the last one's calls are all
+     * answered, independently of the other domains but those it reads (after); then the batch
+     * plans and applies. */
+    size_t next_step[S_DOMAINS_MAX]; /* per domain: its step to run next */
+    int in_flight[S_DOMAINS_MAX];    /* per domain: its observing calls not answered yet */
+    int pending;                     /* AWS calls in flight */
     unsigned calls;
     struct s_join **joins;
     size_t n_joins;
@@ -136,7 +141,7 @@ struct bsup_reconcile_engine {
     const struct bsup_domain *const *domains;
     size_t n_domains;
     struct bsup_domain_cache *caches; /* per domain */
-    size_t *first_phase;              /* per domain: after the domain it reads */
+    uint32_t reads[S_DOMAINS_MAX];    /* per domain: the domains it waits for (bits: after) */
     /* Per domain, per step: a paced step's allowance; at [n_steps], an owned domain's changes
      * (struct bsup_domain's owned_pace_action). */
     struct bsup_pace **pace;
@@ -309,6 +314,7 @@ static int s_observe_call(struct s_batch *b, size_t domain, const struct bsup_ob
         return rc;
     }
     b->pending++;
+    b->in_flight[domain]++;
     return 0;
 }
 
@@ -341,7 +347,9 @@ static void on_observed(struct bsup_aws_call *call, const struct bsup_aws_result
     (void)call;
     struct s_req *r = user;
     struct s_batch *b = r->b;
+    size_t d = r->domain;
     b->pending--;
+    b->in_flight[d]--;
     b->calls += (unsigned)res->attempts;
     for (size_t k = 0; k < r->n; k++)
         ((struct s_member *)r->m[k]->engine)->calls += (unsigned)res->attempts;
@@ -372,7 +380,7 @@ static void on_observed(struct bsup_aws_call *call, const struct bsup_aws_result
         json_decref(none);
     }
     s_req_free(r);
-    if (b->pending == 0)
+    if (b->in_flight[d] == 0)
         s_batch_next_step(b);
 }
 
@@ -449,26 +457,33 @@ out:
     free(rel);
 }
 
-/* Runs the next observe step of every domain that has one; when none is left, plans. */
+/* Whether domain d has run all its observe steps and has every answer. */
+static bool s_domain_observed(const struct s_batch *b, size_t d)
+{
+    return b->next_step[d] == b->e->domains[d]->n_steps && b->in_flight[d] == 0;
+}
+
+/* Runs the next observe steps of every domain that can go on: one whose calls are all
+ * answered and whose domains it reads have observed. A step with nothing to ask is passed at
+ * once. When every domain has observed, plans. (Domains read only those before them, so one
+ * pass in order sees every domain that became ready during it.) */
 static void s_batch_next_step(struct s_batch *b)
 {
     struct bsup_reconcile_engine *e = b->e;
-    while (b->pending == 0) {
-        size_t phase = b->step++;
-        bool any = false;
-        for (size_t d = 0; d < e->n_domains; d++) {
-            size_t first = e->first_phase[d];
-            if (phase >= first + e->domains[d]->n_steps)
-                continue;
-            any = true;
-            if (phase >= first)
-                s_observe_step(b, d, phase - first, &e->domains[d]->steps[phase - first]);
+    bool all = true;
+    for (size_t d = 0; d < e->n_domains; d++) {
+        bool ready = true;
+        for (size_t k = 0; ready && k < d; k++)
+            ready = !(e->reads[d] & (1u << k)) || s_domain_observed(b, k);
+        const struct bsup_domain *dom = e->domains[d];
+        while (ready && b->in_flight[d] == 0 && b->next_step[d] < dom->n_steps) {
+            size_t k = b->next_step[d]++;
+            s_observe_step(b, d, k, &dom->steps[k]);
         }
-        if (!any) {
-            s_batch_plan_and_apply(b);
-            return;
-        }
+        all = all && s_domain_observed(b, d);
     }
+    if (all)
+        s_batch_plan_and_apply(b);
 }
 
 /* ---- apply ---- */
@@ -1116,7 +1131,6 @@ static void s_maybe_closed(struct bsup_reconcile_engine *e)
     for (size_t d = 0; d < e->n_domains; d++)
         bsup_domain_cache_cleanup(&e->caches[d]);
     free(e->caches);
-    free(e->first_phase);
     s_pace_free(e);
     bsup_close_fn cb = e->close_cb;
     void *user = e->close_user;
@@ -1431,20 +1445,13 @@ int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_recon
         .fight_threshold = (int)o->settings->fight_threshold,
     };
     bsup_random_init(&e->rng, bsup_random_seed());
-    e->caches = calloc(e->n_domains ? e->n_domains : 1, sizeof(*e->caches));
-    e->first_phase = calloc(e->n_domains ? e->n_domains : 1, sizeof(*e->first_phase));
-    e->pace = calloc(e->n_domains ? e->n_domains : 1, sizeof(*e->pace));
-    bool ok = e->caches && e->first_phase && e->pace;
-    for (size_t d = 0; ok && d < e->n_domains; d++)
-        ok = (e->pace[d] = calloc(e->domains[d]->n_steps + 1, sizeof(*e->pace[d]))) != NULL;
-    if (!ok) {
-        free(e->caches);
-        free(e->first_phase);
-        s_pace_free(e);
+    if (e->n_domains > S_DOMAINS_MAX) {
+        int rc = bsup_diag_set(diag, BSUP_EINVAL, "%zu domains, at most %d", e->n_domains,
+                               S_DOMAINS_MAX);
         free(e);
-        return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+        return rc;
     }
-    /* A domain that reads others' observations starts after all of their steps. */
+    /* A domain that reads others' observations starts once all of their steps have run. */
     for (size_t d = 0; d < e->n_domains; d++) {
         const char *const *after = e->domains[d]->after;
         for (size_t a = 0; after && after[a]; a++) {
@@ -1455,16 +1462,22 @@ int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_recon
                 int rc =
                     bsup_diag_set(diag, BSUP_EINVAL, "domain %s reads %s, which is not before it",
                                   e->domains[d]->name, after[a]);
-                free(e->caches);
-                free(e->first_phase);
-                s_pace_free(e);
                 free(e);
                 return rc;
             }
-            size_t end = e->first_phase[k] + e->domains[k]->n_steps;
-            if (end > e->first_phase[d])
-                e->first_phase[d] = end;
+            e->reads[d] |= 1u << k;
         }
+    }
+    e->caches = calloc(e->n_domains ? e->n_domains : 1, sizeof(*e->caches));
+    e->pace = calloc(e->n_domains ? e->n_domains : 1, sizeof(*e->pace));
+    bool ok = e->caches && e->pace;
+    for (size_t d = 0; ok && d < e->n_domains; d++)
+        ok = (e->pace[d] = calloc(e->domains[d]->n_steps + 1, sizeof(*e->pace[d]))) != NULL;
+    if (!ok) {
+        free(e->caches);
+        s_pace_free(e);
+        free(e);
+        return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
     }
     /* What the domains learnt in earlier runs; without it they only ask AWS again. */
     for (size_t d = 0; d < e->n_domains; d++) {

@@ -113,11 +113,11 @@ struct bsup_domain {
     const struct bsup_observe_step *steps;
     size_t n_steps;
     /* The domains whose observations this one reads (through peers), NULL-terminated: its
-     * steps start once theirs have all run. NULL: from the first phase. */
+     * steps start once theirs have all run. NULL: at once. */
     const char *const *after;
     /* NULL, or completes an observation once every domain's steps have run, from the peers'
      * (a domain whose calls need nothing of theirs, only its plan does, observes from the
-     * first phase instead of waiting with `after`). Not called for a failed member. */
+     * start instead of waiting with `after`). Not called for a failed member. */
     void (*settle)(struct bsup_domain_member *m);
     /* Appends the domain's actions for one observed service. 0 or BSUP_ENOMEM. */
     int (*plan)(const struct bsup_service *desired, const void *obs, struct bsup_plan *plan);

@@ -67,6 +67,8 @@ static void s_conn_close(struct s_conn *c)
     if (c->closing)
         return;
     c->closing = 1;
+    if (c->srv->held == c)
+        c->srv->held = NULL;
     *c->pprev = c->next;
     if (c->next)
         c->next->pprev = c->pprev;
@@ -83,6 +85,27 @@ static void s_respond(struct s_conn *c, int status, const char *extra_headers, c
     s_send(c, head, (size_t)n);
     if (body_len)
         s_send(c, body, body_len);
+}
+
+/* A handler's answer, with a Date header as AWS sends. */
+static void s_respond_dated(struct s_conn *c, int status, const char *body)
+{
+    char date[64], extra[128];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    snprintf(extra, sizeof(extra), "Date: %s\r\n", date);
+    s_respond(c, status, extra, body ? body : "", body ? strlen(body) : 0);
+}
+
+int bsup_test_httpd_answer(struct bsup_test_httpd *srv, int status, const char *body)
+{
+    struct s_conn *c = srv->held;
+    if (!c)
+        return -1;
+    srv->held = NULL;
+    s_respond_dated(c, status, body);
+    return 0;
 }
 
 static size_t s_query_n(const char *target)
@@ -102,16 +125,16 @@ static void s_handle(struct s_conn *c, const char *method, const char *target, c
             path = "/";
     }
     srv->requests++;
-    int status = 0;
+    int status = 0, handled = 0;
     char *answer = NULL;
-    if (srv->handler &&
-        srv->handler(srv, method, target, body, body_len, &status, &answer, srv->user)) {
-        char date[64], extra[128];
-        time_t now = time(NULL);
-        struct tm tm;
-        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
-        snprintf(extra, sizeof(extra), "Date: %s\r\n", date);
-        s_respond(c, status, extra, answer ? answer : "", answer ? strlen(answer) : 0);
+    if (srv->handler)
+        handled = srv->handler(srv, method, target, body, body_len, &status, &answer, srv->user);
+    if (handled == 2) {
+        srv->held = c;
+        return;
+    }
+    if (handled) {
+        s_respond_dated(c, status, answer);
         free(answer);
     } else if (strcmp(method, "CONNECT") == 0) {
         snprintf(srv->last_connect_target, sizeof(srv->last_connect_target), "%s", target);

@@ -19,7 +19,8 @@ typedef void (*bsup_test_httpd_request_fn)(struct bsup_test_httpd *srv, const ch
                                            const char *target, void *user);
 
 /* A test's own answer to a request: return 1 after filling *out_status and *out_body (malloc'd,
- * freed by the server), 0 to fall back to the canned paths. */
+ * freed by the server), 0 to fall back to the canned paths, 2 to answer it later with
+ * bsup_test_httpd_answer (one such request at a time). */
 typedef int (*bsup_test_httpd_handler_fn)(struct bsup_test_httpd *srv, const char *method,
                                           const char *target, const char *body, size_t body_len,
                                           int *out_status, char **out_body, void *user);
@@ -36,11 +37,15 @@ struct bsup_test_httpd {
     bsup_test_httpd_handler_fn handler; /* may be NULL */
     void *user;
     void *conns; /* private: list of open connections */
+    void *held;  /* private: the connection of the request whose answer the handler held */
     int closing;
 };
 
 /* Listens on 127.0.0.1:0; srv->port is the port. 0 or a negative libuv error. */
 int bsup_test_httpd_start(struct bsup_test_httpd *srv, uv_loop_t *loop);
+/* Answers the request the handler held (body: NUL-terminated). 0, or -1 when none is held (or
+ * its client has gone). */
+int bsup_test_httpd_answer(struct bsup_test_httpd *srv, int status, const char *body);
 /* Closes the listener and every connection (asynchronously: run the loop afterwards). */
 void bsup_test_httpd_close(struct bsup_test_httpd *srv);
 /* A port on 127.0.0.1 where nothing listens (bound, then closed). */

@@ -234,7 +234,7 @@ static void test_plan_and_requests(void **state)
     bsup_settings_cleanup(&st);
 }
 
-/* The domain is owned (paced, not capped); it reads from the first phase, and what it wants
+/* The domain is owned (paced, not capped); it reads from the start, and what it wants
  * is settled from health and backup after every domain's steps. */
 static void test_table_entry(void **state)
 {

@@ -338,7 +338,9 @@ struct s_aws {
     char health_reads[256];   /* the groups DescribeTargetHealth was asked for, in order */
     const char *modify_fault; /* answer the next ModifyTargetGroup with "500" or "throttle" */
     unsigned secret_reads;    /* DescribeSecret calls (JSON bodies) */
-    char secret_ids[256];     /* the SecretIds asked for, in order */
+    bool hold_secret;         /* hold the answer to the next DescribeSecret (held_answer) */
+    char held_answer[256];
+    char secret_ids[256]; /* the SecretIds asked for, in order */
     /* DescribeTargetGroups names ("a-prod,b-prod ") and the ends of batches ("| "), in order. */
     char log[512];
 };
@@ -414,6 +416,15 @@ static int s_handler(struct bsup_test_httpd *srv, const char *method, const char
         size_t used = strlen(aws->secret_ids);
         snprintf(aws->secret_ids + used, sizeof(aws->secret_ids) - used, "%s%s", used ? " " : "",
                  id ? id : "?");
+        if (id && strcmp(id, "sec-c") != 0 && aws->hold_secret) {
+            aws->hold_secret = false;
+            snprintf(aws->held_answer, sizeof(aws->held_answer),
+                     "{\"ARN\":\"arn:aws:secretsmanager:eu-west-1:123456789012:secret:%s-AbCdEf\","
+                     "\"Name\":\"%s\",\"RotationEnabled\":true}",
+                     id, id);
+            json_decref(req);
+            return 2;
+        }
         if (id && strcmp(id, "sec-c") != 0) {
             *out_status = 200;
             *out_body = s_printf("{\"ARN\":\"arn:aws:secretsmanager:eu-west-1:123456789012:secret:"
@@ -1037,6 +1048,45 @@ static void test_json_step_and_absent_answer(void **state)
     assert_int_equal(s_state(t, "g"), BSUP_STATE_MISSING);
 }
 
+static void on_late(uv_timer_t *timer)
+{
+    *(bool *)timer->data = true;
+}
+
+/* Each domain goes on as soon as its own answers are in: the target groups' two steps, and
+ * the domain that reads them, run while a secret read of the third domain is unanswered (one
+ * step of every domain at a time would hold the target health back for it). */
+static void test_domains_go_on_their_own(void **state)
+{
+    struct s_env *t = *state;
+    t->aws.hold_secret = true;
+    int done = 0;
+    bool late = false;
+    uv_timer_t deadline;
+    uv_timer_init(&t->loop, &deadline);
+    deadline.data = &late;
+    uv_timer_start(&deadline, on_late, 10000, 0);
+    assert_int_equal(bsup_reconcile_now(t->rec, NULL, on_done, &done), 0);
+    while (!(t->httpd.held && t->aws.health_reads[0]) && !late)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    assert_false(late);
+    assert_int_equal(done, 0); /* the cycle waits for the held answer */
+    assert_int_equal(bsup_test_httpd_answer(&t->httpd, 200, t->aws.held_answer), 0);
+    while (!done && !late)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    assert_int_equal(done, 1);
+    uv_close((uv_handle_t *)&deadline, NULL);
+    uv_run(&t->loop, UV_RUN_NOWAIT); /* its close callback, before it leaves the stack */
+    assert_int_equal(t->aws.secret_reads, 7);
+    /* The reading domain ran once the target groups' steps had all run: it saw their last. */
+    struct s_echo_obs echo;
+    assert_true(bsup_reconcile_observation(t->rec, "a", 1, &echo));
+    assert_true(echo.found);
+    assert_true(echo.health_at > 0);
+    for (size_t i = 0; i < 6; i++) /* g's group does not exist */
+        assert_int_not_equal(s_state(t, s_services[i]), BSUP_STATE_ERROR);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1049,6 +1099,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_paced_step, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_degraded_and_findings, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_json_step_and_absent_answer, s_setup_with_secrets,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_domains_go_on_their_own, s_setup_with_secrets,
                                         s_teardown),
     };
     return cmocka_run_group_tests_name("reconcile driver", tests, NULL, NULL);
