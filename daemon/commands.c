@@ -272,7 +272,8 @@ static int s_row(void *ctx, const struct bsup_store_service *v)
     if (!file_ok || (flags & BSUP_STATE_F_ATTENTION))
         page->attention = true;
     if (page->from ? strcmp(v->service, page->from) < 0 : at < page->offset) {
-        page->offset = page->from ? at + 1 : page->offset;
+        if (page->from)
+            page->offset = at + 1; /* the reply's offset: the services before the page */
         return 0;
     }
     if (page->more)
@@ -340,8 +341,7 @@ static int s_row(void *ctx, const struct bsup_store_service *v)
 
 /* A status or plan reply: b holds its beginning (an object's members, unclosed); appends a
  * page of the stored services' rows and total, offset, next_offset, next_from and, for status,
- * attention.
- * b is consumed. */
+ * attention. b is consumed. */
 static json_t *s_paged(struct s_call *call, struct bsup_buf *b, bool plan)
 {
     struct bsup_daemon *d = call->d;
@@ -447,8 +447,8 @@ static json_t *s_daemon_info(struct bsup_daemon *d)
 }
 
 /* A reply buffer in the allocation of the last large reply written, when the control server
- * kept one: its pages are resident, where a fresh one faults each 4 KiB page in (40% of a
- * status of 1000 services). */
+ * kept one: its pages are resident, where a fresh one faults each 4 KiB page in (about a
+ * quarter of a status of 1000 services). */
 static void s_reply_buf(struct bsup_daemon *d, struct bsup_buf *b)
 {
     size_t cap = 0;

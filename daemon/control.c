@@ -203,8 +203,8 @@ static void s_maybe_closed(struct bsup_control *ctl)
 {
     if (!ctl->stopping || ctl->listener_open || ctl->n_all > 0)
         return;
-    if (ctl->turn_open || ctl->spare_timer_open) { /* the last handles: their close callbacks
-                                                    * come back here */
+    /* The last handles: their close callbacks come back here. */
+    if (ctl->turn_open || ctl->spare_timer_open) {
         if (ctl->turn_open && !uv_is_closing((uv_handle_t *)&ctl->turn))
             uv_close((uv_handle_t *)&ctl->turn, on_turn_closed);
         if (ctl->spare_timer_open && !uv_is_closing((uv_handle_t *)&ctl->spare_timer))
@@ -406,7 +406,7 @@ static void on_spare_timer(uv_timer_t *t)
 }
 
 /* Lets go of a written reply (takes the reference), keeping a large encoded one's text as the
- * spare (a status of 1000 services builds its 2 MiB 40% faster in it). */
+ * spare (a status of 1000 services, 2.2 MiB, costs about a quarter less CPU built in it). */
 static void s_reply_written(struct bsup_control *ctl, json_t *reply)
 {
     size_t len = 0, cap;
