@@ -338,9 +338,9 @@ struct s_aws {
     char health_reads[256];   /* the groups DescribeTargetHealth was asked for, in order */
     const char *modify_fault; /* answer the next ModifyTargetGroup with "500" or "throttle" */
     unsigned secret_reads;    /* DescribeSecret calls (JSON bodies) */
-    bool hold_secret;         /* hold the answer to the next DescribeSecret (held_answer) */
+    char secret_ids[256];     /* the SecretIds asked for, in order */
+    bool hold_secret;         /* hold the answer to the next DescribeSecret found, into: */
     char held_answer[256];
-    char secret_ids[256]; /* the SecretIds asked for, in order */
     /* DescribeTargetGroups names ("a-prod,b-prod ") and the ends of batches ("| "), in order. */
     char log[512];
 };
@@ -416,15 +416,7 @@ static int s_handler(struct bsup_test_httpd *srv, const char *method, const char
         size_t used = strlen(aws->secret_ids);
         snprintf(aws->secret_ids + used, sizeof(aws->secret_ids) - used, "%s%s", used ? " " : "",
                  id ? id : "?");
-        if (id && strcmp(id, "sec-c") != 0 && aws->hold_secret) {
-            aws->hold_secret = false;
-            snprintf(aws->held_answer, sizeof(aws->held_answer),
-                     "{\"ARN\":\"arn:aws:secretsmanager:eu-west-1:123456789012:secret:%s-AbCdEf\","
-                     "\"Name\":\"%s\",\"RotationEnabled\":true}",
-                     id, id);
-            json_decref(req);
-            return 2;
-        }
+        int handled = 1;
         if (id && strcmp(id, "sec-c") != 0) {
             *out_status = 200;
             *out_body = s_printf("{\"ARN\":\"arn:aws:secretsmanager:eu-west-1:123456789012:secret:"
@@ -435,8 +427,15 @@ static int s_handler(struct bsup_test_httpd *srv, const char *method, const char
             *out_body = strdup("{\"__type\":\"ResourceNotFoundException\",\"message\":"
                                "\"Secrets Manager can't find the specified secret.\"}");
         }
+        if (*out_status == 200 && aws->hold_secret) { /* answered later, by the test */
+            aws->hold_secret = false;
+            snprintf(aws->held_answer, sizeof(aws->held_answer), "%s", *out_body);
+            free(*out_body);
+            *out_body = NULL;
+            handled = 2;
+        }
         json_decref(req);
-        return 1;
+        return handled;
     }
     json_t *form = s_form(body, body_len);
     const char *action = json_string_value(json_object_get(form, "Action"));
