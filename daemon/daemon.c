@@ -546,10 +546,6 @@ static void s_stop(struct bsup_daemon *d, int signum)
     bsup_notify_stopping();
     bsup_log_notice("stopping signal=%s deadline_ms=%d", strsignal(signum),
                     BSUP_DAEMON_STOP_DEADLINE_MS);
-    /* Signals may still arrive but no longer keep the loop alive. */
-    uv_unref((uv_handle_t *)&d->sig_hup);
-    uv_unref((uv_handle_t *)&d->sig_term);
-    uv_unref((uv_handle_t *)&d->sig_int);
     uv_timer_stop(&d->watchdog);
     if (d->control)
         bsup_control_close(d->control, on_control_closed, d);
@@ -749,6 +745,15 @@ int bsup_daemon_main(const struct bsup_options *opts)
     d.admin_gid = s_group_gid(s->admin_group, "admin_group");
 
     if (!opts->once) {
+        /* Signals are caught before the socket exists (a client that sees it may signal):
+         * one that comes during the first load is handled once the loop runs (SIGHUP loads
+         * again, SIGTERM stops) instead of killing bsupd. They never keep the loop alive. */
+        uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
+        uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+        uv_signal_start(&d.sig_int, on_signal, SIGINT);
+        uv_unref((uv_handle_t *)&d.sig_hup);
+        uv_unref((uv_handle_t *)&d.sig_term);
+        uv_unref((uv_handle_t *)&d.sig_int);
         /* The socket first: a second bsupd must not touch the database of a live one. */
         int fd = bsup_notify_listen_fd();
         struct bsup_control_limits limits = BSUP_CONTROL_LIMITS_DEFAULT;
@@ -787,9 +792,6 @@ int bsup_daemon_main(const struct bsup_options *opts)
     if (bsup_daemon_reload(&d, NULL, NULL))
         goto out;
 
-    uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
-    uv_signal_start(&d.sig_term, on_signal, SIGTERM);
-    uv_signal_start(&d.sig_int, on_signal, SIGINT);
     d.watchdog_ms = bsup_notify_watchdog_period_ms();
     if (d.watchdog_ms) {
         uint64_t every = d.watchdog_ms / 2 ? d.watchdog_ms / 2 : 1;
@@ -808,6 +810,11 @@ int bsup_daemon_main(const struct bsup_options *opts)
     rc = 0;
 out:
     free(paused);
+    if (!d.stopping) { /* it never ran: a signal now has its default effect, not s_stop's */
+        uv_signal_stop(&d.sig_hup);
+        uv_signal_stop(&d.sig_term);
+        uv_signal_stop(&d.sig_int);
+    }
     if (d.control) { /* a stop left a client the loop did not wait for, or we never ran */
         if (!d.stopping)
             bsup_control_close(d.control, on_control_closed, &d);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Stopping with work in flight: a client that never reads keeps output queued, so a graceful
 stop has to wait. A second SIGTERM then exits at once; on its own the first one gives up at
-the 10 s deadline. Both exit 0 with a consistent database. Also --once."""
+the 10 s deadline. Both exit 0 with a consistent database. A SIGHUP or SIGTERM during the
+first load is handled, not fatal. Also --once."""
 import os
 import signal
 import socket
@@ -56,6 +57,40 @@ check(DEADLINE_S - 1 <= took < DEADLINE_S + 10, "deadline stop took %.1fs" % too
 check("stop deadline reached" in d.logtext(), "deadline logged")
 check(d.integrity() == "ok", "integrity after deadline stop")
 s.close()
+
+# A signal while the first load runs (the socket is there: a client may already signal) is
+# handled once bsupd runs: SIGHUP loads again, SIGTERM stops cleanly. Neither kills it.
+SERVICE = """  - service_name: svc-%05d
+    environment: prod
+    vpc_id: vpc-0a1b2c3d4e5f60718
+    subnet_ids: [subnet-0a1b2c3d4e5f60001]
+    database_name: db%05d
+    database_username: admin
+    database_password: ssm:/prod/svc-%05d/db
+"""
+many = {"%02d-gen.yaml" % f: "services:\n" + "".join(SERVICE % (n, n, n) for n in
+                                                   range(f * 100, (f + 1) * 100))
+        for f in range(40)}
+for sig, word in ((signal.SIGHUP, "reloading signal=SIGHUP"), (signal.SIGTERM, "stopping")):
+    d = Daemon(files=many)
+    d.start(wait=False)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(d.sock) and d.proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    d.proc.send_signal(sig)
+    loaded_before = "ready socket=" in d.logtext()
+    if sig == signal.SIGHUP:
+        d.wait_ready()
+        check(d.ctl_json("status")["total"] == 4000, "status after a SIGHUP in the first load")
+        rc, _ = d.stop()
+    else:
+        try:
+            rc = d.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            fail("SIGTERM in the first load: bsupd did not stop\n" + d.logtext())
+    check(rc == 0 and word in d.logtext(), "%s in the first load (%s): exit %s\n%s" % (
+        sig.name, "after it" if loaded_before else "during it", rc, d.logtext()))
+    check(d.integrity() == "ok", "integrity after %s in the first load" % sig.name)
 
 # --once: load, one cycle, exit. Nothing declared: 0. Services but no AWS region here: the
 # cycle fails and says why: 1. A rejected file: 1, naming it. (With the local AWS:
