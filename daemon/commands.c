@@ -90,9 +90,15 @@ static json_t *s_engine_json(struct bsup_daemon *d)
                      (json_int_t)f.store_errors, "store_error", f.store_error, "api", calls);
 }
 
+/* The encoded rows of one status or plan page, at most (2.5 MiB): a page is built whole before
+ * it is sent, so this bounds the memory a status takes (10 000 services are about 7 MiB of rows)
+ * while a fleet of about a thousand observed services still answers in one page (each more
+ * page is a round trip, and waits for its loop turn while a cycle runs). */
+#define S_PAGE_ROW_BYTES ((size_t)5 * 512 * 1024)
+
 /* One page of service rows: from offset (or from the first service named from or after it),
- * at most limit rows and budget_bytes of encoded rows (at least one row, so that paging moves
- * on). total, more and attention cover every matching service, not only the page. */
+ * at most limit rows, until the reply is budget_bytes long (at least one row, so that paging
+ * moves on). total, more and attention cover every matching service, not only the page. */
 struct s_page {
     size_t offset, limit, budget_bytes;
     const char *from; /* the request's, or NULL */
@@ -247,15 +253,18 @@ static void s_observations(struct bsup_daemon *d, struct bsup_buf *b, const char
     free(old);
 }
 
+/* What s_row returns when the page needs no more rows (the walk of the store stops). */
+#define S_PAGE_DONE 1
+
 /* The page is full: service, the first left out, is where the next one begins. */
 static int s_page_ends(struct s_page *page, const char *service)
 {
     page->more = true;
     page->next_from = strdup(service);
-    return page->next_from ? 0 : BSUP_ENOMEM;
+    return page->next_from ? S_PAGE_DONE : BSUP_ENOMEM;
 }
 
-/* One stored service: counted, and written when it falls in the page and fits. */
+/* One stored service of the page's walk (from its first row on): written when it fits. */
 static int s_row(void *ctx, const struct bsup_store_service *v)
 {
     struct s_rows *r = ctx;
@@ -263,21 +272,19 @@ static int s_row(void *ctx, const struct bsup_store_service *v)
     struct s_page *page = r->page;
     struct bsup_buf *b = r->out;
     if (r->service && strcmp(r->service, v->service) != 0)
-        return 0;
-    size_t at = page->total++;
+        return S_PAGE_DONE; /* the walk began at it: past it */
     bool file_ok = !bsup_strmap_get(&d->rejected_files, v->source_file);
     struct bsup_reconcile_status st;
     bool known = d->rec && bsup_reconcile_service_status(d->rec, v->service, &st);
     unsigned flags = known ? bsup_state_flags(st.state) : 0;
-    if (!file_ok || (flags & BSUP_STATE_F_ATTENTION))
-        page->attention = true;
-    if (page->from ? strcmp(v->service, page->from) < 0 : at < page->offset) {
-        if (page->from)
-            page->offset = at + 1; /* the reply's offset: the services before the page */
-        return 0;
+    if (r->service) {
+        page->total = 1;
+        page->attention = !file_ok || (flags & BSUP_STATE_F_ATTENTION);
+        if (page->from && strcmp(v->service, page->from) < 0)
+            page->offset = 1; /* the page begins after it */
+        if (page->offset > 0)
+            return S_PAGE_DONE;
     }
-    if (page->more)
-        return 0;
     if (r->n_rows >= page->limit || (r->n_rows > 0 && b->len >= page->budget_bytes))
         return s_page_ends(page, v->service);
     size_t mark = b->len;
@@ -339,6 +346,26 @@ static int s_row(void *ctx, const struct bsup_store_service *v)
     return 0;
 }
 
+/* total, offset (for a page asked for by name) and attention of a page of every service: from
+ * counts and the engine's figures, so that a page reads only its own rows. */
+static int s_page_counts(struct bsup_daemon *d, struct s_page *page, struct bsup_diag *diag)
+{
+    int64_t n = 0, before = 0;
+    int rc = bsup_store_services_count(d->store, NULL, &n, diag);
+    if (rc == 0 && page->from)
+        rc = bsup_store_services_count(d->store, page->from, &before, diag);
+    if (rc)
+        return rc;
+    page->total = (size_t)n;
+    if (page->from)
+        page->offset = (size_t)before;
+    struct bsup_reconcile_figures f = {0};
+    if (d->rec)
+        bsup_reconcile_figures(d->rec, &f);
+    page->attention = f.attention;
+    return 0;
+}
+
 /* A status or plan reply: b holds its beginning (an object's members, unclosed); appends a
  * page of the stored services' rows and total, offset, next_offset, next_from and, for status,
  * attention. b is consumed. */
@@ -353,7 +380,8 @@ static json_t *s_paged(struct s_call *call, struct bsup_buf *b, bool plan)
     bsup_buf_puts(b, ",\"services\":[");
     size_t max = d->control ? bsup_control_max_reply_bytes(d->control) : SIZE_MAX;
     size_t used = b->len + s_json_bytes(json_object_get(call->req, "id")) + 256;
-    page.budget_bytes = max > used ? b->len + (max - used) : b->len;
+    size_t rows = max > used ? max - used : 0;
+    page.budget_bytes = b->len + (rows < S_PAGE_ROW_BYTES ? rows : S_PAGE_ROW_BYTES);
     struct s_rows r = {.d = d,
                        .service = call->service,
                        .plan = plan,
@@ -362,8 +390,13 @@ static json_t *s_paged(struct s_call *call, struct bsup_buf *b, bool plan)
                                                     : NULL,
                        .page = &page,
                        .out = b};
-    int rc = bsup_store_services_each(d->store, plan, s_row, &r, &diag);
-    if (rc) {
+    int rc = call->service ? 0 : s_page_counts(d, &page, &diag);
+    if (rc == 0)
+        rc = call->service
+                 ? bsup_store_services_from(d->store, plan, call->service, 0, s_row, &r, &diag)
+                 : bsup_store_services_from(d->store, plan, page.from,
+                                            page.from ? 0 : (int64_t)page.offset, s_row, &r, &diag);
+    if (rc < 0) {
         err = bsup_control_error("internal", "%s",
                                  rc == BSUP_ENOMEM ? "out of memory" : diag.message);
         goto out;

@@ -164,15 +164,24 @@ int bsup_store_apply_config(struct bsup_store *st, const struct bsup_config_set 
 int bsup_store_services_each(struct bsup_store *st, bool with_config, bsup_store_service_fn fn,
                              void *ctx, struct bsup_diag *diag)
 {
+    return bsup_store_services_from(st, with_config, NULL, 0, fn, ctx, diag);
+}
+
+int bsup_store_services_from(struct bsup_store *st, bool with_config, const char *from,
+                             int64_t skip, bsup_store_service_fn fn, void *ctx,
+                             struct bsup_diag *diag)
+{
     static const char *const doing = "reading the desired state";
     sqlite3_stmt *q = NULL;
     int rc = bsup_store_prepare(
         st, doing,
         with_config ? "SELECT service, generation, content_hash, source_file, loaded_at, seen_at, "
-                      "config_json FROM desired_state ORDER BY service"
+                      "config_json FROM desired_state WHERE service >= ?1 ORDER BY service "
+                      "LIMIT -1 OFFSET ?2"
                     : "SELECT service, generation, content_hash, source_file, loaded_at, seen_at, "
-                      "environment, mode FROM desired_state ORDER BY service",
-        BSUP_STORE_NO_ARGS, &q, diag);
+                      "environment, mode FROM desired_state WHERE service >= ?1 ORDER BY service "
+                      "LIMIT -1 OFFSET ?2",
+        BSUP_STORE_ARGS(BSUP_STORE_TEXT(from ? from : ""), BSUP_STORE_INT(skip)), &q, diag);
     while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
         struct bsup_store_service row = {
             .service = (char *)sqlite3_column_text(q, 0),
@@ -194,6 +203,24 @@ int bsup_store_services_each(struct bsup_store *st, bool with_config, bsup_store
             break;
         }
         rc = fn(ctx, &row);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int bsup_store_services_count(struct bsup_store *st, const char *before, int64_t *out,
+                              struct bsup_diag *diag)
+{
+    static const char *const doing = "counting the services";
+    sqlite3_stmt *q = NULL;
+    int rc = before ? bsup_store_prepare(st, doing,
+                                         "SELECT count(*) FROM desired_state WHERE service < ?",
+                                         BSUP_STORE_ARGS(BSUP_STORE_TEXT(before)), &q, diag)
+                    : bsup_store_prepare(st, doing, "SELECT count(*) FROM desired_state",
+                                         BSUP_STORE_NO_ARGS, &q, diag);
+    if (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
+        *out = sqlite3_column_int64(q, 0);
+        rc = 0;
     }
     sqlite3_finalize(q);
     return rc;

@@ -57,6 +57,14 @@ struct bsup_store_service {
 typedef int (*bsup_store_service_fn)(void *ctx, const struct bsup_store_service *row);
 int bsup_store_services_each(struct bsup_store *st, bool with_config, bsup_store_service_fn fn,
                              void *ctx, struct bsup_diag *diag);
+/* The same from the first service named from or after it (NULL: the first), less the first
+ * skip of those: a page of status reads its own rows only. */
+int bsup_store_services_from(struct bsup_store *st, bool with_config, const char *from,
+                             int64_t skip, bsup_store_service_fn fn, void *ctx,
+                             struct bsup_diag *diag);
+/* How many services are stored (before not NULL: named before it). 0 and *out, or an error. */
+int bsup_store_services_count(struct bsup_store *st, const char *before, int64_t *out,
+                              struct bsup_diag *diag);
 
 /* Every stored service's name and generation, in no particular order, until fn returns non-zero
  * (returned as is): what a load compares before and after, without reading the configs. */

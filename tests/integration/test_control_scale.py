@@ -22,6 +22,7 @@ N = N_FILES * PER_FILE
 N_BAD = 3
 BAD_KEYS = 3000
 MAX_REPLY = 4 * 1024 * 1024
+PAGE_ROWS = 5 * 512 * 1024
 FILE_ERRORS_MAX = 20
 
 SERVICE = """  - service_name: svc-%05d
@@ -75,6 +76,12 @@ check(r["total"] == N and r["offset"] == 0 and r["next_offset"] == len(r["servic
           r["total"], r["offset"], r["next_offset"], r["next_from"], len(r["services"])))
 check(r["attention"] is True, "rejected files need attention")
 check("truncated" not in r, "a page is not a truncation")
+# At most 2.5 MiB of rows a page (the row that would pass it begins the next page): a page is
+# built whole, so this bounds the memory one status takes at any fleet size.
+rows = [len(json.dumps(s, separators=(",", ":"), ensure_ascii=False).encode())
+        for s in r["services"]]
+check(sum(rows) + len(rows) - 1 <= PAGE_ROWS < sum(rows) + len(rows) + 2 * max(rows),
+      "page 1: %d bytes of rows in %d rows" % (sum(rows) + len(rows) - 1, len(rows)))
 
 # Each error once, at most 20 per file and a count of the rest.
 load = r["daemon"]["last_load"]
@@ -97,6 +104,11 @@ check([s["service"] for s in r["services"]] == ["svc-%05d" % n for n in range(99
       r["next_offset"] == 9995, "status offset/limit: %r" % r["services"][:1])
 r, _ = raw({"cmd": "status", "offset": N - 1})
 check(len(r["services"]) == 1 and r["next_offset"] is None, "last page")
+r, _ = raw({"cmd": "status", "service": "svc-05000"})
+check([s["service"] for s in r["services"]] == ["svc-05000"] and r["total"] == 1 and
+      r["offset"] == 0 and r["next_from"] is None, "one service: %r" % r["services"][:1])
+r, _ = raw({"cmd": "status", "service": "svc-05000", "offset": 1})
+check(r["services"] == [] and r["total"] == 1 and r["next_from"] is None, "one service, offset 1")
 r, _ = raw({"cmd": "status", "limit": 0})
 check(r["ok"] is False and r["error"]["code"] == "bad_request", "limit 0: %r" % r)
 
@@ -104,7 +116,8 @@ check(r["ok"] is False and r["error"]["code"] == "bad_request", "limit 0: %r" % 
 # in between. Offsets would skip the 100 services that come after the removed ones.
 r, _ = raw({"cmd": "status", "from": "svc-09990", "limit": 5})
 check([s["service"] for s in r["services"]] == ["svc-%05d" % n for n in range(9990, 9995)] and
-      r["offset"] == 9990 and r["next_from"] == "svc-09995", "status from/limit: %r" % {
+      r["offset"] == 9990 and r["next_from"] == "svc-09995" and r["total"] == N and
+      r["attention"] is True, "status from/limit: %r" % {
           k: r[k] for k in r if k not in ("services", "daemon")})
 r, _ = raw({"cmd": "status", "from": "svc-99999"})
 check(r["services"] == [] and r["offset"] == N and r["next_from"] is None, "from past the end")

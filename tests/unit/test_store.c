@@ -160,6 +160,23 @@ static void test_generations_and_last_good(void **state)
     char seen[64] = "";
     assert_int_equal(bsup_store_services_each(st, false, s_env_mode, seen, &diag), 0);
     assert_string_equal(seen, "a:prod:-,b:prod:-,");
+    /* A page's walk: from a name on (the next one when none is so named), less a skip. */
+    seen[0] = '\0';
+    assert_int_equal(bsup_store_services_from(st, false, "a0", 0, s_env_mode, seen, &diag), 0);
+    assert_string_equal(seen, "b:prod:-,");
+    seen[0] = '\0';
+    assert_int_equal(bsup_store_services_from(st, false, NULL, 1, s_env_mode, seen, &diag), 0);
+    assert_string_equal(seen, "b:prod:-,");
+    seen[0] = '\0';
+    assert_int_equal(bsup_store_services_from(st, false, "c", 0, s_env_mode, seen, &diag), 0);
+    assert_string_equal(seen, "");
+    int64_t count = -1;
+    assert_int_equal(bsup_store_services_count(st, NULL, &count, &diag), 0);
+    assert_int_equal(count, 2);
+    assert_int_equal(bsup_store_services_count(st, "b", &count, &diag), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(bsup_store_services_count(st, "a", &count, &diag), 0);
+    assert_int_equal(count, 0);
 
     /* Remove a's file: a goes away; b is still kept. */
     char *path = NULL;
