@@ -225,18 +225,28 @@ static void s_observations(struct bsup_daemon *d, struct bsup_buf *b, const char
         return;
     }
     char *stored = recorded ? s_recorded_observations(d, service) : NULL;
+    bool any = stored != NULL;
     for (size_t i = 0; !stored && i < bsup_reconcile_n_domains(d->rec); i++) {
         const struct bsup_domain *dom = bsup_reconcile_domain(d->rec, i);
         bsup_buf_json_key(b, dom->name);
-        if (bsup_reconcile_observation(d->rec, service, i, obs))
+        if (bsup_reconcile_observation(d->rec, service, i, obs)) {
             bsup_domain_obs_write(b, dom, obs);
-        else
+            any = true;
+        } else {
             bsup_buf_puts(b, "null");
+        }
     }
     if (stored)
         bsup_buf_puts(b, stored);
     free(stored);
     free(obs);
+    if (!any) { /* nothing observed: as quick to write again as to copy, so not kept */
+        if (old) {
+            bsup_strmap_del(&d->status_obs, service);
+            free(old);
+        }
+        return;
+    }
     size_t name_len = strlen(service) + 1, len = b->len - mark;
     struct s_obs_text *t = b->err ? NULL : malloc(sizeof(*t) + name_len + len);
     if (!t)
