@@ -1153,7 +1153,7 @@ static void s_run_for(struct fixture *f, uint64_t ms)
 }
 
 /* A large encoded reply's memory, once written, is kept for the next reply to be built in
- * (bsup_control_spare), for spare_keep_ms; a small one's is not. */
+ * (bsup_control_spare), for spare_keep_ms, the larger of two; a small one's is not. */
 static void test_written_reply_is_kept_as_spare(void **state)
 {
     struct fixture *f = *state;
@@ -1176,21 +1176,35 @@ static void test_written_reply_is_kept_as_spare(void **state)
     assert_true(cap >= f->encoded_pad);
     free(spare);
     assert_null(bsup_control_spare(f->ctl, &cap)); /* taken */
-    /* Not taken within spare_keep_ms: let go. */
+    /* Of two large replies written the larger is kept: a status's short last page does not
+     * take the place of its first page's memory. */
     s_send_str(&cl, "{\"id\":2}\n");
     s_wait_lines(&cl, 2);
+    const char *larger = f->encoded_text;
+    f->encoded_pad = 200 * 1024;
+    s_send_str(&cl, "{\"id\":3}\n");
+    s_wait_lines(&cl, 3);
+    s_run_for(f, 20);
+    spare = bsup_control_spare(f->ctl, &cap);
+    assert_ptr_equal(spare, larger);
+    assert_true(cap >= 300 * 1024);
+    free(spare);
+    f->encoded_pad = 300 * 1024;
+    /* Not taken within spare_keep_ms: let go. */
+    s_send_str(&cl, "{\"id\":4}\n");
+    s_wait_lines(&cl, 4);
     s_run_for(f, 300);
     assert_null(bsup_control_spare(f->ctl, &cap));
     /* A small reply's memory is not kept. */
     f->encoded_pad = 1000;
-    s_send_str(&cl, "{\"id\":3}\n");
-    s_wait_lines(&cl, 3);
+    s_send_str(&cl, "{\"id\":5}\n");
+    s_wait_lines(&cl, 5);
     s_run_for(f, 20);
     assert_null(bsup_control_spare(f->ctl, &cap));
     /* A spare still kept when the server closes goes with it (LeakSanitizer watches). */
     f->encoded_pad = 300 * 1024;
-    s_send_str(&cl, "{\"id\":4}\n");
-    s_wait_lines(&cl, 4);
+    s_send_str(&cl, "{\"id\":6}\n");
+    s_wait_lines(&cl, 6);
     s_run_for(f, 20);
     s_disconnect(&cl);
 }
