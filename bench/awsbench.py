@@ -303,17 +303,18 @@ def measure_daemon(opt, settings, env, conf, faults, measure_idle, log):
                            "aws_calls": calls, "fsyncs": _delta(procstat.fsyncs(sfile), fs0)}
 
         # status latency when idle: back to back over the socket, then a few through bsupctl
-        lat, failed, first_err, size = [], [], None, None
+        lat, failed, first_err, size, pages = [], [], None, None, None
         c0 = b.cpu_s()
         for _ in range(opt.status_calls):
-            r = b.request({"cmd": "status"}, timeout_s=30)
+            r = b.status(timeout_s=30)
             if r.get("error"):
                 failed.append(r.get("seconds"))
                 first_err = first_err or r["error"]
             else:
                 lat.append(r["seconds"])
-                size = r.get("bytes")
+                size, pages = r.get("bytes"), r.get("pages")
         out["status_idle"] = latency_figures(lat, failed, first_err, reply_bytes=size)
+        out["status_idle"]["pages"] = pages
         cpu = _delta(b.cpu_s(), c0)
         out["status_idle"]["cpu_ms_per_call"] = (cpu * 1000.0 / opt.status_calls
                                                  if cpu is not None else None)
@@ -352,7 +353,7 @@ def status_during_cycles(b, opt, log):
             time.sleep(opt.status_every_s)
             if not running.is_set():
                 continue
-            r = b.request({"cmd": "status"}, timeout_s=30)
+            r = b.status(timeout_s=30)
             if not running.is_set():
                 continue  # the cycle ended meanwhile: not a poll during a cycle
             if r.get("error"):

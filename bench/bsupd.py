@@ -149,30 +149,53 @@ class Bsupd:
 
     def request(self, obj, timeout_s=30):
         """One request over the control socket: {reply, seconds, bytes} or {error, seconds}."""
+        return self.requests([obj], timeout_s)
+
+    def status(self, timeout_s=30):
+        """A whole status, as bsupctl gets it: the pages by next_from over one connection.
+        {reply (the first page), seconds, bytes, pages, services} or {error, seconds}."""
+        return self.requests([{"cmd": "status"}], timeout_s,
+                             follow=lambda r: r.get("next_from") and
+                             {"cmd": "status", "from": r["next_from"]})
+
+    def requests(self, objs, timeout_s=30, follow=None):
+        """Requests one after another over one connection, and after the last, while
+        follow(reply) gives one, that. Figures of them all (seconds: less the time this
+        harness spends parsing the replies, slow in Python); the first reply."""
         t0 = time.monotonic()
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        first, size, pages, rows = None, 0, 0, 0
         try:
             s.settimeout(timeout_s)
             s.connect(self.sock)
-            s.sendall(json.dumps(obj).encode() + b"\n")
-            chunks, size = [], 0
-            while True:
-                chunk = s.recv(1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-                if chunk.endswith(b"\n"):
-                    break
-            dt = time.monotonic() - t0
-            data = b"".join(chunks)
-            if not data.endswith(b"\n"):
-                return {"error": f"connection closed after {size} bytes without a reply line",
-                        "seconds": dt, "bytes": size}
-            reply = json.loads(data)
-            if not reply.get("ok"):
-                return {"error": json.dumps(reply.get("error")), "seconds": dt, "bytes": size}
-            return {"reply": reply, "seconds": dt, "bytes": size}
+            objs = list(objs)
+            while objs:
+                s.sendall(json.dumps(objs.pop(0)).encode() + b"\n")
+                chunks, got = [], 0  # one reply line per request: nothing follows it
+                while not chunks or not chunks[-1].endswith(b"\n"):
+                    chunk = s.recv(1 << 20)
+                    if not chunk:
+                        return {"error": f"connection closed after {size + got} bytes "
+                                "without a reply line", "seconds": time.monotonic() - t0,
+                                "bytes": size + got}
+                    chunks.append(chunk)
+                    got += len(chunk)
+                line = b"".join(chunks)
+                size += len(line)
+                t_parse = time.monotonic()
+                reply = json.loads(line)
+                t0 += time.monotonic() - t_parse
+                if not reply.get("ok"):
+                    return {"error": json.dumps(reply.get("error")),
+                            "seconds": time.monotonic() - t0, "bytes": size}
+                first = first or reply
+                pages += 1
+                rows += len(reply.get("services") or [])
+                nxt = follow(reply) if follow and not objs else None
+                if nxt:
+                    objs.append(nxt)
+            return {"reply": first, "seconds": time.monotonic() - t0, "bytes": size,
+                    "pages": pages, "services": rows}
         except (OSError, ValueError) as e:
             return {"error": f"{type(e).__name__}: {e}", "seconds": time.monotonic() - t0}
         finally:

@@ -91,8 +91,8 @@ def one_case(opt, env, svcs, n, per_file, use_strace):
             return row
         row["status_line"] = st.get("status_line")
         row["mem_kib_ready"] = st.get("mem_kib_ready")  # loaded, before any request
-        row["mem_kib"] = b.mem_kib()  # after start's status: one page of up to 4 MiB
-        s = b.request({"cmd": "status"}, timeout_s=60)
+        s = b.status(timeout_s=60)
+        row["mem_kib"] = b.mem_kib()  # once a whole status (every page) is answered
         if s.get("error"):
             row["status"] = {"answered": False, "error": s["error"], "seconds": s.get("seconds"),
                              "bytes": s.get("bytes"), "daemon_log": b.loglast("control")}
@@ -101,9 +101,8 @@ def one_case(opt, env, svcs, n, per_file, use_strace):
             load = (rep.get("daemon") or {}).get("last_load") or {}
             page = len(rep.get("services") or [])
             row["status"] = {"answered": True, "seconds": s["seconds"], "bytes": s["bytes"],
-                             # protocol 2 pages the services: total is all of them
-                             "services": rep.get("total", page), "page": page,
-                             "next_offset": rep.get("next_offset"),
+                             "services": s["services"], "pages": s["pages"],
+                             "first_page": page, "total": rep.get("total"),
                              "protocol": rep.get("protocol"),
                              "files_rejected": load.get("files_rejected"),
                              "load_errors": [e if isinstance(e, str) else e.get("message")
