@@ -34,6 +34,7 @@
  * waits for one such turn, never for a whole batch. */
 #define S_TURN_MEMBERS 25
 #define S_DOMAINS_MAX 16 /* domains an engine may have (bsup_domains holds 5) */
+#define S_STEPS_MAX 16   /* observe steps a domain may have (backup has 7) */
 
 struct s_service {
     char *name;
@@ -92,12 +93,12 @@ struct s_batch {
     struct bsup_reconcile_engine *e;
     struct s_member *m;
     size_t n;
-    /* Each domain runs its observe steps in order, the next once the last one's calls are all
-     * answered, independently of the other domains but those it reads (after); then the batch
-     * plans and applies. */
-    size_t next_step[S_DOMAINS_MAX]; /* per domain: its step to run next */
-    int in_flight[S_DOMAINS_MAX];    /* per domain: its observing calls not answered yet */
-    int pending;                     /* AWS calls in flight */
+    /* Each domain runs an observe step once the steps it needs have all their answers (every
+     * earlier one, unless it names its own), independently of the other domains but those it
+     * reads (after); then the batch plans and applies. */
+    uint32_t begun[S_DOMAINS_MAX];             /* per domain: its steps begun (bits) */
+    int in_flight[S_DOMAINS_MAX][S_STEPS_MAX]; /* per step: its calls not answered yet */
+    int pending;                               /* AWS calls in flight */
     unsigned calls;
     struct s_join **joins;
     size_t n_joins;
@@ -314,7 +315,7 @@ static int s_observe_call(struct s_batch *b, size_t domain, const struct bsup_ob
         return rc;
     }
     b->pending++;
-    b->in_flight[domain]++;
+    b->in_flight[domain][st - b->e->domains[domain]->steps]++;
     return 0;
 }
 
@@ -347,9 +348,9 @@ static void on_observed(struct bsup_aws_call *call, const struct bsup_aws_result
     (void)call;
     struct s_req *r = user;
     struct s_batch *b = r->b;
-    size_t d = r->domain;
+    size_t d = r->domain, step = (size_t)(r->step - b->e->domains[d]->steps);
     b->pending--;
-    b->in_flight[d]--;
+    b->in_flight[d][step]--;
     b->calls += (unsigned)res->attempts;
     for (size_t k = 0; k < r->n; k++)
         ((struct s_member *)r->m[k]->engine)->calls += (unsigned)res->attempts;
@@ -380,7 +381,7 @@ static void on_observed(struct bsup_aws_call *call, const struct bsup_aws_result
         json_decref(none);
     }
     s_req_free(r);
-    if (b->in_flight[d] == 0)
+    if (b->in_flight[d][step] == 0)
         s_batch_next_step(b);
 }
 
@@ -457,16 +458,32 @@ out:
     free(rel);
 }
 
+/* Whether step k of domain d has begun and has every answer. */
+static bool s_step_done(const struct s_batch *b, size_t d, size_t k)
+{
+    return (b->begun[d] >> k & 1u) && b->in_flight[d][k] == 0;
+}
+
+/* The steps of its domain whose answers step k needs (bits). */
+static uint32_t s_step_needs(const struct bsup_domain *dom, size_t k)
+{
+    const struct bsup_observe_step *st = &dom->steps[k];
+    return (st->flags & BSUP_OBSERVE_NEEDS) ? st->needs : (1u << k) - 1u;
+}
+
 /* Whether domain d has run all its observe steps and has every answer. */
 static bool s_domain_observed(const struct s_batch *b, size_t d)
 {
-    return b->next_step[d] == b->e->domains[d]->n_steps && b->in_flight[d] == 0;
+    for (size_t k = 0; k < b->e->domains[d]->n_steps; k++)
+        if (!s_step_done(b, d, k))
+            return false;
+    return true;
 }
 
-/* Runs the next observe steps of every domain that can go on: one whose calls are all
- * answered and whose domains it reads have observed. A step with nothing to ask is passed at
- * once. When every domain has observed, plans. (Domains read only those before them, so one
- * pass in order sees every domain that became ready during it.) */
+/* Begins every observe step that can: one whose domain's reads have observed and whose
+ * needed steps have all their answers. A step with nothing to ask is done at once. When every
+ * domain has observed, plans. (Domains read only those before them and steps need only
+ * earlier ones, so one pass in order sees everything that became ready during it.) */
 static void s_batch_next_step(struct s_batch *b)
 {
     struct bsup_reconcile_engine *e = b->e;
@@ -476,8 +493,14 @@ static void s_batch_next_step(struct s_batch *b)
         for (size_t k = 0; ready && k < d; k++)
             ready = !(e->reads[d] & (1u << k)) || s_domain_observed(b, k);
         const struct bsup_domain *dom = e->domains[d];
-        while (ready && b->in_flight[d] == 0 && b->next_step[d] < dom->n_steps) {
-            size_t k = b->next_step[d]++;
+        for (size_t k = 0; ready && k < dom->n_steps; k++) {
+            uint32_t needs = s_step_needs(dom, k);
+            bool go = !(b->begun[d] >> k & 1u);
+            for (size_t j = 0; go && j < k; j++)
+                go = !(needs >> j & 1u) || s_step_done(b, d, j);
+            if (!go)
+                continue;
+            b->begun[d] |= 1u << k;
             s_observe_step(b, d, k, &dom->steps[k]);
         }
         all = all && s_domain_observed(b, d);
@@ -1450,6 +1473,23 @@ int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_recon
                                S_DOMAINS_MAX);
         free(e);
         return rc;
+    }
+    for (size_t d = 0; d < e->n_domains; d++) {
+        const struct bsup_domain *dom = e->domains[d];
+        for (size_t k = 0; k < dom->n_steps && k < S_STEPS_MAX; k++) {
+            if (s_step_needs(dom, k) >> k == 0)
+                continue;
+            int rc = bsup_diag_set(diag, BSUP_EINVAL, "domain %s: step %zu needs a later step",
+                                   dom->name, k);
+            free(e);
+            return rc;
+        }
+        if (dom->n_steps > S_STEPS_MAX) {
+            int rc = bsup_diag_set(diag, BSUP_EINVAL, "domain %s: %zu steps, at most %d", dom->name,
+                                   dom->n_steps, S_STEPS_MAX);
+            free(e);
+            return rc;
+        }
     }
     /* A domain that reads others' observations starts once all of their steps have run. */
     for (size_t d = 0; d < e->n_domains; d++) {

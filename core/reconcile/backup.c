@@ -1292,6 +1292,8 @@ static const struct bsup_field s_fields[] = {
 static const char *const s_secret_absent[] = {"ResourceNotFoundException", NULL};
 static const char *const s_group_absent[] = {"ReplicationGroupNotFoundFault", NULL};
 
+enum { S_STEP_CACHE_GROUP = 3 }; /* DescribeReplicationGroups' index in s_steps */
+
 static const struct bsup_observe_step s_steps[] = {
     /* 100 identifiers per call: the API documents no maximum for a filter's values, and the
      * answer for 100 fits one page (MaxRecords 100). */
@@ -1322,18 +1324,20 @@ static const struct bsup_observe_step s_steps[] = {
      .prepare = s_drill_prepare,
      .build = s_drill_build,
      .parse = s_drill_parse},
-    /* Report-only from here: a failed read keeps the last one and only logs. */
-    {.service = "elasticache",
+    /* Report-only from here: a failed read keeps the last one and only logs. The cache and
+     * the password read nothing of the database's steps, so they go out with the first. */
+    {.service = "elasticache", /* index S_STEP_CACHE_GROUP */
      .action = "DescribeReplicationGroups",
      .batch_max = 1,
-     .flags = BSUP_OBSERVE_ALL_PAGES | BSUP_OBSERVE_OPTIONAL,
+     .flags = BSUP_OBSERVE_ALL_PAGES | BSUP_OBSERVE_OPTIONAL | BSUP_OBSERVE_NEEDS,
      .prepare = s_group_prepare,
      .build = s_group_build,
      .parse = s_group_parse},
     {.service = "elasticache",
      .action = "DescribeSnapshots",
      .batch_max = 1,
-     .flags = BSUP_OBSERVE_ALL_PAGES | BSUP_OBSERVE_OPTIONAL,
+     .flags = BSUP_OBSERVE_ALL_PAGES | BSUP_OBSERVE_OPTIONAL | BSUP_OBSERVE_NEEDS,
+     .needs = 1u << S_STEP_CACHE_GROUP,
      .budget_share = 0.01,
      .prepare = s_csnap_prepare,
      .build = s_csnap_build,
@@ -1342,7 +1346,7 @@ static const struct bsup_observe_step s_steps[] = {
     {.service = "secretsmanager",
      .action = "DescribeSecret",
      .batch_max = 1,
-     .flags = BSUP_OBSERVE_OPTIONAL,
+     .flags = BSUP_OBSERVE_OPTIONAL | BSUP_OBSERVE_NEEDS,
      .budget_share = 0.01,
      .prepare = s_secret_prepare,
      .build_json = s_secret_build,
@@ -1352,7 +1356,7 @@ static const struct bsup_observe_step s_steps[] = {
     {.service = "ssm",
      .action = "DescribeParameters",
      .batch_max = 50,
-     .flags = BSUP_OBSERVE_ALL_PAGES | BSUP_OBSERVE_OPTIONAL,
+     .flags = BSUP_OBSERVE_ALL_PAGES | BSUP_OBSERVE_OPTIONAL | BSUP_OBSERVE_NEEDS,
      .budget_share = 0.1,
      .prepare = s_param_prepare,
      .build_json = s_param_build,

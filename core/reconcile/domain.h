@@ -46,15 +46,21 @@ void bsup_domain_member_fail(struct bsup_domain_member *m, const char *fmt, ...)
 
 #define BSUP_OBSERVE_ALL_PAGES 0x1u /* follow NextToken/Marker to the end */
 #define BSUP_OBSERVE_OPTIONAL 0x2u  /* a failure is logged; it does not fail the service */
+#define BSUP_OBSERVE_NEEDS 0x4u     /* the step needs only the earlier steps in `needs` */
 
-/* One observing call of a domain. Steps run in order (step k+1 may use what step k read);
- * within a step, the engine puts up to batch_max keys in one call. A failed call covering
+/* One observing call of a domain. A step begins once every earlier step of its domain has
+ * all its answers (step k+1 may use what step k read), or, with BSUP_OBSERVE_NEEDS, once
+ * those in `needs` have: a step that reads nothing of the others goes out with the first.
+ * Within a step, the engine puts up to batch_max keys in one call. A failed call covering
  * several keys is retried one key per call, so one bad resource holds back only itself. */
 struct bsup_observe_step {
     const char *service; /* our AWS service id: "autoscaling" */
     const char *action;  /* "DescribeAutoScalingGroups"; its API family sets the budget */
     size_t batch_max;    /* keys one call can cover (1: one call per key) */
     unsigned flags;      /* BSUP_OBSERVE_* */
+    /* With BSUP_OBSERVE_NEEDS: the earlier steps (bit k: step k) whose answers this one's
+     * prepare and build read, through the members' observations; 0: none. */
+    unsigned needs;
     /* 0: every key that needs it, every cycle. Else the step is paced: per batch, at most
      * max(1, budget_share x its API family's configured rate x interval) keys, the highest
      * priorities first (what must be read per resource, e.g. target health, within budget). */

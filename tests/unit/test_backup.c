@@ -598,6 +598,35 @@ static const struct bsup_observe_step *s_step(const char *action, size_t nth)
     return NULL;
 }
 
+/* What each step waits for: the database's three steps one after another, the cache's
+ * snapshots for its replication group only, and the cache and password reads for nothing of
+ * the database's (they go out with the first step; a warm cycle of a few services is then two
+ * rounds of calls, not three). */
+static void test_step_needs(void **state)
+{
+    (void)state;
+    const struct bsup_domain *d = &bsup_backup_domain;
+    size_t group = (size_t)(s_step("DescribeReplicationGroups", 0) - d->steps);
+    static const struct {
+        const char *action;
+        size_t nth;
+        bool alone; /* needs no other step */
+    } alone[] = {{"DescribeDBInstances", 0, true},  {"DescribeDBSnapshots", 0, false},
+                 {"DescribeDBInstances", 1, false}, {"DescribeReplicationGroups", 0, true},
+                 {"DescribeSecret", 0, true},       {"DescribeParameters", 0, true}};
+    for (size_t i = 0; i < sizeof(alone) / sizeof(alone[0]); i++) {
+        const struct bsup_observe_step *st = s_step(alone[i].action, alone[i].nth);
+        size_t k = (size_t)(st - d->steps);
+        bool none = k == 0 || ((st->flags & BSUP_OBSERVE_NEEDS) && st->needs == 0);
+        assert_int_equal(none, alone[i].alone);
+        if (!alone[i].alone) /* every earlier step */
+            assert_false(st->flags & BSUP_OBSERVE_NEEDS);
+    }
+    const struct bsup_observe_step *csnap = s_step("DescribeSnapshots", 0);
+    assert_true(csnap->flags & BSUP_OBSERVE_NEEDS);
+    assert_int_equal(csnap->needs, 1u << group);
+}
+
 /* DescribeDBInstances: one filter over every identifier, lowercase; found case-insensitively. */
 static void test_step_instances(void **state)
 {
@@ -994,21 +1023,14 @@ static void test_step_cache(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_record_round_trip),
-        cmocka_unit_test(test_drill_names),
-        cmocka_unit_test(test_drill_due),
-        cmocka_unit_test(test_drill_steps),
-        cmocka_unit_test(test_settings),
-        cmocka_unit_test(test_plan_table),
-        cmocka_unit_test(test_plan_words),
-        cmocka_unit_test(test_requests),
-        cmocka_unit_test(test_applied),
-        cmocka_unit_test(test_step_instances),
-        cmocka_unit_test(test_step_snapshots),
-        cmocka_unit_test(test_step_drill),
-        cmocka_unit_test(test_step_drill_at_once),
-        cmocka_unit_test(test_step_secrets),
-        cmocka_unit_test(test_step_cache),
+        cmocka_unit_test(test_record_round_trip), cmocka_unit_test(test_drill_names),
+        cmocka_unit_test(test_drill_due),         cmocka_unit_test(test_drill_steps),
+        cmocka_unit_test(test_settings),          cmocka_unit_test(test_plan_table),
+        cmocka_unit_test(test_plan_words),        cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_applied),           cmocka_unit_test(test_step_needs),
+        cmocka_unit_test(test_step_instances),    cmocka_unit_test(test_step_snapshots),
+        cmocka_unit_test(test_step_drill),        cmocka_unit_test(test_step_drill_at_once),
+        cmocka_unit_test(test_step_secrets),      cmocka_unit_test(test_step_cache),
     };
     return cmocka_run_group_tests_name("backup domain", tests, NULL, NULL);
 }

@@ -252,6 +252,7 @@ struct s_sec_obs {
     bool found;
     bool exists;
     char name[64];
+    unsigned other_reads; /* answers of the two other steps */
 };
 
 static int s_sec_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
@@ -299,6 +300,49 @@ static int s_sec_plan(const struct bsup_service *desired, const void *obs, struc
     return 0;
 }
 
+/* Two more reads of the same kind, by other names: "alone-" needs no other step, so it goes
+ * out with the first; "last-" needs both before it. */
+static int s_alone_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+{
+    snprintf(key, BSUP_DOMAIN_KEY_MAX, "alone-%s", m->desired->service_name);
+    return 1;
+}
+
+static int s_last_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+{
+    snprintf(key, BSUP_DOMAIN_KEY_MAX, "last-%s", m->desired->service_name);
+    return 1;
+}
+
+static int s_other_build_json(struct bsup_domain_member *const *m, size_t n, json_t **out,
+                              int (*prepare)(const struct bsup_domain_member *, char *))
+{
+    (void)n;
+    char key[BSUP_DOMAIN_KEY_MAX];
+    prepare(m[0], key);
+    *out = json_pack("{s:s}", "SecretId", key);
+    return *out ? 0 : BSUP_ENOMEM;
+}
+
+static int s_alone_build_json(struct bsup_domain_member *const *m, size_t n, json_t **out)
+{
+    return s_other_build_json(m, n, out, s_alone_prepare);
+}
+
+static int s_last_build_json(struct bsup_domain_member *const *m, size_t n, json_t **out)
+{
+    return s_other_build_json(m, n, out, s_last_prepare);
+}
+
+static int s_other_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
+                         struct bsup_diag *diag)
+{
+    (void)pages, (void)diag;
+    for (size_t i = 0; i < n; i++)
+        ((struct s_sec_obs *)m[i]->obs)->other_reads++;
+    return 0;
+}
+
 static const char *const s_sec_absent[] = {"ResourceNotFoundException", NULL};
 
 static const struct bsup_observe_step s_sec_steps[] = {
@@ -309,6 +353,19 @@ static const struct bsup_observe_step s_sec_steps[] = {
      .build_json = s_sec_build_json,
      .absent_codes = s_sec_absent,
      .parse = s_sec_parse},
+    {.service = "secretsmanager",
+     .action = "DescribeSecret",
+     .batch_max = 1,
+     .flags = BSUP_OBSERVE_NEEDS,
+     .prepare = s_alone_prepare,
+     .build_json = s_alone_build_json,
+     .parse = s_other_parse},
+    {.service = "secretsmanager",
+     .action = "DescribeSecret",
+     .batch_max = 1,
+     .prepare = s_last_prepare,
+     .build_json = s_last_build_json,
+     .parse = s_other_parse},
 };
 
 static const struct bsup_domain s_sec_domain = {
@@ -317,7 +374,7 @@ static const struct bsup_domain s_sec_domain = {
     .obs_size = sizeof(struct s_sec_obs),
     .found_offset = offsetof(struct s_sec_obs, found),
     .steps = s_sec_steps,
-    .n_steps = 1,
+    .n_steps = 3,
     .plan = s_sec_plan,
 };
 
@@ -337,7 +394,9 @@ struct s_aws {
     json_t *last_modify;      /* the parameters of the last ModifyTargetGroup */
     char health_reads[256];   /* the groups DescribeTargetHealth was asked for, in order */
     const char *modify_fault; /* answer the next ModifyTargetGroup with "500" or "throttle" */
-    unsigned secret_reads;    /* DescribeSecret calls (JSON bodies) */
+    unsigned secret_reads;    /* DescribeSecret calls (JSON bodies) of "sec-" secrets */
+    unsigned alone_reads;     /* of "alone-" secrets */
+    unsigned last_reads;      /* of "last-" secrets */
     char secret_ids[256];     /* the SecretIds asked for, in order */
     bool hold_secret;         /* hold the answer to the next DescribeSecret found, into: */
     char held_answer[256];
@@ -412,7 +471,10 @@ static int s_handler(struct bsup_test_httpd *srv, const char *method, const char
         /* Secrets Manager (JSON 1.1): every secret exists but sec-c's. */
         json_t *req = json_loadb(body, body_len, 0, NULL);
         const char *id = json_string_value(json_object_get(req, "SecretId"));
-        aws->secret_reads++;
+        bool sec = id && strncmp(id, "sec-", 4) == 0;
+        aws->secret_reads += sec;
+        aws->alone_reads += id && strncmp(id, "alone-", 6) == 0;
+        aws->last_reads += id && strncmp(id, "last-", 5) == 0;
         size_t used = strlen(aws->secret_ids);
         snprintf(aws->secret_ids + used, sizeof(aws->secret_ids) - used, "%s%s", used ? " " : "",
                  id ? id : "?");
@@ -427,7 +489,7 @@ static int s_handler(struct bsup_test_httpd *srv, const char *method, const char
             *out_body = strdup("{\"__type\":\"ResourceNotFoundException\",\"message\":"
                                "\"Secrets Manager can't find the specified secret.\"}");
         }
-        if (*out_status == 200 && aws->hold_secret) { /* answered later, by the test */
+        if (*out_status == 200 && sec && aws->hold_secret) { /* answered later, by the test */
             aws->hold_secret = false;
             snprintf(aws->held_answer, sizeof(aws->held_answer), "%s", *out_body);
             free(*out_body);
@@ -1054,7 +1116,9 @@ static void on_late(uv_timer_t *timer)
 
 /* Each domain goes on as soon as its own answers are in: the target groups' two steps, and
  * the domain that reads them, run while a secret read of the third domain is unanswered (one
- * step of every domain at a time would hold the target health back for it). */
+ * step of every domain at a time would hold the target health back for it). Within that
+ * domain, the step that needs no other ("alone-") runs meanwhile too, and the one that needs
+ * every earlier step ("last-") waits for the held answer. */
 static void test_domains_go_on_their_own(void **state)
 {
     struct s_env *t = *state;
@@ -1066,10 +1130,11 @@ static void test_domains_go_on_their_own(void **state)
     deadline.data = &late;
     uv_timer_start(&deadline, on_late, 10000, 0);
     assert_int_equal(bsup_reconcile_now(t->rec, NULL, on_done, &done), 0);
-    while (!(t->httpd.held && t->aws.health_reads[0]) && !late)
+    while (!(t->httpd.held && t->aws.health_reads[0] && t->aws.alone_reads == 7) && !late)
         uv_run(&t->loop, UV_RUN_ONCE);
     assert_false(late);
     assert_int_equal(done, 0); /* the cycle waits for the held answer */
+    assert_int_equal(t->aws.last_reads, 0);
     assert_int_equal(bsup_test_httpd_answer(&t->httpd, 200, t->aws.held_answer), 0);
     while (!done && !late)
         uv_run(&t->loop, UV_RUN_ONCE);
@@ -1077,6 +1142,10 @@ static void test_domains_go_on_their_own(void **state)
     uv_close((uv_handle_t *)&deadline, NULL);
     uv_run(&t->loop, UV_RUN_NOWAIT); /* its close callback, before it leaves the stack */
     assert_int_equal(t->aws.secret_reads, 7);
+    assert_int_equal(t->aws.last_reads, 7);
+    struct s_sec_obs sec;
+    assert_true(bsup_reconcile_observation(t->rec, "a", 2, &sec));
+    assert_int_equal(sec.other_reads, 2);
     /* The reading domain ran once the target groups' steps had all run: it saw their last. */
     struct s_echo_obs echo;
     assert_true(bsup_reconcile_observation(t->rec, "a", 1, &echo));
