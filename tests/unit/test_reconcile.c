@@ -262,13 +262,20 @@ static int s_sec_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAI
     return 1;
 }
 
-static int s_sec_build_json(struct bsup_domain_member *const *m, size_t n, json_t **out)
+/* The body of a one-secret call: the SecretId prepare names for the call's member. */
+static int s_secret_json(struct bsup_domain_member *const *m, size_t n, json_t **out,
+                         int (*prepare)(const struct bsup_domain_member *, char *))
 {
     (void)n;
     char key[BSUP_DOMAIN_KEY_MAX];
-    s_sec_prepare(m[0], key);
+    prepare(m[0], key);
     *out = json_pack("{s:s}", "SecretId", key);
     return *out ? 0 : BSUP_ENOMEM;
+}
+
+static int s_sec_build_json(struct bsup_domain_member *const *m, size_t n, json_t **out)
+{
+    return s_secret_json(m, n, out, s_sec_prepare);
 }
 
 static int s_sec_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
@@ -314,24 +321,14 @@ static int s_last_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMA
     return 1;
 }
 
-static int s_other_build_json(struct bsup_domain_member *const *m, size_t n, json_t **out,
-                              int (*prepare)(const struct bsup_domain_member *, char *))
-{
-    (void)n;
-    char key[BSUP_DOMAIN_KEY_MAX];
-    prepare(m[0], key);
-    *out = json_pack("{s:s}", "SecretId", key);
-    return *out ? 0 : BSUP_ENOMEM;
-}
-
 static int s_alone_build_json(struct bsup_domain_member *const *m, size_t n, json_t **out)
 {
-    return s_other_build_json(m, n, out, s_alone_prepare);
+    return s_secret_json(m, n, out, s_alone_prepare);
 }
 
 static int s_last_build_json(struct bsup_domain_member *const *m, size_t n, json_t **out)
 {
-    return s_other_build_json(m, n, out, s_last_prepare);
+    return s_secret_json(m, n, out, s_last_prepare);
 }
 
 static int s_other_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
