@@ -611,15 +611,15 @@ static void test_step_needs(void **state)
         const char *action;
         size_t nth;
         bool alone; /* needs no other step */
-    } alone[] = {{"DescribeDBInstances", 0, true},  {"DescribeDBSnapshots", 0, false},
-                 {"DescribeDBInstances", 1, false}, {"DescribeReplicationGroups", 0, true},
-                 {"DescribeSecret", 0, true},       {"DescribeParameters", 0, true}};
-    for (size_t i = 0; i < sizeof(alone) / sizeof(alone[0]); i++) {
-        const struct bsup_observe_step *st = s_step(alone[i].action, alone[i].nth);
+    } want[] = {{"DescribeDBInstances", 0, true},  {"DescribeDBSnapshots", 0, false},
+                {"DescribeDBInstances", 1, false}, {"DescribeReplicationGroups", 0, true},
+                {"DescribeSecret", 0, true},       {"DescribeParameters", 0, true}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const struct bsup_observe_step *st = s_step(want[i].action, want[i].nth);
         size_t k = (size_t)(st - d->steps);
         bool none = k == 0 || ((st->flags & BSUP_OBSERVE_NEEDS) && st->needs == 0);
-        assert_int_equal(none, alone[i].alone);
-        if (!alone[i].alone) /* every earlier step */
+        assert_int_equal(none, want[i].alone);
+        if (!want[i].alone) /* every earlier step */
             assert_false(st->flags & BSUP_OBSERVE_NEEDS);
     }
     const struct bsup_observe_step *csnap = s_step("DescribeSnapshots", 0);
@@ -1023,14 +1023,24 @@ static void test_step_cache(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_record_round_trip), cmocka_unit_test(test_drill_names),
-        cmocka_unit_test(test_drill_due),         cmocka_unit_test(test_drill_steps),
-        cmocka_unit_test(test_settings),          cmocka_unit_test(test_plan_table),
-        cmocka_unit_test(test_plan_words),        cmocka_unit_test(test_requests),
-        cmocka_unit_test(test_applied),           cmocka_unit_test(test_step_needs),
-        cmocka_unit_test(test_step_instances),    cmocka_unit_test(test_step_snapshots),
-        cmocka_unit_test(test_step_drill),        cmocka_unit_test(test_step_drill_at_once),
-        cmocka_unit_test(test_step_secrets),      cmocka_unit_test(test_step_cache),
+        /* clang-format off */
+        cmocka_unit_test(test_record_round_trip),
+        cmocka_unit_test(test_drill_names),
+        cmocka_unit_test(test_drill_due),
+        cmocka_unit_test(test_drill_steps),
+        cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_plan_table),
+        cmocka_unit_test(test_plan_words),
+        cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_applied),
+        cmocka_unit_test(test_step_needs),
+        cmocka_unit_test(test_step_instances),
+        cmocka_unit_test(test_step_snapshots),
+        cmocka_unit_test(test_step_drill),
+        cmocka_unit_test(test_step_drill_at_once),
+        cmocka_unit_test(test_step_secrets),
+        cmocka_unit_test(test_step_cache),
+        /* clang-format on */
     };
     return cmocka_run_group_tests_name("backup domain", tests, NULL, NULL);
 }
