@@ -39,6 +39,8 @@ enum bsup_metric_scope { BSUP_METRIC_SERVICE, BSUP_METRIC_DAEMON };
       true, "wall time of the service's cycle, observe to record")                                 \
     X(BACKUP_AGE_SECONDS, "BackupAgeSeconds", "Seconds", BSUP_METRIC_SERVICE, "backup", true,      \
       "age of the newest completed database backup")                                               \
+    X(CACHE_BACKUP_AGE_SECONDS, "CacheBackupAgeSeconds", "Seconds", BSUP_METRIC_SERVICE, "backup", \
+      true, "age of the cache's newest available snapshot")                                        \
     X(RESTORE_DRILL_SUCCESS, "RestoreDrillSuccess", "Count", BSUP_METRIC_SERVICE, "backup", true,  \
       "1 when the last restore drill that ended succeeded, 0 when it failed (each cycle while "     \
       "restore_test is on; none before a drill ended, nor after an interrupted one)")              \

@@ -7,6 +7,7 @@ queue): each opens once, one clearing does not close the other, and a restart wh
 sends nothing; the password secret checked without ever reading a value; a restore drill run
 to completion and its instance deleted; a drill killed with kill -9 cleaned up after restart;
 a failed drill degrades the service; and the RDS calls one cycle makes at 100 services."""
+import datetime
 import json
 import os
 import subprocess
@@ -34,6 +35,7 @@ SCENARIO = """services:
 MISSING_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bsup/nope/db-AbCdEf"
 # Every rule set keeps this tripwire: a request carrying WithDecryption would match it.
 TRIPWIRE = {"fault": "latency", "latency_ms": 0, "request_contains": "WithDecryption"}
+HOUR = datetime.timedelta(hours=1)
 HOLD = {"service": "rds", "action": "DescribeDBInstances", "fault": "rewrite",
         "request_contains": "bsup-restore-"}
 
@@ -61,6 +63,7 @@ with testlib.environment("--faults") as d:
                   aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
                   aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
     sns, sqs = boto3.client("sns", **aws_kw), boto3.client("sqs", **aws_kw)
+    cw = boto3.client("cloudwatch", **aws_kw)
     topic = sns.create_topic(Name="bsup-backup-alerts")["TopicArn"]
     qurl = sqs.create_queue(QueueName="bsup-backup-alerts")["QueueUrl"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=sqs.get_queue_attributes(
@@ -314,6 +317,22 @@ with testlib.environment("--faults") as d:
     got = sent(dm)
     check(backup_alerts(got) == ["cache-backup-stale"],
           f"the cache's condition opens again (the database's stays open, silent): {got}")
+    # Its age went to CloudWatch too: CacheBackupAgeSeconds, at least since 2020.
+    R.bsuptest.poll(lambda: dm.ctl_json("status", expect=None)["daemon"]["metrics"]
+                    ["outbox_depth"] == 0,
+                    lambda: f"datums published: {dm.ctl_json('status')['daemon']['metrics']}",
+                    timeout_s=60)
+    age = row(dm, "api")["backup"]["cache_newest_backup_age_s"]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    points = cw.get_metric_statistics(
+        Namespace="BSUP", MetricName="CacheBackupAgeSeconds", StartTime=now - HOUR,
+        EndTime=now + HOUR, Period=60, Statistics=["Maximum"],
+        Dimensions=[{"Name": "Service", "Value": "api"},
+                    {"Name": "Environment", "Value": "prod"}])["Datapoints"]
+    since_2020 = (now - datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)).total_seconds()
+    check(age >= since_2020 - 60 and points and
+          max(p["Maximum"] for p in points) >= since_2020 - 60,
+          f"CacheBackupAgeSeconds of api: status {age}, CloudWatch {points}")
     # Still stale across a restart (the condition is kept in the state database): nothing new.
     cycle(dm, "api")
     dm.stop()
