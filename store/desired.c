@@ -176,8 +176,8 @@ int bsup_store_services_from(struct bsup_store *st, bool with_config, const char
     int rc = bsup_store_prepare(
         st, doing,
         with_config ? "SELECT service, generation, content_hash, source_file, loaded_at, seen_at, "
-                      "config_json FROM desired_state WHERE service >= ?1 ORDER BY service "
-                      "LIMIT -1 OFFSET ?2"
+                      "environment, mode, config_json FROM desired_state WHERE service >= ?1 "
+                      "ORDER BY service LIMIT -1 OFFSET ?2"
                     : "SELECT service, generation, content_hash, source_file, loaded_at, seen_at, "
                       "environment, mode FROM desired_state WHERE service >= ?1 ORDER BY service "
                       "LIMIT -1 OFFSET ?2",
@@ -192,12 +192,10 @@ int bsup_store_services_from(struct bsup_store *st, bool with_config, const char
         };
         snprintf(row.content_hash, sizeof(row.content_hash), "%s",
                  (const char *)sqlite3_column_text(q, 2));
-        if (with_config) {
-            row.config_json = (char *)sqlite3_column_text(q, 6);
-        } else {
-            row.environment = (char *)sqlite3_column_text(q, 6);
-            row.mode = (char *)sqlite3_column_text(q, 7);
-        }
+        row.environment = (char *)sqlite3_column_text(q, 6);
+        row.mode = (char *)sqlite3_column_text(q, 7);
+        if (with_config)
+            row.config_json = (char *)sqlite3_column_text(q, 8);
         if (!row.service || !row.source_file || (with_config && !row.config_json)) {
             rc = bsup_store_error(st->db, st->path, SQLITE_NOMEM, doing, diag);
             break;

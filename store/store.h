@@ -44,16 +44,15 @@ struct bsup_store_service {
     char *source_file;
     int64_t loaded_at_s; /* when this generation was loaded */
     int64_t seen_at_s;   /* last load that found the service */
-    /* Only from bsup_store_services_each without config: the drop-in's environment and mode
-     * (NULL: none, the mode is inherited). */
+    /* The drop-in's environment and mode (NULL: none, the mode is inherited). */
     char *environment;
     char *mode;
 };
 
 /* Calls fn for every service in name order, until fn returns non-zero (returned as is). The
  * row is SQLite's memory, valid during the call only: nothing is copied, so status and the
- * engine's sync read any fleet without holding it twice. with_config: config_json is set;
- * without, environment and mode are (and config_json is NULL). */
+ * engine's sync read any fleet without holding it twice. with_config: config_json is set
+ * (else NULL). */
 typedef int (*bsup_store_service_fn)(void *ctx, const struct bsup_store_service *row);
 int bsup_store_services_each(struct bsup_store *st, bool with_config, bsup_store_service_fn fn,
                              void *ctx, struct bsup_diag *diag);

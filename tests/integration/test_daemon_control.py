@@ -12,7 +12,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bsuptest import GOOD_API, GOOD_WORKER, Daemon, check, fail  # noqa: E402
 
-d = Daemon().start()
+# worker declares its own mode; api inherits the daemon's (observe).
+d = Daemon(files={"10-api.yaml": GOOD_API % 4,
+                  "20-worker.yaml": GOOD_WORKER % 4 + "mode: enforce\n"}).start()
 
 # status, human: an aligned table within 100 columns, no colour when not a terminal.
 r = d.ctl("status", expect=0)
@@ -35,6 +37,8 @@ for key in ("environment", "mode", "generation", "state", "source_file", "config
 check(svc["api"]["generation"] == 1 and svc["api"]["state"] == "never reconciled", "api row")
 check(svc["api"]["environment"] == "prod" and svc["worker"]["source_file"] == "20-worker.yaml",
       "row values")
+check(svc["api"]["mode"] == "observe" and svc["worker"]["mode"] == "enforce",
+      "status: each service's own mode: %r" % {n: s["mode"] for n, s in svc.items()})
 one = d.ctl_json("status", "worker")
 check([s["service"] for s in one["services"]] == ["worker"], "status SERVICE filter")
 r = d.ctl("status", "nope", expect=2)
@@ -72,6 +76,8 @@ j = d.ctl_json("plan")
 check(all(s["actions"] == [] and not s["observed"] and s["state"] == "never reconciled"
           for s in j["services"]),
       "plan: %r" % j)
+check({s["service"]: s["mode"] for s in j["services"]} == {"api": "observe", "worker": "enforce"},
+      "plan: each service's own mode, as in status: %r" % j)
 
 # reload with a broken file: good services update, the broken one keeps its generation.
 d.write("10-api.yaml", GOOD_API % 6)
