@@ -641,6 +641,7 @@ static void on_change(void *ctx)
 
 static size_t s_observing_max; /* 0: the engine's default */
 static size_t s_turn_members;  /* 0: the engine's default */
+static bool s_elbv2_dead;      /* ELBv2's endpoint a port where nothing listens */
 
 static int s_setup(void **state)
 {
@@ -683,6 +684,10 @@ static int s_setup(void **state)
                                         .seed = 1};
     o.burst[BSUP_API_ELBV2_DESCRIBE] = 1;
     o.rate_per_s[BSUP_API_ELBV2_DESCRIBE] = 50;
+    char dead[64];
+    snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", bsup_test_free_port());
+    if (s_elbv2_dead)
+        o.endpoint_urls[BSUP_AWS_ELBV2] = dead;
     assert_int_equal(bsup_aws_client_init(&t->client, &t->loop, &t->http, &o, &diag), 0);
     struct bsup_reconcile_options ro = {.loop = &t->loop,
                                         .store = t->store,
@@ -739,6 +744,7 @@ static int s_teardown(void **state)
     s_n_domains = 2;
     s_observing_max = 0;
     s_turn_members = 0;
+    s_elbv2_dead = false;
     return 0;
 }
 
@@ -751,6 +757,12 @@ static int s_setup_observing_2(void **state)
 static int s_setup_turns_of_2(void **state)
 {
     s_turn_members = 2;
+    return s_setup(state);
+}
+
+static int s_setup_elbv2_dead(void **state)
+{
+    s_elbv2_dead = true;
     return s_setup(state);
 }
 
@@ -845,6 +857,24 @@ static void test_batches_budget_journal(void **state)
     s_cycle(t, "b");
     assert_int_equal(t->aws.modifies, 1);
     assert_int_equal(s_state(t, "b"), BSUP_STATE_OK);
+}
+
+/* A batched call that gets no answer is not split one key per call: the endpoint failed, not a
+ * resource, and each key alone would wait as long again. Every service of the call fails with
+ * the connection's error. */
+static void test_no_answer_not_split(void **state)
+{
+    struct s_env *t = *state;
+    s_cycle(t, NULL);
+    /* 6 keys by twos: 3 calls of 3 attempts each, and no more. */
+    assert_int_equal(t->client.attempts[BSUP_API_ELBV2_DESCRIBE], 3 * 3);
+    assert_int_equal(t->aws.describes, 0);
+    for (size_t i = 0; i < sizeof(s_services) / sizeof(s_services[0]); i++) {
+        struct bsup_reconcile_status st;
+        assert_true(bsup_reconcile_service_status(t->rec, s_services[i], &st));
+        assert_int_equal(st.state, BSUP_STATE_ERROR);
+        assert_non_null(st.error);
+    }
 }
 
 static void test_joined_waiters(void **state)
@@ -1157,6 +1187,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batches_budget_journal, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_joined_waiters, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_no_answer_not_split, s_setup_elbv2_dead, s_teardown),
         cmocka_unit_test_setup_teardown(test_observing_max, s_setup_observing_2, s_teardown),
         cmocka_unit_test_setup_teardown(test_turns, s_setup_turns_of_2, s_teardown),
         cmocka_unit_test_setup_teardown(test_rails_fail_closed, s_setup, s_teardown),
