@@ -114,6 +114,18 @@ int bsup_check_config(const struct bsup_settings *settings, FILE *out, FILE *err
     for (size_t i = 0; i < set.n_files; i++)
         failed += !set.files[i].ok;
     size_t warnings = set.n_msgs - set.n_errors;
+    /* A warning, not an error: the service manager may give bsupd an AWS_REGION this shell
+     * lacks. Without one, every cycle of the service fails. */
+    for (size_t i = 0; !settings->region && i < set.n_services; i++) {
+        const struct bsup_service *svc = set.services[i];
+        if (svc->region)
+            continue;
+        fprintf(err,
+                "warning: %s:%u:%u: %s has no AWS region: its cycles will fail; set region in "
+                "the drop-in or in bsupd.yaml, or AWS_REGION in bsupd's environment\n",
+                svc->source_file, svc->line, svc->column, svc->service_name);
+        warnings++;
+    }
     fprintf(set.n_services ? out : err,
             "%s%zu service%s in %zu file%s (%s); %zu error%s, %zu warning%s, %zu file%s "
             "rejected\n",

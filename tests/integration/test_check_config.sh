@@ -78,6 +78,16 @@ check bad-settings 1 "$bsupd" --check-config --config-dir etc/bsup.d --config "$
 expect_err bad-settings "bad-settings.yaml:1:11: interval (1s) must be between 10s and 1d"
 check missing-settings 1 "$bsupd" --check-config --config-dir etc/bsup.d --config "$tmp/none.yaml"
 
+# No region anywhere: valid, but each service is warned about (its cycles would all fail).
+printf 'log_level: notice\n' > "$tmp/no-region.yaml"
+check no-region 0 env -u AWS_REGION -u AWS_DEFAULT_REGION \
+  "$bsupd" --check-config --config-dir etc/bsup.d --config "$tmp/no-region.yaml"
+expect_err no-region "warning: 10-api-service.yaml:4:1: api-service has no AWS region: its cycles will fail"
+grep -qF "0 errors, 2 warnings, 0 files rejected" "$tmp/out" || { echo "FAIL: no-region: 2 warnings counted"; fails=$((fails+1)); }
+check region-from-env 0 env AWS_REGION=eu-west-1 \
+  "$bsupd" --check-config --config-dir etc/bsup.d --config "$tmp/no-region.yaml"
+if grep -q "no AWS region" "$tmp/err"; then echo "FAIL: warned despite AWS_REGION"; fails=$((fails+1)); fi
+
 # A FIFO named like a drop-in is refused at once, never read (it used to hang the loader).
 mkdir -p "$tmp/fifo" && cp etc/bsup.d/*.yaml "$tmp/fifo/" && mkfifo "$tmp/fifo/90-pipe.yaml"
 check fifo 1 timeout 10 "$bsupd" --check-config --config-dir "$tmp/fifo"
