@@ -9,6 +9,7 @@
 #include "core/metrics/catalogue.h"
 #include "core/reconcile/domain.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,58 @@ static void test_man_pages_exist(void **state)
         assert_non_null(strstr(text, ".TH "));
         free(text);
     }
+}
+
+/* Whether line (up to its newline) is a table separator row such as "|---|:--|". */
+static int s_is_separator(const char *line)
+{
+    size_t n = strcspn(line, "\n");
+    return n > 2 && line[0] == '|' && line[1] != ' ' && strspn(line, "|-: ") == n;
+}
+
+/* Every markdown table in path starts with its header and separator rows, and no paragraph
+ * or blank line splits it: a row cut off from its header renders as plain text. */
+static int s_check_tables(const char *path)
+{
+    char *text = bsup_test_read(path, NULL);
+    int broken = 0, fenced = 0, line_no = 0, prev_row = 0;
+    assert_non_null(text);
+    for (const char *line = text; *line; line++) {
+        line_no++;
+        if (strncmp(line, "```", 3) == 0)
+            fenced = !fenced;
+        int row = !fenced && line[0] == '|';
+        const char *next = strchr(line, '\n');
+        if (row && !prev_row && !(next && s_is_separator(next + 1))) {
+            fprintf(stderr, "%s:%d: a table row without a header and separator row above it\n",
+                    path, line_no);
+            broken++;
+        }
+        prev_row = row;
+        if (!next)
+            break;
+        line = next;
+    }
+    free(text);
+    return broken;
+}
+
+static void test_markdown_tables(void **state)
+{
+    (void)state;
+    int broken = s_check_tables(BSUP_SRCDIR "/README.md");
+    DIR *dir = opendir(BSUP_SRCDIR "/docs");
+    assert_non_null(dir);
+    for (struct dirent *e; (e = readdir(dir));) {
+        size_t n = strlen(e->d_name);
+        char path[512];
+        if (n < 4 || strcmp(e->d_name + n - 3, ".md") != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/docs/%s", BSUP_SRCDIR, e->d_name);
+        broken += s_check_tables(path);
+    }
+    closedir(dir);
+    assert_int_equal(broken, 0);
 }
 
 /* docs/config.md's rate_limits table gives every family's built-in default and AWS's
@@ -172,7 +225,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_man_pages_exist),     cmocka_unit_test(test_man_page_keys),
         cmocka_unit_test(test_rate_limit_defaults), cmocka_unit_test(test_metric_catalogue),
-        cmocka_unit_test(test_alert_list),
+        cmocka_unit_test(test_alert_list),          cmocka_unit_test(test_markdown_tables),
     };
     return cmocka_run_group_tests_name("docs", tests, NULL, NULL);
 }
