@@ -93,8 +93,8 @@ for sig, word in ((signal.SIGHUP, "reloading signal=SIGHUP"), (signal.SIGTERM, "
     check(d.integrity() == "ok", "integrity after %s in the first load" % sig.name)
 
 # --once: load, one cycle, exit. Nothing declared: 0. Services but no AWS region here: the
-# cycle fails and says why: 1. A rejected file: 1, naming it. (With the local AWS:
-# test_reconcile.py.)
+# cycle fails and says why: 1. A rejected file: 1, naming it. No drop-in directory: 2.
+# (With the local AWS: test_reconcile.py.)
 d = Daemon(files={"README": "no drop-ins here\n"})
 r = subprocess.run(d.argv() + ["--once"], capture_output=True, text=True, timeout=60,
                    env=d.env)
@@ -109,4 +109,10 @@ r = subprocess.run(d.argv() + ["--once"], capture_output=True, text=True, timeou
                    env=d.env)
 check(r.returncode == 1 and "30-bad.yaml" in r.stderr, "--once rejected: %d %s" % (
     r.returncode, r.stderr))
+# The cycle cannot run at all (no drop-in directory): 2, unlike a normal start's 1
+# (docs/operations.md, "Exit codes").
+r = subprocess.run(d.argv() + ["--once", "--config-dir", os.path.join(d.conf, "nope")],
+                   capture_output=True, text=True, timeout=60, env=d.env)
+check(r.returncode == 2 and "cannot open the configuration directory" in r.stderr,
+      "--once, no drop-in directory: %d %s" % (r.returncode, r.stderr))
 print("ok")
