@@ -718,7 +718,7 @@ int bsup_daemon_main(const struct bsup_options *opts)
     struct bsup_daemon d;
     struct bsup_diag diag = {0};
     const struct bsup_settings *s = &opts->settings;
-    int rc = 1;
+    int rc = opts->once ? 2 : 1; /* --once: 1 means the cycle found something, not "cannot run" */
     char *paused = NULL;
 
     /* A client that hangs up must cost an EPIPE on write, not the daemon. */
@@ -731,7 +731,7 @@ int bsup_daemon_main(const struct bsup_options *opts)
     d.started_at_s = s_now_s();
     if (uv_loop_init(&d.loop) != 0) {
         bsup_log_err("cannot create the event loop");
-        return 1;
+        return rc;
     }
     uv_timer_init(&d.loop, &d.watchdog);
     uv_timer_init(&d.loop, &d.deadline);
@@ -782,7 +782,6 @@ int bsup_daemon_main(const struct bsup_options *opts)
     }
     if (s_start_work(&d, &diag)) {
         bsup_log_err("%s", diag.message);
-        rc = opts->once ? 2 : 1;
         goto out;
     }
     if (opts->once) {

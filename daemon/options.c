@@ -57,10 +57,9 @@ void bsup_options_usage(FILE *out)
           "     bsupd on the socket or state directory, unusable database);\n"
           "     --check-config: a drop-in invalid, or cannot read its input;\n"
           "     --once: the cycle ran and a drop-in is rejected or a service needs\n"
-          "     attention (drift, degraded, error, ...), or cannot start (settings\n"
-          "     file, state directory in use, database)\n"
-          "  2  usage error; --once: also when the cycle could not run (unreadable\n"
-          "     drop-in directory, HTTP engine or AWS client cannot start)\n"
+          "     attention (drift, degraded, error, ...)\n"
+          "  2  usage error; --once: also when the cycle could not run (anything\n"
+          "     that keeps bsupd from starting, as for 1 above)\n"
           "Documentation: bsupd(8), bsup.d(5), /usr/share/doc/bsup/operations.md\n",
           out);
 }
@@ -142,7 +141,7 @@ int bsup_options_parse(struct bsup_options *opts, int argc, char **argv)
     const char *file = opts->settings_file ? opts->settings_file : BSUP_DEFAULT_SETTINGS_FILE;
     if (bsup_settings_load(&opts->settings, file, opts->settings_file == NULL, &diag)) {
         fprintf(stderr, "bsupd: %s\n", diag.message);
-        return 1;
+        return opts->once ? 2 : 1;
     }
     for (size_t i = 0; i < n_over; i++) {
         /* Paths on the command line may be relative to where bsupd was started. */

@@ -115,4 +115,9 @@ r = subprocess.run(d.argv() + ["--once", "--config-dir", os.path.join(d.conf, "n
                    capture_output=True, text=True, timeout=60, env=d.env)
 check(r.returncode == 2 and "cannot open the configuration directory" in r.stderr,
       "--once, no drop-in directory: %d %s" % (r.returncode, r.stderr))
+# Nor with a settings file that does not load.
+r = subprocess.run(d.argv() + ["--once", "--config", os.path.join(d.root, "none.yaml")],
+                   capture_output=True, text=True, timeout=60, env=d.env)
+check(r.returncode == 2 and "none.yaml" in r.stderr,
+      "--once, no settings file: %d %s" % (r.returncode, r.stderr))
 print("ok")
