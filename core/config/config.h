@@ -209,19 +209,26 @@ struct bsup_config_set {
     size_t cap_msgs;
     size_t n_errors;
     struct bsup_strmap by_name; /* service_name -> index + 1 in services (as a pointer) */
+    /* Set by the caller before bsup_config_load_dir, may be NULL: service_name -> the file
+     * (const char *) bsupd loaded it from before. That file keeps the service while it declares
+     * it or is rejected; another file declaring it is then the one rejected. Not freed here. */
+    const struct bsup_strmap *incumbents;
 };
 
 void bsup_config_set_init(struct bsup_config_set *set);
 void bsup_config_set_cleanup(struct bsup_config_set *set);
 
 /* Loads every .yaml and .yml file in dir, in lexical order, skipping hidden files and editor or
- * package-manager leftovers. Returns 0 when the directory could be read (file errors are in
- * set->msgs and set->n_errors), or a negative code with diag set (no such directory, ...). */
+ * package-manager leftovers. A service_name declared by two files stays with its incumbent file
+ * (set->incumbents) while that one holds it, else with the first in lexical order. Returns 0 when
+ * the directory could be read (file errors are in set->msgs and set->n_errors), or a negative code
+ * with diag set (no such directory, ...). */
 int bsup_config_load_dir(const char *dir, struct bsup_config_set *set, struct bsup_diag *diag);
 
 /* Parses one drop-in held in memory as if it were file `name` of the directory, adding its
  * services (if it has no error) or its messages to set. Also checks service names against
- * the services already in set. Returns BSUP_ENOMEM or 0 (errors go to set). */
+ * the services already in set (not set->incumbents: that needs the whole directory). Returns
+ * BSUP_ENOMEM or 0 (errors go to set). */
 int bsup_config_parse_buffer(struct bsup_config_set *set, const char *name, const char *data,
                              size_t len);
 

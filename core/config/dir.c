@@ -1,7 +1,8 @@
 /* Drop-ins: the directory scan (lexical order; hidden files and editor or package-manager
  * leftovers skipped), each file accepted or rejected as a whole (a file with any error
  * contributes no service, so the store keeps its services' last good state), the rules that
- * span keys, and service names unique across files. The YAML itself is yaml.c's job. */
+ * span keys, and service names unique across files (a loaded service stays with its file). The
+ * YAML itself is yaml.c's job. */
 #include "core/config/load_internal.h"
 
 #include "core/base/array.h"
@@ -110,18 +111,31 @@ static void s_check_service(struct bsup_config_doc *f, struct bsup_service *svc,
     }
 }
 
-static int s_services_push(struct bsup_service **v, size_t *n, size_t *cap)
-{
-    if (BSUP_ARRAY_RESERVE(*v, *cap, *n + 1) < 0)
-        return BSUP_ENOMEM;
-    memset(&(*v)[*n], 0, sizeof(**v));
-    (*n)++;
-    return 0;
-}
+/* A service as its file declared it, and where its name is written (for the checks across
+ * files, which come after every file's own). */
+struct s_parsed {
+    struct bsup_service svc;
+    yaml_mark_t name_mark;
+};
 
 struct s_pending {
-    struct bsup_service *v;
+    struct s_parsed *v;
     size_t n, cap;
+};
+
+static void s_pending_free(struct s_pending *pend)
+{
+    for (size_t i = 0; i < pend->n; i++)
+        bsup_service_cleanup(&pend->v[i].svc);
+    free(pend->v);
+    memset(pend, 0, sizeof(*pend));
+}
+
+/* A file after its own checks: its entry in set->files, its errors so far, its services. */
+struct s_file {
+    size_t index;
+    size_t errors;
+    struct s_pending pend;
 };
 
 static void s_parse_service(struct bsup_config_doc *f, yaml_node_t *map, struct s_pending *out)
@@ -131,11 +145,12 @@ static void s_parse_service(struct bsup_config_doc *f, yaml_node_t *map, struct 
                           bsup_config_yaml_node_kind(map));
         return;
     }
-    if (s_services_push(&out->v, &out->n, &out->cap)) {
+    if (BSUP_ARRAY_RESERVE(out->v, out->cap, out->n + 1) < 0) {
         f->rc = BSUP_ENOMEM;
         return;
     }
-    struct bsup_service *svc = &out->v[out->n - 1];
+    memset(&out->v[out->n], 0, sizeof(out->v[out->n]));
+    struct bsup_service *svc = &out->v[out->n++].svc;
     bsup_config_fields_init(bsup_service_keys, svc);
     if (bsup_config_fields_defaults(bsup_service_keys, svc)) {
         f->rc = BSUP_ENOMEM;
@@ -154,19 +169,14 @@ static void s_parse_service(struct bsup_config_doc *f, yaml_node_t *map, struct 
     s_check_service(f, svc, &seen, map);
     s_check_health(f, svc, map, &seen);
 
-    /* Duplicate names: against good files loaded before, then earlier in this file. */
+    /* Twice in this file; across files once every file is parsed (s_claim). */
     if (!svc->service_name)
         return;
     int iname = bsup_config_key_index(bsup_service_keys, "service_name");
     const yaml_mark_t *m = &seen.mark[iname];
-    uintptr_t at = (uintptr_t)bsup_strmap_get(&f->set->by_name, svc->service_name);
-    if (at) {
-        const struct bsup_service *o = f->set->services[at - 1];
-        bsup_config_error(f, m, "service_name %s is already declared in %s:%u:%u",
-                          svc->service_name, o->source_file, o->line, o->column);
-    }
+    out->v[out->n - 1].name_mark = *m;
     for (size_t i = 0; i + 1 < out->n; i++) {
-        const struct bsup_service *o = &out->v[i];
+        const struct bsup_service *o = &out->v[i].svc;
         if (o->service_name && strcmp(o->service_name, svc->service_name) == 0)
             bsup_config_error(f, m,
                               "service_name %s is declared twice in this file (first at line %u)",
@@ -183,8 +193,8 @@ static int s_move_services(struct bsup_config_set *set, struct s_pending *pend)
             free(svc);
             return BSUP_ENOMEM;
         }
-        *svc = pend->v[i];
-        memset(&pend->v[i], 0, sizeof(pend->v[i]));
+        *svc = pend->v[i].svc;
+        memset(&pend->v[i].svc, 0, sizeof(pend->v[i].svc));
         set->services[set->n_services++] = svc;
         /* Names are checked unique before a file is accepted: one lookup, not a scan. */
         if (bsup_strmap_put(&set->by_name, svc->service_name, (void *)(uintptr_t)set->n_services))
@@ -204,8 +214,9 @@ static int s_file_push(struct bsup_config_set *set, const char *name)
     return 0;
 }
 
-int bsup_config_parse_buffer(struct bsup_config_set *set, const char *name, const char *data,
-                             size_t len)
+/* Parses one drop-in and checks it on its own, into out (its entry added to set->files). */
+static int s_parse_file(struct bsup_config_set *set, const char *name, const char *data, size_t len,
+                        struct s_file *out)
 {
     struct bsup_config_doc f = {.set = set, .name = name};
     struct s_pending pend = {0};
@@ -215,6 +226,7 @@ int bsup_config_parse_buffer(struct bsup_config_set *set, const char *name, cons
 
     if (s_file_push(set, name))
         return BSUP_ENOMEM;
+    out->index = set->n_files - 1;
 
     /* A UTF-8 byte order mark is allowed; everything else must be UTF-8 text. */
     size_t skip = len >= 3 && u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf ? 3 : 0;
@@ -289,16 +301,79 @@ int bsup_config_parse_buffer(struct bsup_config_set *set, const char *name, cons
 out:
     if (have_doc)
         yaml_document_delete(&f.doc);
-    struct bsup_config_file *file = &set->files[set->n_files - 1];
-    if (f.rc == 0 && f.errors == 0) {
-        file->ok = true;
-        file->n_services = pend.n;
-        f.rc = s_move_services(set, &pend);
-    }
-    for (size_t i = 0; i < pend.n; i++)
-        bsup_service_cleanup(&pend.v[i]);
-    free(pend.v);
+    out->errors = f.errors;
+    out->pend = pend;
     return f.rc;
+}
+
+/* Who still holds a service its incumbent file (set->incumbents) declared before: that file when
+ * it declares it again, or when it is rejected on its own (it then keeps its last good state). */
+struct s_holders {
+    struct bsup_strmap held;   /* service_name -> declared again by its incumbent file */
+    struct bsup_strmap broken; /* file name -> rejected on its own */
+};
+
+static int s_holders_build(const struct bsup_config_set *set, const struct s_file *files, size_t n,
+                           struct s_holders *h)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *name = set->files[files[i].index].name;
+        if (files[i].errors && bsup_strmap_put(&h->broken, name, (void *)name))
+            return BSUP_ENOMEM;
+        for (size_t j = 0; set->incumbents && j < files[i].pend.n; j++) {
+            const char *svc = files[i].pend.v[j].svc.service_name;
+            const char *owner = svc ? bsup_strmap_get(set->incumbents, svc) : NULL;
+            if (owner && strcmp(owner, name) == 0 && bsup_strmap_put(&h->held, svc, (void *)svc))
+                return BSUP_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* The checks across files, then the file is accepted (its services move into set) or rejected.
+ * A service stays with its incumbent file while that file holds it; otherwise the first file to
+ * declare it, in lexical order, has it. */
+static int s_claim(struct bsup_config_set *set, struct s_file *file, const struct s_holders *h)
+{
+    const char *name = set->files[file->index].name;
+    struct bsup_config_doc f = {.set = set, .name = name, .errors = file->errors};
+    for (size_t i = 0; i < file->pend.n && f.rc == 0; i++) {
+        const char *svc = file->pend.v[i].svc.service_name;
+        const yaml_mark_t *m = &file->pend.v[i].name_mark;
+        if (!svc)
+            continue;
+        const char *owner = set->incumbents ? bsup_strmap_get(set->incumbents, svc) : NULL;
+        uintptr_t at = (uintptr_t)bsup_strmap_get(&set->by_name, svc);
+        if (owner && strcmp(owner, name) != 0 &&
+            (bsup_strmap_get(&h->held, svc) || bsup_strmap_get(&h->broken, owner))) {
+            bsup_config_error(&f, m,
+                              "service_name %s is already declared in %s (which bsupd loaded it "
+                              "from)",
+                              svc, owner);
+        } else if (at) {
+            const struct bsup_service *o = set->services[at - 1];
+            bsup_config_error(&f, m, "service_name %s is already declared in %s:%u:%u", svc,
+                              o->source_file, o->line, o->column);
+        }
+    }
+    if (f.rc == 0 && f.errors == 0) {
+        set->files[file->index].ok = true;
+        set->files[file->index].n_services = file->pend.n;
+        f.rc = s_move_services(set, &file->pend);
+    }
+    return f.rc;
+}
+
+int bsup_config_parse_buffer(struct bsup_config_set *set, const char *name, const char *data,
+                             size_t len)
+{
+    struct s_file file = {0};
+    struct s_holders none = {0};
+    int rc = s_parse_file(set, name, data, len, &file);
+    if (rc == 0)
+        rc = s_claim(set, &file, &none);
+    s_pending_free(&file.pend);
+    return rc;
 }
 
 bool bsup_config_is_dropin_name(const char *name)
@@ -429,6 +504,8 @@ int bsup_config_load_dir(const char *dir, struct bsup_config_set *set, struct bs
 {
     char **names = NULL;
     size_t n = 0, cap = 0;
+    struct s_file *files = NULL;
+    struct s_holders holders = {0};
     int rc = 0;
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
@@ -471,6 +548,10 @@ int bsup_config_load_dir(const char *dir, struct bsup_config_set *set, struct bs
     if (n)
         qsort(names, n, sizeof(*names), s_cmp);
 
+    /* Every file on its own first, then the names across files: whether a service's incumbent
+     * file still holds it is known only once every file is read. */
+    if (n && !(files = calloc(n, sizeof(*files))))
+        rc = BSUP_ENOMEM;
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *data = NULL, why[512];
         size_t len = 0;
@@ -480,17 +561,27 @@ int bsup_config_load_dir(const char *dir, struct bsup_config_set *set, struct bs
         } else if (frc) {
             char *text = NULL;
             if ((rc = s_file_push(set, names[i])) == 0) {
+                files[i] = (struct s_file){.index = set->n_files - 1, .errors = 1};
                 if (asprintf(&text, "%s: %s", names[i], why) < 0)
                     rc = BSUP_ENOMEM;
                 else
                     rc = bsup_config_msg_add(set, BSUP_CONFIG_ERROR, names[i], text);
             }
         } else {
-            rc = bsup_config_parse_buffer(set, names[i], data, len);
+            rc = s_parse_file(set, names[i], data, len, &files[i]);
         }
         free(data);
     }
+    if (rc == 0)
+        rc = s_holders_build(set, files, n, &holders);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = s_claim(set, &files[i], &holders);
 out:
+    for (size_t i = 0; files && i < n; i++)
+        s_pending_free(&files[i].pend);
+    free(files);
+    bsup_strmap_cleanup(&holders.held);
+    bsup_strmap_cleanup(&holders.broken);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);

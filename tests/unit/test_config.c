@@ -350,6 +350,117 @@ static void test_services_list_and_duplicates(void **state)
     bsup_config_set_cleanup(&set);
 }
 
+/* A drop-in of one service per name in names (comma-separated), each min_size as given. */
+static char *s_dropin(const char *names, int min_size)
+{
+    char *out = NULL, *name = strdup(names), *save = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    fprintf(f, "services:\n");
+    for (char *n = strtok_r(name, ",", &save); n; n = strtok_r(NULL, ",", &save))
+        fprintf(f,
+                "- service_name: %s\n  environment: dev\n  vpc_id: vpc-0a1b2c3d\n"
+                "  subnet_ids: [subnet-0a1b2c3d]\n  database_name: a\n  database_username: a\n"
+                "  database_password: file:/etc/bsup/a\n  min_size: %d\n  max_size: 9\n",
+                n, min_size);
+    fclose(f);
+    free(name);
+    return out;
+}
+
+static const struct bsup_config_file *s_file(const struct bsup_config_set *set, const char *name)
+{
+    for (size_t i = 0; i < set->n_files; i++)
+        if (strcmp(set->files[i].name, name) == 0)
+            return &set->files[i];
+    fail_msg("no file %s", name);
+    return NULL;
+}
+
+static const struct bsup_service *s_service(const struct bsup_config_set *set, const char *name)
+{
+    uintptr_t at = (uintptr_t)bsup_strmap_get(&set->by_name, name);
+    return at ? set->services[at - 1] : NULL;
+}
+
+/* Two files, one service_name: the file bsupd loaded it from keeps it while that file declares
+ * it or is rejected; otherwise (a new service, or its file gone or no longer declaring it) the
+ * first in lexical order has it. The other services of both files are unaffected. */
+static void test_incumbent_keeps_service(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *incumbent; /* of api, NULL: not loaded before */
+        const char *early;     /* 05-dup.yaml: its services (min_size 5) */
+        const char *late;      /* 10-api.yaml: its services (min_size 1); NULL: broken */
+        const char *winner;    /* the file api comes from, NULL: none */
+        bool early_ok, late_ok;
+        const char *expect; /* the message rejecting the other */
+    } cases[] = {
+        /* The stray copy is rejected, whatever its place in lexical order. */
+        {"10-api.yaml", "api,c", "api,b", "10-api.yaml", false, true,
+         "05-dup.yaml:2:17: service_name api is already declared in 10-api.yaml (which bsupd "
+         "loaded it from)"},
+        {"05-dup.yaml", "api,c", "api,b", "05-dup.yaml", true, false,
+         "10-api.yaml:2:17: service_name api is already declared in 05-dup.yaml (which bsupd "
+         "loaded it from)"},
+        /* The incumbent rejected on its own keeps it (its last good state): still no takeover. */
+        {"10-api.yaml", "api,c", NULL, NULL, false, false,
+         "05-dup.yaml:2:17: service_name api is already declared in 10-api.yaml (which bsupd "
+         "loaded it from)"},
+        /* Not loaded before, or its file gone: the first in lexical order. */
+        {NULL, "api,c", "api,b", "05-dup.yaml", true, false,
+         "10-api.yaml:2:17: service_name api is already declared in 05-dup.yaml:2:3"},
+        {"01-gone.yaml", "api,c", "api,b", "05-dup.yaml", true, false,
+         "10-api.yaml:2:17: service_name api is already declared in 05-dup.yaml:2:3"},
+        /* Its file no longer declares it: a move, in one reload. */
+        {"10-api.yaml", "api,c", "b", "05-dup.yaml", true, true, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *dir = bsup_test_mkdtemp();
+        char *early = s_dropin(cases[i].early, 5);
+        char *late = cases[i].late ? s_dropin(cases[i].late, 1) : strdup("min_size: [\n");
+        free(bsup_test_write(dir, "05-dup.yaml", early, -1));
+        free(bsup_test_write(dir, "10-api.yaml", late, -1));
+        free(early);
+        free(late);
+        struct bsup_strmap incumbents = {0};
+        if (cases[i].incumbent)
+            assert_int_equal(bsup_strmap_put(&incumbents, "api", (void *)cases[i].incumbent), 0);
+        struct bsup_config_set set;
+        struct bsup_diag diag = {0};
+        bsup_config_set_init(&set);
+        set.incumbents = &incumbents;
+        assert_int_equal(bsup_config_load_dir(dir, &set, &diag), 0);
+        if (cases[i].expect && !s_has_msg(&set, cases[i].expect)) {
+            fprintf(stderr, "case %zu: expected: %s\n", i, cases[i].expect);
+            s_dump(&set);
+            fail();
+        }
+        if (!cases[i].expect && set.n_errors) {
+            s_dump(&set);
+            fail_msg("case %zu: errors", i);
+        }
+        const struct bsup_service *api = s_service(&set, "api");
+        if (cases[i].winner) {
+            assert_non_null(api);
+            assert_string_equal(api->source_file, cases[i].winner);
+            assert_int_equal(api->min_size, strcmp(cases[i].winner, "05-dup.yaml") ? 1 : 5);
+        } else {
+            assert_null(api);
+        }
+        /* The file that keeps api loads its other service; the rejected one gives nothing. */
+        assert_int_equal(s_file(&set, "05-dup.yaml")->ok, cases[i].early_ok);
+        assert_int_equal(s_file(&set, "10-api.yaml")->ok, cases[i].late_ok);
+        assert_int_equal(s_service(&set, "c") != NULL, cases[i].early_ok);
+        assert_int_equal(s_service(&set, "b") != NULL, cases[i].late_ok);
+        bsup_config_set_cleanup(&set);
+        bsup_strmap_cleanup(&incumbents);
+        bsup_test_rmtree(dir);
+        free(dir);
+    }
+}
+
 static void test_secrets_never_leak(void **state)
 {
     (void)state;
@@ -768,6 +879,7 @@ int main(void)
         cmocka_unit_test(test_defaults_and_values),
         cmocka_unit_test(test_health_check_defaults),
         cmocka_unit_test(test_services_list_and_duplicates),
+        cmocka_unit_test(test_incumbent_keeps_service),
         cmocka_unit_test(test_secrets_never_leak),
         cmocka_unit_test(test_json_round_trip_and_hash),
         cmocka_unit_test(test_dropin_names),
