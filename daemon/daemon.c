@@ -116,6 +116,32 @@ static json_t *s_generations(struct bsup_daemon *d, struct bsup_diag *diag)
     return NULL;
 }
 
+static int s_incumbent_row(void *ctx, const struct bsup_store_service *row)
+{
+    /* One allocation, "file\0service\0": the value is the file, the key lives in it. */
+    size_t lf = strlen(row->source_file) + 1, ls = strlen(row->service) + 1;
+    char *v = malloc(lf + ls);
+    if (!v)
+        return BSUP_ENOMEM;
+    memcpy(v, row->source_file, lf);
+    memcpy(v + lf, row->service, ls);
+    if (bsup_strmap_put(ctx, v + lf, v)) {
+        free(v);
+        return BSUP_ENOMEM;
+    }
+    return 0;
+}
+
+/* service -> the file it was loaded from (the store's source_file): the loader leaves a service
+ * with that file while it still holds it (docs/config.md, "Two files, one service_name"). */
+static int s_incumbents(struct bsup_daemon *d, struct bsup_strmap *out, struct bsup_diag *diag)
+{
+    int rc = bsup_store_services_each(d->store, false, s_incumbent_row, out, diag);
+    if (rc == BSUP_ENOMEM)
+        bsup_diag_set(diag, rc, "reading the desired state: out of memory");
+    return rc;
+}
+
 /* Appends text to *list, made on first use. */
 static void s_list_add(json_t **list, const char *text)
 {
@@ -225,6 +251,7 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
     struct bsup_store_apply_stats stats = {0};
     json_t *before = NULL, *after = NULL, *errors = NULL;
     json_t **file_errors = NULL;
+    struct bsup_strmap incumbents = {0};
     int rc = 0;
 
     bsup_config_set_init(&set);
@@ -234,7 +261,13 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
         rc = diag.code ? diag.code : BSUP_ENOMEM;
         goto fail;
     }
-    if ((rc = bsup_config_load_dir(d->settings->config_dir, &set, &diag)))
+    if ((rc = s_incumbents(d, &incumbents, &diag)))
+        goto fail;
+    set.incumbents = &incumbents;
+    rc = bsup_config_load_dir(d->settings->config_dir, &set, &diag);
+    set.incumbents = NULL;
+    bsup_strmap_cleanup_free(&incumbents);
+    if (rc)
         goto fail;
     errors = json_array();
     file_errors = calloc(set.n_files + 1, sizeof(*file_errors));
@@ -369,6 +402,7 @@ out:
     json_decref(errors);
     json_decref(before);
     json_decref(after);
+    bsup_strmap_cleanup_free(&incumbents);
     bsup_config_set_cleanup(&set);
     return rc;
 }
