@@ -71,17 +71,18 @@ static int s_bounds(const struct bsup_config_key *k, int64_t v, const char *show
 int bsup_config_check_text(const struct bsup_config_key *k, const char *text, char *why,
                            size_t why_len)
 {
-    size_t len = strlen(text);
+    /* The form first: "not a region" says more than "9 to 32 characters" about "mars-1". */
+    const char *bad = k->check ? k->check(text) : NULL;
+    if (bad) {
+        snprintf(why, why_len, "%s %s", k->name, bad);
+        return BSUP_ECONFIG;
+    }
     /* For lists, min and max bound the number of entries, not their length. */
+    size_t len = strlen(text);
     if (k->type != BSUP_KEY_LIST && (k->min || k->max) &&
         (len < (size_t)k->min || len > (size_t)k->max)) {
         snprintf(why, why_len, "%s must be %lld to %lld characters long (it is %zu)", k->name,
                  (long long)k->min, (long long)k->max, len);
-        return BSUP_ECONFIG;
-    }
-    const char *bad = k->check ? k->check(text) : NULL;
-    if (bad) {
-        snprintf(why, why_len, "%s %s", k->name, bad);
         return BSUP_ECONFIG;
     }
     return 0;

@@ -8,7 +8,7 @@
  * holds a message that starts with the key name and never quotes a secret. */
 int bsup_config_field_set(const struct bsup_config_key *k, void *base, const char *text, char *why,
                           size_t why_len);
-/* Length and rule check of one text value. */
+/* Rule check (the form) then length check of one text value. */
 int bsup_config_check_text(const struct bsup_config_key *k, const char *text, char *why,
                            size_t why_len);
 /* Optional enums start as BSUP_MODE_DEFAULT (-1, "unset"). */

@@ -45,7 +45,23 @@ static const struct s_case s_cases[] = {
     {BASE "mode: fix\n", "f.yaml:8:7: mode must be observe or enforce (got \"fix\")"},
     {BASE "interval: 5s\n", "f.yaml:8:11: interval (5s) must be between 10s and 1d"},
     {BASE "interval: soon\n", "interval must be a duration such as 90s"},
-    {BASE "region: mars\n", "region must be 9 to 32 characters long"},
+    /* What is wrong with a value's form comes before its length ... */
+    {BASE "region: mars-1\n",
+     "f.yaml:8:9: region must look like an AWS region, e.g. eu-west-1 (got \"mars-1\")"},
+    {BASE "backup: {restore_test: 0}\n",
+     "f.yaml:8:24: backup.restore_test must be off or a duration from 1d to 365d, such as 7d "
+     "(got \"0\")"},
+    {BASE "alerts: {sns_topic_arn: notanarn}\n",
+     "f.yaml:8:25: alerts.sns_topic_arn must be an SNS topic ARN "
+     "(arn:aws:sns:<region>:<account>:<name>) (got \"notanarn\")"},
+    {"vpc_id: vpc-xyz\n", "f.yaml:1:9: vpc_id must look like vpc-0123456789abcdef0"},
+    /* ... which is said only of values of the right form. */
+    {BASE "region: eu-central-southwest-northeast-north-1\n",
+     "f.yaml:8:9: region must be 9 to 32 characters long (it is 38)"},
+    {BASE "backup: {restore_test: 0000000000000007d}\n",
+     "backup.restore_test must be 2 to 16 characters long (it is 17)"},
+    {"service_name: a123456789012345678901234567890123456789012345678901234567890123\n",
+     "f.yaml:1:15: service_name must be 1 to 63 characters long (it is 64)"},
     {BASE "region: Eu-West-1\n", "region must look like an AWS region"},
     {BASE "resources: {auto_scaling_group: api-asg, colour: x}\n", "unknown key resources.colour"},
     {BASE "resources: api\n", "resources must be a mapping, not text"},
@@ -134,7 +150,6 @@ static const struct s_case s_cases[] = {
     {"service_name: [a]\n", "f.yaml:1:15: service_name must be text, not a list"},
     {"environment: production\n",
      "f.yaml:1:14: environment must be dev, staging or prod (got \"production\")"},
-    {"vpc_id: vpc-xyz\n", "vpc_id must be 12 to 21 characters long"},
     {"vpc_id: vpc-0A1B2C3D\n", "vpc_id must look like vpc-0123456789abcdef0"},
     {"subnet_ids: subnet-0a1b2c3d\n", "f.yaml:1:13: subnet_ids must be a list, not text"},
     {"subnet_ids: []\n", "subnet_ids must hold 1 to 64 entries (it holds 0)"},
