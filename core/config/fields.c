@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define FIELD(base, key, type) ((type *)((char *)(base) + (key)->offset))
 #define CFIELD(base, key, type) ((const type *)((const char *)(base) + (key)->offset))
@@ -142,10 +141,10 @@ int bsup_config_field_set(const struct bsup_config_key *k, void *base, const cha
         }
         *FIELD(base, k, int64_t) = v;
         return 0;
-    case BSUP_KEY_BOOL:
-        if (strcasecmp(text, "true") == 0)
+    case BSUP_KEY_BOOL: /* exactly, as every value: not True, yes or on (YAML 1.1) */
+        if (strcmp(text, "true") == 0)
             *FIELD(base, k, bool) = true;
-        else if (strcasecmp(text, "false") == 0)
+        else if (strcmp(text, "false") == 0)
             *FIELD(base, k, bool) = false;
         else {
             snprintf(why, why_len, "%s must be true or false", k->name);
