@@ -280,10 +280,20 @@ void bsup_config_yaml_apply_mapping(struct bsup_config_doc *f, const struct bsup
         }
         seen->set[idx] = true;
         seen->mark[idx] = val->start_mark;
+        /* An empty value is an error, never the default: a template that rendered empty must
+         * not change bounds or mode unnoticed. */
         if (bsup_config_yaml_is_null(val)) {
             seen->set[idx] = false;
             if (k->required)
                 bsup_config_error(f, &val->start_mark, "%s%s has no value", prefix, name);
+            else if (k->default_text)
+                bsup_config_error(f, &val->start_mark,
+                                  "%s%s has no value; remove the key to take the default (%s)",
+                                  prefix, name, k->default_text);
+            else
+                bsup_config_error(f, &val->start_mark,
+                                  "%s%s has no value; remove the key to take the default%s", prefix,
+                                  name, k->type == BSUP_KEY_SECTION ? "s" : "");
             continue;
         }
         s_apply_value(f, k, val, base, prefix);

@@ -153,6 +153,21 @@ static const struct s_case s_cases[] = {
     {"environment: prod\n", "f.yaml:1:1: service_name is required"},
     {BASE "service_name2: x\n", "unknown key service_name2; did you mean service_name?"},
     {"service_name:\nenvironment: dev\n", "f.yaml:1:14: service_name has no value"},
+    /* An empty value never means the default: every form of YAML's null, every kind of key. */
+    {BASE "min_size:\n",
+     "f.yaml:8:10: min_size has no value; remove the key to take the default (2)"},
+    {BASE "min_size: ~\n",
+     "f.yaml:8:11: min_size has no value; remove the key to take the default (2)"},
+    {BASE "mode: null\n", "f.yaml:8:7: mode has no value; remove the key to take the default"},
+    {BASE "enable_backup: NULL\n",
+     "enable_backup has no value; remove the key to take the default (true)"},
+    {BASE "interval: Null\n", "interval has no value; remove the key to take the default"},
+    {BASE "health_check: {path: }\n",
+     "health_check.path has no value; remove the key to take the default (/)"},
+    {BASE "backup:\n  restore_test:\n",
+     "backup.restore_test has no value; remove the key to take the default (off)"},
+    {BASE "health_check:\n", "health_check has no value; remove the key to take the defaults"},
+    {BASE "min_size: ''\n", "min_size must be a whole number"}, /* quoted: text, not null */
     {"service_name: 1api\n", "service_name must start with a lowercase letter"},
     {"service_name: api_x\n", "service_name may only hold lowercase letters, digits and '-'"},
     {"service_name: api-\n", "service_name must not end with '-'"},
@@ -769,6 +784,14 @@ static void test_settings(void **state)
                                          "interval?"));
     assert_non_null(strstr(diag.message, "; "));
     assert_non_null(strstr(diag.message, "bad.yaml:2:7: mode must be observe or enforce"));
+    free(path);
+
+    /* bsupd.yaml too: an empty value is an error, not the default. */
+    path = bsup_test_write(dir, "empty.yaml", "mode:\nmetrics: {enabled: ~}\n", -1);
+    assert_int_equal(bsup_settings_load(&s, path, false, &diag), BSUP_ECONFIG);
+    assert_non_null(strstr(diag.message, "empty.yaml:1:6: mode has no value; remove the key to "
+                                         "take the default (observe)"));
+    assert_non_null(strstr(diag.message, "empty.yaml:2:20: metrics.enabled has no value"));
     free(path);
 
     char *missing = NULL;
