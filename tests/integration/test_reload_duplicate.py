@@ -42,7 +42,8 @@ check(any(m.startswith("05-dup.yaml rejected") for m in events)
       and not any("10-api.yaml" in m.split(";")[0] for m in events), "events: %r" % events)
 
 # The incumbent is the store's: a restart does not hand the service to the copy either.
-d.stop()
+rc, _ = d.stop()
+check(rc == 0, "bsupd exit %s after SIGTERM:\n%s" % (rc, d.logtext()))
 d.start()
 check_kept(d.ctl_json("status", expect=1), "restart")
 
@@ -52,4 +53,5 @@ d.ctl("reload", expect=0)
 api = rows(d.ctl_json("status"))["api"]
 check(api["source_file"] == "05-dup.yaml" and api["generation"] == 2
       and api["content_hash"] != first["content_hash"], "moved: %r" % api)
-d.stop()
+rc, _ = d.stop()
+check(rc == 0, "bsupd exit %s after SIGTERM:\n%s" % (rc, d.logtext()))
