@@ -749,7 +749,8 @@ static void s_client_line(struct s_client *c, const char *line, size_t len)
 {
     struct bsup_control *ctl = c->ctl;
     json_error_t err;
-    json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
+    /* Any JSON value parses: one that is not an object is bad_request, not bad_json. */
+    json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     json_t *reply = NULL;
     c->idle_since_ms = uv_now(ctl->loop);
     if (!req) {

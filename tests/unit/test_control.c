@@ -16,7 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define S_MAX_LINES 16
+#define S_MAX_LINES 24
 #define S_MAX_REQUESTS 32
 #define S_MAX_CLASSES 8
 #define S_CLIENT_IN (5 * 1024 * 1024) /* room for a whole reply of up to 4 MiB */
@@ -562,9 +562,13 @@ static void test_bad_requests_keep_the_connection(void **state)
     } cases[] = {
         {"{", "bad_json"},
         {"not json", "bad_json"},
-        {"{\"id\":1,\"id\":2}", "bad_json"}, /* duplicate keys */
-        {"42", "bad_json"},                  /* only an object or array parses at top level */
-        {"\"status\"", "bad_json"},
+        {"{\"id\":1,\"id\":2}", "bad_json"},    /* duplicate keys */
+        {"{\"cmd\":\"status\"} x", "bad_json"}, /* one value, nothing after it */
+        /* Valid JSON that is not an object, whatever its type. */
+        {"42", "bad_request"},
+        {"\"status\"", "bad_request"},
+        {"null", "bad_request"},
+        {"true", "bad_request"},
         {"[{\"id\":1}]", "bad_request"},
         {"[]", "bad_request"},
     };
