@@ -302,6 +302,8 @@ static json_t *s_rest_of_pages(const struct s_args *a, json_t *req, json_t *repl
         }
     }
     json_decref(last);
+    if (!json_is_true(json_object_get(reply, "ok")))
+        return reply; /* an error object, printed as the daemon sent it */
     json_object_set_new(reply, "next_offset", json_null()); /* one answer: nothing follows */
     if (json_object_get(reply, "next_from"))
         json_object_set_new(reply, "next_from", json_null());

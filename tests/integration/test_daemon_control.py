@@ -43,6 +43,11 @@ one = d.ctl_json("status", "worker")
 check([s["service"] for s in one["services"]] == ["worker"], "status SERVICE filter")
 r = d.ctl("status", "nope", expect=2)
 check("no service named nope" in r.stderr, "unknown service message: " + r.stderr)
+# --json prints the daemon's error object as it is, with nothing of a page added.
+for cmd in ("status", "plan"):
+    j = d.ctl_json(cmd, "nope", expect=2)
+    check(j == {"ok": False, "error": {"code": "not_found", "message": "no service named nope"}},
+          "%s --json error object: %r" % (cmd, j))
 
 # Colour on a terminal only, and never with NO_COLOR.
 def on_tty(extra_env):
