@@ -589,6 +589,29 @@ static json_t *on_reload(struct s_call *call)
     return reply;
 }
 
+/* The first row from the name: 1 it is that service, 2 it is not (either stops the scan). */
+static int s_service_row_is(void *ctx, const struct bsup_store_service *row)
+{
+    return strcmp(row->service, ctx) == 0 ? 1 : 2;
+}
+
+/* Whether events may name service: it is configured, or the store has an event of it (a
+ * removed service's history stays readable until pruned). 0 yes, BSUP_ENOTFOUND, or an error. */
+static int s_events_service_known(struct bsup_daemon *d, const char *service,
+                                  struct bsup_diag *diag)
+{
+    struct bsup_store_event *v = NULL;
+    size_t n = 0;
+    int rc = bsup_store_services_from(d->store, false, service, 0, s_service_row_is,
+                                      (void *)service, diag);
+    if (rc < 0 || rc == 1)
+        return rc < 0 ? rc : 0;
+    if ((rc = bsup_store_events_list(d->store, 0, service, 1, &v, &n, diag)))
+        return rc;
+    bsup_store_events_free(v, n);
+    return n ? 0 : BSUP_ENOTFOUND;
+}
+
 static json_t *on_events(struct s_call *call)
 {
     json_t *since = json_object_get(call->req, "since_s");
@@ -604,6 +627,12 @@ static json_t *on_events(struct s_call *call)
     size_t n = 0;
     struct bsup_diag diag = {0};
     if (bsup_store_events_list(call->d->store, since_at, call->service, max, &v, &n, &diag))
+        return bsup_control_error("internal", "%s", diag.message);
+    int rc = n == 0 && call->service ? s_events_service_known(call->d, call->service, &diag) : 0;
+    if (rc == BSUP_ENOTFOUND)
+        return bsup_control_error("not_found", "no service named %s, now or in the events",
+                                  call->service);
+    if (rc)
         return bsup_control_error("internal", "%s", diag.message);
     json_t *rows = json_array();
     for (size_t i = 0; rows && i < n; i++)

@@ -140,6 +140,20 @@ for k in ("service.added", "config.loaded", "config.file_rejected", "service.cha
     check(k in kinds, "events lack %s: %r" % (k, kinds))
 j = d.ctl_json("events", "--service", "api")
 check(j["events"] and all(e["service"] == "api" for e in j["events"]), "events --service")
+# A service neither declared nor in the events is unknown, as for status and plan; one that
+# was declared keeps its history readable after it has gone.
+r = d.ctl("events", "--service", "nosuch", expect=2)
+check("no service named nosuch" in r.stderr and "(not_found)" in r.stderr,
+      "events of an unknown service: " + r.stderr)
+d.write("25-gone.yaml", GOOD_API.replace("api", "gone") % 4)
+d.ctl("reload", expect=0)
+os.unlink(os.path.join(d.conf, "25-gone.yaml"))
+d.ctl("reload", expect=0)
+j = d.ctl_json("events", "--service", "gone")
+check([e["kind"] for e in j["events"]] == ["service.added", "service.removed"],
+      "events of a removed service: %r" % j["events"])
+check(d.ctl_json("events", "--service", "api", "--since", "1s")["ok"] is True,
+      "events of a declared service with none in the window")
 # A reload storm that changes nothing says so once: it cannot push the history out.
 count = lambda: sum(e["kind"] == "config.loaded" for e in d.ctl_json("events")["events"])
 before = count()
