@@ -437,21 +437,55 @@ static void on_engine_change(void *ctx)
         s_update_status(d, false);
 }
 
+/* Sends a waiter its reply (taken), with its request's "id". */
+static void s_waiter_reply(struct bsup_daemon_waiter *w, json_t *reply)
+{
+    if (reply && w->id)
+        json_object_set(reply, "id", w->id);
+    if (reply && w->d->control)
+        bsup_control_reply(w->d->control, w->client_id, reply);
+    else
+        json_decref(reply);
+}
+
+static void s_waiter_free(struct bsup_daemon_waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        w->d->waiters = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    json_decref(w->id);
+    free(w);
+}
+
 static void on_waiter_done(void *ctx)
 {
     struct bsup_daemon_waiter *w = ctx;
     struct bsup_daemon *d = w->d;
-    bsup_daemon_event(d, NULL, "reconcile.done", w->request_id, "requested cycle done");
-    json_t *reply = json_pack("{s:b, s:s, s:b, s:b}", "ok", 1, "request_id", w->request_id,
-                              "completed", 1, "attention", s_attention(d));
-    if (reply && w->id)
-        json_object_set(reply, "id", w->id);
-    if (reply && d->control)
-        bsup_control_reply(d->control, w->client_id, reply);
-    else
-        json_decref(reply);
-    json_decref(w->id);
-    free(w);
+    if (!w->answered) {
+        bsup_daemon_event(d, NULL, "reconcile.done", w->request_id, "requested cycle done");
+        s_waiter_reply(w, json_pack("{s:b, s:s, s:b, s:b}", "ok", 1, "request_id", w->request_id,
+                                    "completed", 1, "attention", s_attention(d)));
+    }
+    s_waiter_free(w);
+}
+
+/* Every reconcile --wait whose cycle is not done is answered shutting_down now, before the
+ * socket closes: the cycle may be cut short, and the stop may take until its deadline. */
+static void s_answer_waiters(struct bsup_daemon *d)
+{
+    for (struct bsup_daemon_waiter *w = d->waiters; w; w = w->next) {
+        if (w->answered)
+            continue;
+        w->answered = true;
+        s_waiter_reply(w, bsup_control_error("shutting_down",
+                                             "bsupd is stopping before the cycle asked for was "
+                                             "done (request %s); 'bsupctl events' tells how it "
+                                             "ended once bsupd runs again",
+                                             w->request_id));
+    }
 }
 
 int bsup_daemon_reconcile(struct bsup_daemon *d, const char *service, const char *request_id,
@@ -465,6 +499,11 @@ int bsup_daemon_reconcile(struct bsup_daemon *d, const char *service, const char
     if (rc && waiter) {
         json_decref(waiter->id);
         free(waiter);
+    } else if (waiter) {
+        waiter->next = d->waiters;
+        if (waiter->next)
+            waiter->next->prev = waiter;
+        d->waiters = waiter;
     }
     return rc;
 }
@@ -581,6 +620,7 @@ static void s_stop(struct bsup_daemon *d, int signum)
     bsup_log_notice("stopping signal=%s deadline_ms=%d", strsignal(signum),
                     BSUP_DAEMON_STOP_DEADLINE_MS);
     uv_timer_stop(&d->watchdog);
+    s_answer_waiters(d);
     if (d->control)
         bsup_control_close(d->control, on_control_closed, d);
     s_close_work(d);
@@ -859,6 +899,8 @@ out:
     uv_run(&d.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&d.loop) != 0)
         bsup_log_warn("event loop closed with handles still open");
+    while (d.waiters) /* (a cycle the engine never ended) */
+        s_waiter_free(d.waiters);
     free(d.last_load);
     bsup_strmap_cleanup_free(&d.rejected_files);
     bsup_strmap_cleanup_free(&d.status_obs);

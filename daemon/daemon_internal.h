@@ -19,12 +19,15 @@
 #include "daemon/reconcile.h"
 #include "store/store.h"
 
-/* A reconcile --wait client, answered when the cycle it asked for is done. */
+/* A reconcile --wait client, answered when the cycle it asked for is done, or with
+ * shutting_down when bsupd starts to stop first. Freed when the cycle is done. */
 struct bsup_daemon_waiter {
     struct bsup_daemon *d;
+    struct bsup_daemon_waiter *prev, *next; /* d->waiters */
     uint64_t client_id;
     json_t *id; /* the request's "id", echoed */
     char request_id[40];
+    bool answered; /* told shutting_down */
 };
 
 struct bsup_daemon {
@@ -54,6 +57,7 @@ struct bsup_daemon {
     bool once_attention;
 
     bool stopping;
+    struct bsup_daemon_waiter *waiters; /* reconcile --wait clients whose cycle is not done */
     bool healthy; /* false while the state database fails: the watchdog stops */
     bool paused;
     uid_t self_uid;

@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """Stopping with work in flight: a client that never reads keeps output queued, so a graceful
 stop has to wait. A second SIGTERM then exits at once; on its own the first one gives up at
-the 10 s deadline. Both exit 0 with a consistent database. A SIGHUP or SIGTERM during the
+the 10 s deadline. Both exit 0 with a consistent database. A reconcile --wait whose cycle
+hangs on AWS is answered shutting_down as the stop begins. A SIGHUP or SIGTERM during the
 first load is handled, not fatal. Also --once."""
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bsuptest import Daemon, check, fail  # noqa: E402
+from bsuptest import BSUPCTL, Daemon, check, fail  # noqa: E402
 
 DEADLINE_S = 10
 
@@ -57,6 +59,45 @@ check(DEADLINE_S - 1 <= took < DEADLINE_S + 10, "deadline stop took %.1fs" % too
 check("stop deadline reached" in d.logtext(), "deadline logged")
 check(d.integrity() == "ok", "integrity after deadline stop")
 s.close()
+
+# A reconcile --wait in work when bsupd stops is answered shutting_down at once (exit 2, the
+# reason on stderr), not left to find the socket closed at the stop deadline. Its AWS hangs: an
+# endpoint that accepts connections and never answers.
+hole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+hole.bind(("127.0.0.1", 0))
+hole.listen(64)
+accepted = []
+threading.Thread(target=lambda: [accepted.append(hole.accept()) for _ in iter(int, 1)],
+                 daemon=True).start()
+d = Daemon(env={"AWS_ENDPOINT_URL": "http://127.0.0.1:%d" % hole.getsockname()[1],
+                "AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+                "AWS_SECRET_ACCESS_KEY": "secret", "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+           ).start()
+waiter = subprocess.Popen([BSUPCTL, "--socket", d.sock, "reconcile", "api", "--wait"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+# The cycle is under way once its first call has reached the endpoint.
+deadline = time.monotonic() + 30
+while not accepted and time.monotonic() < deadline:
+    time.sleep(0.02)
+check(accepted and waiter.poll() is None, "the cycle never reached the hung endpoint:\n" +
+      d.logtext())
+t0 = time.monotonic()
+d.proc.send_signal(signal.SIGTERM)
+try:
+    out, err = waiter.communicate(timeout=DEADLINE_S + 15)
+except subprocess.TimeoutExpired:
+    fail("reconcile --wait not answered after SIGTERM")
+check(waiter.returncode == 2 and "(shutting_down)" in err and "stopping" in err,
+      "reconcile --wait at the stop: exit %s, stderr %r" % (waiter.returncode, err))
+check(time.monotonic() - t0 < DEADLINE_S / 2, "answered only after %.1fs" % (
+    time.monotonic() - t0))
+try:
+    rc = d.proc.wait(timeout=DEADLINE_S + 15)
+except subprocess.TimeoutExpired:
+    fail("bsupd did not stop with a hung AWS\n" + d.logtext())
+check(rc == 0 and d.integrity() == "ok", "stop with a hung AWS: exit %s" % rc)
+hole.close()
 
 # A signal while the first load runs (the socket is there: a client may already signal) is
 # handled once bsupd runs: SIGHUP loads again, SIGTERM stops cleanly. Neither kills it.
