@@ -486,6 +486,12 @@ static json_t *s_daemon_info(struct bsup_daemon *d)
         (json_int_t)(d->control ? bsup_control_n_clients(d->control) : 0), "healthy", d->healthy);
     if (info)
         json_object_set_new(info, "metrics", s_metrics_json(d));
+    if (info)
+        json_object_set_new(info, "reload_failed",
+                            d->reload_failed_at_s
+                                ? json_pack("{s:I, s:s}", "at", (json_int_t)d->reload_failed_at_s,
+                                            "error", d->reload_failed_error)
+                                : json_null());
     return info;
 }
 

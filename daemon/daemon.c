@@ -353,12 +353,18 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
     d->load_services = json_object_size(after);
     d->files_rejected = rejected;
     d->reloads++;
-    if (!same)
+    /* After a failed reload even an identical load is said: the configuration loads again
+     * (and the config-failed alert closes). */
+    if (!same || d->reload_failed_at_s)
         bsup_daemon_event(d, NULL, "config.loaded", request_id,
-                          "loaded %zu files (%zu rejected): %zu services, %zu added, %zu changed, "
-                          "%zu removed, %zu kept from rejected files",
+                          "%sloaded %zu files (%zu rejected): %zu services, %zu added, %zu "
+                          "changed, %zu removed, %zu kept from rejected files",
+                          d->reload_failed_at_s ? "configuration loads again after a failed "
+                                                  "reload: "
+                                                : "",
                           set.n_files, rejected, json_object_size(after), stats.added,
                           stats.changed, stats.removed, stats.kept);
+    d->reload_failed_at_s = 0;
     snprintf(d->load_sig, sizeof(d->load_sig), "%s", sig);
     if (tx && bsup_store_commit(d->store, &diag))
         bsup_log_err("%s", diag.message);
@@ -389,6 +395,8 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
 fail:
     bsup_log_err("configuration not loaded action=reload request_id=%s error=%s: %s",
                  request_id ? request_id : "-", bsup_err_name(rc), diag.message);
+    d->reload_failed_at_s = s_now_s();
+    snprintf(d->reload_failed_error, sizeof(d->reload_failed_error), "%s", diag.message);
     if (d->store)
         bsup_daemon_event(d, NULL, "config.failed", request_id, "configuration not loaded: %s",
                           diag.message);

@@ -78,6 +78,10 @@ struct bsup_daemon {
     size_t files_rejected;
     uint64_t reloads;
     char load_sig[64]; /* the last load's outcome, to say an identical reload once */
+    /* The last reload failed as a whole (nothing loaded) at this time, and why; 0 once a load
+     * succeeds. status's daemon.reload_failed. */
+    int64_t reload_failed_at_s;
+    char reload_failed_error[sizeof(((struct bsup_diag *)0)->message)];
 };
 
 /* Answers one control request (bsup_control_request_fn). */

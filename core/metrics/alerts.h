@@ -30,6 +30,8 @@ enum bsup_alert_effect { BSUP_ALERT_ONCE, BSUP_ALERT_OPEN, BSUP_ALERT_CLOSE };
     X(ACTION_FAILED, "action-failed", NULL, BSUP_ALERT_ONCE, "action failed")                      \
     X(FIGHTING, "fighting", NULL, BSUP_ALERT_ONCE, "fighting another writer")                      \
     X(CONFIG_REJECTED, "config-rejected", NULL, BSUP_ALERT_ONCE, "configuration rejected")         \
+    X(CONFIG_FAILED, "config-failed", "config", BSUP_ALERT_OPEN, "configuration not loaded")       \
+    X(CONFIG_OK, "config-ok", "config", BSUP_ALERT_CLOSE, "configuration loads again")             \
     X(DAEMON_UNHEALTHY, "daemon-unhealthy", "daemon", BSUP_ALERT_OPEN, "bsupd unhealthy")          \
     X(DAEMON_HEALTHY, "daemon-healthy", "daemon", BSUP_ALERT_CLOSE, "bsupd healthy again")
 
@@ -39,6 +41,8 @@ enum bsup_alert_effect { BSUP_ALERT_ONCE, BSUP_ALERT_OPEN, BSUP_ALERT_CLOSE };
     X("action.failed", ACTION_FAILED)                                                              \
     X("service.fighting", FIGHTING)                                                                \
     X("config.file_rejected", CONFIG_REJECTED)                                                     \
+    X("config.failed", CONFIG_FAILED)                                                              \
+    X("config.loaded", CONFIG_OK)                                                                  \
     X("backup.stale", BACKUP_STALE)                                                                \
     X("backup.ok", BACKUP_OK)                                                                      \
     X("cache.backup_stale", CACHE_BACKUP_STALE)                                                    \

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """bsupd on a temporary socket and state directory, driven by bsupctl: status (table and
-JSON), reload with a broken file, events, pause persisted across restarts, reconcile --wait,
+JSON), reload with a broken file, a reload that fails as a whole, events, pause persisted across restarts, reconcile --wait,
 a live socket refused, a stale one replaced, and a clean SIGTERM with a consistent database."""
 import os
 import signal
@@ -163,6 +163,50 @@ check(count() == before, "identical reloads recorded once: %d -> %d" % (before, 
 r = d.ctl("events", expect=0)
 check(all(len(l) <= 100 for l in r.stdout.splitlines()), "events wider than 100 columns")
 d.ctl("events", "--since", "soon", expect=2)
+
+# A reload that fails as a whole (the directory gone) shows in status until a load succeeds,
+# by bsupctl reload or SIGHUP alike; the next good load says the configuration loads again
+# even when it is the same as the last good one. The config condition alert opens and closes.
+def config_events():
+    return [e for e in d.ctl_json("events")["events"] if e["kind"].startswith("config.")]
+
+
+def config_alert_open():
+    r = subprocess.run(["sqlite3", os.path.join(d.state, "bsup.db"),
+                        "SELECT count(*) FROM alert_conditions WHERE condition = 'config'"],
+                       capture_output=True, text=True, timeout=30)
+    return r.stdout.strip() == "1"
+
+
+check(d.ctl_json("status")["daemon"]["reload_failed"] is None, "reload_failed before a failure")
+good_load = d.ctl_json("status")["daemon"]["last_load"]
+os.rename(d.conf, d.conf + ".away")
+before = time.time()
+r = d.ctl("reload", expect=2)
+check("(reload_failed)" in r.stderr, "reload of a missing directory: " + r.stderr)
+st = d.ctl_json("status")
+failed = st["daemon"]["reload_failed"]
+check(isinstance(failed, dict) and set(failed) == {"at", "error"} and
+      int(before) <= failed["at"] <= time.time() and d.conf in failed["error"],
+      "status after a failed reload: %r" % failed)
+check(st["daemon"]["last_load"] == good_load, "the last good load stays in status")
+check(config_events()[-1]["kind"] == "config.failed", "config.failed recorded")
+check(config_alert_open(), "the config-failed alert opened")
+os.rename(d.conf + ".away", d.conf)
+d.proc.send_signal(signal.SIGHUP)
+for _ in range(200):
+    if d.ctl_json("status")["daemon"]["reload_failed"] is None:
+        break
+    time.sleep(0.02)
+else:
+    fail("SIGHUP with the directory back left reload_failed set")
+last = config_events()[-1]
+check(last["kind"] == "config.loaded" and "loads again" in last["message"],
+      "the load after a failed one: %r" % last)
+check(not config_alert_open(), "the config-failed alert closed")
+n = len(config_events())
+d.ctl("reload", expect=0)
+check(len(config_events()) == n, "an identical reload after that is quiet again")
 
 # reconcile: acknowledged, and --wait returns once the cycle is done. This daemon has no AWS
 # region, so the cycle fails, and status says so (exit 1) with the reason.
