@@ -67,6 +67,38 @@ static void s_kv_json(struct bsup_buf *b, const char *key, json_t *j)
     json_decref(j);
 }
 
+/* Per AWS service called so far (finished or in flight): the client's counters, for status. */
+static json_t *s_aws_json(struct bsup_daemon *d)
+{
+    struct bsup_aws_in_flight fl[BSUP_AWS_SERVICE_COUNT];
+    json_t *aws = json_object();
+    if (!aws || !d->aws_up)
+        return aws;
+    bsup_aws_client_in_flight(&d->aws, fl);
+    uint64_t now_ms = uv_now(&d->loop);
+    for (int i = 0; i < BSUP_AWS_SERVICE_COUNT; i++) {
+        const struct bsup_aws_service_state *sv = &d->aws.services[i];
+        const struct bsup_retry_stats *st = &sv->stats;
+        if (st->requests == 0 && fl[i].n == 0)
+            continue;
+        json_object_set_new(
+            aws, sv->info->name,
+            json_pack("{s:I, s:I, s:I, s:I, s:o, s:I, s:s, s:i, s:o, s:s?, s:o}", "requests",
+                      (json_int_t)st->requests, "retries", (json_int_t)st->retries, "throttles",
+                      (json_int_t)st->throttles, "errors", (json_int_t)st->errors, "latency_avg_ms",
+                      st->requests ? json_integer((json_int_t)(st->latency_sum_ms / st->requests))
+                                   : json_null(),
+                      "latency_max_ms", (json_int_t)st->latency_max_ms, "endpoint",
+                      sv->resolve_rc ? "" : sv->endpoint.host, "in_flight", (int)fl[i].n,
+                      "oldest_in_flight_s",
+                      fl[i].n ? json_integer((json_int_t)((now_ms - fl[i].oldest_sent_ms) / 1000))
+                              : json_null(),
+                      "last_error", sv->last_error_at_s ? sv->last_error : NULL, "last_error_at",
+                      sv->last_error_at_s ? json_integer(sv->last_error_at_s) : json_null()));
+    }
+    return aws;
+}
+
 /* Engine-wide figures and the AWS client's per-family counters, for status --json. */
 static json_t *s_engine_json(struct bsup_daemon *d)
 {
@@ -82,12 +114,13 @@ static json_t *s_engine_json(struct bsup_daemon *d)
                                       "throttles", (json_int_t)bk->throttles, "waits",
                                       (json_int_t)bk->waits));
     }
-    return json_pack("{s:I, s:i, s:i, s:I, s:I, s:b, s:I, s:s?, s:o*}", "cycles",
+    return json_pack("{s:I, s:i, s:i, s:I, s:I, s:b, s:I, s:s?, s:o*, s:o*}", "cycles",
                      (json_int_t)f.cycles, "services_last_cycle", (int)f.services_last_cycle,
                      "observing_calls_last_cycle", (int)f.observing_calls_last_cycle,
                      "observing_calls_total", (json_int_t)f.observing_calls_total, "late_cycles",
                      (json_int_t)f.late_cycles, "healthy", f.healthy, "store_errors",
-                     (json_int_t)f.store_errors, "store_error", f.store_error, "api", calls);
+                     (json_int_t)f.store_errors, "store_error", f.store_error, "api", calls, "aws",
+                     s_aws_json(d));
 }
 
 /* The encoded rows of one status or plan page, at most (2.5 MiB): a page is built whole before

@@ -29,6 +29,7 @@ struct bsup_aws_call {
     json_t *pages;
     int attempts;
     uint64_t started_ms;
+    uint64_t sent_ms; /* the request in flight (http) was sent */
     bool canceled;
     bool delivered;
     bool token_reserved; /* waited for its bucket token: the next attempt goes at once */
@@ -93,7 +94,12 @@ static void s_deliver(struct bsup_aws_call *call, int err, const struct bsup_aws
     else if (err)
         snprintf(res.message, sizeof(res.message), "%s %s: %s", res.service, res.action,
                  text[0] ? text : bsup_strerror(err));
-    bsup_retry_stats_add(&call->svc->stats, &call->retry, err != 0, res.latency_ms);
+    if (err != BSUP_ECANCELED) /* a cancel is bsupd stopping, not AWS failing */
+        bsup_retry_stats_add(&call->svc->stats, &call->retry, err != 0, res.latency_ms);
+    if (err && err != BSUP_ECANCELED) {
+        call->svc->last_error_at_s = (int64_t)time(NULL);
+        snprintf(call->svc->last_error, sizeof(call->svc->last_error), "%.500s", res.message);
+    }
 
     call->delivered = true;
     *call->pprev = call->next;
@@ -404,6 +410,7 @@ static void s_attempt_with(struct bsup_aws_call *call, const struct bsup_aws_cre
         return;
     }
     call->attempts++;
+    call->sent_ms = uv_now(c->loop);
     c->attempts[call->family]++;
 }
 
@@ -523,6 +530,19 @@ const char *bsup_aws_client_why(const struct bsup_aws_client *c, const char *ser
             return s->resolve_error.message;
     }
     return rc == BSUP_ENOTFOUND ? "unknown AWS service or action" : bsup_strerror(rc);
+}
+
+void bsup_aws_client_in_flight(const struct bsup_aws_client *c,
+                               struct bsup_aws_in_flight out[BSUP_AWS_SERVICE_COUNT])
+{
+    memset(out, 0, BSUP_AWS_SERVICE_COUNT * sizeof(*out));
+    for (const struct bsup_aws_call *call = c->calls; call; call = call->next) {
+        if (!call->http)
+            continue; /* waiting: for its first turn, a token, credentials, a retry, a parse */
+        struct bsup_aws_in_flight *f = &out[call->svc - c->services];
+        if (f->n++ == 0 || call->sent_ms < f->oldest_sent_ms)
+            f->oldest_sent_ms = call->sent_ms;
+    }
 }
 
 void bsup_aws_call_cancel(struct bsup_aws_call *call)

@@ -48,7 +48,15 @@ struct bsup_aws_service_state {
     struct bsup_diag resolve_error;
     struct bsup_sigv4_cache sigv4;
     struct bsup_retry_quota quota;
-    struct bsup_retry_stats stats;
+    struct bsup_retry_stats stats; /* finished calls (cancelled ones not counted) */
+    int64_t last_error_at_s;       /* the last call that finally failed; 0: none */
+    char last_error[512];          /* its message */
+};
+
+/* A service's calls whose request is sent (handed to the HTTP engine) and not answered yet. */
+struct bsup_aws_in_flight {
+    unsigned n;
+    uint64_t oldest_sent_ms; /* uv_now when the oldest of them was sent; 0: none */
 };
 
 struct bsup_aws_call;
@@ -102,6 +110,10 @@ int bsup_aws_call(struct bsup_aws_client *c, const char *service, const char *ac
                   bsup_aws_done_fn cb, void *user, struct bsup_aws_call **out_call);
 /* Why bsup_aws_call refused to start a call of service with rc, in words. */
 const char *bsup_aws_client_why(const struct bsup_aws_client *c, const char *service, int rc);
+/* The calls in flight per service, out[i] for services[i]: a hung endpoint shows here (the
+ * stats count calls only once they finish). Walks the calls in progress; allocates nothing. */
+void bsup_aws_client_in_flight(const struct bsup_aws_client *c,
+                               struct bsup_aws_in_flight out[BSUP_AWS_SERVICE_COUNT]);
 /* The callback then runs with BSUP_ECANCELED. */
 void bsup_aws_call_cancel(struct bsup_aws_call *call);
 /* Cancels every call (their callbacks get BSUP_ECANCELED), closes the credential provider;
