@@ -394,6 +394,14 @@ void bsup_publisher_recount(struct bsup_publisher *p)
     p->depth_read_ms = 0;
 }
 
+static int s_count_with_topic(void *ctx, const char *service, size_t n)
+{
+    struct bsup_publisher *p = ctx;
+    if (s_topic(p, service))
+        p->fig.alerts_waiting += n;
+    return 0;
+}
+
 void bsup_publisher_figures(struct bsup_publisher *p, struct bsup_publisher_figures *out)
 {
     /* Counting the outbox scans it (10 000 datums a cycle at 1000 services): the count is
@@ -402,7 +410,13 @@ void bsup_publisher_figures(struct bsup_publisher *p, struct bsup_publisher_figu
     if (!p->depth_read_ms || now - p->depth_read_ms >= 1000) {
         struct bsup_diag diag = {0};
         bsup_store_metrics_depth(p->store, &p->fig.outbox_depth, &p->fig.oldest_at_ms, &diag);
-        bsup_store_alerts_depth(p->store, &p->fig.alerts_waiting, &diag);
+        /* An alert with no topic to go to is an event only, not waiting: the next round
+         * lets it go without a call. */
+        p->fig.alerts_waiting = 0;
+        if (p->settings->alerts.sns_topic_arn)
+            bsup_store_alerts_depth(p->store, &p->fig.alerts_waiting, &diag);
+        else
+            bsup_store_alerts_depth_each(p->store, s_count_with_topic, p, &diag);
         p->depth_read_ms = now ? now : 1;
     }
     *out = p->fig;

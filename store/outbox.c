@@ -333,6 +333,20 @@ int bsup_store_alerts_depth(struct bsup_store *st, size_t *out_depth, struct bsu
     return rc;
 }
 
+int bsup_store_alerts_depth_each(struct bsup_store *st, bsup_store_alert_count_fn fn, void *ctx,
+                                 struct bsup_diag *diag)
+{
+    static const char doing[] = "measuring the alert outbox";
+    sqlite3_stmt *q = NULL;
+    int rc =
+        bsup_store_prepare(st, doing, "SELECT service, count(*) FROM alert_outbox GROUP BY service",
+                           BSUP_STORE_NO_ARGS, &q, diag);
+    while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1)
+        rc = fn(ctx, (const char *)sqlite3_column_text(q, 0), (size_t)sqlite3_column_int64(q, 1));
+    sqlite3_finalize(q);
+    return rc;
+}
+
 int bsup_store_alert_sent(struct bsup_store *st, const struct bsup_store_alert *a,
                           const char *topic, const char *message_id, int64_t now_s,
                           struct bsup_diag *diag)

@@ -60,6 +60,11 @@ int bsup_store_alerts_pending(struct bsup_store *st, size_t limit, struct bsup_s
                               size_t *out_n, struct bsup_diag *diag);
 void bsup_store_alerts_free(struct bsup_store_alert *v, size_t n);
 int bsup_store_alerts_depth(struct bsup_store *st, size_t *out_depth, struct bsup_diag *diag);
+/* The waiting alerts per service (service NULL: daemon-wide ones), until fn returns non-zero
+ * (returned as is): for a count of those that have somewhere to go. */
+typedef int (*bsup_store_alert_count_fn)(void *ctx, const char *service, size_t n);
+int bsup_store_alerts_depth_each(struct bsup_store *st, bsup_store_alert_count_fn fn, void *ctx,
+                                 struct bsup_diag *diag);
 /* SNS accepted alert id: it leaves the outbox and an alert.sent event says so (topic NULL:
  * there is no topic to send it to; it only leaves the outbox, its event is the record). */
 int bsup_store_alert_sent(struct bsup_store *st, const struct bsup_store_alert *a,

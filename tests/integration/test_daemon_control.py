@@ -97,6 +97,17 @@ check(svc["worker"]["config"] != "ok" and svc["worker"]["attention"] is True, "w
 check(j["attention"] is True and j["daemon"]["last_load"]["files_rejected"] == 1, "attention")
 r = d.ctl("status", expect=1)
 check("20-worker.yaml" in r.stdout and "Rejected files" in r.stdout, "rejected shown")
+# The rejection is a config-rejected alert; with no SNS topic anywhere it is an event only and
+# does not wait. With a topic (SNS unreachable here) the same alert waits.
+check(j["daemon"]["metrics"]["alerts_waiting"] == 0 and "alerts waiting" not in j["summary"],
+      "no topic, nothing waits: %r %r" % (j["daemon"]["metrics"], j["summary"]))
+dt = Daemon(settings="log_level: debug\ninterval: 1d\nalerts:\n  sns_topic_arn: "
+            "arn:aws:sns:eu-west-1:123456789012:ops\n",
+            files={"10-api.yaml": GOOD_API % 4, "20-worker.yaml": "min_size: [oops\n"}).start()
+j = dt.ctl_json("status", expect=1)
+check(j["daemon"]["metrics"]["alerts_waiting"] == 1 and "1 alerts waiting" in j["summary"],
+      "with a topic the alert waits: %r %r" % (j["daemon"]["metrics"], j["summary"]))
+dt.stop()
 
 # Each error is listed once (under its file), at most 20 per file, then a count of the rest;
 # the log shows no more either.
