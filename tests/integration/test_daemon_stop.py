@@ -76,8 +76,11 @@ d = Daemon(env={"AWS_ENDPOINT_URL": "http://127.0.0.1:%d" % hole.getsockname()[1
            ).start()
 waiter = subprocess.Popen([BSUPCTL, "--socket", d.sock, "reconcile", "api", "--wait"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-# The cycle is under way once its first call has reached the endpoint.
+# The request is taken once its event is recorded; its cycle then waits on the endpoint.
 deadline = time.monotonic() + 30
+while time.monotonic() < deadline and not any(
+        e["kind"] == "reconcile.requested" for e in d.ctl_json("events")["events"]):
+    time.sleep(0.02)
 while not accepted and time.monotonic() < deadline:
     time.sleep(0.02)
 check(accepted and waiter.poll() is None, "the cycle never reached the hung endpoint:\n" +
