@@ -63,6 +63,8 @@ void bsup_daemon_status_line(const struct bsup_daemon *d, char *buf, size_t len)
         else
             n += snprintf(buf + n, len - (size_t)n, ", %zu drift, %zu degraded", f.n_drift,
                           f.n_degraded);
+        if (n > 0 && (size_t)n < len && f.n_error) /* AWS unreachable is not "degraded" */
+            n += snprintf(buf + n, len - (size_t)n, ", %zu error", f.n_error);
         if (n > 0 && (size_t)n < len && f.cycles)
             n += snprintf(buf + n, len - (size_t)n, ", last cycle %llds ago",
                           (long long)(s_now_s() - f.last_cycle_at_s));
@@ -706,9 +708,9 @@ static void on_once_done(void *ctx)
     if (d->pub)
         bsup_publisher_recount(d->pub); /* datums and alerts of the batch */
     bsup_reconcile_figures(d->rec, &f);
-    bsup_log_notice("one cycle done action=once services=%u drift=%zu degraded=%zu "
+    bsup_log_notice("one cycle done action=once services=%u drift=%zu degraded=%zu error=%zu "
                     "files_rejected=%zu observing_calls=%u",
-                    f.services_last_cycle, f.n_drift, f.n_degraded, d->files_rejected,
+                    f.services_last_cycle, f.n_drift, f.n_degraded, f.n_error, d->files_rejected,
                     f.observing_calls_last_cycle);
     d->once_attention = d->files_rejected || s_attention(d);
     d->once_done = true;

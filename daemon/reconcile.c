@@ -1783,8 +1783,10 @@ void bsup_reconcile_figures(const struct bsup_reconcile_engine *e,
     };
     for (size_t i = 0; i < e->n_services; i++) {
         unsigned f = bsup_state_flags(e->services[i]->state);
+        bool error = e->services[i]->state == BSUP_STATE_ERROR;
         out->n_drift += (f & BSUP_STATE_F_DRIFT) != 0;
-        out->n_degraded += (f & BSUP_STATE_F_DEGRADED) != 0;
+        out->n_degraded += (f & BSUP_STATE_F_DEGRADED) != 0 && !error;
+        out->n_error += error;
         out->attention |= (f & BSUP_STATE_F_ATTENTION) != 0;
         out->n_recorded += e->services[i]->recorded;
     }

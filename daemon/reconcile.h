@@ -69,7 +69,8 @@ struct bsup_reconcile_figures {
     uint64_t late_cycles; /* batches that started a whole interval late */
     int64_t last_cycle_at_s;
     size_t n_drift;    /* services in a state flagged drift */
-    size_t n_degraded; /* services in a state flagged degraded */
+    size_t n_degraded; /* services in a state flagged degraded, error aside */
+    size_t n_error;    /* services in state error (AWS could not be asked or refused) */
     size_t n_recorded; /* services whose state is an earlier run's record (not reconciled yet) */
     bool attention;    /* a service needs an operator */
     bool healthy;      /* false while the state database fails */
