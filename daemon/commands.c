@@ -491,7 +491,7 @@ static json_t *s_metrics_json(struct bsup_daemon *d)
     bsup_publisher_figures(d->pub, &f);
     int64_t now = (int64_t)time(NULL);
     return json_pack(
-        "{s:b, s:s, s:I, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:s?}", "enabled",
+        "{s:b, s:s, s:I, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:s?, s:o}", "enabled",
         d->settings->metrics.enabled, "namespace", d->settings->metrics.namespace_, "outbox_depth",
         (json_int_t)f.outbox_depth, "oldest_age_s",
         f.outbox_depth ? json_integer(now - f.oldest_at_ms / 1000) : json_null(), "alerts_waiting",
@@ -499,7 +499,8 @@ static json_t *s_metrics_json(struct bsup_daemon *d)
         f.last_publish_at_s ? json_integer(f.last_publish_at_s) : json_null(), "last_alert_at",
         f.last_alert_at_s ? json_integer(f.last_alert_at_s) : json_null(), "requests",
         (json_int_t)f.requests, "datums", (json_int_t)f.datums, "dropped", (json_int_t)f.dropped,
-        "alerts_sent", (json_int_t)f.alerts_sent, "last_error", f.last_error);
+        "alerts_sent", (json_int_t)f.alerts_sent, "last_error", f.last_error, "last_error_at",
+        f.last_error_at_s ? json_integer(f.last_error_at_s) : json_null());
 }
 
 /* The daemon's part of status, without last_load (kept encoded since the load). */

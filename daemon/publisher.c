@@ -77,6 +77,7 @@ static void s_failed(struct bsup_publisher *p, const char *what, const char *msg
     memcpy(p->last_error + n + 2, msg, m);
     p->last_error[n + 2 + m] = '\0';
     p->fig.last_error = p->last_error;
+    p->fig.last_error_at_s = (int64_t)time(NULL);
 }
 
 /* ---- metrics ---- */

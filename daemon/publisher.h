@@ -38,6 +38,7 @@ struct bsup_publisher_figures {
     uint64_t dropped;          /* datums dropped by the bounds (this run) */
     uint64_t alerts_sent;      /* this run */
     const char *last_error;    /* the last failure of either, or NULL */
+    int64_t last_error_at_s;   /* when it happened; 0: never (this run) */
 };
 
 struct bsup_publisher;

@@ -204,6 +204,12 @@ with testlib.environment("--faults") as d:
     t_back = datetime.datetime.now(datetime.timezone.utc)
     testlib.control(faults, "DELETE", "rules")
     R.bsuptest.poll(published, lambda: f"outbox drained: {dm.ctl_json('status')['daemon']['metrics']}")
+    # The outage's error stays, dated: older than the publish that drained the outbox.
+    m = dm.ctl_json("status", expect=None)["daemon"]["metrics"]
+    check(m["last_error"] and 0 < m["last_error_at"] <= m["last_publish_at"],
+          f"last_error dated before the recovery: {m}")
+    text = dm.ctl("status", expect=None).stdout
+    check(re.search(r"\n  last error \d+[sm] ago: ", text), f"its age in status:\n{text}")
     time.sleep(1)
     total = recorded_batches(dm)
     end = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
