@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -20,7 +21,7 @@
 
 #define S_DEFAULT_SOCKET "/run/bsup/bsupd.sock"
 #define S_MAX_REPLY_BYTES (64 * 1024 * 1024)
-#define S_WIDTH 100
+#define S_WIDTH 100 /* the width when COLUMNS is unset and stdout is not a terminal */
 
 enum { S_EXIT_OK = 0, S_EXIT_ATTENTION = 1, S_EXIT_ERROR = 2 };
 
@@ -35,6 +36,7 @@ struct s_args {
 };
 
 static bool s_colour;
+static int s_width = S_WIDTH; /* columns to wrap text at (s_columns) */
 
 static const char *s_c(const char *code)
 {
@@ -73,8 +75,23 @@ static void s_usage(FILE *out)
           "reload, pause, resume) root or bsup-admin. Exit status: 0 all good, 1 a service\n"
           "needs attention, 2 error (daemon unreachable, permission denied, bad arguments).\n"
           "Durations: 90s, 5m, 26h, 7d. Colour only on a terminal, never with NO_COLOR.\n"
+          "Text wraps at $COLUMNS, else the terminal's width, else 100; names are never cut.\n"
           "Documentation: bsupctl(8), /usr/share/doc/bsup/control-protocol.md\n",
           out);
+}
+
+/* The columns text wraps at: $COLUMNS, else the terminal's width, else S_WIDTH; at least 40.
+ * Tables are as wide as their cells: a service name is never cut. */
+static int s_columns(void)
+{
+    const char *env = getenv("COLUMNS");
+    struct winsize ws;
+    long cols = env && *env ? strtol(env, NULL, 10) : 0;
+    if (cols <= 0 && isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
+        cols = ws.ws_col;
+    if (cols <= 0)
+        cols = S_WIDTH;
+    return cols < 40 ? 40 : cols > 1000 ? 1000 : (int)cols;
 }
 
 __attribute__((format(printf, 1, 2))) static int s_bad_args(const char *fmt, ...)
@@ -324,6 +341,33 @@ static void s_cell(char *out, size_t outlen, const char *text, int width)
         out[width - 1] = '~';
 }
 
+/* Prints text from column col on, wrapped at spaces before column s_width (a word longer
+ * than a line is split, never cut), each further line starting at column indent. */
+static void s_wrap(const char *text, int col, int indent)
+{
+    size_t left = strlen(text);
+    do {
+        int room_i = s_width - col;
+        size_t room = room_i < 20 ? 20 : (size_t)room_i, take = left;
+        if (take > room) { /* break at the last space that fits */
+            take = room;
+            for (size_t k = room; k > room / 2; k--)
+                if (text[k] == ' ') {
+                    take = k;
+                    break;
+                }
+        }
+        printf("%.*s\n", (int)take, text);
+        text += take;
+        left -= take;
+        while (*text == ' ')
+            text++, left--;
+        if (left)
+            printf("%*s", indent, "");
+        col = indent;
+    } while (left > 0);
+}
+
 /* An age in words for a cell: "45s", "12m", "26h", "9d". */
 static void s_age_cell(json_int_t s, char *buf, size_t len)
 {
@@ -357,12 +401,24 @@ static void s_backup_cells(json_t *bk, char *age, char *ret, char *drill, size_t
     else
         snprintf(ret, len, "%lldd",
                  (long long)json_integer_value(json_object_get(bk, "backup_retention")));
+    /* The drill phase in a word, where it says more than the last drill's result: a due drill
+     * is only planned (observe mode plans it and runs none); a drill that ended shows its
+     * result while its instance is deleted. Phases: BSUP_DRILL_PHASE_MAP, core/reconcile. */
+    static const char *const phases[][2] = {{"waiting", "due"},
+                                            {"scheduled", "due"},
+                                            {"restore-due", "due"},
+                                            {"restoring", "running"},
+                                            {"conflict", "conflict"}};
+    const char *phase = s_str(bk, "drill"), *word = NULL;
+    for (size_t k = 0; k < sizeof(phases) / sizeof(phases[0]); k++)
+        if (strcmp(phase, phases[k][0]) == 0)
+            word = phases[k][1];
     const char *last = json_string_value(json_object_get(bk, "last_drill"));
     json_int_t at = json_integer_value(json_object_get(bk, "last_drill_at"));
     char when[24];
     s_age_cell((json_int_t)time(NULL) - at, when, sizeof(when));
-    if (json_is_true(json_object_get(bk, "drill_active")))
-        snprintf(drill, len, "running");
+    if (word)
+        snprintf(drill, len, "%s", word);
     else if (last && *last)
         snprintf(drill, len, "%s %s", /* "ok 2d", "fail 3h", "intr 1d" */
                  strcmp(last, "interrupted") == 0 ? "intr"
@@ -373,7 +429,16 @@ static void s_backup_cells(json_t *bk, char *age, char *ret, char *drill, size_t
         snprintf(drill, len, "never");
 }
 
-/* "bsupd VERSION (pid N): SUMMARY", wrapped at ", " to stay within S_WIDTH columns. */
+/* A Unix time as the Metrics line and the log give it: "2026-11-30T03:05:00Z". */
+static void s_time_text(json_int_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
+}
+
+/* "bsupd VERSION (pid N): SUMMARY", wrapped at ", " to stay within s_width columns; then a
+ * reload that failed as a whole (daemon.reload_failed), which leaves the last load serving. */
 static void s_print_summary(json_t *daemon, const char *summary)
 {
     char head[128];
@@ -382,7 +447,7 @@ static void s_print_summary(json_t *daemon, const char *summary)
     printf("%s%s%s", S_BOLD, head, S_RESET);
     for (const char *p = summary; *p;) {
         size_t n = strcspn(p, ",");
-        if (col > 4 && col + (int)n + 1 > S_WIDTH) {
+        if (col > 4 && col + (int)n + 1 > s_width) {
             printf("\n   ");
             col = 3;
             while (*p == ' ')
@@ -393,6 +458,24 @@ static void s_print_summary(json_t *daemon, const char *summary)
         p += n + (p[n] == ',');
     }
     printf("\n");
+    json_t *failed = json_object_get(daemon, "reload_failed");
+    if (!json_is_object(failed))
+        return;
+    json_t *loaded = json_object_get(json_object_get(daemon, "last_load"), "at");
+    char ago[24], at[32] = "the start";
+    s_age_cell((json_int_t)time(NULL) - json_integer_value(json_object_get(failed, "at")), ago,
+               sizeof(ago));
+    if (json_is_integer(loaded))
+        s_time_text(json_integer_value(loaded), at, sizeof(at));
+    const char *err = s_str(failed, "error");
+    size_t len = strlen(err) + 80;
+    char *rest = malloc(len);
+    if (!rest)
+        return;
+    snprintf(rest, len, "%s; serving the configuration loaded at %s", err, at);
+    printf("%sLast reload failed%s %s ago: ", S_RED, S_RESET, ago);
+    s_wrap(rest, (int)strlen("Last reload failed  ago: ") + (int)strlen(ago), 2);
+    free(rest);
 }
 
 /* A row's state as a table cell shows it (narrow names), into buf: "*" marks a state an
@@ -406,14 +489,59 @@ static const char *s_state_cell(json_t *row, char *buf, size_t len)
     return buf;
 }
 
-static int s_show_status(json_t *reply)
+/* Why services are in state error: a line each, cut at s_width, under the table; or, for the
+ * one service asked about (one), the whole reason and when it was last reconciled. */
+static void s_print_errors(json_t *services, bool one)
+{
+    size_t i;
+    json_t *row;
+    bool header = false;
+    json_array_foreach(services, i, row)
+    {
+        const char *err = json_string_value(json_object_get(row, "error"));
+        json_int_t last = json_integer_value(json_object_get(row, "last_reconciled_at"));
+        if (one) {
+            if (err || last > 0)
+                printf("\n");
+            if (err) {
+                printf("%sError%s: ", S_RED, S_RESET);
+                s_wrap(err, 7, 2);
+            }
+            if (last <= 0)
+                continue;
+            char ago[24];
+            s_age_cell((json_int_t)time(NULL) - last, ago, sizeof(ago));
+            json_int_t failures = json_integer_value(json_object_get(row, "failures"));
+            printf("Last reconciled %s ago", ago);
+            if (failures > 0)
+                printf(", failed %lld time%s in a row (retried with backoff)", (long long)failures,
+                       failures == 1 ? "" : "s");
+            printf("%s\n",
+                   json_is_true(json_object_get(row, "running")) ? "; a cycle is running now" : "");
+            continue;
+        }
+        if (!err)
+            continue;
+        if (!header)
+            printf("\n%sErrors%s ('bsupctl status SERVICE' shows one whole):\n", S_RED, S_RESET);
+        header = true;
+        int room = s_width - 4 - (int)strlen(s_str(row, "service"));
+        if ((int)strlen(err) > room)
+            printf("  %s: %.*s~\n", s_str(row, "service"), room > 1 ? room - 1 : 0, err);
+        else
+            printf("  %s: %s\n", s_str(row, "service"), err);
+    }
+}
+
+static int s_show_status(json_t *reply, bool one)
 {
     json_t *daemon = json_object_get(reply, "daemon");
     json_t *services = json_object_get(reply, "services");
     s_print_summary(daemon, s_str(reply, "summary"));
-    /* SERVICE ENV MODE GEN STATE MIN/MAX/DES INSVC HEALTHY BACKUP DRILL, two spaces apart,
-     * at most S_WIDTH columns: the service and state cells give way. The source file is in
-     * --json; a service whose file is rejected (it keeps its last good state) is marked "!". */
+    /* SERVICE ENV MODE GEN STATE MIN/MAX/DES INSVC HEALTHY BACKUP DRILL, two spaces apart; the
+     * SERVICE column is as wide as the longest name (never cut: names may share a long prefix),
+     * so the table passes 100 columns only for names over 21 characters. The source file is
+     * in --json; a service whose file is rejected (it keeps its last good state) is marked "!". */
     int w_service = 7, w_gen = 3, w_state = 5;
     size_t i, n_recorded = 0;
     json_t *row;
@@ -429,27 +557,17 @@ static int s_show_status(json_t *reply)
         w_state = l > w_state ? l : w_state;
         n_recorded += json_is_true(json_object_get(row, "recorded"));
     }
-    const int w_env = 7, w_mode = 7, w_asg = 11, w_insvc = 5, w_healthy = 7, w_age = 6, w_drill = 8;
-    if (w_service > 28)
-        w_service = 28;
-    if (w_state > 16)
-        w_state = 16;
-    int rest = w_env + w_mode + w_gen + w_asg + w_insvc + w_healthy + w_age + w_drill + 10 * 2;
-    if (w_service + w_state + rest > S_WIDTH && w_service > 12)
-        w_service = S_WIDTH - w_state - rest > 12 ? S_WIDTH - w_state - rest : 12;
-    if (w_service + w_state + rest > S_WIDTH && w_state > 9)
-        w_state = S_WIDTH - w_service - rest > 9 ? S_WIDTH - w_service - rest : 9;
+    const int w_env = 7, w_mode = 7, w_asg = 11, w_insvc = 5, w_healthy = 7, w_age = 6;
     printf("%s%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %*s  %*s  %-*s  %s%s\n", S_BOLD, w_service,
            "SERVICE", w_env, "ENV", w_mode, "MODE", w_gen, "GEN", w_state, "STATE", w_asg,
            "MIN/MAX/DES", w_insvc, "INSVC", w_healthy, "HEALTHY", w_age, "BACKUP", "DRILL",
            S_RESET);
     json_array_foreach(services, i, row)
     {
-        char service[64], state[64], name[128], cell[64];
+        char name[300], state[64];
         bool kept = strcmp(s_str(row, "config"), "ok") != 0;
         snprintf(name, sizeof(name), "%s%s", s_str(row, "service"), kept ? "!" : "");
-        s_cell(service, sizeof(service), name, w_service);
-        s_cell(state, sizeof(state), s_state_cell(row, cell, sizeof(cell)), w_state);
+        s_state_cell(row, state, sizeof(state));
         json_t *asg = json_object_get(row, "scaling");
         char bounds[32] = "-", insvc[16] = "-";
         if (json_is_true(json_object_get(asg, "found"))) {
@@ -478,7 +596,7 @@ static int s_show_status(json_t *reply)
         int st = bsup_state_from_name(s_str(row, "state"));
         bool ok = st >= 0 && (bsup_state_flags((enum bsup_state)st) & BSUP_STATE_F_GOOD);
         printf("%s%-*s%s  %-*s  %-*s  %*lld  %s%-*s%s  %-*s  %*s  %*s  %-*s  %s\n",
-               kept ? S_RED : "", w_service, service, kept ? S_RESET : "", w_env,
+               kept ? S_RED : "", w_service, name, kept ? S_RESET : "", w_env,
                s_str(row, "environment"), w_mode, s_str(row, "mode"), w_gen,
                (long long)json_integer_value(json_object_get(row, "generation")),
                ok ? S_GREEN : S_YELLOW, w_state, state, S_RESET, w_asg, bounds, w_insvc, insvc,
@@ -486,6 +604,7 @@ static int s_show_status(json_t *reply)
     }
     if (n_recorded)
         printf("\n* as the last cycle before bsupd started recorded it; not reconciled since\n");
+    s_print_errors(services, one);
     json_t *load = json_object_get(daemon, "last_load");
     json_t *files = json_object_get(load, "file_list");
     bool header = false;
@@ -508,11 +627,8 @@ static int s_show_status(json_t *reply)
         json_t *last = json_object_get(metrics, "last_publish_at");
         json_t *oldest = json_object_get(metrics, "oldest_age_s");
         char when[64] = "never (this run)";
-        if (json_is_integer(last)) {
-            time_t t = (time_t)json_integer_value(last);
-            struct tm tm;
-            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-        }
+        if (json_is_integer(last))
+            s_time_text(json_integer_value(last), when, sizeof(when));
         printf("\nMetrics: %lld waiting",
                (long long)json_integer_value(json_object_get(metrics, "outbox_depth")));
         if (json_is_integer(oldest))
@@ -522,9 +638,13 @@ static int s_show_status(json_t *reply)
                (long long)json_integer_value(json_object_get(metrics, "alerts_waiting")),
                (long long)json_integer_value(json_object_get(metrics, "alerts_sent")));
         if (json_is_string(json_object_get(metrics, "last_error"))) {
-            char err[S_WIDTH];
-            s_cell(err, sizeof(err), s_str(metrics, "last_error"), S_WIDTH - 16);
-            printf("  last error: %s\n", err);
+            /* Its age tells an error of now from one that publishing has recovered from. */
+            json_t *err_at = json_object_get(metrics, "last_error_at");
+            char ago[24] = "";
+            if (json_is_integer(err_at))
+                s_age_cell((json_int_t)time(NULL) - json_integer_value(err_at), ago, sizeof(ago));
+            int col = printf("  last error%s%s%s: ", *ago ? " " : "", ago, *ago ? " ago" : "");
+            s_wrap(s_str(metrics, "last_error"), col, 4);
         }
     }
     if (json_is_true(json_object_get(daemon, "paused")))
@@ -559,36 +679,87 @@ static bool s_plan_has_actions(json_t *reply)
     return false;
 }
 
-/* Per service: its actions, each change as FIELD OBSERVED -> DESIRED, and why. */
-static int s_show_plan(json_t *reply)
+/* Why the plan's services in state error are so, which plan rows do not say: name -> error
+ * from a status request with the plan's filter, or NULL when none is in error. */
+static json_t *s_plan_errors(const struct s_args *a, json_t *plan)
 {
     size_t i;
-    json_t *row;
-    int rc = S_EXIT_OK;
+    json_t *row, *errors = NULL, *status = NULL;
+    bool any = false;
+    json_array_foreach(json_object_get(plan, "services"), i, row)
+    {
+        any |= bsup_state_from_name(s_str(row, "state")) == BSUP_STATE_ERROR;
+    }
+    json_t *req = any ? json_pack("{s:s}", "cmd", "status") : NULL;
+    if (!req)
+        return NULL;
+    if (a->service)
+        json_object_set_new(req, "service", json_string(a->service));
+    status = s_call(a, req);
+    if (status)
+        status = s_rest_of_pages(a, req, status);
+    json_decref(req);
+    errors = json_object();
+    json_array_foreach(json_object_get(status, "services"), i, row)
+    {
+        json_t *err = json_object_get(row, "error");
+        if (errors && json_is_string(err))
+            json_object_set(errors, s_str(row, "service"), err);
+    }
+    json_decref(status);
+    return errors;
+}
+
+/* Per service: its actions, each change as FIELD OBSERVED -> DESIRED, and why (wrapped, never
+ * cut: the FIELD column is as wide as the plan's longest field). */
+static int s_show_plan(const struct s_args *args, json_t *reply)
+{
+    size_t i, a, c;
+    json_t *row, *act, *ch;
+    int rc = S_EXIT_OK, w_field = 17;
+    json_t *errors = s_plan_errors(args, reply);
+    json_array_foreach(json_object_get(reply, "services"), i, row)
+    {
+        json_array_foreach(json_object_get(row, "actions"), a, act)
+        {
+            json_array_foreach(json_object_get(act, "changes"), c, ch)
+            {
+                int l = (int)strlen(s_str(ch, "field"));
+                w_field = l > w_field ? l : w_field;
+            }
+        }
+    }
     json_array_foreach(json_object_get(reply, "services"), i, row)
     {
         json_t *actions = json_object_get(row, "actions");
-        char service[40];
-        s_cell(service, sizeof(service), s_str(row, "service"), 32);
-        printf("%s%s%s (generation %lld, %s mode): ", S_BOLD, service, S_RESET,
-               (long long)json_integer_value(json_object_get(row, "generation")),
-               s_str(row, "mode"));
+        const char *service = s_str(row, "service");
+        const char *err = json_string_value(json_object_get(errors, service));
+        int col = printf("%s%s%s (generation %lld, %s mode): ", S_BOLD, service, S_RESET,
+                         (long long)json_integer_value(json_object_get(row, "generation")),
+                         s_str(row, "mode")) -
+                  (int)(strlen(S_BOLD) + strlen(S_RESET));
         if (!json_is_true(json_object_get(row, "observed"))) {
-            printf("not observed since bsupd started; 'bsupctl reconcile %s' observes it now\n",
-                   service);
+            if (err) { /* this run tried: the hint to observe it would not help */
+                printf("%serror%s: ", S_YELLOW, S_RESET);
+                s_wrap(err, col + 7, 4);
+            } else {
+                printf("not observed since bsupd started; 'bsupctl reconcile %s' observes it "
+                       "now\n",
+                       service);
+            }
             continue;
         }
         size_t own = json_array_size(actions) - s_service_actions(row);
         if (json_array_size(actions) == own) {
             printf("in sync\n");
-            if (own == 0)
-                continue;
         } else {
             printf("%s%s%s\n", S_YELLOW, s_str(row, "state"), S_RESET);
             rc = S_EXIT_ATTENTION;
         }
-        size_t a;
-        json_t *act;
+        if (err) {
+            printf("  %serror%s: ", S_YELLOW, S_RESET);
+            s_wrap(err, 9, 4);
+        }
         json_array_foreach(actions, a, act)
         {
             const char *kind = s_str(act, "action");
@@ -600,77 +771,50 @@ static int s_show_plan(json_t *reply)
                    : k == BSUP_ACTION_MISSING  ? "  (missing)"
                    : k == BSUP_ACTION_DEGRADED ? "  (degraded)"
                                                : "");
-            size_t c;
-            json_t *ch;
             json_array_foreach(json_object_get(act, "changes"), c, ch)
             {
-                char field[24], obs[40], want[40], why[90];
-                s_cell(field, sizeof(field), s_str(ch, "field"), 22);
-                s_cell(obs, sizeof(obs), s_str(ch, "observed"), 32);
-                s_cell(want, sizeof(want), s_str(ch, "desired"), 32);
-                s_cell(why, sizeof(why), s_str(ch, "reason"), 80);
-                printf("          %-17s %s -> %s\n            why: %s\n", field, obs, want, why);
+                printf("          %-*s %s -> %s\n            why: ", w_field, s_str(ch, "field"),
+                       s_str(ch, "observed"), s_str(ch, "desired"));
+                s_wrap(s_str(ch, "reason"), 17, 17);
             }
             if (json_is_true(json_object_get(act, "held"))) {
-                char held[96];
-                s_cell(held, sizeof(held), s_str(act, "held_reason"), 88);
-                printf("          %sheld:%s %s\n", S_RED, S_RESET, held);
+                printf("          %sheld:%s ", S_RED, S_RESET);
+                s_wrap(s_str(act, "held_reason"), 16, 16);
             }
         }
     }
+    json_decref(errors);
     if (json_is_true(json_object_get(reply, "paused")))
         printf("\n%sPaused%s: nothing is applied until 'bsupctl resume'.\n", S_YELLOW, S_RESET);
     return rc;
 }
 
-/* TIME SERVICE KIND MESSAGE; long messages wrap under MESSAGE so nothing passes S_WIDTH. */
+/* TIME SERVICE KIND MESSAGE; long messages wrap under MESSAGE (s_wrap). SERVICE is as wide
+ * as the longest name shown: a name is never cut. */
 static int s_show_events(json_t *reply)
 {
-    enum {
-        W_AT = 14,
-        W_SERVICE = 18,
-        W_KIND = 21,
-        W_MSG = S_WIDTH - W_AT - W_SERVICE - W_KIND - 6
-    };
+    enum { W_AT = 14, W_KIND = 21 };
     size_t i;
     json_t *row;
-    printf("%s%-*s  %-*s  %-*s  %s%s\n", S_BOLD, W_AT, "TIME", W_SERVICE, "SERVICE", W_KIND, "KIND",
+    int w_service = 7;
+    json_array_foreach(json_object_get(reply, "events"), i, row)
+    {
+        int l = (int)strlen(s_str(row, "service"));
+        w_service = l > w_service ? l : w_service;
+    }
+    printf("%s%-*s  %-*s  %-*s  %s%s\n", S_BOLD, W_AT, "TIME", w_service, "SERVICE", W_KIND, "KIND",
            "MESSAGE", S_RESET);
     json_array_foreach(json_object_get(reply, "events"), i, row)
     {
-        char at[32], service[32], kind[32];
+        char at[32], kind[32];
         time_t t = (time_t)json_integer_value(json_object_get(row, "at"));
         struct tm tm;
         localtime_r(&t, &tm);
         strftime(at, sizeof(at), "%m-%d %H:%M:%S", &tm);
-        s_cell(service, sizeof(service), s_str(row, "service"), W_SERVICE);
         s_cell(kind, sizeof(kind), s_str(row, "kind"), W_KIND);
-        const char *msg = s_str(row, "message");
-        size_t left = strlen(msg);
-        bool first = true;
-        do {
-            size_t take = left;
-            if (take > W_MSG) { /* break at the last space that fits */
-                take = W_MSG;
-                for (size_t k = W_MSG; k > W_MSG / 2; k--)
-                    if (msg[k] == ' ') {
-                        take = k;
-                        break;
-                    }
-            }
-            if (first)
-                printf("%-*s  %-*s  %-*s  %.*s\n", W_AT, at, W_SERVICE, service, W_KIND, kind,
-                       (int)take, msg);
-            else
-                printf("%*s%.*s\n", W_AT + W_SERVICE + W_KIND + 6, "", (int)take, msg);
-            first = false;
-            msg += take;
-            left -= take;
-            while (*msg == ' ') {
-                msg++;
-                left--;
-            }
-        } while (left > 0);
+        int col =
+            printf("%-*s  %-*s  %-*s  ", W_AT, at, w_service, s_str(row, "service"), W_KIND, kind);
+        s_wrap(s_str(row, "message"), col, col);
     }
     return S_EXIT_OK;
 }
@@ -702,6 +846,7 @@ int main(int argc, char **argv)
     if (rc || done)
         return rc;
     s_colour = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+    s_width = s_columns();
 
     json_t *req = json_pack("{s:s}", "cmd", a.command);
     if (!req)
@@ -738,7 +883,7 @@ int main(int argc, char **argv)
     const char *c = a.command;
     if (strcmp(c, "status") == 0)
         rc = a.json ? (json_is_true(json_object_get(reply, "attention")) ? S_EXIT_ATTENTION : 0)
-                    : s_show_status(reply);
+                    : s_show_status(reply, a.service != NULL);
     else if (a.json)
         rc = (strcmp(c, "reload") == 0 &&
               json_integer_value(
@@ -748,7 +893,7 @@ int main(int argc, char **argv)
                  ? S_EXIT_ATTENTION
                  : S_EXIT_OK;
     else if (strcmp(c, "plan") == 0)
-        rc = s_show_plan(reply);
+        rc = s_show_plan(&a, reply);
     else if (strcmp(c, "events") == 0)
         rc = s_show_events(reply);
     else if (strcmp(c, "reload") == 0)

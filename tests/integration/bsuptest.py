@@ -163,6 +163,7 @@ class Daemon:
     def ctl(self, *args, expect=None, prefix=(), env=None):
         e = dict(os.environ)
         e.pop("BSUP_SOCKET", None)
+        e.pop("COLUMNS", None)  # the width bsupctl wraps at: 100 unless a test sets it
         e.update(env or {})
         r = subprocess.run(list(prefix) + [BSUPCTL, "--socket", self.sock] + list(args),
                            capture_output=True, text=True, timeout=60, env=e)

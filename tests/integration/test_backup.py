@@ -380,6 +380,8 @@ with testlib.environment("--faults") as d:
     check(b["drill"] == "scheduled" and drill.startswith("bsup-restore-api-")
           and count("RestoreDBInstanceFromDBSnapshot") == 0,
           f"first the drill's name is saved: {b['drill']} {drill}")
+    check(b["drill_active"] and drill_cell(dm, "api") == "due",
+          f"status DRILL: due, not yet running: {drill_cell(dm, 'api')}")
     restore_at = time.time()
     cycle(dm, "api")
     check(count("RestoreDBInstanceFromDBSnapshot") == 1, "then the restore goes out")

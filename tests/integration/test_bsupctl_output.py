@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""bsupctl's human output. First against a real bsupd that has no AWS region, so each cycle
+fails (state error): long service names are never cut (table, plan hint, events), the summary
+counts errors apart from degraded, the reason is shown under the table (cut to the width) and
+whole for one service, and plan shows it instead of the hint to observe. Then against a fake
+bsupd answering canned replies made from the real one's, for what the local AWS cannot show
+on demand: every restore drill phase in the DRILL column, the age of a metrics error, a reload
+that failed as a whole, and a plan with long fields and reasons, wrapped and never cut."""
+import copy
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bsuptest import BSUPCTL, GOOD_API, Daemon, check, tmpdir  # noqa: E402
+
+EAST1, EAST2 = "payments-gateway-east-1", "payments-gateway-east-2"
+LONG = "reconciliation-ledger-of-the-payments-gateway-in-the-east-zone1"
+check(len(LONG) == 63, "a name of the longest valid length: %d" % len(LONG))
+
+
+def dropin(name):
+    return GOOD_API.replace("service_name: api", "service_name: " + name) % 4
+
+
+def words(text):
+    """text with every run of white space made one space: a wrapped text compares whole."""
+    return " ".join(text.split())
+
+
+def table(out):
+    """{service: line} of the status table in out, and its header."""
+    lines = out.splitlines()
+    head = next(ln for ln in lines if ln.startswith("SERVICE"))
+    rows = {}
+    for ln in lines[lines.index(head) + 1:]:
+        if not ln.strip():
+            break
+        rows[ln.split()[0]] = ln
+    return head, rows
+
+
+d = Daemon(files={"10-east1.yaml": dropin(EAST1), "20-east2.yaml": dropin(EAST2),
+                  "30-long.yaml": dropin(LONG)}).start()
+
+# Names whole, even the longest; the columns stay aligned under their headers.
+r = d.ctl("status", expect=0)
+head, rows = table(r.stdout)
+check(set(rows) == {EAST1, EAST2, LONG}, "every name whole in the table:\n" + r.stdout)
+check("~" not in r.stdout, "nothing cut:\n" + r.stdout)
+check(all(ln.index("never") == head.index("STATE") for ln in rows.values()),
+      "STATE aligned:\n" + r.stdout)
+r = d.ctl("plan", LONG, expect=0)
+check("'bsupctl reconcile %s' observes it now" % LONG in r.stdout,
+      "the plan's hint names the service whole: " + r.stdout)
+r = d.ctl("events", "--service", LONG, expect=0)
+check(any(ln.split()[2:3] == [LONG] for ln in r.stdout.splitlines()),
+      "events name the service whole:\n" + r.stdout)
+
+# No region: the cycle fails for each service (state error), which the summary counts apart.
+d.ctl("reconcile", "--wait", expect=1)
+j = d.ctl_json("status", expect=1)
+errs = {s["service"]: s["error"] for s in j["services"]}
+check(all(s["state"] == "error" and "region" in (s["error"] or "") for s in j["services"]),
+      "each in error: %r" % errs)
+check(j["attention"] is True and "0 degraded, 3 error" in j["summary"],
+      "the summary counts errors apart: " + j["summary"])
+# The table: a line per errored service below it, cut to the width.
+r = d.ctl("status", expect=1, env={"COLUMNS": "80"})
+lines = r.stdout.splitlines()
+below = lines[lines.index(next(ln for ln in lines if ln.startswith("Errors"))) + 1:]
+for name, err in errs.items():
+    line = next((ln for ln in below if ln.startswith("  %s: " % name)), "")
+    check(line and len(line) <= 80 and err.startswith(line[len(name) + 4:].rstrip("~")),
+          "%s's error under the table, within 80 columns:\n%s" % (name, r.stdout))
+check("0 degraded, 3 error" in lines[0], "the summary line: " + lines[0])
+# One service: its whole reason and when it was last reconciled.
+r = d.ctl("status", LONG, expect=1)
+check(words(errs[LONG]) in words(r.stdout) and "Last reconciled " in r.stdout
+      and "1 time in a row (retried with backoff)" in r.stdout, "status SERVICE:\n" + r.stdout)
+# plan: the error, not the hint to observe a service this run could not.
+r = d.ctl("plan", expect=0)
+check("observes it now" not in r.stdout and all(
+    words("%s (generation 1, observe mode): error: %s" % (n, e)) in words(r.stdout)
+    for n, e in errs.items()), "plan shows the errors:\n" + r.stdout)
+real = j
+d.stop()
+
+
+# ---- a fake bsupd with canned replies (one connection per request, as bsupctl makes) ----
+class Fake:
+    def __init__(self):
+        self.path = os.path.join(tmpdir(), "fake.sock")
+        self.replies = {}
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(8)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            conn, _ = self.sock.accept()
+            with conn:
+                buf = b""
+                while b"\n" not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    buf += chunk
+                cmd = json.loads(buf.split(b"\n")[0])["cmd"]
+                conn.sendall(json.dumps(self.replies[cmd]).encode() + b"\n")
+
+    def ctl(self, *args, expect, columns="100"):
+        env = dict(os.environ, COLUMNS=columns)
+        env.pop("NO_COLOR", None)
+        r = subprocess.run([BSUPCTL, "--socket", self.path] + list(args), capture_output=True,
+                           text=True, timeout=60, env=env)
+        check(r.returncode == expect, "bsupctl %s: exit %d, expected %d\n%s%s" % (
+            " ".join(args), r.returncode, expect, r.stdout, r.stderr))
+        return r.stdout
+
+
+fake = Fake()
+now = int(time.time())
+HOUR, DAY = 3600, 86400
+# DRILL for each phase (core/reconcile/backup.h): a due drill is only planned (observe mode
+# plans it and runs none), a drill that ended shows its result while its instance goes.
+drills = [  # name, backup fields, DRILL
+    ("d-off", dict(drill="off", next_drill_at=0), "-"),
+    ("d-never", dict(drill="idle"), "never"),
+    ("d-waiting", dict(drill="waiting"), "due"),
+    ("d-scheduled", dict(drill="scheduled", drill_active=True), "due"),
+    ("d-restore-due", dict(drill="restore-due", drill_active=True), "due"),
+    ("d-restoring", dict(drill="restoring", drill_active=True, drill_status="creating"),
+     "running"),
+    ("d-deleting", dict(drill="deleting", drill_active=True, last_drill="ok",
+                        last_drill_at=now - 30), "ok 30s"),
+    ("d-cleanup", dict(drill="cleanup", drill_active=True, last_drill="failed",
+                       last_drill_at=now - 3 * HOUR), "fail 3h"),
+    ("d-interrupted", dict(drill="idle", last_drill="interrupted", last_drill_at=now - 3 * DAY),
+     "intr 3d"),
+    ("d-conflict", dict(drill="conflict"), "conflict"),
+]
+status = copy.deepcopy(real)
+base = copy.deepcopy(real["services"][0])
+base.update(state="ok", error=None, failures=0, drift=False, degraded=False, attention=False)
+status["services"] = []
+for name, fields, _ in drills:
+    row = copy.deepcopy(base)
+    row["service"] = name
+    row["backup"] = dict(dict(found=True, newest_backup_age_s=30120, retention_ok=True,
+                              snapshots_read_at=now, drill="idle", drill_active=False,
+                              last_drill="", last_drill_at=0, next_drill_at=now + DAY),
+                         **fields)
+    status["services"].append(row)
+status.update(attention=False, summary="10 services, 0 drift, 0 degraded")
+status["daemon"]["metrics"] = {
+    "enabled": True, "namespace": "BSUP", "outbox_depth": 0, "oldest_age_s": None,
+    "alerts_waiting": 0, "last_publish_at": now - 10, "last_alert_at": None, "requests": 9,
+    "datums": 90, "dropped": 0, "alerts_sent": 0,
+    "last_error": "PutMetricData: Operation timed out after 10000 milliseconds",
+    "last_error_at": now - 3 * 60}
+fake.replies["status"] = status
+out = fake.ctl("status", expect=0)
+head, rows = table(out)
+for name, _, want in drills:
+    got = rows[name][head.index("DRILL"):].strip()
+    check(got == want, "DRILL of %s: %r, want %r\n%s" % (name, got, want, out))
+# A metrics error with its age (publishing went on since: last published 10 s ago).
+check("  last error 3m ago: PutMetricData: Operation timed out" in out, "metrics error:\n" + out)
+check("Last reload failed" not in out, "no reload failed, nothing said:\n" + out)
+status["daemon"]["reload_failed"] = None
+check("Last reload failed" not in fake.ctl("status", expect=0), "null: nothing said")
+# A reload that failed as a whole: said under the summary, with what still serves.
+status["daemon"]["reload_failed"] = {"at": now - 120, "error": "cannot read /etc/bsup.d: "
+                                     "Permission denied"}
+loaded = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(status["daemon"]["last_load"]["at"]))
+out = fake.ctl("status", expect=0)
+said = out[out.index("\n") + 1:out.index("SERVICE")]
+check(words(said) == "Last reload failed 2m ago: cannot read /etc/bsup.d: Permission denied; "
+      "serving the configuration loaded at " + loaded, "reload failed:\n" + out)
+
+# plan: the FIELD column fits the longest field, reasons wrap under themselves, nothing cut.
+why = ("the drop-in's health_check.unhealthy_threshold; bsupd does not change a target group "
+       "that another stack owns unless health_check.manage is true, so this is reported only")
+held = ("cooldown: the last change to this target group was 40s ago and the cooldown is 5m; "
+        "bsupd applies it once the cooldown has passed")
+fake.replies["plan"] = {
+    "ok": True, "protocol": 2, "paused": False, "total": 1, "offset": 0, "next_offset": None,
+    "next_from": None, "services": [{
+        "service": LONG, "generation": 3, "mode": "enforce", "observed": True,
+        "observed_at": now, "state": "held", "actions": [{
+            "action": "update", "resource": "targetgroup/" + LONG, "held": True,
+            "held_reason": held, "held_by": "cooldown", "changes": [
+                {"field": "UnhealthyThresholdCount", "observed": "2", "desired": "3",
+                 "reason": why},
+                {"field": "HealthCheckIntervalSeconds", "observed": "30", "desired": "10",
+                 "reason": "health_check.interval in the drop-in"}]}]}]}
+out = fake.ctl("plan", expect=1, columns="70")
+lines = out.splitlines()
+check("~" not in out and all(len(ln) <= 70 for ln in lines if LONG not in ln),
+      "plan within 70 columns but for the name, nothing cut:\n" + out)
+check(lines[0].startswith(LONG + " (generation 3, enforce mode): held"), "plan head:\n" + out)
+fields = [ln for ln in lines if ln.startswith(" " * 10 + "UnhealthyThresholdCount")
+          or ln.startswith(" " * 10 + "HealthCheckIntervalSeconds")]
+check(len(fields) == 2 and fields[0].index("2 -> 3") == fields[1].index("30 -> 10"),
+      "each field whole, the values aligned after the longest:\n" + out)
+at = lines.index(next(ln for ln in lines if ln.startswith("            why: the drop-in")))
+wrapped = [lines[at][17:]]
+for ln in lines[at + 1:]:
+    if not ln.startswith(" " * 17) or ln[17] == " ":
+        break
+    wrapped.append(ln[17:])
+check(len(wrapped) > 1 and " ".join(wrapped) == why, "why wrapped under itself:\n" + out)
+check(words("held: " + held) in words(out), "held reason whole:\n" + out)
+print("ok")
