@@ -893,7 +893,9 @@ int main(int argc, char **argv)
                  ? S_EXIT_ATTENTION
                  : S_EXIT_OK;
     else if (strcmp(c, "plan") == 0)
-        rc = s_show_plan(&a, reply);
+        rc = s_show_plan(&a, reply) || json_is_true(json_object_get(reply, "attention"))
+                 ? S_EXIT_ATTENTION
+                 : S_EXIT_OK; /* as with --json: a service in error may have no actions */
     else if (strcmp(c, "events") == 0)
         rc = s_show_events(reply);
     else if (strcmp(c, "reload") == 0)

@@ -457,8 +457,7 @@ static json_t *s_paged(struct s_call *call, struct bsup_buf *b, bool plan)
     else
         bsup_buf_puts(b, "null");
     s_kv_str(b, "next_from", page.next_from);
-    if (!plan)
-        s_kv_bool(b, "attention", d->files_rejected > 0 || page.attention);
+    s_kv_bool(b, "attention", d->files_rejected > 0 || page.attention);
     bsup_buf_putc(b, '}');
     char *text = NULL;
     size_t len = 0;

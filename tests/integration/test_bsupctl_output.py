@@ -82,8 +82,10 @@ check("0 degraded, 3 error" in lines[0], "the summary line: " + lines[0])
 r = d.ctl("status", LONG, expect=1)
 check(words(errs[LONG]) in words(r.stdout) and "Last reconciled " in r.stdout
       and "1 time in a row (retried with backoff)" in r.stdout, "status SERVICE:\n" + r.stdout)
-# plan: the error, not the hint to observe a service this run could not.
-r = d.ctl("plan", expect=0)
+# plan: the error, not the hint to observe a service this run could not; exit 1, as with
+# --json: a service in error needs attention though it has no actions.
+d.ctl("plan", "--json", expect=1)
+r = d.ctl("plan", expect=1)
 check("observes it now" not in r.stdout and all(
     words("%s (generation 1, observe mode): error: %s" % (n, e)) in words(r.stdout)
     for n, e in errs.items()), "plan shows the errors:\n" + r.stdout)

@@ -148,8 +148,8 @@ r = d.ctl("status", expect=1)
 rows = [l for l in r.stdout.splitlines() if l.startswith("svc-")]
 check(len(rows) == N, "status table rows: %d" % len(rows))
 check(r.stdout.count("\u2026 and ") == N_BAD, "rejected files shown with their count")
-j = d.ctl_json("plan")
-check(len(j["services"]) == N, "plan: %d" % len(j["services"]))
+j = d.ctl_json("plan", expect=1)  # as status: rejected files need attention
+check(len(j["services"]) == N and j["attention"] is True, "plan: %d" % len(j["services"]))
 
 # reload is answered, and lists each error once.
 j = d.ctl_json("reload", expect=1)
