@@ -759,7 +759,7 @@ static void s_batch_plan_and_apply(struct s_batch *b)
         m->prev = NULL;
         for (size_t d = 0; d < e->n_domains; d++)
             m->dm[d].prev = NULL;
-        if (m->failed)
+        if (m->failed || s->gone) /* gone: a reload removed it meanwhile; nothing is changed */
             continue;
         for (size_t d = 0; d < e->n_domains; d++)
             if (e->domains[d]->settle && !m->dm[d].failed)
@@ -1206,7 +1206,8 @@ static void s_batch_finish(struct s_batch *b)
         s_store_failed(e, b, &diag);
     for (size_t i = b->n_recorded; i < end; i++) {
         /* A cycle cut short by shutdown keeps the service's last recorded state. */
-        if (b->recorded && !(e->closing && (b->m[i].failed || b->m[i].apply_failed)))
+        if (b->recorded && !b->m[i].svc->gone &&
+            !(e->closing && (b->m[i].failed || b->m[i].apply_failed)))
             s_record(e, b, &b->m[i]);
         b->m[i].svc->running = false;
     }

@@ -611,11 +611,14 @@ struct s_env {
 
 static const char *s_services[] = {"a", "b", "c", "d", "e", "f", "g"};
 
-static void s_write_config(struct s_env *t)
+/* Every service of s_services but skip (NULL: none) into the store, as a reload does. */
+static void s_write_config_but(struct s_env *t, const char *skip)
 {
     struct bsup_config_set set;
     bsup_config_set_init(&set);
     for (size_t i = 0; i < sizeof(s_services) / sizeof(s_services[0]); i++) {
+        if (skip && strcmp(s_services[i], skip) == 0)
+            continue;
         char yaml[1024], file[32];
         /* e and f share one target group: one key, one slot in a call. */
         bool shared = strcmp(s_services[i], "e") == 0 || strcmp(s_services[i], "f") == 0;
@@ -631,6 +634,11 @@ static void s_write_config(struct s_env *t)
     struct bsup_diag diag = {0};
     assert_int_equal(bsup_store_apply_config(t->store, &set, 1, NULL, &diag), 0);
     bsup_config_set_cleanup(&set);
+}
+
+static void s_write_config(struct s_env *t)
+{
+    s_write_config_but(t, NULL);
 }
 
 static void on_change(void *ctx)
@@ -1182,6 +1190,38 @@ static void test_domains_go_on_their_own(void **state)
         assert_int_not_equal(s_state(t, s_services[i]), BSUP_STATE_ERROR);
 }
 
+/* A service a reload removes while its cycle observes it is neither changed nor recorded: b's
+ * drifted path is not corrected once b is gone (it was, after its removal, before). */
+static void test_removed_mid_cycle_not_changed(void **state)
+{
+    struct s_env *t = *state;
+    t->aws.hold_secret = true;
+    int done = 0;
+    bool late = false;
+    uv_timer_t deadline;
+    uv_timer_init(&t->loop, &deadline);
+    deadline.data = &late;
+    uv_timer_start(&deadline, on_late, 10000, 0);
+    assert_int_equal(bsup_reconcile_now(t->rec, NULL, on_done, &done), 0);
+    while (!t->httpd.held && !late)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    assert_false(late);
+    s_write_config_but(t, "b");
+    struct bsup_diag diag = {0};
+    assert_int_equal(bsup_reconcile_sync(t->rec, NULL, &diag), 0);
+    assert_int_equal(bsup_test_httpd_answer(&t->httpd, 200, t->aws.held_answer), 0);
+    while (!done && !late)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    assert_int_equal(done, 1);
+    uv_close((uv_handle_t *)&deadline, NULL);
+    uv_run(&t->loop, UV_RUN_NOWAIT);
+    assert_int_equal(t->aws.modifies, 0);
+    assert_int_equal(s_events(t, "b", "action.applied", ""), 0);
+    struct bsup_reconcile_status st;
+    assert_false(bsup_reconcile_service_status(t->rec, "b", &st));
+    assert_int_equal(s_state(t, "a"), BSUP_STATE_OK); /* the others are recorded as before */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1195,6 +1235,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_paced_step, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_degraded_and_findings, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_json_step_and_absent_answer, s_setup_with_secrets,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_removed_mid_cycle_not_changed, s_setup_with_secrets,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_domains_go_on_their_own, s_setup_with_secrets,
                                         s_teardown),
