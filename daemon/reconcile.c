@@ -590,6 +590,7 @@ static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result 
         if (bsup_store_memory_get(e->store, m->svc->name, a->resource, &mem, &diag) == 0) {
             mem.last_change_s = now;
             mem.changes++;
+            mem.desired_sig = bsup_action_desired_sig(a);
             if (bsup_store_memory_put(e->store, m->svc->name, a->resource, &mem, &diag))
                 s_store_failed(e, b, &diag);
         } else {
@@ -664,7 +665,7 @@ static int s_forget_converged(struct bsup_reconcile_engine *e, struct s_member *
         struct bsup_resource_memory mem;
         if (open || (rc = bsup_store_memory_get(e->store, s->name, res[i], &mem, diag)))
             continue;
-        bsup_rails_observe(&e->rails, &mem, false);
+        bsup_rails_observe(&e->rails, &mem, false, 0);
         rc = bsup_store_memory_put(e->store, s->name, res[i], &mem, diag);
     }
     bsup_store_strings_free(res, n);
@@ -710,7 +711,7 @@ static int s_rails(struct s_batch *b, struct s_member *m, struct bsup_plan *plan
         struct bsup_action *a = &plan->actions[i];
         if (!bsup_action_kind_mutating(a->kind))
             continue;
-        if (bsup_rails_observe(&e->rails, &mem[i], true)) {
+        if (bsup_rails_observe(&e->rails, &mem[i], true, bsup_action_desired_sig(a))) {
             s_event(e, s->name, "service.fighting",
                     "%s: the same drift came back after %d corrections in a row; bsupd "
                     "stops correcting it until it converges",

@@ -131,8 +131,8 @@ int bsup_store_memory_get(struct bsup_store *st, const char *service, const char
         return s_injected(st, "store-memory-read", doing, diag);
     int rc = bsup_store_query(
         st, doing,
-        "SELECT last_change_at, corrections_in_a_row, fighting, changes, counted_changes FROM "
-        "resource_memory WHERE service = ? AND resource = ?",
+        "SELECT last_change_at, corrections_in_a_row, fighting, changes, counted_changes, "
+        "desired_sig FROM resource_memory WHERE service = ? AND resource = ?",
         BSUP_STORE_ARGS(BSUP_STORE_TEXT(service), BSUP_STORE_TEXT(resource)), &q, diag);
     if (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
         out->last_change_s = sqlite3_column_int64(q, 0);
@@ -140,6 +140,7 @@ int bsup_store_memory_get(struct bsup_store *st, const char *service, const char
         out->fighting = sqlite3_column_int(q, 2) != 0;
         out->changes = sqlite3_column_int64(q, 3);
         out->counted_changes = sqlite3_column_int64(q, 4);
+        out->desired_sig = sqlite3_column_int64(q, 5);
     }
     bsup_store_finish(st, q);
     if (rc < 0)
@@ -206,16 +207,18 @@ int bsup_store_memory_put(struct bsup_store *st, const char *service, const char
     return bsup_store_exec(
         st, "saving resource memory",
         "INSERT INTO resource_memory(service, resource, last_change_at, "
-        "corrections_in_a_row, fighting, changes, counted_changes) VALUES(?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT(service, resource) DO UPDATE SET "
+        "corrections_in_a_row, fighting, changes, counted_changes, desired_sig) "
+        "VALUES(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(service, resource) DO UPDATE SET "
         "last_change_at = excluded.last_change_at, "
         "corrections_in_a_row = excluded.corrections_in_a_row, "
         "fighting = excluded.fighting, "
-        "changes = excluded.changes, counted_changes = excluded.counted_changes",
+        "changes = excluded.changes, counted_changes = excluded.counted_changes, "
+        "desired_sig = excluded.desired_sig",
         BSUP_STORE_ARGS(BSUP_STORE_TEXT(service), BSUP_STORE_TEXT(resource),
                         BSUP_STORE_INT(mem->last_change_s),
                         BSUP_STORE_INT(mem->corrections_in_a_row), BSUP_STORE_INT(mem->fighting),
-                        BSUP_STORE_INT(mem->changes), BSUP_STORE_INT(mem->counted_changes)),
+                        BSUP_STORE_INT(mem->changes), BSUP_STORE_INT(mem->counted_changes),
+                        BSUP_STORE_INT(mem->desired_sig)),
         diag);
 }
 

@@ -132,6 +132,9 @@ const char *const bsup_store_migrations[] = {
     /* 8: a service's last observations as status writes them, so that status after a restart
      * copies them instead of parsing each record (NULL in rows written before) */
     "ALTER TABLE observations ADD COLUMN observed TEXT;",
+    /* 9: what bsupd's last change to a resource set, so that fight detection tells the same
+     * drift coming back from an operator's new desired value (0: unknown, rows before) */
+    "ALTER TABLE resource_memory ADD COLUMN desired_sig INTEGER NOT NULL DEFAULT 0;",
 };
 const int bsup_store_n_migrations =
     sizeof(bsup_store_migrations) / sizeof(bsup_store_migrations[0]);

@@ -58,6 +58,18 @@ struct bsup_action *bsup_plan_add(struct bsup_plan *plan, enum bsup_action_kind 
     return a;
 }
 
+int64_t bsup_action_desired_sig(const struct bsup_action *a)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (size_t i = 0; i < a->n_changes; i++)
+        for (int part = 0; part < 2; part++) {
+            const char *t = part ? a->changes[i].desired : a->changes[i].field;
+            for (size_t k = 0; k <= strlen(t); k++) /* the NUL too: "ab","c" is not "a","bc" */
+                h = (h ^ (unsigned char)t[k]) * 1099511628211ull;
+        }
+    return (int64_t)(h & INT64_MAX) ? (int64_t)(h & INT64_MAX) : 1;
+}
+
 void bsup_action_change(struct bsup_action *a, const char *field, const char *observed,
                         const char *desired, const char *reason)
 {

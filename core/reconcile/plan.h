@@ -56,6 +56,9 @@ struct bsup_action *bsup_plan_add(struct bsup_plan *plan, enum bsup_action_kind 
  * string with static storage (a literal). */
 void bsup_action_change(struct bsup_action *a, const char *field, const char *observed,
                         const char *desired, const char *reason);
+/* What the action would set (its fields and desired values) as a nonzero 64-bit fingerprint:
+ * the same drift coming back has the same one; a new desired value another. */
+int64_t bsup_action_desired_sig(const struct bsup_action *a);
 /* The change of field, or NULL. */
 const struct bsup_change *bsup_action_find_change(const struct bsup_action *a, const char *field);
 /* Holds an action back for reason, with a printf-formatted explanation. */

@@ -3,10 +3,12 @@
 #include <stdio.h>
 
 bool bsup_rails_observe(const struct bsup_rails_config *cfg, struct bsup_resource_memory *mem,
-                        bool drift)
+                        bool drift, int64_t desired_sig)
 {
-    if (!drift) {
-        /* Converged (or the other party gave up): forget the fight. */
+    bool new_desired = desired_sig && mem->desired_sig && desired_sig != mem->desired_sig;
+    if (!drift || new_desired) {
+        /* Converged (or the other party gave up), or the operator asks for something else:
+         * forget the fight. */
         mem->corrections_in_a_row = 0;
         mem->fighting = false;
         return false;

@@ -30,17 +30,20 @@ struct bsup_resource_memory {
     int64_t counted_changes;  /* the value of changes the streak below last counted */
     int corrections_in_a_row; /* corrections in a row after which the drift came back */
     bool fighting;
+    int64_t desired_sig; /* bsup_action_desired_sig of bsupd's last change to it; 0 unknown */
     /* From the journal: when a change to it started whose outcome is unknown (bsupd died
      * during the call); 0 none. Such a change may have landed: it counts for the cooldown. */
     int64_t unknown_since_s;
 };
 
 /* Updates a resource's memory with an enforce-mode cycle's observation: drift is whether the
- * plan found drift to correct on it. Drift that comes back after a correction bsupd made
- * counts once per correction; a cycle without drift clears the streak. Returns true when the
- * resource has just become "fighting". */
+ * plan found drift to correct on it, desired_sig what the correction would set
+ * (bsup_action_desired_sig; 0 unknown). Drift that comes back after a correction bsupd made
+ * counts once per correction; a cycle without drift clears the streak, and so does a desired
+ * value other than the last one bsupd set (the operator changed the drop-in: not the same drift
+ * coming back). Returns true when the resource has just become "fighting". */
 bool bsup_rails_observe(const struct bsup_rails_config *cfg, struct bsup_resource_memory *mem,
-                        bool drift);
+                        bool drift, int64_t desired_sig);
 /* Decides whether a mutating action may run now; when not, marks it held with the reason.
  * *budget_cycle and *budget_service are decremented for actions that may run. */
 void bsup_rails_gate(const struct bsup_rails_config *cfg, const struct bsup_resource_memory *mem,

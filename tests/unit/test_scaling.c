@@ -232,22 +232,22 @@ static void test_rails(void **state)
     struct bsup_rails_config cfg = BSUP_RAILS_DEFAULTS;
     struct bsup_resource_memory mem = {0};
     /* Drift bsupd never corrected is not a fight. */
-    assert_false(bsup_rails_observe(&cfg, &mem, true));
+    assert_false(bsup_rails_observe(&cfg, &mem, true, 0));
     assert_int_equal(mem.corrections_in_a_row, 0);
     /* Corrected, and back again after each of three corrections: fighting. */
     mem.last_change_s = 100;
     mem.changes = 1;
-    assert_false(bsup_rails_observe(&cfg, &mem, true));
+    assert_false(bsup_rails_observe(&cfg, &mem, true, 0));
     /* Drift seen again without a new correction (cooldown, caps) does not count. */
-    assert_false(bsup_rails_observe(&cfg, &mem, true));
+    assert_false(bsup_rails_observe(&cfg, &mem, true, 0));
     assert_int_equal(mem.corrections_in_a_row, 1);
     mem.changes = 2;
-    assert_false(bsup_rails_observe(&cfg, &mem, true));
+    assert_false(bsup_rails_observe(&cfg, &mem, true, 0));
     mem.changes = 3;
-    assert_true(bsup_rails_observe(&cfg, &mem, true));
+    assert_true(bsup_rails_observe(&cfg, &mem, true, 0));
     assert_true(mem.fighting);
     mem.changes = 4;
-    assert_false(bsup_rails_observe(&cfg, &mem, true)); /* reported once */
+    assert_false(bsup_rails_observe(&cfg, &mem, true, 0)); /* reported once */
 
     struct bsup_plan p;
     bsup_plan_init(&p);
@@ -259,8 +259,36 @@ static void test_rails(void **state)
     assert_int_equal(cycle, 20);
 
     /* Converged: the fight is forgotten. */
-    assert_false(bsup_rails_observe(&cfg, &mem, false));
+    assert_false(bsup_rails_observe(&cfg, &mem, false, 0));
     assert_false(mem.fighting);
+
+    /* The operator's own edits are not a fight: each correction set a new desired value. */
+    struct bsup_resource_memory ed = {0};
+    struct bsup_action e = {0};
+    int64_t sig = 0;
+    for (int v = 4; v <= 8; v++) {
+        char want[8];
+        snprintf(want, sizeof(want), "%d", v);
+        e.n_changes = 0;
+        bsup_action_change(&e, "MaxSize", "3", want, "max_size in the drop-in");
+        sig = bsup_action_desired_sig(&e);
+        assert_false(bsup_rails_observe(&cfg, &ed, true, sig));
+        ed.changes++; /* applied */
+        ed.desired_sig = sig;
+    }
+    assert_int_equal(ed.corrections_in_a_row, 0);
+    assert_false(ed.fighting);
+    /* The same desired value coming back after each correction is: fighting at 3. */
+    for (int k = 1; k <= 3; k++) {
+        assert_int_equal(bsup_rails_observe(&cfg, &ed, true, sig), k == 3);
+        ed.changes++;
+    }
+    /* A new desired value ends it: the operator decided. */
+    e.n_changes = 0;
+    bsup_action_change(&e, "MaxSize", "3", "12", "max_size in the drop-in");
+    assert_int_not_equal(bsup_action_desired_sig(&e), sig);
+    assert_false(bsup_rails_observe(&cfg, &ed, true, bsup_action_desired_sig(&e)));
+    assert_false(ed.fighting);
 
     /* Cooldown, then caps. */
     a->hold = BSUP_HOLD_NONE;
