@@ -21,7 +21,8 @@
 
 #define S_DEFAULT_SOCKET "/run/bsup/bsupd.sock"
 #define S_MAX_REPLY_BYTES (64 * 1024 * 1024)
-#define S_WIDTH 100 /* the width when COLUMNS is unset and stdout is not a terminal */
+#define S_ERROR_LINES 20 /* services in error whose reason the table view lists */
+#define S_WIDTH 100      /* the width when COLUMNS is unset and stdout is not a terminal */
 
 enum { S_EXIT_OK = 0, S_EXIT_ATTENTION = 1, S_EXIT_ERROR = 2 };
 
@@ -496,6 +497,7 @@ static void s_print_errors(json_t *services, bool one)
     size_t i;
     json_t *row;
     bool header = false;
+    size_t shown = 0, more = 0;
     json_array_foreach(services, i, row)
     {
         const char *err = json_string_value(json_object_get(row, "error"));
@@ -522,6 +524,11 @@ static void s_print_errors(json_t *services, bool one)
         }
         if (!err)
             continue;
+        if (shown == S_ERROR_LINES) { /* an AWS outage puts every service in error */
+            more++;
+            continue;
+        }
+        shown++;
         if (!header)
             printf("\n%sErrors%s ('bsupctl status SERVICE' shows one whole):\n", S_RED, S_RESET);
         header = true;
@@ -531,6 +538,8 @@ static void s_print_errors(json_t *services, bool one)
         else
             printf("  %s: %s\n", s_str(row, "service"), err);
     }
+    if (more)
+        printf("  ... and %zu more in error (bsupctl status --json has every one)\n", more);
 }
 
 static int s_show_status(json_t *reply, bool one)

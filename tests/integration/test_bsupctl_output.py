@@ -186,6 +186,20 @@ said = out[out.index("\n") + 1:out.index("SERVICE")]
 check(words(said) == "Last reload failed 2m ago: cannot read /etc/bsup.d: Permission denied; "
       "serving the configuration loaded at " + loaded, "reload failed:\n" + out)
 
+# An outage: 25 services in error, 20 reasons under the table, then a count.
+status["daemon"]["reload_failed"] = None
+status["services"] = []
+for k in range(25):
+    row = copy.deepcopy(base)
+    row.update(service="e%02d" % k, state="error", attention=True,
+               error="DescribeAutoScalingGroups: Failed to connect")
+    status["services"].append(row)
+status.update(attention=True, summary="25 services, 0 drift, 0 degraded, 25 error")
+out = fake.ctl("status", expect=1)
+listed = [ln for ln in out.splitlines() if ln.startswith("  e") and ": Failed" in ln]
+check(len(listed) == 20 and "  ... and 5 more in error" in out,
+      "20 reasons, then a count:\n" + out)
+
 # plan: the FIELD column fits the longest field, reasons wrap under themselves, nothing cut.
 why = ("the drop-in's health_check.unhealthy_threshold; bsupd does not change a target group "
        "that another stack owns unless health_check.manage is true, so this is reported only")
