@@ -1020,6 +1020,8 @@ static int s_plan_drill(const struct bsup_service *svc, const struct bsup_backup
         }
         rc = s_add(plan, BSUP_ACTION_UPDATE, dres, "DBInstanceStatus", obs, "deleted",
                    "the restore drill is over: its instance is deleted, without a final snapshot");
+        if (rc == 0) /* deleting bsupd's own throwaway instance is not a change to damp */
+            plan->actions[plan->n_actions - 1].cleanup = true;
     }
     if (rc == 0 && o->drill_phase == BSUP_DRILL_CONFLICT) {
         snprintf(obs, sizeof(obs), "no %s=%s tag", BSUP_BACKUP_DRILL_TAG, svc->service_name);

@@ -28,6 +28,9 @@ struct bsup_action {
     /* Of an owned domain (bsupd's own alarms; set by the engine): shown in the plan, applied
      * in enforce mode, but neither drift nor a state of the service. */
     bool owned;
+    /* Cleans up what bsupd itself made moments ago (a restore drill's instance): the cooldown,
+     * which damps changes to one resource, does not hold it. Set by the domain. */
+    bool cleanup;
     char resource[280]; /* "autoscaling-group/api-service-prod" */
     struct bsup_change changes[BSUP_PLAN_MAX_CHANGES];
     size_t n_changes;

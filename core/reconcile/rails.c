@@ -37,7 +37,7 @@ void bsup_rails_gate(const struct bsup_rails_config *cfg, const struct bsup_reso
             mem->corrections_in_a_row);
         return;
     }
-    if (mem->last_change_s && now_s - mem->last_change_s < cfg->cooldown_s) {
+    if (!a->cleanup && mem->last_change_s && now_s - mem->last_change_s < cfg->cooldown_s) {
         bsup_action_hold(a, BSUP_HOLD_COOLDOWN,
                          "cooldown: changed %llds ago; next change allowed in %llds",
                          (long long)(now_s - mem->last_change_s),

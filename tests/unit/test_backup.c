@@ -482,6 +482,10 @@ static void test_plan_words(void **state)
     s_mut_cleanup_ok(&o);
     assert_int_equal(bsup_backup_plan(&svc, &o, &plan), 0);
     assert_string_equal(s_change(&plan, "DBInstanceStatus")->observed, "available: restored in 5m");
+    /* Deleting the drill's instance is a cleanup: the cooldown of its restore does not hold it. */
+    for (size_t i = 0; i < plan.n_actions; i++)
+        assert_int_equal(plan.actions[i].cleanup,
+                         bsup_action_find_change(&plan.actions[i], "DBInstanceStatus") != NULL);
     bsup_plan_cleanup(&plan);
     bsup_service_cleanup(&svc);
 }

@@ -296,6 +296,11 @@ static void test_rails(void **state)
     assert_int_equal(a->hold, BSUP_HOLD_COOLDOWN);
     assert_string_equal(a->held_reason, "cooldown: changed 50s ago; next change allowed in 70s");
     a->hold = BSUP_HOLD_NONE;
+    a->cleanup = true; /* bsupd removing what it made: no cooldown */
+    bsup_rails_gate(&cfg, &mem, a, 150, &cycle, &svc);
+    assert_int_equal(a->hold, BSUP_HOLD_NONE);
+    cycle++, svc++; /* (it took one of each cap) */
+    a->cleanup = false;
     bsup_rails_gate(&cfg, &mem, a, 1000, &cycle, &svc);
     assert_int_equal(a->hold, BSUP_HOLD_NONE);
     assert_int_equal(cycle, 19);
