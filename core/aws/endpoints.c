@@ -86,28 +86,35 @@ static bool s_valid_region(const char *r)
     return true;
 }
 
-/* A custom endpoint: http:// or https://, a host (core/base/url.h rules), an optional path,
- * no query or fragment. origin names the setting for messages. */
+static bool s_http_scheme(const char *url)
+{
+    return (strncasecmp(url, "https", 5) == 0 && strncmp(url + 5, "://", 3) == 0) ||
+           (strncasecmp(url, "http", 4) == 0 && strncmp(url + 4, "://", 3) == 0);
+}
+
+const char *bsup_endpoints_url_problem(const char *url)
+{
+    struct bsup_url u;
+    const char *why = NULL;
+    if (!s_http_scheme(url))
+        return "is not an http:// or https:// URL";
+    if (bsup_url_parse(url, &u, &why) < 0)
+        return why;
+    if (u.query.p || u.fragment.p)
+        return "must not have a query or fragment";
+    return NULL;
+}
+
+/* A custom endpoint (bsup_endpoints_url_problem's rules). origin names the setting for
+ * messages. */
 static int s_parse_url(const char *url, const char *origin, struct bsup_endpoint *out,
                        struct bsup_diag *diag)
 {
-    static const char *const schemes[] = {"https", "http"};
     struct bsup_url u;
-    const char *why = NULL;
-    const char *scheme = NULL;
-    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]) && !scheme; i++) {
-        size_t n = strlen(schemes[i]);
-        if (strncasecmp(url, schemes[i], n) == 0 && strncmp(url + n, "://", 3) == 0)
-            scheme = schemes[i];
-    }
-    if (!scheme)
-        return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" is not an http:// or https:// URL",
-                             origin, url);
-    if (bsup_url_parse(url, &u, &why) < 0)
+    const char *why = bsup_endpoints_url_problem(url);
+    if (why)
         return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" %s", origin, url, why);
-    if (u.query.p || u.fragment.p)
-        return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" must not have a query or fragment",
-                             origin, url);
+    bsup_url_parse(url, &u, NULL);
     if (u.authority.len >= sizeof(out->host))
         return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has too long a host", origin, url);
     size_t path_len = u.path.len;
@@ -115,7 +122,8 @@ static int s_parse_url(const char *url, const char *origin, struct bsup_endpoint
         path_len--;
     if (path_len >= sizeof(out->base_path))
         return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" has too long a path", origin, url);
-    snprintf(out->scheme, sizeof(out->scheme), "%s", scheme);
+    snprintf(out->scheme, sizeof(out->scheme), "%s",
+             bsup_url_scheme_is(&u, "https") ? "https" : "http");
     memcpy(out->host, u.authority.p, u.authority.len);
     out->host[u.authority.len] = '\0';
     memcpy(out->base_path, u.path.p, path_len);
@@ -185,5 +193,31 @@ int bsup_endpoints_resolve(const struct bsup_endpoint_service *svc, const char *
         return bsup_diag_set(diag, BSUP_ETOOBIG, "%s: endpoint host too long", svc->name);
     snprintf(out->scheme, sizeof(out->scheme), "https");
     snprintf(out->source, sizeof(out->source), "default");
+    return 0;
+}
+
+int bsup_endpoints_check_env(bsup_endpoints_getenv_fn getenv_fn, void *getenv_ctx,
+                             struct bsup_diag *diag)
+{
+    char name[128];
+    bool ignore = false, flag = false;
+    int rc;
+    if ((rc = s_env_bool(getenv_fn, getenv_ctx, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", &ignore,
+                         diag)) ||
+        (rc = s_env_bool(getenv_fn, getenv_ctx, "AWS_USE_FIPS_ENDPOINT", &flag, diag)) ||
+        (rc = s_env_bool(getenv_fn, getenv_ctx, "AWS_USE_DUALSTACK_ENDPOINT", &flag, diag)))
+        return rc;
+    if (ignore)
+        return 0; /* never read, so never in the way */
+    for (size_t i = 0; i <= BSUP_AWS_SERVICE_COUNT; i++) {
+        if (i == BSUP_AWS_SERVICE_COUNT)
+            snprintf(name, sizeof(name), "AWS_ENDPOINT_URL");
+        else if ((rc = bsup_endpoints_env_name(&s_services[i], name, sizeof(name))))
+            return rc;
+        const char *url = s_env(getenv_fn, getenv_ctx, name);
+        const char *why = url ? bsup_endpoints_url_problem(url) : NULL;
+        if (why)
+            return bsup_diag_set(diag, BSUP_ECONFIG, "%s: \"%s\" %s", name, url, why);
+    }
     return 0;
 }

@@ -25,6 +25,10 @@ const struct bsup_endpoint_service *bsup_endpoints_service_by_name(const char *n
 /* "AWS_ENDPOINT_URL_" + serviceId upper-cased, spaces as '_' into out. 0 or BSUP_ETOOBIG. */
 int bsup_endpoints_env_name(const struct bsup_endpoint_service *svc, char *out, size_t out_size);
 
+/* Whether url is acceptable as a custom endpoint (http:// or https://, the core/base/url.h
+ * rules, no query or fragment): NULL, or a phrase that completes "URL ...". */
+const char *bsup_endpoints_url_problem(const char *url);
+
 /* Reads one environment variable (NULL when unset). Tests pass a table; bsupd passes getenv. */
 typedef const char *(*bsup_endpoints_getenv_fn)(void *ctx, const char *name);
 
@@ -46,5 +50,11 @@ struct bsup_endpoint {
 int bsup_endpoints_resolve(const struct bsup_endpoint_service *svc, const char *region,
                            const char *configured_url, bsup_endpoints_getenv_fn getenv_fn,
                            void *getenv_ctx, struct bsup_endpoint *out, struct bsup_diag *diag);
+
+/* Checks once what resolve reads from the environment for every service: the boolean switches,
+ * AWS_ENDPOINT_URL and each AWS_ENDPOINT_URL_<SERVICE_ID> (unless ignored). 0, or BSUP_ECONFIG
+ * with diag naming the variable. The region is not checked here. */
+int bsup_endpoints_check_env(bsup_endpoints_getenv_fn getenv_fn, void *getenv_ctx,
+                             struct bsup_diag *diag);
 
 #endif

@@ -1,6 +1,7 @@
 /* The key tables: adding a setting is one row here plus its field in core/config/config.h. */
 #include "core/config/config.h"
 
+#include "core/aws/endpoints.h"
 #include "core/base/units.h"
 
 #include <ctype.h>
@@ -559,11 +560,10 @@ static const struct bsup_config_key s_rate_limit_keys[] = {
         {0},
 };
 
+/* The AWS client's own rules, so a URL it would refuse on every call is refused here. */
 static const char *s_check_url(const char *v)
 {
-    return strncmp(v, "https://", 8) == 0 || strncmp(v, "http://", 7) == 0
-               ? NULL
-               : "must be an http:// or https:// URL";
+    return bsup_endpoints_url_problem(v);
 }
 
 static const struct bsup_config_key s_endpoint_keys[] = {

@@ -806,6 +806,47 @@ static void test_settings(void **state)
     free(dir);
 }
 
+/* endpoint_urls are checked when bsupd.yaml is read, by the AWS client's own rules. */
+static void test_settings_endpoint_urls(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *message_has; /* NULL: accepted */
+    } rows[] = {
+        {"http://x:70000", "2:16: endpoint_urls.autoscaling has an invalid port"},
+        {"http://user@x", "must not contain user information"},
+        {"http://x?a=b", "must not have a query or fragment"},
+        {"http://x#f", "must not have a query or fragment"},
+        {"https://", "did not specify a host"},
+        {"http://x y", "has an invalid character"},
+        {"http://x:", "has an empty port"},
+        {"ftp://x.example", "is not an http:// or https:// URL"},
+        {"http://127.0.0.1:5000", NULL},
+        {"HTTPS://vpce-1.autoscaling.eu-west-1.vpce.amazonaws.com/", NULL},
+        {"http://[::1]:8080/prefix", NULL},
+    };
+    char *dir = bsup_test_mkdtemp();
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct bsup_settings s;
+        struct bsup_diag diag = {0};
+        char text[256];
+        snprintf(text, sizeof(text), "endpoint_urls:\n  autoscaling: '%s'\n", rows[i].url);
+        char *path = bsup_test_write(dir, "bsupd.yaml", text, -1);
+        bsup_settings_init(&s);
+        int rc = bsup_settings_load(&s, path, false, &diag);
+        if (!rows[i].message_has && rc)
+            fail_msg("%s: refused: %s", rows[i].url, diag.message);
+        if (rows[i].message_has &&
+            (rc != BSUP_ECONFIG || !strstr(diag.message, rows[i].message_has)))
+            fail_msg("%s: rc %d, \"%s\" lacks \"%s\"", rows[i].url, rc, diag.message,
+                     rows[i].message_has);
+        bsup_settings_cleanup(&s);
+        free(path);
+    }
+    bsup_test_rmtree(dir);
+    free(dir);
+}
+
 /* Every key in both tables is documented, and every default satisfies its own rule. */
 static void test_docs_and_defaults(void **state)
 {
@@ -932,6 +973,7 @@ int main(void)
         cmocka_unit_test(test_dropin_names),
         cmocka_unit_test(test_directory),
         cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_settings_endpoint_urls),
         cmocka_unit_test(test_docs_and_defaults),
         cmocka_unit_test(test_mutation_fuzz),
         cmocka_unit_test(test_alias_bomb),

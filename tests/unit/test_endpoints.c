@@ -221,12 +221,45 @@ static void test_errors(void **state)
     assert_string_equal(ep.host, "ec2.eu-west-3.amazonaws.com");
 }
 
+/* What bsupd checks once at start: every endpoint variable, whatever the service. */
+static void test_check_env(void **state)
+{
+    (void)state;
+    const struct {
+        const char *const *env;
+        const char *message_has; /* NULL: accepted */
+    } rows[] = {
+        {ENV("X=1"), NULL},
+        {ENV("AWS_ENDPOINT_URL=http://127.0.0.1:5000", "AWS_ENDPOINT_URL_RDS=https://r/"), NULL},
+        {ENV("AWS_ENDPOINT_URL=ftp://x"), "AWS_ENDPOINT_URL: \"ftp://x\" is not an http://"},
+        {ENV("AWS_ENDPOINT_URL_AUTO_SCALING=http://x:70000"),
+         "AWS_ENDPOINT_URL_AUTO_SCALING: \"http://x:70000\" has an invalid port"},
+        {ENV("AWS_ENDPOINT_URL_SSM=http://x?a=b"), "AWS_ENDPOINT_URL_SSM: "},
+        {ENV("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2=http://u@x"), "user information"},
+        {ENV("AWS_USE_DUALSTACK_ENDPOINT=1"), "AWS_USE_DUALSTACK_ENDPOINT"},
+        /* Ignored variables are never read, so they are not in the way. */
+        {ENV("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true", "AWS_ENDPOINT_URL=ftp://x"), NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct bsup_diag diag = {0};
+        int rc = bsup_endpoints_check_env(s_fake_getenv, (void *)rows[i].env, &diag);
+        if (!rows[i].message_has && rc)
+            fail_msg("row %zu: refused: %s", i, diag.message);
+        if (rows[i].message_has &&
+            (rc != BSUP_ECONFIG || !strstr(diag.message, rows[i].message_has)))
+            fail_msg("row %zu: rc %d, \"%s\" lacks \"%s\"", i, rc, diag.message,
+                     rows[i].message_has);
+    }
+    assert_int_equal(bsup_endpoints_check_env(NULL, NULL, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_matches_botocore),
         cmocka_unit_test(test_resolution_order),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_check_env),
     };
     return cmocka_run_group_tests_name("endpoints", tests, NULL, NULL);
 }
