@@ -1,9 +1,17 @@
 #include "daemon/options.h"
 
+#include "core/aws/endpoints.h"
+
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static const char *s_getenv(void *ctx, const char *name)
+{
+    (void)ctx;
+    return getenv(name);
+}
 
 enum { OPT_CHECK = 256, OPT_ONCE, OPT_DRY_RUN, OPT_REGION, OPT_MODE, OPT_LOG_LEVEL };
 
@@ -53,8 +61,9 @@ void bsup_options_usage(FILE *out)
           "Exit status:\n"
           "  0  stopped by SIGTERM or SIGINT; --check-config: every drop-in valid;\n"
           "     --once: the cycle ran and nothing needs attention\n"
-          "  1  cannot start (bad settings file, unreadable drop-in directory, another\n"
-          "     bsupd on the socket or state directory, unusable database);\n"
+          "  1  cannot start (bad settings file or AWS_ENDPOINT_URL*, unreadable drop-in\n"
+          "     directory, another bsupd on the socket or state directory, unusable\n"
+          "     database);\n"
           "     --check-config: a drop-in invalid, or cannot read its input;\n"
           "     --once: the cycle ran and a drop-in is rejected or a service needs\n"
           "     attention (drift, degraded, error, ...)\n"
@@ -167,6 +176,11 @@ int bsup_options_parse(struct bsup_options *opts, int argc, char **argv)
         bsup_settings_set(&opts->settings, "region", env_region, &diag)) {
         fprintf(stderr, "bsupd: AWS_REGION: %s\n", diag.message);
         return 2;
+    }
+    /* An endpoint URL the client would refuse fails every call: refuse to start instead. */
+    if (bsup_endpoints_check_env(s_getenv, NULL, &diag)) {
+        fprintf(stderr, "bsupd: %s\n", diag.message);
+        return opts->once ? 2 : 1;
     }
     return 0;
 }

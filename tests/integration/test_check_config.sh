@@ -78,6 +78,22 @@ check bad-settings 1 "$bsupd" --check-config --config-dir etc/bsup.d --config "$
 expect_err bad-settings "bad-settings.yaml:1:11: interval (1s) must be between 10s and 1d"
 check missing-settings 1 "$bsupd" --check-config --config-dir etc/bsup.d --config "$tmp/none.yaml"
 
+# An endpoint URL the AWS client would refuse on every call keeps bsupd from starting.
+printf "endpoint_urls:\n  autoscaling: 'http://x:70000'\n" > "$tmp/bad-endpoint.yaml"
+check bad-endpoint 1 "$bsupd" --check-config --config-dir etc/bsup.d --config "$tmp/bad-endpoint.yaml"
+expect_err bad-endpoint "bad-endpoint.yaml:2:16: endpoint_urls.autoscaling has an invalid port"
+printf 'log_level: notice\n' > "$tmp/plain.yaml"
+for mode in check start once; do
+  want=1; flag=--check-config
+  [ "$mode" = start ] && flag=--dry-run
+  [ "$mode" = once ] && { want=2; flag=--once; }
+  check "env-endpoint-$mode" "$want" env AWS_REGION=eu-west-1 \
+    AWS_ENDPOINT_URL_AUTO_SCALING='http://u@x' timeout 10 "$bsupd" $flag \
+    --config-dir etc/bsup.d --config "$tmp/plain.yaml" --state-dir "$tmp/state-$mode" \
+    --socket "$tmp/sock-$mode"
+  expect_err "env-endpoint-$mode" 'AWS_ENDPOINT_URL_AUTO_SCALING: "http://u@x" must not contain user information'
+done
+
 # No region anywhere: valid, but each service is warned about (its cycles would all fail).
 printf 'log_level: notice\n' > "$tmp/no-region.yaml"
 check no-region 0 env -u AWS_REGION -u AWS_DEFAULT_REGION \
