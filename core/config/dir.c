@@ -46,6 +46,32 @@ static void s_check_health(struct bsup_config_doc *f, struct bsup_service *svc, 
     }
 }
 
+/* A default name, <service_name>-<environment>, must fit the limit resources.<kind> enforces,
+ * for each resource bsupd reads: AWS would refuse a longer one, or bsupd would look up a cut one.
+ * The cache group is read only when declared (core/reconcile/backup.c, s_cache_declared). */
+static void s_check_resource_names(struct bsup_config_doc *f, struct bsup_service *svc,
+                                   const struct bsup_config_seen *seen)
+{
+    int iname = bsup_config_key_index(bsup_service_keys, "service_name");
+    int ienv = bsup_config_key_index(bsup_service_keys, "environment");
+    int ires = bsup_config_key_index(bsup_service_keys, "resources");
+    if (!svc->service_name || !seen->set[iname] || !seen->set[ienv])
+        return;
+    for (const struct bsup_config_key *r = bsup_service_keys[ires].section; r->name; r++) {
+        const char *set = *(const char *const *)((const char *)&svc->resources + r->offset);
+        if (set ||
+            (strcmp(r->name, "cache_replication_group") == 0 && svc->cache.snapshot_retention <= 0))
+            continue;
+        char name[256];
+        size_t len = strlen(bsup_service_resource_name(svc, r->name, name, sizeof(name)));
+        if (len > (size_t)r->max)
+            bsup_config_error(f, &seen->mark[iname],
+                              "the default %s \"%s\" is %zu characters, AWS allows %lld: set "
+                              "resources.%s to a name of at most %lld characters",
+                              r->doc, name, len, (long long)r->max, r->name, (long long)r->max);
+    }
+}
+
 /* Rules that involve more than one key, and required keys. */
 static void s_check_service(struct bsup_config_doc *f, struct bsup_service *svc,
                             const struct bsup_config_seen *seen, yaml_node_t *map)
@@ -173,6 +199,7 @@ static void s_parse_service(struct bsup_config_doc *f, yaml_node_t *map, struct 
     struct bsup_config_seen seen;
     bsup_config_yaml_apply_mapping(f, bsup_service_keys, map, svc, "", &seen);
     s_check_service(f, svc, &seen, map);
+    s_check_resource_names(f, svc, &seen);
     s_check_health(f, svc, map, &seen);
 
     /* Twice in this file; across files once every file is parsed (s_claim). */

@@ -21,6 +21,9 @@ from bsuptest import BSUPCTL, GOOD_API, Daemon, check, tmpdir  # noqa: E402
 EAST1, EAST2 = "payments-gateway-east-1", "payments-gateway-east-2"
 LONG = "reconciliation-ledger-of-the-payments-gateway-in-the-east-zone1"
 check(len(LONG) == 63, "a name of the longest valid length: %d" % len(LONG))
+# Its default AWS names (LONG-prod) would exceed AWS's limits: the drop-in must name them.
+LONG_RESOURCES = ("resources: {target_group: ledger-tg, load_balancer: ledger-lb, "
+                  "db_instance: ledger-db}\n")
 
 
 def dropin(name):
@@ -45,7 +48,7 @@ def table(out):
 
 
 d = Daemon(files={"10-east1.yaml": dropin(EAST1), "20-east2.yaml": dropin(EAST2),
-                  "30-long.yaml": dropin(LONG)}).start()
+                  "30-long.yaml": dropin(LONG) + LONG_RESOURCES}).start()
 
 # Names whole, even the longest; the columns stay aligned under their headers.
 r = d.ctl("status", expect=0)

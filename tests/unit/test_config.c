@@ -261,6 +261,66 @@ static void test_rules_and_messages(void **state)
     }
 }
 
+/* A default resource name longer than its resources.<kind> key allows is refused, naming the
+ * fix; a name set in resources, or a cache group never read, is not in the way. */
+static void test_default_resource_names(void **state)
+{
+    (void)state;
+#define S63 "abcdefghij-abcdefghij-abcdefghij-abcdefghij-abcdefghij-abcdefgh"
+#define S28 "abcdefghij-abcdefghij-abcdef"
+#define S36 "abcdefghij-abcdefghij-abcdefghij-abc"
+    static const struct {
+        const char *name, *env, *extra;
+        const char *expect; /* NULL: loads cleanly */
+        int n_errors;
+    } rows[] = {
+        {S28, "dev", "", NULL, 0}, /* 32 characters: the ELBv2 limit exactly */
+        {S28 "a", "dev", "",
+         "f.yaml:1:15: the default ELBv2 target group name \"" S28 "a-dev\" is 33 characters, "
+         "AWS allows 32: set resources.target_group to a name of at most 32 characters",
+         2},
+        {S28 "a", "dev", "resources: {target_group: tg}\n",
+         "the default ELBv2 load balancer name \"" S28 "a-dev\" is 33 characters, AWS allows 32: "
+         "set resources.load_balancer to a name of at most 32 characters",
+         1},
+        {S63, "dev", "resources: {target_group: tg, load_balancer: lb}\n",
+         "the default RDS DB instance identifier \"" S63 "-dev\" is 67 characters, AWS allows "
+         "63: set resources.db_instance to a name of at most 63 characters",
+         1},
+        {S63, "dev", "resources: {target_group: tg, load_balancer: lb, db_instance: db}\n", NULL,
+         0},
+        /* The cache group is read only when cache.snapshot_retention declares it. */
+        {S36, "staging",
+         "resources: {target_group: tg, load_balancer: lb}\ncache: {snapshot_retention: 3}\n",
+         "the default ElastiCache replication group id \"" S36 "-staging\" is 44 characters, AWS "
+         "allows 40: set resources.cache_replication_group to a name of at most 40 characters",
+         1},
+        {S36, "staging", "resources: {target_group: tg, load_balancer: lb}\n", NULL, 0},
+    };
+#undef S63
+#undef S28
+#undef S36
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char yaml[1024];
+        snprintf(yaml, sizeof(yaml),
+                 "service_name: %s\nenvironment: %s\nvpc_id: vpc-0a1b2c3d\n"
+                 "subnet_ids: [subnet-0a1b2c3d]\ndatabase_name: api\ndatabase_username: admin\n"
+                 "database_password: ssm:/prod/api/db\n%s",
+                 rows[i].name, rows[i].env, rows[i].extra);
+        struct bsup_config_set set;
+        s_load_one(yaml, &set);
+        if ((rows[i].expect && !s_has_msg(&set, rows[i].expect)) ||
+            set.n_errors != (size_t)rows[i].n_errors) {
+            fprintf(stderr, "row %zu: expected %d errors, one: %s\n", i, rows[i].n_errors,
+                    rows[i].expect ? rows[i].expect : "(none)");
+            s_dump(&set);
+            fail();
+        }
+        assert_int_equal(set.n_services, rows[i].expect ? 0 : 1);
+        bsup_config_set_cleanup(&set);
+    }
+}
+
 static void test_defaults_and_values(void **state)
 {
     (void)state;
@@ -965,6 +1025,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules_and_messages),
         cmocka_unit_test(test_defaults_and_values),
+        cmocka_unit_test(test_default_resource_names),
         cmocka_unit_test(test_health_check_defaults),
         cmocka_unit_test(test_services_list_and_duplicates),
         cmocka_unit_test(test_incumbent_keeps_service),
