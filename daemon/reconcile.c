@@ -1624,9 +1624,10 @@ static int s_sync_row(void *ctx, const struct bsup_store_service *row)
     return 0;
 }
 
-/* A new service's state as the last cycle recorded it (an earlier run's, before a restart):
- * shown until this run's first cycle of it. */
-static int s_sync_recorded(void *ctx, const char *service, int64_t at_s, const char *state)
+/* A new service's state and error as the last cycle recorded them (an earlier run's, before a
+ * restart): shown until this run's first cycle of it. */
+static int s_sync_recorded(void *ctx, const char *service, int64_t at_s, const char *state,
+                           const char *error)
 {
     struct bsup_reconcile_engine *e = ctx;
     struct s_service *s = s_find(e, service);
@@ -1635,6 +1636,8 @@ static int s_sync_recorded(void *ctx, const char *service, int64_t at_s, const c
         s->state = (enum bsup_state)st;
         s->last_cycle_at_s = at_s;
         s->recorded = true;
+        free(s->last_error);
+        s->last_error = error ? strdup(error) : NULL; /* out of memory: shown without it */
     }
     return 0;
 }

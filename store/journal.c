@@ -286,12 +286,16 @@ int bsup_store_observations_each(struct bsup_store *st, bsup_store_observed_fn f
 {
     static const char doing[] = "reading the last observations";
     sqlite3_stmt *q = NULL;
-    int rc = bsup_store_prepare(st, doing, "SELECT service, observed_at, state FROM observations",
+    int rc = bsup_store_prepare(st, doing,
+                                "SELECT service, observed_at, state, CASE WHEN json_valid(detail) "
+                                "THEN NULLIF(json_extract(detail, '$.error'), '') END "
+                                "FROM observations",
                                 BSUP_STORE_NO_ARGS, &q, diag);
     while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
         const char *service = (const char *)sqlite3_column_text(q, 0);
         const char *state = (const char *)sqlite3_column_text(q, 2);
-        rc = service && state ? fn(ctx, service, sqlite3_column_int64(q, 1), state)
+        const char *error = (const char *)sqlite3_column_text(q, 3);
+        rc = service && state ? fn(ctx, service, sqlite3_column_int64(q, 1), state, error)
                               : bsup_store_error(st->db, st->path, SQLITE_NOMEM, doing, diag);
     }
     sqlite3_finalize(q);

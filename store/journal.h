@@ -62,10 +62,11 @@ int bsup_store_observation_get(struct bsup_store *st, const char *service, int64
  * there is none. */
 int bsup_store_observation_observed(struct bsup_store *st, const char *service, char **out,
                                     struct bsup_diag *diag);
-/* Every service's last observation, without its detail: fn(ctx, service, at_s, state) per row
- * until it returns non-zero (returned). 0 or a store error. */
+/* Every service's last observation, without its detail: fn(ctx, service, at_s, state, error)
+ * per row until it returns non-zero (returned); error is the detail's "error" or NULL when it
+ * had none. 0 or a store error. */
 typedef int (*bsup_store_observed_fn)(void *ctx, const char *service, int64_t at_s,
-                                      const char *state);
+                                      const char *state, const char *error);
 int bsup_store_observations_each(struct bsup_store *st, bsup_store_observed_fn fn, void *ctx,
                                  struct bsup_diag *diag);
 

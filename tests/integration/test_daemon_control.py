@@ -251,6 +251,14 @@ check("service=worker its stored observations are not JSON" in d.logtext()
 check(j["daemon"]["paused"] is True and "paused" in j["summary"], "pause not persisted")
 check(all(s["state"] == "error" and s["recorded"] for s in j["services"]),
       "the recorded states: %r" % [(s["state"], s["recorded"]) for s in j["services"]])
+# ...each with the reason recorded with it, in JSON and on its line under the table.
+check(all("region" in (s["error"] or "") for s in j["services"]),
+      "the recorded errors: %r" % [(s["service"], s["error"]) for s in j["services"]])
+r = d.ctl("status", expect=1)
+check("Errors" in r.stdout and all(any(l.startswith("  %s: " % n) and "region" in l
+                                           for l in r.stdout.splitlines())
+                                       for n in ("api", "worker")),
+      "the recorded reasons under the table:\n" + r.stdout)
 check(all(s["mode"] == "observe" for s in j["services"]), "paused means observe")
 # The documented remedy for a corrupt database (move it aside) keeps the kill switch pulled.
 d.stop()

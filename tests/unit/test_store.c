@@ -446,11 +446,13 @@ static void test_corrupt_readonly_full(void **state)
 
 /* Intents, outcomes, crash recovery, resource memory, observations and pruning. */
 /* Appends "service@at:state " to the string ctx (test_journal's observations). */
-static int s_observed_row(void *ctx, const char *service, int64_t at_s, const char *state)
+static int s_observed_row(void *ctx, const char *service, int64_t at_s, const char *state,
+                          const char *error)
 {
     char *out = ctx;
     size_t n = strlen(out);
-    snprintf(out + n, 64 - n, "%s@%lld:%s ", service, (long long)at_s, state);
+    snprintf(out + n, 96 - n, "%s@%lld:%s(%s) ", service, (long long)at_s, state,
+             error ? error : "-");
     return 0;
 }
 
@@ -513,7 +515,8 @@ static void test_journal(void **state)
                      BSUP_ENOTFOUND);
     assert_int_equal(bsup_store_observation_put(st, "api", 7, "drift", "{\"x\":1}", NULL, &diag),
                      0);
-    assert_int_equal(bsup_store_observation_put(st, "api", 8, "ok", "{}", NULL, &diag), 0);
+    assert_int_equal(
+        bsup_store_observation_put(st, "api", 8, "ok", "{\"error\":\"\"}", NULL, &diag), 0);
     assert_int_equal(bsup_store_observation_get(st, "api", &at, &state_word, &detail, &diag), 0);
     assert_int_equal(at, 8);
     assert_string_equal(state_word, "ok");
@@ -523,14 +526,15 @@ static void test_journal(void **state)
     char *observed = NULL;
     assert_int_equal(bsup_store_observation_observed(st, "api", &observed, &diag),
                      BSUP_ENOTFOUND); /* a record without them */
-    assert_int_equal(
-        bsup_store_observation_put(st, "web", 9, "degraded", "{}", ",\"scaling\":null", &diag), 0);
+    assert_int_equal(bsup_store_observation_put(st, "web", 9, "error", "{\"error\":\"timed out\"}",
+                                                ",\"scaling\":null", &diag),
+                     0);
     assert_int_equal(bsup_store_observation_observed(st, "web", &observed, &diag), 0);
     assert_string_equal(observed, ",\"scaling\":null");
     free(observed);
-    char seen[64] = "";
+    char seen[96] = ""; /* with the detail's error, for a restart to show why */
     assert_int_equal(bsup_store_observations_each(st, s_observed_row, seen, &diag), 0);
-    assert_string_equal(seen, "api@8:ok web@9:degraded ");
+    assert_string_equal(seen, "api@8:ok(-) web@9:error(timed out) ");
 
     /* Pruning by age keeps recent rows; by count keeps the newest. */
     for (int i = 0; i < 10; i++) {
