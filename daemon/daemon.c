@@ -470,12 +470,17 @@ static void s_waiter_free(struct bsup_daemon_waiter *w)
     free(w);
 }
 
-static void on_waiter_done(void *ctx)
+static void on_waiter_done(void *ctx, bool cut_short)
 {
     struct bsup_daemon_waiter *w = ctx;
     struct bsup_daemon *d = w->d;
+    /* A waiter told shutting_down was promised that the events tell how its cycle ended. */
+    bsup_daemon_event(d, NULL, "reconcile.done", w->request_id, "%s",
+                      cut_short     ? "requested cycle cut short by the stop: the services it did "
+                                      "not finish keep their last recorded state"
+                      : w->answered ? "requested cycle done during the stop"
+                                    : "requested cycle done");
     if (!w->answered) {
-        bsup_daemon_event(d, NULL, "reconcile.done", w->request_id, "requested cycle done");
         s_waiter_reply(w, json_pack("{s:b, s:s, s:b, s:b}", "ok", 1, "request_id", w->request_id,
                                     "completed", 1, "attention", s_attention(d)));
     }
@@ -701,8 +706,9 @@ static void on_walk_close(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static void on_once_done(void *ctx)
+static void on_once_done(void *ctx, bool cut_short)
 {
+    (void)cut_short;
     struct bsup_daemon *d = ctx;
     struct bsup_reconcile_figures f;
     if (d->pub)

@@ -87,6 +87,7 @@ struct s_join {
     bsup_reconcile_done_fn fn;
     void *ctx;
     int pending;
+    bool cut_short; /* a batch it waits for was stopped before it was done */
 };
 
 struct s_batch {
@@ -107,6 +108,7 @@ struct s_batch {
     size_t n_planned;  /* members planned so far (s_batch_plan_and_apply) */
     size_t n_recorded; /* members recorded so far (s_batch_finish) */
     bool recorded;     /* false: stopped before observing; nothing to record */
+    bool cut_short;    /* a member's cycle was cut short by the stop and not recorded */
     bool store_failed;
     /* Runs the batch's next piece of work on the next loop turn, after the turn's I/O. An idle
      * handle, not a zero timer: libuv before 1.48 (Debian 12 has 1.44) runs a zero timer that
@@ -1207,9 +1209,10 @@ static void s_batch_finish(struct s_batch *b)
         s_store_failed(e, b, &diag);
     for (size_t i = b->n_recorded; i < end; i++) {
         /* A cycle cut short by shutdown keeps the service's last recorded state. */
-        if (b->recorded && !b->m[i].svc->gone &&
-            !(e->closing && (b->m[i].failed || b->m[i].apply_failed)))
+        bool cut = e->closing && (!b->recorded || b->m[i].failed || b->m[i].apply_failed);
+        if (b->recorded && !cut && !b->m[i].svc->gone)
             s_record(e, b, &b->m[i]);
+        b->cut_short |= cut;
         b->m[i].svc->running = false;
     }
     b->n_recorded = end;
@@ -1247,8 +1250,9 @@ static void s_batch_finish(struct s_batch *b)
     }
     for (size_t i = 0; i < b->n_joins; i++) {
         struct s_join *j = b->joins[i];
+        j->cut_short |= b->cut_short;
         if (--j->pending == 0) {
-            j->fn(j->ctx);
+            j->fn(j->ctx, j->cut_short);
             free(j);
         }
     }

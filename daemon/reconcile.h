@@ -20,7 +20,9 @@
 #include <uv.h>
 
 struct bsup_reconcile_engine;
-typedef void (*bsup_reconcile_done_fn)(void *ctx);
+/* cut_short: bsupd began to stop before the cycle was done; the services it did not finish
+ * keep their last recorded state. */
+typedef void (*bsup_reconcile_done_fn)(void *ctx, bool cut_short);
 
 struct bsup_reconcile_options {
     uv_loop_t *loop;

@@ -101,6 +101,14 @@ except subprocess.TimeoutExpired:
     fail("bsupd did not stop with a hung AWS\n" + d.logtext())
 check(rc == 0 and d.integrity() == "ok", "stop with a hung AWS: exit %s" % rc)
 hole.close()
+# As the answer says, 'bsupctl events' tells how that cycle ended once bsupd runs again.
+rid = err.split("(request ")[1].split(")")[0]
+d.start()
+done = [e for e in d.ctl_json("events")["events"]
+        if e["kind"] == "reconcile.done" and e["request_id"] == rid]
+check(len(done) == 1 and "cut short by the stop" in done[0]["message"],
+      "the reconcile.done event of %s: %r" % (rid, done))
+d.stop()
 
 # A signal while the first load runs (the socket is there: a client may already signal) is
 # handled once bsupd runs: SIGHUP loads again, SIGTERM stops cleanly. Neither kills it.

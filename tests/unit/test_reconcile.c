@@ -780,8 +780,9 @@ static int s_setup_with_secrets(void **state)
     return s_setup(state);
 }
 
-static void on_done(void *ctx)
+static void on_done(void *ctx, bool cut_short)
 {
+    (void)cut_short;
     (*(int *)ctx)++;
 }
 
