@@ -457,7 +457,8 @@ static json_t *s_paged(struct s_call *call, struct bsup_buf *b, bool plan)
     else
         bsup_buf_puts(b, "null");
     s_kv_str(b, "next_from", page.next_from);
-    s_kv_bool(b, "attention", d->files_rejected > 0 || page.attention);
+    /* A rejected file or a failed reload leaves the running configuration stale. */
+    s_kv_bool(b, "attention", d->files_rejected > 0 || d->reload_failed_at_s || page.attention);
     bsup_buf_putc(b, '}');
     char *text = NULL;
     size_t len = 0;

@@ -50,10 +50,12 @@ void bsup_daemon_request_id(struct bsup_daemon *d, char out[40])
 
 void bsup_daemon_status_line(const struct bsup_daemon *d, char *buf, size_t len)
 {
-    int n = snprintf(buf, len, "%zu services", d->load_services);
+    int n = snprintf(buf, len, "%zu service%s", d->load_services, d->load_services == 1 ? "" : "s");
     if (n > 0 && (size_t)n < len && d->files_rejected)
         n += snprintf(buf + n, len - (size_t)n, ", %zu file%s rejected", d->files_rejected,
                       d->files_rejected == 1 ? "" : "s");
+    if (n > 0 && (size_t)n < len && d->reload_failed_at_s) /* the earlier load still serves */
+        n += snprintf(buf + n, len - (size_t)n, ", last reload failed");
     struct bsup_reconcile_figures f = {.healthy = true};
     if (d->rec)
         bsup_reconcile_figures(d->rec, &f);
@@ -76,10 +78,12 @@ void bsup_daemon_status_line(const struct bsup_daemon *d, char *buf, size_t len)
         struct bsup_publisher_figures pf;
         bsup_publisher_figures(d->pub, &pf);
         if (pf.outbox_depth)
-            n += snprintf(buf + n, len - (size_t)n, ", %zu metrics waiting (oldest %llds)",
-                          pf.outbox_depth, (long long)(s_now_s() - pf.oldest_at_ms / 1000));
+            n += snprintf(buf + n, len - (size_t)n, ", %zu metric%s waiting (oldest %llds)",
+                          pf.outbox_depth, pf.outbox_depth == 1 ? "" : "s",
+                          (long long)(s_now_s() - pf.oldest_at_ms / 1000));
         if (n > 0 && (size_t)n < len && pf.alerts_waiting)
-            n += snprintf(buf + n, len - (size_t)n, ", %zu alerts waiting", pf.alerts_waiting);
+            n += snprintf(buf + n, len - (size_t)n, ", %zu alert%s waiting", pf.alerts_waiting,
+                          pf.alerts_waiting == 1 ? "" : "s");
     }
     if (n > 0 && (size_t)n < len && !f.healthy)
         n += snprintf(buf + n, len - (size_t)n, ", UNHEALTHY: state database failing");
@@ -417,13 +421,14 @@ out:
     return rc;
 }
 
-/* Whether a service needs an operator (drift, missing, fighting, error ...). */
+/* Status's attention: a service needs an operator (drift, missing, fighting, error ...), or
+ * the configuration does (a rejected file, a failed reload). */
 static bool s_attention(const struct bsup_daemon *d)
 {
     struct bsup_reconcile_figures f = {0};
     if (d->rec)
         bsup_reconcile_figures(d->rec, &f);
-    return f.attention;
+    return f.attention || d->files_rejected || d->reload_failed_at_s;
 }
 
 static void on_engine_change(void *ctx)
@@ -718,7 +723,7 @@ static void on_once_done(void *ctx, bool cut_short)
                     "files_rejected=%zu observing_calls=%u",
                     f.services_last_cycle, f.n_drift, f.n_degraded, f.n_error, d->files_rejected,
                     f.observing_calls_last_cycle);
-    d->once_attention = d->files_rejected || s_attention(d);
+    d->once_attention = s_attention(d);
     d->once_done = true;
     s_close_work(d);
 }

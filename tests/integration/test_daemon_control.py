@@ -105,8 +105,9 @@ dt = Daemon(settings="log_level: debug\ninterval: 1d\nalerts:\n  sns_topic_arn: 
             "arn:aws:sns:eu-west-1:123456789012:ops\n",
             files={"10-api.yaml": GOOD_API % 4, "20-worker.yaml": "min_size: [oops\n"}).start()
 j = dt.ctl_json("status", expect=1)
-check(j["daemon"]["metrics"]["alerts_waiting"] == 1 and "1 alerts waiting" in j["summary"],
+check(j["daemon"]["metrics"]["alerts_waiting"] == 1 and "1 alert waiting" in j["summary"],
       "with a topic the alert waits: %r %r" % (j["daemon"]["metrics"], j["summary"]))
+check(j["summary"].startswith("1 service, 1 file rejected, "), "one of each: " + j["summary"])
 dt.stop()
 
 # Each error is listed once (under its file), at most 20 per file, then a count of the rest;
@@ -195,18 +196,22 @@ os.rename(d.conf, d.conf + ".away")
 before = time.time()
 r = d.ctl("reload", expect=2)
 check("(reload_failed)" in r.stderr, "reload of a missing directory: " + r.stderr)
-st = d.ctl_json("status")
+st = d.ctl_json("status", expect=1)
 failed = st["daemon"]["reload_failed"]
 check(isinstance(failed, dict) and set(failed) == {"at", "error"} and
       int(before) <= failed["at"] <= time.time() and d.conf in failed["error"],
       "status after a failed reload: %r" % failed)
+# It needs an operator as a rejected file does: attention (exit 1) and said in the summary.
+check(st["attention"] is True and st["summary"].startswith("2 services, last reload failed, "),
+      "attention and summary after a failed reload: %r %r" % (st["attention"], st["summary"]))
+check(d.ctl_json("plan", expect=1)["attention"] is True, "plan's attention after a failed reload")
 check(st["daemon"]["last_load"] == good_load, "the last good load stays in status")
 check(config_events()[-1]["kind"] == "config.failed", "config.failed recorded")
 check(config_alert_open(), "the config-failed alert opened")
 os.rename(d.conf + ".away", d.conf)
 d.proc.send_signal(signal.SIGHUP)
 for _ in range(200):
-    if d.ctl_json("status")["daemon"]["reload_failed"] is None:
+    if d.ctl_json("status", expect=None)["daemon"]["reload_failed"] is None:
         break
     time.sleep(0.02)
 else:
@@ -214,6 +219,8 @@ else:
 last = config_events()[-1]
 check(last["kind"] == "config.loaded" and "loads again" in last["message"],
       "the load after a failed one: %r" % last)
+st = d.ctl_json("status", expect=0)
+check(st["attention"] is False and "reload" not in st["summary"], "fixed: %r" % st["summary"])
 check(not config_alert_open(), "the config-failed alert closed")
 n = len(config_events())
 d.ctl("reload", expect=0)
