@@ -28,8 +28,10 @@ struct bsup_aws_call {
     struct bsup_retry_request retry;
     json_t *pages;
     int attempts;
-    uint64_t started_ms;
-    uint64_t sent_ms; /* the request in flight (http) was sent */
+    uint64_t first_sent_ms; /* its first request was sent (attempts > 0): its age, its latency */
+    uint64_t held_ms;       /* since then, waited for a bucket token or credentials */
+    uint64_t held_since_ms; /* such a wait began (held) */
+    bool held;
     bool canceled;
     bool delivered;
     bool token_reserved; /* waited for its bucket token: the next attempt goes at once */
@@ -47,6 +49,22 @@ static void s_attempt(struct bsup_aws_call *call);
 static void s_attempt_with(struct bsup_aws_call *call, const struct bsup_aws_credentials *creds);
 
 static void s_maybe_closed(struct bsup_aws_client *c);
+
+/* A wait for a bucket token or credentials begins: bsupd's own pacing, not AWS's latency. */
+static void s_hold(struct bsup_aws_call *call)
+{
+    if (!call->held && call->attempts > 0) {
+        call->held = true;
+        call->held_since_ms = uv_now(call->c->loop);
+    }
+}
+
+static void s_unhold(struct bsup_aws_call *call)
+{
+    if (call->held)
+        call->held_ms += uv_now(call->c->loop) - call->held_since_ms;
+    call->held = false;
+}
 
 static void on_call_timer_closed(uv_handle_t *h)
 {
@@ -68,13 +86,18 @@ static void s_deliver(struct bsup_aws_call *call, int err, const struct bsup_aws
                       const char *fmt, ...)
 {
     struct bsup_aws_client *c = call->c;
+    s_unhold(call);
+    /* From the first send to the answer, retries and pages included, waits for tokens and
+     * credentials not; 0 for a call never sent. */
+    uint64_t latency_ms =
+        call->attempts ? uv_now(c->loop) - call->first_sent_ms - call->held_ms : 0;
     struct bsup_aws_result res = {
         .err = err,
         .pages = err ? NULL : call->pages,
         .service = call->svc->info->name,
         .action = call->op->action,
         .attempts = call->attempts,
-        .latency_ms = (int64_t)(uv_now(c->loop) - call->started_ms),
+        .latency_ms = (int64_t)latency_ms,
     };
     if (aws_err)
         res.error = *aws_err;
@@ -383,6 +406,7 @@ static void s_attempt_with(struct bsup_aws_call *call, const struct bsup_aws_cre
     if (!creds)
         creds = bsup_credprovider_current(&c->creds);
     if (!creds) {
+        s_hold(call);
         int rc = bsup_credprovider_wait(&c->creds, on_creds, call);
         if (rc)
             s_deliver(call, rc, NULL, "cannot resolve AWS credentials");
@@ -391,6 +415,7 @@ static void s_attempt_with(struct bsup_aws_call *call, const struct bsup_aws_cre
     if (!call->token_reserved) {
         int64_t wait_ms = bsup_bucket_take(&c->buckets[call->family], (int64_t)uv_now(c->loop));
         if (wait_ms > 0) {
+            s_hold(call);
             call->token_reserved = true;
             uv_timer_start(&call->timer, on_timer, (uint64_t)wait_ms, 0);
             return;
@@ -409,8 +434,9 @@ static void s_attempt_with(struct bsup_aws_call *call, const struct bsup_aws_cre
         s_deliver(call, rc, NULL, "cannot send the request (%s)", bsup_strerror(rc));
         return;
     }
-    call->attempts++;
-    call->sent_ms = uv_now(c->loop);
+    s_unhold(call);
+    if (call->attempts++ == 0)
+        call->first_sent_ms = uv_now(c->loop);
     c->attempts[call->family]++;
 }
 
@@ -488,7 +514,6 @@ int bsup_aws_call(struct bsup_aws_client *c, const char *service, const char *ac
     call->flags = flags;
     call->cb = cb;
     call->user = user;
-    call->started_ms = uv_now(c->loop);
     call->pages = json_array();
     int rc = call->pages ? 0 : BSUP_ENOMEM;
     for (size_t i = 0; rc == 0 && params && i < params->n; i++)
@@ -537,11 +562,11 @@ void bsup_aws_client_in_flight(const struct bsup_aws_client *c,
 {
     memset(out, 0, BSUP_AWS_SERVICE_COUNT * sizeof(*out));
     for (const struct bsup_aws_call *call = c->calls; call; call = call->next) {
-        if (!call->http)
-            continue; /* waiting: for its first turn, a token, credentials, a retry, a parse */
+        if (!call->attempts)
+            continue; /* not sent yet: waiting for its first turn, a token, credentials */
         struct bsup_aws_in_flight *f = &out[call->svc - c->services];
-        if (f->n++ == 0 || call->sent_ms < f->oldest_sent_ms)
-            f->oldest_sent_ms = call->sent_ms;
+        if (f->n++ == 0 || call->first_sent_ms < f->oldest_sent_ms)
+            f->oldest_sent_ms = call->first_sent_ms;
     }
 }
 

@@ -53,10 +53,11 @@ struct bsup_aws_service_state {
     char last_error[512];          /* its message */
 };
 
-/* A service's calls whose request is sent (handed to the HTTP engine) and not answered yet. */
+/* A service's calls whose first request is sent (handed to the HTTP engine) and that have no
+ * final answer yet: one operation, between its retries and pages too. */
 struct bsup_aws_in_flight {
     unsigned n;
-    uint64_t oldest_sent_ms; /* uv_now when the oldest of them was sent; 0: none */
+    uint64_t oldest_sent_ms; /* uv_now when the oldest of them was first sent; 0: none */
 };
 
 struct bsup_aws_call;

@@ -1,5 +1,6 @@
 /* The AWS client's per-service figures against the test HTTP server: a call whose answer is
- * held is in flight, and counted once it finishes; a call that fails leaves its last error. */
+ * held is in flight, and counted once it finishes; a call that fails leaves its last error; a
+ * retried call's age counts from its first send; latency leaves out the wait for a token. */
 #include "tests/lib/testlib.h"
 #include "tests/lib/httpd.h"
 #include "daemon/aws/client.h"
@@ -17,8 +18,9 @@ struct s_env {
     struct bsup_http_engine http;
     struct bsup_aws_client client;
     json_t *env;
-    int hold; /* the next request's answer is held (the handler returns 2) */
-    int done; /* calls delivered */
+    int hold;       /* the next hold requests' answers are held (the handler returns 2) */
+    bool answer_ok; /* the others are answered 200, else 403 */
+    int done;       /* calls delivered */
     int last_err;
 };
 
@@ -28,6 +30,10 @@ static const char s_identity[] =
     "<UserId>AIDA</UserId><Account>123456789012</Account></GetCallerIdentityResult>"
     "<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata>"
     "</GetCallerIdentityResponse>";
+
+static const char s_unavailable[] =
+    "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code>"
+    "<Message>try again</Message></Error><RequestId>r-3</RequestId></ErrorResponse>";
 
 static const char s_denied[] =
     "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
@@ -40,11 +46,11 @@ static int s_handler(struct bsup_test_httpd *srv, const char *method, const char
     (void)srv, (void)method, (void)target, (void)body, (void)body_len;
     struct s_env *t = user;
     if (t->hold) {
-        t->hold = 0;
+        t->hold--;
         return 2;
     }
-    *out_status = 403;
-    *out_body = strdup(s_denied);
+    *out_status = t->answer_ok ? 200 : 403;
+    *out_body = strdup(t->answer_ok ? s_identity : s_denied);
     return 1;
 }
 
@@ -56,7 +62,9 @@ static void on_done(struct bsup_aws_call *call, const struct bsup_aws_result *re
     t->last_err = res->err;
 }
 
-static int s_setup(void **state)
+/* A client of at most max_attempts attempts a call; rate_per_s (0: the default) tokens a
+ * second, a burst of one, for every API family. */
+static int s_setup_with(void **state, int max_attempts, int64_t rate_per_s)
 {
     struct s_env *t = calloc(1, sizeof(*t));
     assert_int_equal(uv_loop_init(&t->loop), 0);
@@ -75,12 +83,31 @@ static int s_setup(void **state)
     struct bsup_aws_client_options o = {.region = "eu-west-1",
                                         .getenv_fn = bsup_test_json_getenv,
                                         .getenv_ctx = t->env,
-                                        .max_attempts = 1,
+                                        .max_attempts = max_attempts,
                                         .seed = 1};
+    for (int f = 0; rate_per_s && f < BSUP_API_FAMILY_COUNT; f++) {
+        o.rate_per_s[f] = rate_per_s;
+        o.burst[f] = 1;
+    }
     struct bsup_diag diag = {0};
     assert_int_equal(bsup_aws_client_init(&t->client, &t->loop, &t->http, &o, &diag), 0);
     *state = t;
     return 0;
+}
+
+static int s_setup(void **state)
+{
+    return s_setup_with(state, 1, 0);
+}
+
+static int s_setup_retrying(void **state)
+{
+    return s_setup_with(state, 2, 0);
+}
+
+static int s_setup_paced(void **state)
+{
+    return s_setup_with(state, 1, 2); /* a token every 500 ms */
 }
 
 static void on_client_closed(void *user)
@@ -168,10 +195,82 @@ static void test_in_flight_then_counted(void **state)
     assert_int_equal(fl[i].n, 0);
 }
 
+static void on_tick(uv_timer_t *h)
+{
+    (void)h;
+}
+
+/* Lets the loop's clock advance by at least ms. */
+static void s_pass(struct s_env *t, uint64_t ms)
+{
+    uv_timer_t tick;
+    uint64_t from = uv_now(&t->loop);
+    assert_int_equal(uv_timer_init(&t->loop, &tick), 0);
+    assert_int_equal(uv_timer_start(&tick, on_tick, ms, 0), 0);
+    while (uv_now(&t->loop) < from + ms)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(&t->loop, UV_RUN_NOWAIT);
+}
+
+/* A call is one operation: against an endpoint that keeps it waiting, its age in flight runs
+ * from its first send across its retries, and its latency spans them. */
+static void test_retried_call_keeps_its_age(void **state)
+{
+    struct s_env *t = *state;
+    struct bsup_aws_in_flight fl[BSUP_AWS_SERVICE_COUNT];
+    int i = 0;
+    const struct bsup_aws_service_state *sts = s_sts(t, &i);
+    t->hold = 2;
+    t->answer_ok = true;
+    assert_int_equal(
+        bsup_aws_call(&t->client, S_STS, "GetCallerIdentity", NULL, NULL, 0, on_done, t, NULL), 0);
+    s_run_until(t, 1, 1);
+    bsup_aws_client_in_flight(&t->client, fl);
+    assert_int_equal(fl[i].n, 1);
+    uint64_t first = fl[i].oldest_sent_ms;
+    s_pass(t, 50);
+    assert_int_equal(bsup_test_httpd_answer(&t->httpd, 503, s_unavailable), 0);
+    s_run_until(t, 1, 2); /* retried: the second attempt is held too */
+    assert_int_equal(t->httpd.requests, 2);
+    bsup_aws_client_in_flight(&t->client, fl);
+    assert_int_equal(fl[i].n, 1);
+    assert_int_equal(fl[i].oldest_sent_ms, first);
+    assert_int_equal(bsup_test_httpd_answer(&t->httpd, 200, s_identity), 0);
+    s_run_until(t, 1, UINT32_MAX);
+    assert_int_equal(t->last_err, 0);
+    assert_int_equal(sts->stats.retries, 1);
+    assert_true(sts->stats.latency_max_ms >= 50);
+}
+
+/* Latency is AWS's: the time a call waited for its rate-limit token is not in it. */
+static void test_latency_leaves_out_the_token_wait(void **state)
+{
+    struct s_env *t = *state;
+    int i = 0;
+    const struct bsup_aws_service_state *sts = s_sts(t, &i);
+    t->answer_ok = true;
+    uint64_t start = uv_now(&t->loop);
+    for (int k = 0; k < 2; k++) /* the second waits ~500 ms for its token */
+        assert_int_equal(
+            bsup_aws_call(&t->client, S_STS, "GetCallerIdentity", NULL, NULL, 0, on_done, t, NULL),
+            0);
+    s_run_until(t, 2, UINT32_MAX);
+    assert_int_equal(t->done, 2);
+    assert_int_equal(t->last_err, 0);
+    assert_true(uv_now(&t->loop) - start >= 400); /* it did wait */
+    assert_int_equal(sts->stats.requests, 2);
+    assert_true(sts->stats.latency_max_ms < 300);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_in_flight_then_counted, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_retried_call_keeps_its_age, s_setup_retrying,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_latency_leaves_out_the_token_wait, s_setup_paced,
+                                        s_teardown),
     };
     return cmocka_run_group_tests_name("aws_client", tests, NULL, NULL);
 }
