@@ -25,7 +25,8 @@ struct bsup_aws_call {
     void *user;
     struct bsup_http_call *http;
     uv_timer_t timer;
-    struct bsup_retry_request retry;
+    struct bsup_retry_request retry; /* this page's attempts */
+    struct bsup_retry_request done;  /* the earlier pages' retries and throttles, for stats */
     json_t *pages;
     int attempts;
     uint64_t first_sent_ms; /* its first request was sent (attempts > 0): its age, its latency */
@@ -117,8 +118,12 @@ static void s_deliver(struct bsup_aws_call *call, int err, const struct bsup_aws
     else if (err)
         snprintf(res.message, sizeof(res.message), "%s %s: %s", res.service, res.action,
                  text[0] ? text : bsup_strerror(err));
-    if (err != BSUP_ECANCELED) /* a cancel is bsupd stopping, not AWS failing */
-        bsup_retry_stats_add(&call->svc->stats, &call->retry, err != 0, res.latency_ms);
+    if (err != BSUP_ECANCELED) { /* a cancel is bsupd stopping, not AWS failing */
+        struct bsup_retry_request all = call->retry;
+        all.attempts += call->done.attempts;
+        all.throttles += call->done.throttles;
+        bsup_retry_stats_add(&call->svc->stats, &all, err != 0, res.latency_ms);
+    }
     if (err && err != BSUP_ECANCELED) {
         call->svc->last_error_at_s = (int64_t)time(NULL);
         snprintf(call->svc->last_error, sizeof(call->svc->last_error), "%.500s", res.message);
@@ -196,6 +201,9 @@ static void s_on_page(struct bsup_aws_call *call, int rc, json_t *page)
         s_deliver(call, BSUP_ENOMEM, NULL, NULL);
         return;
     }
+    if (call->retry.attempts > 1) /* a page's first attempt is not a retry */
+        call->done.attempts += call->retry.attempts - 1;
+    call->done.throttles += call->retry.throttles;
     memset(&call->retry, 0, sizeof(call->retry)); /* each page has its own attempts */
     s_attempt(call);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bsup's AWS client against the local AWS (signing enforced), through the fault proxy, with
 tests/tools/awscall: one call of each service succeeds; a wrong secret is refused and not
-retried; throttling is retried with backoff and then succeeds; a stalled body hits the timeout;
+retried; throttling is retried with backoff and then succeeds, and a paged call counts every
+page's retries; a stalled body hits the timeout;
 200 concurrent calls share a bounded number of connections; credentials from a stub IMDSv2 on
 loopback are used and refreshed before they expire; valgrind finds no leak."""
 
@@ -106,6 +107,25 @@ with testlib.environment("--faults") as d:
     check(p.returncode == 0 and attempts_of(p) == [3], f"throttled twice then ok: {p.stderr[-300:]}")
     check(ctl("GET", "counts")["total"] == 3, "three requests reached the proxy")
     check(took < 10, f"backoff bounded: {took:.1f}s")
+    ctl("DELETE", "rules")
+
+    # A paged call counts every page's retries, not only the last page's: the first page is
+    # throttled once.
+    for name in ("bsup-page-a", "bsup-page-b"):
+        p = cli("autoscaling", "create-auto-scaling-group", "--auto-scaling-group-name", name,
+                "--launch-template", "LaunchTemplateName=bsup-test", "--min-size", "0",
+                "--max-size", "1", "--availability-zones", "us-east-1a")
+        check(p.returncode == 0, f"seed group {name}")
+    ctl("PUT", "rules", {"seed": 1, "rules": [
+        {"fault": "throttle", "service": "autoscaling", "action": "DescribeAutoScalingGroups",
+         "count": 1}]})
+    p = awscall(env, "--stats", "--all-pages", "autoscaling", "DescribeAutoScalingGroups",
+                "MaxRecords=1")
+    st = stats_of(p)
+    check(p.returncode == 0 and isinstance(p.json, list) and len(p.json) >= 2,
+          f"two pages or more: {p.stdout[-300:]} {p.stderr[-300:]}")
+    check(st.get("retries") == 1 and st.get("throttles") == 1,
+          f"the first page's throttle is counted: {st}")
     ctl("DELETE", "rules")
 
     # A stalled body: the per-attempt timeout fires and is reported.

@@ -39,13 +39,19 @@ static void on_client_closed(void *user)
     if (st->stats) {
         struct bsup_http_stats hs;
         bsup_http_engine_stats(&st->engine, &hs);
+        struct bsup_retry_stats rs = {0};
+        for (int i = 0; i < BSUP_AWS_SERVICE_COUNT; i++) {
+            rs.retries += c->services[i].stats.retries;
+            rs.throttles += c->services[i].stats.throttles;
+        }
         fprintf(stderr,
                 "{\"calls_ok\":%d,\"calls_failed\":%d,\"http_requests\":%llu,"
                 "\"connections_opened\":%llu,\"peak_in_flight\":%u,\"credential_resolutions\":"
-                "%llu}\n",
+                "%llu,\"retries\":%llu,\"throttles\":%llu}\n",
                 st->ok, st->failed, (unsigned long long)hs.requests_started,
                 (unsigned long long)hs.connections_opened, hs.peak_in_flight,
-                (unsigned long long)c->creds.resolutions);
+                (unsigned long long)c->creds.resolutions, (unsigned long long)rs.retries,
+                (unsigned long long)rs.throttles);
     }
     bsup_http_engine_close(&st->engine, NULL, NULL);
 }
