@@ -759,15 +759,17 @@ static int s_show_plan(const struct s_args *args, json_t *reply)
             continue;
         }
         size_t own = json_array_size(actions) - s_service_actions(row);
-        if (json_array_size(actions) == own) {
+        if (err) { /* the last cycle could not observe: the actions are an older reading's */
+            printf("%serror%s\n  %serror%s: ", S_YELLOW, S_RESET, S_YELLOW, S_RESET);
+            s_wrap(err, 9, 4);
+            if (json_array_size(actions) > 0)
+                printf("  as last observed, before the error:\n");
+            rc = S_EXIT_ATTENTION;
+        } else if (json_array_size(actions) == own) {
             printf("in sync\n");
         } else {
             printf("%s%s%s\n", S_YELLOW, s_str(row, "state"), S_RESET);
             rc = S_EXIT_ATTENTION;
-        }
-        if (err) {
-            printf("  %serror%s: ", S_YELLOW, S_RESET);
-            s_wrap(err, 9, 4);
         }
         json_array_foreach(actions, a, act)
         {

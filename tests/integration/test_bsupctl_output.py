@@ -236,4 +236,23 @@ for ln in lines[at + 1:]:
     wrapped.append(ln[17:])
 check(len(wrapped) > 1 and " ".join(wrapped) == why, "why wrapped under itself:\n" + out)
 check(words("held: " + held) in words(out), "held reason whole:\n" + out)
+
+# plan of a service in error with actions from before: the error heads it, never "in sync",
+# and the actions are said to be the last observation's.
+row = fake.replies["plan"]["services"][0]
+row.update(state="error", actions=[dict(row["actions"][0], held=False)])
+err_row = copy.deepcopy(base)
+err_row.update(service=LONG, state="error", error="DescribeTargetGroups: timed out")
+fake.replies["status"] = dict(status, services=[err_row], total=1, next_offset=None,
+                              next_from=None)
+out = fake.ctl("plan", expect=1, columns="100")
+lines = out.splitlines()
+check(lines[0].endswith("(generation 3, enforce mode): error") and
+      lines[1] == "  error: DescribeTargetGroups: timed out" and
+      lines[2] == "  as last observed, before the error:" and "in sync" not in out,
+      "plan of a service in error:\n" + out)
+row["actions"] = []
+out = fake.ctl("plan", expect=1, columns="100")
+check("in sync" not in out and "as last observed" not in out and
+      "error: DescribeTargetGroups: timed out" in out, "in error with no actions:\n" + out)
 print("ok")
