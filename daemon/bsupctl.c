@@ -343,20 +343,20 @@ static void s_cell(char *out, size_t outlen, const char *text, int width)
 }
 
 /* Prints text from column col on, wrapped at spaces before column s_width (a word longer
- * than a line is split, never cut), each further line starting at column indent. */
+ * than a line, such as a resource's name or ARN, runs past it whole: never split or cut),
+ * each further line starting at column indent. */
 static void s_wrap(const char *text, int col, int indent)
 {
     size_t left = strlen(text);
     do {
         int room_i = s_width - col;
         size_t room = room_i < 20 ? 20 : (size_t)room_i, take = left;
-        if (take > room) { /* break at the last space that fits */
+        if (take > room) { /* break at the last space that fits, else after the long word */
             take = room;
-            for (size_t k = room; k > room / 2; k--)
-                if (text[k] == ' ') {
-                    take = k;
-                    break;
-                }
+            while (take > 0 && text[take] != ' ')
+                take--;
+            if (take == 0)
+                take = strcspn(text, " ");
         }
         printf("%.*s\n", (int)take, text);
         text += take;

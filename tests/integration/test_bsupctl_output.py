@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """bsupctl's human output. First against a real bsupd that has no AWS region, so each cycle
-fails (state error): long service names are never cut (table, plan hint, events), the summary
+fails (state error): long service names are never cut (table, plan hint, events; a long
+resource name in an event message runs past the width whole), the summary
 counts errors apart from degraded, the reason is shown under the table (cut to the width) and
 whole for one service, and plan shows it instead of the hint to observe. Then against a fake
 bsupd answering canned replies made from the real one's, for what the local AWS cannot show
@@ -255,4 +256,17 @@ row["actions"] = []
 out = fake.ctl("plan", expect=1, columns="100")
 check("in sync" not in out and "as last observed" not in out and
       "error: DescribeTargetGroups: timed out" in out, "in error with no actions:\n" + out)
+# events: a resource name longer than the MESSAGE column runs past the width whole, never
+# split mid-name; the words around it still wrap at spaces.
+arn = ("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/" + LONG +
+       "/0123456789abcdef")
+msg = "ModifyTargetGroup %s: HealthCheckIntervalSeconds 30 -> 10 (the drop-in)" % arn
+fake.replies["events"] = {"ok": True, "protocol": 2, "events": [
+    {"id": 1, "at": now, "service": "api", "kind": "action.applied", "message": msg}]}
+out = fake.ctl("events", expect=0, columns="80")
+check(any(arn in ln for ln in out.splitlines()) and words(msg) in words(out),
+      "the ARN whole on one line, the message whole:\n" + out)
+check(all(len(ln) <= 80 for ln in out.splitlines() if arn not in ln),
+      "the other lines within 80 columns:\n" + out)
+
 print("ok")
