@@ -1791,6 +1791,8 @@ void bsup_reconcile_figures(const struct bsup_reconcile_engine *e,
         .store_error = e->store_errors ? e->store_error.message : NULL,
     };
     for (size_t i = 0; i < e->n_services; i++) {
+        if (e->services[i]->gone) /* removed by a reload, dropped once its cycle ends */
+            continue;
         unsigned f = bsup_state_flags(e->services[i]->state);
         bool error = e->services[i]->state == BSUP_STATE_ERROR;
         out->n_drift += (f & BSUP_STATE_F_DRIFT) != 0;
