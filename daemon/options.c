@@ -61,9 +61,9 @@ void bsup_options_usage(FILE *out)
           "Exit status:\n"
           "  0  stopped by SIGTERM or SIGINT; --check-config: every drop-in valid;\n"
           "     --once: the cycle ran and nothing needs attention\n"
-          "  1  cannot start (bad settings file or AWS_ENDPOINT_URL*, unreadable drop-in\n"
-          "     directory, another bsupd on the socket or state directory, unusable\n"
-          "     database);\n"
+          "  1  cannot start (bad settings file, AWS_REGION or AWS_ENDPOINT_URL*,\n"
+          "     unreadable drop-in directory, another bsupd on the socket or state\n"
+          "     directory, unusable database);\n"
           "     --check-config: a drop-in invalid, or cannot read its input;\n"
           "     --once: the cycle ran and a drop-in is rejected or a service needs\n"
           "     attention (drift, degraded, error, ...)\n"
@@ -169,13 +169,13 @@ int bsup_options_parse(struct bsup_options *opts, int argc, char **argv)
         }
     }
     /* Like the SDKs: with no region configured, the environment decides. */
-    const char *env_region = getenv("AWS_REGION");
+    const char *env_name = "AWS_REGION", *env_region = getenv(env_name);
     if (!env_region || !*env_region)
-        env_region = getenv("AWS_DEFAULT_REGION");
+        env_region = getenv(env_name = "AWS_DEFAULT_REGION");
     if (!opts->settings.region && env_region && *env_region &&
         bsup_settings_set(&opts->settings, "region", env_region, &diag)) {
-        fprintf(stderr, "bsupd: AWS_REGION: %s\n", diag.message);
-        return 2;
+        fprintf(stderr, "bsupd: %s: %s\n", env_name, diag.message);
+        return opts->once ? 2 : 1; /* the environment, as with AWS_ENDPOINT_URL below */
     }
     /* An endpoint URL the client would refuse fails every call: refuse to start instead. */
     if (bsup_endpoints_check_env(s_getenv, NULL, &diag)) {

@@ -94,6 +94,16 @@ for mode in check start once; do
   expect_err "env-endpoint-$mode" 'AWS_ENDPOINT_URL_AUTO_SCALING: "http://u@x" must not contain user information'
 done
 
+# A region from the environment that is not one: cannot start (1; --once 2), the variable named.
+for mode in start once; do
+  want=1; flag=--dry-run
+  [ "$mode" = once ] && { want=2; flag=--once; }
+  check "env-region-$mode" "$want" env -u AWS_REGION AWS_DEFAULT_REGION=mars-1 timeout 10 \
+    "$bsupd" $flag --config-dir etc/bsup.d --config "$tmp/plain.yaml" \
+    --state-dir "$tmp/state-region-$mode" --socket "$tmp/sock-region-$mode"
+  expect_err "env-region-$mode" 'AWS_DEFAULT_REGION: region must look like an AWS region'
+done
+
 # No region anywhere: valid, but each service is warned about (its cycles would all fail).
 printf 'log_level: notice\n' > "$tmp/no-region.yaml"
 check no-region 0 env -u AWS_REGION -u AWS_DEFAULT_REGION \
