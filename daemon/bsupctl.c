@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,8 +22,9 @@
 
 #define S_DEFAULT_SOCKET "/run/bsup/bsupd.sock"
 #define S_MAX_REPLY_BYTES (64 * 1024 * 1024)
-#define S_ERROR_LINES 20 /* services in error whose reason the table view lists */
-#define S_WIDTH 100      /* the width when COLUMNS is unset and stdout is not a terminal */
+#define S_ERROR_LINES 20        /* services in error whose reason the table view lists */
+#define S_EVENTS_PER_REPLY 1000 /* bsupd's default events limit: a full reply has more behind */
+#define S_WIDTH 100             /* the width when COLUMNS is unset and stdout is not a terminal */
 
 enum { S_EXIT_OK = 0, S_EXIT_ATTENTION = 1, S_EXIT_ERROR = 2 };
 
@@ -33,6 +35,7 @@ struct s_args {
     const char *since;
     bool json;
     bool wait;
+    bool follow;
     int timeout_ms;
 };
 
@@ -60,8 +63,9 @@ static void s_usage(FILE *out)
           "  reconcile [SERVICE] [--wait]\n"
           "                            ask for a cycle now; --wait returns when it is done\n"
           "  reload                    reread /etc/bsup.d (like systemctl reload bsupd)\n"
-          "  events [--since DURATION] [--service S]\n"
-          "                            what happened (config loads, requests, pauses)\n"
+          "  events [--since DURATION] [--service S] [--follow]\n"
+          "                            what happened (config loads, requests, pauses);\n"
+          "                            -f, --follow: then each new event as it comes\n"
           "  pause                     kill switch: observe only everywhere, until resume\n"
           "  resume                    undo pause\n"
           "\n"
@@ -129,6 +133,8 @@ static int s_parse_args(struct s_args *a, int argc, char **argv, bool *out_done)
             a->json = true;
         } else if (strcmp(arg, "--wait") == 0) {
             a->wait = true;
+        } else if (strcmp(arg, "-f") == 0 || strcmp(arg, "--follow") == 0) {
+            a->follow = true;
         } else if (strcmp(arg, "-S") == 0 || strcmp(arg, "--socket") == 0 ||
                    strcmp(arg, "--since") == 0 || strcmp(arg, "--service") == 0) {
             if (i + 1 >= argc)
@@ -170,6 +176,8 @@ static int s_parse_args(struct s_args *a, int argc, char **argv, bool *out_done)
     if ((a->since || (a->service && strcmp(a->command, "events") == 0)) &&
         strcmp(a->command, "events") != 0)
         return s_bad_args("%s", "--since goes with events");
+    if (a->follow && strcmp(a->command, "events") != 0)
+        return s_bad_args("%s", "--follow goes with events");
     if (a->wait)
         a->timeout_ms = 600000;
     return 0;
@@ -802,19 +810,20 @@ static int s_show_plan(const struct s_args *args, json_t *reply)
 
 /* TIME SERVICE KIND MESSAGE; long messages wrap under MESSAGE (s_wrap). SERVICE is as wide
  * as the longest name shown: a name is never cut. */
-static int s_show_events(json_t *reply)
+static int s_show_events(json_t *reply, bool header)
 {
     enum { W_AT = 14, W_KIND = 21 };
     size_t i;
     json_t *row;
-    int w_service = 7;
+    static int w_service = 7; /* following, it only grows: earlier rows stay aligned */
     json_array_foreach(json_object_get(reply, "events"), i, row)
     {
         int l = (int)strlen(s_str(row, "service"));
         w_service = l > w_service ? l : w_service;
     }
-    printf("%s%-*s  %-*s  %-*s  %s%s\n", S_BOLD, W_AT, "TIME", w_service, "SERVICE", W_KIND, "KIND",
-           "MESSAGE", S_RESET);
+    if (header)
+        printf("%s%-*s  %-*s  %-*s  %s%s\n", S_BOLD, W_AT, "TIME", w_service, "SERVICE", W_KIND,
+               "KIND", "MESSAGE", S_RESET);
     json_array_foreach(json_object_get(reply, "events"), i, row)
     {
         char at[32], kind[32];
@@ -826,6 +835,96 @@ static int s_show_events(json_t *reply)
         int col =
             printf("%-*s  %-*s  %-*s  ", W_AT, at, w_service, s_str(row, "service"), W_KIND, kind);
         s_wrap(s_str(row, "message"), col, col);
+    }
+    return S_EXIT_OK;
+}
+
+static volatile sig_atomic_t s_stopped;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    s_stopped = 1;
+}
+
+/* The newest event's id, for a follower whose first reply had none: 0 when there is none. */
+static bool s_newest_id(const struct s_args *a, json_int_t *out)
+{
+    json_t *req = json_pack("{s:s, s:i}", "cmd", "events", "limit", 1);
+    if (req && a->service)
+        json_object_set_new(req, "service", json_string(a->service));
+    json_t *reply = req ? s_call(a, req) : NULL;
+    json_decref(req);
+    bool ok = json_is_true(json_object_get(reply, "ok"));
+    *out = json_integer_value(
+        json_object_get(json_array_get(json_object_get(reply, "events"), 0), "id"));
+    json_decref(reply);
+    return ok;
+}
+
+/* events --follow: the events of the first reply, then those after the last one shown, asked for
+ * every second (at once while a reply comes full), until SIGINT or SIGTERM (0) or bsupd stops
+ * answering (2). With --json one event per line. Rows are also filtered by id, so that a bsupd
+ * that predates after_id does not repeat itself. reply is consumed. */
+static int s_follow(const struct s_args *a, json_t *reply)
+{
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    json_int_t last = -1;
+    bool header = !a->json;
+    while (reply) {
+        if (!json_is_true(json_object_get(reply, "ok"))) {
+            json_t *err = json_object_get(reply, "error");
+            fprintf(stderr, "bsupctl: %s: %s (%s)\n", a->socket, s_str(err, "message"),
+                    s_str(err, "code"));
+            json_decref(reply);
+            return S_EXIT_ERROR;
+        }
+        json_t *events = json_object_get(reply, "events"), *fresh = json_array(), *row;
+        size_t i;
+        json_array_foreach(events, i, row)
+        {
+            json_int_t id = json_integer_value(json_object_get(row, "id"));
+            if (id > last) {
+                json_array_append(fresh, row);
+                last = id;
+            }
+        }
+        bool full = json_is_true(json_object_get(reply, "truncated")) ||
+                    json_array_size(events) >= S_EVENTS_PER_REPLY;
+        json_decref(reply);
+        reply = NULL;
+        if (a->json) {
+            json_array_foreach(fresh, i, row)
+            {
+                json_dumpf(row, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                fputc('\n', stdout);
+            }
+        } else if (header || json_array_size(fresh)) {
+            json_t *page = json_pack("{s:O}", "events", fresh);
+            s_show_events(page, header);
+            json_decref(page);
+            header = false;
+        }
+        json_decref(fresh);
+        fflush(stdout);
+        if (last < 0 && !s_newest_id(a, &last))
+            return S_EXIT_ERROR;
+        struct timespec pause = {.tv_sec = 1};
+        if (!full)
+            nanosleep(&pause, NULL); /* a signal ends it early */
+        if (s_stopped)
+            break;
+        json_t *req = json_pack("{s:s, s:I}", "cmd", "events", "after_id", last);
+        if (req && a->service)
+            json_object_set_new(req, "service", json_string(a->service));
+        reply = req ? s_call(a, req) : NULL;
+        json_decref(req);
+        if (!reply && s_stopped)
+            break;
+        if (!reply)
+            return S_EXIT_ERROR;
     }
     return S_EXIT_OK;
 }
@@ -880,6 +979,8 @@ int main(int argc, char **argv)
     json_decref(req);
     if (!reply)
         return S_EXIT_ERROR;
+    if (a.follow)
+        return s_follow(&a, reply);
     if (a.json) {
         json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
@@ -908,7 +1009,7 @@ int main(int argc, char **argv)
                  ? S_EXIT_ATTENTION
                  : S_EXIT_OK; /* as with --json: a service in error may have no actions */
     else if (strcmp(c, "events") == 0)
-        rc = s_show_events(reply);
+        rc = s_show_events(reply, true);
     else if (strcmp(c, "reload") == 0)
         rc = s_show_reload(reply);
     else if (strcmp(c, "reconcile") == 0 && a.wait) {

@@ -655,9 +655,14 @@ static int s_events_service_known(struct bsup_daemon *d, const char *service,
 static json_t *on_events(struct s_call *call)
 {
     json_t *since = json_object_get(call->req, "since_s");
+    json_t *after = json_object_get(call->req, "after_id");
     json_t *limit = json_object_get(call->req, "limit");
     if (since && (!json_is_integer(since) || json_integer_value(since) < 0))
         return bsup_control_error("bad_request", "since_s must be a number of seconds >= 0");
+    if (after && (!json_is_integer(after) || json_integer_value(after) < 0))
+        return bsup_control_error("bad_request", "after_id must be an event id >= 0");
+    if (since && after)
+        return bsup_control_error("bad_request", "since_s and after_id do not go together");
     if (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
                   json_integer_value(limit) > 10000))
         return bsup_control_error("bad_request", "limit must be 1 to 10000");
@@ -666,7 +671,9 @@ static json_t *on_events(struct s_call *call)
     struct bsup_store_event *v = NULL;
     size_t n = 0;
     struct bsup_diag diag = {0};
-    if (bsup_store_events_list(call->d->store, since_at, call->service, max, &v, &n, &diag))
+    if (after ? bsup_store_events_after(call->d->store, (int64_t)json_integer_value(after),
+                                        call->service, max, &v, &n, &diag)
+              : bsup_store_events_list(call->d->store, since_at, call->service, max, &v, &n, &diag))
         return bsup_control_error("internal", "%s", diag.message);
     int rc = n == 0 && call->service ? s_events_service_known(call->d, call->service, &diag) : 0;
     if (rc == BSUP_ENOTFOUND)
@@ -683,21 +690,22 @@ static json_t *on_events(struct s_call *call)
     bsup_store_events_free(v, n);
     if (!rows)
         return bsup_control_error("internal", "out of memory");
-    /* Within one reply: the newest events that fit; the older ones are left out. */
+    /* Within one reply: the newest events that fit, the older ones left out; after an id, the
+     * oldest that fit, so that asking again after the last one misses none. */
     json_t *reply = json_pack("{s:b, s:[]}", "ok", 1, "events");
-    size_t budget = s_budget(call, reply), used = 0, keep = 0;
-    for (size_t i = json_array_size(rows); i > 0; i--, keep++) {
-        used += s_json_bytes(json_array_get(rows, i - 1)) + 1;
+    size_t budget = s_budget(call, reply), used = 0, keep = 0, total = json_array_size(rows);
+    for (; keep < total; keep++) {
+        used += s_json_bytes(json_array_get(rows, after ? keep : total - 1 - keep)) + 1;
         if (used > budget)
             break;
     }
-    size_t drop = json_array_size(rows) - keep;
+    size_t drop = total - keep;
     if (drop > 0) {
-        json_t *newest = json_array();
-        for (size_t i = drop; newest && i < json_array_size(rows); i++)
-            json_array_append(newest, json_array_get(rows, i));
+        json_t *fit = json_array();
+        for (size_t i = after ? 0 : drop; fit && i < (after ? keep : total); i++)
+            json_array_append(fit, json_array_get(rows, i));
         json_decref(rows);
-        rows = newest;
+        rows = fit;
         json_object_set_new(reply, "truncated", json_true());
         json_object_set_new(reply, "omitted", json_integer((json_int_t)drop));
     }

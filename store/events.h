@@ -27,6 +27,11 @@ int bsup_store_event_add(struct bsup_store *st, int64_t at_s, const char *servic
 int bsup_store_events_list(struct bsup_store *st, int64_t since_s, const char *service,
                            size_t limit, struct bsup_store_event **out, size_t *out_n,
                            struct bsup_diag *diag);
+/* Events after the one whose id is after_id (and of service, unless NULL), oldest first, at most
+ * limit of the oldest: a follower asks again from the last id it got and misses none. */
+int bsup_store_events_after(struct bsup_store *st, int64_t after_id, const char *service,
+                            size_t limit, struct bsup_store_event **out, size_t *out_n,
+                            struct bsup_diag *diag);
 void bsup_store_events_free(struct bsup_store_event *v, size_t n);
 
 /* Deletes events older than before_s; *out_deleted (may be NULL) says how many. */

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """bsupd on a temporary socket and state directory, driven by bsupctl: status (table and
-JSON), reload with a broken file, a reload that fails as a whole, events, pause persisted across restarts, reconcile --wait,
+JSON), reload with a broken file, a reload that fails as a whole, events and events --follow,
+pause persisted across restarts, reconcile --wait,
 a live socket refused, a stale one replaced, and a clean SIGTERM with a consistent database."""
+import json
 import os
 import signal
 import socket
@@ -175,6 +177,47 @@ check(count() == before, "identical reloads recorded once: %d -> %d" % (before, 
 r = d.ctl("events", expect=0)
 check(all(len(l) <= 100 for l in r.stdout.splitlines()), "events wider than 100 columns")
 d.ctl("events", "--since", "soon", expect=2)
+
+# events --follow: the events so far, then each new one once, until SIGINT (exit 0). The
+# protocol's after_id gives the events after an id, oldest first.
+from bsuptest import BSUPCTL  # noqa: E402
+import queue  # noqa: E402
+import threading  # noqa: E402
+newest = d.ctl_json("events")["events"][-1]["id"]
+fol = subprocess.Popen([BSUPCTL, "--socket", d.sock, "events", "--follow", "--json",
+                        "--since", "1h"], stdout=subprocess.PIPE, text=True)
+lines = queue.Queue()
+threading.Thread(target=lambda: [lines.put(x) for x in fol.stdout], daemon=True).start()
+seen, deadline = [], time.monotonic() + 30
+
+
+def follow_until(done):
+    while time.monotonic() < deadline:
+        try:
+            seen.append(json.loads(lines.get(timeout=1)))
+        except queue.Empty:
+            continue
+        if done(seen[-1]):
+            return
+    fail("follow stopped short: %r" % seen)
+
+
+follow_until(lambda e: e["id"] == newest)  # the first reply
+d.ctl("pause", expect=0)
+follow_until(lambda e: e["kind"] == "daemon.paused")
+d.ctl("resume", expect=0)
+follow_until(lambda e: e["kind"] == "daemon.resumed")
+fol.send_signal(signal.SIGINT)
+check(fol.wait(timeout=10) == 0, "follow ends with 0 on SIGINT")
+ids = [e["id"] for e in seen]
+check(ids == sorted(set(ids)) and ids[-1] > newest, "each event once, in order: %r" % ids)
+after = d.request({"cmd": "events", "after_id": newest})
+check(after["ok"] and [e["id"] for e in after["events"]] == [i for i in ids if i > newest],
+      "after_id: the events after it, oldest first: %r" % after)
+for bad in ({"after_id": -1}, {"after_id": "1"}, {"after_id": 1, "since_s": 60}):
+    r = d.request(dict(bad, cmd="events"))
+    check(r["error"]["code"] == "bad_request", "events %r: %r" % (bad, r))
+d.ctl("status", "--follow", expect=2)
 
 # A reload that fails as a whole (the directory gone) shows in status until a load succeeds,
 # by bsupctl reload or SIGHUP alike; the next good load says the configuration loads again

@@ -11,8 +11,8 @@ static void test_add_list_prune(void **state)
     char *dir = bsup_test_mkdtemp();
     struct bsup_store *st = NULL;
     struct bsup_diag diag = {0};
-    struct bsup_store_event *v = NULL;
-    size_t n = 0, deleted = 0;
+    struct bsup_store_event *v = NULL, *v2 = NULL;
+    size_t n = 0, n2 = 0, deleted = 0;
     assert_int_equal(bsup_store_open(dir, &st, &diag), 0);
 
     assert_int_equal(bsup_store_event_add(st, 100, NULL, "config.loaded", "loaded", NULL, &diag),
@@ -31,6 +31,7 @@ static void test_add_list_prune(void **state)
     assert_null(v[0].request_id);
     assert_string_equal(v[1].request_id, "r1-1");
     assert_int_equal(v[3].at_s, 400);
+    int64_t first_id = v[0].id;
     bsup_store_events_free(v, n);
 
     /* By service and time. */
@@ -45,6 +46,17 @@ static void test_add_list_prune(void **state)
     assert_int_equal(v[0].at_s, 300);
     assert_int_equal(v[1].at_s, 400);
     bsup_store_events_free(v, n);
+
+    /* After an id: the oldest `limit` of those after it, so that a follower misses none. */
+    assert_int_equal(bsup_store_events_after(st, first_id, NULL, 2, &v2, &n2, &diag), 0);
+    assert_int_equal(n2, 2);
+    assert_int_equal(v2[0].at_s, 200);
+    assert_int_equal(v2[1].at_s, 300);
+    bsup_store_events_free(v2, n2);
+    assert_int_equal(bsup_store_events_after(st, 0, "worker", 100, &v2, &n2, &diag), 0);
+    assert_int_equal(n2, 1);
+    assert_string_equal(v2[0].message, "w");
+    bsup_store_events_free(v2, n2);
 
     assert_int_equal(bsup_store_events_prune(st, 250, &deleted, &diag), 0);
     assert_int_equal(deleted, 2);
