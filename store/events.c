@@ -15,13 +15,24 @@ int bsup_store_event_add(struct bsup_store *st, int64_t at_s, const char *servic
                                       BSUP_ALERT_NONE, NULL, NULL, diag);
 }
 
-/* The rows of q (id, at, service, kind, message, request_id), finalised. */
-static int s_rows(struct bsup_store *st, sqlite3_stmt *q, int rc, struct bsup_store_event **out,
-                  size_t *out_n, struct bsup_diag *diag)
+/* The rows sql (?1 an integer, ?2 the service or NULL, ?3 the limit) selects: id, at, service,
+ * kind, message, request_id. */
+static int s_list(struct bsup_store *st, const char *sql, int64_t arg, const char *service,
+                  size_t limit, struct bsup_store_event **out, size_t *out_n,
+                  struct bsup_diag *diag)
 {
     static const char *const doing = "listing events";
+    sqlite3_stmt *q = NULL;
     struct bsup_store_event *v = NULL;
     size_t n = 0, cap = 0;
+    *out = NULL;
+    *out_n = 0;
+    if (limit == 0)
+        return 0;
+    int rc = bsup_store_prepare(
+        st, doing, sql,
+        BSUP_STORE_ARGS(BSUP_STORE_INT(arg), BSUP_STORE_TEXT(service), BSUP_STORE_INT(limit)), &q,
+        diag);
     while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
         rc = 0;
         if (BSUP_ARRAY_RESERVE(v, cap, n + 1) < 0) {
@@ -54,38 +65,22 @@ int bsup_store_events_list(struct bsup_store *st, int64_t since_s, const char *s
                            size_t limit, struct bsup_store_event **out, size_t *out_n,
                            struct bsup_diag *diag)
 {
-    sqlite3_stmt *q = NULL;
-    *out = NULL;
-    *out_n = 0;
-    if (limit == 0)
-        return 0;
     /* The newest `limit` matching rows, returned oldest first. */
-    int rc = bsup_store_prepare(
-        st, "listing events",
-        "SELECT id, at, service, kind, message, request_id FROM ("
-        "  SELECT * FROM events WHERE at >= ?1 AND (?2 IS NULL OR service = ?2)"
-        "  ORDER BY id DESC LIMIT ?3) ORDER BY id",
-        BSUP_STORE_ARGS(BSUP_STORE_INT(since_s), BSUP_STORE_TEXT(service), BSUP_STORE_INT(limit)),
-        &q, diag);
-    return s_rows(st, q, rc, out, out_n, diag);
+    return s_list(st,
+                  "SELECT id, at, service, kind, message, request_id FROM ("
+                  "  SELECT * FROM events WHERE at >= ?1 AND (?2 IS NULL OR service = ?2)"
+                  "  ORDER BY id DESC LIMIT ?3) ORDER BY id",
+                  since_s, service, limit, out, out_n, diag);
 }
 
 int bsup_store_events_after(struct bsup_store *st, int64_t after_id, const char *service,
                             size_t limit, struct bsup_store_event **out, size_t *out_n,
                             struct bsup_diag *diag)
 {
-    sqlite3_stmt *q = NULL;
-    *out = NULL;
-    *out_n = 0;
-    if (limit == 0)
-        return 0;
-    int rc = bsup_store_prepare(
-        st, "listing events",
-        "SELECT id, at, service, kind, message, request_id FROM events"
-        " WHERE id > ?1 AND (?2 IS NULL OR service = ?2) ORDER BY id LIMIT ?3",
-        BSUP_STORE_ARGS(BSUP_STORE_INT(after_id), BSUP_STORE_TEXT(service), BSUP_STORE_INT(limit)),
-        &q, diag);
-    return s_rows(st, q, rc, out, out_n, diag);
+    return s_list(st,
+                  "SELECT id, at, service, kind, message, request_id FROM events"
+                  " WHERE id > ?1 AND (?2 IS NULL OR service = ?2) ORDER BY id LIMIT ?3",
+                  after_id, service, limit, out, out_n, diag);
 }
 
 void bsup_store_events_free(struct bsup_store_event *v, size_t n)
