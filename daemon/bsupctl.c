@@ -426,6 +426,8 @@ static void s_backup_cells(json_t *bk, char *age, char *ret, char *drill, size_t
     json_int_t at = json_integer_value(json_object_get(bk, "last_drill_at"));
     char when[24];
     s_age_cell((json_int_t)time(NULL) - at, when, sizeof(when));
+    if (strcmp(phase, "off") == 0)
+        return; /* restore_test off: "-", whatever the last drill was */
     if (word)
         snprintf(drill, len, "%s", word);
     else if (last && *last)

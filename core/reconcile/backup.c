@@ -1029,13 +1029,15 @@ static int s_plan_drill(const struct bsup_service *svc, const struct bsup_backup
                    "an instance has the drill's name but is not bsupd's: it is left alone, and "
                    "no drill runs until it is gone");
     }
-    if (rc == 0 && o->last_drill == BSUP_DRILL_FAILED) {
+    /* With restore_test off no drill runs again: the last one's result judges nothing. */
+    bool on = bsup_backup_restore_interval(svc) > 0;
+    if (rc == 0 && on && o->last_drill == BSUP_DRILL_FAILED) {
         snprintf(obs, sizeof(obs), "failed: %s", o->last_drill_why);
         rc = s_add(plan, BSUP_ACTION_DEGRADED, res, "RestoreDrill", obs, "available",
                    "the newest automated snapshot did not restore: the backups may not bring "
                    "the data back (a new drill runs within a day)");
     }
-    if (rc == 0 && o->last_drill == BSUP_DRILL_INTERRUPTED)
+    if (rc == 0 && on && o->last_drill == BSUP_DRILL_INTERRUPTED)
         rc = s_add(plan, BSUP_ACTION_FINDING, res, "RestoreDrill", "interrupted", "completed",
                    "bsupd stopped during the drill (or restore_test was turned off): its "
                    "instance was deleted; the next drill runs within a day");

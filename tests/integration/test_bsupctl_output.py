@@ -137,6 +137,9 @@ HOUR, DAY = 3600, 86400
 # plans it and runs none), a drill that ended shows its result while its instance goes.
 drills = [  # name, backup fields, DRILL
     ("d-off", dict(drill="off", next_drill_at=0), "-"),
+    # restore_test turned off after a drill: no drill runs again, its result is not news
+    ("d-off-after", dict(drill="off", next_drill_at=0, last_drill="interrupted",
+                         last_drill_at=now - DAY), "-"),
     ("d-never", dict(drill="idle"), "never"),
     ("d-waiting", dict(drill="waiting"), "due"),
     ("d-scheduled", dict(drill="scheduled", drill_active=True), "due"),

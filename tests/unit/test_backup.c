@@ -422,8 +422,13 @@ static void test_plan_table(void **state)
         {"prod", "", s_mut_cleanup_ok,
          "update rds-instance/bsup-restore-api-20261130 DBInstanceStatus"},
         {"prod", "", s_mut_conflict, "finding rds-instance/bsup-restore-api-20261130 Tags"},
-        {"prod", "", s_mut_failed, "degraded rds-instance/api-prod RestoreDrill"},
-        {"prod", "", s_mut_interrupted, "finding rds-instance/api-prod RestoreDrill"},
+        {"prod", "backup: {restore_test: 7d}\n", s_mut_failed,
+         "degraded rds-instance/api-prod RestoreDrill"},
+        {"prod", "backup: {restore_test: 7d}\n", s_mut_interrupted,
+         "finding rds-instance/api-prod RestoreDrill"},
+        /* restore_test turned off: no drill will run, so the last one judges nothing */
+        {"prod", "", s_mut_failed, ""},
+        {"prod", "", s_mut_interrupted, ""},
         {"prod", "cache: {snapshot_retention: 3}\n", s_mut_cache,
          "report elasticache-group/api-prod SnapshotRetentionLimit; finding "
          "elasticache-group/api-prod Snapshot; finding elasticache-group/api-prod "
