@@ -849,9 +849,10 @@ static void s_finding_events(struct bsup_reconcile_engine *e, const struct s_ser
                     continue;
                 if (pass)
                     s_event(e, s->name, kind, "%s %s: now as declared", a->resource, c->field);
-                else
-                    s_event(e, s->name, kind, "%s %s: %s (want %s): %s", a->resource, c->field,
-                            c->observed, c->desired, c->reason ? c->reason : "");
+                else /* an alert (backup-stale, drill-failed) says what was found and wanted */
+                    s_event_alert(e, s->name, kind, BSUP_ALERT_NONE, c->observed, c->desired,
+                                  "%s %s: %s (want %s): %s", a->resource, c->field, c->observed,
+                                  c->desired, c->reason ? c->reason : "");
             }
         }
     }

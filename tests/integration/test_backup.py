@@ -148,6 +148,8 @@ with testlib.environment("--faults") as d:
         return [e["message"] for e in dm.ctl_json("events", "--service", name)["events"]
                 if e["kind"] == kind]
 
+    bodies = []  # every alert's Message, as delivered
+
     def sent(dm):
         """(service, what) of every alert SNS delivered since the last call, once bsupd's
         alert outbox is empty."""
@@ -163,6 +165,7 @@ with testlib.environment("--faults") as d:
                 return out
             for m in msgs:
                 body = json.loads(json.loads(m["Body"])["Message"])
+                bodies.append(body)
                 out.append((body.get("service"), body.get("what")))
                 sqs.delete_message(QueueUrl=qurl, ReceiptHandle=m["ReceiptHandle"])
 
@@ -285,6 +288,10 @@ with testlib.environment("--faults") as d:
     check(sorted(backup_alerts(got)) == ["backup-stale", "cache-backup-stale"]
           and backup_alerts(got, "web") == ["backup-stale"],
           f"one alert each, the database's and the cache's apart: {got}")
+    stale = [b for b in bodies if b["service"] == "web" and b["what"] == "backup-stale"]
+    check(stale and stale[-1]["observed"] == "none"
+          and stale[-1]["desired"] == "younger than 26h",
+          f"the alert says what was found and what is wanted: {stale}")
 
     # The cache: moto takes no snapshots; a manual one has no node times (its age is unknown).
     check(has(dm, "api", "finding", "Snapshot", "elasticache-group/api-prod"),
