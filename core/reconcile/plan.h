@@ -29,7 +29,8 @@ struct bsup_action {
      * in enforce mode, but neither drift nor a state of the service. */
     bool owned;
     /* Cleans up what bsupd itself made moments ago (a restore drill's instance): the cooldown,
-     * which damps changes to one resource, does not hold it. Set by the domain. */
+     * which damps changes to one resource, does not hold it, nor does an unknown outcome (the
+     * cycle has seen what the lost call made). Set by the domain. */
     bool cleanup;
     char resource[280]; /* "autoscaling-group/api-service-prod" */
     struct bsup_change changes[BSUP_PLAN_MAX_CHANGES];

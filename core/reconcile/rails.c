@@ -44,7 +44,7 @@ void bsup_rails_gate(const struct bsup_rails_config *cfg, const struct bsup_reso
                          (long long)(cfg->cooldown_s - (now_s - mem->last_change_s)));
         return;
     }
-    if (mem->unknown_since_s && now_s - mem->unknown_since_s < cfg->cooldown_s) {
+    if (!a->cleanup && mem->unknown_since_s && now_s - mem->unknown_since_s < cfg->cooldown_s) {
         bsup_action_hold(a, BSUP_HOLD_UNKNOWN_OUTCOME,
                          "unknown outcome: a change started %llds ago never reported back; "
                          "next change allowed in %llds",

@@ -322,6 +322,13 @@ static void test_rails(void **state)
     bsup_rails_gate(&cfg, &unknown, a, 1000, &cycle, &svc);
     assert_int_equal(a->hold, BSUP_HOLD_UNKNOWN_OUTCOME);
     assert_int_equal(cycle, 1);
+    /* ... but not a cleanup: a restore lost in a crash left an instance the cycle has seen. */
+    a->hold = BSUP_HOLD_NONE;
+    a->cleanup = true;
+    bsup_rails_gate(&cfg, &unknown, a, 1000, &cycle, &svc);
+    assert_int_equal(a->hold, BSUP_HOLD_NONE);
+    a->cleanup = false;
+    cycle = svc = 1;
     /* Reports are never gated. */
     struct bsup_action *r = bsup_plan_add(&p, BSUP_ACTION_REPORT, "autoscaling-group/x");
     bsup_rails_gate(&cfg, &mem, r, 1000, &cycle, &svc);
