@@ -124,8 +124,8 @@ int64_t bsup_backup_drill_due(const struct bsup_drill_record *r, int64_t interva
 /* The DBInstanceStatus values from which a restore never becomes available. */
 static bool s_failed_status(const char *s)
 {
-    static const char *const failed[] = {
-        "failed", "restore-error", "storage-full", "insufficient-capacity", "deleting", "stopped"};
+    static const char *const failed[] = {"failed", "restore-error", "storage-full",
+                                         "insufficient-capacity", "stopped"};
     if (strncmp(s, "incompatible-", 13) == 0 || strncmp(s, "inaccessible-", 13) == 0)
         return true;
     for (size_t i = 0; i < S_ARRAY_LEN(failed); i++)
@@ -158,13 +158,20 @@ enum bsup_drill_phase bsup_backup_drill_step(struct bsup_drill_record *r,
                                              int64_t now_s)
 {
     const char *status = v->status ? v->status : "";
+    bool restored = continuing && started_s > 0; /* by this run, which has watched it since */
     if (r->state == BSUP_DRILL_STATE_PLANNED) {
+        if (!v->found && restored) { /* deleted by someone else: it proved nothing */
+            s_end(r, BSUP_DRILL_INTERRUPTED, "deleted", now_s);
+            return s_idle(r, enabled);
+        }
         if (!v->found) /* not restored yet: it is, unless there is no reason or nothing to */
             return enabled && snapshot_ok ? BSUP_DRILL_RESTORE_DUE : s_idle(r, enabled);
         if (!v->ours)
             return BSUP_DRILL_CONFLICT;
-        if (!enabled || !continuing || started_s <= 0) {
+        if (!enabled || !restored) {
             s_end(r, BSUP_DRILL_INTERRUPTED, "interrupted", now_s);
+        } else if (strcmp(status, "deleting") == 0) {
+            s_end(r, BSUP_DRILL_INTERRUPTED, "deleted", now_s); /* not by bsupd: not a failure */
         } else if (strcmp(status, "available") == 0) {
             s_end(r, BSUP_DRILL_OK, "", now_s);
             r->restore_s = now_s > started_s ? now_s - started_s : 0;
@@ -1037,7 +1044,12 @@ static int s_plan_drill(const struct bsup_service *svc, const struct bsup_backup
                    "the newest automated snapshot did not restore: the backups may not bring "
                    "the data back (a new drill runs within a day)");
     }
-    if (rc == 0 && on && o->last_drill == BSUP_DRILL_INTERRUPTED)
+    if (rc == 0 && on && o->last_drill == BSUP_DRILL_INTERRUPTED &&
+        strcmp(o->last_drill_why, "deleted") == 0)
+        rc = s_add(plan, BSUP_ACTION_FINDING, res, "RestoreDrill", "interrupted", "completed",
+                   "the drill's instance was deleted, not by bsupd, before it was available; "
+                   "the next drill runs within a day");
+    else if (rc == 0 && on && o->last_drill == BSUP_DRILL_INTERRUPTED)
         rc = s_add(plan, BSUP_ACTION_FINDING, res, "RestoreDrill", "interrupted", "completed",
                    "bsupd stopped during the drill (or restore_test was turned off): its "
                    "instance was deleted; the next drill runs within a day");
