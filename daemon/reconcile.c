@@ -1000,7 +1000,10 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
             const struct bsup_action *a = &now.actions[i];
             if (a->kind == BSUP_ACTION_MISSING && !missing)
                 missing = a;
-            for (size_t j = 0; !a->owned && j < a->n_changes; j++) {
+            /* What makes the state: never a finding, and for degraded its degraded lines. */
+            bool cause = a->kind != BSUP_ACTION_FINDING &&
+                         (state != BSUP_STATE_DEGRADED || a->kind == BSUP_ACTION_DEGRADED);
+            for (size_t j = 0; cause && !a->owned && j < a->n_changes; j++) {
                 size_t used = strlen(what);
                 snprintf(what + used, sizeof(what) - used, "%s%s %s (want %s)", used ? ", " : "",
                          a->changes[j].field, a->changes[j].observed, a->changes[j].desired);

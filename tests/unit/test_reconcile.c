@@ -92,9 +92,16 @@ static int s_tg_plan(const struct bsup_service *desired, const void *obs, struct
     if (strcmp(o->path, want) == 0)
         return 0;
     /* Two words of this test's own: a path of "/degraded" means the resource serves below its
-     * floor; "/finding" is a posture finding bsupd only reports. */
+     * floor (with a finding first, which the state's event does not list); "/finding" is a
+     * posture finding bsupd only reports. */
     if (strcmp(o->path, "/degraded") == 0 || strcmp(o->path, "/finding") == 0) {
         bool degraded = strcmp(o->path, "/degraded") == 0;
+        struct bsup_action *p =
+            degraded ? bsup_plan_add(plan, BSUP_ACTION_FINDING, resource) : NULL;
+        if (degraded && !p)
+            return BSUP_ENOMEM;
+        if (p)
+            bsup_action_change(p, "Aside", "x", "y", "the test says so");
         struct bsup_action *f =
             bsup_plan_add(plan, degraded ? BSUP_ACTION_DEGRADED : BSUP_ACTION_FINDING, resource);
         if (!f)
@@ -1105,6 +1112,7 @@ static void test_degraded_and_findings(void **state)
     assert_int_equal(s_state(t, "d"), BSUP_STATE_DEGRADED);
     assert_int_equal(s_events(t, "c", "finding.appeared", "targetgroup/c-prod Posture"), 1);
     assert_int_equal(s_events(t, "d", "service.degraded", "HealthyTargets /degraded"), 1);
+    assert_int_equal(s_events(t, "d", "service.degraded", "Aside"), 0); /* what degrades it */
     s_cycle(t, NULL);
     assert_int_equal(s_events(t, "c", "finding.appeared", "Posture"), 1); /* not again */
     assert_int_equal(t->aws.modifies, 1); /* only b's drift was ever changed */
