@@ -162,7 +162,8 @@ enum bsup_drill_phase bsup_backup_drill_step(struct bsup_drill_record *r,
     if (r->state == BSUP_DRILL_STATE_PLANNED) {
         if (!v->found && restored) { /* deleted by someone else: it proved nothing */
             s_end(r, BSUP_DRILL_INTERRUPTED, "deleted", now_s);
-            return s_idle(r, enabled);
+            return BSUP_DRILL_DELETING; /* the record keeps its name a cycle: should the
+                                         * answer have been stale, the next one deletes it */
         }
         if (!v->found) /* not restored yet: it is, unless there is no reason or nothing to */
             return enabled && snapshot_ok ? BSUP_DRILL_RESTORE_DUE : s_idle(r, enabled);

@@ -197,8 +197,8 @@ static void test_drill_steps(void **state)
          * and never restored again under the same name */
         {BSUP_DRILL_STATE_PLANNED, true, true, "deleting", true, true, true, NOW - 600,
          BSUP_DRILL_DELETING, BSUP_DRILL_STATE_CLEANUP, BSUP_DRILL_INTERRUPTED, "deleted"},
-        {BSUP_DRILL_STATE_PLANNED, false, false, NULL, true, true, true, NOW - 600, BSUP_DRILL_IDLE,
-         BSUP_DRILL_STATE_IDLE, BSUP_DRILL_INTERRUPTED, "deleted"},
+        {BSUP_DRILL_STATE_PLANNED, false, false, NULL, true, true, true, NOW - 600,
+         BSUP_DRILL_DELETING, BSUP_DRILL_STATE_CLEANUP, BSUP_DRILL_INTERRUPTED, "deleted"},
         /* not bsupd's: never touched */
         {BSUP_DRILL_STATE_PLANNED, true, false, "available", true, true, true, NOW - 600,
          BSUP_DRILL_CONFLICT, BSUP_DRILL_STATE_PLANNED, BSUP_DRILL_NONE, ""},
