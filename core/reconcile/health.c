@@ -136,7 +136,11 @@ void bsup_health_damp(const struct bsup_health_damp_in *in, struct bsup_replace_
 
     /* What is remembered goes on: a marking while its instance is in the group (when the
      * listing is cut short, it may be) and not expired; a streak grows with each fresh
-     * unhealthy reading and ends with a fresh reading that is not. */
+     * unhealthy reading and ends with a fresh reading that is not, or that is an outage: that
+     * is no evidence against an instance, and counting through it would mark the instances
+     * still recovering the moment the first target is healthy again. */
+    int64_t healthy = h->counts[BSUP_TARGET_HEALTHY], unhealthy = h->counts[BSUP_TARGET_UNHEALTHY];
+    bool outage = healthy == 0 && unhealthy > 0;
     bool cut = g->n_listed < g->instances;
     int64_t ttl = cfg->grace_period_s + BSUP_HEALTH_MARK_TTL_S;
     int64_t unseen_marks = 0;
@@ -147,7 +151,7 @@ void bsup_health_damp(const struct bsup_health_damp_in *in, struct bsup_replace_
         int64_t streak = e->streak;
         if (h->health_fresh) {
             const struct bsup_health_target *t = s_tracked(h, e->id);
-            streak = t && t->state == BSUP_TARGET_UNHEALTHY ? streak + 1 : 0;
+            streak = !outage && t && t->state == BSUP_TARGET_UNHEALTHY ? streak + 1 : 0;
         }
         if ((!live && streak == 0) || nh->n == BSUP_HEALTH_MAX_TRACKED)
             continue;
@@ -156,8 +160,8 @@ void bsup_health_damp(const struct bsup_health_damp_in *in, struct bsup_replace_
         snprintf(nh->v[nh->n - 1].id, sizeof(nh->v[0].id), "%s", e->id);
         unseen_marks += live && mb && mb->healthy && mb->in_service;
     }
-    for (int64_t i = 0; h->health_fresh && i < h->n_tracked && nh->n < BSUP_HEALTH_MAX_TRACKED;
-         i++) {
+    for (int64_t i = 0;
+         h->health_fresh && !outage && i < h->n_tracked && nh->n < BSUP_HEALTH_MAX_TRACKED; i++) {
         const struct bsup_health_target *t = &h->tracked[i];
         /* Instances only: an IP or Lambda target is never an instance of the group. */
         if (t->state != BSUP_TARGET_UNHEALTHY || strncmp(t->id, "i-", 2) != 0 ||
@@ -177,7 +181,6 @@ void bsup_health_damp(const struct bsup_health_damp_in *in, struct bsup_replace_
      * unhealthy) and markings the group does not show yet. */
     out->in_progress = g->pending + g->terminating + g->unhealthy + unseen_marks;
 
-    int64_t healthy = h->counts[BSUP_TARGET_HEALTHY], unhealthy = h->counts[BSUP_TARGET_UNHEALTHY];
     if (!cfg->replace_unhealthy) {
         snprintf(out->waiting, sizeof(out->waiting), "health_check.replace_unhealthy is off");
         return;
@@ -192,9 +195,10 @@ void bsup_health_damp(const struct bsup_health_damp_in *in, struct bsup_replace_
                  "reading");
         return;
     }
-    if (healthy == 0 && unhealthy > 0) {
+    if (outage) {
         snprintf(out->waiting, sizeof(out->waiting),
-                 "every target is unhealthy: an outage, not bad instances; nothing is marked");
+                 "every target is unhealthy: an outage, not bad instances; nothing is marked or "
+                 "counted");
         return;
     }
     if (out->in_progress > 0) {

@@ -11,7 +11,8 @@ HTTPS listener and an HTTP one redirecting, access logs on, deletion protection 
   min_healthy the service is degraded; with replace_unhealthy, SetInstanceHealth marks exactly
   the right instance after unhealthy_cycles fresh readings — one at a time within
   max_replace_percent, none while a replacement is in progress, none in observe mode — and
-  never when every target is unhealthy (an outage: degraded and an event). Every --once run
+  never when every target is unhealthy (an outage: degraded and an event, and no count goes on
+  through it, so the first reading after it marks nothing). Every --once run
   is a fresh bsupd: the streaks survive restarts in the state database;
 - figures: ELBv2 calls of a cold cycle over ~100 services and per interval afterwards, and the
   most ELBv2 calls in any 1 s window, within the default budget (burst 20, 5/s), unthrottled.
@@ -208,6 +209,17 @@ with testlib.environment("--faults") as d:
           f"then the next one: {[m[0]['InstanceId'] for m in marks]} (i1 {i1}, i2 {i2})")
     check(journal("pay", "SetInstanceHealth") == [],
           "an outage (every target unhealthy) never marks an instance")
+    # The outage ends: one target healthy again, two still recovering. Seven outage readings
+    # were no evidence against them (unhealthy_cycles 2): nothing is marked yet.
+    pay = [i["InstanceId"] for i in instances("pay-prod")]
+    testlib.control(faults, "PUT", "rules", {"rules": th_rules[:1] + [
+        {"service": "elasticloadbalancing", "action": "DescribeTargetHealth", "fault": "rewrite",
+         "request_contains": "targetgroup/pay-prod/",
+         "replace": [[healthy.format(i), sick.format(i)] for i in pay[1:]]}]})
+    run("enforce")
+    check(journal("pay", "SetInstanceHealth") == [],
+          f"the first reading after an outage marks nothing: {journal('pay', 'SetInstanceHealth')}")
+    testlib.control(faults, "PUT", "rules", {"rules": th_rules})
 
     # bsupctl: the HEALTHY column within 100 columns, the counts in --json, and recovery.
     dm.start()

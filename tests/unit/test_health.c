@@ -396,9 +396,15 @@ static void test_damping(void **state)
          "i-1:3,i-2:3,i-3:3", "i-1,i-2,i-3", "i-1:4,i-2:4,i-3:4", ""},
         /* At least one, however small the group. */
         {on, "i-1 i-2", 0, 0, true, 1, "i-2:unhealthy", "i-2:2", "i-2", "i-2:3", ""},
-        /* Every target unhealthy: an outage, never a marking (the count goes on). */
+        /* Every target unhealthy: an outage, never a marking, and no evidence against an
+         * instance: every count ends (a marking is still remembered). */
         {on, "i-1 i-2 i-3", 0, 0, true, 0, "i-1:unhealthy i-2:unhealthy i-3:unhealthy",
-         "i-1:5,i-2:5,i-3:5", "", "i-1:6,i-2:6,i-3:6", "an outage"},
+         "i-1:5,i-2:5,i-3:5", "", "", "an outage"},
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 0, "i-1:unhealthy i-2:unhealthy i-3:unhealthy",
+         "i-1:1,i-4:2@4900", "", "i-4:0@4900", "an outage"},
+        /* The first target healthy again: those still recovering count from one. */
+        {on, "i-1 i-2 i-3", 0, 0, true, 1, "i-2:unhealthy i-3:unhealthy", "", "", "i-2:1,i-3:1",
+         "2 instances unhealthy, the longest for 1 of 3"},
         /* A replacement in progress: launching, terminating, or the group's own unhealthy. */
         {on, "i-1 i-2 i-3 i-4", 1, 0, true, 3, "i-4:unhealthy", "i-4:2", "", "i-4:3",
          "in progress (1 pending"},
