@@ -197,8 +197,8 @@ void bsup_health_damp(const struct bsup_health_damp_in *in, struct bsup_replace_
     }
     if (outage) {
         snprintf(out->waiting, sizeof(out->waiting),
-                 "every target is unhealthy: an outage, not bad instances; nothing is marked or "
-                 "counted");
+                 "no target is healthy and some are unhealthy: an outage, not bad instances; "
+                 "nothing is marked or counted");
         return;
     }
     if (out->in_progress > 0) {
@@ -364,19 +364,24 @@ int bsup_health_plan(const struct bsup_service *svc, const struct bsup_health_ob
 
     if (obs->health_read_at) {
         int64_t healthy = obs->counts[BSUP_TARGET_HEALTHY];
-        bool outage = healthy == 0 && obs->counts[BSUP_TARGET_UNHEALTHY] > 0;
+        int64_t unhealthy = obs->counts[BSUP_TARGET_UNHEALTHY];
+        bool outage = healthy == 0 && unhealthy > 0;
         int64_t floor = svc->health_check.min_healthy;
         if (outage || healthy < floor) {
-            char seen[64], want[64];
+            /* Say "every target unhealthy" only when it is so: others may be stopped (unused). */
+            char seen[96], want[64];
             snprintf(seen, sizeof(seen), "%lld of %lld%s", (long long)healthy,
-                     (long long)obs->targets, outage ? ", every target unhealthy: an outage" : "");
+                     (long long)obs->targets,
+                     !outage                     ? ""
+                     : unhealthy == obs->targets ? ", every target unhealthy: an outage"
+                                                 : ", none healthy, some unhealthy: an outage");
             snprintf(want, sizeof(want), "at least %lld", (long long)(floor ? floor : 1));
             struct bsup_action *a = bsup_plan_add(plan, BSUP_ACTION_DEGRADED, resource);
             if (!a)
                 return BSUP_ENOMEM;
             bsup_action_change(a, "HealthyTargets", seen, want,
-                               outage ? "every target is unhealthy: an outage; bsupd marks no "
-                                        "instance for replacement"
+                               outage ? "no target is healthy and some are unhealthy: an outage; "
+                                        "bsupd marks no instance for replacement"
                                       : "fewer healthy targets than health_check.min_healthy");
         }
         /* Each target that does not serve: a finding, so its appearing and clearing are

@@ -114,6 +114,7 @@ enum s_tweak {
     T_ALL_SETTINGS,
     T_BELOW_FLOOR,
     T_OUTAGE,
+    T_OUTAGE_STOPPED,
     T_DRAINING,
     T_NEVER_READ,
     T_PUBLIC,
@@ -152,6 +153,9 @@ static void s_tweak(struct bsup_health_observed *o, enum s_tweak t)
         break;
     case T_OUTAGE:
         s_targets(o, 0, "i-1:unhealthy:Target.FailedHealthChecks i-2:unhealthy:Target.Timeout");
+        break;
+    case T_OUTAGE_STOPPED:
+        s_targets(o, 0, "i-1:unhealthy:Target.Timeout i-2:unused:Target.InvalidState");
         break;
     case T_DRAINING:
         s_targets(o, 2, "i-9:draining:Target.DeregistrationInProgress i-8:unused:Target.NotInUse");
@@ -218,6 +222,13 @@ static void test_plan_table(void **state)
          "outage>at least 1|"
          "finding targetgroup/api-prod Target i-1=unhealthy (Target.FailedHealthChecks)>healthy|"
          "finding targetgroup/api-prod Target i-2=unhealthy (Target.Timeout)>healthy"},
+        /* None healthy, one unhealthy, one stopped: an outage, but not "every target
+         * unhealthy". */
+        {"health_check: {min_healthy: 0}\n", T_OUTAGE_STOPPED,
+         "degraded targetgroup/api-prod HealthyTargets=0 of 2, none healthy, some unhealthy: an "
+         "outage>at least 1|"
+         "finding targetgroup/api-prod Target i-1=unhealthy (Target.Timeout)>healthy|"
+         "finding targetgroup/api-prod Target i-2=unused (Target.InvalidState)>healthy"},
         {"", T_DRAINING,
          "finding targetgroup/api-prod Target i-8=unused (Target.NotInUse)>healthy"},
         /* Never read (paced): nothing is known, nothing is said. */
