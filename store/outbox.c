@@ -230,6 +230,7 @@ int bsup_store_event_alert_rid(struct bsup_store *st, int64_t at_s, const char *
 {
     if (a == BSUP_ALERT_NONE)
         a = bsup_alert_for_event(kind);
+    bool outermost = sqlite3_get_autocommit(st->db);
     int rc = a == BSUP_ALERT_NONE ? 0 : s_savepoint(st, "SAVEPOINT bsup_event", diag);
     if (rc)
         return rc;
@@ -245,11 +246,12 @@ int bsup_store_event_alert_rid(struct bsup_store *st, int64_t at_s, const char *
     if (rc == 0)
         rc = s_alert(st, sqlite3_last_insert_rowid(st->db), at_s, service, environment, message, a,
                      observed, desired, diag);
-    if (rc) {
-        sqlite3_exec(st->db, "ROLLBACK TO bsup_event; RELEASE bsup_event", NULL, NULL, NULL);
-        return rc;
-    }
-    return s_savepoint(st, "RELEASE bsup_event", diag);
+    if (rc == 0 && (rc = s_savepoint(st, "RELEASE bsup_event", diag)) == 0)
+        return 0;
+    sqlite3_exec(st->db, "ROLLBACK TO bsup_event; RELEASE bsup_event", NULL, NULL, NULL);
+    if (outermost) /* its RELEASE was the commit: failing (disk full), it leaves it open */
+        bsup_store_rollback(st);
+    return rc;
 }
 
 int bsup_store_event_alert(struct bsup_store *st, int64_t at_s, const char *service,
