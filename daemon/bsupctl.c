@@ -556,7 +556,14 @@ static int s_show_status(json_t *reply, bool one)
 {
     json_t *daemon = json_object_get(reply, "daemon");
     json_t *services = json_object_get(reply, "services");
+    json_t *engine = json_object_get(reply, "engine");
     s_print_summary(daemon, s_str(reply, "summary"));
+    /* UNHEALTHY in the summary, and why: the database's last error names the file and cause. */
+    if (json_is_false(json_object_get(engine, "healthy")) &&
+        json_is_string(json_object_get(engine, "store_error"))) {
+        printf("%sState database failing%s: ", S_RED, S_RESET);
+        s_wrap(s_str(engine, "store_error"), (int)strlen("State database failing: "), 2);
+    }
     /* SERVICE ENV MODE GEN STATE MIN/MAX/DES INSVC HEALTHY BACKUP DRILL, two spaces apart; the
      * SERVICE column is as wide as the longest name (never cut: names may share a long prefix),
      * so the table passes 100 columns only for names over 21 characters. The source file is

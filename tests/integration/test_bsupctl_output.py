@@ -192,6 +192,18 @@ out = fake.ctl("status", expect=0)
 said = out[out.index("\n") + 1:out.index("SERVICE")]
 check(words(said) == "Last reload failed 2m ago: cannot read /etc/bsup.d: Permission denied; "
       "serving the configuration loaded at " + loaded, "reload failed:\n" + out)
+# The state database failing: its last error under the summary, only while unhealthy.
+check("State database failing" not in out, "healthy: nothing said:\n" + out)
+status["daemon"]["reload_failed"] = None
+status["engine"] = dict(status["engine"], healthy=False, store_errors=2,
+                        store_error="state database /var/lib/bsup/bsup.db: no space left while "
+                        "committing; free disk space")
+out = fake.ctl("status", expect=0)
+said = out[out.index("\n") + 1:out.index("SERVICE")]
+check(words(said) == "State database failing: state database /var/lib/bsup/bsup.db: no space "
+      "left while committing; free disk space", "store error:\n" + out)
+status["engine"]["healthy"] = True  # recovered: the last error stays in --json only
+check("State database failing" not in fake.ctl("status", expect=0), "recovered: nothing said")
 
 # An outage: 25 services in error, 20 reasons under the table, then a count.
 status["daemon"]["reload_failed"] = None
