@@ -22,17 +22,20 @@ int bsup_store_journal_begin(struct bsup_store *st, const char *service, const c
 {
     if (bsup_failpoint_error("store-journal-write"))
         return s_injected(st, "store-journal-write", "journaling an intent", diag);
+    int rc = bsup_store_check_file(st, "journaling an intent", diag);
+    if (rc)
+        return rc;
     /* The intent is on disk before the call it announces goes out, even across a power cut:
      * this commit alone syncs the WAL (which makes every commit before it durable too). */
     bool sync = sqlite3_get_autocommit(st->db) &&
                 sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) == SQLITE_OK;
-    int rc = bsup_store_exec(st, "journaling an intent",
-                             "INSERT INTO journal(service, resource, action, params, started_at) "
-                             "VALUES(?, ?, ?, ?, ?)",
-                             BSUP_STORE_ARGS(BSUP_STORE_TEXT(service), BSUP_STORE_TEXT(resource),
-                                             BSUP_STORE_TEXT(action), BSUP_STORE_TEXT(params_json),
-                                             BSUP_STORE_INT(now_s)),
-                             diag);
+    rc = bsup_store_exec(st, "journaling an intent",
+                         "INSERT INTO journal(service, resource, action, params, started_at) "
+                         "VALUES(?, ?, ?, ?, ?)",
+                         BSUP_STORE_ARGS(BSUP_STORE_TEXT(service), BSUP_STORE_TEXT(resource),
+                                         BSUP_STORE_TEXT(action), BSUP_STORE_TEXT(params_json),
+                                         BSUP_STORE_INT(now_s)),
+                         diag);
     if (rc == 0)
         *out_id = sqlite3_last_insert_rowid(st->db);
     if (sync) /* failing, it stays FULL: slower, never less safe */

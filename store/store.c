@@ -387,8 +387,22 @@ int bsup_store_meta_set(struct bsup_store *st, const char *key, const char *valu
                            BSUP_STORE_ARGS(BSUP_STORE_TEXT(key), BSUP_STORE_TEXT(value)), diag);
 }
 
+int bsup_store_check_file(struct bsup_store *st, const char *doing, struct bsup_diag *diag)
+{
+    int moved = 0;
+    if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK || !moved)
+        return 0;
+    return bsup_diag_set(diag, BSUP_ESTORE,
+                         "state database %s was deleted or replaced while bsupd runs (while %s); "
+                         "restart bsupd: it starts afresh from the drop-ins",
+                         st->path, doing);
+}
+
 int bsup_store_begin(struct bsup_store *st, struct bsup_diag *diag)
 {
+    int rc = bsup_store_check_file(st, "starting a transaction", diag);
+    if (rc)
+        return rc;
     int src = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     return src == SQLITE_OK
                ? 0

@@ -43,6 +43,10 @@ void bsup_store_cache_clear(struct bsup_store *st);
  * process has it); *out_fd keeps it until closed. */
 int bsup_store_lock(const char *state_dir, int *out_fd, struct bsup_diag *diag);
 
+/* BSUP_ESTORE when the database file was deleted or replaced since it was opened: what is
+ * written from then on lands in a file no restart finds (and a moved-away file goes stale). */
+int bsup_store_check_file(struct bsup_store *st, const char *doing, struct bsup_diag *diag);
+
 /* Migration N (1-based) brings the schema from version N-1 to N. */
 extern const char *const bsup_store_migrations[];
 extern const int bsup_store_n_migrations;

@@ -444,6 +444,35 @@ static void test_corrupt_readonly_full(void **state)
     free(path);
 }
 
+/* The database file deleted (or moved aside) while the store is open: writes would land in a
+ * file no restart finds, so a transaction or a journal intent fails, naming what happened. */
+static void test_file_deleted(void **state)
+{
+    struct s_env *e = *state;
+    struct bsup_store *st = NULL;
+    struct bsup_diag diag = {0};
+    int64_t id = 0;
+    assert_int_equal(bsup_store_open(e->state, &st, &diag), 0);
+    assert_int_equal(bsup_store_begin(st, &diag), 0);
+    assert_int_equal(bsup_store_commit(st, &diag), 0);
+    char *path = NULL, *aside = NULL;
+    assert_true(asprintf(&path, "%s/bsup.db", e->state) > 0);
+    assert_true(asprintf(&aside, "%s/bsup.db.bad", e->state) > 0);
+    assert_int_equal(rename(path, aside), 0);
+    assert_int_equal(bsup_store_begin(st, &diag), BSUP_ESTORE);
+    assert_non_null(strstr(diag.message, path));
+    assert_non_null(strstr(diag.message, "deleted or replaced while bsupd runs"));
+    diag = (struct bsup_diag){0};
+    assert_int_equal(bsup_store_journal_begin(st, "api", "asg", "update", "{}", 1, &id, &diag),
+                     BSUP_ESTORE);
+    assert_non_null(strstr(diag.message, "journaling an intent"));
+    assert_int_equal(unlink(aside), 0);
+    assert_int_equal(bsup_store_begin(st, &diag), BSUP_ESTORE);
+    bsup_store_close(st);
+    free(path);
+    free(aside);
+}
+
 /* Intents, outcomes, crash recovery, resource memory, observations and pruning. */
 /* Appends "service@at:state " to the string ctx (test_journal's observations). */
 static int s_observed_row(void *ctx, const char *service, int64_t at_s, const char *state,
@@ -726,6 +755,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_from_every_version, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_crash_mid_load, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_readonly_full, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_file_deleted, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_journal, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_hook, s_setup, s_teardown),
