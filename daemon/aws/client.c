@@ -29,9 +29,10 @@ struct bsup_aws_call {
     struct bsup_retry_request done;  /* the earlier pages' retries and throttles, for stats */
     json_t *pages;
     int attempts;
-    uint64_t first_sent_ms; /* its first request was sent (attempts > 0): its age, its latency */
-    uint64_t held_ms;       /* since then, waited for a bucket token or credentials */
-    uint64_t held_since_ms; /* such a wait began (held) */
+    uint64_t first_sent_ms;    /* its first request was sent (attempts > 0): its age, its latency */
+    uint64_t held_ms;          /* since then, waited for a bucket token or credentials */
+    uint64_t held_since_ms;    /* such a wait began (held) */
+    uint64_t creds_resolution; /* the credentials it was last signed with */
     bool held;
     bool canceled;
     bool delivered;
@@ -285,6 +286,18 @@ static void s_parse_page(struct bsup_aws_call *call, struct bsup_http_response *
     s_on_page(call, rc, page);
 }
 
+/* Error codes by which AWS says the key or token itself is not (or no longer) valid. */
+static bool s_credentials_refused(const char *code)
+{
+    static const char *const codes[] = {"InvalidClientTokenId", "UnrecognizedClientException",
+                                        "ExpiredToken",         "ExpiredTokenException",
+                                        "InvalidAccessKeyId",   "AuthFailure"};
+    for (size_t i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (strcmp(code, codes[i]) == 0)
+            return true;
+    return false;
+}
+
 static void on_http_done(struct bsup_http_call *http, struct bsup_http_response *resp, void *user)
 {
     (void)http;
@@ -333,6 +346,8 @@ static void on_http_done(struct bsup_http_call *http, struct bsup_http_response 
                    (unsigned long long)resp->total_time_ms,
                    aws_err.request_id[0] ? aws_err.request_id : "-", out.error_code ? " code=" : "",
                    out.error_code ? out.error_code : "");
+    if (s_credentials_refused(out.error_code))
+        bsup_credprovider_refused(&c->creds, call->creds_resolution, out.error_code);
     if (d.cls == BSUP_RETRY_THROTTLING)
         bsup_bucket_on_throttle(&c->buckets[call->family], (int64_t)uv_now(c->loop));
     if (d.cls == BSUP_RETRY_SUCCESS) {
@@ -430,6 +445,7 @@ static void s_attempt_with(struct bsup_aws_call *call, const struct bsup_aws_cre
         }
     }
     call->token_reserved = false;
+    call->creds_resolution = c->creds.resolutions;
     struct bsup_aws_request req;
     int rc = s_build(call, creds, &req);
     if (rc == 0) {

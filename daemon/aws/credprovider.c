@@ -216,6 +216,18 @@ int bsup_credprovider_wait(struct bsup_credprovider *cp, bsup_credprovider_fn cb
     return rc;
 }
 
+void bsup_credprovider_refused(struct bsup_credprovider *cp, uint64_t resolution, const char *code)
+{
+    if (cp->closing || resolution != cp->resolutions || !cp->creds.access_key_id)
+        return; /* already dropped or replaced */
+    bsup_log_warn("AWS refused the credentials from %s (%s); resolving them again for the next "
+                  "call",
+                  cp->creds.source, code);
+    bsup_aws_credentials_cleanup(&cp->creds);
+    if (!cp->chain) /* the refresh of the dropped ones, if armed */
+        uv_timer_stop(&cp->timer);
+}
+
 static void on_timer_closed(uv_handle_t *h)
 {
     struct bsup_credprovider *cp = h->data;

@@ -31,8 +31,8 @@ struct bsup_credprovider {
     uv_timer_t timer;                  /* step delays, and the refresh before expiry */
     struct bsup_credprovider_waiter *waiters;
     struct bsup_diag last_error;
-    struct bsup_random rng; /* refresh jitter */
-    uint64_t resolutions;
+    struct bsup_random rng;                         /* refresh jitter */
+    uint64_t resolutions;                           /* the number of the current credentials */
     const struct bsup_aws_chain_step *pending_step; /* a step waiting for its delay */
     bool timer_for_step;
     bool timer_closed;
@@ -48,6 +48,10 @@ int bsup_credprovider_init(struct bsup_credprovider *cp, uv_loop_t *loop,
 const struct bsup_aws_credentials *bsup_credprovider_current(struct bsup_credprovider *cp);
 /* Starts a resolution if none runs and calls cb (never inside this call) when it ends. */
 int bsup_credprovider_wait(struct bsup_credprovider *cp, bsup_credprovider_fn cb, void *user);
+/* AWS refused the credentials of resolution number `resolution` (code: its error code): when
+ * they are still the current ones they are dropped, so the next call runs the chain again and
+ * picks up keys rotated in the shared files (or a container's new ones). */
+void bsup_credprovider_refused(struct bsup_credprovider *cp, uint64_t resolution, const char *code);
 /* Cancels what runs, fails the waiters with BSUP_ECANCELED, wipes the secrets; cb(user) runs
  * once every handle is closed, never inside this call (daemon/close.h). */
 void bsup_credprovider_close(struct bsup_credprovider *cp, bsup_close_fn cb, void *user);

@@ -1,6 +1,7 @@
 /* The AWS client's per-service figures against the test HTTP server: a call whose answer is
  * held is in flight, and counted once it finishes; a call that fails leaves its last error; a
- * retried call's age counts from its first send; latency leaves out the wait for a token. */
+ * retried call's age counts from its first send; latency leaves out the wait for a token;
+ * credentials AWS refuses are resolved again. */
 #include "tests/lib/testlib.h"
 #include "tests/lib/httpd.h"
 #include "daemon/aws/client.h"
@@ -38,6 +39,11 @@ static const char s_unavailable[] =
 static const char s_denied[] =
     "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
     "<Message>not for you</Message></Error><RequestId>r-2</RequestId></ErrorResponse>";
+
+static const char s_invalid_token[] =
+    "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>"
+    "<Message>The security token included in the request is invalid.</Message></Error>"
+    "<RequestId>r-4</RequestId></ErrorResponse>";
 
 static int s_handler(struct bsup_test_httpd *srv, const char *method, const char *target,
                      const char *body, size_t body_len, int *out_status, char **out_body,
@@ -263,6 +269,38 @@ static void test_latency_leaves_out_the_token_wait(void **state)
     assert_true(sts->stats.latency_max_ms < 300);
 }
 
+/* Keys rotated under a running daemon: a call AWS refuses as an invalid token drops the
+ * credentials, and the next call resolves them again and signs with the new ones; a refusal
+ * for another reason (AccessDenied) keeps them. */
+static void test_refused_credentials_resolved_again(void **state)
+{
+    struct s_env *t = *state;
+    assert_int_equal(
+        bsup_aws_call(&t->client, S_STS, "GetCallerIdentity", NULL, NULL, 0, on_done, t, NULL), 0);
+    s_run_until(t, 1, UINT32_MAX);
+    assert_int_equal(t->last_err, BSUP_EAWS); /* AccessDenied */
+    assert_int_equal(t->client.creds.resolutions, 1);
+    assert_string_equal(t->client.creds.creds.access_key_id, "AKIDEXAMPLE");
+
+    t->hold = 1;
+    assert_int_equal(
+        bsup_aws_call(&t->client, S_STS, "GetCallerIdentity", NULL, NULL, 0, on_done, t, NULL), 0);
+    s_run_until(t, 2, 2);
+    json_object_set_new(t->env, "AWS_ACCESS_KEY_ID", json_string("AKIDROTATED"));
+    assert_int_equal(bsup_test_httpd_answer(&t->httpd, 403, s_invalid_token), 0);
+    s_run_until(t, 2, UINT32_MAX);
+    assert_int_equal(t->last_err, BSUP_EAWS);
+    assert_null(t->client.creds.creds.access_key_id);
+
+    t->answer_ok = true;
+    assert_int_equal(
+        bsup_aws_call(&t->client, S_STS, "GetCallerIdentity", NULL, NULL, 0, on_done, t, NULL), 0);
+    s_run_until(t, 3, UINT32_MAX);
+    assert_int_equal(t->last_err, 0);
+    assert_int_equal(t->client.creds.resolutions, 2);
+    assert_string_equal(t->client.creds.creds.access_key_id, "AKIDROTATED");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +308,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retried_call_keeps_its_age, s_setup_retrying,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_latency_leaves_out_the_token_wait, s_setup_paced,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_refused_credentials_resolved_again, s_setup,
                                         s_teardown),
     };
     return cmocka_run_group_tests_name("aws_client", tests, NULL, NULL);
