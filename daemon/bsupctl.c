@@ -953,6 +953,8 @@ static int s_show_reload(json_t *reply)
     json_array_foreach(json_object_get(l, "file_list"), k, f)
         json_array_foreach(json_object_get(f, "errors"), i, e)
             printf("  %s%s%s\n", S_RED, json_string_value(e), S_RESET);
+    json_array_foreach(json_object_get(l, "warnings"), i, e)
+        printf("  warning: %s\n", json_string_value(e));
     return S_N("files_rejected") ? S_EXIT_ATTENTION : S_EXIT_OK;
 #undef S_N
 }

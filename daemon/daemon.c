@@ -205,6 +205,23 @@ out:
     return rc;
 }
 
+/* The settings file's content as it is now (a hash; "missing"), to tell it changed since the
+ * start: an editor that rewrites it unchanged is no change. */
+static void s_settings_sig(const struct bsup_daemon *d, char *out, size_t len)
+{
+    const char *path = d->opts->settings_file ? d->opts->settings_file : BSUP_DEFAULT_SETTINGS_FILE;
+    FILE *f = fopen(path, "rbe");
+    if (!f) {
+        snprintf(out, len, "missing");
+        return;
+    }
+    uint64_t h = 1469598103934665603ull, n = 0;
+    for (int c; (c = getc(f)) != EOF; n++)
+        h = (h ^ (unsigned char)c) * 1099511628211ull;
+    fclose(f);
+    snprintf(out, len, "%llu/%llx", (unsigned long long)n, (unsigned long long)h);
+}
+
 /* j encoded, or [] for NULL. */
 static void s_put_list(struct bsup_buf *b, const json_t *j)
 {
@@ -219,7 +236,7 @@ static void s_put_list(struct bsup_buf *b, const json_t *j)
  * 10 000 files the objects took 5 MiB at the load's peak for a 0.7 MiB text). NULL: no memory. */
 static char *s_load_text(const struct bsup_config_set *set, json_t *const *file_errors,
                          const json_t *errors, const struct bsup_store_apply_stats *stats,
-                         size_t services, size_t rejected)
+                         size_t services, size_t rejected, const char *warning)
 {
     struct bsup_buf b = BSUP_BUF_INIT(SIZE_MAX, 0);
     char *text = NULL;
@@ -245,7 +262,10 @@ static char *s_load_text(const struct bsup_config_set *set, json_t *const *file_
     }
     bsup_buf_puts(&b, "],\"errors\":");
     s_put_list(&b, errors);
-    bsup_buf_putc(&b, '}');
+    bsup_buf_puts(&b, ",\"warnings\":[");
+    if (warning)
+        bsup_buf_json_string(&b, warning);
+    bsup_buf_puts(&b, "]}");
     bsup_buf_take(&b, &text, NULL);
     return text;
 }
@@ -334,8 +354,19 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
                               "%s rejected; its services keep their last good state: %s",
                               set.files[i].name, first ? json_string_value(first) : "errors");
     }
-    char *load_text =
-        s_load_text(&set, file_errors, errors, &stats, json_object_size(after), rejected);
+    /* bsupd.yaml is read at start only: an operator who edited it and reloads is told. */
+    char settings_now[sizeof(d->settings_sig)], warning[600];
+    s_settings_sig(d, settings_now, sizeof(settings_now));
+    bool settings_changed = d->settings_sig[0] && strcmp(settings_now, d->settings_sig) != 0;
+    if (settings_changed) {
+        snprintf(warning, sizeof(warning),
+                 "%s changed since bsupd started and is read at start only: restart bsupd to "
+                 "apply it (bsupd --check-config first)",
+                 d->opts->settings_file ? d->opts->settings_file : BSUP_DEFAULT_SETTINGS_FILE);
+        bsup_log_warn("%s", warning);
+    }
+    char *load_text = s_load_text(&set, file_errors, errors, &stats, json_object_size(after),
+                                  rejected, settings_changed ? warning : NULL);
     struct bsup_strmap rejected_files = {0};
     for (size_t i = 0; load_text && i < set.n_files; i++) {
         char *copy = set.files[i].ok ? NULL : strdup(set.files[i].name);
@@ -866,6 +897,7 @@ int bsup_daemon_main(const struct bsup_options *opts)
         goto out;
     }
     bsup_store_checkpoint_hook(d.store, 0, on_checkpoint_due, &d);
+    s_settings_sig(&d, d.settings_sig, sizeof(d.settings_sig));
     int prc = bsup_store_meta_get(d.store, "paused", &paused, &diag);
     d.paused = bsup_store_flag_get(d.store, "paused");
     if (prc == 0) {

@@ -77,7 +77,8 @@ struct bsup_daemon {
     uint64_t status_obs_reloads;
     size_t files_rejected;
     uint64_t reloads;
-    char load_sig[64]; /* the last load's outcome, to say an identical reload once */
+    char load_sig[64];     /* the last load's outcome, to say an identical reload once */
+    char settings_sig[48]; /* bsupd.yaml as read at start: a reload says when it changed */
     /* The last reload failed as a whole (nothing loaded) at this time, and why; 0 once a load
      * succeeds. status's daemon.reload_failed. */
     int64_t reload_failed_at_s;

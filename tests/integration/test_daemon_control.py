@@ -219,6 +219,25 @@ for bad in ({"after_id": -1}, {"after_id": "1"}, {"after_id": 1, "since_s": 60})
     check(r["error"]["code"] == "bad_request", "events %r: %r" % (bad, r))
 d.ctl("status", "--follow", expect=2)
 
+# bsupd.yaml is read at start only: a reload that finds it edited says so, rewritten unchanged
+# it does not.
+with open(d.settings) as f:
+    settings = f.read()
+with open(d.settings, "w") as f:
+    f.write(settings)
+r = d.ctl("reload", expect=0)
+check("warning" not in r.stdout, "settings rewritten unchanged: " + r.stdout)
+with open(d.settings, "a") as f:
+    f.write("mode: enforce\n")
+r = d.ctl("reload", expect=0)
+check("warning: %s changed since bsupd started and is read at start only: restart bsupd"
+      % d.settings in r.stdout, "edited settings: " + r.stdout)
+check(d.ctl_json("status")["daemon"]["mode"] == "observe", "the edit is not applied")
+check(len(d.ctl_json("status")["daemon"]["last_load"]["warnings"]) == 1, "status's last_load")
+with open(d.settings, "w") as f:
+    f.write(settings)
+check(d.ctl_json("reload")["loaded"]["warnings"] == [], "settings back as started")
+
 # A reload that fails as a whole (the directory gone) shows in status until a load succeeds,
 # by bsupctl reload or SIGHUP alike; the next good load says the configuration loads again
 # even when it is the same as the last good one. The config condition alert opens and closes.
