@@ -123,7 +123,9 @@ int bsup_store_apply_config(struct bsup_store *st, const struct bsup_config_set 
                             struct bsup_store_apply_stats *out, struct bsup_diag *diag)
 {
     struct bsup_store_apply_stats stats = {0};
-    int rc = bsup_store_exec(st, "starting a configuration load", "BEGIN IMMEDIATE",
+    int rc = bsup_store_check_file(st, "starting a configuration load", diag);
+    if (rc == 0)
+        rc = bsup_store_exec(st, "starting a configuration load", "BEGIN IMMEDIATE",
                              BSUP_STORE_NO_ARGS, diag);
     if (rc < 0)
         return rc;

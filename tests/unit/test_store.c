@@ -466,6 +466,11 @@ static void test_file_deleted(void **state)
     assert_int_equal(bsup_store_journal_begin(st, "api", "asg", "update", "{}", 1, &id, &diag),
                      BSUP_ESTORE);
     assert_non_null(strstr(diag.message, "journaling an intent"));
+    struct bsup_config_set set;
+    bsup_config_set_init(&set);
+    assert_int_equal(bsup_store_apply_config(st, &set, 2, NULL, &diag), BSUP_ESTORE);
+    assert_non_null(strstr(diag.message, "starting a configuration load"));
+    bsup_config_set_cleanup(&set);
     assert_int_equal(unlink(aside), 0);
     assert_int_equal(bsup_store_begin(st, &diag), BSUP_ESTORE);
     bsup_store_close(st);
