@@ -1042,14 +1042,29 @@ static void on_connection(uv_stream_t *server, int status)
 }
 
 /* Whether something answers on path: then another daemon owns it. */
-static bool s_socket_is_live(const char *path)
+/* Whether something answers on path; who says what (the listener's name and pid, as far as
+ * SO_PEERCRED and /proc tell): an operator stops that, bsupd or not. */
+static bool s_socket_is_live(const char *path, char *who, size_t len)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    snprintf(who, len, "another process");
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return false;
     bool live = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN;
+    struct ucred cred;
+    socklen_t cl = sizeof(cred);
+    if (live && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 && cred.pid > 0) {
+        char proc[64], comm[32] = "";
+        snprintf(proc, sizeof(proc), "/proc/%d/comm", (int)cred.pid);
+        FILE *f = fopen(proc, "re");
+        if (f && fgets(comm, sizeof(comm), f))
+            comm[strcspn(comm, "\n")] = '\0';
+        if (f)
+            fclose(f);
+        snprintf(who, len, "%s (pid %d)", comm[0] ? comm : "a process", (int)cred.pid);
+    }
     close(fd);
     return live;
 }
@@ -1090,9 +1105,10 @@ static int s_listen_path(const char *path, int *out_fd, struct bsup_diag *diag)
             return bsup_diag_set(diag, BSUP_EEXISTS,
                                  "control socket path %s exists and is not a socket; remove it",
                                  path);
-        if (s_socket_is_live(path))
-            return bsup_diag_set(diag, BSUP_EEXISTS,
-                                 "another bsupd is already listening on %s; stop it first", path);
+        char who[96];
+        if (s_socket_is_live(path, who, sizeof(who)))
+            return bsup_diag_set(diag, BSUP_EEXISTS, "%s is already listening on %s; stop it first",
+                                 who, path);
         bsup_log_notice("removing a stale control socket path=%s", path);
         if (unlink(path) != 0 && errno != ENOENT)
             return bsup_diag_set(diag, BSUP_EPERM, "cannot remove stale socket %s: %s", path,

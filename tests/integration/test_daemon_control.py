@@ -349,9 +349,21 @@ try:
     rc2 = d2.proc.wait(timeout=30)
 except Exception:
     fail("second bsupd did not exit")
-check(rc2 == 1 and "already listening" in d2.logtext(), "second bsupd: %s %s" % (
-    rc2, d2.logtext()))
+check(rc2 == 1 and "bsupd (pid %d) is already listening on %s" % (d.proc.pid, d.sock)
+      in d2.logtext(), "second bsupd: %s %s" % (rc2, d2.logtext()))
 d.ctl("status", expect=0)
+# Something else listening on the path is named as what it is, not as "another bsupd".
+d3 = Daemon()
+os.makedirs(os.path.dirname(d3.sock))
+other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+other.bind(d3.sock)
+other.listen(4)
+d3.start(wait=False)
+rc3 = d3.proc.wait(timeout=30)
+other.close()
+check(rc3 == 1 and "(pid %d) is already listening on %s" % (os.getpid(), d3.sock)
+      in d3.logtext() and "bsupd (pid" not in d3.logtext(), "other listener: %s %s" % (
+          rc3, d3.logtext()))
 
 # A second bsupd on the live state directory, --once or on another socket, refuses: one
 # bsupd per state directory (flock), and the first keeps working.
