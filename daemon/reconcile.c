@@ -612,16 +612,24 @@ static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result 
         bsup_log_notice("applied service=%s action=%s resource=%s %s", m->svc->name, r->action,
                         a->resource, what);
     } else {
-        if (bsup_store_journal_end(e->store, r->journal_id, "error",
+        /* Sent, and no answer from AWS read (a timeout, a connection lost, the stop cancelling
+         * it in flight): it may have landed, as a crash's open intent may (rail 4 holds it). */
+        bool unknown = res->attempts > 0 && res->err != BSUP_EAWS && res->err != BSUP_ECONNECT;
+        const char *why = unknown ? " (outcome unknown: it may have reached AWS; the next "
+                                    "observation decides)"
+                                  : "";
+        if (bsup_store_journal_end(e->store, r->journal_id, unknown ? "unknown" : "error",
                                    res->err == BSUP_EAWS ? res->error.code
                                                          : bsup_err_name(res->err),
                                    res->message, rid, now, &diag))
             s_store_failed(e, b, &diag);
         m->apply_failed = true;
         m->apply_errors++;
-        snprintf(m->error, sizeof(m->error), "%s", res->message);
-        s_event(e, m->svc->name, "action.failed", "%s", res->message);
-        bsup_log_err("apply failed service=%s %s", m->svc->name, res->message);
+        int n = snprintf(m->error, sizeof(m->error), "%s", res->message);
+        if (n > 0 && (size_t)n < sizeof(m->error))
+            snprintf(m->error + n, sizeof(m->error) - (size_t)n, "%s", why);
+        s_event(e, m->svc->name, "action.failed", "%s%s", res->message, why);
+        bsup_log_err("apply failed service=%s %s%s", m->svc->name, res->message, why);
     }
     free(r);
     if (b->pending == 0 && b->n_planned == b->n)
