@@ -1,5 +1,6 @@
 #include "daemon/publisher.h"
 
+#include "core/base/array.h"
 #include "core/metrics/catalogue.h"
 #include "core/metrics/putdata.h"
 #include "daemon/log.h"
@@ -40,6 +41,8 @@ struct bsup_publisher {
     size_t n_datums;
     struct bsup_store_alert *alert; /* the alert in flight */
     char topic[1100];
+    char **failed_topics; /* topics a Publish failed to this round */
+    size_t n_failed_topics, cap_failed_topics;
     uint64_t aws_seen[3]; /* requests, throttles, errors already published */
     uint64_t dropped_unpublished;
     struct bsup_publisher_figures fig;
@@ -54,12 +57,42 @@ static int64_t s_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static bool s_topic_failed(const struct bsup_publisher *p, const char *topic)
+{
+    for (size_t i = 0; i < p->n_failed_topics; i++)
+        if (strcmp(p->failed_topics[i], topic) == 0)
+            return true;
+    return false;
+}
+
+static void s_forget_failed_topics(struct bsup_publisher *p)
+{
+    for (size_t i = 0; i < p->n_failed_topics; i++)
+        free(p->failed_topics[i]);
+    p->n_failed_topics = 0;
+}
+
+/* A Publish to topic failed: its other alerts wait for the next round, so their order holds,
+ * and the alerts of other topics go on (a wrong or deleted topic holds up only its own). */
+static void s_topic_failing(struct bsup_publisher *p, const char *topic)
+{
+    char *t = strdup(topic);
+    if (!t ||
+        BSUP_ARRAY_RESERVE(p->failed_topics, p->cap_failed_topics, p->n_failed_topics + 1) < 0) {
+        free(t);
+        return;
+    }
+    p->failed_topics[p->n_failed_topics++] = t;
+}
+
 static void s_maybe_closed(struct bsup_publisher *p)
 {
     if (!p->closing || !p->timer_closed || p->metrics_busy || p->alerts_busy)
         return;
     bsup_close_fn cb = p->close_cb;
     void *user = p->close_user;
+    s_forget_failed_topics(p);
+    free(p->failed_topics);
     free(p);
     if (cb)
         cb(user);
@@ -194,6 +227,9 @@ static void on_published(struct bsup_aws_call *call, const struct bsup_aws_resul
                           a->service ? a->service : "-", a->what, (long long)a->id, res->message);
             if (bsup_store_alert_failed(p->store, a, res->message, now, &diag))
                 bsup_log_err("%s", diag.message);
+            s_topic_failing(p, p->topic);
+            if (!p->closing)
+                s_send_alerts(p);
         }
     }
     bsup_store_alerts_free(a, 1);
@@ -211,36 +247,70 @@ static json_t *s_alert_body(const struct bsup_store_alert *a, const char *enviro
                      a->reminder, "message", a->message);
 }
 
-/* Publishes the oldest waiting alert (one in flight at a time), within the rate limit. */
+/* The oldest waiting alert whose topic has not failed this round (*out_topic its topic),
+ * letting go on the way those with no topic (events only). 0 with *out NULL: none. */
+static int s_next_alert(struct bsup_publisher *p, struct bsup_store_alert **out,
+                        const char **out_topic, struct bsup_diag *diag)
+{
+    int64_t after = 0;
+    *out = NULL;
+    for (;;) {
+        struct bsup_store_alert *v = NULL;
+        size_t n = 0, i;
+        int rc = bsup_store_alerts_pending(p->store, after, S_ALERTS_READ_MAX, &v, &n, diag);
+        if (rc || n == 0)
+            return rc;
+        for (i = 0; i < n; i++) {
+            const char *topic = s_topic(p, v[i].service);
+            if (topic && !s_topic_failed(p, topic)) {
+                *out_topic = topic;
+                break;
+            }
+            if (topic)
+                continue;
+            /* No topic anywhere: the alert is an event only (it is in the events table). */
+            bool tx = bsup_store_begin(p->store, diag) == 0;
+            if (!tx ||
+                bsup_store_alert_sent(p->store, &v[i], NULL, NULL, (int64_t)time(NULL), diag) ||
+                bsup_store_commit(p->store, diag)) {
+                bsup_store_rollback(p->store);
+                bsup_store_alerts_free(v, n);
+                return diag->code ? diag->code : BSUP_EIO;
+            }
+        }
+        if (i < n) {
+            *out = malloc(sizeof(**out));
+            if (!*out) {
+                bsup_store_alerts_free(v, n);
+                return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
+            }
+            **out = v[i];
+            memset(&v[i], 0, sizeof(v[i])); /* its strings are *out's now */
+        }
+        after = v[n - 1].id;
+        bsup_store_alerts_free(v, n);
+        if (*out)
+            return 0;
+    }
+}
+
+/* Publishes the oldest waiting alert of a topic that has not failed this round (one in flight
+ * at a time), within the rate limit. */
 static void s_send_alerts(struct bsup_publisher *p)
 {
-    struct bsup_store_alert *v = NULL;
-    size_t n = 0;
+    struct bsup_store_alert *a = NULL;
+    const char *topic = NULL;
     struct bsup_diag diag = {0};
     if (p->alerts_busy || p->closing)
         return;
-    if (bsup_store_alerts_pending(p->store, 1, &v, &n, &diag)) {
+    if (s_next_alert(p, &a, &topic, &diag)) {
         bsup_log_err("%s", diag.message);
         return;
     }
-    if (n == 0)
+    if (!a)
         return;
-    struct bsup_store_alert *a = v;
-    const char *topic = s_topic(p, a->service);
-    if (!topic) {
-        /* No topic anywhere: the alert is an event only (it is in the events table). */
-        bool tx = bsup_store_begin(p->store, &diag) == 0;
-        if (!tx || bsup_store_alert_sent(p->store, a, NULL, NULL, (int64_t)time(NULL), &diag) ||
-            bsup_store_commit(p->store, &diag)) {
-            bsup_store_rollback(p->store);
-            bsup_log_err("%s", diag.message);
-            bsup_store_alerts_free(v, n);
-            return;
-        }
-        bsup_store_alerts_free(v, n);
-        s_send_alerts(p);
-        return;
-    }
+    struct bsup_store_alert *v = a;
+    size_t n = 1;
     if (!bsup_alert_budget_take(&p->budget, s_now_ms())) {
         bsup_store_alerts_free(v, n);
         return; /* over the rate limit: it waits for the next round */
@@ -364,6 +434,7 @@ static void on_timer(uv_timer_t *t)
     }
     if (p->settings->metrics.enabled)
         s_send_metrics(p);
+    s_forget_failed_topics(p); /* each round tries every topic again */
     s_send_alerts(p);
 }
 

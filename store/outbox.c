@@ -276,8 +276,8 @@ void bsup_store_alerts_free(struct bsup_store_alert *v, size_t n)
     free(v);
 }
 
-int bsup_store_alerts_pending(struct bsup_store *st, size_t limit, struct bsup_store_alert **out,
-                              size_t *out_n, struct bsup_diag *diag)
+int bsup_store_alerts_pending(struct bsup_store *st, int64_t after_id, size_t limit,
+                              struct bsup_store_alert **out, size_t *out_n, struct bsup_diag *diag)
 {
     static const char doing[] = "reading the alert outbox";
     sqlite3_stmt *q = NULL;
@@ -288,8 +288,9 @@ int bsup_store_alerts_pending(struct bsup_store *st, size_t limit, struct bsup_s
     int rc = bsup_store_prepare(st, doing,
                                 "SELECT id, event_id, service, environment, what, message, "
                                 "observed, desired, at, reminder, attempts FROM alert_outbox "
-                                "ORDER BY id LIMIT ?",
-                                BSUP_STORE_ARGS(BSUP_STORE_INT(limit)), &q, diag);
+                                "WHERE id > ? ORDER BY id LIMIT ?",
+                                BSUP_STORE_ARGS(BSUP_STORE_INT(after_id), BSUP_STORE_INT(limit)),
+                                &q, diag);
     while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
         rc = 0;
         if (BSUP_ARRAY_RESERVE(v, cap, n + 1) < 0) {

@@ -56,8 +56,9 @@ int bsup_store_event_alert(struct bsup_store *st, int64_t at_s, const char *serv
                            enum bsup_alert a, const char *observed, const char *desired,
                            struct bsup_diag *diag);
 
-int bsup_store_alerts_pending(struct bsup_store *st, size_t limit, struct bsup_store_alert **out,
-                              size_t *out_n, struct bsup_diag *diag);
+/* The waiting alerts after after_id (0: from the first), oldest first, at most limit. */
+int bsup_store_alerts_pending(struct bsup_store *st, int64_t after_id, size_t limit,
+                              struct bsup_store_alert **out, size_t *out_n, struct bsup_diag *diag);
 void bsup_store_alerts_free(struct bsup_store_alert *v, size_t n);
 int bsup_store_alerts_depth(struct bsup_store *st, size_t *out_depth, struct bsup_diag *diag);
 /* The waiting alerts per service (service NULL: daemon-wide ones), until fn returns non-zero

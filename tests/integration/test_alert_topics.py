@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""An alert whose SNS topic fails holds up only the alerts of that topic: service a's drop-in
+names a topic that does not exist (a typo, or one deleted), its alert fails and waits; service
+b's alert, queued after it and bound for the daemon's topic, is delivered all the same, and
+status counts a's alert as the one waiting (docs/metrics.md, "Alerts")."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "integration"))
+import reconcile_env as R  # noqa: E402
+from testlib import check, finish  # noqa: E402
+import testlib  # noqa: E402
+import boto3  # noqa: E402
+
+with testlib.environment("--faults") as d:
+    services, net = R.seed(d, 2)
+    a, b = services
+    ga, gb = f"{a['name']}-{a['env']}", f"{b['name']}-{b['env']}"
+    env = testlib.read_env(d)
+    kw = dict(endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
+              aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+              aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    sns, sqs = boto3.client("sns", **kw), boto3.client("sqs", **kw)
+    faults = env["BSUP_FAULTS_URL"]
+    topic = sns.create_topic(Name="bsup-alerts")["TopicArn"]
+    gone = topic.rsplit(":", 1)[0] + ":no-such-topic"
+    qurl = sqs.create_queue(QueueName="bsup-alerts")["QueueUrl"]
+    qarn = sqs.get_queue_attributes(QueueUrl=qurl, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn)
+
+    settings = (f"interval: 1d\nmetrics:\n  interval: 1s\nalerts:\n  sns_topic_arn: {topic}\n"
+                "  reminder: 0s\n")
+    dm = R.daemon(d, services, net, settings=settings,
+                  extra={a["name"]: f"alerts:\n  sns_topic_arn: {gone}\n"})
+    dm.start()
+    dm.ctl("reconcile", "--wait", expect=None)
+
+    # a turns error first (its alert is the older one), then b.
+    testlib.control(faults, "PUT", "rules", {"rules": [
+        {"fault": "status", "status": 500, "service": "autoscaling", "request_contains": ga}]})
+    dm.ctl("reconcile", a["name"], "--wait", expect=None)
+    testlib.control(faults, "PUT", "rules", {"rules": [
+        {"fault": "status", "status": 500, "service": "autoscaling"}]})
+    dm.ctl("reconcile", b["name"], "--wait", expect=None)
+    states = {s["service"]: s["state"] for s in dm.ctl_json("status", expect=None)["services"]}
+    check(states == {a["name"]: "error", b["name"]: "error"}, f"both in error: {states}")
+
+    got = []
+
+    def delivered():
+        r = sqs.receive_message(QueueUrl=qurl, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        got.extend(json.loads(json.loads(m["Body"])["Message"]) for m in r.get("Messages", []))
+        return got or None
+    R.bsuptest.poll(delivered, lambda: "b's alert delivered past a's failing one:\n" + "\n".join(
+        l for l in dm.logtext().splitlines() if "alert" in l)[-2000:], timeout_s=30)
+    whats = [(m["service"], m["what"]) for m in got]
+    check(whats == [(b["name"], "degraded")], f"b's alert, and only it: {whats}")
+    m = dm.ctl_json("status", expect=None)["daemon"]["metrics"]
+    check(m["alerts_waiting"] == 1 and m["alerts_sent"] == 1 and "NotFound" in m["last_error"],
+          f"a's alert waits, and why: {m}")
+    fails = [e for e in dm.ctl_json("events")["events"] if e["kind"] == "alert.failed"]
+    check(len(fails) == 1 and fails[0]["service"] == a["name"], f"a's alert.failed: {fails}")
+    dm.stop()
+
+finish()
