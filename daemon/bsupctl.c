@@ -655,12 +655,21 @@ static int s_show_status(json_t *reply, bool one)
         char when[64] = "never (this run)";
         if (json_is_integer(last))
             s_time_text(json_integer_value(last), when, sizeof(when));
-        printf("\nMetrics: %lld waiting",
-               (long long)json_integer_value(json_object_get(metrics, "outbox_depth")));
-        if (json_is_integer(oldest))
-            printf(" (oldest %llds)", (long long)json_integer_value(oldest));
-        printf(", last published %s, %lld dropped\nAlerts: %lld waiting, %lld sent\n", when,
-               (long long)json_integer_value(json_object_get(metrics, "dropped")),
+        long long depth = (long long)json_integer_value(json_object_get(metrics, "outbox_depth"));
+        if (json_is_false(json_object_get(metrics, "enabled"))) {
+            /* Nothing is measured or sent; datums of an earlier run are only kept. */
+            printf("\nMetrics: disabled (metrics.enabled: false)");
+            if (depth)
+                printf(", %lld measured before kept unsent", depth);
+            printf("\n");
+        } else {
+            printf("\nMetrics: %lld waiting", depth);
+            if (json_is_integer(oldest))
+                printf(" (oldest %llds)", (long long)json_integer_value(oldest));
+            printf(", last published %s, %lld dropped\n", when,
+                   (long long)json_integer_value(json_object_get(metrics, "dropped")));
+        }
+        printf("Alerts: %lld waiting, %lld sent\n",
                (long long)json_integer_value(json_object_get(metrics, "alerts_waiting")),
                (long long)json_integer_value(json_object_get(metrics, "alerts_sent")));
         if (json_is_string(json_object_get(metrics, "last_error"))) {

@@ -77,7 +77,7 @@ void bsup_daemon_status_line(const struct bsup_daemon *d, char *buf, size_t len)
     if (n > 0 && (size_t)n < len && d->pub) {
         struct bsup_publisher_figures pf;
         bsup_publisher_figures(d->pub, &pf);
-        if (pf.outbox_depth)
+        if (pf.outbox_depth && d->settings->metrics.enabled) /* disabled: kept, not waiting */
             n += snprintf(buf + n, len - (size_t)n, ", %zu metric%s waiting (oldest %llds)",
                           pf.outbox_depth, pf.outbox_depth == 1 ? "" : "s",
                           (long long)(s_now_s() - pf.oldest_at_ms / 1000));

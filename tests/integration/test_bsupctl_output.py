@@ -10,6 +10,7 @@ that failed as a whole, and a plan with long fields and reasons, wrapped and nev
 import copy
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -94,6 +95,22 @@ check("observes it now" not in r.stdout and all(
     words("%s (generation 1, observe mode): error: %s" % (n, e)) in words(r.stdout)
     for n, e in errs.items()), "plan shows the errors:\n" + r.stdout)
 real = j
+check(re.search(r"\b\d+ metrics? waiting", j["summary"]), "datums wait: " + j["summary"])
+d.stop()
+
+# metrics.enabled false: nothing is measured or sent; the datums measured above are kept, not
+# waiting, and the Metrics line says so rather than "last published never".
+with open(d.settings, "a") as f:
+    f.write("metrics:\n  enabled: false\n")
+d.start()
+j = d.ctl_json("status", expect=None)
+m = j["daemon"]["metrics"]
+check(m["enabled"] is False and m["outbox_depth"] > 0, "kept datums: %r" % m)
+check("waiting" not in j["summary"], "the summary has nothing waiting: " + j["summary"])
+r = d.ctl("status", expect=None)
+check("\nMetrics: disabled (metrics.enabled: false), %d measured before kept unsent\nAlerts: "
+      "0 waiting, 0 sent\n" % m["outbox_depth"] in r.stdout and "last published" not in r.stdout,
+      "metrics disabled:\n" + r.stdout)
 d.stop()
 
 
