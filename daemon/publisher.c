@@ -402,15 +402,19 @@ static void on_timer(uv_timer_t *t)
         int64_t max_age = p->settings->metrics.outbox_max_age_s;
         if (max_age > BSUP_PUTDATA_MAX_AGE_S - S_AGE_MARGIN_S)
             max_age = BSUP_PUTDATA_MAX_AGE_S - S_AGE_MARGIN_S;
-        int rc =
-            bsup_store_metrics_prune(p->store, s_now_ms() - max_age * 1000,
-                                     (size_t)p->settings->metrics.outbox_max_rows, &dropped, &diag);
+        /* A datum ahead of the clock (it was set back since) would have CloudWatch refuse
+         * every request that carries it, and the outbox would wait behind it for hours. */
+        int64_t ahead = BSUP_PUTDATA_MAX_AHEAD_S - S_AGE_MARGIN_S;
+        int rc = bsup_store_metrics_prune(
+            p->store, s_now_ms() - max_age * 1000, s_now_ms() + ahead * 1000,
+            (size_t)p->settings->metrics.outbox_max_rows, &dropped, &diag);
         if (rc == 0 && dropped) {
             char msg[256];
             snprintf(msg, sizeof(msg),
-                     "%zu metric datums dropped from the outbox (older than %llds or beyond %lld "
-                     "rows): CloudWatch never gets them",
-                     dropped, (long long)max_age, (long long)p->settings->metrics.outbox_max_rows);
+                     "%zu metric datums dropped from the outbox (older than %llds, more than "
+                     "%llds ahead of the clock, or beyond %lld rows): CloudWatch never gets them",
+                     dropped, (long long)max_age, (long long)ahead,
+                     (long long)p->settings->metrics.outbox_max_rows);
             bsup_log_warn("%s", msg);
             rc = bsup_store_event_add(p->store, now_s, NULL, "metrics.dropped", msg, NULL, &diag);
             p->fig.dropped += dropped;

@@ -127,13 +127,14 @@ int bsup_store_metrics_depth(struct bsup_store *st, size_t *out_depth, int64_t *
     return rc;
 }
 
-int bsup_store_metrics_prune(struct bsup_store *st, int64_t before_ms, size_t max_rows,
-                             size_t *out_dropped, struct bsup_diag *diag)
+int bsup_store_metrics_prune(struct bsup_store *st, int64_t before_ms, int64_t after_ms,
+                             size_t max_rows, size_t *out_dropped, struct bsup_diag *diag)
 {
     *out_dropped = 0;
-    int rc = bsup_store_exec(st, "dropping metric datums too old for CloudWatch",
-                             "DELETE FROM metric_outbox WHERE at_ms < ?",
-                             BSUP_STORE_ARGS(BSUP_STORE_INT(before_ms)), diag);
+    int rc =
+        bsup_store_exec(st, "dropping metric datums too old or too far ahead for CloudWatch",
+                        "DELETE FROM metric_outbox WHERE at_ms < ? OR at_ms > ?",
+                        BSUP_STORE_ARGS(BSUP_STORE_INT(before_ms), BSUP_STORE_INT(after_ms)), diag);
     if (rc)
         return rc;
     *out_dropped += (size_t)sqlite3_changes(st->db);

@@ -28,10 +28,11 @@ int bsup_store_metrics_delete(struct bsup_store *st, int64_t first_id, int64_t l
 /* Waiting datums and the oldest one's timestamp (0 when none). */
 int bsup_store_metrics_depth(struct bsup_store *st, size_t *out_depth, int64_t *out_oldest_ms,
                              struct bsup_diag *diag);
-/* Drops datums measured before before_ms, then the oldest beyond max_rows; *out_dropped
- * says how many (never silent: the caller counts, logs and publishes it). */
-int bsup_store_metrics_prune(struct bsup_store *st, int64_t before_ms, size_t max_rows,
-                             size_t *out_dropped, struct bsup_diag *diag);
+/* Drops datums measured before before_ms or after after_ms (the clock has been set back
+ * since), then the oldest beyond max_rows; *out_dropped says how many (never silent: the
+ * caller counts, logs and publishes it). */
+int bsup_store_metrics_prune(struct bsup_store *st, int64_t before_ms, int64_t after_ms,
+                             size_t max_rows, size_t *out_dropped, struct bsup_diag *diag);
 
 /* An alert waiting to be published. */
 struct bsup_store_alert {

@@ -55,7 +55,7 @@ enum bsup_metric_scope { BSUP_METRIC_SERVICE, BSUP_METRIC_DAEMON };
     X(OUTBOX_DEPTH, "OutboxDepth", "Count", BSUP_METRIC_DAEMON, "daemon", true,                    \
       "datums waiting in the metric outbox")                                                       \
     X(OUTBOX_DROPPED, "OutboxDropped", "Count", BSUP_METRIC_DAEMON, "daemon", true,                \
-      "datums dropped from the outbox since the last publish interval (too old or too many)")
+      "datums dropped from the outbox since the last publish interval (too old, ahead of the clock, or too many)")
 /* clang-format on */
 
 enum bsup_metric {
