@@ -319,10 +319,10 @@ static void s_send_alerts(struct bsup_publisher *p)
     const char *env = a->environment ? a->environment
                       : s            ? bsup_environment_name(s->environment)
                                      : NULL;
-    enum bsup_alert kind = bsup_alert_find(a->what);
+    const char *words = bsup_alert_words(bsup_alert_find(a->what), a->observed);
     char subject[101], id[32];
     snprintf(subject, sizeof(subject), "bsup: %s%s%s %s%s", a->service ? a->service : "bsupd",
-             env ? "-" : "", env ? env : "", kind >= 0 ? bsup_alerts[kind].subject : a->what,
+             env ? "-" : "", env ? env : "", words ? words : a->what,
              a->reminder ? " (reminder)" : "");
     snprintf(id, sizeof(id), "%lld", (long long)a->id);
     json_t *body = s_alert_body(a, env);

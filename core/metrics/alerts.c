@@ -36,6 +36,20 @@ enum bsup_alert bsup_alert_find(const char *what)
     return BSUP_ALERT_NONE;
 }
 
+const char *bsup_alert_words(enum bsup_alert a, const char *observed)
+{
+    if (a < 0 || a >= BSUP_ALERT_COUNT)
+        return NULL;
+    if (a == BSUP_ALERT_DEGRADED && observed) {
+        int st = bsup_state_from_name(observed);
+        if (st == BSUP_STATE_MISSING)
+            return "missing";
+        if (st == BSUP_STATE_ERROR)
+            return "in error";
+    }
+    return bsup_alerts[a].subject;
+}
+
 bool bsup_alert_decide(enum bsup_alert a, struct bsup_alert_condition *c, int64_t now_s)
 {
     if (a < 0 || a >= BSUP_ALERT_COUNT)

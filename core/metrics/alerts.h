@@ -79,6 +79,10 @@ enum bsup_alert bsup_alert_for_event(const char *kind);
 enum bsup_alert bsup_alert_for_states(enum bsup_state before, enum bsup_state after);
 /* The alert called what, or BSUP_ALERT_NONE. */
 enum bsup_alert bsup_alert_find(const char *what);
+/* The words of alert a's subject: its table row's, except that a DEGRADED alert names the
+ * state the service entered when it is missing or error (observed, the state's name): AWS
+ * failing or a resource gone is not a service serving below its floor. */
+const char *bsup_alert_words(enum bsup_alert a, const char *observed);
 
 /* A condition's memory between alerts (kept by the store per service and condition). */
 struct bsup_alert_condition {

@@ -2,7 +2,9 @@
 """An alert whose SNS topic fails holds up only the alerts of that topic: service a's drop-in
 names a topic that does not exist (a typo, or one deleted), its alert fails and waits; service
 b's alert, queued after it and bound for the daemon's topic, is delivered all the same, and
-status counts a's alert as the one waiting (docs/metrics.md, "Alerts")."""
+status counts a's alert as the one waiting (docs/metrics.md, "Alerts"). The subject of b's
+alert says "in error", not "degraded": AWS failing is not the service serving below its
+floor."""
 import json
 import os
 import sys
@@ -50,12 +52,17 @@ with testlib.environment("--faults") as d:
 
     def delivered():
         r = sqs.receive_message(QueueUrl=qurl, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-        got.extend(json.loads(json.loads(m["Body"])["Message"]) for m in r.get("Messages", []))
+        for msg in r.get("Messages", []):
+            body = json.loads(msg["Body"])
+            got.append(dict(json.loads(body["Message"]), _subject=body.get("Subject")))
         return got or None
     R.bsuptest.poll(delivered, lambda: "b's alert delivered past a's failing one:\n" + "\n".join(
         l for l in dm.logtext().splitlines() if "alert" in l)[-2000:], timeout_s=30)
     whats = [(m["service"], m["what"]) for m in got]
     check(whats == [(b["name"], "degraded")], f"b's alert, and only it: {whats}")
+    # The subject says what happened: AWS answering 500 is "in error", not "degraded".
+    check(got and got[0]["_subject"] == f"bsup: {gb} in error" and got[0]["observed"] == "error",
+          f"subject: {got[:1]}")
     m = dm.ctl_json("status", expect=None)["daemon"]["metrics"]
     check(m["alerts_waiting"] == 1 and m["alerts_sent"] == 1 and "NotFound" in m["last_error"],
           f"a's alert waits, and why: {m}")

@@ -35,6 +35,21 @@ static void test_classify(void **state)
     assert_int_equal(bsup_alert_for_event("service.state"), BSUP_ALERT_NONE);
     assert_int_equal(bsup_alert_find("recovered"), BSUP_ALERT_RECOVERED);
     assert_int_equal(bsup_alert_find("nope"), BSUP_ALERT_NONE);
+    /* A subject names what happened: AWS failing is "in error", not "degraded". */
+    static const struct {
+        enum bsup_alert a;
+        const char *observed, *words;
+    } words[] = {
+        {BSUP_ALERT_DEGRADED, "degraded", "degraded"},
+        {BSUP_ALERT_DEGRADED, "missing", "missing"},
+        {BSUP_ALERT_DEGRADED, "error", "in error"},
+        {BSUP_ALERT_DEGRADED, NULL, "degraded"},
+        {BSUP_ALERT_RECOVERED, "ok", "recovered"},
+        {BSUP_ALERT_BACKUP_STALE, "error", "backup stale"},
+    };
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        assert_string_equal(bsup_alert_words(words[i].a, words[i].observed), words[i].words);
+    assert_null(bsup_alert_words(BSUP_ALERT_NONE, NULL));
     /* Every OPEN has a CLOSE of the same condition, and ONCE alerts have none. */
     for (int a = 0; a < BSUP_ALERT_COUNT; a++) {
         const struct bsup_alert_info *x = &bsup_alerts[a];
