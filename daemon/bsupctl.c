@@ -672,6 +672,16 @@ static int s_show_status(json_t *reply, bool one)
         printf("Alerts: %lld waiting, %lld sent\n",
                (long long)json_integer_value(json_object_get(metrics, "alerts_waiting")),
                (long long)json_integer_value(json_object_get(metrics, "alerts_sent")));
+        json_t *fa = json_object_get(metrics, "failing_alert");
+        if (json_is_object(fa)) {
+            /* What holds the oldest alert back (last error only says the latest failure). */
+            long long tries = (long long)json_integer_value(json_object_get(fa, "attempts"));
+            int col = printf("  failing: %s %s, %lld attempt%s: ",
+                             json_is_string(json_object_get(fa, "service")) ? s_str(fa, "service")
+                                                                            : "bsupd",
+                             s_str(fa, "what"), tries, tries == 1 ? "" : "s");
+            s_wrap(s_str(fa, "error"), col, 4);
+        }
         if (json_is_string(json_object_get(metrics, "last_error"))) {
             /* Its age tells an error of now from one that publishing has recovered from. */
             json_t *err_at = json_object_get(metrics, "last_error_at");

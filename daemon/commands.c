@@ -490,7 +490,7 @@ static json_t *s_metrics_json(struct bsup_daemon *d)
     struct bsup_publisher_figures f;
     bsup_publisher_figures(d->pub, &f);
     int64_t now = (int64_t)time(NULL);
-    return json_pack(
+    json_t *m = json_pack(
         "{s:b, s:s, s:I, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:s?, s:o}", "enabled",
         d->settings->metrics.enabled, "namespace", d->settings->metrics.namespace_, "outbox_depth",
         (json_int_t)f.outbox_depth, "oldest_age_s",
@@ -501,6 +501,15 @@ static json_t *s_metrics_json(struct bsup_daemon *d)
         (json_int_t)f.requests, "datums", (json_int_t)f.datums, "dropped", (json_int_t)f.dropped,
         "alerts_sent", (json_int_t)f.alerts_sent, "last_error", f.last_error, "last_error_at",
         f.last_error_at_s ? json_integer(f.last_error_at_s) : json_null());
+    if (m && f.failing_attempts)
+        json_object_set_new(m, "failing_alert",
+                            json_pack("{s:s?, s:s, s:i, s:s}", "service",
+                                      *f.failing_service ? f.failing_service : NULL, "what",
+                                      f.failing_what, "attempts", f.failing_attempts, "error",
+                                      f.failing_error));
+    else if (m)
+        json_object_set_new(m, "failing_alert", json_null());
+    return m;
 }
 
 /* The daemon's part of status, without last_load (kept encoded since the load). */

@@ -48,6 +48,7 @@ struct bsup_publisher {
     struct bsup_publisher_figures fig;
     uint64_t depth_read_ms; /* loop time fig's outbox depths were read; 0 never */
     char last_error[512];
+    char failing_service[128], failing_what[64], failing_error[512];
 };
 
 static int64_t s_now_ms(void)
@@ -493,6 +494,13 @@ void bsup_publisher_figures(struct bsup_publisher *p, struct bsup_publisher_figu
             bsup_store_alerts_depth(p->store, &p->fig.alerts_waiting, &diag);
         else
             bsup_store_alerts_depth_each(p->store, s_count_with_topic, p, &diag);
+        bsup_store_alerts_failing(p->store, p->failing_service, sizeof(p->failing_service),
+                                  p->failing_what, sizeof(p->failing_what),
+                                  &p->fig.failing_attempts, p->failing_error,
+                                  sizeof(p->failing_error), &diag);
+        p->fig.failing_service = p->failing_service;
+        p->fig.failing_what = p->failing_what;
+        p->fig.failing_error = p->failing_error;
         p->depth_read_ms = now ? now : 1;
     }
     *out = p->fig;

@@ -39,6 +39,10 @@ struct bsup_publisher_figures {
     uint64_t alerts_sent;      /* this run */
     const char *last_error;    /* the last failure of either, or NULL */
     int64_t last_error_at_s;   /* when it happened; 0: never (this run) */
+    /* The oldest waiting alert that failed: its failures (0: none fails), service ("":
+     * daemon-wide), what and last error. */
+    int failing_attempts;
+    const char *failing_service, *failing_what, *failing_error;
 };
 
 struct bsup_publisher;

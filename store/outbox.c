@@ -351,6 +351,29 @@ int bsup_store_alerts_depth_each(struct bsup_store *st, bsup_store_alert_count_f
     return rc;
 }
 
+int bsup_store_alerts_failing(struct bsup_store *st, char *out_service, size_t service_len,
+                              char *out_what, size_t what_len, int *out_attempts, char *out_error,
+                              size_t error_len, struct bsup_diag *diag)
+{
+    static const char doing[] = "reading the alert outbox";
+    sqlite3_stmt *q = NULL;
+    *out_attempts = 0;
+    int rc = bsup_store_prepare(st, doing,
+                                "SELECT coalesce(service, ''), coalesce(what, ''), attempts, "
+                                "coalesce(last_error, '') FROM alert_outbox WHERE attempts > 0 "
+                                "ORDER BY id LIMIT 1",
+                                BSUP_STORE_NO_ARGS, &q, diag);
+    if (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
+        snprintf(out_service, service_len, "%s", (const char *)sqlite3_column_text(q, 0));
+        snprintf(out_what, what_len, "%s", (const char *)sqlite3_column_text(q, 1));
+        *out_attempts = sqlite3_column_int(q, 2);
+        snprintf(out_error, error_len, "%s", (const char *)sqlite3_column_text(q, 3));
+        rc = 0;
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
 int bsup_store_alert_sent(struct bsup_store *st, const struct bsup_store_alert *a,
                           const char *topic, const char *message_id, int64_t now_s,
                           struct bsup_diag *diag)

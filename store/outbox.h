@@ -67,6 +67,11 @@ int bsup_store_alerts_depth(struct bsup_store *st, size_t *out_depth, struct bsu
 typedef int (*bsup_store_alert_count_fn)(void *ctx, const char *service, size_t n);
 int bsup_store_alerts_depth_each(struct bsup_store *st, bsup_store_alert_count_fn fn, void *ctx,
                                  struct bsup_diag *diag);
+/* The oldest waiting alert that failed at least once: its service (empty: daemon-wide), what,
+ * attempts and last error copied into the buffers (cut to fit); *out_attempts 0: none. */
+int bsup_store_alerts_failing(struct bsup_store *st, char *out_service, size_t service_len,
+                              char *out_what, size_t what_len, int *out_attempts, char *out_error,
+                              size_t error_len, struct bsup_diag *diag);
 /* SNS accepted alert id: it leaves the outbox and an alert.sent event says so (topic NULL:
  * there is no topic to send it to; it only leaves the outbox, its event is the record). */
 int bsup_store_alert_sent(struct bsup_store *st, const struct bsup_store_alert *a,

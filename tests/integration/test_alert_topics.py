@@ -65,7 +65,14 @@ with testlib.environment("--faults") as d:
           f"subject: {got[:1]}")
     m = dm.ctl_json("status", expect=None)["daemon"]["metrics"]
     check(m["alerts_waiting"] == 1 and m["alerts_sent"] == 1 and "NotFound" in m["last_error"],
-          f"a's alert waits, and why: {m}")
+          f"a's alert waits: {m}")
+    # Which alert is held back and why, apart from the last error (which a metrics failure
+    # would overwrite).
+    fa = m["failing_alert"]
+    check(fa and fa["service"] == a["name"] and fa["what"] == "degraded" and fa["attempts"] >= 1
+          and "NotFound" in fa["error"], f"failing_alert: {m}")
+    out = dm.ctl("status", expect=None).stdout
+    check(f"\n  failing: {a['name']} degraded, " in out and "NotFound" in out, "status:\n" + out)
     fails = [e for e in dm.ctl_json("events")["events"] if e["kind"] == "alert.failed"]
     check(len(fails) == 1 and fails[0]["service"] == a["name"], f"a's alert.failed: {fails}")
     dm.stop()
