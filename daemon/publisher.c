@@ -40,6 +40,10 @@ struct bsup_publisher {
     int64_t first_id, last_id;
     size_t n_datums;
     struct bsup_store_alert *alert; /* the alert in flight */
+    /* An alert SNS accepted whose leaving the outbox could not be recorded: recorded before
+     * anything else goes, never sent again by this process. */
+    struct bsup_store_alert *unrecorded;
+    char unrecorded_topic[1100], unrecorded_mid[128];
     char topic[1100];
     char **failed_topics; /* topics a Publish failed to this round */
     size_t n_failed_topics, cap_failed_topics;
@@ -94,6 +98,7 @@ static void s_maybe_closed(struct bsup_publisher *p)
     void *user = p->close_user;
     s_forget_failed_topics(p);
     free(p->failed_topics);
+    bsup_store_alerts_free(p->unrecorded, p->unrecorded ? 1 : 0);
     free(p);
     if (cb)
         cb(user);
@@ -193,6 +198,19 @@ static const char *s_topic(struct bsup_publisher *p, const char *service)
     return p->settings->alerts.sns_topic_arn;
 }
 
+/* SNS accepted alert a: it leaves the outbox (one transaction). */
+static int s_record_sent(struct bsup_publisher *p, const struct bsup_store_alert *a,
+                         const char *topic, const char *mid, struct bsup_diag *diag)
+{
+    bool tx = bsup_store_begin(p->store, diag) == 0;
+    if (!tx || bsup_store_alert_sent(p->store, a, topic, mid, (int64_t)time(NULL), diag) ||
+        bsup_store_commit(p->store, diag)) {
+        bsup_store_rollback(p->store);
+        return diag->code ? diag->code : BSUP_ESTORE;
+    }
+    return 0;
+}
+
 static void on_published(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
 {
     (void)call;
@@ -206,20 +224,24 @@ static void on_published(struct bsup_aws_call *call, const struct bsup_aws_resul
     if (res->err == 0) {
         json_t *page = json_array_get(res->pages, 0);
         const char *mid = json_string_value(json_object_get(page, "MessageId"));
-        bool tx = bsup_store_begin(p->store, &diag) == 0;
-        if (!tx || bsup_store_alert_sent(p->store, a, p->topic, mid, now, &diag) ||
-            bsup_store_commit(p->store, &diag)) {
-            bsup_store_rollback(p->store);
-            bsup_log_err("%s", diag.message);
-        }
+        bool recorded = s_record_sent(p, a, p->topic, mid, &diag) == 0;
         p->fig.alerts_sent++;
         p->fig.last_alert_at_s = now;
         bsup_log_notice("alert sent service=%s what=%s alert_id=%lld event_id=%lld topic=%s "
                         "message_id=%s",
                         a->service ? a->service : "-", a->what, (long long)a->id,
                         (long long)a->event_id, p->topic, mid ? mid : "-");
-        if (!p->closing)
+        if (!recorded) {
+            /* Reading the outbox again would send it again: kept here until recorded. */
+            bsup_log_err("alert sent but still in the outbox, not sent again alert_id=%lld: %s",
+                         (long long)a->id, diag.message);
+            p->unrecorded = a;
+            a = NULL;
+            snprintf(p->unrecorded_topic, sizeof(p->unrecorded_topic), "%s", p->topic);
+            snprintf(p->unrecorded_mid, sizeof(p->unrecorded_mid), "%s", mid ? mid : "");
+        } else if (!p->closing) {
             s_send_alerts(p);
+        }
     } else {
         s_failed(p, "Publish", res->message);
         if (res->err != BSUP_ECANCELED) {
@@ -233,7 +255,7 @@ static void on_published(struct bsup_aws_call *call, const struct bsup_aws_resul
                 s_send_alerts(p);
         }
     }
-    bsup_store_alerts_free(a, 1);
+    bsup_store_alerts_free(a, a ? 1 : 0);
     s_maybe_closed(p);
 }
 
@@ -304,6 +326,15 @@ static void s_send_alerts(struct bsup_publisher *p)
     struct bsup_diag diag = {0};
     if (p->alerts_busy || p->closing)
         return;
+    if (p->unrecorded) {
+        if (s_record_sent(p, p->unrecorded, p->unrecorded_topic,
+                          *p->unrecorded_mid ? p->unrecorded_mid : NULL, &diag)) {
+            bsup_log_err("publisher: %s", diag.message);
+            return; /* the database fails: nothing else goes until it is recorded */
+        }
+        bsup_store_alerts_free(p->unrecorded, 1);
+        p->unrecorded = NULL;
+    }
     if (s_next_alert(p, &a, &topic, &diag)) {
         bsup_log_err("%s", diag.message);
         return;

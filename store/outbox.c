@@ -1,6 +1,7 @@
 #include "store/outbox.h"
 
 #include "core/base/array.h"
+#include "core/base/failpoint.h"
 #include "store/events.h"
 #include "store/store_internal.h"
 
@@ -382,6 +383,11 @@ int bsup_store_alert_sent(struct bsup_store *st, const struct bsup_store_alert *
     snprintf(msg, sizeof(msg), "%s%s alert %lld (event %lld) published to %s, message id %s",
              a->what, a->reminder ? " reminder" : "", (long long)a->id, (long long)a->event_id,
              topic ? topic : "-", message_id ? message_id : "-");
+    if (bsup_failpoint_error("store-alert-sent"))
+        return bsup_diag_set(diag, BSUP_ESTORE,
+                             "state database %s: deleting a published alert failed (failpoint "
+                             "store-alert-sent)",
+                             st->path);
     int rc =
         bsup_store_exec(st, "deleting a published alert", "DELETE FROM alert_outbox WHERE id = ?",
                         BSUP_STORE_ARGS(BSUP_STORE_INT(a->id)), diag);
