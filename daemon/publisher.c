@@ -38,6 +38,9 @@ struct bsup_publisher {
     struct bsup_alert_budget budget;
     /* The request in flight: the outbox ids it carries. */
     int64_t first_id, last_id;
+    /* Datums CloudWatch accepted whose delete failed (0: none): deleted before any other
+     * request, never sent again by this process. */
+    int64_t undeleted_first, undeleted_last;
     size_t n_datums;
     struct bsup_store_alert *alert; /* the alert in flight */
     /* An alert SNS accepted whose leaving the outbox could not be recorded: recorded before
@@ -136,6 +139,8 @@ static void on_put(struct bsup_aws_call *call, const struct bsup_aws_result *res
         if (bsup_store_metrics_delete(p->store, p->first_id, p->last_id, &diag)) {
             bsup_log_err("%s", diag.message);
             s_failed(p, "metric outbox", diag.message);
+            p->undeleted_first = p->first_id;
+            p->undeleted_last = p->last_id;
         } else {
             p->fig.requests++;
             p->fig.datums += p->n_datums;
@@ -163,6 +168,13 @@ static void s_send_metrics(struct bsup_publisher *p)
     struct bsup_putdata_request r = {0};
     if (p->metrics_busy || p->closing)
         return;
+    if (p->undeleted_first) {
+        if (bsup_store_metrics_delete(p->store, p->undeleted_first, p->undeleted_last, &diag)) {
+            bsup_log_err("publisher: %s", diag.message);
+            return; /* the database fails: nothing else goes until they are deleted */
+        }
+        p->undeleted_first = p->undeleted_last = 0;
+    }
     if (bsup_store_metrics_pending(p->store, S_READ_MAX, &d, &n, &diag)) {
         bsup_log_err("%s", diag.message);
         return;

@@ -103,6 +103,11 @@ int bsup_store_metrics_pending(struct bsup_store *st, size_t limit, struct bsup_
 int bsup_store_metrics_delete(struct bsup_store *st, int64_t first_id, int64_t last_id,
                               struct bsup_diag *diag)
 {
+    if (bsup_failpoint_error("store-metrics-delete"))
+        return bsup_diag_set(diag, BSUP_ESTORE,
+                             "state database %s: deleting published metric datums failed "
+                             "(failpoint store-metrics-delete)",
+                             st->path);
     return bsup_store_exec(st, "deleting published metric datums",
                            "DELETE FROM metric_outbox WHERE id BETWEEN ? AND ?",
                            BSUP_STORE_ARGS(BSUP_STORE_INT(first_id), BSUP_STORE_INT(last_id)),

@@ -2,7 +2,9 @@
 """An alert SNS accepted but whose leaving the outbox the state database could not record
 (failpoint store-alert-sent: the database refuses that write) is not sent again by the same
 bsupd: it used to be read from the outbox again at once and published up to the rate limit's
-burst of times. Needs a build with -DBSUP_FAILPOINTS=ON (skipped otherwise)."""
+burst of times. Likewise datums CloudWatch accepted whose delete failed (failpoint
+store-metrics-delete) are not sent again every round. Needs a build with
+-DBSUP_FAILPOINTS=ON (skipped otherwise)."""
 import json
 import os
 import sys
@@ -33,15 +35,17 @@ with testlib.environment("--faults") as d:
     settings = (f"interval: 1d\nmetrics:\n  interval: 1s\nalerts:\n  sns_topic_arn: {topic}\n"
                 "  reminder: 0s\n")
     dm = R.daemon(d, services, net, settings=settings)
-    dm.env["BSUP_FAILPOINT_ERROR"] = "store-alert-sent"
+    dm.env["BSUP_FAILPOINT_ERROR"] = "store-alert-sent,store-metrics-delete"
     dm.start()
     testlib.control(env["BSUP_FAULTS_URL"], "PUT", "rules", {"rules": [
         {"fault": "status", "status": 500, "service": "autoscaling"}]})
     dm.ctl("reconcile", "--wait", expect=None)   # error: one degraded alert
 
-    # Three rounds that could not record it (one a second): time enough to resend it.
-    R.bsuptest.poll(lambda: dm.logtext().count("failpoint store-alert-sent") >= 3,
-                    lambda: "rounds that could not record the alert:\n" + dm.logtext()[-2000:],
+    # Three rounds (one a second) that could not record the alert nor delete the datums: time
+    # enough to send them again.
+    R.bsuptest.poll(lambda: all(dm.logtext().count("failpoint " + f) >= 3
+                                for f in ("store-alert-sent", "store-metrics-delete")),
+                    lambda: "rounds that could not record:\n" + dm.logtext()[-2000:],
                     timeout_s=30)
     got = []
     while True:
@@ -54,6 +58,9 @@ with testlib.environment("--faults") as d:
     whats = [(m["service"], m["what"], m["alert_id"]) for m in got]
     check(len(whats) == 1 and whats[0][:2] == (a["name"], "degraded"),
           f"published once, not again while unrecorded: {whats}")
+    puts = R.counts(d, "monitoring", "PutMetricData")
+    check(puts == 1, f"datums CloudWatch took are not sent again while their delete fails: {puts} "
+          "PutMetricData")
     dm.stop()
 
 finish()
