@@ -33,6 +33,8 @@ struct bsup_publisher {
     bool alerts_busy;  /* a Publish in flight */
     bool closing;
     bool timer_closed;
+    uv_timer_t kick; /* alerts go as soon as they are queued, not at the next round */
+    bool kick_closed;
     bsup_close_fn close_cb;
     void *close_user;
     struct bsup_alert_budget budget;
@@ -95,7 +97,7 @@ static void s_topic_failing(struct bsup_publisher *p, const char *topic)
 
 static void s_maybe_closed(struct bsup_publisher *p)
 {
-    if (!p->closing || !p->timer_closed || p->metrics_busy || p->alerts_busy)
+    if (!p->closing || !p->timer_closed || !p->kick_closed || p->metrics_busy || p->alerts_busy)
         return;
     bsup_close_fn cb = p->close_cb;
     void *user = p->close_user;
@@ -505,13 +507,22 @@ int bsup_publisher_new(const struct bsup_publisher_options *o, struct bsup_publi
     p->timer.data = p;
     uint64_t every = (uint64_t)o->settings->metrics.interval_s * 1000;
     uv_timer_start(&p->timer, on_timer, every, every);
+    uv_timer_init(o->loop, &p->kick);
+    p->kick.data = p;
     *out = p;
     return 0;
+}
+
+static void on_kick(uv_timer_t *t)
+{
+    s_send_alerts(t->data);
 }
 
 void bsup_publisher_recount(struct bsup_publisher *p)
 {
     p->depth_read_ms = 0;
+    if (!p->closing) /* from the next loop turn: the caller may be inside a transaction */
+        uv_timer_start(&p->kick, on_kick, 0, 0);
 }
 
 static int s_count_with_topic(void *ctx, const char *service, size_t n)
@@ -552,7 +563,10 @@ void bsup_publisher_figures(struct bsup_publisher *p, struct bsup_publisher_figu
 static void on_timer_closed(uv_handle_t *h)
 {
     struct bsup_publisher *p = h->data;
-    p->timer_closed = true;
+    if (h == (uv_handle_t *)&p->kick)
+        p->kick_closed = true;
+    else
+        p->timer_closed = true;
     s_maybe_closed(p);
 }
 
@@ -563,4 +577,5 @@ void bsup_publisher_close(struct bsup_publisher *p, bsup_close_fn cb, void *user
     p->close_user = user;
     uv_timer_stop(&p->timer);
     uv_close((uv_handle_t *)&p->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&p->kick, on_timer_closed);
 }

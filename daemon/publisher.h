@@ -52,7 +52,8 @@ int bsup_publisher_new(const struct bsup_publisher_options *o, struct bsup_publi
 /* Reads the outbox figures (the depths from the store, kept until bsup_publisher_recount or
  * for a second). */
 void bsup_publisher_figures(struct bsup_publisher *p, struct bsup_publisher_figures *out);
-/* Something else wrote to the outboxes (the engine's datums, an event's alert). */
+/* Something else wrote to the outboxes (the engine's datums, an event's alert): waiting
+ * alerts go from the next loop turn, under the rate limit, not at the next round. */
 void bsup_publisher_recount(struct bsup_publisher *p);
 /* Stops the timer; a call in flight is finished (an accepted request is still deleted) or
  * cancelled by the AWS client's close; cb(user) once the timer is closed and no call is left. */

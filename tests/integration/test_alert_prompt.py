@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""An alert goes when it is queued, not at the publisher's next round: with metrics.interval
+at its longest (1h, to send metrics seldom), a service turning error is paged within seconds
+(docs/metrics.md, "Alerts")."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "integration"))
+import reconcile_env as R  # noqa: E402
+from testlib import check, finish  # noqa: E402
+import testlib  # noqa: E402
+import boto3  # noqa: E402
+
+with testlib.environment("--faults") as d:
+    services, net = R.seed(d, 1)
+    a = services[0]
+    env = testlib.read_env(d)
+    kw = dict(endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
+              aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+              aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    sns, sqs = boto3.client("sns", **kw), boto3.client("sqs", **kw)
+    topic = sns.create_topic(Name="bsup-alerts")["TopicArn"]
+    qurl = sqs.create_queue(QueueName="bsup-alerts")["QueueUrl"]
+    qarn = sqs.get_queue_attributes(QueueUrl=qurl, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn)
+
+    settings = (f"interval: 1d\nmetrics:\n  interval: 1h\nalerts:\n  sns_topic_arn: {topic}\n"
+                "  reminder: 0s\n")
+    dm = R.daemon(d, services, net, settings=settings)
+    dm.start()
+    testlib.control(env["BSUP_FAULTS_URL"], "PUT", "rules", {"rules": [
+        {"fault": "status", "status": 500, "service": "autoscaling"}]})
+    dm.ctl("reconcile", "--wait", expect=None)
+    got = []
+
+    def delivered():
+        r = sqs.receive_message(QueueUrl=qurl, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        got.extend(json.loads(json.loads(m["Body"])["Message"]) for m in r.get("Messages", []))
+        return got or None
+    R.bsuptest.poll(delivered, lambda: "the alert delivered before the next round (1h): %s" %
+                    dm.ctl_json("status", expect=None)["daemon"]["metrics"], timeout_s=20)
+    whats = [(m["service"], m["what"]) for m in got]
+    check(whats == [(a["name"], "degraded")], f"the alert, once: {whats}")
+    check(R.counts(d, "monitoring", "PutMetricData") == 0, "metrics still wait for the round")
+    dm.stop()
+
+finish()
