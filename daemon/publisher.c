@@ -203,6 +203,7 @@ out:
 /* ---- alerts ---- */
 
 static void s_send_alerts(struct bsup_publisher *p);
+static void on_kick(uv_timer_t *t);
 
 static const char *s_topic(struct bsup_publisher *p, const char *service)
 {
@@ -359,7 +360,10 @@ static void s_send_alerts(struct bsup_publisher *p)
     size_t n = 1;
     if (!bsup_alert_budget_take(&p->budget, s_now_ms())) {
         bsup_store_alerts_free(v, n);
-        return; /* over the rate limit: it waits for the next round */
+        /* Over the rate limit: it waits for the next token, not for the next round. */
+        uv_timer_start(&p->kick, on_kick, (uint64_t)(60000 / p->settings->alerts.per_minute) + 1,
+                       0);
+        return;
     }
     const struct bsup_service *s = a->service && p->lookup ? p->lookup(p->ctx, a->service) : NULL;
     const char *env = a->environment ? a->environment
