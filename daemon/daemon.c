@@ -68,8 +68,9 @@ void bsup_daemon_status_line(const struct bsup_daemon *d, char *buf, size_t len)
         if (n > 0 && (size_t)n < len && f.n_error) /* AWS unreachable is not "degraded" */
             n += snprintf(buf + n, len - (size_t)n, ", %zu error", f.n_error);
         if (n > 0 && (size_t)n < len && f.cycles)
-            n += snprintf(buf + n, len - (size_t)n, ", last cycle %llds ago",
-                          (long long)(s_now_s() - f.last_cycle_at_s));
+            n += snprintf(
+                buf + n, len - (size_t)n, ", last cycle %llds ago", /* clock set back: 0 */
+                (long long)(s_now_s() > f.last_cycle_at_s ? s_now_s() - f.last_cycle_at_s : 0));
         if (n > 0 && (size_t)n < len && f.n_recorded)
             n += snprintf(buf + n, len - (size_t)n, ", %zu as recorded before the start",
                           f.n_recorded);
@@ -847,8 +848,11 @@ int bsup_daemon_main(const struct bsup_options *opts)
     int rc = opts->once ? 2 : 1; /* --once: 1 means the cycle found something, not "cannot run" */
     char *paused = NULL;
 
-    /* A client that hangs up must cost an EPIPE on write, not the daemon. */
+    /* A client that hangs up must cost an EPIPE on write, not the daemon; SIGUSR1 and SIGUSR2
+     * mean nothing to bsupd and must not kill it with a journal intent open. */
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);
     memset(&d, 0, sizeof(d));
     d.opts = opts;
     d.settings = s;

@@ -373,6 +373,11 @@ for extra, want in ((["--once"], 2), (["--socket", os.path.join(d.root, "other.s
     check(p.returncode == want and "in use by another bsupd (pid %d)" % d.proc.pid in p.stderr,
           "second bsupd %s: %s %s" % (extra, p.returncode, p.stderr[-400:]))
 d.ctl("status", expect=0)
+# SIGUSR1 and SIGUSR2 are ignored: bsupd keeps serving.
+d.proc.send_signal(signal.SIGUSR1)
+d.proc.send_signal(signal.SIGUSR2)
+d.ctl("status", expect=0)
+check(d.proc.poll() is None, "bsupd survives SIGUSR1 and SIGUSR2")
 
 # Bad arguments and an unreachable daemon: exit 2 with the socket named.
 d.ctl("frobnicate", expect=2)
