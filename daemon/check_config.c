@@ -39,7 +39,11 @@ static void s_print_table(FILE *out, const struct bsup_service *svc,
             continue;
         }
         const char *fallback = NULL;
-        if (strcmp(prefix, "resources.") == 0) {
+        if (k->if_declared && !bsup_health_declared(&svc->health_check, k->name)) {
+            /* ELBv2's default would read as if bsupd set it: it leaves the value alone. */
+            v = NULL;
+            fallback = "- (not declared: left as the target group has it)";
+        } else if (strcmp(prefix, "resources.") == 0) {
             /* Show the AWS names that will be used, overridden or not. */
             char name[256];
             bsup_service_resource_name(svc, k->name, name, sizeof(name));

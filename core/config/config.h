@@ -41,8 +41,8 @@ struct bsup_resources {
 };
 
 /* Load-balancer health checking of the service's instances: the target group's health-check
- * settings (ELBv2 defaults where the drop-in is silent), how many healthy targets the service
- * needs, the damped replacement of instances that stay unhealthy, and the load balancer's
+ * settings (only those the drop-in writes are enforced: `declared`), how many healthy targets the
+ * service needs, the damped replacement of instances that stay unhealthy, and the load balancer's
  * posture. */
 enum bsup_health_protocol { BSUP_HEALTH_HTTP, BSUP_HEALTH_HTTPS };
 
@@ -62,6 +62,10 @@ struct bsup_health_check {
     int64_t max_replace_percent; /* of the group at once (at least one instance) */
     bool public;                 /* the load balancer may be internet-facing */
     int64_t sweep_s;             /* target health of a group that looks fine: read this often */
+    /* Bit i: key i of the health_check table (a target-group setting, .if_declared) is written
+     * in the drop-in. An unwritten one holds ELBv2's default, for reference only: bsupd leaves
+     * the target group's value as it is. Test with bsup_health_declared. */
+    uint32_t declared;
 };
 
 /* Backup verification of the service's database (core/reconcile/backup.h). */
@@ -269,6 +273,11 @@ const char *bsup_service_resource_name(const struct bsup_service *svc, const cha
 
 const char *bsup_environment_name(int env);
 const char *bsup_mode_name(int mode);
+/* Whether the drop-in writes health_check.<key> (a target-group setting bsupd then enforces). */
+bool bsup_health_declared(const struct bsup_health_check *hc, const char *key);
+/* Whether it writes any of them. */
+bool bsup_health_declares_any(const struct bsup_health_check *hc);
+
 /* Whether the password is a reference rather than plaintext. */
 bool bsup_secret_is_reference(const char *value);
 
@@ -297,6 +306,9 @@ struct bsup_config_key {
     const struct bsup_config_key *section; /* SECTION: its keys, NULL-terminated */
     const char *unit;                      /* for messages: "days", "instances" */
     const char *doc;
+    /* Enforced only when written (health_check's target-group settings): default_text is what
+     * AWS starts with, never what bsupd sets. */
+    bool if_declared;
 };
 
 extern const struct bsup_config_key bsup_service_keys[];

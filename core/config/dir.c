@@ -19,20 +19,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The health_check rules across keys: timeout < interval (ELBv2 refuses otherwise), and
- * min_healthy, min_size unless written, at most max_size. */
+/* The health_check rules across keys: which target-group settings are written (only those are
+ * enforced), timeout < interval when both are (ELBv2 refuses otherwise; with one written, the
+ * other is the target group's, known only when read: the plan says so), and min_healthy,
+ * min_size unless written, at most max_size. */
 static void s_check_health(struct bsup_config_doc *f, struct bsup_service *svc, yaml_node_t *map,
                            const struct bsup_config_seen *seen)
 {
     struct bsup_health_check *hc = &svc->health_check;
+    const struct bsup_config_key *keys =
+        bsup_service_keys[bsup_config_key_index(bsup_service_keys, "health_check")].section;
+    for (unsigned i = 0; keys[i].name; i++)
+        if (keys[i].if_declared && bsup_config_yaml_find(f, map, "health_check", keys[i].name))
+            hc->declared |= 1u << i;
     yaml_node_t *timeout = bsup_config_yaml_find(f, map, "health_check", "timeout");
     yaml_node_t *interval = bsup_config_yaml_find(f, map, "health_check", "interval");
-    if (hc->timeout_s >= hc->interval_s && (timeout || interval))
-        bsup_config_error(f, timeout ? &timeout->start_mark : &interval->start_mark,
-                          "health_check.timeout (%llds%s) must be less than health_check.interval "
-                          "(%llds%s)",
-                          (long long)hc->timeout_s, timeout ? "" : ", the default",
-                          (long long)hc->interval_s, interval ? "" : ", the default");
+    if (timeout && interval && hc->timeout_s >= hc->interval_s)
+        bsup_config_error(f, &timeout->start_mark,
+                          "health_check.timeout (%llds) must be less than health_check.interval "
+                          "(%llds)",
+                          (long long)hc->timeout_s, (long long)hc->interval_s);
     yaml_node_t *min_healthy = bsup_config_yaml_find(f, map, "health_check", "min_healthy");
     if (!min_healthy) {
         hc->min_healthy = svc->min_size;

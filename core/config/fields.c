@@ -422,11 +422,75 @@ int bsup_service_as_stored(struct bsup_service *svc)
     return 0;
 }
 
+/* The health_check section's key table: bit i of bsup_health_check.declared is its key i. */
+static const struct bsup_config_key *s_health_keys(void)
+{
+    const struct bsup_config_key *k = bsup_service_keys;
+    while (strcmp(k->name, "health_check") != 0)
+        k++;
+    return k->section;
+}
+
+bool bsup_health_declared(const struct bsup_health_check *hc, const char *key)
+{
+    const struct bsup_config_key *t = s_health_keys();
+    for (unsigned i = 0; t[i].name; i++)
+        if (strcmp(t[i].name, key) == 0)
+            return (hc->declared >> i) & 1u;
+    return false;
+}
+
+bool bsup_health_declares_any(const struct bsup_health_check *hc)
+{
+    return hc->declared != 0;
+}
+
+/* health_check.declared: the names of the written target-group settings, in table order. Left
+ * out when there are none, so a service that declares none keeps the JSON (and content hash)
+ * older builds gave it. */
+static int s_declared_to_json(const struct bsup_health_check *hc, json_t *obj)
+{
+    json_t *section = json_object_get(obj, "health_check");
+    if (!hc->declared)
+        return 0;
+    const struct bsup_config_key *t = s_health_keys();
+    json_t *list = json_array();
+    for (unsigned i = 0; list && t[i].name; i++)
+        if (((hc->declared >> i) & 1u) && json_array_append_new(list, json_string(t[i].name))) {
+            json_decref(list);
+            return BSUP_ENOMEM;
+        }
+    return section && list && json_object_set_new(section, "declared", list) == 0 ? 0 : BSUP_ENOMEM;
+}
+
+static int s_declared_from_json(struct bsup_health_check *hc, json_t *obj)
+{
+    json_t *list = json_object_get(json_object_get(obj, "health_check"), "declared");
+    size_t i;
+    json_t *e;
+    if (!list)
+        return 0;
+    if (!json_is_array(list))
+        return BSUP_EPARSE;
+    const struct bsup_config_key *t = s_health_keys();
+    json_array_foreach(list, i, e)
+    {
+        unsigned k = 0;
+        while (t[k].name && !(json_is_string(e) && strcmp(t[k].name, json_string_value(e)) == 0))
+            k++;
+        if (!t[k].name || !t[k].if_declared)
+            return BSUP_EPARSE;
+        hc->declared |= 1u << k;
+    }
+    return 0;
+}
+
 char *bsup_service_to_json(const struct bsup_service *svc)
 {
     json_t *obj = json_object();
     char *out = NULL;
-    if (obj && s_fields_to_json(bsup_service_keys, svc, obj) == 0)
+    if (obj && s_fields_to_json(bsup_service_keys, svc, obj) == 0 &&
+        s_declared_to_json(&svc->health_check, obj) == 0)
         out = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(obj);
     return out;
@@ -445,6 +509,8 @@ int bsup_service_from_json(const char *text, struct bsup_service *out)
     int rc = bsup_config_fields_defaults(bsup_service_keys, out);
     if (!rc)
         rc = s_fields_from_json(bsup_service_keys, out, obj);
+    if (!rc)
+        rc = s_declared_from_json(&out->health_check, obj);
     json_decref(obj);
     if (!rc && !out->service_name)
         rc = BSUP_EPARSE;

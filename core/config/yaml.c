@@ -286,6 +286,12 @@ void bsup_config_yaml_apply_mapping(struct bsup_config_doc *f, const struct bsup
             seen->set[idx] = false;
             if (k->required)
                 bsup_config_error(f, &val->start_mark, "%s%s has no value", prefix, name);
+            else if (k->if_declared)
+                bsup_config_error(
+                    f, &val->start_mark,
+                    "%s%s has no value; remove the key to leave the target group's value "
+                    "as it is",
+                    prefix, name);
             else if (k->default_text)
                 bsup_config_error(f, &val->start_mark,
                                   "%s%s has no value; remove the key to take the default (%s)",

@@ -251,41 +251,64 @@ void bsup_health_damp(const struct bsup_health_damp_in *in, struct bsup_replace_
 
 /* ---- plans ---- */
 
-/* The health-check settings that differ from the drop-in, as changes of one update. */
+/* The health-check settings the drop-in declares that differ from the target group's, as
+ * changes of one update; an undeclared one is the target group owner's and is left as it is.
+ * HealthCheckEnabled is wanted when any is declared or replace_unhealthy relies on the checks. */
 static void s_settings_drift(const struct bsup_service *svc, const struct bsup_health_observed *o,
                              struct bsup_action *upd)
 {
     const struct bsup_health_check *hc = &svc->health_check;
     char ob[32], de[32];
-    const char *why = "health_check in the drop-in";
-    if (strcmp(o->path, hc->path) != 0)
-        bsup_action_change(upd, "HealthCheckPath", o->path, hc->path, why);
-    if (strcmp(o->port, hc->port) != 0)
-        bsup_action_change(upd, "HealthCheckPort", o->port, hc->port, why);
-    if (strcmp(o->protocol, s_protocol_name(hc->protocol)) != 0)
-        bsup_action_change(upd, "HealthCheckProtocol", o->protocol, s_protocol_name(hc->protocol),
-                           why);
-    struct {
-        const char *field;
+    const struct {
+        const char *key, *field, *observed, *desired, *why;
+    } strs[] = {
+        {"path", "HealthCheckPath", o->path, hc->path, "health_check.path in the drop-in"},
+        {"port", "HealthCheckPort", o->port, hc->port, "health_check.port in the drop-in"},
+        {"protocol", "HealthCheckProtocol", o->protocol, s_protocol_name(hc->protocol),
+         "health_check.protocol in the drop-in"},
+    };
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        if (bsup_health_declared(hc, strs[i].key) && strcmp(strs[i].observed, strs[i].desired))
+            bsup_action_change(upd, strs[i].field, strs[i].observed, strs[i].desired, strs[i].why);
+    /* With one of interval and timeout declared, the other is the target group's: a pair
+     * ELBv2 refuses is said in the plan, not hidden until the request fails. */
+    bool both = bsup_health_declared(hc, "interval") && bsup_health_declared(hc, "timeout");
+    const struct {
+        const char *key, *field;
         int64_t observed, desired;
+        const char *why;
     } nums[] = {
-        {"HealthCheckIntervalSeconds", o->interval_s, hc->interval_s},
-        {"HealthCheckTimeoutSeconds", o->timeout_s, hc->timeout_s},
-        {"HealthyThresholdCount", o->healthy_threshold, hc->healthy_threshold},
-        {"UnhealthyThresholdCount", o->unhealthy_threshold, hc->unhealthy_threshold},
+        {"interval", "HealthCheckIntervalSeconds", o->interval_s, hc->interval_s,
+         !both && hc->interval_s <= o->timeout_s
+             ? "health_check.interval in the drop-in; not longer than the target group's "
+               "timeout, which ELBv2 refuses: declare health_check.timeout too"
+             : "health_check.interval in the drop-in"},
+        {"timeout", "HealthCheckTimeoutSeconds", o->timeout_s, hc->timeout_s,
+         !both && hc->timeout_s >= o->interval_s
+             ? "health_check.timeout in the drop-in; not shorter than the target group's "
+               "interval, which ELBv2 refuses: declare health_check.interval too"
+             : "health_check.timeout in the drop-in"},
+        {"healthy_threshold", "HealthyThresholdCount", o->healthy_threshold, hc->healthy_threshold,
+         "health_check.healthy_threshold in the drop-in"},
+        {"unhealthy_threshold", "UnhealthyThresholdCount", o->unhealthy_threshold,
+         hc->unhealthy_threshold, "health_check.unhealthy_threshold in the drop-in"},
     };
     for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
-        if (nums[i].observed == nums[i].desired)
+        if (!bsup_health_declared(hc, nums[i].key) || nums[i].observed == nums[i].desired)
             continue;
         s_num(ob, sizeof(ob), nums[i].observed);
         s_num(de, sizeof(de), nums[i].desired);
-        bsup_action_change(upd, nums[i].field, ob, de, why);
+        bsup_action_change(upd, nums[i].field, ob, de, nums[i].why);
     }
-    if (strcmp(o->matcher, hc->matcher) != 0)
-        bsup_action_change(upd, "Matcher.HttpCode", o->matcher, hc->matcher, why);
-    if (!o->enabled)
+    if (bsup_health_declared(hc, "matcher") && strcmp(o->matcher, hc->matcher) != 0)
+        bsup_action_change(upd, "Matcher.HttpCode", o->matcher, hc->matcher,
+                           "health_check.matcher in the drop-in");
+    if (!o->enabled && bsup_health_declares_any(hc))
         bsup_action_change(upd, "HealthCheckEnabled", "false", "true",
-                           "the drop-in declares a health check");
+                           "the drop-in declares health-check settings");
+    else if (!o->enabled && hc->replace_unhealthy)
+        bsup_action_change(upd, "HealthCheckEnabled", "false", "true",
+                           "health_check.replace_unhealthy relies on the load balancer's checks");
 }
 
 size_t bsup_health_posture(const struct bsup_service *svc, const struct bsup_health_observed *obs,

@@ -26,6 +26,9 @@ check examples 0 "$bsupd" --check-config --config-dir etc/bsup.d
 grep -q '^api-service (10-api-service.yaml' "$tmp/out" || { echo "FAIL: api-service not printed"; fails=$((fails+1)); }
 grep -q '^worker-service (20-worker-service.yaml' "$tmp/out" || { echo "FAIL: worker-service not printed"; fails=$((fails+1)); }
 grep -q 'instance_type *t3.large' "$tmp/out" || { echo "FAIL: resolved values"; fails=$((fails+1)); }
+# A target-group setting the drop-in does not write is not shown as if bsupd enforced it.
+grep -q 'health_check.path *- (not declared: left as the target group has it)' "$tmp/out" || { echo "FAIL: undeclared health_check.path"; fails=$((fails+1)); }
+grep -q 'health_check.path *\/healthz' "$tmp/out" || { echo "FAIL: declared health_check.path"; fails=$((fails+1)); }
 
 base='service_name: NAME
 environment: prod

@@ -3,7 +3,8 @@
 HTTPS listener and an HTTP one redirecting, access logs on, deletion protection on in prod):
 
 - health-check settings drift (path, healthy threshold) reported in observe mode, corrected
-  with one ModifyTargetGroup in enforce mode, both in the journal and the events;
+  with one ModifyTargetGroup in enforce mode, both in the journal and the events; a setting
+  the drop-in does not write (interval) is neither drift nor changed;
 - a plain-HTTP listener that serves instead of redirecting is a finding, never changed;
 - unhealthy targets. moto cannot make any (it reports every running instance healthy), so the
   fault proxy rewrites its DescribeTargetHealth answers (targets unhealthy) and, to show a
@@ -102,19 +103,24 @@ with testlib.environment("--faults") as d:
     # ---- settings drift: reported in observe mode, corrected in enforce mode ----
     R.drift(d, "api-staging", "hc-path", "/")
     R.drift(d, "api-staging", "hc-healthy-threshold", 10)
+    # Not written in api's drop-in: the target group owner's, never reset to ELBv2's 30s.
+    R.drift(d, "api-staging", "hc-interval", 15)
     testlib.control(faults, "DELETE", "counts")
     p = run("observe")
     check(p.returncode == 1, f"observe mode: drift (exit 1): {p.returncode}")
     check(R.counts(d, *MODIFY) == 0, "observe mode changes nothing")
     found = events("api", "drift.found")
     check(found and "HealthCheckPath / (want /health)" in found[-1] and
-          "HealthyThresholdCount 10 (want 3)" in found[-1], f"drift.found says what: {found}")
+          "HealthyThresholdCount 10 (want 3)" in found[-1] and
+          "HealthCheckIntervalSeconds" not in found[-1], f"drift.found says what: {found}")
     p = run("enforce")
     check(p.returncode == 0, f"enforce mode corrects: {p.returncode} {p.stderr[-600:]}")
     check(R.counts(d, *MODIFY) == 1, "one ModifyTargetGroup")
     tg = target_group("api-staging")
-    check(tg["HealthCheckPath"] == "/health" and tg["HealthyThresholdCount"] == 3,
-          f"the target group is as declared: {tg['HealthCheckPath']} {tg['HealthyThresholdCount']}")
+    check(tg["HealthCheckPath"] == "/health" and tg["HealthyThresholdCount"] == 3 and
+          tg["HealthCheckIntervalSeconds"] == 15,
+          f"the target group is as declared, the rest as it was: {tg['HealthCheckPath']} "
+          f"{tg['HealthyThresholdCount']} {tg['HealthCheckIntervalSeconds']}")
     j = journal("api", "ModifyTargetGroup")
     check(len(j) == 1 and j[0][1] == "ok" and j[0][0].get("HealthCheckPath") == "/health" and
           j[0][0].get("HealthyThresholdCount") == "3" and

@@ -123,9 +123,10 @@ static const struct s_case s_cases[] = {
     {BASE "health_check: {timeout: 121s}\n", "health_check.timeout (121s) must be between"},
     {BASE "health_check: {interval: 10s, timeout: 10s}\n",
      "f.yaml:8:40: health_check.timeout (10s) must be less than health_check.interval (10s)"},
-    {BASE "health_check: {interval: 5s}\n",
-     "f.yaml:8:26: health_check.timeout (5s, the default) must be less than "
-     "health_check.interval (5s)"},
+    /* With one of the two written, the other is the target group's, unknown here: the plan
+     * says when ELBv2 would refuse the pair. */
+    {BASE "health_check: {interval: 5s}\n", NULL},
+    {BASE "health_check: {timeout: 60s}\n", NULL},
     {BASE "health_check: {healthy_threshold: 1}\n",
      "health_check.healthy_threshold (1) must be between 2 and 10 checks"},
     {BASE "health_check: {unhealthy_threshold: 11}\n",
@@ -163,7 +164,7 @@ static const struct s_case s_cases[] = {
      "enable_backup has no value; remove the key to take the default (true)"},
     {BASE "interval: Null\n", "interval has no value; remove the key to take the default"},
     {BASE "health_check: {path: }\n",
-     "health_check.path has no value; remove the key to take the default (/)"},
+     "health_check.path has no value; remove the key to leave the target group's value as it is"},
     {BASE "backup:\n  restore_test:\n",
      "backup.restore_test has no value; remove the key to take the default (off)"},
     {BASE "health_check:\n", "health_check has no value; remove the key to take the defaults"},
@@ -638,6 +639,61 @@ static void test_json_round_trip_and_hash(void **state)
                      BSUP_EPARSE);
 }
 
+/* Only the target-group settings a drop-in writes are enforced: they travel in the stored JSON
+ * as health_check.declared, left out when none is written, so such a service keeps the JSON,
+ * hence the content hash, of the builds that enforced ELBv2's defaults. */
+static void test_health_declared(void **state)
+{
+    (void)state;
+    struct bsup_config_set set;
+    s_load_one(BASE "health_check: {min_healthy: 1, replace_unhealthy: true}\n", &set);
+    assert_int_equal(set.n_errors, 0);
+    const struct bsup_health_check *hc = &set.services[0]->health_check;
+    assert_false(bsup_health_declares_any(hc));
+    assert_false(bsup_health_declared(hc, "path"));
+    char *json = bsup_service_to_json(set.services[0]);
+    assert_string_equal(
+        json, "{\"backup\":{\"allow_disruptive\":false,\"max_age\":93600,\"password_max_age\":"
+              "7776000,\"restore_test\":\"off\"},\"backup_retention\":7,\"cache\":{\"snapshot_"
+              "retention\":0},\"database_name\":"
+              "\"api\",\"database_password\":\"ssm:/prod/api/db\",\"database_username\":"
+              "\"admin\",\"enable_backup\":true,\"environment\":\"prod\",\"health_check\":{"
+              "\"grace_period\":300,\"healthy_threshold\":5,\"interval\":30,\"matcher\":"
+              "\"200\",\"max_replace_percent\":25,\"min_healthy\":1,\"path\":\"/\",\"port\":"
+              "\"traffic-port\",\"protocol\":\"HTTP\",\"public\":false,\"replace_unhealthy\":"
+              "true,\"sweep\":300,\"timeout\":5,\"unhealthy_cycles\":3,\"unhealthy_threshold\":"
+              "2},\"instance_type\":\"t3.medium\",\"max_size\":4,\"min_size\":2,"
+              "\"service_name\":\"api\",\"subnet_ids\":[\"subnet-0a1b2c3d\",\"subnet-0a1b2c3e\"],"
+              "\"vpc_id\":\"vpc-0a1b2c3d\"}");
+    free(json);
+    bsup_config_set_cleanup(&set);
+
+    s_load_one(BASE "health_check: {timeout: 10s, path: /ready, sweep: 1m}\n", &set);
+    assert_int_equal(set.n_errors, 0);
+    hc = &set.services[0]->health_check;
+    assert_true(bsup_health_declares_any(hc));
+    assert_true(bsup_health_declared(hc, "path"));
+    assert_true(bsup_health_declared(hc, "timeout"));
+    assert_false(bsup_health_declared(hc, "interval"));
+    assert_false(bsup_health_declared(hc, "sweep")); /* not a target-group setting */
+    json = bsup_service_to_json(set.services[0]);
+    assert_non_null(strstr(json, "\"declared\":[\"path\",\"timeout\"]"));
+    struct bsup_service back;
+    assert_int_equal(bsup_service_from_json(json, &back), 0);
+    assert_int_equal(back.health_check.declared, hc->declared);
+    bsup_service_cleanup(&back);
+    free(json);
+    bsup_config_set_cleanup(&set);
+
+    static const char *const bad[] = {"\"path\"", "[\"sweep\"]", "[\"nope\"]", "[1]"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[256];
+        snprintf(text, sizeof(text), "{\"service_name\":\"a\",\"health_check\":{\"declared\":%s}}",
+                 bad[i]);
+        assert_int_equal(bsup_service_from_json(text, &back), BSUP_EPARSE);
+    }
+}
+
 /* What the engine takes over from a load is what it would read back from the store: the same
  * JSON, the plaintext password redacted, where it was declared forgotten. */
 static void test_as_stored(void **state)
@@ -1039,6 +1095,7 @@ int main(void)
         cmocka_unit_test(test_mutation_fuzz),
         cmocka_unit_test(test_alias_bomb),
         cmocka_unit_test(test_as_stored),
+        cmocka_unit_test(test_health_declared),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

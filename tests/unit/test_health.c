@@ -202,9 +202,19 @@ static void test_plan_table(void **state)
         {"", T_MISSING, ""}, /* none declared, none by the default name: nothing to check */
         {"health_check: {path: /healthz}\n", T_PATH,
          "update targetgroup/api-prod HealthCheckPath=/old>/healthz"},
-        {"", T_THRESHOLDS,
-         "update targetgroup/api-prod HealthyThresholdCount=3>5;UnhealthyThresholdCount=10>2"},
-        {"", T_ALL_SETTINGS,
+        /* Only the settings the drop-in declares are enforced: the others are the target
+         * group owner's, never ELBv2's defaults (a path of / may answer 404). */
+        {"", T_THRESHOLDS, ""},
+        {"health_check: {healthy_threshold: 5}\n", T_THRESHOLDS,
+         "update targetgroup/api-prod HealthyThresholdCount=3>5"},
+        {"", T_ALL_SETTINGS, ""},
+        {"health_check: {path: /}\n", T_ALL_SETTINGS,
+         "update targetgroup/api-prod HealthCheckPath=/x>/;HealthCheckEnabled=false>true"},
+        {"health_check: {replace_unhealthy: true}\n", T_ALL_SETTINGS,
+         "update targetgroup/api-prod HealthCheckEnabled=false>true"},
+        {"health_check: {path: /, port: traffic-port, protocol: HTTP, interval: 30s, timeout: 5s,\n"
+         "  healthy_threshold: 5, unhealthy_threshold: 2, matcher: '200'}\n",
+         T_ALL_SETTINGS,
          "update targetgroup/api-prod HealthCheckPath=/x>/;HealthCheckPort=8080>traffic-port;"
          "HealthCheckProtocol=HTTPS>HTTP;HealthCheckIntervalSeconds=10>30;"
          "HealthCheckTimeoutSeconds=6>5;Matcher.HttpCode=200-299>200;"
@@ -270,6 +280,46 @@ static void test_plan_table(void **state)
     }
 }
 
+/* With one of interval and timeout declared, the other is the target group's: the plan says
+ * when ELBv2 would refuse the pair, and each change names the key that asks for it. */
+static void test_declared_pair(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *dropin;
+        int64_t interval_s, timeout_s; /* observed */
+        const char *field, *reason;
+    } rows[] = {
+        {"health_check: {timeout: 10s}\n", 30, 5, "HealthCheckTimeoutSeconds",
+         "health_check.timeout in the drop-in"},
+        {"health_check: {timeout: 20s}\n", 15, 5, "HealthCheckTimeoutSeconds",
+         "health_check.timeout in the drop-in; not shorter than the target group's interval, "
+         "which ELBv2 refuses: declare health_check.interval too"},
+        {"health_check: {interval: 5s}\n", 30, 5, "HealthCheckIntervalSeconds",
+         "health_check.interval in the drop-in; not longer than the target group's timeout, "
+         "which ELBv2 refuses: declare health_check.timeout too"},
+        {"health_check: {interval: 20s, timeout: 10s}\n", 30, 15, "HealthCheckIntervalSeconds",
+         "health_check.interval in the drop-in"},
+        {"health_check: {matcher: '200-299'}\n", 30, 5, "Matcher.HttpCode",
+         "health_check.matcher in the drop-in"},
+    };
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        struct bsup_service svc = s_service(rows[r].dropin);
+        struct bsup_health_observed o = s_group();
+        o.interval_s = rows[r].interval_s;
+        o.timeout_s = rows[r].timeout_s;
+        struct bsup_plan p;
+        bsup_plan_init(&p);
+        assert_int_equal(bsup_health_plan(&svc, &o, &p), 0);
+        assert_int_equal(p.n_actions, 1);
+        const struct bsup_change *c = bsup_action_find_change(&p.actions[0], rows[r].field);
+        if (!c || strcmp(c->reason, rows[r].reason) != 0)
+            fail_msg("row %zu: %s: %s", r, rows[r].field, c ? c->reason : "no change");
+        bsup_plan_cleanup(&p);
+        bsup_service_cleanup(&svc);
+    }
+}
+
 /* The exact requests: ModifyTargetGroup with only what differs, from the drop-in (a path
  * longer than a plan line), and SetInstanceHealth as the issue asks. */
 static void test_requests(void **state)
@@ -281,6 +331,7 @@ static void test_requests(void **state)
     snprintf(dropin, sizeof(dropin), "health_check: {path: %s, unhealthy_threshold: 3}\n", path);
     struct bsup_service svc = s_service(dropin);
     struct bsup_health_observed o = s_group();
+    o.interval_s = 15; /* not declared: not sent */
     struct bsup_plan p;
     bsup_plan_init(&p);
     assert_int_equal(bsup_health_plan(&svc, &o, &p), 0);
@@ -602,10 +653,10 @@ static void test_state_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plan_table),      cmocka_unit_test(test_requests),
-        cmocka_unit_test(test_damping),         cmocka_unit_test(test_memory_text),
-        cmocka_unit_test(test_state_names),     cmocka_unit_test(test_host_counts),
-        cmocka_unit_test(test_listener_action),
+        cmocka_unit_test(test_plan_table),  cmocka_unit_test(test_declared_pair),
+        cmocka_unit_test(test_requests),    cmocka_unit_test(test_damping),
+        cmocka_unit_test(test_memory_text), cmocka_unit_test(test_state_names),
+        cmocka_unit_test(test_host_counts), cmocka_unit_test(test_listener_action),
     };
     return cmocka_run_group_tests_name("health", tests, NULL, NULL);
 }
