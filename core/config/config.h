@@ -275,7 +275,7 @@ const char *bsup_environment_name(int env);
 const char *bsup_mode_name(int mode);
 /* Whether the drop-in writes health_check.<key> (a target-group setting bsupd then enforces). */
 bool bsup_health_declared(const struct bsup_health_check *hc, const char *key);
-/* Whether it writes any of them. */
+/* Whether it writes any of the target group's (grace_period is the Auto Scaling group's). */
 bool bsup_health_declares_any(const struct bsup_health_check *hc);
 
 /* Whether the password is a reference rather than plaintext. */

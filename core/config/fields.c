@@ -431,18 +431,25 @@ static const struct bsup_config_key *s_health_keys(void)
     return k->section;
 }
 
-bool bsup_health_declared(const struct bsup_health_check *hc, const char *key)
+/* The bit of health_check.<key> in declared; 0 for a key that has none. */
+static uint32_t s_declared_bit(const char *key)
 {
     const struct bsup_config_key *t = s_health_keys();
     for (unsigned i = 0; t[i].name; i++)
         if (strcmp(t[i].name, key) == 0)
-            return (hc->declared >> i) & 1u;
-    return false;
+            return 1u << i;
+    return 0;
+}
+
+bool bsup_health_declared(const struct bsup_health_check *hc, const char *key)
+{
+    return (hc->declared & s_declared_bit(key)) != 0;
 }
 
 bool bsup_health_declares_any(const struct bsup_health_check *hc)
 {
-    return hc->declared != 0;
+    /* grace_period is the Auto Scaling group's setting, not the target group's */
+    return (hc->declared & ~s_declared_bit("grace_period")) != 0;
 }
 
 /* health_check.declared: the names of the written target-group settings, in table order. Left

@@ -94,7 +94,8 @@ int bsup_scaling_plan(const struct bsup_service *svc, const struct bsup_asg_obse
                                       : "the group serves a target group: replace instances the "
                                         "load balancer finds unhealthy");
         }
-        if (obs->health_check_grace_s != svc->health_check.grace_period_s) {
+        if (bsup_health_declared(&svc->health_check, "grace_period") &&
+            obs->health_check_grace_s != svc->health_check.grace_period_s) {
             s_num(o, sizeof(o), obs->health_check_grace_s);
             s_num(d, sizeof(d), svc->health_check.grace_period_s);
             bsup_action_change(&upd, "HealthCheckGracePeriod", o, d,

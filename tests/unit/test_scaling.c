@@ -195,6 +195,17 @@ static void test_health_check_and_reports(void **state)
     bsup_plan_cleanup(&p);
     bsup_service_cleanup(&damped);
 
+    /* An undeclared grace period is the group's own: a 600 s one a module set is not reset
+     * to the 300 s default. */
+    struct bsup_service silent = s_service("");
+    g = s_group(2, 6, 2);
+    g.health_check_grace_s = 600;
+    bsup_plan_init(&p);
+    assert_int_equal(bsup_scaling_plan(&silent, &g, &p), 0);
+    assert_null(s_change(&p, BSUP_ACTION_UPDATE, "HealthCheckGracePeriod"));
+    bsup_plan_cleanup(&p);
+    bsup_service_cleanup(&silent);
+
     /* Without a target group, the health-check type is the group's business. */
     g = s_group(2, 6, 2);
     g.has_target_groups = false;
