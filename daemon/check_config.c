@@ -42,7 +42,9 @@ static void s_print_table(FILE *out, const struct bsup_service *svc,
         if (k->if_declared && !bsup_health_declared(&svc->health_check, k->name)) {
             /* ELBv2's default would read as if bsupd set it: it leaves the value alone. */
             v = NULL;
-            fallback = "- (not declared: left as the target group has it)";
+            fallback = strcmp(k->name, "grace_period") == 0
+                           ? "- (not declared: left as the Auto Scaling group has it)"
+                           : "- (not declared: left as the target group has it)";
         } else if (strcmp(prefix, "resources.") == 0) {
             /* Show the AWS names that will be used, overridden or not. */
             char name[256];
