@@ -266,6 +266,8 @@ static void s_start_waiting(struct bsup_reconcile_engine *e);
 static void s_batch_plan_and_apply(struct s_batch *b);
 static void s_batch_finish(struct s_batch *b);
 static void s_rearm(struct bsup_reconcile_engine *e);
+static int s_carry_unjudged(struct bsup_reconcile_engine *e, const struct s_member *m,
+                            struct bsup_plan *plan);
 
 /* ---- observation ---- */
 
@@ -777,7 +779,7 @@ static void s_batch_plan_and_apply(struct s_batch *b)
                 e->domains[d]->settle(&m->dm[d]);
         struct bsup_plan plan;
         bsup_plan_init(&plan);
-        if (s_plan(e, m, &plan)) {
+        if (s_plan(e, m, &plan) || s_carry_unjudged(e, m, &plan)) {
             s_member_fail(m, "out of memory while planning");
             bsup_plan_cleanup(&plan);
             continue;
@@ -955,6 +957,55 @@ static int s_stored_baseline(struct bsup_reconcile_engine *e, const struct s_ser
 static bool s_fresh(const struct s_member *m, size_t d)
 {
     return !m->failed && !m->dm[d].failed && m->dm[d].obs;
+}
+
+/* The finding and degraded lines of the last plan (in a new process, the recorded one) that
+ * this cycle's observations have not judged yet (a domain's unjudged: a paced or failed read,
+ * none since bsupd started), appended to plan as they were: a read that has not come never
+ * reads as a line cleared. 0 or BSUP_ENOMEM. */
+static int s_carry_unjudged(struct bsup_reconcile_engine *e, const struct s_member *m,
+                            struct bsup_plan *plan)
+{
+    const struct s_service *s = m->svc;
+    struct bsup_plan last;
+    enum bsup_state st;
+    bsup_plan_init(&last);
+    int rc = 0;
+    if (!(s->recorded || s->state == BSUP_STATE_NEVER)) /* as s_record's "before" */
+        rc = bsup_plan_unpack(s->plan, &last);
+    else if (s_stored_baseline(e, s, &st, &last)) /* none (or unreadable): nothing to keep */
+        bsup_plan_cleanup(&last);
+    for (size_t i = 0; rc == 0 && i < last.n_actions; i++) {
+        const struct bsup_action *a = &last.actions[i];
+        if (a->kind != BSUP_ACTION_FINDING && a->kind != BSUP_ACTION_DEGRADED)
+            continue;
+        for (size_t j = 0; rc == 0 && j < a->n_changes; j++) {
+            const struct bsup_change *c = &a->changes[j];
+            if (s_has_line(plan, a->kind, a->resource, c->field))
+                continue;
+            for (size_t d = 0; d < e->n_domains; d++) {
+                const struct bsup_domain *dom = e->domains[d];
+                if (!s_fresh(m, d) || !dom->unjudged ||
+                    !dom->unjudged(s->desired, m->dm[d].obs, a->resource, c->field))
+                    continue;
+                struct bsup_action *x = bsup_plan_add(plan, a->kind, a->resource);
+                if (!x) {
+                    rc = BSUP_ENOMEM;
+                    break;
+                }
+                x->domain = (unsigned)d;
+                x->owned = dom->owned_pace_action != NULL;
+                bsup_action_change(x, c->field, c->observed, c->desired,
+                                   c->reason && c->reason[0]
+                                       ? c->reason
+                                       : "as last recorded: not read again since bsupd started; "
+                                         "it stands until a read judges it");
+                break;
+            }
+        }
+    }
+    bsup_plan_cleanup(&last);
+    return rc;
 }
 
 static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, struct s_member *m)

@@ -1105,6 +1105,21 @@ static int s_plan_cache(const struct bsup_service *svc, const struct bsup_backup
     return rc;
 }
 
+/* The resource the password's lines name, as their ARNs do: secret/<name-suffix>,
+ * ssm-parameter/<name without its '/'> ("" when the password names neither). */
+static void s_secret_resource(const struct bsup_service *svc, char *res, size_t len)
+{
+    const char *arn = s_secret_ref(svc, "secretsmanager:");
+    const char *name = s_secret_ref(svc, "ssm:");
+    if (arn && strstr(arn, ":secret:"))
+        arn = strstr(arn, ":secret:") + 8;
+    if (arn || name)
+        snprintf(res, len, "%s/%s", arn ? "secret" : "ssm-parameter",
+                 arn ? arn : name + (name[0] == '/'));
+    else
+        res[0] = 0;
+}
+
 static int s_plan_secret(const struct bsup_service *svc, const struct bsup_backup_observed *o,
                          struct bsup_plan *plan)
 {
@@ -1112,12 +1127,7 @@ static int s_plan_secret(const struct bsup_service *svc, const struct bsup_backu
     const char *arn = s_secret_ref(svc, "secretsmanager:");
     const char *name = s_secret_ref(svc, "ssm:");
     int rc = 0;
-    /* As their ARNs name them: secret:<name-suffix>, parameter/<name without its '/'>. */
-    if (arn && strstr(arn, ":secret:"))
-        arn = strstr(arn, ":secret:") + 8;
-    if (o->secret == BSUP_SEEN_ABSENT || o->secret == BSUP_SEEN_FOUND)
-        snprintf(res, sizeof(res), "%s/%s", arn ? "secret" : "ssm-parameter",
-                 arn ? arn : name + (name[0] == '/'));
+    s_secret_resource(svc, res, sizeof(res));
     if (o->secret == BSUP_SEEN_ABSENT)
         return s_add(plan, BSUP_ACTION_FINDING, res, arn ? "Secret" : "Parameter", "absent",
                      "exists",
@@ -1182,6 +1192,27 @@ int bsup_backup_plan(const struct bsup_service *svc, const struct bsup_backup_ob
 static int s_plan(const struct bsup_service *desired, const void *obs, struct bsup_plan *plan)
 {
     return bsup_backup_plan(desired, obs, plan);
+}
+
+/* The lines a paced or failed read judges, while it has not come: the database's snapshot
+ * lines, the cache's (all of them while its group was not read, else its snapshot line) and
+ * the password's. */
+static bool s_unjudged(const struct bsup_service *desired, const void *obs, const char *resource,
+                       const char *field)
+{
+    const struct bsup_backup_observed *o = obs;
+    char res[280];
+    snprintf(res, sizeof(res), "rds-instance/%s", o->db);
+    if (o->found && strcmp(resource, res) == 0)
+        return o->snapshots_read_at_s == 0 && (desired->enable_backup || o->retention_d > 0) &&
+               (strcmp(field, "AutomatedSnapshot") == 0 || strcmp(field, "SnapshotEncrypted") == 0);
+    snprintf(res, sizeof(res), "elasticache-group/%s", o->cache_group);
+    if (o->cache_group[0] && strcmp(resource, res) == 0)
+        return o->cache == BSUP_SEEN_UNKNOWN ||
+               (o->cache == BSUP_SEEN_FOUND && o->cache_snapshots_read_at_s == 0 &&
+                s_cache_snapshots_expected(o, desired) && strcmp(field, "Snapshot") == 0);
+    s_secret_resource(desired, res, sizeof(res));
+    return o->secret == BSUP_SEEN_UNKNOWN && res[0] && strcmp(resource, res) == 0;
 }
 
 /* ---- changes: ModifyDBInstance, RestoreDBInstanceFromDBSnapshot, DeleteDBInstance ---- */
@@ -1412,5 +1443,6 @@ const struct bsup_domain bsup_backup_domain = {
     .plan = s_plan,
     .request = s_request,
     .mutate_service = "rds",
+    .unjudged = s_unjudged,
     .applied = s_applied,
 };

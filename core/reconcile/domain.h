@@ -142,6 +142,12 @@ struct bsup_domain {
     const char *owned_pace_action;
     /* NULL, or events of its own for some fields' findings and degraded lines. */
     const struct bsup_domain_event *events;
+    /* NULL, or whether obs has not judged yet a finding or degraded line of this domain about
+     * (resource, field): the read the line needs has not come (paced, failed, or none since
+     * bsupd started). The engine then keeps the line as last planned (or, in a new process, as
+     * last recorded) instead of taking its absence from the plan for cleared. */
+    bool (*unjudged)(const struct bsup_service *desired, const void *obs, const char *resource,
+                     const char *field);
 };
 
 /* The domains bsupd reconciles, in the order their actions are planned. */

@@ -1167,6 +1167,30 @@ static int s_plan(const struct bsup_service *desired, const void *obs, struct bs
     return bsup_health_plan(desired, obs, plan);
 }
 
+/* The lines a paced read judges, while it has not come: the targets' (their health) and the
+ * load balancer's posture (its scheme, listeners and attributes, each its own read). */
+static bool s_unjudged(const struct bsup_service *desired, const void *obs, const char *resource,
+                       const char *field)
+{
+    const struct bsup_health_observed *o = obs;
+    char name[256], res[280];
+    if (!o->found)
+        return false;
+    bsup_service_resource_name(desired, "target_group", name, sizeof(name));
+    snprintf(res, sizeof(res), "targetgroup/%s", name);
+    if (strcmp(resource, res) == 0)
+        return !o->health_read_at &&
+               (strcmp(field, "HealthyTargets") == 0 || strncmp(field, "Target ", 7) == 0);
+    snprintf(res, sizeof(res), "loadbalancer/%s", o->lb_name);
+    if (!o->lb_arn[0] || strcmp(resource, res) != 0)
+        return false;
+    if (strcmp(field, "Scheme") == 0)
+        return !o->lb_read_at;
+    if (strncmp(field, "Listener ", 9) == 0)
+        return !o->listeners_read_at;
+    return !o->attributes_read_at; /* access_logs.s3.enabled, deletion_protection.enabled */
+}
+
 const struct bsup_domain bsup_health_domain = {
     .name = "health",
     .resource = "target group",
@@ -1181,6 +1205,7 @@ const struct bsup_domain bsup_health_domain = {
     .request = s_request,
     .mutate_service = "elbv2",
     .applied = s_applied,
+    .unjudged = s_unjudged,
 };
 
 /* ---- the replacement domain: no call of its own ---- */

@@ -469,6 +469,41 @@ static void test_plan_table(void **state)
     }
 }
 
+/* The lines a read judges that has not come yet: the engine keeps them as last recorded (after
+ * a restart there is no reading to carry forward) instead of taking them for cleared. */
+static void test_unjudged(void **state)
+{
+    (void)state;
+    bool (*unjudged)(const struct bsup_service *, const void *, const char *, const char *) =
+        bsup_backup_domain.unjudged;
+    assert_non_null(unjudged);
+    struct bsup_service svc = s_service("prod", "cache: {snapshot_retention: 3}\n");
+    struct bsup_backup_observed o = s_obs();
+    s_mut_cache(&o);
+    const char *db = "rds-instance/api-prod", *cache = "elasticache-group/api-prod",
+               *ssm = "ssm-parameter/prod/api/db";
+    /* Everything read: everything judged. */
+    assert_false(unjudged(&svc, &o, db, "AutomatedSnapshot"));
+    assert_false(unjudged(&svc, &o, cache, "Snapshot"));
+    assert_false(unjudged(&svc, &o, ssm, "Type"));
+    /* Snapshots not read yet (paced): their lines wait; the instance's own are judged. */
+    s_mut_unread(&o);
+    o.cache_snapshots_read_at_s = 0;
+    assert_true(unjudged(&svc, &o, db, "AutomatedSnapshot"));
+    assert_true(unjudged(&svc, &o, db, "SnapshotEncrypted"));
+    assert_false(unjudged(&svc, &o, db, "StorageEncrypted"));
+    assert_false(unjudged(&svc, &o, "rds-instance/other", "AutomatedSnapshot"));
+    assert_true(unjudged(&svc, &o, cache, "Snapshot"));
+    assert_false(unjudged(&svc, &o, cache, "AtRestEncryptionEnabled"));
+    /* The group or the password not read (a failed read): all their lines wait. */
+    o.cache = BSUP_SEEN_UNKNOWN;
+    o.secret = BSUP_SEEN_UNKNOWN;
+    assert_true(unjudged(&svc, &o, cache, "AtRestEncryptionEnabled"));
+    assert_true(unjudged(&svc, &o, ssm, "Type"));
+    assert_false(unjudged(&svc, &o, "ssm-parameter/other", "Type"));
+    bsup_service_cleanup(&svc);
+}
+
 /* What the plan lines say, for the operator reading bsupctl plan. */
 static void test_plan_words(void **state)
 {
@@ -1045,6 +1080,7 @@ int main(void)
         cmocka_unit_test(test_drill_steps),
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_plan_table),
+        cmocka_unit_test(test_unjudged),
         cmocka_unit_test(test_plan_words),
         cmocka_unit_test(test_requests),
         cmocka_unit_test(test_applied),

@@ -188,6 +188,30 @@ static void s_tweak(struct bsup_health_observed *o, enum s_tweak t)
     }
 }
 
+/* The lines a paced read judges while it has not come (none since a restart): the engine keeps
+ * them as last recorded instead of taking them for cleared. */
+static void test_unjudged(void **state)
+{
+    (void)state;
+    bool (*unjudged)(const struct bsup_service *, const void *, const char *, const char *) =
+        bsup_health_domain.unjudged;
+    assert_non_null(unjudged);
+    struct bsup_service svc = s_service("");
+    struct bsup_health_observed o = s_group();
+    const char *tg = "targetgroup/api-prod", *lb = "loadbalancer/api-prod";
+    assert_false(unjudged(&svc, &o, tg, "HealthyTargets"));
+    assert_false(unjudged(&svc, &o, lb, "Scheme"));
+    o.health_read_at = 0;
+    o.listeners_read_at = 0;
+    assert_true(unjudged(&svc, &o, tg, "HealthyTargets"));
+    assert_true(unjudged(&svc, &o, tg, "Target i-0abc"));
+    assert_false(unjudged(&svc, &o, "targetgroup/other", "HealthyTargets"));
+    assert_true(unjudged(&svc, &o, lb, "Listener 80 DefaultAction"));
+    assert_false(unjudged(&svc, &o, lb, "Scheme")); /* read: judged */
+    assert_false(unjudged(&svc, &o, lb, "access_logs.s3.enabled"));
+    bsup_service_cleanup(&svc);
+}
+
 static void test_plan_table(void **state)
 {
     (void)state;
@@ -653,10 +677,11 @@ static void test_state_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plan_table),  cmocka_unit_test(test_declared_pair),
-        cmocka_unit_test(test_requests),    cmocka_unit_test(test_damping),
-        cmocka_unit_test(test_memory_text), cmocka_unit_test(test_state_names),
-        cmocka_unit_test(test_host_counts), cmocka_unit_test(test_listener_action),
+        cmocka_unit_test(test_plan_table),      cmocka_unit_test(test_declared_pair),
+        cmocka_unit_test(test_unjudged),        cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_damping),         cmocka_unit_test(test_memory_text),
+        cmocka_unit_test(test_state_names),     cmocka_unit_test(test_host_counts),
+        cmocka_unit_test(test_listener_action),
     };
     return cmocka_run_group_tests_name("health", tests, NULL, NULL);
 }

@@ -91,6 +91,16 @@ static int s_tg_plan(const struct bsup_service *desired, const void *obs, struct
     snprintf(want, sizeof(want), "/health/%s", name);
     if (strcmp(o->path, want) == 0)
         return 0;
+    /* "/stale": a finding only the paced step's reading judges (none before it comes). */
+    if (strcmp(o->path, "/stale") == 0) {
+        struct bsup_action *f =
+            o->health_at ? bsup_plan_add(plan, BSUP_ACTION_FINDING, resource) : NULL;
+        if (o->health_at && !f)
+            return BSUP_ENOMEM;
+        if (f)
+            bsup_action_change(f, "Health", "stale", "fresh", "the test says so");
+        return 0;
+    }
     /* Two words of this test's own: a path of "/degraded" means the resource serves below its
      * floor (with a finding first, which the state's event does not list); "/finding" is a
      * posture finding bsupd only reports. */
@@ -170,6 +180,14 @@ static int s_health_parse(const json_t *pages, struct bsup_domain_member *const 
     return 0;
 }
 
+static bool s_tg_unjudged(const struct bsup_service *desired, const void *obs, const char *resource,
+                          const char *field)
+{
+    (void)desired, (void)resource;
+    const struct s_tg_obs *o = obs;
+    return o->found && !o->health_at && strcmp(field, "Health") == 0;
+}
+
 static const struct bsup_field s_tg_fields[] = {
     {"found", BSUP_FIELD_BOOL, offsetof(struct s_tg_obs, found), NULL},
     {"path", BSUP_FIELD_STRING, offsetof(struct s_tg_obs, path), NULL},
@@ -210,6 +228,7 @@ static const struct bsup_domain s_tg_domain = {
     .request = s_tg_request,
     .mutate_service = "elbv2",
     .applied = s_tg_applied,
+    .unjudged = s_tg_unjudged,
 };
 
 /* A second domain that reads the first one's fresh observation (after + peers) and calls
@@ -1130,6 +1149,52 @@ static void test_degraded_and_findings(void **state)
     assert_int_equal(s_events(t, "d", "service.state", "now ok (was degraded)"), 1);
 }
 
+/* A line only a paced read judges stands as last recorded while that read has not come: after
+ * a restart the new process has no reading to carry forward, and the line is neither cleared
+ * (backup.ok and its alert, for a stale backup) nor, once read, appeared again. */
+static void test_unread_line_not_cleared(void **state)
+{
+    struct s_env *t = *state;
+    snprintf(t->aws.paths[3], sizeof(t->aws.paths[3]), "/stale"); /* d-prod */
+    s_cycle(t, NULL);
+    assert_string_equal(t->aws.health_reads, "b-prod d-prod");
+    assert_int_equal(s_events(t, "d", "finding.appeared", "targetgroup/d-prod Health"), 1);
+    /* a and c come before d in the next run's reads: d's is not done in its first cycles. */
+    snprintf(t->aws.paths[0], sizeof(t->aws.paths[0]), "/stale");
+    snprintf(t->aws.paths[2], sizeof(t->aws.paths[2]), "/stale");
+    s_restart(t);
+    s_cycle(t, NULL);
+    s_cycle(t, NULL); /* nothing read: the allowance is spent */
+    assert_string_equal(t->aws.health_reads, "b-prod d-prod a-prod c-prod");
+    assert_int_equal(s_events(t, "d", "finding.cleared", ""), 0);
+    struct bsup_plan plan;
+    assert_int_equal(bsup_reconcile_plan(t->rec, "d", &plan), 0);
+    assert_int_equal(plan.n_actions, 1);
+    assert_string_equal(plan.actions[0].resource, "targetgroup/d-prod");
+    assert_string_equal(plan.actions[0].changes[0].field, "Health");
+    assert_string_equal(plan.actions[0].changes[0].observed, "stale");
+    assert_non_null(strstr(plan.actions[0].changes[0].reason, "not read again since bsupd"));
+    bsup_plan_cleanup(&plan);
+    /* Kept across one more restart too; once read, it is the same finding, not a new one. */
+    snprintf(t->aws.paths[0], sizeof(t->aws.paths[0]), "/health/a-prod");
+    snprintf(t->aws.paths[2], sizeof(t->aws.paths[2]), "/health/c-prod");
+    s_restart(t);
+    s_cycle(t, NULL);
+    struct s_tg_obs d;
+    assert_true(bsup_reconcile_observation(t->rec, "d", 0, &d));
+    assert_true(d.health_at > 0);
+    assert_int_equal(s_events(t, "d", "finding.cleared", ""), 0);
+    assert_int_equal(s_events(t, "d", "finding.appeared", "Health"), 1);
+    assert_int_equal(bsup_reconcile_plan(t->rec, "d", &plan), 0);
+    assert_int_equal(plan.n_actions, 1);
+    assert_string_equal(plan.actions[0].changes[0].reason, "the test says so");
+    bsup_plan_cleanup(&plan);
+    /* A read that finds it fixed clears it. */
+    snprintf(t->aws.paths[3], sizeof(t->aws.paths[3]), "/health/d-prod");
+    s_cycle(t, NULL);
+    assert_int_equal(s_events(t, "d", "finding.cleared", "targetgroup/d-prod Health"), 1);
+}
+
 /* A JSON-protocol step sends the body it built; a one-key call answered "no such resource"
  * (a code the step names) is an observation: the service is not failed, the domain sees an
  * empty answer. */
@@ -1293,6 +1358,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changes_not_retried_blindly, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_paced_step, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_degraded_and_findings, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_unread_line_not_cleared, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_json_step_and_absent_answer, s_setup_with_secrets,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_removed_mid_cycle_not_changed, s_setup_with_secrets,
