@@ -104,6 +104,7 @@ int bsup_check_config(const struct bsup_settings *settings, FILE *out, FILE *err
     struct bsup_config_set set;
     struct bsup_diag diag = {0};
     bsup_config_set_init(&set);
+    set.region = settings->region;
     int rc = bsup_config_load_dir(settings->config_dir, &set, &diag);
     if (rc) {
         fprintf(err, "error: %s\n", diag.message);

@@ -291,6 +291,7 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
     if ((rc = s_incumbents(d, &incumbents, &diag)))
         goto fail;
     set.incumbents = &incumbents;
+    set.region = d->settings->region;
     rc = bsup_config_load_dir(d->settings->config_dir, &set, &diag);
     set.incumbents = NULL;
     bsup_strmap_cleanup_free(&incumbents);

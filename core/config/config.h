@@ -217,6 +217,12 @@ struct bsup_config_set {
      * (const char *) bsupd loaded it from before. That file keeps the service while it declares
      * it or is rejected; another file declaring it is then the one rejected. Not freed here. */
     const struct bsup_strmap *incumbents;
+    /* Set by the caller, may be NULL: the daemon's region, which a service without region: is
+     * in (resources of one name in two regions are two resources). Not freed here. */
+    const char *region;
+    /* Internal to the loader: "kind/region/name" -> the service whose declared settings a
+     * resource more services use must match (docs/config.md, "Two services, one resource"). */
+    struct bsup_strmap resources;
 };
 
 void bsup_config_set_init(struct bsup_config_set *set);
@@ -224,15 +230,17 @@ void bsup_config_set_cleanup(struct bsup_config_set *set);
 
 /* Loads every .yaml and .yml file in dir, in lexical order, skipping hidden files and editor or
  * package-manager leftovers. A service_name declared by two files stays with its incumbent file
- * (set->incumbents) while that one holds it, else with the first in lexical order. Returns 0 when
- * the directory could be read (file errors are in set->msgs and set->n_errors), or a negative code
- * with diag set (no such directory, ...). */
+ * (set->incumbents) while that one holds it, else with the first in lexical order. Services that
+ * use one AWS resource must declare the same settings for what bsupd changes on it; of two that
+ * differ, the one its incumbent file declares again wins, else the first in lexical order, and
+ * the other's file is rejected. Returns 0 when the directory could be read (file errors are in
+ * set->msgs and set->n_errors), or a negative code with diag set (no such directory, ...). */
 int bsup_config_load_dir(const char *dir, struct bsup_config_set *set, struct bsup_diag *diag);
 
 /* Parses one drop-in held in memory as if it were file `name` of the directory, adding its
- * services (if it has no error) or its messages to set. Also checks service names against
- * the services already in set (not set->incumbents: that needs the whole directory). Returns
- * BSUP_ENOMEM or 0 (errors go to set). */
+ * services (if it has no error) or its messages to set. Also checks service names and shared
+ * resources against the services already in set (not set->incumbents: that needs the whole
+ * directory). Returns BSUP_ENOMEM or 0 (errors go to set). */
 int bsup_config_parse_buffer(struct bsup_config_set *set, const char *name, const char *data,
                              size_t len);
 

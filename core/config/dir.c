@@ -6,6 +6,7 @@
 #include "core/config/load_internal.h"
 
 #include "core/base/array.h"
+#include "core/base/units.h"
 #include "core/config/fields.h"
 
 #include <dirent.h>
@@ -148,6 +149,7 @@ static void s_check_service(struct bsup_config_doc *f, struct bsup_service *svc,
 struct s_parsed {
     struct bsup_service *svc; /* its own allocation: accepting the file hands it to set */
     yaml_mark_t name_mark;
+    bool resources_taken; /* its resources checked before the files are claimed (s_resources) */
 };
 
 struct s_pending {
@@ -355,6 +357,7 @@ out:
 struct s_holders {
     struct bsup_strmap held;   /* service_name -> declared again by its incumbent file */
     struct bsup_strmap broken; /* file name -> rejected on its own */
+    bool named_only; /* resources: only names a drop-in writes are claimed (s_resources) */
 };
 
 static int s_holders_build(const struct bsup_config_set *set, const struct s_file *files, size_t n,
@@ -372,6 +375,248 @@ static int s_holders_build(const struct bsup_config_set *set, const struct s_fil
         }
     }
     return 0;
+}
+
+/* ---- resources more services use ---- */
+
+/* What bsupd changes on a resource, by the drop-in keys that declare it (core/reconcile:
+ * scaling.c's UpdateAutoScalingGroup, health.c's ModifyTargetGroup, backup.c's
+ * BackupRetentionPeriod). Services that use one resource must agree on these, or bsupd changes
+ * it back and forth, each service's cycle undoing the other's, past the rails (which count per
+ * service). Cache groups, load balancers and the rest are only read. */
+static const struct {
+    const char *kind; /* a resources.<kind> key */
+    const char *what;
+    const char *keys[9];
+} s_enforced[] = {
+    {"auto_scaling_group",
+     "Auto Scaling group",
+     {"min_size", "max_size", "health_check.grace_period", "health_check.replace_unhealthy"}},
+    {"target_group",
+     "target group",
+     {"health_check.path", "health_check.port", "health_check.protocol", "health_check.interval",
+      "health_check.timeout", "health_check.healthy_threshold", "health_check.unhealthy_threshold",
+      "health_check.matcher"}},
+    {"db_instance", "DB instance", {"backup_retention"}},
+};
+#define S_N_ENFORCED (sizeof(s_enforced) / sizeof(s_enforced[0]))
+
+/* A resource in set->resources: the service the others must agree with. */
+struct s_claim {
+    const struct bsup_service *by; /* NULL: none yet */
+    char key[];                    /* "kind/region/name" */
+};
+
+/* Whether bsupd changes anything on svc's resource of s_enforced[r]: the database only with
+ * enable_backup. */
+static bool s_uses(const struct bsup_service *svc, size_t r)
+{
+    return strcmp(s_enforced[r].kind, "db_instance") != 0 || svc->enable_backup;
+}
+
+/* The key of svc's resource of s_enforced[r] in buf (its name, in out_name). */
+static const char *s_resource_key(const struct bsup_config_set *set, const struct bsup_service *svc,
+                                  size_t r, char *buf, size_t len, char *out_name, size_t name_len)
+{
+    const char *region = svc->region ? svc->region : set->region ? set->region : "";
+    bsup_service_resource_name(svc, s_enforced[r].kind, out_name, name_len);
+    snprintf(buf, len, "%s/%s/%s", s_enforced[r].kind, region, out_name);
+    return buf;
+}
+
+/* The key of path ("health_check.path") and, in out, where svc holds its value. */
+static const struct bsup_config_key *s_field(const struct bsup_service *svc, const char *path,
+                                             const void **out)
+{
+    const struct bsup_config_key *table = bsup_service_keys;
+    const char *base = (const char *)svc, *dot = strchr(path, '.');
+    if (dot) {
+        char section[32];
+        snprintf(section, sizeof(section), "%.*s", (int)(dot - path), path);
+        const struct bsup_config_key *k = &table[bsup_config_key_index(table, section)];
+        base += k->offset;
+        table = k->section;
+        path = dot + 1;
+    }
+    const struct bsup_config_key *k = &table[bsup_config_key_index(table, path)];
+    *out = base + k->offset;
+    return k;
+}
+
+static bool s_same(const struct bsup_config_key *k, const void *a, const void *b)
+{
+    switch (k->type) {
+    case BSUP_KEY_STRING: {
+        const char *x = *(char *const *)a, *y = *(char *const *)b;
+        return x == y || (x && y && strcmp(x, y) == 0);
+    }
+    case BSUP_KEY_BOOL:
+        return *(const bool *)a == *(const bool *)b;
+    case BSUP_KEY_ENUM:
+        return *(const int *)a == *(const int *)b;
+    default:
+        return *(const int64_t *)a == *(const int64_t *)b;
+    }
+}
+
+/* A value as the drop-in would write it, for messages. */
+static const char *s_text(const struct bsup_config_key *k, const void *p, char *buf, size_t len)
+{
+    char shown[72];
+    switch (k->type) {
+    case BSUP_KEY_STRING: {
+        const char *v = *(char *const *)p;
+        snprintf(buf, len, v ? "\"%s\"" : "none",
+                 v ? bsup_config_shown(v, shown, sizeof(shown)) : "");
+        break;
+    }
+    case BSUP_KEY_BOOL:
+        snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");
+        break;
+    case BSUP_KEY_ENUM: {
+        int e = *(const int *)p;
+        snprintf(buf, len, "%s", e >= 0 ? k->choices[e] : "unset");
+        break;
+    }
+    case BSUP_KEY_DURATION:
+        bsup_duration_format(*(const int64_t *)p, buf, len);
+        break;
+    default:
+        snprintf(buf, len, "%lld", (long long)*(const int64_t *)p);
+    }
+    return buf;
+}
+
+/* Checks that svc (declared at m in f) uses the resource of s_enforced[r] named name with the
+ * settings of c->by, the service it is claimed by; or claims it when no one has. */
+static void s_agree(struct bsup_config_doc *f, const yaml_mark_t *m, const struct bsup_service *svc,
+                    struct s_claim *c, size_t r, const char *name)
+{
+    const struct bsup_service *o = c->by;
+    if (!o) {
+        c->by = svc;
+        return;
+    }
+    if (o == svc)
+        return;
+    const struct bsup_config_key *first = NULL;
+    const void *here = NULL, *there = NULL;
+    const char *path = NULL;
+    size_t differ = 0;
+    for (size_t i = 0; s_enforced[r].keys[i]; i++) {
+        const void *a, *b;
+        const struct bsup_config_key *k = s_field(svc, s_enforced[r].keys[i], &a);
+        s_field(o, s_enforced[r].keys[i], &b);
+        if (s_same(k, a, b))
+            continue;
+        if (!differ++) {
+            first = k;
+            here = a;
+            there = b;
+            path = s_enforced[r].keys[i];
+        }
+    }
+    if (!differ)
+        return;
+    char vh[96], vt[96], more[48] = "";
+    if (differ > 1)
+        snprintf(more, sizeof(more), " (and %zu more setting%s)", differ - 1,
+                 differ > 2 ? "s" : "");
+    bsup_config_error(f, m,
+                      "service %s uses %s %s, as does service %s (%s:%u:%u), with %s %s there and "
+                      "%s here%s: bsupd would change it back and forth; make them equal, or give "
+                      "one service its own resources.%s",
+                      svc->service_name, s_enforced[r].what, name, o->service_name, o->source_file,
+                      o->line, o->column, path, s_text(first, there, vt, sizeof(vt)),
+                      s_text(first, here, vh, sizeof(vh)), more, s_enforced[r].kind);
+}
+
+/* The claim of svc's resource of s_enforced[r]: made when create, else only found (the loader
+ * makes one for each name a drop-in writes in resources.*: two default names never meet). */
+static struct s_claim *s_claim_of(struct bsup_config_set *set, const struct bsup_service *svc,
+                                  size_t r, bool create, char *name, size_t name_len, int *rc)
+{
+    char key[512];
+    s_resource_key(set, svc, r, key, sizeof(key), name, name_len);
+    struct s_claim *c = bsup_strmap_get(&set->resources, key);
+    if (c || !create)
+        return c;
+    size_t len = strlen(key) + 1;
+    if (!(c = malloc(sizeof(*c) + len))) {
+        *rc = BSUP_ENOMEM;
+        return NULL;
+    }
+    c->by = NULL;
+    memcpy(c->key, key, len);
+    if (bsup_strmap_put(&set->resources, c->key, c)) {
+        free(c);
+        *rc = BSUP_ENOMEM;
+        return NULL;
+    }
+    return c;
+}
+
+/* Checks (or claims) every resource svc changes something on. */
+static void s_take(struct bsup_config_doc *f, const struct s_parsed *p, bool create)
+{
+    for (size_t r = 0; r < S_N_ENFORCED && f->rc == 0; r++) {
+        char name[256];
+        struct s_claim *c = s_uses(p->svc, r)
+                                ? s_claim_of(f->set, p->svc, r, create, name, sizeof(name), &f->rc)
+                                : NULL;
+        if (c)
+            s_agree(f, &p->name_mark, p->svc, c, r, name);
+    }
+}
+
+/* Gives up what svc claimed (its file is rejected: it is not loaded). */
+static void s_untake(struct bsup_config_set *set, const struct bsup_service *svc)
+{
+    for (size_t r = 0; r < S_N_ENFORCED; r++) {
+        char name[256];
+        int rc = 0;
+        struct s_claim *c = s_claim_of(set, svc, r, false, name, sizeof(name), &rc);
+        if (c && c->by == svc)
+            c->by = NULL;
+    }
+}
+
+/* Before the files are claimed: a claim for each resource name a drop-in writes, then the
+ * services their incumbent file declares again take theirs first (in lexical order), so that a
+ * service bsupd runs keeps its resources against a newcomer that names them with other
+ * settings. Files rejected on their own are left out: what their services keep is not known
+ * here. */
+static int s_resources(struct bsup_config_set *set, struct s_file *files, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        for (size_t j = 0; !files[i].errors && j < files[i].pend.n && rc == 0; j++) {
+            const struct bsup_service *svc = files[i].pend.v[j].svc;
+            for (size_t r = 0; r < S_N_ENFORCED && rc == 0; r++) {
+                char path[64], name[256];
+                const void *v;
+                snprintf(path, sizeof(path), "resources.%s", s_enforced[r].kind);
+                s_field(svc, path, &v);
+                if (*(const char *const *)v && s_uses(svc, r))
+                    s_claim_of(set, svc, r, true, name, sizeof(name), &rc);
+            }
+        }
+    }
+    for (size_t i = 0; i < n && rc == 0 && set->incumbents; i++) {
+        const char *file = set->files[files[i].index].name;
+        struct bsup_config_doc f = {.set = set, .name = file, .errors = files[i].errors};
+        for (size_t j = 0; !files[i].errors && j < files[i].pend.n && f.rc == 0; j++) {
+            struct s_parsed *p = &files[i].pend.v[j];
+            const char *owner = bsup_strmap_get(set->incumbents, p->svc->service_name);
+            if (!owner || strcmp(owner, file) != 0)
+                continue;
+            p->resources_taken = true;
+            s_take(&f, p, false);
+        }
+        files[i].errors = f.errors;
+        rc = f.rc;
+    }
+    return rc;
 }
 
 /* The checks across files, then the file is accepted (its services move into set) or rejected.
@@ -400,10 +645,18 @@ static int s_claim(struct bsup_config_set *set, struct s_file *file, const struc
                               o->source_file, o->line, o->column);
         }
     }
+    /* Not when the file is rejected already: its services claim nothing. */
+    for (size_t i = 0; i < file->pend.n && f.rc == 0 && f.errors == 0; i++)
+        if (!file->pend.v[i].resources_taken)
+            s_take(&f, &file->pend.v[i], !h->named_only);
     if (f.rc == 0 && f.errors == 0) {
         set->files[file->index].ok = true;
         set->files[file->index].n_services = file->pend.n;
         f.rc = s_move_services(set, &file->pend);
+    } else {
+        for (size_t i = 0; i < file->pend.n; i++)
+            if (!file->pend.v[i].resources_taken)
+                s_untake(set, file->pend.v[i].svc);
     }
     return f.rc;
 }
@@ -616,13 +869,19 @@ int bsup_config_load_dir(const char *dir, struct bsup_config_set *set, struct bs
         }
         free(data);
     }
+    holders.named_only = true;
     if (rc == 0)
         rc = s_holders_build(set, files, n, &holders);
+    if (rc == 0)
+        rc = s_resources(set, files, n);
+    /* A rejected file's services are freed at the end: a claim may still point at one. */
     for (size_t i = 0; i < n && rc == 0; i++) {
         rc = s_claim(set, &files[i], &holders);
-        s_pending_free(&files[i].pend);
+        if (set->files[files[i].index].ok)
+            s_pending_free(&files[i].pend);
     }
 out:
+    bsup_strmap_cleanup_free(&set->resources);
     for (size_t i = 0; files && i < n; i++)
         s_pending_free(&files[i].pend);
     free(files);
@@ -660,5 +919,6 @@ void bsup_config_set_cleanup(struct bsup_config_set *set)
     }
     free(set->msgs);
     bsup_strmap_cleanup(&set->by_name);
+    bsup_strmap_cleanup_free(&set->resources);
     memset(set, 0, sizeof(*set));
 }

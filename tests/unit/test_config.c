@@ -561,6 +561,177 @@ static void test_incumbent_keeps_service(void **state)
     }
 }
 
+/* A drop-in of one service, name, with extra keys after the required ones. */
+static char *s_service_yaml(const char *name, const char *extra)
+{
+    char *out = NULL;
+    assert_true(asprintf(&out,
+                         "service_name: %s\nenvironment: prod\nvpc_id: vpc-0a1b2c3d\n"
+                         "subnet_ids: [subnet-0a1b2c3d]\ndatabase_name: a\ndatabase_username: a\n"
+                         "database_password: file:/etc/bsup/a\n%s",
+                         name, extra) > 0);
+    return out;
+}
+
+#define S_SHARED                                                                                   \
+    "resources: {target_group: checkout-prod, auto_scaling_group: checkout-prod, "                 \
+    "db_instance: checkout-prod}\n"
+#define S_FIX                                                                                      \
+    ": bsupd would change it back and forth; make them equal, or give one service its own "        \
+    "resources."
+
+/* Two services that use one resource (a written name, or one's default) must declare the same
+ * settings for what bsupd changes on it, or bsupd changes it back and forth: of the two, the
+ * one its incumbent file declares again wins, else the first in lexical order, and the other's
+ * file is rejected. Equal settings share it; other regions are other resources. */
+static void test_shared_resource(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *incumbent; /* of checkout, NULL: not loaded before */
+        const char *region;    /* the daemon's */
+        const char *canary;    /* 05-canary.yaml: service canary's keys */
+        const char *checkout;  /* 10-checkout.yaml: service checkout's keys (default names) */
+        bool canary_ok, checkout_ok;
+        const char *expect; /* the message rejecting the other */
+    } cases[] = {
+        {NULL, NULL, S_SHARED, "", true, true, NULL},
+        {NULL, NULL, S_SHARED "health_check: {path: /ping}\n", "health_check: {path: /ready}\n",
+         true, false,
+         "10-checkout.yaml:1:15: service checkout uses target group checkout-prod, as does "
+         "service canary (05-canary.yaml:1:1), with health_check.path \"/ping\" there and "
+         "\"/ready\" here" S_FIX "target_group"},
+        /* The service bsupd runs keeps it, whatever its place in lexical order. */
+        {"10-checkout.yaml", NULL, S_SHARED "health_check: {path: /ping}\n",
+         "health_check: {path: /ready}\n", false, true,
+         "05-canary.yaml:1:15: service canary uses target group checkout-prod, as does service "
+         "checkout (10-checkout.yaml:1:1), with health_check.path \"/ready\" there and \"/ping\" "
+         "here" S_FIX "target_group"},
+        {NULL, NULL, S_SHARED "health_check: {path: /ping, interval: 10s, matcher: \"200-299\"}\n",
+         "", true, false,
+         "with health_check.path \"/ping\" there and \"/\" here (and 2 more settings)" S_FIX
+         "target_group"},
+        {NULL, NULL, S_SHARED "min_size: 3\n", "", true, false,
+         "10-checkout.yaml:1:15: service checkout uses Auto Scaling group checkout-prod, as does "
+         "service canary (05-canary.yaml:1:1), with min_size 3 there and 2 here" S_FIX
+         "auto_scaling_group"},
+        {NULL, NULL, S_SHARED "health_check: {grace_period: 90s}\n", "", true, false,
+         "with health_check.grace_period 90s there and 5m here"},
+        {NULL, NULL, S_SHARED "health_check: {replace_unhealthy: true}\n", "", true, false,
+         "with health_check.replace_unhealthy true there and false here"},
+        {NULL, NULL, S_SHARED "backup_retention: 14\n", "", true, false,
+         "uses DB instance checkout-prod, as does service canary (05-canary.yaml:1:1), with "
+         "backup_retention 14 there and 7 here" S_FIX "db_instance"},
+        /* Without enable_backup bsupd changes nothing on the database. */
+        {NULL, NULL, S_SHARED "backup_retention: 14\nenable_backup: false\n", "", true, true, NULL},
+        /* One name in two regions: two resources; the daemon's region is checkout's. */
+        {NULL, NULL, S_SHARED "region: us-east-1\nhealth_check: {path: /ping}\n", "", true, true,
+         NULL},
+        {NULL, "us-east-1", S_SHARED "region: us-east-1\nhealth_check: {path: /ping}\n", "", true,
+         false, "with health_check.path \"/ping\" there and \"/\" here"},
+        /* Settings bsupd does not change on the resource may differ. */
+        {NULL, NULL, S_SHARED "instance_type: m5.large\nhealth_check: {min_healthy: 1}\n", "", true,
+         true, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *dir = bsup_test_mkdtemp();
+        char *canary = s_service_yaml("canary", cases[i].canary);
+        char *checkout = s_service_yaml("checkout", cases[i].checkout);
+        free(bsup_test_write(dir, "05-canary.yaml", canary, -1));
+        free(bsup_test_write(dir, "10-checkout.yaml", checkout, -1));
+        free(canary);
+        free(checkout);
+        struct bsup_strmap incumbents = {0};
+        if (cases[i].incumbent)
+            assert_int_equal(bsup_strmap_put(&incumbents, "checkout", (void *)cases[i].incumbent),
+                             0);
+        struct bsup_config_set set;
+        struct bsup_diag diag = {0};
+        bsup_config_set_init(&set);
+        set.incumbents = &incumbents;
+        set.region = cases[i].region;
+        assert_int_equal(bsup_config_load_dir(dir, &set, &diag), 0);
+        if (cases[i].expect ? !s_has_msg(&set, cases[i].expect) || set.n_errors != 1
+                            : set.n_errors != 0) {
+            fprintf(stderr, "case %zu: expected: %s\n", i,
+                    cases[i].expect ? cases[i].expect : "no error");
+            s_dump(&set);
+            fail();
+        }
+        assert_int_equal(s_file(&set, "05-canary.yaml")->ok, cases[i].canary_ok);
+        assert_int_equal(s_file(&set, "10-checkout.yaml")->ok, cases[i].checkout_ok);
+        assert_int_equal(s_service(&set, "canary") != NULL, cases[i].canary_ok);
+        assert_int_equal(s_service(&set, "checkout") != NULL, cases[i].checkout_ok);
+        bsup_config_set_cleanup(&set);
+        bsup_strmap_cleanup(&incumbents);
+        bsup_test_rmtree(dir);
+        free(dir);
+    }
+}
+
+/* A rejected file claims nothing: the next service that uses the resource is checked against
+ * the services loaded, not against one that is not. Two services of one file are checked too. */
+static void test_shared_resource_rejected_claims_nothing(void **state)
+{
+    (void)state;
+    char *dir = bsup_test_mkdtemp();
+    char *api = s_service_yaml("api", "");
+    char *checkout = s_service_yaml("checkout", "health_check: {path: /ready}\n");
+    const char *both = "services:\n"
+                       "- {service_name: api, environment: dev, vpc_id: vpc-0a1b2c3d,\n"
+                       "   subnet_ids: [subnet-0a1b2c3d], database_name: a, database_username: a,\n"
+                       "   database_password: \"file:/etc/bsup/a\"}\n"
+                       "- {service_name: canary, environment: dev, vpc_id: vpc-0a1b2c3d,\n"
+                       "   subnet_ids: [subnet-0a1b2c3d], database_name: a, database_username: a,\n"
+                       "   database_password: \"file:/etc/bsup/a\",\n"
+                       "   resources: {target_group: checkout-prod},\n"
+                       "   health_check: {path: /ping}}\n";
+    free(bsup_test_write(dir, "01-api.yaml", api, -1));
+    free(bsup_test_write(dir, "05-both.yaml", both, -1));
+    free(bsup_test_write(dir, "10-checkout.yaml", checkout, -1));
+    free(api);
+    free(checkout);
+    struct bsup_config_set set;
+    struct bsup_diag diag = {0};
+    bsup_config_set_init(&set);
+    assert_int_equal(bsup_config_load_dir(dir, &set, &diag), 0);
+    assert_true(s_has_msg(&set, "05-both.yaml:2:18: service_name api is already declared in "
+                                "01-api.yaml:1:1"));
+    assert_int_equal(set.n_errors, 1);
+    assert_false(s_file(&set, "05-both.yaml")->ok);
+    assert_true(s_file(&set, "10-checkout.yaml")->ok);
+    assert_non_null(s_service(&set, "checkout"));
+    bsup_config_set_cleanup(&set);
+
+    /* One file, two services at odds. */
+    const char *odds = "services:\n"
+                       "- {service_name: a, environment: dev, vpc_id: vpc-0a1b2c3d,\n"
+                       "   subnet_ids: [subnet-0a1b2c3d], database_name: a, database_username: a,\n"
+                       "   database_password: \"file:/etc/bsup/a\", max_size: 6}\n"
+                       "- {service_name: b, environment: dev, vpc_id: vpc-0a1b2c3d,\n"
+                       "   subnet_ids: [subnet-0a1b2c3d], database_name: a, database_username: a,\n"
+                       "   database_password: \"file:/etc/bsup/a\",\n"
+                       "   resources: {auto_scaling_group: a-dev}}\n";
+    s_load_one(odds, &set);
+    assert_true(s_has_msg(&set, "f.yaml:5:18: service b uses Auto Scaling group a-dev, as does "
+                                "service a (f.yaml:2:3), with max_size 6 there and 4 here"));
+    assert_int_equal(set.n_services, 0);
+    /* Checked against what an earlier buffer loaded, too; equal settings share. */
+    char *c = s_service_yaml("c", "resources: {auto_scaling_group: a-dev}\nmax_size: 6\n");
+    assert_int_equal(bsup_config_parse_buffer(&set, "g.yaml", c, strlen(c)), 0);
+    free(c);
+    assert_int_equal(set.n_services, 1);
+    c = s_service_yaml("d", "resources: {auto_scaling_group: a-dev}\n");
+    assert_int_equal(bsup_config_parse_buffer(&set, "h.yaml", c, strlen(c)), 0);
+    free(c);
+    assert_true(s_has_msg(&set, "h.yaml:1:15: service d uses Auto Scaling group a-dev, as does "
+                                "service c (g.yaml:1:1), with max_size 6 there and 4 here"));
+    assert_int_equal(set.n_services, 1);
+    bsup_config_set_cleanup(&set);
+    bsup_test_rmtree(dir);
+    free(dir);
+}
+
 static void test_secrets_never_leak(void **state)
 {
     (void)state;
@@ -1085,6 +1256,8 @@ int main(void)
         cmocka_unit_test(test_health_check_defaults),
         cmocka_unit_test(test_services_list_and_duplicates),
         cmocka_unit_test(test_incumbent_keeps_service),
+        cmocka_unit_test(test_shared_resource),
+        cmocka_unit_test(test_shared_resource_rejected_claims_nothing),
         cmocka_unit_test(test_secrets_never_leak),
         cmocka_unit_test(test_json_round_trip_and_hash),
         cmocka_unit_test(test_dropin_names),
