@@ -149,6 +149,32 @@ static int s_incumbents(struct bsup_daemon *d, struct bsup_strmap *out, struct b
     return rc;
 }
 
+struct s_kept {
+    const char *service;
+    struct bsup_service *out;
+    int rc;
+};
+
+static int s_kept_row(void *ctx, const struct bsup_store_service *row)
+{
+    struct s_kept *k = ctx;
+    if (strcmp(row->service, k->service) == 0)
+        k->rc = bsup_service_from_json(row->config_json, k->out);
+    return 1; /* the first row from the name is the service, or it is not stored */
+}
+
+/* The state a service keeps while its file is rejected (the loader's kept_fn): the store's. */
+static int s_kept(void *ctx, const char *service, struct bsup_service *out)
+{
+    struct bsup_daemon *d = ctx;
+    struct s_kept k = {.service = service, .out = out, .rc = BSUP_ENOTFOUND};
+    struct bsup_diag diag = {0};
+    int rc = bsup_store_services_from(d->store, true, service, 0, s_kept_row, &k, &diag);
+    if (rc < 0)
+        bsup_log_err("%s", diag.message);
+    return rc < 0 ? rc : k.rc;
+}
+
 /* Appends text to *list, made on first use. */
 static void s_list_add(json_t **list, const char *text)
 {
@@ -292,6 +318,8 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
         goto fail;
     set.incumbents = &incumbents;
     set.region = d->settings->region;
+    set.kept_fn = s_kept;
+    set.kept_ctx = d;
     rc = bsup_config_load_dir(d->settings->config_dir, &set, &diag);
     set.incumbents = NULL;
     bsup_strmap_cleanup_free(&incumbents);

@@ -101,6 +101,18 @@ void *bsup_strmap_get(const struct bsup_strmap *m, const char *key)
     return s ? s->value : NULL;
 }
 
+int bsup_strmap_each(const struct bsup_strmap *m,
+                     int (*fn)(void *ctx, const char *key, void *value), void *ctx)
+{
+    for (size_t i = 0; i < m->cap; i++) {
+        const struct bsup_strmap_slot *s = &m->slots[i];
+        int rc = s->key && s->key != S_TOMBSTONE ? fn(ctx, s->key, s->value) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 void bsup_strmap_del(struct bsup_strmap *m, const char *key)
 {
     struct bsup_strmap_slot *s = s_find(m, key);

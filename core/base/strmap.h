@@ -29,6 +29,9 @@ int bsup_strmap_put(struct bsup_strmap *m, const char *key, void *value);
 void *bsup_strmap_get(const struct bsup_strmap *m, const char *key);
 /* Removes key if present. */
 void bsup_strmap_del(struct bsup_strmap *m, const char *key);
+/* Calls fn for every entry, in no particular order, until fn returns non-zero (returned). */
+int bsup_strmap_each(const struct bsup_strmap *m,
+                     int (*fn)(void *ctx, const char *key, void *value), void *ctx);
 /* Reserves room for n entries (so that a bulk load does not rehash). 0 or BSUP_ENOMEM. */
 int bsup_strmap_reserve(struct bsup_strmap *m, size_t n);
 

@@ -217,6 +217,12 @@ struct bsup_config_set {
      * (const char *) bsupd loaded it from before. That file keeps the service while it declares
      * it or is rejected; another file declaring it is then the one rejected. Not freed here. */
     const struct bsup_strmap *incumbents;
+    /* Set by the caller with incumbents, may be NULL: the state bsupd keeps for service (its
+     * last good one), into out: 0, BSUP_ENOTFOUND or an error. Asked for the services of an
+     * incumbent file rejected on its own, which keep that state: services that share a resource
+     * with one must agree with it. */
+    int (*kept_fn)(void *ctx, const char *service, struct bsup_service *out);
+    void *kept_ctx;
     /* Set by the caller, may be NULL: the daemon's region, which a service without region: is
      * in (resources of one name in two regions are two resources). Not freed here. */
     const char *region;

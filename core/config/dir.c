@@ -522,13 +522,18 @@ static void s_agree(struct bsup_config_doc *f, const yaml_mark_t *m, const struc
     if (differ > 1)
         snprintf(more, sizeof(more), " (and %zu more setting%s)", differ - 1,
                  differ > 2 ? "s" : "");
+    char where[300];
+    if (o->line)
+        snprintf(where, sizeof(where), "%s:%u:%u", o->source_file, o->line, o->column);
+    else /* kept: its file is rejected (s_keep) */
+        snprintf(where, sizeof(where), "kept from rejected %s", o->source_file);
     bsup_config_error(f, m,
-                      "service %s uses %s %s, as does service %s (%s:%u:%u), with %s %s there and "
-                      "%s here%s: bsupd would change it back and forth; make them equal, or give "
-                      "one service its own resources.%s",
-                      svc->service_name, s_enforced[r].what, name, o->service_name, o->source_file,
-                      o->line, o->column, path, s_text(first, there, vt, sizeof(vt)),
-                      s_text(first, here, vh, sizeof(vh)), more, s_enforced[r].kind);
+                      "service %s uses %s %s, as does service %s (%s), with %s %s there and %s "
+                      "here%s: bsupd would change it back and forth; make them equal, or give one "
+                      "service its own resources.%s",
+                      svc->service_name, s_enforced[r].what, name, o->service_name, where, path,
+                      s_text(first, there, vt, sizeof(vt)), s_text(first, here, vh, sizeof(vh)),
+                      more, s_enforced[r].kind);
 }
 
 /* The claim of svc's resource of s_enforced[r]: made when create, else only found (the loader
@@ -581,12 +586,51 @@ static void s_untake(struct bsup_config_set *set, const struct bsup_service *svc
     }
 }
 
+/* The services of incumbent files rejected on their own, as kept (set->kept_fn): they claim
+ * their resources first, since bsupd goes on running them as they were. */
+struct s_keep {
+    struct bsup_config_set *set;
+    const struct s_holders *h;
+    struct s_pending *kept; /* freed by the caller */
+};
+
+static int s_keep(void *ctx, const char *service, void *value)
+{
+    struct s_keep *k = ctx;
+    const char *file = value;
+    if (!bsup_strmap_get(&k->h->broken, file))
+        return 0;
+    if (BSUP_ARRAY_RESERVE(k->kept->v, k->kept->cap, k->kept->n + 1) < 0)
+        return BSUP_ENOMEM;
+    struct bsup_service *svc = calloc(1, sizeof(*svc));
+    if (!svc)
+        return BSUP_ENOMEM;
+    k->kept->v[k->kept->n++] = (struct s_parsed){.svc = svc};
+    int rc = k->set->kept_fn(k->set->kept_ctx, service, svc);
+    if (rc == BSUP_ENOMEM)
+        return rc;
+    if (rc || !svc->service_name) /* not kept, or unreadable: nothing to agree with */
+        return 0;
+    free(svc->source_file);
+    if (!(svc->source_file = strdup(file)))
+        return BSUP_ENOMEM;
+    svc->line = svc->column = 0;
+    for (size_t r = 0; r < S_N_ENFORCED && rc == 0; r++) {
+        char name[256];
+        struct s_claim *c =
+            s_uses(svc, r) ? s_claim_of(k->set, svc, r, true, name, sizeof(name), &rc) : NULL;
+        if (c && !c->by) /* two kept at odds: neither can be rejected now */
+            c->by = svc;
+    }
+    return rc;
+}
+
 /* Before the files are claimed: a claim for each resource name a drop-in writes, then the
- * services their incumbent file declares again take theirs first (in lexical order), so that a
- * service bsupd runs keeps its resources against a newcomer that names them with other
- * settings. Files rejected on their own are left out: what their services keep is not known
- * here. */
-static int s_resources(struct bsup_config_set *set, struct s_file *files, size_t n)
+ * services kept from incumbent files rejected on their own take theirs, then the services their
+ * incumbent file declares again (in lexical order), so that a service bsupd runs keeps its
+ * resources against a newcomer that names them with other settings. */
+static int s_resources(struct bsup_config_set *set, struct s_file *files, size_t n,
+                       const struct s_holders *h, struct s_pending *kept)
 {
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -602,6 +646,9 @@ static int s_resources(struct bsup_config_set *set, struct s_file *files, size_t
             }
         }
     }
+    struct s_keep keep = {.set = set, .h = h, .kept = kept};
+    if (rc == 0 && set->incumbents && set->kept_fn)
+        rc = bsup_strmap_each(set->incumbents, s_keep, &keep);
     for (size_t i = 0; i < n && rc == 0 && set->incumbents; i++) {
         const char *file = set->files[files[i].index].name;
         struct bsup_config_doc f = {.set = set, .name = file, .errors = files[i].errors};
@@ -803,6 +850,7 @@ int bsup_config_load_dir(const char *dir, struct bsup_config_set *set, struct bs
     size_t n = 0, cap = 0;
     struct s_file *files = NULL;
     struct s_holders holders = {0};
+    struct s_pending kept = {0};
     int rc = 0;
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
@@ -873,7 +921,7 @@ int bsup_config_load_dir(const char *dir, struct bsup_config_set *set, struct bs
     if (rc == 0)
         rc = s_holders_build(set, files, n, &holders);
     if (rc == 0)
-        rc = s_resources(set, files, n);
+        rc = s_resources(set, files, n, &holders, &kept);
     /* A rejected file's services are freed at the end: a claim may still point at one. */
     for (size_t i = 0; i < n && rc == 0; i++) {
         rc = s_claim(set, &files[i], &holders);
@@ -882,6 +930,7 @@ int bsup_config_load_dir(const char *dir, struct bsup_config_set *set, struct bs
     }
 out:
     bsup_strmap_cleanup_free(&set->resources);
+    s_pending_free(&kept);
     for (size_t i = 0; files && i < n; i++)
         s_pending_free(&files[i].pend);
     free(files);

@@ -3,7 +3,8 @@
 that names the target group of a loaded one with another health check is refused (bsupd would
 change the group back and forth); with the same health check it shares it; and when the
 loaded one changes its health check away from the other's, its file is the one rejected, both
-keeping what they had (docs/config.md, "Two services, one resource")."""
+keeping what they had; a service kept from a file rejected on its own is agreed with too
+(docs/config.md, "Two services, one resource")."""
 import os
 import sys
 
@@ -52,5 +53,19 @@ check(f["10-api.yaml"]["errors"] == [
     "errors: %r" % f["10-api.yaml"]["errors"])
 api = rows(j)["api"]
 check(api["generation"] == 1 and api["content_hash"] == first["content_hash"], "api: %r" % api)
+# api's file now fails on its own, so api keeps its last good state (/ready); a new service
+# that names api's group with /ping is refused against that state.
+os.unlink(os.path.join(d.conf, "05-canary.yaml"))
+d.write("10-api.yaml", "min_size: [\n")
+d.write("30-web.yaml", (CANARY % "/ping").replace("service_name: canary", "service_name: web"))
+d.ctl("reload", expect=1)
+j = d.ctl_json("status", expect=1)
+f = files(j)
+check(not f["10-api.yaml"]["ok"] and not f["30-web.yaml"]["ok"], "files: %r" % f)
+check(f["30-web.yaml"]["errors"] == [
+    "30-web.yaml:1:15: service web uses target group api-prod, as does service api (kept from "
+    "rejected 10-api.yaml), with health_check.path \"/ready\" there and \"/ping\" here" + FIX],
+    "errors: %r" % f["30-web.yaml"]["errors"])
+check(set(rows(j)) == {"api"} and rows(j)["api"]["generation"] == 1, "services: %r" % rows(j))
 rc, _ = d.stop()
 check(rc == 0, "bsupd exit %s after SIGTERM:\n%s" % (rc, d.logtext()))

@@ -669,6 +669,75 @@ static void test_shared_resource(void **state)
     }
 }
 
+/* kept_fn: checkout as a drop-in with ctx's keys declared it (NULL: not kept). */
+static int s_kept_checkout(void *ctx, const char *service, struct bsup_service *out)
+{
+    if (!ctx || strcmp(service, "checkout") != 0)
+        return BSUP_ENOTFOUND;
+    struct bsup_config_set set;
+    char *yaml = s_service_yaml("checkout", ctx);
+    s_load_one(yaml, &set);
+    free(yaml);
+    assert_int_equal(set.n_services, 1);
+    int rc = bsup_service_copy(out, set.services[0]);
+    bsup_config_set_cleanup(&set);
+    return rc;
+}
+
+/* A file rejected on its own keeps its services' last good state: services that share a
+ * resource with one must agree with that state. */
+static void test_shared_resource_kept(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *kept;   /* checkout's keys as kept, NULL: not kept */
+        const char *canary; /* 05-canary.yaml: canary's keys */
+        const char *expect; /* the message rejecting 05-canary.yaml, NULL: loaded */
+    } cases[] = {
+        {"health_check: {path: /ready}\n", S_SHARED "health_check: {path: /ping}\n",
+         "05-canary.yaml:1:15: service canary uses target group checkout-prod, as does service "
+         "checkout (kept from rejected 10-checkout.yaml), with health_check.path \"/ready\" "
+         "there and \"/ping\" here" S_FIX "target_group"},
+        {"health_check: {path: /ready}\n", S_SHARED "health_check: {path: /ready}\n", NULL},
+        /* Kept under a name of its own: the canary's default-named neighbour is another group. */
+        {"resources: {auto_scaling_group: old-asg}\n", "min_size: 1\n", NULL},
+        {"resources: {auto_scaling_group: old-asg}\n",
+         "resources: {auto_scaling_group: old-asg}\nmin_size: 1\n",
+         "05-canary.yaml:1:15: service canary uses Auto Scaling group old-asg, as does service "
+         "checkout (kept from rejected 10-checkout.yaml), with min_size 2 there and 1 here"},
+        {NULL, S_SHARED "health_check: {path: /ping}\n", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *dir = bsup_test_mkdtemp();
+        char *canary = s_service_yaml("canary", cases[i].canary);
+        free(bsup_test_write(dir, "05-canary.yaml", canary, -1));
+        free(bsup_test_write(dir, "10-checkout.yaml", "min_size: [\n", -1));
+        free(canary);
+        struct bsup_strmap incumbents = {0};
+        assert_int_equal(bsup_strmap_put(&incumbents, "checkout", (void *)"10-checkout.yaml"), 0);
+        struct bsup_config_set set;
+        struct bsup_diag diag = {0};
+        bsup_config_set_init(&set);
+        set.incumbents = &incumbents;
+        set.kept_fn = s_kept_checkout;
+        set.kept_ctx = (void *)cases[i].kept;
+        assert_int_equal(bsup_config_load_dir(dir, &set, &diag), 0);
+        if (cases[i].expect ? !s_has_msg(&set, cases[i].expect) || set.n_errors != 2
+                            : set.n_errors != 1) {
+            fprintf(stderr, "case %zu: expected: %s\n", i,
+                    cases[i].expect ? cases[i].expect : "no error but the broken file's");
+            s_dump(&set);
+            fail();
+        }
+        assert_int_equal(s_file(&set, "05-canary.yaml")->ok, !cases[i].expect);
+        assert_false(s_file(&set, "10-checkout.yaml")->ok);
+        bsup_config_set_cleanup(&set);
+        bsup_strmap_cleanup(&incumbents);
+        bsup_test_rmtree(dir);
+        free(dir);
+    }
+}
+
 /* A rejected file claims nothing: the next service that uses the resource is checked against
  * the services loaded, not against one that is not. Two services of one file are checked too. */
 static void test_shared_resource_rejected_claims_nothing(void **state)
@@ -1257,6 +1326,7 @@ int main(void)
         cmocka_unit_test(test_services_list_and_duplicates),
         cmocka_unit_test(test_incumbent_keeps_service),
         cmocka_unit_test(test_shared_resource),
+        cmocka_unit_test(test_shared_resource_kept),
         cmocka_unit_test(test_shared_resource_rejected_claims_nothing),
         cmocka_unit_test(test_secrets_never_leak),
         cmocka_unit_test(test_json_round_trip_and_hash),

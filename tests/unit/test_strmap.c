@@ -59,6 +59,33 @@ static void test_many_and_churn(void **state)
 
 /* Values that own their keys are freed with the map (ASan and valgrind see no leak), removed
  * entries included. */
+static int s_count(void *ctx, const char *key, void *value)
+{
+    int *n = ctx;
+    assert_ptr_equal(key, value); /* each entry's own key, never a removed one */
+    return ++*n == 3 ? 7 : 0;
+}
+
+/* Every live entry once, removed ones skipped; a non-zero return stops and is returned. */
+static void test_each(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"a", "b", "c", "d"};
+    struct bsup_strmap m = {0};
+    int n = 0;
+    assert_int_equal(bsup_strmap_each(&m, s_count, &n), 0);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(bsup_strmap_put(&m, keys[i], (void *)keys[i]), 0);
+    bsup_strmap_del(&m, "c");
+    n = -10;
+    assert_int_equal(bsup_strmap_each(&m, s_count, &n), 0);
+    assert_int_equal(n, -7);
+    n = 0;
+    assert_int_equal(bsup_strmap_each(&m, s_count, &n), 7);
+    assert_int_equal(n, 3);
+    bsup_strmap_cleanup(&m);
+}
+
 static void test_cleanup_free(void **state)
 {
     (void)state;
@@ -84,6 +111,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basics),
         cmocka_unit_test(test_many_and_churn),
+        cmocka_unit_test(test_each),
         cmocka_unit_test(test_cleanup_free),
     };
     return cmocka_run_group_tests_name("strmap", tests, NULL, NULL);
