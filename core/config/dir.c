@@ -1,8 +1,9 @@
 /* Drop-ins: the directory scan (lexical order; hidden files and editor or package-manager
  * leftovers skipped), each file accepted or rejected as a whole (a file with any error
  * contributes no service, so the store keeps its services' last good state), the rules that
- * span keys, and service names unique across files (a loaded service stays with its file). The
- * YAML itself is yaml.c's job. */
+ * span keys, service names unique across files (a loaded service stays with its file), and
+ * services that share a resource agreeing on what bsupd changes on it. The YAML itself is
+ * yaml.c's job. */
 #include "core/config/load_internal.h"
 
 #include "core/base/array.h"
@@ -404,6 +405,7 @@ static const struct {
 /* A resource in set->resources: the service the others must agree with. */
 struct s_claim {
     const struct bsup_service *by; /* NULL: none yet */
+    struct s_file *file;           /* by's, when by is a held service (s_take_held) */
     char key[];                    /* "kind/region/name" */
 };
 
@@ -552,6 +554,7 @@ static struct s_claim *s_claim_of(struct bsup_config_set *set, const struct bsup
         return NULL;
     }
     c->by = NULL;
+    c->file = NULL;
     memcpy(c->key, key, len);
     if (bsup_strmap_put(&set->resources, c->key, c)) {
         free(c);
@@ -581,8 +584,87 @@ static void s_untake(struct bsup_config_set *set, const struct bsup_service *svc
         char name[256];
         int rc = 0;
         struct s_claim *c = s_claim_of(set, svc, r, false, name, sizeof(name), &rc);
-        if (c && c->by == svc)
+        if (c && c->by == svc) {
             c->by = NULL;
+            c->file = NULL;
+        }
+    }
+}
+
+/* How many of the settings of s_enforced[r] a and b declare differently. */
+static size_t s_differ(const struct bsup_service *a, const struct bsup_service *b, size_t r)
+{
+    size_t n = 0;
+    for (size_t i = 0; s_enforced[r].keys[i]; i++) {
+        const void *x, *y;
+        const struct bsup_config_key *k = s_field(a, s_enforced[r].keys[i], &x);
+        s_field(b, s_enforced[r].keys[i], &y);
+        n += !s_same(k, x, y);
+    }
+    return n;
+}
+
+/* Whether held svc declares its resource of s_enforced[r] otherwise than the state bsupd runs
+ * (set->kept_fn): another resource, or other settings. Unknown: false. */
+static bool s_changed(struct bsup_config_set *set, const struct bsup_service *svc, size_t r,
+                      int *rc)
+{
+    struct bsup_service kept;
+    memset(&kept, 0, sizeof(kept));
+    int k = set->kept_fn ? set->kept_fn(set->kept_ctx, svc->service_name, &kept) : BSUP_ENOTFOUND;
+    if (k == BSUP_ENOMEM)
+        *rc = k;
+    bool changed = false;
+    if (k == 0 && kept.service_name) {
+        char a[512], b[512], name[256];
+        s_resource_key(set, svc, r, a, sizeof(a), name, sizeof(name));
+        s_resource_key(set, &kept, r, b, sizeof(b), name, sizeof(name));
+        changed = strcmp(a, b) != 0 || !s_uses(&kept, r) || s_differ(svc, &kept, r);
+    }
+    bsup_service_cleanup(&kept);
+    return changed;
+}
+
+/* A held service's claims (s_resources). Of two held services at odds, the one whose file
+ * changed the resource's settings, while the other's did not, is the one rejected: the other
+ * declares what bsupd runs. Else the later in lexical order (s_agree). */
+static void s_take_held(struct bsup_config_doc *f, struct s_file *file, const struct s_parsed *p)
+{
+    for (size_t r = 0; r < S_N_ENFORCED && f->rc == 0; r++) {
+        char name[256];
+        struct s_claim *c = s_uses(p->svc, r)
+                                ? s_claim_of(f->set, p->svc, r, false, name, sizeof(name), &f->rc)
+                                : NULL;
+        if (!c)
+            continue;
+        if (!c->by) {
+            c->by = p->svc;
+            c->file = file;
+            continue;
+        }
+        struct s_file *other = c->file;
+        const struct bsup_service *was = c->by;
+        if (!other || other == file || !s_differ(was, p->svc, r) ||
+            !s_changed(f->set, was, r, &f->rc) || s_changed(f->set, p->svc, r, &f->rc)) {
+            s_agree(f, &p->name_mark, p->svc, c, r, name);
+            continue;
+        }
+        const struct s_parsed *op = NULL;
+        for (size_t i = 0; i < other->pend.n && !op; i++)
+            if (other->pend.v[i].svc == was)
+                op = &other->pend.v[i];
+        if (!op) {
+            s_agree(f, &p->name_mark, p->svc, c, r, name);
+            continue;
+        }
+        struct bsup_config_doc fo = {
+            .set = f->set, .name = f->set->files[other->index].name, .errors = other->errors};
+        c->by = p->svc;
+        c->file = file;
+        s_agree(&fo, &op->name_mark, was, c, r, name);
+        other->errors = fo.errors;
+        if (fo.rc)
+            f->rc = fo.rc;
     }
 }
 
@@ -658,7 +740,7 @@ static int s_resources(struct bsup_config_set *set, struct s_file *files, size_t
             if (!owner || strcmp(owner, file) != 0)
                 continue;
             p->resources_taken = true;
-            s_take(&f, p, false);
+            s_take_held(&f, &files[i], p);
         }
         files[i].errors = f.errors;
         rc = f.rc;

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Two services, one target group, through a running bsupd and bsupctl reload: a new service
 that names the target group of a loaded one with another health check is refused (bsupd would
-change the group back and forth); with the same health check it shares it; and when the
-loaded one changes its health check away from the other's, its file is the one rejected, both
-keeping what they had; a service kept from a file rejected on its own is agreed with too
+change the group back and forth); with the same health check it shares it; and when
+either changes its health check alone, its file is the one rejected, both keeping what they
+had; a service kept from a file rejected on its own is agreed with too
 (docs/config.md, "Two services, one resource")."""
 import os
 import sys
@@ -40,8 +40,17 @@ d.ctl("reload", expect=0)
 j = d.ctl_json("status")
 check(set(rows(j)) == {"api", "canary"}, "services: %r" % rows(j))
 
-# api, loaded, now asks for another path than the loaded canary: its file is rejected and it
-# keeps /ready, so the group is never asked for two paths.
+# Either file edited alone away from the path they share is the one rejected, wherever it
+# sorts, its service keeping /ready: the group is never asked for two paths.
+d.write("05-canary.yaml", CANARY % "/ping")
+d.ctl("reload", expect=1)
+f = files(d.ctl_json("status", expect=1))
+check(f["10-api.yaml"]["ok"] and not f["05-canary.yaml"]["ok"], "files: %r" % f)
+check(f["05-canary.yaml"]["errors"] == [
+    "05-canary.yaml:1:15: service canary uses target group api-prod, as does service api "
+    "(10-api.yaml:1:1), with health_check.path \"/ready\" there and \"/ping\" here" + FIX],
+    "errors: %r" % f["05-canary.yaml"]["errors"])
+d.write("05-canary.yaml", CANARY % "/ready")
 d.write("10-api.yaml", API % "/health")
 d.ctl("reload", expect=1)
 j = d.ctl_json("status", expect=1)

@@ -738,6 +738,92 @@ static void test_shared_resource_kept(void **state)
     }
 }
 
+/* kept_fn: ctx is {service, keys, ..., NULL}: each as a drop-in with those keys declared it. */
+static int s_kept_table(void *ctx, const char *service, struct bsup_service *out)
+{
+    for (const char *const *t = ctx; t[0]; t += 2) {
+        if (strcmp(t[0], service) != 0)
+            continue;
+        struct bsup_config_set set;
+        char *yaml = s_service_yaml(service, t[1]);
+        s_load_one(yaml, &set);
+        free(yaml);
+        assert_int_equal(set.n_services, 1);
+        int rc = bsup_service_copy(out, set.services[0]);
+        bsup_config_set_cleanup(&set);
+        return rc;
+    }
+    return BSUP_ENOTFOUND;
+}
+
+/* Both loaded, one file edited alone away from the settings they shared: that file is the one
+ * rejected, wherever it sorts (the other declares what bsupd runs). Both edited: the later. */
+static void test_shared_resource_edited(void **state)
+{
+    (void)state;
+    static const char *const ready[] = {"canary", S_SHARED "health_check: {path: /ready}\n",
+                                        "checkout", "health_check: {path: /ready}\n", NULL};
+    static const char *const apart[] = {"canary", S_SHARED "health_check: {path: /a}\n", "checkout",
+                                        "health_check: {path: /b}\n", NULL};
+    static const char *const own[] = {"canary", "health_check: {path: /a}\n", "checkout",
+                                      "health_check: {path: /b}\n", NULL};
+    static const struct {
+        const char *const *kept;
+        const char *canary, *checkout; /* their keys now */
+        bool canary_ok;
+        const char *expect;
+    } cases[] = {
+        {ready, S_SHARED "health_check: {path: /ping}\n", "health_check: {path: /ready}\n", false,
+         "05-canary.yaml:1:15: service canary uses target group checkout-prod, as does service "
+         "checkout (10-checkout.yaml:1:1), with health_check.path \"/ready\" there and \"/ping\" "
+         "here" S_FIX "target_group"},
+        {ready, S_SHARED "health_check: {path: /ready}\n", "health_check: {path: /ping}\n", true,
+         "10-checkout.yaml:1:15: service checkout uses target group checkout-prod, as does "
+         "service canary (05-canary.yaml:1:1), with health_check.path \"/ready\" there and "
+         "\"/ping\" here"},
+        /* Both edited, or a pair that differed already: the lexical rule. */
+        {apart, S_SHARED "health_check: {path: /c}\n", "health_check: {path: /d}\n", true,
+         "10-checkout.yaml:1:15: service checkout uses target group checkout-prod"},
+        {apart, S_SHARED "health_check: {path: /a}\n", "health_check: {path: /b}\n", true,
+         "10-checkout.yaml:1:15: service checkout uses target group checkout-prod"},
+        /* canary, on a group of its own, joins checkout's with other settings: canary's is the
+         * change. */
+        {own, S_SHARED "health_check: {path: /a}\n", "health_check: {path: /b}\n", false,
+         "05-canary.yaml:1:15: service canary uses target group checkout-prod, as does service "
+         "checkout (10-checkout.yaml:1:1), with health_check.path \"/b\" there and \"/a\" here"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *dir = bsup_test_mkdtemp();
+        char *canary = s_service_yaml("canary", cases[i].canary);
+        char *checkout = s_service_yaml("checkout", cases[i].checkout);
+        free(bsup_test_write(dir, "05-canary.yaml", canary, -1));
+        free(bsup_test_write(dir, "10-checkout.yaml", checkout, -1));
+        free(canary);
+        free(checkout);
+        struct bsup_strmap incumbents = {0};
+        assert_int_equal(bsup_strmap_put(&incumbents, "canary", (void *)"05-canary.yaml"), 0);
+        assert_int_equal(bsup_strmap_put(&incumbents, "checkout", (void *)"10-checkout.yaml"), 0);
+        struct bsup_config_set set;
+        struct bsup_diag diag = {0};
+        bsup_config_set_init(&set);
+        set.incumbents = &incumbents;
+        set.kept_fn = s_kept_table;
+        set.kept_ctx = (void *)cases[i].kept;
+        assert_int_equal(bsup_config_load_dir(dir, &set, &diag), 0);
+        if (!s_has_msg(&set, cases[i].expect) || set.n_errors != 1) {
+            fprintf(stderr, "case %zu: expected: %s\n", i, cases[i].expect);
+            s_dump(&set);
+            fail();
+        }
+        assert_int_equal(s_file(&set, "05-canary.yaml")->ok, cases[i].canary_ok);
+        assert_int_equal(s_file(&set, "10-checkout.yaml")->ok, !cases[i].canary_ok);
+        bsup_config_set_cleanup(&set);
+        bsup_strmap_cleanup(&incumbents);
+        bsup_test_rmtree(dir);
+        free(dir);
+    }
+}
+
 /* A rejected file claims nothing: the next service that uses the resource is checked against
  * the services loaded, not against one that is not. Two services of one file are checked too. */
 static void test_shared_resource_rejected_claims_nothing(void **state)
@@ -1327,6 +1413,7 @@ int main(void)
         cmocka_unit_test(test_incumbent_keeps_service),
         cmocka_unit_test(test_shared_resource),
         cmocka_unit_test(test_shared_resource_kept),
+        cmocka_unit_test(test_shared_resource_edited),
         cmocka_unit_test(test_shared_resource_rejected_claims_nothing),
         cmocka_unit_test(test_secrets_never_leak),
         cmocka_unit_test(test_json_round_trip_and_hash),
