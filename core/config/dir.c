@@ -445,6 +445,15 @@ static const struct bsup_config_key *s_field(const struct bsup_service *svc, con
     return k;
 }
 
+/* Whether both a and b enforce key k: a health-check setting only when written (.if_declared),
+ * so one that leaves it as the resource has it disagrees with no one. */
+static bool s_both_enforce(const struct bsup_config_key *k, const struct bsup_service *a,
+                           const struct bsup_service *b)
+{
+    return !k->if_declared || (bsup_health_declared(&a->health_check, k->name) &&
+                               bsup_health_declared(&b->health_check, k->name));
+}
+
 static bool s_same(const struct bsup_config_key *k, const void *a, const void *b)
 {
     switch (k->type) {
@@ -509,7 +518,7 @@ static void s_agree(struct bsup_config_doc *f, const yaml_mark_t *m, const struc
         const void *a, *b;
         const struct bsup_config_key *k = s_field(svc, s_enforced[r].keys[i], &a);
         s_field(o, s_enforced[r].keys[i], &b);
-        if (s_same(k, a, b))
+        if (!s_both_enforce(k, svc, o) || s_same(k, a, b))
             continue;
         if (!differ++) {
             first = k;
@@ -599,7 +608,7 @@ static size_t s_differ(const struct bsup_service *a, const struct bsup_service *
         const void *x, *y;
         const struct bsup_config_key *k = s_field(a, s_enforced[r].keys[i], &x);
         s_field(b, s_enforced[r].keys[i], &y);
-        n += !s_same(k, x, y);
+        n += s_both_enforce(k, a, b) && !s_same(k, x, y);
     }
     return n;
 }

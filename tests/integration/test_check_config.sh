@@ -59,11 +59,14 @@ if grep -q 'Sup3rSecret' "$tmp/out" "$tmp/err"; then echo "FAIL: plaintext passw
 mk dup-name ''
 sed -i 's/service_name: dup-name/service_name: worker-service/' "$tmp/dup-name/50-dup-name.yaml"
 run dup-name "50-dup-name.yaml:1:15: service_name worker-service is already declared in 20-worker-service.yaml:4:5"
-# Two services, one target group (api-service's by its default name), other health-check
-# settings: bsupd would change it back and forth, so the newcomer is refused; equal settings share.
+# Two services, one Auto Scaling group (api-service's by its default name), other bounds: bsupd
+# would change it back and forth, so the newcomer is refused; equal settings share, and a
+# health-check setting only one of them writes (api-service writes none) disagrees with no one.
+mk shared-bounds $'resources: {auto_scaling_group: api-service-prod}\nmin_size: 1\nmax_size: 6\n'
+run shared-bounds '50-shared-bounds.yaml:1:15: service shared-bounds uses Auto Scaling group api-service-prod, as does service api-service (10-api-service.yaml:4:1), with min_size 2 there and 1 here: bsupd would change it back and forth; make them equal, or give one service its own resources.auto_scaling_group'
+grep -qF "1 file rejected" "$tmp/out" || { echo "FAIL shared-bounds: not counted rejected"; fails=$((fails+1)); }
 mk shared-tg $'resources: {target_group: api-service-prod}\nhealth_check: {path: /ping}\n'
-run shared-tg '50-shared-tg.yaml:1:15: service shared-tg uses target group api-service-prod, as does service api-service (10-api-service.yaml:4:1), with health_check.path "/" there and "/ping" here: bsupd would change it back and forth; make them equal, or give one service its own resources.target_group'
-grep -qF "1 file rejected" "$tmp/out" || { echo "FAIL shared-tg: not counted rejected"; fails=$((fails+1)); }
+check shared-tg 0 "$bsupd" --check-config --config-dir "$tmp/shared-tg"
 mk shared-asg $'resources: {auto_scaling_group: api-service-prod, target_group: api-service-prod}\nmin_size: 2\nmax_size: 6\n'
 check shared-asg 0 "$bsupd" --check-config --config-dir "$tmp/shared-asg"
 grep -q '^shared-asg ' "$tmp/out" || { echo "FAIL shared-asg: not printed"; fails=$((fails+1)); }

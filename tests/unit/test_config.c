@@ -608,14 +608,19 @@ static void test_shared_resource(void **state)
          "checkout (10-checkout.yaml:1:1), with health_check.path \"/ready\" there and \"/ping\" "
          "here" S_FIX "target_group"},
         {NULL, NULL, S_SHARED "health_check: {path: /ping, interval: 10s, matcher: \"200-299\"}\n",
-         "", true, false,
+         "health_check: {path: /, interval: 30s, matcher: \"200\"}\n", true, false,
          "with health_check.path \"/ping\" there and \"/\" here (and 2 more settings)" S_FIX
          "target_group"},
+        /* A health-check setting one leaves as the resource has it (not written) disagrees with
+         * no one: only the other enforces it. */
+        {NULL, NULL, S_SHARED "health_check: {path: /ping, grace_period: 90s}\n", "", true, true,
+         NULL},
         {NULL, NULL, S_SHARED "min_size: 3\n", "", true, false,
          "10-checkout.yaml:1:15: service checkout uses Auto Scaling group checkout-prod, as does "
          "service canary (05-canary.yaml:1:1), with min_size 3 there and 2 here" S_FIX
          "auto_scaling_group"},
-        {NULL, NULL, S_SHARED "health_check: {grace_period: 90s}\n", "", true, false,
+        {NULL, NULL, S_SHARED "health_check: {grace_period: 90s}\n",
+         "health_check: {grace_period: 5m}\n", true, false,
          "with health_check.grace_period 90s there and 5m here"},
         {NULL, NULL, S_SHARED "health_check: {replace_unhealthy: true}\n", "", true, false,
          "with health_check.replace_unhealthy true there and false here"},
@@ -625,10 +630,11 @@ static void test_shared_resource(void **state)
         /* Without enable_backup bsupd changes nothing on the database. */
         {NULL, NULL, S_SHARED "backup_retention: 14\nenable_backup: false\n", "", true, true, NULL},
         /* One name in two regions: two resources; the daemon's region is checkout's. */
-        {NULL, NULL, S_SHARED "region: us-east-1\nhealth_check: {path: /ping}\n", "", true, true,
-         NULL},
-        {NULL, "us-east-1", S_SHARED "region: us-east-1\nhealth_check: {path: /ping}\n", "", true,
-         false, "with health_check.path \"/ping\" there and \"/\" here"},
+        {NULL, NULL, S_SHARED "region: us-east-1\nhealth_check: {path: /ping}\n",
+         "health_check: {path: /}\n", true, true, NULL},
+        {NULL, "us-east-1", S_SHARED "region: us-east-1\nhealth_check: {path: /ping}\n",
+         "health_check: {path: /}\n", true, false,
+         "with health_check.path \"/ping\" there and \"/\" here"},
         /* Settings bsupd does not change on the resource may differ. */
         {NULL, NULL, S_SHARED "instance_type: m5.large\nhealth_check: {min_healthy: 1}\n", "", true,
          true, NULL},
