@@ -307,13 +307,9 @@ static int s_next_alert(struct bsup_publisher *p, struct bsup_store_alert **out,
             if (topic)
                 continue;
             /* No topic anywhere: the alert is an event only (it is in the events table). */
-            bool tx = bsup_store_begin(p->store, diag) == 0;
-            if (!tx ||
-                bsup_store_alert_sent(p->store, &v[i], NULL, NULL, (int64_t)time(NULL), diag) ||
-                bsup_store_commit(p->store, diag)) {
-                bsup_store_rollback(p->store);
+            if ((rc = s_record_sent(p, &v[i], NULL, NULL, diag))) {
                 bsup_store_alerts_free(v, n);
-                return diag->code ? diag->code : BSUP_EIO;
+                return rc;
             }
         }
         if (i < n) {

@@ -64,7 +64,7 @@ int64_t bsup_action_desired_sig(const struct bsup_action *a)
     for (size_t i = 0; i < a->n_changes; i++)
         for (int part = 0; part < 2; part++) {
             const char *t = part ? a->changes[i].desired : a->changes[i].field;
-            for (size_t k = 0; k <= strlen(t); k++) /* the NUL too: "ab","c" is not "a","bc" */
+            for (size_t k = 0, n = strlen(t); k <= n; k++) /* the NUL too: "ab","c" != "a","bc" */
                 h = (h ^ (unsigned char)t[k]) * 1099511628211ull;
         }
     return (int64_t)(h & INT64_MAX) ? (int64_t)(h & INT64_MAX) : 1;
