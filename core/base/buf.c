@@ -184,7 +184,7 @@ int bsup_buf_json_string(struct bsup_buf *b, const char *s)
         else if (*p == '\f')
             rep = "\\f";
         else if (*p < 0x20)
-            rep = (snprintf(esc, sizeof(esc), "\\u%04x", *p), esc);
+            rep = (snprintf(esc, sizeof(esc), "\\u%04X", *p), esc);
         else if (*p >= 0x80 && !(n = s_utf8_len(p)))
             rep = "\xef\xbf\xbd"; /* U+FFFD */
         if (rep) {

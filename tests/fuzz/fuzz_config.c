@@ -1,16 +1,24 @@
 /* Drop-ins (core/config): the bytes are one drop-in, loaded twice as two files of a directory
  * (the second sees every name of the first as a duplicate). Each service a good file gives
- * must survive the store's JSON round trip unchanged and hash. */
+ * must survive the store's JSON round trip unchanged and hash, its JSON exactly what jansson
+ * writes of it. */
 #include "tests/fuzz/fuzz.h"
 
 #include "core/config/config.h"
 
+#include <jansson.h>
 #include <string.h>
 
 static void s_round_trip(const struct bsup_service *svc)
 {
     char *json = bsup_service_to_json(svc);
     BSUP_FUZZ_CHECK(json != NULL);
+    json_t *obj = json_loads(json, 0, NULL);
+    BSUP_FUZZ_CHECK(obj != NULL);
+    char *canonical = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    BSUP_FUZZ_CHECK(canonical != NULL && strcmp(canonical, json) == 0);
+    free(canonical);
+    json_decref(obj);
     struct bsup_service back;
     BSUP_FUZZ_CHECK(bsup_service_from_json(json, &back) == 0);
     char *again = bsup_service_to_json(&back);

@@ -216,7 +216,7 @@ static void test_json_string(void **state)
         {"svc-0001", "\"svc-0001\""},
         {"a\"b\\c", "\"a\\\"b\\\\c\""},
         {"l1\nl2\tx\r\b\f", "\"l1\\nl2\\tx\\r\\b\\f\""},
-        {"\x01\x1f", "\"\\u0001\\u001f\""},
+        {"\x01\x1f", "\"\\u0001\\u001F\""},
         {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
          "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\""},
         {"bad\xff end", "\"bad\xef\xbf\xbd end\""},                         /* not UTF-8 */

@@ -3,6 +3,7 @@
 
 #include "core/config/config.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1026,6 +1027,56 @@ static void test_health_declared(void **state)
     }
 }
 
+/* bsupd writes a service's JSON itself: it must be what jansson writes of the same object
+ * (compact, keys sorted), byte for byte, or every stored content hash would change. */
+static void s_assert_canonical(const char *json)
+{
+    json_error_t err;
+    json_t *obj = json_loads(json, 0, &err);
+    assert_non_null(obj);
+    char *again = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(again, json);
+    free(again);
+    json_decref(obj);
+}
+
+static void test_json_as_jansson(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        BASE,
+        BASE "health_check: {path: \"/a\\\"b\\\\c/d\", interval: 10s, "
+             "unhealthy_threshold: 4}\n",
+        BASE "resources: {auto_scaling_group: asg/x.y:z_w}\nmode: enforce\n",
+        BASE "backup: {restore_test: 7d, restore_instance_class: db.t3.micro}\n"
+             "cache: {snapshot_retention: 3}\nalerts: {sns_topic_arn: "
+             "'arn:aws:sns:eu-west-1:123456789012:api'}\n",
+        BASE "health_check: {min_healthy: 0}\n",
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct bsup_config_set set;
+        s_load_one(cases[i], &set);
+        for (size_t m = 0; m < set.n_msgs; m++)
+            fprintf(stderr, "case %zu: %s\n", i, set.msgs[m].text);
+        assert_int_equal(set.n_errors, 0);
+        char *json = bsup_service_to_json(set.services[0]);
+        s_assert_canonical(json);
+        free(json);
+        bsup_config_set_cleanup(&set);
+    }
+    /* Text no drop-in may hold (the loader checks every string): escapes, non-ASCII, a slash. */
+    struct bsup_config_set set;
+    s_load_one(BASE, &set);
+    free(set.services[0]->service_name);
+    set.services[0]->service_name = strdup("a\"b\\c/d\u00e9\u2028\t\n\r\b\f\x01\x1f\x7f");
+    char *json = bsup_service_to_json(set.services[0]);
+    s_assert_canonical(json);
+    assert_non_null(strstr(json, "\"service_name\":\"a\\\"b\\\\c/d\u00e9\u2028\\t\\n\\r\\b\\f"
+                                 "\\u0001\\u001F\x7f\""));
+    free(json);
+    bsup_config_set_cleanup(&set);
+}
+
 /* What the engine takes over from a load is what it would read back from the store: the same
  * JSON, the plaintext password redacted, where it was declared forgotten. */
 static void test_as_stored(void **state)
@@ -1051,6 +1102,7 @@ static void test_as_stored(void **state)
     assert_int_equal(set.n_services, 2);
     for (size_t i = 0; i < set.n_services; i++) {
         char *json = bsup_service_to_json(set.services[i]);
+        s_assert_canonical(json);
         struct bsup_service back, moved;
         assert_int_equal(bsup_service_from_json(json, &back), 0);
         assert_int_equal(bsup_service_copy(&moved, set.services[i]), 0);
@@ -1432,6 +1484,7 @@ int main(void)
         cmocka_unit_test(test_alias_bomb),
         cmocka_unit_test(test_as_stored),
         cmocka_unit_test(test_health_declared),
+        cmocka_unit_test(test_json_as_jansson),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
