@@ -1,9 +1,9 @@
 #include "core/aws/gzip.h"
 
 #include "core/base/error.h"
+#include "core/base/sha256.h"
 
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <zlib.h>
 
@@ -19,8 +19,7 @@ int bsup_aws_request_gzip(struct bsup_aws_request *req, size_t min_bytes)
     if (req->body_len > UINT_MAX / 2)
         return BSUP_EINVAL;
     z_stream z = {0};
-    unsigned char *out = NULL, md[32];
-    unsigned int md_len = 0;
+    unsigned char *out = NULL;
     char hex[65];
     int rc = BSUP_ENOMEM;
     /* The fastest level: a PutMetricData form of 1000 datums still shrinks about 10 times
@@ -38,15 +37,9 @@ int bsup_aws_request_gzip(struct bsup_aws_request *req, size_t min_bytes)
     z.avail_out = (uInt)cap;
     if (deflate(&z, Z_FINISH) != Z_STREAM_END)
         goto out;
-    if (!EVP_Digest(out, z.total_out, md, &md_len, EVP_sha256(), NULL) || md_len != 32) {
-        rc = BSUP_ECRYPTO;
+    if ((rc = bsup_sha256_hex(out, z.total_out, hex)))
         goto out;
-    }
-    for (int i = 0; i < 32; i++) {
-        hex[2 * i] = "0123456789abcdef"[md[i] >> 4];
-        hex[2 * i + 1] = "0123456789abcdef"[md[i] & 15];
-    }
-    hex[64] = '\0';
+    rc = BSUP_ENOMEM;
     if (bsup_aws_request_set_header(req, "Content-Encoding", "gzip") ||
         bsup_aws_request_set_header(req, "X-Amz-Content-Sha256", hex)) {
         bsup_aws_request_remove_header(req, "Content-Encoding");

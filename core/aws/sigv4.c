@@ -3,6 +3,7 @@
 #include "core/base/buf.h"
 #include "core/base/error.h"
 #include "core/base/percent.h"
+#include "core/base/sha256.h"
 
 #include <openssl/evp.h>
 #include <openssl/crypto.h>
@@ -21,26 +22,6 @@
 static const char *const s_unsigned_headers[] = {
     "authorization", "user-agent", "expect", "x-amzn-trace-id", "connection", "transfer-encoding",
 };
-
-static void s_hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[in[i] >> 4];
-        out[2 * i + 1] = hex[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int s_sha256_hex(const void *data, size_t len, char out[BSUP_SIGV4_HEX_LEN + 1])
-{
-    unsigned char md[32];
-    unsigned int md_len = 0;
-    if (!EVP_Digest(data ? data : "", len, md, &md_len, EVP_sha256(), NULL) || md_len != 32)
-        return BSUP_ECRYPTO;
-    s_hex(md, 32, out);
-    return 0;
-}
 
 static int s_hmac(const void *key, size_t key_len, const void *data, size_t data_len,
                   unsigned char out[32])
@@ -306,7 +287,7 @@ int bsup_sigv4_canonical_request(const struct bsup_aws_request *req, unsigned fl
 
     const char *payload = bsup_aws_request_header(req, "x-amz-content-sha256");
     if (!payload) {
-        rc = s_sha256_hex(req->body, req->body_len, payload_hex);
+        rc = bsup_sha256_hex(req->body, req->body_len, payload_hex);
         if (rc)
             goto out;
         payload = payload_hex;
@@ -356,7 +337,7 @@ int bsup_sigv4_string_to_sign(const char *amz_date, const char *region, const ch
     if (!amz_date || strlen(amz_date) != BSUP_SIGV4_AMZ_DATE_LEN || !s_valid_scope_part(region) ||
         !s_valid_scope_part(service) || !creq)
         return BSUP_EINVAL;
-    rc = s_sha256_hex(creq, strlen(creq), hash);
+    rc = bsup_sha256_hex(creq, strlen(creq), hash);
     if (rc)
         return rc;
     struct bsup_buf b = BSUP_BUF_INIT(S_MAX_CANON_BYTES, 0);
@@ -472,7 +453,7 @@ have_key:
     rc = s_hmac(key, 32, sts, strlen(sts), sig);
     if (rc)
         goto out;
-    s_hex(sig, 32, out_hex);
+    bsup_hex(sig, 32, out_hex);
 out:
     bsup_secure_zero(key, sizeof(key));
     bsup_secure_zero(identity, sizeof(identity));

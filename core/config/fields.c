@@ -3,10 +3,10 @@
 
 #include "core/base/array.h"
 #include "core/base/buf.h"
+#include "core/base/sha256.h"
 #include "core/base/units.h"
 
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -607,13 +607,7 @@ int bsup_service_from_json(const char *text, struct bsup_service *out)
 
 int bsup_service_json_hash(const char *json, char out_hex[65])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-    if (!EVP_Digest(json, strlen(json), md, &md_len, EVP_sha256(), NULL))
-        return BSUP_ECRYPTO;
-    for (unsigned i = 0; i < md_len && i < 32; i++)
-        snprintf(out_hex + 2 * i, 3, "%02x", md[i]);
-    return 0;
+    return bsup_sha256_hex(json, strlen(json), out_hex);
 }
 
 const char *bsup_service_resource_name(const struct bsup_service *svc, const char *kind, char *buf,
