@@ -260,7 +260,6 @@ static int s_parse_file(struct bsup_config_set *set, const char *name, const cha
     struct bsup_config_doc f = {.set = set, .name = name};
     struct s_pending pend = {0};
     const unsigned char *u = (const unsigned char *)data;
-    yaml_parser_t parser;
     bool have_doc = false;
 
     if (s_file_push(set, name))
@@ -281,20 +280,8 @@ static int s_parse_file(struct bsup_config_set *set, const char *name, const cha
         bsup_config_error(&f, &m, "byte 0x%02x is %s", u[skip + bad], why);
         goto out;
     }
-    if (!bsup_config_yaml_prescan(&f, u, len))
+    if (!bsup_config_yaml_load(&f, u, len))
         goto out;
-
-    if (!yaml_parser_initialize(&parser)) {
-        f.rc = BSUP_ENOMEM;
-        goto out;
-    }
-    yaml_parser_set_input_string(&parser, u, len);
-    if (!yaml_parser_load(&parser, &f.doc)) {
-        bsup_config_yaml_report_parser(&f, &parser);
-        yaml_parser_delete(&parser);
-        goto out;
-    }
-    yaml_parser_delete(&parser);
     have_doc = true;
 
     yaml_node_t *root = yaml_document_get_root_node(&f.doc);

@@ -65,9 +65,10 @@ size_t bsup_config_utf8_check(const unsigned char *s, size_t len, const char **o
 yaml_mark_t bsup_config_mark_at(const unsigned char *s, size_t off);
 /* Reports libyaml's parse error as a message (or ENOMEM in f->rc). */
 void bsup_config_yaml_report_parser(struct bsup_config_doc *f, yaml_parser_t *p);
-/* Refuses aliases, anchors, several documents, too many nodes, too deep nesting; false with a
- * message when the file must not be loaded. */
-bool bsup_config_yaml_prescan(struct bsup_config_doc *f, const unsigned char *data, size_t len);
+/* Reads the file's one YAML document into f->doc (which the caller then deletes), refusing
+ * aliases, anchors, several documents, too many nodes, too deep nesting; false with a message
+ * (or f->rc) when the file must not be loaded, f->doc then not held. */
+bool bsup_config_yaml_load(struct bsup_config_doc *f, const unsigned char *data, size_t len);
 
 /* ---- files (dir.c) ---- */
 

@@ -94,28 +94,17 @@ int bsup_settings_load(struct bsup_settings *s, const char *path, bool optional,
     if (bad != len) {
         yaml_mark_t m = bsup_config_mark_at((const unsigned char *)data, bad);
         bsup_config_error(&f, &m, "byte 0x%02x is %s", (unsigned char)data[bad], bad_why);
-    } else if (bsup_config_yaml_prescan(&f, (const unsigned char *)data, len)) {
-        yaml_parser_t parser;
-        if (!yaml_parser_initialize(&parser)) {
-            rc = BSUP_ENOMEM;
-            goto out;
+    } else if (bsup_config_yaml_load(&f, (const unsigned char *)data, len)) {
+        have_doc = true;
+        yaml_node_t *root = yaml_document_get_root_node(&f.doc);
+        if (root && !bsup_config_yaml_is_null(root)) {
+            if (root->type != YAML_MAPPING_NODE)
+                bsup_config_error(&f, &root->start_mark,
+                                  "settings must be a mapping of keys, not %s",
+                                  bsup_config_yaml_node_kind(root));
+            else
+                bsup_config_yaml_apply_mapping(&f, bsup_settings_keys, root, s, "", NULL);
         }
-        yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-        if (!yaml_parser_load(&parser, &f.doc)) {
-            bsup_config_yaml_report_parser(&f, &parser);
-        } else {
-            have_doc = true;
-            yaml_node_t *root = yaml_document_get_root_node(&f.doc);
-            if (root && !bsup_config_yaml_is_null(root)) {
-                if (root->type != YAML_MAPPING_NODE)
-                    bsup_config_error(&f, &root->start_mark,
-                                      "settings must be a mapping of keys, not %s",
-                                      bsup_config_yaml_node_kind(root));
-                else
-                    bsup_config_yaml_apply_mapping(&f, bsup_settings_keys, root, s, "", NULL);
-            }
-        }
-        yaml_parser_delete(&parser);
     }
     if (f.rc) {
         rc = f.rc;

@@ -414,13 +414,60 @@ void bsup_config_yaml_report_parser(struct bsup_config_doc *f, yaml_parser_t *p)
     }
 }
 
-/* Walks the events once to refuse what the tree would hide or make dangerous: aliases and
- * anchors (alias bombs), several documents, too many nodes, too deep nesting. */
-bool bsup_config_yaml_prescan(struct bsup_config_doc *f, const unsigned char *data, size_t len)
+/* Adds the node an event starts to the document, under the collection open at the top of the
+ * stack (as an item, or a mapping's key then its value). Its id, or 0 without memory. */
+struct s_open {
+    int id;
+    int key; /* a mapping's key waiting for its value */
+};
+
+static int s_add_node(yaml_document_t *doc, const yaml_event_t *ev, struct s_open *top)
+{
+    int id = 0;
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+        id = yaml_document_add_scalar(doc, NULL, ev->data.scalar.value, (int)ev->data.scalar.length,
+                                      ev->data.scalar.style);
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+        id = yaml_document_add_sequence(doc, NULL, ev->data.sequence_start.style);
+        break;
+    default:
+        id = yaml_document_add_mapping(doc, NULL, ev->data.mapping_start.style);
+        break;
+    }
+    if (!id)
+        return 0;
+    doc->nodes.start[id - 1].start_mark = ev->start_mark;
+    doc->nodes.start[id - 1].end_mark = ev->end_mark;
+    if (!top)
+        return id; /* the root */
+    yaml_node_t *parent = &doc->nodes.start[top->id - 1];
+    if (parent->type == YAML_SEQUENCE_NODE)
+        return yaml_document_append_sequence_item(doc, top->id, id) ? id : 0;
+    if (!top->key) {
+        top->key = id;
+        return id;
+    }
+    int key = top->key;
+    top->key = 0;
+    return yaml_document_append_mapping_pair(doc, top->id, key, id) ? id : 0;
+}
+
+/* Reads the one document of a drop-in or the settings file into f->doc, in one pass over the
+ * events that refuses first what the tree would hide or make dangerous: aliases and anchors
+ * (alias bombs), several documents, too many nodes, too deep nesting. */
+bool bsup_config_yaml_load(struct bsup_config_doc *f, const unsigned char *data, size_t len)
 {
     yaml_parser_t p;
     yaml_event_t ev;
+    struct s_open open[BSUP_CONFIG_MAX_DEPTH];
     if (!yaml_parser_initialize(&p)) {
+        f->rc = BSUP_ENOMEM;
+        return false;
+    }
+    if (!yaml_document_initialize(&f->doc, NULL, NULL, NULL, 1, 1)) {
+        yaml_parser_delete(&p);
         f->rc = BSUP_ENOMEM;
         return false;
     }
@@ -434,6 +481,7 @@ bool bsup_config_yaml_prescan(struct bsup_config_doc *f, const unsigned char *da
             break;
         }
         const yaml_char_t *anchor = NULL;
+        bool node = false;
         switch (ev.type) {
         case YAML_ALIAS_EVENT:
             bsup_config_error(f, &ev.start_mark, "YAML aliases (*%s) are not allowed in drop-ins",
@@ -442,21 +490,20 @@ bool bsup_config_yaml_prescan(struct bsup_config_doc *f, const unsigned char *da
             break;
         case YAML_SCALAR_EVENT:
             anchor = ev.data.scalar.anchor;
-            nodes++;
+            node = true;
             break;
         case YAML_SEQUENCE_START_EVENT:
             anchor = ev.data.sequence_start.anchor;
-            nodes++;
-            depth++;
+            node = true;
             break;
         case YAML_MAPPING_START_EVENT:
             anchor = ev.data.mapping_start.anchor;
-            nodes++;
-            depth++;
+            node = true;
             break;
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT:
             depth--;
+            f->doc.nodes.start[open[depth].id - 1].end_mark = ev.end_mark;
             break;
         case YAML_DOCUMENT_START_EVENT:
             if (++docs > 1) {
@@ -476,17 +523,27 @@ bool bsup_config_yaml_prescan(struct bsup_config_doc *f, const unsigned char *da
             bsup_config_error(f, &ev.start_mark, "YAML anchors (&%s) are not allowed in drop-ins",
                               (const char *)anchor);
             ok = false;
-        } else if (ok && nodes > BSUP_CONFIG_MAX_NODES) {
+        } else if (ok && node && ++nodes > BSUP_CONFIG_MAX_NODES) {
             bsup_config_error(f, &ev.start_mark, "too many YAML nodes (more than %d)",
                               BSUP_CONFIG_MAX_NODES);
             ok = false;
-        } else if (ok && depth > BSUP_CONFIG_MAX_DEPTH) {
+        } else if (ok && node && ev.type != YAML_SCALAR_EVENT && depth == BSUP_CONFIG_MAX_DEPTH) {
             bsup_config_error(f, &ev.start_mark, "nested too deeply (more than %d levels)",
                               BSUP_CONFIG_MAX_DEPTH);
             ok = false;
+        } else if (ok && node) {
+            int id = s_add_node(&f->doc, &ev, depth ? &open[depth - 1] : NULL);
+            if (!id) {
+                f->rc = BSUP_ENOMEM;
+                ok = false;
+            } else if (ev.type != YAML_SCALAR_EVENT) {
+                open[depth++] = (struct s_open){.id = id};
+            }
         }
         yaml_event_delete(&ev);
     }
     yaml_parser_delete(&p);
+    if (!ok)
+        yaml_document_delete(&f->doc);
     return ok;
 }
