@@ -289,7 +289,8 @@ static const struct bsup_config_key s_health_check_keys[] = {
      .min = 1,
      .max = 100,
      .unit = "observations",
-     .doc = "consecutive unhealthy observations before an instance is marked"},
+     .doc = "consecutive unhealthy observations, one per health-check interval of the target "
+            "group, before an instance is marked"},
     {.name = "max_replace_percent",
      .type = BSUP_KEY_INT,
      .default_text = "25",

@@ -47,16 +47,26 @@ void bsup_health_history_parse(const char *text, struct bsup_health_history *out
     for (const char *p = text ? text : ""; *p && out->n < BSUP_HEALTH_MAX_TRACKED;) {
         size_t len = strcspn(p, ",");
         char item[96], id[24];
-        long long streak = 0, at = 0;
+        long long streak = 0, at = 0, counted = 0;
+        int used = 0;
         if (len < sizeof(item)) {
             memcpy(item, p, len);
             item[len] = 0;
-            int got = sscanf(item, "%23[^:@]:%lld@%lld", id, &streak, &at);
-            if (got >= 2 && streak >= 0 && at >= 0) {
-                struct bsup_health_memory *e = &out->v[out->n++];
-                snprintf(e->id, sizeof(e->id), "%s", id);
-                e->streak = streak;
-                e->marked_at = got == 3 ? at : 0;
+            /* Each part optional after the streak; an entry written before counted_at was kept
+             * has none: its last count is long ago. */
+            if (sscanf(item, "%23[^:@/]:%lld%n", id, &streak, &used) == 2) {
+                const char *rest = item + used;
+                if (sscanf(rest, "@%lld%n", &at, &used) == 1)
+                    rest += used;
+                if (sscanf(rest, "/%lld", &counted) != 1)
+                    counted = 0;
+                if (streak >= 0 && at >= 0 && counted >= 0) {
+                    struct bsup_health_memory *e = &out->v[out->n++];
+                    snprintf(e->id, sizeof(e->id), "%s", id);
+                    e->streak = streak;
+                    e->marked_at = at;
+                    e->counted_at = counted;
+                }
             }
         }
         p += len;
@@ -69,13 +79,13 @@ void bsup_health_history_format(const struct bsup_health_history *h, char *buf, 
 {
     buf[0] = 0;
     for (size_t i = 0, used = 0; i < h->n; i++, used = strlen(buf)) {
-        char item[64];
+        char item[96], at[24] = "", counted[24] = "";
         const struct bsup_health_memory *e = &h->v[i];
         if (e->marked_at)
-            snprintf(item, sizeof(item), "%s:%lld@%lld", e->id, (long long)e->streak,
-                     (long long)e->marked_at);
-        else
-            snprintf(item, sizeof(item), "%s:%lld", e->id, (long long)e->streak);
+            snprintf(at, sizeof(at), "@%lld", (long long)e->marked_at);
+        if (e->counted_at)
+            snprintf(counted, sizeof(counted), "/%lld", (long long)e->counted_at);
+        snprintf(item, sizeof(item), "%s:%lld%s%s", e->id, (long long)e->streak, at, counted);
         if (used + strlen(item) + 2 > len)
             break; /* whole entries only */
         snprintf(buf + used, len - used, "%s%s", used ? "," : "", item);
@@ -138,25 +148,35 @@ void bsup_health_damp(const struct bsup_health_damp_in *in, struct bsup_replace_
      * listing is cut short, it may be) and not expired; a streak grows with each fresh
      * unhealthy reading and ends with a fresh reading that is not, or that is an outage: that
      * is no evidence against an instance, and counting through it would mark the instances
-     * still recovering the moment the first target is healthy again. */
+     * still recovering the moment the first target is healthy again. An unhealthy reading
+     * within the target group's health-check interval of the last one counted is the same
+     * verdict read again (a requested cycle): it neither grows nor ends the streak. A last
+     * count ahead of the clock (set back since) is taken as long ago. */
     int64_t healthy = h->counts[BSUP_TARGET_HEALTHY], unhealthy = h->counts[BSUP_TARGET_UNHEALTHY];
     bool outage = healthy == 0 && unhealthy > 0;
     bool cut = g->n_listed < g->instances;
     int64_t ttl = cfg->grace_period_s + BSUP_HEALTH_MARK_TTL_S;
-    int64_t unseen_marks = 0;
+    int64_t gap = h->interval_s > 0 ? h->interval_s : BSUP_HEALTH_ELB_INTERVAL_S;
+    int64_t unseen_marks = 0, too_soon = 0;
     for (size_t i = 0; i < in->history->n; i++) {
         const struct bsup_health_memory *e = &in->history->v[i];
         const struct bsup_asg_member *mb = s_member(g, e->id);
         bool live = e->marked_at && (mb || cut) && in->now_s - e->marked_at < ttl;
-        int64_t streak = e->streak;
+        int64_t streak = e->streak, counted_at = e->counted_at;
         if (h->health_fresh) {
             const struct bsup_health_target *t = s_tracked(h, e->id);
-            streak = !outage && t && t->state == BSUP_TARGET_UNHEALTHY ? streak + 1 : 0;
+            bool due = counted_at > in->now_s || in->now_s - counted_at >= gap;
+            if (outage || !t || t->state != BSUP_TARGET_UNHEALTHY)
+                streak = counted_at = 0;
+            else if (due)
+                streak++, counted_at = in->now_s;
+            else
+                too_soon++;
         }
         if ((!live && streak == 0) || nh->n == BSUP_HEALTH_MAX_TRACKED)
             continue;
-        nh->v[nh->n++] =
-            (struct bsup_health_memory){.streak = streak, .marked_at = live ? e->marked_at : 0};
+        nh->v[nh->n++] = (struct bsup_health_memory){
+            .streak = streak, .marked_at = live ? e->marked_at : 0, .counted_at = counted_at};
         snprintf(nh->v[nh->n - 1].id, sizeof(nh->v[0].id), "%s", e->id);
         unseen_marks += live && mb && mb->healthy && mb->in_service;
     }
@@ -168,7 +188,7 @@ void bsup_health_damp(const struct bsup_health_damp_in *in, struct bsup_replace_
             strlen(t->id) >= sizeof(nh->v[0].id) || s_remembered(in->history, t->id))
             continue;
         struct bsup_health_memory *e = &nh->v[nh->n++];
-        *e = (struct bsup_health_memory){.streak = 1};
+        *e = (struct bsup_health_memory){.streak = 1, .counted_at = in->now_s};
         snprintf(e->id, sizeof(e->id), "%.23s", t->id);
     }
     int64_t longest = 0;
@@ -227,9 +247,12 @@ void bsup_health_damp(const struct bsup_health_damp_in *in, struct bsup_replace_
                      (long long)out->counting, s);
         else if (out->counting)
             snprintf(out->waiting, sizeof(out->waiting),
-                     "%lld instance%s unhealthy, the longest for %lld of %lld observations",
+                     "%lld instance%s unhealthy, the longest for %lld of %lld observations%s",
                      (long long)out->counting, s, (long long)longest,
-                     (long long)cfg->unhealthy_cycles);
+                     (long long)cfg->unhealthy_cycles,
+                     too_soon ? " (one counts per health-check interval of the target group: "
+                                "this reading came too soon)"
+                              : "");
         return;
     }
     qsort(eligible, n, sizeof(eligible[0]), s_by_streak);

@@ -10,7 +10,8 @@
  *   protection in prod), read hourly and reported as findings, never changed.
  * - "replacement": instances the load balancer keeps finding unhealthy are marked Unhealthy
  *   (SetInstanceHealth) so the Auto Scaling group replaces them — damped: after
- *   unhealthy_cycles fresh observations in a row, at most max_replace_percent of the group at
+ *   unhealthy_cycles fresh observations in a row, each at least the target group's
+ *   health-check interval after the last one counted, at most max_replace_percent of the group at
  *   once, never while a replacement is in progress, never in an outage (every target
  *   unhealthy). It reads the health and scaling observations of the same cycle; what it must
  *   remember across restarts (streaks, markings) is in its domain cache.
@@ -59,6 +60,9 @@ enum bsup_target_state bsup_target_state_from_name(const char *name);
  * (AWS ignores a marking inside the grace period): it no longer blocks, and may be marked
  * again. */
 #define BSUP_HEALTH_MARK_TTL_S 600
+/* Readings of a target group whose health-check interval is unknown count this far apart
+ * (ELBv2's default interval). */
+#define BSUP_HEALTH_ELB_INTERVAL_S 30
 
 struct bsup_health_target {
     char id[48]; /* instance id, or IP address for ip targets */
@@ -123,8 +127,10 @@ struct bsup_health_observed {
 /* What the replacement remembers of one instance. */
 struct bsup_health_memory {
     char id[24];
-    int64_t streak;    /* fresh unhealthy observations in a row */
-    int64_t marked_at; /* when bsupd marked it; 0: never (or forgotten) */
+    int64_t streak;     /* fresh unhealthy observations in a row, counted at most one per
+                         * HealthCheckIntervalSeconds of the target group */
+    int64_t marked_at;  /* when bsupd marked it; 0: never (or forgotten) */
+    int64_t counted_at; /* when the streak last grew; 0: long ago */
 };
 
 struct bsup_health_history {
@@ -132,8 +138,8 @@ struct bsup_health_history {
     size_t n;
 };
 
-/* "id:streak[@marked_at],..." both ways (the cache keeps this text). Parsing skips what it
- * cannot read: a damaged entry only restarts that instance's count. */
+/* "id:streak[@marked_at][/counted_at],..." both ways (the cache keeps this text). Parsing skips
+ * what it cannot read: a damaged entry only restarts that instance's count. */
 void bsup_health_history_parse(const char *text, struct bsup_health_history *out);
 void bsup_health_history_format(const struct bsup_health_history *h, char *buf, size_t len);
 
@@ -149,7 +155,7 @@ struct bsup_replace_observed {
     int64_t marked;      /* marked by bsupd and still in the group */
     char waiting[200];   /* why nothing is marked now; "" */
     struct bsup_health_history history;
-    char remembered[1200]; /* history as text, for status */
+    char remembered[1600]; /* history as text, for status */
     struct {
         char id[24];
         int64_t streak;

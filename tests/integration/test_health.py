@@ -14,7 +14,10 @@ HTTPS listener and an HTTP one redirecting, access logs on, deletion protection 
   max_replace_percent, none while a replacement is in progress, none in observe mode — and
   never when every target is unhealthy (an outage: degraded and an event, and no count goes on
   through it, so the first reading after it marks nothing). Every --once run
-  is a fresh bsupd: the streaks survive restarts in the state database;
+  is a fresh bsupd: the streaks survive restarts in the state database. A reading counts once
+  the target group's health-check interval has passed since the last one counted (web's
+  checks every 5 s, ELBv2's least: the runs that must count wait for it; back-to-back runs
+  not counting is test_health_gate.py's);
 - figures: ELBv2 calls of a cold cycle over ~100 services and per interval afterwards, and the
   most ELBv2 calls in any 1 s window, within the default budget (burst 20, 5/s), unthrottled.
 """
@@ -31,7 +34,8 @@ from testlib import check, finish  # noqa: E402
 import testlib  # noqa: E402
 
 SCENARIO = """services:
-  - {service_name: web, environment: prod, min_size: 4, max_size: 8}
+  - {service_name: web, environment: prod, min_size: 4, max_size: 8,
+     health_check: {interval: 5, timeout: 2}}
   - {service_name: pay, environment: prod, min_size: 3, max_size: 6}
   - {service_name: api, environment: staging, min_size: 2, max_size: 4}
   - {service_name: edge, environment: staging, min_size: 2, max_size: 4}
@@ -63,6 +67,21 @@ with testlib.environment("--faults") as d:
 
     def run(mode, **kw):
         return R.once(dm, "--mode", mode, **kw)
+
+    def paced(mode, service="web", interval_s=5):
+        """A run whose reading counts: once the service's last counted reading (its memory,
+        "id:streak[@marked_at]/counted_at") is interval_s old, and a second more (bsupd's
+        clock is in whole seconds and may lag Python's by a few milliseconds)."""
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        row = con.execute("SELECT value FROM domain_cache WHERE domain = 'replacement' AND "
+                          "key = ?", (f"memory|{service}",)).fetchone()
+        con.close()
+        counted = [int(e.rsplit("/", 1)[1]) for e in (row[0] if row else "").split(",")
+                   if "/" in e]
+        due = max(counted, default=0) + interval_s + 1
+        while time.time() < due:
+            time.sleep(due - time.time())
+        return run(mode)
 
     def journal(service, action):
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -172,11 +191,11 @@ with testlib.environment("--faults") as d:
     f = events("web", "finding.appeared")
     check(any(f"targetgroup/web-prod Target {i1}: unhealthy (Target.FailedHealthChecks)" in m
               for m in f), f"the unhealthy target is an event: {f[-2:]}")
-    run("enforce")  # reading 2
+    paced("enforce")  # reading 2
     check(R.counts(d, *MARK) == 0, "not before unhealthy_cycles readings")
-    p = run("observe")  # reading 3: due, but observe mode never marks
+    p = paced("observe")  # reading 3: due, but observe mode never marks
     check(R.counts(d, *MARK) == 0, "observe mode marks nothing")
-    p = run("enforce")  # reading 4
+    p = paced("enforce")  # reading 4
     check(R.counts(d, *MARK) == 1, f"one marking (25% of 4 instances): {R.counts(d, *MARK)}")
     marks = journal("web", "SetInstanceHealth")
     check(len(marks) == 1 and marks[0][0] == {"InstanceId": i1, "HealthStatus": "Unhealthy",

@@ -461,10 +461,11 @@ static void test_damping(void **state)
     static const char *const eight = "i-1 i-2 i-3 i-4 i-5 i-6 i-7 i-8";
     const struct s_damp_row rows[] = {
         /* Counting: one fresh unhealthy reading per cycle; the third marks (unhealthy_cycles 3). */
-        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy:Target.Timeout", "", "", "i-4:1",
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy:Target.Timeout", "", "", "i-4:1/5000",
          "1 instance unhealthy, the longest for 1 of 3"},
-        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:1", "", "i-4:2", "2 of 3"},
-        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:2", "i-4", "i-4:3", ""},
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:1", "", "i-4:2/5000",
+         "2 of 3"},
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:2", "i-4", "i-4:3/5000", ""},
         /* A reading carried forward (paced) is no new evidence: nothing counts, nothing is
          * marked. */
         {on, "i-1 i-2 i-3 i-4", 0, 0, false, 3, "i-4:unhealthy", "i-4:2", "", "i-4:2",
@@ -472,16 +473,17 @@ static void test_damping(void **state)
         /* Healthy again: the count starts over. */
         {on, "i-1 i-2 i-3 i-4", 0, 0, true, 4, "", "i-4:2", "", "", ""},
         /* Off: the memory is kept (turning it on finds it), nothing is marked. */
-        {"", "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:5", "", "i-4:6",
+        {"", "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:5", "", "i-4:6/5000",
          "replace_unhealthy is off"},
         /* At most max_replace_percent of the group at once (25% of 8: 2), the longest
          * unhealthy first. */
         {on2, eight, 0, 0, true, 5, "i-1:unhealthy i-2:unhealthy i-3:unhealthy",
-         "i-1:1,i-2:4,i-3:2", "i-2,i-3", "i-1:2,i-2:5,i-3:3", "1 more wait: at most 2 of 8"},
+         "i-1:1,i-2:4,i-3:2", "i-2,i-3", "i-1:2/5000,i-2:5/5000,i-3:3/5000",
+         "1 more wait: at most 2 of 8"},
         {half, eight, 0, 0, true, 5, "i-1:unhealthy i-2:unhealthy i-3:unhealthy",
-         "i-1:3,i-2:3,i-3:3", "i-1,i-2,i-3", "i-1:4,i-2:4,i-3:4", ""},
+         "i-1:3,i-2:3,i-3:3", "i-1,i-2,i-3", "i-1:4/5000,i-2:4/5000,i-3:4/5000", ""},
         /* At least one, however small the group. */
-        {on, "i-1 i-2", 0, 0, true, 1, "i-2:unhealthy", "i-2:2", "i-2", "i-2:3", ""},
+        {on, "i-1 i-2", 0, 0, true, 1, "i-2:unhealthy", "i-2:2", "i-2", "i-2:3/5000", ""},
         /* Every target unhealthy: an outage, never a marking, and no evidence against an
          * instance: every count ends (a marking is still remembered). */
         {on, "i-1 i-2 i-3", 0, 0, true, 0, "i-1:unhealthy i-2:unhealthy i-3:unhealthy",
@@ -489,33 +491,53 @@ static void test_damping(void **state)
         {on, "i-1 i-2 i-3 i-4", 0, 0, true, 0, "i-1:unhealthy i-2:unhealthy i-3:unhealthy",
          "i-1:1,i-4:2@4900", "", "i-4:0@4900", "an outage"},
         /* The first target healthy again: those still recovering count from one. */
-        {on, "i-1 i-2 i-3", 0, 0, true, 1, "i-2:unhealthy i-3:unhealthy", "", "", "i-2:1,i-3:1",
-         "2 instances unhealthy, the longest for 1 of 3"},
+        {on, "i-1 i-2 i-3", 0, 0, true, 1, "i-2:unhealthy i-3:unhealthy", "", "",
+         "i-2:1/5000,i-3:1/5000", "2 instances unhealthy, the longest for 1 of 3"},
         /* A replacement in progress: launching, terminating, or the group's own unhealthy. */
-        {on, "i-1 i-2 i-3 i-4", 1, 0, true, 3, "i-4:unhealthy", "i-4:2", "", "i-4:3",
+        {on, "i-1 i-2 i-3 i-4", 1, 0, true, 3, "i-4:unhealthy", "i-4:2", "", "i-4:3/5000",
          "in progress (1 pending"},
-        {on, "i-1 i-2 i-3 i-4", 0, 1, true, 3, "i-4:unhealthy", "i-4:2", "", "i-4:3",
+        {on, "i-1 i-2 i-3 i-4", 0, 1, true, 3, "i-4:unhealthy", "i-4:2", "", "i-4:3/5000",
          "1 terminating"},
-        {on, "i-1 i-2! i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:2", "", "i-4:3",
+        {on, "i-1 i-2! i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:2", "", "i-4:3/5000",
          "1 unhealthy in the group"},
         /* Marked by bsupd and still in the group (the group shows it healthy yet): nothing new;
          * the marked one is not marked again. */
         {on, "i-1 i-2 i-3 i-4 i-5", 0, 0, true, 3, "i-4:unhealthy i-5:unhealthy",
-         "i-4:3@4900,i-5:3", "", "i-4:4@4900,i-5:4", "1 marked"},
+         "i-4:3@4900,i-5:3", "", "i-4:4@4900/5000,i-5:4/5000", "1 marked"},
         /* Gone from the group: the marking is done and forgotten; the next may go. */
-        {on, "i-1 i-2 i-3 i-5", 0, 0, true, 3, "i-5:unhealthy", "i-4:3@4900,i-5:3", "i-5", "i-5:4",
-         ""},
+        {on, "i-1 i-2 i-3 i-5", 0, 0, true, 3, "i-5:unhealthy", "i-4:3@4900,i-5:3", "i-5",
+         "i-5:4/5000", ""},
         /* A marking AWS ignored (grace period) expires after grace_period + 10 minutes: the
          * instance may be marked again. */
-        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:9@4200", "", "i-4:10@4200",
-         "1 marked"},
-        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:9@4101", "", "i-4:10@4101",
-         "1 marked"},
-        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:9@4100", "i-4", "i-4:10", ""},
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:9@4200", "",
+         "i-4:10@4200/5000", "1 marked"},
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:9@4101", "",
+         "i-4:10@4101/5000", "1 marked"},
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:9@4100", "i-4", "i-4:10/5000",
+         ""},
+        /* At the load balancer's pace: a reading within the target group's health-check
+         * interval (30 s here) of the last one counted is the same verdict read again (a
+         * requested cycle): it neither grows nor ends the streak, and marks nothing early. */
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:2/4971", "", "i-4:2/4971",
+         "2 of 3 observations (one counts per health-check interval of the target group: this "
+         "reading came too soon)"},
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:2/4970", "i-4", "i-4:3/5000",
+         ""},
+        /* ... a count already reached (a replacement was in progress then) still marks. */
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:3/4990", "i-4", "i-4:3/4990",
+         ""},
+        /* ... a healthy reading, or an outage, ends the streak however soon it comes. */
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 4, "", "i-4:2/4999", "", "", ""},
+        {on, "i-1 i-2 i-3", 0, 0, true, 0, "i-1:unhealthy i-2:unhealthy i-3:unhealthy",
+         "i-1:2/4999", "", "", "an outage"},
+        /* ... a last count ahead of the clock (set back since) is long ago. */
+        {on, "i-1 i-2 i-3 i-4", 0, 0, true, 3, "i-4:unhealthy", "i-4:2/6000", "i-4", "i-4:3/5000",
+         ""},
         /* Only the group's own in-service instances: a stranger target or one in standby is
          * never marked. */
         {on, "i-1 i-2 i-3 i-4~", 0, 0, true, 3, "i-4:unhealthy i-9:unhealthy", "i-4:3,i-9:3", "",
-         "i-4:4,i-9:4", "2 instances unhealthy, but none is an in-service, healthy instance"},
+         "i-4:4/5000,i-9:4/5000",
+         "2 instances unhealthy, but none is an in-service, healthy instance"},
         /* An IP target is never an instance of the group: not counted. */
         {on, "i-1 i-2", 0, 0, true, 2, "10.0.0.5:unhealthy", "", "", "", ""},
         /* Not healthy but not unhealthy (registering, unused): not counted. */
@@ -543,6 +565,61 @@ static void test_damping(void **state)
     assert_non_null(strstr(out.waiting, "not read yet"));
     assert_int_equal(out.cap, 1);
     bsup_service_cleanup(&svc);
+}
+
+/* Cycles at the given times, each reading i-4 unhealthy afresh, the memory carried from one to
+ * the next: how many readings counted, and when i-4 was first marked (0: never). */
+static int64_t s_paced(int64_t interval_s, const int64_t *at, size_t n, int64_t *out_marked_at)
+{
+    struct bsup_service svc = s_service("health_check: {replace_unhealthy: true}\n");
+    struct bsup_health_observed h = s_group();
+    h.interval_s = interval_s;
+    s_targets(&h, 3, "i-4:unhealthy");
+    struct bsup_asg_observed g = {.found = true, .instances = 4, .n_listed = 4};
+    for (int i = 0; i < 4; i++) {
+        snprintf(g.listed[i].id, sizeof(g.listed[i].id), "i-%d", i + 1);
+        g.listed[i].in_service = g.listed[i].healthy = true;
+    }
+    struct bsup_health_history mem = {0};
+    struct bsup_replace_observed out = {0};
+    *out_marked_at = 0;
+    for (size_t i = 0; i < n && !*out_marked_at; i++) {
+        h.health_read_at = at[i];
+        struct bsup_health_damp_in in = {
+            .cfg = &svc.health_check, .now_s = at[i], .health = &h, .group = &g, .history = &mem};
+        memset(&out, 0, sizeof(out));
+        bsup_health_damp(&in, &out);
+        if (out.n_candidates)
+            *out_marked_at = at[i];
+        mem = out.history;
+    }
+    bsup_service_cleanup(&svc);
+    return mem.n ? mem.v[0].streak : 0;
+}
+
+/* Requested cycles back to back (bsupctl reconcile --wait, reloads, --once runs) do not bring
+ * a marking forward: readings count one per health-check interval of the target group. */
+static void test_damping_pace(void **state)
+{
+    (void)state;
+    int64_t marked_at;
+    /* Six cycles in a second, then a minute on: two readings counted, nothing marked. */
+    const int64_t rapid[] = {5000, 5000, 5000, 5001, 5001, 5001, 5060};
+    assert_int_equal(s_paced(30, rapid, 7, &marked_at), 2);
+    assert_int_equal(marked_at, 0);
+    /* Spaced by the interval (5 s, ELBv2's least), with requested cycles between: the third
+     * counted reading marks. */
+    const int64_t spaced[] = {5000, 5002, 5004, 5005, 5009, 5010};
+    assert_int_equal(s_paced(5, spaced, 6, &marked_at), 3);
+    assert_int_equal(marked_at, 5010);
+    /* The timer's own cycles (interval 60 s) are never too soon for a 30 s health check. */
+    const int64_t timer[] = {5000, 5060, 5120};
+    s_paced(30, timer, 3, &marked_at);
+    assert_int_equal(marked_at, 5120);
+    /* A target group whose interval is unknown: ELBv2's default, 30 s. */
+    const int64_t unknown[] = {5000, 5029, 5030, 5059, 5060};
+    s_paced(0, unknown, 5, &marked_at);
+    assert_int_equal(marked_at, 5060);
 }
 
 static const struct bsup_observe_step *s_step(const char *action)
@@ -638,14 +715,21 @@ static void test_memory_text(void **state)
 {
     (void)state;
     struct bsup_health_history h;
-    bsup_health_history_parse("i-1:3,i-2:0@1795611060,,garbage,i-3:x,:4,i-4:2@", &h);
-    assert_int_equal(h.n, 3);
+    bsup_health_history_parse("i-1:3,i-2:0@1795611060,,garbage,i-3:x,:4,i-4:2@,i-5:2/1795611000,"
+                              "i-6:1@1795610000/1795611030,i-7:1/-5",
+                              &h);
+    assert_int_equal(h.n, 5);
     assert_string_equal(h.v[0].id, "i-1");
     assert_int_equal(h.v[0].streak, 3);
+    assert_int_equal(h.v[0].counted_at, 0); /* written before counted_at was kept: long ago */
     assert_int_equal(h.v[1].marked_at, 1795611060);
+    assert_int_equal(h.v[3].counted_at, 1795611000);
+    assert_int_equal(h.v[4].marked_at, 1795610000);
+    assert_int_equal(h.v[4].counted_at, 1795611030);
     char text[1200];
     bsup_health_history_format(&h, text, sizeof(text));
-    assert_string_equal(text, "i-1:3,i-2:0@1795611060,i-4:2");
+    assert_string_equal(
+        text, "i-1:3,i-2:0@1795611060,i-4:2,i-5:2/1795611000,i-6:1@1795610000/1795611030");
     bsup_health_history_parse(NULL, &h);
     assert_int_equal(h.n, 0);
     /* Bounded: BSUP_HEALTH_MAX_TRACKED entries, whole entries only when the text is short. */
@@ -677,11 +761,11 @@ static void test_state_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plan_table),      cmocka_unit_test(test_declared_pair),
-        cmocka_unit_test(test_unjudged),        cmocka_unit_test(test_requests),
-        cmocka_unit_test(test_damping),         cmocka_unit_test(test_memory_text),
-        cmocka_unit_test(test_state_names),     cmocka_unit_test(test_host_counts),
-        cmocka_unit_test(test_listener_action),
+        cmocka_unit_test(test_plan_table),  cmocka_unit_test(test_declared_pair),
+        cmocka_unit_test(test_unjudged),    cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_damping),     cmocka_unit_test(test_damping_pace),
+        cmocka_unit_test(test_memory_text), cmocka_unit_test(test_state_names),
+        cmocka_unit_test(test_host_counts), cmocka_unit_test(test_listener_action),
     };
     return cmocka_run_group_tests_name("health", tests, NULL, NULL);
 }
