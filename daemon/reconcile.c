@@ -1052,6 +1052,10 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
         m->plan = NULL;
     }
     s->version = ++e->versions;
+    /* The lines' own events first: a line's alert that opens the service's condition
+     * (drill-failed) is the page, and the state's DEGRADED alert then finds it open. */
+    if (m->planned)
+        s_finding_events(e, s, before, &now);
     if (state != previous) {
         char what[700] = "";
         const struct bsup_action *missing = NULL;
@@ -1100,8 +1104,6 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
             break;
         }
     }
-    if (m->planned)
-        s_finding_events(e, s, before, &now);
     bsup_plan_cleanup(&last);
     bsup_plan_cleanup(&stored);
     s_measure(e, b, m, &now, state);

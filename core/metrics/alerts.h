@@ -16,7 +16,9 @@ enum bsup_alert_effect { BSUP_ALERT_ONCE, BSUP_ALERT_OPEN, BSUP_ALERT_CLOSE };
 
 /* clang-format off */
 /* X(enum suffix, what (the body's "what"), condition (OPEN/CLOSE pair share it; NULL for
- *   ONCE), effect, subject words) */
+ *   ONCE), effect, subject words). A failed restore drill degrades its service: its alert
+ *   opens the service's condition, so it is the one page (queued before the state's
+ *   DEGRADED, which finds the condition open), and RECOVERED ends it. */
 #define BSUP_ALERT_MAP(X)                                                                          \
     X(DEGRADED, "degraded", "service", BSUP_ALERT_OPEN, "degraded")                                \
     X(RECOVERED, "recovered", "service", BSUP_ALERT_CLOSE, "recovered")                            \
@@ -26,7 +28,7 @@ enum bsup_alert_effect { BSUP_ALERT_ONCE, BSUP_ALERT_OPEN, BSUP_ALERT_CLOSE };
       "cache backup stale")                                                                        \
     X(CACHE_BACKUP_OK, "cache-backup-ok", "cache-backup", BSUP_ALERT_CLOSE,                        \
       "cache backup ok again")                                                                     \
-    X(DRILL_FAILED, "drill-failed", NULL, BSUP_ALERT_ONCE, "restore drill failed")                 \
+    X(DRILL_FAILED, "drill-failed", "service", BSUP_ALERT_OPEN, "restore drill failed")            \
     X(ACTION_FAILED, "action-failed", NULL, BSUP_ALERT_ONCE, "action failed")                      \
     X(FIGHTING, "fighting", NULL, BSUP_ALERT_ONCE, "fighting another writer")                      \
     X(CONFIG_REJECTED, "config-rejected", NULL, BSUP_ALERT_ONCE, "configuration rejected")         \

@@ -70,9 +70,17 @@ static void test_one_per_transition(void **state)
         enum bsup_alert a;
         bool queued;
     } seq[] = {
-        {BSUP_ALERT_RECOVERED, false},                               /* nothing was open */
-        {BSUP_ALERT_DEGRADED, true},   {BSUP_ALERT_DEGRADED, false}, /* error -> missing */
-        {BSUP_ALERT_RECOVERED, true},  {BSUP_ALERT_RECOVERED, false}, {BSUP_ALERT_DEGRADED, true},
+        {BSUP_ALERT_RECOVERED, false}, /* nothing was open */
+        {BSUP_ALERT_DEGRADED, true},
+        {BSUP_ALERT_DEGRADED, false}, /* error -> missing */
+        {BSUP_ALERT_RECOVERED, true},
+        {BSUP_ALERT_RECOVERED, false},
+        {BSUP_ALERT_DEGRADED, true},
+        /* A failed drill's alert is the service's page: the state's DEGRADED after it is not. */
+        {BSUP_ALERT_RECOVERED, true},
+        {BSUP_ALERT_DRILL_FAILED, true},
+        {BSUP_ALERT_DEGRADED, false},
+        {BSUP_ALERT_DRILL_FAILED, false}, /* a second failure while it stands: reminders say it */
     };
     struct bsup_alert_condition c = {0};
     for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Restore drills and the pages they send, against the local AWS (moto behind the fault proxy;
+SNS into an SQS queue the test reads): a failed drill is one alert, `drill-failed`, which says
+what failed, and its end is one `recovered`."""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "integration"))
+import reconcile_env as R  # noqa: E402
+from testlib import check, finish  # noqa: E402
+import testlib  # noqa: E402
+import boto3  # noqa: E402
+
+SCENARIO = """services:
+  - service_name: pay
+    environment: dev
+    backup_retention: 7
+"""
+# moto restores at once: the drill's instance is made to fail by rewriting its status.
+FAIL = {"service": "rds", "action": "DescribeDBInstances", "fault": "rewrite",
+        "request_contains": "bsup-restore-",
+        "replace": [["<DBInstanceStatus>available</DBInstanceStatus>",
+                     "<DBInstanceStatus>incompatible-restore</DBInstanceStatus>"]]}
+
+with testlib.environment("--faults") as d:
+    env = R.aws_env(d)
+    faults = env["BSUP_FAULTS_URL"]
+    aws_kw = dict(endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
+                  aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                  aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    sns, sqs = boto3.client("sns", **aws_kw), boto3.client("sqs", **aws_kw)
+    topic = sns.create_topic(Name="bsup-drill-alerts")["TopicArn"]
+    qurl = sqs.create_queue(QueueName="bsup-drill-alerts")["QueueUrl"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=sqs.get_queue_attributes(
+        QueueUrl=qurl, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+    path = os.path.join(d, "drill.yaml")
+    with open(path, "w") as f:
+        f.write(SCENARIO)
+    subprocess.run([R.LOCALAWS, "seed", "--dir", d, path], check=True, timeout=300,
+                   stdout=subprocess.DEVNULL)
+    net = json.load(open(os.path.join(d, "seeded.json")))["network"]
+    services = [dict(name="pay", env="dev", min=2, max=4, type="t3.medium", retention=7)]
+    SETTINGS = (f"mode: enforce\ninterval: 1d\ncooldown: 0s\nmetrics:\n  interval: 1s\n"
+                f"alerts:\n  sns_topic_arn: {topic}\n  reminder: 0s\n")
+
+    def daemon(extra):
+        dm = R.daemon(d, services, net, settings=SETTINGS, extra={"pay": extra})
+        dm.start()
+        return dm
+
+    def dropin(dm, extra):
+        dm.write("0000-pay.yaml", R.dropin(services[0], net, extra))
+        dm.ctl("reload", expect=None)
+
+    def cycle(dm):
+        dm.ctl("reconcile", "pay", "--wait", expect=None)
+
+    def row(dm):
+        return [r for r in dm.ctl_json("status", expect=None)["services"]
+                if r["service"] == "pay"][0]
+
+    def events(dm, kind):
+        return [e["message"] for e in dm.ctl_json("events", "--service", "pay")["events"]
+                if e["kind"] == kind]
+
+    def sent(dm):
+        """The bodies of every alert SNS delivered since the last call, once bsupd's alert
+        outbox is empty."""
+        R.bsuptest.poll(lambda: dm.ctl_json("status", expect=None)["daemon"]["metrics"]
+                        ["alerts_waiting"] == 0,
+                        lambda: f"alerts published: {dm.ctl_json('status')['daemon']['metrics']}",
+                        timeout_s=60)
+        out = []
+        while True:
+            msgs = sqs.receive_message(QueueUrl=qurl, MaxNumberOfMessages=10,
+                                       WaitTimeSeconds=0).get("Messages", [])
+            if not msgs:
+                return out
+            for m in msgs:
+                out.append(json.loads(json.loads(m["Body"])["Message"]))
+                sqs.delete_message(QueueUrl=qurl, ReceiptHandle=m["ReceiptHandle"])
+
+    # ---- a failed drill: one page that says so, and one when it no longer stands ----
+    dm = daemon("backup: {restore_test: 7d}\n")
+    testlib.control(faults, "PUT", "rules", {"rules": [FAIL]})
+    for _ in range(3):  # scheduled, restored, failed (and its deletion sent)
+        cycle(dm)
+    r = row(dm)
+    check(r["state"] == "degraded" and r["backup"]["last_drill"] == "failed",
+          f"a failed drill degrades the service: {r['state']} {r['backup']['last_drill']}")
+    check(len(events(dm, "service.degraded")) == 1 and len(events(dm, "drill.failed")) == 1,
+          "both events are recorded")
+    got = sent(dm)
+    check([b["what"] for b in got] == ["drill-failed"],
+          f"one alert for one failed drill: {[(b['what'], b['message']) for b in got]}")
+    check(got and got[0]["observed"] == "failed: incompatible-restore"
+          and got[0]["desired"] == "available", f"it says what failed: {got}")
+    testlib.control(faults, "DELETE", "rules")
+    cycle(dm)  # the failed drill's instance is gone
+    check(sent(dm) == [], "nothing more while the failed drill stands")
+    dropin(dm, "")  # restore_test off: the failed drill judges nothing any more
+    cycle(dm)
+    got = sent(dm)
+    check(row(dm)["state"] == "ok" and [b["what"] for b in got] == ["recovered"],
+          f"its end is one recovered alert: {[(b['what'], b['message']) for b in got]}")
+    dm.stop()
+
+finish()
