@@ -1,5 +1,6 @@
 #include "daemon/reconcile.h"
 
+#include "core/aws/retry.h"
 #include "core/base/array.h"
 #include "core/base/failpoint.h"
 #include "core/base/pack.h"
@@ -574,6 +575,61 @@ out:
     bsup_aws_params_cleanup(&p);
 }
 
+static bool s_has_line(const struct bsup_plan *plan, enum bsup_action_kind kind,
+                       const char *resource, const char *field);
+
+/* AWS refused r's change for good (no retry can mend it) and its domain took that as what it
+ * observed: the change leaves m's plan and the lines the domain now plans join it (a drill
+ * that could not start: its degraded line), so the cycle records what it saw, not an error.
+ * Whether it was taken. */
+static bool s_refusal_taken(struct bsup_reconcile_engine *e, struct s_member *m,
+                            const struct s_req *r, const struct bsup_aws_result *res)
+{
+    const struct bsup_domain *dom = e->domains[r->domain];
+    struct bsup_retry_outcome out = {.http_status = res->error.http_status,
+                                     .error_code = res->error.code};
+    if (!m->planned || res->err != BSUP_EAWS || !dom->refused ||
+        bsup_retry_classify(&out) != BSUP_RETRY_NOT_RETRYABLE ||
+        !dom->refused(&m->dm[r->domain], &r->change, res->error.code, res->error.message))
+        return false;
+    struct bsup_plan p, q;
+    struct bsup_pack *pk = NULL;
+    bsup_plan_init(&q);
+    int rc = bsup_plan_unpack(m->plan, &p);
+    for (size_t i = 0; rc == 0 && i < p.n_actions; i++) {
+        struct bsup_action *a = &p.actions[i];
+        if (a->domain == r->domain && a->kind == r->change.kind &&
+            strcmp(a->resource, r->change.resource) == 0) {
+            memmove(a, a + 1, (p.n_actions - i - 1) * sizeof(*a));
+            p.n_actions--;
+            break;
+        }
+    }
+    if (rc == 0)
+        rc = dom->plan(m->svc->desired, m->dm[r->domain].obs, &q);
+    for (size_t i = 0; rc == 0 && i < q.n_actions; i++) {
+        const struct bsup_action *a = &q.actions[i];
+        if (bsup_action_kind_mutating(a->kind) || !a->n_changes ||
+            s_has_line(&p, a->kind, a->resource, a->changes[0].field))
+            continue;
+        struct bsup_action *x = bsup_plan_add(&p, a->kind, a->resource);
+        if (!x) {
+            rc = BSUP_ENOMEM;
+            break;
+        }
+        *x = *a;
+        x->domain = r->domain;
+        x->owned = dom->owned_pace_action != NULL;
+    }
+    if (rc == 0 && (rc = bsup_plan_pack(&p, &pk)) == 0) {
+        free(m->plan);
+        m->plan = pk;
+    }
+    bsup_plan_cleanup(&p);
+    bsup_plan_cleanup(&q);
+    return rc == 0;
+}
+
 static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
 {
     (void)call;
@@ -613,6 +669,13 @@ static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result 
         s_event(e, m->svc->name, "action.applied", "%s %s: %s", r->action, a->resource, what);
         bsup_log_notice("applied service=%s action=%s resource=%s %s", m->svc->name, r->action,
                         a->resource, what);
+    } else if (s_refusal_taken(e, m, r, res)) {
+        if (bsup_store_journal_end(e->store, r->journal_id, "error", res->error.code, res->message,
+                                   rid, now, &diag))
+            s_store_failed(e, b, &diag);
+        m->apply_errors++;
+        s_event(e, m->svc->name, "action.refused", "%s", res->message);
+        bsup_log_warn("refused service=%s %s", m->svc->name, res->message);
     } else {
         /* Sent, and no answer from AWS read (a timeout, a connection lost, the stop cancelling
          * it in flight): it may have landed, as a crash's open intent may (rail 4 holds it). */

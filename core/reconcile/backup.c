@@ -1039,11 +1039,18 @@ static int s_plan_drill(const struct bsup_service *svc, const struct bsup_backup
     }
     /* With restore_test off no drill runs again: the last one's result judges nothing. */
     bool on = bsup_backup_restore_interval(svc) > 0;
+    bool refused = strncmp(o->last_drill_why, "refused-", 8) == 0;
     if (rc == 0 && on && o->last_drill == BSUP_DRILL_FAILED) {
-        snprintf(obs, sizeof(obs), "failed: %s", o->last_drill_why);
+        if (refused)
+            snprintf(obs, sizeof(obs), "could not start: %s%s%.90s", o->last_drill_why + 8,
+                     o->drill_refused[0] ? ": " : "", o->drill_refused);
+        else
+            snprintf(obs, sizeof(obs), "failed: %s", o->last_drill_why);
         rc = s_add(plan, BSUP_ACTION_DEGRADED, res, "RestoreDrill", obs, "available",
-                   "the newest automated snapshot did not restore: the backups may not bring "
-                   "the data back (a new drill runs within a day)");
+                   refused ? "AWS refused to restore the newest automated snapshot: the backups "
+                             "may not bring the data back (a new drill runs within a day)"
+                           : "the newest automated snapshot did not restore: the backups may "
+                             "not bring the data back (a new drill runs within a day)");
     }
     if (rc == 0 && on && o->last_drill == BSUP_DRILL_INTERRUPTED &&
         strcmp(o->last_drill_why, "deleted") == 0)
@@ -1287,6 +1294,32 @@ static void s_applied(void *obs, const struct bsup_action *a)
     }
 }
 
+/* AWS refused the drill's restore for good (a quota, a parameter, a snapshot it cannot
+ * restore): no instance was made, so the drill failed without starting. It is recorded as
+ * failed, the next one due a day later, instead of the restore being sent again each cycle. */
+static bool s_refused(struct bsup_domain_member *m, const struct bsup_action *a, const char *code,
+                      const char *message)
+{
+    struct bsup_backup_observed *o = m->obs;
+    char ck[BSUP_DOMAIN_KEY_MAX], why[64], text[256];
+    struct bsup_drill_record r;
+    if (!bsup_action_find_change(a, "DBSnapshotIdentifier"))
+        return false;
+    s_drill_cache_key(m->desired, ck);
+    bsup_drill_record_parse(bsup_domain_cache_get(m->cache, ck), &r);
+    snprintf(why, sizeof(why), "refused-%s", code);
+    s_end(&r, BSUP_DRILL_FAILED, why, m->now_s);
+    int phase = s_idle(&r, bsup_backup_restore_interval(m->desired) > 0);
+    bsup_drill_record_format(&r, text, sizeof(text));
+    if (bsup_domain_cache_put(m->cache, ck, text, false))
+        return false;
+    s_drill_show(o, &r, m->desired, phase);
+    s_copy(o->drill_status, sizeof(o->drill_status), "");
+    o->drill_started_s = 0;
+    s_copy(o->drill_refused, sizeof(o->drill_refused), message);
+    return true;
+}
+
 /* ---- the table entry ---- */
 
 #define S_FIELD(json, ftype, member)                                                               \
@@ -1445,4 +1478,5 @@ const struct bsup_domain bsup_backup_domain = {
     .mutate_service = "rds",
     .unjudged = s_unjudged,
     .applied = s_applied,
+    .refused = s_refused,
 };

@@ -136,6 +136,7 @@ struct bsup_backup_observed {
     int64_t last_drill_at_s;
     int64_t last_drill_restore_s;
     char last_drill_why[48];
+    char drill_refused[200]; /* AWS's message refusing this cycle's restore (not in status) */
     /* RestoreDrillSuccess: 1 the last drill that ended restored, 0 it failed; -1 none yet,
      * interrupted, or restore_test off (no datum). */
     int64_t drill_success;

@@ -148,6 +148,13 @@ struct bsup_domain {
      * last recorded) instead of taking its absence from the plan for cleared. */
     bool (*unjudged)(const struct bsup_service *desired, const void *obs, const char *resource,
                      const char *field);
+    /* NULL, or whether the domain takes AWS refusing action a for good (an error no retry can
+     * mend: not throttling, a 5xx or no answer; code and message are AWS's) as what it
+     * observed: it records the outcome in m (its observation and cache) and the engine plans
+     * the lines it now sees instead of failing the cycle (a restore drill that could not
+     * start is a failed drill, not an error retried each cycle). */
+    bool (*refused)(struct bsup_domain_member *m, const struct bsup_action *a, const char *code,
+                    const char *message);
 };
 
 /* The domains bsupd reconciles, in the order their actions are planned. */

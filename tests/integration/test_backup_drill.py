@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Restore drills and the pages they send, against the local AWS (moto behind the fault proxy;
 SNS into an SQS queue the test reads): a failed drill is one alert, `drill-failed`, which says
-what failed, and its end is one `recovered`."""
+what failed, and its end is one `recovered`; a restore AWS refuses (a quota, a parameter) is a
+failed drill that could not start — one alert with AWS's message, the next try a day later,
+not an error retried each cycle — while throttling or a 5xx stays an error retried as any
+change."""
 import json
 import os
 import subprocess
@@ -105,6 +108,59 @@ with testlib.environment("--faults") as d:
     got = sent(dm)
     check(row(dm)["state"] == "ok" and [b["what"] for b in got] == ["recovered"],
           f"its end is one recovered alert: {[(b['what'], b['message']) for b in got]}")
+    dm.stop()
+
+    def count(action):
+        return R.counts(d, "rds", action)
+
+    # ---- a restore AWS refuses: a failed drill that could not start, not an error ----
+    REFUSED = {"service": "rds", "action": "RestoreDBInstanceFromDBSnapshot", "fault": "throttle",
+               "status": 400, "code": "InstanceQuotaExceeded",
+               "message": "DB instance quota exceeded"}
+    dm = daemon("backup: {restore_test: 7d}\n")
+    testlib.control(faults, "PUT", "rules", {"rules": [REFUSED]})
+    restores = count("RestoreDBInstanceFromDBSnapshot")
+    cycle(dm)  # scheduled
+    cycle(dm)  # the restore goes out and is refused
+    r = row(dm)
+    b = r["backup"]
+    check(count("RestoreDBInstanceFromDBSnapshot") == restores + 1, "the restore went out once")
+    check(r["state"] == "degraded" and b["last_drill"] == "failed"
+          and b["last_drill_why"] == "refused-InstanceQuotaExceeded" and b["drill"] == "idle",
+          f"a failed drill, not an error: {r['state']} {r['error']} {b}")
+    check(any("InstanceQuotaExceeded" in m and "DB instance quota exceeded" in m
+              for m in events(dm, "action.refused")), f"AWS's answer in an event: "
+          f"{events(dm, 'action.refused')} {events(dm, 'action.failed')}")
+    got = sent(dm)
+    check([x["what"] for x in got] == ["drill-failed"]
+          and got[0]["observed"].startswith("could not start: InstanceQuotaExceeded: DB instance "
+                                            "quota exceeded"),
+          f"one alert, with AWS's message: {[(x['what'], x['observed']) for x in got]}")
+    day = b["next_drill_at"] - b["last_drill_at"]
+    check(day == 86400, f"the next drill a day later: {day}")
+    for _ in range(2):
+        cycle(dm)
+    r = row(dm)
+    check(count("RestoreDBInstanceFromDBSnapshot") == restores + 1 and r["state"] == "degraded",
+          f"not sent again each cycle: {count('RestoreDBInstanceFromDBSnapshot')} {r['state']}")
+    check(sent(dm) == [], "no alert again")
+    dm.stop()
+
+    # ---- a 5xx is no refusal: the cycle is in error and the restore goes out again ----
+    dm = daemon("backup: {restore_test: 7d}\n")
+    testlib.control(faults, "PUT", "rules", {"rules": [
+        {"service": "rds", "action": "RestoreDBInstanceFromDBSnapshot", "fault": "status",
+         "status": 503, "count": 1}]})
+    restores = count("RestoreDBInstanceFromDBSnapshot")
+    cycle(dm)
+    cycle(dm)
+    r = row(dm)
+    check(r["state"] == "error" and r["backup"]["last_drill"] == "",
+          f"a 5xx: the cycle failed, no drill result: {r['state']} {r['backup']['last_drill']}")
+    cycle(dm)
+    check(count("RestoreDBInstanceFromDBSnapshot") == restores + 2,
+          f"the restore goes out again: {count('RestoreDBInstanceFromDBSnapshot') - restores}")
+    testlib.control(faults, "DELETE", "rules")
     dm.stop()
 
 finish()

@@ -920,6 +920,51 @@ static void test_step_drill(void **state)
     bsup_domain_cache_cleanup(&cache);
 }
 
+static void test_refused(void **state)
+{
+    (void)state;
+    struct bsup_domain_cache cache = {0};
+    struct s_member a;
+    s_member_init(&a, "prod", "backup: {restore_test: 7d}\n", &cache, true);
+    a.obs = s_obs();
+    char text[256];
+    struct bsup_drill_record r = {.state = BSUP_DRILL_STATE_PLANNED,
+                                  .instance = "bsup-restore-api-20261130",
+                                  .planned_at_s = NOW - 60};
+    bsup_drill_record_format(&r, text, sizeof(text));
+    assert_int_equal(bsup_domain_cache_put(&cache, "drill/api", text, true), 0);
+    struct bsup_action keep = {.kind = BSUP_ACTION_UPDATE};
+    bsup_action_change(&keep, "BackupRetentionPeriod", "3", "7", "test");
+    assert_false(bsup_backup_domain.refused(&a.m, &keep, "InvalidParameterCombination", "no"));
+    struct bsup_action restore = {.kind = BSUP_ACTION_UPDATE};
+    bsup_action_change(&restore, "DBSnapshotIdentifier", "(drill due)", "rds:x", "test");
+    assert_true(bsup_backup_domain.refused(&a.m, &restore, "InstanceQuotaExceeded",
+                                           "DB instance quota exceeded"));
+    bsup_drill_record_parse(bsup_domain_cache_get(&cache, "drill/api"), &r);
+    assert_int_equal(r.state, BSUP_DRILL_STATE_IDLE);
+    assert_int_equal(r.result, BSUP_DRILL_FAILED);
+    assert_string_equal(r.why, "refused-InstanceQuotaExceeded");
+    assert_false(bsup_domain_cache_saved(&cache, "drill/api")); /* saved with the cycle */
+    assert_int_equal(bsup_backup_drill_due(&r, 7 * 86400, NOW), NOW + 86400);
+    assert_int_equal(a.obs.drill_phase, BSUP_DRILL_IDLE);
+    assert_int_equal(a.obs.drill_success, 0);
+    struct bsup_plan plan;
+    bsup_plan_init(&plan);
+    assert_int_equal(bsup_backup_plan(&a.svc, &a.obs, &plan), 0);
+    const struct bsup_change *c = NULL;
+    for (size_t i = 0; i < plan.n_actions; i++) {
+        assert_int_not_equal(plan.actions[i].kind, BSUP_ACTION_UPDATE); /* no restore again */
+        if (plan.actions[i].kind == BSUP_ACTION_DEGRADED)
+            c = bsup_action_find_change(&plan.actions[i], "RestoreDrill");
+    }
+    assert_non_null(c);
+    assert_string_equal(c->observed,
+                        "could not start: InstanceQuotaExceeded: DB instance quota exceeded");
+    bsup_plan_cleanup(&plan);
+    bsup_service_cleanup(&a.svc);
+    bsup_domain_cache_cleanup(&cache);
+}
+
 /* At most BSUP_BACKUP_DRILLS_AT_ONCE drills run at once: the next due one waits. */
 static void test_step_drill_at_once(void **state)
 {
@@ -1084,6 +1129,7 @@ int main(void)
         cmocka_unit_test(test_plan_words),
         cmocka_unit_test(test_requests),
         cmocka_unit_test(test_applied),
+        cmocka_unit_test(test_refused),
         cmocka_unit_test(test_step_needs),
         cmocka_unit_test(test_step_instances),
         cmocka_unit_test(test_step_snapshots),
