@@ -1022,8 +1022,8 @@ static bool s_fresh(const struct s_member *m, size_t d)
     return !m->failed && !m->dm[d].failed && m->dm[d].obs;
 }
 
-/* The finding and degraded lines of the last plan (in a new process, the recorded one) that
- * this cycle's observations have not judged yet (a domain's unjudged: a paced or failed read,
+/* The finding, degraded and missing lines of the last plan (in a new process, the recorded one)
+ * that this cycle's observations have not judged yet (a domain's unjudged: a paced or failed read,
  * none since bsupd started), appended to plan as they were: a read that has not come never
  * reads as a line cleared. 0 or BSUP_ENOMEM. */
 static int s_carry_unjudged(struct bsup_reconcile_engine *e, const struct s_member *m,
@@ -1040,7 +1040,8 @@ static int s_carry_unjudged(struct bsup_reconcile_engine *e, const struct s_memb
         bsup_plan_cleanup(&last);
     for (size_t i = 0; rc == 0 && i < last.n_actions; i++) {
         const struct bsup_action *a = &last.actions[i];
-        if (a->kind != BSUP_ACTION_FINDING && a->kind != BSUP_ACTION_DEGRADED)
+        if (a->kind != BSUP_ACTION_FINDING && a->kind != BSUP_ACTION_DEGRADED &&
+            a->kind != BSUP_ACTION_MISSING)
             continue;
         for (size_t j = 0; rc == 0 && j < a->n_changes; j++) {
             const struct bsup_change *c = &a->changes[j];

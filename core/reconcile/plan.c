@@ -188,7 +188,8 @@ int bsup_plan_findings_from_json(const json_t *plan_json, struct bsup_plan *out)
         const char *name = json_string_value(json_object_get(a, "action"));
         const char *resource = json_string_value(json_object_get(a, "resource"));
         int kind = name ? bsup_action_kind_from_name(name) : -1;
-        if (!resource || (kind != BSUP_ACTION_FINDING && kind != BSUP_ACTION_DEGRADED))
+        if (!resource || (kind != BSUP_ACTION_FINDING && kind != BSUP_ACTION_DEGRADED &&
+                          kind != BSUP_ACTION_MISSING))
             continue;
         struct bsup_action *x = bsup_plan_add(out, (enum bsup_action_kind)kind, resource);
         if (!x)

@@ -77,10 +77,10 @@ bool bsup_plan_has_drift(const struct bsup_plan *plan);
 enum bsup_state bsup_plan_state(const struct bsup_plan *plan, bool failed, bool applied_ok);
 /* The plan as a JSON array (documented in docs/control-protocol.md); NULL on BSUP_ENOMEM. */
 json_t *bsup_plan_json(const struct bsup_plan *plan);
-/* The findings and degraded actions (resource, field, observed, desired) of a plan in
+/* The finding, degraded and missing actions (resource, field, observed, desired) of a plan in
  * bsup_plan_json's form, appended to out (reasons are not kept: ""). What a stored observation
- * says was found, so a new process tells what appeared or cleared since. Skips what it cannot
- * read. 0 or BSUP_ENOMEM. */
+ * says was found, so a new process tells what appeared or cleared since, and keeps what it
+ * has not read again. Skips what it cannot read. 0 or BSUP_ENOMEM. */
 int bsup_plan_findings_from_json(const json_t *plan_json, struct bsup_plan *out);
 
 #endif

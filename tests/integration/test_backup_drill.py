@@ -4,7 +4,8 @@ SNS into an SQS queue the test reads): a failed drill is one alert, `drill-faile
 what failed, and its end is one `recovered`; a restore AWS refuses (a quota, a parameter) is a
 failed drill that could not start — one alert with AWS's message, the next try a day later,
 not an error retried each cycle — while throttling or a 5xx stays an error retried as any
-change."""
+change; and a `missing` cache group stands across a restart while its read fails (no
+`recovered`, no `missing` again)."""
 import json
 import os
 import subprocess
@@ -161,6 +162,32 @@ with testlib.environment("--faults") as d:
     check(count("RestoreDBInstanceFromDBSnapshot") == restores + 2,
           f"the restore goes out again: {count('RestoreDBInstanceFromDBSnapshot') - restores}")
     testlib.control(faults, "DELETE", "rules")
+    sent(dm)  # its alerts (action-failed, in error, recovered) are not this test's
+    dm.stop()
+
+    # ---- a missing line across a restart whose first read of it fails ----
+    dm = daemon("cache: {snapshot_retention: 1}\nresources: {cache_replication_group: gone}\n")
+    cycle(dm)
+    check(row(dm)["state"] == "missing", f"a declared cache group that does not exist: "
+          f"{row(dm)['state']}")
+    got = sent(dm)
+    check([(x["what"], x["observed"]) for x in got] == [("degraded", "missing")],
+          f"one alert: missing: {[(x['what'], x['observed']) for x in got]}")
+    dm.stop()
+    testlib.control(faults, "PUT", "rules", {"rules": [
+        {"service": "elasticache", "action": "DescribeReplicationGroups", "fault": "throttle",
+         "status": 400, "code": "AccessDenied", "message": "not now"}]})
+    dm.start()
+    cycle(dm)
+    r = row(dm)
+    check(r["state"] == "missing" and r["backup"]["cache"] == "unknown",
+          f"not read since the restart: it stands as recorded: {r['state']} "
+          f"{r['backup']['cache']}")
+    check(sent(dm) == [], "no recovered alert for want of a read")
+    testlib.control(faults, "DELETE", "rules")
+    cycle(dm)
+    check(row(dm)["state"] == "missing" and sent(dm) == [] and
+          len(events(dm, "service.missing")) == 1, "read again, still missing: nothing new")
     dm.stop()
 
 finish()
