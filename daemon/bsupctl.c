@@ -552,6 +552,38 @@ static void s_print_errors(json_t *services, bool one)
         printf("  ... and %zu more in error (bsupctl status --json has every one)\n", more);
 }
 
+/* A credential lookup in progress (which provider it waits for, for how long) and why the
+ * last one failed; nothing while credentials are simply there. */
+static void s_print_credentials(json_t *creds)
+{
+    bool resolving = json_is_true(json_object_get(creds, "resolving"));
+    bool failed = json_is_string(json_object_get(creds, "last_error"));
+    if (!resolving && !failed)
+        return;
+    printf("\nCredentials: ");
+    if (resolving) {
+        char ago[24], asking[48] = "";
+        s_age_cell((json_int_t)time(NULL) -
+                       json_integer_value(json_object_get(creds, "resolving_since")),
+                   ago, sizeof(ago));
+        if (json_is_string(json_object_get(creds, "asking")))
+            snprintf(asking, sizeof(asking), ", waiting for the %s endpoint",
+                     s_str(creds, "asking"));
+        printf("%sresolving for %s%s%s; %s\n", S_YELLOW, ago, S_RESET, asking,
+               json_is_string(json_object_get(creds, "source"))
+                   ? "AWS calls use the current ones meanwhile"
+                   : "AWS calls wait for them");
+    }
+    if (failed) {
+        char ago[24];
+        s_age_cell((json_int_t)time(NULL) -
+                       json_integer_value(json_object_get(creds, "last_error_at")),
+                   ago, sizeof(ago));
+        int col = printf("%slast lookup failed %s ago: ", resolving ? "  " : "", ago);
+        s_wrap(s_str(creds, "last_error"), resolving ? col : col + 13, 4);
+    }
+}
+
 static int s_show_status(json_t *reply, bool one)
 {
     json_t *daemon = json_object_get(reply, "daemon");
@@ -692,6 +724,7 @@ static int s_show_status(json_t *reply, bool one)
             s_wrap(s_str(metrics, "last_error"), col, 4);
         }
     }
+    s_print_credentials(json_object_get(daemon, "credentials"));
     if (json_is_true(json_object_get(daemon, "paused")))
         printf("\n%sPaused%s: every service observes only until 'bsupctl resume'.\n", S_YELLOW,
                S_RESET);

@@ -512,6 +512,25 @@ static json_t *s_metrics_json(struct bsup_daemon *d)
     return m;
 }
 
+/* Where the AWS credentials come from, a lookup in progress and the last one that failed (never
+ * a secret; docs/control-protocol.md). */
+static json_t *s_credentials_json(struct bsup_daemon *d)
+{
+    if (!d->aws_up)
+        return json_null();
+    const struct bsup_credprovider *cp = &d->aws.creds;
+    bool have = cp->creds.access_key_id != NULL;
+    return json_pack("{s:s?, s:o, s:b, s:o, s:s?, s:s?, s:o}", "source",
+                     have ? cp->creds.source : NULL, "expires_at",
+                     have && cp->creds.expiration_s ? json_integer(cp->creds.expiration_s)
+                                                    : json_null(),
+                     "resolving", cp->chain != NULL, "resolving_since",
+                     cp->chain ? json_integer(cp->resolving_since_s) : json_null(), "asking",
+                     cp->chain && cp->asking[0] ? cp->asking : NULL, "last_error",
+                     cp->last_error_at_s ? cp->last_error.message : NULL, "last_error_at",
+                     cp->last_error_at_s ? json_integer(cp->last_error_at_s) : json_null());
+}
+
 /* The daemon's part of status, without last_load (kept encoded since the load). */
 static json_t *s_daemon_info(struct bsup_daemon *d)
 {
@@ -529,6 +548,8 @@ static json_t *s_daemon_info(struct bsup_daemon *d)
         (json_int_t)(d->control ? bsup_control_n_clients(d->control) : 0), "healthy", d->healthy);
     if (info)
         json_object_set_new(info, "metrics", s_metrics_json(d));
+    if (info)
+        json_object_set_new(info, "credentials", s_credentials_json(d));
     if (info)
         json_object_set_new(info, "reload_failed",
                             d->reload_failed_at_s

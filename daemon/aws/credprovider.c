@@ -3,6 +3,7 @@
 #include "daemon/log.h"
 
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +36,8 @@ static void s_finish(struct bsup_credprovider *cp, const struct bsup_aws_credent
 {
     bsup_aws_chain_free(cp->chain);
     cp->chain = NULL;
+    cp->resolving_since_s = 0;
+    cp->asking[0] = '\0';
     struct bsup_credprovider_waiter *w = cp->waiters;
     cp->waiters = NULL;
     while (w) {
@@ -125,12 +128,14 @@ static void s_step(struct bsup_credprovider *cp, const struct bsup_aws_chain_res
     int rc = bsup_aws_chain_next(cp->chain, resp, &step, &creds, &diag);
     if (rc) {
         cp->last_error = diag;
+        cp->last_error_at_s = (int64_t)time(NULL);
         bsup_log_err("%s", diag.message);
         s_finish(cp, NULL, &diag);
         return;
     }
     if (step) {
         bsup_log_debug("AWS credentials: asking provider=%s", step->provider);
+        snprintf(cp->asking, sizeof(cp->asking), "%s", step->provider);
         if (step->delay_ms) {
             cp->pending_step = step;
             cp->timer_for_step = true;
@@ -144,6 +149,7 @@ static void s_step(struct bsup_credprovider *cp, const struct bsup_aws_chain_res
     cp->creds = creds;
     cp->resolutions++;
     memset(&cp->last_error, 0, sizeof(cp->last_error));
+    cp->last_error_at_s = 0;
     bsup_log_info("AWS credentials from %s%s", cp->creds.source,
                   cp->creds.expiration_s ? " (temporary)" : "");
     s_arm_refresh(cp);
@@ -158,6 +164,7 @@ static int s_start(struct bsup_credprovider *cp)
     int rc = bsup_aws_chain_new(&o, &cp->chain);
     if (rc)
         return rc;
+    cp->resolving_since_s = (int64_t)time(NULL);
     /* Start on the next loop turn, so a waiter never hears back inside the call. */
     cp->timer_for_step = false;
     uv_timer_start(&cp->timer, on_step_timer, 0, 0);

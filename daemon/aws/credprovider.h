@@ -30,9 +30,12 @@ struct bsup_credprovider {
     struct bsup_http_call *call;       /* its request in flight */
     uv_timer_t timer;                  /* step delays, and the refresh before expiry */
     struct bsup_credprovider_waiter *waiters;
-    struct bsup_diag last_error;
-    struct bsup_random rng;                         /* refresh jitter */
-    uint64_t resolutions;                           /* the number of the current credentials */
+    struct bsup_diag last_error; /* why the last resolution failed; cleared by a success */
+    int64_t last_error_at_s;     /* when it failed; 0 with no failure */
+    int64_t resolving_since_s;   /* when the resolution in progress began; 0: none runs */
+    char asking[16];             /* the provider it waits for ("container", "imds"), or "" */
+    struct bsup_random rng;      /* refresh jitter */
+    uint64_t resolutions;        /* the number of the current credentials */
     const struct bsup_aws_chain_step *pending_step; /* a step waiting for its delay */
     bool timer_for_step;
     bool timer_closed;
