@@ -501,7 +501,8 @@ static const char *s_state_cell(json_t *row, char *buf, size_t len)
 }
 
 /* Why services are in state error: a line each, cut at s_width, under the table; or, for the
- * one service asked about (one), the whole reason and when it was last reconciled. */
+ * one service asked about (one), the whole reason, when it was last reconciled and how old its
+ * target-health reading is. */
 static void s_print_errors(json_t *services, bool one)
 {
     size_t i;
@@ -530,6 +531,16 @@ static void s_print_errors(json_t *services, bool one)
                        failures == 1 ? "" : "s");
             printf("%s\n",
                    json_is_true(json_object_get(row, "running")) ? "; a cycle is running now" : "");
+            /* Target health is read at its own pace (health_check.sweep, the ELBv2 budget):
+             * HEALTHY may be older than the cycle. */
+            json_t *health = json_object_get(row, "health");
+            json_int_t read = json_integer_value(json_object_get(health, "health_read_at"));
+            if (json_is_true(json_object_get(health, "found")) && read > 0) {
+                s_age_cell((json_int_t)time(NULL) - read, ago, sizeof(ago));
+                printf("Healthy targets %lld/%lld, read %s ago\n",
+                       (long long)json_integer_value(json_object_get(health, "healthy")),
+                       (long long)json_integer_value(json_object_get(health, "targets")), ago);
+            }
             continue;
         }
         if (!err)

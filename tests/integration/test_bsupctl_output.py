@@ -6,7 +6,7 @@ counts errors apart from degraded, the reason is shown under the table (cut to t
 whole for one service, and plan shows it instead of the hint to observe. Then against a fake
 bsupd answering canned replies made from the real one's, for what the local AWS cannot show
 on demand: every restore drill phase in the DRILL column, the age of a metrics error, a reload
-that failed as a whole, and a plan with long fields and reasons, wrapped and never cut."""
+that failed as a whole, the age of one service's target-health reading, and a plan with long fields and reasons, wrapped and never cut."""
 import copy
 import json
 import os
@@ -221,6 +221,19 @@ check(words(said) == "State database failing: state database /var/lib/bsup/bsup.
       "left while committing; free disk space", "store error:\n" + out)
 status["engine"]["healthy"] = True  # recovered: the last error stays in --json only
 check("State database failing" not in fake.ctl("status", expect=0), "recovered: nothing said")
+
+# One service: how old its target-health reading is (paced: older than its last cycle); the
+# table is not widened for it.
+one = copy.deepcopy(base)
+one.update(service="paced", last_reconciled_at=now - 10,
+           health=dict(found=True, targets=3, healthy=2, health_read_at=now - 7 * 60))
+fake.replies["status"] = dict(status, services=[one], total=1, next_offset=None, next_from=None)
+out = fake.ctl("status", "paced", expect=0)
+check("Last reconciled 10s ago\nHealthy targets 2/3, read 7m ago\n" in out and
+      all(len(ln) <= 100 for ln in out.splitlines()), "the reading's age:\n" + out)
+one["health"]["health_read_at"] = 0  # never read: no line
+check("Healthy targets" not in fake.ctl("status", "paced", expect=0), "unread: nothing said")
+fake.replies["status"] = status
 
 # An outage: 25 services in error, 20 reasons under the table, then a count.
 status["daemon"]["reload_failed"] = None
