@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -745,12 +746,59 @@ static void test_lock(void **state)
     assert_int_equal(bsup_store_open(e->state, &a, &diag), 0);
     assert_int_equal(bsup_store_open(e->state, &b, &diag), BSUP_EBUSY);
     assert_null(b);
-    char want[64];
-    snprintf(want, sizeof(want), "in use by another bsupd (pid %ld)", (long)getpid());
+    /* The holder named as the kernel has it: this process, which is no bsupd. */
+    char want[96];
+    snprintf(want, sizeof(want), "in use by another process, test_store (pid %ld)", (long)getpid());
     assert_non_null(strstr(diag.message, want));
     bsup_store_close(a);
     assert_int_equal(bsup_store_open(e->state, &b, &diag), 0);
     bsup_store_close(b);
+}
+
+/* The process that took the lock has exited and a child of it holds it: its pid is no one's
+ * to name (nor is a pid bsup.lock may still hold from a bsupd gone since). */
+static void test_lock_holder_gone(void **state)
+{
+    struct s_env *e = *state;
+    struct bsup_store *st = NULL;
+    struct bsup_diag diag = {0};
+    char path[4096], stale[64];
+    int hold[2], gone[2];
+    snprintf(path, sizeof(path), "%s/" BSUP_STORE_LOCK_FILE, e->state);
+    assert_int_equal(pipe(hold), 0);
+    assert_int_equal(pipe(gone), 0);
+    pid_t taker = fork();
+    assert_true(taker >= 0);
+    if (taker == 0) {
+        int fd = open(path, O_RDWR | O_CREAT, 0640);
+        /* What a bsupd that exited left in the file before this build. */
+        int len = snprintf(stale, sizeof(stale), "%ld\n", (long)getpid());
+        if (fd < 0 || flock(fd, LOCK_EX) != 0 || write(fd, stale, (size_t)len) != len)
+            _exit(1);
+        if (fork() == 0) { /* keeps the lock until the test closes hold, then says so */
+            char c;
+            close(hold[1]);
+            close(gone[0]);
+            bool ok = read(hold[0], &c, 1) == 0 && flock(fd, LOCK_UN) == 0;
+            _exit(ok && write(gone[1], "x", 1) == 1 ? 0 : 1);
+        }
+        _exit(0);
+    }
+    close(hold[0]);
+    close(gone[1]);
+    int status = 0;
+    assert_int_equal(waitpid(taker, &status, 0), taker);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(bsup_store_open(e->state, &st, &diag), BSUP_EBUSY);
+    assert_non_null(strstr(diag.message, "in use by another process (pid unknown)"));
+    snprintf(stale, sizeof(stale), "(pid %ld)", (long)taker);
+    assert_null(strstr(diag.message, stale));
+    close(hold[1]);
+    char c;
+    assert_int_equal(read(gone[0], &c, 1), 1); /* the lock is free */
+    close(gone[0]);
+    assert_int_equal(bsup_store_open(e->state, &st, &diag), 0);
+    bsup_store_close(st);
 }
 
 int main(void)
@@ -763,6 +811,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_deleted, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_journal, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_holder_gone, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_hook, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_syncs, s_setup, s_teardown),
     };
