@@ -862,13 +862,14 @@ int bsup_config_read_file(int dirfd, const char *name, bool confine, char **out,
     struct stat lst;
     int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
     int fd = -1;
-    if (confine && fstatat(dirfd, name, &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode)) {
+    /* Confined, a link is followed only to a file in the directory: ELOOP says it is one. */
+    fd = openat(dirfd, name, flags | (confine ? O_NOFOLLOW : 0));
+    if (fd < 0 && errno == ELOOP && confine &&
+        fstatat(dirfd, name, &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode)) {
         int rc = s_confined_target(dirfd, name, target, sizeof(target), why, why_len);
         if (rc)
             return rc;
         fd = open(target, flags | O_NOFOLLOW);
-    } else {
-        fd = openat(dirfd, name, flags | (confine ? O_NOFOLLOW : 0));
     }
     if (fd < 0) {
         snprintf(why, why_len, "cannot open: %s", strerror(errno));
