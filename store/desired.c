@@ -51,19 +51,22 @@ static int s_upsert(struct bsup_store *st, const struct bsup_service *svc, int64
 
     static const char *const sql[] = {
         /* unchanged: the file may have been renamed; the generation stays */
-        "UPDATE desired_state SET source_file = ?4, seen_at = ?5 WHERE service = ?1",
+        "UPDATE desired_state SET source_file = ?4, seen_at = ?5, environment = ?6, mode = ?7"
+        " WHERE service = ?1",
         "INSERT INTO desired_state(service, generation, content_hash, config_json, source_file,"
-        " loaded_at, seen_at, environment, mode) VALUES(?1, 1, ?2, ?3, ?4, ?5, ?5,"
-        " json_extract(?3, '$.environment'), json_extract(?3, '$.mode'))",
+        " loaded_at, seen_at, environment, mode) VALUES(?1, 1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
         "UPDATE desired_state SET generation = generation + 1, content_hash = ?2,"
         " config_json = ?3, source_file = ?4, loaded_at = ?5, seen_at = ?5,"
-        " environment = json_extract(?3, '$.environment'), mode = json_extract(?3, '$.mode')"
-        " WHERE service = ?1",
+        " environment = ?6, mode = ?7 WHERE service = ?1",
     };
+    /* The columns status filters on, as the JSON has them (a mode left to the daemon: NULL). */
+    const char *env = svc->environment >= 0 ? bsup_environment_name(svc->environment) : NULL;
+    const char *mode = svc->mode >= 0 ? bsup_mode_name(svc->mode) : NULL;
     rc = bsup_store_exec(st, S_SAVING, sql[*out_kind],
                          BSUP_STORE_ARGS(BSUP_STORE_TEXT(svc->service_name), BSUP_STORE_TEXT(hash),
                                          BSUP_STORE_TEXT(json), BSUP_STORE_TEXT(svc->source_file),
-                                         BSUP_STORE_INT(now_s)),
+                                         BSUP_STORE_INT(now_s), BSUP_STORE_TEXT(env),
+                                         BSUP_STORE_TEXT(mode)),
                          diag);
 out:
     bsup_store_finish(st, q);
