@@ -1,5 +1,6 @@
 /* Loops over the key tables: set a field from text, free, copy, JSON both ways. */
 #include "core/config/fields.h"
+#include "core/config/load_internal.h"
 
 #include "core/base/array.h"
 #include "core/base/buf.h"
@@ -273,17 +274,14 @@ bool bsup_secret_is_reference(const char *value)
                      strncmp(value, "file:", 5) == 0);
 }
 
-/* Adds the fields of table to obj; unset optional values are left out. */
 /* The JSON text of a service, written straight into a buffer, byte for byte what jansson's
  * json_dumps(JSON_COMPACT | JSON_SORT_KEYS) made of the same object (every stored content hash
  * depends on it; the unit tests check it against jansson): at 10 000 services, building the
  * objects to dump them was a quarter of the start-up. */
 
-#define S_MAX_KEYS 64
-
 struct s_order {
     const struct bsup_config_key *table;
-    const struct bsup_config_key *keys[S_MAX_KEYS + 1]; /* in strcmp order, NULL-terminated */
+    const struct bsup_config_key *keys[BSUP_CONFIG_MAX_KEYS + 1]; /* strcmp order, NULL-ended */
 };
 
 static int s_by_name(const void *a, const void *b)
@@ -304,7 +302,7 @@ static const struct bsup_config_key *const *s_sorted(const struct bsup_config_ke
             return cache[i].keys;
     struct s_order *dst = n_cache < sizeof(cache) / sizeof(cache[0]) ? &cache[n_cache] : o;
     size_t n = 0;
-    while (table[n].name && n < S_MAX_KEYS) {
+    while (table[n].name && n < BSUP_CONFIG_MAX_KEYS) {
         dst->keys[n] = &table[n];
         n++;
     }
