@@ -1402,6 +1402,11 @@ static size_t s_round_up(size_t n)
 
 /* Gives the next turn_members members their working observations, fresh (zeroed) and last
  * (unpacked). 0 or BSUP_ENOMEM. */
+static const struct bsup_service *s_lookup(const void *ctx, const char *service)
+{
+    return bsup_reconcile_desired(ctx, service);
+}
+
 static int s_batch_setup(struct s_batch *b)
 {
     struct bsup_reconcile_engine *e = b->e;
@@ -1429,6 +1434,8 @@ static int s_batch_setup(struct s_batch *b)
                                                    .prev = last,
                                                    .now_s = s_now_s(),
                                                    .settings = e->settings,
+                                                   .lookup = s_lookup,
+                                                   .lookup_ctx = e,
                                                    .cache = &e->caches[d],
                                                    .engine = m,
                                                    .peers = m->fresh};

@@ -504,7 +504,7 @@ static void s_drill_show(struct bsup_backup_observed *o, const struct bsup_drill
 
 struct s_running {
     const char *self;
-    int64_t now_s;
+    const struct bsup_domain_member *m;
     int n;
 };
 
@@ -514,11 +514,14 @@ static void s_count_running(void *ctx, const char *key, const char *value)
     struct bsup_drill_record r;
     if (strncmp(key, "drill/", 6) != 0 || strcmp(key, c->self) == 0)
         return;
+    /* Only a drill that can run holds a slot: its service declared and in enforce mode. A
+     * removed service's leftover instance is the sweep's; an observe-mode drill never runs. */
+    const struct bsup_service *svc = c->m->lookup ? c->m->lookup(c->m->lookup_ctx, key + 6) : NULL;
+    if (!svc ||
+        (svc->mode == BSUP_MODE_DEFAULT ? c->m->settings->mode : svc->mode) != BSUP_MODE_ENFORCE)
+        return;
     bsup_drill_record_parse(value, &r);
-    /* A record older than any drill can last is one no service moves on any more (its
-     * service was removed): it does not hold the others back. */
-    c->n += r.state != BSUP_DRILL_STATE_IDLE &&
-            c->now_s - r.planned_at_s < 2 * BSUP_BACKUP_DRILL_TIMEOUT_S;
+    c->n += r.state != BSUP_DRILL_STATE_IDLE;
 }
 
 static int s_drill_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
@@ -541,7 +544,7 @@ static int s_drill_prepare(const struct bsup_domain_member *m, char key[BSUP_DOM
     int phase = BSUP_DRILL_OFF;
     if (interval) {
         phase = BSUP_DRILL_IDLE;
-        struct s_running running = {ck, m->now_s, 0};
+        struct s_running running = {ck, m, 0};
         if (o->found && svc->enable_backup && s_snapshot_usable(o) &&
             bsup_backup_drill_due(&r, interval, m->now_s) <= m->now_s) {
             bsup_domain_cache_each(m->cache, s_count_running, &running);

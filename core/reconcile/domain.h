@@ -35,6 +35,10 @@ struct bsup_domain_member {
     void *const *peers;
     struct bsup_domain_cache *cache;      /* what the domain learnt once and keeps (saved) */
     const struct bsup_settings *settings; /* the daemon's (metrics namespace, default topic) */
+    /* Another service's desired state by name, or NULL when it is not declared (any more): for
+     * a domain whose cache spans services (the restore drills' fleet-wide limit). */
+    const struct bsup_service *(*lookup)(const void *ctx, const char *service);
+    const void *lookup_ctx;
     void *engine;                         /* the engine's own; domains leave it alone */
     bool failed;
     char error[512];

@@ -965,47 +965,82 @@ static void test_refused(void **state)
     bsup_domain_cache_cleanup(&cache);
 }
 
-/* At most BSUP_BACKUP_DRILLS_AT_ONCE drills run at once: the next due one waits. */
+/* The fleet a test's members look up: services by name, NULL when not declared. */
+static const struct bsup_service *s_fleet_lookup(const void *ctx, const char *service)
+{
+    for (const struct bsup_service *const *f = ctx; *f; f++)
+        if (strcmp((*f)->service_name, service) == 0)
+            return *f;
+    return NULL;
+}
+
+/* At most BSUP_BACKUP_DRILLS_AT_ONCE drills run at once: the next due one waits. Only a drill
+ * that can run holds a slot: its service declared, in enforce mode (its own or the daemon's). */
 static void test_step_drill_at_once(void **state)
 {
     (void)state;
     struct bsup_domain_cache cache = {0};
     const struct bsup_observe_step *st = s_step("DescribeDBInstances", 1);
-    const char *names[] = {"a", "b", "c"};
-    int phases[3];
-    for (int i = 0; i < 3; i++) {
-        char extra[64], yaml_name[64];
-        snprintf(extra, sizeof(extra), "backup: {restore_test: 7d}\n");
+    struct bsup_settings settings;
+    bsup_settings_init(&settings);
+    settings.mode = BSUP_MODE_ENFORCE;
+    static const struct {
+        const char *name, *mode; /* mode: NULL is the daemon's; "removed": not declared */
+    } fleet[] = {{"a", NULL}, {"o", "observe"}, {"b", "enforce"}, {"c", NULL}, {"d", NULL}};
+    struct bsup_service svcs[5];
+    const struct bsup_service *declared[6] = {0};
+    for (size_t i = 0, n = 0; i < 5; i++) {
+        char extra[128];
+        snprintf(extra, sizeof(extra), "%s%s\nbackup: {restore_test: 7d}\n",
+                 fleet[i].mode ? "mode: " : "", fleet[i].mode ? fleet[i].mode : "");
+        svcs[i] = s_service("prod", extra);
+        free(svcs[i].service_name);
+        svcs[i].service_name = strdup(fleet[i].name);
+        declared[n++] = &svcs[i];
+    }
+    static const struct {
+        const char *service;
+        int want;
+    } rows[] = {
+        {"a", BSUP_DRILL_SCHEDULED},
+        {"o", BSUP_DRILL_SCHEDULED}, /* planned, never restored: holds no slot */
+        {"b", BSUP_DRILL_SCHEDULED},
+        {"c", BSUP_DRILL_WAITING}, /* a and b run */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct s_member x;
-        s_member_init(&x, "prod", extra, &cache, true);
-        free(x.svc.service_name);
-        snprintf(yaml_name, sizeof(yaml_name), "%s", names[i]);
-        x.svc.service_name = strdup(yaml_name);
+        s_member_init(&x, "prod", "", &cache, true);
+        x.m.desired = s_fleet_lookup(declared, rows[i].service);
+        x.m.settings = &settings;
+        x.m.lookup = s_fleet_lookup;
+        x.m.lookup_ctx = declared;
         x.obs = s_obs();
         char key[BSUP_DOMAIN_KEY_MAX];
         assert_int_equal(st->prepare(&x.m, key), 0);
-        phases[i] = x.obs.drill_phase;
+        if (x.obs.drill_phase != rows[i].want)
+            fail_msg("%s: %s", rows[i].service, bsup_drill_phase_name(x.obs.drill_phase));
         bsup_service_cleanup(&x.svc);
     }
-    assert_int_equal(phases[0], BSUP_DRILL_SCHEDULED);
-    assert_int_equal(phases[1], BSUP_DRILL_SCHEDULED);
-    assert_int_equal(phases[2], BSUP_DRILL_WAITING);
-    /* Records no service moves on (their services removed two days ago) do not count. */
-    char text[256];
-    struct bsup_drill_record r = {.state = BSUP_DRILL_STATE_PLANNED,
-                                  .instance = "bsup-restore-a-20261128",
-                                  .planned_at_s = NOW - 2 * BSUP_BACKUP_DRILL_TIMEOUT_S};
-    bsup_drill_record_format(&r, text, sizeof(text));
-    assert_int_equal(bsup_domain_cache_put(&cache, "drill/a", text, false), 0);
+    /* a is removed from the drop-ins, its drill in progress (the sweep deletes its instance):
+     * it no longer holds a slot, and d's drill runs beside b's. */
+    declared[0] = &svcs[1];
+    declared[1] = &svcs[2];
+    declared[2] = &svcs[3];
+    declared[3] = &svcs[4];
+    declared[4] = NULL;
     struct s_member x;
-    s_member_init(&x, "prod", "backup: {restore_test: 7d}\n", &cache, true);
-    free(x.svc.service_name);
-    x.svc.service_name = strdup("c");
+    s_member_init(&x, "prod", "", &cache, true);
+    x.m.desired = &svcs[4];
+    x.m.settings = &settings;
+    x.m.lookup = s_fleet_lookup;
+    x.m.lookup_ctx = declared;
     x.obs = s_obs();
     char key[BSUP_DOMAIN_KEY_MAX];
     assert_int_equal(st->prepare(&x.m, key), 0);
     assert_int_equal(x.obs.drill_phase, BSUP_DRILL_SCHEDULED);
     bsup_service_cleanup(&x.svc);
+    for (size_t i = 0; i < 5; i++)
+        bsup_service_cleanup(&svcs[i]);
     bsup_domain_cache_cleanup(&cache);
 }
 

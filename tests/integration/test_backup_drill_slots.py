@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Restore drills share two slots fleet-wide, and only drills that can run hold one: a service
+in observe mode (which never restores) and a service removed from the drop-ins (whose leftover
+instance the sweep deletes) leave theirs to the others. Against the local AWS (moto behind the
+fault proxy, which holds restores at `creating`)."""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "integration"))
+import reconcile_env as R  # noqa: E402
+from testlib import check, finish  # noqa: E402
+import testlib  # noqa: E402
+import boto3  # noqa: E402
+
+NAMES = ["obs", "a", "b", "c"]
+SCENARIO = "services:\n" + "".join(
+    f"  - service_name: {n}\n    environment: dev\n    backup_retention: 7\n" for n in NAMES)
+# moto restores at once: a drill's instance is held at `creating` by rewriting its status.
+HOLD = {"service": "rds", "action": "DescribeDBInstances", "fault": "rewrite",
+        "request_contains": "bsup-restore-",
+        "replace": [["<DBInstanceStatus>available</DBInstanceStatus>",
+                     "<DBInstanceStatus>creating</DBInstanceStatus>"]]}
+DRILL = "backup: {restore_test: 7d}\n"
+
+with testlib.environment("--faults") as d:
+    env = R.aws_env(d)
+    faults = env["BSUP_FAULTS_URL"]
+    rds = boto3.client("rds", endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
+                       aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                       aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    path = os.path.join(d, "slots.yaml")
+    with open(path, "w") as f:
+        f.write(SCENARIO)
+    subprocess.run([R.LOCALAWS, "seed", "--dir", d, "--lean", path], check=True, timeout=300,
+                   stdout=subprocess.DEVNULL)
+    net = json.load(open(os.path.join(d, "seeded.json")))["network"]
+    svc = {n: dict(name=n, env="dev", min=2, max=4, type="t3.medium", retention=7) for n in NAMES}
+    extra = {n: DRILL for n in NAMES}
+    extra["obs"] = "mode: observe\n" + DRILL
+    SETTINGS = "mode: enforce\ninterval: 1d\ncooldown: 0s\n"
+    dm = R.daemon(d, [svc["obs"], svc["a"]], net, settings=SETTINGS, extra=extra)
+    dm.start()
+
+    def cycle(name):
+        dm.ctl("reconcile", name, "--wait", expect=None)
+
+    def backup(name):
+        return [r for r in dm.ctl_json("status", expect=None)["services"]
+                if r["service"] == name][0]["backup"]
+
+    def declare(*names):
+        for i, n in enumerate(NAMES):
+            f = os.path.join(dm.conf, f"{i:04d}-{n}.yaml")
+            if n in names:
+                dm.write(os.path.basename(f), R.dropin(svc[n], net, extra[n]))
+            elif os.path.exists(f):
+                os.remove(f)
+        dm.ctl("reload", expect=None)
+
+    def instances():
+        return {i["DBInstanceIdentifier"]: i["DBInstanceStatus"]
+                for i in rds.describe_db_instances()["DBInstances"]
+                if i["DBInstanceIdentifier"].startswith("bsup-restore-")}
+
+    declare("obs", "a")
+    testlib.control(faults, "PUT", "rules", {"rules": [HOLD]})
+    for _ in range(2):  # scheduled (the name saved), then restored (obs: planned, not run)
+        cycle("obs")
+        cycle("a")
+    check(backup("obs")["drill"] == "restore-due" and backup("a")["drill"] == "restoring",
+          f"obs's drill is planned only, a's restores: {backup('obs')['drill']} "
+          f"{backup('a')['drill']}")
+    check([k for k in instances() if "-obs-" in k] == [], "observe mode restores nothing")
+
+    # ---- an observe-mode drill never runs: it holds no slot ----
+    declare("obs", "a", "b")
+    cycle("b")
+    check(backup("b")["drill"] == "scheduled",
+          f"b's drill is scheduled beside a's, obs's does not count: {backup('b')['drill']}")
+    cycle("b")
+    check(backup("b")["drill"] == "restoring", f"b restores: {backup('b')['drill']}")
+
+    # ---- a removed service's drill holds no slot; the sweep deletes its instance ----
+    a_id = backup("a")["drill_instance"]
+    declare("obs", "b", "c")
+    cycle("c")
+    check(backup("c")["drill"] == "scheduled",
+          f"c's drill is scheduled: a's, its service removed, does not count: "
+          f"{backup('c')['drill']}")
+    R.bsuptest.poll(lambda: instances().get(a_id) in (None, "deleting"),
+                    lambda: f"the sweep deletes the removed service's drill instance: "
+                            f"{instances()} {dm.logtext()}", timeout_s=60)
+    check(any(a_id in e["message"] for e in dm.ctl_json("events")["events"]
+              if e["kind"] == "drill.deleted"), "drill.deleted says so")
+
+    dm.stop()
+
+finish()
