@@ -520,6 +520,20 @@ static void s_batch_next_step(struct s_batch *b)
 
 static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user);
 
+/* Saves domain d's facts not saved yet, in one transaction. */
+static int s_cache_save(struct bsup_reconcile_engine *e, size_t d, struct bsup_diag *diag)
+{
+    if (e->caches[d].n_dirty == 0)
+        return 0;
+    int rc = bsup_store_begin(e->store, diag);
+    if (rc == 0)
+        rc = bsup_store_cache_save(e->store, e->domains[d]->name, &e->caches[d], s_now_s(), diag);
+    if (rc == 0)
+        return bsup_store_commit(e->store, diag);
+    bsup_store_rollback(e->store);
+    return rc;
+}
+
 static void s_apply(struct s_batch *b, size_t mi, const struct bsup_action *a)
 {
     struct bsup_reconcile_engine *e = b->e;
@@ -545,8 +559,10 @@ static void s_apply(struct s_batch *b, size_t mi, const struct bsup_action *a)
     }
     *r = (struct s_req){.b = b, .domain = a->domain, .member = mi, .action = action, .change = *a};
     /* The intent is durable before the call: a crash after this line is never repeated
-     * blindly; the next observation decides. */
-    if (bsup_store_journal_begin(e->store, m->svc->name, a->resource, action, params, s_now_s(),
+     * blindly; the next observation decides. What the domain learnt this cycle goes first (a
+     * drill's result before its instance's deletion): the intent's commit syncs it too. */
+    if (s_cache_save(e, a->domain, &diag) ||
+        bsup_store_journal_begin(e->store, m->svc->name, a->resource, action, params, s_now_s(),
                                  &r->journal_id, &diag)) {
         s_store_failed(e, b, &diag);
         s_member_fail(m, "%s", diag.message);

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Restore drills share two slots fleet-wide, and only drills that can run hold one: a service
 in observe mode (which never restores) and a service removed from the drop-ins (whose leftover
-instance the sweep deletes) leave theirs to the others. Against the local AWS (moto behind the
-fault proxy, which holds restores at `creating`)."""
+instance the sweep deletes) leave theirs to the others. A drill's result survives bsupd killed
+(-9) right after its instance's DeleteDBInstance went out: the next bsupd records it as it was,
+neither lost nor restored again. Against the local AWS (moto behind the fault proxy, which holds
+restores at `creating` and stalls the delete's answer)."""
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -95,6 +98,32 @@ with testlib.environment("--faults") as d:
     check(any(a_id in e["message"] for e in dm.ctl_json("events")["events"]
               if e["kind"] == "drill.deleted"), "drill.deleted says so")
 
+    # ---- kill -9 right after the drill instance's DeleteDBInstance: the result stands ----
+    restores = R.counts(d, "rds", "RestoreDBInstanceFromDBSnapshot")
+    b_id = backup("b")["drill_instance"]
+    testlib.control(faults, "PUT", "rules", {"rules": [
+        {"service": "rds", "action": "DeleteDBInstance", "fault": "stall", "stall_s": 60,
+         "count": 1}]})
+    dm.ctl("reconcile", "b", expect=None)  # available now: done, and its deletion goes out
+
+    def delete_sent():
+        log = testlib.control(faults, "GET", "log")["entries"]
+        return (any(e["action"] == "DeleteDBInstance" for e in log)
+                and b_id not in instances())
+
+    R.bsuptest.poll(delete_sent, lambda: f"the delete reached AWS: {instances()}", timeout_s=60)
+    dm.proc.send_signal(signal.SIGKILL)
+    dm.proc.wait(timeout=15)
+    testlib.control(faults, "DELETE", "rules")
+    dm.start()
+    cycle("b")
+    cycle("b")
+    b = backup("b")
+    check(b["last_drill"] == "ok" and b["drill"] == "idle",
+          f"the drill's result survived the kill: {b['drill']} {b['last_drill']} "
+          f"{b['last_drill_why']}")
+    check(R.counts(d, "rds", "RestoreDBInstanceFromDBSnapshot") == restores
+          and b_id not in instances(), f"nothing restored again: {instances()}")
     dm.stop()
 
 finish()
