@@ -291,6 +291,21 @@ static void s_alarms_start(struct bsup_sweep *s)
 
 static void s_drill_next(struct bsup_sweep *s);
 
+/* A leftover drill instance the round cannot delete keeps running, and costing: an event says
+ * so each round (hourly), not only the log. */
+static void s_drill_orphaned(struct bsup_sweep *s, const char *id, const char *why)
+{
+    struct bsup_diag diag = {0};
+    char msg[600];
+    snprintf(msg, sizeof(msg),
+             "restore-drill instance %s of a service no longer declared is left running: %s", id,
+             why);
+    bsup_log_warn("sweep: %s", msg);
+    if (bsup_store_event_add(s->o.store, (int64_t)time(NULL), NULL, "drill.orphaned", msg, NULL,
+                             &diag))
+        bsup_log_err("sweep: %s", diag.message);
+}
+
 static void on_drill_deleted(struct bsup_aws_call *call, const struct bsup_aws_result *res,
                              void *user)
 {
@@ -301,8 +316,10 @@ static void on_drill_deleted(struct bsup_aws_call *call, const struct bsup_aws_r
     if (res->err == BSUP_ECANCELED) {
         s_round_end(s);
     } else if (res->err) {
-        bsup_log_warn("sweep: DeleteDBInstance %s failed, tried again next round: %s", id,
-                      res->message);
+        char why[400];
+        snprintf(why, sizeof(why), "DeleteDBInstance failed, tried again next round: %.300s",
+                 res->message);
+        s_drill_orphaned(s, id, why);
         s_drill_next(s);
     } else {
         struct bsup_diag diag = {0};
@@ -328,12 +345,10 @@ static void s_drill_next(struct bsup_sweep *s)
     }
     if (s->drill < s->n_drills && !s_may_delete(s)) {
         for (; s->drill < s->n_drills; s->drill++)
-            bsup_log_notice("sweep: would delete restore-drill instance %s, its service is no "
-                            "longer declared (%s)",
-                            s->drills[s->drill],
-                            *s->o.paused   ? "paused"
-                            : s->o.dry_run ? "dry run"
-                                           : "observe mode");
+            s_drill_orphaned(s, s->drills[s->drill],
+                             *s->o.paused   ? "not deleted while paused"
+                             : s->o.dry_run ? "not deleted in a dry run"
+                                            : "not deleted in observe mode (bsupd.yaml's mode)");
     }
     if (s->drill >= s->n_drills) {
         s_alarms_start(s);

@@ -3,7 +3,8 @@
  *
  * - restore drills (core/reconcile/backup.h): an RDS instance named bsup-restore-* tagged
  *   bsup:drill=<service> whose service is no longer declared (DescribeDBInstances, every
- *   page) is deleted without a final snapshot (DeleteDBInstance), a drill.deleted event;
+ *   page) is deleted without a final snapshot (DeleteDBInstance), a drill.deleted event
+ *   (one it may not delete, or whose delete fails, is left running: a drill.orphaned event);
  * - alarms (core/reconcile/alarms.h): an alarm named bsup-* of bsupd's name form whose
  *   service is no longer declared in that environment, and that carries the tag
  *   bsup:owner=bsupd (DescribeAlarms by prefix, every page; ListTagsForResource, one call per
@@ -11,7 +12,8 @@
  *
  * Rounds run once the configuration has loaded, after each reload that removed or changed a
  * service, then every hour. With the
- * daemon in observe mode, paused or --dry-run, a round only logs what it would delete. Never
+ * daemon in observe mode, paused or --dry-run, a round deletes nothing: it logs the alarms it
+ * would delete, and says each drill instance it leaves running in an event. Never
  * with --once. */
 #ifndef BSUP_DAEMON_SWEEP_H
 #define BSUP_DAEMON_SWEEP_H

@@ -3,7 +3,8 @@
 in observe mode (which never restores) and a service removed from the drop-ins (whose leftover
 instance the sweep deletes) leave theirs to the others. A drill's result survives bsupd killed
 (-9) right after its instance's DeleteDBInstance went out: the next bsupd records it as it was,
-neither lost nor restored again. Against the local AWS (moto behind the fault proxy, which holds
+neither lost nor restored again. A leftover instance the sweep may not delete (paused) is a
+`drill.orphaned` event. Against the local AWS (moto behind the fault proxy, which holds
 restores at `creating` and stalls the delete's answer)."""
 import json
 import os
@@ -124,6 +125,23 @@ with testlib.environment("--faults") as d:
           f"{b['last_drill_why']}")
     check(R.counts(d, "rds", "RestoreDBInstanceFromDBSnapshot") == restores
           and b_id not in instances(), f"nothing restored again: {instances()}")
+
+    # ---- a leftover drill instance the sweep may not delete is said in an event ----
+    cycle("c")  # this run's first: c's drill was scheduled by the one killed
+    cycle("c")
+    c_id = backup("c")["drill_instance"]
+    check(c_id in instances(), f"c's drill restores: {backup('c')['drill']} {instances()}")
+    dm.ctl("pause", expect=0)
+    declare("obs", "b")
+
+    def orphaned():
+        return [e["message"] for e in dm.ctl_json("events")["events"]
+                if e["kind"] == "drill.orphaned"]
+
+    R.bsuptest.poll(lambda: orphaned(), lambda: f"a drill.orphaned event: {dm.logtext()}",
+                    timeout_s=60)
+    check(any(c_id in m and "left running: not deleted while paused" in m for m in orphaned())
+          and c_id in instances(), f"paused: c's instance is kept, and said so: {orphaned()}")
     dm.stop()
 
 finish()
