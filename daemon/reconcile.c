@@ -1416,13 +1416,14 @@ static size_t s_round_up(size_t n)
     return (n + a - 1) / a * a;
 }
 
-/* Gives the next turn_members members their working observations, fresh (zeroed) and last
- * (unpacked). 0 or BSUP_ENOMEM. */
+/* Another service's desired state, for a domain member (bsup_domain_member.lookup). */
 static const struct bsup_service *s_lookup(const void *ctx, const char *service)
 {
     return bsup_reconcile_desired(ctx, service);
 }
 
+/* Gives the next turn_members members their working observations, fresh (zeroed) and last
+ * (unpacked). 0 or BSUP_ENOMEM. */
 static int s_batch_setup(struct s_batch *b)
 {
     struct bsup_reconcile_engine *e = b->e;

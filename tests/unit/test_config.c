@@ -2,6 +2,7 @@
 #include "tests/lib/testlib.h"
 
 #include "core/config/config.h"
+#include "core/config/load_internal.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -1027,6 +1028,24 @@ static void test_health_declared(void **state)
     }
 }
 
+/* Every key table fits the loader's per-table tracking and the JSON writer's sorted keys. */
+static size_t s_check_table_size(const struct bsup_config_key *t)
+{
+    size_t n = 0;
+    for (; t[n].name; n++)
+        if (t[n].type == BSUP_KEY_SECTION)
+            s_check_table_size(t[n].section);
+    assert_true(n <= BSUP_CONFIG_MAX_KEYS);
+    return n;
+}
+
+static void test_table_sizes(void **state)
+{
+    (void)state;
+    assert_true(s_check_table_size(bsup_service_keys) > 0);
+    assert_true(s_check_table_size(bsup_settings_keys) > 0);
+}
+
 /* bsupd writes a service's JSON itself: it must be what jansson writes of the same object
  * (compact, keys sorted), byte for byte, or every stored content hash would change. */
 static void s_assert_canonical(const char *json)
@@ -1485,6 +1504,7 @@ int main(void)
         cmocka_unit_test(test_as_stored),
         cmocka_unit_test(test_health_declared),
         cmocka_unit_test(test_json_as_jansson),
+        cmocka_unit_test(test_table_sizes),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
