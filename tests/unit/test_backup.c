@@ -1041,6 +1041,7 @@ static void test_step_drill_at_once(void **state)
     bsup_service_cleanup(&x.svc);
     for (size_t i = 0; i < 5; i++)
         bsup_service_cleanup(&svcs[i]);
+    bsup_settings_cleanup(&settings);
     bsup_domain_cache_cleanup(&cache);
 }
 
