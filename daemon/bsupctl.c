@@ -712,8 +712,12 @@ static int s_show_status(json_t *reply, bool one)
             printf(", last published %s, %lld dropped\n", when,
                    (long long)json_integer_value(json_object_get(metrics, "dropped")));
         }
-        printf("Alerts: %lld waiting, %lld sent\n",
-               (long long)json_integer_value(json_object_get(metrics, "alerts_waiting")),
+        long long held = (long long)json_integer_value(json_object_get(metrics, "alerts_held"));
+        printf("Alerts: %lld waiting",
+               (long long)json_integer_value(json_object_get(metrics, "alerts_waiting")));
+        if (held) /* recoveries that go once they last (docs/metrics.md) */
+            printf(", %lld held", held);
+        printf(", %lld sent\n",
                (long long)json_integer_value(json_object_get(metrics, "alerts_sent")));
         json_t *fa = json_object_get(metrics, "failing_alert");
         if (json_is_object(fa)) {

@@ -501,6 +501,8 @@ static json_t *s_metrics_json(struct bsup_daemon *d)
         (json_int_t)f.requests, "datums", (json_int_t)f.datums, "dropped", (json_int_t)f.dropped,
         "alerts_sent", (json_int_t)f.alerts_sent, "last_error", f.last_error, "last_error_at",
         f.last_error_at_s ? json_integer(f.last_error_at_s) : json_null());
+    if (m)
+        json_object_set_new(m, "alerts_held", json_integer((json_int_t)f.alerts_held));
     if (m && f.failing_attempts)
         json_object_set_new(m, "failing_alert",
                             json_pack("{s:s?, s:s, s:i, s:s}", "service",

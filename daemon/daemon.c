@@ -85,6 +85,9 @@ void bsup_daemon_status_line(const struct bsup_daemon *d, char *buf, size_t len)
         if (n > 0 && (size_t)n < len && pf.alerts_waiting)
             n += snprintf(buf + n, len - (size_t)n, ", %zu alert%s waiting", pf.alerts_waiting,
                           pf.alerts_waiting == 1 ? "" : "s");
+        if (n > 0 && (size_t)n < len && pf.alerts_held)
+            n += snprintf(buf + n, len - (size_t)n, ", %zu recover%s held", pf.alerts_held,
+                          pf.alerts_held == 1 ? "y" : "ies");
     }
     if (n > 0 && (size_t)n < len && !f.healthy)
         n += snprintf(buf + n, len - (size_t)n, ", UNHEALTHY: state database failing");

@@ -295,7 +295,8 @@ static int s_next_alert(struct bsup_publisher *p, struct bsup_store_alert **out,
     for (;;) {
         struct bsup_store_alert *v = NULL;
         size_t n = 0, i;
-        int rc = bsup_store_alerts_pending(p->store, after, S_ALERTS_READ_MAX, &v, &n, diag);
+        int rc = bsup_store_alerts_pending(p->store, after, (int64_t)time(NULL), S_ALERTS_READ_MAX,
+                                           &v, &n, diag);
         if (rc || n == 0)
             return rc;
         for (i = 0; i < n; i++) {
@@ -350,8 +351,15 @@ static void s_send_alerts(struct bsup_publisher *p)
         bsup_log_err("%s", diag.message);
         return;
     }
-    if (!a)
+    if (!a) {
+        /* Nothing due: a held alert goes when its hold ends, whatever else runs (or not). */
+        int64_t now_s = (int64_t)time(NULL), due_s = 0;
+        if (bsup_store_alerts_held_next(p->store, now_s, &due_s, &diag))
+            bsup_log_err("%s", diag.message);
+        else if (due_s)
+            uv_timer_start(&p->kick, on_kick, (uint64_t)(due_s - now_s) * 1000, 0);
         return;
+    }
     struct bsup_store_alert *v = a;
     size_t n = 1;
     if (!bsup_alert_budget_take(&p->budget, s_now_ms())) {
@@ -525,11 +533,13 @@ void bsup_publisher_recount(struct bsup_publisher *p)
         uv_timer_start(&p->kick, on_kick, 0, 0);
 }
 
-static int s_count_with_topic(void *ctx, const char *service, size_t n)
+static int s_count_with_topic(void *ctx, const char *service, size_t n, size_t held)
 {
     struct bsup_publisher *p = ctx;
-    if (s_topic(p, service))
+    if (s_topic(p, service)) {
         p->fig.alerts_waiting += n;
+        p->fig.alerts_held += held;
+    }
     return 0;
 }
 
@@ -543,11 +553,13 @@ void bsup_publisher_figures(struct bsup_publisher *p, struct bsup_publisher_figu
         bsup_store_metrics_depth(p->store, &p->fig.outbox_depth, &p->fig.oldest_at_ms, &diag);
         /* An alert with no topic to go to is an event only, not waiting: the next round
          * lets it go without a call. */
-        p->fig.alerts_waiting = 0;
+        int64_t now_s = (int64_t)time(NULL);
+        p->fig.alerts_waiting = p->fig.alerts_held = 0;
         if (p->settings->alerts.sns_topic_arn)
-            bsup_store_alerts_depth(p->store, &p->fig.alerts_waiting, &diag);
+            bsup_store_alerts_depth(p->store, now_s, &p->fig.alerts_waiting, &p->fig.alerts_held,
+                                    &diag);
         else
-            bsup_store_alerts_depth_each(p->store, s_count_with_topic, p, &diag);
+            bsup_store_alerts_depth_each(p->store, now_s, s_count_with_topic, p, &diag);
         bsup_store_alerts_failing(p->store, p->failing_service, sizeof(p->failing_service),
                                   p->failing_what, sizeof(p->failing_what),
                                   &p->fig.failing_attempts, p->failing_error,

@@ -31,6 +31,7 @@ struct bsup_publisher_figures {
     size_t outbox_depth;       /* datums waiting */
     int64_t oldest_at_ms;      /* the oldest waiting datum's timestamp; 0: none */
     size_t alerts_waiting;     /* alerts waiting */
+    size_t alerts_held;        /* closing alerts held until their condition has lasted closed */
     int64_t last_publish_at_s; /* CloudWatch last accepted a request; 0: never (this run) */
     int64_t last_alert_at_s;   /* SNS last accepted an alert; 0: never (this run) */
     uint64_t requests;         /* PutMetricData requests accepted (this run) */

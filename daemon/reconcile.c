@@ -204,6 +204,12 @@ static int64_t s_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t s_interval_ms(const struct bsup_reconcile_engine *e, const struct s_service *s)
+{
+    int64_t iv = s->desired->interval_s ? s->desired->interval_s : e->settings->interval_s;
+    return iv * 1000;
+}
+
 /* Records an event of service and, when it is an alert (a, or by its kind), the alert in the
  * same savepoint (store/outbox.h): inside a batch's transaction, one commit for both. */
 static void s_event_alert(struct bsup_reconcile_engine *e, const char *service, const char *kind,
@@ -222,19 +228,18 @@ static void s_event_alert(struct bsup_reconcile_engine *e, const char *service, 
     const struct s_service *s = service ? bsup_strmap_get(&e->by_name, service) : NULL;
     const char *env = s ? bsup_environment_name(s->desired->environment) : NULL;
     struct bsup_diag diag = {0};
+    /* A recovery goes once it has lasted two intervals (at most alerts.recovery_hold): one
+     * that flaps back is one incident. */
+    int64_t hold_s = s ? 2 * s_interval_ms(e, s) / 1000 : 0;
+    if (hold_s > e->settings->alerts.recovery_hold_s)
+        hold_s = e->settings->alerts.recovery_hold_s;
     if (bsup_store_event_alert(e->store, s_now_s(), service, env, kind, msg, a, observed, desired,
-                               &diag))
+                               hold_s, &diag))
         s_store_failed(e, NULL, &diag);
 }
 
 #define s_event(e, service, kind, ...)                                                             \
     s_event_alert(e, service, kind, BSUP_ALERT_NONE, NULL, NULL, __VA_ARGS__)
-
-static int64_t s_interval_ms(const struct bsup_reconcile_engine *e, const struct s_service *s)
-{
-    int64_t iv = s->desired->interval_s ? s->desired->interval_s : e->settings->interval_s;
-    return iv * 1000;
-}
 
 static int s_effective_mode(const struct bsup_reconcile_engine *e, const struct s_service *s)
 {

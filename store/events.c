@@ -12,7 +12,7 @@ int bsup_store_event_add(struct bsup_store *st, int64_t at_s, const char *servic
                          const char *message, const char *request_id, struct bsup_diag *diag)
 {
     return bsup_store_event_alert_rid(st, at_s, service, NULL, kind, message, request_id,
-                                      BSUP_ALERT_NONE, NULL, NULL, diag);
+                                      BSUP_ALERT_NONE, NULL, NULL, 0, diag);
 }
 
 /* The rows sql (?1 an integer, ?2 the service or NULL, ?3 the limit) selects: id, at, service,

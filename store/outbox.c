@@ -164,50 +164,71 @@ static int s_savepoint(struct bsup_store *st, const char *sql, struct bsup_diag 
 
 static int s_queue(struct bsup_store *st, int64_t event_id, int64_t at_s, const char *service,
                    const char *environment, const char *what, const char *message,
-                   const char *observed, const char *desired, int reminder, struct bsup_diag *diag)
+                   const char *observed, const char *desired, int reminder, int64_t held_until_s,
+                   struct bsup_diag *diag)
 {
     return bsup_store_exec(
         st, "queueing an alert",
         "INSERT INTO alert_outbox(event_id, service, environment, what, message, observed, "
-        "desired, at, reminder) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "desired, at, reminder, held_until) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         BSUP_STORE_ARGS(BSUP_STORE_INT(event_id), BSUP_STORE_TEXT(service),
                         BSUP_STORE_TEXT(environment), BSUP_STORE_TEXT(what),
                         BSUP_STORE_TEXT(message), BSUP_STORE_TEXT(observed),
-                        BSUP_STORE_TEXT(desired), BSUP_STORE_INT(at_s), BSUP_STORE_INT(reminder)),
+                        BSUP_STORE_TEXT(desired), BSUP_STORE_INT(at_s), BSUP_STORE_INT(reminder),
+                        BSUP_STORE_INT(held_until_s)),
         diag);
 }
 
-/* Decides alert a against its condition's stored memory and queues it when due. */
+/* Decides alert a against its condition's stored memory and queues it when due. A CLOSE held
+ * (hold_s) waits in the outbox, named by its condition, until the hold ends; an OPEN within
+ * the hold deletes it (core/metrics/alerts.h). */
 static int s_alert(struct bsup_store *st, int64_t event_id, int64_t at_s, const char *service,
                    const char *environment, const char *message, enum bsup_alert a,
-                   const char *observed, const char *desired, struct bsup_diag *diag)
+                   const char *observed, const char *desired, int64_t hold_s,
+                   struct bsup_diag *diag)
 {
     static const char doing[] = "reading an alert condition";
     const struct bsup_alert_info *info = &bsup_alerts[a];
     const char *scope = service ? service : "";
     struct bsup_alert_condition c = {0};
+    int64_t held_id = 0;
     int rc = 0;
     if (info->condition) {
         sqlite3_stmt *q = NULL;
         rc = bsup_store_prepare(
             st, doing,
-            "SELECT opened_at, last_sent_at, reminders FROM alert_conditions "
-            "WHERE scope = ? AND condition = ?",
+            "SELECT c.opened_at, c.last_sent_at, c.reminders, c.held_id, "
+            "coalesce(o.held_until, 1) FROM alert_conditions c LEFT JOIN alert_outbox o "
+            "ON o.id = c.held_id WHERE c.scope = ? AND c.condition = ?",
             BSUP_STORE_ARGS(BSUP_STORE_TEXT(scope), BSUP_STORE_TEXT(info->condition)), &q, diag);
         if (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
+            held_id = sqlite3_column_int64(q, 3);
             c = (struct bsup_alert_condition){.open = true,
                                               .opened_at_s = sqlite3_column_int64(q, 0),
                                               .last_sent_at_s = sqlite3_column_int64(q, 1),
-                                              .reminders = sqlite3_column_int(q, 2)};
+                                              .reminders = sqlite3_column_int(q, 2),
+                                              .closes_at_s =
+                                                  held_id ? sqlite3_column_int64(q, 4) : 0};
             rc = 0;
         }
         sqlite3_finalize(q);
         if (rc)
             return rc;
     }
-    if (!bsup_alert_decide(a, info->condition ? &c : NULL, at_s))
-        return 0;
-    if (info->condition && c.open)
+    bool was_held = c.closes_at_s != 0;
+    if (!bsup_alert_decide(a, info->condition ? &c : NULL, at_s, hold_s)) {
+        if (was_held && c.open && !c.closes_at_s) { /* opened again within the hold */
+            rc = bsup_store_exec(st, "taking back a held alert",
+                                 "DELETE FROM alert_outbox WHERE id = ?",
+                                 BSUP_STORE_ARGS(BSUP_STORE_INT(held_id)), diag);
+            if (rc == 0)
+                rc = bsup_store_exec(st, "taking back a held alert",
+                                     "UPDATE alert_conditions SET held_id = 0 WHERE held_id = ?",
+                                     BSUP_STORE_ARGS(BSUP_STORE_INT(held_id)), diag);
+        }
+        return rc;
+    }
+    if (info->condition && c.open && !c.closes_at_s)
         rc = bsup_store_exec(
             st, "opening an alert condition",
             "INSERT OR REPLACE INTO alert_conditions(scope, condition, opened_at, last_sent_at, "
@@ -219,21 +240,29 @@ static int s_alert(struct bsup_store *st, int64_t event_id, int64_t at_s, const 
                             BSUP_STORE_TEXT(message), BSUP_STORE_TEXT(observed),
                             BSUP_STORE_TEXT(desired), BSUP_STORE_INT(event_id)),
             diag);
-    else if (info->condition)
+    else if (info->condition && !c.open)
         rc = bsup_store_exec(
             st, "closing an alert condition",
             "DELETE FROM alert_conditions WHERE scope = ? AND condition = ?",
             BSUP_STORE_ARGS(BSUP_STORE_TEXT(scope), BSUP_STORE_TEXT(info->condition)), diag);
     if (rc == 0)
         rc = s_queue(st, event_id, at_s, service, environment, info->what, message, observed,
-                     desired, 0, diag);
+                     desired, 0, c.closes_at_s, diag);
+    if (rc == 0 && c.closes_at_s)
+        rc = bsup_store_exec(st, "holding an alert",
+                             "UPDATE alert_conditions SET held_id = ? WHERE scope = ? AND "
+                             "condition = ?",
+                             BSUP_STORE_ARGS(BSUP_STORE_INT(sqlite3_last_insert_rowid(st->db)),
+                                             BSUP_STORE_TEXT(scope),
+                                             BSUP_STORE_TEXT(info->condition)),
+                             diag);
     return rc;
 }
 
 int bsup_store_event_alert_rid(struct bsup_store *st, int64_t at_s, const char *service,
                                const char *environment, const char *kind, const char *message,
                                const char *request_id, enum bsup_alert a, const char *observed,
-                               const char *desired, struct bsup_diag *diag)
+                               const char *desired, int64_t hold_s, struct bsup_diag *diag)
 {
     if (a == BSUP_ALERT_NONE)
         a = bsup_alert_for_event(kind);
@@ -252,7 +281,7 @@ int bsup_store_event_alert_rid(struct bsup_store *st, int64_t at_s, const char *
         return rc;
     if (rc == 0)
         rc = s_alert(st, sqlite3_last_insert_rowid(st->db), at_s, service, environment, message, a,
-                     observed, desired, diag);
+                     observed, desired, hold_s, diag);
     if (rc == 0 && (rc = s_savepoint(st, "RELEASE bsup_event", diag)) == 0)
         return 0;
     sqlite3_exec(st->db, "ROLLBACK TO bsup_event; RELEASE bsup_event", NULL, NULL, NULL);
@@ -264,10 +293,10 @@ int bsup_store_event_alert_rid(struct bsup_store *st, int64_t at_s, const char *
 int bsup_store_event_alert(struct bsup_store *st, int64_t at_s, const char *service,
                            const char *environment, const char *kind, const char *message,
                            enum bsup_alert a, const char *observed, const char *desired,
-                           struct bsup_diag *diag)
+                           int64_t hold_s, struct bsup_diag *diag)
 {
     return bsup_store_event_alert_rid(st, at_s, service, environment, kind, message, NULL, a,
-                                      observed, desired, diag);
+                                      observed, desired, hold_s, diag);
 }
 
 void bsup_store_alerts_free(struct bsup_store_alert *v, size_t n)
@@ -283,7 +312,7 @@ void bsup_store_alerts_free(struct bsup_store_alert *v, size_t n)
     free(v);
 }
 
-int bsup_store_alerts_pending(struct bsup_store *st, int64_t after_id, size_t limit,
+int bsup_store_alerts_pending(struct bsup_store *st, int64_t after_id, int64_t now_s, size_t limit,
                               struct bsup_store_alert **out, size_t *out_n, struct bsup_diag *diag)
 {
     static const char doing[] = "reading the alert outbox";
@@ -292,12 +321,13 @@ int bsup_store_alerts_pending(struct bsup_store *st, int64_t after_id, size_t li
     size_t n = 0, cap = 0;
     *out = NULL;
     *out_n = 0;
-    int rc = bsup_store_prepare(st, doing,
-                                "SELECT id, event_id, service, environment, what, message, "
-                                "observed, desired, at, reminder, attempts FROM alert_outbox "
-                                "WHERE id > ? ORDER BY id LIMIT ?",
-                                BSUP_STORE_ARGS(BSUP_STORE_INT(after_id), BSUP_STORE_INT(limit)),
-                                &q, diag);
+    int rc = bsup_store_prepare(
+        st, doing,
+        "SELECT id, event_id, service, environment, what, message, "
+        "observed, desired, at, reminder, attempts FROM alert_outbox "
+        "WHERE id > ? AND held_until <= ? ORDER BY id LIMIT ?",
+        BSUP_STORE_ARGS(BSUP_STORE_INT(after_id), BSUP_STORE_INT(now_s), BSUP_STORE_INT(limit)), &q,
+        diag);
     while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
         rc = 0;
         if (BSUP_ARRAY_RESERVE(v, cap, n + 1) < 0) {
@@ -329,30 +359,54 @@ int bsup_store_alerts_pending(struct bsup_store *st, int64_t after_id, size_t li
     return 0;
 }
 
-int bsup_store_alerts_depth(struct bsup_store *st, size_t *out_depth, struct bsup_diag *diag)
+int bsup_store_alerts_depth(struct bsup_store *st, int64_t now_s, size_t *out_depth,
+                            size_t *out_held, struct bsup_diag *diag)
 {
+    static const char doing[] = "measuring the alert outbox";
     sqlite3_stmt *q = NULL;
-    *out_depth = 0;
-    int rc = bsup_store_prepare(st, "measuring the alert outbox",
-                                "SELECT count(*) FROM alert_outbox", BSUP_STORE_NO_ARGS, &q, diag);
-    if (rc == 0 && (rc = bsup_store_step(st, q, "measuring the alert outbox", diag)) == 1) {
+    *out_depth = *out_held = 0;
+    int rc = bsup_store_prepare(st, doing,
+                                "SELECT coalesce(sum(held_until <= ?1), 0), "
+                                "coalesce(sum(held_until > ?1), 0) FROM alert_outbox",
+                                BSUP_STORE_ARGS(BSUP_STORE_INT(now_s)), &q, diag);
+    if (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
         *out_depth = (size_t)sqlite3_column_int64(q, 0);
+        *out_held = (size_t)sqlite3_column_int64(q, 1);
         rc = 0;
     }
     sqlite3_finalize(q);
     return rc;
 }
 
-int bsup_store_alerts_depth_each(struct bsup_store *st, bsup_store_alert_count_fn fn, void *ctx,
-                                 struct bsup_diag *diag)
+int bsup_store_alerts_depth_each(struct bsup_store *st, int64_t now_s, bsup_store_alert_count_fn fn,
+                                 void *ctx, struct bsup_diag *diag)
 {
     static const char doing[] = "measuring the alert outbox";
     sqlite3_stmt *q = NULL;
-    int rc =
-        bsup_store_prepare(st, doing, "SELECT service, count(*) FROM alert_outbox GROUP BY service",
-                           BSUP_STORE_NO_ARGS, &q, diag);
+    int rc = bsup_store_prepare(st, doing,
+                                "SELECT service, sum(held_until <= ?1), sum(held_until > ?1) "
+                                "FROM alert_outbox GROUP BY service",
+                                BSUP_STORE_ARGS(BSUP_STORE_INT(now_s)), &q, diag);
     while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1)
-        rc = fn(ctx, (const char *)sqlite3_column_text(q, 0), (size_t)sqlite3_column_int64(q, 1));
+        rc = fn(ctx, (const char *)sqlite3_column_text(q, 0), (size_t)sqlite3_column_int64(q, 1),
+                (size_t)sqlite3_column_int64(q, 2));
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int bsup_store_alerts_held_next(struct bsup_store *st, int64_t now_s, int64_t *out_at_s,
+                                struct bsup_diag *diag)
+{
+    static const char doing[] = "reading the alert outbox";
+    sqlite3_stmt *q = NULL;
+    *out_at_s = 0;
+    int rc = bsup_store_prepare(
+        st, doing, "SELECT coalesce(min(held_until), 0) FROM alert_outbox WHERE held_until > ?",
+        BSUP_STORE_ARGS(BSUP_STORE_INT(now_s)), &q, diag);
+    if (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
+        *out_at_s = sqlite3_column_int64(q, 0);
+        rc = 0;
+    }
     sqlite3_finalize(q);
     return rc;
 }
@@ -396,6 +450,10 @@ int bsup_store_alert_sent(struct bsup_store *st, const struct bsup_store_alert *
     int rc =
         bsup_store_exec(st, "deleting a published alert", "DELETE FROM alert_outbox WHERE id = ?",
                         BSUP_STORE_ARGS(BSUP_STORE_INT(a->id)), diag);
+    if (rc == 0) /* a held CLOSE: its hold is over, its condition closed */
+        rc = bsup_store_exec(st, "closing an alert condition",
+                             "DELETE FROM alert_conditions WHERE held_id = ?",
+                             BSUP_STORE_ARGS(BSUP_STORE_INT(a->id)), diag);
     if (rc == 0 && topic)
         rc = bsup_store_event_add(st, now_s, a->service, "alert.sent", msg, NULL, diag);
     return rc;
@@ -429,7 +487,7 @@ int bsup_store_alert_reminders(struct bsup_store *st, int64_t now_s, int64_t rem
     int rc = bsup_store_prepare(st, doing,
                                 "SELECT scope, condition, opened_at, last_sent_at, reminders, "
                                 "what, environment, message, observed, desired, event_id "
-                                "FROM alert_conditions WHERE last_sent_at + ? <= ?",
+                                "FROM alert_conditions WHERE held_id = 0 AND last_sent_at + ? <= ?",
                                 BSUP_STORE_ARGS(BSUP_STORE_INT(reminder_s), BSUP_STORE_INT(now_s)),
                                 &q, diag);
     while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
@@ -446,7 +504,7 @@ int bsup_store_alert_reminders(struct bsup_store *st, int64_t now_s, int64_t rem
         for (int i = 0; i < 5; i++)
             col[i] = (const char *)sqlite3_column_text(q, 5 + i);
         rc = s_queue(st, sqlite3_column_int64(q, 10), now_s, scope && *scope ? scope : NULL, col[1],
-                     col[0], col[2] ? col[2] : "", col[3], col[4], c.reminders, diag);
+                     col[0], col[2] ? col[2] : "", col[3], col[4], c.reminders, 0, diag);
         if (rc == 0)
             rc = bsup_store_exec(st, "recording a reminder",
                                  "UPDATE alert_conditions SET last_sent_at = ?, reminders = ? "

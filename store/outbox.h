@@ -51,22 +51,30 @@ struct bsup_store_alert {
 
 /* Records an event and, when it is alert a (BSUP_ALERT_NONE: the alert its kind is by
  * itself, if any) and the alert rules queue it, the alert — atomically (a savepoint, inside
- * the caller's transaction if there is one). observed/desired may be NULL. */
+ * the caller's transaction if there is one). observed/desired may be NULL. A CLOSE alert is
+ * held hold_s (0: not held) before it goes: an OPEN of its condition before then takes it
+ * back (core/metrics/alerts.h). */
 int bsup_store_event_alert(struct bsup_store *st, int64_t at_s, const char *service,
                            const char *environment, const char *kind, const char *message,
                            enum bsup_alert a, const char *observed, const char *desired,
-                           struct bsup_diag *diag);
+                           int64_t hold_s, struct bsup_diag *diag);
 
-/* The waiting alerts after after_id (0: from the first), oldest first, at most limit. */
-int bsup_store_alerts_pending(struct bsup_store *st, int64_t after_id, size_t limit,
+/* The waiting alerts after after_id (0: from the first) that are due at now_s (a held one
+ * is not until its hold ends), oldest first, at most limit. */
+int bsup_store_alerts_pending(struct bsup_store *st, int64_t after_id, int64_t now_s, size_t limit,
                               struct bsup_store_alert **out, size_t *out_n, struct bsup_diag *diag);
 void bsup_store_alerts_free(struct bsup_store_alert *v, size_t n);
-int bsup_store_alerts_depth(struct bsup_store *st, size_t *out_depth, struct bsup_diag *diag);
-/* The waiting alerts per service (service NULL: daemon-wide ones), until fn returns non-zero
- * (returned as is): for a count of those that have somewhere to go. */
-typedef int (*bsup_store_alert_count_fn)(void *ctx, const char *service, size_t n);
-int bsup_store_alerts_depth_each(struct bsup_store *st, bsup_store_alert_count_fn fn, void *ctx,
-                                 struct bsup_diag *diag);
+/* The alerts due at now_s (waiting) and those held past it. */
+int bsup_store_alerts_depth(struct bsup_store *st, int64_t now_s, size_t *out_depth,
+                            size_t *out_held, struct bsup_diag *diag);
+/* The waiting and held alerts per service (service NULL: daemon-wide ones), until fn returns
+ * non-zero (returned as is): for a count of those that have somewhere to go. */
+typedef int (*bsup_store_alert_count_fn)(void *ctx, const char *service, size_t n, size_t held);
+int bsup_store_alerts_depth_each(struct bsup_store *st, int64_t now_s, bsup_store_alert_count_fn fn,
+                                 void *ctx, struct bsup_diag *diag);
+/* When the next held alert is due after now_s (0: none is held). */
+int bsup_store_alerts_held_next(struct bsup_store *st, int64_t now_s, int64_t *out_at_s,
+                                struct bsup_diag *diag);
 /* The oldest waiting alert that failed at least once: its service (empty: daemon-wide), what,
  * attempts and last error copied into the buffers (cut to fit); *out_attempts 0: none. */
 int bsup_store_alerts_failing(struct bsup_store *st, char *out_service, size_t service_len,

@@ -135,6 +135,10 @@ const char *const bsup_store_migrations[] = {
     /* 9: what bsupd's last change to a resource set, so that fight detection tells the same
      * drift coming back from an operator's new desired value (0: unknown, rows before) */
     "ALTER TABLE resource_memory ADD COLUMN desired_sig INTEGER NOT NULL DEFAULT 0;",
+    /* 10: a condition's closing alert held (docs/metrics.md): the outbox row waits until
+     * held_until (0: not held), and its condition names it until then (0: none) */
+    "ALTER TABLE alert_outbox ADD COLUMN held_until INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE alert_conditions ADD COLUMN held_id INTEGER NOT NULL DEFAULT 0;",
 };
 const int bsup_store_n_migrations =
     sizeof(bsup_store_migrations) / sizeof(bsup_store_migrations[0]);

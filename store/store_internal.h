@@ -130,6 +130,6 @@ int bsup_store_column_dup(sqlite3_stmt *q, int col, char **out);
 int bsup_store_event_alert_rid(struct bsup_store *st, int64_t at_s, const char *service,
                                const char *environment, const char *kind, const char *message,
                                const char *request_id, enum bsup_alert a, const char *observed,
-                               const char *desired, struct bsup_diag *diag);
+                               const char *desired, int64_t hold_s, struct bsup_diag *diag);
 
 #endif

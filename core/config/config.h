@@ -154,10 +154,11 @@ struct bsup_metrics_settings {
 
 /* SNS alerts (docs/metrics.md). */
 struct bsup_alerts_settings {
-    char *sns_topic_arn; /* the default topic; NULL: alerts stay in the events table only */
-    int64_t reminder_s;  /* while a condition lasts; 0: no reminder */
-    int64_t burst;       /* the global rate limit: at once ... */
-    int64_t per_minute;  /* ... then per minute */
+    char *sns_topic_arn;     /* the default topic; NULL: alerts stay in the events table only */
+    int64_t reminder_s;      /* while a condition lasts; 0: no reminder */
+    int64_t recovery_hold_s; /* at most this before a service's recovery goes; 0: at once */
+    int64_t burst;           /* the global rate limit: at once ... */
+    int64_t per_minute;      /* ... then per minute */
 };
 
 /* Daemon-wide settings (/etc/bsup/bsupd.yaml); command-line flags override them. */

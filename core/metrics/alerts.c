@@ -50,21 +50,31 @@ const char *bsup_alert_words(enum bsup_alert a, const char *observed)
     return bsup_alerts[a].subject;
 }
 
-bool bsup_alert_decide(enum bsup_alert a, struct bsup_alert_condition *c, int64_t now_s)
+bool bsup_alert_decide(enum bsup_alert a, struct bsup_alert_condition *c, int64_t now_s,
+                       int64_t hold_s)
 {
     if (a < 0 || a >= BSUP_ALERT_COUNT)
         return false;
+    if (c && c->closes_at_s && now_s >= c->closes_at_s) /* its held CLOSE is due: closed */
+        *c = (struct bsup_alert_condition){0};
     switch (bsup_alerts[a].effect) {
     case BSUP_ALERT_OPEN:
+        if (c && c->closes_at_s) { /* opens again within the hold: the same incident */
+            c->closes_at_s = 0;
+            return false;
+        }
         if (!c || c->open)
             return !c;
         *c = (struct bsup_alert_condition){
             .open = true, .opened_at_s = now_s, .last_sent_at_s = now_s};
         return true;
     case BSUP_ALERT_CLOSE:
-        if (!c || !c->open)
+        if (!c || !c->open || c->closes_at_s)
             return !c;
-        *c = (struct bsup_alert_condition){0};
+        if (hold_s > 0)
+            c->closes_at_s = now_s + hold_s;
+        else
+            *c = (struct bsup_alert_condition){0};
         return true;
     case BSUP_ALERT_ONCE:
     default:
@@ -74,7 +84,7 @@ bool bsup_alert_decide(enum bsup_alert a, struct bsup_alert_condition *c, int64_
 
 bool bsup_alert_remind(struct bsup_alert_condition *c, int64_t now_s, int64_t reminder_s)
 {
-    if (!c->open || reminder_s <= 0 || now_s < c->last_sent_at_s + reminder_s)
+    if (!c->open || c->closes_at_s || reminder_s <= 0 || now_s < c->last_sent_at_s + reminder_s)
         return false;
     c->last_sent_at_s = now_s;
     c->reminders++;

@@ -1,7 +1,7 @@
 /* Alert rules: which recorded events become an SNS alert, how a condition alert opens and
- * closes (one message when it starts, one when it ends, reminders while it lasts) and the
- * global rate limit. One table; pure functions on plain values (no clock, no I/O): the store
- * keeps the condition state, the publisher (daemon/) sends. */
+ * closes (one message when it starts, one when it ends after a hold, reminders while it lasts)
+ * and the global rate limit. One table; pure functions on plain values (no clock, no I/O): the
+ * store keeps the condition state, the publisher (daemon/) sends. */
 #ifndef BSUP_CORE_METRICS_ALERTS_H
 #define BSUP_CORE_METRICS_ALERTS_H
 
@@ -92,15 +92,19 @@ struct bsup_alert_condition {
     int64_t opened_at_s;
     int64_t last_sent_at_s; /* the open alert or its last reminder was queued */
     int reminders;
+    int64_t closes_at_s; /* 0, or its CLOSE is queued but held until then: it is closed then */
 };
 
 /* Whether alert a is queued, given its condition's memory (NULL: a ONCE alert), and the
  * memory after it. An OPEN of an open condition and a CLOSE of a closed one are not queued:
- * one message per transition. */
-bool bsup_alert_decide(enum bsup_alert a, struct bsup_alert_condition *c, int64_t now_s);
+ * one message per transition. A CLOSE with hold_s > 0 is queued held: the condition stays
+ * open until closes_at_s, and an OPEN before then is not queued and takes the CLOSE back
+ * (closes_at_s 0 again: the incident goes on, a flap is not two pages). */
+bool bsup_alert_decide(enum bsup_alert a, struct bsup_alert_condition *c, int64_t now_s,
+                       int64_t hold_s);
 
-/* Whether an open condition is due a reminder at now_s (reminder_s 0: never); when it is,
- * c is updated as if the reminder were queued. */
+/* Whether an open condition is due a reminder at now_s (reminder_s 0: never; none while its
+ * CLOSE is held); when it is, c is updated as if the reminder were queued. */
 bool bsup_alert_remind(struct bsup_alert_condition *c, int64_t now_s, int64_t reminder_s);
 
 /* The global rate limit: at most `burst` alerts at once, refilled at per_minute a minute.

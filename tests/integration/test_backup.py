@@ -69,7 +69,7 @@ with testlib.environment("--faults") as d:
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=sqs.get_queue_attributes(
         QueueUrl=qurl, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
     ALERTING = (f"metrics:\n  interval: 1s\nalerts:\n  sns_topic_arn: {topic}\n"
-                "  reminder: 0s\n")
+                "  reminder: 0s\n  recovery_hold: 0s\n")  # recoveries at once
     path = os.path.join(d, "backup.yaml")
     with open(path, "w") as f:
         f.write(SCENARIO)

@@ -47,7 +47,7 @@ with testlib.environment("--faults") as d:
     net = json.load(open(os.path.join(d, "seeded.json")))["network"]
     services = [dict(name="pay", env="dev", min=2, max=4, type="t3.medium", retention=7)]
     SETTINGS = (f"mode: enforce\ninterval: 1d\ncooldown: 0s\nmetrics:\n  interval: 1s\n"
-                f"alerts:\n  sns_topic_arn: {topic}\n  reminder: 0s\n")
+                f"alerts:\n  sns_topic_arn: {topic}\n  reminder: 0s\n  recovery_hold: 0s\n")
 
     def daemon(extra):
         dm = R.daemon(d, services, net, settings=SETTINGS, extra={"pay": extra})

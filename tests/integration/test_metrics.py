@@ -80,7 +80,7 @@ with testlib.environment("--faults") as d:
     t0 = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=2)
 
     settings = (f"interval: 1d\nmetrics:\n  interval: 1s\nalerts:\n  sns_topic_arn: {topic}\n"
-                "  reminder: 0s\n")
+                "  reminder: 0s\n  recovery_hold: 0s\n")  # recoveries at once
     # Target health is read every sweep while a service looks fine: the shortest, so the
     # deregistration below is seen within 10 s.
     sweep = {a["name"]: "health_check: {path: /health, healthy_threshold: 3, "

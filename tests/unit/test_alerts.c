@@ -3,7 +3,9 @@
 #include "tests/lib/testlib.h"
 
 #include "core/metrics/alerts.h"
+#include "store/outbox.h"
 
+#include <sqlite3.h>
 #include <string.h>
 
 static void test_classify(void **state)
@@ -84,10 +86,10 @@ static void test_one_per_transition(void **state)
     };
     struct bsup_alert_condition c = {0};
     for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
-        assert_int_equal(bsup_alert_decide(seq[i].a, &c, 100 + (int64_t)i), seq[i].queued);
+        assert_int_equal(bsup_alert_decide(seq[i].a, &c, 100 + (int64_t)i, 0), seq[i].queued);
     assert_true(c.open);
-    assert_true(bsup_alert_decide(BSUP_ALERT_ACTION_FAILED, NULL, 200));
-    assert_true(bsup_alert_decide(BSUP_ALERT_ACTION_FAILED, NULL, 201)); /* each is a fact */
+    assert_true(bsup_alert_decide(BSUP_ALERT_ACTION_FAILED, NULL, 200, 0));
+    assert_true(bsup_alert_decide(BSUP_ALERT_ACTION_FAILED, NULL, 201, 0)); /* each is a fact */
 }
 
 /* A service's conditions kept by name, as the store keeps them (alert_conditions: one row per
@@ -105,7 +107,7 @@ static bool s_decide(struct s_conditions *t, enum bsup_alert a, int64_t now_s)
         i++;
     assert_true(i < 4);
     t->name[i] = cond;
-    return bsup_alert_decide(a, &t->c[i], now_s);
+    return bsup_alert_decide(a, &t->c[i], now_s, 0);
 }
 
 /* The database's and the cache's stale backups are conditions of their own: neither opening
@@ -135,15 +137,124 @@ static void test_reminders(void **state)
     (void)state;
     struct bsup_alert_condition c = {0};
     assert_false(bsup_alert_remind(&c, 10000, 60)); /* closed */
-    assert_true(bsup_alert_decide(BSUP_ALERT_DEGRADED, &c, 1000));
+    assert_true(bsup_alert_decide(BSUP_ALERT_DEGRADED, &c, 1000, 0));
     assert_false(bsup_alert_remind(&c, 1059, 60));
     assert_true(bsup_alert_remind(&c, 1060, 60));
     assert_false(bsup_alert_remind(&c, 1100, 60));
     assert_true(bsup_alert_remind(&c, 1120, 60));
     assert_int_equal(c.reminders, 2);
     assert_false(bsup_alert_remind(&c, 99999, 0)); /* reminders off */
-    assert_true(bsup_alert_decide(BSUP_ALERT_RECOVERED, &c, 1200));
+    assert_true(bsup_alert_decide(BSUP_ALERT_RECOVERED, &c, 1200, 0));
     assert_false(bsup_alert_remind(&c, 99999, 60));
+}
+
+/* A recovery is held: a service that flaps back within the hold is one incident, no page
+ * either way; one that stays recovered closes its condition when the hold ends. */
+static void test_flap_hold(void **state)
+{
+    (void)state;
+    static const struct {
+        enum bsup_alert a;
+        int64_t at_s;
+        bool queued, open;
+        int64_t closes_at_s;
+    } seq[] = {
+        {BSUP_ALERT_DEGRADED, 1000, true, true, 0},
+        {BSUP_ALERT_RECOVERED, 1060, true, true, 1180},  /* queued, held until 1180 */
+        {BSUP_ALERT_RECOVERED, 1070, false, true, 1180}, /* the hold does not start again */
+        {BSUP_ALERT_DEGRADED, 1120, false, true, 0},     /* flaps back: no page, no recovery */
+        {BSUP_ALERT_RECOVERED, 1180, true, true, 1300},
+        {BSUP_ALERT_DEGRADED, 1300, true, true, 0}, /* after the hold: a new incident */
+        {BSUP_ALERT_RECOVERED, 1360, true, true, 1480},
+        {BSUP_ALERT_RECOVERED, 1500, false, false, 0}, /* closed since 1480 */
+    };
+    struct bsup_alert_condition c = {0};
+    for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+        assert_int_equal(bsup_alert_decide(seq[i].a, &c, seq[i].at_s, 120), seq[i].queued);
+        assert_int_equal(c.open, seq[i].open);
+        assert_int_equal(c.closes_at_s, seq[i].closes_at_s);
+    }
+    assert_int_equal(c.opened_at_s, 0);
+    /* No reminder while the recovery is held. */
+    c = (struct bsup_alert_condition){0};
+    assert_true(bsup_alert_decide(BSUP_ALERT_DEGRADED, &c, 1000, 120));
+    assert_true(bsup_alert_decide(BSUP_ALERT_RECOVERED, &c, 1100, 120));
+    assert_false(bsup_alert_remind(&c, 1150, 60));
+}
+
+static int s_count_rows(const char *dir, const char *sql)
+{
+    char path[4096];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    snprintf(path, sizeof(path), "%s/bsup.db", dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int n = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return n;
+}
+
+/* The store keeps the hold across a restart: a held recovery is not due (pending), counts as
+ * held, is taken back by a re-open within the hold, goes after it, and closes its condition
+ * when it has gone. */
+static void test_store_flap_hold(void **state)
+{
+    (void)state;
+    char *dir = bsup_test_mkdtemp();
+    struct bsup_store *st = NULL;
+    struct bsup_diag diag = {0};
+    struct bsup_store_alert *v = NULL;
+    size_t n = 0, waiting = 0, held = 0;
+    int64_t due = 0;
+    assert_int_equal(bsup_store_open(dir, &st, &diag), 0);
+#define S_STATE(at, kind, a, obs)                                                                  \
+    assert_int_equal(                                                                              \
+        bsup_store_event_alert(st, at, "web", "prod", kind, "m", a, obs, "ok", 120, &diag), 0)
+    S_STATE(1000, "service.degraded", BSUP_ALERT_DEGRADED, "degraded");
+    S_STATE(1060, "service.ok", BSUP_ALERT_RECOVERED, "ok");
+    assert_int_equal(bsup_store_alerts_pending(st, 0, 1100, 10, &v, &n, &diag), 0);
+    assert_int_equal(n, 1); /* the degraded page; the recovery is held */
+    assert_string_equal(v[0].what, "degraded");
+    assert_int_equal(bsup_store_alert_sent(st, &v[0], "arn:t", "m-1", 1001, &diag), 0);
+    bsup_store_alerts_free(v, n);
+    assert_int_equal(bsup_store_alerts_depth(st, 1100, &waiting, &held, &diag), 0);
+    assert_int_equal(waiting, 0);
+    assert_int_equal(held, 1);
+    assert_int_equal(bsup_store_alerts_held_next(st, 1100, &due, &diag), 0);
+    assert_int_equal(due, 1180);
+    /* Flaps back within the hold: nothing queued, nothing held, every transition an event. */
+    S_STATE(1120, "service.degraded", BSUP_ALERT_DEGRADED, "degraded");
+    assert_int_equal(bsup_store_alerts_depth(st, 1120, &waiting, &held, &diag), 0);
+    assert_int_equal(waiting + held, 0);
+    assert_int_equal(s_count_rows(dir, "SELECT count(*) FROM events"), 4); /* + alert.sent */
+    /* Recovers for good; a restart in the hold keeps it. */
+    S_STATE(1180, "service.ok", BSUP_ALERT_RECOVERED, "ok");
+    bsup_store_close(st);
+    st = NULL;
+    assert_int_equal(bsup_store_open(dir, &st, &diag), 0);
+    assert_int_equal(bsup_store_alerts_pending(st, 0, 1299, 10, &v, &n, &diag), 0);
+    assert_int_equal(n, 0);
+    size_t reminders = 0; /* no reminder for a condition whose recovery is held */
+    assert_int_equal(bsup_store_alert_reminders(st, 1299, 60, &reminders, &diag), 0);
+    assert_int_equal(reminders, 0);
+    assert_int_equal(bsup_store_alerts_pending(st, 0, 1300, 10, &v, &n, &diag), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].what, "recovered");
+    assert_int_equal(v[0].at_s, 1180); /* when it recovered, not when the hold ended */
+    assert_int_equal(bsup_store_alert_sent(st, &v[0], "arn:t", "m-2", 1300, &diag), 0);
+    bsup_store_alerts_free(v, n);
+    assert_int_equal(s_count_rows(dir, "SELECT count(*) FROM alert_conditions"), 0);
+    /* Degraded again later: a new incident, paged. */
+    S_STATE(1400, "service.degraded", BSUP_ALERT_DEGRADED, "degraded");
+    assert_int_equal(bsup_store_alerts_depth(st, 1400, &waiting, &held, &diag), 0);
+    assert_int_equal(waiting, 1);
+#undef S_STATE
+    bsup_store_close(st);
+    bsup_test_rmtree(dir);
+    free(dir);
 }
 
 static void test_rate_limit(void **state)
@@ -170,7 +281,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classify),          cmocka_unit_test(test_one_per_transition),
         cmocka_unit_test(test_backup_conditions), cmocka_unit_test(test_reminders),
-        cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_rate_limit),        cmocka_unit_test(test_flap_hold),
+        cmocka_unit_test(test_store_flap_hold),
     };
     return cmocka_run_group_tests_name("alerts", tests, NULL, NULL);
 }
