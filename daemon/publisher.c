@@ -276,13 +276,14 @@ static void on_published(struct bsup_aws_call *call, const struct bsup_aws_resul
 
 static json_t *s_alert_body(const struct bsup_store_alert *a, const char *environment)
 {
-    char when[48];
+    char when[48], opened[48];
     bsup_putdata_timestamp(a->at_s * 1000, when);
-    return json_pack("{s:s?, s:s?, s:s, s:s?, s:s?, s:s, s:I, s:I, s:i, s:s}", "service",
+    bsup_putdata_timestamp(a->opened_at_s * 1000, opened);
+    return json_pack("{s:s?, s:s?, s:s, s:s?, s:s?, s:s, s:s?, s:I, s:I, s:i, s:s}", "service",
                      a->service, "environment", environment, "what", a->what, "observed",
-                     a->observed, "desired", a->desired, "when", when, "event_id",
-                     (json_int_t)a->event_id, "alert_id", (json_int_t)a->id, "reminder",
-                     a->reminder, "message", a->message);
+                     a->observed, "desired", a->desired, "when", when, "opened",
+                     a->opened_at_s ? opened : NULL, "event_id", (json_int_t)a->event_id,
+                     "alert_id", (json_int_t)a->id, "reminder", a->reminder, "message", a->message);
 }
 
 /* The oldest waiting alert whose topic has not failed this round (*out_topic its topic),

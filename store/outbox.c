@@ -165,17 +165,17 @@ static int s_savepoint(struct bsup_store *st, const char *sql, struct bsup_diag 
 static int s_queue(struct bsup_store *st, int64_t event_id, int64_t at_s, const char *service,
                    const char *environment, const char *what, const char *message,
                    const char *observed, const char *desired, int reminder, int64_t held_until_s,
-                   struct bsup_diag *diag)
+                   int64_t opened_at_s, struct bsup_diag *diag)
 {
     return bsup_store_exec(
         st, "queueing an alert",
         "INSERT INTO alert_outbox(event_id, service, environment, what, message, observed, "
-        "desired, at, reminder, held_until) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "desired, at, reminder, held_until, opened_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         BSUP_STORE_ARGS(BSUP_STORE_INT(event_id), BSUP_STORE_TEXT(service),
                         BSUP_STORE_TEXT(environment), BSUP_STORE_TEXT(what),
                         BSUP_STORE_TEXT(message), BSUP_STORE_TEXT(observed),
                         BSUP_STORE_TEXT(desired), BSUP_STORE_INT(at_s), BSUP_STORE_INT(reminder),
-                        BSUP_STORE_INT(held_until_s)),
+                        BSUP_STORE_INT(held_until_s), BSUP_STORE_INT(opened_at_s)),
         diag);
 }
 
@@ -192,17 +192,19 @@ static int s_alert(struct bsup_store *st, int64_t event_id, int64_t at_s, const 
     const char *scope = service ? service : "";
     struct bsup_alert_condition c = {0};
     int64_t held_id = 0;
+    enum bsup_alert was = BSUP_ALERT_NONE;
     int rc = 0;
     if (info->condition) {
         sqlite3_stmt *q = NULL;
         rc = bsup_store_prepare(
             st, doing,
             "SELECT c.opened_at, c.last_sent_at, c.reminders, c.held_id, "
-            "coalesce(o.held_until, 1) FROM alert_conditions c LEFT JOIN alert_outbox o "
+            "coalesce(o.held_until, 1), c.what FROM alert_conditions c LEFT JOIN alert_outbox o "
             "ON o.id = c.held_id WHERE c.scope = ? AND c.condition = ?",
             BSUP_STORE_ARGS(BSUP_STORE_TEXT(scope), BSUP_STORE_TEXT(info->condition)), &q, diag);
         if (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
             held_id = sqlite3_column_int64(q, 3);
+            was = bsup_alert_find((const char *)sqlite3_column_text(q, 5));
             c = (struct bsup_alert_condition){.open = true,
                                               .opened_at_s = sqlite3_column_int64(q, 0),
                                               .last_sent_at_s = sqlite3_column_int64(q, 1),
@@ -216,8 +218,20 @@ static int s_alert(struct bsup_store *st, int64_t event_id, int64_t at_s, const 
             return rc;
     }
     bool was_held = c.closes_at_s != 0;
+    int64_t opened_at_s = c.opened_at_s;
     if (!bsup_alert_decide(a, info->condition ? &c : NULL, at_s, hold_s)) {
-        if (was_held && c.open && !c.closes_at_s) { /* opened again within the hold */
+        /* Open still: what its reminders say is where the service is now. */
+        if (c.open && !c.closes_at_s && bsup_alert_updates(was, a, observed))
+            rc = bsup_store_exec(
+                st, "updating an alert condition",
+                "UPDATE alert_conditions SET what = ?, environment = ?, message = ?, observed = "
+                "?, desired = ?, event_id = ? WHERE scope = ? AND condition = ?",
+                BSUP_STORE_ARGS(BSUP_STORE_TEXT(info->what), BSUP_STORE_TEXT(environment),
+                                BSUP_STORE_TEXT(message), BSUP_STORE_TEXT(observed),
+                                BSUP_STORE_TEXT(desired), BSUP_STORE_INT(event_id),
+                                BSUP_STORE_TEXT(scope), BSUP_STORE_TEXT(info->condition)),
+                diag);
+        if (rc == 0 && was_held && c.open && !c.closes_at_s) { /* opened again within the hold */
             rc = bsup_store_exec(st, "taking back a held alert",
                                  "DELETE FROM alert_outbox WHERE id = ?",
                                  BSUP_STORE_ARGS(BSUP_STORE_INT(held_id)), diag);
@@ -247,7 +261,8 @@ static int s_alert(struct bsup_store *st, int64_t event_id, int64_t at_s, const 
             BSUP_STORE_ARGS(BSUP_STORE_TEXT(scope), BSUP_STORE_TEXT(info->condition)), diag);
     if (rc == 0)
         rc = s_queue(st, event_id, at_s, service, environment, info->what, message, observed,
-                     desired, 0, c.closes_at_s, diag);
+                     desired, 0, c.closes_at_s,
+                     info->effect == BSUP_ALERT_OPEN ? at_s : opened_at_s, diag);
     if (rc == 0 && c.closes_at_s)
         rc = bsup_store_exec(st, "holding an alert",
                              "UPDATE alert_conditions SET held_id = ? WHERE scope = ? AND "
@@ -324,7 +339,7 @@ int bsup_store_alerts_pending(struct bsup_store *st, int64_t after_id, int64_t n
     int rc = bsup_store_prepare(
         st, doing,
         "SELECT id, event_id, service, environment, what, message, "
-        "observed, desired, at, reminder, attempts FROM alert_outbox "
+        "observed, desired, at, reminder, attempts, opened_at FROM alert_outbox "
         "WHERE id > ? AND held_until <= ? ORDER BY id LIMIT ?",
         BSUP_STORE_ARGS(BSUP_STORE_INT(after_id), BSUP_STORE_INT(now_s), BSUP_STORE_INT(limit)), &q,
         diag);
@@ -346,6 +361,7 @@ int bsup_store_alerts_pending(struct bsup_store *st, int64_t after_id, int64_t n
         a->at_s = sqlite3_column_int64(q, 8);
         a->reminder = sqlite3_column_int(q, 9);
         a->attempts = sqlite3_column_int(q, 10);
+        a->opened_at_s = sqlite3_column_int64(q, 11);
         if (rc)
             break;
     }
@@ -504,7 +520,8 @@ int bsup_store_alert_reminders(struct bsup_store *st, int64_t now_s, int64_t rem
         for (int i = 0; i < 5; i++)
             col[i] = (const char *)sqlite3_column_text(q, 5 + i);
         rc = s_queue(st, sqlite3_column_int64(q, 10), now_s, scope && *scope ? scope : NULL, col[1],
-                     col[0], col[2] ? col[2] : "", col[3], col[4], c.reminders, 0, diag);
+                     col[0], col[2] ? col[2] : "", col[3], col[4], c.reminders, 0, c.opened_at_s,
+                     diag);
         if (rc == 0)
             rc = bsup_store_exec(st, "recording a reminder",
                                  "UPDATE alert_conditions SET last_sent_at = ?, reminders = ? "

@@ -44,8 +44,9 @@ struct bsup_store_alert {
     char *message;
     char *observed;
     char *desired;
-    int64_t at_s; /* when the transition happened */
-    int reminder; /* 0: the transition itself; n: the n-th reminder */
+    int64_t at_s;        /* when the transition happened */
+    int reminder;        /* 0: the transition itself; n: the n-th reminder */
+    int64_t opened_at_s; /* when its condition opened (0: a single fact) */
     int attempts;
 };
 

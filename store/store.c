@@ -139,6 +139,9 @@ const char *const bsup_store_migrations[] = {
      * held_until (0: not held), and its condition names it until then (0: none) */
     "ALTER TABLE alert_outbox ADD COLUMN held_until INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE alert_conditions ADD COLUMN held_id INTEGER NOT NULL DEFAULT 0;",
+    /* 11: when a condition alert's condition opened (0: a single fact, or rows before), which
+     * a reminder says beside the condition's current state */
+    "ALTER TABLE alert_outbox ADD COLUMN opened_at INTEGER NOT NULL DEFAULT 0;",
 };
 const int bsup_store_n_migrations =
     sizeof(bsup_store_migrations) / sizeof(bsup_store_migrations[0]);

@@ -91,6 +91,14 @@ bool bsup_alert_remind(struct bsup_alert_condition *c, int64_t now_s, int64_t re
     return true;
 }
 
+bool bsup_alert_updates(enum bsup_alert was, enum bsup_alert a, const char *observed)
+{
+    if (a < 0 || a >= BSUP_ALERT_COUNT || bsup_alerts[a].effect != BSUP_ALERT_OPEN)
+        return false;
+    return !(was == BSUP_ALERT_DRILL_FAILED && a == BSUP_ALERT_DEGRADED && observed &&
+             bsup_state_from_name(observed) == BSUP_STATE_DEGRADED);
+}
+
 void bsup_alert_budget_init(struct bsup_alert_budget *b, int64_t burst, int64_t per_minute,
                             int64_t now_ms)
 {

@@ -107,6 +107,11 @@ bool bsup_alert_decide(enum bsup_alert a, struct bsup_alert_condition *c, int64_
  * CLOSE is held); when it is, c is updated as if the reminder were queued. */
 bool bsup_alert_remind(struct bsup_alert_condition *c, int64_t now_s, int64_t reminder_s);
 
+/* Whether alert a, not queued because its condition is open with alert was, says the
+ * condition's current state (what reminders then repeat): any later OPEN does, except the
+ * state's DEGRADED beside a failed drill (observed "degraded"), which the drill explains. */
+bool bsup_alert_updates(enum bsup_alert was, enum bsup_alert a, const char *observed);
+
 /* The global rate limit: at most `burst` alerts at once, refilled at per_minute a minute.
  * Alerts over it wait in the outbox (nothing is dropped). */
 struct bsup_alert_budget {

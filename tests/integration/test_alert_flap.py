@@ -71,6 +71,8 @@ with testlib.environment("--faults") as d:
     check(time.monotonic() - t1 >= 19, f"held about 20s: {time.monotonic() - t1:.1f}s")
     time.sleep(1)  # a second degraded or recovered would have been sent with it
     check(receive() == ["degraded", "recovered"], f"one page each way: {got}")
+    # Both say when the incident began (the reminders too: tests/unit/test_alerts.c).
+    check(all(m.get("opened") == got[0]["when"] for m in got), f"opened: {got}")
     kinds = [e["kind"] for e in dm.ctl_json("events")["events"]
              if e["kind"] in ("service.error", "service.state")]
     check(kinds[-4:] == ["service.error", "service.state", "service.error", "service.state"],

@@ -257,6 +257,78 @@ static void test_store_flap_hold(void **state)
     free(dir);
 }
 
+/* A reminder says where the service is now, and since when the condition is open: a later
+ * OPEN of an open condition is not sent but becomes what the reminders say (a failed drill
+ * keeps its own values beside the plain degraded state it causes). */
+static void test_reminder_current(void **state)
+{
+    (void)state;
+    static const struct {
+        enum bsup_alert was, a;
+        const char *observed;
+        bool updates;
+    } cases[] = {
+        {BSUP_ALERT_DEGRADED, BSUP_ALERT_DEGRADED, "error", true},
+        {BSUP_ALERT_BACKUP_STALE, BSUP_ALERT_BACKUP_STALE, "none", true},
+        {BSUP_ALERT_DRILL_FAILED, BSUP_ALERT_DEGRADED, "degraded", false},
+        {BSUP_ALERT_DRILL_FAILED, BSUP_ALERT_DEGRADED, "error", true},
+        {BSUP_ALERT_DEGRADED, BSUP_ALERT_DRILL_FAILED, "failed: x", true},
+        {BSUP_ALERT_DEGRADED, BSUP_ALERT_RECOVERED, "ok", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(bsup_alert_updates(cases[i].was, cases[i].a, cases[i].observed),
+                         cases[i].updates);
+
+    char *dir = bsup_test_mkdtemp();
+    struct bsup_store *st = NULL;
+    struct bsup_diag diag = {0};
+    struct bsup_store_alert *v = NULL;
+    size_t n = 0, reminders = 0;
+    assert_int_equal(bsup_store_open(dir, &st, &diag), 0);
+    assert_int_equal(bsup_store_event_alert(st, 1000, "web", "prod", "service.degraded",
+                                            "2 healthy (want 3)", BSUP_ALERT_DEGRADED, "degraded",
+                                            "ok", 0, &diag),
+                     0);
+    assert_int_equal(bsup_store_event_alert(st, 1100, "web", "prod", "service.error",
+                                            "AWS answered 500", BSUP_ALERT_DEGRADED, "error", "ok",
+                                            0, &diag),
+                     0);
+    assert_int_equal(bsup_store_alert_reminders(st, 4600, 3600, &reminders, &diag), 0);
+    assert_int_equal(reminders, 1);
+    assert_int_equal(bsup_store_alerts_pending(st, 0, 4600, 10, &v, &n, &diag), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0].opened_at_s, 1000); /* the opening page */
+    assert_string_equal(v[0].observed, "degraded");
+    assert_int_equal(v[1].reminder, 1);
+    assert_string_equal(v[1].what, "degraded");
+    assert_string_equal(v[1].observed, "error"); /* now, not when it opened */
+    assert_string_equal(v[1].message, "AWS answered 500");
+    assert_string_equal(bsup_alert_words(bsup_alert_find(v[1].what), v[1].observed), "in error");
+    assert_int_equal(v[1].at_s, 4600);
+    assert_int_equal(v[1].opened_at_s, 1000); /* since when */
+    bsup_store_alerts_free(v, n);
+
+    /* A failed drill's reminder keeps the drill's values beside the degraded state. */
+    assert_int_equal(bsup_store_event_alert(st, 2000, "db", "prod", "drill.failed", "drill",
+                                            BSUP_ALERT_DRILL_FAILED, "failed: incompatible-restore",
+                                            "available", 0, &diag),
+                     0);
+    assert_int_equal(bsup_store_event_alert(st, 2000, "db", "prod", "service.degraded", "drill",
+                                            BSUP_ALERT_DEGRADED, "degraded", "ok", 0, &diag),
+                     0);
+    assert_int_equal(bsup_store_alert_reminders(st, 5600, 3600, &reminders, &diag), 0);
+    assert_int_equal(bsup_store_alerts_pending(st, 0, 5600, 10, &v, &n, &diag), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(v[3].service, "db");
+    assert_string_equal(v[3].what, "drill-failed");
+    assert_string_equal(v[3].observed, "failed: incompatible-restore");
+    assert_int_equal(v[3].opened_at_s, 2000);
+    bsup_store_alerts_free(v, n);
+    bsup_store_close(st);
+    bsup_test_rmtree(dir);
+    free(dir);
+}
+
 static void test_rate_limit(void **state)
 {
     (void)state;
@@ -282,7 +354,7 @@ int main(void)
         cmocka_unit_test(test_classify),          cmocka_unit_test(test_one_per_transition),
         cmocka_unit_test(test_backup_conditions), cmocka_unit_test(test_reminders),
         cmocka_unit_test(test_rate_limit),        cmocka_unit_test(test_flap_hold),
-        cmocka_unit_test(test_store_flap_hold),
+        cmocka_unit_test(test_store_flap_hold),   cmocka_unit_test(test_reminder_current),
     };
     return cmocka_run_group_tests_name("alerts", tests, NULL, NULL);
 }
