@@ -86,7 +86,8 @@ int bsup_scaling_plan(const struct bsup_service *svc, const struct bsup_asg_obse
     if (obs->has_target_groups || svc->resources.target_group) {
         bool damped = svc->health_check.replace_unhealthy;
         const char *type = damped ? "EC2" : "ELB";
-        if (strcmp(obs->health_check_type, type) != 0) {
+        bool switching = strcmp(obs->health_check_type, type) != 0;
+        if (switching) {
             bsup_action_change(&upd, "HealthCheckType", obs->health_check_type, type,
                                damped ? "health_check.replace_unhealthy: bsupd replaces instances "
                                         "the load balancer finds unhealthy, damped; the group "
@@ -94,12 +95,16 @@ int bsup_scaling_plan(const struct bsup_service *svc, const struct bsup_asg_obse
                                       : "the group serves a target group: replace instances the "
                                         "load balancer finds unhealthy");
         }
-        if (bsup_health_declared(&svc->health_check, "grace_period") &&
+        /* Switching the type always sets the grace period that goes with it, written or not. */
+        bool declared = bsup_health_declared(&svc->health_check, "grace_period");
+        if ((declared || switching) &&
             obs->health_check_grace_s != svc->health_check.grace_period_s) {
             s_num(o, sizeof(o), obs->health_check_grace_s);
             s_num(d, sizeof(d), svc->health_check.grace_period_s);
             bsup_action_change(&upd, "HealthCheckGracePeriod", o, d,
-                               "health_check.grace_period in the drop-in");
+                               declared ? "health_check.grace_period in the drop-in"
+                                        : "set with HealthCheckType: health_check.grace_period, "
+                                          "300s when unwritten");
         }
     }
     if (upd.n_changes) {
@@ -381,7 +386,7 @@ static int s_request(const struct bsup_service *desired, const void *obs,
                      struct bsup_aws_params *out)
 {
     (void)obs;
-    char name[BSUP_DOMAIN_KEY_MAX], grace[32];
+    char name[BSUP_DOMAIN_KEY_MAX];
     *out_action = "UpdateAutoScalingGroup";
     bsup_service_resource_name(desired, "auto_scaling_group", name, sizeof(name));
     int rc = bsup_aws_params_add(out, "AutoScalingGroupName", name);
@@ -389,12 +394,6 @@ static int s_request(const struct bsup_service *desired, const void *obs,
         const struct bsup_change *c = bsup_action_find_change(a, s_update_fields[i]);
         if (c)
             rc = bsup_aws_params_add(out, c->field, c->desired);
-    }
-    /* Switching to ELB health checks always sets the grace period that goes with them. */
-    if (rc == 0 && bsup_action_find_change(a, "HealthCheckType") &&
-        !bsup_action_find_change(a, "HealthCheckGracePeriod")) {
-        snprintf(grace, sizeof(grace), "%lld", (long long)desired->health_check.grace_period_s);
-        rc = bsup_aws_params_add(out, "HealthCheckGracePeriod", grace);
     }
     return rc;
 }

@@ -204,6 +204,25 @@ static void test_health_check_and_reports(void **state)
     assert_int_equal(bsup_scaling_plan(&silent, &g, &p), 0);
     assert_null(s_change(&p, BSUP_ACTION_UPDATE, "HealthCheckGracePeriod"));
     bsup_plan_cleanup(&p);
+
+    /* ... but switching the type sets the default with it, and the plan says so: what the
+     * plan, the event and the journal show is what the call sends. */
+    snprintf(g.health_check_type, sizeof(g.health_check_type), "EC2");
+    g.health_check_grace_s = 10;
+    bsup_plan_init(&p);
+    assert_int_equal(bsup_scaling_plan(&silent, &g, &p), 0);
+    c = s_change(&p, BSUP_ACTION_UPDATE, "HealthCheckGracePeriod");
+    assert_non_null(c);
+    assert_string_equal(c->observed, "10");
+    assert_string_equal(c->desired, "300");
+    assert_int_equal(s_sent(&silent, &g, &p.actions[0], "HealthCheckGracePeriod"), 300);
+    bsup_plan_cleanup(&p);
+    g.health_check_grace_s = 300; /* already the default: nothing to say, nothing sent */
+    bsup_plan_init(&p);
+    assert_int_equal(bsup_scaling_plan(&silent, &g, &p), 0);
+    assert_null(s_change(&p, BSUP_ACTION_UPDATE, "HealthCheckGracePeriod"));
+    assert_int_equal(s_sent(&silent, &g, &p.actions[0], "HealthCheckGracePeriod"), -1);
+    bsup_plan_cleanup(&p);
     bsup_service_cleanup(&silent);
 
     /* Without a target group, the health-check type is the group's business. */
