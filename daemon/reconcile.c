@@ -1143,11 +1143,13 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
         s_finding_events(e, s, before, &now);
     if (state != previous) {
         char what[700] = "";
-        const struct bsup_action *missing = NULL;
+        const struct bsup_action *missing = NULL, *held = NULL;
         for (size_t i = 0; i < now.n_actions && strlen(what) < 500; i++) {
             const struct bsup_action *a = &now.actions[i];
             if (a->kind == BSUP_ACTION_MISSING && !missing)
                 missing = a;
+            if (a->hold != BSUP_HOLD_NONE && !a->owned && !held)
+                held = a;
             /* What makes the state: never a finding, and for degraded its degraded lines. */
             bool cause = a->kind != BSUP_ACTION_FINDING &&
                          (state != BSUP_STATE_DEGRADED || a->kind == BSUP_ACTION_DEGRADED);
@@ -1176,9 +1178,12 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
                           missing ? missing->resource : "?");
             break;
         case BSUP_STATE_DRIFT:
-        case BSUP_STATE_HELD:
             s_event_alert(e, s->name, kind, alert, obs_state, "ok", "%s mode: %s",
                           bsup_mode_name(s->mode), what);
+            break;
+        case BSUP_STATE_HELD: /* why it is not corrected, or it reads as being corrected */
+            s_event_alert(e, s->name, kind, alert, obs_state, "ok", "%s mode: %s; held: %s",
+                          bsup_mode_name(s->mode), what, held ? held->held_reason : "?");
             break;
         case BSUP_STATE_DEGRADED:
             s_event_alert(e, s->name, kind, alert, obs_state, "ok", "%s", what);

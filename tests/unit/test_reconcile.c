@@ -950,6 +950,9 @@ static void test_observing_max(void **state)
     assert_int_equal(plan.n_actions, 1);
     assert_int_equal(plan.actions[0].hold, BSUP_HOLD_CAP_CYCLE);
     bsup_plan_cleanup(&plan);
+    /* Its event says it is held, and why: "enforce mode: X (want Y)" alone reads as corrected. */
+    assert_int_equal(s_events(t, "d", "drift.found", "; held: cap: at most 1 changes per cycle"),
+                     1);
     /* The plan kept between cycles is the one planned, packed and back. */
     assert_int_equal(bsup_reconcile_plan(t->rec, "b", &plan), 0);
     assert_int_equal(plan.n_actions, 1);
