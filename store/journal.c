@@ -175,10 +175,11 @@ int bsup_store_memory_streaks(struct bsup_store *st, const char *service, char *
     *out_n = 0;
     if (bsup_failpoint_error("store-memory-read"))
         return s_injected(st, "store-memory-read", doing, diag);
-    int rc = bsup_store_query(st, doing,
-                              "SELECT resource FROM resource_memory WHERE service = ? AND "
-                              "(corrections_in_a_row > 0 OR fighting != 0)",
-                              BSUP_STORE_ARGS(BSUP_STORE_TEXT(service)), &q, diag);
+    int rc = bsup_store_query(
+        st, doing,
+        "SELECT resource FROM resource_memory WHERE service = ? AND "
+        "(corrections_in_a_row > 0 OR fighting != 0 OR counted_changes != changes)",
+        BSUP_STORE_ARGS(BSUP_STORE_TEXT(service)), &q, diag);
     while (rc == 0 && (rc = bsup_store_step(st, q, doing, diag)) == 1) {
         if (BSUP_ARRAY_RESERVE(v, cap, n + 1) || bsup_store_column_dup(q, 0, &v[n]))
             rc = bsup_diag_set(diag, BSUP_ENOMEM, "out of memory %s", doing);

@@ -42,7 +42,8 @@ void bsup_store_journal_free(struct bsup_store_journal_entry *v, size_t n);
  * the start of the newest change to it whose outcome is unknown (from the journal). */
 int bsup_store_memory_get(struct bsup_store *st, const char *service, const char *resource,
                           struct bsup_resource_memory *out, struct bsup_diag *diag);
-/* The resources of service with a correction streak or a fight to forget once they converge.
+/* The resources of service with a correction streak, a fight or a correction not yet counted
+ * (bsup_rails_observe) to forget once they converge.
  * Free with bsup_store_strings_free. */
 int bsup_store_memory_streaks(struct bsup_store *st, const char *service, char ***out,
                               size_t *out_n, struct bsup_diag *diag);

@@ -8,8 +8,10 @@ bool bsup_rails_observe(const struct bsup_rails_config *cfg, struct bsup_resourc
     bool new_desired = desired_sig && mem->desired_sig && desired_sig != mem->desired_sig;
     if (!drift || new_desired) {
         /* Converged (or the other party gave up), or the operator asks for something else:
-         * forget the fight. */
+         * forget the fight. The corrections so far held, or were of another value: none of
+         * them is one the drift came back after. */
         mem->corrections_in_a_row = 0;
+        mem->counted_changes = mem->changes;
         mem->fighting = false;
         return false;
     }

@@ -39,7 +39,8 @@ struct bsup_resource_memory {
 /* Updates a resource's memory with an enforce-mode cycle's observation: drift is whether the
  * plan found drift to correct on it, desired_sig what the correction would set
  * (bsup_action_desired_sig; 0 unknown). Drift that comes back after a correction bsupd made
- * counts once per correction; a cycle without drift clears the streak, and so does a desired
+ * counts once per correction; a cycle without drift clears the streak (the corrections before
+ * it held: the next drift's streak starts at bsupd's next correction), and so does a desired
  * value other than the last one bsupd set (the operator changed the drop-in: not the same drift
  * coming back). Returns true when the resource has just become "fighting". */
 bool bsup_rails_observe(const struct bsup_rails_config *cfg, struct bsup_resource_memory *mem,

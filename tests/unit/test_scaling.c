@@ -291,6 +291,15 @@ static void test_rails(void **state)
     /* Converged: the fight is forgotten. */
     assert_false(bsup_rails_observe(&cfg, &mem, false, 0));
     assert_false(mem.fighting);
+    /* A correction that converged held: when the drift comes back later, a fight takes three
+     * new corrections after which it comes back, not two and that one. */
+    struct bsup_resource_memory later = {.changes = 1, .last_change_s = 100};
+    assert_false(bsup_rails_observe(&cfg, &later, false, 0));
+    for (int k = 1; k <= 4; k++) {
+        assert_int_equal(bsup_rails_observe(&cfg, &later, true, 0), k == 4);
+        later.changes++; /* corrected */
+    }
+    assert_int_equal(later.corrections_in_a_row, 3);
 
     /* The operator's own edits are not a fight: each correction set a new desired value. */
     struct bsup_resource_memory ed = {0};

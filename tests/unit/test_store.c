@@ -543,6 +543,12 @@ static void test_journal(void **state)
     assert_int_equal(n, 1);
     assert_string_equal(streaks[0], "r");
     bsup_store_strings_free(streaks, n);
+    /* ... and one with a correction the rails have not counted yet (its first). */
+    struct bsup_resource_memory first = {.last_change_s = 6, .changes = 1};
+    assert_int_equal(bsup_store_memory_put(st, "api", "s", &first, &diag), 0);
+    assert_int_equal(bsup_store_memory_streaks(st, "api", &streaks, &n, &diag), 0);
+    assert_int_equal(n, 2);
+    bsup_store_strings_free(streaks, n);
 
     char *state_word, *detail;
     int64_t at;
