@@ -33,6 +33,29 @@ static void s_num(char *buf, size_t len, int64_t v)
     snprintf(buf, len, "%lld", (long long)v);
 }
 
+/* Into out: the group's HealthCheckType list (have) with ELB on or off, its other types kept
+ * (EBS, VPC_LATTICE: someone else's choice); EC2, always on, is written only alone. Returns
+ * whether ELB is to be switched. */
+static bool s_health_check_types(const char *have, bool elb, char *out, size_t len)
+{
+    bool has_elb = false;
+    size_t used = 0;
+    out[0] = 0;
+    for (const char *p = have; *p; p += *p == ',') {
+        size_t n = strcspn(p, ",");
+        if (n == 3 && strncmp(p, "ELB", 3) == 0)
+            has_elb = true;
+        else if (n && !(n == 3 && strncmp(p, "EC2", 3) == 0) && used < len)
+            used += (size_t)snprintf(out + used, len - used, "%s%.*s", used ? "," : "", (int)n, p);
+        p += n;
+    }
+    if (elb && used < len)
+        snprintf(out + used, len - used, "%sELB", used ? "," : "");
+    if (!out[0])
+        snprintf(out, len, "EC2");
+    return has_elb != elb;
+}
+
 int bsup_scaling_plan(const struct bsup_service *svc, const struct bsup_asg_observed *obs,
                       struct bsup_plan *plan)
 {
@@ -85,8 +108,8 @@ int bsup_scaling_plan(const struct bsup_service *svc, const struct bsup_asg_obse
     }
     if (obs->has_target_groups || svc->resources.target_group) {
         bool damped = svc->health_check.replace_unhealthy;
-        const char *type = damped ? "EC2" : "ELB";
-        bool switching = strcmp(obs->health_check_type, type) != 0;
+        char type[sizeof(obs->health_check_type)];
+        bool switching = s_health_check_types(obs->health_check_type, !damped, type, sizeof(type));
         if (switching) {
             bsup_action_change(&upd, "HealthCheckType", obs->health_check_type, type,
                                damped ? "health_check.replace_unhealthy: bsupd replaces instances "

@@ -34,7 +34,7 @@ struct bsup_asg_observed {
     int64_t min_size;
     int64_t max_size;
     int64_t desired_capacity;
-    char health_check_type[8]; /* "EC2" or "ELB" */
+    char health_check_type[40]; /* "EC2", "ELB", "EBS,ELB": AWS's list, at most 32 */
     int64_t health_check_grace_s;
     bool subnets_match;            /* VPCZoneIdentifier holds exactly the drop-in's subnet_ids */
     char vpc_zone_identifier[128]; /* as AWS says it, cut to fit: for the report */

@@ -193,6 +193,44 @@ static void test_health_check_and_reports(void **state)
     assert_string_equal(c->desired, "EC2");
     assert_non_null(strstr(c->reason, "damped"));
     bsup_plan_cleanup(&p);
+
+    /* HealthCheckType is a list: bsupd switches ELB on or off and keeps the types it does not
+     * manage (EBS, VPC_LATTICE); EC2 is always on and written only alone. */
+    const struct {
+        const char *have;
+        bool damped;
+        const char *want; /* NULL: no change */
+    } types[] = {
+        {"EBS,ELB", false, NULL},
+        {"ELB,EBS", false, NULL},
+        {"EBS", false, "EBS,ELB"},
+        {"EC2,EBS", false, "EBS,ELB"},
+        {"ELB,EBS", true, "EBS"},
+        {"VPC_LATTICE,ELB", true, "VPC_LATTICE"},
+        {"EC2", true, NULL},
+        {"EBS", true, NULL},
+        {"EBS,ELB,VPC_LATTICE", false, NULL},
+    };
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        g = s_group(2, 6, 2);
+        snprintf(g.health_check_type, sizeof(g.health_check_type), "%s", types[i].have);
+        bsup_plan_init(&p);
+        assert_int_equal(bsup_scaling_plan(types[i].damped ? &damped : &svc, &g, &p), 0);
+        c = s_change(&p, BSUP_ACTION_UPDATE, "HealthCheckType");
+        if (!types[i].want) {
+            assert_null(c);
+        } else {
+            assert_non_null(c);
+            assert_string_equal(c->observed, types[i].have);
+            assert_string_equal(c->desired, types[i].want);
+            assert_int_equal(bsup_scaling_domain.request(types[i].damped ? &damped : &svc, &g,
+                                                         &p.actions[0], &action, &params),
+                             0);
+            assert_string_equal(bsup_aws_params_get(&params, "HealthCheckType"), types[i].want);
+            bsup_aws_params_cleanup(&params);
+        }
+        bsup_plan_cleanup(&p);
+    }
     bsup_service_cleanup(&damped);
 
     /* An undeclared grace period is the group's own: a 600 s one a module set is not reset
