@@ -748,14 +748,16 @@ static int s_show_status(json_t *reply, bool one)
     return json_is_true(json_object_get(reply, "attention")) ? S_EXIT_ATTENTION : S_EXIT_OK;
 }
 
-/* The actions of a plan row that are the service's (not bsupd's own alarms). */
+/* The actions of a plan row that need an operator: the service's, and an alarm of bsupd's
+ * own that it stopped keeping because something else keeps changing it (fighting). */
 static size_t s_service_actions(json_t *row)
 {
     size_t a, n = 0;
     json_t *act;
     json_array_foreach(json_object_get(row, "actions"), a, act)
     {
-        n += !json_is_true(json_object_get(act, "owned"));
+        n += !json_is_true(json_object_get(act, "owned")) ||
+             strcmp(s_str(act, "held_by"), bsup_hold_name(BSUP_HOLD_FIGHTING)) == 0;
     }
     return n;
 }

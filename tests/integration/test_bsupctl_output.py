@@ -301,6 +301,19 @@ row["actions"] = []
 out = fake.ctl("plan", expect=1, columns="100")
 check("in sync" not in out and "as last observed" not in out and
       "error: DescribeTargetGroups: timed out" in out, "in error with no actions:\n" + out)
+# plan: bsupd's own alarms need no operator (exit 0, "in sync") while they wait for their
+# budget; one it stopped keeping because something else keeps changing it (fighting) does.
+alarm = {"action": "update", "resource": "cloudwatch-alarm/bsup-api-prod-errors", "owned": True,
+         "held": True, "changes": [{"field": "Alarm", "observed": "absent", "desired": "exists",
+                                    "reason": "bsupd keeps this alarm on the metric it publishes"}]}
+row.update(state="ok", actions=[dict(alarm, held_by="paced", held_reason="paced: waits")])
+out = fake.ctl("plan", expect=0, columns="100")
+check("in sync" in out, "an alarm waiting for its budget:\n" + out)
+row["actions"] = [dict(alarm, held_by="fighting", held_reason="fighting: came back")]
+out = fake.ctl("plan", expect=1, columns="100")
+check("in sync" not in out and "held: fighting: came back" in out,
+      "an alarm bsupd stopped keeping:\n" + out)
+
 # events: a resource name longer than the MESSAGE column runs past the width whole, never
 # split mid-name; the words around it still wrap at spaces.
 arn = ("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/" + LONG +
