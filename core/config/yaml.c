@@ -491,6 +491,13 @@ bool bsup_config_yaml_load(struct bsup_config_doc *f, const unsigned char *data,
         case YAML_SCALAR_EVENT:
             anchor = ev.data.scalar.anchor;
             node = true;
+            /* An escaped NUL ("\0", "\x00", "\u0000") would cut the text short unseen: a
+             * key or a file reference would read as its first part. */
+            if (strlen((const char *)ev.data.scalar.value) != ev.data.scalar.length) {
+                bsup_config_error(f, &ev.start_mark,
+                                  "text holds a NUL character (\\0), which drop-ins do not allow");
+                ok = false;
+            }
             break;
         case YAML_SEQUENCE_START_EVENT:
             anchor = ev.data.sequence_start.anchor;

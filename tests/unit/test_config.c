@@ -208,6 +208,10 @@ static const struct s_case s_cases[] = {
     {"service_name: x\xff\n", "f.yaml:1:16: byte 0xff is not valid UTF-8"},
     {"service_name: x\xc0\xaf\n", "byte 0xc0 is not valid UTF-8 (overlong"},
     {"service_name: x\x01\n", "f.yaml:1:16: byte 0x01 is a control character"},
+    /* An escaped NUL would cut the text short: a truncated value or key, never loaded. */
+    {BASE "region: \"eu-west-1\\0evil\"\n", "f.yaml:8:9: text holds a NUL character"},
+    {BASE "\"min_size\\x00x\": 3\n", "f.yaml:8:1: text holds a NUL character"},
+    {BASE "instance_type: \"t3.large\\u0000\"\n", "f.yaml:8:16: text holds a NUL character"},
     {"? [a, b]\n: c\n", "f.yaml:1:3: keys must be plain words, not a list"},
     {"services: {a: 1}\n", "f.yaml:1:11: services must be a list of services, not a mapping"},
     {"services: [a]\n", "f.yaml:1:12: a service must be a mapping of keys, not text"},
