@@ -266,18 +266,16 @@ static int s_parse_file(struct bsup_config_set *set, const char *name, const cha
         return BSUP_ENOMEM;
     out->index = set->n_files - 1;
 
-    /* A UTF-8 byte order mark is allowed; everything else must be UTF-8 text. */
-    size_t skip = len >= 3 && u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf ? 3 : 0;
     const char *why = NULL;
-    size_t bad = bsup_config_utf8_check(u + skip, len - skip, &why);
+    size_t bad = bsup_config_utf8_check(u, len, &why);
     if (len > BSUP_CONFIG_MAX_FILE_BYTES) {
         bsup_config_error(&f, NULL, "file is %zu bytes; drop-ins are limited to %d bytes (1 MiB)",
                           len, BSUP_CONFIG_MAX_FILE_BYTES);
         goto out;
     }
-    if (bad != len - skip) {
-        yaml_mark_t m = bsup_config_mark_at(u + skip, bad);
-        bsup_config_error(&f, &m, "byte 0x%02x is %s", u[skip + bad], why);
+    if (bad != len) {
+        yaml_mark_t m = bsup_config_mark_at(u, bad);
+        bsup_config_error(&f, &m, "byte 0x%02x is %s", u[bad], why);
         goto out;
     }
     if (!bsup_config_yaml_load(&f, u, len))

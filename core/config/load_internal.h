@@ -61,7 +61,8 @@ int bsup_config_key_index(const struct bsup_config_key *table, const char *name)
 
 /* The offset of the first byte that is not UTF-8 text YAML allows, or len; *out_why says why. */
 size_t bsup_config_utf8_check(const unsigned char *s, size_t len, const char **out_why);
-/* The line and column of byte off, for a message about it. */
+/* The line and column of byte off, for a message about it (a leading byte order mark is no
+ * column, as libyaml counts). */
 yaml_mark_t bsup_config_mark_at(const unsigned char *s, size_t off);
 /* Reports libyaml's parse error as a message (or ENOMEM in f->rc). */
 void bsup_config_yaml_report_parser(struct bsup_config_doc *f, yaml_parser_t *p);

@@ -389,7 +389,9 @@ size_t bsup_config_utf8_check(const unsigned char *s, size_t len, const char **o
 yaml_mark_t bsup_config_mark_at(const unsigned char *s, size_t off)
 {
     yaml_mark_t m = {0};
-    for (size_t i = 0; i < off; i++) {
+    /* A leading byte order mark is no column, as libyaml counts. */
+    size_t bom = off >= 3 && s[0] == 0xef && s[1] == 0xbb && s[2] == 0xbf ? 3 : 0;
+    for (size_t i = bom; i < off; i++) {
         if (s[i] == '\n') {
             m.line++;
             m.column = 0;

@@ -207,6 +207,7 @@ static const struct s_case s_cases[] = {
     {"service_name: \"caf\xc3\xa9\"\n", "service_name may only hold lowercase letters"},
     {"service_name: x\xff\n", "f.yaml:1:16: byte 0xff is not valid UTF-8"},
     {"service_name: x\xc0\xaf\n", "byte 0xc0 is not valid UTF-8 (overlong"},
+    {"\xef\xbb\xbfservice_name: x\xff\n", "f.yaml:1:16: byte 0xff is not valid UTF-8"},
     {"service_name: x\x01\n", "f.yaml:1:16: byte 0x01 is a control character"},
     /* An escaped NUL would cut the text short: a truncated value or key, never loaded. */
     {BASE "region: \"eu-west-1\\0evil\"\n", "f.yaml:8:9: text holds a NUL character"},
@@ -1307,6 +1308,12 @@ static void test_settings(void **state)
                                          "interval?"));
     assert_non_null(strstr(diag.message, "; "));
     assert_non_null(strstr(diag.message, "bad.yaml:2:7: mode must be observe or enforce"));
+    free(path);
+
+    /* A byte order mark is no column, in bsupd.yaml as in a drop-in. */
+    path = bsup_test_write(dir, "bom.yaml", "\xef\xbb\xbfinterval: 1d\xff\n", -1);
+    assert_int_equal(bsup_settings_load(&s, path, false, &diag), BSUP_ECONFIG);
+    assert_non_null(strstr(diag.message, "bom.yaml:1:13: byte 0xff is not valid UTF-8"));
     free(path);
 
     /* bsupd.yaml too: an empty value is an error, not the default. */
