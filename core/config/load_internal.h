@@ -16,6 +16,7 @@
 struct bsup_config_doc {
     struct bsup_config_set *set;
     const char *name;
+    bool settings; /* bsupd.yaml, not a drop-in: said so in messages */
     yaml_document_t doc;
     size_t errors; /* in this file */
     int rc;        /* BSUP_ENOMEM sticks */

@@ -73,7 +73,7 @@ int bsup_settings_load(struct bsup_settings *s, const char *path, bool optional,
     size_t len = 0;
     int rc = 0;
     bool have_doc = false;
-    struct bsup_config_doc f = {.set = &msgs, .name = path};
+    struct bsup_config_doc f = {.set = &msgs, .name = path, .settings = true};
     if (dfd < 0) {
         rc = (optional && errno == ENOENT) ? 0 : BSUP_EIO;
         if (rc)

@@ -476,6 +476,7 @@ bool bsup_config_yaml_load(struct bsup_config_doc *f, const unsigned char *data,
     yaml_parser_set_input_string(&p, data, len);
     bool ok = true, done = false;
     size_t nodes = 0, depth = 0, docs = 0;
+    const char *where = f->settings ? "the settings file" : "drop-ins";
     while (ok && !done) {
         if (!yaml_parser_parse(&p, &ev)) {
             bsup_config_yaml_report_parser(f, &p);
@@ -486,8 +487,8 @@ bool bsup_config_yaml_load(struct bsup_config_doc *f, const unsigned char *data,
         bool node = false;
         switch (ev.type) {
         case YAML_ALIAS_EVENT:
-            bsup_config_error(f, &ev.start_mark, "YAML aliases (*%s) are not allowed in drop-ins",
-                              (const char *)ev.data.alias.anchor);
+            bsup_config_error(f, &ev.start_mark, "YAML aliases (*%s) are not allowed in %s",
+                              (const char *)ev.data.alias.anchor, where);
             ok = false;
             break;
         case YAML_SCALAR_EVENT:
@@ -497,7 +498,7 @@ bool bsup_config_yaml_load(struct bsup_config_doc *f, const unsigned char *data,
              * key or a file reference would read as its first part. */
             if (strlen((const char *)ev.data.scalar.value) != ev.data.scalar.length) {
                 bsup_config_error(f, &ev.start_mark,
-                                  "text holds a NUL character (\\0), which drop-ins do not allow");
+                                  "text holds a NUL character (\\0), not allowed in %s", where);
                 ok = false;
             }
             break;
@@ -516,9 +517,10 @@ bool bsup_config_yaml_load(struct bsup_config_doc *f, const unsigned char *data,
             break;
         case YAML_DOCUMENT_START_EVENT:
             if (++docs > 1) {
-                bsup_config_error(
-                    f, &ev.start_mark,
-                    "a drop-in holds one YAML document; put more services under services:");
+                bsup_config_error(f, &ev.start_mark, "%s",
+                                  f->settings ? "the settings file holds one YAML document"
+                                              : "a drop-in holds one YAML document; put more "
+                                                "services under services:");
                 ok = false;
             }
             break;
@@ -529,8 +531,8 @@ bool bsup_config_yaml_load(struct bsup_config_doc *f, const unsigned char *data,
             break;
         }
         if (ok && anchor) {
-            bsup_config_error(f, &ev.start_mark, "YAML anchors (&%s) are not allowed in drop-ins",
-                              (const char *)anchor);
+            bsup_config_error(f, &ev.start_mark, "YAML anchors (&%s) are not allowed in %s",
+                              (const char *)anchor, where);
             ok = false;
         } else if (ok && node && ++nodes > BSUP_CONFIG_MAX_NODES) {
             bsup_config_error(f, &ev.start_mark, "too many YAML nodes (more than %d)",

@@ -1316,6 +1316,19 @@ static void test_settings(void **state)
     assert_non_null(strstr(diag.message, "bom.yaml:1:13: byte 0xff is not valid UTF-8"));
     free(path);
 
+    /* The shared YAML reader's refusals name bsupd.yaml as what it is, not a drop-in. */
+    path = bsup_test_write(dir, "docs.yaml", "interval: 1d\n---\nmode: enforce\n", -1);
+    assert_int_equal(bsup_settings_load(&s, path, false, &diag), BSUP_ECONFIG);
+    assert_non_null(
+        strstr(diag.message, "docs.yaml:2:1: the settings file holds one YAML document"));
+    assert_null(strstr(diag.message, "drop-in"));
+    free(path);
+    path = bsup_test_write(dir, "anchor.yaml", "interval: &i 1d\n", -1);
+    assert_int_equal(bsup_settings_load(&s, path, false, &diag), BSUP_ECONFIG);
+    assert_non_null(strstr(
+        diag.message, "anchor.yaml:1:11: YAML anchors (&i) are not allowed in the settings file"));
+    free(path);
+
     /* bsupd.yaml too: an empty value is an error, not the default. */
     path = bsup_test_write(dir, "empty.yaml", "mode:\nmetrics: {enabled: ~}\n", -1);
     assert_int_equal(bsup_settings_load(&s, path, false, &diag), BSUP_ECONFIG);
