@@ -458,7 +458,7 @@ static int s_add_node(yaml_document_t *doc, const yaml_event_t *ev, struct s_ope
 
 /* Reads the one document of a drop-in or the settings file into f->doc, in one pass over the
  * events that refuses first what the tree would hide or make dangerous: aliases and anchors
- * (alias bombs), several documents, too many nodes, too deep nesting. */
+ * (alias bombs), tags, several documents, too many nodes, too deep nesting. */
 bool bsup_config_yaml_load(struct bsup_config_doc *f, const unsigned char *data, size_t len)
 {
     yaml_parser_t p;
@@ -483,7 +483,7 @@ bool bsup_config_yaml_load(struct bsup_config_doc *f, const unsigned char *data,
             ok = false;
             break;
         }
-        const yaml_char_t *anchor = NULL;
+        const yaml_char_t *anchor = NULL, *tag = NULL;
         bool node = false;
         switch (ev.type) {
         case YAML_ALIAS_EVENT:
@@ -493,6 +493,7 @@ bool bsup_config_yaml_load(struct bsup_config_doc *f, const unsigned char *data,
             break;
         case YAML_SCALAR_EVENT:
             anchor = ev.data.scalar.anchor;
+            tag = ev.data.scalar.tag;
             node = true;
             /* An escaped NUL ("\0", "\x00", "\u0000") would cut the text short unseen: a
              * key or a file reference would read as its first part. */
@@ -504,10 +505,12 @@ bool bsup_config_yaml_load(struct bsup_config_doc *f, const unsigned char *data,
             break;
         case YAML_SEQUENCE_START_EVENT:
             anchor = ev.data.sequence_start.anchor;
+            tag = ev.data.sequence_start.tag;
             node = true;
             break;
         case YAML_MAPPING_START_EVENT:
             anchor = ev.data.mapping_start.anchor;
+            tag = ev.data.mapping_start.tag;
             node = true;
             break;
         case YAML_SEQUENCE_END_EVENT:
@@ -533,6 +536,14 @@ bool bsup_config_yaml_load(struct bsup_config_doc *f, const unsigned char *data,
         if (ok && anchor) {
             bsup_config_error(f, &ev.start_mark, "YAML anchors (&%s) are not allowed in %s",
                               (const char *)anchor, where);
+            ok = false;
+        } else if (ok && tag) {
+            /* Every value is read as the text written: a tag another tool acts on (!vault,
+             * !include, !env, !!binary) would be dropped unseen. */
+            const char *t = (const char *)tag, *core = "tag:yaml.org,2002:";
+            bool short_form = strncmp(t, core, strlen(core)) == 0; /* as written: !!str */
+            bsup_config_error(f, &ev.start_mark, "YAML tags (%s%s) are not allowed in %s",
+                              short_form ? "!!" : "", short_form ? t + strlen(core) : t, where);
             ok = false;
         } else if (ok && node && ++nodes > BSUP_CONFIG_MAX_NODES) {
             bsup_config_error(f, &ev.start_mark, "too many YAML nodes (more than %d)",

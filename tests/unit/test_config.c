@@ -204,6 +204,12 @@ static const struct s_case s_cases[] = {
     {"a: &anchor 1\nb: *anchor\n", "f.yaml:1:4: YAML anchors (&anchor) are not allowed"},
     {"a: *nothing\n", "f.yaml:1:4: YAML aliases (*nothing) are not allowed"},
     {"a: 1\n---\nb: 2\n", "f.yaml:2:1: a drop-in holds one YAML document"},
+    /* Values are read as written text: a tag another tool would act on is refused, not dropped. */
+    {BASE "max_size: !!str 5\n", "f.yaml:8:11: YAML tags (!!str) are not allowed in drop-ins"},
+    {BASE "max_size: !vault 5\n", "f.yaml:8:11: YAML tags (!vault) are not allowed in drop-ins"},
+    {BASE "backup: !!map {max_age: 1h}\n", "f.yaml:8:9: YAML tags (!!map) are not allowed"},
+    {"%TAG !e! tag:example.com,2000:\n---\nmin_size: !e!x 3\n",
+     "f.yaml:3:11: YAML tags (tag:example.com,2000:x) are not allowed"},
     {"service_name: \"caf\xc3\xa9\"\n", "service_name may only hold lowercase letters"},
     {"service_name: x\xff\n", "f.yaml:1:16: byte 0xff is not valid UTF-8"},
     {"service_name: x\xc0\xaf\n", "byte 0xc0 is not valid UTF-8 (overlong"},
