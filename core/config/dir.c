@@ -297,11 +297,19 @@ static int s_parse_file(struct bsup_config_set *set, const char *name, const cha
         goto out;
     }
     yaml_node_t *list = NULL;
+    size_t list_line = 0;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
         yaml_node_t *k = yaml_document_get_node(&f.doc, p->key);
-        if (k->type == YAML_SCALAR_NODE && strcmp((char *)k->data.scalar.value, "services") == 0)
-            list = yaml_document_get_node(&f.doc, p->value);
+        if (k->type != YAML_SCALAR_NODE || strcmp((char *)k->data.scalar.value, "services") != 0)
+            continue;
+        if (list) {
+            bsup_config_error(&f, &k->start_mark, "services is set twice (first at line %zu)",
+                              list_line);
+            goto out;
+        }
+        list = yaml_document_get_node(&f.doc, p->value);
+        list_line = k->start_mark.line + 1;
     }
     if (!list) {
         s_parse_service(&f, root, &pend);

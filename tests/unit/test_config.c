@@ -223,6 +223,7 @@ static const struct s_case s_cases[] = {
     {"services: {a: 1}\n", "f.yaml:1:11: services must be a list of services, not a mapping"},
     {"services: [a]\n", "f.yaml:1:12: a service must be a mapping of keys, not text"},
     {"services: []\nextra: 1\n", "with services:, every key belongs to a list item"},
+    {"services:\n- {}\nservices: []\n", "f.yaml:3:1: services is set twice (first at line 1)"},
     {"services:\n- {service_name: a, environment: dev, vpc_id: vpc-0a1b2c3d,\n"
      "   subnet_ids: [subnet-0a1b2c3d], database_name: a, database_username: a,\n"
      "   database_password: \"file:/etc/bsup/a\"}\n",
