@@ -391,11 +391,15 @@ yaml_mark_t bsup_config_mark_at(const unsigned char *s, size_t off)
     yaml_mark_t m = {0};
     /* A leading byte order mark is no column, as libyaml counts. */
     size_t bom = off >= 3 && s[0] == 0xef && s[1] == 0xbb && s[2] == 0xbf ? 3 : 0;
+    /* Line breaks as libyaml's: LF, CR, CR LF (one), NEL, LS and PS. s is valid UTF-8 up to off. */
     for (size_t i = bom; i < off; i++) {
-        if (s[i] == '\n') {
+        bool lf_next = i + 1 < off && s[i + 1] == '\n';
+        if (s[i] == '\n' || (s[i] == '\r' && !lf_next) || (s[i] == 0xc2 && s[i + 1] == 0x85) ||
+            (s[i] == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9))) {
             m.line++;
             m.column = 0;
-        } else if ((s[i] & 0xc0) != 0x80) {
+            i += s[i] == 0xc2 ? 1 : s[i] == 0xe2 ? 2 : 0;
+        } else if ((s[i] & 0xc0) != 0x80 && s[i] != '\r') {
             m.column++;
         }
     }

@@ -214,6 +214,13 @@ static const struct s_case s_cases[] = {
     {"service_name: x\xff\n", "f.yaml:1:16: byte 0xff is not valid UTF-8"},
     {"service_name: x\xc0\xaf\n", "byte 0xc0 is not valid UTF-8 (overlong"},
     {"\xef\xbb\xbfservice_name: x\xff\n", "f.yaml:1:16: byte 0xff is not valid UTF-8"},
+    /* A bad byte's line counts the line breaks libyaml counts: CR, CR LF, NEL, LS. */
+    {"a: 1\rb: 2\rc: x\xff\r", "f.yaml:3:5: byte 0xff is not valid UTF-8"},
+    {"a: 1\r\nb: 2\r\nc: x\xff\r\n", "f.yaml:3:5: byte 0xff is not valid UTF-8"},
+    {"a: 1\xc2\x85"
+     "b: 2\xe2\x80\xa8"
+     "c: x\xff\n",
+     "f.yaml:3:5: byte 0xff is not valid UTF-8"},
     {"service_name: x\x01\n", "f.yaml:1:16: byte 0x01 is a control character"},
     /* An escaped NUL would cut the text short: a truncated value or key, never loaded. */
     {BASE "region: \"eu-west-1\\0evil\"\n", "f.yaml:8:9: text holds a NUL character"},
