@@ -105,7 +105,15 @@ static void s_check_service(struct bsup_config_doc *f, struct bsup_service *svc,
     const char *pw = svc->database_password;
     if (pw && seen->set[ipw]) {
         const yaml_mark_t *m = &seen->mark[ipw];
-        if (strncmp(pw, "secretsmanager:", 15) == 0) {
+        bool control = false; /* escaped in the YAML: "\e[2J", "\t" */
+        for (const char *c = pw; *c; c++)
+            control |= (unsigned char)*c < 0x20 || *c == 0x7f;
+        if (control && bsup_secret_is_reference(pw)) {
+            /* A reference is shown (--check-config, bsupctl status, logs): never a terminal
+             * escape, and no real name holds one. */
+            bsup_config_error(f, m,
+                              "database_password: a reference may not hold control characters");
+        } else if (strncmp(pw, "secretsmanager:", 15) == 0) {
             const char *arn = pw + 15;
             /* arn:<partition>:secretsmanager:<region>:<account>:secret:<name> */
             char part[6][64];

@@ -193,6 +193,11 @@ static const struct s_case s_cases[] = {
      "f.yaml:1:20: database_password: a secretsmanager reference must be a secret ARN"},
     {"database_password: 'ssm:'\n", "an ssm reference must name a parameter"},
     {"database_password: file:relative/path\n", "a file reference needs an absolute path"},
+    {"database_password: \"file:/x\\e]0;t\\a\\e[2J\"\n",
+     "f.yaml:1:20: database_password: a reference may not hold control characters"},
+    {"database_password: "
+     "\"secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:a\\eb\"\n",
+     "database_password: a reference may not hold control characters"},
     {"[1, 2]\n", "f.yaml:1:1: a drop-in must be a mapping of keys (one service) or hold "
                  "services:, not a list"},
     {"", "f.yaml:1:1: file is empty"},
