@@ -264,7 +264,9 @@ void bsup_config_yaml_apply_mapping(struct bsup_config_doc *f, const struct bsup
         char shown[64];
         if (!k->name) {
             const char *hint = s_suggest(table, name);
-            if (hint)
+            if (!*name)
+                bsup_config_error(f, &key->start_mark, "a key is empty (\"\" or a lone ?)");
+            else if (hint)
                 bsup_config_error(f, &key->start_mark, "unknown key %s%s; did you mean %s%s?",
                                   prefix, bsup_config_shown(name, shown, sizeof(shown)), prefix,
                                   hint);

@@ -232,6 +232,8 @@ static const struct s_case s_cases[] = {
     {BASE "\"min_size\\x00x\": 3\n", "f.yaml:8:1: text holds a NUL character"},
     {BASE "instance_type: \"t3.large\\u0000\"\n", "f.yaml:8:16: text holds a NUL character"},
     {"? [a, b]\n: c\n", "f.yaml:1:3: keys must be plain words, not a list"},
+    {BASE "\"\": 3\n", "f.yaml:8:1: a key is empty"},
+    {"backup:\n  ?\n  : 3\n", "f.yaml:2:4: a key is empty"},
     {"services: {a: 1}\n", "f.yaml:1:11: services must be a list of services, not a mapping"},
     {"services: [a]\n", "f.yaml:1:12: a service must be a mapping of keys, not text"},
     {"services: []\nextra: 1\n", "with services:, every key belongs to a list item"},
