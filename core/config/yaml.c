@@ -276,8 +276,16 @@ void bsup_config_yaml_apply_mapping(struct bsup_config_doc *f, const struct bsup
             continue;
         }
         if (seen->set[idx]) {
+            /* The first key's line: its value may start lines below (a block under it). */
+            yaml_node_t *first = NULL;
+            for (yaml_node_pair_t *q = map->data.mapping.pairs.start; !first && q < p; q++) {
+                yaml_node_t *qk = yaml_document_get_node(&f->doc, q->key);
+                if (qk->type == YAML_SCALAR_NODE &&
+                    strcmp((const char *)qk->data.scalar.value, name) == 0)
+                    first = qk;
+            }
             bsup_config_error(f, &key->start_mark, "%s%s is set twice (first at line %zu)", prefix,
-                              name, seen->mark[idx].line + 1);
+                              name, (first ? first->start_mark : seen->mark[idx]).line + 1);
             continue;
         }
         seen->set[idx] = true;

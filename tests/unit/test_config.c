@@ -233,6 +233,9 @@ static const struct s_case s_cases[] = {
     {BASE "instance_type: \"t3.large\\u0000\"\n", "f.yaml:8:16: text holds a NUL character"},
     {"? [a, b]\n: c\n", "f.yaml:1:3: keys must be plain words, not a list"},
     {BASE "\"\": 3\n", "f.yaml:8:1: a key is empty"},
+    /* A key set twice names the first key's line, not the line its block value starts on. */
+    {BASE "backup:\n\n  max_age: 1h\nbackup: {max_age: 2h}\n",
+     "f.yaml:11:1: backup is set twice (first at line 8)"},
     {"backup:\n  ?\n  : 3\n", "f.yaml:2:4: a key is empty"},
     {"services: {a: 1}\n", "f.yaml:1:11: services must be a list of services, not a mapping"},
     {"services: [a]\n", "f.yaml:1:12: a service must be a mapping of keys, not text"},
