@@ -78,6 +78,11 @@ run retention "50-retention.yaml:8:19: backup_retention (40) must be between 1 a
 mk not-yaml ''
 printf 'service_name: [oops\n  - {\n' > "$tmp/not-yaml/50-not-yaml.yaml"
 run not-yaml "50-not-yaml.yaml:2:5: not valid YAML"
+# A tag another tool would act on, or an escaped NUL, would be dropped unseen: refused at its mark.
+mk tag $'max_size: !vault 5\n'
+run tag "50-tag.yaml:8:11: YAML tags (!vault) are not allowed in drop-ins"
+mk nul $'region: "eu-west-1\\0x"\n'
+run nul "50-nul.yaml:8:9: text holds a NUL character"
 
 check missing-dir 1 "$bsupd" --check-config --config-dir "$tmp/nope"
 expect_err missing-dir "cannot open the configuration directory: No such file or directory"
