@@ -404,11 +404,13 @@ yaml_mark_t bsup_config_mark_at(const unsigned char *s, size_t off)
     /* Line breaks as libyaml's: LF, CR, CR LF (one), NEL, LS and PS. s is valid UTF-8 up to off. */
     for (size_t i = bom; i < off; i++) {
         bool lf_next = i + 1 < off && s[i + 1] == '\n';
-        if (s[i] == '\n' || (s[i] == '\r' && !lf_next) || (s[i] == 0xc2 && s[i + 1] == 0x85) ||
-            (s[i] == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9))) {
+        bool nel = s[i] == 0xc2 && i + 1 < off && s[i + 1] == 0x85;
+        bool ls_ps = s[i] == 0xe2 && i + 2 < off && s[i + 1] == 0x80 &&
+                     (s[i + 2] == 0xa8 || s[i + 2] == 0xa9);
+        if (s[i] == '\n' || (s[i] == '\r' && !lf_next) || nel || ls_ps) {
             m.line++;
             m.column = 0;
-            i += s[i] == 0xc2 ? 1 : s[i] == 0xe2 ? 2 : 0;
+            i += nel ? 1 : ls_ps ? 2 : 0;
         } else if ((s[i] & 0xc0) != 0x80 && s[i] != '\r') {
             m.column++;
         }
@@ -551,9 +553,9 @@ bool bsup_config_yaml_load(struct bsup_config_doc *f, const unsigned char *data,
             bsup_config_error(f, &ev.start_mark, "YAML anchors (&%s) are not allowed in %s",
                               (const char *)anchor, where);
             ok = false;
-        } else if (ok && tag) {
-            /* Every value is read as the text written: a tag another tool acts on (!vault,
-             * !include, !env, !!binary) would be dropped unseen. */
+        } else if (ok && tag && strcmp((const char *)tag, YAML_STR_TAG) != 0) {
+            /* Every value is read as the text written (!!str says just that): a tag another
+             * tool acts on (!vault, !include, !env, !!binary) would be dropped unseen. */
             const char *t = (const char *)tag, *core = "tag:yaml.org,2002:";
             bool short_form = strncmp(t, core, strlen(core)) == 0; /* as written: !!str */
             bsup_config_error(f, &ev.start_mark, "YAML tags (%s%s) are not allowed in %s",

@@ -210,7 +210,7 @@ static const struct s_case s_cases[] = {
     {"a: *nothing\n", "f.yaml:1:4: YAML aliases (*nothing) are not allowed"},
     {"a: 1\n---\nb: 2\n", "f.yaml:2:1: a drop-in holds one YAML document"},
     /* Values are read as written text: a tag another tool would act on is refused, not dropped. */
-    {BASE "max_size: !!str 5\n", "f.yaml:8:11: YAML tags (!!str) are not allowed in drop-ins"},
+    {BASE "max_size: !!int 5\n", "f.yaml:8:11: YAML tags (!!int) are not allowed in drop-ins"},
     {BASE "max_size: !vault 5\n", "f.yaml:8:11: YAML tags (!vault) are not allowed in drop-ins"},
     {BASE "backup: !!map {max_age: 1h}\n", "f.yaml:8:9: YAML tags (!!map) are not allowed"},
     {"%TAG !e! tag:example.com,2000:\n---\nmin_size: !e!x 3\n",
@@ -1100,6 +1100,7 @@ static void test_json_as_jansson(void **state)
              "cache: {snapshot_retention: 3}\nalerts: {sns_topic_arn: "
              "'arn:aws:sns:eu-west-1:123456789012:api'}\n",
         BASE "health_check: {min_healthy: 0}\n",
+        BASE "instance_type: !!str t3.large\n", /* !!str says what bsupd does anyway */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct bsup_config_set set;
