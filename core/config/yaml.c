@@ -432,13 +432,14 @@ void bsup_config_yaml_report_parser(struct bsup_config_doc *f, yaml_parser_t *p)
     }
 }
 
-/* Adds the node an event starts to the document, under the collection open at the top of the
- * stack (as an item, or a mapping's key then its value). Its id, or 0 without memory. */
+/* A collection being read: its node, and for a mapping the key waiting for its value. */
 struct s_open {
     int id;
-    int key; /* a mapping's key waiting for its value */
+    int key;
 };
 
+/* Adds the node an event starts to the document, under the collection open at the top of the
+ * stack (as an item, or a mapping's key then its value). Its id, or 0 without memory. */
 static int s_add_node(yaml_document_t *doc, const yaml_event_t *ev, struct s_open *top)
 {
     int id = 0;
