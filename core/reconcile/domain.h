@@ -39,7 +39,7 @@ struct bsup_domain_member {
      * a domain whose cache spans services (the restore drills' fleet-wide limit). */
     const struct bsup_service *(*lookup)(const void *ctx, const char *service);
     const void *lookup_ctx;
-    void *engine;                         /* the engine's own; domains leave it alone */
+    void *engine; /* the engine's own; domains leave it alone */
     bool failed;
     char error[512];
 };
