@@ -300,6 +300,25 @@ static char *s_load_text(const struct bsup_config_set *set, json_t *const *file_
     return text;
 }
 
+static int s_file_of(void *ctx, const char *key, void *value)
+{
+    (void)key;
+    return bsup_strmap_put(ctx, value, value); /* "file\0service": the file is its start */
+}
+
+/* had[i]: whether rejected file i had services loaded (it holds them at their last good state)
+ * or never loaded any (nothing of it runs), as incumbents says. 0 or BSUP_ENOMEM. */
+static int s_rejected_had(const struct bsup_strmap *incumbents, const struct bsup_config_set *set,
+                          bool *had)
+{
+    struct bsup_strmap files = {0};
+    int rc = bsup_strmap_each(incumbents, s_file_of, &files);
+    for (size_t i = 0; rc == 0 && i < set->n_files; i++)
+        had[i] = !set->files[i].ok && bsup_strmap_get(&files, set->files[i].name);
+    bsup_strmap_cleanup(&files);
+    return rc;
+}
+
 int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **out_error)
 {
     struct bsup_diag diag = {0};
@@ -308,6 +327,7 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
     json_t *before = NULL, *after = NULL, *errors = NULL;
     json_t **file_errors = NULL;
     struct bsup_strmap incumbents = {0};
+    bool *had = NULL; /* per file: rejected, with services loaded before */
     int rc = 0;
 
     bsup_config_set_init(&set);
@@ -325,6 +345,9 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
     set.kept_ctx = d;
     rc = bsup_config_load_dir(d->settings->config_dir, &set, &diag);
     set.incumbents = NULL;
+    if (rc == 0 &&
+        (!(had = calloc(set.n_files + 1, sizeof(*had))) || s_rejected_had(&incumbents, &set, had)))
+        rc = bsup_diag_set(&diag, BSUP_ENOMEM, "out of memory");
     bsup_strmap_cleanup_free(&incumbents);
     if (rc)
         goto fail;
@@ -383,9 +406,11 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
         rejected++;
         json_t *first = json_array_get(file_errors[i], 0);
         if (!same)
-            bsup_daemon_event(d, NULL, "config.file_rejected", request_id,
-                              "%s rejected; its services keep their last good state: %s",
-                              set.files[i].name, first ? json_string_value(first) : "errors");
+            bsup_daemon_event(d, NULL, "config.file_rejected", request_id, "%s rejected; %s: %s",
+                              set.files[i].name,
+                              had[i] ? "its services keep their last good state"
+                                     : "it never loaded, so none of its services runs",
+                              first ? json_string_value(first) : "errors");
     }
     /* bsupd.yaml is read at start only: an operator who edited it and reloads is told. */
     char settings_now[sizeof(d->settings_sig)], warning[600];
@@ -481,6 +506,7 @@ out:
     json_decref(before);
     json_decref(after);
     bsup_strmap_cleanup_free(&incumbents);
+    free(had);
     bsup_config_set_cleanup(&set);
     return rc;
 }

@@ -152,6 +152,13 @@ j = d.ctl_json("events", "--since", "1h")
 kinds = [e["kind"] for e in j["events"]]
 for k in ("service.added", "config.loaded", "config.file_rejected", "service.changed"):
     check(k in kinds, "events lack %s: %r" % (k, kinds))
+# A rejected file that had loaded keeps its services; one that never loaded has none running.
+rejected = {e["message"].split(" ", 1)[0]: e["message"] for e in j["events"]
+            if e["kind"] == "config.file_rejected"}
+check("its services keep their last good state" in rejected.get("20-worker.yaml", ""),
+      "worker had loaded: %r" % rejected)
+check("it never loaded, so none of its services runs" in rejected.get("30-noisy.yaml", ""),
+      "noisy never loaded: %r" % rejected)
 j = d.ctl_json("events", "--service", "api")
 check(j["events"] and all(e["service"] == "api" for e in j["events"]), "events --service")
 # A service neither declared nor in the events is unknown, as for status and plan; one that
