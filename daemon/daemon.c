@@ -348,6 +348,14 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
     if (rc == 0 &&
         (!(had = calloc(set.n_files + 1, sizeof(*had))) || s_rejected_had(&incumbents, &set, had)))
         rc = bsup_diag_set(&diag, BSUP_ENOMEM, "out of memory");
+    /* No drop-in at all while services are loaded is taken for a mistake (a mount missing, the
+     * files moved away), not an order to remove them all, which starts the sweeps of their
+     * alarms and drill instances: a drop-in of services: [] says it is meant. */
+    if (rc == 0 && set.n_files == 0 && json_object_size(before) > 0)
+        rc = bsup_diag_set(&diag, BSUP_EINVAL,
+                           "%s holds no drop-in: the %zu services loaded stay (to remove them "
+                           "all, leave a drop-in holding 'services: []')",
+                           d->settings->config_dir, json_object_size(before));
     bsup_strmap_cleanup_free(&incumbents);
     if (rc)
         goto fail;

@@ -386,6 +386,27 @@ d.proc.send_signal(signal.SIGUSR2)
 d.ctl("status", expect=0)
 check(d.proc.poll() is None, "bsupd survives SIGUSR1 and SIGUSR2")
 
+# No drop-in left (a mount missing, the files moved away) is no order to remove every service:
+# the reload fails as a whole and they stay. A drop-in holding services: [] is that order.
+saved = {n: open(os.path.join(d.conf, n)).read() for n in os.listdir(d.conf)}
+names = sorted(s["service"] for s in d.ctl_json("status", expect=None)["services"])
+for n in saved:
+    os.unlink(os.path.join(d.conf, n))
+r = d.ctl("reload", expect=2)
+check("holds no drop-in" in r.stdout + r.stderr and "services: []" in r.stdout + r.stderr,
+      "empty directory refused: %r" % (r.stdout + r.stderr))
+check(sorted(s["service"] for s in d.ctl_json("status", expect=None)["services"]) == names,
+      "the services stay")
+d.write("00-none.yaml", "services: []\n")
+d.ctl("reload", expect=None)
+check(d.ctl_json("status", expect=None)["services"] == [], "services: [] removes them all")
+os.unlink(os.path.join(d.conf, "00-none.yaml"))
+for n, text in saved.items():
+    d.write(n, text)
+d.ctl("reload", expect=0)
+check(sorted(s["service"] for s in d.ctl_json("status", expect=None)["services"]) == names,
+      "back again")
+
 # Bad arguments and an unreachable daemon: exit 2 with the socket named.
 d.ctl("frobnicate", expect=2)
 d.ctl("status", "--bogus", expect=2)
