@@ -604,6 +604,20 @@ static char *s_service_yaml(const char *name, const char *extra)
     return out;
 }
 
+/* A new directory with 05-canary.yaml and 10-checkout.yaml, the services with these extra
+ * keys; checkout NULL: its file is broken YAML. */
+static char *s_pair_dir(const char *canary, const char *checkout)
+{
+    char *dir = bsup_test_mkdtemp();
+    char *a = s_service_yaml("canary", canary);
+    char *b = checkout ? s_service_yaml("checkout", checkout) : NULL;
+    free(bsup_test_write(dir, "05-canary.yaml", a, -1));
+    free(bsup_test_write(dir, "10-checkout.yaml", b ? b : "min_size: [\n", -1));
+    free(a);
+    free(b);
+    return dir;
+}
+
 #define S_SHARED                                                                                   \
     "resources: {target_group: checkout-prod, auto_scaling_group: checkout-prod, "                 \
     "db_instance: checkout-prod}\n"
@@ -671,13 +685,7 @@ static void test_shared_resource(void **state)
          true, NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *dir = bsup_test_mkdtemp();
-        char *canary = s_service_yaml("canary", cases[i].canary);
-        char *checkout = s_service_yaml("checkout", cases[i].checkout);
-        free(bsup_test_write(dir, "05-canary.yaml", canary, -1));
-        free(bsup_test_write(dir, "10-checkout.yaml", checkout, -1));
-        free(canary);
-        free(checkout);
+        char *dir = s_pair_dir(cases[i].canary, cases[i].checkout);
         struct bsup_strmap incumbents = {0};
         if (cases[i].incumbent)
             assert_int_equal(bsup_strmap_put(&incumbents, "checkout", (void *)cases[i].incumbent),
@@ -745,11 +753,7 @@ static void test_shared_resource_kept(void **state)
         {NULL, S_SHARED "health_check: {path: /ping}\n", NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *dir = bsup_test_mkdtemp();
-        char *canary = s_service_yaml("canary", cases[i].canary);
-        free(bsup_test_write(dir, "05-canary.yaml", canary, -1));
-        free(bsup_test_write(dir, "10-checkout.yaml", "min_size: [\n", -1));
-        free(canary);
+        char *dir = s_pair_dir(cases[i].canary, NULL);
         struct bsup_strmap incumbents = {0};
         assert_int_equal(bsup_strmap_put(&incumbents, "checkout", (void *)"10-checkout.yaml"), 0);
         struct bsup_config_set set;
@@ -830,13 +834,7 @@ static void test_shared_resource_edited(void **state)
          "checkout (10-checkout.yaml:1:1), with health_check.path \"/b\" there and \"/a\" here"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *dir = bsup_test_mkdtemp();
-        char *canary = s_service_yaml("canary", cases[i].canary);
-        char *checkout = s_service_yaml("checkout", cases[i].checkout);
-        free(bsup_test_write(dir, "05-canary.yaml", canary, -1));
-        free(bsup_test_write(dir, "10-checkout.yaml", checkout, -1));
-        free(canary);
-        free(checkout);
+        char *dir = s_pair_dir(cases[i].canary, cases[i].checkout);
         struct bsup_strmap incumbents = {0};
         assert_int_equal(bsup_strmap_put(&incumbents, "canary", (void *)"05-canary.yaml"), 0);
         assert_int_equal(bsup_strmap_put(&incumbents, "checkout", (void *)"10-checkout.yaml"), 0);
