@@ -748,16 +748,18 @@ static int s_show_status(json_t *reply, bool one)
     return json_is_true(json_object_get(reply, "attention")) ? S_EXIT_ATTENTION : S_EXIT_OK;
 }
 
-/* The actions of a plan row that need an operator: the service's, and an alarm of bsupd's
- * own that it stopped keeping because something else keeps changing it (fighting). */
+/* The actions of a plan row that need an operator: the service's not applied (a change AWS
+ * accepted in the last cycle is done), and an alarm of bsupd's own that it stopped keeping
+ * because something else keeps changing it (fighting). */
 static size_t s_service_actions(json_t *row)
 {
     size_t a, n = 0;
     json_t *act;
     json_array_foreach(json_object_get(row, "actions"), a, act)
     {
-        n += !json_is_true(json_object_get(act, "owned")) ||
-             strcmp(s_str(act, "held_by"), bsup_hold_name(BSUP_HOLD_FIGHTING)) == 0;
+        n += !json_is_true(json_object_get(act, "applied")) &&
+             (!json_is_true(json_object_get(act, "owned")) ||
+              strcmp(s_str(act, "held_by"), bsup_hold_name(BSUP_HOLD_FIGHTING)) == 0);
     }
     return n;
 }
@@ -844,7 +846,12 @@ static int s_show_plan(const struct s_args *args, json_t *reply)
             }
             continue;
         }
-        size_t own = json_array_size(actions) - s_service_actions(row);
+        size_t own = json_array_size(actions) - s_service_actions(row), applied = 0;
+        json_array_foreach(actions, a, act)
+        {
+            applied += json_is_true(json_object_get(act, "applied")) &&
+                       !json_is_true(json_object_get(act, "owned"));
+        }
         if (err) { /* the last cycle could not observe: the actions are an older reading's */
             printf("%serror%s\n  %serror%s: ", S_YELLOW, S_RESET, S_YELLOW, S_RESET);
             s_wrap(err, 9, 4);
@@ -852,7 +859,8 @@ static int s_show_plan(const struct s_args *args, json_t *reply)
                 printf("  as last observed, before the error:\n");
             rc = S_EXIT_ATTENTION;
         } else if (json_array_size(actions) == own) {
-            printf("in sync\n");
+            /* corrected: what it changed is listed, applied */
+            printf("%s\n", applied ? s_str(row, "state") : "in sync");
         } else {
             printf("%s%s%s\n", S_YELLOW, s_str(row, "state"), S_RESET);
             rc = S_EXIT_ATTENTION;
@@ -861,7 +869,8 @@ static int s_show_plan(const struct s_args *args, json_t *reply)
         {
             const char *kind = s_str(act, "action");
             int k = bsup_action_kind_from_name(kind);
-            printf("  %-7s %s%s\n", kind, s_str(act, "resource"),
+            printf("  %-7s %s%s%s\n", kind, s_str(act, "resource"),
+                   json_is_true(json_object_get(act, "applied")) ? "  (applied)" : "",
                    json_is_true(json_object_get(act, "owned")) ? "  (bsupd's own alarm)"
                    : k == BSUP_ACTION_REPORT || k == BSUP_ACTION_FINDING
                        ? "  (reported, never changed by bsupd)"

@@ -651,6 +651,30 @@ static bool s_refusal_taken(struct bsup_reconcile_engine *e, struct s_member *m,
     return rc == 0;
 }
 
+/* AWS accepted r's change: m's plan shows it applied, so `bsupctl plan` reads a corrected service
+ * as done, not as a change still to make. */
+static void s_mark_applied(struct s_member *m, const struct s_req *r)
+{
+    struct bsup_plan p;
+    struct bsup_pack *pk = NULL;
+    int rc = bsup_plan_unpack(m->plan, &p);
+    for (size_t i = 0; rc == 0 && i < p.n_actions; i++) {
+        struct bsup_action *a = &p.actions[i];
+        if (a->domain == r->domain && a->kind == r->change.kind &&
+            strcmp(a->resource, r->change.resource) == 0) {
+            a->applied = true;
+            if ((rc = bsup_plan_pack(&p, &pk)) == 0) {
+                free(m->plan);
+                m->plan = pk;
+            }
+            break;
+        }
+    }
+    if (rc)
+        bsup_log_err("service=%s out of memory marking a change applied in its plan", m->svc->name);
+    bsup_plan_cleanup(&p);
+}
+
 static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
 {
     (void)call;
@@ -679,6 +703,7 @@ static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result 
         }
         m->applied_ok |= !a->owned; /* bsupd's own alarms do not make the service corrected */
         m->applied++;
+        s_mark_applied(m, r);
         /* AWS accepted these values: status shows them rather than the pre-change reading. */
         e->domains[r->domain]->applied(m->dm[r->domain].obs, a);
         char what[512] = "";

@@ -161,7 +161,8 @@ json_t *bsup_plan_json(const struct bsup_plan *plan)
                         ? json_pack("{s:s,s:s,s:o,s:b}", "action", bsup_action_kind_name(a->kind),
                                     "resource", a->resource, "changes", changes, "held", held)
                         : NULL;
-        if (o && a->owned && json_object_set_new(o, "owned", json_true())) {
+        if (o && ((a->owned && json_object_set_new(o, "owned", json_true())) ||
+                  (a->applied && json_object_set_new(o, "applied", json_true())))) {
             json_decref(o);
             o = NULL;
         }

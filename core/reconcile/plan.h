@@ -32,6 +32,9 @@ struct bsup_action {
      * which damps changes to one resource, does not hold it, nor does an unknown outcome (the
      * cycle has seen what the lost call made). Set by the domain. */
     bool cleanup;
+    /* AWS accepted it in the cycle that planned it (set by the engine): the plan shows it done,
+     * not pending. */
+    bool applied;
     char resource[280]; /* "autoscaling-group/api-service-prod" */
     struct bsup_change changes[BSUP_PLAN_MAX_CHANGES];
     size_t n_changes;

@@ -314,6 +314,20 @@ out = fake.ctl("plan", expect=1, columns="100")
 check("in sync" not in out and "held: fighting: came back" in out,
       "an alarm bsupd stopped keeping:\n" + out)
 
+# plan of a service corrected in its last cycle: what AWS accepted is shown applied, not as a
+# change still to make (exit 0, headed by the state).
+upd = {"action": "update", "resource": "autoscaling-group/api-prod", "held": False,
+       "applied": True, "changes": [{"field": "MaxSize", "observed": "10", "desired": "6",
+                                     "reason": "max_size in the drop-in"}]}
+row.update(state="corrected", actions=[upd])
+out = fake.ctl("plan", expect=0, columns="100")
+lines = out.splitlines()
+check(lines[0].endswith("(generation 3, enforce mode): corrected") and
+      lines[1] == "  update  autoscaling-group/api-prod  (applied)", "a corrected service:\n" + out)
+row["actions"] = [dict(upd, applied=False)]
+out = fake.ctl("plan", expect=1, columns="100")
+check("(applied)" not in out, "a change not applied is pending:\n" + out)
+
 # events: a resource name longer than the MESSAGE column runs past the width whole, never
 # split mid-name; the words around it still wrap at spaces.
 arn = ("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/" + LONG +

@@ -949,15 +949,21 @@ static void test_observing_max(void **state)
     assert_int_equal(bsup_reconcile_plan(t->rec, "d", &plan), 0);
     assert_int_equal(plan.n_actions, 1);
     assert_int_equal(plan.actions[0].hold, BSUP_HOLD_CAP_CYCLE);
+    assert_false(plan.actions[0].applied);
     bsup_plan_cleanup(&plan);
     /* Its event says it is held, and why: "enforce mode: X (want Y)" alone reads as corrected. */
     assert_int_equal(s_events(t, "d", "drift.found", "; held: cap: at most 1 changes per cycle"),
                      1);
-    /* The plan kept between cycles is the one planned, packed and back. */
+    /* The plan kept between cycles is the one planned, packed and back, its change marked
+     * applied (bsupctl plan shows it done, not pending). */
     assert_int_equal(bsup_reconcile_plan(t->rec, "b", &plan), 0);
     assert_int_equal(plan.n_actions, 1);
     assert_string_equal(plan.actions[0].resource, "targetgroup/b-prod");
     assert_string_equal(plan.actions[0].changes[0].desired, "/health/b-prod");
+    assert_true(plan.actions[0].applied);
+    json_t *j = bsup_plan_json(&plan);
+    assert_true(json_is_true(json_object_get(json_array_get(j, 0), "applied")));
+    json_decref(j);
     bsup_plan_cleanup(&plan);
     assert_int_equal(bsup_reconcile_plan(t->rec, "nosuch", &plan), BSUP_ENOTFOUND);
 }
