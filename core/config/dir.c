@@ -151,6 +151,14 @@ static void s_check_service(struct bsup_config_doc *f, struct bsup_service *svc,
                 "is dev, but it is kept in memory only and shown as <redacted>");
         }
     }
+
+    /* A drill restores an automated snapshot bsupd verifies only with enable_backup. */
+    yaml_node_t *drill = bsup_config_yaml_find(f, map, "backup", "restore_test");
+    if (drill && !svc->enable_backup && svc->backup.restore_test &&
+        strcmp(svc->backup.restore_test, "off") != 0)
+        bsup_config_warning(f, &drill->start_mark,
+                            "backup.restore_test is set but enable_backup is false: no restore "
+                            "drill runs");
 }
 
 /* A service as its file declared it, and where its name is written (for the checks across

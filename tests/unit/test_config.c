@@ -1526,6 +1526,35 @@ static void test_alias_bomb(void **state)
     free(many);
 }
 
+/* A restore drill asked for where enable_backup is false can never run: loaded, with a warning at
+ * the key; with backups on, or the drill off, no word. */
+static void test_restore_test_without_backup(void **state)
+{
+    (void)state;
+    struct bsup_config_set set;
+    const char *base = "service_name: a\nenvironment: dev\nvpc_id: vpc-0a1b2c3d\n"
+                       "subnet_ids: [subnet-0a1b2c3d]\ndatabase_name: a\ndatabase_username: a\n"
+                       "database_password: ssm:/dev/a\n";
+    char yaml[512];
+    snprintf(yaml, sizeof(yaml), "%senable_backup: false\nbackup:\n  restore_test: 7d\n", base);
+    s_load_one(yaml, &set);
+    assert_int_equal(set.n_errors, 0);
+    assert_int_equal(set.n_services, 1);
+    assert_int_equal(set.n_msgs, 1);
+    assert_true(s_has_msg(&set, "f.yaml:10:17: backup.restore_test is set but enable_backup is "
+                                "false: no restore drill runs"));
+    bsup_config_set_cleanup(&set);
+    const char *quiet[] = {"enable_backup: true\nbackup:\n  restore_test: 7d\n",
+                           "enable_backup: false\nbackup:\n  restore_test: \"off\"\n"};
+    for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++) {
+        snprintf(yaml, sizeof(yaml), "%s%s", base, quiet[i]);
+        s_load_one(yaml, &set);
+        assert_int_equal(set.n_errors, 0);
+        assert_int_equal(set.n_msgs, 0);
+        bsup_config_set_cleanup(&set);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1533,6 +1562,7 @@ int main(void)
         cmocka_unit_test(test_defaults_and_values),
         cmocka_unit_test(test_default_resource_names),
         cmocka_unit_test(test_health_check_defaults),
+        cmocka_unit_test(test_restore_test_without_backup),
         cmocka_unit_test(test_services_list_and_duplicates),
         cmocka_unit_test(test_incumbent_keeps_service),
         cmocka_unit_test(test_shared_resource),
