@@ -836,6 +836,30 @@ bool bsup_config_is_dropin_name(const char *name)
            (n > 4 && strcmp(name + n - 4, ".yml") == 0);
 }
 
+/* A file name with a control character is never loaded, nor written anywhere as it is (a
+ * terminal escape in a log, an event, bsupctl's output): *name becomes its escaped form,
+ * each such byte "\\xNN", and BSUP_EINVAL says so. 0 for a plain name, or BSUP_ENOMEM. */
+static int s_control_escaped(char **name)
+{
+    size_t n = 0;
+    for (const char *c = *name; *c; c++)
+        n += (unsigned char)*c < 0x20 || *c == 0x7f;
+    if (!n)
+        return 0;
+    char *out = malloc(strlen(*name) + 3 * n + 1), *o = out;
+    if (!out)
+        return BSUP_ENOMEM;
+    for (const char *c = *name; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            o += sprintf(o, "\\x%02x", (unsigned char)*c);
+        else
+            *o++ = *c;
+    *o = '\0';
+    free(*name);
+    *name = out;
+    return BSUP_EINVAL;
+}
+
 static int s_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -1001,7 +1025,13 @@ int bsup_config_load_dir(const char *dir, struct bsup_config_set *set, struct bs
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *data = NULL, why[512];
         size_t len = 0;
-        int frc = bsup_config_read_file(dfd, names[i], true, &data, &len, why, sizeof(why));
+        int frc = s_control_escaped(&names[i]);
+        if (frc == 0)
+            frc = bsup_config_read_file(dfd, names[i], true, &data, &len, why, sizeof(why));
+        else if (frc == BSUP_EINVAL)
+            snprintf(why, sizeof(why),
+                     "a drop-in's name may not hold control characters "
+                     "(shown as \\xNN); rename the file");
         if (frc == BSUP_ENOMEM) {
             rc = frc;
         } else if (frc) {

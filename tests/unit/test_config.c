@@ -1247,10 +1247,18 @@ static void test_directory(void **state)
     assert_true(asprintf(&path, "%s/15-c.yaml", dir) > 0);
     assert_int_equal(symlink("svc-c.conf", path), 0);
     free(path);
+    /* A name with a terminal escape is never loaded, nor shown as it is. */
+    free(bsup_test_write(dir, "90-\x1b[2J.yaml", good, -1));
 
     bsup_config_set_init(&set);
     assert_int_equal(bsup_config_load_dir(dir, &set, &diag), 0);
     assert_int_equal(set.n_services, 2);
+    assert_true(s_has_msg(&set, "90-\\x1b[2J.yaml: a drop-in's name may not hold control "
+                                "characters (shown as \\xNN); rename the file"));
+    for (size_t i = 0; i < set.n_msgs; i++)
+        assert_null(strchr(set.msgs[i].text, '\x1b'));
+    for (size_t i = 0; i < set.n_files; i++)
+        assert_null(strchr(set.files[i].name, '\x1b'));
     assert_string_equal(set.services[0]->service_name, "api");
     assert_string_equal(set.services[1]->service_name, "c"); /* through a link inside */
     assert_true(s_has_msg(&set, "70-fifo.yaml: not a regular file"));
