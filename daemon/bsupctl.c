@@ -682,8 +682,8 @@ static int s_show_status(json_t *reply, bool one)
         if (json_is_true(json_object_get(row, "ok")))
             continue;
         if (!header)
-            printf("\n%sRejected files%s (their services keep the last good generation, "
-                   "marked !):\n",
+            printf("\n%sRejected files%s (a service one held before keeps its last good "
+                   "generation, marked !; one never loaded runs none):\n",
                    S_RED, S_RESET);
         header = true;
         size_t k;

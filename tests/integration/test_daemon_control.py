@@ -99,6 +99,8 @@ check(svc["worker"]["config"] != "ok" and svc["worker"]["attention"] is True, "w
 check(j["attention"] is True and j["daemon"]["last_load"]["files_rejected"] == 1, "attention")
 r = d.ctl("status", expect=1)
 check("20-worker.yaml" in r.stdout and "Rejected files" in r.stdout, "rejected shown")
+check("a service one held before keeps its last good generation, marked !; one never loaded "
+      "runs none" in r.stdout, "the header says what a rejected file's services do: " + r.stdout)
 # The rejection is a config-rejected alert; with no SNS topic anywhere it is an event only and
 # does not wait. With a topic (SNS unreachable here) the same alert waits.
 check(j["daemon"]["metrics"]["alerts_waiting"] == 0 and "alerts waiting" not in j["summary"],
