@@ -514,14 +514,18 @@ static void s_count_running(void *ctx, const char *key, const char *value)
     struct bsup_drill_record r;
     if (strncmp(key, "drill/", 6) != 0 || strcmp(key, c->self) == 0)
         return;
-    /* Only a drill that can run holds a slot: its service declared and in enforce mode. A
-     * removed service's leftover instance is the sweep's; an observe-mode drill never runs. */
+    /* Only a drill that can run holds a slot, or one whose instance stays: its service
+     * declared, and in enforce mode, or ended with its instance still there (a service put in
+     * observe mode mid-drill keeps it until enforce mode deletes it). A removed service's
+     * leftover instance is the sweep's; an observe-mode drill only planned never runs. */
     const struct bsup_service *svc = c->m->lookup ? c->m->lookup(c->m->lookup_ctx, key + 6) : NULL;
-    if (!svc ||
-        (svc->mode == BSUP_MODE_DEFAULT ? c->m->settings->mode : svc->mode) != BSUP_MODE_ENFORCE)
+    if (!svc)
         return;
     bsup_drill_record_parse(value, &r);
-    c->n += r.state != BSUP_DRILL_STATE_IDLE;
+    if ((svc->mode == BSUP_MODE_DEFAULT ? c->m->settings->mode : svc->mode) == BSUP_MODE_ENFORCE)
+        c->n += r.state != BSUP_DRILL_STATE_IDLE;
+    else
+        c->n += r.state == BSUP_DRILL_STATE_CLEANUP;
 }
 
 static int s_drill_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])

@@ -1039,6 +1039,23 @@ static void test_step_drill_at_once(void **state)
     assert_int_equal(st->prepare(&x.m, key), 0);
     assert_int_equal(x.obs.drill_phase, BSUP_DRILL_SCHEDULED);
     bsup_service_cleanup(&x.svc);
+    /* d's drill ends and its service is put in observe mode before its instance goes: the
+     * instance stays, and so does its slot; b's and it are two, c still waits. */
+    struct bsup_drill_record r = {.state = BSUP_DRILL_STATE_CLEANUP};
+    snprintf(r.instance, sizeof(r.instance), "bsup-restore-d-20261202");
+    char text[256];
+    bsup_drill_record_format(&r, text, sizeof(text));
+    assert_int_equal(bsup_domain_cache_put(&cache, "drill/d", text, true), 0);
+    svcs[4].mode = BSUP_MODE_OBSERVE;
+    s_member_init(&x, "prod", "", &cache, true);
+    x.m.desired = &svcs[3];
+    x.m.settings = &settings;
+    x.m.lookup = s_fleet_lookup;
+    x.m.lookup_ctx = declared;
+    x.obs = s_obs();
+    assert_int_equal(st->prepare(&x.m, key), 0);
+    assert_int_equal(x.obs.drill_phase, BSUP_DRILL_WAITING);
+    bsup_service_cleanup(&x.svc);
     for (size_t i = 0; i < 5; i++)
         bsup_service_cleanup(&svcs[i]);
     bsup_settings_cleanup(&settings);
