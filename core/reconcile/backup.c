@@ -42,10 +42,10 @@ void bsup_drill_record_format(const struct bsup_drill_record *r, char *buf, size
 {
     int state = r->state >= 0 && r->state < (int)S_ARRAY_LEN(s_state_names) ? r->state : 0;
     int result = r->result >= 0 && r->result < (int)S_ARRAY_LEN(s_result_names) ? r->result : 0;
-    snprintf(buf, len, "state=%s id=%s planned=%lld last=%s at=%lld restore=%lld why=%s",
+    snprintf(buf, len, "state=%s id=%s planned=%lld last=%s at=%lld restore=%lld why=%s%s",
              s_state_names[state], r->instance[0] ? r->instance : "-", (long long)r->planned_at_s,
              s_result_names[result], (long long)r->result_at_s, (long long)r->restore_s,
-             r->why[0] ? r->why : "-");
+             r->why[0] ? r->why : "-", r->made ? " made=1" : "");
 }
 
 void bsup_drill_record_parse(const char *text, struct bsup_drill_record *out)
@@ -76,6 +76,8 @@ void bsup_drill_record_parse(const char *text, struct bsup_drill_record *out)
             out->restore_s = strtoll(v, NULL, 10);
         else if (strcmp(word, "why") == 0 && !none)
             snprintf(out->why, sizeof(out->why), "%s", v);
+        else if (strcmp(word, "made") == 0)
+            out->made = strcmp(v, "1") == 0;
     }
     if (out->state != BSUP_DRILL_STATE_IDLE && !out->instance[0])
         out->state = BSUP_DRILL_STATE_IDLE; /* a record without its instance names nothing */
@@ -149,6 +151,7 @@ static enum bsup_drill_phase s_idle(struct bsup_drill_record *r, bool enabled)
 {
     r->state = BSUP_DRILL_STATE_IDLE;
     r->instance[0] = 0;
+    r->made = false;
     return enabled ? BSUP_DRILL_IDLE : BSUP_DRILL_OFF;
 }
 
@@ -169,6 +172,7 @@ enum bsup_drill_phase bsup_backup_drill_step(struct bsup_drill_record *r,
             return enabled && snapshot_ok ? BSUP_DRILL_RESTORE_DUE : s_idle(r, enabled);
         if (!v->ours)
             return BSUP_DRILL_CONFLICT;
+        r->made = true;
         if (!enabled || !restored) {
             s_end(r, BSUP_DRILL_INTERRUPTED, "interrupted", now_s);
         } else if (strcmp(status, "deleting") == 0) {
@@ -515,9 +519,9 @@ static void s_count_running(void *ctx, const char *key, const char *value)
     if (strncmp(key, "drill/", 6) != 0 || strcmp(key, c->self) == 0)
         return;
     /* Only a drill that can run holds a slot, or one whose instance stays: its service
-     * declared, and in enforce mode, or ended with its instance still there (a service put in
-     * observe mode mid-drill keeps it until enforce mode deletes it). A removed service's
-     * leftover instance is the sweep's; an observe-mode drill only planned never runs. */
+     * declared, and in enforce mode, or with its instance made (a service put in observe mode
+     * mid-drill keeps it until enforce mode deletes it). A removed service's leftover instance
+     * is the sweep's; an observe-mode drill only planned never runs. */
     const struct bsup_service *svc = c->m->lookup ? c->m->lookup(c->m->lookup_ctx, key + 6) : NULL;
     if (!svc)
         return;
@@ -525,7 +529,8 @@ static void s_count_running(void *ctx, const char *key, const char *value)
     if ((svc->mode == BSUP_MODE_DEFAULT ? c->m->settings->mode : svc->mode) == BSUP_MODE_ENFORCE)
         c->n += r.state != BSUP_DRILL_STATE_IDLE;
     else
-        c->n += r.state == BSUP_DRILL_STATE_CLEANUP;
+        c->n +=
+            r.state == BSUP_DRILL_STATE_CLEANUP || (r.state == BSUP_DRILL_STATE_PLANNED && r.made);
 }
 
 static int s_drill_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
@@ -558,6 +563,7 @@ static int s_drill_prepare(const struct bsup_domain_member *m, char key[BSUP_DOM
                 /* Due: name the instance and save the name; the restore waits for it. */
                 char text[256];
                 r.state = BSUP_DRILL_STATE_PLANNED;
+                r.made = false;
                 bsup_backup_drill_name(svc->service_name, m->now_s, r.instance, sizeof(r.instance));
                 r.planned_at_s = m->now_s;
                 bsup_drill_record_format(&r, text, sizeof(text));

@@ -70,6 +70,7 @@ struct bsup_drill_record {
     int64_t result_at_s;
     int64_t restore_s; /* OK: time to restore */
     char why[48];      /* FAILED: the status, or "timeout" */
+    bool made;         /* PLANNED: its instance has been seen (the restore went out) */
 };
 
 /* One line of "key=value" words; parse is lenient (unknown words are skipped). */

@@ -97,6 +97,12 @@ static void test_record_round_trip(void **state)
     struct bsup_drill_record back;
     bsup_drill_record_parse(text, &back);
     assert_memory_equal(&back, &r, sizeof(r));
+    /* Its instance seen: one more word, which an older bsupd skips. */
+    r.made = true;
+    bsup_drill_record_format(&r, text, sizeof(text));
+    assert_non_null(strstr(text, " why=incompatible-restore made=1"));
+    bsup_drill_record_parse(text, &back);
+    assert_true(back.made);
     /* Lenient: unknown words skipped, nothing at all is idle and never drilled; a planned
      * record that names no instance is idle. */
     bsup_drill_record_parse("colour=blue last=ok at=5 restore=312 junk", &back);
@@ -227,6 +233,10 @@ static void test_drill_steps(void **state)
             assert_int_equal(r.restore_s, 600);
         if (r.state == BSUP_DRILL_STATE_IDLE)
             assert_string_equal(r.instance, "");
+        /* A planned drill's instance seen (ours) is marked made: it holds a drill slot even
+         * in observe mode. */
+        if (r.state == BSUP_DRILL_STATE_PLANNED && r.made != (rows[i].found && rows[i].ours))
+            fail_msg("row %zu: made %d", i, r.made);
     }
 }
 
@@ -1056,6 +1066,23 @@ static void test_step_drill_at_once(void **state)
     assert_int_equal(st->prepare(&x.m, key), 0);
     assert_int_equal(x.obs.drill_phase, BSUP_DRILL_WAITING);
     bsup_service_cleanup(&x.svc);
+    /* The same while its instance is still being restored (planned, made); only planned, it
+     * held none (o above). */
+    for (int made = 1; made >= 0; made--) {
+        r = (struct bsup_drill_record){.state = BSUP_DRILL_STATE_PLANNED, .made = made};
+        snprintf(r.instance, sizeof(r.instance), "bsup-restore-d-20261202");
+        bsup_drill_record_format(&r, text, sizeof(text));
+        assert_int_equal(bsup_domain_cache_put(&cache, "drill/d", text, true), 0);
+        s_member_init(&x, "prod", "", &cache, true);
+        x.m.desired = &svcs[3];
+        x.m.settings = &settings;
+        x.m.lookup = s_fleet_lookup;
+        x.m.lookup_ctx = declared;
+        x.obs = s_obs();
+        assert_int_equal(st->prepare(&x.m, key), 0);
+        assert_int_equal(x.obs.drill_phase, made ? BSUP_DRILL_WAITING : BSUP_DRILL_SCHEDULED);
+        bsup_service_cleanup(&x.svc);
+    }
     for (size_t i = 0; i < 5; i++)
         bsup_service_cleanup(&svcs[i]);
     bsup_settings_cleanup(&settings);
