@@ -841,6 +841,7 @@ static void on_drip(uv_timer_t *t)
         d->eof_ms = uv_now(t->loop);
         d->done = true;
         uv_timer_stop(t);
+        uv_stop(t->loop); /* as on_waited */
         return;
     }
     if (d->sent == 0)
@@ -1140,6 +1141,7 @@ static void test_encoded_reply(void **state)
 static void on_waited(uv_timer_t *t)
 {
     *(bool *)t->data = true;
+    uv_stop(t->loop); /* run from the top of a uv_run, it would then wait for I/O, maybe none */
 }
 
 /* Runs the loop for ms. */
