@@ -40,6 +40,7 @@ struct fixture {
     json_t *requests[S_MAX_REQUESTS];
     uint64_t client_ids[S_MAX_REQUESTS];
     struct bsup_peer peers[S_MAX_REQUESTS];
+    int open_clients; /* client handles (in the test's stack frame) not closed yet */
 };
 
 /* One client: a connected socket on the test's loop that collects the reply lines. */
@@ -146,6 +147,11 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     int expect_closed = f->closed;
+    /* A test that failed half-way left its clients' handles in its stack frame, gone now: the
+     * loop run over them would abort in libuv (uv__stream_io), and its failure go unreported. */
+    if (f->open_clients > 0)
+        fail_msg("%d client(s) of the test still open: not running the loop over them",
+                 f->open_clients);
     if (f->ctl) {
         s_close(f, true);
         expect_closed++;
@@ -210,6 +216,7 @@ static void s_connect(struct fixture *f, struct client *cl)
     assert_true(cl->fd >= 0);
     assert_int_equal(connect(cl->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     assert_int_equal(uv_pipe_init(&f->loop, &cl->pipe, 0), 0);
+    f->open_clients++;
     assert_int_equal(uv_pipe_open(&cl->pipe, cl->fd), 0);
     cl->pipe.data = cl;
     assert_int_equal(uv_read_start((uv_stream_t *)&cl->pipe, on_client_alloc, on_client_read), 0);
@@ -219,6 +226,7 @@ static void on_client_closed(uv_handle_t *h)
 {
     struct client *cl = h->data;
     cl->handle_closed = true;
+    cl->f->open_clients--;
 }
 
 /* Closes the client and waits until its handle is gone. */
