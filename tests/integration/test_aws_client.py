@@ -201,7 +201,8 @@ with testlib.environment("--faults") as d:
 
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Imds)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    ienv = {k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    ienv = {k: v for k, v in env.items()
+            if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_EC2_METADATA_DISABLED")}
     empty = os.path.join(d, "empty-aws-file")
     open(empty, "w").close()
     ienv.update(AWS_EC2_METADATA_SERVICE_ENDPOINT=f"http://127.0.0.1:{srv.server_port}",
