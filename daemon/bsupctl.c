@@ -750,7 +750,7 @@ static int s_show_status(json_t *reply, bool one)
 
 /* The actions of a plan row that need an operator: the service's not applied (a change AWS
  * accepted in the last cycle is done), and an alarm of bsupd's own that it stopped keeping
- * because something else keeps changing it (fighting). */
+ * because something else keeps changing it (fighting) or that AWS refuses (its finding). */
 static size_t s_service_actions(json_t *row)
 {
     size_t a, n = 0;
@@ -759,7 +759,8 @@ static size_t s_service_actions(json_t *row)
     {
         n += !json_is_true(json_object_get(act, "applied")) &&
              (!json_is_true(json_object_get(act, "owned")) ||
-              strcmp(s_str(act, "held_by"), bsup_hold_name(BSUP_HOLD_FIGHTING)) == 0);
+              strcmp(s_str(act, "held_by"), bsup_hold_name(BSUP_HOLD_FIGHTING)) == 0 ||
+              bsup_action_kind_from_name(s_str(act, "action")) == BSUP_ACTION_FINDING);
     }
     return n;
 }

@@ -734,13 +734,17 @@ static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result 
                                                          : bsup_err_name(res->err),
                                    res->message, rid, now, &diag))
             s_store_failed(e, b, &diag);
-        m->apply_failed = true;
         m->apply_errors++;
-        int n = snprintf(m->error, sizeof(m->error), "%s", res->message);
-        if (n > 0 && (size_t)n < sizeof(m->error))
-            snprintf(m->error + n, sizeof(m->error) - (size_t)n, "%s", why);
         s_event(e, m->svc->name, "action.failed", "%s%s", res->message, why);
-        bsup_log_err("apply failed service=%s %s%s", m->svc->name, res->message, why);
+        if (a->owned) { /* bsupd's own alarm: not the service's error; the next cycle retries */
+            bsup_log_warn("apply failed service=%s %s%s", m->svc->name, res->message, why);
+        } else {
+            m->apply_failed = true;
+            int n = snprintf(m->error, sizeof(m->error), "%s", res->message);
+            if (n > 0 && (size_t)n < sizeof(m->error))
+                snprintf(m->error + n, sizeof(m->error) - (size_t)n, "%s", why);
+            bsup_log_err("apply failed service=%s %s%s", m->svc->name, res->message, why);
+        }
     }
     free(r);
     if (b->pending == 0 && b->n_planned == b->n)
@@ -947,6 +951,20 @@ static const struct bsup_domain_event *s_line_event(const struct bsup_reconcile_
     return NULL;
 }
 
+/* Whether plan holds a line of kind whose field's event clears with cleared. */
+static bool s_has_event_line(const struct bsup_reconcile_engine *e, const struct bsup_plan *plan,
+                             enum bsup_action_kind kind, const char *cleared)
+{
+    for (size_t i = 0; i < plan->n_actions; i++)
+        for (size_t j = 0; plan->actions[i].kind == kind && j < plan->actions[i].n_changes; j++) {
+            const struct bsup_domain_event *ev =
+                s_line_event(e, kind, plan->actions[i].changes[j].field);
+            if (ev && ev->cleared && strcmp(ev->cleared, cleared) == 0)
+                return true;
+        }
+    return false;
+}
+
 /* An event for every finding (resource, rule) that appeared or cleared since the last plan,
  * and for a degraded line whose field a domain gives an event (backup.stale, drill.failed). */
 static void s_finding_events(struct bsup_reconcile_engine *e, const struct s_service *s,
@@ -963,6 +981,9 @@ static void s_finding_events(struct bsup_reconcile_engine *e, const struct s_ser
                 const struct bsup_domain_event *ev = s_line_event(e, a->kind, c->field);
                 const char *kind = pass ? (ev ? ev->cleared : "finding.cleared")
                                         : (ev ? ev->appeared : "finding.appeared");
+                /* A condition of several lines (a service's alarms) clears with its last. */
+                if (pass && ev && ev->cleared && s_has_event_line(e, to, a->kind, ev->cleared))
+                    kind = "finding.cleared";
                 if (!kind || (a->kind == BSUP_ACTION_DEGRADED && !ev) ||
                     s_has_line(to, a->kind, a->resource, c->field))
                     continue;

@@ -29,6 +29,8 @@ enum bsup_alert_effect { BSUP_ALERT_ONCE, BSUP_ALERT_OPEN, BSUP_ALERT_CLOSE };
     X(CACHE_BACKUP_OK, "cache-backup-ok", "cache-backup", BSUP_ALERT_CLOSE,                        \
       "cache backup ok again")                                                                     \
     X(DRILL_FAILED, "drill-failed", "service", BSUP_ALERT_OPEN, "restore drill failed")            \
+    X(ALARM_REFUSED, "alarm-refused", "alarm", BSUP_ALERT_OPEN, "alarm refused by AWS")            \
+    X(ALARM_OK, "alarm-ok", "alarm", BSUP_ALERT_CLOSE, "alarms accepted again")                    \
     X(ACTION_FAILED, "action-failed", NULL, BSUP_ALERT_ONCE, "action failed")                      \
     X(FIGHTING, "fighting", NULL, BSUP_ALERT_ONCE, "fighting another writer")                      \
     X(CONFIG_REJECTED, "config-rejected", NULL, BSUP_ALERT_ONCE, "configuration rejected")         \
@@ -50,6 +52,8 @@ enum bsup_alert_effect { BSUP_ALERT_ONCE, BSUP_ALERT_OPEN, BSUP_ALERT_CLOSE };
     X("cache.backup_stale", CACHE_BACKUP_STALE)                                                    \
     X("cache.backup_ok", CACHE_BACKUP_OK)                                                          \
     X("drill.failed", DRILL_FAILED)                                                                \
+    X("alarm.refused", ALARM_REFUSED)                                                              \
+    X("alarm.ok", ALARM_OK)                                                                        \
     X("daemon.unhealthy", DAEMON_UNHEALTHY)                                                        \
     X("daemon.healthy", DAEMON_HEALTHY)
 /* clang-format on */

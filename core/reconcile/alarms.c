@@ -188,6 +188,23 @@ int bsup_alarms_plan(const struct bsup_service *svc, const struct bsup_alarms_ob
             s_diff(want, have, &upd);
         if (upd.n_changes == 0)
             continue;
+        if (obs->refused[k][0]) {
+            char seen[16 + sizeof(obs->refused[k])]; /* cut to the line's length when added */
+            snprintf(seen, sizeof(seen), "refused: %s", obs->refused[k]);
+            struct bsup_action *f = bsup_plan_add(plan, BSUP_ACTION_FINDING, upd.resource);
+            if (!f)
+                return BSUP_ENOMEM;
+            bsup_action_change(f, want->present ? "PutMetricAlarm" : "DeleteAlarms", seen,
+                               "accepted",
+                               obs->retry[k] ? "AWS refused bsupd's change of this alarm; it is "
+                                               "sent again now"
+                                             : "AWS refused bsupd's change of this alarm (its "
+                                               "permissions, the topic, a quota): it is sent again "
+                                               "10 minutes later, or at once when the drop-in "
+                                               "changes the alarm");
+            if (!obs->retry[k])
+                continue;
+        }
         struct bsup_action *a = bsup_plan_add(plan, upd.kind, upd.resource);
         if (!a)
             return BSUP_ENOMEM;
@@ -274,12 +291,67 @@ static void s_tally(struct bsup_alarms_observed *o)
             o->want[k].present && o->have[k].present && s_diff(&o->want[k], &o->have[k], NULL) == 0;
 }
 
+/* Whether the alarm is not as wanted (the plan changes it). */
+static bool s_differs(const struct bsup_alarm_spec *want, const struct bsup_alarm_spec *have)
+{
+    return want->present != have->present || (want->present && s_diff(want, have, NULL) > 0);
+}
+
+/* What is wanted of an alarm, as a fingerprint (FNV-1a of its fields): a refusal stands only
+ * for the alarm AWS refused. */
+static uint64_t s_sig(const struct bsup_alarm_spec *w)
+{
+    char text[2048];
+    int n =
+        snprintf(text, sizeof(text), "%d|%s|%s|%s|%s|%.17g|%lld|%lld|%s|%d|%s|%s|%s", w->present,
+                 w->namespace_, w->metric, w->statistic, w->comparison, w->threshold,
+                 (long long)w->period_s, (long long)w->evaluation_periods, w->treat_missing,
+                 w->actions_enabled, w->alarm_actions, w->ok_actions, w->dimensions);
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < n && i < (int)sizeof(text); i++)
+        h = (h ^ (unsigned char)text[i]) * 1099511628211ull;
+    return h;
+}
+
+static void s_count_refused(struct bsup_alarms_observed *o)
+{
+    o->n_refused = 0;
+    for (int k = 0; k < BSUP_ALARM_COUNT; k++)
+        o->n_refused += o->refused[k][0] != 0;
+}
+
+/* The refusals of the cache (name -> "<at_s> <sig> <code>: <message>") that still stand: the
+ * alarm is not as wanted, and what is wanted is what AWS refused. Others are forgotten. */
+static void s_refusals(struct bsup_domain_member *m)
+{
+    struct bsup_alarms_observed *o = m->obs;
+    for (int k = 0; o->found && k < BSUP_ALARM_COUNT; k++) {
+        char name[BSUP_ALARM_NAME_MAX];
+        long long at_s = 0;
+        unsigned long long sig = 0;
+        int n = 0;
+        bsup_alarm_name(m->desired, k, name, sizeof(name));
+        const char *v = bsup_domain_cache_get(m->cache, name);
+        if (!v || !*v)
+            continue;
+        if (sscanf(v, "%lld %llx %n", &at_s, &sig, &n) != 2 || n == 0 ||
+            sig != s_sig(&o->want[k]) || !s_differs(&o->want[k], &o->have[k])) {
+            bsup_domain_cache_put(m->cache, name, "", false); /* full: it is read again */
+            continue;
+        }
+        snprintf(o->refused[k], sizeof(o->refused[k]), "%s", v + n);
+        o->retry[k] = m->now_s - at_s >= BSUP_ALARM_REFUSED_RETRY_S;
+    }
+    s_count_refused(o);
+}
+
 /* What is wanted depends on what the health and backup domains found this cycle. */
 static void s_settle(struct bsup_domain_member *m)
 {
     struct bsup_alarms_observed *o = m->obs;
     const struct bsup_settings *st = m->settings;
-    if (!s_enabled(st))
+    o->kept = s_enabled(st);
+    if (!o->kept)
         return;
     const void *health = bsup_domain_peer(m, &bsup_health_domain);
     const void *backup = bsup_domain_peer(m, &bsup_backup_domain);
@@ -289,6 +361,7 @@ static void s_settle(struct bsup_domain_member *m)
     for (int k = 0; k < BSUP_ALARM_COUNT; k++)
         o->wanted += o->want[k].present;
     s_tally(o);
+    s_refusals(m);
 }
 
 static int s_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
@@ -408,6 +481,50 @@ static void s_applied(void *obs, const struct bsup_action *a)
     s_tally(o);
 }
 
+/* AWS refused a change of an alarm for good (AccessDenied, a topic it rejects, a quota): the
+ * refusal is what bsupd observes of the alarm, a finding, not the service's error; the change
+ * is sent again after BSUP_ALARM_REFUSED_RETRY_S, or at once when what is wanted changes. */
+static bool s_refused(struct bsup_domain_member *m, const struct bsup_action *a, const char *code,
+                      const char *message)
+{
+    struct bsup_alarms_observed *o = m->obs;
+    int k = s_kind_of(a);
+    if (k < 0)
+        return false;
+    char name[BSUP_ALARM_NAME_MAX], value[64 + sizeof(o->refused[k])];
+    bsup_alarm_name(m->desired, k, name, sizeof(name));
+    snprintf(o->refused[k], sizeof(o->refused[k]), "%s: %s", code ? code : "?",
+             message ? message : "");
+    snprintf(value, sizeof(value), "%lld %016llx %s", (long long)m->now_s,
+             (unsigned long long)s_sig(&o->want[k]), o->refused[k]);
+    if (bsup_domain_cache_put(m->cache, name, value, false)) {
+        o->refused[k][0] = 0;
+        return false;
+    }
+    o->retry[k] = false;
+    s_count_refused(o);
+    return true;
+}
+
+/* A refusal line stands as last planned while DescribeAlarms has not answered (the plan needs
+ * the alarm as it is). */
+static bool s_unjudged(const struct bsup_service *desired, const void *obs, const char *resource,
+                       const char *field)
+{
+    const struct bsup_alarms_observed *o = obs;
+    const char *prefix = "cloudwatch-alarm/";
+    char name[BSUP_ALARM_NAME_MAX];
+    if (!o->kept || o->found || strncmp(resource, prefix, strlen(prefix)) != 0 ||
+        (strcmp(field, "PutMetricAlarm") != 0 && strcmp(field, "DeleteAlarms") != 0))
+        return false;
+    for (int k = 0; k < BSUP_ALARM_COUNT; k++) {
+        bsup_alarm_name(desired, k, name, sizeof(name));
+        if (strcmp(resource + strlen(prefix), name) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* ---- the table entry ---- */
 
 static const struct bsup_field s_fields[] = {
@@ -420,6 +537,23 @@ static const struct bsup_field s_fields[] = {
     {.name = "in_sync",
      .type = BSUP_FIELD_INT64,
      .offset = offsetof(struct bsup_alarms_observed, in_sync)},
+    {.name = "refused",
+     .type = BSUP_FIELD_INT64,
+     .offset = offsetof(struct bsup_alarms_observed, n_refused)},
+};
+
+/* Alerts of their own (core/metrics/alerts.h): AWS refusing the service's alarms, and
+ * accepting them again (one condition for the service's alarms: the last to clear closes it). */
+static const struct bsup_domain_event s_events[] = {
+    {.kind = BSUP_ACTION_FINDING,
+     .field = "PutMetricAlarm",
+     .appeared = "alarm.refused",
+     .cleared = "alarm.ok"},
+    {.kind = BSUP_ACTION_FINDING,
+     .field = "DeleteAlarms",
+     .appeared = "alarm.refused",
+     .cleared = "alarm.ok"},
+    {0},
 };
 
 static const struct bsup_observe_step s_steps[] = {
@@ -455,4 +589,7 @@ const struct bsup_domain bsup_alarms_domain = {
     .mutate_service = "cloudwatch",
     .applied = s_applied,
     .owned_pace_action = "PutMetricAlarm",
+    .events = s_events,
+    .unjudged = s_unjudged,
+    .refused = s_refused,
 };

@@ -12,8 +12,11 @@
  * with PutMetricAlarm only where a field differs, and deleted (DeleteAlarms) when the service
  * no longer wants one. Alarms are bsupd's own resources: the change caps do not apply, the
  * PutMetricAlarm budget paces them (struct bsup_domain's owned_pace_action); observe mode
- * reports them like any change. Alarms of services removed from the configuration are swept
- * by daemon/sweep.c with the name parser below. docs/metrics.md says it in full. */
+ * reports them like any change. AWS refusing a put or delete for good is a finding of the alarm
+ * (the refused hook), kept in the cache and sent again after BSUP_ALARM_REFUSED_RETRY_S or when
+ * what is wanted changes; never the service's error. Alarms of services removed from the
+ * configuration are swept by daemon/sweep.c with the name parser below. docs/metrics.md says it in
+ * full. */
 #ifndef BSUP_CORE_RECONCILE_ALARMS_H
 #define BSUP_CORE_RECONCILE_ALARMS_H
 
@@ -69,7 +72,18 @@ struct bsup_alarms_observed {
     struct bsup_alarm_spec have[BSUP_ALARM_COUNT];
     int64_t wanted; /* for status */
     int64_t in_sync;
+    /* Per alarm: AWS's standing refusal of the change it wants ("AccessDenied: message"), ""
+     * none; kept in the domain's cache, so it outlives a restart. It stands while the alarm is
+     * not as wanted and what is wanted is what AWS refused; the change is sent again
+     * (retry) once BSUP_ALARM_REFUSED_RETRY_S have passed since. */
+    char refused[BSUP_ALARM_COUNT][128];
+    bool retry[BSUP_ALARM_COUNT];
+    int64_t n_refused; /* for status */
+    bool kept;         /* metrics.enabled and metrics.alarms: bsupd keeps the alarms */
 };
+
+/* How long AWS's refusal of an alarm stands before bsupd sends it again. */
+#define BSUP_ALARM_REFUSED_RETRY_S 600
 
 const char *bsup_alarm_what(int kind);
 /* bsup-<service>-<environment>-<what>. */

@@ -1,6 +1,6 @@
 /* The alarms domain's pure parts: names both ways, what is wanted, the plan (create, correct,
- * delete, in sync), the exact requests, and its observe step driven by hand with a parsed
- * DescribeAlarms answer (no engine, no network). */
+ * delete, in sync, refused by AWS), the exact requests, and its observe step driven by hand with a
+ * parsed DescribeAlarms answer (no engine, no network). */
 #include "tests/lib/testlib.h"
 
 #include "core/config/config.h"
@@ -118,12 +118,17 @@ static const struct bsup_observe_step *s_step(void)
     return &bsup_alarms_domain.steps[0];
 }
 
+/* The domain's cache and the wall clock the observe step below sees. */
+static struct bsup_domain_cache s_cache;
+static int64_t s_now_s = 1800000000;
+
 /* The observe step by hand: prepare, build, then parse an answer of have. */
 static void s_observe(const struct bsup_service *svc, const struct bsup_settings *st,
                       json_t *alarms, struct bsup_alarms_observed *o)
 {
     memset(o, 0, sizeof(*o));
-    struct bsup_domain_member m = {.desired = svc, .obs = o, .settings = st};
+    struct bsup_domain_member m = {
+        .desired = svc, .obs = o, .settings = st, .cache = &s_cache, .now_s = s_now_s};
     struct bsup_domain_member *ms[] = {&m};
     char key[BSUP_DOMAIN_KEY_MAX];
     assert_true(s_step()->prepare(&m, key) > 0);
@@ -234,6 +239,100 @@ static void test_plan_and_requests(void **state)
     bsup_settings_cleanup(&st);
 }
 
+static size_t s_lines(const struct bsup_plan *plan, enum bsup_action_kind kind)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < plan->n_actions; i++)
+        n += plan->actions[i].kind == kind;
+    return n;
+}
+
+/* AWS refusing an alarm for good is what the domain observes: a finding of the alarm, kept in
+ * the cache; the change is sent again 10 minutes later, or at once when what is wanted
+ * changes; the refusal is forgotten once the alarm is as wanted. */
+static void test_refused(void **state)
+{
+    (void)state;
+    struct bsup_settings st = s_settings();
+    struct bsup_service svc = s_service("api", "");
+    struct bsup_alarms_observed o;
+    struct bsup_plan plan;
+    const int64_t t0 = s_now_s;
+
+    s_observe(&svc, &st, json_array(), &o); /* the errors alarm is missing: put */
+    bsup_plan_init(&plan);
+    assert_int_equal(bsup_alarms_plan(&svc, &o, &plan), 0);
+    assert_int_equal(plan.n_actions, 1);
+    struct bsup_action put = plan.actions[0];
+    bsup_plan_cleanup(&plan);
+    struct bsup_domain_member m = {
+        .desired = &svc, .obs = &o, .settings = &st, .cache = &s_cache, .now_s = t0};
+    struct bsup_action other = {.kind = BSUP_ACTION_UPDATE, .resource = "cloudwatch-alarm/x"};
+    assert_false(bsup_alarms_domain.refused(&m, &other, "AccessDenied", "no"));
+    assert_true(bsup_alarms_domain.refused(&m, &put, "AccessDenied", "not authorized"));
+    assert_string_equal(o.refused[BSUP_ALARM_ERRORS], "AccessDenied: not authorized");
+    assert_int_equal(o.n_refused, 1);
+    assert_non_null(bsup_domain_cache_get(&s_cache, "bsup-api-prod-errors"));
+
+    /* The refusal is the alarm's finding; the put is not planned again for 10 minutes. */
+    for (int64_t later = 0; later <= 600; later += 599) {
+        s_now_s = t0 + later;
+        s_observe(&svc, &st, json_array(), &o);
+        assert_int_equal(o.n_refused, 1);
+        bsup_plan_init(&plan);
+        assert_int_equal(bsup_alarms_plan(&svc, &o, &plan), 0);
+        assert_int_equal(s_lines(&plan, BSUP_ACTION_FINDING), 1);
+        assert_int_equal(s_lines(&plan, BSUP_ACTION_UPDATE), later >= 600 ? 1 : 0);
+        const struct bsup_change *c = bsup_action_find_change(&plan.actions[0], "PutMetricAlarm");
+        assert_non_null(c);
+        assert_string_equal(plan.actions[0].resource, "cloudwatch-alarm/bsup-api-prod-errors");
+        assert_string_equal(c->observed, "refused: AccessDenied: not authorized");
+        assert_string_equal(c->desired, "accepted");
+        bsup_plan_cleanup(&plan);
+    }
+
+    /* Unread (DescribeAlarms failed): the line stands as last planned; off: it does not. */
+    o.found = false;
+    assert_true(bsup_alarms_domain.unjudged(&svc, &o, "cloudwatch-alarm/bsup-api-prod-errors",
+                                            "PutMetricAlarm"));
+    assert_false(bsup_alarms_domain.unjudged(&svc, &o, "cloudwatch-alarm/bsup-web-prod-errors",
+                                             "PutMetricAlarm"));
+    assert_false(bsup_alarms_domain.unjudged(&svc, &o, "cloudwatch-alarm/bsup-api-prod-errors",
+                                             "Threshold"));
+    o.kept = false;
+    assert_false(bsup_alarms_domain.unjudged(&svc, &o, "cloudwatch-alarm/bsup-api-prod-errors",
+                                             "PutMetricAlarm"));
+
+    /* What is wanted changes (another topic): put at once, the refusal forgotten. */
+    s_now_s = t0 + 1;
+    free(st.alerts.sns_topic_arn);
+    st.alerts.sns_topic_arn = strdup(TOPIC "-2");
+    s_observe(&svc, &st, json_array(), &o);
+    assert_int_equal(o.n_refused, 0);
+    bsup_plan_init(&plan);
+    assert_int_equal(bsup_alarms_plan(&svc, &o, &plan), 0);
+    assert_int_equal(plan.n_actions, 1);
+    assert_int_equal(plan.actions[0].kind, BSUP_ACTION_UPDATE);
+    bsup_plan_cleanup(&plan);
+    assert_string_equal(bsup_domain_cache_get(&s_cache, "bsup-api-prod-errors"), "");
+
+    /* Refused again, then found as wanted (fixed by hand): forgotten. */
+    m.now_s = s_now_s;
+    assert_true(bsup_alarms_domain.refused(&m, &put, "InvalidParameterValue", "bad topic"));
+    s_observe(&svc, &st, json_pack("[o]", s_errors_alarm(1, TOPIC "-2")), &o);
+    assert_int_equal(o.n_refused, 0);
+    assert_int_equal(o.in_sync, 1);
+    assert_string_equal(bsup_domain_cache_get(&s_cache, "bsup-api-prod-errors"), "");
+
+    /* Its own events: one condition for the service's alarms. */
+    assert_string_equal(bsup_alarms_domain.events[0].field, "PutMetricAlarm");
+    assert_string_equal(bsup_alarms_domain.events[0].appeared, "alarm.refused");
+    assert_string_equal(bsup_alarms_domain.events[0].cleared, "alarm.ok");
+    bsup_domain_cache_cleanup(&s_cache);
+    bsup_service_cleanup(&svc);
+    bsup_settings_cleanup(&st);
+}
+
 /* The domain is owned (paced, not capped); it reads from the start, and what it wants
  * is settled from health and backup after every domain's steps. */
 static void test_table_entry(void **state)
@@ -255,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_want),
         cmocka_unit_test(test_plan_and_requests),
+        cmocka_unit_test(test_refused),
         cmocka_unit_test(test_table_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

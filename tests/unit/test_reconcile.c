@@ -26,6 +26,7 @@ struct s_tg_obs {
     char arn[256];
     char path[128];
     int64_t health_at; /* when the paced step last read its health; 0 never */
+    char refused[64];  /* the owned variant: AWS refused its change ("code: message") */
 };
 
 static int s_tg_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
@@ -118,6 +119,13 @@ static int s_tg_plan(const struct bsup_service *desired, const void *obs, struct
             return BSUP_ENOMEM;
         bsup_action_change(f, degraded ? "HealthyTargets" : "Posture", o->path, "fine",
                            "the test says so");
+        return 0;
+    }
+    if (o->refused[0]) { /* the owned variant: refused this cycle, a finding instead */
+        struct bsup_action *f = bsup_plan_add(plan, BSUP_ACTION_FINDING, resource);
+        if (!f)
+            return BSUP_ENOMEM;
+        bsup_action_change(f, "Refused", o->refused, "accepted", "the test says so");
         return 0;
     }
     struct bsup_action *a = bsup_plan_add(plan, BSUP_ACTION_UPDATE, resource);
@@ -401,8 +409,48 @@ static const struct bsup_domain s_sec_domain = {
     .plan = s_sec_plan,
 };
 
+/* The same domain keeping bsupd's own resources (as the alarms domain does): its changes are
+ * owned, and AWS refusing one for good is what it observes. */
+static bool s_tg_refused(struct bsup_domain_member *m, const struct bsup_action *a,
+                         const char *code, const char *message)
+{
+    (void)a;
+    struct s_tg_obs *o = m->obs;
+    snprintf(o->refused, sizeof(o->refused), "%s: %s", code, message);
+    return true;
+}
+
+static const struct bsup_domain_event s_tg_events[] = {
+    {.kind = BSUP_ACTION_FINDING,
+     .field = "Refused",
+     .appeared = "alarm.refused",
+     .cleared = "alarm.ok"},
+    {0},
+};
+
+static const struct bsup_domain s_tg_owned_domain = {
+    .name = "tgpath",
+    .resource = "target group",
+    .obs_size = sizeof(struct s_tg_obs),
+    .found_offset = offsetof(struct s_tg_obs, found),
+    .fields = s_tg_fields,
+    .n_fields = 2,
+    .steps = s_tg_steps,
+    .n_steps = 2,
+    .plan = s_tg_plan,
+    .request = s_tg_request,
+    .mutate_service = "elbv2",
+    .applied = s_tg_applied,
+    .unjudged = s_tg_unjudged,
+    .owned_pace_action = "ModifyTargetGroup",
+    .events = s_tg_events,
+    .refused = s_tg_refused,
+};
+
 static const struct bsup_domain *const s_domains[] = {&s_tg_domain, &s_echo_domain, &s_sec_domain};
+static const struct bsup_domain *const s_owned_domains[] = {&s_tg_owned_domain, &s_echo_domain};
 static size_t s_n_domains = 2; /* the secret domain only where a test asks for it */
+static bool s_owned;           /* the owned variant of tgpath */
 
 /* ---- a stub ELBv2 on loopback ---- */
 
@@ -414,14 +462,15 @@ struct s_aws {
     unsigned describes;
     unsigned describe_names; /* names asked for, in all calls */
     unsigned modifies;
-    json_t *last_modify;      /* the parameters of the last ModifyTargetGroup */
-    char health_reads[256];   /* the groups DescribeTargetHealth was asked for, in order */
-    const char *modify_fault; /* answer the next ModifyTargetGroup with "500" or "throttle" */
-    unsigned secret_reads;    /* DescribeSecret calls (JSON bodies) of "sec-" secrets */
-    unsigned alone_reads;     /* of "alone-" secrets */
-    unsigned last_reads;      /* of "last-" secrets */
-    char secret_ids[256];     /* the SecretIds asked for, in order */
-    bool hold_secret;         /* hold the answer to the next DescribeSecret found, into: */
+    json_t *last_modify;    /* the parameters of the last ModifyTargetGroup */
+    char health_reads[256]; /* the groups DescribeTargetHealth was asked for, in order */
+    /* answer the next ModifyTargetGroup with "500", "throttle" or "denied" (AccessDenied) */
+    const char *modify_fault;
+    unsigned secret_reads; /* DescribeSecret calls (JSON bodies) of "sec-" secrets */
+    unsigned alone_reads;  /* of "alone-" secrets */
+    unsigned last_reads;   /* of "last-" secrets */
+    char secret_ids[256];  /* the SecretIds asked for, in order */
+    bool hold_secret;      /* hold the answer to the next DescribeSecret found, into: */
     char held_answer[256];
     /* DescribeTargetGroups names ("a-prod,b-prod ") and the ends of batches ("| "), in order. */
     char log[512];
@@ -582,13 +631,16 @@ static int s_handler(struct bsup_test_httpd *srv, const char *method, const char
     } else if (action && strcmp(action, "ModifyTargetGroup") == 0 && aws->modify_fault) {
         aws->modifies++;
         bool throttle = strcmp(aws->modify_fault, "throttle") == 0;
+        bool denied = strcmp(aws->modify_fault, "denied") == 0;
         aws->modify_fault = NULL;
-        *out_status = throttle ? 400 : 500;
+        *out_status = throttle || denied ? 400 : 500;
         *out_body = s_printf("<ErrorResponse xmlns=\"%s\"><Error><Type>%s</Type><Code>%s</Code>"
                              "<Message>injected</Message></Error><RequestId>r-f</RequestId>"
                              "</ErrorResponse>",
-                             ns, throttle ? "Sender" : "Receiver",
-                             throttle ? "Throttling" : "InternalFailure");
+                             ns, throttle || denied ? "Sender" : "Receiver",
+                             denied     ? "AccessDenied"
+                             : throttle ? "Throttling"
+                                        : "InternalFailure");
     } else if (action && strcmp(action, "ModifyTargetGroup") == 0) {
         aws->modifies++;
         const char *arn = json_string_value(json_object_get(form, "TargetGroupArn"));
@@ -728,7 +780,7 @@ static int s_setup(void **state)
                                         .aws = &t->client,
                                         .settings = &t->settings,
                                         .paused = &t->paused,
-                                        .domains = s_domains,
+                                        .domains = s_owned ? s_owned_domains : s_domains,
                                         .n_domains = s_n_domains,
                                         .observing_max = s_observing_max,
                                         .turn_members = s_turn_members,
@@ -776,6 +828,7 @@ static int s_teardown(void **state)
     free(t);
     unsetenv("BSUP_FAILPOINT_ERROR");
     s_n_domains = 2;
+    s_owned = false;
     s_observing_max = 0;
     s_turn_members = 0;
     s_elbv2_dead = false;
@@ -797,6 +850,12 @@ static int s_setup_turns_of_2(void **state)
 static int s_setup_elbv2_dead(void **state)
 {
     s_elbv2_dead = true;
+    return s_setup(state);
+}
+
+static int s_setup_owned(void **state)
+{
+    s_owned = true;
     return s_setup(state);
 }
 
@@ -1061,6 +1120,47 @@ static void test_changes_not_retried_blindly(void **state)
     assert_int_equal(s_state(t, "b"), BSUP_STATE_CORRECTED);
 }
 
+/* A change of bsupd's own resources (an owned domain: its alarms) that fails is no error of the
+ * service: a transient failure is journaled, an action.failed event, and sent again the next
+ * cycle; AWS refusing it for good is what the domain observes (its finding, with its own
+ * events), not a failure. The service's state is what its own domains say. */
+static void test_owned_change_failures(void **state)
+{
+    struct s_env *t = *state;
+    t->aws.modify_fault = "500";
+    s_cycle(t, "b");
+    assert_int_equal(t->aws.modifies, 1);
+    assert_int_equal(s_state(t, "b"), BSUP_STATE_OK);
+    assert_int_equal(s_events(t, "b", "action.failed", "InternalFailure"), 1);
+    struct bsup_reconcile_status st;
+    assert_true(bsup_reconcile_service_status(t->rec, "b", &st));
+    assert_null(st.error);
+    assert_int_equal(st.failures, 0);
+    s_cycle(t, "b"); /* sent again, applied */
+    assert_int_equal(t->aws.modifies, 2);
+    assert_int_equal(s_state(t, "b"), BSUP_STATE_OK);
+
+    snprintf(t->aws.paths[2], sizeof(t->aws.paths[2]), "/wrong"); /* c-prod */
+    t->aws.modify_fault = "denied";
+    s_cycle(t, "c");
+    assert_int_equal(t->aws.modifies, 3);
+    assert_int_equal(s_state(t, "c"), BSUP_STATE_OK);
+    assert_int_equal(s_events(t, "c", "action.refused", "AccessDenied"), 1);
+    assert_int_equal(s_events(t, "c", "action.failed", ""), 0);
+    assert_int_equal(s_events(t, "c", "alarm.refused", "c-prod Refused: AccessDenied: injected"),
+                     1);
+    struct bsup_plan plan;
+    assert_int_equal(bsup_reconcile_plan(t->rec, "c", &plan), 0);
+    assert_int_equal(plan.n_actions, 1);
+    assert_int_equal(plan.actions[0].kind, BSUP_ACTION_FINDING);
+    assert_true(plan.actions[0].owned);
+    bsup_plan_cleanup(&plan);
+    s_cycle(t, "c"); /* this fake forgets the refusal: sent again, accepted */
+    assert_int_equal(t->aws.modifies, 4);
+    assert_int_equal(s_events(t, "c", "alarm.ok", "targetgroup/c-prod Refused"), 1);
+    assert_int_equal(s_events(t, "c", "service.error", ""), 0);
+}
+
 /* A paced step reads only its allowance, the most urgent first (drift), then the never read,
  * then the longest unread; the rest is carried forward. The allowance is a share of the
  * family's rate per interval, not per batch: a second batch within the interval reads only
@@ -1117,7 +1217,7 @@ static void s_restart(struct s_env *t)
                                         .aws = &t->client,
                                         .settings = &t->settings,
                                         .paused = &t->paused,
-                                        .domains = s_domains,
+                                        .domains = s_owned ? s_owned_domains : s_domains,
                                         .n_domains = s_n_domains,
                                         .observing_max = s_observing_max,
                                         .on_change = on_change,
@@ -1365,6 +1465,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_turns, s_setup_turns_of_2, s_teardown),
         cmocka_unit_test_setup_teardown(test_rails_fail_closed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_changes_not_retried_blindly, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_owned_change_failures, s_setup_owned, s_teardown),
         cmocka_unit_test_setup_teardown(test_paced_step, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_degraded_and_findings, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_unread_line_not_cleared, s_setup, s_teardown),
