@@ -735,10 +735,15 @@ static void on_applied(struct bsup_aws_call *call, const struct bsup_aws_result 
                                    res->message, rid, now, &diag))
             s_store_failed(e, b, &diag);
         m->apply_errors++;
-        s_event(e, m->svc->name, "action.failed", "%s%s", res->message, why);
-        if (a->owned) { /* bsupd's own alarm: not the service's error; the next cycle retries */
+        if (a->owned) {
+            /* bsupd's own alarm: not the service's error, nor a page (an outage would send one
+             * a cycle for each service); the next cycle retries. "<domain>.failed". */
+            char kind[64];
+            snprintf(kind, sizeof(kind), "%s.failed", e->domains[r->domain]->name);
+            s_event(e, m->svc->name, kind, "%s%s", res->message, why);
             bsup_log_warn("apply failed service=%s %s%s", m->svc->name, res->message, why);
         } else {
+            s_event(e, m->svc->name, "action.failed", "%s%s", res->message, why);
             m->apply_failed = true;
             int n = snprintf(m->error, sizeof(m->error), "%s", res->message);
             if (n > 0 && (size_t)n < sizeof(m->error))
