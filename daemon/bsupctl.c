@@ -541,6 +541,13 @@ static void s_print_errors(json_t *services, bool one)
                        (long long)json_integer_value(json_object_get(health, "healthy")),
                        (long long)json_integer_value(json_object_get(health, "targets")), ago);
             }
+            /* bsupd's own alarms are no state of the service: said here, or an ok service
+             * hides that its alarms are not kept. */
+            json_int_t refused =
+                json_integer_value(json_object_get(json_object_get(row, "alarms"), "refused"));
+            if (refused > 0)
+                printf("%sAlarms%s: %lld of bsupd's refused by AWS ('bsupctl plan %s' says why)\n",
+                       S_YELLOW, S_RESET, (long long)refused, s_str(row, "service"));
             continue;
         }
         if (!err)

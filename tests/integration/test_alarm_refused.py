@@ -76,6 +76,9 @@ with testlib.environment("--faults") as d:
         f"each refused alarm is a finding, plan exits 1: {plan}")
     p = dm.ctl("plan", svc["name"], expect=1)
     check("AccessDenied" in p.stdout, f"plan says why: {p.stdout}")
+    p = dm.ctl("status", svc["name"], expect=0)
+    check(f"Alarms: {puts} of bsupd's refused by AWS ('bsupctl plan {svc['name']}' says why)"
+          in p.stdout, f"status of the service says its alarms are refused: {p.stdout}")
     R.bsuptest.poll(lambda: any(m["what"] == "alarm-refused" for m in received()) or None,
                     lambda: f"an alarm-refused alert: {got}", timeout_s=30)
 
