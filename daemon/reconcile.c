@@ -932,16 +932,25 @@ static void s_batch_plan_and_apply(struct s_batch *b)
 /* ---- recording ---- */
 
 /* Whether plan holds a line of kind about (resource, field). */
-static bool s_has_line(const struct bsup_plan *plan, enum bsup_action_kind kind,
-                       const char *resource, const char *field)
+/* plan's line (kind, resource, field), or NULL. */
+static const struct bsup_change *s_line(const struct bsup_plan *plan, enum bsup_action_kind kind,
+                                        const char *resource, const char *field)
 {
     for (size_t i = 0; i < plan->n_actions; i++) {
         const struct bsup_action *a = &plan->actions[i];
-        if (a->kind == kind && strcmp(a->resource, resource) == 0 &&
-            bsup_action_find_change(a, field))
-            return true;
+        const struct bsup_change *c = a->kind == kind && strcmp(a->resource, resource) == 0
+                                          ? bsup_action_find_change(a, field)
+                                          : NULL;
+        if (c)
+            return c;
     }
-    return false;
+    return NULL;
+}
+
+static bool s_has_line(const struct bsup_plan *plan, enum bsup_action_kind kind,
+                       const char *resource, const char *field)
+{
+    return s_line(plan, kind, resource, field) != NULL;
 }
 
 /* The event a domain gives a field's lines, or NULL (a restored plan's actions know no
@@ -989,15 +998,27 @@ static void s_finding_events(struct bsup_reconcile_engine *e, const struct s_ser
                 /* A condition of several lines (a service's alarms) clears with its last. */
                 if (pass && ev && ev->cleared && s_has_event_line(e, to, a->kind, ev->cleared))
                     kind = "finding.cleared";
-                if (!kind || (a->kind == BSUP_ACTION_DEGRADED && !ev) ||
-                    s_has_line(to, a->kind, a->resource, c->field))
+                const struct bsup_change *was = s_line(to, a->kind, a->resource, c->field);
+                char msg[1024];
+                snprintf(msg, sizeof(msg), "%s %s: %s (want %s): %s", a->resource, c->field,
+                         c->observed, c->desired, c->reason ? c->reason : "");
+                /* Standing with other values (a stale backup older now): its open condition's
+                 * reminders say where it is now. */
+                if (!pass && was && kind && strcmp(was->observed, c->observed) != 0) {
+                    struct bsup_diag diag = {0};
+                    enum bsup_alert al = bsup_alert_for_event(kind);
+                    if (al != BSUP_ALERT_NONE &&
+                        bsup_store_alert_condition_values(e->store, s->name, al, msg, c->observed,
+                                                          c->desired, &diag))
+                        s_store_failed(e, NULL, &diag);
+                }
+                if (!kind || (a->kind == BSUP_ACTION_DEGRADED && !ev) || was)
                     continue;
                 if (pass)
                     s_event(e, s->name, kind, "%s %s: now as declared", a->resource, c->field);
                 else /* an alert (backup-stale, drill-failed) says what was found and wanted */
-                    s_event_alert(e, s->name, kind, BSUP_ALERT_NONE, c->observed, c->desired,
-                                  "%s %s: %s (want %s): %s", a->resource, c->field, c->observed,
-                                  c->desired, c->reason ? c->reason : "");
+                    s_event_alert(e, s->name, kind, BSUP_ALERT_NONE, c->observed, c->desired, "%s",
+                                  msg);
             }
         }
     }

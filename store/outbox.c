@@ -274,6 +274,23 @@ static int s_alert(struct bsup_store *st, int64_t event_id, int64_t at_s, const 
     return rc;
 }
 
+int bsup_store_alert_condition_values(struct bsup_store *st, const char *service, enum bsup_alert a,
+                                      const char *message, const char *observed,
+                                      const char *desired, struct bsup_diag *diag)
+{
+    const struct bsup_alert_info *info = &bsup_alerts[a];
+    if (!info->condition || info->effect != BSUP_ALERT_OPEN)
+        return 0;
+    return bsup_store_exec(
+        st, "updating an alert condition's values",
+        "UPDATE alert_conditions SET message = ?, observed = ?, desired = ? WHERE scope = ? AND "
+        "condition = ? AND what = ? AND held_id = 0",
+        BSUP_STORE_ARGS(BSUP_STORE_TEXT(message), BSUP_STORE_TEXT(observed),
+                        BSUP_STORE_TEXT(desired), BSUP_STORE_TEXT(service ? service : ""),
+                        BSUP_STORE_TEXT(info->condition), BSUP_STORE_TEXT(info->what)),
+        diag);
+}
+
 int bsup_store_event_alert_rid(struct bsup_store *st, int64_t at_s, const char *service,
                                const char *environment, const char *kind, const char *message,
                                const char *request_id, enum bsup_alert a, const char *observed,

@@ -60,6 +60,13 @@ int bsup_store_event_alert(struct bsup_store *st, int64_t at_s, const char *serv
                            enum bsup_alert a, const char *observed, const char *desired,
                            int64_t hold_s, struct bsup_diag *diag);
 
+/* A line whose alert a opened a condition still stands with other values (a stale backup
+ * older now): the open condition of service takes them, so its reminders say where it is now.
+ * Nothing when the condition is not open as a, or its recovery is held. */
+int bsup_store_alert_condition_values(struct bsup_store *st, const char *service, enum bsup_alert a,
+                                      const char *message, const char *observed,
+                                      const char *desired, struct bsup_diag *diag);
+
 /* The waiting alerts after after_id (0: from the first) that are due at now_s (a held one
  * is not until its hold ends), oldest first, at most limit. */
 int bsup_store_alerts_pending(struct bsup_store *st, int64_t after_id, int64_t now_s, size_t limit,

@@ -324,6 +324,39 @@ static void test_reminder_current(void **state)
     assert_string_equal(v[3].observed, "failed: incompatible-restore");
     assert_int_equal(v[3].opened_at_s, 2000);
     bsup_store_alerts_free(v, n);
+
+    /* A stale backup that grows older without a transition: its condition takes the line's
+     * values, and the reminder says them; a condition open as another alert keeps its own. */
+    assert_int_equal(bsup_store_event_alert(st, 3000, "db", "prod", "backup.stale", "27h old",
+                                            BSUP_ALERT_BACKUP_STALE, "27h old (rds:db-1)",
+                                            "younger than 26h", 0, &diag),
+                     0);
+    assert_int_equal(bsup_store_alert_condition_values(st, "db", BSUP_ALERT_BACKUP_STALE, "31h old",
+                                                       "31h old (rds:db-1)", "younger than 26h",
+                                                       &diag),
+                     0);
+    assert_int_equal(bsup_store_alert_condition_values(st, "db", BSUP_ALERT_DEGRADED, "x",
+                                                       "degraded", "ok", &diag),
+                     0); /* open as drill-failed: its values stay */
+    assert_int_equal(
+        bsup_store_alert_condition_values(st, "web", BSUP_ALERT_BACKUP_STALE, "x", "x", "x", &diag),
+        0); /* not open: nothing */
+    assert_int_equal(bsup_store_alert_reminders(st, 9700, 3600, &reminders, &diag), 0);
+    assert_int_equal(bsup_store_alerts_pending(st, 0, 9700, 10, &v, &n, &diag), 0);
+    bool stale = false, drill = false;
+    for (size_t i = 4; i < n; i++) {
+        if (strcmp(v[i].what, "backup-stale") == 0 && v[i].reminder) {
+            stale = true;
+            assert_string_equal(v[i].observed, "31h old (rds:db-1)");
+            assert_string_equal(v[i].message, "31h old");
+        }
+        if (strcmp(v[i].what, "drill-failed") == 0 && v[i].reminder) {
+            drill = true;
+            assert_string_equal(v[i].observed, "failed: incompatible-restore");
+        }
+    }
+    assert_true(stale && drill);
+    bsup_store_alerts_free(v, n);
     bsup_store_close(st);
     bsup_test_rmtree(dir);
     free(dir);

@@ -12,9 +12,11 @@
 #include "daemon/reconcile.h"
 #include "store/events.h"
 #include "store/journal.h"
+#include "store/outbox.h"
 #include "tests/lib/httpd.h"
 
 #include <jansson.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -631,14 +633,17 @@ static int s_handler(struct bsup_test_httpd *srv, const char *method, const char
     } else if (action && strcmp(action, "ModifyTargetGroup") == 0 && aws->modify_fault) {
         aws->modifies++;
         bool throttle = strcmp(aws->modify_fault, "throttle") == 0;
-        bool denied = strcmp(aws->modify_fault, "denied") == 0;
+        bool denied = strncmp(aws->modify_fault, "denied", 6) == 0; /* "denied[:Code]" */
+        const char *code = !denied                       ? NULL
+                           : aws->modify_fault[6] == ':' ? aws->modify_fault + 7
+                                                         : "AccessDenied";
         aws->modify_fault = NULL;
         *out_status = throttle || denied ? 400 : 500;
         *out_body = s_printf("<ErrorResponse xmlns=\"%s\"><Error><Type>%s</Type><Code>%s</Code>"
                              "<Message>injected</Message></Error><RequestId>r-f</RequestId>"
                              "</ErrorResponse>",
                              ns, throttle || denied ? "Sender" : "Receiver",
-                             denied     ? "AccessDenied"
+                             denied     ? code
                              : throttle ? "Throttling"
                                         : "InternalFailure");
     } else if (action && strcmp(action, "ModifyTargetGroup") == 0) {
@@ -1156,8 +1161,32 @@ static void test_owned_change_failures(void **state)
     assert_int_equal(plan.actions[0].kind, BSUP_ACTION_FINDING);
     assert_true(plan.actions[0].owned);
     bsup_plan_cleanup(&plan);
-    s_cycle(t, "c"); /* this fake forgets the refusal: sent again, accepted */
+    /* This fake forgets the refusal: sent again, refused for another reason. The line stands
+     * (no second alarm.refused), and the open condition takes its values: its reminders say
+     * why AWS refuses now. */
+    t->aws.modify_fault = "denied:InvalidParameterValue";
+    s_cycle(t, "c");
     assert_int_equal(t->aws.modifies, 4);
+    assert_int_equal(s_events(t, "c", "alarm.refused", ""), 1);
+    size_t reminders = 0;
+    struct bsup_diag diag = {0};
+    struct bsup_store_alert *v = NULL;
+    size_t n = 0;
+    int64_t later = (int64_t)time(NULL) + 86400;
+    assert_int_equal(bsup_store_alert_reminders(t->store, later, 3600, &reminders, &diag), 0);
+    assert_int_equal(bsup_store_alerts_pending(t->store, 0, later, 100, &v, &n, &diag), 0);
+    bool reminded = false;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].reminder && v[i].service && strcmp(v[i].service, "c") == 0) {
+            reminded = true;
+            assert_string_equal(v[i].what, "alarm-refused");
+            assert_non_null(strstr(v[i].observed, "InvalidParameterValue: injected"));
+            assert_non_null(strstr(v[i].message, "InvalidParameterValue"));
+        }
+    assert_true(reminded);
+    bsup_store_alerts_free(v, n);
+    s_cycle(t, "c"); /* sent again, accepted */
+    assert_int_equal(t->aws.modifies, 5);
     assert_int_equal(s_events(t, "c", "alarm.ok", "targetgroup/c-prod Refused"), 1);
     assert_int_equal(s_events(t, "c", "service.error", ""), 0);
 }
