@@ -986,11 +986,28 @@ static const struct bsup_service *s_fleet_lookup(const void *ctx, const char *se
 
 /* At most BSUP_BACKUP_DRILLS_AT_ONCE drills run at once: the next due one waits. Only a drill
  * that can run holds a slot: its service declared, in enforce mode (its own or the daemon's). */
+/* The drill phase svc's prepare gives beside the fleet declared (its drills in cache). */
+static int s_slot_phase(struct bsup_domain_cache *cache, const struct bsup_service *svc,
+                        const struct bsup_settings *settings,
+                        const struct bsup_service *const *declared)
+{
+    struct s_member x;
+    char key[BSUP_DOMAIN_KEY_MAX];
+    s_member_init(&x, "prod", "", cache, true);
+    x.m.desired = svc;
+    x.m.settings = settings;
+    x.m.lookup = s_fleet_lookup;
+    x.m.lookup_ctx = declared;
+    x.obs = s_obs();
+    assert_int_equal(s_step("DescribeDBInstances", 1)->prepare(&x.m, key), 0);
+    bsup_service_cleanup(&x.svc);
+    return x.obs.drill_phase;
+}
+
 static void test_step_drill_at_once(void **state)
 {
     (void)state;
     struct bsup_domain_cache cache = {0};
-    const struct bsup_observe_step *st = s_step("DescribeDBInstances", 1);
     struct bsup_settings settings;
     bsup_settings_init(&settings);
     settings.mode = BSUP_MODE_ENFORCE;
@@ -1018,18 +1035,10 @@ static void test_step_drill_at_once(void **state)
         {"c", BSUP_DRILL_WAITING}, /* a and b run */
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        struct s_member x;
-        s_member_init(&x, "prod", "", &cache, true);
-        x.m.desired = s_fleet_lookup(declared, rows[i].service);
-        x.m.settings = &settings;
-        x.m.lookup = s_fleet_lookup;
-        x.m.lookup_ctx = declared;
-        x.obs = s_obs();
-        char key[BSUP_DOMAIN_KEY_MAX];
-        assert_int_equal(st->prepare(&x.m, key), 0);
-        if (x.obs.drill_phase != rows[i].want)
-            fail_msg("%s: %s", rows[i].service, bsup_drill_phase_name(x.obs.drill_phase));
-        bsup_service_cleanup(&x.svc);
+        int phase =
+            s_slot_phase(&cache, s_fleet_lookup(declared, rows[i].service), &settings, declared);
+        if (phase != rows[i].want)
+            fail_msg("%s: %s", rows[i].service, bsup_drill_phase_name(phase));
     }
     /* a is removed from the drop-ins, its drill in progress (the sweep deletes its instance):
      * it no longer holds a slot, and d's drill runs beside b's. */
@@ -1038,50 +1047,27 @@ static void test_step_drill_at_once(void **state)
     declared[2] = &svcs[3];
     declared[3] = &svcs[4];
     declared[4] = NULL;
-    struct s_member x;
-    s_member_init(&x, "prod", "", &cache, true);
-    x.m.desired = &svcs[4];
-    x.m.settings = &settings;
-    x.m.lookup = s_fleet_lookup;
-    x.m.lookup_ctx = declared;
-    x.obs = s_obs();
-    char key[BSUP_DOMAIN_KEY_MAX];
-    assert_int_equal(st->prepare(&x.m, key), 0);
-    assert_int_equal(x.obs.drill_phase, BSUP_DRILL_SCHEDULED);
-    bsup_service_cleanup(&x.svc);
-    /* d's drill ends and its service is put in observe mode before its instance goes: the
-     * instance stays, and so does its slot; b's and it are two, c still waits. */
-    struct bsup_drill_record r = {.state = BSUP_DRILL_STATE_CLEANUP};
-    snprintf(r.instance, sizeof(r.instance), "bsup-restore-d-20261202");
-    char text[256];
-    bsup_drill_record_format(&r, text, sizeof(text));
-    assert_int_equal(bsup_domain_cache_put(&cache, "drill/d", text, true), 0);
+    assert_int_equal(s_slot_phase(&cache, &svcs[4], &settings, declared), BSUP_DRILL_SCHEDULED);
+    /* d is put in observe mode mid-drill: while its instance exists (restoring: planned and
+     * made; ended, waiting for deletion: cleanup) it keeps its slot, so c still waits beside b;
+     * only planned, it held none (o above). */
     svcs[4].mode = BSUP_MODE_OBSERVE;
-    s_member_init(&x, "prod", "", &cache, true);
-    x.m.desired = &svcs[3];
-    x.m.settings = &settings;
-    x.m.lookup = s_fleet_lookup;
-    x.m.lookup_ctx = declared;
-    x.obs = s_obs();
-    assert_int_equal(st->prepare(&x.m, key), 0);
-    assert_int_equal(x.obs.drill_phase, BSUP_DRILL_WAITING);
-    bsup_service_cleanup(&x.svc);
-    /* The same while its instance is still being restored (planned, made); only planned, it
-     * held none (o above). */
-    for (int made = 1; made >= 0; made--) {
-        r = (struct bsup_drill_record){.state = BSUP_DRILL_STATE_PLANNED, .made = made};
+    static const struct {
+        int state;
+        bool made;
+        int want;
+    } slots[] = {{BSUP_DRILL_STATE_CLEANUP, false, BSUP_DRILL_WAITING},
+                 {BSUP_DRILL_STATE_PLANNED, true, BSUP_DRILL_WAITING},
+                 {BSUP_DRILL_STATE_PLANNED, false, BSUP_DRILL_SCHEDULED}};
+    for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
+        struct bsup_drill_record r = {.state = slots[i].state, .made = slots[i].made};
+        char text[256];
         snprintf(r.instance, sizeof(r.instance), "bsup-restore-d-20261202");
         bsup_drill_record_format(&r, text, sizeof(text));
         assert_int_equal(bsup_domain_cache_put(&cache, "drill/d", text, true), 0);
-        s_member_init(&x, "prod", "", &cache, true);
-        x.m.desired = &svcs[3];
-        x.m.settings = &settings;
-        x.m.lookup = s_fleet_lookup;
-        x.m.lookup_ctx = declared;
-        x.obs = s_obs();
-        assert_int_equal(st->prepare(&x.m, key), 0);
-        assert_int_equal(x.obs.drill_phase, made ? BSUP_DRILL_WAITING : BSUP_DRILL_SCHEDULED);
-        bsup_service_cleanup(&x.svc);
+        int phase = s_slot_phase(&cache, &svcs[3], &settings, declared);
+        if (phase != slots[i].want)
+            fail_msg("slot %zu: %s", i, bsup_drill_phase_name(phase));
     }
     for (size_t i = 0; i < 5; i++)
         bsup_service_cleanup(&svcs[i]);
