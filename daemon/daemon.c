@@ -327,7 +327,8 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
     json_t *before = NULL, *after = NULL, *errors = NULL;
     json_t **file_errors = NULL;
     struct bsup_strmap incumbents = {0};
-    bool *had = NULL; /* per file: rejected, with services loaded before */
+    bool *had = NULL;                          /* per file: rejected, with services loaded before */
+    bool was_rejected = d->files_rejected > 0; /* the sweep deleted nothing meanwhile */
     int rc = 0;
 
     bsup_config_set_init(&set);
@@ -489,7 +490,8 @@ int bsup_daemon_reload(struct bsup_daemon *d, const char *request_id, json_t **o
     bsup_store_prune(d->store, s_now_s() - S_EVENT_MAX_AGE_S, S_MAX_ROWS, NULL);
     if (d->rec && bsup_reconcile_sync(d->rec, &set, &diag))
         bsup_log_err("reconcile engine: %s", diag.message);
-    else if (d->sweep && (d->reloads == 1 || stats.removed || stats.changed))
+    else if (d->sweep &&
+             (d->reloads == 1 || stats.removed || stats.changed || (was_rejected && !rejected)))
         bsup_sweep_soon(d->sweep); /* what services that left (or moved) had, once known */
     bsup_config_set_cleanup(&set);
     bsup_config_set_init(&set);
@@ -900,6 +902,7 @@ static int s_start_work(struct bsup_daemon *d, struct bsup_diag *diag)
                                     .settings = d->settings,
                                     .paused = &d->paused,
                                     .dry_run = d->opts->dry_run,
+                                    .files_rejected = &d->files_rejected,
                                     .lookup = s_lookup,
                                     .ctx = d};
     rc = bsup_publisher_new(&po, &d->pub, diag);

@@ -72,10 +72,22 @@ static void s_maybe_closed(struct bsup_sweep *s)
         cb(user);
 }
 
-/* Whether the round may change AWS: the daemon enforces, is not paused, not a dry run. */
+/* Whether the round may change AWS: the daemon enforces, is not paused, not a dry run, and
+ * no drop-in is rejected (what a broken file declares is unknown: a service moved into it
+ * is not gone). */
 static bool s_may_delete(const struct bsup_sweep *s)
 {
-    return s->o.settings->mode == BSUP_MODE_ENFORCE && !*s->o.paused && !s->o.dry_run;
+    return s->o.settings->mode == BSUP_MODE_ENFORCE && !*s->o.paused && !s->o.dry_run &&
+           *s->o.files_rejected == 0;
+}
+
+/* Why the round deletes nothing, when it may not. */
+static const char *s_why_not(const struct bsup_sweep *s)
+{
+    return *s->o.paused           ? "paused"
+           : s->o.dry_run         ? "dry run"
+           : *s->o.files_rejected ? "a drop-in is rejected and may declare it"
+                                  : "observe mode";
 }
 
 static void s_next(struct bsup_sweep *s);
@@ -171,10 +183,7 @@ static void s_next(struct bsup_sweep *s)
         for (size_t i = 0; i < s->n_doomed; i++)
             bsup_log_notice("sweep: would delete %s, its service is no longer declared "
                             "(%s)",
-                            s->doomed[i],
-                            *s->o.paused   ? "paused"
-                            : s->o.dry_run ? "dry run"
-                                           : "observe mode");
+                            s->doomed[i], s_why_not(s));
     } else if (!s->closing && s->deleted < s->n_doomed) {
         size_t k = s->deleted;
         for (size_t i = s->deleted; i < s->n_doomed; i++)
@@ -348,7 +357,10 @@ static void s_drill_next(struct bsup_sweep *s)
             s_drill_orphaned(s, s->drills[s->drill],
                              *s->o.paused   ? "not deleted while paused"
                              : s->o.dry_run ? "not deleted in a dry run"
-                                            : "not deleted in observe mode (bsupd.yaml's mode)");
+                             : *s->o.files_rejected
+                                 ? "not deleted while a drop-in is rejected (it may declare "
+                                   "the service)"
+                                 : "not deleted in observe mode (bsupd.yaml's mode)");
     }
     if (s->drill >= s->n_drills) {
         s_alarms_start(s);

@@ -11,10 +11,10 @@
  *   such alarm), is deleted (DeleteAlarms, 100 names per call), an alarm.deleted event.
  *
  * Rounds run once the configuration has loaded, after each reload that removed or changed a
- * service, then every hour. With the
- * daemon in observe mode, paused or --dry-run, a round deletes nothing: it logs the alarms it
- * would delete, and says each drill instance it leaves running in an event. Never
- * with --once. */
+ * service or that ends the rejection of drop-ins, then every hour. With the daemon in observe
+ * mode, paused or --dry-run, or while a drop-in is rejected (it may declare a service the
+ * round would take for gone), a round deletes nothing: it logs the alarms it would delete,
+ * and says each drill instance it leaves running in an event. Never with --once. */
 #ifndef BSUP_DAEMON_SWEEP_H
 #define BSUP_DAEMON_SWEEP_H
 
@@ -39,6 +39,9 @@ struct bsup_sweep_options {
     const struct bsup_settings *settings;
     const bool *paused;
     bool dry_run;
+    /* Drop-ins the last load rejected: while any is, a round deletes nothing (a broken file
+     * may declare a service that moved into it). */
+    const size_t *files_rejected;
     bsup_sweep_lookup_fn lookup;
     void *ctx;
 };

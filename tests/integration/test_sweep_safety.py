@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""What the sweep (daemon/sweep.c) must not delete, through a running bsupd against the local
+AWS: bsupd's tagged alarm and restore-drill instance of a service
+
+- whose file is rejected: kept (its service keeps its last good state);
+- moved into a new drop-in that is rejected: kept while any drop-in is rejected (what the
+  broken file declares is unknown), with a 'would delete' line and a drill.orphaned event;
+  deleted once the broken file is removed (the reload that ends the rejection sweeps);
+- while bsupd is paused: kept, and said so.
+"""
+import os
+import sqlite3
+import sys
+
+sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "integration"))
+import reconcile_env as R  # noqa: E402
+from testlib import check, finish  # noqa: E402
+import testlib  # noqa: E402
+import boto3  # noqa: E402
+from bsuptest import GOOD_API, GOOD_WORKER, Daemon, poll  # noqa: E402
+
+ALARM = "bsup-worker-staging-errors"
+DRILL = "bsup-restore-worker-20261201"
+
+
+def client(d, name):
+    env = testlib.read_env(d)
+    return boto3.client(name, endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
+                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+
+
+def events(dm, kind):
+    con = sqlite3.connect(f"file:{os.path.join(dm.state, 'bsup.db')}?mode=ro", uri=True)
+    rows = [r[0] for r in con.execute("SELECT message FROM events WHERE kind = ? ORDER BY id",
+                                      (kind,))]
+    con.close()
+    return rows
+
+
+with testlib.environment() as d:
+    cw, rds = client(d, "cloudwatch"), client(d, "rds")
+
+    def put_alarm():
+        cw.put_metric_alarm(AlarmName=ALARM, Namespace="BSUP", MetricName="ReconcileErrors",
+                            Statistic="Maximum", Period=60, EvaluationPeriods=3, Threshold=1,
+                            ComparisonOperator="GreaterThanOrEqualToThreshold",
+                            Tags=[{"Key": "bsup:owner", "Value": "bsupd"}])
+
+    def alarm_there():
+        return ALARM in {a["AlarmName"] for a in
+                         cw.describe_alarms(AlarmNamePrefix="bsup-")["MetricAlarms"]}
+
+    def drill_there():
+        return any(i["DBInstanceIdentifier"] == DRILL and i["DBInstanceStatus"] != "deleting"
+                   for i in rds.describe_db_instances()["DBInstances"])
+
+    put_alarm()
+    rds.create_db_instance(DBInstanceIdentifier=DRILL, Engine="postgres",
+                           DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                           MasterUsername="drill", MasterUserPassword="drill-password-1",
+                           Tags=[{"Key": "bsup:drill", "Value": "worker"}])
+    env = R.aws_env(d)
+    dm = Daemon(settings=f"region: {env['AWS_REGION']}\nlog_level: info\ninterval: 1d\n"
+                "mode: enforce\n", env=env,
+                files={"10-api.yaml": GOOD_API % 4, "20-worker.yaml": GOOD_WORKER % 4}).start()
+
+    def said(text):
+        """A 'would delete' line of a round that deleted nothing, or the deletion."""
+        log = dm.logtext()
+        return (text in log) or events(dm, "alarm.deleted") or events(dm, "drill.deleted")
+
+    # worker's file broken: worker keeps its last good state, nothing of it is swept (the
+    # first load's round and the reload's see worker declared).
+    # The socket accepts before the first load; an answer comes once it is done.
+    j = dm.ctl_json("status", expect=None)
+    check({s["service"] for s in j["services"]} == {"api", "worker"}, f"loaded: {j['services']}")
+    dm.write("20-worker.yaml", GOOD_WORKER % 4 + "min_sise: 3\n")
+    dm.ctl("reload", expect=1)
+    # worker moved into a new file that is rejected: not declared, yet not gone either.
+    os.unlink(os.path.join(dm.conf, "20-worker.yaml"))
+    dm.write("30-moved.yaml", GOOD_WORKER % 4 + "min_sise: 3\n")
+    r = dm.ctl("reload", expect=1)
+    check("1 removed" in r.stdout, f"the loader takes worker for removed: {r.stdout}")
+    why = "(a drop-in is rejected and may declare it)"
+    poll(lambda: said(f"would delete {ALARM}, its service is no longer declared {why}"),
+         lambda: f"the round's 'would delete' line: {dm.logtext()}", timeout_s=60)
+    check(events(dm, "alarm.deleted") == [] and alarm_there(),
+          f"the alarm of a service moved into a rejected file is kept: "
+          f"{events(dm, 'alarm.deleted')}")
+    orphaned = events(dm, "drill.orphaned")
+    check(drill_there() and events(dm, "drill.deleted") == [] and
+          any(DRILL in m and "not deleted while a drop-in is rejected" in m for m in orphaned),
+          f"its drill instance is kept, and said so: {orphaned}")
+
+    # Paused: the broken file goes, worker is gone for good, and still nothing is deleted.
+    dm.ctl("pause", expect=0)
+    os.unlink(os.path.join(dm.conf, "30-moved.yaml"))
+    dm.ctl("reload", expect=0)
+    poll(lambda: said(f"would delete {ALARM}, its service is no longer declared (paused)"),
+         lambda: f"the paused round's 'would delete' line: {dm.logtext()}", timeout_s=60)
+    check(alarm_there() and drill_there() and events(dm, "alarm.deleted") == [],
+          "paused: nothing deleted")
+
+    # Resumed, then a reload that ends a rejection sweeps at once (it removes and changes
+    # nothing itself: the service left while the file was rejected).
+    dm.ctl("resume", expect=0)
+    dm.write("30-moved.yaml", "min_size: [\n")
+    dm.ctl("reload", expect=1)
+    os.unlink(os.path.join(dm.conf, "30-moved.yaml"))
+    dm.ctl("reload", expect=0)
+    poll(lambda: events(dm, "alarm.deleted") and events(dm, "drill.deleted"),
+         lambda: f"alarm.deleted and drill.deleted: {dm.logtext()}", timeout_s=60)
+    check(not alarm_there() and not drill_there(), "deleted once no drop-in is rejected")
+    rc, _ = dm.stop()
+    check(rc == 0, f"bsupd exit {rc} after SIGTERM:\n{dm.logtext()}")
+
+finish()
