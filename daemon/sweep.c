@@ -27,8 +27,9 @@ struct bsup_sweep {
     size_t n, checked;
     char **doomed; /* tagged as bsupd's: deleted */
     size_t n_doomed, deleted;
-    /* Restore-drill instances whose service is gone; the next to delete. */
+    /* Restore-drill instances whose service is gone, and that service; the next to delete. */
     char **drills;
+    char **drill_services;
     size_t n_drills, drill;
 };
 
@@ -48,10 +49,13 @@ static void s_round_end(struct bsup_sweep *s)
     free(s->doomed); /* points into names */
     s->names = s->arns = s->doomed = NULL;
     s->n = s->checked = s->n_doomed = s->deleted = 0;
-    for (size_t i = 0; i < s->n_drills; i++)
+    for (size_t i = 0; i < s->n_drills; i++) {
         free(s->drills[i]);
+        free(s->drill_services[i]);
+    }
     free(s->drills);
-    s->drills = NULL;
+    free(s->drill_services);
+    s->drills = s->drill_services = NULL;
     s->n_drills = s->drill = 0;
     s->in_round = false;
     if (s->again && !s->closing) {
@@ -362,6 +366,10 @@ static void s_drill_next(struct bsup_sweep *s)
                                    "the service)"
                                  : "not deleted in observe mode (bsupd.yaml's mode)");
     }
+    /* A reload during the round may have declared a service again: its drill is its own. */
+    for (; s->drill < s->n_drills && s->o.lookup(s->o.ctx, s->drill_services[s->drill]); s->drill++)
+        bsup_log_info("sweep: %s left alone: service %s is declared again", s->drills[s->drill],
+                      s->drill_services[s->drill]);
     if (s->drill >= s->n_drills) {
         s_alarms_start(s);
         return;
@@ -406,10 +414,14 @@ static int s_collect_drills(struct bsup_sweep *s, const json_t *pages)
                 s->o.lookup(s->o.ctx, service) ||
                 (in->status && strcmp(in->status, "deleting") == 0))
                 continue;
-            if (!(s->drills[s->n_drills] = strdup(in->identifier)))
+            if (!(s->drills[s->n_drills] = strdup(in->identifier)) ||
+                !(s->drill_services[s->n_drills] = strdup(service))) {
+                free(s->drills[s->n_drills]);
+                s->drills[s->n_drills] = NULL;
                 rc = BSUP_ENOMEM;
-            else
+            } else {
                 s->n_drills++;
+            }
         }
         bsup_rds_instance_page_cleanup(&pg);
     }
@@ -429,7 +441,8 @@ static void on_db_listed(struct bsup_aws_call *call, const struct bsup_aws_resul
         s_alarms_start(s);
     } else {
         s->drills = calloc(BSUP_SWEEP_MAX_DELETES, sizeof(*s->drills));
-        int rc = s->drills ? s_collect_drills(s, res->pages) : BSUP_ENOMEM;
+        s->drill_services = calloc(BSUP_SWEEP_MAX_DELETES, sizeof(*s->drill_services));
+        int rc = s->drills && s->drill_services ? s_collect_drills(s, res->pages) : BSUP_ENOMEM;
         if (rc)
             bsup_log_warn("sweep: cannot read DescribeDBInstances (%s); tried again next round",
                           bsup_err_name(rc));

@@ -3,7 +3,8 @@
  *
  * - restore drills (core/reconcile/backup.h): an RDS instance named bsup-restore-* tagged
  *   bsup:drill=<service> whose service is no longer declared (DescribeDBInstances, every
- *   page) is deleted without a final snapshot (DeleteDBInstance), a drill.deleted event
+ *   page) is deleted without a final snapshot (DeleteDBInstance; a service declared again
+ *   by a reload during the round keeps its instance), a drill.deleted event
  *   (one it may not delete, or whose delete fails, is left running: a drill.orphaned event);
  * - alarms (core/reconcile/alarms.h): an alarm named bsup-* of bsupd's name form whose
  *   service is no longer declared in that environment, and that carries the tag

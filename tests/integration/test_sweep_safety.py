@@ -6,7 +6,9 @@ AWS: bsupd's tagged alarm and restore-drill instance of a service
 - moved into a new drop-in that is rejected: kept while any drop-in is rejected (what the
   broken file declares is unknown), with a 'would delete' line and a drill.orphaned event;
   deleted once the broken file is removed (the reload that ends the rejection sweeps);
-- while bsupd is paused: kept, and said so.
+- while bsupd is paused: kept, and said so;
+- declared again by a reload while the round deletes another drill instance (the fault proxy
+  holds that DeleteDBInstance): its drill instance is kept.
 """
 import os
 import sqlite3
@@ -38,8 +40,9 @@ def events(dm, kind):
     return rows
 
 
-with testlib.environment() as d:
+with testlib.environment("--faults") as d:
     cw, rds = client(d, "cloudwatch"), client(d, "rds")
+    faults = R.aws_env(d)["BSUP_FAULTS_URL"]
 
     def put_alarm():
         cw.put_metric_alarm(AlarmName=ALARM, Namespace="BSUP", MetricName="ReconcileErrors",
@@ -56,10 +59,17 @@ with testlib.environment() as d:
                    for i in rds.describe_db_instances()["DBInstances"])
 
     put_alarm()
-    rds.create_db_instance(DBInstanceIdentifier=DRILL, Engine="postgres",
-                           DBInstanceClass="db.t3.micro", AllocatedStorage=20,
-                           MasterUsername="drill", MasterUserPassword="drill-password-1",
-                           Tags=[{"Key": "bsup:drill", "Value": "worker"}])
+    def drill_instance(name, service):
+        rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres",
+                               DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                               MasterUsername="drill", MasterUserPassword="drill-password-1",
+                               Tags=[{"Key": "bsup:drill", "Value": service}])
+
+    def drills():
+        return {i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]
+                if i["DBInstanceStatus"] != "deleting"}
+
+    drill_instance(DRILL, "worker")
     env = R.aws_env(d)
     dm = Daemon(settings=f"region: {env['AWS_REGION']}\nlog_level: info\ninterval: 1d\n"
                 "mode: enforce\n", env=env,
@@ -114,5 +124,32 @@ with testlib.environment() as d:
     check(not alarm_there() and not drill_there(), "deleted once no drop-in is rejected")
     rc, _ = dm.stop()
     check(rc == 0, f"bsupd exit {rc} after SIGTERM:\n{dm.logtext()}")
+
+    # A round deletes the drill instances of two services that are gone, one after the other;
+    # while the first delete is held, a reload declares the second's service again.
+    drill_instance("bsup-restore-gone-20261202", "gone")
+    drill_instance("bsup-restore-worker-20261202", "worker")
+    testlib.control(faults, "PUT", "rules", {"rules": [
+        {"service": "rds", "action": "DeleteDBInstance", "fault": "latency",
+         "latency_ms": 3000}]})
+    testlib.control(faults, "DELETE", "counts")
+    dm2 = Daemon(settings=f"region: {env['AWS_REGION']}\nlog_level: info\ninterval: 1d\n"
+                 "mode: enforce\n", env=env, files={"10-api.yaml": GOOD_API % 4}).start()
+    poll(lambda: R.counts(d, "rds", "DeleteDBInstance") == 1,
+         lambda: f"the first DeleteDBInstance: {dm2.logtext()}", timeout_s=60)
+    dm2.write("20-worker.yaml", GOOD_WORKER % 4)
+    dm2.ctl("reload", expect=0)
+    # The round goes on to the alarms once its drills are done.
+    poll(lambda: R.counts(d, "monitoring", "DescribeAlarms") >= 1,
+         lambda: f"the round's DescribeAlarms: {dm2.logtext()}", timeout_s=60)
+    check(events(dm2, "drill.deleted") == [
+        "restore-drill instance bsup-restore-gone-20261202 deleted: its service is no longer "
+        "declared"], f"gone's drill instance deleted: {events(dm2, 'drill.deleted')}")
+    check("bsup-restore-worker-20261202" in drills() and
+          R.counts(d, "rds", "DeleteDBInstance") == 1,
+          f"the drill instance of worker, declared again, is kept: {drills()}")
+    testlib.control(faults, "DELETE", "rules")
+    rc, _ = dm2.stop()
+    check(rc == 0, f"bsupd exit {rc} after SIGTERM:\n{dm2.logtext()}")
 
 finish()
