@@ -1823,11 +1823,16 @@ static int s_sync_row(void *ctx, const struct bsup_store_service *row)
     struct s_sync *y = ctx;
     struct bsup_reconcile_engine *e = y->e;
     struct bsup_service *desired = s_sync_desired(y, row);
+    struct s_service *s = bsup_strmap_get(&e->by_name, row->service);
     if (!desired) {
-        bsup_log_err("service=%s: stored desired state unreadable; skipped", row->service);
+        /* Still declared: one the engine has keeps what it had (gone, the sweep would delete
+         * its alarms and drill instance). */
+        bsup_log_err("service=%s: stored desired state unreadable; %s", row->service,
+                     s ? "its last one kept" : "skipped");
+        if (s)
+            s->gone = false;
         return 0;
     }
-    struct s_service *s = bsup_strmap_get(&e->by_name, row->service);
     if (s) {
         /* In place: a batch running it holds this address. */
         s->gone = false;
@@ -1884,12 +1889,23 @@ static int s_sync_recorded(void *ctx, const char *service, int64_t at_s, const c
 int bsup_reconcile_sync(struct bsup_reconcile_engine *e, struct bsup_config_set *loaded,
                         struct bsup_diag *diag)
 {
-    for (size_t i = 0; i < e->n_services; i++)
+    /* A read that fails half-way removes nothing: the services not read yet are still
+     * declared (gone, the sweep would delete their alarms and drill instances). */
+    size_t n_before = e->n_services;
+    bool *was_gone = malloc((n_before ? n_before : 1) * sizeof(*was_gone));
+    if (!was_gone)
+        return bsup_diag_set(diag, BSUP_ENOMEM, "reading the desired state: out of memory");
+    for (size_t i = 0; i < n_before; i++) {
+        was_gone[i] = e->services[i]->gone;
         e->services[i]->gone = true;
+    }
     struct s_sync y = {.e = e, .loaded = loaded, .now = uv_now(e->loop), .diag = diag};
     int rc = bsup_store_services_each(e->store, true, s_sync_row, &y, diag);
     if (rc && !diag->code)
         bsup_diag_set(diag, rc, "reading the desired state: %s", bsup_err_name(rc));
+    for (size_t i = 0; rc && i < n_before; i++)
+        e->services[i]->gone &= was_gone[i]; /* a row read meanwhile said it is declared */
+    free(was_gone);
     struct bsup_diag why = {0};
     if (rc == 0 && y.added && bsup_store_observations_each(e->store, s_sync_recorded, e, &why))
         bsup_log_warn("the last recorded states are not shown until the first cycle: %s",

@@ -16,10 +16,11 @@
 #include "tests/lib/httpd.h"
 
 #include <jansson.h>
-#include <time.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- the fake domain: a target group's health-check path is "/health/<name>" ---- */
 
@@ -1485,6 +1486,39 @@ static void test_removed_mid_cycle_not_counted(void **state)
     assert_int_equal(w.f.n_degraded, degraded - 1);
 }
 
+/* A sync that cannot read the desired state to the end, or one service's row, removes none of
+ * the services it did not read: taken for removed, the sweep would delete their alarms and
+ * restore-drill instances (daemon/sweep.c). */
+static void test_sync_unread_not_removed(void **state)
+{
+    struct s_env *t = *state;
+    struct bsup_diag diag = {0};
+    s_write_config_but(t, "c");
+    setenv("BSUP_FAILPOINT_ERROR", "store-desired-read", 1); /* after the first row, a */
+    assert_int_not_equal(bsup_reconcile_sync(t->rec, NULL, &diag), 0);
+    unsetenv("BSUP_FAILPOINT_ERROR");
+    for (size_t i = 0; i < sizeof(s_services) / sizeof(s_services[0]); i++)
+        if (!bsup_reconcile_desired(t->rec, s_services[i]))
+            fail_msg("%s taken for removed by a read that failed", s_services[i]);
+    diag = (struct bsup_diag){0};
+    assert_int_equal(bsup_reconcile_sync(t->rec, NULL, &diag), 0);
+    assert_null(bsup_reconcile_desired(t->rec, "c")); /* read to the end: removed */
+
+    char path[4096];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof(path), "%s/bsup.db", t->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE desired_state SET config_json = '{' WHERE service = 'b'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(bsup_reconcile_sync(t->rec, NULL, &diag), 0);
+    const struct bsup_service *b = bsup_reconcile_desired(t->rec, "b");
+    assert_non_null(b);
+    assert_string_equal(b->service_name, "b"); /* its last desired state */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1507,6 +1541,7 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_domains_go_on_their_own, s_setup_with_secrets,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_unread_not_removed, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("reconcile driver", tests, NULL, NULL);
 }
