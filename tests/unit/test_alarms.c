@@ -66,6 +66,23 @@ static void test_names(void **state)
             assert_string_equal(service, cases[i].service);
     }
     bsup_service_cleanup(&svc);
+    /* Names that look like another service's, environment's or kind's parse back to what made
+     * them, so the sweep never takes one service's alarm for another's. */
+    static const char *const tricky[] = {"api-prod", "api-prod-errors", "x-healthy", "db-backup",
+                                         "staging",  "a-dev-b",         "healthy",   "backup-age",
+                                         "api",      "api-v2"};
+    for (size_t i = 0; i < sizeof(tricky) / sizeof(tricky[0]); i++) {
+        for (int e = BSUP_ENV_DEV; e <= BSUP_ENV_PROD; e++) {
+            for (int k = 0; k < BSUP_ALARM_COUNT; k++) {
+                struct bsup_service t = {.service_name = (char *)tricky[i], .environment = e};
+                bsup_alarm_name(&t, k, name, sizeof(name));
+                env = -1;
+                if (!bsup_alarm_name_parse(name, service, sizeof(service), &env) ||
+                    strcmp(service, tricky[i]) != 0 || env != e)
+                    fail_msg("%s parsed as %s in %d", name, service, env);
+            }
+        }
+    }
 }
 
 static void test_want(void **state)
