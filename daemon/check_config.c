@@ -122,15 +122,21 @@ int bsup_check_config(const struct bsup_settings *settings, FILE *out, FILE *err
         failed += !set.files[i].ok;
     size_t warnings = set.n_msgs - set.n_errors;
     /* A warning, not an error: the service manager may give bsupd an AWS_REGION this shell
-     * lacks. Without one, every cycle of the service fails. */
+     * lacks. Without one, every cycle of the service fails; a drop-in's region is not bsupd's
+     * (it must equal it: unknown here, it cannot be checked). */
     for (size_t i = 0; !settings->region && i < set.n_services; i++) {
         const struct bsup_service *svc = set.services[i];
         if (svc->region)
-            continue;
-        fprintf(err,
-                "warning: %s:%u:%u: %s has no AWS region: its cycles will fail; set region in "
-                "the drop-in or in bsupd.yaml, or AWS_REGION in bsupd's environment\n",
-                svc->source_file, svc->line, svc->column, svc->service_name);
+            fprintf(err,
+                    "warning: %s:%u:%u: %s's region %s must be bsupd's, which is unset here "
+                    "(bsupd.yaml, AWS_REGION): another one rejects the file, none fails its "
+                    "cycles\n",
+                    svc->source_file, svc->line, svc->column, svc->service_name, svc->region);
+        else
+            fprintf(err,
+                    "warning: %s:%u:%u: %s has no AWS region: its cycles will fail; set region "
+                    "in bsupd.yaml, or AWS_REGION in bsupd's environment\n",
+                    svc->source_file, svc->line, svc->column, svc->service_name);
         warnings++;
     }
     fprintf(set.n_services ? out : err,

@@ -152,6 +152,15 @@ static void s_check_service(struct bsup_config_doc *f, struct bsup_service *svc,
         }
     }
 
+    /* bsupd's AWS client is in one region: a service in another would be reconciled, and in
+     * enforce mode changed, in bsupd's region under the same names. */
+    int ireg = bsup_config_key_index(bsup_service_keys, "region");
+    if (svc->region && seen->set[ireg] && f->set->region && strcmp(svc->region, f->set->region))
+        bsup_config_error(f, &seen->mark[ireg],
+                          "region %s is not bsupd's region (%s): one bsupd reconciles one "
+                          "region; run a bsupd per region, or remove region from the drop-in",
+                          svc->region, f->set->region);
+
     /* A drill restores an automated snapshot bsupd verifies only with enable_backup. */
     yaml_node_t *drill = bsup_config_yaml_find(f, map, "backup", "restore_test");
     if (drill && !svc->enable_backup && svc->backup.restore_test &&

@@ -132,6 +132,18 @@ grep -qF "0 errors, 2 warnings, 0 files rejected" "$tmp/out" || { echo "FAIL: no
 check region-from-env 0 env AWS_REGION=eu-west-1 \
   "$bsupd" --check-config --config-dir etc/bsup.d --config "$tmp/no-region.yaml"
 if grep -q "no AWS region" "$tmp/err"; then echo "FAIL: warned despite AWS_REGION"; fails=$((fails+1)); fi
+# A drop-in's region must be bsupd's (one bsupd reconciles one region): another is an error at
+# the key; with bsupd's region unknown here, a warning that it must match.
+mkdir -p "$tmp/region" && cp etc/bsup.d/10-api-service.yaml "$tmp/region/"
+sed -i 's/^service_name: .*/&\nregion: eu-central-1/' "$tmp/region/10-api-service.yaml"
+check region-other 1 env AWS_REGION=eu-west-1 \
+  "$bsupd" --check-config --config-dir "$tmp/region" --config "$tmp/no-region.yaml"
+expect_err region-other "region eu-central-1 is not bsupd's region (eu-west-1): one bsupd reconciles one region"
+check region-same 0 env AWS_REGION=eu-central-1 \
+  "$bsupd" --check-config --config-dir "$tmp/region" --config "$tmp/no-region.yaml"
+check region-unknown 0 env -u AWS_REGION -u AWS_DEFAULT_REGION \
+  "$bsupd" --check-config --config-dir "$tmp/region" --config "$tmp/no-region.yaml"
+expect_err region-unknown "api-service's region eu-central-1 must be bsupd's, which is unset here"
 
 # A FIFO named like a drop-in is refused at once, never read (it used to hang the loader).
 mkdir -p "$tmp/fifo" && cp etc/bsup.d/*.yaml "$tmp/fifo/" && mkfifo "$tmp/fifo/90-pipe.yaml"
