@@ -1541,6 +1541,14 @@ static int s_batch_setup(struct s_batch *b)
             if (!(m->fresh[d] = m->dm[d].obs))
                 return BSUP_ENOMEM;
         }
+        /* The AWS client is in bsupd's region (the loader refuses another; one stored by an
+         * older build is kept): never observed or changed there under its names. */
+        const char *region = s->desired->region, *own = e->settings->region;
+        if (region && own && strcmp(region, own) != 0)
+            s_member_fail(m,
+                          "region %s is not bsupd's region (%s): not reconciled; one bsupd "
+                          "reconciles one region",
+                          region, own);
     }
     return 0;
 }

@@ -696,7 +696,9 @@ struct s_env {
 static const char *s_services[] = {"a", "b", "c", "d", "e", "f", "g"};
 
 /* Every service of s_services but skip (NULL: none) into the store, as a reload does. */
-static void s_write_config_but(struct s_env *t, const char *skip)
+/* The services but skip, one of them (extra_for) with extra lines. */
+static void s_write_config_with(struct s_env *t, const char *skip, const char *extra_for,
+                                const char *extra)
 {
     struct bsup_config_set set;
     bsup_config_set_init(&set);
@@ -709,8 +711,9 @@ static void s_write_config_but(struct s_env *t, const char *skip)
         snprintf(yaml, sizeof(yaml),
                  "service_name: %s\nenvironment: prod\nvpc_id: vpc-0a1b2c3d\n"
                  "subnet_ids: [subnet-0a1b2c3d]\ndatabase_name: a\ndatabase_username: a\n"
-                 "database_password: ssm:/a\nmode: enforce\n%s",
-                 s_services[i], shared ? "resources: {target_group: shared-tg}\n" : "");
+                 "database_password: ssm:/a\nmode: enforce\n%s%s",
+                 s_services[i], shared ? "resources: {target_group: shared-tg}\n" : "",
+                 extra_for && strcmp(s_services[i], extra_for) == 0 ? extra : "");
         snprintf(file, sizeof(file), "%02zu-%s.yaml", i, s_services[i]);
         assert_int_equal(bsup_config_parse_buffer(&set, file, yaml, strlen(yaml)), 0);
     }
@@ -718,6 +721,11 @@ static void s_write_config_but(struct s_env *t, const char *skip)
     struct bsup_diag diag = {0};
     assert_int_equal(bsup_store_apply_config(t->store, &set, 1, NULL, &diag), 0);
     bsup_config_set_cleanup(&set);
+}
+
+static void s_write_config_but(struct s_env *t, const char *skip)
+{
+    s_write_config_with(t, skip, NULL, NULL);
 }
 
 static void s_write_config(struct s_env *t)
@@ -1126,6 +1134,31 @@ static void test_changes_not_retried_blindly(void **state)
     assert_int_equal(s_state(t, "b"), BSUP_STATE_CORRECTED);
 }
 
+/* A service stored with another region than bsupd's (an older build accepted the drop-in) is
+ * never observed or changed: bsupd's one AWS client would find its names in bsupd's region. */
+static void test_other_region_not_reconciled(void **state)
+{
+    struct s_env *t = *state;
+    struct bsup_diag diag = {0};
+    free(t->settings.region);
+    t->settings.region = strdup("eu-west-1");
+    s_write_config_with(t, NULL, "b", "region: eu-central-1\n");
+    assert_int_equal(bsup_reconcile_sync(t->rec, NULL, &diag), 0);
+    s_cycle(t, "b");
+    assert_int_equal(t->aws.describes, 0);
+    assert_int_equal(t->aws.modifies, 0);
+    struct bsup_reconcile_status st;
+    assert_true(bsup_reconcile_service_status(t->rec, "b", &st));
+    assert_int_equal(st.state, BSUP_STATE_ERROR);
+    assert_non_null(strstr(st.error, "region eu-central-1 is not bsupd's region (eu-west-1)"));
+    /* Its own region again: reconciled (b's drift corrected). */
+    s_write_config_with(t, NULL, "b", "region: eu-west-1\n");
+    assert_int_equal(bsup_reconcile_sync(t->rec, NULL, &diag), 0);
+    s_cycle(t, "b");
+    assert_int_equal(t->aws.modifies, 1);
+    assert_int_equal(s_state(t, "b"), BSUP_STATE_CORRECTED);
+}
+
 /* A change of bsupd's own resources (an owned domain: its alarms) that fails is no error of the
  * service: a transient failure is journaled, a "<domain>.failed" event (no page), and sent again
  * the next cycle; AWS refusing it for good is what the domain observes (its finding, with its own
@@ -1531,6 +1564,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changes_not_retried_blindly, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_owned_change_failures, s_setup_owned, s_teardown),
         cmocka_unit_test_setup_teardown(test_paced_step, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_other_region_not_reconciled, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_degraded_and_findings, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_unread_line_not_cleared, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_json_step_and_absent_answer, s_setup_with_secrets,
