@@ -407,6 +407,15 @@ int bsup_health_plan(const struct bsup_service *svc, const struct bsup_health_ob
         snprintf(upd.resource, sizeof(upd.resource), "%s", resource);
         *a = upd;
     }
+    /* A target group stays in its VPC: another than the drop-in's is reported, never changed. */
+    if (obs->vpc_id[0] && svc->vpc_id && strcmp(obs->vpc_id, svc->vpc_id) != 0) {
+        struct bsup_action *a = bsup_plan_add(plan, BSUP_ACTION_REPORT, resource);
+        if (!a)
+            return BSUP_ENOMEM;
+        bsup_action_change(a, "VpcId", obs->vpc_id, svc->vpc_id,
+                           "vpc_id in the drop-in: the target group is in another VPC (the "
+                           "drop-in names the wrong group or VPC); bsupd never moves it");
+    }
 
     if (obs->health_read_at) {
         int64_t healthy = obs->counts[BSUP_TARGET_HEALTHY];
@@ -555,6 +564,7 @@ static void s_fill_group(struct bsup_health_observed *o, const struct bsup_servi
     o->unhealthy_threshold = tg->unhealthy_threshold;
     snprintf(o->matcher, sizeof(o->matcher), "%s",
              tg->matcher_http_code ? tg->matcher_http_code : "");
+    snprintf(o->vpc_id, sizeof(o->vpc_id), "%s", tg->vpc_id ? tg->vpc_id : "");
     /* The load balancer named like the service, else the group's first. */
     char want[BSUP_DOMAIN_KEY_MAX], name[64];
     bsup_service_resource_name(svc, "load_balancer", want, sizeof(want));
@@ -1105,6 +1115,7 @@ static const struct bsup_field s_fields[] = {
     S_FIELD("healthy_threshold", BSUP_FIELD_INT64, healthy_threshold),
     S_FIELD("unhealthy_threshold", BSUP_FIELD_INT64, unhealthy_threshold),
     S_FIELD("matcher", BSUP_FIELD_STRING, matcher),
+    S_FIELD("vpc_id", BSUP_FIELD_STRING, vpc_id),
     S_FIELD("targets", BSUP_FIELD_INT64, targets),
     /* -1 until the first reading; the last reading's counts after (a datum each cycle). */
     {.name = "healthy",

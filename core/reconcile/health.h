@@ -96,6 +96,7 @@ struct bsup_health_observed {
     int64_t healthy_threshold;
     int64_t unhealthy_threshold;
     char matcher[72];
+    char vpc_id[32]; /* the VPC it is in (vpc_id in the drop-in: another is reported) */
     /* Its targets at the last reading (carried forward between readings). */
     int64_t health_read_at; /* 0: never read */
     bool health_fresh;      /* read in this cycle */

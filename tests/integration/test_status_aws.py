@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """status's engine.aws against the local AWS: after a cycle, each AWS service called has its
 finished calls, latency and endpoint, and nothing in flight; while the fault proxy holds an
-answer, the call shows in flight with an age that grows (what a hung endpoint looks like)."""
+answer, the call shows in flight with an age that grows (what a hung endpoint looks like). A
+drop-in naming another VPC than its target group's has it reported."""
 import os
 import sys
 
@@ -60,5 +61,16 @@ with testlib.environment("--faults") as d:
           f"answered: counted with its latency: {done}")
     rc, _ = dm.stop()
     check(rc == 0, f"stop: {rc}")
+
+    # A drop-in whose vpc_id is not its target group's: reported (drift), never changed.
+    other = dict(net, vpc_id="vpc-0123456789abcdef0")
+    dv = R.daemon(d, services, other)
+    dv.start()
+    dv.ctl("reconcile", "--wait", expect=None)
+    acts = [a for row in dv.ctl_json("plan", expect=1)["services"] for a in row["actions"]]
+    vpc = [c for a in acts if a["action"] == "report" for c in a["changes"] if c["field"] == "VpcId"]
+    check(len(vpc) == 1 and vpc[0]["observed"] == net["vpc_id"] and
+          vpc[0]["desired"] == other["vpc_id"], f"the target group's VPC reported: {acts}")
+    dv.stop()
 
 finish()

@@ -122,6 +122,8 @@ enum s_tweak {
     T_HTTP_FORWARD,
     T_NO_LOGS,
     T_NO_LB,
+    T_OTHER_VPC,
+    T_SAME_VPC,
 };
 
 static void s_tweak(struct bsup_health_observed *o, enum s_tweak t)
@@ -184,6 +186,12 @@ static void s_tweak(struct bsup_health_observed *o, enum s_tweak t)
     case T_NO_LB:
         o->lb_arn[0] = 0;
         o->scheme[0] = 0;
+        break;
+    case T_OTHER_VPC:
+        snprintf(o->vpc_id, sizeof(o->vpc_id), "vpc-99999999");
+        break;
+    case T_SAME_VPC:
+        snprintf(o->vpc_id, sizeof(o->vpc_id), "vpc-0a1b2c3d");
         break;
     }
 }
@@ -280,6 +288,9 @@ static void test_plan_table(void **state)
         {"environment: staging\n", T_NO_LOGS,
          "finding loadbalancer/api-staging access_logs.s3.enabled=false>true"},
         {"", T_NO_LB, ""},
+        /* A target group in another VPC than the drop-in's: reported, never changed. */
+        {"", T_OTHER_VPC, "report targetgroup/api-prod VpcId=vpc-99999999>vpc-0a1b2c3d"},
+        {"", T_SAME_VPC, ""},
     };
     for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
         struct bsup_service svc = s_service(rows[r].dropin);
