@@ -31,15 +31,31 @@ struct bsup_sweep {
     char **drills;
     char **drill_services;
     size_t n_drills, drill;
+    /* Another bsupd's (its bsup:owner tag): left alone, said once per round. */
+    size_t others;
+    char other[BSUP_ALARM_NAME_MAX]; /* the first of them */
 };
 
 static void s_alarms_start(struct bsup_sweep *s);
 
 static void on_timer(uv_timer_t *t);
 
+/* Counts a leftover of a service this bsupd does not declare that is another owner's. */
+static void s_other(struct bsup_sweep *s, const char *name)
+{
+    if (s->others++ == 0)
+        snprintf(s->other, sizeof(s->other), "%s", name);
+}
+
 /* Frees the round's lists; a round asked for meanwhile starts next. */
 static void s_round_end(struct bsup_sweep *s)
 {
+    if (s->others && !s->closing)
+        bsup_log_info("sweep: %zu alarms or restore-drill instances of services not declared here "
+                      "are another bsupd's (%s other than %s), left alone: %s%s",
+                      s->others, BSUP_OWNER_TAG, s->o.settings->owner, s->other,
+                      s->others > 1 ? " and others" : "");
+    s->others = 0;
     for (size_t i = 0; i < s->n; i++) {
         free(s->names[i]);
         free(s->arns[i]);
@@ -140,16 +156,18 @@ static void on_tags(struct bsup_aws_call *call, const struct bsup_aws_result *re
     size_t i = s->checked++;
     struct bsup_cw_tags tags = {0};
     if (res->err == 0 && bsup_cw_tags_parse(json_array_get(res->pages, 0), &tags) == 0) {
-        bool ours = false;
+        const char *owner = NULL;
         for (size_t t = 0; t < tags.n_tags; t++)
-            ours |= tags.tags[t].key && tags.tags[t].value &&
-                    strcmp(tags.tags[t].key, BSUP_ALARM_TAG_KEY) == 0 &&
-                    strcmp(tags.tags[t].value, BSUP_ALARM_TAG_VALUE) == 0;
-        if (ours)
+            if (tags.tags[t].key && tags.tags[t].value &&
+                strcmp(tags.tags[t].key, BSUP_OWNER_TAG) == 0)
+                owner = tags.tags[t].value;
+        if (bsup_owner_is(owner, s->o.settings->owner, false))
             s->doomed[s->n_doomed++] = s->names[i];
+        else if (owner)
+            s_other(s, s->names[i]);
         else
-            bsup_log_info("sweep: %s is not tagged %s=%s: left alone", s->names[i],
-                          BSUP_ALARM_TAG_KEY, BSUP_ALARM_TAG_VALUE);
+            bsup_log_info("sweep: %s is not tagged %s=%s: left alone", s->names[i], BSUP_OWNER_TAG,
+                          s->o.settings->owner);
     } else {
         bsup_log_warn("sweep: cannot read the tags of %s, left for the next round: %s", s->names[i],
                       res->err ? res->message : "cannot read the answer");
@@ -392,7 +410,9 @@ static void s_drill_next(struct bsup_sweep *s)
     }
 }
 
-/* Instances named bsup-restore-*, tagged bsup:drill=<service>, whose service is gone. */
+/* Instances named bsup-restore-*, tagged bsup:drill=<service>, whose service is gone, and
+ * that are this bsupd's: tagged bsup:owner=<owner>, or untagged (made before the owner
+ * setting) and owner is the default. */
 static int s_collect_drills(struct bsup_sweep *s, const json_t *pages)
 {
     size_t pi;
@@ -406,14 +426,20 @@ static int s_collect_drills(struct bsup_sweep *s, const json_t *pages)
         for (size_t i = 0; rc == 0 && i < pg.n_instances && s->n_drills < BSUP_SWEEP_MAX_DELETES;
              i++) {
             const struct bsup_rds_instance *in = &pg.instances[i];
-            const char *service = NULL;
+            const char *service = NULL, *owner = NULL;
             for (size_t t = 0; t < in->n_tags; t++)
                 if (in->tags[t].key && strcmp(in->tags[t].key, BSUP_BACKUP_DRILL_TAG) == 0)
                     service = in->tags[t].value;
+                else if (in->tags[t].key && strcmp(in->tags[t].key, BSUP_OWNER_TAG) == 0)
+                    owner = in->tags[t].value;
             if (!in->identifier || strncmp(in->identifier, "bsup-restore-", 13) != 0 || !service ||
                 s->o.lookup(s->o.ctx, service) ||
                 (in->status && strcmp(in->status, "deleting") == 0))
                 continue;
+            if (!bsup_owner_is(owner, s->o.settings->owner, true)) {
+                s_other(s, in->identifier);
+                continue;
+            }
             if (!(s->drills[s->n_drills] = strdup(in->identifier)) ||
                 !(s->drill_services[s->n_drills] = strdup(service))) {
                 free(s->drills[s->n_drills]);

@@ -2,14 +2,17 @@
  * keep only what declared services own). A round:
  *
  * - restore drills (core/reconcile/backup.h): an RDS instance named bsup-restore-* tagged
- *   bsup:drill=<service> whose service is no longer declared (DescribeDBInstances, every
- *   page) is deleted without a final snapshot (DeleteDBInstance; a service declared again
- *   by a reload during the round keeps its instance), a drill.deleted event
+ *   bsup:drill=<service> whose service is no longer declared, and tagged bsup:owner=<owner>
+ *   (bsupd.yaml's; untagged, made before the setting: only the default owner's)
+ *   (DescribeDBInstances, every page) is deleted without a final snapshot (DeleteDBInstance; a
+ * service declared again by a reload during the round keeps its instance), a drill.deleted event
  *   (one it may not delete, or whose delete fails, is left running: a drill.orphaned event);
  * - alarms (core/reconcile/alarms.h): an alarm named bsup-* of bsupd's name form whose
  *   service is no longer declared in that environment, and that carries the tag
- *   bsup:owner=bsupd (DescribeAlarms by prefix, every page; ListTagsForResource, one call per
+ *   bsup:owner=<owner> (DescribeAlarms by prefix, every page; ListTagsForResource, one call per
  *   such alarm), is deleted (DeleteAlarms, 100 names per call), an alarm.deleted event.
+ *
+ * What another owner's tag marks as another bsupd's is never deleted: one info line per round.
  *
  * Rounds run once the configuration has loaded, after each reload that removed or changed a
  * service or that ends the rejection of drop-ins, then every hour. With the daemon in observe

@@ -161,6 +161,12 @@ struct bsup_alerts_settings {
     int64_t per_minute;      /* ... then per minute */
 };
 
+/* The tag that says which bsupd made an alarm or a restore-drill instance; its value is the
+ * owner setting. The sweep deletes only its own owner's. */
+#define BSUP_OWNER_TAG "bsup:owner"
+#define BSUP_OWNER_DEFAULT "bsupd"
+#define BSUP_OWNER_MAX 33 /* the owner setting: at most 32 characters */
+
 /* Daemon-wide settings (/etc/bsup/bsupd.yaml); command-line flags override them. */
 struct bsup_settings {
     char *region;
@@ -173,6 +179,7 @@ struct bsup_settings {
     int mode;          /* enum bsup_mode, never BSUP_MODE_DEFAULT after loading */
     char *read_group;  /* may read over the control socket (status, plan, events) */
     char *admin_group; /* may change (reconcile, reload, pause, resume) */
+    char *owner;       /* which bsupd: the bsup:owner tag of its alarms and drill instances */
     /* Safety rails of the reconcile engine. */
     int64_t cooldown_s;
     int64_t fight_threshold;
@@ -257,6 +264,9 @@ bool bsup_config_is_dropin_name(const char *name);
 /* Settings: defaults, then file (if path is not NULL; a missing file at the default path is
  * fine when optional is true), errors in diag as "path:line:column: message". */
 void bsup_settings_init(struct bsup_settings *s);
+/* Whether a resource whose bsup:owner tag is tag (NULL: none) is owner's. untagged_default:
+ * one without the tag (made before the owner setting) is the default owner's. */
+bool bsup_owner_is(const char *tag, const char *owner, bool untagged_default);
 void bsup_settings_cleanup(struct bsup_settings *s);
 int bsup_settings_load(struct bsup_settings *s, const char *path, bool optional,
                        struct bsup_diag *diag);

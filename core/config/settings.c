@@ -37,6 +37,13 @@ void bsup_settings_init(struct bsup_settings *s)
     s_settings_env_defaults(s);
 }
 
+bool bsup_owner_is(const char *tag, const char *owner, bool untagged_default)
+{
+    if (!tag)
+        return untagged_default && strcmp(owner, BSUP_OWNER_DEFAULT) == 0;
+    return strcmp(tag, owner) == 0;
+}
+
 void bsup_settings_cleanup(struct bsup_settings *s)
 {
     if (!s)

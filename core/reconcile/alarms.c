@@ -353,6 +353,7 @@ static void s_settle(struct bsup_domain_member *m)
     o->kept = s_enabled(st);
     if (!o->kept)
         return;
+    snprintf(o->owner, sizeof(o->owner), "%s", st->owner ? st->owner : BSUP_OWNER_DEFAULT);
     const void *health = bsup_domain_peer(m, &bsup_health_domain);
     const void *backup = bsup_domain_peer(m, &bsup_backup_domain);
     bsup_alarms_want(m->desired, st, health && bsup_domain_obs_found(&bsup_health_domain, health),
@@ -459,8 +460,8 @@ static int s_request(const struct bsup_service *desired, const void *obs,
         {"AlarmActions.member.1", w->alarm_actions[0] ? w->alarm_actions : NULL},
         {"OKActions.member.1", w->ok_actions[0] ? w->ok_actions : NULL},
         /* Tags count only when the alarm is created (AWS ignores them on an update). */
-        {"Tags.member.1.Key", BSUP_ALARM_TAG_KEY},
-        {"Tags.member.1.Value", BSUP_ALARM_TAG_VALUE},
+        {"Tags.member.1.Key", BSUP_OWNER_TAG},
+        {"Tags.member.1.Value", o->owner[0] ? o->owner : BSUP_OWNER_DEFAULT},
     };
     *out_action = "PutMetricAlarm";
     int rc = 0;

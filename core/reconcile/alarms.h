@@ -1,5 +1,5 @@
 /* The alarms domain: bsupd's own CloudWatch alarms on the metrics it publishes, per service,
- * named bsup-<service>-<environment>-<what> and tagged bsup:owner=bsupd:
+ * named bsup-<service>-<environment>-<what> and tagged bsup:owner=<owner> (bsupd.yaml's):
  *
  * - healthy:    HealthyHostCount below health_check.min_healthy (a service with a target group
  *               and min_healthy > 0);
@@ -42,8 +42,6 @@ enum bsup_alarm_kind {
 };
 
 #define BSUP_ALARM_PREFIX "bsup-"
-#define BSUP_ALARM_TAG_KEY "bsup:owner"
-#define BSUP_ALARM_TAG_VALUE "bsupd"
 #define BSUP_ALARM_NAME_MAX 256 /* CloudWatch: 255 characters */
 #define BSUP_ALARM_TOPIC_MAX 320
 
@@ -78,8 +76,9 @@ struct bsup_alarms_observed {
      * (retry) once BSUP_ALARM_REFUSED_RETRY_S have passed since. */
     char refused[BSUP_ALARM_COUNT][128];
     bool retry[BSUP_ALARM_COUNT];
-    int64_t n_refused; /* for status */
-    bool kept;         /* metrics.enabled and metrics.alarms: bsupd keeps the alarms */
+    int64_t n_refused;          /* for status */
+    bool kept;                  /* metrics.enabled and metrics.alarms: bsupd keeps the alarms */
+    char owner[BSUP_OWNER_MAX]; /* bsupd.yaml's owner: the tag of an alarm it creates */
 };
 
 /* How long AWS's refusal of an alarm stands before bsupd sends it again. */

@@ -314,6 +314,8 @@ static int s_db_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN
     o->cache_backup_age_s = -1;
     o->secret_last_rotated_s = -1;
     o->drill_success = -1;
+    snprintf(o->owner, sizeof(o->owner), "%s",
+             m->settings && m->settings->owner ? m->settings->owner : BSUP_OWNER_DEFAULT);
     s_db_key(m, key);
     s_copy(o->db, sizeof(o->db), key);
     s_set_phase(o, BSUP_DRILL_OFF);
@@ -1278,7 +1280,13 @@ static int s_request(const struct bsup_service *desired, const void *obs,
             rc = bsup_aws_params_add(out, "CopyTagsToSnapshot", "false");
         if (rc == 0)
             rc = bsup_aws_params_add(out, "Tags.Tag.1.Key", BSUP_BACKUP_DRILL_TAG);
-        return rc ? rc : bsup_aws_params_add(out, "Tags.Tag.1.Value", desired->service_name);
+        if (rc == 0)
+            rc = bsup_aws_params_add(out, "Tags.Tag.1.Value", desired->service_name);
+        if (rc == 0)
+            rc = bsup_aws_params_add(out, "Tags.Tag.2.Key", BSUP_OWNER_TAG);
+        return rc ? rc
+                  : bsup_aws_params_add(out, "Tags.Tag.2.Value",
+                                        o->owner[0] ? o->owner : BSUP_OWNER_DEFAULT);
     }
     if (bsup_action_find_change(a, "DBInstanceStatus")) {
         *out_action = "DeleteDBInstance";

@@ -116,6 +116,8 @@ struct bsup_backup_observed {
     char db_name[64];
     char master_username[64];
     char subnet_group[256];
+    char owner[BSUP_OWNER_MAX]; /* bsupd.yaml's owner: the bsup:owner tag of a drill instance it
+                                   restores */
     /* Its newest available automated snapshot (paced: carried forward when not read). */
     int64_t snapshots_read_at_s; /* 0: not read yet */
     int64_t snapshots;           /* automated snapshots seen */

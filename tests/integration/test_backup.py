@@ -407,6 +407,7 @@ with testlib.environment("--faults") as d:
     got = moto("rds", "describe-db-instances", "--db-instance-identifier", drill).json
     inst = got["DBInstances"][0] if got else {}
     check({"Key": "bsup:drill", "Value": "api"} in inst.get("TagList", [])
+          and {"Key": "bsup:owner", "Value": "bsupd"} in inst.get("TagList", [])
           and inst.get("DBInstanceClass") == "db.t3.micro",
           f"tagged as bsupd's, small: {inst.get('TagList')} {inst.get('DBInstanceClass')}")
     for _ in range(2):  # still "creating" (the proxy says so): watched, never waited on

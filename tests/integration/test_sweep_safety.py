@@ -8,7 +8,10 @@ AWS: bsupd's tagged alarm and restore-drill instance of a service
   deleted once the broken file is removed (the reload that ends the rejection sweeps);
 - while bsupd is paused: kept, and said so;
 - declared again by a reload while the round deletes another drill instance (the fault proxy
-  holds that DeleteDBInstance): its drill instance is kept.
+  holds that DeleteDBInstance): its drill instance is kept;
+- of another bsupd in the same account and region (a bsup:owner tag other than its owner):
+  kept, one info line per round; its own owner's deleted; an untagged drill instance (made
+  before the owner setting) deleted only by the default owner.
 """
 import os
 import sqlite3
@@ -44,26 +47,32 @@ with testlib.environment("--faults") as d:
     cw, rds = client(d, "cloudwatch"), client(d, "rds")
     faults = R.aws_env(d)["BSUP_FAULTS_URL"]
 
-    def put_alarm():
-        cw.put_metric_alarm(AlarmName=ALARM, Namespace="BSUP", MetricName="ReconcileErrors",
+    def put_alarm(name=ALARM, owner="bsupd"):
+        cw.put_metric_alarm(AlarmName=name, Namespace="BSUP", MetricName="ReconcileErrors",
                             Statistic="Maximum", Period=60, EvaluationPeriods=3, Threshold=1,
                             ComparisonOperator="GreaterThanOrEqualToThreshold",
-                            Tags=[{"Key": "bsup:owner", "Value": "bsupd"}])
+                            Tags=[{"Key": "bsup:owner", "Value": owner}])
+
+    def alarms():
+        return {a["AlarmName"] for a in
+                cw.describe_alarms(AlarmNamePrefix="bsup-")["MetricAlarms"]}
 
     def alarm_there():
-        return ALARM in {a["AlarmName"] for a in
-                         cw.describe_alarms(AlarmNamePrefix="bsup-")["MetricAlarms"]}
+        return ALARM in alarms()
 
     def drill_there():
         return any(i["DBInstanceIdentifier"] == DRILL and i["DBInstanceStatus"] != "deleting"
                    for i in rds.describe_db_instances()["DBInstances"])
 
     put_alarm()
-    def drill_instance(name, service):
+    def drill_instance(name, service, owner=None):
+        tags = [{"Key": "bsup:drill", "Value": service}]
+        if owner:
+            tags.append({"Key": "bsup:owner", "Value": owner})
         rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres",
                                DBInstanceClass="db.t3.micro", AllocatedStorage=20,
                                MasterUsername="drill", MasterUserPassword="drill-password-1",
-                               Tags=[{"Key": "bsup:drill", "Value": service}])
+                               Tags=tags)
 
     def drills():
         return {i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]
@@ -151,5 +160,49 @@ with testlib.environment("--faults") as d:
     testlib.control(faults, "DELETE", "rules")
     rc, _ = dm2.stop()
     check(rc == 0, f"bsupd exit {rc} after SIGTERM:\n{dm2.logtext()}")
+
+    # Two bsupd in one account and region, each with its own owner: team-b's sweep deletes only
+    # what team-b made; the default owner's also sweeps an untagged (older) drill instance, and
+    # neither touches team-a's.
+    put_alarm("bsup-alpha-staging-errors", "team-a")
+    put_alarm("bsup-beta-staging-errors", "team-b")
+    put_alarm("bsup-gamma-staging-errors", "bsupd")
+    drill_instance("bsup-restore-alpha-20261203", "alpha", "team-a")
+    drill_instance("bsup-restore-beta-20261203", "beta", "team-b")
+    drill_instance("bsup-restore-gamma-20261203", "gamma")
+    theirs = "are another bsupd's (bsup:owner other than "
+
+    def whole_log(dm):
+        with open(dm.log, errors="replace") as f:
+            return f.read()
+
+    def swept(dm, owner):
+        dm.start()
+        poll(lambda: theirs + owner in whole_log(dm),
+             lambda: f"the round's line on another bsupd's leftovers: {dm.logtext()}",
+             timeout_s=60)
+        rc, _ = dm.stop()
+        check(rc == 0, f"bsupd exit {rc} after SIGTERM:\n{dm.logtext()}")
+        return events(dm, "alarm.deleted"), events(dm, "drill.deleted")
+
+    def daemon(owner):
+        return Daemon(settings=f"region: {env['AWS_REGION']}\nlog_level: info\ninterval: 1d\n"
+                      f"mode: enforce\n{owner}", env=env, files={"10-api.yaml": GOOD_API % 4})
+
+    gone, gone_drills = swept(daemon("owner: team-b\n"), "team-b")
+    check(any("bsup-beta-staging-errors" in m for m in gone) and
+          any("bsup-restore-beta-20261203" in m for m in gone_drills),
+          f"team-b's own leftovers deleted: {gone} {gone_drills}")
+    check(not any("alpha" in m or "gamma" in m for m in gone + gone_drills) and
+          {"bsup-alpha-staging-errors", "bsup-gamma-staging-errors"} <= alarms() and
+          {"bsup-restore-alpha-20261203", "bsup-restore-gamma-20261203"} <= drills(),
+          f"team-b keeps team-a's, the default owner's and the untagged: {alarms()} {drills()}")
+    gone, gone_drills = swept(daemon(""), "bsupd")
+    check(any("bsup-gamma-staging-errors" in m for m in gone) and
+          any("bsup-restore-gamma-20261203" in m for m in gone_drills),
+          f"the default owner deletes its alarm and the untagged drill: {gone} {gone_drills}")
+    check("bsup-alpha-staging-errors" in alarms() and "bsup-restore-alpha-20261203" in drills()
+          and not any("alpha" in m for m in gone + gone_drills),
+          f"team-a's left alone by both: {alarms()} {drills()}")
 
 finish()

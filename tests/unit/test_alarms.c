@@ -213,8 +213,16 @@ static void test_plan_and_requests(void **state)
     assert_string_equal(bsup_aws_params_get(&p, "Threshold"), "1");
     assert_string_equal(bsup_aws_params_get(&p, "OKActions.member.1"), TOPIC);
     assert_string_equal(bsup_aws_params_get(&p, "Dimensions.member.1.Value"), "api");
-    assert_string_equal(bsup_aws_params_get(&p, "Tags.member.1.Key"), BSUP_ALARM_TAG_KEY);
-    assert_string_equal(bsup_aws_params_get(&p, "Tags.member.1.Value"), BSUP_ALARM_TAG_VALUE);
+    assert_string_equal(bsup_aws_params_get(&p, "Tags.member.1.Key"), "bsup:owner");
+    assert_string_equal(bsup_aws_params_get(&p, "Tags.member.1.Value"), "bsupd");
+    bsup_aws_params_cleanup(&p);
+    /* Another owner (bsupd.yaml's owner) tags its alarms with its own name. */
+    struct bsup_diag diag = {0};
+    struct bsup_alarms_observed o2;
+    assert_int_equal(bsup_settings_set(&st, "owner", "team-a", &diag), 0);
+    s_observe(&svc, &st, json_pack("[o]", s_errors_alarm(5, TOPIC)), &o2);
+    assert_int_equal(bsup_alarms_domain.request(&svc, &o2, a, &action, &p), 0);
+    assert_string_equal(bsup_aws_params_get(&p, "Tags.member.1.Value"), "team-a");
     bsup_aws_params_cleanup(&p);
     bsup_alarms_domain.applied(&o, a);
     assert_int_equal(o.in_sync, 1);

@@ -581,12 +581,13 @@ static void test_requests(void **state)
 
     j = s_request(&svc, &o, "rds-instance/bsup-restore-api-20261130", "DBSnapshotIdentifier",
                   "(drill due)", "rds:api-prod-2026-11-29-03-00", &action, &rc);
-    want = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "DBInstanceIdentifier",
-                     "bsup-restore-api-20261130", "DBSnapshotIdentifier",
+    want = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                     "DBInstanceIdentifier", "bsup-restore-api-20261130", "DBSnapshotIdentifier",
                      "rds:api-prod-2026-11-29-03-00", "DBInstanceClass", "db.t3.micro",
                      "DBSubnetGroupName", "api-prod", "MultiAZ", "false", "PubliclyAccessible",
                      "false", "DeletionProtection", "false", "CopyTagsToSnapshot", "false",
-                     "Tags.Tag.1.Key", "bsup:drill", "Tags.Tag.1.Value", "api");
+                     "Tags.Tag.1.Key", "bsup:drill", "Tags.Tag.1.Value", "api", "Tags.Tag.2.Key",
+                     "bsup:owner", "Tags.Tag.2.Value", "bsupd");
     assert_string_equal(action, "RestoreDBInstanceFromDBSnapshot");
     assert_true(json_equal(j, want));
     json_decref(j);
@@ -984,6 +985,36 @@ static const struct bsup_service *s_fleet_lookup(const void *ctx, const char *se
     return NULL;
 }
 
+/* A drill instance is tagged with bsupd.yaml's owner, read by the first step. */
+static void test_drill_owner_tag(void **state)
+{
+    (void)state;
+    struct bsup_domain_cache cache = {0};
+    struct bsup_settings st;
+    bsup_settings_init(&st);
+    struct s_member a;
+    s_member_init(&a, "prod", "backup: {restore_test: 7d}\n", &cache, false);
+    char key[BSUP_DOMAIN_KEY_MAX];
+    for (int i = 0; i < 2; i++) {
+        struct bsup_diag diag = {0};
+        if (i)
+            assert_int_equal(bsup_settings_set(&st, "owner", "team-a", &diag), 0);
+        a.m.settings = &st;
+        assert_int_equal(s_step("DescribeDBInstances", 0)->prepare(&a.m, key), 1);
+        const char *action = NULL;
+        int rc;
+        json_t *j = s_request(&a.svc, &a.obs, "rds-instance/bsup-restore-api-20261130",
+                              "DBSnapshotIdentifier", "(drill due)", "rds:x", &action, &rc);
+        assert_string_equal(action, "RestoreDBInstanceFromDBSnapshot");
+        assert_string_equal(json_string_value(json_object_get(j, "Tags.Tag.2.Key")), "bsup:owner");
+        assert_string_equal(json_string_value(json_object_get(j, "Tags.Tag.2.Value")),
+                            i ? "team-a" : "bsupd");
+        json_decref(j);
+    }
+    bsup_settings_cleanup(&st);
+    bsup_service_cleanup(&a.svc);
+}
+
 /* At most BSUP_BACKUP_DRILLS_AT_ONCE drills run at once: the next due one waits. Only a drill
  * that can run holds a slot: its service declared, in enforce mode (its own or the daemon's). */
 /* The drill phase svc's prepare gives beside the fleet declared (its drills in cache). */
@@ -1198,6 +1229,7 @@ int main(void)
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_step_needs),
         cmocka_unit_test(test_step_instances),
+        cmocka_unit_test(test_drill_owner_tag),
         cmocka_unit_test(test_step_snapshots),
         cmocka_unit_test(test_step_drill),
         cmocka_unit_test(test_step_drill_at_once),

@@ -1380,6 +1380,47 @@ static void test_settings(void **state)
     free(dir);
 }
 
+/* owner: a short tag value of safe characters; which leftovers it sweeps. */
+static void test_settings_owner(void **state)
+{
+    (void)state;
+    struct bsup_settings s;
+    struct bsup_diag diag = {0};
+    bsup_settings_init(&s);
+    assert_string_equal(s.owner, "bsupd");
+    const struct {
+        const char *value;
+        int rc;
+    } cases[] = {
+        {"team-a", 0},
+        {"prod2", 0},
+        {"", BSUP_ECONFIG},
+        {"Team", BSUP_ECONFIG},
+        {"a b", BSUP_ECONFIG},
+        {"a=b", BSUP_ECONFIG},
+        {"-a", BSUP_ECONFIG},
+        {"a-", BSUP_ECONFIG},
+        {"abcdefghijklmnopqrstuvwxyz0123456", BSUP_ECONFIG},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(bsup_settings_set(&s, "owner", cases[i].value, &diag), cases[i].rc);
+    bsup_settings_cleanup(&s);
+
+    /* tag (NULL: none), owner, untagged_default: owner's? */
+    const struct {
+        const char *tag, *owner;
+        bool untagged_default, is;
+    } own[] = {
+        {"bsupd", "bsupd", false, true},  {"team-a", "team-a", false, true},
+        {"bsupd", "team-a", true, false}, {"team-a", "bsupd", true, false},
+        {NULL, "bsupd", true, true},      {NULL, "bsupd", false, false},
+        {NULL, "team-a", true, false},    {"", "bsupd", true, false},
+    };
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        assert_int_equal(bsup_owner_is(own[i].tag, own[i].owner, own[i].untagged_default),
+                         own[i].is);
+}
+
 /* endpoint_urls are checked when bsupd.yaml is read, by the AWS client's own rules. */
 static void test_settings_endpoint_urls(void **state)
 {
@@ -1582,6 +1623,7 @@ int main(void)
         cmocka_unit_test(test_dropin_names),
         cmocka_unit_test(test_directory),
         cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_settings_owner),
         cmocka_unit_test(test_settings_endpoint_urls),
         cmocka_unit_test(test_docs_and_defaults),
         cmocka_unit_test(test_mutation_fuzz),
