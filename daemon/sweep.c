@@ -1,6 +1,7 @@
 #include "daemon/sweep.h"
 
 #include "core/aws/results.h"
+#include "core/base/strmap.h"
 #include "core/reconcile/alarms.h"
 #include "core/reconcile/backup.h"
 #include "daemon/log.h"
@@ -34,7 +35,49 @@ struct bsup_sweep {
     /* Another bsupd's (its bsup:owner tag): left alone, said once per round. */
     size_t others;
     char other[BSUP_ALARM_NAME_MAX]; /* the first of them */
+    /* Alarm names whose tags said another bsupd's, or none: not asked again for a day, so
+     * another bsupd's many alarms neither spend every round's ListTagsForResource nor fill its
+     * candidates (BSUP_SWEEP_MAX_DELETES) before this one's leftovers. */
+    struct bsup_strmap foreign;
 };
+
+/* An entry of foreign: its name (the key) and when its tags were read. */
+struct s_foreign {
+    int64_t at_s;
+    char name[];
+};
+
+#define S_FOREIGN_MAX 100000
+#define S_FOREIGN_FOR_S 86400
+
+/* Remembers that name's tags say it is not this bsupd's (at most S_FOREIGN_MAX names). */
+static void s_foreign_add(struct bsup_sweep *s, const char *name)
+{
+    size_t len = strlen(name);
+    struct s_foreign *f = s->foreign.n < S_FOREIGN_MAX ? malloc(sizeof(*f) + len + 1) : NULL;
+    if (!f)
+        return;
+    f->at_s = (int64_t)time(NULL);
+    memcpy(f->name, name, len + 1);
+    void *was = bsup_strmap_get(&s->foreign, f->name);
+    if (bsup_strmap_put(&s->foreign, f->name, f))
+        free(f);
+    else
+        free(was);
+}
+
+/* Whether name is known as not this bsupd's (an entry a day old is forgotten: read again). */
+static bool s_foreign(struct bsup_sweep *s, const char *name)
+{
+    struct s_foreign *f = bsup_strmap_get(&s->foreign, name);
+    if (f && (int64_t)time(NULL) - f->at_s < S_FOREIGN_FOR_S)
+        return true;
+    if (f) {
+        bsup_strmap_del(&s->foreign, name);
+        free(f);
+    }
+    return false;
+}
 
 static void s_alarms_start(struct bsup_sweep *s);
 
@@ -87,6 +130,7 @@ static void s_maybe_closed(struct bsup_sweep *s)
     bsup_close_fn cb = s->close_cb;
     void *user = s->close_user;
     s_round_end(s);
+    bsup_strmap_cleanup_free(&s->foreign);
     free(s);
     if (cb)
         cb(user);
@@ -161,13 +205,16 @@ static void on_tags(struct bsup_aws_call *call, const struct bsup_aws_result *re
             if (tags.tags[t].key && tags.tags[t].value &&
                 strcmp(tags.tags[t].key, BSUP_OWNER_TAG) == 0)
                 owner = tags.tags[t].value;
-        if (bsup_owner_is(owner, s->o.settings->owner, false))
+        if (bsup_owner_is(owner, s->o.settings->owner, false)) {
             s->doomed[s->n_doomed++] = s->names[i];
-        else if (owner)
-            s_other(s, s->names[i]);
-        else
-            bsup_log_info("sweep: %s is not tagged %s=%s: left alone", s->names[i], BSUP_OWNER_TAG,
-                          s->o.settings->owner);
+        } else {
+            if (owner)
+                s_other(s, s->names[i]);
+            else
+                bsup_log_info("sweep: %s is not tagged %s=%s: left alone", s->names[i],
+                              BSUP_OWNER_TAG, s->o.settings->owner);
+            s_foreign_add(s, s->names[i]);
+        }
     } else {
         bsup_log_warn("sweep: cannot read the tags of %s, left for the next round: %s", s->names[i],
                       res->err ? res->message : "cannot read the answer");
@@ -252,7 +299,7 @@ static int s_collect(struct bsup_sweep *s, const json_t *pages)
                 !bsup_alarm_name_parse(al->name, service, sizeof(service), &env))
                 continue;
             const struct bsup_service *svc = s->o.lookup(s->o.ctx, service);
-            if (svc && svc->environment == env)
+            if ((svc && svc->environment == env) || s_foreign(s, al->name))
                 continue;
             if (!(s->names[s->n] = strdup(al->name)) || !(s->arns[s->n] = strdup(al->arn))) {
                 free(s->names[s->n]);

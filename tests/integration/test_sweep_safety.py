@@ -11,7 +11,8 @@ AWS: bsupd's tagged alarm and restore-drill instance of a service
   holds that DeleteDBInstance): its drill instance is kept;
 - of another bsupd in the same account and region (a bsup:owner tag other than its owner):
   kept, one info line per round; its own owner's deleted; an untagged drill instance (made
-  before the owner setting) deleted only by the default owner.
+  before the owner setting) deleted only by the default owner; another bsupd's many alarms,
+  once their tags are read, are not asked again and do not keep a round from this one's.
 """
 import os
 import sqlite3
@@ -204,5 +205,27 @@ with testlib.environment("--faults") as d:
     check("bsup-alpha-staging-errors" in alarms() and "bsup-restore-alpha-20261203" in drills()
           and not any("alpha" in m for m in gone + gone_drills),
           f"team-a's left alone by both: {alarms()} {drills()}")
+
+    # Another bsupd's many alarms (300, a round's candidates, all sorting before this one's
+    # leftover): the first round asks their tags and reaches no further; the next round skips
+    # them (known as another's for a day) and deletes this bsupd's leftover.
+    for i in range(300):
+        put_alarm(f"bsup-a{i:03d}-staging-errors", "team-a")
+    put_alarm("bsup-zulu-staging-errors", "team-b")
+    d4 = Daemon(settings=f"region: {env['AWS_REGION']}\nlog_level: info\ninterval: 1d\n"
+                "mode: enforce\nowner: team-b\n"
+                "rate_limits: {cloudwatch_describe_alarms: {burst: 9, rate: 9}}\n",
+                env=env, files={"10-api.yaml": GOOD_API % 4}).start()
+    poll(lambda: "are another bsupd's" in whole_log(d4),
+         lambda: f"the first round's line on team-a's: {d4.logtext()}", timeout_s=120)
+    check("bsup-zulu-staging-errors" in alarms(), "the first round does not reach it")
+    d4.write("10-api.yaml", GOOD_API % 5)
+    d4.ctl("reload", expect=0)  # a changed service: a round
+    poll(lambda: any("bsup-zulu-staging-errors" in m for m in events(d4, "alarm.deleted")),
+         lambda: f"the next round deletes team-b's leftover: {d4.logtext()}", timeout_s=60)
+    check(not any("bsup-a" in m for m in events(d4, "alarm.deleted")) and
+          "bsup-a000-staging-errors" in alarms(), "team-a's kept")
+    rc, _ = d4.stop()
+    check(rc == 0, f"bsupd exit {rc} after SIGTERM:\n{d4.logtext()}")
 
 finish()
