@@ -431,24 +431,8 @@ static const struct bsup_domain_event s_tg_events[] = {
     {0},
 };
 
-static const struct bsup_domain s_tg_owned_domain = {
-    .name = "tgpath",
-    .resource = "target group",
-    .obs_size = sizeof(struct s_tg_obs),
-    .found_offset = offsetof(struct s_tg_obs, found),
-    .fields = s_tg_fields,
-    .n_fields = 2,
-    .steps = s_tg_steps,
-    .n_steps = 2,
-    .plan = s_tg_plan,
-    .request = s_tg_request,
-    .mutate_service = "elbv2",
-    .applied = s_tg_applied,
-    .unjudged = s_tg_unjudged,
-    .owned_pace_action = "ModifyTargetGroup",
-    .events = s_tg_events,
-    .refused = s_tg_refused,
-};
+/* s_tg_domain with these (s_setup_owned). */
+static struct bsup_domain s_tg_owned_domain;
 
 static const struct bsup_domain *const s_domains[] = {&s_tg_domain, &s_echo_domain, &s_sec_domain};
 static const struct bsup_domain *const s_owned_domains[] = {&s_tg_owned_domain, &s_echo_domain};
@@ -870,6 +854,10 @@ static int s_setup_elbv2_dead(void **state)
 static int s_setup_owned(void **state)
 {
     s_owned = true;
+    s_tg_owned_domain = s_tg_domain;
+    s_tg_owned_domain.owned_pace_action = "ModifyTargetGroup";
+    s_tg_owned_domain.events = s_tg_events;
+    s_tg_owned_domain.refused = s_tg_refused;
     return s_setup(state);
 }
 
