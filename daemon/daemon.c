@@ -1,6 +1,7 @@
 #include "daemon/daemon.h"
 
 #include "core/base/strmap.h"
+#include "core/reconcile/backup.h"
 #include "daemon/daemon_internal.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
@@ -851,6 +852,21 @@ static const struct bsup_service *s_lookup(void *ctx, const char *service)
     return d->rec ? bsup_reconcile_desired(d->rec, service) : NULL;
 }
 
+/* The restore-drill instance a declared service's drill record names (the sweep's drill_of). */
+static bool s_drill_of(void *ctx, const char *service, char *out, size_t len)
+{
+    struct bsup_daemon *d = ctx;
+    char key[BSUP_DOMAIN_KEY_MAX];
+    const char *value = NULL;
+    bsup_backup_drill_key(service, key);
+    if (!d->rec || !bsup_reconcile_cache_value(d->rec, &bsup_backup_domain, key, &value))
+        return false;
+    struct bsup_drill_record r;
+    bsup_drill_record_parse(value, &r);
+    snprintf(out, len, "%s", r.state != BSUP_DRILL_STATE_IDLE ? r.instance : "");
+    return true;
+}
+
 /* The HTTP engine, the AWS client, the reconcile engine and (not with --once) the
  * publisher. */
 static int s_start_work(struct bsup_daemon *d, struct bsup_diag *diag)
@@ -904,6 +920,7 @@ static int s_start_work(struct bsup_daemon *d, struct bsup_diag *diag)
                                     .dry_run = d->opts->dry_run,
                                     .files_rejected = &d->files_rejected,
                                     .lookup = s_lookup,
+                                    .drill_of = s_drill_of,
                                     .ctx = d};
     rc = bsup_publisher_new(&po, &d->pub, diag);
     return rc ? rc : bsup_sweep_new(&so, &d->sweep, diag);

@@ -145,6 +145,7 @@ struct bsup_reconcile_engine {
     const struct bsup_domain *const *domains;
     size_t n_domains;
     struct bsup_domain_cache *caches; /* per domain */
+    bool caches_read;                 /* every domain's cache was read at start */
     uint32_t reads[S_DOMAINS_MAX];    /* per domain: the domains it waits for (bits: after) */
     /* Per domain, per step: a paced step's allowance; at [n_steps], an owned domain's changes
      * (struct bsup_domain's owned_pace_action). */
@@ -1771,10 +1772,13 @@ int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_recon
         return bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
     }
     /* What the domains learnt in earlier runs; without it they only ask AWS again. */
+    e->caches_read = true;
     for (size_t d = 0; d < e->n_domains; d++) {
         struct bsup_diag cd = {0};
-        if (bsup_store_cache_load(e->store, e->domains[d]->name, &e->caches[d], &cd))
+        if (bsup_store_cache_load(e->store, e->domains[d]->name, &e->caches[d], &cd)) {
             bsup_log_warn("%s", cd.message);
+            e->caches_read = false;
+        }
     }
     uv_timer_init(e->loop, &e->tick);
     e->tick.data = e;
@@ -2026,6 +2030,17 @@ int bsup_reconcile_plan(const struct bsup_reconcile_engine *e, const char *servi
     const struct s_service *s = s_find(e, service);
     bsup_plan_init(out);
     return !s ? BSUP_ENOTFOUND : bsup_plan_unpack(s->plan, out);
+}
+
+bool bsup_reconcile_cache_value(const struct bsup_reconcile_engine *e,
+                                const struct bsup_domain *dom, const char *key, const char **out)
+{
+    for (size_t d = 0; e->caches_read && d < e->n_domains; d++)
+        if (e->domains[d] == dom) {
+            *out = bsup_domain_cache_get(&e->caches[d], key);
+            return true;
+        }
+    return false;
 }
 
 const struct bsup_service *bsup_reconcile_desired(const struct bsup_reconcile_engine *e,

@@ -106,6 +106,10 @@ bool bsup_reconcile_observation(const struct bsup_reconcile_engine *e, const cha
  * until a cycle has observed it. 0, BSUP_ENOTFOUND or BSUP_ENOMEM. */
 int bsup_reconcile_plan(const struct bsup_reconcile_engine *e, const char *service,
                         struct bsup_plan *out);
+/* The value of key in dom's cache (*out NULL: none); false when that is not known (dom is not
+ * one of the engine's, or a domain's cache could not be read at start). */
+bool bsup_reconcile_cache_value(const struct bsup_reconcile_engine *e,
+                                const struct bsup_domain *dom, const char *key, const char **out);
 /* The desired state of a declared service, or NULL. */
 const struct bsup_service *bsup_reconcile_desired(const struct bsup_reconcile_engine *e,
                                                   const char *service);

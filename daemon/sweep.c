@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 struct bsup_sweep {
@@ -371,17 +372,36 @@ static void s_drill_next(struct bsup_sweep *s);
 
 /* A leftover drill instance the round cannot delete keeps running, and costing: an event says
  * so each round (hourly), not only the log. */
-static void s_drill_orphaned(struct bsup_sweep *s, const char *id, const char *why)
+static void s_orphan_event(struct bsup_sweep *s, const char *msg)
 {
     struct bsup_diag diag = {0};
-    char msg[600];
-    snprintf(msg, sizeof(msg),
-             "restore-drill instance %s of a service no longer declared is left running: %s", id,
-             why);
     bsup_log_warn("sweep: %s", msg);
     if (bsup_store_event_add(s->o.store, (int64_t)time(NULL), NULL, "drill.orphaned", msg, NULL,
                              &diag))
         bsup_log_err("sweep: %s", diag.message);
+}
+
+static void s_drill_orphaned(struct bsup_sweep *s, const char *id, const char *why)
+{
+    char msg[600];
+    snprintf(msg, sizeof(msg),
+             "restore-drill instance %s of a service no longer declared is left running: %s", id,
+             why);
+    s_orphan_event(s, msg);
+}
+
+/* A drill instance of a declared service that is not the drill its record names (its record
+ * was lost: the state database replaced, a restore from backup): no cycle deletes it, and
+ * deleting it here could race a drill starting; said each round so that someone does. */
+static void s_drill_unrecorded(struct bsup_sweep *s, const char *id, const char *service)
+{
+    char msg[600];
+    snprintf(msg, sizeof(msg),
+             "restore-drill instance %s of %s is not the drill bsupd has a record of, and no "
+             "cycle deletes it: it is left running; delete it (aws rds delete-db-instance "
+             "--db-instance-identifier %s --skip-final-snapshot)",
+             id, service, id);
+    s_orphan_event(s, msg);
 }
 
 static void on_drill_deleted(struct bsup_aws_call *call, const struct bsup_aws_result *res,
@@ -480,9 +500,16 @@ static int s_collect_drills(struct bsup_sweep *s, const json_t *pages)
                 else if (in->tags[t].key && strcmp(in->tags[t].key, BSUP_OWNER_TAG) == 0)
                     owner = in->tags[t].value;
             if (!in->identifier || strncmp(in->identifier, "bsup-restore-", 13) != 0 || !service ||
-                s->o.lookup(s->o.ctx, service) ||
                 (in->status && strcmp(in->status, "deleting") == 0))
                 continue;
+            if (s->o.lookup(s->o.ctx, service)) {
+                char recorded[64];
+                if (bsup_owner_is(owner, s->o.settings->owner, true) && s->o.drill_of &&
+                    s->o.drill_of(s->o.ctx, service, recorded, sizeof(recorded)) &&
+                    strcasecmp(recorded, in->identifier) != 0)
+                    s_drill_unrecorded(s, in->identifier, service);
+                continue;
+            }
             if (!bsup_owner_is(owner, s->o.settings->owner, true)) {
                 s_other(s, in->identifier);
                 continue;

@@ -35,6 +35,9 @@
 
 /* The desired state of a declared service, or NULL. */
 typedef const struct bsup_service *(*bsup_sweep_lookup_fn)(void *ctx, const char *service);
+/* The restore-drill instance a declared service's drill record names ("" none), into out;
+ * false when it is not known. */
+typedef bool (*bsup_sweep_drill_fn)(void *ctx, const char *service, char *out, size_t len);
 
 struct bsup_sweep_options {
     uv_loop_t *loop;
@@ -47,6 +50,7 @@ struct bsup_sweep_options {
      * may declare a service that moved into it). */
     const size_t *files_rejected;
     bsup_sweep_lookup_fn lookup;
+    bsup_sweep_drill_fn drill_of; /* NULL: not asked */
     void *ctx;
 };
 

@@ -484,9 +484,14 @@ static int s_snap_parse(const json_t *pages, struct bsup_domain_member *const *m
 
 /* ---- step 3: the restore drill (DescribeDBInstances of the drills in progress) ---- */
 
+void bsup_backup_drill_key(const char *service, char key[BSUP_DOMAIN_KEY_MAX])
+{
+    snprintf(key, BSUP_DOMAIN_KEY_MAX, "drill/%s", service);
+}
+
 static void s_drill_cache_key(const struct bsup_service *svc, char key[BSUP_DOMAIN_KEY_MAX])
 {
-    snprintf(key, BSUP_DOMAIN_KEY_MAX, "drill/%s", svc->service_name);
+    bsup_backup_drill_key(svc->service_name, key);
 }
 
 static void s_drill_show(struct bsup_backup_observed *o, const struct bsup_drill_record *r,

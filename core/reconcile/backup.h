@@ -80,6 +80,8 @@ void bsup_drill_record_parse(const char *text, struct bsup_drill_record *out);
 /* The drill instance name for service at a time: bsup-restore-<service>-<yyyymmdd> (UTC), a
  * valid DB identifier (at most 63 characters: a long service name is cut and given a hash). */
 void bsup_backup_drill_name(const char *service, int64_t at_s, char *buf, size_t len);
+/* The backup domain's cache key of service's drill record. */
+void bsup_backup_drill_key(const char *service, char key[BSUP_DOMAIN_KEY_MAX]);
 /* When the next drill is due after r (now_s when none ran); interval_s: backup.restore_test. */
 int64_t bsup_backup_drill_due(const struct bsup_drill_record *r, int64_t interval_s, int64_t now_s);
 

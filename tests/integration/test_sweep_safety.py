@@ -12,7 +12,9 @@ AWS: bsupd's tagged alarm and restore-drill instance of a service
 - of another bsupd in the same account and region (a bsup:owner tag other than its owner):
   kept, one info line per round; its own owner's deleted; an untagged drill instance (made
   before the owner setting) deleted only by the default owner; another bsupd's many alarms,
-  once their tags are read, are not asked again and do not keep a round from this one's.
+  once their tags are read, are not asked again and do not keep a round from this one's;
+- of a declared service, but not the drill its record names (the record lost): kept, and a
+  drill.orphaned event each round says to delete it.
 """
 import os
 import sqlite3
@@ -227,5 +229,21 @@ with testlib.environment("--faults") as d:
           "bsup-a000-staging-errors" in alarms(), "team-a's kept")
     rc, _ = d4.stop()
     check(rc == 0, f"bsupd exit {rc} after SIGTERM:\n{d4.logtext()}")
+
+    # A drill instance of a declared service that its drill record does not name (the state
+    # database was replaced): no cycle deletes it, so each round says so; never deleted here.
+    # Another owner's is not this bsupd's to mention.
+    drill_instance("bsup-restore-api-20261130", "api")
+    drill_instance("bsup-restore-api-20261129", "api", "team-a")
+    d5 = daemon("").start()
+    lost = "restore-drill instance bsup-restore-api-20261130 of api is not the drill bsupd has"
+    poll(lambda: any(lost in m for m in events(d5, "drill.orphaned")),
+         lambda: f"the round's drill.orphaned event: {d5.logtext()}", timeout_s=60)
+    check({"bsup-restore-api-20261130", "bsup-restore-api-20261129"} <= drills() and
+          events(d5, "drill.deleted") == [] and
+          not any("20261129" in m for m in events(d5, "drill.orphaned")),
+          f"kept, and only this owner's said: {events(d5, 'drill.orphaned')}")
+    rc, _ = d5.stop()
+    check(rc == 0, f"bsupd exit {rc} after SIGTERM:\n{d5.logtext()}")
 
 finish()
