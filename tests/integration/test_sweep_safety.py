@@ -236,6 +236,7 @@ with testlib.environment("--faults") as d:
     drill_instance("bsup-restore-api-20261130", "api")
     drill_instance("bsup-restore-api-20261129", "api", "team-a")
     d5 = daemon("").start()
+    d5.ctl_json("status", expect=None)  # answered once the first load is done: the store is up
     lost = "restore-drill instance bsup-restore-api-20261130 of api is not the drill bsupd has"
     poll(lambda: any(lost in m for m in events(d5, "drill.orphaned")),
          lambda: f"the round's drill.orphaned event: {d5.logtext()}", timeout_s=60)
