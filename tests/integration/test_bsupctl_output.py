@@ -164,7 +164,7 @@ drills = [  # name, backup fields, DRILL
     ("d-restoring", dict(drill="restoring", drill_active=True, drill_status="creating"),
      "running"),
     ("d-deleting", dict(drill="deleting", drill_active=True, last_drill="ok",
-                        last_drill_at=now - 30), "ok 30s"),
+                        last_drill_at=now - 5 * 60), "ok 5m"),  # minutes: a slow run's second
     ("d-cleanup", dict(drill="cleanup", drill_active=True, last_drill="failed",
                        last_drill_at=now - 3 * HOUR), "fail 3h"),
     ("d-interrupted", dict(drill="idle", last_drill="interrupted", last_drill_at=now - 3 * DAY),
