@@ -239,7 +239,7 @@ with testlib.environment("--faults") as d:
           ", ".join(f"{e['plain_bytes']} -> {e['bytes_in']} bytes" for e in gz[:3]))
     check(gz and all(e["plain_bytes"] >= 10240 for e in gz),
           f"large PutMetricData bodies compressed and accepted: {puts[-3:]}")
-    check(all(e.get("encoding") == "gzip" for e in puts if e["bytes_in"] > 10240 + 4096),
+    check(all(e.get("encoding") == "gzip" for e in puts if e.get("bytes_in", 0) > 10240 + 4096),
           "no large body sent uncompressed")
     dm.stop()
     check(dm.integrity() == "ok", "database consistent")
