@@ -44,6 +44,12 @@ struct bsup_publisher {
      * request, never sent again by this process. */
     int64_t undeleted_first, undeleted_last;
     size_t n_datums;
+    /* After CloudWatch refused a request for its content (InvalidParameterValue...): at most
+     * this many datums per request, halved at each refusal, until the one it refuses is alone
+     * and dropped (0: no limit). first_datum names the request's first datum for that drop. */
+    size_t probe;
+    bool dropped_this_round; /* a refused datum was dropped: bisect no more until next round */
+    char first_datum[256];
     struct bsup_store_alert *alert; /* the alert in flight */
     /* An alert SNS accepted whose leaving the outbox could not be recorded: recorded before
      * anything else goes, never sent again by this process. */
@@ -128,6 +134,45 @@ static void s_failed(struct bsup_publisher *p, const char *what, const char *msg
 
 static void s_send_metrics(struct bsup_publisher *p);
 
+/* CloudWatch refused the request for its content: the errors botocore's model gives
+ * PutMetricData as the sender's fault (HTTP 400). Sending it again cannot succeed, unlike a
+ * refusal of the caller (AccessDenied, an expired token), which waits for the operator's fix. */
+static bool s_content_refused(const struct bsup_aws_result *res)
+{
+    static const char *const codes[] = {"InvalidParameterValue", "MissingParameter",
+                                        "InvalidParameterCombination"};
+    if (res->err != BSUP_EAWS || res->error.http_status != 400)
+        return false;
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (strcmp(res->error.code, codes[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The one datum of the request in flight, refused for its content: it leaves the outbox with
+ * its event in one transaction (never sent again, never silent). */
+static void s_drop_refused(struct bsup_publisher *p, const struct bsup_aws_result *res)
+{
+    struct bsup_diag diag = {0};
+    char msg[1400];
+    snprintf(msg, sizeof(msg), "metric datum refused by CloudWatch and dropped: %s: %s",
+             p->first_datum, res->message);
+    bsup_log_warn("%s", msg);
+    if (bsup_store_begin(p->store, &diag) ||
+        bsup_store_metrics_delete(p->store, p->first_id, p->last_id, &diag) ||
+        bsup_store_event_add(p->store, (int64_t)time(NULL), NULL, "metrics.dropped", msg, NULL,
+                             &diag) ||
+        bsup_store_commit(p->store, &diag)) {
+        bsup_store_rollback(p->store);
+        bsup_log_err("publisher: %s", diag.message);
+        return; /* still in the outbox: found again (and dropped) next round */
+    }
+    p->fig.dropped++;
+    p->dropped_unpublished++;
+    p->probe = 0;
+    p->dropped_this_round = true;
+}
+
 static void on_put(struct bsup_aws_call *call, const struct bsup_aws_result *res, void *user)
 {
     (void)call;
@@ -151,6 +196,21 @@ static void on_put(struct bsup_aws_call *call, const struct bsup_aws_result *res
             if (!p->closing)
                 s_send_metrics(p);
         }
+    } else if (s_content_refused(res)) {
+        /* One drop a round: were CloudWatch to refuse every datum, each costs about ten calls. */
+        bool go_on = !p->dropped_this_round;
+        s_failed(p, "PutMetricData", res->message);
+        if (p->n_datums > 1) {
+            /* Refused for what it carries: the refused datum is in one half or the other. */
+            p->probe = p->n_datums / 2;
+            bsup_log_warn("CloudWatch refused %zu metric datums, sent again %zu at a time to "
+                          "find the refused one: %s",
+                          p->n_datums, p->probe, res->message);
+        } else {
+            s_drop_refused(p, res);
+        }
+        if (!p->closing && go_on)
+            s_send_metrics(p);
     } else {
         /* Kept: they go again next round with their original timestamps. A lost answer (5xx,
          * timeout) may mean CloudWatch has them already: at-least-once, see docs/metrics.md. */
@@ -183,7 +243,8 @@ static void s_send_metrics(struct bsup_publisher *p)
     }
     if (n == 0)
         goto out;
-    int rc = bsup_putdata_next(p->settings->metrics.namespace_, d, n, NULL, &r);
+    int rc = bsup_putdata_next(p->settings->metrics.namespace_, d,
+                               p->probe && p->probe < n ? p->probe : n, NULL, &r);
     if (rc == 0)
         rc = bsup_aws_call(p->aws, "cloudwatch", "PutMetricData", &r.params, NULL,
                            BSUP_AWS_MUTATION | BSUP_AWS_GZIP, on_put, p, NULL);
@@ -195,6 +256,12 @@ static void s_send_metrics(struct bsup_publisher *p)
     p->first_id = d[0].id;
     p->last_id = d[r.n_datums - 1].id;
     p->n_datums = r.n_datums;
+    char at[48];
+    bsup_putdata_timestamp(d[0].at_ms, at);
+    snprintf(p->first_datum, sizeof(p->first_datum), "%s%s%s%s%s value %g at %s", d[0].name,
+             d[0].service ? " service=" : "", d[0].service ? d[0].service : "",
+             d[0].environment ? " environment=" : "", d[0].environment ? d[0].environment : "",
+             d[0].value, at);
 out:
     bsup_putdata_request_cleanup(&r);
     bsup_store_metrics_free(d, n);
@@ -491,6 +558,7 @@ static void on_timer(uv_timer_t *t)
     } else {
         bsup_log_err("publisher: %s", diag.message);
     }
+    p->dropped_this_round = false;
     if (p->settings->metrics.enabled)
         s_send_metrics(p);
     s_forget_failed_topics(p); /* each round tries every topic again */

@@ -7,11 +7,14 @@ subscribed SQS queue, none more while it stays degraded, and one "recovered" whe
 is registered again. Outage: every CloudWatch and SNS call fails for a while, bsupd is stopped
 (SIGTERM) and started again in the middle, then AWS comes back: every datum measured during
 the outage arrives exactly once with its original timestamp (large PutMetricData bodies go
-gzip-compressed, and the proxy's log shows them accepted), and every alert exactly once."""
+gzip-compressed, and the proxy's log shows them accepted), and every alert exactly once. A datum
+CloudWatch refuses for its content is found by halving the request, dropped with an event, and
+holds nothing else back."""
 import datetime
 import json
 import os
 import re
+import sqlite3
 import sys
 import time
 
@@ -241,6 +244,47 @@ with testlib.environment("--faults") as d:
           f"large PutMetricData bodies compressed and accepted: {puts[-3:]}")
     check(all(e.get("encoding") == "gzip" for e in puts if e.get("bytes_in", 0) > 10240 + 4096),
           "no large body sent uncompressed")
+
+    # A datum CloudWatch refuses for what it is (InvalidParameterValue, HTTP 400) would hold
+    # back every datum behind it for the outbox's 13 days: bsupd sends the request again in
+    # halves until the refused datum is alone, drops it with an event, and the rest go once.
+    testlib.control(faults, "PUT", "rules", {"rules": [
+        {"fault": "throttle", "service": "monitoring", "action": "PutMetricData",
+         "request_contains": "PoisonDatum", "code": "InvalidParameterValue", "status": 400,
+         "message": "The value for parameter MetricData.member.1.Value is invalid."}]})
+    since = testlib.control(faults, "GET", "log")["next"]
+    t_probe = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=5)
+    now_ms = int(time.time() * 1000)
+    rows = [("RefusalProbe", now_ms + i, float(i)) for i in range(40)]
+    rows.insert(25, ("PoisonDatum", now_ms + 25, 1.0))
+    with sqlite3.connect(os.path.join(dm.state, "bsup.db"), timeout=30) as con:
+        con.executemany("INSERT INTO metric_outbox(name, service, environment, at_ms, value, unit)"
+                        " VALUES (?, NULL, NULL, ?, ?, 'Count')", rows)
+    con.close()
+
+    def poison_dropped():
+        ev = [e for e in dm.ctl_json("events", expect=None)["events"]
+              if e["kind"] == "metrics.dropped" and "PoisonDatum" in e["message"]]
+        return ev if ev and published() else None
+    ev = R.bsuptest.poll(poison_dropped, lambda: "the refused datum dropped, the rest sent: %s\n%s"
+                         % (dm.ctl_json("status", expect=None)["daemon"]["metrics"],
+                            "\n".join(l for l in dm.logtext().splitlines()
+                                      if "metric" in l)[-2000:]), timeout_s=30)
+    check(len(ev) == 1 and "InvalidParameterValue" in ev[0]["message"],
+          f"one metrics.dropped event naming the datum and AWS's refusal: {ev}")
+    end = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    n_probe, _ = sample_count(cw, "RefusalProbe", [], t_probe, end)
+    check(n_probe == 40, f"every datum beside the refused one arrived once: {n_probe} of 40")
+    check(sample_count(cw, "PoisonDatum", [], t_probe, end)[0] == 0, "the refused one did not")
+    check(dm.ctl_json("status", expect=None)["daemon"]["metrics"]["dropped"] >= 1,
+          "status counts it dropped")
+    puts = [e for e in testlib.control(faults, "GET", f"log?since={since}")["entries"]
+            if e["action"] == "PutMetricData"]
+    refused = [e for e in puts if e["status"] == 400]
+    print(f"FIGURE: one refused datum among {len(rows)} found in {len(puts)} PutMetricData "
+          f"calls, {len(refused)} of them refused")
+    check(len(refused) <= 12, f"found by halving, not one datum at a time: {len(refused)} refused")
+    testlib.control(faults, "DELETE", "rules")
     dm.stop()
     check(dm.integrity() == "ok", "database consistent")
 
