@@ -442,7 +442,7 @@ static void s_send_alerts(struct bsup_publisher *p)
                       : s            ? bsup_environment_name(s->environment)
                                      : NULL;
     const char *words = bsup_alert_words(bsup_alert_find(a->what), a->observed);
-    char subject[101], id[32];
+    char subject[101], id[32], dedup[128];
     snprintf(subject, sizeof(subject), "bsup: %s%s%s %s%s", a->service ? a->service : "bsupd",
              env ? "-" : "", env ? env : "", words ? words : a->what,
              a->reminder ? " (reminder)" : "");
@@ -462,6 +462,21 @@ static void s_send_alerts(struct bsup_publisher *p)
                      bsup_aws_params_add(&params, "MessageAttributes.entry.1.Value.StringValue", id)
                  ? BSUP_ENOMEM
                  : 0;
+    size_t tl = strlen(topic);
+    if (rc == 0 && tl > 5 && strcmp(topic + tl - 5, ".fifo") == 0) {
+        /* A FIFO topic wants a group (a service's alerts keep their order) and refuses a
+         * message without a deduplication id (unless its topic hashes the content, which would
+         * take two equal reminders for one): the alert's, so that SNS drops a repeat sent
+         * within 5 minutes (an answer lost after SNS took it), and its time and the owner
+         * besides, so that a new state database's or another bsupd's alert of the same id is
+         * not taken for it. */
+        snprintf(dedup, sizeof(dedup), "%s-%lld-%lld", p->settings->owner ? p->settings->owner : "",
+                 (long long)a->id, (long long)a->at_s);
+        rc = bsup_aws_params_add(&params, "MessageGroupId", a->service ? a->service : "bsupd") ||
+                     bsup_aws_params_add(&params, "MessageDeduplicationId", dedup)
+                 ? BSUP_ENOMEM
+                 : 0;
+    }
     if (rc == 0)
         rc = bsup_aws_call(p->aws, "sns", "Publish", &params, NULL, BSUP_AWS_MUTATION, on_published,
                            p, NULL);

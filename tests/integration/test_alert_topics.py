@@ -4,7 +4,8 @@ names a topic that does not exist (a typo, or one deleted), its alert fails and 
 b's alert, queued after it and bound for the daemon's topic, is delivered all the same, and
 status counts a's alert as the one waiting (docs/metrics.md, "Alerts"). The subject of b's
 alert says "in error", not "degraded": AWS failing is not the service serving below its
-floor."""
+floor. A FIFO topic gets each alert with its service as the message group and a deduplication
+id."""
 import json
 import os
 import sys
@@ -75,6 +76,32 @@ with testlib.environment("--faults") as d:
     check(f"\n  failing: {a['name']} degraded, " in out and "NotFound" in out, "status:\n" + out)
     fails = [e for e in dm.ctl_json("events")["events"] if e["kind"] == "alert.failed"]
     check(len(fails) == 1 and fails[0]["service"] == a["name"], f"a's alert.failed: {fails}")
+
+    # a's drop-in now names a FIFO topic: its waiting alert goes there, with the group and
+    # deduplication id a FIFO topic refuses a message without (MissingParameter).
+    fifo = sns.create_topic(Name="bsup-alerts.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+    fq = sqs.create_queue(QueueName="bsup-alerts.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    farn = sqs.get_queue_attributes(QueueUrl=fq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=fifo, Protocol="sqs", Endpoint=farn)
+    dm.write(f"0000-{a['name']}.yaml", R.dropin(a, net, f"alerts:\n  sns_topic_arn: {fifo}\n"))
+    dm.ctl("reload", expect=0)
+
+    def fifo_delivered():
+        r = sqs.receive_message(QueueUrl=fq, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                AttributeNames=["All"])
+        return r.get("Messages") or None
+    msgs = R.bsuptest.poll(fifo_delivered, lambda: "a's alert delivered to the FIFO topic:\n" +
+                           "\n".join(l for l in dm.logtext().splitlines() if "alert" in l)[-2000:],
+                           timeout_s=30)
+    body = json.loads(json.loads(msgs[0]["Body"])["Message"])
+    attrs = msgs[0]["Attributes"]
+    check(len(msgs) == 1 and (body["service"], body["what"]) == (a["name"], "degraded"),
+          f"a's alert through the FIFO topic: {body}")
+    check(attrs.get("MessageGroupId") == a["name"], f"grouped by service: {attrs}")
+    check(attrs.get("MessageDeduplicationId", "").startswith(f"bsupd-{body['alert_id']}-"),
+          f"deduplicated by owner and alert id: {attrs}")
+    m = dm.ctl_json("status", expect=None)["daemon"]["metrics"]
+    check(m["alerts_waiting"] == 0 and m["alerts_sent"] == 2, f"nothing waits: {m}")
     dm.stop()
 
 finish()
