@@ -110,6 +110,17 @@ __attribute__((format(printf, 1, 2))) static int s_bad_args(const char *fmt, ...
     return S_EXIT_ERROR;
 }
 
+/* Whether text can be a service name in a request: UTF-8 (as JSON needs), no control character. */
+static bool s_is_name_text(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    json_t *probe = json_string(text); /* NULL for text that is not UTF-8 */
+    json_decref(probe);
+    return probe != NULL;
+}
+
 static int s_parse_args(struct s_args *a, int argc, char **argv, bool *out_done)
 {
     static const char *const commands[] = {"status", "plan",  "reconcile", "reload",
@@ -171,6 +182,10 @@ static int s_parse_args(struct s_args *a, int argc, char **argv, bool *out_done)
     if (!a->command)
         return s_bad_args("%s", "a command is needed: status, plan, reconcile, reload, events, "
                                 "pause or resume");
+    /* A name bsupd could not be sent (not UTF-8) was dropped from the request, which then meant
+     * every service; one with control characters came back in the error, to the terminal. */
+    if (a->service && !s_is_name_text(a->service))
+        return s_bad_args("%s", "a SERVICE is UTF-8 text without control characters");
     if (a->wait && strcmp(a->command, "reconcile") != 0)
         return s_bad_args("%s", "--wait goes with reconcile");
     if ((a->since || (a->service && strcmp(a->command, "events") == 0)) &&

@@ -412,6 +412,17 @@ check(sorted(s["service"] for s in d.ctl_json("status", expect=None)["services"]
 # Bad arguments and an unreachable daemon: exit 2 with the socket named.
 d.ctl("frobnicate", expect=2)
 d.ctl("status", "--bogus", expect=2)
+# A SERVICE that is not UTF-8 or holds control characters is a bad argument: one not UTF-8 was
+# dropped from the request, which then meant every service (a reconcile of all of them), and
+# control characters came back in bsupd's error, raw to the terminal.
+requested = lambda: sum(e["kind"] == "reconcile.requested"  # noqa: E731
+                        for e in d.ctl_json("events", expect=0)["events"])
+before = requested()
+for bad in ("api\udcff", "api\n\x1b[31m"):
+    for args in (("status", bad), ("plan", bad), ("reconcile", bad), ("events", "--service", bad)):
+        r = d.ctl(*args, expect=2)
+        check("SERVICE" in r.stderr and "\x1b" not in r.stderr, "%r: %s" % (args, r.stderr))
+check(requested() == before, "no reconcile was requested by a bad SERVICE")
 r = d.ctl("--help", expect=0)
 check("reconcile" in r.stdout, "help")
 r = d.ctl("--version", expect=0)
