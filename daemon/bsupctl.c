@@ -949,6 +949,16 @@ static int s_show_events(json_t *reply, bool header)
     return S_EXIT_OK;
 }
 
+/* Whether everything printed reached stdout: a full disk or a closed pipe is an error, not
+ * "all good". */
+static bool s_output_ok(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return true;
+    fprintf(stderr, "bsupctl: cannot write the output: %s\n", strerror(errno));
+    return false;
+}
+
 static volatile sig_atomic_t s_stopped;
 
 static void on_stop_signal(int sig)
@@ -1018,12 +1028,15 @@ static int s_follow(const struct s_args *a, json_t *reply)
             header = false;
         }
         json_decref(fresh);
-        fflush(stdout);
+        if (!s_output_ok())
+            return S_EXIT_ERROR;
         if (last < 0 && !s_newest_id(a, &last))
             return S_EXIT_ERROR;
-        struct timespec pause = {.tv_sec = 1};
-        if (!full)
-            nanosleep(&pause, NULL); /* a signal ends it early */
+        /* Waits a second (a signal ends it early), or less when no one reads the output any
+         * more (the reader of the pipe exited, as with | head): the end of following. */
+        struct pollfd out = {.fd = STDOUT_FILENO};
+        if (!full && poll(&out, 1, 1000) > 0 && (out.revents & (POLLERR | POLLHUP | POLLNVAL)))
+            break;
         if (s_stopped)
             break;
         json_t *req = json_pack("{s:s, s:I}", "cmd", "events", "after_id", last);
@@ -1066,7 +1079,7 @@ int main(int argc, char **argv)
     bool done;
     int rc = s_parse_args(&a, argc, argv, &done);
     if (rc || done)
-        return rc;
+        return rc || s_output_ok() ? rc : S_EXIT_ERROR;
     s_colour = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
     s_width = s_columns();
 
@@ -1139,5 +1152,5 @@ int main(int argc, char **argv)
                    : "resumed: services follow their configured mode",
                json_is_true(json_object_get(reply, "changed")) ? "" : " (already so)");
     json_decref(reply);
-    return rc;
+    return s_output_ok() ? rc : S_EXIT_ERROR;
 }

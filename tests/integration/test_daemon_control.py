@@ -228,6 +228,24 @@ for bad in ({"after_id": -1}, {"after_id": "1"}, {"after_id": 1, "since_s": 60})
     check(r["error"]["code"] == "bad_request", "events %r: %r" % (bad, r))
 d.ctl("status", "--follow", expect=2)
 
+# Output nobody can take. A full disk is an error (2), not "all good". A follower whose pipe's
+# reader exits (| head -1) ends at once (0), not when the next event is written, and never
+# writes on into the closed pipe where SIGPIPE is ignored (as Python ignores it: no restore);
+# one writing into a full disk stops with 2.
+with open("/dev/full", "w") as full:
+    for args in (("status",), ("--version",), ("events", "--follow")):
+        r = subprocess.run([BSUPCTL, "--socket", d.sock] + list(args), stdout=full,
+                           stderr=subprocess.PIPE, text=True, timeout=10)
+        check(r.returncode == 2 and "cannot write the output" in r.stderr,
+              "%r into a full disk: %d %s" % (args, r.returncode, r.stderr))
+for restore in (True, False):
+    fol = subprocess.Popen([BSUPCTL, "--socket", d.sock, "events", "--follow"],
+                           stdout=subprocess.PIPE, text=True, restore_signals=restore)
+    check(fol.stdout.readline().startswith("TIME"), "the follower's header")
+    fol.stdout.close()
+    check(fol.wait(timeout=10) == 0, "a follower whose reader left ends (SIGPIPE %s)" %
+          ("default" if restore else "ignored"))
+
 # bsupd.yaml is read at start only: a reload that finds it edited says so, rewritten unchanged
 # it does not.
 with open(d.settings) as f:
