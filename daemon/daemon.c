@@ -887,8 +887,7 @@ static int s_start_work(struct bsup_daemon *d, struct bsup_diag *diag)
     const char *const *urls = (const char *const *)&d->settings->endpoint_urls;
     for (int i = 0; i < BSUP_AWS_SERVICE_COUNT; i++)
         o.endpoint_urls[i] = urls[i];
-    /* AWS_MAX_ATTEMPTS wins over the setting, as in the SDKs. */
-    o.max_attempts = getenv("AWS_MAX_ATTEMPTS") ? 0 : (int)d->settings->max_attempts;
+    o.max_attempts = (int)d->settings->max_attempts; /* AWS_MAX_ATTEMPTS in it (options.c) */
     if (bsup_http_engine_init(&d->http, &d->loop, NULL))
         return bsup_diag_set(diag, BSUP_EIO, "cannot start the HTTP engine");
     d->http_up = true;

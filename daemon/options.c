@@ -61,9 +61,9 @@ void bsup_options_usage(FILE *out)
           "Exit status:\n"
           "  0  stopped by SIGTERM or SIGINT; --check-config: every drop-in valid;\n"
           "     --once: the cycle ran and nothing needs attention\n"
-          "  1  cannot start (bad settings file, AWS_REGION or AWS_ENDPOINT_URL*,\n"
-          "     unreadable drop-in directory, another bsupd on the socket or state\n"
-          "     directory, unusable database);\n"
+          "  1  cannot start (bad settings file, AWS_REGION, AWS_MAX_ATTEMPTS or\n"
+          "     AWS_ENDPOINT_URL*, unreadable drop-in directory, another bsupd on the\n"
+          "     socket or state directory, unusable database);\n"
           "     --check-config: a drop-in invalid, or cannot read its input;\n"
           "     --once: the cycle ran and a drop-in is rejected or a service needs\n"
           "     attention (drift, degraded, error, ...)\n"
@@ -176,6 +176,13 @@ int bsup_options_parse(struct bsup_options *opts, int argc, char **argv)
         bsup_settings_set(&opts->settings, "region", env_region, &diag)) {
         fprintf(stderr, "bsupd: %s: %s\n", env_name, diag.message);
         return opts->once ? 2 : 1; /* the environment, as with AWS_ENDPOINT_URL below */
+    }
+    /* AWS_MAX_ATTEMPTS wins over the setting, as in the SDKs, within the setting's bounds. */
+    const char *env_attempts = getenv("AWS_MAX_ATTEMPTS");
+    if (env_attempts && *env_attempts &&
+        bsup_settings_set(&opts->settings, "max_attempts", env_attempts, &diag)) {
+        fprintf(stderr, "bsupd: AWS_MAX_ATTEMPTS: %s\n", diag.message);
+        return opts->once ? 2 : 1;
     }
     /* An endpoint URL the client would refuse fails every call: refuse to start instead. */
     if (bsup_endpoints_check_env(s_getenv, NULL, &diag)) {

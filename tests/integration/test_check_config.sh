@@ -123,6 +123,20 @@ for mode in start once; do
   expect_err "env-region-$mode" 'AWS_DEFAULT_REGION: region must look like an AWS region'
 done
 
+# AWS_MAX_ATTEMPTS wins over max_attempts within its bounds: another value cannot start (1; --once
+# 2). It used to drop the setting for the built-in 3 (empty, 0, not a number) or be taken
+# whatever its size.
+for v in abc 0 11; do
+  check "env-attempts-$v" 1 env AWS_MAX_ATTEMPTS=$v "$bsupd" --check-config --config-dir etc/bsup.d \
+    --config "$tmp/plain.yaml"
+  expect_err "env-attempts-$v" 'AWS_MAX_ATTEMPTS: max_attempts'
+done
+check env-attempts-once 2 env AWS_REGION=eu-west-1 AWS_MAX_ATTEMPTS=11 timeout 10 "$bsupd" --once \
+  --config-dir etc/bsup.d --config "$tmp/plain.yaml" --state-dir "$tmp/state-attempts" \
+  --socket "$tmp/sock-attempts"
+check env-attempts-ok 0 env AWS_MAX_ATTEMPTS=10 "$bsupd" --check-config --config-dir etc/bsup.d \
+  --config "$tmp/plain.yaml"
+
 # No region anywhere: valid, but each service is warned about (its cycles would all fail).
 printf 'log_level: notice\n' > "$tmp/no-region.yaml"
 check no-region 0 env -u AWS_REGION -u AWS_DEFAULT_REGION \
