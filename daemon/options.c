@@ -126,14 +126,20 @@ int bsup_options_parse(struct bsup_options *opts, int argc, char **argv)
         case 'V':
             opts->version = true;
             return 0;
-        default:
-            if (optopt && optopt < 256)
+        default: {
+            /* optopt names a known option used wrongly; 0 an unknown (or ambiguous) long one. */
+            const char *arg = argv[optind - 1];
+            if (optopt && arg[0] == '-' && arg[1] == '-')
+                fprintf(stderr, "bsupd: option %.*s %s\n", (int)strcspn(arg, "="), arg,
+                        strchr(arg, '=') ? "takes no value" : "needs a value");
+            else if (optopt && optopt < 256)
                 fprintf(stderr, "bsupd: option -%c %s\n", optopt,
                         strchr("cdsS", optopt) ? "needs a value" : "is not known");
             else
-                fprintf(stderr, "bsupd: %s: unknown option or missing value\n", argv[optind - 1]);
+                fprintf(stderr, "bsupd: %s: unknown option\n", arg);
             fputs("Try 'bsupd --help'.\n", stderr);
             return 2;
+        }
         }
         if (key && n_over < sizeof(overrides) / sizeof(overrides[0]))
             overrides[n_over++] = (struct s_override){key, optarg};

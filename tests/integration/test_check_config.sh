@@ -90,6 +90,15 @@ check bad-flag 2 "$bsupd" --check-config --frobnicate
 check bad-mode 2 "$bsupd" --check-config --config-dir etc/bsup.d --mode fix
 expect_err bad-mode "mode must be observe or enforce"
 check extra-arg 2 "$bsupd" --check-config stray
+# A long option is named as it was written ("option -c needs a value" answered --config).
+check no-value 2 "$bsupd" --check-config --config-dir
+expect_err no-value "option --config-dir needs a value"
+check no-value-region 2 "$bsupd" --check-config --region
+expect_err no-value-region "option --region needs a value"
+check flag-value 2 "$bsupd" --check-config=yes
+expect_err flag-value "option --check-config takes no value"
+check short-no-value 2 "$bsupd" --check-config -c
+expect_err short-no-value "option -c needs a value"
 check help 0 "$bsupd" --help
 check version 0 "$bsupd" --version
 printf 'interval: 1s\n' > "$tmp/bad-settings.yaml"
