@@ -184,6 +184,8 @@ static int s_parse_args(struct s_args *a, int argc, char **argv, bool *out_done)
                                 "pause or resume");
     /* A name bsupd could not be sent (not UTF-8) was dropped from the request, which then meant
      * every service; one with control characters came back in the error, to the terminal. */
+    if (!*a->socket) /* an empty sun_path is an abstract address, not "the default" */
+        return s_bad_args("%s", "--socket needs a path");
     if (a->service && !s_is_name_text(a->service))
         return s_bad_args("%s", "a SERVICE is UTF-8 text without control characters");
     if (a->wait && strcmp(a->command, "reconcile") != 0)

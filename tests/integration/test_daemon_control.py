@@ -441,6 +441,9 @@ for bad in ("api\udcff", "api\n\x1b[31m"):
         r = d.ctl(*args, expect=2)
         check("SERVICE" in r.stderr and "\x1b" not in r.stderr, "%r: %s" % (args, r.stderr))
 check(requested() == before, "no reconcile was requested by a bad SERVICE")
+for args in (["--socket="], ["-S", ""]):
+    r = subprocess.run([BSUPCTL] + args + ["status"], capture_output=True, text=True, timeout=10)
+    check(r.returncode == 2 and "--socket needs a path" in r.stderr, "%r: %s" % (args, r.stderr))
 r = d.ctl("--help", expect=0)
 check("reconcile" in r.stdout, "help")
 r = d.ctl("--version", expect=0)
