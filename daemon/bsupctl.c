@@ -125,6 +125,7 @@ static int s_parse_args(struct s_args *a, int argc, char **argv, bool *out_done)
 {
     static const char *const commands[] = {"status", "plan",  "reconcile", "reload",
                                            "events", "pause", "resume"};
+    bool service_flag = false; /* --service: events' filter, not status' SERVICE */
     *out_done = false;
     a->socket = getenv("BSUP_SOCKET");
     if (!a->socket || !*a->socket)
@@ -154,7 +155,7 @@ static int s_parse_args(struct s_args *a, int argc, char **argv, bool *out_done)
             if (arg[2] == 's' && arg[3] == 'i')
                 a->since = v;
             else if (strcmp(arg, "--service") == 0)
-                a->service = v;
+                a->service = v, service_flag = true;
             else
                 a->socket = v;
         } else if (strncmp(arg, "--socket=", 9) == 0) {
@@ -163,6 +164,7 @@ static int s_parse_args(struct s_args *a, int argc, char **argv, bool *out_done)
             a->since = arg + 8;
         } else if (strncmp(arg, "--service=", 10) == 0) {
             a->service = arg + 10;
+            service_flag = true;
         } else if (arg[0] == '-' && arg[1]) {
             return s_bad_args("unknown option %s", arg);
         } else if (!a->command) {
@@ -190,9 +192,14 @@ static int s_parse_args(struct s_args *a, int argc, char **argv, bool *out_done)
         return s_bad_args("%s", "a SERVICE is UTF-8 text without control characters");
     if (a->wait && strcmp(a->command, "reconcile") != 0)
         return s_bad_args("%s", "--wait goes with reconcile");
-    if ((a->since || (a->service && strcmp(a->command, "events") == 0)) &&
-        strcmp(a->command, "events") != 0)
+    bool takes_name = strcmp(a->command, "status") == 0 || strcmp(a->command, "plan") == 0 ||
+                      strcmp(a->command, "reconcile") == 0;
+    if (a->since && strcmp(a->command, "events") != 0)
         return s_bad_args("%s", "--since goes with events");
+    /* 'status api --service worker' showed worker: one name, where the command takes it. */
+    if (service_flag && strcmp(a->command, "events") != 0)
+        return s_bad_args("--service goes with events%s%s%s", takes_name ? " (" : "",
+                          takes_name ? a->command : "", takes_name ? " takes SERVICE)" : "");
     if (a->follow && strcmp(a->command, "events") != 0)
         return s_bad_args("%s", "--follow goes with events");
     if (a->wait)

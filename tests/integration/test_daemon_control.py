@@ -441,6 +441,12 @@ for bad in ("api\udcff", "api\n\x1b[31m"):
         r = d.ctl(*args, expect=2)
         check("SERVICE" in r.stderr and "\x1b" not in r.stderr, "%r: %s" % (args, r.stderr))
 check(requested() == before, "no reconcile was requested by a bad SERVICE")
+# --service is events' filter: 'status api --service worker' showed worker, silently.
+for args in (("status", "api", "--service", "worker"), ("plan", "--service=worker"),
+             ("reconcile", "--service", "worker"), ("reload", "--service", "worker")):
+    r = d.ctl(*args, expect=2)
+    check("--service goes with events" in r.stderr, "%r: %s" % (args, r.stderr))
+check(requested() == before, "no reconcile was requested by a misplaced --service")
 for args in (["--socket="], ["-S", ""]):
     r = subprocess.run([BSUPCTL] + args + ["status"], capture_output=True, text=True, timeout=10)
     check(r.returncode == 2 and "--socket needs a path" in r.stderr, "%r: %s" % (args, r.stderr))
