@@ -222,8 +222,9 @@ static int s_connect(const char *path)
         if (err == ENOENT || err == ECONNREFUSED)
             hint = "; is bsupd running? (systemctl status bsupd)";
         else if (err == EACCES || err == EPERM)
-            hint = "; reading needs root or bsupd's read_group (default bsup), changing root "
-                   "or its admin_group (default bsup-admin)";
+            /* bsupd's socket is 0666 (it decides who may do what by the peer's groups, and
+             * answers 'permission denied' itself): refused here, it is the path. */
+            hint = "; this user may not open the socket or search a directory on its path";
         fprintf(stderr, "bsupctl: cannot reach bsupd at %s: %s%s\n", path, strerror(err), hint);
         if (fd >= 0)
             close(fd);

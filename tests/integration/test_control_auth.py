@@ -9,10 +9,12 @@ import grp
 import os
 import shutil
 import stat
+import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bsuptest import Daemon, check, skip  # noqa: E402
+from bsuptest import BSUPCTL, Daemon, check, skip  # noqa: E402
 
 if os.geteuid() != 0:
     skip("needs root to run bsupctl as another user (setpriv)")
@@ -76,6 +78,18 @@ for cmd in ("status", "events", "pause", "status"):
           "outsider %s: %d %s" % (cmd, r.returncode, r.stderr))
 check("control client refused reason=permission" in d.logtext(), "the refusal is logged")
 check(d.ctl_json("status")["daemon"]["clients"] == 1, "outsiders hold no slot")
+
+# Refused by the file system (a directory on the path closed to the user), not by bsupd: the
+# hint says so, not which groups bsupd lets in (its socket lets everyone connect).
+closed = tempfile.mkdtemp()
+os.chmod(closed, 0o700)
+os.symlink(d.sock, os.path.join(closed, "bsupd.sock"))
+r = subprocess.run(outsider + [BSUPCTL, "--socket", os.path.join(closed, "bsupd.sock"), "status"],
+                   capture_output=True, text=True, timeout=30)
+check(r.returncode == 2 and "Permission denied" in r.stderr and
+      "may not open the socket or search a directory on its path" in r.stderr and
+      "group" not in r.stderr, "a closed directory: %d %s" % (r.returncode, r.stderr))
+shutil.rmtree(closed)
 
 # Root may change (the cycle itself fails without AWS here: exit 1, "needs attention").
 d.ctl("reconcile", "--wait", expect=1)
