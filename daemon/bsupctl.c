@@ -772,6 +772,10 @@ static int s_show_status(json_t *reply, bool one)
         }
     }
     s_print_credentials(json_object_get(daemon, "credentials"));
+    json_t *ca = json_object_get(daemon, "ca_bundle");
+    if (json_is_object(ca)) /* only these CAs are trusted: said, as a TLS failure may follow */
+        printf("\nTLS: trusting only the CA bundle %s (%s)\n", s_str(ca, "path"),
+               s_str(ca, "from"));
     if (json_is_true(json_object_get(daemon, "paused")))
         printf("\n%sPaused%s: every service observes only until 'bsupctl resume'.\n", S_YELLOW,
                S_RESET);

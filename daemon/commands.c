@@ -552,6 +552,11 @@ static json_t *s_daemon_info(struct bsup_daemon *d)
         json_object_set_new(info, "metrics", s_metrics_json(d));
     if (info)
         json_object_set_new(info, "credentials", s_credentials_json(d));
+    const struct bsup_aws_ca_bundle *ca = &d->opts->ca_bundle;
+    if (info)
+        json_object_set_new(info, "ca_bundle",
+                            ca->path ? json_pack("{s:s, s:s}", "path", ca->path, "from", ca->from)
+                                     : json_null());
     if (info)
         json_object_set_new(info, "reload_failed",
                             d->reload_failed_at_s

@@ -888,7 +888,9 @@ static int s_start_work(struct bsup_daemon *d, struct bsup_diag *diag)
     for (int i = 0; i < BSUP_AWS_SERVICE_COUNT; i++)
         o.endpoint_urls[i] = urls[i];
     o.max_attempts = (int)d->settings->max_attempts; /* AWS_MAX_ATTEMPTS in it (options.c) */
-    if (bsup_http_engine_init(&d->http, &d->loop, NULL))
+    /* AWS_CA_BUNDLE or the profile's ca_bundle, for every call, credentials' too. */
+    struct bsup_http_engine_options ho = {.ca_file = d->opts->ca_bundle.path};
+    if (bsup_http_engine_init(&d->http, &d->loop, &ho))
         return bsup_diag_set(diag, BSUP_EIO, "cannot start the HTTP engine");
     d->http_up = true;
     if (bsup_aws_client_init(&d->aws, &d->loop, &d->http, &o, diag))
@@ -1014,6 +1016,9 @@ int bsup_daemon_main(const struct bsup_options *opts)
         bsup_log_info("systemd watchdog enabled period_ms=%llu ping_ms=%llu",
                       (unsigned long long)d.watchdog_ms, (unsigned long long)every);
     }
+    if (opts->ca_bundle.path)
+        bsup_log_notice("AWS calls trust only the CA bundle %s (%s)", opts->ca_bundle.path,
+                        opts->ca_bundle.from);
     bsup_log_notice("ready socket=%s state_dir=%s config_dir=%s paused=%s dry_run=%s", s->socket,
                     s->state_dir, s->config_dir, d.paused ? "yes" : "no",
                     opts->dry_run ? "yes" : "no");

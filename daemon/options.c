@@ -1,5 +1,6 @@
 #include "daemon/options.h"
 
+#include "core/aws/ca_bundle.h"
 #include "core/aws/endpoints.h"
 
 #include <getopt.h>
@@ -62,9 +63,10 @@ void bsup_options_usage(FILE *out)
           "Exit status:\n"
           "  0  stopped by SIGTERM or SIGINT; --check-config: every drop-in valid;\n"
           "     --once: the cycle ran and nothing needs attention\n"
-          "  1  cannot start (bad settings file, AWS_REGION, AWS_MAX_ATTEMPTS or\n"
-          "     AWS_ENDPOINT_URL*, unreadable drop-in directory, another bsupd on the\n"
-          "     socket or state directory, unusable database);\n"
+          "  1  cannot start (bad settings file, AWS_REGION, AWS_MAX_ATTEMPTS,\n"
+          "     AWS_ENDPOINT_URL*, AWS_CA_BUNDLE or the profile's ca_bundle,\n"
+          "     unreadable drop-in directory, another bsupd on the socket or state\n"
+          "     directory, unusable database);\n"
           "     --check-config: a drop-in invalid, or cannot read its input;\n"
           "     --once: the cycle ran and a drop-in is rejected or a service needs\n"
           "     attention (drift, degraded, error, ...)\n"
@@ -196,10 +198,18 @@ int bsup_options_parse(struct bsup_options *opts, int argc, char **argv)
         fprintf(stderr, "bsupd: %s\n", diag.message);
         return opts->once ? 2 : 1;
     }
+    /* So would a CA bundle that cannot be used; one configured is never replaced by the
+     * default CAs. */
+    if (bsup_aws_ca_bundle_resolve(s_getenv, NULL, bsup_aws_profile_read_file, NULL,
+                                   &opts->ca_bundle, &diag)) {
+        fprintf(stderr, "bsupd: %s\n", diag.message);
+        return opts->once ? 2 : 1;
+    }
     return 0;
 }
 
 void bsup_options_cleanup(struct bsup_options *opts)
 {
     bsup_settings_cleanup(&opts->settings);
+    bsup_aws_ca_bundle_cleanup(&opts->ca_bundle);
 }

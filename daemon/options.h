@@ -6,13 +6,15 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "core/aws/ca_bundle.h"
 #include "core/config/config.h"
 
 #define BSUP_DEFAULT_SETTINGS_FILE "/etc/bsup/bsupd.yaml"
 
 struct bsup_options {
     struct bsup_settings settings;
-    const char *settings_file; /* NULL: the default, which may be missing */
+    struct bsup_aws_ca_bundle ca_bundle; /* AWS_CA_BUNDLE or the profile's ca_bundle, checked */
+    const char *settings_file;           /* NULL: the default, which may be missing */
     bool check_config;
     bool once;
     bool dry_run;

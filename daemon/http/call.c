@@ -432,7 +432,17 @@ void bsup_http_call_set_result(struct bsup_http_call *call, CURLcode result)
         call->error_text = "response exceeds max_response_bytes";
     else if (call->err == 0)
         call->error_text = "";
-    else if (call->errbuf[0])
+    else if (result == CURLE_PEER_FAILED_VERIFICATION) {
+        /* libcurl's words ("SSL certificate problem: unable to get local issuer certificate")
+         * do not say that the server was refused, nor which CAs it was checked against. */
+        char text[CURL_ERROR_SIZE];
+        snprintf(text, sizeof(text), "TLS certificate verification failed (%s%.80s): %.120s",
+                 call->engine->ca_file ? "CA bundle " : "the system CAs",
+                 call->engine->ca_file ? call->engine->ca_file : "",
+                 call->errbuf[0] ? call->errbuf : curl_easy_strerror(result));
+        memcpy(call->errbuf, text, sizeof(text));
+        call->error_text = call->errbuf;
+    } else if (call->errbuf[0])
         call->error_text = call->errbuf;
     else
         call->error_text = curl_easy_strerror(result);
