@@ -553,8 +553,9 @@ static int s_provider_container(struct bsup_aws_chain *chain,
     if (resp->status == 0)
         return bsup_diag_set(diag, BSUP_ECREDENTIALS,
                              "AWS credentials: container: no response from %.300s after %d "
-                             "attempts",
-                             chain->container_url, chain->attempt);
+                             "attempts%s%.300s",
+                             chain->container_url, chain->attempt, resp->error ? ": " : "",
+                             resp->error ? resp->error : "");
     if (resp->status != 200)
         return bsup_diag_set(diag, BSUP_ECREDENTIALS,
                              "AWS credentials: container: %.300s answered HTTP %d",
@@ -646,8 +647,9 @@ static int s_provider_imds(struct bsup_aws_chain *chain, const struct bsup_aws_c
     }
     static const char *const what[] = {"token request", "IAM role request", "credentials request"};
     if (resp->status == 0) {
-        s_tried(chain, "IMDS (no response from %.200s to the %s after %d attempts)",
-                chain->imds_base, what[chain->imds_phase], chain->attempt);
+        s_tried(chain, "IMDS (no response from %.200s to the %s after %d attempts%s%.200s)",
+                chain->imds_base, what[chain->imds_phase], chain->attempt, resp->error ? ": " : "",
+                resp->error ? resp->error : "");
         return S_NEXT;
     }
     switch (chain->imds_phase) {
@@ -717,7 +719,9 @@ int bsup_aws_chain_next(struct bsup_aws_chain *chain,
     /* A NULL body reads as "" so providers need no NULL checks. */
     struct bsup_aws_chain_response empty;
     if (response && !response->body) {
-        empty = (struct bsup_aws_chain_response){response->status, "", 0};
+        empty = *response;
+        empty.body = "";
+        empty.body_len = 0;
         response = &empty;
     }
     chain->step_out = 0;

@@ -64,6 +64,7 @@ struct bsup_aws_chain_response {
     int status;
     const char *body;
     size_t body_len;
+    const char *error; /* status 0: why (the transport's error text), or NULL */
 };
 
 struct bsup_aws_chain;

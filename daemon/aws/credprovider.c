@@ -77,6 +77,7 @@ static void on_http_done(struct bsup_http_call *call, struct bsup_http_response 
     cp->call = NULL;
     struct bsup_aws_chain_response r = {
         .status = resp->err ? 0 : (int)resp->status,
+        .error = resp->err ? resp->error_text : NULL,
         .body = (const char *)resp->body,
         .body_len = resp->body_len,
     };

@@ -4,7 +4,9 @@ and server certificates (made here with the openssl CLI) in front of the local A
 (a) Without AWS_CA_BUNDLE the certificate is refused, said in status, and nothing reaches AWS;
 (b) with it, a cycle observes the group and status names the bundle; (c) a certificate for
 another name from the same CA is refused (host name check); (d) a bad AWS_CA_BUNDLE (or
-profile ca_bundle) stops bsupd at start and --check-config, naming it and the path."""
+profile ca_bundle) stops bsupd at start and --check-config, naming it and the path; (e) an
+https:// container credential endpoint is verified with the same bundle."""
+import http.server
 import os
 import socket
 import socketserver
@@ -12,6 +14,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "integration"))
 import reconcile_env as R  # noqa: E402
@@ -210,5 +213,47 @@ with testlib.environment() as d:
     r = subprocess.run(dm.argv(), env=dm.env, capture_output=True, text=True, timeout=60)
     check(r.returncode == 1 and f"ca_bundle of profile 'default' in {cfg}" in r.stderr and
           junk in r.stderr, f"(d) the profile's bad ca_bundle: exit {r.returncode}: {r.stderr}")
+
+    # (e) Credentials from an https:// container endpoint: the same bundle verifies it (the
+    # AWS calls themselves go to the local AWS over plain HTTP here).
+    aws = R.aws_env(d)
+    key, secret = aws["AWS_ACCESS_KEY_ID"], aws["AWS_SECRET_ACCESS_KEY"]
+
+    class Container(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            exp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+            body = ('{"AccessKeyId": "%s", "SecretAccessKey": "%s", "Expiration": "%s"}' %
+                    (key, secret, exp)).encode()
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Container)
+    sctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    sctx.load_cert_chain(os.path.join(tmp, "good.pem"), os.path.join(tmp, "good.key"))
+    srv.socket = sctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    for bundle in (None, ca):
+        dm = daemon(aws["AWS_ENDPOINT_URL"], bundle)
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            dm.env.pop(k, None)
+        dm.env.update(AWS_CONTAINER_CREDENTIALS_FULL_URI=f"https://127.0.0.1:{srv.server_port}/c",
+                      AWS_EC2_METADATA_DISABLED="true")
+        dm.start()
+        row = observed(dm, name)
+        c = dm.ctl_json("status", expect=None)["daemon"]["credentials"]
+        if bundle:
+            check(c["source"] == "container" and row["scaling"] and row["scaling"]["found"],
+                  f"(e) with AWS_CA_BUNDLE: container credentials over https: {c}")
+        else:
+            check(c["source"] is None and
+                  "TLS certificate verification failed" in (c["last_error"] or "") and
+                  not row["scaling"],
+                  f"(e) without AWS_CA_BUNDLE: the container endpoint's certificate refused: {c}")
+        dm.stop()
+    srv.shutdown()
 
 finish()

@@ -324,7 +324,7 @@ static int s_run_chain_dir(const char *name)
             assert_string_equal(bsup_aws_request_header(&step->request, "Authorization"),
                                 "sometoken");
         resp = (struct bsup_aws_chain_response){ex[used].status, ex[used].body,
-                                                ex[used].body ? strlen(ex[used].body) : 0};
+                                                ex[used].body ? strlen(ex[used].body) : 0, NULL};
         rp = &resp;
         used++;
     }
@@ -487,7 +487,7 @@ static void test_chain_messages(void **state)
 
     /* Token refused: IMDS is disabled on the instance. */
     const char *nothing[] = {NULL};
-    const struct bsup_aws_chain_response forbidden[] = {{403, "", 0}};
+    const struct bsup_aws_chain_response forbidden[] = {{403, "", 0, NULL}};
     struct s_drive d2 = {.env = nothing, .responses = forbidden, .n_responses = 1};
     s_drive(&d2);
     assert_int_equal(d2.rc, BSUP_ECREDENTIALS);
@@ -495,13 +495,32 @@ static void test_chain_messages(void **state)
     assert_non_null(strstr(d2.diag.message, "token request forbidden"));
 
     /* No answer at all: three attempts with backoff, then a clear message. */
-    const struct bsup_aws_chain_response silent[] = {{0, NULL, 0}, {0, NULL, 0}, {0, NULL, 0}};
+    const struct bsup_aws_chain_response silent[] = {
+        {0, NULL, 0, NULL}, {0, NULL, 0, NULL}, {0, NULL, 0, NULL}};
     struct s_drive d3 = {.env = nothing, .responses = silent, .n_responses = 3};
     s_drive(&d3);
     assert_int_equal(d3.used, 3);
     assert_int_equal(d3.last_delay_ms, 200);
     assert_non_null(strstr(d3.diag.message, "IMDS (no response from http://169.254.169.254 to "
                                             "the token request after 3 attempts)"));
+
+    /* Why there was no response is said (a refused certificate must not read as silence). */
+    const char *container[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI", "https://creds.example/c",
+                               NULL};
+    const struct bsup_aws_chain_response refused[] = {
+        {0, NULL, 0, "TLS certificate verification failed"},
+        {0, NULL, 0, "TLS certificate verification failed"},
+        {0, NULL, 0, "TLS certificate verification failed (the system CAs): x"}};
+    struct s_drive d6 = {.env = container, .responses = refused, .n_responses = 3};
+    s_drive(&d6);
+    assert_int_equal(d6.rc, BSUP_ECREDENTIALS);
+    assert_non_null(strstr(d6.diag.message, "container: no response from https://creds.example/c "
+                                            "after 3 attempts: TLS certificate verification "
+                                            "failed (the system CAs): x"));
+    struct s_drive d7 = {.env = nothing, .responses = refused, .n_responses = 3};
+    s_drive(&d7);
+    assert_non_null(strstr(d7.diag.message, "after 3 attempts: TLS certificate verification "
+                                            "failed (the system CAs): x)"));
 
     /* Partial environment credentials are a configuration error, not a fall-through. */
     const char *partial[] = {"AWS_ACCESS_KEY_ID", "AKIDPARTIAL", NULL};
@@ -526,7 +545,7 @@ static void test_chain_secrets_stay_out_of_messages(void **state)
     /* A document with the secret but a broken Expiration. */
     const char *bad = "{\"AccessKeyId\":\"AKID\",\"SecretAccessKey\":\"SUPERSECRETKEY\","
                       "\"Token\":\"SESSIONSECRET\",\"Expiration\":\"SUPERSECRETKEY\"}";
-    const struct bsup_aws_chain_response r1[] = {{200, bad, strlen(bad)}};
+    const struct bsup_aws_chain_response r1[] = {{200, bad, strlen(bad), NULL}};
     struct s_drive d = {.env = env, .responses = r1, .n_responses = 1};
     s_drive(&d);
     assert_int_equal(d.rc, BSUP_ECREDENTIALS);
@@ -535,13 +554,14 @@ static void test_chain_secrets_stay_out_of_messages(void **state)
     assert_non_null(strstr(d.diag.message, "Expiration"));
 
     const char *garbled = "{\"AccessKeyId\":\"AKID\",\"SecretAccessKey\":SUPERSECRETKEY}";
-    const struct bsup_aws_chain_response r2[] = {{200, garbled, strlen(garbled)}};
+    const struct bsup_aws_chain_response r2[] = {{200, garbled, strlen(garbled), NULL}};
     struct s_drive d2 = {.env = env, .responses = r2, .n_responses = 1};
     s_drive(&d2);
     assert_int_equal(d2.rc, BSUP_ECREDENTIALS);
     assert_null(strstr(d2.diag.message, "SUPERSECRETKEY"));
 
-    const struct bsup_aws_chain_response r3[] = {{500, "", 0}, {503, "", 0}, {401, "", 0}};
+    const struct bsup_aws_chain_response r3[] = {
+        {500, "", 0, NULL}, {503, "", 0, NULL}, {401, "", 0, NULL}};
     struct s_drive d3 = {.env = env, .responses = r3, .n_responses = 3};
     s_drive(&d3);
     assert_int_equal(d3.used, 3);
@@ -579,7 +599,7 @@ static void test_chain_misuse(void **state)
     assert_int_equal(bsup_aws_chain_new(&opts, &chain), 0);
     const struct bsup_aws_chain_step *step;
     struct bsup_aws_credentials creds;
-    struct bsup_aws_chain_response resp = {200, "x", 1};
+    struct bsup_aws_chain_response resp = {200, "x", 1, NULL};
     /* A response before any request. */
     assert_int_equal(bsup_aws_chain_next(chain, &resp, &step, &creds, NULL), BSUP_EINVAL);
     assert_int_equal(bsup_aws_chain_next(chain, NULL, &step, &creds, NULL), 0);
