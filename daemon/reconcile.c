@@ -213,6 +213,21 @@ static int64_t s_interval_ms(const struct bsup_reconcile_engine *e, const struct
 
 /* Records an event of service and, when it is an alert (a, or by its kind), the alert in the
  * same savepoint (store/outbox.h): inside a batch's transaction, one commit for both. */
+/* The log says what a cycle found, as its events do: drift (in observe mode too), a service
+ * degraded, in error or back, a finding. A line when an alert opens is a warning (an error for
+ * the service's error). Changes and their failures have their own lines where they happen. */
+static void s_log_found(const char *service, const char *kind, enum bsup_alert a, const char *msg)
+{
+    if (a == BSUP_ALERT_NONE)
+        a = bsup_alert_for_event(kind);
+    if (strcmp(kind, "service.error") == 0)
+        bsup_log_err("%s service=%s %s", kind, service, msg);
+    else if (a != BSUP_ALERT_NONE && bsup_alerts[a].effect == BSUP_ALERT_OPEN)
+        bsup_log_warn("%s service=%s %s", kind, service, msg);
+    else
+        bsup_log_notice("%s service=%s %s", kind, service, msg);
+}
+
 static void s_event_alert(struct bsup_reconcile_engine *e, const char *service, const char *kind,
                           enum bsup_alert a, const char *observed, const char *desired,
                           const char *fmt, ...) __attribute__((format(printf, 7, 8)));
@@ -237,6 +252,8 @@ static void s_event_alert(struct bsup_reconcile_engine *e, const char *service, 
     if (bsup_store_event_alert(e->store, s_now_s(), service, env, kind, msg, a, observed, desired,
                                hold_s, &diag))
         s_store_failed(e, NULL, &diag);
+    if (observed && service) /* what a cycle found (a state, a line), not what it did */
+        s_log_found(service, kind, a, msg);
 }
 
 #define s_event(e, service, kind, ...)                                                             \
@@ -1015,9 +1032,11 @@ static void s_finding_events(struct bsup_reconcile_engine *e, const struct s_ser
                 }
                 if (!kind || (a->kind == BSUP_ACTION_DEGRADED && !ev) || was)
                     continue;
-                if (pass)
+                if (pass) {
                     s_event(e, s->name, kind, "%s %s: now as declared", a->resource, c->field);
-                else /* an alert (backup-stale, drill-failed) says what was found and wanted */
+                    bsup_log_notice("%s service=%s %s %s: now as declared", kind, s->name,
+                                    a->resource, c->field);
+                } else /* an alert (backup-stale, drill-failed) says what was found and wanted */
                     s_event_alert(e, s->name, kind, BSUP_ALERT_NONE, c->observed, c->desired, "%s",
                                   msg);
             }
@@ -1241,8 +1260,6 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
         case BSUP_STATE_ERROR:
             s_event_alert(e, s->name, kind, alert, obs_state, "ok", "%s",
                           s->last_error ? s->last_error : "");
-            bsup_log_err("service=%s reconcile failed: %s", s->name,
-                         s->last_error ? s->last_error : "");
             break;
         case BSUP_STATE_MISSING:
             s_event_alert(e, s->name, kind, alert, obs_state, "ok",

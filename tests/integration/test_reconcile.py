@@ -4,6 +4,7 @@ enforce mode and only reported in observe mode; a missing group reported; --once
 crash safety at failpoints with no duplicated mutation; fight detection; and a throttled
 service that does not delay the others."""
 import os
+import re
 import shutil
 import sys
 
@@ -58,6 +59,10 @@ with testlib.environment("--faults") as d:
     R.drift(d, ga, "asg-desired", 0)
     testlib.control(faults, "DELETE", "counts")
     p = R.once(dm)
+    # The log says what the run found, in observe mode too (it changes nothing to log).
+    check(re.search(rf"notice drift\.found service={a['name']} observe mode: .*MaxSize "
+                    rf"{a['max'] + 5} \(want {a['max']}\)", p.stderr),
+          f"the drift found is logged: {p.stderr[-1500:]}")
     # The emptied group has no instances to say their type: its launch template's $Latest is
     # resolved (batched) and that version read once; the next run has it from the database.
     ec2 = testlib.control(faults, "GET", "counts")["services"].get("ec2", {})
