@@ -3,11 +3,13 @@
 #include "core/base/array.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Section name prefixes, as the SDKs spell them. */
 enum s_prefix { S_PREFIX_NONE, S_PREFIX_PROFILE, S_PREFIX_SSO_SESSION };
@@ -476,15 +478,30 @@ int bsup_aws_profile_read_file(void *ctx, const char *path, size_t limit_bytes, 
     char *buf = NULL;
     size_t len = 0;
     int rc = 0;
-    FILE *f = fopen(path, "rb");
+    /* O_NONBLOCK: a FIFO named as the file is refused below, not waited on for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
         rc = errno == ENOENT || errno == ENOTDIR ? BSUP_ENOTFOUND
              : errno == EACCES                   ? BSUP_EPERM
+             : fd >= 0                           ? BSUP_ENOMEM
                                                  : BSUP_EIO;
+        if (fd >= 0)
+            close(fd);
         goto out;
     }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    struct stat st, null_dev;
+    if (fstat(fileno(f), &st) != 0) {
+        rc = BSUP_EIO;
+        goto out;
+    }
+    /* /dev/null is "no file", as the SDKs read it (AWS_CONFIG_FILE=/dev/null). */
+    if (S_ISCHR(st.st_mode) && stat("/dev/null", &null_dev) == 0 &&
+        st.st_rdev == null_dev.st_rdev) {
+        rc = BSUP_ENOTFOUND;
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
         rc = BSUP_EIO;
         goto out;
     }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CREDS_DIR BSUP_TESTDATA "/credentials"
 
@@ -201,6 +202,13 @@ static void test_limits_and_reader(void **state)
     char missing[512];
     snprintf(missing, sizeof(missing), "%s/nope", dir);
     assert_int_equal(bsup_aws_profile_read_file(NULL, missing, 1024, &out, &len), BSUP_ENOTFOUND);
+    /* AWS_CONFIG_FILE=/dev/null: no file, as in the SDKs (it was "not a regular file"). */
+    assert_int_equal(bsup_aws_profile_read_file(NULL, "/dev/null", 1024, &out, &len),
+                     BSUP_ENOTFOUND);
+    /* A FIFO is refused at once, not waited on for a writer (it hung bsupd's start). */
+    assert_int_equal(mkfifo(missing, 0600), 0);
+    assert_int_equal(bsup_aws_profile_read_file(NULL, missing, 1024, &out, &len), BSUP_EIO);
+    assert_null(out);
     free(path);
     bsup_test_rmtree(dir);
     free(dir);
