@@ -595,15 +595,19 @@ static void s_print_errors(json_t *services, bool one)
         printf("  ... and %zu more in error (bsupctl status --json has every one)\n", more);
 }
 
-/* A credential lookup in progress (which provider it waits for, for how long) and why the
- * last one failed; nothing while credentials are simply there. */
+/* The role the credentials are for (web identity, assume role), a credential lookup in progress
+ * (which provider it waits for, for how long) and why the last one failed; nothing while
+ * credentials of another kind are simply there. */
 static void s_print_credentials(json_t *creds)
 {
     bool resolving = json_is_true(json_object_get(creds, "resolving"));
     bool failed = json_is_string(json_object_get(creds, "last_error"));
-    if (!resolving && !failed)
+    bool role = json_is_string(json_object_get(creds, "description"));
+    if (!resolving && !failed && !role)
         return;
     printf("\nCredentials: ");
+    if (role)
+        s_wrap(s_str(creds, "description"), 13, 4);
     if (resolving) {
         char ago[24], asking[48] = "";
         s_age_cell((json_int_t)time(NULL) -
@@ -612,7 +616,7 @@ static void s_print_credentials(json_t *creds)
         if (json_is_string(json_object_get(creds, "asking")))
             snprintf(asking, sizeof(asking), ", waiting for the %s endpoint",
                      s_str(creds, "asking"));
-        printf("%sresolving for %s%s%s; %s\n", S_YELLOW, ago, S_RESET, asking,
+        printf("%s%sresolving for %s%s%s; %s\n", role ? "  " : "", S_YELLOW, ago, S_RESET, asking,
                json_is_string(json_object_get(creds, "source"))
                    ? "AWS calls use the current ones meanwhile"
                    : "AWS calls wait for them");
@@ -622,8 +626,8 @@ static void s_print_credentials(json_t *creds)
         s_age_cell((json_int_t)time(NULL) -
                        json_integer_value(json_object_get(creds, "last_error_at")),
                    ago, sizeof(ago));
-        int col = printf("%slast lookup failed %s ago: ", resolving ? "  " : "", ago);
-        s_wrap(s_str(creds, "last_error"), resolving ? col : col + 13, 4);
+        int col = printf("%slast lookup failed %s ago: ", resolving || role ? "  " : "", ago);
+        s_wrap(s_str(creds, "last_error"), resolving || role ? col : col + 13, 4);
     }
 }
 

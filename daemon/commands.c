@@ -522,8 +522,9 @@ static json_t *s_credentials_json(struct bsup_daemon *d)
         return json_null();
     const struct bsup_credprovider *cp = &d->aws.creds;
     bool have = cp->creds.access_key_id != NULL;
-    return json_pack("{s:s?, s:o, s:b, s:o, s:s?, s:s?, s:o}", "source",
-                     have ? cp->creds.source : NULL, "expires_at",
+    return json_pack("{s:s?, s:s?, s:o, s:b, s:o, s:s?, s:s?, s:o}", "source",
+                     have ? cp->creds.source : NULL, "description",
+                     have && cp->creds.description[0] ? cp->creds.description : NULL, "expires_at",
                      have && cp->creds.expiration_s ? json_integer(cp->creds.expiration_s)
                                                     : json_null(),
                      "resolving", cp->chain != NULL, "resolving_since",

@@ -59,6 +59,8 @@ OPERATIONS = [
     ("cloudwatch", "ListTagsForResource", "cloudwatch_describe_alarms"),
     ("sns", "Publish", "sns"),
     ("sts", "GetCallerIdentity", "other"),
+    ("sts", "AssumeRole", "other"),
+    ("sts", "AssumeRoleWithWebIdentity", "other"),
     ("ec2", "DescribeLaunchTemplates", "ec2_describe"),
     ("ec2", "DescribeLaunchTemplateVersions", "ec2_describe"),
     ("secretsmanager", "GetSecretValue", "other"),

@@ -1,5 +1,10 @@
 #include "core/aws/chain.h"
 
+#include "core/aws/endpoints.h"
+#include "core/aws/query.h"
+#include "core/aws/response.h"
+#include "core/aws/results.h"
+#include "core/aws/sigv4.h"
 #include "core/base/url.h"
 
 #include <arpa/inet.h>
@@ -8,11 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define S_MAX_BODY_BYTES (64 * 1024)
 #define S_MAX_TOKEN_FILE_BYTES (16 * 1024)
+/* STS takes a WebIdentityToken of up to 20000 characters. */
+#define S_MAX_WEB_IDENTITY_TOKEN_BYTES 20000
 #define S_CONTAINER_TIMEOUT_MS 5000
 #define S_IMDS_TIMEOUT_MS 1000
+#define S_STS_TIMEOUT_MS 10000
 #define S_RETRY_BASE_DELAY_MS 100
 
 /* Providers in SDK order. */
@@ -28,6 +37,10 @@ struct bsup_aws_chain {
     void *read_file_ctx;
     char *imds_endpoint_override;
     char *imds_mode_override;
+    char *region;
+    char *sts_endpoint_url;
+    int64_t (*now_fn)(void *ctx);
+    void *now_ctx;
 
     enum s_stage stage;
     int step_out; /* a step was handed out and its response is due */
@@ -43,6 +56,12 @@ struct bsup_aws_chain {
     char *imds_base;
     char *imds_token; /* secret */
     char *imds_role;
+
+    /* STS: the request in flight (its parameters may hold the web identity token). */
+    int sts_active;
+    const char *sts_action;            /* "AssumeRoleWithWebIdentity" */
+    struct bsup_aws_params sts_params; /* wiped on free */
+    char sts_what[300];                /* "web identity arn:... (profile A)", for messages */
 
     struct bsup_aws_chain_step step;
     char tried[900]; /* "environment (...); profile ... (...)" */
@@ -218,11 +237,15 @@ int bsup_aws_chain_new(const struct bsup_aws_chain_options *opts, struct bsup_aw
     chain->getenv_ctx = opts->getenv_ctx;
     chain->read_file_fn = opts->read_file_fn ? opts->read_file_fn : bsup_aws_profile_read_file;
     chain->read_file_ctx = opts->read_file_ctx;
+    chain->now_fn = opts->now_fn;
+    chain->now_ctx = opts->now_ctx;
     bsup_aws_profile_set_init(&chain->profiles);
     if ((opts->imds_endpoint_override &&
          !(chain->imds_endpoint_override = strdup(opts->imds_endpoint_override))) ||
         (opts->imds_mode_override &&
-         !(chain->imds_mode_override = strdup(opts->imds_mode_override)))) {
+         !(chain->imds_mode_override = strdup(opts->imds_mode_override))) ||
+        (opts->region && !(chain->region = strdup(opts->region))) ||
+        (opts->sts_endpoint_url && !(chain->sts_endpoint_url = strdup(opts->sts_endpoint_url)))) {
         bsup_aws_chain_free(chain);
         return BSUP_ENOMEM;
     }
@@ -246,6 +269,9 @@ void bsup_aws_chain_free(struct bsup_aws_chain *chain)
     bsup_aws_profile_files_cleanup(&chain->files);
     free(chain->imds_endpoint_override);
     free(chain->imds_mode_override);
+    free(chain->region);
+    free(chain->sts_endpoint_url);
+    bsup_aws_params_cleanup(&chain->sts_params);
     free(chain->container_url);
     s_wipe_free(chain->container_auth);
     free(chain->imds_base);
@@ -387,16 +413,25 @@ static const struct {
     const char *key;
     const char *what;
 } s_unsupported[] = {
-    {"web_identity_token_file", "web_identity_token_file (web identity)"},
     {"sso_session", "sso_session (IAM Identity Center)"},
     {"sso_start_url", "sso_start_url (IAM Identity Center)"},
     {"sso_account_id", "sso_account_id (IAM Identity Center)"},
     {"role_arn", "role_arn (assume role)"},
 };
 
-static int s_provider_profile(struct bsup_aws_chain *chain, struct bsup_aws_credentials *out,
-                              struct bsup_diag *diag)
+static int s_web_identity_start(struct bsup_aws_chain *chain, const char *token_file,
+                                const char *role_arn, const char *session,
+                                const struct bsup_aws_profile *profile, struct bsup_diag *diag);
+static int s_web_identity_answer(struct bsup_aws_chain *chain,
+                                 const struct bsup_aws_chain_response *resp,
+                                 struct bsup_aws_credentials *out, struct bsup_diag *diag);
+
+static int s_provider_profile(struct bsup_aws_chain *chain,
+                              const struct bsup_aws_chain_response *resp,
+                              struct bsup_aws_credentials *out, struct bsup_diag *diag)
 {
+    if (resp)
+        return s_web_identity_answer(chain, resp, out, diag);
     struct bsup_aws_profile_files *f = &chain->files;
     int rc = bsup_aws_profile_files_locate(chain->getenv_fn, chain->getenv_ctx, f);
     if (rc < 0)
@@ -428,13 +463,24 @@ static int s_provider_profile(struct bsup_aws_chain *chain, struct bsup_aws_cred
         s_tried(chain, "profile '%.100s' (%s)", f->profile, where);
         return S_NEXT;
     }
+    const char *wi_file = bsup_aws_profile_get(p, "web_identity_token_file");
+    const char *role_arn = bsup_aws_profile_get(p, "role_arn");
+    if (wi_file && (!role_arn || !*role_arn))
+        return bsup_diag_set(diag, BSUP_ECONFIG,
+                             "AWS credentials: profile '%.100s': `web_identity_token_file` was "
+                             "specified but `role_arn` was missing",
+                             p->name);
     for (size_t i = 0; i < sizeof(s_unsupported) / sizeof(s_unsupported[0]); i++)
-        if (bsup_aws_profile_get(p, s_unsupported[i].key))
+        if (bsup_aws_profile_get(p, s_unsupported[i].key) &&
+            !(wi_file && strcmp(s_unsupported[i].key, "role_arn") == 0))
             return bsup_diag_set(diag, BSUP_ECONFIG,
                                  "AWS credentials: profile '%.100s' uses %s, which this version "
                                  "of bsup does not support; use static keys, the environment, "
                                  "container credentials or IMDS",
                                  p->name, s_unsupported[i].what);
+    if (wi_file)
+        return s_web_identity_start(chain, wi_file, role_arn,
+                                    bsup_aws_profile_get(p, "role_session_name"), p, diag);
     const char *akid = bsup_aws_profile_get(p, "aws_access_key_id");
     const char *secret = bsup_aws_profile_get(p, "aws_secret_access_key");
     const char *token = bsup_aws_profile_get(p, "aws_session_token");
@@ -453,16 +499,6 @@ static int s_provider_profile(struct bsup_aws_chain *chain, struct bsup_aws_cred
                              "this version of bsup does not support",
                              p->name);
     s_tried(chain, "profile '%.100s' (no aws_access_key_id in it)", p->name);
-    return S_NEXT;
-}
-
-static int s_provider_web_identity(struct bsup_aws_chain *chain, struct bsup_diag *diag)
-{
-    if (s_env(chain, "AWS_WEB_IDENTITY_TOKEN_FILE"))
-        return bsup_diag_set(diag, BSUP_ECONFIG,
-                             "AWS credentials: AWS_WEB_IDENTITY_TOKEN_FILE is set, but web "
-                             "identity (AssumeRoleWithWebIdentity) is not supported by this "
-                             "version of bsup");
     return S_NEXT;
 }
 
@@ -703,6 +739,215 @@ static int s_provider_imds(struct bsup_aws_chain *chain, const struct bsup_aws_c
     return S_NEXT;
 }
 
+/* ---- STS: web identity ---- */
+
+static int64_t s_now(const struct bsup_aws_chain *chain)
+{
+    return chain->now_fn ? chain->now_fn(chain->now_ctx) : (int64_t)time(NULL);
+}
+
+/* bsupd's region, else AWS_REGION, AWS_DEFAULT_REGION, the selected profile's region. */
+static const char *s_region(const struct bsup_aws_chain *chain)
+{
+    const char *r = chain->region && *chain->region ? chain->region : s_env(chain, "AWS_REGION");
+    if (!r)
+        r = s_env(chain, "AWS_DEFAULT_REGION");
+    if (!r) {
+        r = bsup_aws_profile_get(chain->profile, "region");
+        r = r && *r ? r : NULL;
+    }
+    return r;
+}
+
+/* Prepares the STS step for chain->sts_action with chain->sts_params, signed with sign (NULL:
+ * unsigned, as AssumeRoleWithWebIdentity is). */
+static int s_sts_request(struct bsup_aws_chain *chain, const struct bsup_aws_credentials *sign,
+                         struct bsup_diag *diag)
+{
+    const char *region = s_region(chain);
+    if (!region)
+        return bsup_diag_set(diag, BSUP_ECONFIG,
+                             "AWS credentials: %.300s: STS needs an AWS region: set region in "
+                             "bsupd.yaml, AWS_REGION, or region in the profile",
+                             chain->sts_what);
+    struct bsup_endpoint ep;
+    struct bsup_diag ed = {0};
+    int rc = bsup_endpoints_resolve(bsup_endpoints_service(BSUP_AWS_STS), region,
+                                    chain->sts_endpoint_url, chain->getenv_fn, chain->getenv_ctx,
+                                    &ep, &ed);
+    if (rc < 0)
+        return bsup_diag_set(diag, rc == BSUP_ENOMEM ? rc : BSUP_ECONFIG,
+                             "AWS credentials: %.300s: STS endpoint: %.600s", chain->sts_what,
+                             ed.message);
+    char base[600];
+    snprintf(base, sizeof(base), "%s://%s%s", ep.scheme, ep.host, ep.base_path);
+    if ((rc = s_step_new(chain, "POST", base, "/", "sts", S_STS_TIMEOUT_MS, diag)) < 0)
+        return rc;
+    const struct bsup_aws_operation *op = bsup_aws_operation_find("sts", chain->sts_action);
+    rc = op ? bsup_aws_serialize(&chain->step.request, op, &chain->sts_params, NULL) : BSUP_EINVAL;
+    if (rc == 0 && sign)
+        rc = bsup_sigv4_sign(&chain->step.request, sign, ep.signing_region, ep.signing_name,
+                             s_now(chain), NULL);
+    if (rc < 0) {
+        s_step_cleanup(&chain->step);
+        return bsup_diag_set(diag, rc,
+                             "AWS credentials: %.300s: cannot build the STS %s request: %s",
+                             chain->sts_what, chain->sts_action, bsup_strerror(rc));
+    }
+    return S_STEP;
+}
+
+/* The account id of an ARN ("arn:aws:sts::123456789012:assumed-role/R/S"), or "". */
+static void s_arn_account(const char *arn, char *out, size_t out_size)
+{
+    out[0] = '\0';
+    const char *p = arn;
+    for (int i = 0; p && i < 4; i++)
+        if ((p = strchr(p, ':')))
+            p++;
+    size_t n = p ? strcspn(p, ":") : 0;
+    if (n == 12 && strspn(p, "0123456789") == 12 && n < out_size)
+        snprintf(out, out_size, "%.12s", p);
+}
+
+/* The outcome of the STS step: credentials into out, a retry, or the error naming what asked. */
+static int s_sts_answer(struct bsup_aws_chain *chain, const struct bsup_aws_chain_response *resp,
+                        const struct bsup_aws_credentials *sign, struct bsup_aws_credentials *out,
+                        struct bsup_diag *diag)
+{
+    if (s_retryable(chain, resp)) {
+        chain->attempt++;
+        return s_sts_request(chain, sign, diag);
+    }
+    if (resp->status == 0)
+        return bsup_diag_set(diag, BSUP_ECREDENTIALS,
+                             "AWS credentials: %.300s: no response from %.200s after %d "
+                             "attempts%s%.300s",
+                             chain->sts_what, chain->step.url ? chain->step.url : "STS",
+                             chain->attempt, resp->error ? ": " : "",
+                             resp->error ? resp->error : "");
+    if (resp->status != 200) {
+        struct bsup_aws_error err;
+        bsup_aws_error_parse(resp->status, NULL, 0, resp->body, resp->body_len, &err);
+        return bsup_diag_set(diag, BSUP_ECREDENTIALS,
+                             "AWS credentials: %.300s: STS %s answered HTTP %d%s%.100s%s%.300s",
+                             chain->sts_what, chain->sts_action, resp->status,
+                             err.code[0] ? ": " : "", err.code, err.message[0] ? ": " : "",
+                             err.message);
+    }
+    const struct bsup_aws_operation *op = bsup_aws_operation_find("sts", chain->sts_action);
+    json_t *page = NULL;
+    struct bsup_sts_credentials r = {0};
+    int rc = bsup_aws_parse_response(op, resp->body, resp->body_len, &page);
+    if (rc == 0)
+        rc = bsup_sts_credentials_parse(page, &r);
+    if (page) {
+        bsup_aws_json_wipe(page);
+        json_decref(page);
+    }
+    if (rc == 0 &&
+        (!r.access_key_id || !r.secret_access_key || !r.session_token || r.expiration_s <= 0))
+        rc = BSUP_EPROTO;
+    if (rc == 0)
+        rc =
+            s_set_creds(out, r.access_key_id, r.secret_access_key, r.session_token, NULL, "", diag);
+    if (rc == S_FOUND) {
+        out->expiration_s = r.expiration_s;
+        if (r.assumed_role_arn)
+            s_arn_account(r.assumed_role_arn, out->account_id, sizeof(out->account_id));
+    }
+    bsup_sts_credentials_cleanup(&r);
+    if (rc < 0 && rc != BSUP_ENOMEM)
+        return bsup_diag_set(diag, BSUP_ECREDENTIALS,
+                             "AWS credentials: %.300s: the STS %s answer is not understood (%s: "
+                             "no Credentials with AccessKeyId, SecretAccessKey, SessionToken and "
+                             "Expiration)",
+                             chain->sts_what, chain->sts_action, bsup_strerror(rc));
+    return rc;
+}
+
+/* AssumeRoleWithWebIdentity with the token in token_file (read now: EKS rotates it). profile:
+ * the profile that configures it, NULL for the environment. */
+static int s_web_identity_start(struct bsup_aws_chain *chain, const char *token_file,
+                                const char *role_arn, const char *session,
+                                const struct bsup_aws_profile *profile, struct bsup_diag *diag)
+{
+    if (profile)
+        snprintf(chain->sts_what, sizeof(chain->sts_what), "web identity %.150s (profile '%.100s')",
+                 role_arn, profile->name);
+    else
+        snprintf(chain->sts_what, sizeof(chain->sts_what), "web identity %.150s (environment)",
+                 role_arn);
+    char *token = NULL;
+    size_t len = 0;
+    int rc = chain->read_file_fn(chain->read_file_ctx, token_file, S_MAX_WEB_IDENTITY_TOKEN_BYTES,
+                                 &token, &len);
+    if (rc < 0)
+        return bsup_diag_set(
+            diag, BSUP_ECREDENTIALS,
+            "AWS credentials: %.300s: cannot read the token file %.300s: %s", chain->sts_what,
+            token_file, rc == BSUP_ENOTFOUND ? "No such file or directory" : bsup_strerror(rc));
+    int ok = strlen(token) == len && s_header_token(token);
+    char name[64];
+    if (!session || !*session) {
+        snprintf(name, sizeof(name), "bsupd-%lld", (long long)s_now(chain));
+        session = name;
+    }
+    bsup_aws_params_cleanup(&chain->sts_params);
+    if (ok && ((rc = bsup_aws_params_add(&chain->sts_params, "RoleArn", role_arn)) < 0 ||
+               (rc = bsup_aws_params_add(&chain->sts_params, "RoleSessionName", session)) < 0 ||
+               (rc = bsup_aws_params_add(&chain->sts_params, "WebIdentityToken", token)) < 0))
+        ok = 0;
+    bsup_secure_zero(token, len);
+    free(token);
+    if (rc < 0)
+        return bsup_diag_set(diag, rc, "AWS credentials: %.300s: %s", chain->sts_what,
+                             bsup_strerror(rc));
+    if (!ok)
+        return bsup_diag_set(diag, BSUP_ECREDENTIALS,
+                             "AWS credentials: %.300s: the token file %.300s does not hold a "
+                             "token",
+                             chain->sts_what, token_file);
+    chain->sts_active = 1;
+    chain->sts_action = "AssumeRoleWithWebIdentity";
+    chain->attempt = 1;
+    return s_sts_request(chain, NULL, diag);
+}
+
+/* The web identity request's answer: the credentials, described for status. */
+static int s_web_identity_answer(struct bsup_aws_chain *chain,
+                                 const struct bsup_aws_chain_response *resp,
+                                 struct bsup_aws_credentials *out, struct bsup_diag *diag)
+{
+    int rc = s_sts_answer(chain, resp, NULL, out, diag);
+    if (rc == S_FOUND) {
+        snprintf(out->source, sizeof(out->source), "web-identity");
+        snprintf(out->description, sizeof(out->description), "%s", chain->sts_what);
+    }
+    return rc;
+}
+
+/* AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN (and AWS_ROLE_SESSION_NAME). */
+static int s_provider_web_identity(struct bsup_aws_chain *chain,
+                                   const struct bsup_aws_chain_response *resp,
+                                   struct bsup_aws_credentials *out, struct bsup_diag *diag)
+{
+    if (resp)
+        return s_web_identity_answer(chain, resp, out, diag);
+    const char *file = s_env(chain, "AWS_WEB_IDENTITY_TOKEN_FILE");
+    if (!file) {
+        s_tried(chain, "web identity (AWS_WEB_IDENTITY_TOKEN_FILE unset)");
+        return S_NEXT;
+    }
+    const char *role = s_env(chain, "AWS_ROLE_ARN");
+    if (!role)
+        return bsup_diag_set(diag, BSUP_ECONFIG,
+                             "AWS credentials: AWS_WEB_IDENTITY_TOKEN_FILE is set but "
+                             "AWS_ROLE_ARN is not");
+    return s_web_identity_start(chain, file, role, s_env(chain, "AWS_ROLE_SESSION_NAME"), NULL,
+                                diag);
+}
+
 int bsup_aws_chain_next(struct bsup_aws_chain *chain,
                         const struct bsup_aws_chain_response *response,
                         const struct bsup_aws_chain_step **out_step,
@@ -732,10 +977,10 @@ int bsup_aws_chain_next(struct bsup_aws_chain *chain,
             rc = s_provider_env(chain, out_creds, diag);
             break;
         case S_PROFILE:
-            rc = s_provider_profile(chain, out_creds, diag);
+            rc = s_provider_profile(chain, response, out_creds, diag);
             break;
         case S_WEB_IDENTITY:
-            rc = s_provider_web_identity(chain, diag);
+            rc = s_provider_web_identity(chain, response, out_creds, diag);
             break;
         case S_CONTAINER:
             rc = s_provider_container(chain, response, out_creds, diag);

@@ -1,6 +1,7 @@
 /* The AWS default credential chain as a pure state machine: it decides which provider
- * applies (environment, shared files with AWS_PROFILE, container, IMDSv2), asks its driver
- * to perform the HTTP requests it needs, and parses the answers. No network I/O here: the
+ * applies (environment, shared files with AWS_PROFILE, web identity, container, IMDSv2; STS
+ * for web identity and roles), asks its driver to perform the HTTP requests it needs, and
+ * parses the answers. No network I/O here: the
  * daemon's HTTP engine performs the steps; the tests replay recorded traffic.
  *
  * Driving it (the contract for the daemon side):
@@ -47,16 +48,25 @@ struct bsup_aws_chain_options {
     void *read_file_ctx;
     const char *imds_endpoint_override; /* e.g. from bsupd.yaml; NULL: env, then profile */
     const char *imds_mode_override;     /* "IPv4" / "IPv6"; NULL: env, then profile */
+    /* STS (web identity, assume role): the region (NULL: AWS_REGION, AWS_DEFAULT_REGION, the
+     * selected profile's region) and bsupd.yaml's endpoint_urls.sts (NULL: none); the endpoint
+     * is resolved as for every service (core/aws/endpoints.h). */
+    const char *region;
+    const char *sts_endpoint_url;
+    /* The clock that signs AssumeRole and names sessions (Unix seconds); NULL: time(). */
+    int64_t (*now_fn)(void *ctx);
+    void *now_ctx;
 };
 
 /* One HTTP request the driver must perform. */
 struct bsup_aws_chain_step {
-    struct bsup_aws_request request; /* method, scheme, host, path, query, headers; no body */
+    struct bsup_aws_request request; /* method, scheme, host, path, query, headers, body (STS:
+                                      * a form that may hold the web identity token: a secret) */
     char *url;                       /* the same request as one URL (no secrets in it) */
     uint32_t timeout_ms;             /* whole request */
     uint32_t delay_ms;               /* wait before sending (retry backoff) */
     size_t max_response_bytes;       /* a longer body is a failed request (status 0) */
-    const char *provider;            /* "container" or "imds", for logs */
+    const char *provider;            /* "container", "imds" or "sts", for logs */
 };
 
 /* The outcome of the last step. status 0: no HTTP response was received. */

@@ -44,6 +44,7 @@ int bsup_aws_credentials_copy(struct bsup_aws_credentials *out,
     out->expiration_s = src->expiration_s;
     memcpy(out->source, src->source, sizeof(out->source));
     memcpy(out->account_id, src->account_id, sizeof(out->account_id));
+    memcpy(out->description, src->description, sizeof(out->description));
     return 0;
 }
 

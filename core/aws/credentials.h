@@ -14,8 +14,12 @@ struct bsup_aws_credentials {
     char *secret_access_key;
     char *session_token;  /* NULL for long-term credentials */
     int64_t expiration_s; /* Unix time; 0 = does not expire */
-    char source[32];      /* "environment", "profile", "container", "imds", ... (for status) */
+    char source[32];      /* "environment", "profile", "container", "imds", "web-identity",
+                           * "assume-role" (for status) */
     char account_id[16];  /* "123456789012" when the source says so, else "" (not a secret) */
+    /* For a role: which, and where its source credentials came from ("assume role arn:...
+     * (source: profile ops)"); "" otherwise. Never a secret. */
+    char description[400];
 };
 
 /* Refresh temporary credentials this long before they expire. */

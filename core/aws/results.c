@@ -321,6 +321,15 @@ static const struct bsup_aws_field s_identity_fields[] = {
     S_RID(bsup_sts_identity),
 };
 
+static const struct bsup_aws_field s_sts_creds_fields[] = {
+    S_FIELD(bsup_sts_credentials, "Credentials.AccessKeyId", STRING, access_key_id),
+    S_FIELD(bsup_sts_credentials, "Credentials.SecretAccessKey", SECRET, secret_access_key),
+    S_FIELD(bsup_sts_credentials, "Credentials.SessionToken", SECRET, session_token),
+    S_FIELD(bsup_sts_credentials, "Credentials.Expiration", TIME, expiration_s),
+    S_FIELD(bsup_sts_credentials, "AssumedRoleUser.Arn", STRING, assumed_role_arn),
+    S_RID(bsup_sts_credentials),
+};
+
 /* ---- ec2 ---- */
 
 static const struct bsup_aws_field s_ltv_fields[] = {
@@ -412,6 +421,7 @@ static const struct bsup_aws_field s_ssm_page_fields[] = {
 #define S_FIELDS_bsup_cw_tags s_cw_tags_fields
 #define S_FIELDS_bsup_sns_publish_result s_publish_fields
 #define S_FIELDS_bsup_sts_identity s_identity_fields
+#define S_FIELDS_bsup_sts_credentials s_sts_creds_fields
 #define S_FIELDS_bsup_ec2_launch_template_page s_lt_page_fields
 #define S_FIELDS_bsup_ec2_launch_template_version_page s_ltv_page_fields
 #define S_FIELDS_bsup_secret_value s_secret_fields
@@ -444,6 +454,7 @@ const struct bsup_aws_result_entry bsup_aws_results[] = {
     {"cloudwatch", "DeleteAlarms", &bsup_aws_ack_record},
     {"rds", "RestoreDBInstanceFromDBSnapshot", &bsup_rds_modify_result_record},
     {"rds", "DeleteDBInstance", &bsup_rds_modify_result_record},
+    {"sts", "AssumeRoleWithWebIdentity", &bsup_sts_credentials_record},
 };
 #undef S_ENTRY
 const size_t bsup_aws_n_results = sizeof(bsup_aws_results) / sizeof(bsup_aws_results[0]);

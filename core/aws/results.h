@@ -355,6 +355,16 @@ struct bsup_sts_identity {
     char *request_id;
 };
 
+/* AssumeRole and AssumeRoleWithWebIdentity: temporary credentials (secrets wiped on cleanup). */
+struct bsup_sts_credentials {
+    char *access_key_id;
+    char *secret_access_key;
+    char *session_token;
+    int64_t expiration_s;
+    char *assumed_role_arn; /* "arn:aws:sts::123456789012:assumed-role/NAME/SESSION" */
+    char *request_id;
+};
+
 /* ---- ec2 ---- */
 
 struct bsup_ec2_launch_template_version {
@@ -447,6 +457,7 @@ struct bsup_ssm_parameter_page {
     XX(bsup_cw_tags, "cloudwatch", "ListTagsForResource")                                          \
     XX(bsup_sns_publish_result, "sns", "Publish")                                                  \
     XX(bsup_sts_identity, "sts", "GetCallerIdentity")                                              \
+    XX(bsup_sts_credentials, "sts", "AssumeRole")                                                  \
     XX(bsup_ec2_launch_template_page, "ec2", "DescribeLaunchTemplates")                            \
     XX(bsup_ec2_launch_template_version_page, "ec2", "DescribeLaunchTemplateVersions")             \
     XX(bsup_secret_value, "secretsmanager", "GetSecretValue")                                      \
@@ -464,7 +475,8 @@ BSUP_AWS_RESULTS_MAP(BSUP_AWS_RESULT_DECL)
 /* The table of typed results: which record reads which operation's parse. ModifyTargetGroup
  * reads into bsup_elb_target_group_page; UpdateAutoScalingGroup, SetInstanceHealth,
  * PutMetricData, PutMetricAlarm and DeleteAlarms into bsup_aws_ack; RestoreDBInstanceFromDBSnapshot
- * and DeleteDBInstance into bsup_rds_modify_result. */
+ * and DeleteDBInstance into bsup_rds_modify_result; AssumeRoleWithWebIdentity into
+ * bsup_sts_credentials. */
 struct bsup_aws_result_entry {
     const char *service; /* our name (services.h); NULL: any operation (bsup_aws_ack) */
     const char *action;

@@ -498,7 +498,8 @@ int bsup_aws_client_init(struct bsup_aws_client *c, uv_loop_t *loop,
         s->resolve_rc = bsup_endpoints_resolve(s->info, opts->region, opts->endpoint_urls[i], env,
                                                opts->getenv_ctx, &s->endpoint, &s->resolve_error);
     }
-    int rc = bsup_credprovider_init(&c->creds, loop, engine, opts->getenv_fn, opts->getenv_ctx);
+    int rc = bsup_credprovider_init(&c->creds, loop, engine, opts->getenv_fn, opts->getenv_ctx,
+                                    opts->region, opts->endpoint_urls[BSUP_AWS_STS]);
     if (rc)
         return bsup_diag_set(diag, rc, "cannot start the credential provider");
     return 0;

@@ -151,7 +151,8 @@ static void s_step(struct bsup_credprovider *cp, const struct bsup_aws_chain_res
     cp->resolutions++;
     memset(&cp->last_error, 0, sizeof(cp->last_error));
     cp->last_error_at_s = 0;
-    bsup_log_info("AWS credentials from %s%s", cp->creds.source,
+    bsup_log_info("AWS credentials from %s%s",
+                  cp->creds.description[0] ? cp->creds.description : cp->creds.source,
                   cp->creds.expiration_s ? " (temporary)" : "");
     s_arm_refresh(cp);
     s_finish(cp, &cp->creds, NULL);
@@ -161,7 +162,10 @@ static int s_start(struct bsup_credprovider *cp)
 {
     if (cp->chain)
         return 0;
-    struct bsup_aws_chain_options o = {.getenv_fn = cp->getenv_fn, .getenv_ctx = cp->getenv_ctx};
+    struct bsup_aws_chain_options o = {.getenv_fn = cp->getenv_fn,
+                                       .getenv_ctx = cp->getenv_ctx,
+                                       .region = cp->region,
+                                       .sts_endpoint_url = cp->sts_endpoint_url};
     int rc = bsup_aws_chain_new(&o, &cp->chain);
     if (rc)
         return rc;
@@ -181,17 +185,27 @@ static void on_refresh_timer(uv_timer_t *t)
 
 int bsup_credprovider_init(struct bsup_credprovider *cp, uv_loop_t *loop,
                            struct bsup_http_engine *engine, bsup_aws_getenv_fn *getenv_fn,
-                           void *getenv_ctx)
+                           void *getenv_ctx, const char *region, const char *sts_endpoint_url)
 {
     memset(cp, 0, sizeof(*cp));
+    if ((region && !(cp->region = strdup(region))) ||
+        (sts_endpoint_url && !(cp->sts_endpoint_url = strdup(sts_endpoint_url)))) {
+        free(cp->region);
+        cp->region = NULL;
+        return BSUP_ENOMEM;
+    }
     cp->loop = loop;
     cp->engine = engine;
     cp->getenv_fn = getenv_fn ? getenv_fn : bsup_credprovider_getenv;
     cp->getenv_ctx = getenv_ctx;
     bsup_random_init(&cp->rng, bsup_random_seed());
     int rc = uv_timer_init(loop, &cp->timer);
-    if (rc)
+    if (rc) {
+        free(cp->region);
+        free(cp->sts_endpoint_url);
+        cp->region = cp->sts_endpoint_url = NULL;
         return BSUP_EIO;
+    }
     cp->timer.data = cp;
     return 0;
 }
@@ -240,6 +254,9 @@ static void on_timer_closed(uv_handle_t *h)
 {
     struct bsup_credprovider *cp = h->data;
     bsup_aws_credentials_cleanup(&cp->creds);
+    free(cp->region);
+    free(cp->sts_endpoint_url);
+    cp->region = cp->sts_endpoint_url = NULL;
     cp->timer_closed = true;
     if (!cp->call) /* else on_http_done finishes the close */
         s_closed(cp);

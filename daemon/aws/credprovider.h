@@ -25,6 +25,8 @@ struct bsup_credprovider {
     struct bsup_http_engine *engine;
     bsup_aws_getenv_fn *getenv_fn;
     void *getenv_ctx;
+    char *region;           /* for STS (web identity, assume role); NULL: the chain's rules */
+    char *sts_endpoint_url; /* bsupd.yaml endpoint_urls.sts, or NULL */
     struct bsup_aws_credentials creds; /* last good; valid while creds.access_key_id */
     struct bsup_aws_chain *chain;      /* a resolution in progress */
     struct bsup_http_call *call;       /* its request in flight */
@@ -33,7 +35,7 @@ struct bsup_credprovider {
     struct bsup_diag last_error; /* why the last resolution failed; cleared by a success */
     int64_t last_error_at_s;     /* when it failed; 0 with no failure */
     int64_t resolving_since_s;   /* when the resolution in progress began; 0: none runs */
-    char asking[16];             /* the provider it waits for ("container", "imds"), or "" */
+    char asking[16];             /* the provider it waits for ("container", "imds", "sts"), or "" */
     struct bsup_random rng;      /* refresh jitter */
     uint64_t resolutions;        /* the number of the current credentials */
     const struct bsup_aws_chain_step *pending_step; /* a step waiting for its delay */
@@ -44,9 +46,11 @@ struct bsup_credprovider {
     void *close_user;
 };
 
+/* region and sts_endpoint_url (both may be NULL) are copied: STS's endpoint, resolved as for
+ * every service. */
 int bsup_credprovider_init(struct bsup_credprovider *cp, uv_loop_t *loop,
                            struct bsup_http_engine *engine, bsup_aws_getenv_fn *getenv_fn,
-                           void *getenv_ctx);
+                           void *getenv_ctx, const char *region, const char *sts_endpoint_url);
 /* Credentials valid now (with a margin), or NULL: then call bsup_credprovider_wait. */
 const struct bsup_aws_credentials *bsup_credprovider_current(struct bsup_credprovider *cp);
 /* Starts a resolution if none runs and calls cb (never inside this call) when it ends. */

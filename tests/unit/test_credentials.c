@@ -196,8 +196,6 @@ static const struct {
     {"web_identity_source_profile_no_env", "role_arn (assume role)", "source_profile chain"},
     {"web_identity_token_invalid_jwt", "role_arn (assume role)", "web identity source_profile"},
     {"web_identity_token_source_profile", "role_arn (assume role)", "web identity source_profile"},
-    {"web_identity_token_profile", "web_identity_token_file (web identity)", "web identity (STS)"},
-    {"web_identity_token_env", "AWS_WEB_IDENTITY_TOKEN_FILE is set", "web identity (STS)"},
 };
 
 /* The SDK's wording of an error, and what ours says for the same condition. */
@@ -212,6 +210,7 @@ static const struct {
 struct s_exchange {
     const char *method, *uri;
     json_t *headers; /* recorded request headers */
+    const char *request_body;
     int status;
     char *body;
 };
@@ -249,11 +248,13 @@ static size_t s_load_traffic(const char *dir, struct s_exchange *ex, size_t max,
             assert_non_null(ok);
             ex[conn].status = (int)json_integer_value(json_object_get(ok, "status"));
         } else if ((x = json_object_get(action, "Data"))) {
-            if (strcmp(json_string_value(json_object_get(x, "direction")), "Response") != 0)
-                continue;
             const char *chunk =
                 json_string_value(json_object_get(json_object_get(x, "data"), "Utf8"));
             assert_non_null(chunk);
+            if (strcmp(json_string_value(json_object_get(x, "direction")), "Response") != 0) {
+                ex[conn].request_body = chunk;
+                continue;
+            }
             size_t old = ex[conn].body ? strlen(ex[conn].body) : 0;
             char *b = realloc(ex[conn].body, old + strlen(chunk) + 1);
             assert_non_null(b);
@@ -262,6 +263,21 @@ static size_t s_load_traffic(const char *dir, struct s_exchange *ex, size_t max,
         }
     }
     return n;
+}
+
+/* The value of form parameter name in body ("" when absent), as sent (encoded). */
+static void s_form_value(const char *body, size_t len, const char *name, char *out, size_t size)
+{
+    out[0] = '\0';
+    size_t n = strlen(name);
+    for (size_t i = 0; i < len; i = i + strcspn(body + i, "&") + 1) {
+        if (strncmp(body + i, name, n) == 0 && body[i + n] == '=') {
+            size_t v = strcspn(body + i + n + 1, "&");
+            snprintf(out, size, "%.*s", (int)(v < len - i - n - 1 ? v : len - i - n - 1),
+                     body + i + n + 1);
+            return;
+        }
+    }
 }
 
 static void s_assert_request(const char *dir, size_t i, const struct bsup_aws_chain_step *step,
@@ -274,12 +290,36 @@ static void s_assert_request(const char *dir, size_t i, const struct bsup_aws_ch
     json_t *values;
     json_object_foreach(ex->headers, name, values)
     {
-        if (strstr(name, "agent") || strcasecmp(name, "host") == 0)
-            continue; /* the engine adds its own User-Agent and Host */
+        if (strstr(name, "agent") || strcasecmp(name, "host") == 0 ||
+            strcasecmp(name, "content-length") == 0)
+            continue; /* the engine adds its own User-Agent, Host and Content-Length */
         const char *got = bsup_aws_request_header(&step->request, name);
         const char *want = json_string_value(json_array_get(values, 0));
+        if (strcasecmp(name, "authorization") == 0 || strcasecmp(name, "x-amz-date") == 0 ||
+            strcasecmp(name, "x-amz-security-token") == 0) {
+            /* Signed STS requests: recorded at another time with other keys; that ours is
+             * signed is checked here, the signature itself by test_sigv4 and the local AWS. */
+            if (!got || (strcasecmp(name, "authorization") == 0 &&
+                         strncmp(got, "AWS4-HMAC-SHA256 Credential=", 28) != 0))
+                fail_msg("%s: request %zu is not signed (%s)", dir, i, name);
+            continue;
+        }
+        if (strcasecmp(name, "content-type") == 0 && got && strncmp(got, want, strlen(want)) == 0 &&
+            got[strlen(want)] == ';')
+            continue; /* the same media type, with its charset */
         if (!got || strcmp(got, want) != 0)
             fail_msg("%s: request %zu header %s missing or different", dir, i, name);
+    }
+    /* STS: the same action and version. The recorded parameters come from other runs (other
+     * role ARNs and tokens than the case's files): the hand-written cases check ours. */
+    static const char *const form[] = {"Action", "Version"};
+    for (size_t k = 0; ex->request_body && k < sizeof(form) / sizeof(form[0]); k++) {
+        char want[128], got[128];
+        s_form_value(ex->request_body, strlen(ex->request_body), form[k], want, sizeof(want));
+        s_form_value((const char *)step->request.body, step->request.body_len, form[k], got,
+                     sizeof(got));
+        if (!want[0] || strcmp(want, got) != 0)
+            fail_msg("%s: request %zu %s is '%s', recorded '%s'", dir, i, form[k], got, want);
     }
 }
 
@@ -437,7 +477,16 @@ struct s_drive {
     struct bsup_diag diag;
     char last_url[256];
     uint32_t last_delay_ms;
+    json_t *files; /* {path: contents}; NULL: no files */
+    char last_body[4096];
+    char last_authorization[512];
 };
+
+static int64_t s_fixed_now(void *ctx)
+{
+    (void)ctx;
+    return 1629143761; /* 2021-08-16T19:56:01Z */
+}
 
 static int s_no_files(void *ctx, const char *path, size_t limit, char **out, size_t *len)
 {
@@ -449,8 +498,11 @@ static int s_no_files(void *ctx, const char *path, size_t limit, char **out, siz
 
 static void s_drive(struct s_drive *d)
 {
-    struct bsup_aws_chain_options opts = {
-        .getenv_fn = s_table_getenv, .getenv_ctx = (void *)d->env, .read_file_fn = s_no_files};
+    struct bsup_aws_chain_options opts = {.getenv_fn = s_table_getenv,
+                                          .getenv_ctx = (void *)d->env,
+                                          .read_file_fn = d->files ? s_json_read_file : s_no_files,
+                                          .read_file_ctx = d->files,
+                                          .now_fn = s_fixed_now};
     struct bsup_aws_chain *chain = NULL;
     assert_int_equal(bsup_aws_chain_new(&opts, &chain), 0);
     const struct bsup_aws_chain_response *rp = NULL;
@@ -460,6 +512,10 @@ static void s_drive(struct s_drive *d)
         if (d->rc < 0 || !step)
             break;
         snprintf(d->last_url, sizeof(d->last_url), "%s", step->url);
+        snprintf(d->last_body, sizeof(d->last_body), "%.*s", (int)step->request.body_len,
+                 step->request.body ? (const char *)step->request.body : "");
+        const char *authz = bsup_aws_request_header(&step->request, "Authorization");
+        snprintf(d->last_authorization, sizeof(d->last_authorization), "%s", authz ? authz : "");
         d->last_delay_ms = step->delay_ms;
         assert_true(d->used < d->n_responses);
         rp = &d->responses[d->used++];
@@ -481,7 +537,8 @@ static void test_chain_messages(void **state)
     assert_string_equal(d.diag.message,
                         "no AWS credentials: environment (AWS_ACCESS_KEY_ID unset); profile "
                         "'default' (/root/.aws/config not found, /root/.aws/credentials not "
-                        "found); container (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and "
+                        "found); web identity (AWS_WEB_IDENTITY_TOKEN_FILE unset); container "
+                        "(AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and "
                         "AWS_CONTAINER_CREDENTIALS_FULL_URI unset); IMDS (disabled by "
                         "AWS_EC2_METADATA_DISABLED)");
 
@@ -584,6 +641,123 @@ static void test_chain_secrets_stay_out_of_messages(void **state)
     assert_string_equal(d4.creds.source, "environment");
     assert_int_equal(d4.creds.expiration_s, 0);
     bsup_aws_credentials_cleanup(&d4.creds);
+}
+
+static const char s_sts_answer[] =
+    "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+    "<AssumeRoleWithWebIdentityResult><AssumedRoleUser><Arn>arn:aws:sts::210987654321:"
+    "assumed-role/ops/s</Arn></AssumedRoleUser><Credentials><AccessKeyId>ASIAWI</AccessKeyId>"
+    "<SecretAccessKey>WISECRET</SecretAccessKey><SessionToken>WITOKEN</SessionToken>"
+    "<Expiration>2021-08-16T20:56:01Z</Expiration></Credentials>"
+    "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
+
+static void test_web_identity(void **state)
+{
+    (void)state;
+    json_t *files = json_pack("{s:s}", "/run/token", "JWT.TOKEN.ONE\n");
+    const char *env[] = {"AWS_WEB_IDENTITY_TOKEN_FILE",        "/run/token", "AWS_ROLE_ARN",
+                         "arn:aws:iam::210987654321:role/ops", "AWS_REGION", "eu-west-1",
+                         "AWS_EC2_METADATA_DISABLED",          "true",       NULL};
+    const struct bsup_aws_chain_response ok[] = {{200, s_sts_answer, strlen(s_sts_answer), NULL}};
+    struct s_drive d = {.env = env, .responses = ok, .n_responses = 1, .files = files};
+    s_drive(&d);
+    assert_int_equal(d.rc, 0);
+    assert_string_equal(d.last_url, "https://sts.eu-west-1.amazonaws.com/");
+    /* An unsigned form with the role, a session name and the token, trailing newline dropped. */
+    assert_string_equal(d.last_body,
+                        "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=arn%3Aaws%3A"
+                        "iam%3A%3A210987654321%3Arole%2Fops&RoleSessionName=bsupd-1629143761&"
+                        "WebIdentityToken=JWT.TOKEN.ONE");
+    assert_string_equal(d.last_authorization, "");
+    assert_string_equal(d.creds.access_key_id, "ASIAWI");
+    assert_string_equal(d.creds.secret_access_key, "WISECRET");
+    assert_string_equal(d.creds.session_token, "WITOKEN");
+    assert_int_equal(d.creds.expiration_s, 1629147361);
+    assert_string_equal(d.creds.account_id, "210987654321");
+    assert_string_equal(d.creds.source, "web-identity");
+    assert_string_equal(d.creds.description,
+                        "web identity arn:aws:iam::210987654321:role/ops (environment)");
+    bsup_aws_credentials_cleanup(&d.creds);
+
+    /* Each resolution reads the token file again (EKS rotates it); the session name and the
+     * endpoint are the environment's. */
+    json_object_set_new(files, "/run/token", json_string("JWT.TOKEN.TWO"));
+    const char *env2[] = {"AWS_WEB_IDENTITY_TOKEN_FILE",
+                          "/run/token",
+                          "AWS_ROLE_ARN",
+                          "arn:aws:iam::210987654321:role/ops",
+                          "AWS_ROLE_SESSION_NAME",
+                          "pod-1",
+                          "AWS_REGION",
+                          "eu-west-1",
+                          "AWS_ENDPOINT_URL_STS",
+                          "http://127.0.0.1:5000",
+                          NULL};
+    struct s_drive d2 = {.env = env2, .responses = ok, .n_responses = 1, .files = files};
+    s_drive(&d2);
+    assert_int_equal(d2.rc, 0);
+    assert_string_equal(d2.last_url, "http://127.0.0.1:5000/");
+    assert_non_null(strstr(d2.last_body, "&RoleSessionName=pod-1&WebIdentityToken=JWT.TOKEN.TWO"));
+    bsup_aws_credentials_cleanup(&d2.creds);
+
+    /* STS refuses: its code and message, never the token; no other provider is asked. */
+    const char *refused =
+        "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>No "
+        "OpenIDConnect provider found in your account</Message></Error><RequestId>r</RequestId>"
+        "</ErrorResponse>";
+    const struct bsup_aws_chain_response no[] = {{400, refused, strlen(refused), NULL}};
+    struct s_drive d3 = {.env = env2, .responses = no, .n_responses = 1, .files = files};
+    s_drive(&d3);
+    assert_int_equal(d3.rc, BSUP_ECREDENTIALS);
+    assert_int_equal(d3.used, 1);
+    assert_string_equal(d3.diag.message,
+                        "AWS credentials: web identity arn:aws:iam::210987654321:role/ops "
+                        "(environment): STS AssumeRoleWithWebIdentity answered HTTP 400: "
+                        "InvalidIdentityToken: No OpenIDConnect provider found in your account");
+
+    /* No answer: three attempts, then why; a broken answer is not credentials. */
+    const struct bsup_aws_chain_response silent[] = {
+        {0, NULL, 0, "timeout"}, {503, "", 0, NULL}, {0, NULL, 0, "Connection refused"}};
+    struct s_drive d4 = {.env = env2, .responses = silent, .n_responses = 3, .files = files};
+    s_drive(&d4);
+    assert_int_equal(d4.rc, BSUP_ECREDENTIALS);
+    assert_int_equal(d4.used, 3);
+    assert_non_null(strstr(d4.diag.message, "no response from http://127.0.0.1:5000/ after 3 "
+                                            "attempts: Connection refused"));
+    const char *broken = "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
+                         "<Credentials><AccessKeyId>A</AccessKeyId></Credentials>"
+                         "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
+    const struct bsup_aws_chain_response half[] = {{200, broken, strlen(broken), NULL}};
+    struct s_drive d5 = {.env = env2, .responses = half, .n_responses = 1, .files = files};
+    s_drive(&d5);
+    assert_int_equal(d5.rc, BSUP_ECREDENTIALS);
+    assert_non_null(strstr(d5.diag.message, "answer is not understood"));
+
+    /* Configured but broken: an error of its own, never another identity. */
+    const char *no_role[] = {"AWS_WEB_IDENTITY_TOKEN_FILE", "/run/token", NULL};
+    struct s_drive d6 = {.env = no_role, .files = files};
+    s_drive(&d6);
+    assert_int_equal(d6.rc, BSUP_ECONFIG);
+    assert_string_equal(d6.diag.message, "AWS credentials: AWS_WEB_IDENTITY_TOKEN_FILE is set but "
+                                         "AWS_ROLE_ARN is not");
+    const char *no_file[] = {"AWS_WEB_IDENTITY_TOKEN_FILE", "/run/gone", "AWS_ROLE_ARN",
+                             "arn:aws:iam::210987654321:role/ops", NULL};
+    struct s_drive d7 = {.env = no_file, .files = files};
+    s_drive(&d7);
+    assert_int_equal(d7.rc, BSUP_ECREDENTIALS);
+    assert_non_null(strstr(d7.diag.message, "cannot read the token file /run/gone: No such file"));
+    const char *no_region[] = {"AWS_WEB_IDENTITY_TOKEN_FILE", "/run/token", "AWS_ROLE_ARN",
+                               "arn:aws:iam::210987654321:role/ops", NULL};
+    struct s_drive d8 = {.env = no_region, .files = files};
+    s_drive(&d8);
+    assert_int_equal(d8.rc, BSUP_ECONFIG);
+    assert_non_null(strstr(d8.diag.message, "STS needs an AWS region"));
+    json_object_set_new(files, "/run/token", json_string(" \n"));
+    struct s_drive d9 = {.env = env2, .files = files};
+    s_drive(&d9);
+    assert_int_equal(d9.rc, BSUP_ECREDENTIALS);
+    assert_non_null(strstr(d9.diag.message, "does not hold a token"));
+    json_decref(files);
 }
 
 static void test_chain_misuse(void **state)
@@ -697,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_chain_dirs),
         cmocka_unit_test(test_chain_messages),
         cmocka_unit_test(test_chain_secrets_stay_out_of_messages),
+        cmocka_unit_test(test_web_identity),
         cmocka_unit_test(test_chain_misuse),
         cmocka_unit_test(test_credentials_json),
         cmocka_unit_test(test_iso8601),

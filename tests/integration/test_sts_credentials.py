@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Credentials from STS against the local AWS (signatures enforced): with a web identity token
+file and AWS_ROLE_ARN (EKS IRSA), bsupd gets the role's credentials with
+AssumeRoleWithWebIdentity, completes a cycle with them, and status names the role; the token
+is in no log or status."""
+import json
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "integration"))
+import reconcile_env as R  # noqa: E402
+from testlib import check, finish  # noqa: E402
+import testlib  # noqa: E402
+
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6b3BzOmJzdXBkIn0.c2lnbmF0dXJl"
+ALLOW_ALL = json.dumps({"Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+
+
+def make_role(d, name):
+    """A role in the seeded account that may do everything; its ARN."""
+    cli = testlib.Cli(d)
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})
+    arn = cli("iam", "create-role", "--role-name", name,
+              "--assume-role-policy-document", trust).json["Role"]["Arn"]
+    cli("iam", "put-role-policy", "--role-name", name, "--policy-name", "all",
+        "--policy-document", ALLOW_ALL)
+    return arn
+
+
+def run(d, services, net, env, what):
+    """Starts bsupd with env (no keys of its own), runs a cycle, returns (credentials, text)."""
+    dm = R.daemon(d, services, net)
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        dm.env.pop(k, None)
+    dm.env.update(env, AWS_EC2_METADATA_DISABLED="true")
+    dm.start()
+    dm.ctl("reconcile", "--wait", expect=None)
+    st = dm.ctl_json("status", expect=None)
+    text = dm.ctl("status", expect=None).stdout
+    asg = st["engine"]["aws"].get("autoscaling", {})
+    check(asg.get("requests", 0) > 0 and asg.get("errors") == 0,
+          f"{what}: a cycle with the role's credentials: {asg} {st['daemon']['credentials']}")
+    log = dm.logtext()
+    rc, _ = dm.stop()
+    check(rc == 0, f"{what}: stop: {rc}")
+    return st["daemon"]["credentials"], text, log
+
+
+with testlib.environment() as d, tempfile.TemporaryDirectory() as tmp:
+    services, net = R.seed(d, 1)
+    home = os.path.join(tmp, "home")  # no ~/.aws of the user running the tests
+    os.mkdir(home)
+
+    # Web identity from the environment.
+    role = make_role(d, "bsup-irsa")
+    token_file = os.path.join(tmp, "token")
+    with open(token_file, "w") as f:
+        f.write(TOKEN + "\n")
+    c, text, log = run(d, services, net, {"HOME": home, "AWS_WEB_IDENTITY_TOKEN_FILE": token_file,
+                                          "AWS_ROLE_ARN": role,
+                                          "AWS_ROLE_SESSION_NAME": "bsupd-test"}, "web identity")
+    print("web identity:", c, "\n" + text)
+    check(c["source"] == "web-identity" and c["description"] == f"web identity {role} (environment)"
+          and c["expires_at"] and c["last_error"] is None, f"status names the role: {c}")
+    check(f"Credentials: web identity {role} (environment)" in text, f"status text: {text}")
+    check(TOKEN not in log + text + json.dumps(c), "the token is in no log or status")
+
+finish()
