@@ -29,6 +29,10 @@ enum s_stage { S_ENV, S_PROFILE, S_WEB_IDENTITY, S_CONTAINER, S_IMDS, S_EXHAUSTE
 enum s_imds_phase { S_IMDS_TOKEN, S_IMDS_ROLE, S_IMDS_CREDS };
 /* What a provider function decided (negative: a BSUP_E* failure that ends the chain). */
 enum s_outcome { S_NEXT = 0, S_FOUND = 1, S_STEP = 2 };
+/* Where the credentials that assume a role come from. */
+enum s_base { S_BASE_STATIC, S_BASE_ENV, S_BASE_WEB_IDENTITY, S_BASE_CONTAINER, S_BASE_IMDS };
+/* Roles chained through source_profile, at most. */
+#define S_MAX_ROLES 8
 
 struct bsup_aws_chain {
     bsup_aws_getenv_fn *getenv_fn;
@@ -62,6 +66,17 @@ struct bsup_aws_chain {
     const char *sts_action;            /* "AssumeRoleWithWebIdentity" */
     struct bsup_aws_params sts_params; /* wiped on free */
     char sts_what[300];                /* "web identity arn:... (profile A)", for messages */
+
+    /* Assume role: the profiles whose role_arn to assume (roles[0] the selected one, assumed
+     * last), the base credentials and how far it got. */
+    const struct bsup_aws_profile *roles[S_MAX_ROLES];
+    size_t n_roles;
+    size_t role_next; /* roles[role_next - 1] is assumed next */
+    int role_phase;   /* 0: getting the base credentials, 1: assuming */
+    enum s_base base;
+    const struct bsup_aws_profile *base_profile;
+    char base_what[320];             /* "profile ops", "environment", "web identity arn:..." */
+    struct bsup_aws_credentials src; /* the credentials that sign the next AssumeRole */
 
     struct bsup_aws_chain_step step;
     char tried[900]; /* "environment (...); profile ... (...)" */
@@ -272,6 +287,7 @@ void bsup_aws_chain_free(struct bsup_aws_chain *chain)
     free(chain->region);
     free(chain->sts_endpoint_url);
     bsup_aws_params_cleanup(&chain->sts_params);
+    bsup_aws_credentials_cleanup(&chain->src);
     free(chain->container_url);
     s_wipe_free(chain->container_auth);
     free(chain->imds_base);
@@ -416,7 +432,6 @@ static const struct {
     {"sso_session", "sso_session (IAM Identity Center)"},
     {"sso_start_url", "sso_start_url (IAM Identity Center)"},
     {"sso_account_id", "sso_account_id (IAM Identity Center)"},
-    {"role_arn", "role_arn (assume role)"},
 };
 
 static int s_web_identity_start(struct bsup_aws_chain *chain, const char *token_file,
@@ -425,13 +440,19 @@ static int s_web_identity_start(struct bsup_aws_chain *chain, const char *token_
 static int s_web_identity_answer(struct bsup_aws_chain *chain,
                                  const struct bsup_aws_chain_response *resp,
                                  struct bsup_aws_credentials *out, struct bsup_diag *diag);
+static int s_profile_unsupported(const struct bsup_aws_profile *p, struct bsup_diag *diag);
+static int s_role_plan(struct bsup_aws_chain *chain, const struct bsup_aws_profile *p,
+                       struct bsup_diag *diag);
+static int s_role_run(struct bsup_aws_chain *chain, const struct bsup_aws_chain_response *resp,
+                      struct bsup_aws_credentials *out, struct bsup_diag *diag);
 
 static int s_provider_profile(struct bsup_aws_chain *chain,
                               const struct bsup_aws_chain_response *resp,
                               struct bsup_aws_credentials *out, struct bsup_diag *diag)
 {
     if (resp)
-        return s_web_identity_answer(chain, resp, out, diag);
+        return chain->n_roles ? s_role_run(chain, resp, out, diag)
+                              : s_web_identity_answer(chain, resp, out, diag);
     struct bsup_aws_profile_files *f = &chain->files;
     int rc = bsup_aws_profile_files_locate(chain->getenv_fn, chain->getenv_ctx, f);
     if (rc < 0)
@@ -470,17 +491,16 @@ static int s_provider_profile(struct bsup_aws_chain *chain,
                              "AWS credentials: profile '%.100s': `web_identity_token_file` was "
                              "specified but `role_arn` was missing",
                              p->name);
-    for (size_t i = 0; i < sizeof(s_unsupported) / sizeof(s_unsupported[0]); i++)
-        if (bsup_aws_profile_get(p, s_unsupported[i].key) &&
-            !(wi_file && strcmp(s_unsupported[i].key, "role_arn") == 0))
-            return bsup_diag_set(diag, BSUP_ECONFIG,
-                                 "AWS credentials: profile '%.100s' uses %s, which this version "
-                                 "of bsup does not support; use static keys, the environment, "
-                                 "container credentials or IMDS",
-                                 p->name, s_unsupported[i].what);
+    if ((rc = s_profile_unsupported(p, diag)) < 0)
+        return rc;
     if (wi_file)
         return s_web_identity_start(chain, wi_file, role_arn,
                                     bsup_aws_profile_get(p, "role_session_name"), p, diag);
+    if (role_arn && *role_arn) {
+        if ((rc = s_role_plan(chain, p, diag)) < 0)
+            return rc;
+        return s_role_run(chain, NULL, out, diag);
+    }
     const char *akid = bsup_aws_profile_get(p, "aws_access_key_id");
     const char *secret = bsup_aws_profile_get(p, "aws_secret_access_key");
     const char *token = bsup_aws_profile_get(p, "aws_session_token");
@@ -925,6 +945,275 @@ static int s_web_identity_answer(struct bsup_aws_chain *chain,
         snprintf(out->description, sizeof(out->description), "%s", chain->sts_what);
     }
     return rc;
+}
+
+/* ---- STS: assume role (role_arn with source_profile or credential_source) ---- */
+
+static const char *s_nonempty(const struct bsup_aws_profile *p, const char *key)
+{
+    const char *v = bsup_aws_profile_get(p, key);
+    return v && *v ? v : NULL;
+}
+
+/* The IAM Identity Center keys this version does not implement: an error naming it, or 0. */
+static int s_profile_unsupported(const struct bsup_aws_profile *p, struct bsup_diag *diag)
+{
+    for (size_t i = 0; i < sizeof(s_unsupported) / sizeof(s_unsupported[0]); i++)
+        if (bsup_aws_profile_get(p, s_unsupported[i].key))
+            return bsup_diag_set(diag, BSUP_ECONFIG,
+                                 "AWS credentials: profile '%.100s' uses %s, which this version "
+                                 "of bsup does not support; use static keys, the environment, "
+                                 "container credentials or IMDS",
+                                 p->name, s_unsupported[i].what);
+    return 0;
+}
+
+/* Static keys of p as a base: 1 when it has some, 0 when not, or an error. */
+static int s_has_static_keys(const struct bsup_aws_profile *p, struct bsup_diag *diag)
+{
+    if (!s_nonempty(p, "aws_access_key_id"))
+        return 0;
+    if (!s_nonempty(p, "aws_secret_access_key"))
+        return bsup_diag_set(diag, BSUP_ECONFIG,
+                             "AWS credentials: profile '%.100s' sets aws_access_key_id but "
+                             "not aws_secret_access_key",
+                             p->name);
+    return 1;
+}
+
+static const struct {
+    const char *name; /* credential_source value, as the SDKs spell it */
+    enum s_base base;
+} s_credential_sources[] = {
+    {"Environment", S_BASE_ENV},
+    {"Ec2InstanceMetadata", S_BASE_IMDS},
+    {"EcsContainer", S_BASE_CONTAINER},
+};
+
+/* Walks from the selected profile p (which has role_arn) through source_profile to the base
+ * credentials, recording the roles to assume. Loops, unknown profiles and settings a daemon
+ * cannot honour (mfa_serial) are configuration errors. */
+static int s_role_plan(struct bsup_aws_chain *chain, const struct bsup_aws_profile *p,
+                       struct bsup_diag *diag)
+{
+    int rc;
+    for (;;) {
+        if (s_nonempty(p, "mfa_serial"))
+            return bsup_diag_set(diag, BSUP_ECONFIG,
+                                 "AWS credentials: profile '%.100s' sets mfa_serial: bsupd runs "
+                                 "unattended and cannot ask for an MFA code; use a role whose "
+                                 "trust policy does not require MFA",
+                                 p->name);
+        if (chain->n_roles == S_MAX_ROLES)
+            return bsup_diag_set(diag, BSUP_ECONFIG,
+                                 "AWS credentials: profile '%.100s': more than %d roles chained "
+                                 "through source_profile",
+                                 chain->roles[0]->name, S_MAX_ROLES);
+        chain->roles[chain->n_roles++] = p;
+        const char *src = s_nonempty(p, "source_profile");
+        const char *cs = s_nonempty(p, "credential_source");
+        if (src && cs)
+            return bsup_diag_set(diag, BSUP_ECONFIG,
+                                 "AWS credentials: profile '%.100s' sets both source_profile and "
+                                 "credential_source; it must set one",
+                                 p->name);
+        if (cs) {
+            for (size_t i = 0; i < sizeof(s_credential_sources) / sizeof(s_credential_sources[0]);
+                 i++)
+                if (strcmp(cs, s_credential_sources[i].name) == 0) {
+                    chain->base = s_credential_sources[i].base;
+                    chain->base_profile = p;
+                    return 0;
+                }
+            return bsup_diag_set(diag, BSUP_ECONFIG,
+                                 "AWS credentials: profile '%.100s': credential_source '%.64s' is "
+                                 "not Environment, Ec2InstanceMetadata or EcsContainer",
+                                 p->name, cs);
+        }
+        if (!src)
+            return bsup_diag_set(diag, BSUP_ECONFIG,
+                                 "AWS credentials: profile '%.100s' sets role_arn but neither "
+                                 "source_profile nor credential_source",
+                                 p->name);
+        const struct bsup_aws_profile *sp = bsup_aws_profile_set_find(&chain->profiles, src);
+        if (!sp)
+            return bsup_diag_set(diag, BSUP_ECONFIG,
+                                 "AWS credentials: profile '%.100s': source_profile '%.100s' is "
+                                 "not defined",
+                                 p->name, src);
+        if (sp == p) { /* a role assumed with the profile's own keys */
+            if ((rc = s_has_static_keys(p, diag)) < 0)
+                return rc;
+            if (!rc)
+                return bsup_diag_set(diag, BSUP_ECONFIG,
+                                     "AWS credentials: profile '%.100s' is its own source_profile "
+                                     "but has no aws_access_key_id",
+                                     p->name);
+            chain->base = S_BASE_STATIC;
+            chain->base_profile = p;
+            return 0;
+        }
+        for (size_t i = 0; i < chain->n_roles; i++)
+            if (chain->roles[i] == sp)
+                return bsup_diag_set(diag, BSUP_ECONFIG,
+                                     "AWS credentials: profile '%.100s': source_profile loop "
+                                     "back to '%.100s'",
+                                     chain->roles[0]->name, sp->name);
+        if ((rc = s_profile_unsupported(sp, diag)) < 0 || (rc = s_has_static_keys(sp, diag)) < 0)
+            return rc;
+        chain->base_profile = sp;
+        if (rc) { /* a source profile's keys win over its role_arn, as in the SDKs */
+            chain->base = S_BASE_STATIC;
+            return 0;
+        }
+        const char *wi = s_nonempty(sp, "web_identity_token_file");
+        const char *role = s_nonempty(sp, "role_arn");
+        if (wi && !role)
+            return bsup_diag_set(diag, BSUP_ECONFIG,
+                                 "AWS credentials: profile '%.100s': `web_identity_token_file` "
+                                 "was specified but `role_arn` was missing",
+                                 sp->name);
+        if (wi) {
+            chain->base = S_BASE_WEB_IDENTITY;
+            return 0;
+        }
+        if (!role)
+            return bsup_diag_set(diag, BSUP_ECONFIG,
+                                 "AWS credentials: profile '%.100s' (source_profile of '%.100s') "
+                                 "has no credentials: no aws_access_key_id, role_arn or "
+                                 "web_identity_token_file%s",
+                                 sp->name, p->name,
+                                 bsup_aws_profile_get(sp, "credential_process")
+                                     ? " (credential_process is not supported)"
+                                     : "");
+        p = sp;
+    }
+}
+
+/* The base credentials into chain->src: S_FOUND, S_STEP, or an error of the base's own. */
+static int s_role_base(struct bsup_aws_chain *chain, const struct bsup_aws_chain_response *resp,
+                       struct bsup_diag *diag)
+{
+    const struct bsup_aws_profile *bp = chain->base_profile;
+    const char *cs = s_nonempty(bp, "credential_source");
+    int rc;
+    switch (chain->base) {
+    case S_BASE_STATIC:
+        snprintf(chain->base_what, sizeof(chain->base_what), "profile %.100s", bp->name);
+        return s_set_creds(&chain->src, s_nonempty(bp, "aws_access_key_id"),
+                           s_nonempty(bp, "aws_secret_access_key"),
+                           s_nonempty(bp, "aws_session_token"), NULL, "profile", diag);
+    case S_BASE_ENV: {
+        snprintf(chain->base_what, sizeof(chain->base_what), "environment");
+        const char *akid = s_env(chain, "AWS_ACCESS_KEY_ID");
+        const char *secret = s_env(chain, "AWS_SECRET_ACCESS_KEY");
+        if (!akid || !secret)
+            return bsup_diag_set(diag, BSUP_ECREDENTIALS,
+                                 "AWS credentials: profile '%.100s' has credential_source = "
+                                 "Environment, but %s is unset",
+                                 bp->name, akid ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+        return s_set_creds(&chain->src, akid, secret, s_env(chain, "AWS_SESSION_TOKEN"), NULL,
+                           "environment", diag);
+    }
+    case S_BASE_WEB_IDENTITY:
+        if (!resp)
+            return s_web_identity_start(chain, s_nonempty(bp, "web_identity_token_file"),
+                                        s_nonempty(bp, "role_arn"),
+                                        s_nonempty(bp, "role_session_name"), bp, diag);
+        rc = s_sts_answer(chain, resp, NULL, &chain->src, diag);
+        if (rc == S_FOUND)
+            snprintf(chain->base_what, sizeof(chain->base_what), "%s", chain->sts_what);
+        return rc;
+    case S_BASE_CONTAINER:
+    case S_BASE_IMDS:
+        snprintf(chain->base_what, sizeof(chain->base_what), "%s",
+                 chain->base == S_BASE_IMDS ? "IMDS" : "container");
+        if (!resp)
+            chain->tried[0] = '\0'; /* this provider's failure alone makes the message */
+        rc = chain->base == S_BASE_IMDS ? s_provider_imds(chain, resp, &chain->src, diag)
+                                        : s_provider_container(chain, resp, &chain->src, diag);
+        if (rc == S_NEXT)
+            return bsup_diag_set(diag, BSUP_ECREDENTIALS,
+                                 "AWS credentials: profile '%.100s' has credential_source = "
+                                 "%.32s, but: %.700s",
+                                 bp->name, cs, chain->tried);
+        return rc;
+    }
+    return BSUP_EINVAL;
+}
+
+/* AssumeRole for the next role of the plan, signed with chain->src. */
+static int s_assume_request(struct bsup_aws_chain *chain, struct bsup_diag *diag)
+{
+    const struct bsup_aws_profile *p = chain->roles[chain->role_next - 1];
+    const char *arn = s_nonempty(p, "role_arn");
+    const char *session = s_nonempty(p, "role_session_name");
+    const char *external_id = s_nonempty(p, "external_id");
+    const char *duration = s_nonempty(p, "duration_seconds");
+    snprintf(chain->sts_what, sizeof(chain->sts_what), "assume role %.150s (profile '%.100s')", arn,
+             p->name);
+    if (duration) {
+        char *end = NULL;
+        long v = strtol(duration, &end, 10);
+        if (*end || v < 900 || v > 43200)
+            return bsup_diag_set(diag, BSUP_ECONFIG,
+                                 "AWS credentials: profile '%.100s': duration_seconds '%.32s' is "
+                                 "not a number of seconds from 900 to 43200",
+                                 p->name, duration);
+    }
+    char name[64];
+    if (!session) {
+        snprintf(name, sizeof(name), "bsupd-%lld", (long long)s_now(chain));
+        session = name;
+    }
+    bsup_aws_params_cleanup(&chain->sts_params);
+    int rc;
+    if ((rc = bsup_aws_params_add(&chain->sts_params, "RoleArn", arn)) < 0 ||
+        (rc = bsup_aws_params_add(&chain->sts_params, "RoleSessionName", session)) < 0 ||
+        (external_id &&
+         (rc = bsup_aws_params_add(&chain->sts_params, "ExternalId", external_id)) < 0) ||
+        (duration &&
+         (rc = bsup_aws_params_add(&chain->sts_params, "DurationSeconds", duration)) < 0))
+        return bsup_diag_set(diag, rc, "AWS credentials: %.300s: %s", chain->sts_what,
+                             bsup_strerror(rc));
+    chain->sts_active = 1;
+    chain->sts_action = "AssumeRole";
+    chain->attempt = 1;
+    return s_sts_request(chain, &chain->src, diag);
+}
+
+/* Runs the plan: the base credentials, then each role from the one nearest the base to the
+ * selected profile's, each assumed with the credentials before it. */
+static int s_role_run(struct bsup_aws_chain *chain, const struct bsup_aws_chain_response *resp,
+                      struct bsup_aws_credentials *out, struct bsup_diag *diag)
+{
+    int rc;
+    if (!chain->role_phase) {
+        if ((rc = s_role_base(chain, resp, diag)) != S_FOUND)
+            return rc;
+        chain->role_phase = 1;
+        chain->role_next = chain->n_roles;
+        return s_assume_request(chain, diag);
+    }
+    struct bsup_aws_credentials next;
+    if ((rc = s_sts_answer(chain, resp, &chain->src, &next, diag)) != S_FOUND)
+        return rc;
+    bsup_aws_credentials_cleanup(&chain->src);
+    chain->src = next;
+    if (--chain->role_next > 0)
+        return s_assume_request(chain, diag);
+    *out = chain->src;
+    memset(&chain->src, 0, sizeof(chain->src));
+    snprintf(out->source, sizeof(out->source), "assume-role");
+    const char *arn = s_nonempty(chain->roles[0], "role_arn");
+    if (chain->n_roles > 1)
+        snprintf(out->description, sizeof(out->description),
+                 "assume role %.120s via %.120s (source: %.120s)", arn,
+                 s_nonempty(chain->roles[chain->n_roles - 1], "role_arn"), chain->base_what);
+    else
+        snprintf(out->description, sizeof(out->description), "assume role %.150s (source: %.200s)",
+                 arn, chain->base_what);
+    return S_FOUND;
 }
 
 /* AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN (and AWS_ROLE_SESSION_NAME). */

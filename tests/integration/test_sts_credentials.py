@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Credentials from STS against the local AWS (signatures enforced): with a web identity token
 file and AWS_ROLE_ARN (EKS IRSA), bsupd gets the role's credentials with
-AssumeRoleWithWebIdentity, completes a cycle with them, and status names the role; the token
-is in no log or status."""
+AssumeRoleWithWebIdentity; with a profile's role_arn and source_profile (the seeded IAM user's
+keys), with AssumeRole signed with those keys. Each completes a cycle with the role's
+credentials and status names the role; the token and the keys are in no log or status. A source
+profile with a wrong secret is refused by STS (the signature is checked), and status says so."""
 import json
 import os
 import sys
@@ -30,7 +32,7 @@ def make_role(d, name):
     return arn
 
 
-def run(d, services, net, env, what):
+def run(d, services, net, env, what, ok=True):
     """Starts bsupd with env (no keys of its own), runs a cycle, returns (credentials, text)."""
     dm = R.daemon(d, services, net)
     for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
@@ -41,8 +43,9 @@ def run(d, services, net, env, what):
     st = dm.ctl_json("status", expect=None)
     text = dm.ctl("status", expect=None).stdout
     asg = st["engine"]["aws"].get("autoscaling", {})
-    check(asg.get("requests", 0) > 0 and asg.get("errors") == 0,
-          f"{what}: a cycle with the role's credentials: {asg} {st['daemon']['credentials']}")
+    if ok:
+        check(asg.get("requests", 0) > 0 and asg.get("errors") == 0,
+              f"{what}: a cycle with the role's credentials: {asg} {st['daemon']['credentials']}")
     log = dm.logtext()
     rc, _ = dm.stop()
     check(rc == 0, f"{what}: stop: {rc}")
@@ -67,5 +70,39 @@ with testlib.environment() as d, tempfile.TemporaryDirectory() as tmp:
           and c["expires_at"] and c["last_error"] is None, f"status names the role: {c}")
     check(f"Credentials: web identity {role} (environment)" in text, f"status text: {text}")
     check(TOKEN not in log + text + json.dumps(c), "the token is in no log or status")
+
+    # Assume role: a profile's role_arn with source_profile holding the seeded user's keys.
+    aws = R.aws_env(d)
+    key, secret = aws["AWS_ACCESS_KEY_ID"], aws["AWS_SECRET_ACCESS_KEY"]
+    ops = make_role(d, "bsup-ops")
+    config = os.path.join(tmp, "config")
+
+    def profiles(source_secret):
+        with open(config, "w") as f:
+            f.write(f"[profile ops]\nrole_arn = {ops}\nsource_profile = central\n"
+                    f"role_session_name = bsupd-ops\n[profile central]\n"
+                    f"aws_access_key_id = {key}\naws_secret_access_key = {source_secret}\n")
+
+    profiles(secret)
+    env = {"HOME": home, "AWS_CONFIG_FILE": config, "AWS_PROFILE": "ops"}
+    c, text, log = run(d, services, net, env, "assume role")
+    print("assume role:", c, "\n" + text)
+    check(c["source"] == "assume-role" and
+          c["description"] == f"assume role {ops} (source: profile central)" and
+          c["expires_at"] and c["last_error"] is None, f"status names the role: {c}")
+    check(f"Credentials: assume role {ops} (source: profile central)" in text,
+          f"status text: {text}")
+    check(secret not in log + text + json.dumps(c), "the source secret is in no log or status")
+
+    # The AssumeRole signature is checked: a wrong source secret is refused by STS, said as
+    # such, and no other identity is used.
+    profiles("wrong" + secret[5:])
+    c, text, log = run(d, services, net, env, "wrong source secret", ok=False)
+    print("wrong source secret:", c)
+    check(c["source"] is None and "STS AssumeRole answered HTTP 403: SignatureDoesNotMatch" in
+          (c["last_error"] or ""), f"refused: {c}")
+    check("Credentials: last lookup failed" in text and "SignatureDoesNotMatch" in text,
+          f"status text: {text}")
+    check(secret[5:] not in log + text + json.dumps(c), "the wrong secret is in no log or status")
 
 finish()
