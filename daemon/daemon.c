@@ -901,6 +901,7 @@ static int s_start_work(struct bsup_daemon *d, struct bsup_diag *diag)
                                         .aws = &d->aws,
                                         .settings = d->settings,
                                         .dry_run = d->opts->dry_run,
+                                        .once = d->opts->once,
                                         .paused = &d->paused,
                                         .on_change = on_engine_change,
                                         .ctx = d};

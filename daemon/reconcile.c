@@ -141,6 +141,8 @@ struct bsup_reconcile_engine {
     struct bsup_aws_client *aws;
     const struct bsup_settings *settings;
     bool dry_run;
+    bool once;     /* log a standing state that needs attention (bsup_reconcile_options) */
+    bool standing; /* the state events of this record are logged only: --once, state unchanged */
     const bool *paused;
     const struct bsup_domain *const *domains;
     size_t n_domains;
@@ -216,16 +218,20 @@ static int64_t s_interval_ms(const struct bsup_reconcile_engine *e, const struct
 /* The log says what a cycle found, as its events do: drift (in observe mode too), a service
  * degraded, in error or back, a finding. A line when an alert opens is a warning (an error for
  * the service's error). Changes and their failures have their own lines where they happen. */
-static void s_log_found(const char *service, const char *kind, enum bsup_alert a, const char *msg)
+static void s_log_found(const char *service, const char *kind, enum bsup_alert a, const char *msg,
+                        bool standing)
 {
+    const char *as_before = standing ? " (as the last run found)" : "";
     if (a == BSUP_ALERT_NONE)
         a = bsup_alert_for_event(kind);
     if (strcmp(kind, "service.error") == 0)
-        bsup_log_err("%s service=%s %s", kind, service, msg);
-    else if (a != BSUP_ALERT_NONE && bsup_alerts[a].effect == BSUP_ALERT_OPEN)
-        bsup_log_warn("%s service=%s %s", kind, service, msg);
+        bsup_log_err("%s service=%s %s%s", kind, service, msg, as_before);
+    else if ((a != BSUP_ALERT_NONE && bsup_alerts[a].effect == BSUP_ALERT_OPEN) ||
+             (standing &&
+              (strcmp(kind, "service.degraded") == 0 || strcmp(kind, "service.missing") == 0)))
+        bsup_log_warn("%s service=%s %s%s", kind, service, msg, as_before);
     else
-        bsup_log_notice("%s service=%s %s", kind, service, msg);
+        bsup_log_notice("%s service=%s %s%s", kind, service, msg, as_before);
 }
 
 static void s_event_alert(struct bsup_reconcile_engine *e, const char *service, const char *kind,
@@ -249,11 +255,11 @@ static void s_event_alert(struct bsup_reconcile_engine *e, const char *service, 
     int64_t hold_s = s ? 2 * s_interval_ms(e, s) / 1000 : 0;
     if (hold_s > e->settings->alerts.recovery_hold_s)
         hold_s = e->settings->alerts.recovery_hold_s;
-    if (bsup_store_event_alert(e->store, s_now_s(), service, env, kind, msg, a, observed, desired,
-                               hold_s, &diag))
+    if (!e->standing && bsup_store_event_alert(e->store, s_now_s(), service, env, kind, msg, a,
+                                               observed, desired, hold_s, &diag))
         s_store_failed(e, NULL, &diag);
     if (observed && service) /* what a cycle found (a state, a line), not what it did */
-        s_log_found(service, kind, a, msg);
+        s_log_found(service, kind, a, msg, e->standing);
 }
 
 #define s_event(e, service, kind, ...)                                                             \
@@ -1233,7 +1239,9 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
      * (drill-failed) is the page, and the state's DEGRADED alert then finds it open. */
     if (m->planned)
         s_finding_events(e, s, before, &now);
-    if (state != previous) {
+    e->standing =
+        state == previous && e->once && (bsup_state_flags(state) & BSUP_STATE_F_ATTENTION) != 0;
+    if (state != previous || e->standing) {
         char what[700] = "";
         const struct bsup_action *missing = NULL, *held = NULL;
         for (size_t i = 0; i < now.n_actions && strlen(what) < 500; i++) {
@@ -1284,6 +1292,7 @@ static void s_record(struct bsup_reconcile_engine *e, const struct s_batch *b, s
             break;
         }
     }
+    e->standing = false;
     bsup_plan_cleanup(&last);
     bsup_plan_cleanup(&stored);
     s_measure(e, b, m, &now, state);
@@ -1722,6 +1731,7 @@ int bsup_reconcile_new(const struct bsup_reconcile_options *o, struct bsup_recon
     e->aws = o->aws;
     e->settings = o->settings;
     e->dry_run = o->dry_run;
+    e->once = o->once;
     e->paused = o->paused;
     e->domains = o->domains ? o->domains : bsup_domains;
     e->n_domains = o->domains ? o->n_domains : bsup_n_domains;

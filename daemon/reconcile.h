@@ -30,6 +30,9 @@ struct bsup_reconcile_options {
     struct bsup_aws_client *aws;
     const struct bsup_settings *settings;
     bool dry_run;
+    /* --once: a state that needs attention is logged even when the last run recorded it too
+     * (its stderr is all a cron job has); a daemon logs a state when it changes. */
+    bool once;
     const bool *paused; /* observe only while *paused */
     /* The domains to reconcile; NULL: bsup_domains. */
     const struct bsup_domain *const *domains;

@@ -74,6 +74,11 @@ with testlib.environment("--faults") as d:
     check(ec2.get("DescribeLaunchTemplates") == 1 and not ec2.get("DescribeLaunchTemplateVersions"),
           f"the version's type is kept across runs: {ec2}")
     check(p.returncode == 1, f"--once with drift in observe mode: {p.returncode}")
+    # A second run finds the same drift: no new event, but its output still says what needs
+    # attention (a cron job's mail would otherwise say only 'drift=1').
+    check(re.search(rf"notice drift\.found service={a['name']} observe mode: .*MaxSize "
+                    rf"{a['max'] + 5} .*\(as the last run found\)", p.stderr),
+          f"a standing drift is logged by --once: {p.stderr[-1500:]}")
     check(R.group(d, ga) == (0, a["max"] + 5, 0), f"observe mode leaves AWS alone: {R.group(d, ga)}")
     check(R.counts(d, *UPDATE) == 0, "no mutation in observe mode")
 
