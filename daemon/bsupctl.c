@@ -967,6 +967,44 @@ static int s_show_events(json_t *reply, bool header)
     return S_EXIT_OK;
 }
 
+/* Text from bsupd (AWS's error messages, event messages, names) reaches a terminal: a control
+ * character in it (C0, DEL, or C1 as UTF-8 \xc2\x80-\x9f) is shown as \xNN, never sent raw,
+ * so that no answer can move the cursor, recolour or retitle the operator's terminal. JSON
+ * output escapes them itself. */
+static void s_defang(json_t *v)
+{
+    size_t i;
+    const char *k;
+    json_t *x;
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, x) s_defang(x);
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, x) s_defang(x);
+    } else if (json_is_string(v)) {
+        const unsigned char *t = (const unsigned char *)json_string_value(v);
+        size_t n = json_string_length(v), bad = 0;
+        for (i = 0; i < n; i++)
+            bad += t[i] < 0x20 || t[i] == 0x7f || (t[i] == 0xc2 && i + 1 < n && t[i + 1] < 0xa0);
+        if (!bad)
+            return;
+        char *out = malloc(n + 8 * bad + 1), *o = out;
+        if (!out)
+            return;
+        for (i = 0; i < n; i++) {
+            if (t[i] == 0xc2 && i + 1 < n && t[i + 1] < 0xa0) {
+                o += sprintf(o, "\\x%02x\\x%02x", t[i], t[i + 1]);
+                i++;
+            } else if (t[i] < 0x20 || t[i] == 0x7f) {
+                o += sprintf(o, "\\x%02x", t[i]);
+            } else {
+                *o++ = (char)t[i];
+            }
+        }
+        json_string_setn(v, out, (size_t)(o - out));
+        free(out);
+    }
+}
+
 /* Whether everything printed reached stdout: a full disk or a closed pipe is an error, not
  * "all good". */
 static bool s_output_ok(void)
@@ -1040,6 +1078,7 @@ static int s_follow(const struct s_args *a, json_t *reply)
                 fputc('\n', stdout);
             }
         } else if (header || json_array_size(fresh)) {
+            s_defang(fresh);
             json_t *page = json_pack("{s:O}", "events", fresh);
             s_show_events(page, header);
             json_decref(page);
@@ -1128,6 +1167,7 @@ int main(int argc, char **argv)
         json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
     }
+    s_defang(reply);
     if (!json_is_true(json_object_get(reply, "ok"))) {
         json_t *err = json_object_get(reply, "error");
         fprintf(stderr, "bsupctl: %s: %s (%s)\n", a.socket, s_str(err, "message"),

@@ -441,6 +441,21 @@ for bad in ("api\udcff", "api\n\x1b[31m"):
         r = d.ctl(*args, expect=2)
         check("SERVICE" in r.stderr and "\x1b" not in r.stderr, "%r: %s" % (args, r.stderr))
 check(requested() == before, "no reconcile was requested by a bad SERVICE")
+# Text from bsupd reaches the terminal without control characters (an AWS message or an event
+# could otherwise move the cursor, recolour or retitle it); --json escapes them as JSON does.
+subprocess.run(["sqlite3", os.path.join(d.state, "bsup.db"),
+                "INSERT INTO events(at, service, kind, message) VALUES(strftime('%s','now'), "
+                "'api', 'test.note', 'red ' || char(27) || '[31m, title ' || char(27) || "
+                "']0;x' || char(7) || ', csi ' || char(155) || '2J')"],
+               check=True, timeout=30)
+r = d.ctl("events", expect=0)
+check("test.note" in r.stdout and "\x1b" not in r.stdout and "\x07" not in r.stdout and
+      "\x9b" not in r.stdout and "red \\x1b[31m, title \\x1b]0;x\\x07, csi \\xc2\\x9b2J"
+      in r.stdout, "control characters shown escaped: %r" % r.stdout[-400:])
+ev = [e for e in d.ctl_json("events")["events"] if e["kind"] == "test.note"]
+check(ev and ev[0]["message"] == "red \x1b[31m, title \x1b]0;x\x07, csi \x9b2J",
+      "--json keeps the text: %r" % ev)
+
 # --service is events' filter: 'status api --service worker' showed worker, silently.
 for args in (("status", "api", "--service", "worker"), ("plan", "--service=worker"),
              ("reconcile", "--service", "worker"), ("reload", "--service", "worker")):
