@@ -213,8 +213,6 @@ static int64_t s_interval_ms(const struct bsup_reconcile_engine *e, const struct
     return iv * 1000;
 }
 
-/* Records an event of service and, when it is an alert (a, or by its kind), the alert in the
- * same savepoint (store/outbox.h): inside a batch's transaction, one commit for both. */
 /* The log says what a cycle found, as its events do: drift (in observe mode too), a service
  * degraded, in error or back, a finding. A line when an alert opens is a warning (an error for
  * the service's error). Changes and their failures have their own lines where they happen. */
@@ -234,6 +232,9 @@ static void s_log_found(const char *service, const char *kind, enum bsup_alert a
         bsup_log_notice("%s service=%s %s%s", kind, service, msg, as_before);
 }
 
+/* Records an event of service and, when it is an alert (a, or by its kind), the alert in the
+ * same savepoint (store/outbox.h): inside a batch's transaction, one commit for both. In a --once
+ * run's standing state (e->standing) it is only logged. */
 static void s_event_alert(struct bsup_reconcile_engine *e, const char *service, const char *kind,
                           enum bsup_alert a, const char *observed, const char *desired,
                           const char *fmt, ...) __attribute__((format(printf, 7, 8)));
