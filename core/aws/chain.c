@@ -866,7 +866,8 @@ static int s_sts_answer(struct bsup_aws_chain *chain, const struct bsup_aws_chai
         json_decref(page);
     }
     if (rc == 0 &&
-        (!r.access_key_id || !r.secret_access_key || !r.session_token || r.expiration_s <= 0))
+        (!r.access_key_id || !*r.access_key_id || !r.secret_access_key || !*r.secret_access_key ||
+         !r.session_token || !*r.session_token || r.expiration_s <= 0))
         rc = BSUP_EPROTO;
     if (rc == 0)
         rc =

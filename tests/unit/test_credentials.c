@@ -766,6 +766,17 @@ static void test_web_identity(void **state)
     s_drive(&d5);
     assert_int_equal(d5.rc, BSUP_ECREDENTIALS);
     assert_non_null(strstr(d5.diag.message, "answer is not understood"));
+    /* An empty key or secret is not credentials either. */
+    const char *empty = "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
+                        "<Credentials><AccessKeyId></AccessKeyId><SecretAccessKey>S"
+                        "</SecretAccessKey><SessionToken>T</SessionToken><Expiration>"
+                        "2021-08-16T20:56:01Z</Expiration></Credentials>"
+                        "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
+    const struct bsup_aws_chain_response blank[] = {{200, empty, strlen(empty), NULL}};
+    struct s_drive d5b = {.env = env2, .responses = blank, .n_responses = 1, .files = files};
+    s_drive(&d5b);
+    assert_int_equal(d5b.rc, BSUP_ECREDENTIALS);
+    assert_non_null(strstr(d5b.diag.message, "answer is not understood"));
 
     /* Configured but broken: an error of its own, never another identity. */
     const char *no_role[] = {"AWS_WEB_IDENTITY_TOKEN_FILE", "/run/token", NULL};
