@@ -241,8 +241,10 @@ static void s_send_metrics(struct bsup_publisher *p)
         bsup_log_err("%s", diag.message);
         return;
     }
-    if (n == 0)
+    if (n == 0) {
+        p->probe = 0; /* nothing refused waits (both halves may have gone): full requests again */
         goto out;
+    }
     int rc = bsup_putdata_next(p->settings->metrics.namespace_, d,
                                p->probe && p->probe < n ? p->probe : n, NULL, &r);
     if (rc == 0)

@@ -285,6 +285,51 @@ with testlib.environment("--faults") as d:
           f"calls, {len(refused)} of them refused")
     check(len(refused) <= 12, f"found by halving, not one datum at a time: {len(refused)} refused")
     testlib.control(faults, "DELETE", "rules")
+
+    # A request refused for its content whose halves are both accepted (the refusal was the
+    # request's, or its datum became acceptable meanwhile) leaves nothing to drop: once the
+    # outbox is empty, the requests go full again (they stayed halved for good).
+    testlib.control(faults, "PUT", "rules", {"rules": [
+        {"fault": "throttle", "service": "monitoring", "action": "PutMetricData",
+         "request_contains": "SplitProbe", "code": "InvalidParameterValue", "status": 400,
+         "count": 1},
+        {"fault": "rewrite", "service": "monitoring", "action": "PutMetricData",
+         "request_contains": "FullAgain", "replace": [["never-in-an-answer", "never"]]}]})
+
+    def outbox_rows(name):
+        with sqlite3.connect(os.path.join(dm.state, "bsup.db"), timeout=30) as con:
+            n = con.execute("SELECT count(*) FROM metric_outbox WHERE name = ?", (name,)).fetchone()
+        con.close()
+        return n[0]
+
+    def insert_rows(name):
+        now_ms = int(time.time() * 1000)
+        with sqlite3.connect(os.path.join(dm.state, "bsup.db"), timeout=30) as con:
+            con.executemany("INSERT INTO metric_outbox(name, service, environment, at_ms, value,"
+                            " unit) VALUES (?, NULL, NULL, ?, ?, 'Count')",
+                            [(name, now_ms + i, float(i)) for i in range(40)])
+        con.close()
+
+    since = testlib.control(faults, "GET", "log")["next"]
+    insert_rows("SplitProbe")
+    R.bsuptest.poll(lambda: outbox_rows("SplitProbe") == 0,
+                    lambda: "the refused request's halves accepted", timeout_s=30)
+    split = [e for e in testlib.control(faults, "GET", f"log?since={since}")["entries"]
+             if e["action"] == "PutMetricData"]
+    check(any(e["status"] == 400 for e in split), f"the whole request was refused: {split}")
+    since = testlib.control(faults, "GET", "log")["next"]
+    insert_rows("FullAgain")
+
+    def full_sent():
+        if outbox_rows("FullAgain"):
+            return None
+        puts = [e for e in testlib.control(faults, "GET", f"log?since={since}")["entries"]
+                if e["action"] == "PutMetricData" and e.get("fault") == "rewrite"]
+        return puts if all(e["status"] != "pending" for e in puts) else None
+    full = R.bsuptest.poll(full_sent, lambda: "the next 40 datums sent", timeout_s=30)
+    check(len(full) == 1 and full[0]["status"] == 200,
+          f"then 40 datums go in one request, not in halves: {full}")
+    testlib.control(faults, "DELETE", "rules")
     dm.stop()
     check(dm.integrity() == "ok", "database consistent")
 
