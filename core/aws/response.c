@@ -778,8 +778,9 @@ void bsup_aws_redact(char *msg)
 {
     static const char *const cut[] = {"the canonical string", "the string-to-sign",
                                       "canonical request", "string to sign"};
-    static const char *const keyed[] = {"x-amz-security-token", "credential", "signature",
-                                        "aws_secret_access_key", "secretaccesskey"};
+    static const char *const keyed[] = {
+        "x-amz-security-token",  "credential",      "signature",
+        "aws_secret_access_key", "secretaccesskey", "webidentitytoken"};
     static const char mask[] = "<redacted>";
     char out[sizeof(((struct bsup_aws_error *)0)->message)];
     size_t o = 0;

@@ -52,7 +52,7 @@ struct bsup_aws_error {
 /* Removes what must never reach a log, status, event or the database from an AWS error
  * message (at most sizeof(struct bsup_aws_error.message) bytes), in place: everything from a
  * canonical request or string-to-sign on, values of X-Amz-Security-Token, Credential,
- * Signature and secret keys, and access key ids. */
+ * Signature, secret keys and WebIdentityToken, and access key ids. */
 void bsup_aws_redact(char *msg);
 
 /* Parses an error response: Query <ErrorResponse>, EC2 <Response><Errors>, JSON __type/code

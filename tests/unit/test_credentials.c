@@ -749,6 +749,17 @@ static void test_web_identity(void **state)
                         "(environment): STS AssumeRoleWithWebIdentity answered HTTP 400: "
                         "InvalidIdentityToken: No OpenIDConnect provider found in your account");
 
+    /* An endpoint that echoes the request in its error does not put the token in ours. */
+    const char *echo = "<ErrorResponse><Error><Code>MalformedInput</Code><Message>cannot read "
+                       "Action=AssumeRoleWithWebIdentity&amp;WebIdentityToken=JWT.TOKEN.TWO&amp;"
+                       "x=1</Message></Error></ErrorResponse>";
+    const struct bsup_aws_chain_response echoed[] = {{400, echo, strlen(echo), NULL}};
+    struct s_drive d3b = {.env = env2, .responses = echoed, .n_responses = 1, .files = files};
+    s_drive(&d3b);
+    assert_int_equal(d3b.rc, BSUP_ECREDENTIALS);
+    assert_null(strstr(d3b.diag.message, "JWT.TOKEN"));
+    assert_non_null(strstr(d3b.diag.message, "MalformedInput: cannot read "));
+
     /* No answer: three attempts, then why; a broken answer is not credentials. */
     const struct bsup_aws_chain_response silent[] = {
         {0, NULL, 0, "timeout"}, {503, "", 0, NULL}, {0, NULL, 0, "Connection refused"}};

@@ -29,6 +29,8 @@ static void test_table(void **state)
          "The security token included in the request is invalid: key ASIA<redacted>"},
         {"user AKIAIOSFODNN7EXAMPLE is not authorized", "user AKIA<redacted> is not authorized"},
         {"AKIA is a prefix", "AKIA is a prefix"},
+        {"cannot read RoleArn=r&WebIdentityToken=eyJhbGciOi.eyJzdWIi.c2ln&x=1",
+         "cannot read RoleArn=r&WebIdentityToken=<redacted>&x=1"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         char msg[512];
