@@ -380,6 +380,56 @@ static int s_set_creds(struct bsup_aws_credentials *out, const char *akid, const
     return S_FOUND;
 }
 
+/* Whether the selected profile is a role whose source is these very keys (role_arn with
+ * credential_source = Environment, itself or at the end of its source_profile chain): then they
+ * assume it (the profile provider) instead of being used as they are. Files that cannot be read
+ * or parsed decide nothing here. */
+static int s_env_is_role_source(struct bsup_aws_chain *chain)
+{
+    struct bsup_aws_profile_files f;
+    struct bsup_aws_profile_set set;
+    struct bsup_diag ignored = {0};
+    int yes = 0;
+    bsup_aws_profile_set_init(&set);
+    if (bsup_aws_profile_files_locate(chain->getenv_fn, chain->getenv_ctx, &f) < 0)
+        goto out;
+    const char *paths[] = {f.config_path, f.credentials_path};
+    const enum bsup_aws_profile_file_kind kinds[] = {BSUP_AWS_PROFILE_FILE_CONFIG,
+                                                     BSUP_AWS_PROFILE_FILE_CREDENTIALS};
+    for (size_t i = 0; i < 2; i++) {
+        char *data = NULL;
+        size_t len = 0;
+        int rc = paths[i] ? chain->read_file_fn(chain->read_file_ctx, paths[i],
+                                                BSUP_AWS_PROFILE_MAX_BYTES, &data, &len)
+                          : BSUP_ENOTFOUND;
+        if (rc == 0)
+            rc = bsup_aws_profile_set_merge(&set, kinds[i], data, len, paths[i], &ignored);
+        bsup_secure_zero(data, len);
+        free(data);
+        if (rc < 0 && rc != BSUP_ENOTFOUND)
+            goto out;
+    }
+    const struct bsup_aws_profile *p = bsup_aws_profile_set_find(&set, f.profile);
+    for (int i = 0; p && i < S_MAX_ROLES; i++) {
+        const char *role = bsup_aws_profile_get(p, "role_arn");
+        const char *cs = bsup_aws_profile_get(p, "credential_source");
+        const char *src = bsup_aws_profile_get(p, "source_profile");
+        if (!role || !*role || (cs && *cs)) {
+            yes = role && *role && strcmp(cs, "Environment") == 0;
+            break;
+        }
+        const struct bsup_aws_profile *sp = src ? bsup_aws_profile_set_find(&set, src) : NULL;
+        const char *akid = bsup_aws_profile_get(sp, "aws_access_key_id");
+        if (sp == p || (akid && *akid)) /* its own or its source's keys */
+            break;
+        p = sp;
+    }
+out:
+    bsup_aws_profile_set_cleanup(&set);
+    bsup_aws_profile_files_cleanup(&f);
+    return yes;
+}
+
 static int s_provider_env(struct bsup_aws_chain *chain, struct bsup_aws_credentials *out,
                           struct bsup_diag *diag)
 {
@@ -393,6 +443,8 @@ static int s_provider_env(struct bsup_aws_chain *chain, struct bsup_aws_credenti
         return bsup_diag_set(diag, BSUP_ECONFIG,
                              "AWS credentials: AWS_ACCESS_KEY_ID is set but "
                              "AWS_SECRET_ACCESS_KEY is not");
+    if (s_env_is_role_source(chain))
+        return S_NEXT;
     return s_set_creds(out, akid, secret, s_env(chain, "AWS_SESSION_TOKEN"),
                        s_env(chain, "AWS_ACCOUNT_ID"), "environment", diag);
 }

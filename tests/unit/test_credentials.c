@@ -846,7 +846,8 @@ static void test_assume_role(void **state)
         "[profile missing]\nrole_arn = arn:aws:iam::1:role/o\nsource_profile = nowhere\n"
         "[profile long]\nrole_arn = arn:aws:iam::1:role/o\nsource_profile = base\n"
         "duration_seconds = 99999\n"
-        "[profile env]\nrole_arn = arn:aws:iam::1:role/e\ncredential_source = Environment\n");
+        "[profile env]\nrole_arn = arn:aws:iam::1:role/e\ncredential_source = Environment\n"
+        "[profile via-env]\nrole_arn = arn:aws:iam::1:role/v\nsource_profile = env\n");
     char ops_answer[1024], top_answer[1024];
     snprintf(ops_answer, sizeof(ops_answer), s_assume_answer_fmt, "111111111111", "ASIAOPS",
              "OPSSECRET", "OPSTOKEN");
@@ -956,6 +957,40 @@ static void test_assume_role(void **state)
     assert_int_equal(d5.used, 0);
     assert_string_equal(d5.diag.message, "AWS credentials: profile 'env' has credential_source = "
                                          "Environment, but AWS_ACCESS_KEY_ID is unset");
+    /* With them, the role is assumed; the keys are not used as they are (the environment
+     * provider comes first, and took them for its own). */
+    const char *env6[] = {"HOME",
+                          "/h",
+                          "AWS_PROFILE",
+                          "env",
+                          "AWS_REGION",
+                          "eu-west-1",
+                          "AWS_ACCESS_KEY_ID",
+                          "AKIDENV",
+                          "AWS_SECRET_ACCESS_KEY",
+                          "ENVSECRET",
+                          NULL};
+    const struct bsup_aws_chain_response r6[] = {{200, ops_answer, strlen(ops_answer), NULL}};
+    struct s_drive d6 = {.env = env6, .files = files, .responses = r6, .n_responses = 1};
+    s_drive(&d6);
+    assert_int_equal(d6.rc, 0);
+    assert_int_equal(d6.used, 1);
+    assert_non_null(strstr(d6.last_authorization, "Credential=AKIDENV/20210816/eu-west-1/sts/"));
+    assert_string_equal(d6.creds.access_key_id, "ASIAOPS");
+    assert_string_equal(d6.creds.description,
+                        "assume role arn:aws:iam::1:role/e (source: environment)");
+    bsup_aws_credentials_cleanup(&d6.creds);
+    env6[3] = "via-env"; /* a chain that ends in the environment */
+    const struct bsup_aws_chain_response r7[] = {{200, ops_answer, strlen(ops_answer), NULL},
+                                                 {200, top_answer, strlen(top_answer), NULL}};
+    struct s_drive d7 = {.env = env6, .files = files, .responses = r7, .n_responses = 2};
+    s_drive(&d7);
+    assert_int_equal(d7.rc, 0);
+    assert_int_equal(d7.used, 2);
+    assert_string_equal(d7.creds.access_key_id, "ASIATOP");
+    assert_string_equal(d7.creds.description, "assume role arn:aws:iam::1:role/v via "
+                                              "arn:aws:iam::1:role/e (source: environment)");
+    bsup_aws_credentials_cleanup(&d7.creds);
     json_decref(files);
 }
 
