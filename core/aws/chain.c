@@ -565,6 +565,12 @@ static int s_provider_profile(struct bsup_aws_chain *chain,
         return s_set_creds(out, akid, secret, token && *token ? token : NULL,
                            bsup_aws_profile_get(p, "aws_account_id"), "profile", diag);
     }
+    /* Half a key pair is a broken provider, whichever half: never a pass to another identity. */
+    if (secret && *secret)
+        return bsup_diag_set(diag, BSUP_ECONFIG,
+                             "AWS credentials: profile '%.100s' sets aws_secret_access_key but "
+                             "not aws_access_key_id",
+                             p->name);
     if (bsup_aws_profile_get(p, "credential_process"))
         return bsup_diag_set(diag, BSUP_ECONFIG,
                              "AWS credentials: profile '%.100s' uses credential_process, which "

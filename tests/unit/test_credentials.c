@@ -619,6 +619,17 @@ static void test_chain_messages(void **state)
     s_drive(&d4);
     assert_int_equal(d4.rc, BSUP_ECONFIG);
     assert_non_null(strstr(d4.diag.message, "AWS_SECRET_ACCESS_KEY"));
+    /* So is a profile's secret without its key id (it passed on to IMDS: another identity). */
+    json_t *half =
+        json_pack("{s:s}", "/h/.aws/credentials", "[default]\naws_secret_access_key = x\n");
+    const char *home[] = {"HOME", "/h", NULL};
+    struct s_drive d8 = {.env = home, .files = half};
+    s_drive(&d8);
+    assert_int_equal(d8.rc, BSUP_ECONFIG);
+    assert_int_equal(d8.used, 0);
+    assert_non_null(
+        strstr(d8.diag.message, "sets aws_secret_access_key but not aws_access_key_id"));
+    json_decref(half);
 
     /* An explicit AWS_PROFILE that does not exist is an error. */
     const char *missing[] = {"HOME", "/h", "AWS_PROFILE", "prod", NULL};
