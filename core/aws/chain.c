@@ -30,7 +30,14 @@ enum s_imds_phase { S_IMDS_TOKEN, S_IMDS_ROLE, S_IMDS_CREDS };
 /* What a provider function decided (negative: a BSUP_E* failure that ends the chain). */
 enum s_outcome { S_NEXT = 0, S_FOUND = 1, S_STEP = 2 };
 /* Where the credentials that assume a role come from. */
-enum s_base { S_BASE_STATIC, S_BASE_ENV, S_BASE_WEB_IDENTITY, S_BASE_CONTAINER, S_BASE_IMDS };
+enum s_base {
+    S_BASE_STATIC,
+    S_BASE_ENV,
+    S_BASE_WEB_IDENTITY,
+    S_BASE_CONTAINER,
+    S_BASE_IMDS,
+    S_BASE_PROCESS
+};
 /* Roles chained through source_profile, at most. */
 #define S_MAX_ROLES 8
 
@@ -66,6 +73,10 @@ struct bsup_aws_chain {
     const char *sts_action;            /* "AssumeRoleWithWebIdentity" */
     struct bsup_aws_params sts_params; /* wiped on free */
     char sts_what[300];                /* "web identity arn:... (profile A)", for messages */
+
+    /* credential_process: the one that runs (never its output or arguments in a message). */
+    int proc_active;
+    char proc_what[200]; /* "credential_process PROGRAM (profile 'A')" */
 
     /* Assume role: the profiles whose role_arn to assume (roles[0] the selected one, assumed
      * last), the base credentials and how far it got. */
@@ -268,10 +279,18 @@ int bsup_aws_chain_new(const struct bsup_aws_chain_options *opts, struct bsup_aw
     return 0;
 }
 
+static void s_argv_free(char **argv)
+{
+    for (size_t i = 0; argv && argv[i]; i++)
+        s_wipe_free(argv[i]); /* a command line may carry a secret */
+    free(argv);
+}
+
 static void s_step_cleanup(struct bsup_aws_chain_step *step)
 {
     bsup_aws_request_cleanup(&step->request);
     free(step->url);
+    s_argv_free(step->argv);
     memset(step, 0, sizeof(*step));
 }
 
@@ -495,6 +514,11 @@ static int s_web_identity_answer(struct bsup_aws_chain *chain,
 static int s_profile_unsupported(const struct bsup_aws_profile *p, struct bsup_diag *diag);
 static int s_role_plan(struct bsup_aws_chain *chain, const struct bsup_aws_profile *p,
                        struct bsup_diag *diag);
+static int s_process_start(struct bsup_aws_chain *chain, const struct bsup_aws_profile *p,
+                           struct bsup_diag *diag);
+static int s_process_answer(struct bsup_aws_chain *chain,
+                            const struct bsup_aws_chain_response *resp,
+                            struct bsup_aws_credentials *out, struct bsup_diag *diag);
 static int s_role_run(struct bsup_aws_chain *chain, const struct bsup_aws_chain_response *resp,
                       struct bsup_aws_credentials *out, struct bsup_diag *diag);
 
@@ -503,8 +527,9 @@ static int s_provider_profile(struct bsup_aws_chain *chain,
                               struct bsup_aws_credentials *out, struct bsup_diag *diag)
 {
     if (resp)
-        return chain->n_roles ? s_role_run(chain, resp, out, diag)
-                              : s_web_identity_answer(chain, resp, out, diag);
+        return chain->n_roles       ? s_role_run(chain, resp, out, diag)
+               : chain->proc_active ? s_process_answer(chain, resp, out, diag)
+                                    : s_web_identity_answer(chain, resp, out, diag);
     struct bsup_aws_profile_files *f = &chain->files;
     int rc = bsup_aws_profile_files_locate(chain->getenv_fn, chain->getenv_ctx, f);
     if (rc < 0)
@@ -572,10 +597,7 @@ static int s_provider_profile(struct bsup_aws_chain *chain,
                              "not aws_access_key_id",
                              p->name);
     if (bsup_aws_profile_get(p, "credential_process"))
-        return bsup_diag_set(diag, BSUP_ECONFIG,
-                             "AWS credentials: profile '%.100s' uses credential_process, which "
-                             "this version of bsup does not support",
-                             p->name);
+        return s_process_start(chain, p, diag);
     s_tried(chain, "profile '%.100s' (no aws_access_key_id in it)", p->name);
     return S_NEXT;
 }
@@ -1136,15 +1158,16 @@ static int s_role_plan(struct bsup_aws_chain *chain, const struct bsup_aws_profi
             chain->base = S_BASE_WEB_IDENTITY;
             return 0;
         }
+        if (!role && bsup_aws_profile_get(sp, "credential_process")) {
+            chain->base = S_BASE_PROCESS;
+            return 0;
+        }
         if (!role)
             return bsup_diag_set(diag, BSUP_ECONFIG,
                                  "AWS credentials: profile '%.100s' (source_profile of '%.100s') "
-                                 "has no credentials: no aws_access_key_id, role_arn or "
-                                 "web_identity_token_file%s",
-                                 sp->name, p->name,
-                                 bsup_aws_profile_get(sp, "credential_process")
-                                     ? " (credential_process is not supported)"
-                                     : "");
+                                 "has no credentials: no aws_access_key_id, role_arn, "
+                                 "web_identity_token_file or credential_process",
+                                 sp->name, p->name);
         p = sp;
     }
 }
@@ -1182,6 +1205,13 @@ static int s_role_base(struct bsup_aws_chain *chain, const struct bsup_aws_chain
         rc = s_sts_answer(chain, resp, NULL, &chain->src, diag);
         if (rc == S_FOUND)
             snprintf(chain->base_what, sizeof(chain->base_what), "%s", chain->sts_what);
+        return rc;
+    case S_BASE_PROCESS:
+        if (!resp)
+            return s_process_start(chain, bp, diag);
+        rc = s_process_answer(chain, resp, &chain->src, diag);
+        if (rc == S_FOUND)
+            snprintf(chain->base_what, sizeof(chain->base_what), "%s", chain->proc_what);
         return rc;
     case S_BASE_CONTAINER:
     case S_BASE_IMDS:
@@ -1272,6 +1302,135 @@ static int s_role_run(struct bsup_aws_chain *chain, const struct bsup_aws_chain_
     else
         snprintf(out->description, sizeof(out->description), "assume role %.150s (source: %.200s)",
                  arn, chain->base_what);
+    return S_FOUND;
+}
+
+/* ---- credential_process ---- */
+
+static int s_argv_push(char ***argv, size_t *n, char *word)
+{
+    char **grown = word ? realloc(*argv, (*n + 2) * sizeof(**argv)) : NULL;
+    if (!grown) {
+        s_wipe_free(word);
+        return BSUP_ENOMEM;
+    }
+    *argv = grown;
+    grown[(*n)++] = word;
+    grown[*n] = NULL;
+    return 0;
+}
+
+/* Splits a command line into words as Python's shlex.split does (botocore's ProcessProvider,
+ * off Windows): blanks separate words; '...' is literal; in "..." a backslash escapes only " and
+ * \; elsewhere it escapes any character. 0 with a NULL-terminated *out_argv (at least one word),
+ * BSUP_EPARSE with *out_why, or BSUP_ENOMEM. */
+static int s_split_command(const char *cmd, char ***out_argv, const char **out_why)
+{
+    size_t len = strlen(cmd), n = 0;
+    char **argv = NULL;
+    char *word = malloc(len + 1);
+    int rc = word ? 0 : BSUP_ENOMEM;
+    size_t w = 0;
+    int in_word = 0;
+    char quote = 0;
+    *out_why = NULL;
+    for (const char *c = cmd; rc == 0 && *c; c++) {
+        if (quote == '\'') {
+            if (*c == '\'')
+                quote = 0;
+            else
+                word[w++] = *c;
+        } else if (quote == '"') {
+            if (*c == '"')
+                quote = 0;
+            else if (*c == '\\' && (c[1] == '"' || c[1] == '\\'))
+                word[w++] = *++c;
+            else
+                word[w++] = *c;
+        } else if (*c == ' ' || *c == '\t' || *c == '\r' || *c == '\n') {
+            if (in_word) {
+                char *done = strndup(word, w);
+                rc = s_argv_push(&argv, &n, done);
+                w = 0;
+                in_word = 0;
+            }
+        } else {
+            in_word = 1;
+            if (*c == '\'' || *c == '"')
+                quote = *c;
+            else if (*c == '\\' && !c[1])
+                *out_why = "a backslash ends it";
+            else
+                word[w++] = *c == '\\' ? *++c : *c;
+        }
+    }
+    if (rc == 0 && quote)
+        *out_why = "a quotation is not closed";
+    if (rc == 0 && !*out_why && in_word)
+        rc = s_argv_push(&argv, &n, strndup(word, w));
+    if (rc == 0 && !*out_why && !n)
+        *out_why = "it is empty";
+    if (word) {
+        bsup_secure_zero(word, len + 1);
+        free(word);
+    }
+    if (rc == 0 && *out_why)
+        rc = BSUP_EPARSE;
+    if (rc < 0) {
+        s_argv_free(argv);
+        argv = NULL;
+    }
+    *out_argv = argv;
+    return rc;
+}
+
+/* Runs profile p's credential_process (the selected profile's, or a role's source). */
+static int s_process_start(struct bsup_aws_chain *chain, const struct bsup_aws_profile *p,
+                           struct bsup_diag *diag)
+{
+    struct bsup_aws_chain_step *step = &chain->step;
+    s_step_cleanup(step);
+    const char *why = NULL;
+    int rc = s_split_command(bsup_aws_profile_get(p, "credential_process"), &step->argv, &why);
+    if (rc == BSUP_ENOMEM)
+        return bsup_diag_set(diag, rc, "out of memory");
+    if (rc < 0)
+        return bsup_diag_set(diag, BSUP_ECONFIG,
+                             "AWS credentials: profile '%.100s': credential_process cannot be "
+                             "split into words: %s",
+                             p->name, why);
+    const char *prog = strrchr(step->argv[0], '/');
+    prog = prog && prog[1] ? prog + 1 : step->argv[0];
+    snprintf(chain->proc_what, sizeof(chain->proc_what),
+             "credential_process %.64s (profile '%.100s')", prog, p->name);
+    step->kind = BSUP_AWS_CHAIN_STEP_PROCESS;
+    step->timeout_ms = BSUP_AWS_CHAIN_PROCESS_TIMEOUT_MS;
+    step->max_response_bytes = S_MAX_BODY_BYTES;
+    step->provider = "process";
+    chain->proc_active = 1;
+    return S_STEP;
+}
+
+/* What the process printed: the credentials, or why not (never its output). Not retried: a
+ * failing helper says so at once, and the next AWS call runs the chain again. */
+static int s_process_answer(struct bsup_aws_chain *chain,
+                            const struct bsup_aws_chain_response *resp,
+                            struct bsup_aws_credentials *out, struct bsup_diag *diag)
+{
+    chain->proc_active = 0;
+    if (resp->error)
+        return bsup_diag_set(diag, BSUP_ECREDENTIALS, "AWS credentials: %s: %.300s",
+                             chain->proc_what, resp->error);
+    if (resp->status != 0)
+        return bsup_diag_set(diag, BSUP_ECREDENTIALS, "AWS credentials: %s exited with status %d",
+                             chain->proc_what, resp->status);
+    struct bsup_diag jd = {0};
+    int rc = bsup_aws_credentials_from_process_json(resp->body, resp->body_len, out, &jd);
+    if (rc < 0)
+        return bsup_diag_set(diag, rc == BSUP_ENOMEM ? rc : BSUP_ECREDENTIALS,
+                             "AWS credentials: %s: its output is not understood: %.300s",
+                             chain->proc_what, jd.message);
+    snprintf(out->description, sizeof(out->description), "%s", chain->proc_what);
     return S_FOUND;
 }
 

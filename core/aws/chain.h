@@ -1,7 +1,7 @@
 /* The AWS default credential chain as a pure state machine: it decides which provider
  * applies (environment, shared files with AWS_PROFILE, web identity, container, IMDSv2; STS
- * for web identity and roles), asks its driver to perform the HTTP requests it needs, and
- * parses the answers. No network I/O here: the
+ * for web identity and roles; a profile's credential_process), asks its driver to perform the
+ * HTTP requests and run the processes it needs, and parses the answers. No network I/O here: the
  * daemon's HTTP engine performs the steps; the tests replay recorded traffic.
  *
  * Driving it (the contract for the daemon side):
@@ -14,7 +14,7 @@
  *         rc = bsup_aws_chain_next(chain, resp, &step, &creds, &diag);
  *         if (rc < 0) break;                    // failed: diag.message says what was tried
  *         if (!step) break;                     // creds resolved (caller owns, cleanup)
- *         wait step->delay_ms, then send step->request with step->timeout_ms;
+ *         wait step->delay_ms, then send step->request (or run step->argv) with step->timeout_ms;
  *         resp = {status, body, body_len}       // status 0: no response (connect error,
  *     }                                         // timeout, body over max_response_bytes)
  *     bsup_aws_chain_free(chain);
@@ -58,23 +58,37 @@ struct bsup_aws_chain_options {
     void *now_ctx;
 };
 
-/* One HTTP request the driver must perform. */
+/* Credential process: the whole run, after which the driver kills it (SIGKILL). */
+#define BSUP_AWS_CHAIN_PROCESS_TIMEOUT_MS 60000
+
+enum bsup_aws_chain_step_kind {
+    BSUP_AWS_CHAIN_STEP_HTTP,    /* send request */
+    BSUP_AWS_CHAIN_STEP_PROCESS, /* run argv: no shell, stdin /dev/null, stdout captured, stderr
+                                  * discarded (it may hold secrets), the environment inherited */
+};
+
+/* One HTTP request or one process the driver must perform. */
 struct bsup_aws_chain_step {
+    enum bsup_aws_chain_step_kind kind;
     struct bsup_aws_request request; /* method, scheme, host, path, query, headers, body (STS:
                                       * a form that may hold the web identity token: a secret) */
     char *url;                       /* the same request as one URL (no secrets in it) */
-    uint32_t timeout_ms;             /* whole request */
+    char **argv;                     /* PROCESS: the program (looked up in PATH) and its
+                                      * arguments, NULL-terminated */
+    uint32_t timeout_ms;             /* whole request, or the process's whole run */
     uint32_t delay_ms;               /* wait before sending (retry backoff) */
-    size_t max_response_bytes;       /* a longer body is a failed request (status 0) */
-    const char *provider;            /* "container", "imds" or "sts", for logs */
+    size_t max_response_bytes;       /* a longer body (or stdout) is a failure (status 0) */
+    const char *provider;            /* "container", "imds", "sts" or "process", for logs */
 };
 
-/* The outcome of the last step. status 0: no HTTP response was received. */
+/* The outcome of the last step. HTTP: status 0 when no response was received. PROCESS: error
+ * set when it did not exit by itself (could not start, killed by a signal, timed out, printed
+ * more than max_response_bytes), else status is its exit status; body is its stdout. */
 struct bsup_aws_chain_response {
     int status;
     const char *body;
     size_t body_len;
-    const char *error; /* status 0: why (the transport's error text), or NULL */
+    const char *error; /* status 0 (or a process): why (the transport's error text), or NULL */
 };
 
 struct bsup_aws_chain;

@@ -146,8 +146,10 @@ static int s_dup_member(json_t *obj, const char *key, int required, char **out,
     return *out ? 0 : bsup_diag_set(diag, BSUP_ENOMEM, "out of memory");
 }
 
-int bsup_aws_credentials_from_json(const char *body, size_t len, const char *source,
-                                   struct bsup_aws_credentials *out, struct bsup_diag *diag)
+/* The credential document: token_key names the session token member; version_1 requires
+ * "Version": 1 (credential_process) where the endpoints' documents have Code instead. */
+static int s_from_json(const char *body, size_t len, const char *source, const char *token_key,
+                       int version_1, struct bsup_aws_credentials *out, struct bsup_diag *diag)
 {
     memset(out, 0, sizeof(*out));
     json_t *root = NULL;
@@ -165,7 +167,12 @@ int bsup_aws_credentials_from_json(const char *body, size_t len, const char *sou
                            root ? 1 : jerr.line);
         goto out;
     }
-    json_t *code = json_object_get(root, "Code");
+    json_t *version = json_object_get(root, "Version");
+    if (version_1 && (!json_is_integer(version) || json_integer_value(version) != 1)) {
+        rc = bsup_diag_set(diag, BSUP_EPARSE, "%s credentials: Version is not 1", source);
+        goto out;
+    }
+    json_t *code = version_1 ? NULL : json_object_get(root, "Code");
     if (code && (!json_is_string(code) || strcmp(json_string_value(code), "Success") != 0)) {
         rc = bsup_diag_set(diag, BSUP_EAWS, "%s credentials: Code is %.64s, not Success", source,
                            json_is_string(code) ? json_string_value(code) : "(not a string)");
@@ -174,7 +181,7 @@ int bsup_aws_credentials_from_json(const char *body, size_t len, const char *sou
     if ((rc = s_dup_member(root, "AccessKeyId", 1, &out->access_key_id, diag, source)) < 0 ||
         (rc = s_dup_member(root, "SecretAccessKey", 1, &out->secret_access_key, diag, source)) <
             0 ||
-        (rc = s_dup_member(root, "Token", 0, &out->session_token, diag, source)) < 0)
+        (rc = s_dup_member(root, token_key, 0, &out->session_token, diag, source)) < 0)
         goto out;
     json_t *exp = json_object_get(root, "Expiration");
     if (exp && !json_is_null(exp)) {
@@ -194,4 +201,16 @@ out:
         bsup_aws_credentials_cleanup(out);
     json_decref(root);
     return rc;
+}
+
+int bsup_aws_credentials_from_json(const char *body, size_t len, const char *source,
+                                   struct bsup_aws_credentials *out, struct bsup_diag *diag)
+{
+    return s_from_json(body, len, source, "Token", 0, out, diag);
+}
+
+int bsup_aws_credentials_from_process_json(const char *body, size_t len,
+                                           struct bsup_aws_credentials *out, struct bsup_diag *diag)
+{
+    return s_from_json(body, len, "process", "SessionToken", 1, out, diag);
 }

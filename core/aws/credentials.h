@@ -15,7 +15,7 @@ struct bsup_aws_credentials {
     char *session_token;  /* NULL for long-term credentials */
     int64_t expiration_s; /* Unix time; 0 = does not expire */
     char source[32];      /* "environment", "profile", "container", "imds", "web-identity",
-                           * "assume-role" (for status) */
+                           * "assume-role", "process" (for status) */
     char account_id[16];  /* "123456789012" when the source says so, else "" (not a secret) */
     /* For a role: which, and where its source credentials came from ("assume role arn:...
      * (source: profile ops)"); "" otherwise. Never a secret. */
@@ -55,5 +55,13 @@ int bsup_aws_time_parse_iso8601(const char *s, int64_t *out_s);
  * (Code not "Success") with diag set (never quoting the document), or BSUP_ENOMEM. */
 int bsup_aws_credentials_from_json(const char *body, size_t len, const char *source,
                                    struct bsup_aws_credentials *out, struct bsup_diag *diag);
+
+/* Parses what a credential_process prints: Version (the number 1), AccessKeyId,
+ * SecretAccessKey (required), SessionToken, Expiration (ISO 8601; none: the credentials do not
+ * expire), AccountId. out->source is "process". 0, BSUP_EPARSE or BSUP_ETOOBIG with diag set
+ * (never quoting the document), or BSUP_ENOMEM. */
+int bsup_aws_credentials_from_process_json(const char *body, size_t len,
+                                           struct bsup_aws_credentials *out,
+                                           struct bsup_diag *diag);
 
 #endif

@@ -94,8 +94,35 @@ static void on_http_done(struct bsup_http_call *call, struct bsup_http_response 
         bsup_secure_zero(resp->body, resp->body_len);
 }
 
+static void on_process_done(void *user, int exit_status, const char *error, const char *out,
+                            size_t out_len)
+{
+    struct bsup_credprovider *cp = user;
+    cp->proc = NULL;
+    if (cp->closing) {
+        struct bsup_diag d;
+        bsup_diag_set(&d, BSUP_ECANCELED, "credential resolution cancelled");
+        s_finish(cp, NULL, &d);
+        if (cp->timer_closed)
+            s_closed(cp);
+        return;
+    }
+    struct bsup_aws_chain_response r = {
+        .status = exit_status, .body = out, .body_len = out_len, .error = error};
+    s_step(cp, &r);
+}
+
 static void s_send(struct bsup_credprovider *cp, const struct bsup_aws_chain_step *step)
 {
+    if (step->kind == BSUP_AWS_CHAIN_STEP_PROCESS) {
+        char why[160];
+        if (bsup_process_run(cp->loop, step->argv, step->timeout_ms, step->max_response_bytes,
+                             on_process_done, cp, &cp->proc, why, sizeof(why)) < 0) {
+            struct bsup_aws_chain_response failed = {.error = why};
+            s_step(cp, &failed);
+        }
+        return;
+    }
     struct bsup_http_request_options o = {.timeout_ms = step->timeout_ms,
                                           .connect_timeout_ms = step->timeout_ms,
                                           .max_response_bytes = step->max_response_bytes};
@@ -258,7 +285,7 @@ static void on_timer_closed(uv_handle_t *h)
     free(cp->sts_endpoint_url);
     cp->region = cp->sts_endpoint_url = NULL;
     cp->timer_closed = true;
-    if (!cp->call) /* else on_http_done finishes the close */
+    if (!cp->call && !cp->proc) /* else on_http_done or on_process_done finishes the close */
         s_closed(cp);
 }
 
@@ -270,6 +297,8 @@ void bsup_credprovider_close(struct bsup_credprovider *cp, bsup_close_fn cb, voi
     cp->pending_step = NULL;
     if (cp->call) {
         bsup_http_cancel(cp->call); /* on_http_done finishes the waiters */
+    } else if (cp->proc) {
+        bsup_process_cancel(cp->proc); /* on_process_done finishes the waiters */
     } else if (cp->chain || cp->waiters) {
         struct bsup_diag d;
         bsup_diag_set(&d, BSUP_ECANCELED, "credential resolution cancelled");

@@ -1,5 +1,6 @@
 /* Credentials for the AWS client: runs the SDK-order chain (core/aws/chain.h) on the loop,
- * performing its container/IMDS requests through the HTTP engine, keeps the result, and
+ * performing its container/IMDS/STS requests through the HTTP engine and its credential_process
+ * with daemon/aws/process.h, keeps the result, and
  * refreshes temporary credentials in the background before they expire, so requests never
  * stall on a refresh. Secrets never reach a log. */
 #ifndef BSUP_DAEMON_AWS_CREDPROVIDER_H
@@ -8,6 +9,7 @@
 #include "core/aws/chain.h"
 #include "core/aws/credentials.h"
 #include "core/base/random.h"
+#include "daemon/aws/process.h"
 #include "daemon/close.h"
 #include "daemon/http/engine.h"
 
@@ -30,14 +32,15 @@ struct bsup_credprovider {
     struct bsup_aws_credentials creds; /* last good; valid while creds.access_key_id */
     struct bsup_aws_chain *chain;      /* a resolution in progress */
     struct bsup_http_call *call;       /* its request in flight */
+    struct bsup_process *proc;         /* or its credential_process running */
     uv_timer_t timer;                  /* step delays, and the refresh before expiry */
     struct bsup_credprovider_waiter *waiters;
     struct bsup_diag last_error; /* why the last resolution failed; cleared by a success */
     int64_t last_error_at_s;     /* when it failed; 0 with no failure */
     int64_t resolving_since_s;   /* when the resolution in progress began; 0: none runs */
-    char asking[16];             /* the provider it waits for ("container", "imds", "sts"), or "" */
-    struct bsup_random rng;      /* refresh jitter */
-    uint64_t resolutions;        /* the number of the current credentials */
+    char asking[16]; /* the provider it waits for ("container", "imds", "sts", "process"), or "" */
+    struct bsup_random rng;                         /* refresh jitter */
+    uint64_t resolutions;                           /* the number of the current credentials */
     const struct bsup_aws_chain_step *pending_step; /* a step waiting for its delay */
     bool timer_for_step;
     bool timer_closed;

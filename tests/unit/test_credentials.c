@@ -492,6 +492,8 @@ struct s_drive {
     char last_body[4096];
     char last_authorization[512];
     int signature_checked; /* signed steps whose signature was recomputed and matched */
+    char last_argv[512];   /* a process step's words, joined with '|' */
+    int processes;         /* process steps */
 };
 
 static int64_t s_fixed_now(void *ctx)
@@ -523,6 +525,21 @@ static void s_drive(struct s_drive *d)
         d->rc = bsup_aws_chain_next(chain, rp, &step, &d->creds, &d->diag);
         if (d->rc < 0 || !step)
             break;
+        if (step->kind == BSUP_AWS_CHAIN_STEP_PROCESS) {
+            d->processes++;
+            assert_null(step->url);
+            assert_int_equal(step->timeout_ms, 60000);
+            assert_int_equal(step->max_response_bytes, 64 * 1024);
+            assert_string_equal(step->provider, "process");
+            d->last_argv[0] = '\0';
+            for (char **a = step->argv; *a; a++)
+                snprintf(d->last_argv + strlen(d->last_argv),
+                         sizeof(d->last_argv) - strlen(d->last_argv), "%s%s",
+                         a == step->argv ? "" : "|", *a);
+            assert_true(d->used < d->n_responses);
+            rp = &d->responses[d->used++];
+            continue;
+        }
         snprintf(d->last_url, sizeof(d->last_url), "%s", step->url);
         snprintf(d->last_body, sizeof(d->last_body), "%.*s", (int)step->request.body_len,
                  step->request.body ? (const char *)step->request.body : "");
@@ -1005,6 +1022,146 @@ static void test_assume_role(void **state)
     json_decref(files);
 }
 
+static const char s_process_out[] =
+    "{\"Version\": 1, \"AccessKeyId\": \"AKIDPROC\", \"SecretAccessKey\": \"PROCSECRET\", "
+    "\"SessionToken\": \"PROCTOKEN\", \"Expiration\": \"2021-08-16T20:56:01Z\", "
+    "\"AccountId\": \"123456789012\"}";
+
+static void test_credential_process(void **state)
+{
+    (void)state;
+    json_t *files = json_pack(
+        "{s:s}", "/h/.aws/config",
+        "[profile onprem]\ncredential_process = /opt/bin/aws_signing_helper credential-process "
+        "--role-arn \"arn:aws:iam::1:role/a b\" 'it''s' a\\ b \"q\\\"\\\\\\x\" ''\n"
+        "[profile keys]\naws_access_key_id = AKIDKEYS\naws_secret_access_key = KEYSECRET\n"
+        "credential_process = helper\n"
+        "[profile quote]\ncredential_process = helper 'open\n"
+        "[profile blank]\ncredential_process =\n"
+        "[profile ops]\nrole_arn = arn:aws:iam::111111111111:role/ops\nsource_profile = helped\n"
+        "[profile helped]\ncredential_process = helper --x\n");
+
+    /* The selected profile's process: its words as shlex.split makes them, no shell. */
+    const char *env[] = {"HOME", "/h", "AWS_PROFILE", "onprem", NULL};
+    const struct bsup_aws_chain_response ok[] = {{0, s_process_out, strlen(s_process_out), NULL}};
+    struct s_drive d = {.env = env, .responses = ok, .n_responses = 1, .files = files};
+    s_drive(&d);
+    assert_int_equal(d.rc, 0);
+    assert_int_equal(d.processes, 1);
+    assert_string_equal(d.last_argv, "/opt/bin/aws_signing_helper|credential-process|--role-arn|"
+                                     "arn:aws:iam::1:role/a b|its|a b|q\"\\\\x|");
+    assert_string_equal(d.creds.access_key_id, "AKIDPROC");
+    assert_string_equal(d.creds.secret_access_key, "PROCSECRET");
+    assert_string_equal(d.creds.session_token, "PROCTOKEN");
+    assert_int_equal(d.creds.expiration_s, 1629147361);
+    assert_string_equal(d.creds.account_id, "123456789012");
+    assert_string_equal(d.creds.source, "process");
+    assert_string_equal(d.creds.description,
+                        "credential_process aws_signing_helper (profile 'onprem')");
+    bsup_aws_credentials_cleanup(&d.creds);
+
+    /* No Expiration: static credentials, never refreshed. */
+    const char *plain = "{\"Version\": 1, \"AccessKeyId\": \"AKIDPROC\", "
+                        "\"SecretAccessKey\": \"PROCSECRET\"}";
+    const struct bsup_aws_chain_response r2[] = {{0, plain, strlen(plain), NULL}};
+    struct s_drive d2 = {.env = env, .responses = r2, .n_responses = 1, .files = files};
+    s_drive(&d2);
+    assert_int_equal(d2.rc, 0);
+    assert_int_equal(d2.creds.expiration_s, 0);
+    assert_null(d2.creds.session_token);
+    bsup_aws_credentials_cleanup(&d2.creds);
+
+    /* Each failure stops the chain (never another identity) naming the profile and the
+     * program, never the output. */
+    static const struct {
+        struct bsup_aws_chain_response resp;
+        const char *message;
+    } fails[] = {
+        {{3, "PROCSECRET", 10, NULL},
+         "AWS credentials: credential_process aws_signing_helper (profile 'onprem') exited with "
+         "status 3"},
+        {{0, "", 0, "timed out after 60 s (killed)"},
+         "AWS credentials: credential_process aws_signing_helper (profile 'onprem'): timed out "
+         "after 60 s (killed)"},
+        {{0, "{\"Version\": 1, \"AccessKeyId\": PROCSECRET", 39, NULL},
+         "AWS credentials: credential_process aws_signing_helper (profile 'onprem'): its output "
+         "is not understood: process credentials: not a JSON object (line 1)"},
+        {{0, "{\"Version\": 2, \"AccessKeyId\": \"A\", \"SecretAccessKey\": \"PROCSECRET\"}", 67,
+          NULL},
+         "AWS credentials: credential_process aws_signing_helper (profile 'onprem'): its output "
+         "is not understood: process credentials: Version is not 1"},
+        {{0, "{\"Version\": 1, \"AccessKeyId\": \"PROCSECRET\"}", 43, NULL},
+         "AWS credentials: credential_process aws_signing_helper (profile 'onprem'): its output "
+         "is not understood: process credentials: SecretAccessKey missing"},
+        {{0,
+          "{\"Version\": 1, \"AccessKeyId\": \"A\", \"SecretAccessKey\": \"S\", \"Expiration\": "
+          "\"PROCSECRET\"}",
+          85, NULL},
+         "AWS credentials: credential_process aws_signing_helper (profile 'onprem'): its output "
+         "is not understood: process credentials: Expiration is not an ISO 8601 time"},
+    };
+    for (size_t i = 0; i < sizeof(fails) / sizeof(fails[0]); i++) {
+        struct bsup_aws_chain_response resp = fails[i].resp;
+        resp.body_len = strlen(resp.body);
+        struct s_drive f = {.env = env, .responses = &resp, .n_responses = 1, .files = files};
+        s_drive(&f);
+        assert_int_equal(f.rc, BSUP_ECREDENTIALS);
+        assert_int_equal(f.used, 1);
+        assert_string_equal(f.diag.message, fails[i].message);
+    }
+
+    /* Keys in the same profile win (as in the SDKs); a command that cannot be split or is
+     * empty is a configuration error, and nothing runs. */
+    const char *env_keys[] = {"HOME", "/h", "AWS_PROFILE", "keys", NULL};
+    struct s_drive k = {.env = env_keys, .files = files};
+    s_drive(&k);
+    assert_int_equal(k.rc, 0);
+    assert_int_equal(k.processes, 0);
+    assert_string_equal(k.creds.source, "profile");
+    bsup_aws_credentials_cleanup(&k.creds);
+    const char *env_quote[] = {"HOME", "/h", "AWS_PROFILE", "quote", NULL};
+    struct s_drive q = {.env = env_quote, .files = files};
+    s_drive(&q);
+    assert_int_equal(q.rc, BSUP_ECONFIG);
+    assert_string_equal(q.diag.message, "AWS credentials: profile 'quote': credential_process "
+                                        "cannot be split into words: a quotation is not closed");
+    const char *env_blank[] = {"HOME", "/h", "AWS_PROFILE", "blank", NULL};
+    struct s_drive b = {.env = env_blank, .files = files};
+    s_drive(&b);
+    assert_int_equal(b.rc, BSUP_ECONFIG);
+    assert_non_null(strstr(b.diag.message, "cannot be split into words: it is empty"));
+
+    /* A role's source_profile with a credential_process: AssumeRole signed with its output. */
+    char ops_answer[1024];
+    snprintf(ops_answer, sizeof(ops_answer), s_assume_answer_fmt, "111111111111", "ASIAOPS",
+             "OPSSECRET", "OPSTOKEN");
+    const struct bsup_aws_credentials helped = {.access_key_id = "AKIDPROC",
+                                                .secret_access_key = "PROCSECRET",
+                                                .session_token = "PROCTOKEN"};
+    const char *env_ops[] = {"HOME", "/h", "AWS_PROFILE", "ops", "AWS_REGION", "eu-west-1", NULL};
+    const struct bsup_aws_chain_response r3[] = {{0, s_process_out, strlen(s_process_out), NULL},
+                                                 {200, ops_answer, strlen(ops_answer), NULL}};
+    struct s_drive o = {
+        .env = env_ops, .responses = r3, .n_responses = 2, .files = files, .sign_with = &helped};
+    s_drive(&o);
+    assert_int_equal(o.rc, 0);
+    assert_int_equal(o.processes, 1);
+    assert_string_equal(o.last_argv, "helper|--x");
+    assert_int_equal(o.signature_checked, 1);
+    assert_string_equal(o.creds.access_key_id, "ASIAOPS");
+    assert_string_equal(o.creds.description,
+                        "assume role arn:aws:iam::111111111111:role/ops (source: "
+                        "credential_process helper (profile 'helped'))");
+    bsup_aws_credentials_cleanup(&o.creds);
+    const struct bsup_aws_chain_response r4[] = {{1, "", 0, NULL}};
+    struct s_drive o2 = {.env = env_ops, .responses = r4, .n_responses = 1, .files = files};
+    s_drive(&o2);
+    assert_int_equal(o2.rc, BSUP_ECREDENTIALS);
+    assert_string_equal(o2.diag.message, "AWS credentials: credential_process helper (profile "
+                                         "'helped') exited with status 1");
+    json_decref(files);
+}
+
 static void test_chain_misuse(void **state)
 {
     (void)state;
@@ -1118,6 +1275,7 @@ int main(void)
         cmocka_unit_test(test_chain_secrets_stay_out_of_messages),
         cmocka_unit_test(test_web_identity),
         cmocka_unit_test(test_assume_role),
+        cmocka_unit_test(test_credential_process),
         cmocka_unit_test(test_chain_misuse),
         cmocka_unit_test(test_credentials_json),
         cmocka_unit_test(test_iso8601),
