@@ -478,20 +478,17 @@ int bsup_aws_profile_read_file(void *ctx, const char *path, size_t limit_bytes, 
     char *buf = NULL;
     size_t len = 0;
     int rc = 0;
-    /* O_NONBLOCK: a FIFO named as the file is refused below, not waited on for a writer. */
+    /* O_NONBLOCK: a FIFO named as the file is refused below, not waited on for a writer. Plain
+     * read(2) into our buffer: no stdio buffer is left holding the keys unwiped. */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
-    if (!f) {
+    if (fd < 0) {
         rc = errno == ENOENT || errno == ENOTDIR ? BSUP_ENOTFOUND
              : errno == EACCES                   ? BSUP_EPERM
-             : fd >= 0                           ? BSUP_ENOMEM
                                                  : BSUP_EIO;
-        if (fd >= 0)
-            close(fd);
         goto out;
     }
     struct stat st, null_dev;
-    if (fstat(fileno(f), &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         rc = BSUP_EIO;
         goto out;
     }
@@ -514,10 +511,16 @@ int bsup_aws_profile_read_file(void *ctx, const char *path, size_t limit_bytes, 
         rc = BSUP_ENOMEM;
         goto out;
     }
-    len = fread(buf, 1, limit_bytes + 1, f);
-    if (ferror(f)) {
-        rc = BSUP_EIO;
-        goto out;
+    for (;;) { /* to the end, one byte past the limit telling a file that grew */
+        ssize_t n = read(fd, buf + len, limit_bytes + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = BSUP_EIO;
+            goto out;
+        }
+        if (n == 0 || (len += (size_t)n) > limit_bytes)
+            break;
     }
     if (len > limit_bytes) {
         rc = BSUP_ETOOBIG;
@@ -532,7 +535,7 @@ out:
         bsup_secure_zero(buf, limit_bytes + 1);
         free(buf);
     }
-    if (f)
-        fclose(f);
+    if (fd >= 0)
+        close(fd);
     return rc;
 }
