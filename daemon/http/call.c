@@ -346,9 +346,16 @@ static int s_setup_easy(struct bsup_http_call *call, struct bsup_http_engine *e,
     } else if (strcmp(req->method, "HEAD") == 0 && req->body_len == 0) {
         S_SET(cc, easy, CURLOPT_NOBODY, 1L);
     } else {
-        /* POST, PUT, DELETE, ...: the body (possibly empty) is copied by libcurl. */
+        /* POST, PUT, DELETE, ...: the body (possibly empty), from the call's own copy, which is
+         * wiped when the call goes (libcurl's COPYPOSTFIELDS copy would be freed as it is). */
+        call->req_body = malloc(req->body_len + 1);
+        if (!call->req_body)
+            return BSUP_ENOMEM;
+        if (req->body_len)
+            memcpy(call->req_body, req->body, req->body_len);
+        call->req_body_len = req->body_len;
         S_SET(cc, easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-        S_SET(cc, easy, CURLOPT_COPYPOSTFIELDS, req->body ? (const char *)req->body : "");
+        S_SET(cc, easy, CURLOPT_POSTFIELDS, call->req_body);
         if (strcmp(req->method, "POST") != 0)
             S_SET(cc, easy, CURLOPT_CUSTOMREQUEST, req->method);
     }
@@ -411,7 +418,13 @@ void bsup_http_call_destroy(struct bsup_http_call *call)
         return;
     if (call->easy)
         curl_easy_cleanup(call->easy);
+    for (struct curl_slist *h = call->req_headers; h; h = h->next)
+        bsup_secure_zero(h->data, strlen(h->data));
     curl_slist_free_all(call->req_headers);
+    if (call->req_body) {
+        bsup_secure_zero(call->req_body, call->req_body_len);
+        free(call->req_body);
+    }
     s_free_headers(call);
     free(call->headers);
     bsup_buf_cleanup(&call->body_buf);

@@ -59,7 +59,9 @@ struct bsup_http_call {
     struct bsup_http_engine *engine;
     struct bsup_http_host *host;
     CURL *easy;
-    struct curl_slist *req_headers;
+    struct curl_slist *req_headers; /* may hold a session token: wiped before it is freed */
+    char *req_body; /* what CURLOPT_POSTFIELDS sends (an STS form may hold a token): wiped */
+    size_t req_body_len;
     enum bsup_http_call_state state;
     bsup_http_done_fn cb;
     void *user;
