@@ -70,6 +70,29 @@ def daemon(d, services, net, settings="", extra=None):
                            env=env, files=files)
 
 
+def credentials_run(d, services, net, env, what, ok=True):
+    """Starts bsupd with env and no keys of its own (they come from what env configures), runs
+    a cycle, checks (when ok) that AWS answered it, stops bsupd; returns (status credentials,
+    status text, log)."""
+    dm = daemon(d, services, net)
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        dm.env.pop(k, None)
+    dm.env.update(env, AWS_EC2_METADATA_DISABLED="true")
+    dm.start()
+    dm.ctl("reconcile", "--wait", expect=None)
+    st = dm.ctl_json("status", expect=None)
+    text = dm.ctl("status", expect=None).stdout
+    asg = st["engine"]["aws"].get("autoscaling", {})
+    if ok:
+        testlib.check(asg.get("requests", 0) > 0 and asg.get("errors") == 0,
+                      f"{what}: a cycle with these credentials: {asg} "
+                      f"{st['daemon']['credentials']}")
+    log = dm.logtext()
+    rc, _ = dm.stop()
+    testlib.check(rc == 0, f"{what}: stop: {rc}")
+    return st["daemon"]["credentials"], text, log
+
+
 def once(dm, *flags, env=None):
     return subprocess.run(dm.argv() + ["--once", *flags], capture_output=True, text=True,
                           timeout=300, env=dict(dm.env, **(env or {})))

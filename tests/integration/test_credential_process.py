@@ -15,25 +15,6 @@ from testlib import check, finish  # noqa: E402
 import testlib  # noqa: E402
 
 
-def run(d, services, net, env, what, ok=True):
-    """Starts bsupd with env (no keys of its own), runs a cycle, returns (credentials, text, log)."""
-    dm = R.daemon(d, services, net)
-    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        dm.env.pop(k, None)
-    dm.env.update(env, AWS_EC2_METADATA_DISABLED="true")
-    dm.start()
-    dm.ctl("reconcile", "--wait", expect=None)
-    st = dm.ctl_json("status", expect=None)
-    text = dm.ctl("status", expect=None).stdout
-    asg = st["engine"]["aws"].get("autoscaling", {})
-    if ok:
-        check(asg.get("requests", 0) > 0 and asg.get("errors") == 0,
-              f"{what}: a cycle with the helper's credentials: {asg} {st['daemon']['credentials']}")
-    log = dm.logtext()
-    rc, _ = dm.stop()
-    check(rc == 0, f"{what}: stop: {rc}")
-    return st["daemon"]["credentials"], text, log
-
 
 def helper(path, body):
     with open(path, "w") as f:
@@ -56,7 +37,7 @@ with testlib.environment() as d, tempfile.TemporaryDirectory() as tmp:
     with open(config, "w") as f:
         f.write(f"[profile onprem]\ncredential_process = {good} 'a b'\n")
     env = {"HOME": home, "AWS_CONFIG_FILE": config, "AWS_PROFILE": "onprem"}
-    c, text, log = run(d, services, net, env, "credential_process")
+    c, text, log = R.credentials_run(d, services, net, env, "credential_process")
     print("credential_process:", c, "\n" + text)
     check(c["source"] == "process" and
           c["description"] == "credential_process cred-helper (profile 'onprem')" and
@@ -71,7 +52,8 @@ with testlib.environment() as d, tempfile.TemporaryDirectory() as tmp:
     helper(bad, f"printf '%s' '{doc}'\necho \"{secret}\" >&2\nexit 3\n")
     with open(config, "w") as f:
         f.write(f"[profile onprem]\ncredential_process = {bad}\n")
-    c, text, log = run(d, services, net, env, "failing credential_process", ok=False)
+    c, text, log = R.credentials_run(d, services, net, env, "failing credential_process",
+                                     ok=False)
     print("failing credential_process:", c)
     check(c["source"] is None and (c["last_error"] or "") ==
           "AWS credentials: credential_process broken-helper (profile 'onprem') exited with "

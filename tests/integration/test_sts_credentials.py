@@ -32,25 +32,6 @@ def make_role(d, name):
     return arn
 
 
-def run(d, services, net, env, what, ok=True):
-    """Starts bsupd with env (no keys of its own), runs a cycle, returns (credentials, text)."""
-    dm = R.daemon(d, services, net)
-    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        dm.env.pop(k, None)
-    dm.env.update(env, AWS_EC2_METADATA_DISABLED="true")
-    dm.start()
-    dm.ctl("reconcile", "--wait", expect=None)
-    st = dm.ctl_json("status", expect=None)
-    text = dm.ctl("status", expect=None).stdout
-    asg = st["engine"]["aws"].get("autoscaling", {})
-    if ok:
-        check(asg.get("requests", 0) > 0 and asg.get("errors") == 0,
-              f"{what}: a cycle with the role's credentials: {asg} {st['daemon']['credentials']}")
-    log = dm.logtext()
-    rc, _ = dm.stop()
-    check(rc == 0, f"{what}: stop: {rc}")
-    return st["daemon"]["credentials"], text, log
-
 
 with testlib.environment() as d, tempfile.TemporaryDirectory() as tmp:
     services, net = R.seed(d, 1)
@@ -62,9 +43,10 @@ with testlib.environment() as d, tempfile.TemporaryDirectory() as tmp:
     token_file = os.path.join(tmp, "token")
     with open(token_file, "w") as f:
         f.write(TOKEN + "\n")
-    c, text, log = run(d, services, net, {"HOME": home, "AWS_WEB_IDENTITY_TOKEN_FILE": token_file,
-                                          "AWS_ROLE_ARN": role,
-                                          "AWS_ROLE_SESSION_NAME": "bsupd-test"}, "web identity")
+    c, text, log = R.credentials_run(
+        d, services, net, {"HOME": home, "AWS_WEB_IDENTITY_TOKEN_FILE": token_file,
+                           "AWS_ROLE_ARN": role, "AWS_ROLE_SESSION_NAME": "bsupd-test"},
+        "web identity")
     print("web identity:", c, "\n" + text)
     check(c["source"] == "web-identity" and c["description"] == f"web identity {role} (environment)"
           and c["expires_at"] and c["last_error"] is None, f"status names the role: {c}")
@@ -85,7 +67,7 @@ with testlib.environment() as d, tempfile.TemporaryDirectory() as tmp:
 
     profiles(secret)
     env = {"HOME": home, "AWS_CONFIG_FILE": config, "AWS_PROFILE": "ops"}
-    c, text, log = run(d, services, net, env, "assume role")
+    c, text, log = R.credentials_run(d, services, net, env, "assume role")
     print("assume role:", c, "\n" + text)
     check(c["source"] == "assume-role" and
           c["description"] == f"assume role {ops} (source: profile central)" and
@@ -97,7 +79,7 @@ with testlib.environment() as d, tempfile.TemporaryDirectory() as tmp:
     # The AssumeRole signature is checked: a wrong source secret is refused by STS, said as
     # such, and no other identity is used.
     profiles("wrong" + secret[5:])
-    c, text, log = run(d, services, net, env, "wrong source secret", ok=False)
+    c, text, log = R.credentials_run(d, services, net, env, "wrong source secret", ok=False)
     print("wrong source secret:", c)
     check(c["source"] is None and "STS AssumeRole answered HTTP 403: SignatureDoesNotMatch" in
           (c["last_error"] or ""), f"refused: {c}")
