@@ -562,9 +562,12 @@ static void s_print_errors(json_t *services, bool one)
             json_int_t read = json_integer_value(json_object_get(health, "health_read_at"));
             if (json_is_true(json_object_get(health, "found")) && read > 0) {
                 s_age_cell((json_int_t)time(NULL) - read, ago, sizeof(ago));
-                printf("Healthy targets %lld/%lld, read %s ago\n",
+                printf("Healthy targets %lld/%lld, read %s ago%s\n",
                        (long long)json_integer_value(json_object_get(health, "healthy")),
-                       (long long)json_integer_value(json_object_get(health, "targets")), ago);
+                       (long long)json_integer_value(json_object_get(health, "targets")), ago,
+                       json_is_true(json_object_get(health, "health_from_metrics"))
+                           ? " (the load balancer's metrics)"
+                           : "");
             }
             /* bsupd's own alarms are no state of the service: said here, or an ok service
              * hides that its alarms are not kept. */

@@ -389,7 +389,7 @@ static void on_observed(struct bsup_aws_call *call, const struct bsup_aws_result
     b->calls += (unsigned)res->attempts;
     for (size_t k = 0; k < r->n; k++)
         ((struct s_member *)r->m[k]->engine)->calls += (unsigned)res->attempts;
-    if (res->err == BSUP_EAWS && r->n_units > 1) {
+    if (res->err == BSUP_EAWS && r->n_units > 1 && !(r->step->flags & BSUP_OBSERVE_WHOLE)) {
         /* One bad name or one throttled resource must not hold back the others: ask for each
          * key on its own. Only when AWS answered: a call that got no answer (a timeout, a
          * refused or broken connection) says the endpoint failed, not a resource, and split it

@@ -57,6 +57,7 @@ OPERATIONS = [
     ("cloudwatch", "DescribeAlarms", "cloudwatch_describe_alarms"),
     ("cloudwatch", "DeleteAlarms", "cloudwatch_put_metric_alarm"),
     ("cloudwatch", "ListTagsForResource", "cloudwatch_describe_alarms"),
+    ("cloudwatch", "GetMetricData", "cloudwatch_get_metric_data"),
     ("sns", "Publish", "sns"),
     ("sts", "GetCallerIdentity", "other"),
     ("sts", "AssumeRole", "other"),

@@ -309,6 +309,22 @@ static const struct bsup_aws_field s_cw_tags_fields[] = {
     S_RID(bsup_cw_tags),
 };
 
+static const struct bsup_aws_field s_metric_result_fields[] = {
+    S_FIELD(bsup_cw_metric_result, "Id", STRING, id),
+    S_FIELD(bsup_cw_metric_result, "StatusCode", STRING, status_code),
+    S_MANY(bsup_cw_metric_result, "Timestamps", TIMES, timestamps, n_timestamps, NULL),
+    S_MANY(bsup_cw_metric_result, "Values", DOUBLES, values, n_values, NULL),
+};
+static const struct bsup_aws_record s_metric_result =
+    S_REC(bsup_cw_metric_result, s_metric_result_fields);
+
+static const struct bsup_aws_field s_metric_data_page_fields[] = {
+    S_MANY(bsup_cw_metric_data_page, "MetricDataResults", LIST, results, n_results,
+           &s_metric_result),
+    S_FIELD(bsup_cw_metric_data_page, "NextToken", STRING, next_token),
+    S_RID(bsup_cw_metric_data_page),
+};
+
 static const struct bsup_aws_field s_publish_fields[] = {
     S_FIELD(bsup_sns_publish_result, "MessageId", STRING, message_id),
     S_RID(bsup_sns_publish_result),
@@ -419,6 +435,7 @@ static const struct bsup_aws_field s_ssm_page_fields[] = {
 #define S_FIELDS_bsup_ec_snapshot_page s_ecsnap_page_fields
 #define S_FIELDS_bsup_cw_alarm_page s_alarm_page_fields
 #define S_FIELDS_bsup_cw_tags s_cw_tags_fields
+#define S_FIELDS_bsup_cw_metric_data_page s_metric_data_page_fields
 #define S_FIELDS_bsup_sns_publish_result s_publish_fields
 #define S_FIELDS_bsup_sts_identity s_identity_fields
 #define S_FIELDS_bsup_sts_credentials s_sts_creds_fields
@@ -527,9 +544,18 @@ static int s_field(const struct bsup_aws_field *f, const json_t *v, char *base)
     case BSUP_AWS_FIELD_RECORD:
         return bsup_aws_record_parse(f->record, v, at);
     case BSUP_AWS_FIELD_STRINGS:
+    case BSUP_AWS_FIELD_DOUBLES:
+    case BSUP_AWS_FIELD_TIMES:
     case BSUP_AWS_FIELD_LIST: {
         size_t n = json_array_size(v), i;
-        size_t elem = f->type == BSUP_AWS_FIELD_LIST ? f->record->size : sizeof(char *);
+        size_t elem = f->type == BSUP_AWS_FIELD_LIST      ? f->record->size
+                      : f->type == BSUP_AWS_FIELD_DOUBLES ? sizeof(double)
+                      : f->type == BSUP_AWS_FIELD_TIMES   ? sizeof(int64_t)
+                                                          : sizeof(char *);
+        /* A number list's items are read as that scalar field at the item's place. */
+        const struct bsup_aws_field item = {.type = f->type == BSUP_AWS_FIELD_DOUBLES
+                                                        ? BSUP_AWS_FIELD_DOUBLE
+                                                        : BSUP_AWS_FIELD_TIME};
         json_t *e;
         if (!json_is_array(v))
             return BSUP_EPROTO;
@@ -544,6 +570,8 @@ static int s_field(const struct bsup_aws_field *f, const json_t *v, char *base)
             int rc;
             if (f->type == BSUP_AWS_FIELD_LIST) {
                 rc = bsup_aws_record_parse(f->record, e, items + i * elem);
+            } else if (f->type != BSUP_AWS_FIELD_STRINGS) {
+                rc = s_field(&item, e, items + i * elem);
             } else if (!json_is_string(e)) {
                 rc = BSUP_EPROTO;
             } else {
@@ -616,13 +644,15 @@ void bsup_aws_record_cleanup(const struct bsup_aws_record *rec, void *obj)
             bsup_aws_record_cleanup(f->record, at);
             break;
         case BSUP_AWS_FIELD_STRINGS:
+        case BSUP_AWS_FIELD_DOUBLES:
+        case BSUP_AWS_FIELD_TIMES:
         case BSUP_AWS_FIELD_LIST: {
             size_t *count = (size_t *)(base + f->count_offset);
             char *items = *(char **)at;
             for (size_t k = 0; items && k < *count; k++) {
                 if (f->type == BSUP_AWS_FIELD_LIST)
                     bsup_aws_record_cleanup(f->record, items + k * f->record->size);
-                else
+                else if (f->type == BSUP_AWS_FIELD_STRINGS)
                     free(((char **)items)[k]);
             }
             free(items);

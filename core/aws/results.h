@@ -21,6 +21,8 @@ enum bsup_aws_field_type {
     BSUP_AWS_FIELD_BOOL,       /* bool */
     BSUP_AWS_FIELD_TIME,       /* int64_t epoch seconds (ISO 8601 text or epoch number) */
     BSUP_AWS_FIELD_STRINGS,    /* char **, count at count_offset (size_t) */
+    BSUP_AWS_FIELD_DOUBLES,    /* double *, count at count_offset */
+    BSUP_AWS_FIELD_TIMES,      /* int64_t * (epoch seconds), count at count_offset */
     BSUP_AWS_FIELD_LIST,       /* array of record structs, count at count_offset */
     BSUP_AWS_FIELD_RECORD,     /* one embedded record struct */
 };
@@ -31,7 +33,7 @@ struct bsup_aws_field {
     const char *path; /* member path in the parsed result: "LaunchTemplate.Version" */
     enum bsup_aws_field_type type;
     size_t offset;
-    size_t count_offset;                  /* STRINGS, LIST */
+    size_t count_offset;                  /* STRINGS, DOUBLES, TIMES, LIST */
     const struct bsup_aws_record *record; /* LIST, RECORD */
 };
 
@@ -336,6 +338,23 @@ struct bsup_cw_alarm_page {
     char *request_id;
 };
 
+/* CloudWatch GetMetricData: each query's datapoints, in the order asked for (ScanBy). */
+struct bsup_cw_metric_result {
+    char *id;
+    char *status_code; /* "Complete", "PartialData", ... */
+    int64_t *timestamps;
+    size_t n_timestamps;
+    double *values;
+    size_t n_values;
+};
+
+struct bsup_cw_metric_data_page {
+    struct bsup_cw_metric_result *results;
+    size_t n_results;
+    char *next_token;
+    char *request_id;
+};
+
 /* CloudWatch ListTagsForResource. */
 struct bsup_cw_tags {
     struct bsup_aws_tag *tags;
@@ -455,6 +474,7 @@ struct bsup_ssm_parameter_page {
     XX(bsup_ec_snapshot_page, "elasticache", "DescribeSnapshots")                                  \
     XX(bsup_cw_alarm_page, "cloudwatch", "DescribeAlarms")                                         \
     XX(bsup_cw_tags, "cloudwatch", "ListTagsForResource")                                          \
+    XX(bsup_cw_metric_data_page, "cloudwatch", "GetMetricData")                                    \
     XX(bsup_sns_publish_result, "sns", "Publish")                                                  \
     XX(bsup_sts_identity, "sts", "GetCallerIdentity")                                              \
     XX(bsup_sts_credentials, "sts", "AssumeRole")                                                  \

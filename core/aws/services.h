@@ -66,6 +66,8 @@
        "CloudWatch User Guide, CloudWatch service quotas: PutMetricAlarm 3 TPS")                   \
     XX(CLOUDWATCH_DESCRIBE_ALARMS, cloudwatch_describe_alarms, "monitoring", 6, 3, 9, 9,           \
        "CloudWatch User Guide, CloudWatch service quotas: DescribeAlarms 9 TPS")                   \
+    XX(CLOUDWATCH_GET_METRIC_DATA, cloudwatch_get_metric_data, "monitoring", 20, 10, 50, 50,      \
+       "CloudWatch User Guide, CloudWatch service quotas: GetMetricData 50 TPS")                   \
     XX(SNS, sns, "sns", 30, 10, 300, 300,                                                          \
        "AWS General Reference, Amazon SNS endpoints and quotas: Publish 300 to 30,000 TPS by "     \
        "Region (the lowest taken)")                                                                \

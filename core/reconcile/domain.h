@@ -51,6 +51,9 @@ void bsup_domain_member_fail(struct bsup_domain_member *m, const char *fmt, ...)
 #define BSUP_OBSERVE_ALL_PAGES 0x1u /* follow NextToken/Marker to the end */
 #define BSUP_OBSERVE_OPTIONAL 0x2u  /* a failure is logged; it does not fail the service */
 #define BSUP_OBSERVE_NEEDS 0x4u     /* the step needs only the earlier steps in `needs` */
+/* A failed call is not retried one key per call: its answer covers every key or none (an
+ * error there is about the call, e.g. a permission, never about one resource). */
+#define BSUP_OBSERVE_WHOLE 0x8u
 
 /* One observing call of a domain. A step begins once every earlier step of its domain has
  * all its answers (step k+1 may use what step k read), or, with BSUP_OBSERVE_NEEDS, once

@@ -1,6 +1,7 @@
 #include "core/reconcile/health.h"
 
 #include "core/aws/results.h"
+#include "core/aws/wire.h"
 #include "core/base/error.h"
 
 #include <stddef.h>
@@ -628,23 +629,184 @@ static void s_hosts(struct bsup_health_observed *o)
     o->unhealthy_hosts = o->health_read_at ? o->counts[BSUP_TARGET_UNHEALTHY] : -1;
 }
 
-static int s_health_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+/* The last reading of the targets, carried forward from prev (the same target group). */
+static void s_carry_health(const struct bsup_domain_member *m)
 {
     struct bsup_health_observed *o = m->obs;
     const struct bsup_health_observed *prev = m->prev;
     o->health_fresh = false;
-    s_hosts(o);
-    if (!o->found)
-        return 0;
-    if (prev && prev->found && strcmp(prev->arn, o->arn) == 0) {
+    if (o->found && prev && prev->found && strcmp(prev->arn, o->arn) == 0) {
         o->health_read_at = prev->health_read_at;
+        o->health_from_metrics = prev->health_from_metrics;
         o->targets = prev->targets;
         memcpy(o->counts, prev->counts, sizeof(o->counts));
         memcpy(o->reasons, prev->reasons, sizeof(o->reasons));
         memcpy(o->tracked, prev->tracked, sizeof(o->tracked));
         o->n_tracked = prev->n_tracked;
+    }
+    s_hosts(o);
+}
+
+/* ---- a first reading from the load balancer's own metrics ----
+ *
+ * ELB publishes HealthyHostCount and UnHealthyHostCount every minute for each target group
+ * and load balancer it serves. For a group with no reading yet (a start, `--once`, a new
+ * service), one GetMetricData call covers 250 groups where DescribeTargetHealth takes one call
+ * each: where CloudWatch says every target was healthy and as many as the group has
+ * instances, that is the reading; any other answer (some unhealthy, fewer, none) and the
+ * targets are read as before. So this can only spare a read of a service that looks fine. */
+
+#define S_METRIC_WINDOW_S 360 /* the last six minutes, by the minute */
+
+/* "targetgroup/<name>/<id>" and, for the load balancer, the namespace its type publishes in
+ * and "app/<name>/<id>"; false for an ARN of another shape. */
+static bool s_metric_dims(const struct bsup_health_observed *o, const char **ns, const char **tg,
+                          const char **lb)
+{
+    static const struct {
+        const char *prefix, *ns;
+    } types[] = {
+        {"app/", "AWS/ApplicationELB"}, {"net/", "AWS/NetworkELB"}, {"gwy/", "AWS/GatewayELB"}};
+    const char *t = strstr(o->arn, ":targetgroup/");
+    const char *l = strstr(o->lb_arn, ":loadbalancer/");
+    if (!t || !l)
+        return false;
+    *tg = t + 1;
+    *lb = l + strlen(":loadbalancer/");
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (strncmp(*lb, types[i].prefix, strlen(types[i].prefix)) == 0) {
+            *ns = types[i].ns;
+            return true;
+        }
+    return false;
+}
+
+static int s_metrics_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+{
+    const struct bsup_health_observed *o = m->obs;
+    const char *ns, *tg, *lb;
+    s_carry_health(m);
+    if (!o->found || o->health_read_at || !s_metric_dims(o, &ns, &tg, &lb))
+        return 0;
+    snprintf(key, BSUP_DOMAIN_KEY_MAX, "%s %s", tg, lb);
+    return 1;
+}
+
+/* The first member of m[0..i] with the same target group and load balancer as m[i]: its index
+ * names their queries ("h3", "u3"). */
+static size_t s_metrics_first(struct bsup_domain_member *const *m, size_t i)
+{
+    const struct bsup_health_observed *o = s_obs(m[i]);
+    size_t j = 0;
+    while (j < i && (strcmp(s_obs(m[j])->arn, o->arn) || strcmp(s_obs(m[j])->lb_arn, o->lb_arn)))
+        j++;
+    return j;
+}
+
+static int s_metrics_build(struct bsup_domain_member *const *m, size_t n,
+                           struct bsup_aws_params *out)
+{
+    static const struct {
+        const char *id, *name, *stat;
+    } q[] = {{"h", "HealthyHostCount", "Minimum"}, {"u", "UnHealthyHostCount", "Maximum"}};
+    int64_t end = (m[0]->now_s / 60 + 1) * 60;
+    char start_s[40], end_s[40], id[32];
+    int rc = bsup_wire_format_timestamp((double)(end - S_METRIC_WINDOW_S), NULL, start_s,
+                                        sizeof(start_s)) < 0 ||
+                     bsup_wire_format_timestamp((double)end, NULL, end_s, sizeof(end_s)) < 0
+                 ? BSUP_EINVAL
+                 : 0;
+    size_t k = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *ns, *tg, *lb;
+        if (s_metrics_first(m, i) != i || !s_metric_dims(s_obs(m[i]), &ns, &tg, &lb))
+            continue;
+        for (size_t x = 0; rc == 0 && x < 2; x++) {
+            k++;
+            snprintf(id, sizeof(id), "%s%zu", q[x].id, i);
+#define S_Q(value, suffix)                                                                         \
+    bsup_aws_params_addf(out, value, "MetricDataQueries.member.%zu." suffix, k)
+            /* TargetGroup first: the order the local AWS (moto) needs to match a metric. */
+            rc = S_Q(id, "Id") || S_Q(ns, "MetricStat.Metric.Namespace") ||
+                 S_Q(q[x].name, "MetricStat.Metric.MetricName") ||
+                 S_Q("TargetGroup", "MetricStat.Metric.Dimensions.member.1.Name") ||
+                 S_Q(tg, "MetricStat.Metric.Dimensions.member.1.Value") ||
+                 S_Q("LoadBalancer", "MetricStat.Metric.Dimensions.member.2.Name") ||
+                 S_Q(lb, "MetricStat.Metric.Dimensions.member.2.Value") ||
+                 S_Q("60", "MetricStat.Period") || S_Q(q[x].stat, "MetricStat.Stat");
+#undef S_Q
+        }
+    }
+    if (rc == 0)
+        rc = bsup_aws_params_add(out, "StartTime", start_s) ||
+             bsup_aws_params_add(out, "EndTime", end_s) ||
+             bsup_aws_params_add(out, "ScanBy", "TimestampDescending");
+    return rc ? BSUP_ENOMEM : 0;
+}
+
+/* The latest datapoint of query id: its value and minute; false when it has none. */
+static bool s_metric_latest(const struct bsup_cw_metric_data_page *pg, const char *id,
+                            double *value, int64_t *at)
+{
+    bool found = false;
+    for (size_t r = 0; r < pg->n_results; r++) {
+        const struct bsup_cw_metric_result *x = &pg->results[r];
+        if (!x->id || strcmp(x->id, id) != 0)
+            continue;
+        for (size_t i = 0; i < x->n_values && i < x->n_timestamps; i++)
+            if (!found || x->timestamps[i] > *at) {
+                *value = x->values[i];
+                *at = x->timestamps[i];
+                found = true;
+            }
+    }
+    return found;
+}
+
+static int s_metrics_parse(const json_t *pages, struct bsup_domain_member *const *m, size_t n,
+                           struct bsup_diag *diag)
+{
+    struct bsup_cw_metric_data_page pg = {0};
+    if (json_array_size(pages) == 0 ||
+        bsup_cw_metric_data_page_parse(json_array_get(pages, 0), &pg)) {
+        bsup_cw_metric_data_page_cleanup(&pg);
+        return bsup_diag_set(diag, BSUP_EPROTO, "cannot read GetMetricData");
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct bsup_health_observed *o = s_obs(m[i]);
+        char h_id[32], u_id[32];
+        double healthy, unhealthy;
+        int64_t at, u_at;
+        size_t j = s_metrics_first(m, i);
+        snprintf(h_id, sizeof(h_id), "h%zu", j);
+        snprintf(u_id, sizeof(u_id), "u%zu", j);
+        if (!s_metric_latest(&pg, h_id, &healthy, &at) ||
+            !s_metric_latest(&pg, u_id, &unhealthy, &u_at) || u_at != at || unhealthy != 0 ||
+            !(healthy >= 1 && healthy <= 1e6) || at <= 0)
+            continue;
+        o->targets = o->counts[BSUP_TARGET_HEALTHY] = (int64_t)healthy;
+        o->health_read_at = at < m[i]->now_s ? at : m[i]->now_s;
+        o->health_from_metrics = true;
+        if (s_looks_wrong(m[i], o)) { /* fewer than the group has, or below its floor */
+            o->targets = o->counts[BSUP_TARGET_HEALTHY] = 0;
+            o->health_read_at = 0;
+            o->health_from_metrics = false;
+        }
         s_hosts(o);
     }
+    bsup_cw_metric_data_page_cleanup(&pg);
+    return 0;
+}
+
+/* ---- the targets themselves ---- */
+
+static int s_health_prepare(const struct bsup_domain_member *m, char key[BSUP_DOMAIN_KEY_MAX])
+{
+    struct bsup_health_observed *o = m->obs;
+    if (!o->health_read_at) /* else carried already, or read from the metrics */
+        s_carry_health(m);
+    if (!o->found)
+        return 0;
     snprintf(key, BSUP_DOMAIN_KEY_MAX, "%s", o->arn);
     if (!o->health_read_at)
         return 90;
@@ -724,6 +886,7 @@ static int s_health_parse(const json_t *pages, struct bsup_domain_member *const 
     s_reasons(&pg, o->reasons, sizeof(o->reasons));
     o->health_read_at = m[0]->now_s;
     o->health_fresh = true;
+    o->health_from_metrics = false;
     s_hosts(o);
     bsup_elb_target_health_page_cleanup(&pg);
     for (size_t i = 1; i < n; i++) {
@@ -735,6 +898,7 @@ static int s_health_parse(const json_t *pages, struct bsup_domain_member *const 
         x->n_tracked = o->n_tracked;
         x->health_read_at = o->health_read_at;
         x->health_fresh = true;
+        x->health_from_metrics = false;
         s_hosts(x);
     }
     return 0;
@@ -1132,6 +1296,7 @@ static const struct bsup_field s_fields[] = {
     S_FIELD("unavailable", BSUP_FIELD_INT64, counts[BSUP_TARGET_UNAVAILABLE]),
     S_FIELD("reasons", BSUP_FIELD_STRING, reasons),
     S_FIELD("health_read_at", BSUP_FIELD_INT64, health_read_at),
+    S_FIELD("health_from_metrics", BSUP_FIELD_BOOL, health_from_metrics),
     S_FIELD("load_balancer", BSUP_FIELD_STRING, lb_name),
     S_FIELD("scheme", BSUP_FIELD_STRING, scheme),
     S_FIELD("posture_read_at", BSUP_FIELD_INT64, listeners_read_at),
@@ -1152,6 +1317,16 @@ static const struct bsup_observe_step s_steps[] = {
      .prepare = s_groups_prepare,
      .build = s_groups_build,
      .parse = s_groups_parse},
+    /* A first reading from the load balancer's metrics, for groups with none (optional: a
+     * failure only leaves their targets to be read). */
+    {.service = "cloudwatch",
+     .action = "GetMetricData",
+     .batch_max = 250, /* 500 queries a call, two per group */
+     .flags = BSUP_OBSERVE_OPTIONAL | BSUP_OBSERVE_NEEDS | BSUP_OBSERVE_WHOLE,
+     .needs = 0x1,
+     .prepare = s_metrics_prepare,
+     .build = s_metrics_build,
+     .parse = s_metrics_parse},
     /* Half the ELBv2 describe budget: one call per target group. */
     {.service = "elbv2",
      .action = "DescribeTargetHealth",

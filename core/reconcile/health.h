@@ -100,6 +100,11 @@ struct bsup_health_observed {
     /* Its targets at the last reading (carried forward between readings). */
     int64_t health_read_at; /* 0: never read */
     bool health_fresh;      /* read in this cycle */
+    /* The reading is the load balancer's own HealthyHostCount and UnHealthyHostCount from
+     * CloudWatch (every target healthy, as many as the group has instances), taken for a
+     * group with no reading yet instead of DescribeTargetHealth: counts of healthy targets
+     * only, no target ids, read at the datapoint's minute. */
+    bool health_from_metrics;
     int64_t targets;
     int64_t counts[BSUP_TARGET_STATE_COUNT];
     /* HealthyHostCount / UnhealthyHostCount as reported: the counts of the last reading, -1

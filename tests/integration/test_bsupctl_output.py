@@ -231,6 +231,9 @@ fake.replies["status"] = dict(status, services=[one], total=1, next_offset=None,
 out = fake.ctl("status", "paced", expect=0)
 check(re.search(r"Last reconciled 1[01]s ago\nHealthy targets 2/3, read 7m ago\n", out) and
       all(len(ln) <= 100 for ln in out.splitlines()), "the reading's age:\n" + out)
+one["health"]["health_from_metrics"] = True  # a first reading from CloudWatch: said so
+check("Healthy targets 2/3, read 7m ago (the load balancer's metrics)\n" in
+      fake.ctl("status", "paced", expect=0), "a reading from the metrics says so")
 one["health"]["health_read_at"] = 0  # never read: no line
 check("Healthy targets" not in fake.ctl("status", "paced", expect=0), "unread: nothing said")
 fake.replies["status"] = status

@@ -695,6 +695,101 @@ static void test_host_counts(void **state)
     bsup_service_cleanup(&svc);
 }
 
+/* The load balancer's answer for one group: HealthyHostCount (h0) and UnHealthyHostCount (u0),
+ * latest minute first. */
+static json_t *s_metric_pages(int64_t at, double healthy, double unhealthy)
+{
+    return json_pack("[{s:[{s:s, s:s, s:[I, I], s:[f, f]}, {s:s, s:s, s:[I], s:[f]}]}]",
+                     "MetricDataResults", "Id", "h0", "StatusCode", "Complete", "Timestamps",
+                     (json_int_t)at, (json_int_t)(at - 60), "Values", healthy, 1.0, "Id", "u0",
+                     "StatusCode", "Complete", "Timestamps", (json_int_t)at, "Values", unhealthy);
+}
+
+/* A group never read: CloudWatch's word that every target was healthy, as many as the floor,
+ * is its first reading; any other answer leaves the targets to be read. */
+static void test_metrics_first_reading(void **state)
+{
+    (void)state;
+    struct bsup_service svc = s_service(""); /* min_size 2: min_healthy 2 */
+    const struct bsup_observe_step *st = s_step("GetMetricData");
+    const struct bsup_observe_step *th = s_step("DescribeTargetHealth");
+    const int64_t now = 1800000030, minute = 1799999940;
+    struct {
+        const char *lb; /* NULL: none */
+        bool answered;  /* a datapoint came */
+        double healthy, unhealthy;
+        bool reading; /* taken as the reading */
+    } rows[] = {
+        {"app/api-prod/9", true, 3, 0, true},
+        {"net/api-prod/9", true, 2, 0, true},   /* an NLB: AWS/NetworkELB */
+        {"app/api-prod/9", true, 2, 1, false},  /* one unhealthy */
+        {"app/api-prod/9", true, 1, 0, false},  /* below min_healthy */
+        {"app/api-prod/9", false, 0, 0, false}, /* no datapoint (new, or no traffic yet) */
+        {NULL, false, 0, 0, false},             /* no load balancer: no metrics */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct bsup_health_observed obs = s_group();
+        obs.health_read_at = 0;
+        obs.targets = 0;
+        memset(obs.counts, 0, sizeof(obs.counts));
+        snprintf(obs.lb_arn, sizeof(obs.lb_arn), "%s%s",
+                 rows[i].lb ? "arn:aws:elasticloadbalancing:eu-west-1:1:loadbalancer/" : "",
+                 rows[i].lb ? rows[i].lb : "");
+        struct bsup_health_observed twin = obs;
+        struct bsup_domain_member m = {.desired = &svc, .obs = &obs, .now_s = now};
+        struct bsup_domain_member m2 = {.desired = &svc, .obs = &twin, .now_s = now};
+        char key[BSUP_DOMAIN_KEY_MAX];
+        if (!rows[i].lb) {
+            assert_int_equal(st->prepare(&m, key), 0);
+            assert_int_equal(th->prepare(&m, key), 90);
+            continue;
+        }
+        assert_int_equal(st->prepare(&m, key), 1);
+        assert_int_equal(st->prepare(&m2, key), 1);
+        char want[200];
+        snprintf(want, sizeof(want), "targetgroup/api-prod/1 %s", rows[i].lb);
+        assert_string_equal(key, want);
+        /* Two services of one group: one pair of queries. */
+        struct bsup_domain_member *ms[] = {&m, &m2};
+        struct bsup_aws_params p = {0};
+        assert_int_equal(st->build(ms, 2, &p), 0);
+        const char *q = "MetricDataQueries.member.";
+        char name[160];
+        snprintf(name, sizeof(name), "%s2.MetricStat.Metric.MetricName", q);
+        assert_string_equal(bsup_aws_params_get(&p, name), "UnHealthyHostCount");
+        snprintf(name, sizeof(name), "%s1.MetricStat.Metric.Namespace", q);
+        assert_string_equal(bsup_aws_params_get(&p, name),
+                            rows[i].lb[0] == 'n' ? "AWS/NetworkELB" : "AWS/ApplicationELB");
+        snprintf(name, sizeof(name), "%s1.MetricStat.Metric.Dimensions.member.1.Value", q);
+        assert_string_equal(bsup_aws_params_get(&p, name), "targetgroup/api-prod/1");
+        snprintf(name, sizeof(name), "%s1.MetricStat.Metric.Dimensions.member.2.Value", q);
+        assert_string_equal(bsup_aws_params_get(&p, name), rows[i].lb);
+        snprintf(name, sizeof(name), "%s3.Id", q);
+        assert_null(bsup_aws_params_get(&p, name));
+        assert_string_equal(bsup_aws_params_get(&p, "EndTime"), "2027-01-15T08:01:00Z");
+        assert_string_equal(bsup_aws_params_get(&p, "StartTime"), "2027-01-15T07:55:00Z");
+        bsup_aws_params_cleanup(&p);
+
+        json_t *pages = rows[i].answered
+                            ? s_metric_pages(minute, rows[i].healthy, rows[i].unhealthy)
+                            : json_pack("[{s:[]}]", "MetricDataResults");
+        struct bsup_diag diag = {0};
+        assert_int_equal(st->parse(pages, ms, 2, &diag), 0);
+        json_decref(pages);
+        for (size_t k = 0; k < 2; k++) {
+            const struct bsup_health_observed *o = k ? &twin : &obs;
+            assert_int_equal(o->health_from_metrics, rows[i].reading);
+            assert_int_equal(o->health_read_at, rows[i].reading ? minute : 0);
+            assert_int_equal(o->healthy_hosts, rows[i].reading ? (int64_t)rows[i].healthy : -1);
+            assert_int_equal(o->unhealthy_hosts, rows[i].reading ? 0 : -1);
+            assert_false(o->health_fresh); /* no fresh reading: no damping count */
+        }
+        /* A reading spares the targets' read until the sweep; else they are read now. */
+        assert_int_equal(th->prepare(&m, key), rows[i].reading ? 0 : 90);
+    }
+    bsup_service_cleanup(&svc);
+}
+
 /* A listener's serving action is the last of its default actions by Order (an
  * authenticate-oidc first, then the redirect), whatever the list's order. */
 static void test_listener_action(void **state)
@@ -772,11 +867,17 @@ static void test_state_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plan_table),  cmocka_unit_test(test_declared_pair),
-        cmocka_unit_test(test_unjudged),    cmocka_unit_test(test_requests),
-        cmocka_unit_test(test_damping),     cmocka_unit_test(test_damping_pace),
-        cmocka_unit_test(test_memory_text), cmocka_unit_test(test_state_names),
-        cmocka_unit_test(test_host_counts), cmocka_unit_test(test_listener_action),
+        cmocka_unit_test(test_plan_table),
+        cmocka_unit_test(test_declared_pair),
+        cmocka_unit_test(test_unjudged),
+        cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_damping),
+        cmocka_unit_test(test_damping_pace),
+        cmocka_unit_test(test_memory_text),
+        cmocka_unit_test(test_state_names),
+        cmocka_unit_test(test_host_counts),
+        cmocka_unit_test(test_listener_action),
+        cmocka_unit_test(test_metrics_first_reading),
     };
     return cmocka_run_group_tests_name("health", tests, NULL, NULL);
 }

@@ -508,6 +508,14 @@ static void test_typed_paths_in_model(void **state)
                     stack[n++].shape = sh;
                 } else if (rec->fields[f].type == BSUP_AWS_FIELD_STRINGS) {
                     assert_int_equal(s->type, BSUP_SHAPE_LIST);
+                } else if (rec->fields[f].type == BSUP_AWS_FIELD_DOUBLES ||
+                           rec->fields[f].type == BSUP_AWS_FIELD_TIMES) {
+                    assert_int_equal(s->type, BSUP_SHAPE_LIST);
+                    const struct bsup_shape *item =
+                        bsup_shape_get(m, bsup_shape_member(m, s, 0)->shape);
+                    assert_int_equal(item->type, rec->fields[f].type == BSUP_AWS_FIELD_TIMES
+                                                     ? BSUP_SHAPE_TIMESTAMP
+                                                     : BSUP_SHAPE_DOUBLE);
                 } else if (rec->fields[f].type == BSUP_AWS_FIELD_INT) {
                     assert_true(s->type == BSUP_SHAPE_INTEGER || s->type == BSUP_SHAPE_LONG);
                 } else if (rec->fields[f].type == BSUP_AWS_FIELD_BOOL) {
