@@ -861,6 +861,18 @@ static int s_setup_owned(void **state)
     return s_setup(state);
 }
 
+/* tgpath with its batched step marked whole (BSUP_OBSERVE_WHOLE). */
+static int s_setup_whole(void **state)
+{
+    static struct bsup_observe_step steps[2];
+    memcpy(steps, s_tg_steps, sizeof(steps));
+    steps[0].flags |= BSUP_OBSERVE_WHOLE;
+    s_owned = true; /* the variant slot */
+    s_tg_owned_domain = s_tg_domain;
+    s_tg_owned_domain.steps = steps;
+    return s_setup(state);
+}
+
 static int s_setup_with_secrets(void **state)
 {
     s_n_domains = 3;
@@ -971,6 +983,20 @@ static void test_no_answer_not_split(void **state)
         assert_int_equal(st.state, BSUP_STATE_ERROR);
         assert_non_null(st.error);
     }
+}
+
+/* A step marked whole is not split after AWS refuses a batched call: the call's services fail
+ * with AWS's error, and no call is made per key. */
+static void test_whole_not_split(void **state)
+{
+    struct s_env *t = *state;
+    s_cycle(t, NULL);
+    assert_int_equal(t->aws.describes, 3); /* 6 keys by twos, the one holding g refused */
+    struct bsup_reconcile_status st;
+    assert_true(bsup_reconcile_service_status(t->rec, "g", &st));
+    assert_int_equal(st.state, BSUP_STATE_ERROR);
+    assert_non_null(st.error);
+    assert_int_equal(s_state(t, "a"), BSUP_STATE_OK);
 }
 
 static void test_joined_waiters(void **state)
@@ -1546,6 +1572,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batches_budget_journal, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_joined_waiters, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_no_answer_not_split, s_setup_elbv2_dead, s_teardown),
+        cmocka_unit_test_setup_teardown(test_whole_not_split, s_setup_whole, s_teardown),
         cmocka_unit_test_setup_teardown(test_observing_max, s_setup_observing_2, s_teardown),
         cmocka_unit_test_setup_teardown(test_turns, s_setup_turns_of_2, s_teardown),
         cmocka_unit_test_setup_teardown(test_rails_fail_closed, s_setup, s_teardown),
