@@ -46,7 +46,11 @@ with testlib.environment("--faults") as d:
             "</HealthCheckPort><TargetHealth><State>unhealthy</State><Reason>"
             "Target.FailedHealthChecks</Reason><Description>Health checks failed</Description>"
             "</TargetHealth>")
+    # Refused: the load balancer's CloudWatch counts (moto's, all healthy) would stand in for
+    # the first target read this rewrites.
     testlib.control(faults, "PUT", "rules", {"rules": [
+        {"service": "monitoring", "action": "GetMetricData", "fault": "status", "status": 403,
+         "code": "AccessDenied", "message": "not in this test"},
         {"service": "elasticloadbalancing", "action": "DescribeTargetHealth", "fault": "rewrite",
          "request_contains": "targetgroup/gate-staging/",
          "replace": [[healthy.format(sick_id), sick.format(sick_id)]]}]})
