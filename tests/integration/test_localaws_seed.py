@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Seeding the demo scenario builds every resource bsupd relies on, under the
 naming contract, and the AWS CLI lists them; drift changes what it says; SNS
-alerts land in the subscribed SQS queue; the generator + --lean seed work."""
+alerts land in the subscribed SQS queue; the generator + --lean seed work; the local AWS
+publishes ELB's target-health metrics."""
 
 import json
 import os
@@ -19,6 +20,29 @@ LA = testlib.LOCALAWS
 
 def la(*args):
     return subprocess.run([LA, *args], capture_output=True, text=True, timeout=300)
+
+
+def elb_metrics(b, tg_arn, lb_arn, timeout_s=30):
+    """The newest HealthyHostCount and UnHealthyHostCount of a group behind a load balancer,
+    asked as bsupd asks (GetMetricData, TargetGroup then LoadBalancer), polled until the local
+    AWS has published them (every 10 s, once a minute per group): (healthy, unhealthy) or None."""
+    import datetime
+    dims = [{"Name": "TargetGroup", "Value": tg_arn.split(":", 5)[5]},
+            {"Name": "LoadBalancer", "Value": lb_arn.split(":loadbalancer/", 1)[1]}]
+    queries = [{"Id": f"m{i}", "MetricStat": {"Metric": {
+        "Namespace": "AWS/ApplicationELB", "MetricName": name, "Dimensions": dims},
+        "Period": 60, "Stat": stat}} for i, (name, stat) in enumerate(
+            (("HealthyHostCount", "Minimum"), ("UnHealthyHostCount", "Maximum")))]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        res = b.cloudwatch.get_metric_data(
+            MetricDataQueries=queries, StartTime=now - datetime.timedelta(minutes=5),
+            EndTime=now, ScanBy="TimestampDescending")["MetricDataResults"]
+        if all(r["Values"] for r in res):
+            return tuple(r["Values"][0] for r in res)
+        time.sleep(1)
+    return None
 
 
 def main():
@@ -74,6 +98,13 @@ def main():
               "HTTPS listener uses the imported ACM certificate")
         th = q("elbv2", "describe-target-health", "--target-group-arn", tg["TargetGroupArn"])
         check(len(th["TargetHealthDescriptions"]) == 2, "api targets registered by the ASG")
+        # ELB's per-minute target-health metrics, which moto lacks: motoserver.py publishes them
+        import seed as seedmod
+        b = seedmod.Aws(d)
+        states = [t["TargetHealth"]["State"] for t in th["TargetHealthDescriptions"]]
+        got = elb_metrics(b, tg["TargetGroupArn"], lb["LoadBalancerArn"])
+        check(got == (states.count("healthy"), states.count("unhealthy")),
+              f"ELB metrics of the api group {got} = its target health {states}")
 
         dbs = {x["DBInstanceIdentifier"]: x for x in q("rds", "describe-db-instances")["DBInstances"]}
         check(set(dbs) == {api, wrk}, "RDS instances S-E")
@@ -103,8 +134,6 @@ def main():
               "SNS alert delivered to the SQS queue")
 
         # drift behind bsup's back (verified with boto3 straight at moto: faster than the CLI)
-        import seed as seedmod
-        b = seedmod.Aws(d)
         tga = tg["TargetGroupArn"]
 
         def asg_of(n):
