@@ -94,8 +94,10 @@ def self_signed_cert(cn):
             return f1.read(), f2.read()
 
 
-def shared(aws, sc, lean):
-    """VPC, private subnets (route table without an internet gateway), cert, AMI."""
+def shared(aws, sc, lean, shared_lbs=0):
+    """VPC, private subnets (route table without an internet gateway), cert, AMI; with
+    shared_lbs K (lean), ceil(N/K) internal ALBs whose HTTP:80 listener answers 404 unless a
+    service's host-header rule forwards."""
     ec2 = aws.ec2
     vpc = ec2.create_vpc(CidrBlock=sc["vpc_cidr"], TagSpecifications=[{
         "ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "bsup-localaws"}]}])["Vpc"]["VpcId"]
@@ -122,6 +124,29 @@ def shared(aws, sc, lean):
         key, crt = self_signed_cert("internal.bsup.test")
         out["certificate_arn"] = aws.acm.import_certificate(
             Certificate=crt, PrivateKey=key)["CertificateArn"]
+    if shared_lbs:
+        elb = aws.elbv2
+        sg = ec2.create_security_group(GroupName="bsup-shared-alb", Description="bsup shared ALBs",
+                                       VpcId=vpc)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": p, "ToPort": p,
+             "IpRanges": [{"CidrIp": "10.0.0.0/8"}]} for p in (80, 443)])
+        out["shared_lbs"] = []
+        for i in range(-(-len(sc["services"]) // shared_lbs)):
+            lb = elb.create_load_balancer(
+                Name=f"bsup-shared-{i:03d}", Subnets=subnets, SecurityGroups=[sg],
+                Scheme="internal", Type="application",
+                IpAddressType="ipv4")["LoadBalancers"][0]["LoadBalancerArn"]
+            listener = elb.create_listener(
+                LoadBalancerArn=lb, Protocol="HTTP", Port=80, DefaultActions=[{
+                    "Type": "fixed-response", "FixedResponseConfig": {
+                        "StatusCode": "404", "ContentType": "text/plain"}}]
+            )["Listeners"][0]["ListenerArn"]
+            elb.modify_load_balancer_attributes(LoadBalancerArn=lb, Attributes=[
+                {"Key": "access_logs.s3.enabled", "Value": "true"},
+                {"Key": "access_logs.s3.bucket", "Value": "bsup-alb-logs"},
+                {"Key": "deletion_protection.enabled", "Value": "true"}])
+            out["shared_lbs"].append({"load_balancer_arn": lb, "http_listener_arn": listener})
     return out
 
 
@@ -162,6 +187,15 @@ def seed_service(aws, s, net, lean):
         Matcher={"HttpCode": str(hc["matcher"])}, Tags=_tags(s))["TargetGroups"][0]["TargetGroupArn"]
     r["target_group_arn"] = tg
 
+    if s.get("shared_lb"):
+        lb = s["shared_lb"]
+        r["load_balancer_arn"] = lb["load_balancer_arn"]
+        r["http_listener_arn"] = lb["http_listener_arn"]
+        r["listener_rule_arn"] = elb.create_rule(
+            ListenerArn=lb["http_listener_arn"], Priority=s["shared_lb_priority"],
+            Conditions=[{"Field": "host-header",
+                         "HostHeaderConfig": {"Values": [f"{n}.internal"]}}],
+            Actions=[{"Type": "forward", "TargetGroupArn": tg}])["Rules"][0]["RuleArn"]
     if not lean:
         lb = elb.create_load_balancer(
             Name=n[:32], Subnets=net["subnet_ids"], SecurityGroups=[sg["alb"]],
@@ -279,16 +313,28 @@ def _thread_aws(d):
     return _local.aws
 
 
-def run(d, path, lean=False, threads=8, apply_drift=True):
+MAX_SHARED_LBS = 50  # services per shared ALB: one listener rule each, AWS allows 100 a listener
+
+
+def run(d, path, lean=False, threads=8, apply_drift=True, shared_lbs=0):
     if not os.path.exists(os.path.join(os.path.abspath(d), "env")):
         raise envctl.EnvError(f"no environment in {d}; run: scripts/localaws start --dir {d}")
+    if shared_lbs and not lean:
+        raise envctl.EnvError("--shared-lbs is for --lean seeds "
+                              "(a full seed gives each service its own ALB)")
+    if not 0 <= shared_lbs <= MAX_SHARED_LBS:
+        raise envctl.EnvError(f"--shared-lbs {shared_lbs}: 1 to {MAX_SHARED_LBS} services "
+                              "per load balancer")
     try:
         sc = scn.load(path)
     except (scn.ScenarioError, OSError) as e:
         raise envctl.EnvError(str(e))
     t0 = time.monotonic()
     aws = Aws(d)
-    net = shared(aws, sc, lean)
+    net = shared(aws, sc, lean, shared_lbs)
+    for i, s in enumerate(sc["services"] if shared_lbs else ()):  # ALB i // K, rule i % K + 1
+        s["shared_lb"] = net["shared_lbs"][i // shared_lbs]
+        s["shared_lb_priority"] = i % shared_lbs + 1
     results = {}
     errors = []
     threads = max(1, min(threads, len(sc["services"])))
@@ -311,11 +357,14 @@ def run(d, path, lean=False, threads=8, apply_drift=True):
             drifted.append(drift.run(d, dr["service"], dr["what"],
                                      None if dr.get("value") is None else str(dr["value"])))
     out = {"network": net, "services": results, "drift": drifted, "lean": lean,
+           "shared_lbs": shared_lbs,
            "seconds": round(time.monotonic() - t0, 2)}
     with open(os.path.join(os.path.abspath(d), "seeded.json"), "w") as f:
         json.dump(out, f, indent=1)
     print(f"localaws: seeded {len(results)}/{len(sc['services'])} services "
-          f"({'lean' if lean else 'full'}, {threads} threads) in {t_seed:.1f}s"
+          f"({'lean' if lean else 'full'}, {threads} threads"
+          + (f", {len(net['shared_lbs'])} shared load balancers" if shared_lbs else "")
+          + f") in {t_seed:.1f}s"
           + (f"; applied {len(drifted)} drift(s)" if drifted else "")
           + f"; details in {os.path.abspath(d)}/seeded.json")
     if errors:

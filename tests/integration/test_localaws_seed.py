@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Seeding the demo scenario builds every resource bsupd relies on, under the
 naming contract, and the AWS CLI lists them; drift changes what it says; SNS
-alerts land in the subscribed SQS queue; the generator + --lean seed work; the local AWS
-publishes ELB's target-health metrics."""
+alerts land in the subscribed SQS queue; the generator + --lean seed work, with shared load
+balancers too; the local AWS publishes ELB's target-health metrics."""
 
 import json
 import os
@@ -196,6 +196,54 @@ def main():
         check(bool(g0) and g0[0]["MaxSize"] == 7, "generated drift applied to svc-0000-prod")
         dbs = aws("rds", "describe-db-instances").json["DBInstances"]
         check(len(dbs) == 10, f"10 DB instances ({len(dbs)})")
+        lbs = aws("elbv2", "describe-load-balancers").json["LoadBalancers"]
+        check(lbs == [], f"lean seed without --shared-lbs: no load balancers ({len(lbs)})")
+        for args, why in ((["--shared-lbs", "2"], "without --lean"),
+                          (["--lean", "--shared-lbs", "51"], "over 50 a load balancer")):
+            p = la("seed", "--dir", d, *args, scen)
+            check(p.returncode != 0 and "--shared-lbs" in p.stderr, f"--shared-lbs {why} is refused")
+
+    # lean seeding with shared load balancers: 10 services, 4 per ALB
+    with testlib.environment() as d:
+        scen = os.path.join(d, "gen10.yaml")
+        with open(scen, "w") as f:
+            subprocess.run([os.path.join(testlib.SRCDIR, "tests", "scenarios", "generate"), "10"],
+                           stdout=f, check=True, timeout=60)
+        p = la("seed", "--dir", d, "--lean", "--shared-lbs", "4", "--no-drift", scen)
+        check(p.returncode == 0, f"lean seed with --shared-lbs 4 ({p.stderr.strip()[-200:]})")
+        import seed as seedmod
+        b = seedmod.Aws(d)
+        seeded = json.load(open(os.path.join(d, "seeded.json")))
+        lbs = b.elbv2.describe_load_balancers()["LoadBalancers"]
+        check(sorted((x["LoadBalancerName"], x["Scheme"]) for x in lbs) ==
+              [(f"bsup-shared-00{i}", "internal") for i in range(3)], "3 internal shared ALBs")
+        rules = {}
+        for x in lbs:
+            ls = b.elbv2.describe_listeners(LoadBalancerArn=x["LoadBalancerArn"])["Listeners"]
+            check([(y["Protocol"], y["Port"], y["DefaultActions"][0]["Type"],
+                    y["DefaultActions"][0].get("FixedResponseConfig", {}).get("StatusCode"))
+                   for y in ls] == [("HTTP", 80, "fixed-response", "404")],
+                  f"{x['LoadBalancerName']}: one HTTP:80 listener answering 404")
+            for y in ls:
+                for r in b.elbv2.describe_rules(ListenerArn=y["ListenerArn"])["Rules"]:
+                    if not r.get("IsDefault"):
+                        rules[r["Conditions"][0]["HostHeaderConfig"]["Values"][0]] = (
+                            x["LoadBalancerArn"], r["Priority"], r["Actions"][0]["TargetGroupArn"])
+        per_lb = sorted(sum(1 for v in rules.values() if v[0] == x["LoadBalancerArn"]) for x in lbs)
+        check(per_lb == [2, 4, 4], f"rules per listener {per_lb}")
+        svcs = seeded["services"]
+        bad = [n for n, r in svcs.items() if rules.get(f"{n}.internal", ())[::2] !=
+               (r.get("load_balancer_arn"), r["target_group_arn"]) or b.elbv2.describe_target_groups(
+                   TargetGroupArns=[r["target_group_arn"]])["TargetGroups"][0]["LoadBalancerArns"]
+               != [r.get("load_balancer_arn")]]
+        check(not bad, f"each service's host-header rule forwards to its group, behind the ALB "
+              f"seeded.json names ({bad})")
+        r = svcs["svc-0009-prod"]
+        states = [t["TargetHealth"]["State"] for t in b.elbv2.describe_target_health(
+            TargetGroupArn=r["target_group_arn"])["TargetHealthDescriptions"]]
+        got = elb_metrics(b, r["target_group_arn"], r["load_balancer_arn"])
+        check(got == (states.count("healthy"), states.count("unhealthy")) and states,
+              f"ELB metrics of a group behind a shared ALB {got} = its target health {states}")
     print(f"runtime {time.monotonic() - t_start:.1f}s")
     testlib.finish()
 
