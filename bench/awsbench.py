@@ -1,6 +1,6 @@
 """The cycle benchmarks for one size N, against the local AWS (scripts/localaws, --faults):
-seed N lean services, then with the fault proxy adding a fixed latency to every call (and,
-unless told otherwise, throttling like AWS's own token buckets):
+seed N lean services (an internal ALB per 50), then with the fault proxy adding a fixed
+latency to every call (and, unless told otherwise, throttling like AWS's own token buckets):
 
   cold    bsupd --once on a fresh state directory
   daemon  bsupd started (READY=1 timed), a first cycle with `bsupctl reconcile --wait`, the
@@ -33,6 +33,9 @@ sys.path.insert(0, os.path.join(SRC, "scripts", "localaws.d"))
 import scenario  # noqa: E402
 import testlib  # noqa: E402
 
+# services per internal ALB in the seeded fleet (localaws seed --shared-lbs; AWS: 100 rules a
+# listener)
+SHARED_LBS = 50
 # the AWS services bench/peer.py calls, as the proxy names them
 PEER_SERVICES = ("autoscaling", "ec2", "elasticloadbalancing", "rds", "elasticache", "ssm",
                  "secretsmanager", "monitoring")
@@ -130,10 +133,10 @@ def run_size(opt, model, n, measure_idle):
         with open(path, "w") as f:
             f.write(subprocess.run([LOCALAWS, "generate", str(n)], check=True,
                                    capture_output=True, text=True).stdout)
-        log(f"seeding {n} lean services")
+        log(f"seeding {n} lean services, {SHARED_LBS} per load balancer")
         t1 = time.monotonic()
-        subprocess.run([LOCALAWS, "seed", "--dir", d, "--lean", "--no-drift", path], check=True,
-                       timeout=1800, stdout=subprocess.DEVNULL)
+        subprocess.run([LOCALAWS, "seed", "--dir", d, "--lean", "--shared-lbs", str(SHARED_LBS),
+                        "--no-drift", path], check=True, timeout=1800, stdout=subprocess.DEVNULL)
         out["seed_s"] = time.monotonic() - t1
         out["localaws_start_s"] = t1 - t0
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

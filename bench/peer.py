@@ -8,7 +8,8 @@ default retries, no batching, no cache — what one would write in an afternoon:
   health   DescribeTargetGroups of its target group: the health check settings;
            DescribeTargetHealth: healthy targets against min_healthy; with a load balancer,
            its posture (DescribeLoadBalancers, DescribeListeners,
-           DescribeLoadBalancerAttributes, DescribeSSLPolicies of its HTTPS listeners)
+           DescribeLoadBalancerAttributes, DescribeSSLPolicies of its HTTPS listeners),
+           read once a pass for all the services that share it, as bsupd does
   backup   DescribeDBInstances of its database: exists, backups on, encryption, deletion
            protection in prod, DBName, MasterUsername; DescribeDBSnapshots (automated, all
            pages): the newest available one younger than 26 h; with a declared cache group,
@@ -31,6 +32,7 @@ import json
 import sys
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 T_START = time.monotonic()
 import boto3  # noqa: E402
@@ -45,6 +47,7 @@ HEALTH_FIELDS = {"path": "HealthCheckPath", "port": "HealthCheckPort",
                  "healthy_threshold": "HealthyThresholdCount",
                  "unhealthy_threshold": "UnhealthyThresholdCount"}
 ALARMS = ("healthy", "backup-age", "errors")  # docs/metrics.md, "Alarms"
+TLS_PROTOCOLS = ("HTTPS", "TLS")  # listeners whose SslPolicy bsupd judges
 SEVERITY = ["ok", "finding", "drift", "degraded", "missing", "error"]
 
 
@@ -111,23 +114,44 @@ def main():
         if healthy < svc.get("min_healthy", svc["min_size"]):
             verdict = worst(verdict, "degraded")
         for lb_arn in tg.get("LoadBalancerArns", [])[:1]:
-            lb = elb.describe_load_balancers(LoadBalancerArns=[lb_arn])["LoadBalancers"][0]
-            listeners = [x for page in elb.get_paginator("describe_listeners").paginate(
-                LoadBalancerArn=lb_arn) for x in page["Listeners"]]
-            attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(
-                LoadBalancerArn=lb_arn)["Attributes"]}
+            lb, listeners, attrs = read_posture(lb_arn)
             bad = lb["Scheme"] != "internal" or attrs.get("access_logs.s3.enabled") != "true"
             bad |= svc["environment"] == "prod" and \
                 attrs.get("deletion_protection.enabled") != "true"
-            for x in listeners:
-                if x.get("SslPolicy"):
-                    pol = elb.describe_ssl_policies(Names=[x["SslPolicy"]])["SslPolicies"][0]
-                    bad |= any(p in ("TLSv1", "TLSv1.1") for p in pol.get("SslProtocols", []))
+            for x, protocols in listeners:
+                if x["Protocol"] in TLS_PROTOCOLS:
+                    bad |= any(p in ("TLSv1", "TLSv1.1") for p in protocols)
                 elif x["Protocol"] == "HTTP":
                     bad |= x["DefaultActions"][-1]["Type"] != "redirect"
             if bad:
                 verdict = worst(verdict, "finding")
         return verdict
+
+    def read_posture(lb_arn):
+        """A load balancer's posture, read once a pass however many services share it (as
+        bsupd reads it): the first service to ask reads, the others wait for its answer."""
+        with lock:
+            fut = postures.get(lb_arn)
+            mine = fut is None
+            if mine:
+                fut = postures[lb_arn] = Future()
+        if not mine:
+            return fut.result()
+        try:
+            elb = c["elbv2"]
+            lb = elb.describe_load_balancers(LoadBalancerArns=[lb_arn])["LoadBalancers"][0]
+            listeners = [x for page in elb.get_paginator("describe_listeners").paginate(
+                LoadBalancerArn=lb_arn) for x in page["Listeners"]]
+            attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(
+                LoadBalancerArn=lb_arn)["Attributes"]}
+            # moto gives plain-HTTP listeners an SslPolicy too: only TLS ones have one to read
+            listeners = [(x, elb.describe_ssl_policies(Names=[x["SslPolicy"]])["SslPolicies"][0]
+                          .get("SslProtocols", []) if x["Protocol"] in TLS_PROTOCOLS and
+                          x.get("SslPolicy") else []) for x in listeners]
+            fut.set_result((lb, listeners, attrs))
+        except Exception as e:  # noqa: BLE001 - every service sharing it gets the error
+            fut.set_exception(e)
+        return fut.result()
 
     def backup(svc):
         rds = c["rds"]
@@ -189,14 +213,15 @@ def main():
         except Exception as e:  # noqa: BLE001 - an error is a verdict, the pass goes on
             return "error", f"{type(e).__name__}: {e}"[:300]
 
-    from concurrent.futures import ThreadPoolExecutor
     passes = []
+    postures = {}  # load balancer ARN -> Future of its posture, this pass
     with ThreadPoolExecutor(max_workers=args.threads) as pool:
         for i in range(args.passes):
             if i:
                 time.sleep(args.pause_s)
             with lock:
                 attempts.clear()
+                postures.clear()
             t0, e0, c0 = time.monotonic(), time.time(), time.process_time()
             results = list(pool.map(observe, services))
             t1, e1, c1 = time.monotonic(), time.time(), time.process_time()

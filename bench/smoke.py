@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The bench's smoke test (ctest bench/smoke, label bench-smoke): the whole harness on 10
 services with short windows, into a temporary file; passes when every figure the report
-needs is there, bsupd made calls and provoked no throttling. Timing is not judged."""
+needs is there, bsupd made calls and provoked no throttling, and the peer read the services'
+shared load balancer once a pass. Timing is not judged."""
 import json
 import os
 import subprocess
@@ -35,6 +36,15 @@ with tempfile.TemporaryDirectory(prefix="bsup-bench-smoke-") as d:
     for key in ("cold", "warm"):
         if not ((s.get("peer") or {}).get(key) or {}).get("calls_total"):
             problems.append(f"peer {key}: {(s.get('peer') or {}).get('error') or 'no calls'}")
+        # the 10 services share one load balancer: the peer reads it once a pass, as bsupd does
+        calls = (((s.get("peer") or {}).get(key) or {}).get("calls") or {})
+        got = {a: calls.get(f"elasticloadbalancing:{a}", 0) for a in
+               ("DescribeLoadBalancers", "DescribeListeners", "DescribeLoadBalancerAttributes",
+                "DescribeSSLPolicies")}
+        if got != {"DescribeLoadBalancers": 1, "DescribeListeners": 1,
+                   "DescribeLoadBalancerAttributes": 1, "DescribeSSLPolicies": 0}:
+            problems.append(f"peer {key}: posture calls {got}, not one shared load balancer "
+                            "read once (and no TLS listener)")
     if not (s.get("status_idle") or {}).get("answered"):
         problems.append("status idle: not answered")
     if not any("median_ms" in v for v in (s.get("moto") or {}).values()):
