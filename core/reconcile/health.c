@@ -653,10 +653,16 @@ static void s_carry_health(const struct bsup_domain_member *m)
  * and load balancer it serves. For a group with no reading yet (a start, `--once`, a new
  * service), one GetMetricData call covers 250 groups where DescribeTargetHealth takes one call
  * each: where CloudWatch says every target was healthy and as many as the group has
- * instances, that is the reading; any other answer (some unhealthy, fewer, none) and the
+ * instances throughout the last three minutes, that is the reading, as of their start; any
+ * other answer (some unhealthy, fewer, none) and the
  * targets are read as before. So this can only spare a read of a service that looks fine. */
 
-#define S_METRIC_WINDOW_S 360 /* the last six minutes, by the minute */
+/* One period over the last three minutes (the current one included): the fewest healthy and
+ * the most unhealthy any load balancer node counted in it. A period so long, read as of its
+ * start, claims no more than it saw; one datapoint per query keeps the call small. */
+#define S_METRIC_WINDOW_S 180
+#define S_STR2(x) #x
+#define S_STR(x) S_STR2(x)
 
 /* "targetgroup/<name>/<id>" and, for the load balancer, the namespace its type publishes in
  * and "app/<name>/<id>"; false for an ARN of another shape. */
@@ -733,7 +739,8 @@ static int s_metrics_build(struct bsup_domain_member *const *m, size_t n,
                  S_Q(tg, "MetricStat.Metric.Dimensions.member.1.Value") ||
                  S_Q("LoadBalancer", "MetricStat.Metric.Dimensions.member.2.Name") ||
                  S_Q(lb, "MetricStat.Metric.Dimensions.member.2.Value") ||
-                 S_Q("60", "MetricStat.Period") || S_Q(q[x].stat, "MetricStat.Stat");
+                 S_Q(S_STR(S_METRIC_WINDOW_S), "MetricStat.Period") ||
+                 S_Q(q[x].stat, "MetricStat.Stat");
 #undef S_Q
         }
     }
@@ -744,7 +751,7 @@ static int s_metrics_build(struct bsup_domain_member *const *m, size_t n,
     return rc ? BSUP_ENOMEM : 0;
 }
 
-/* The latest datapoint of query id: its value and minute; false when it has none. */
+/* The latest datapoint of query id: its value and period's start; false when it has none. */
 static bool s_metric_latest(const struct bsup_cw_metric_data_page *pg, const char *id,
                             double *value, int64_t *at)
 {

@@ -103,7 +103,7 @@ struct bsup_health_observed {
     /* The reading is the load balancer's own HealthyHostCount and UnHealthyHostCount from
      * CloudWatch (every target healthy, as many as the group has instances), taken for a
      * group with no reading yet instead of DescribeTargetHealth: counts of healthy targets
-     * only, no target ids, read at the datapoint's minute. */
+     * only, no target ids, read as of the start of the three minutes the counts cover. */
     bool health_from_metrics;
     int64_t targets;
     int64_t counts[BSUP_TARGET_STATE_COUNT];

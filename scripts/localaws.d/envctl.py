@@ -194,7 +194,7 @@ def _bootstrap_iam(endpoint, region):
     return key["AccessKeyId"], key["SecretAccessKey"]
 
 
-def start(d, faults=False, region="us-east-1", port=0, seed=0, owner=0):
+def start(d, faults=False, region="us-east-1", port=0, seed=0, owner=0, elb_metrics=True):
     d = os.path.abspath(d)
     os.makedirs(d, exist_ok=True)
     old = load_state(d)
@@ -208,7 +208,8 @@ def start(d, faults=False, region="us-east-1", port=0, seed=0, owner=0):
             pass
     token = secrets.token_hex(8)
     env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(NO_AUTH_COUNT),
-               LOCALAWS_TOKEN=token, LOCALAWS_DIR=d, PYTHONUNBUFFERED="1")
+               LOCALAWS_TOKEN=token, LOCALAWS_DIR=d, PYTHONUNBUFFERED="1",
+               LOCALAWS_ELB_METRICS="1" if elb_metrics else "0")
     for k in list(env):
         if k.startswith("AWS_"):
             del env[k]

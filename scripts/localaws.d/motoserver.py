@@ -24,6 +24,7 @@ a minute per group. Namespace AWS/ApplicationELB, AWS/NetworkELB or AWS/GatewayE
 balancer's type; dimensions TargetGroup (targetgroup/NAME/ID) then LoadBalancer (app/NAME/ID),
 in that order: moto's GetMetricData compares a query's dimensions with a datum's in order (its
 sorted() relies on a broken Dimension.__lt__), so a query must name them in this order too."""
+import os
 import sys
 import threading
 import time
@@ -107,5 +108,6 @@ def _elb_metrics_loop():
 
 if __name__ == "__main__":
     # a daemon thread: the server's exit (SIGTERM -> sys.exit in moto's handler) does not wait
-    threading.Thread(target=_elb_metrics_loop, name="elb-metrics", daemon=True).start()
+    if os.environ.get("LOCALAWS_ELB_METRICS", "1") != "0":  # start --no-elb-metrics
+        threading.Thread(target=_elb_metrics_loop, name="elb-metrics", daemon=True).start()
     sys.exit(main())

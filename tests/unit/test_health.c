@@ -713,7 +713,7 @@ static void test_metrics_first_reading(void **state)
     struct bsup_service svc = s_service(""); /* min_size 2: min_healthy 2 */
     const struct bsup_observe_step *st = s_step("GetMetricData");
     const struct bsup_observe_step *th = s_step("DescribeTargetHealth");
-    const int64_t now = 1800000030, minute = 1799999940;
+    const int64_t now = 1800000030, minute = 1799999880; /* the window's start */
     struct {
         const char *lb; /* NULL: none */
         bool answered;  /* a datapoint came */
@@ -767,7 +767,9 @@ static void test_metrics_first_reading(void **state)
         snprintf(name, sizeof(name), "%s3.Id", q);
         assert_null(bsup_aws_params_get(&p, name));
         assert_string_equal(bsup_aws_params_get(&p, "EndTime"), "2027-01-15T08:01:00Z");
-        assert_string_equal(bsup_aws_params_get(&p, "StartTime"), "2027-01-15T07:55:00Z");
+        assert_string_equal(bsup_aws_params_get(&p, "StartTime"), "2027-01-15T07:58:00Z");
+        snprintf(name, sizeof(name), "%s1.MetricStat.Period", q);
+        assert_string_equal(bsup_aws_params_get(&p, name), "180");
         bsup_aws_params_cleanup(&p);
 
         json_t *pages = rows[i].answered
