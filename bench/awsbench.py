@@ -12,6 +12,7 @@ latency to every call (and, unless told otherwise, throttling like AWS's own tok
 Each measured window resets the proxy's counters first and reads its log after, so calls,
 bytes and throttles are exactly the window's. Every step records an error string instead of
 raising: a failure is a figure."""
+import datetime
 import json
 import os
 import shutil
@@ -120,6 +121,39 @@ def settings_text(region, rate_limits):
     return s
 
 
+def wait_elb_metrics(env, seeded, timeout_s=60):
+    """Seconds until the local AWS has published the load balancers' target-health metrics of
+    every seeded group (it does, as ELB, within ~10 s of a group's attachment and then every
+    minute): in AWS an existing fleet has them, and a cold bsupd reads them first. Asked of moto
+    directly (not through the proxy: no bsupd call is counted); bounded."""
+    import boto3
+    cw = boto3.client("cloudwatch", endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
+                      aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                      aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    groups = [(s["target_group_arn"].split(":", 5)[5], s["load_balancer_arn"].split(":loadbalancer/", 1)[1])
+              for s in seeded["services"].values() if s.get("load_balancer_arn")]
+    t0 = time.monotonic()
+    while True:
+        end = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=1)
+        missing = 0
+        for k in range(0, len(groups), 500):
+            queries = [{"Id": f"h{i}", "MetricStat": {"Metric": {
+                "Namespace": "AWS/ApplicationELB", "MetricName": "HealthyHostCount",
+                "Dimensions": [{"Name": "TargetGroup", "Value": tg},
+                               {"Name": "LoadBalancer", "Value": lb}]},
+                "Period": 300, "Stat": "Minimum"}} for i, (tg, lb) in enumerate(groups[k:k + 500])]
+            r = cw.get_metric_data(MetricDataQueries=queries, EndTime=end,
+                                   StartTime=end - datetime.timedelta(minutes=5))
+            missing += sum(1 for x in r["MetricDataResults"] if not x["Values"])
+        waited = time.monotonic() - t0
+        if missing == 0:
+            return waited
+        if waited > timeout_s:
+            raise RuntimeError(f"the local AWS published no ELB metrics for {missing} of "
+                               f"{len(groups)} target groups in {timeout_s} s")
+        time.sleep(1)
+
+
 def run_size(opt, model, n, measure_idle):
     """All cycle figures for n services. opt: the parsed options; model: floor.Model."""
     out = {"n": n, "latency_ms": opt.latency_ms}
@@ -145,6 +179,7 @@ def run_size(opt, model, n, measure_idle):
         services = scenario.load(path)["services"]
         seeded = json.load(open(os.path.join(d, "seeded.json")))
         net = seeded["network"]
+        out["elb_metrics_wait_s"] = wait_elb_metrics(env, seeded)
         templates = [seeded["services"][s["name"]]["launch_template_id"] for s in services]
         rules = [{"fault": "latency", "latency_ms": opt.latency_ms}]
         if opt.aws_limits:
