@@ -654,8 +654,8 @@ static void s_carry_health(const struct bsup_domain_member *m)
  * service), one GetMetricData call covers 250 groups where DescribeTargetHealth takes one call
  * each: where CloudWatch says every target was healthy and as many as the group has
  * instances throughout the last three minutes, that is the reading, as of their start; any
- * other answer (some unhealthy, fewer, none) and the
- * targets are read as before. So this can only spare a read of a service that looks fine. */
+ * other answer (some unhealthy, fewer, none) and the targets are read as before. So this can
+ * only spare a read of a service that looks fine. */
 
 /* One period over the last three minutes (the current one included): the fewest healthy and
  * the most unhealthy any load balancer node counted in it. A period so long, read as of its
