@@ -20,17 +20,23 @@ def aws_env(d):
     return env
 
 
+def seed_scenario(d, text, *flags):
+    """Seeds the scenario text with `localaws seed FLAGS...` and returns seeded.json."""
+    path = os.path.join(d, "scenario.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    subprocess.run([LOCALAWS, "seed", "--dir", d, *flags, path], check=True, timeout=600,
+                   stdout=subprocess.DEVNULL)
+    with open(os.path.join(d, "seeded.json")) as f:
+        return json.load(f)
+
+
 def seed(d, n, drift_every=0):
     """Seeds n generated services (lean) and returns (scenario services, seeded network)."""
     gen = subprocess.run([LOCALAWS, "generate", str(n)] +
                          (["--drift-every", str(drift_every)] if drift_every else []),
                          check=True, capture_output=True, text=True).stdout
-    path = os.path.join(d, f"scenario-{n}.yaml")
-    with open(path, "w") as f:
-        f.write(gen)
-    subprocess.run([LOCALAWS, "seed", "--dir", d, "--lean", path], check=True, timeout=600,
-                   stdout=subprocess.DEVNULL)
-    seeded = json.load(open(os.path.join(d, "seeded.json")))
+    seeded = seed_scenario(d, gen, "--lean")
     names = [l.split(":", 1)[1].strip() for l in gen.splitlines()
              if l.strip().startswith("- service_name:")]
     envs = [l.split(":", 1)[1].strip() for l in gen.splitlines()

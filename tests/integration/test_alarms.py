@@ -14,10 +14,8 @@
 - figure: DescribeAlarms calls for 40 services in one cycle beside the minimum (ceil(3 x 40 /
   100) names per call is 2; one call per 33 services is 2).
 """
-import json
 import os
 import sqlite3
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "integration"))
@@ -62,12 +60,7 @@ def alarms(cw):
 
 
 with testlib.environment("--faults") as d:
-    path = os.path.join(d, "alarms.yaml")
-    with open(path, "w") as f:
-        f.write(SCENARIO)
-    subprocess.run([R.LOCALAWS, "seed", "--dir", d, "--no-drift", path], check=True, timeout=600,
-                   stdout=subprocess.DEVNULL)
-    net = json.load(open(os.path.join(d, "seeded.json")))["network"]
+    net = R.seed_scenario(d, SCENARIO, "--no-drift")["network"]
     faults = R.aws_env(d)["BSUP_FAULTS_URL"]
     cw, sns, rds = client(d, "cloudwatch"), client(d, "sns"), client(d, "rds")
     default_topic = sns.create_topic(Name="oncall")["TopicArn"]

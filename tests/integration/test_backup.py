@@ -70,12 +70,7 @@ with testlib.environment("--faults") as d:
         QueueUrl=qurl, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
     ALERTING = (f"metrics:\n  interval: 1s\nalerts:\n  sns_topic_arn: {topic}\n"
                 "  reminder: 0s\n  recovery_hold: 0s\n")  # recoveries at once
-    path = os.path.join(d, "backup.yaml")
-    with open(path, "w") as f:
-        f.write(SCENARIO)
-    subprocess.run([R.LOCALAWS, "seed", "--dir", d, path], check=True, timeout=300,
-                   stdout=subprocess.DEVNULL)
-    seeded = json.load(open(os.path.join(d, "seeded.json")))
+    seeded = R.seed_scenario(d, SCENARIO)
     net = seeded["network"]
     arn = {n: seeded["services"][f"{n}-{e}"]["secret_arn"]
            for n, e in (("api", "prod"), ("ops", "prod"))}

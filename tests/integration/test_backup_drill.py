@@ -8,7 +8,6 @@ change; and a `missing` cache group stands across a restart while its read fails
 `recovered`, no `missing` again)."""
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "integration"))
@@ -39,12 +38,7 @@ with testlib.environment("--faults") as d:
     qurl = sqs.create_queue(QueueName="bsup-drill-alerts")["QueueUrl"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=sqs.get_queue_attributes(
         QueueUrl=qurl, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
-    path = os.path.join(d, "drill.yaml")
-    with open(path, "w") as f:
-        f.write(SCENARIO)
-    subprocess.run([R.LOCALAWS, "seed", "--dir", d, path], check=True, timeout=300,
-                   stdout=subprocess.DEVNULL)
-    net = json.load(open(os.path.join(d, "seeded.json")))["network"]
+    net = R.seed_scenario(d, SCENARIO)["network"]
     services = [dict(name="pay", env="dev", min=2, max=4, type="t3.medium", retention=7)]
     SETTINGS = (f"mode: enforce\ninterval: 1d\ncooldown: 0s\nmetrics:\n  interval: 1s\n"
                 f"alerts:\n  sns_topic_arn: {topic}\n  reminder: 0s\n  recovery_hold: 0s\n")

@@ -6,10 +6,8 @@ instance the sweep deletes) leave theirs to the others. A drill's result survive
 neither lost nor restored again. A leftover instance the sweep may not delete (paused) is a
 `drill.orphaned` event. Against the local AWS (moto behind the fault proxy, which holds
 restores at `creating` and stalls the delete's answer)."""
-import json
 import os
 import signal
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "integration"))
@@ -34,12 +32,7 @@ with testlib.environment("--faults") as d:
     rds = boto3.client("rds", endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    path = os.path.join(d, "slots.yaml")
-    with open(path, "w") as f:
-        f.write(SCENARIO)
-    subprocess.run([R.LOCALAWS, "seed", "--dir", d, "--lean", path], check=True, timeout=300,
-                   stdout=subprocess.DEVNULL)
-    net = json.load(open(os.path.join(d, "seeded.json")))["network"]
+    net = R.seed_scenario(d, SCENARIO, "--lean")["network"]
     svc = {n: dict(name=n, env="dev", min=2, max=4, type="t3.medium", retention=7) for n in NAMES}
     extra = {n: DRILL for n in NAMES}
     extra["obs"] = "mode: observe\n" + DRILL

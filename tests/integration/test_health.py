@@ -50,12 +50,7 @@ MARK = ("autoscaling", "SetInstanceHealth")
 MODIFY = ("elasticloadbalancing", "ModifyTargetGroup")
 
 with testlib.environment("--faults") as d:
-    path = os.path.join(d, "health.yaml")
-    with open(path, "w") as f:
-        f.write(SCENARIO)
-    subprocess.run([R.LOCALAWS, "seed", "--dir", d, "--no-drift", path], check=True, timeout=600,
-                   stdout=subprocess.DEVNULL)
-    seeded = json.load(open(os.path.join(d, "seeded.json")))
+    seeded = R.seed_scenario(d, SCENARIO, "--no-drift")
     net = seeded["network"]
     faults = R.aws_env(d)["BSUP_FAULTS_URL"]
     svcs = [dict(name=n, env=e, min=mn, max=mx, type="t3.medium")
@@ -279,22 +274,7 @@ with testlib.environment("--faults") as d:
     dm.stop()
 
     # ---- figures: ~100 services under the default budgets ----
-    gen = subprocess.run([R.LOCALAWS, "generate", "100"], check=True, capture_output=True,
-                         text=True).stdout
-    with open(os.path.join(d, "s100.yaml"), "w") as f:
-        f.write(gen)
-    subprocess.run([R.LOCALAWS, "seed", "--dir", d, "--lean", os.path.join(d, "s100.yaml")],
-                   check=True, timeout=600, stdout=subprocess.DEVNULL)
-    lean = json.load(open(os.path.join(d, "seeded.json")))["network"]
-    names = [l.split(":", 1)[1].strip() for l in gen.splitlines()
-             if l.strip().startswith("- service_name:")]
-    envs = [l.split(":", 1)[1].strip() for l in gen.splitlines() if l.strip().startswith("environment:")]
-    mins = [int(l.split(":", 1)[1]) for l in gen.splitlines() if l.strip().startswith("min_size:")]
-    maxs = [int(l.split(":", 1)[1]) for l in gen.splitlines() if l.strip().startswith("max_size:")]
-    types = [l.split(":", 1)[1].strip() for l in gen.splitlines()
-             if l.strip().startswith("instance_type:")]
-    many = [dict(name=a, env=b, min=c, max=m, type=t) for a, b, c, m, t in
-            zip(names, envs, mins, maxs, types)]
+    many, lean = R.seed(d, 100)
     files = {f"{i:04d}-{s['name']}.yaml": R.dropin(s, lean) for i, s in enumerate(many)}
     files.update({f"9{i:03d}-{s['name']}.yaml": R.dropin(s, net, EXTRA.get(s["name"], ""))
                   for i, s in enumerate(svcs)})

@@ -7,9 +7,7 @@ time but bring no marking forward; spaced readings still mark after unhealthy_cy
 
 moto reports every instance healthy: the fault proxy rewrites DescribeTargetHealth (one
 instance unhealthy), as in test_health.py."""
-import json
 import os
-import subprocess
 import sys
 import time
 
@@ -26,12 +24,7 @@ EXTRA = ("health_check: {path: /health, healthy_threshold: 3, unhealthy_threshol
 MARK = ("autoscaling", "SetInstanceHealth")
 
 with testlib.environment("--faults") as d:
-    path = os.path.join(d, "gate.yaml")
-    with open(path, "w") as f:
-        f.write(SCENARIO)
-    subprocess.run([R.LOCALAWS, "seed", "--dir", d, "--lean", "--no-drift", path], check=True,
-                   timeout=600, stdout=subprocess.DEVNULL)
-    net = json.load(open(os.path.join(d, "seeded.json")))["network"]
+    net = R.seed_scenario(d, SCENARIO, "--lean", "--no-drift")["network"]
     faults = R.aws_env(d)["BSUP_FAULTS_URL"]
     svc = dict(name="gate", env="staging", min=4, max=8, type="t3.medium")
     dm = R.daemon(d, [svc], net, settings="interval: 1d\nmode: enforce\ncooldown: 0s\n",

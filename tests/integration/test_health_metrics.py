@@ -15,9 +15,7 @@ a later datapoint). A cold bsupd then:
   unsplit, with a warning, and every group is read as before.
 """
 import datetime
-import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "integration"))
@@ -36,12 +34,7 @@ GMD = ("monitoring", "GetMetricData")
 DTH = ("elasticloadbalancing", "DescribeTargetHealth")
 
 with testlib.environment("--faults", "--no-elb-metrics") as d:
-    path = os.path.join(d, "metrics.yaml")
-    with open(path, "w") as f:
-        f.write(SCENARIO)
-    subprocess.run([R.LOCALAWS, "seed", "--dir", d, "--no-drift", path], check=True, timeout=600,
-                   stdout=subprocess.DEVNULL)
-    seeded = json.load(open(os.path.join(d, "seeded.json")))
+    seeded = R.seed_scenario(d, SCENARIO, "--no-drift")
     env = R.aws_env(d)
     faults = env["BSUP_FAULTS_URL"]
     svcs = [dict(name=n, env=e, min=2, max=4, type="t3.medium")
