@@ -119,6 +119,7 @@ def group(d, name):
     return g["MinSize"], g["MaxSize"], g["DesiredCapacity"]
 
 
-def drift(d, group_name, what, value):
-    subprocess.run([LOCALAWS, "drift", "--dir", d, group_name, what, str(value)], check=True,
-                   timeout=60, stdout=subprocess.DEVNULL)
+def drift(d, group_name, what, value=None):
+    subprocess.run([LOCALAWS, "drift", "--dir", d, group_name, what] +
+                   ([str(value)] if value is not None else []), check=True, timeout=60,
+                   stdout=subprocess.DEVNULL)

@@ -10,7 +10,6 @@ a failed drill degrades the service; and the RDS calls one cycle makes at 100 se
 import datetime
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -172,9 +171,7 @@ with testlib.environment("--faults") as d:
         return R.counts(d, "rds", action)
 
     def drift(name, what, value=None):
-        subprocess.run([R.LOCALAWS, "drift", "--dir", d, name, what] +
-                       ([str(value)] if value is not None else []), check=True, timeout=60,
-                       stdout=subprocess.DEVNULL)
+        R.drift(d, name, what, value)
 
     def cycle(dm, name=None):
         dm.ctl("reconcile", *([name] if name else []), "--wait", expect=None)
