@@ -365,6 +365,23 @@ static void test_typed_others(void **state)
     bsup_sts_identity_cleanup(&id);
     json_decref(page);
 
+    /* The load balancer's counts: lists of numbers and of times, per query id. */
+    struct bsup_cw_metric_data_page md;
+    page = s_parse_file("monitoring", "GetMetricData.xml");
+    assert_int_equal(bsup_cw_metric_data_page_parse(page, &md), 0);
+    assert_int_equal(md.n_results, 2);
+    assert_string_equal(md.results[0].id, "h0");
+    assert_string_equal(md.results[0].status_code, "Complete");
+    assert_int_equal(md.results[0].n_values, 1);
+    assert_true(md.results[0].values[0] == 2.0);
+    assert_int_equal(md.results[0].n_timestamps, 1);
+    assert_int_equal(md.results[0].timestamps[0], 1796268060); /* 2026-12-03T03:21:00Z */
+    assert_string_equal(md.results[1].id, "u0");
+    assert_true(md.results[1].n_values == 1 && md.results[1].values[0] == 0.0);
+    assert_null(md.next_token);
+    bsup_cw_metric_data_page_cleanup(&md);
+    json_decref(page);
+
     struct bsup_ec2_launch_template_version_page lt;
     page = s_parse_file("ec2", "DescribeLaunchTemplateVersions.xml");
     assert_int_equal(bsup_ec2_launch_template_version_page_parse(page, &lt), 0);

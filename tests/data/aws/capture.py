@@ -236,6 +236,23 @@ def main():
                  AlarmActions=["arn:aws:sns:eu-west-1:123456789012:bsup-alerts"])
         call(cw.describe_alarms)
         call(cw.describe_alarms, "page1", MaxRecords=1)
+        # the health domain's first reading: a target group's ELB counts (queries as bsupd's)
+        import datetime
+        now = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0)
+        dims = [{"Name": "TargetGroup", "Value": "targetgroup/api-prod/0123456789abcdef"},
+                {"Name": "LoadBalancer", "Value": "app/api-prod/0123456789abcdef"}]
+        for name, value in (("HealthyHostCount", 2.0), ("UnHealthyHostCount", 0.0)):
+            cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[
+                {"MetricName": name, "Value": value, "Unit": "Count", "Dimensions": dims,
+                 "Timestamp": now - datetime.timedelta(seconds=90)}])
+        call(cw.get_metric_data, StartTime=now - datetime.timedelta(seconds=120),
+             EndTime=now + datetime.timedelta(seconds=60), ScanBy="TimestampDescending",
+             MetricDataQueries=[
+                 {"Id": f"{i}0", "MetricStat": {"Metric": {
+                     "Namespace": "AWS/ApplicationELB", "MetricName": name, "Dimensions": dims},
+                     "Period": 180, "Stat": stat}}
+                 for i, name, stat in (("h", "HealthyHostCount", "Minimum"),
+                                       ("u", "UnHealthyHostCount", "Maximum"))])
 
         sns = client("sns")
         topic = sns.create_topic(Name="bsup-alerts")["TopicArn"]
