@@ -802,6 +802,8 @@ void bsup_aws_redact(char *msg)
                     strspn(p + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") >= 12;
         if (key || akid) {
             size_t skip = akid ? 4 : key;
+            if (o + skip + sizeof(mask) > sizeof(out))
+                break; /* no room for the key and its mask: the message ends before it */
             memcpy(out + o, p, skip);
             o += skip;
             p += skip;

@@ -41,6 +41,33 @@ static void test_table(void **state)
     }
 }
 
+/* A message as long as the field, its keys' masks longer than their values: the redacted text
+ * is cut, never written past the field, and no value is left half masked (the fuzzer found
+ * the overflow: tests/fuzz/regressions/aws_response). */
+static void test_full_field(void **state)
+{
+    (void)state;
+    const char *keys[] = {"signature= ab ", "aws_secret_access_key=ab ", "AKIAIOSFODNN7EXAMPLE "};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        for (size_t lead = 0; lead < 40; lead++) {
+            char msg[512];
+            size_t n = 0;
+            memset(msg, 'x', lead);
+            n = lead;
+            while (n + strlen(keys[k]) < sizeof(msg)) {
+                memcpy(msg + n, keys[k], strlen(keys[k]));
+                n += strlen(keys[k]);
+            }
+            msg[n] = 0;
+            bsup_aws_redact(msg);
+            assert_true(strlen(msg) < sizeof(msg));
+            assert_null(strstr(msg, "=ab"));
+            assert_null(strstr(msg, "= ab"));
+            assert_null(strstr(msg, "IOSFODNN7"));
+        }
+    }
+}
+
 /* Through the error parser: what AWS says is what callers see, redacted. */
 static void test_parsed(void **state)
 {
@@ -57,6 +84,7 @@ static void test_parsed(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_table), cmocka_unit_test(test_parsed)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_table), cmocka_unit_test(test_full_field),
+                                       cmocka_unit_test(test_parsed)};
     return cmocka_run_group_tests_name("redact", tests, NULL, NULL);
 }
