@@ -169,6 +169,7 @@ with testlib.environment("--faults") as d:
     check("autoscaling:UpdateAutoScalingGroup" in refused(calls),
           f"moto refuses what the policy does not grant: {sorted(calls.items())}")
     check(row["state"] == "error" and "UpdateAutoScalingGroup: AccessDenied" in row["error"]
-          and "bsup-readonly" in row["error"], f"status names the call, AWS's answer and who: {row}")
+          and "bsup-readonly" in row["error"],
+          f"status names the call, AWS's answer and who: {row}")
 
 finish()

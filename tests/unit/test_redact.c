@@ -84,7 +84,8 @@ static void test_parsed(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_table), cmocka_unit_test(test_full_field),
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_table),
+                                       cmocka_unit_test(test_full_field),
                                        cmocka_unit_test(test_parsed)};
     return cmocka_run_group_tests_name("redact", tests, NULL, NULL);
 }
