@@ -20,6 +20,16 @@ def aws_env(d):
     return env
 
 
+def moto(d, name):
+    """A boto3 client straight at moto, for a test's own setup and checks: the fault proxy
+    neither counts nor faults its calls."""
+    import boto3
+    env = testlib.read_env(d)
+    return boto3.client(name, endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
+                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+
+
 def seed_scenario(d, text, *flags):
     """Seeds the scenario text with `localaws seed FLAGS...` and returns seeded.json."""
     path = os.path.join(d, "scenario.yaml")

@@ -14,7 +14,6 @@ sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "in
 import reconcile_env as R  # noqa: E402
 from testlib import check, finish  # noqa: E402
 import testlib  # noqa: E402
-import boto3  # noqa: E402
 
 PUT = ("monitoring", "PutMetricAlarm")
 
@@ -23,15 +22,11 @@ with testlib.environment("--faults") as d:
     svc = services[0]
     env = testlib.read_env(d)
     faults = env["BSUP_FAULTS_URL"]
-    kw = dict(endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
-              aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-              aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    sns, sqs, cw = boto3.client("sns", **kw), boto3.client("sqs", **kw), boto3.client(
-        "cloudwatch", **kw)
+    sns, sqs, cw = R.moto(d, "sns"), R.moto(d, "sqs"), R.moto(d, "cloudwatch")
     # The service is otherwise as declared, so that what plan and status say is the alarms'.
-    boto3.client("ssm", **kw).put_parameter(Name=f"/{svc['name']}/db", Value="pw",
+    R.moto(d, "ssm").put_parameter(Name=f"/{svc['name']}/db", Value="pw",
                                             Type="SecureString")
-    boto3.client("rds", **kw).modify_db_instance(
+    R.moto(d, "rds").modify_db_instance(
         DBInstanceIdentifier=f"{svc['name']}-{svc['env']}", DeletionProtection=True,
         ApplyImmediately=True)
     topic = sns.create_topic(Name="bsup-alerts")["TopicArn"]

@@ -22,7 +22,6 @@ sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "in
 import reconcile_env as R  # noqa: E402
 from testlib import check, finish  # noqa: E402
 import testlib  # noqa: E402
-import boto3  # noqa: E402
 
 SCENARIO = """services:
   - {service_name: web, environment: prod, min_size: 2, max_size: 4}
@@ -32,13 +31,6 @@ SCENARIO = """services:
 PUT = ("monitoring", "PutMetricAlarm")
 DESCRIBE = ("monitoring", "DescribeAlarms")
 DELETE = ("monitoring", "DeleteAlarms")
-
-
-def client(d, name):
-    env = testlib.read_env(d)
-    return boto3.client(name, endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
-                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
 
 
 def drill_instance(rds, service):
@@ -62,7 +54,7 @@ def alarms(cw):
 with testlib.environment("--faults") as d:
     net = R.seed_scenario(d, SCENARIO, "--no-drift")["network"]
     faults = R.aws_env(d)["BSUP_FAULTS_URL"]
-    cw, sns, rds = client(d, "cloudwatch"), client(d, "sns"), client(d, "rds")
+    cw, sns, rds = R.moto(d, "cloudwatch"), R.moto(d, "sns"), R.moto(d, "rds")
     default_topic = sns.create_topic(Name="oncall")["TopicArn"]
     web_topic = sns.create_topic(Name="web-team")["TopicArn"]
     svcs = [dict(name=n, env=e, min=mn, max=mx, type="t3.medium")

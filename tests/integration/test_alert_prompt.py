@@ -11,15 +11,11 @@ sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "in
 import reconcile_env as R  # noqa: E402
 from testlib import check, finish  # noqa: E402
 import testlib  # noqa: E402
-import boto3  # noqa: E402
 
 with testlib.environment("--faults") as d:
     services, net = R.seed(d, 2)
     env = testlib.read_env(d)
-    kw = dict(endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
-              aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-              aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    sns, sqs = boto3.client("sns", **kw), boto3.client("sqs", **kw)
+    sns, sqs = R.moto(d, "sns"), R.moto(d, "sqs")
     topic = sns.create_topic(Name="bsup-alerts")["TopicArn"]
     qurl = sqs.create_queue(QueueName="bsup-alerts")["QueueUrl"]
     qarn = sqs.get_queue_attributes(QueueUrl=qurl, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

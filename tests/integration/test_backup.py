@@ -17,7 +17,6 @@ sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "in
 import reconcile_env as R  # noqa: E402
 from testlib import check, finish  # noqa: E402
 import testlib  # noqa: E402
-import boto3  # noqa: E402
 
 SCENARIO = """services:
   - service_name: api
@@ -58,11 +57,8 @@ with testlib.environment("--faults") as d:
 
     rules()
     # Alerts go to an SNS topic whose SQS queue the test reads (moto delivers inside Publish).
-    aws_kw = dict(endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
-                  aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                  aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    sns, sqs = boto3.client("sns", **aws_kw), boto3.client("sqs", **aws_kw)
-    cw = boto3.client("cloudwatch", **aws_kw)
+    sns, sqs = R.moto(d, "sns"), R.moto(d, "sqs")
+    cw = R.moto(d, "cloudwatch")
     topic = sns.create_topic(Name="bsup-backup-alerts")["TopicArn"]
     qurl = sqs.create_queue(QueueName="bsup-backup-alerts")["QueueUrl"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=sqs.get_queue_attributes(

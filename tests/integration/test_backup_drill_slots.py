@@ -14,7 +14,6 @@ sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "in
 import reconcile_env as R  # noqa: E402
 from testlib import check, finish  # noqa: E402
 import testlib  # noqa: E402
-import boto3  # noqa: E402
 
 NAMES = ["obs", "a", "b", "c"]
 SCENARIO = "services:\n" + "".join(
@@ -29,9 +28,7 @@ DRILL = "backup: {restore_test: 7d}\n"
 with testlib.environment("--faults") as d:
     env = R.aws_env(d)
     faults = env["BSUP_FAULTS_URL"]
-    rds = boto3.client("rds", endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
-                       aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                       aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    rds = R.moto(d, "rds")
     net = R.seed_scenario(d, SCENARIO, "--lean")["network"]
     svc = {n: dict(name=n, env="dev", min=2, max=4, type="t3.medium", retention=7) for n in NAMES}
     extra = {n: DRILL for n in NAMES}

@@ -23,7 +23,6 @@ import reconcile_env as R  # noqa: E402
 from testlib import check, finish  # noqa: E402
 import testlib  # noqa: E402
 
-import boto3  # noqa: E402
 
 SCENARIO = """services:
   - {service_name: web, environment: prod, min_size: 2, max_size: 4}
@@ -42,9 +41,7 @@ with testlib.environment("--faults", "--no-elb-metrics") as d:
     dm = R.daemon(d, svcs, seeded["network"])
 
     # What the load balancer says of the current minute, per service.
-    cw = boto3.client("cloudwatch", endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
-                      aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                      aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    cw = R.moto(d, "cloudwatch")
     minute = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0)
     said = {"web": (2, 0), "pay": (1, 1), "api": (1, 0)}
     services = seeded["services"]

@@ -21,7 +21,6 @@ sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "in
 import reconcile_env as R  # noqa: E402
 from testlib import check, finish  # noqa: E402
 import testlib  # noqa: E402
-import boto3  # noqa: E402
 
 SRC = os.environ.get("BSUP_SRCDIR", ".")
 with open(os.path.join(SRC, "etc", "iam-policy.json")) as f:
@@ -76,11 +75,8 @@ def moto_policy(sids):
 with testlib.environment("--faults") as d:
     env = R.aws_env(d)
     faults = env["BSUP_FAULTS_URL"]
-    kw = dict(endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
-              aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-              aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    iam = boto3.client("iam", **kw)
-    topic = boto3.client("sns", **kw).create_topic(Name="bsup-iam-alerts")["TopicArn"]
+    iam = R.moto(d, "iam")
+    topic = R.moto(d, "sns").create_topic(Name="bsup-iam-alerts")["TopicArn"]
     net = R.seed_scenario(d, SCENARIO, "--no-drift")["network"]
     svc = dict(name="pay", env="prod", min=2, max=4, type="t3.medium", retention=7)
 

@@ -22,17 +22,12 @@ sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "in
 import reconcile_env as R  # noqa: E402
 from testlib import check, finish  # noqa: E402
 import testlib  # noqa: E402
-import boto3  # noqa: E402
 
 NS = "BSUP"
 
 
 def clients(d):
-    env = testlib.read_env(d)
-    kw = dict(endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
-              aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-              aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    return [boto3.client(x, **kw) for x in ("cloudwatch", "sns", "sqs", "elbv2")]
+    return [R.moto(d, x) for x in ("cloudwatch", "sns", "sqs", "elbv2")]
 
 
 def drain(sqs, url):

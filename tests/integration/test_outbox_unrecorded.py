@@ -13,7 +13,6 @@ sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "in
 import reconcile_env as R  # noqa: E402
 from testlib import check, finish  # noqa: E402
 import testlib  # noqa: E402
-import boto3  # noqa: E402
 
 cache = os.path.join(os.environ.get("BSUP_BUILD_DIR", "build"), "CMakeCache.txt")
 if "BSUP_FAILPOINTS:BOOL=ON" not in open(cache).read():
@@ -23,10 +22,7 @@ with testlib.environment("--faults") as d:
     services, net = R.seed(d, 1)
     a = services[0]
     env = testlib.read_env(d)
-    kw = dict(endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
-              aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-              aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    sns, sqs = boto3.client("sns", **kw), boto3.client("sqs", **kw)
+    sns, sqs = R.moto(d, "sns"), R.moto(d, "sqs")
     topic = sns.create_topic(Name="bsup-alerts")["TopicArn"]
     qurl = sqs.create_queue(QueueName="bsup-alerts")["QueueUrl"]
     qarn = sqs.get_queue_attributes(QueueUrl=qurl, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -24,18 +24,10 @@ sys.path.insert(0, os.path.join(os.environ.get("BSUP_SRCDIR", "."), "tests", "in
 import reconcile_env as R  # noqa: E402
 from testlib import check, finish  # noqa: E402
 import testlib  # noqa: E402
-import boto3  # noqa: E402
 from bsuptest import GOOD_API, GOOD_WORKER, Daemon, poll  # noqa: E402
 
 ALARM = "bsup-worker-staging-errors"
 DRILL = "bsup-restore-worker-20261201"
-
-
-def client(d, name):
-    env = testlib.read_env(d)
-    return boto3.client(name, endpoint_url=env["BSUP_MOTO_URL"], region_name=env["AWS_REGION"],
-                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
 
 
 def events(dm, kind):
@@ -47,7 +39,7 @@ def events(dm, kind):
 
 
 with testlib.environment("--faults") as d:
-    cw, rds = client(d, "cloudwatch"), client(d, "rds")
+    cw, rds = R.moto(d, "cloudwatch"), R.moto(d, "rds")
     faults = R.aws_env(d)["BSUP_FAULTS_URL"]
 
     def put_alarm(name=ALARM, owner="bsupd"):
